@@ -1,0 +1,70 @@
+// Output files are written under a temporary name and renamed when complete, so that an
+// interrupted run (a signal, a failing pass, a full disk) never leaves a half-written file.
+import { closeSync, existsSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { OutputError } from '../errors.js';
+
+const open = new Set<TempFile>();
+
+export class TempFile {
+  readonly tmpPath: string;
+  private fd: number | undefined;
+  bytes = 0;
+
+  constructor(readonly finalPath: string) {
+    this.tmpPath = `${finalPath}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      this.fd = openSync(this.tmpPath, 'wx', 0o644);
+    } catch (e) {
+      throw new OutputError(`${finalPath}: cannot create (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+    open.add(this);
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.fd === undefined) throw new Error('write after close');
+    let done = 0;
+    try {
+      while (done < chunk.length) done += writeSync(this.fd, chunk, done, chunk.length - done);
+    } catch (e) {
+      throw new OutputError(`${this.finalPath}: write failed (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+    this.bytes += chunk.length;
+  }
+
+  /** Appends `n` zero bytes (alignment padding). */
+  pad(n: number): void {
+    if (n > 0) this.write(Buffer.alloc(n));
+  }
+
+  private close(): void {
+    if (this.fd !== undefined) {
+      closeSync(this.fd);
+      this.fd = undefined;
+    }
+  }
+
+  /** Closes the file and moves it to its final name. */
+  commit(): void {
+    this.close();
+    try {
+      renameSync(this.tmpPath, this.finalPath);
+    } catch (e) {
+      throw new OutputError(`${this.finalPath}: cannot rename into place (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    } finally {
+      open.delete(this);
+    }
+  }
+
+  /** Closes and deletes the temporary file. */
+  abort(): void {
+    try { this.close(); } catch { /* already failing */ }
+    try { if (existsSync(this.tmpPath)) unlinkSync(this.tmpPath); } catch { /* best effort */ }
+    open.delete(this);
+  }
+}
+
+/** Deletes every temporary output still open: called on signals and fatal errors. */
+export function abortAllTempFiles(): void {
+  for (const f of [...open]) f.abort();
+}

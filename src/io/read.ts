@@ -1,0 +1,56 @@
+// Reading a model file: size checks, decoding, and validation of external data references.
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { InputError } from '../errors.js';
+import { Model } from '../ir/model.js';
+import { forEachTensor } from '../ir/walk.js';
+import { DecodeError, decode } from './codec.js';
+import { externalRef, isExternal } from './external.js';
+import type { ModelProto } from './types.js';
+
+/** Protobuf cannot represent a message of 2 GiB or more; larger models keep weights in external files. */
+export const MAX_MODEL_FILE_BYTES = 2 ** 31 - 1;
+
+function statOrFail(path: string) {
+  try {
+    return statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new InputError(`${path}: no such file`);
+    if (code === 'EACCES') throw new InputError(`${path}: permission denied`);
+    throw new InputError(`${path}: cannot read (${code ?? String(e)})`);
+  }
+}
+
+/** Decodes model bytes; `where` names the source in errors. */
+export function decodeModel(bytes: Uint8Array, where: string): ModelProto {
+  let proto: ModelProto;
+  try {
+    proto = decode<ModelProto>('onnx.ModelProto', bytes);
+  } catch (e) {
+    if (e instanceof DecodeError) throw new InputError(`${where}: not a valid ONNX model (${e.message})`);
+    throw e;
+  }
+  if (!proto.graph) throw new InputError(`${where}: not an ONNX model (it has no graph)`);
+  if (proto.ir_version === undefined) throw new InputError(`${where}: not an ONNX model (it has no ir_version)`);
+  return proto;
+}
+
+/** Reads an .onnx file. Tensor bytes stay views into the file's buffer; external data is checked, not loaded. */
+export function readModel(path: string): Model {
+  const full = resolve(path);
+  const stat = statOrFail(path);
+  if (stat.isDirectory()) throw new InputError(`${path}: is a directory, expected an .onnx file`);
+  if (!stat.isFile()) throw new InputError(`${path}: not a regular file`);
+  if (stat.size === 0) throw new InputError(`${path}: empty file, not an ONNX model`);
+  if (stat.size > MAX_MODEL_FILE_BYTES) {
+    throw new InputError(`${path}: ${stat.size} bytes is over protobuf's 2 GiB limit; models this large keep their weights in external data files`);
+  }
+  const bytes = readFileSync(full);
+  const proto = decodeModel(bytes, path);
+  const model = new Model(proto, { path: full, dir: dirname(full), bytes: stat.size });
+  forEachTensor(proto, ({ tensor }) => {
+    if (isExternal(tensor)) model.external.set(tensor, externalRef(tensor, dirname(full), path));
+  });
+  return model;
+}

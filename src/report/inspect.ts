@@ -1,0 +1,176 @@
+// What a model holds: versions, interface, ops, parameters and bytes by dtype, the largest tensors,
+// external data, and exact duplicate tensors. Weights are counted wherever they live.
+import { createHash } from 'node:crypto';
+import type { Model } from '../ir/model.js';
+import { dtypeInfo, dtypeName } from '../ir/dtype.js';
+import { forEachGraph, forEachTensor } from '../ir/walk.js';
+import { numElements, tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
+import { normalDomain } from '../ir/opset.js';
+import type { TypeProto, ValueInfoProto } from '../io/types.js';
+
+export type Dim = number | string | null;
+
+export interface ValueSummary {
+  name: string;
+  /** Element type for tensors; 'sequence<...>', 'map<...>', 'optional<...>' otherwise. */
+  dtype: string;
+  /** Dimensions: numbers, symbolic names as strings, null where unknown; null for an unknown rank. */
+  shape: Dim[] | null;
+}
+
+export type TensorWhere = 'initializer' | 'constant' | 'subgraph' | 'external' | 'sparse-initializer' | 'attribute';
+
+export interface TensorSummary {
+  name: string;
+  dtype: string;
+  shape: number[];
+  bytes: number;
+  where: TensorWhere;
+}
+
+export interface InspectReport {
+  file?: string;
+  fileBytes?: number;
+  irVersion: number;
+  producer: { name?: string; version?: string };
+  opsets: Record<string, number>;
+  inputs: ValueSummary[];
+  outputs: ValueSummary[];
+  nodes: number;
+  /** op type (prefixed with its domain when not the default) → count, subgraphs and functions included. */
+  ops: Record<string, number>;
+  /** Total elements of all floating-point weights. */
+  parameters: number;
+  /** Total bytes of all weights, whatever their type. */
+  weightBytes: number;
+  byDtype: Record<string, { tensors: number; elements: number; bytes: number }>;
+  tensors: TensorSummary[];
+  largest: TensorSummary[];
+  external: { files: string[]; tensors: number; bytes: number };
+  /** Tensors whose dtype, shape and bytes equal another's: how many copies, and the bytes they waste. */
+  duplicates: { tensors: number; groups: number; bytes: number };
+  subgraphs: number;
+  functions: number;
+}
+
+export function typeName(type: TypeProto | undefined): string {
+  if (!type) return 'unknown';
+  if (type.tensor_type) return dtypeName(type.tensor_type.elem_type);
+  if (type.sparse_tensor_type) return `sparse<${dtypeName(type.sparse_tensor_type.elem_type)}>`;
+  if (type.sequence_type) return `sequence<${typeName(type.sequence_type.elem_type)}>`;
+  if (type.map_type) return `map<${dtypeName(type.map_type.key_type)},${typeName(type.map_type.value_type)}>`;
+  if (type.optional_type) return `optional<${typeName(type.optional_type.elem_type)}>`;
+  if (type.opaque_type) return `opaque<${type.opaque_type.domain ?? ''}.${type.opaque_type.name ?? ''}>`;
+  return 'unknown';
+}
+
+function shapeOf(type: TypeProto | undefined): Dim[] | null {
+  const shape = type?.tensor_type?.shape ?? type?.sparse_tensor_type?.shape;
+  if (!shape) return null;
+  return shape.dim.map((d) => (d.dim_value !== undefined ? toNumber(d.dim_value) : d.dim_param !== undefined ? d.dim_param : null));
+}
+
+export function summarizeValue(v: ValueInfoProto): ValueSummary {
+  return { name: v.name ?? '', dtype: typeName(v.type), shape: shapeOf(v.type) };
+}
+
+function countDuplicates(model: Model, tensors: { t: import('../io/types.js').TensorProto; bytes: number }[]) {
+  // Group by what must match anyway (dtype, dims, size); hash only the groups that could hold copies.
+  const groups = new Map<string, typeof tensors>();
+  for (const entry of tensors) {
+    if (entry.bytes === 0) continue;
+    const key = `${entry.t.data_type}|${entry.t.dims.join(',')}|${entry.bytes}`;
+    let list = groups.get(key);
+    if (!list) groups.set(key, (list = []));
+    list.push(entry);
+  }
+  let copies = 0, groupCount = 0, bytes = 0;
+  for (const list of groups.values()) {
+    if (list.length < 2) continue;
+    const byHash = new Map<string, number>();
+    for (const { t, bytes: n } of list) {
+      if (t.data_type === 8) continue;
+      const digest = createHash('sha256').update(tensorBytes(model, t)).digest('hex');
+      const seen = byHash.get(digest) ?? 0;
+      byHash.set(digest, seen + 1);
+      if (seen === 1) groupCount++;
+      if (seen >= 1) { copies++; bytes += n; }
+    }
+  }
+  return { tensors: copies, groups: groupCount, bytes };
+}
+
+export function inspectModel(model: Model): InspectReport {
+  const proto = model.proto;
+  const graph = model.graph;
+  const initializerNames = new Set(graph.initializer.map((t) => t.name ?? ''));
+  const ops: Record<string, number> = {};
+  let nodes = 0, subgraphs = 0;
+  const countNodes = (list: import('../io/types.js').NodeProto[]) => {
+    for (const n of list) {
+      const domain = normalDomain(n.domain);
+      const key = domain ? `${domain}.${n.op_type ?? ''}` : n.op_type ?? '';
+      ops[key] = (ops[key] ?? 0) + 1;
+      nodes++;
+    }
+  };
+  forEachGraph(proto, ({ graph: g, depth }) => {
+    if (depth > 0) subgraphs++;
+    countNodes(g.node);
+  });
+  for (const f of proto.functions) countNodes(f.node);
+
+  const tensors: TensorSummary[] = [];
+  const forDuplicates: { t: import('../io/types.js').TensorProto; bytes: number }[] = [];
+  const byDtype: InspectReport['byDtype'] = {};
+  let parameters = 0, weightBytes = 0, externalTensors = 0, externalBytes = 0;
+  const externalFiles = new Set<string>();
+  forEachTensor(proto, ({ tensor, place, depth }) => {
+    const bytes = tensorByteLength(model, tensor);
+    const elements = numElements(tensor.dims);
+    const dtype = dtypeName(tensor.data_type);
+    const ref = model.external.get(tensor);
+    let where: TensorWhere;
+    if (ref) {
+      where = 'external';
+      externalTensors++;
+      externalBytes += bytes;
+      externalFiles.add(ref.location);
+    } else if (place === 'sparse-initializer') where = 'sparse-initializer';
+    else if (depth > 0) where = 'subgraph';
+    else if (place === 'constant') where = 'constant';
+    else if (place === 'attribute') where = 'attribute';
+    else where = 'initializer';
+    tensors.push({ name: tensor.name ?? '', dtype, shape: tensor.dims.map(toNumber), bytes, where });
+    forDuplicates.push({ t: tensor, bytes });
+    const entry = (byDtype[dtype] ??= { tensors: 0, elements: 0, bytes: 0 });
+    entry.tensors++;
+    entry.elements += elements;
+    entry.bytes += bytes;
+    weightBytes += bytes;
+    if (dtypeInfo(tensor.data_type)?.isFloat) parameters += elements;
+  });
+  const largest = [...tensors].sort((a, b) => b.bytes - a.bytes).slice(0, 10);
+  const opsets: Record<string, number> = {};
+  for (const o of proto.opset_import) opsets[normalDomain(o.domain) || 'ai.onnx'] = o.version === undefined ? 1 : toNumber(o.version);
+  return {
+    file: model.source?.path,
+    fileBytes: model.source?.bytes,
+    irVersion: toNumber(proto.ir_version ?? 0),
+    producer: { name: proto.producer_name, version: proto.producer_version },
+    opsets,
+    inputs: graph.input.filter((i) => !initializerNames.has(i.name ?? '')).map(summarizeValue),
+    outputs: graph.output.map(summarizeValue),
+    nodes,
+    ops: Object.fromEntries(Object.entries(ops).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
+    parameters,
+    weightBytes,
+    byDtype,
+    tensors,
+    largest,
+    external: { files: [...externalFiles], tensors: externalTensors, bytes: externalBytes },
+    duplicates: countDuplicates(model, forDuplicates),
+    subgraphs,
+    functions: proto.functions.length,
+  };
+}

@@ -1,0 +1,49 @@
+// Running models in ONNX Runtime (onnxruntime-node): the only way a number in a report is measured.
+import * as ort from 'onnxruntime-node';
+import { DataType } from '../io/types.js';
+import { dtypeInfo, dtypeName } from '../ir/dtype.js';
+import type { ArrayData, NamedArray } from '../io/testdata.js';
+
+const FROM_ORT: Record<string, number> = {
+  float32: DataType.FLOAT, float64: DataType.DOUBLE, int8: DataType.INT8, uint8: DataType.UINT8,
+  int16: DataType.INT16, uint16: DataType.UINT16, int32: DataType.INT32, uint32: DataType.UINT32,
+  int64: DataType.INT64, uint64: DataType.UINT64, bool: DataType.BOOL, string: DataType.STRING,
+  float16: DataType.FLOAT16, int4: DataType.INT4, uint4: DataType.UINT4,
+};
+
+export interface SessionOptions {
+  threads?: number;
+}
+
+ort.env.logLevel = 'fatal';
+
+export async function createSession(path: string, options: SessionOptions = {}): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(path, {
+    intraOpNumThreads: options.threads ?? 1,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 4,
+  });
+}
+
+export function toOrtTensor(a: NamedArray): ort.Tensor {
+  const type = dtypeInfo(a.dtype)?.ort;
+  if (!type) throw new Error(`ONNX Runtime for Node cannot take ${dtypeName(a.dtype)} inputs`);
+  return new ort.Tensor(type as 'float32', a.data as Float32Array, a.dims);
+}
+
+export function fromOrtTensor(name: string, t: ort.Tensor): NamedArray {
+  const dtype = FROM_ORT[t.type];
+  if (dtype === undefined) throw new Error(`unsupported output type ${t.type}`);
+  return { name, dtype, dims: [...t.dims], data: t.data as ArrayData };
+}
+
+/** Runs a session on named inputs; returns every output in the session's output order. */
+export async function run(session: ort.InferenceSession, inputs: NamedArray[]): Promise<NamedArray[]> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const a of inputs) feeds[a.name] = toOrtTensor(a);
+  const results = await session.run(feeds);
+  return session.outputNames.map((name) => fromOrtTensor(name, results[name]!));
+}
+
+export { ort };
