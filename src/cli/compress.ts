@@ -44,7 +44,7 @@ export function registerCompress(program: Command): void {
       // commander sets externalData to true by default because of --no-external-data; only an explicit flag counts.
       const source = command.getOptionValueSource('externalData');
       const externalData = source === 'cli' ? flags.externalData! : 'auto';
-      const result = compress(path, flags.output, { write: { externalData, sizeThreshold: threshold, location: flags.location } });
+      const result = compress(path, flags.output, { createOutputFolder: true, write: { externalData, sizeThreshold: threshold, location: flags.location } });
       process.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : render(result) + '\n');
     });
 }

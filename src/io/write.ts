@@ -146,10 +146,10 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
     let externalData: WrittenFile | undefined;
     if (dataFile) {
       dataFile.commit();
-      externalData = { path: dataFile.finalPath, bytes: dataFile.bytes };
+      externalData = { path: join(dirname(outPath), options.location ?? `${basename(out)}.data`), bytes: dataFile.bytes };
     }
     modelFile.commit();
-    return { model: { path: out, bytes: modelFile.bytes }, externalData };
+    return { model: { path: outPath, bytes: modelFile.bytes }, externalData };
   } catch (e) {
     dataFile?.abort();
     modelFile.abort();

@@ -4,8 +4,10 @@ import type { ExternalRef } from '../io/external.js';
 import type { GraphProto, ModelProto, TensorProto } from '../io/types.js';
 
 export interface ModelSource {
-  /** The .onnx file the model was read from. */
+  /** The .onnx file the model was read from (absolute). */
   readonly path: string;
+  /** The path as the user gave it, for messages and reports. */
+  readonly given: string;
   /** Its folder: external data locations are relative to it. */
   readonly dir: string;
   /** Its size in bytes. */

@@ -1,5 +1,6 @@
 // The main job: read a model, run the pipeline, write the result, and say what changed.
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { readModel } from '../io/read.js';
 import { writeModel, type WriteOptions, type WrittenFile } from '../io/write.js';
 
@@ -8,6 +9,8 @@ export interface PassSummary {
 }
 
 export interface CompressOptions {
+  /** Create the output's folder when it does not exist (after the input has been read). */
+  createOutputFolder?: boolean;
   write?: WriteOptions;
 }
 
@@ -38,13 +41,14 @@ function sameBytes(a: string, b: string): boolean {
 
 export function compress(inputPath: string, outputPath: string, options: CompressOptions = {}): CompressResult {
   const model = readModel(inputPath);
-  const inputFiles = model.sourceFiles().map((path) => ({ path, bytes: statSync(path).size }));
+  const inputFiles = model.sourceFiles().map((path) => ({ path: path === model.source!.path ? inputPath : path, bytes: statSync(path).size }));
+  if (options.createOutputFolder) mkdirSync(dirname(outputPath), { recursive: true });
   const written = writeModel(model, outputPath, options.write);
   const outputFiles = [written.model, ...(written.externalData ? [written.externalData] : [])];
   const total = (files: WrittenFile[]) => files.reduce((n, f) => n + f.bytes, 0);
   const identical = inputFiles.length === 1 && outputFiles.length === 1 ? sameBytes(inputFiles[0]!.path, outputFiles[0]!.path) : undefined;
   return {
-    input: { path: model.source!.path, bytes: total(inputFiles), files: inputFiles },
+    input: { path: inputPath, bytes: total(inputFiles), files: inputFiles },
     output: { path: written.model.path, bytes: total(outputFiles), files: outputFiles },
     passes: [],
     identical,

@@ -154,7 +154,7 @@ export function inspectModel(model: Model): InspectReport {
   const opsets: Record<string, number> = {};
   for (const o of proto.opset_import) opsets[normalDomain(o.domain) || 'ai.onnx'] = o.version === undefined ? 1 : toNumber(o.version);
   return {
-    file: model.source?.path,
+    file: model.source?.given,
     fileBytes: model.source?.bytes,
     irVersion: toNumber(proto.ir_version ?? 0),
     producer: { name: proto.producer_name, version: proto.producer_version },
