@@ -5,8 +5,9 @@ import { abortAllTempFiles } from '../io/atomic.js';
 import { registerInspect } from './inspect.js';
 import { registerCompress } from './compress.js';
 import { registerConformance } from './conformance.js';
+import { registerEval } from './eval.js';
 
-const VERSION = '0.1.0';
+import { VERSION } from '../version.js';
 
 function fail(error: unknown, verbose: boolean): never {
   abortAllTempFiles();
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError('(run with --help for usage)');
   registerInspect(program);
   registerCompress(program);
+  registerEval(program);
   registerConformance(program);
   program.commands.forEach((c) => c.exitOverride());
   try {

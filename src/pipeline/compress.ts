@@ -2,6 +2,7 @@
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { readModel } from '../io/read.js';
+import type { Model } from '../ir/model.js';
 import { writeModel, type WriteOptions, type WrittenFile } from '../io/write.js';
 
 export interface PassSummary {
@@ -20,6 +21,8 @@ export interface CompressResult {
   passes: PassSummary[];
   /** With no pass: whether the output files are byte-identical to the input files. */
   identical?: boolean;
+  /** The model as read, before any pass ran (the reference for evaluation). */
+  reference: Model;
 }
 
 function sameBytes(a: string, b: string): boolean {
@@ -52,5 +55,6 @@ export function compress(inputPath: string, outputPath: string, options: Compres
     output: { path: written.model.path, bytes: total(outputFiles), files: outputFiles },
     passes: [],
     identical,
+    reference: model,
   };
 }

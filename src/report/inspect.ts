@@ -100,6 +100,15 @@ function countDuplicates(model: Model, tensors: { t: import('../io/types.js').Te
   return { tensors: copies, groups: groupCount, bytes };
 }
 
+/** Elements of all floating-point weights, wherever they live. */
+export function countParameters(model: Model): number {
+  let n = 0;
+  forEachTensor(model.proto, ({ tensor }) => {
+    if (dtypeInfo(tensor.data_type)?.isFloat) n += numElements(tensor.dims);
+  });
+  return n;
+}
+
 export function inspectModel(model: Model): InspectReport {
   const proto = model.proto;
   const graph = model.graph;

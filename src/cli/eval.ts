@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import { statSync } from 'node:fs';
+import { readModel } from '../io/read.js';
+import { buildReport } from '../report/build.js';
+import { addEvalOptions, addReportOptions, checkReportPaths, emitReport, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
+
+interface EvalFlags extends ReportFlags {
+  reference: string;
+}
+
+export function registerEval(program: Command): void {
+  const cmd = program
+    .command('eval')
+    .description('compare a model with a reference in ONNX Runtime: accuracy, output fidelity, latency, size and per-tensor error')
+    .argument('<model>', 'the model to judge (e.g. a compressed one)')
+    .requiredOption('--reference <model>', 'the model to compare against (e.g. the original)');
+  addEvalOptions(cmd);
+  addReportOptions(cmd);
+  cmd.action(async (path: string, flags: EvalFlags) => {
+    checkReportPaths(flags);
+    const evaluate = evalOptionsFrom(flags);
+    const gates = gateOptionsFrom(flags);
+    const reference = readModel(flags.reference);
+    const candidate = readModel(path);
+    const files = (m: typeof reference) => m.sourceFiles().map((p) => ({ path: p === m.source!.path ? m.source!.given : p, bytes: statSync(p).size }));
+    const report = await buildReport({
+      command: 'eval', reference, referenceFiles: files(reference), candidatePath: path, candidateFiles: files(candidate),
+      evaluate, gzip: flags.gzip, gates,
+    });
+    emitReport(report, flags);
+  });
+}

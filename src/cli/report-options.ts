@@ -1,0 +1,116 @@
+// Options shared by the commands that evaluate and report (compress --eval, eval).
+import { Option, type Command } from 'commander';
+
+import { extname } from 'node:path';
+import { GateError, UsageError } from '../errors.js';
+import { TempFile } from '../io/atomic.js';
+import { METRICS, type EvaluateOptions, type Metric } from '../report/evaluate.js';
+import { renderHtml } from '../report/html.js';
+import { renderMarkdown, renderTerminal } from '../report/render.js';
+import { reportJson, type GateOptions, type Report } from '../report/report.js';
+import { terminalProgress } from '../report/progress.js';
+
+export interface ReportFlags {
+  data?: string;
+  labels?: string;
+  metric?: string;
+  dim?: string[];
+  seed?: string;
+  batches?: string;
+  threads?: string;
+  runs?: string;
+  report?: string[];
+  json?: boolean;
+  gzip?: boolean;
+  maxAccuracyDrop?: string;
+  minSizeReduction?: string;
+  minCosine?: string;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export function addEvalOptions(cmd: Command): Command {
+  return cmd
+    .option('--data <path>', 'evaluation inputs: a folder of test_data_set_N (input_K.pb), a .npz, .npy or .pb file; default: synthesized from the input types')
+    .option('--labels <file>', 'labels: a text file with one integer per line, a .npy or a TensorProto .pb (in data order)')
+    .addOption(new Option('--metric <name>', 'what accuracy means here (default: top1 with labels, perplexity for [batch, seq, vocab] logits with labels, else fidelity)').choices(METRICS))
+    .option('--dim <name=value>', 'value of a symbolic input dimension for synthesized inputs (repeatable)', collect)
+    .option('--seed <n>', 'seed for synthesized inputs', '0')
+    .option('--batches <n>', 'number of synthesized batches', '4')
+    .option('--threads <n>', 'ONNX Runtime intra-op threads for accuracy and latency runs', '1')
+    .option('--runs <n>', 'timed runs per model for latency (0 to skip)', '20');
+}
+
+export function addReportOptions(cmd: Command): Command {
+  return cmd
+    .option('--report <file>', 'write the report to FILE: .json, .md or .html by extension (repeatable)', collect)
+    .option('--json', 'print the report as JSON')
+    .option('--no-gzip', 'do not measure the gzip size of the output')
+    .option('--max-accuracy-drop <x>', 'exit 3 when accuracy drops by more than X (metric units; relative increase for perplexity)')
+    .option('--min-size-reduction <r>', 'exit 3 when the output is not at least R times smaller than the input')
+    .option('--min-cosine <c>', 'exit 3 when any output\'s cosine similarity to the reference is below C');
+}
+
+function number(flag: string, text: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`${flag} must be ${what}, got '${text}'`);
+  return n;
+}
+
+export function evalOptionsFrom(flags: ReportFlags): EvaluateOptions {
+  const dims: Record<string, number> = {};
+  for (const spec of flags.dim ?? []) {
+    const m = /^([^=]+)=(\d+)$/.exec(spec);
+    if (!m || Number(m[2]) < 1) throw new UsageError(`--dim takes name=value with a positive whole value, got '${spec}'`);
+    dims[m[1]!] = Number(m[2]);
+  }
+  const whole = (n: number) => Number.isInteger(n);
+  return {
+    data: flags.data,
+    labels: flags.labels,
+    metric: flags.metric as Metric | undefined,
+    dims,
+    seed: number('--seed', flags.seed, (n) => whole(n) && n >= 0, 'a whole number ≥ 0'),
+    batches: number('--batches', flags.batches, (n) => whole(n) && n >= 1 && n <= 10000, 'a whole number from 1 to 10000'),
+    threads: number('--threads', flags.threads, (n) => whole(n) && n >= 1 && n <= 256, 'a whole number from 1 to 256'),
+    runs: number('--runs', flags.runs, (n) => whole(n) && n >= 0 && n <= 100000, 'a whole number from 0 to 100000'),
+    progress: terminalProgress(),
+  };
+}
+
+export function gateOptionsFrom(flags: ReportFlags): GateOptions {
+  return {
+    maxAccuracyDrop: number('--max-accuracy-drop', flags.maxAccuracyDrop, (n) => n >= 0, 'a number ≥ 0'),
+    minSizeReduction: number('--min-size-reduction', flags.minSizeReduction, (n) => n > 0, 'a number > 0'),
+    minCosine: number('--min-cosine', flags.minCosine, (n) => n >= -1 && n <= 1, 'a number from -1 to 1'),
+  };
+}
+
+export function checkReportPaths(flags: ReportFlags): void {
+  for (const path of flags.report ?? []) {
+    if (!['.json', '.md', '.html', '.htm'].includes(extname(path).toLowerCase())) {
+      throw new UsageError(`--report ${path}: the file name must end in .json, .md or .html`);
+    }
+  }
+}
+
+/** Writes the report files, prints the report, and turns a failed gate into exit code 3. */
+export function emitReport(report: Report, flags: ReportFlags): void {
+  for (const path of flags.report ?? []) {
+    const ext = extname(path).toLowerCase();
+    const text = ext === '.json' ? reportJson(report) + '\n' : ext === '.md' ? renderMarkdown(report) : renderHtml(report);
+    const file = new TempFile(path);
+    try {
+      file.write(Buffer.from(text, 'utf8'));
+      file.commit();
+    } catch (e) {
+      file.abort();
+      throw e;
+    }
+  }
+  process.stdout.write(flags.json ? reportJson(report) + '\n' : renderTerminal(report) + '\n');
+  const failed = report.gates.filter((g) => !g.passed);
+  if (failed.length > 0) throw new GateError(failed.map((g) => `gate ${g.gate} failed: ${g.message}`).join('; '));
+}
+

@@ -1,0 +1,48 @@
+// Assembling a report from what was measured: file sizes, tensors, accuracy, latency, gates.
+import type { Model } from '../ir/model.js';
+import { readModel } from '../io/read.js';
+import { evaluate, type EvaluateOptions } from './evaluate.js';
+import { countParameters } from './inspect.js';
+import { checkGates, REPORT_VERSION, type GateOptions, type PassRecord, type Report } from './report.js';
+import { gzipBytes, totalBytes, type FileSize } from './size.js';
+import { compareTensors } from './tensors.js';
+import { VERSION } from '../version.js';
+
+export interface BuildOptions {
+  command: Report['command'];
+  reference: Model;
+  referenceFiles: FileSize[];
+  candidatePath: string;
+  candidateFiles: FileSize[];
+  passes?: PassRecord[];
+  /** Run both models in ONNX Runtime and report accuracy and latency. */
+  evaluate?: EvaluateOptions;
+  /** Measure the gzip size of the output (default true). */
+  gzip?: boolean;
+  gates?: GateOptions;
+}
+
+export async function buildReport(options: BuildOptions): Promise<Report> {
+  const candidate = readModel(options.candidatePath);
+  const reference = options.reference;
+  const report: Report = {
+    version: REPORT_VERSION,
+    tool: { name: 'onnxpress', version: VERSION },
+    command: options.command,
+    input: { path: reference.source?.given ?? '', bytes: totalBytes(options.referenceFiles), files: options.referenceFiles, parameters: countParameters(reference) },
+    output: { path: options.candidatePath, bytes: totalBytes(options.candidateFiles), files: options.candidateFiles, parameters: countParameters(candidate) },
+    sizeRatio: 0,
+    passes: options.passes ?? [],
+    tensors: compareTensors(reference, candidate),
+    gates: [],
+  };
+  report.sizeRatio = report.output.bytes / report.input.bytes;
+  if (options.gzip ?? true) report.output.gzipBytes = await gzipBytes(options.candidateFiles.map((f) => f.path));
+  if (options.evaluate) {
+    const { accuracy, latency } = await evaluate(reference.source!.path, options.candidatePath, options.evaluate, reference);
+    report.accuracy = accuracy;
+    report.latency = latency;
+  }
+  report.gates = checkGates(report, options.gates ?? {});
+  return report;
+}

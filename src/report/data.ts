@@ -1,0 +1,182 @@
+// Evaluation data: the inputs both models are run on, and the labels metrics compare against.
+// From ONNX test_data_set_N folders, .npz/.npy files, or synthesized from the model's input types
+// with a seeded generator (the same seed gives the same inputs).
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError, UsageError } from '../errors.js';
+import { readNpz } from '../io/npz.js';
+import { findTestDataSets, readTensorFile, readTestDataSet, type ArrayData, type NamedArray } from '../io/testdata.js';
+import { DataType, type ValueInfoProto } from '../io/types.js';
+import { GraphIndex } from '../ir/graph.js';
+import type { Model } from '../ir/model.js';
+import { dtypeName } from '../ir/dtype.js';
+import { numElements, toNumber } from '../ir/tensor.js';
+
+export interface EvalBatch {
+  inputs: NamedArray[];
+  /** Stored expected outputs, when the data came with them. */
+  expected: NamedArray[];
+  /** Labels found next to this batch's inputs. */
+  labels?: ArrayLike<number>;
+  /** Where it came from (a folder or file), for the report. */
+  source: string;
+}
+
+export interface EvalData {
+  kind: 'test-data-sets' | 'npz' | 'npy' | 'synthesized';
+  /** The path given, or a description of the synthesized inputs. */
+  source: string;
+  batches: EvalBatch[];
+  /** Samples: the first dimension of the first input, summed over batches. */
+  samples: number;
+  /** Labels given with --labels, flat, in batch order. */
+  labels?: { source: string; values: Int32Array };
+}
+
+export interface DataOptions {
+  data?: string;
+  labels?: string;
+  seed?: number;
+  /** Values for symbolic dimensions of synthesized inputs (default 1). */
+  dims?: Record<string, number>;
+  /** Batches to synthesize (default 4). */
+  batches?: number;
+}
+
+function realInputs(model: Model): ValueInfoProto[] {
+  return new GraphIndex(model.graph).realInputs();
+}
+
+/** Names inputs by the model's input names when the files do not carry them. */
+function nameInputs(model: Model, arrays: NamedArray[], where: string): NamedArray[] {
+  const inputs = realInputs(model);
+  const names = new Set(inputs.map((i) => i.name));
+  if (arrays.every((a) => names.has(a.name))) return arrays;
+  if (arrays.length !== inputs.length) {
+    throw new InputError(`${where}: ${arrays.length} input files for a model with ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')})`);
+  }
+  return arrays.map((a, i) => ({ ...a, name: inputs[i]!.name ?? '' }));
+}
+
+export function readLabels(path: string): Int32Array {
+  if (!existsSync(path)) throw new InputError(`${path}: no such labels file`);
+  if (path.endsWith('.npy') || path.endsWith('.pb')) {
+    const a = readTensorFile(path);
+    if (Array.isArray(a.data) || a.dtype === DataType.FLOAT || a.dtype === DataType.DOUBLE) {
+      throw new InputError(`${path}: labels must be integers, found ${dtypeName(a.dtype)}`);
+    }
+    return Int32Array.from(a.data as ArrayLike<number | bigint>, (v) => Number(v));
+  }
+  const lines = readFileSync(path, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  return Int32Array.from(lines, (l, i) => {
+    if (!/^-?\d+$/.test(l)) throw new InputError(`${path}:${i + 1}: '${l.slice(0, 40)}' is not an integer label`);
+    return Number(l);
+  });
+}
+
+function labelsBeside(setDir: string): ArrayLike<number> | undefined {
+  for (const f of ['labels.pb', 'labels_0.pb', 'labels.npy', 'labels_0.npy']) {
+    const p = join(setDir, f);
+    if (existsSync(p)) return readLabels(p);
+  }
+  return undefined;
+}
+
+/** A small seeded generator (mulberry32): the same seed gives the same synthesized inputs everywhere. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** For an integer input that indexes an embedding table (Gather), the table's row count. */
+function indexRange(model: Model, input: string): number | undefined {
+  const index = new GraphIndex(model.graph);
+  for (const consumer of index.consumersOf(input)) {
+    if (consumer.op_type === 'Gather' && consumer.input[1] === input) {
+      const table = index.initializers.get(consumer.input[0] ?? '');
+      if (table && table.dims.length > 0) return toNumber(table.dims[0]!);
+    }
+  }
+  return undefined;
+}
+
+function synthesize(model: Model, options: DataOptions): EvalData {
+  const random = seededRandom(options.seed ?? 0);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  const batches: EvalBatch[] = [];
+  const used = new Set<string>();
+  const count = options.batches ?? 4;
+  for (let b = 0; b < count; b++) {
+    const inputs: NamedArray[] = realInputs(model).map((info) => {
+      const tensor = info.type?.tensor_type;
+      if (!tensor) throw new UsageError(`input '${info.name}' is not a tensor: give evaluation data with --data`);
+      const dims = (tensor.shape?.dim ?? []).map((d) => {
+        if (d.dim_value !== undefined) return toNumber(d.dim_value);
+        const name = d.dim_param ?? '';
+        used.add(name || '?');
+        return options.dims?.[name] ?? 1;
+      });
+      const n = numElements(dims);
+      const type = tensor.elem_type;
+      let data: ArrayData;
+      switch (type) {
+        case DataType.FLOAT: data = Float32Array.from({ length: n }, normal); break;
+        case DataType.DOUBLE: data = Float64Array.from({ length: n }, normal); break;
+        case DataType.INT64: case DataType.INT32: {
+          const range = indexRange(model, info.name ?? '') ?? 10;
+          const values = Array.from({ length: n }, () => Math.floor(random() * range));
+          data = type === DataType.INT64 ? BigInt64Array.from(values, BigInt) : Int32Array.from(values);
+          break;
+        }
+        case DataType.BOOL: data = Uint8Array.from({ length: n }, () => (random() < 0.5 ? 1 : 0)); break;
+        case DataType.UINT8: data = Uint8Array.from({ length: n }, () => Math.floor(random() * 256)); break;
+        default: throw new UsageError(`cannot synthesize ${dtypeName(type)} input '${info.name}': give evaluation data with --data`);
+      }
+      return { name: info.name ?? '', dtype: type!, dims, data };
+    });
+    batches.push({ inputs, expected: [], source: `synthesized batch ${b}` });
+  }
+  const dimsText = [...used].map((d) => `${d}=${options.dims?.[d] ?? 1}`).join(', ');
+  return {
+    kind: 'synthesized',
+    source: `${count} synthesized batches, seed ${options.seed ?? 0}${dimsText ? `, ${dimsText}` : ''}`,
+    batches,
+    samples: batches.reduce((n, b) => n + (b.inputs[0]?.dims[0] ?? 1), 0),
+  };
+}
+
+/** Loads (or synthesizes) the data a model is evaluated on. */
+export function loadEvalData(model: Model, options: DataOptions = {}): EvalData {
+  let data: EvalData;
+  const path = options.data;
+  if (path === undefined) data = synthesize(model, options);
+  else if (!existsSync(path)) throw new InputError(`${path}: no such file or folder`);
+  else if (statSync(path).isDirectory()) {
+    const sets = findTestDataSets(path);
+    if (sets.length === 0) throw new InputError(`${path}: no test_data_set_N folders or input_K.pb files`);
+    const batches = sets.map((dir) => {
+      const set = readTestDataSet(dir);
+      return { inputs: nameInputs(model, set.inputs, dir), expected: set.outputs, labels: labelsBeside(dir), source: dir };
+    });
+    data = { kind: 'test-data-sets', source: path, batches, samples: 0 };
+  } else if (path.endsWith('.npz')) {
+    data = { kind: 'npz', source: path, batches: [{ inputs: nameInputs(model, readNpz(path), path), expected: [], source: path }], samples: 0 };
+  } else if (path.endsWith('.npy') || path.endsWith('.pb')) {
+    data = { kind: 'npy', source: path, batches: [{ inputs: nameInputs(model, [readTensorFile(path)], path), expected: [], source: path }], samples: 0 };
+  } else throw new UsageError(`${path}: --data takes a folder of test_data_set_N, a .npz, .npy or .pb file`);
+  if (data.kind !== 'synthesized') data.samples = data.batches.reduce((n, b) => n + (b.inputs[0]?.dims[0] ?? 1), 0);
+  if (options.labels) data.labels = { source: options.labels, values: readLabels(options.labels) };
+  return data;
+}
+
+export function describeData(data: EvalData): string {
+  const where = data.kind === 'test-data-sets' && data.batches.length === 1 ? data.batches[0]!.source : data.source;
+  return `${data.samples} samples in ${data.batches.length} batch${data.batches.length === 1 ? '' : 'es'} from ${where}`;
+}
+

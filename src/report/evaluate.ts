@@ -1,0 +1,170 @@
+// Accuracy and latency of a compressed model against its reference, both run in ONNX Runtime on
+// the same inputs. Every figure here comes from those runs.
+import { performance } from 'node:perf_hooks';
+import { UsageError } from '../errors.js';
+import { readModel } from '../io/read.js';
+import type { NamedArray } from '../io/testdata.js';
+import type { Model } from '../ir/model.js';
+import { loadEvalData, describeData, type DataOptions, type EvalData } from './data.js';
+import { FidelityAccumulator, PerplexityAccumulator, argmaxRows, classification, latencyStats, type Classification, type Fidelity } from './metrics.js';
+import { createSession, run } from './runtime.js';
+import type { Progress } from './progress.js';
+
+export type Metric = 'top1' | 'f1' | 'perplexity' | 'fidelity';
+export const METRICS: Metric[] = ['top1', 'f1', 'perplexity', 'fidelity'];
+
+export interface AccuracyReport {
+  metric: Metric;
+  /** What the figures were measured on. */
+  data: { kind: EvalData['kind']; source: string; batches: number; samples: number; description: string; labels?: string };
+  /** The metric for the reference and the compressed model (top-1 or macro F1 as a fraction, perplexity, or cosine). */
+  reference: number;
+  compressed: number;
+  /**
+   * What the accuracy gate compares: reference − compressed for top1/f1 (fraction), the relative
+   * increase compressed/reference − 1 for perplexity, 1 − the lowest output cosine for fidelity.
+   */
+  drop: number;
+  /** Classification details (top1 and f1 metrics). */
+  classification?: { reference: Classification; compressed: Classification };
+  /** Language-model details (perplexity metric). */
+  perplexity?: { reference: number; compressed: number; tokens: number; relativeIncrease: number };
+  /** Output fidelity of the compressed model against the reference, per output. */
+  fidelity: Record<string, Fidelity>;
+}
+
+export interface LatencyReport {
+  threads: number;
+  runs: number;
+  warmup: number;
+  /** The batch timed. */
+  batch: string;
+  reference: { meanMs: number; p90Ms: number };
+  compressed: { meanMs: number; p90Ms: number };
+  /** compressed mean / reference mean. */
+  ratio: number;
+}
+
+export interface EvaluateOptions extends DataOptions {
+  metric?: Metric;
+  threads?: number;
+  /** Timed runs per model (default 20; 0 skips latency). */
+  runs?: number;
+  warmup?: number;
+  progress?: Progress;
+}
+
+export interface Evaluation {
+  accuracy: AccuracyReport;
+  latency?: LatencyReport;
+}
+
+function classesOf(output: NamedArray): number {
+  return output.dims[output.dims.length - 1] ?? 1;
+}
+
+function chooseMetric(requested: Metric | undefined, hasLabels: boolean, firstOutput: NamedArray): Metric {
+  if (requested) return requested;
+  if (!hasLabels) return 'fidelity';
+  return firstOutput.dims.length >= 3 ? 'perplexity' : 'top1';
+}
+
+/** Evaluates `candidatePath` against `referencePath`. Both are run in ONNX Runtime from their files. */
+export async function evaluate(referencePath: string, candidatePath: string, options: EvaluateOptions = {}, reference?: Model): Promise<Evaluation> {
+  const refModel = reference ?? readModel(referencePath);
+  const data = loadEvalData(refModel, options);
+  const threads = options.threads ?? 1;
+  const [refSession, cmpSession] = [await createSession(referencePath, { threads }), await createSession(candidatePath, { threads })];
+  const fidelity = new Map<string, FidelityAccumulator>();
+  const refPred: number[] = [], cmpPred: number[] = [], labels: number[] = [];
+  const refPpl = new PerplexityAccumulator(), cmpPpl = new PerplexityAccumulator();
+  let metric: Metric | undefined;
+  let labelCursor = 0;
+  const explicit = data.labels?.values;
+  const batchLabels = (batch: typeof data.batches[number], positions: number, expected: NamedArray | undefined): ArrayLike<number> | undefined => {
+    if (explicit) {
+      if (labelCursor + positions > explicit.length) throw new UsageError(`${data.labels!.source}: ${explicit.length} labels, but the data has more samples (at least ${labelCursor + positions})`);
+      const slice = explicit.subarray(labelCursor, labelCursor + positions);
+      labelCursor += positions;
+      return slice;
+    }
+    if (batch.labels) return batch.labels;
+    // Without labels, stored expected outputs of a classifier give labels: their top-1 class.
+    if (expected && expected.dims.length === 2 && (metric === 'top1' || metric === 'f1')) return argmaxRows(expected.data as ArrayLike<number>, classesOf(expected));
+    return undefined;
+  };
+  const hasLabels = explicit !== undefined || data.batches.some((b) => b.labels !== undefined);
+  options.progress?.start(data.batches.length, 'evaluating');
+  for (const batch of data.batches) {
+    const [a, b] = [await run(refSession, batch.inputs), await run(cmpSession, batch.inputs)];
+    metric ??= chooseMetric(options.metric, hasLabels, a[0]!);
+    for (let i = 0; i < a.length; i++) {
+      let acc = fidelity.get(a[i]!.name);
+      if (!acc) fidelity.set(a[i]!.name, (acc = new FidelityAccumulator()));
+      if (Array.isArray(a[i]!.data)) continue;
+      acc.add(a[i]!.data as ArrayLike<number>, b[i]!.data as ArrayLike<number>);
+    }
+    if (metric !== 'fidelity') {
+      const out = a[0]!, classes = classesOf(out);
+      const positions = out.data.length / classes;
+      const target = batchLabels(batch, positions, batch.expected[0]);
+      if (!target) throw new UsageError(`metric ${metric} needs labels: give --labels FILE (or labels beside each test_data_set)`);
+      if (target.length !== positions) throw new UsageError(`batch ${batch.source}: ${target.length} labels for ${positions} predictions`);
+      if (metric === 'perplexity') {
+        refPpl.add(out.data as ArrayLike<number>, classes, target);
+        cmpPpl.add(b[0]!.data as ArrayLike<number>, classes, target);
+      } else {
+        refPred.push(...argmaxRows(out.data as ArrayLike<number>, classes));
+        cmpPred.push(...argmaxRows(b[0]!.data as ArrayLike<number>, classes));
+        labels.push(...Array.from(target));
+      }
+    }
+    options.progress?.tick(1);
+  }
+  options.progress?.stop();
+  if (explicit && labelCursor !== explicit.length) throw new UsageError(`${data.labels!.source}: ${explicit.length} labels for ${labelCursor} predictions`);
+  const fid = Object.fromEntries([...fidelity].map(([k, v]) => [k, v.result()]));
+  const accuracy: AccuracyReport = {
+    metric: metric!,
+    data: { kind: data.kind, source: data.source, batches: data.batches.length, samples: data.samples, description: describeData(data), labels: data.labels?.source },
+    reference: 1, compressed: 1, drop: 0, fidelity: fid,
+  };
+  if (metric === 'top1' || metric === 'f1') {
+    const r = classification(refPred, labels), c = classification(cmpPred, labels);
+    const key = metric === 'top1' ? 'top1' : 'macroF1';
+    Object.assign(accuracy, { reference: r[key], compressed: c[key], drop: r[key] - c[key], classification: { reference: r, compressed: c } });
+  } else if (metric === 'perplexity') {
+    const r = refPpl.result(), c = cmpPpl.result();
+    const relativeIncrease = c.perplexity / r.perplexity - 1;
+    Object.assign(accuracy, { reference: r.perplexity, compressed: c.perplexity, drop: relativeIncrease, perplexity: { reference: r.perplexity, compressed: c.perplexity, tokens: r.tokens, relativeIncrease } });
+  } else {
+    const cosines = Object.values(fid).map((f) => f.cosine);
+    const worst = cosines.length ? Math.min(...cosines) : 1;
+    Object.assign(accuracy, { reference: 1, compressed: worst, drop: 1 - worst });
+  }
+  let latency: LatencyReport | undefined;
+  const runs = options.runs ?? 20;
+  if (runs > 0) {
+    const warmup = options.warmup ?? 5;
+    const batch = data.batches[0]!;
+    for (let i = 0; i < warmup; i++) { await run(refSession, batch.inputs); await run(cmpSession, batch.inputs); }
+    const refTimes: number[] = [], cmpTimes: number[] = [];
+    options.progress?.start(runs, 'timing');
+    // Alternate the two models so that drift in machine load affects both alike.
+    for (let i = 0; i < runs; i++) {
+      let t = performance.now();
+      await run(refSession, batch.inputs);
+      refTimes.push(performance.now() - t);
+      t = performance.now();
+      await run(cmpSession, batch.inputs);
+      cmpTimes.push(performance.now() - t);
+      options.progress?.tick(1);
+    }
+    options.progress?.stop();
+    const r = latencyStats(refTimes), c = latencyStats(cmpTimes);
+    latency = { threads, runs, warmup, batch: batch.source, reference: { meanMs: r.meanMs, p90Ms: r.p90Ms }, compressed: { meanMs: c.meanMs, p90Ms: c.p90Ms }, ratio: c.meanMs / r.meanMs };
+  }
+  await refSession.release();
+  await cmpSession.release();
+  return { accuracy, latency };
+}

@@ -1,0 +1,154 @@
+// The arithmetic of the accuracy report: output fidelity, classification and language-model metrics.
+// Pure functions over plain arrays, accumulated in float64 so large outputs do not lose precision.
+
+export interface Fidelity {
+  /** Largest absolute difference between reference and compressed values. */
+  maxAbsError: number;
+  meanAbsError: number;
+  /** Cosine similarity of the two outputs taken as flat vectors (1 when identical). */
+  cosine: number;
+  /** Signal-to-noise ratio in dB: 10·log10(Σref² / Σ(ref−cmp)²); Infinity when identical. */
+  snrDb: number;
+  /** Values compared. */
+  count: number;
+}
+
+/** Running sums for fidelity over several batches. */
+export class FidelityAccumulator {
+  private maxAbs = 0;
+  private sumAbs = 0;
+  private dot = 0;
+  private refSq = 0;
+  private cmpSq = 0;
+  private errSq = 0;
+  private n = 0;
+  private nonFinite = 0;
+
+  add(reference: ArrayLike<number | bigint>, compressed: ArrayLike<number | bigint>): void {
+    if (reference.length !== compressed.length) throw new Error(`outputs differ in size: ${reference.length} vs ${compressed.length}`);
+    for (let i = 0; i < reference.length; i++) {
+      const r = Number(reference[i]), c = Number(compressed[i]);
+      if (!Number.isFinite(r) || !Number.isFinite(c)) {
+        // Identical non-finite values (both NaN, same infinity) carry no error; any other pairing is unbounded.
+        if (!(Object.is(r, c) || (Number.isNaN(r) && Number.isNaN(c)))) this.nonFinite++;
+        continue;
+      }
+      const d = Math.abs(r - c);
+      if (d > this.maxAbs) this.maxAbs = d;
+      this.sumAbs += d;
+      this.dot += r * c;
+      this.refSq += r * r;
+      this.cmpSq += c * c;
+      this.errSq += d * d;
+      this.n++;
+    }
+  }
+
+  result(): Fidelity {
+    if (this.nonFinite > 0) return { maxAbsError: Infinity, meanAbsError: Infinity, cosine: NaN, snrDb: -Infinity, count: this.n + this.nonFinite };
+    const norms = Math.sqrt(this.refSq) * Math.sqrt(this.cmpSq);
+    const cosine = norms === 0 ? (this.refSq === this.cmpSq ? 1 : 0) : this.dot / norms;
+    return {
+      maxAbsError: this.maxAbs,
+      meanAbsError: this.n === 0 ? 0 : this.sumAbs / this.n,
+      cosine: Math.min(1, cosine),
+      snrDb: this.errSq === 0 ? Infinity : this.refSq === 0 ? -Infinity : 10 * Math.log10(this.refSq / this.errSq),
+      count: this.n,
+    };
+  }
+}
+
+/** Index of the largest value in each row of a [rows, classes] array. */
+export function argmaxRows(values: ArrayLike<number | bigint>, classes: number): Int32Array {
+  const rows = Math.floor(values.length / classes);
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0, bestValue = -Infinity;
+    for (let c = 0; c < classes; c++) {
+      const v = Number(values[r * classes + c]);
+      if (v > bestValue) { bestValue = v; best = c; }
+    }
+    out[r] = best;
+  }
+  return out;
+}
+
+export interface Classification {
+  /** Fraction of samples whose top-1 prediction equals the label. */
+  top1: number;
+  /** Unweighted mean of per-class F1 over the classes present in labels or predictions. */
+  macroF1: number;
+  samples: number;
+}
+
+export function classification(predictions: ArrayLike<number>, labels: ArrayLike<number>): Classification {
+  if (predictions.length !== labels.length) throw new Error(`${predictions.length} predictions for ${labels.length} labels`);
+  const tp = new Map<number, number>(), fp = new Map<number, number>(), fn = new Map<number, number>();
+  const bump = (m: Map<number, number>, k: number) => m.set(k, (m.get(k) ?? 0) + 1);
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const p = predictions[i]!, l = labels[i]!;
+    if (p === l) { correct++; bump(tp, l); } else { bump(fp, p); bump(fn, l); }
+  }
+  const classes = new Set([...tp.keys(), ...fp.keys(), ...fn.keys()]);
+  let f1Sum = 0;
+  for (const c of classes) {
+    const t = tp.get(c) ?? 0, f = fp.get(c) ?? 0, n = fn.get(c) ?? 0;
+    f1Sum += t === 0 ? 0 : (2 * t) / (2 * t + f + n);
+  }
+  return { top1: labels.length ? correct / labels.length : 0, macroF1: classes.size ? f1Sum / classes.size : 0, samples: labels.length };
+}
+
+/** Cross-entropy sums of logits [positions, vocab] against target ids (negative targets are ignored). */
+export class PerplexityAccumulator {
+  private nll = 0;
+  private tokens = 0;
+
+  add(logits: ArrayLike<number>, vocab: number, targets: ArrayLike<number | bigint>): void {
+    const positions = Math.floor(logits.length / vocab);
+    if (positions !== targets.length) throw new Error(`${positions} logit rows for ${targets.length} target tokens`);
+    for (let p = 0; p < positions; p++) {
+      const target = Number(targets[p]);
+      if (target < 0) continue;
+      if (target >= vocab) throw new Error(`target token ${target} is outside the vocabulary of ${vocab}`);
+      const base = p * vocab;
+      let max = -Infinity;
+      for (let v = 0; v < vocab; v++) if (logits[base + v]! > max) max = logits[base + v]!;
+      let sum = 0;
+      for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v]! - max);
+      this.nll += Math.log(sum) + max - logits[base + target]!;
+      this.tokens++;
+    }
+  }
+
+  result(): { perplexity: number; tokens: number; meanNll: number } {
+    const meanNll = this.tokens ? this.nll / this.tokens : NaN;
+    return { perplexity: Math.exp(meanNll), tokens: this.tokens, meanNll };
+  }
+}
+
+/** Mean and 90th percentile (nearest rank) of timings in milliseconds. */
+export function latencyStats(samplesMs: number[]): { meanMs: number; p90Ms: number; runs: number } {
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
+  const p90 = sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)]! : NaN;
+  return { meanMs: mean, p90Ms: p90, runs: sorted.length };
+}
+
+/** Weight error: max absolute error and RMS of the error relative to the RMS of the original. */
+export function weightError(original: ArrayLike<number>, reconstructed: ArrayLike<number>): { maxAbsError: number; relRmsError: number } {
+  let maxAbs = 0, errSq = 0, refSq = 0;
+  for (let i = 0; i < original.length; i++) {
+    const o = original[i]!, d = Math.abs(o - reconstructed[i]!);
+    if (d > maxAbs) maxAbs = d;
+    errSq += d * d;
+    refSq += o * o;
+  }
+  return { maxAbsError: maxAbs, relRmsError: refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq / refSq) };
+}
+
+export function sparsity(values: ArrayLike<number>): number {
+  let zeros = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] === 0) zeros++;
+  return values.length ? zeros / values.length : 0;
+}

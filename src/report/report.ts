@@ -1,0 +1,80 @@
+// The report: one data structure, rendered as a terminal table, JSON, Markdown or HTML.
+// Its JSON form is versioned; fields are only ever added within a version.
+import type { AccuracyReport, LatencyReport } from './evaluate.js';
+import type { FileSize } from './size.js';
+import type { TensorRow } from './tensors.js';
+
+export const REPORT_VERSION = 1;
+
+export interface PassRecord {
+  /** The pass as run, e.g. 'quantize' with its options. */
+  name: string;
+  options: Record<string, unknown>;
+  /** Its own summary: tensors touched, bytes before and after, what it skipped and why. */
+  summary: Record<string, unknown>;
+}
+
+export interface GateResult {
+  gate: 'max-accuracy-drop' | 'min-size-reduction' | 'min-cosine';
+  threshold: number;
+  actual: number;
+  passed: boolean;
+  message: string;
+}
+
+export interface Report {
+  version: number;
+  tool: { name: 'onnxpress'; version: string };
+  command: 'compress' | 'eval';
+  input: { path: string; bytes: number; files: FileSize[]; parameters: number };
+  output: { path: string; bytes: number; files: FileSize[]; parameters: number; gzipBytes?: number; identical?: boolean };
+  /** output.bytes / input.bytes. */
+  sizeRatio: number;
+  passes: PassRecord[];
+  tensors: TensorRow[];
+  accuracy?: AccuracyReport;
+  latency?: LatencyReport;
+  gates: GateResult[];
+}
+
+export interface GateOptions {
+  maxAccuracyDrop?: number;
+  minSizeReduction?: number;
+  minCosine?: number;
+}
+
+export function checkGates(report: Report, gates: GateOptions): GateResult[] {
+  const results: GateResult[] = [];
+  if (gates.minSizeReduction !== undefined) {
+    const actual = report.input.bytes / report.output.bytes;
+    const passed = actual >= gates.minSizeReduction;
+    results.push({ gate: 'min-size-reduction', threshold: gates.minSizeReduction, actual, passed,
+      message: `size reduction ${actual.toFixed(3)}× ${passed ? 'meets' : 'is below'} the required ${gates.minSizeReduction}×` });
+  }
+  if (gates.maxAccuracyDrop !== undefined) {
+    const a = report.accuracy;
+    if (!a) throw new Error('--max-accuracy-drop needs an evaluation');
+    const passed = a.drop <= gates.maxAccuracyDrop;
+    const what = a.metric === 'perplexity' ? 'relative perplexity increase' : a.metric === 'fidelity' ? '1 − cosine' : `${a.metric} drop`;
+    results.push({ gate: 'max-accuracy-drop', threshold: gates.maxAccuracyDrop, actual: a.drop, passed,
+      message: `${what} ${a.drop.toFixed(4)} ${passed ? 'is within' : 'exceeds'} the allowed ${gates.maxAccuracyDrop} by ${Math.abs(gates.maxAccuracyDrop - a.drop).toFixed(4)}` });
+  }
+  if (gates.minCosine !== undefined) {
+    const a = report.accuracy;
+    if (!a) throw new Error('--min-cosine needs an evaluation');
+    const cosines = Object.entries(a.fidelity);
+    const [name, worst] = cosines.reduce((w, e) => (e[1].cosine < w[1].cosine ? e : w), cosines[0] ?? ['', { cosine: 1 } as never]);
+    const passed = worst.cosine >= gates.minCosine;
+    results.push({ gate: 'min-cosine', threshold: gates.minCosine, actual: worst.cosine, passed,
+      message: `lowest output cosine ${worst.cosine.toFixed(6)}${name ? ` (${name})` : ''} ${passed ? 'meets' : 'is below'} the required ${gates.minCosine}` });
+  }
+  return results;
+}
+
+/** JSON text of the report. Infinite values (an identical output's SNR) are written as the strings "Infinity"/"-Infinity". */
+export function reportJson(report: Report): string {
+  return JSON.stringify(report, (_k, v) => {
+    if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? null : v > 0 ? 'Infinity' : '-Infinity';
+    return v;
+  }, 2);
+}

@@ -1,0 +1,65 @@
+// Per-tensor accounting: each weight of the reference model, what it became in the compressed
+// model, and the error that introduced, measured by comparing the values.
+import type { Model } from '../ir/model.js';
+import { dtypeInfo, dtypeName } from '../ir/dtype.js';
+import { floatValues, tensorByteLength, toNumber } from '../ir/tensor.js';
+import { forEachTensor } from '../ir/walk.js';
+import type { TensorProto } from '../io/types.js';
+import { sparsity, weightError } from './metrics.js';
+
+export interface TensorRow {
+  name: string;
+  shape: number[];
+  dtypeBefore: string;
+  /** The dtype it is stored as now; undefined when it no longer exists under this name. */
+  dtypeAfter?: string;
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Fraction of zeros in the compressed values (undefined where they cannot be read back as floats). */
+  sparsity?: number;
+  /** Largest absolute difference between the original and the compressed values. */
+  maxAbsError?: number;
+  /** RMS of the error divided by the RMS of the original values. */
+  relRmsError?: number;
+  /** What happened to it, when not stored under the same name and shape. */
+  note?: string;
+}
+
+function weights(model: Model): Map<string, TensorProto> {
+  const out = new Map<string, TensorProto>();
+  forEachTensor(model.proto, ({ tensor }) => {
+    if (tensor.name && !out.has(tensor.name)) out.set(tensor.name, tensor);
+  });
+  return out;
+}
+
+/**
+ * Compares every floating-point weight of `reference` with the tensor of the same name in
+ * `candidate`. Passes that rename or re-encode tensors add their own rows over these.
+ */
+export function compareTensors(reference: Model, candidate: Model, minElements = 1): TensorRow[] {
+  const after = weights(candidate);
+  const rows: TensorRow[] = [];
+  for (const [name, before] of weights(reference)) {
+    if (!dtypeInfo(before.data_type)?.isFloat) continue;
+    const shape = before.dims.map(toNumber);
+    if (shape.reduce((a, b) => a * b, 1) < minElements) continue;
+    const row: TensorRow = { name, shape, dtypeBefore: dtypeName(before.data_type), bytesBefore: tensorByteLength(reference, before), bytesAfter: 0 };
+    const now = after.get(name);
+    if (!now) {
+      row.note = 'not in the compressed model under this name';
+      rows.push(row);
+      continue;
+    }
+    row.dtypeAfter = dtypeName(now.data_type);
+    row.bytesAfter = tensorByteLength(candidate, now);
+    const sameShape = now.dims.map(toNumber).join() === shape.join();
+    if (sameShape && dtypeInfo(now.data_type)?.isFloat) {
+      const original = floatValues(reference, before);
+      const values = floatValues(candidate, now);
+      Object.assign(row, { sparsity: sparsity(values), ...weightError(original, values) });
+    } else row.note = sameShape ? `stored as ${row.dtypeAfter}` : `reshaped to [${now.dims.map(toNumber).join(', ')}]`;
+    rows.push(row);
+  }
+  return rows;
+}

@@ -1,0 +1,2 @@
+// The package version, reported by --version and in every report.
+export const VERSION = '0.1.0';
