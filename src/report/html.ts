@@ -36,13 +36,14 @@ export function layerChart(tensors: TensorRow[], limit = 40): string {
   return parts.join('\n');
 }
 
-function table(rows: string[][]): string {
-  const [head, ...body] = rows;
-  return `<table><thead><tr>${head!.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${body.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+function table(rows: string[][], header = true): string {
+  const head = header ? `<thead><tr>${rows[0]!.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead>` : '';
+  const body = header ? rows.slice(1) : rows;
+  return `<table>${head}<tbody>${body.map((r) => `<tr>${r.map((c, i) => (!header && i === 0 ? `<th>${esc(c)}</th>` : `<td>${esc(c)}</td>`)).join('')}</tr>`).join('')}</tbody></table>`;
 }
 
 export function renderHtml(r: Report): string {
-  const summary: string[][] = [['', '']];
+  const summary: string[][] = [];
   summary.push(['input', `${r.input.path} (${formatBytes(r.input.bytes)})`]);
   summary.push(['output', `${r.output.path} (${formatBytes(r.output.bytes)})`]);
   summary.push(['size', `${(r.input.bytes / r.output.bytes).toFixed(2)}× smaller${r.output.gzipBytes !== undefined ? `, gzip ${formatBytes(r.output.gzipBytes)}` : ''}`]);
@@ -66,7 +67,7 @@ th{background:#f3f3f3}svg text{font:11px monospace;fill:#333}svg .h{font:12px sy
 .before{fill:#bbb}.after{fill:#2b6cb0}.err{fill:#c53030}
 </style></head><body>
 <h1>onnxpress ${esc(r.command)} report</h1>
-${table(summary)}
+${table(summary, false)}
 ${a ? `<h2>Output fidelity</h2>${fidelity}` : ''}
 <h2>Size and error per layer</h2>
 ${layerChart(r.tensors)}
