@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { compress } from '../pipeline/compress.js';
 import { buildReport } from '../report/build.js';
+import { unchangedTensorRows } from '../report/tensors.js';
 import { addEvalOptions, addReportOptions, checkReportPaths, emitReport, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
 
 interface CompressFlags extends ReportFlags {
@@ -42,8 +43,9 @@ export function registerCompress(program: Command): void {
     const externalData = command.getOptionValueSource('externalData') === 'cli' ? flags.externalData! : 'auto';
     const result = compress(path, flags.output, { createOutputFolder: true, write: { externalData, sizeThreshold: threshold, location: flags.location } });
     const report = await buildReport({
-      command: 'compress', reference: result.reference, referenceFiles: result.input.files,
-      candidatePath: flags.output, candidateFiles: result.output.files, passes: [], evaluate, gzip: flags.gzip, gates,
+      command: 'compress', reference: result.model, referenceFiles: result.input.files,
+      candidatePath: flags.output, candidateFiles: result.output.files, candidate: result.model, tensors: unchangedTensorRows(result.model),
+      passes: [], evaluate, gzip: flags.gzip, gates,
     });
     if (result.identical !== undefined) report.output.identical = result.identical;
     emitReport(report, flags);

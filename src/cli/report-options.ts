@@ -45,6 +45,7 @@ export function addReportOptions(cmd: Command): Command {
   return cmd
     .option('--report <file>', 'write the report to FILE: .json, .md or .html by extension (repeatable)', collect)
     .option('--json', 'print the report as JSON')
+    .option('--gzip', 'measure the gzip size of the output (default with --eval)')
     .option('--no-gzip', 'do not measure the gzip size of the output')
     .option('--max-accuracy-drop <x>', 'exit 3 when accuracy drops by more than X (metric units; relative increase for perplexity)')
     .option('--min-size-reduction <r>', 'exit 3 when the output is not at least R times smaller than the input')

@@ -48,7 +48,7 @@ export function readModel(path: string): Model {
   }
   const bytes = readFileSync(full);
   const proto = decodeModel(bytes, path);
-  const model = new Model(proto, { path: full, given: path, dir: dirname(full), bytes: stat.size });
+  const model = new Model(proto, { path: full, given: path, dir: dirname(full), bytes: stat.size, buffer: bytes });
   forEachTensor(proto, ({ tensor }) => {
     if (isExternal(tensor)) model.external.set(tensor, externalRef(tensor, dirname(full), path));
   });

@@ -23,6 +23,8 @@ export interface WriteOptions {
   location?: string;
   /** Smallest tensor, in bytes, moved to the external file (default 1024, as the onnx library). */
   sizeThreshold?: number;
+  /** Sees every chunk of the .onnx file as it is written, with its offset. */
+  onModelChunk?: (chunk: Uint8Array, offset: number) => void;
 }
 
 export interface WrittenFile {
@@ -142,7 +144,11 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
     } else {
       for (const { tensor, data } of tensors) if (data.external) substitute.set(tensor, inlined(tensor, data.bytes));
     }
-    encodeTo('onnx.ModelProto', model.proto, (chunk) => modelFile.write(chunk), { substitute });
+    const watch = options.onModelChunk;
+    encodeTo('onnx.ModelProto', model.proto, (chunk) => {
+      watch?.(chunk, modelFile.bytes);
+      modelFile.write(chunk);
+    }, { substitute });
     let externalData: WrittenFile | undefined;
     if (dataFile) {
       dataFile.commit();

@@ -12,6 +12,8 @@ export interface ModelSource {
   readonly dir: string;
   /** Its size in bytes. */
   readonly bytes: number;
+  /** The file's bytes: tensor data of the model are views into them. */
+  readonly buffer?: Uint8Array;
 }
 
 export class Model {

@@ -1,5 +1,5 @@
 // The main job: read a model, run the pipeline, write the result, and say what changed.
-import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { readModel } from '../io/read.js';
 import type { Model } from '../ir/model.js';
@@ -21,40 +21,31 @@ export interface CompressResult {
   passes: PassSummary[];
   /** With no pass: whether the output files are byte-identical to the input files. */
   identical?: boolean;
-  /** The model as read, before any pass ran (the reference for evaluation). */
-  reference: Model;
-}
-
-function sameBytes(a: string, b: string): boolean {
-  if (statSync(a).size !== statSync(b).size) return false;
-  const fa = openSync(a, 'r'), fb = openSync(b, 'r');
-  const ba = Buffer.allocUnsafe(1 << 20), bb = Buffer.allocUnsafe(1 << 20);
-  try {
-    for (let pos = 0; ; pos += ba.length) {
-      const na = readSync(fa, ba, 0, ba.length, pos);
-      const nb = readSync(fb, bb, 0, bb.length, pos);
-      if (na !== nb || ba.compare(bb, 0, nb, 0, na) !== 0) return false;
-      if (na === 0) return true;
-    }
-  } finally {
-    closeSync(fa);
-    closeSync(fb);
-  }
+  /** The model as written (after the passes). */
+  model: Model;
 }
 
 export function compress(inputPath: string, outputPath: string, options: CompressOptions = {}): CompressResult {
   const model = readModel(inputPath);
   const inputFiles = model.sourceFiles().map((path) => ({ path: path === model.source!.path ? inputPath : path, bytes: statSync(path).size }));
   if (options.createOutputFolder) mkdirSync(dirname(outputPath), { recursive: true });
-  const written = writeModel(model, outputPath, options.write);
+  // With the source in memory, whether the output is byte-identical is checked as it is written.
+  const source = model.source?.buffer;
+  let identical = source !== undefined && model.external.size === 0;
+  const written = writeModel(model, outputPath, {
+    ...options.write,
+    onModelChunk: (chunk, offset) => {
+      if (identical) identical = offset + chunk.length <= source!.length && Buffer.compare(chunk, source!.subarray(offset, offset + chunk.length)) === 0;
+    },
+  });
   const outputFiles = [written.model, ...(written.externalData ? [written.externalData] : [])];
   const total = (files: WrittenFile[]) => files.reduce((n, f) => n + f.bytes, 0);
-  const identical = inputFiles.length === 1 && outputFiles.length === 1 ? sameBytes(inputFiles[0]!.path, outputFiles[0]!.path) : undefined;
+  identical &&= outputFiles.length === 1 && written.model.bytes === source!.length;
   return {
     input: { path: inputPath, bytes: total(inputFiles), files: inputFiles },
     output: { path: written.model.path, bytes: total(outputFiles), files: outputFiles },
     passes: [],
-    identical,
-    reference: model,
+    identical: source !== undefined && model.external.size === 0 ? identical : undefined,
+    model,
   };
 }

@@ -5,7 +5,7 @@ import { evaluate, type EvaluateOptions } from './evaluate.js';
 import { countParameters } from './inspect.js';
 import { checkGates, REPORT_VERSION, type GateOptions, type PassRecord, type Report } from './report.js';
 import { gzipBytes, totalBytes, type FileSize } from './size.js';
-import { compareTensors } from './tensors.js';
+import { compareTensors, type TensorRow } from './tensors.js';
 import { VERSION } from '../version.js';
 
 export interface BuildOptions {
@@ -13,17 +13,21 @@ export interface BuildOptions {
   reference: Model;
   referenceFiles: FileSize[];
   candidatePath: string;
+  /** The candidate in memory, when the caller has it (saves reading it again). */
+  candidate?: Model;
+  /** Per-tensor rows, when the caller measured them (otherwise the two models are compared by tensor name). */
+  tensors?: TensorRow[];
   candidateFiles: FileSize[];
   passes?: PassRecord[];
   /** Run both models in ONNX Runtime and report accuracy and latency. */
   evaluate?: EvaluateOptions;
-  /** Measure the gzip size of the output (default true). */
+  /** Measure the gzip size of the output (default: when evaluating). */
   gzip?: boolean;
   gates?: GateOptions;
 }
 
 export async function buildReport(options: BuildOptions): Promise<Report> {
-  const candidate = readModel(options.candidatePath);
+  const candidate = options.candidate ?? readModel(options.candidatePath);
   const reference = options.reference;
   const report: Report = {
     version: REPORT_VERSION,
@@ -33,11 +37,11 @@ export async function buildReport(options: BuildOptions): Promise<Report> {
     output: { path: options.candidatePath, bytes: totalBytes(options.candidateFiles), files: options.candidateFiles, parameters: countParameters(candidate) },
     sizeRatio: 0,
     passes: options.passes ?? [],
-    tensors: compareTensors(reference, candidate),
+    tensors: options.tensors ?? compareTensors(reference, candidate),
     gates: [],
   };
   report.sizeRatio = report.output.bytes / report.input.bytes;
-  if (options.gzip ?? true) report.output.gzipBytes = await gzipBytes(options.candidateFiles.map((f) => f.path));
+  if (options.gzip ?? options.evaluate !== undefined) report.output.gzipBytes = await gzipBytes(options.candidateFiles.map((f) => f.path));
   if (options.evaluate) {
     const { accuracy, latency } = await evaluate(reference.source!.path, options.candidatePath, options.evaluate, reference);
     report.accuracy = accuracy;

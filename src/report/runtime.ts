@@ -1,5 +1,5 @@
 // Running models in ONNX Runtime (onnxruntime-node): the only way a number in a report is measured.
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { DataType } from '../io/types.js';
 import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import type { ArrayData, NamedArray } from '../io/testdata.js';
@@ -15,10 +15,19 @@ export interface SessionOptions {
   threads?: number;
 }
 
-ort.env.logLevel = 'fatal';
+// Loaded on first use: the native runtime takes a while to load, and most commands never run a model.
+let ort: typeof Ort | undefined;
 
-export async function createSession(path: string, options: SessionOptions = {}): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(path, {
+async function runtime(): Promise<typeof Ort> {
+  if (!ort) {
+    ort = await import('onnxruntime-node');
+    ort.env.logLevel = 'fatal';
+  }
+  return ort;
+}
+
+export async function createSession(path: string, options: SessionOptions = {}): Promise<Ort.InferenceSession> {
+  return (await runtime()).InferenceSession.create(path, {
     intraOpNumThreads: options.threads ?? 1,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
@@ -26,24 +35,24 @@ export async function createSession(path: string, options: SessionOptions = {}):
   });
 }
 
-export function toOrtTensor(a: NamedArray): ort.Tensor {
+export function toOrtTensor(a: NamedArray): Ort.Tensor {
+  if (!ort) throw new Error('create a session before making tensors');
   const type = dtypeInfo(a.dtype)?.ort;
   if (!type) throw new Error(`ONNX Runtime for Node cannot take ${dtypeName(a.dtype)} inputs`);
   return new ort.Tensor(type as 'float32', a.data as Float32Array, a.dims);
 }
 
-export function fromOrtTensor(name: string, t: ort.Tensor): NamedArray {
+export function fromOrtTensor(name: string, t: Ort.Tensor): NamedArray {
   const dtype = FROM_ORT[t.type];
   if (dtype === undefined) throw new Error(`unsupported output type ${t.type}`);
   return { name, dtype, dims: [...t.dims], data: t.data as ArrayData };
 }
 
 /** Runs a session on named inputs; returns every output in the session's output order. */
-export async function run(session: ort.InferenceSession, inputs: NamedArray[]): Promise<NamedArray[]> {
-  const feeds: Record<string, ort.Tensor> = {};
+export async function run(session: Ort.InferenceSession, inputs: NamedArray[]): Promise<NamedArray[]> {
+  const feeds: Record<string, Ort.Tensor> = {};
   for (const a of inputs) feeds[a.name] = toOrtTensor(a);
   const results = await session.run(feeds);
   return session.outputNames.map((name) => fromOrtTensor(name, results[name]!));
 }
 
-export { ort };

@@ -34,6 +34,21 @@ function weights(model: Model): Map<string, TensorProto> {
 }
 
 /**
+ * Rows for the weights of a model written unchanged: the same bytes before and after, so no error.
+ * (A pass adds its own rows, measured from the values it changed.)
+ */
+export function unchangedTensorRows(model: Model): TensorRow[] {
+  const rows: TensorRow[] = [];
+  for (const [name, t] of weights(model)) {
+    if (!dtypeInfo(t.data_type)?.isFloat) continue;
+    const bytes = tensorByteLength(model, t);
+    const dtype = dtypeName(t.data_type);
+    rows.push({ name, shape: t.dims.map(toNumber), dtypeBefore: dtype, dtypeAfter: dtype, bytesBefore: bytes, bytesAfter: bytes, maxAbsError: 0, relRmsError: 0 });
+  }
+  return rows;
+}
+
+/**
  * Compares every floating-point weight of `reference` with the tensor of the same name in
  * `candidate`. Passes that rename or re-encode tensors add their own rows over these.
  */
