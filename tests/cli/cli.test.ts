@@ -55,7 +55,9 @@ describe('onnxpress compress with no pass', () => {
     const r = cli(['compress', DIGITS, '-o', out, '--json']);
     expect(r.code).toBe(0);
     const result = JSON.parse(r.stdout);
-    expect(result.identical).toBe(true);
+    expect(result.output.identical).toBe(true);
+    expect(result.passes).toEqual([]);
+    expect(result.sizeRatio).toBe(1);
     expect(result.output.bytes).toBe(readFileSync(DIGITS).length);
     expect(Buffer.compare(readFileSync(out), readFileSync(DIGITS))).toBe(0);
   });
