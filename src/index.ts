@@ -12,7 +12,12 @@ export { forEachGraph, forEachTensor, type GraphSite, type TensorSite } from './
 export { tensorBytes, tensorValues, floatValues, constantTensor, makeTensor, numElements } from './ir/tensor.js';
 export { dtypeInfo, dtypeName } from './ir/dtype.js';
 export { compress, type CompressOptions, type CompressResult } from './pipeline/compress.js';
-export { inspectModel, type InspectReport } from './report/inspect.js';
+export { inspectModel, countParameters, type InspectReport } from './report/inspect.js';
+export { evaluate, type Evaluation, type EvaluateOptions, type AccuracyReport, type LatencyReport } from './report/evaluate.js';
+export { buildReport } from './report/build.js';
+export { checkGates, reportJson, REPORT_VERSION, type Report } from './report/report.js';
+export { renderTerminal, renderMarkdown } from './report/render.js';
+export { renderHtml } from './report/html.js';
 export { renderInspect } from './cli/inspect.js';
 export { runConformance, type ConformanceReport } from './report/conformance.js';
 export { InputError, UsageError, GateError, OutputError } from './errors.js';
