@@ -47,7 +47,8 @@ export class FidelityAccumulator {
   result(): Fidelity {
     if (this.nonFinite > 0) return { maxAbsError: Infinity, meanAbsError: Infinity, cosine: NaN, snrDb: -Infinity, count: this.n + this.nonFinite };
     const norms = Math.sqrt(this.refSq) * Math.sqrt(this.cmpSq);
-    const cosine = norms === 0 ? (this.refSq === this.cmpSq ? 1 : 0) : this.dot / norms;
+    // Identical outputs have cosine exactly 1; the division would leave a rounding residue.
+    const cosine = this.errSq === 0 ? 1 : norms === 0 ? 0 : this.dot / norms;
     return {
       maxAbsError: this.maxAbs,
       meanAbsError: this.n === 0 ? 0 : this.sumAbs / this.n,

@@ -122,3 +122,40 @@ describe('eval', () => {
     expect(cli(['eval', DIGITS, '--reference', DIGITS, '--data', fixture('digits', 'test_data_set_0'), '--labels', labels, '--runs', '0']).code).toBe(2);
   });
 });
+
+describe('eval of a language model', () => {
+  const CHARLM = fixture('charlm', 'model.onnx');
+  const DATA = ['--data', fixture('charlm', 'test_data_set_0')];
+
+  it('measures the perplexity the fixture recorded, with labels found beside the data, and zero increase against itself', () => {
+    const r = cli(['eval', CHARLM, '--reference', CHARLM, ...DATA, '--json', '--runs', '2']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    const meta = JSON.parse(readFileSync(fixture('charlm', 'meta.json'), 'utf8'));
+    expect(report.accuracy.metric).toBe('perplexity');
+    expect(report.accuracy.perplexity.tokens).toBe(meta.tokens);
+    expect(report.accuracy.reference).toBeCloseTo(meta.perplexity, 3);
+    expect(report.accuracy.drop).toBe(0);
+    expect(report.accuracy.fidelity.logits.cosine).toBe(1);
+  });
+
+  it('a damaged copy: perplexity rises, the relative-increase gate exits 3', () => {
+    const model = readModel(CHARLM);
+    const random = seededRandom(3);
+    for (const t of model.graph.initializer) {
+      if (t.dims.length !== 2 || !t.raw_data) continue;
+      const values = Float32Array.from(floatValues(model, t));
+      for (let i = 0; i < values.length; i++) values[i]! *= 1 + 0.3 * (random() * 2 - 1);
+      t.raw_data = new Uint8Array(values.buffer);
+    }
+    const damaged = join(dir, 'charlm-damaged.onnx');
+    writeFileSync(damaged, encode('onnx.ModelProto', model.proto));
+    const out = join(dir, 'charlm.json');
+    const r = cli(['eval', damaged, '--reference', CHARLM, ...DATA, '--max-accuracy-drop', '0.01', '--report', out, '--runs', '0']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/relative perplexity increase [\d.]+ exceeds the allowed 0.01/);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.accuracy.compressed).toBeGreaterThan(report.accuracy.reference);
+    expect(report.accuracy.drop).toBeCloseTo(report.accuracy.compressed / report.accuracy.reference - 1, 12);
+  });
+});
