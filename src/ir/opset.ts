@@ -55,3 +55,22 @@ export function ensureOpset(model: ModelProto, domain: string, version: number, 
   entry.version = version;
   return { domain: want, from: current, to: version };
 }
+
+/** The lowest IR version whose models may import a given default-domain opset (ONNX's versioning table). */
+export function minIrVersion(opset: number): number {
+  const table: [number, number][] = [[23, 11], [21, 10], [19, 9], [15, 8], [12, 7], [11, 6], [10, 5], [9, 4]];
+  for (const [op, ir] of table) if (opset >= op) return ir;
+  return 3;
+}
+
+/**
+ * Like ensureOpset for the default domain, and also raises the model's IR version when the new
+ * opset needs it (never lowers it).
+ */
+export function requireDefaultOpset(model: ModelProto, version: number, usedOps: Iterable<string>): OpsetChange | undefined {
+  const change = ensureOpset(model, '', version, usedOps);
+  const ir = toNumber(model.ir_version ?? 3);
+  const need = minIrVersion(opsetVersion(model, '') ?? version);
+  if (ir < need) model.ir_version = need;
+  return change;
+}

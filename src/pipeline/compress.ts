@@ -4,14 +4,19 @@ import { dirname } from 'node:path';
 import { readModel } from '../io/read.js';
 import type { Model } from '../ir/model.js';
 import { writeModel, type WriteOptions, type WrittenFile } from '../io/write.js';
-
-export interface PassSummary {
-  name: string;
-}
+import { countParameters } from '../report/inspect.js';
+import { unchangedTensorRows, type TensorRow } from '../report/tensors.js';
+import type { PassSummary } from './pass.js';
+import type { PipelineStep } from './registry.js';
+import { runPipeline } from './run.js';
 
 export interface CompressOptions {
   /** Create the output's folder when it does not exist (after the input has been read). */
   createOutputFolder?: boolean;
+  /** The passes to run, in order. */
+  steps?: PipelineStep[];
+  seed?: number;
+  threads?: number;
   write?: WriteOptions;
 }
 
@@ -19,6 +24,10 @@ export interface CompressResult {
   input: { path: string; bytes: number; files: WrittenFile[] };
   output: { path: string; bytes: number; files: WrittenFile[] };
   passes: PassSummary[];
+  /** Floating-point parameters of the input model. */
+  inputParameters: number;
+  /** Per weight of the input: bytes before and after, and the error a pass measured. */
+  tensors: TensorRow[];
   /** With no pass: whether the output files are byte-identical to the input files. */
   identical?: boolean;
   /** The model as written (after the passes). */
@@ -27,11 +36,14 @@ export interface CompressResult {
 
 export function compress(inputPath: string, outputPath: string, options: CompressOptions = {}): CompressResult {
   const model = readModel(inputPath);
+  const inputParameters = countParameters(model);
+  const baseRows = unchangedTensorRows(model);
+  const passes = runPipeline(model, options.steps ?? [], { seed: options.seed, threads: options.threads });
   const inputFiles = model.sourceFiles().map((path) => ({ path: path === model.source!.path ? inputPath : path, bytes: statSync(path).size }));
   if (options.createOutputFolder) mkdirSync(dirname(outputPath), { recursive: true });
   // With the source in memory, whether the output is byte-identical is checked as it is written.
   const source = model.source?.buffer;
-  let identical = source !== undefined && model.external.size === 0;
+  let identical = source !== undefined && model.external.size === 0 && passes.length === 0;
   const written = writeModel(model, outputPath, {
     ...options.write,
     onModelChunk: (chunk, offset) => {
@@ -44,8 +56,29 @@ export function compress(inputPath: string, outputPath: string, options: Compres
   return {
     input: { path: inputPath, bytes: total(inputFiles), files: inputFiles },
     output: { path: written.model.path, bytes: total(outputFiles), files: outputFiles },
-    passes: [],
-    identical: source !== undefined && model.external.size === 0 ? identical : undefined,
+    passes,
+    inputParameters,
+    tensors: mergeTensorRows(baseRows, passes),
+    identical: source !== undefined && model.external.size === 0 && passes.length === 0 ? identical : undefined,
     model,
   };
+}
+
+/** The base rows with what each pass measured laid over them, by tensor name (later passes win). */
+export function mergeTensorRows(base: TensorRow[], passes: PassSummary[]): TensorRow[] {
+  const rows = new Map(base.map((r) => [r.name, { ...r }]));
+  for (const summary of passes) {
+    for (const change of summary.tensors) {
+      const row = rows.get(change.name);
+      const merged: TensorRow = {
+        name: change.name, shape: change.shape,
+        dtypeBefore: row?.dtypeBefore ?? change.dtypeBefore, dtypeAfter: change.dtypeAfter,
+        bytesBefore: row?.bytesBefore ?? change.bytesBefore, bytesAfter: change.bytesAfter,
+        sparsity: change.sparsity, maxAbsError: change.maxAbsError, relRmsError: change.relRmsError,
+        note: change.form,
+      };
+      rows.set(change.name, merged);
+    }
+  }
+  return [...rows.values()];
 }

@@ -6,6 +6,7 @@ import { countParameters } from './inspect.js';
 import { checkGates, REPORT_VERSION, type GateOptions, type PassRecord, type Report } from './report.js';
 import { gzipBytes, totalBytes, type FileSize } from './size.js';
 import { compareTensors, type TensorRow } from './tensors.js';
+import type { PassSummary } from '../pipeline/pass.js';
 import { VERSION } from '../version.js';
 
 export interface BuildOptions {
@@ -18,7 +19,9 @@ export interface BuildOptions {
   /** Per-tensor rows, when the caller measured them (otherwise the two models are compared by tensor name). */
   tensors?: TensorRow[];
   candidateFiles: FileSize[];
-  passes?: PassRecord[];
+  passes?: PassSummary[];
+  /** Parameters of the input, when the caller counted them before passes changed the model. */
+  inputParameters?: number;
   /** Run both models in ONNX Runtime and report accuracy and latency. */
   evaluate?: EvaluateOptions;
   /** Measure the gzip size of the output (default: when evaluating). */
@@ -33,10 +36,13 @@ export async function buildReport(options: BuildOptions): Promise<Report> {
     version: REPORT_VERSION,
     tool: { name: 'onnxpress', version: VERSION },
     command: options.command,
-    input: { path: reference.source?.given ?? '', bytes: totalBytes(options.referenceFiles), files: options.referenceFiles, parameters: countParameters(reference) },
+    input: { path: reference.source?.given ?? '', bytes: totalBytes(options.referenceFiles), files: options.referenceFiles, parameters: options.inputParameters ?? countParameters(reference) },
     output: { path: options.candidatePath, bytes: totalBytes(options.candidateFiles), files: options.candidateFiles, parameters: countParameters(candidate) },
     sizeRatio: 0,
-    passes: options.passes ?? [],
+    passes: (options.passes ?? []).map((s): PassRecord => ({
+      pass: s.pass, method: s.method, options: s.options, tensorsChanged: s.tensors.length,
+      bytesBefore: s.bytesBefore, bytesAfter: s.bytesAfter, skipped: s.skipped, notes: s.notes,
+    })),
     tensors: options.tensors ?? compareTensors(reference, candidate),
     gates: [],
   };

@@ -1,7 +1,7 @@
 // The HTML report: one self-contained page (inline CSS and SVG, no script, no network) with the
 // summary, the fidelity and tensor tables, and a per-layer chart of size and error.
 import type { Report } from './report.js';
-import { fmt, worstTensors } from './render.js';
+import { fmt, passLabel, worstTensors } from './render.js';
 import { formatBytes } from './format.js';
 import type { TensorRow } from './tensors.js';
 
@@ -47,7 +47,7 @@ export function renderHtml(r: Report): string {
   summary.push(['input', `${r.input.path} (${formatBytes(r.input.bytes)})`]);
   summary.push(['output', `${r.output.path} (${formatBytes(r.output.bytes)})`]);
   summary.push(['size', `${(r.input.bytes / r.output.bytes).toFixed(2)}× smaller${r.output.gzipBytes !== undefined ? `, gzip ${formatBytes(r.output.gzipBytes)}` : ''}`]);
-  if (r.command === 'compress') summary.push(['passes', r.passes.length ? r.passes.map((p) => p.name).join(' → ') : 'none (faithful copy)']);
+  if (r.command === 'compress') summary.push(['passes', r.passes.length ? r.passes.map(passLabel).join(' → ') : 'none (faithful copy)']);
   const a = r.accuracy;
   if (a) summary.push(['accuracy', `${a.metric} ${fmt(a.reference)} → ${fmt(a.compressed)} (drop ${fmt(a.drop)}) on ${a.data.description}`]);
   if (r.latency) summary.push(['latency', `${fmt(r.latency.reference.meanMs, 3)} → ${fmt(r.latency.compressed.meanMs, 3)} ms (${fmt(r.latency.ratio, 2)}×)`]);

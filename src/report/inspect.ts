@@ -100,13 +100,35 @@ function countDuplicates(model: Model, tensors: { t: import('../io/types.js').Te
   return { tensors: copies, groups: groupCount, bytes };
 }
 
-/** Elements of all floating-point weights, wherever they live. */
+/**
+ * Parameters of a model, as the report counts them: elements of floating-point weights, plus the
+ * logical elements of quantized weights (the codes read by DequantizeLinear, and K·N for the packed
+ * weight of each MatMulNBits; their scales and zero points not counted), so that quantization keeps
+ * the count and pruning lowers it.
+ */
 export function countParameters(model: Model): number {
-  let n = 0;
-  forEachTensor(model.proto, ({ tensor }) => {
-    if (dtypeInfo(tensor.data_type)?.isFloat) n += numElements(tensor.dims);
+  const quantized = new Map<string, number>();
+  forEachGraph(model.proto, ({ graph }) => {
+    for (const n of graph.node) {
+      // Scales and zero points are bookkeeping of the quantized weight, not parameters of their own.
+      if (n.op_type === 'DequantizeLinear' && n.input[0]) {
+        quantized.set(n.input[0], -1);
+        for (const aux of n.input.slice(1)) if (aux) quantized.set(aux, 0);
+      }
+      if (n.op_type === 'MatMulNBits' && n.input[1]) {
+        for (const aux of n.input.slice(2, 4)) if (aux) quantized.set(aux, 0);
+        const k = n.attribute.find((a) => a.name === 'K')?.i, nn = n.attribute.find((a) => a.name === 'N')?.i;
+        if (k !== undefined && nn !== undefined) quantized.set(n.input[1], toNumber(k) * toNumber(nn));
+      }
+    }
   });
-  return n;
+  let count = 0;
+  forEachTensor(model.proto, ({ tensor }) => {
+    const q = quantized.get(tensor.name ?? '');
+    if (q !== undefined) count += q >= 0 ? q : numElements(tensor.dims);
+    else if (dtypeInfo(tensor.data_type)?.isFloat) count += numElements(tensor.dims);
+  });
+  return count;
 }
 
 export function inspectModel(model: Model): InspectReport {

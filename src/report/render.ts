@@ -1,7 +1,11 @@
 // Terminal and Markdown renderings of a report.
-import type { Report } from './report.js';
+import type { PassRecord, Report } from './report.js';
 import type { TensorRow } from './tensors.js';
 import { formatBytes, table } from './format.js';
+
+export function passLabel(p: PassRecord): string {
+  return `${p.pass} ${p.method} (${p.tensorsChanged} tensors${p.skipped.length ? `, ${p.skipped.length} skipped` : ''})`;
+}
 
 export function fmt(v: number | undefined, digits = 4): string {
   if (v === undefined) return '–';
@@ -49,7 +53,7 @@ export function renderTerminal(r: Report): string {
   const out: string[] = [];
   out.push(r.command === 'eval' ? `${r.output.path} against ${r.input.path}` : `${r.input.path} → ${r.output.path}`);
   const rows: string[][] = [];
-  if (r.command === 'compress') rows.push(['passes', r.passes.length ? r.passes.map((p) => p.name).join(' → ') : 'none (faithful copy)']);
+  if (r.command === 'compress') rows.push(['passes', r.passes.length ? r.passes.map(passLabel).join(' → ') : 'none (faithful copy)']);
   rows.push(['size', sizeLine(r)]);
   rows.push(['parameters', `${r.input.parameters} → ${r.output.parameters}`]);
   if (r.output.identical !== undefined) rows.push(['identical', r.output.identical ? 'yes, byte for byte' : 'no']);
@@ -85,7 +89,7 @@ export function renderMarkdown(r: Report): string {
   const lines: string[] = [];
   lines.push(`### onnxpress ${r.command}: \`${r.input.path}\` → \`${r.output.path}\``, '');
   const rows: string[][] = [['', '']];
-  if (r.command === 'compress') rows.push(['passes', r.passes.length ? r.passes.map((p) => `\`${p.name}\``).join(' → ') : 'none (faithful copy)']);
+  if (r.command === 'compress') rows.push(['passes', r.passes.length ? r.passes.map((p) => `\`${passLabel(p)}\``).join(' → ') : 'none (faithful copy)']);
   rows.push(['size', sizeLine(r)]);
   accuracyLines(r).forEach((l, i) => rows.push([i === 0 ? 'accuracy' : '', l]));
   if (r.latency) rows.push(['latency', `${fmt(r.latency.reference.meanMs, 3)} → ${fmt(r.latency.compressed.meanMs, 3)} ms (${fmt(r.latency.ratio, 2)}×)`]);

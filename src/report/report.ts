@@ -6,12 +6,19 @@ import type { TensorRow } from './tensors.js';
 
 export const REPORT_VERSION = 1;
 
+/** A pass as run: its options and its own summary (the per-tensor figures are in Report.tensors). */
 export interface PassRecord {
-  /** The pass as run, e.g. 'quantize' with its options. */
-  name: string;
+  pass: string;
+  method: string;
   options: Record<string, unknown>;
-  /** Its own summary: tensors touched, bytes before and after, what it skipped and why. */
-  summary: Record<string, unknown>;
+  /** Tensors it changed. */
+  tensorsChanged: number;
+  /** Bytes of those tensors before and after. */
+  bytesBefore: number;
+  bytesAfter: number;
+  /** What it left alone, and why. */
+  skipped: { name: string; reason: string }[];
+  notes: string[];
 }
 
 export interface GateResult {

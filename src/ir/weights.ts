@@ -1,0 +1,117 @@
+// Finding the weights of a model: initializers (and float Constant values) used as the weight
+// input of MatMul, Gemm, Conv, ConvTranspose or Gather, in any graph, with the axes that matter for
+// each use. Names are resolved through scopes, so a weight declared in the main graph and used inside
+// an If/Loop/Scan body is found with that use.
+import type { GraphProto, NodeProto, TensorProto } from '../io/types.js';
+import { dtypeInfo } from './dtype.js';
+import type { Model } from './model.js';
+import { normalDomain } from './opset.js';
+import { constantTensor, toNumber } from './tensor.js';
+
+export type WeightRole = 'matmul' | 'gemm' | 'conv' | 'conv-transpose' | 'gather';
+
+export interface WeightUse {
+  node: NodeProto;
+  /** The graph holding the node (may be a subgraph of the weight's home). */
+  graph: GraphProto;
+  inputIndex: number;
+  role: WeightRole;
+  /** Axis of the weight that indexes output channels/features (per-channel quantization, structured pruning). */
+  outputAxis: number;
+  /** Axis summed over by the op (blocks of 4-bit quantization, N:M pruning). */
+  reductionAxis: number;
+}
+
+export interface Weight {
+  name: string;
+  tensor: TensorProto;
+  /** The graph that declares it. */
+  home: GraphProto;
+  depth: number;
+  /** Set when the value comes from a Constant node rather than an initializer. */
+  constant?: NodeProto;
+  /** Uses in a weight role. */
+  uses: WeightUse[];
+  /** Every other node that reads it (elementwise ops, shape ops, ...). */
+  otherUses: NodeProto[];
+  /** Whether it is a graph output or a graph input (IR < 4 style) of its home graph. */
+  isGraphOutput: boolean;
+  isGraphInput: boolean;
+}
+
+function attrInt(node: NodeProto, name: string, fallback: number): number {
+  const a = node.attribute.find((x) => x.name === name);
+  return a?.i !== undefined ? toNumber(a.i) : fallback;
+}
+
+/** The weight role of input `index` of `node`, with its axes, given the weight's rank. */
+export function weightRole(node: NodeProto, index: number, rank: number): Omit<WeightUse, 'node' | 'graph' | 'inputIndex'> | undefined {
+  if (normalDomain(node.domain) !== '') return undefined;
+  switch (node.op_type) {
+    case 'MatMul':
+      return index === 1 && rank === 2 ? { role: 'matmul', outputAxis: 1, reductionAxis: 0 } : undefined;
+    case 'Gemm':
+      if (index !== 1 || rank !== 2) return undefined;
+      return attrInt(node, 'transB', 0) ? { role: 'gemm', outputAxis: 0, reductionAxis: 1 } : { role: 'gemm', outputAxis: 1, reductionAxis: 0 };
+    case 'Conv':
+      return index === 1 && rank >= 3 ? { role: 'conv', outputAxis: 0, reductionAxis: 1 } : undefined;
+    case 'ConvTranspose':
+      return index === 1 && rank >= 3 ? { role: 'conv-transpose', outputAxis: 1, reductionAxis: 0 } : undefined;
+    case 'Gather':
+      return index === 0 && rank === 2 && attrInt(node, 'axis', 0) === 0 ? { role: 'gather', outputAxis: 0, reductionAxis: 1 } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function subgraphs(node: NodeProto): GraphProto[] {
+  const out: GraphProto[] = [];
+  for (const a of node.attribute) {
+    if (a.g) out.push(a.g);
+    out.push(...a.graphs);
+  }
+  return out;
+}
+
+/** Every floating-point initializer or Constant value of the model, with its uses. */
+export function findWeights(model: Model): Weight[] {
+  const all: Weight[] = [];
+  const visit = (graph: GraphProto, depth: number, outer: Map<string, Weight | null>) => {
+    const scope = new Map(outer);
+    const initNames = new Set(graph.initializer.map((t) => t.name ?? ''));
+    for (const i of graph.input) if (!initNames.has(i.name ?? '')) scope.set(i.name ?? '', null);
+    for (const n of graph.node) for (const o of n.output) if (o) scope.set(o, null);
+    const outputs = new Set(graph.output.map((o) => o.name ?? ''));
+    const inputs = new Set(graph.input.map((i) => i.name ?? ''));
+    const declare = (tensor: TensorProto, name: string, constant?: NodeProto) => {
+      if (!dtypeInfo(tensor.data_type)?.isFloat) return;
+      const w: Weight = { name, tensor, home: graph, depth, constant, uses: [], otherUses: [], isGraphOutput: outputs.has(name), isGraphInput: inputs.has(name) };
+      all.push(w);
+      scope.set(name, w);
+    };
+    for (const t of graph.initializer) declare(t, t.name ?? '');
+    for (const n of graph.node) {
+      const value = constantTensor(n);
+      if (value && n.output[0] && n.attribute.some((a) => a.name === 'value')) declare(value, n.output[0], n);
+    }
+    for (const node of graph.node) {
+      node.input.forEach((name, index) => {
+        const w = name ? scope.get(name) : undefined;
+        if (!w) return;
+        const role = weightRole(node, index, w.tensor.dims.length);
+        if (role) w.uses.push({ node, graph, inputIndex: index, ...role });
+        else if (!w.otherUses.includes(node)) w.otherUses.push(node);
+      });
+      for (const g of subgraphs(node)) visit(g, depth + 1, scope);
+    }
+  };
+  if (model.proto.graph) visit(model.proto.graph, 0, new Map());
+  return all;
+}
+
+/** Shell-style name patterns: * and ?, alternatives separated by |. */
+export function namePattern(pattern: string): RegExp {
+  const alternatives = pattern.split('|').map((p) => p.trim()).filter((p) => p !== '')
+    .map((p) => p.replace(/[.+^${}()[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.'));
+  return new RegExp(`^(?:${alternatives.join('|')})$`);
+}

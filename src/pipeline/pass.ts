@@ -1,0 +1,63 @@
+// The pass contract (../shared/DESIGN.md): a pass is a module with a name, declared options with
+// defaults, and run(model, options, context) → summary. It changes the model in place, never
+// prints, and reports progress through the context.
+import type { Model } from '../ir/model.js';
+import type { Progress } from '../report/progress.js';
+import type { OptionSpecs, OptionValues } from './options.js';
+
+export interface PassContext {
+  progress: Progress;
+  /** Seed for anything random (clustering initialisation, sampling). */
+  seed: number;
+  threads: number;
+}
+
+/** What a pass did to one tensor, measured from the values it changed. */
+export interface TensorChange {
+  name: string;
+  shape: number[];
+  dtypeBefore: string;
+  dtypeAfter: string;
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Fraction of zeros in the values as the model now computes them. */
+  sparsity?: number;
+  maxAbsError?: number;
+  relRmsError?: number;
+  /** How it is stored now, e.g. 'DequantizeLinear int8 per-channel axis 1'. */
+  form?: string;
+  /** Pass-specific figures (the error before a scale search, ...). */
+  details?: Record<string, number | string>;
+}
+
+/** A tensor or node the pass left alone, and why (read as a sentence: "<name>: <reason>"). */
+export interface Skip {
+  name: string;
+  reason: string;
+}
+
+export interface PassSummary {
+  pass: string;
+  method: string;
+  options: OptionValues;
+  tensors: TensorChange[];
+  skipped: Skip[];
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Anything else worth saying (opset raised, nodes added). */
+  notes: string[];
+}
+
+export interface Pass {
+  /** The family as written on the command line: quantize, prune, share. */
+  family: string;
+  /** The method within the family: int8, int4, magnitude, dedup, ... */
+  method: string;
+  description: string;
+  options: OptionSpecs;
+  run(model: Model, options: OptionValues, context: PassContext): PassSummary;
+}
+
+export function emptySummary(pass: Pass, options: OptionValues): PassSummary {
+  return { pass: pass.family, method: pass.method, options, tensors: [], skipped: [], bytesBefore: 0, bytesAfter: 0, notes: [] };
+}

@@ -1,0 +1,157 @@
+// 4-bit blockwise quantization: weights in blocks of 16–128 along the reduction axis, a scale per
+// block (and a zero point when asymmetric). MatMul weights become ONNX Runtime's
+// com.microsoft.MatMulNBits (its fast CPU path); other weights (Gemm, Conv, Gather, or a MatMul
+// weight also read by other ops) become opset-21 DequantizeLinear on INT4/UINT4 with block_size.
+import { DataType, type NodeProto } from '../io/types.js';
+import { dtypeName } from '../ir/dtype.js';
+import type { Model } from '../ir/model.js';
+import { NameAllocator } from '../ir/names.js';
+import { ensureOpset, opsetVersion, requireDefaultOpset } from '../ir/opset.js';
+import { floatValues, makeTensor, tensorByteLength } from '../ir/tensor.js';
+import { findWeights, type Weight } from '../ir/weights.js';
+import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
+import { parseOpList, usedOps } from '../pipeline/ops.js';
+import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
+import { selection } from '../pipeline/select.js';
+import { INT4, UINT4, clipRatios, packNibbles, perBlock, quantizeGroups, type QuantizeResult } from './kernels.js';
+import { dequantizeWeight, intAttribute, makeNode, replaceWeight } from './replace.js';
+
+const MS_DOMAIN = 'com.microsoft';
+
+/** A MatMul weight read by MatMul nodes alone (and not a graph output) can become MatMulNBits. */
+function matMulOnly(w: Weight): boolean {
+  return w.uses.length > 0 && w.uses.every((u) => u.role === 'matmul') && w.otherUses.length === 0 && !w.isGraphOutput;
+}
+
+/** MatMulNBits' B: [N, k_blocks, block/2] bytes, codes low-first along K; scales [N, k_blocks]. */
+function packForMatMulNBits(q: QuantizeResult, K: number, N: number, block: number, symmetric: boolean) {
+  const kBlocks = Math.ceil(K / block);
+  const blob = block / 2;
+  const packed = new Uint8Array(N * kBlocks * blob);
+  const scales = new Float32Array(N * kBlocks);
+  const zeros = symmetric ? undefined : new Uint8Array(N * Math.ceil(kBlocks / 2));
+  // Group numbering of perBlock over [K, N] along axis 0 is (block b, column n) → b * N + n.
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < kBlocks; b++) {
+      const g = b * N + n;
+      scales[n * kBlocks + b] = q.scales[g]!;
+      // Symmetric codes are signed (−8..7) around 0; MatMulNBits codes are unsigned with zero point 8.
+      const zp = symmetric ? 8 : q.zeroPoints[g]!;
+      const shift = symmetric ? 8 : 0;
+      if (zeros) zeros[n * Math.ceil(kBlocks / 2) + (b >> 1)]! |= (zp & 0x0f) << ((b & 1) * 4);
+      const base = (n * kBlocks + b) * blob;
+      for (let j = 0; j < block; j++) {
+        const k = b * block + j;
+        // Padding past K holds the zero point, so it dequantizes to 0.
+        const code = k < K ? q.codes[k * N + n]! + shift : zp;
+        packed[base + (j >> 1)]! |= (code & 0x0f) << ((j & 1) * 4);
+      }
+    }
+  }
+  return { packed, scales, zeros, kBlocks, blob };
+}
+
+export const int4Pass: Pass = {
+  family: 'quantize',
+  method: 'int4',
+  description: '4-bit weights in blocks along the reduction axis: MatMulNBits for MatMul weights, opset-21 DequantizeLinear (INT4/UINT4, block_size) for the rest',
+  options: {
+    block: { type: 'integer', min: 16, max: 128, default: 32, description: 'block size along the reduction axis: 16, 32, 64 or 128' },
+    symmetric: { type: 'boolean', default: true, description: 'codes −8..7 around zero, or 0..15 with a zero point per block' },
+    format: { type: 'enum', choices: ['auto', 'matmulnbits', 'dq'], default: 'auto', description: 'auto: MatMulNBits where possible, DequantizeLinear elsewhere; dq: DequantizeLinear everywhere; matmulnbits: MatMul weights only' },
+    'accuracy-level': { type: 'integer', min: 0, max: 4, default: 0, description: "MatMulNBits' accuracy_level: 0 unset (float compute), 4 computes with int8 activations (faster; what ONNX Runtime itself uses when it fuses DequantizeLinear+MatMul)" },
+    search: { type: 'enum', choices: ['none', 'mse'], default: 'mse', description: 'mse: per-block clipping search for the smallest squared error; none: scales from min/max' },
+    ops: { type: 'string', default: 'MatMul,Gemm,Conv,Gather', description: 'op types whose weights are quantized' },
+    ...SELECTION_OPTIONS,
+    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
+  },
+  run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
+    const summary = emptySummary(this, options);
+    const block = options.block as number;
+    if (![16, 32, 64, 128].includes(block)) throw new Error(`block must be 16, 32, 64 or 128, got ${block}`);
+    const symmetric = options.symmetric as boolean;
+    const format = options.format as 'auto' | 'matmulnbits' | 'dq';
+    const accuracyLevel = options['accuracy-level'] as number;
+    const chosen = selection(options, parseOpList(options.ops as string));
+    const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
+    const toNBits: Weight[] = [], toDq: Weight[] = [];
+    for (const w of findWeights(model)) {
+      if (w.uses.length === 0) continue;
+      const why = chosen.reason(w);
+      if (why) { summary.skipped.push({ name: w.name, reason: why }); continue; }
+      if (w.tensor.data_type !== DataType.FLOAT) { summary.skipped.push({ name: w.name, reason: `${dtypeName(w.tensor.data_type)} weights are left as they are (float32 only)` }); continue; }
+      if (format !== 'dq' && matMulOnly(w)) toNBits.push(w);
+      else if (format === 'matmulnbits') summary.skipped.push({ name: w.name, reason: 'format=matmulnbits, and this weight is not read by MatMul alone' });
+      else toDq.push(w);
+    }
+    const names = new NameAllocator(model);
+    if (toNBits.length > 0) ensureOpset(model.proto, MS_DOMAIN, 1);
+    for (const w of toNBits) {
+      const [K, N] = w.tensor.dims.map(Number) as [number, number];
+      const before = tensorByteLength(model, w.tensor);
+      const q = quantizeGroups(floatValues(model, w.tensor), perBlock([K, N], 0, block), { range: symmetric ? INT4 : UINT4, symmetric, clipRatios: ratios });
+      const { packed, scales, zeros, kBlocks, blob } = packForMatMulNBits(q, K, N, block, symmetric);
+      const bName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
+      const initializers = [makeTensor(bName, DataType.UINT8, [N, kBlocks, blob], packed), makeTensor(sName, DataType.FLOAT, [N * kBlocks], new Uint8Array(scales.buffer))];
+      const zName = zeros ? names.fresh(`${w.name}_zero_points`) : undefined;
+      if (zeros) initializers.push(makeTensor(zName!, DataType.UINT8, [zeros.length], zeros));
+      for (const use of w.uses) {
+        const node: NodeProto = use.node;
+        node.op_type = 'MatMulNBits';
+        node.domain = MS_DOMAIN;
+        node.input = [node.input[0]!, bName, sName, ...(zName ? [zName] : [])];
+        node.attribute = [intAttribute('K', K), intAttribute('N', N), intAttribute('bits', 4), intAttribute('block_size', block)];
+        if (accuracyLevel > 0) node.attribute.push(intAttribute('accuracy_level', accuracyLevel));
+      }
+      replaceWeight(w, initializers, []);
+      model.external.delete(w.tensor);
+      const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
+      summary.bytesBefore += before;
+      summary.bytesAfter += after;
+      summary.tensors.push({
+        name: w.name, shape: [K, N], dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
+        form: `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}`,
+        details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
+      });
+    }
+    if (toDq.length > 0) {
+      const current = opsetVersion(model.proto, '') ?? 1;
+      if (current < 21) {
+        try {
+          const change = requireDefaultOpset(model.proto, 21, usedOps(model));
+          if (change) summary.notes.push(`default opset raised from ${change.from} to 21 for blocked 4-bit DequantizeLinear`);
+        } catch (e) {
+          for (const w of toDq) summary.skipped.push({ name: w.name, reason: `needs opset 21 for 4-bit DequantizeLinear, and ${(e as Error).message}` });
+          toDq.length = 0;
+        }
+      }
+    }
+    for (const w of toDq) {
+      const dims = w.tensor.dims.map(Number);
+      const axes = new Set(w.uses.map((u) => u.reductionAxis));
+      const axis = axes.size === 1 ? [...axes][0]! : w.uses[0]!.reductionAxis;
+      const before = tensorByteLength(model, w.tensor);
+      const groups = perBlock(dims, axis, block);
+      const q = quantizeGroups(floatValues(model, w.tensor), groups, { range: symmetric ? INT4 : UINT4, symmetric, clipRatios: ratios });
+      const scaleDims = dims.map((d, i) => (i === axis ? groups.blocks : d));
+      const type = symmetric ? DataType.INT4 : DataType.UINT4;
+      const { initializers, node } = dequantizeWeight(
+        w, names, { dataType: type, dims, bytes: packNibbles(q.codes) }, { dims: scaleDims, values: q.scales },
+        { dataType: type, bytes: packNibbles(q.zeroPoints) },
+        [intAttribute('axis', axis), intAttribute('block_size', block)],
+      );
+      replaceWeight(w, initializers, [node]);
+      model.external.delete(w.tensor);
+      const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
+      summary.bytesBefore += before;
+      summary.bytesAfter += after;
+      summary.tensors.push({
+        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
+        form: `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}`,
+        details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
+      });
+    }
+    return summary;
+  },
+};
+

@@ -1,0 +1,109 @@
+// int8 weight-only quantization: each chosen weight is stored as int8 (symmetric) or uint8
+// (asymmetric) codes with a float scale per tensor or per output channel, and a DequantizeLinear
+// node recreates it, so ONNX Runtime runs the model unchanged otherwise.
+import { DataType } from '../io/types.js';
+import { dtypeName } from '../ir/dtype.js';
+import type { Model } from '../ir/model.js';
+import { NameAllocator } from '../ir/names.js';
+import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
+import { floatValues, tensorByteLength } from '../ir/tensor.js';
+import { findWeights, type Weight } from '../ir/weights.js';
+import { SELECTION_OPTIONS, type OptionValues } from '../pipeline/options.js';
+import { parseOpList, usedOps } from '../pipeline/ops.js';
+import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
+import { selection } from '../pipeline/select.js';
+import { INT8, UINT8, clipRatios, perChannel, perTensor, quantizeGroups } from './kernels.js';
+import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
+
+const DEFAULT_OPS = 'MatMul,Gemm,Conv,ConvTranspose,Gather';
+
+/** The output-channel axis all uses agree on, or undefined. */
+function channelAxis(w: Weight): number | undefined {
+  const axes = new Set(w.uses.map((u) => u.outputAxis));
+  return axes.size === 1 ? [...axes][0] : undefined;
+}
+
+export const int8Pass: Pass = {
+  family: 'quantize',
+  method: 'int8',
+  description: '8-bit weights: int8/uint8 codes with per-channel or per-tensor scales, dequantized by DequantizeLinear',
+  options: {
+    granularity: { type: 'enum', choices: ['channel', 'tensor'], default: 'channel', description: 'one scale per output channel, or one per tensor' },
+    symmetric: { type: 'boolean', default: true, description: 'int8 with zero point 0, or uint8 with a zero point (asymmetric)' },
+    mode: { type: 'enum', choices: ['weight'], default: 'weight', description: 'weight: weights stored in 8 bits, computed in float' },
+    search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
+    ops: { type: 'string', default: DEFAULT_OPS, description: 'op types whose weights are quantized' },
+    ...SELECTION_OPTIONS,
+    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as typeof SELECTION_OPTIONS['min-size'],
+  },
+  run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
+    const summary = emptySummary(this, options);
+    let granularity = options.granularity as 'channel' | 'tensor';
+    const symmetric = options.symmetric as boolean;
+    const chosen = selection(options, parseOpList(options.ops as string));
+    const weights = findWeights(model);
+    const candidates: Weight[] = [];
+    for (const w of weights) {
+      if (w.uses.length === 0) continue;
+      const why = chosen.reason(w);
+      if (why) { summary.skipped.push({ name: w.name, reason: why }); continue; }
+      if (w.tensor.data_type !== DataType.FLOAT) { summary.skipped.push({ name: w.name, reason: `${dtypeName(w.tensor.data_type)} weights are left as they are (float32 only)` }); continue; }
+      candidates.push(w);
+    }
+    if (candidates.length === 0) return summary;
+    // DequantizeLinear needs opset 10, and 13 for per-axis scales.
+    const needed = granularity === 'channel' ? 13 : 10;
+    const current = opsetVersion(model.proto, '') ?? 1;
+    if (current < needed) {
+      try {
+        const change = requireDefaultOpset(model.proto, needed, usedOps(model));
+        if (change) summary.notes.push(`default opset raised from ${change.from} to ${change.to} for DequantizeLinear`);
+      } catch (e) {
+        if (granularity === 'channel' && current >= 10) {
+          granularity = 'tensor';
+          summary.notes.push(`per-tensor scales used: ${(e as Error).message}`);
+        } else {
+          for (const w of candidates) summary.skipped.push({ name: w.name, reason: `opset ${current} has no DequantizeLinear and cannot be raised: ${(e as Error).message}` });
+          return summary;
+        }
+      }
+    }
+    if (model.proto.ir_version !== undefined && Number(model.proto.ir_version) < 4 && candidates.some((w) => w.isGraphInput)) {
+      model.proto.ir_version = 4;
+      summary.notes.push('IR version raised to 4: quantized initializers are no longer listed as graph inputs');
+    }
+    const names = new NameAllocator(model);
+    const range = symmetric ? INT8 : UINT8;
+    const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
+    for (const w of candidates) {
+      const dims = w.tensor.dims.map(Number);
+      const values = floatValues(model, w.tensor);
+      const axis = granularity === 'channel' ? channelAxis(w) : undefined;
+      const groups = axis === undefined ? perTensor(values.length) : perChannel(dims, axis);
+      const result = quantizeGroups(values, groups, { range, symmetric, clipRatios: ratios });
+      const codes = symmetric ? Int8Array.from(result.codes) : Uint8Array.from(result.codes);
+      const zeroPoints = symmetric ? Int8Array.from(result.zeroPoints) : Uint8Array.from(result.zeroPoints);
+      const scaleDims = axis === undefined ? [] : [dims[axis]!];
+      const bytesBefore = tensorByteLength(model, w.tensor);
+      const { initializers, node } = dequantizeWeight(
+        w, names,
+        { dataType: symmetric ? DataType.INT8 : DataType.UINT8, dims, bytes: new Uint8Array(codes.buffer) },
+        { dims: scaleDims, values: axis === undefined ? Float32Array.of(result.scales[0]!) : result.scales },
+        { dataType: symmetric ? DataType.INT8 : DataType.UINT8, bytes: new Uint8Array(zeroPoints.buffer) },
+        axis === undefined ? [] : [intAttribute('axis', axis)],
+      );
+      replaceWeight(w, initializers, [node]);
+      model.external.delete(w.tensor);
+      const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
+      summary.bytesBefore += bytesBefore;
+      summary.bytesAfter += bytesAfter;
+      summary.tensors.push({
+        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter,
+        ...result.error,
+        form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : `per-channel (axis ${axis})`}`,
+        details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError } : undefined,
+      });
+    }
+    return summary;
+  },
+};

@@ -1,0 +1,60 @@
+// Rewriting a weight as quantized storage plus a dequantizing node that recreates it under its
+// own name, so that every consumer (subgraphs included) keeps reading the same value name.
+import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../io/types.js';
+import { AttributeType } from '../io/types.js';
+import type { NameAllocator } from '../ir/names.js';
+import { makeTensor } from '../ir/tensor.js';
+import type { Weight } from '../ir/weights.js';
+
+export function intAttribute(name: string, value: number): AttributeProto {
+  return { name, i: value, type: AttributeType.INT, floats: [], ints: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] };
+}
+
+export function makeNode(op: string, inputs: string[], outputs: string[], name: string, attributes: AttributeProto[] = [], domain?: string): NodeProto {
+  const node: NodeProto = { input: inputs, output: outputs, name, op_type: op, attribute: attributes, metadata_props: [], device_configurations: [] };
+  if (domain) node.domain = domain;
+  return node;
+}
+
+/**
+ * Removes the weight's float storage (initializer, its IR<4 graph-input entry, or Constant node) and
+ * puts `initializers` and `nodes` in its home graph; the last node must output the weight's name.
+ */
+export function replaceWeight(weight: Weight, initializers: TensorProto[], nodes: NodeProto[]): void {
+  const home: GraphProto = weight.home;
+  let at = 0;
+  if (weight.constant) {
+    at = home.node.indexOf(weight.constant);
+    home.node.splice(at, 1);
+  } else {
+    home.initializer = home.initializer.filter((t) => t !== weight.tensor);
+    home.input = home.input.filter((i) => i.name !== weight.name);
+  }
+  home.initializer.push(...initializers);
+  home.node.splice(at, 0, ...nodes);
+}
+
+/** A DequantizeLinear node recreating `weight` from quantized codes. */
+export function dequantizeWeight(
+  weight: Weight,
+  names: NameAllocator,
+  q: { dataType: number; dims: number[]; bytes: Uint8Array },
+  scale: { dims: number[]; values: Float32Array },
+  zeroPoint: { dataType: number; bytes: Uint8Array } | undefined,
+  attributes: AttributeProto[],
+): { initializers: TensorProto[]; node: NodeProto } {
+  const qName = names.fresh(`${weight.name}_quantized`);
+  const sName = names.fresh(`${weight.name}_scale`);
+  const initializers = [
+    makeTensor(qName, q.dataType, q.dims, q.bytes),
+    makeTensor(sName, 1, scale.dims, new Uint8Array(scale.values.buffer, scale.values.byteOffset, scale.values.byteLength)),
+  ];
+  const inputs = [qName, sName];
+  if (zeroPoint) {
+    const zName = names.fresh(`${weight.name}_zero_point`);
+    initializers.push(makeTensor(zName, zeroPoint.dataType, scale.dims, zeroPoint.bytes));
+    inputs.push(zName);
+  }
+  const node = makeNode('DequantizeLinear', inputs, [weight.name], names.fresh(`${weight.name}_DequantizeLinear`), attributes);
+  return { initializers, node };
+}

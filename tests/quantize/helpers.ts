@@ -1,0 +1,37 @@
+import { join } from 'node:path';
+import { compress } from '../../src/pipeline/compress.js';
+import { parseStep } from '../../src/pipeline/registry.js';
+import { evaluate, type EvaluateOptions } from '../../src/report/evaluate.js';
+import { readModel } from '../../src/io/read.js';
+import { tensorValues } from '../../src/ir/tensor.js';
+import type { Model } from '../../src/ir/model.js';
+
+/** Compresses `input` with the given `--family spec` steps, then evaluates the output against it in ONNX Runtime. */
+export async function compressAndEvaluate(input: string, out: string, steps: [string, string][], evalOptions: EvaluateOptions = {}) {
+  const result = compress(input, out, { steps: steps.map(([f, s]) => parseStep(f, s)) });
+  const evaluation = await evaluate(input, out, { runs: 0, ...evalOptions });
+  return { result, evaluation, output: readModel(out) };
+}
+
+/** The values a DequantizeLinear node in `model` produces for `name` (int8/uint8, per-tensor or per-axis), computed here. */
+export function dequantized(model: Model, name: string): Float32Array {
+  const graph = model.graph;
+  const node = graph.node.find((n) => n.op_type === 'DequantizeLinear' && n.output[0] === name)!;
+  const init = (n: string) => graph.initializer.find((t) => t.name === n)!;
+  const q = init(node.input[0]!), s = init(node.input[1]!), z = node.input[2] ? init(node.input[2]) : undefined;
+  const codes = tensorValues(model, q) as Int8Array | Uint8Array;
+  const scales = tensorValues(model, s) as Float32Array;
+  const zeros = z ? (tensorValues(model, z) as Int8Array | Uint8Array) : new Int8Array(scales.length);
+  const dims = q.dims.map(Number);
+  const axisAttr = node.attribute.find((a) => a.name === 'axis');
+  const axis = scales.length === 1 ? -1 : Number(axisAttr?.i ?? 1);
+  const inner = axis < 0 ? 1 : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(codes.length);
+  for (let i = 0; i < codes.length; i++) {
+    const c = axis < 0 ? 0 : Math.floor(i / inner) % dims[axis]!;
+    out[i] = Math.fround((codes[i]! - zeros[c]!) * scales[c]!);
+  }
+  return out;
+}
+
+export const out = (dir: string, name: string) => join(dir, name);

@@ -1,0 +1,64 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readTestDataSet } from '../../src/io/testdata.js';
+import { FidelityAccumulator } from '../../src/report/metrics.js';
+import { createSession, run } from '../../src/report/runtime.js';
+import { fixture, scratch } from '../helpers.js';
+import { compressAndEvaluate } from './helpers.js';
+
+const dir = scratch();
+const CHARLM = fixture('charlm', 'model.onnx');
+const lmData = { data: fixture('charlm', 'test_data_set_0') };
+
+describe('quantize int4 (blockwise)', () => {
+  // Measured on the character LM (512 held-out tokens, reference perplexity 3.7446):
+  // block 32 → +2.5 % (MatMulNBits and DequantizeLinear alike), block 128 → +6.9 %. Bounds leave room.
+  it.each([
+    ['int4:block=32', 0.04, 'MatMulNBits'],
+    ['int4:block=32,format=dq', 0.04, 'DequantizeLinear'],
+    ['int4:block=128', 0.10, 'MatMulNBits'],
+    ['int4:block=128,format=dq', 0.10, 'DequantizeLinear'],
+    ['int4:block=32,symmetric=false', 0.04, 'MatMulNBits'],
+    ['int4:block=64,symmetric=false,format=dq', 0.06, 'DequantizeLinear'],
+  ])('%s on the LM: runs in ONNX Runtime, perplexity within %s, over 5× smaller', async (spec, maxIncrease, op) => {
+    const path = join(dir, `lm-${spec.replace(/[:=,]/g, '_')}.onnx`);
+    const { result, evaluation, output } = await compressAndEvaluate(CHARLM, path, [['quantize', spec]], lmData);
+    expect(evaluation.accuracy.metric).toBe('perplexity');
+    expect(evaluation.accuracy.drop).toBeGreaterThanOrEqual(0);
+    expect(evaluation.accuracy.drop).toBeLessThan(maxIncrease);
+    expect(statSync(path).size).toBeLessThan(statSync(CHARLM).size / 5);
+    expect(output.graph.node.some((n) => n.op_type === op)).toBe(true);
+    expect(result.passes[0]!.tensors.length).toBeGreaterThanOrEqual(19);
+  });
+
+  // ONNX Runtime fuses DequantizeLinear+MatMul into MatMulNBits with accuracy level 4 itself: with the same
+  // level, our packed MatMulNBits must give exactly the same outputs as our standard-form model.
+  it('MatMulNBits packing is bit-exact against the standard DequantizeLinear form', async () => {
+    const a = join(dir, 'nbits.onnx'), b = join(dir, 'dq.onnx');
+    await compressAndEvaluate(CHARLM, a, [['quantize', 'int4:block=32,format=matmulnbits,ops=MatMul,accuracy-level=4']], lmData);
+    await compressAndEvaluate(CHARLM, b, [['quantize', 'int4:block=32,format=dq,ops=MatMul']], lmData);
+    const inputs = readTestDataSet(fixture('charlm', 'test_data_set_0')).inputs.map((x) => ({ ...x, name: 'input_ids' }));
+    const [x] = await run(await createSession(a), inputs);
+    const [y] = await run(await createSession(b), inputs);
+    const f = new FidelityAccumulator();
+    f.add(x!.data as Float32Array, y!.data as Float32Array);
+    expect(f.result().maxAbsError).toBe(0);
+  });
+
+  it('the clipping search lowers the weight error against min/max scales', async () => {
+    const { result } = await compressAndEvaluate(CHARLM, join(dir, 'search.onnx'), [['quantize', 'int4:block=128']], lmData);
+    for (const t of result.passes[0]!.tensors) expect(t.relRmsError!).toBeLessThanOrEqual(t.details!.relRmsErrorMinMax as number);
+    const { evaluation: plain } = await compressAndEvaluate(CHARLM, join(dir, 'plain.onnx'), [['quantize', 'int4:block=128,search=none']], lmData);
+    const { evaluation: searched } = await compressAndEvaluate(CHARLM, join(dir, 'searched.onnx'), [['quantize', 'int4:block=128,search=mse']], lmData);
+    expect(searched.accuracy.compressed).toBeLessThan(plain.accuracy.compressed);
+  });
+
+  it('quantizes Gemm and Conv weights of the CNN as blocked DequantizeLinear (opset raised to 21)', async () => {
+    const { result, evaluation, output } = await compressAndEvaluate(fixture('digits', 'model.onnx'), join(dir, 'digits-q4.onnx'), [['quantize', 'int4:block=16']],
+      { data: fixture('digits', 'test_data_set_0'), labels: fixture('digits', 'labels.txt') });
+    expect(result.passes[0]!.notes.join()).toMatch(/opset raised from 17 to 21/);
+    expect(output.proto.opset_import.find((o) => !o.domain)?.version).toBe(21);
+    expect(evaluation.accuracy.drop).toBeLessThanOrEqual(0.02);
+  });
+});
