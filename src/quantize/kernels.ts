@@ -29,19 +29,27 @@ export class ErrorAccumulator {
 }
 
 /**
- * A layout of groups over a row-major tensor: `outer` × `channels` × `inner`, where a group is one
- * channel (all outer and inner positions), or one block of `block` consecutive positions along the
- * channel axis for every other index.
+ * A partition of a row-major tensor into groups that share a scale: the whole tensor, one channel
+ * along an axis, or blocks of consecutive positions along an axis. `gather` copies a group's values
+ * into a contiguous scratch buffer (and their positions into `idx`), so the arithmetic runs over
+ * plain arrays in tight loops.
  */
 export interface Groups {
-  /** Number of groups. */
   count: number;
-  /** Calls `visit(index)` for each element index of group g, in order. */
-  forEach(g: number, visit: (index: number) => void): void;
+  /** The largest number of elements in one group (the scratch size). */
+  maxSize: number;
+  gather(g: number, values: Float32Array, out: Float32Array, idx: Int32Array): number;
 }
 
 export function perTensor(n: number): Groups {
-  return { count: 1, forEach: (_g, visit) => { for (let i = 0; i < n; i++) visit(i); } };
+  return {
+    count: 1,
+    maxSize: n,
+    gather(_g, values, out, idx) {
+      for (let i = 0; i < n; i++) { out[i] = values[i]!; idx[i] = i; }
+      return n;
+    },
+  };
 }
 
 /** One group per index along `axis` of `dims`. */
@@ -51,11 +59,14 @@ export function perChannel(dims: number[], axis: number): Groups {
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   return {
     count: channels,
-    forEach: (c, visit) => {
+    maxSize: outer * inner,
+    gather(c, values, out, idx) {
+      let n = 0;
       for (let o = 0; o < outer; o++) {
         const base = (o * channels + c) * inner;
-        for (let i = 0; i < inner; i++) visit(base + i);
+        for (let i = 0; i < inner; i++) { out[n] = values[base + i]!; idx[n++] = base + i; }
       }
+      return n;
     },
   };
 }
@@ -95,20 +106,15 @@ export function groupParams(min: number, max: number, range: IntRange, symmetric
   return { scale, zeroPoint: Math.min(range.max, Math.max(range.min, zp)) };
 }
 
-/** Quantizes one value to its code. */
-export function quantizeValue(x: number, p: GroupParams, range: IntRange): number {
-  let q = x / p.scale + ROUND - ROUND + p.zeroPoint;
-  if (q < range.min) q = range.min;
-  else if (q > range.max) q = range.max;
-  return q;
-}
-
-/** Sum of squared error of a group quantized with `p` (for scale search). */
-function groupError(values: Float32Array, indices: Int32Array, n: number, p: GroupParams, range: IntRange): number {
+/** Sum of squared error of values[0..n) quantized with scale/zero point (for the scale search). */
+function groupError(values: Float32Array, n: number, scale: number, zeroPoint: number, min: number, max: number): number {
   let err = 0;
+  const inv = 1 / scale;
   for (let k = 0; k < n; k++) {
-    const x = values[indices[k]!]!;
-    const d = Math.fround((quantizeValue(x, p, range) - p.zeroPoint) * p.scale) - x;
+    const x = values[k]!;
+    let q = x * inv + ROUND - ROUND + zeroPoint;
+    q = q < min ? min : q > max ? max : q;
+    const d = Math.fround((q - zeroPoint) * scale) - x;
     err += d * d;
   }
   return err;
@@ -138,58 +144,66 @@ export interface QuantizeResult {
 export function quantizeGroups(values: Float32Array, groups: Groups, options: QuantizeOptions): QuantizeResult {
   const { range, symmetric } = options;
   const ratios = options.clipRatios ?? [1];
+  const lo = range.min, hi = range.max;
   const codes = new Int16Array(values.length);
   const scales = new Float32Array(groups.count);
   const zeroPoints = new Int16Array(groups.count);
   const acc = new ErrorAccumulator();
   const plain = ratios.length > 1 ? new ErrorAccumulator() : undefined;
-  let indices = new Int32Array(0);
+  const buf = new Float32Array(groups.maxSize);
+  const idx = new Int32Array(groups.maxSize);
   for (let g = 0; g < groups.count; g++) {
-    let n = 0, min = Infinity, max = -Infinity;
-    if (ratios.length > 1) {
-      // Gather the group's indices once: the search visits them many times.
-      groups.forEach(g, () => { n++; });
-      if (indices.length < n) indices = new Int32Array(n);
-      n = 0;
-      groups.forEach(g, (i) => { indices[n++] = i; const x = values[i]!; if (x < min) min = x; if (x > max) max = x; });
-    } else {
-      groups.forEach(g, (i) => { n++; const x = values[i]!; if (x < min) min = x; if (x > max) max = x; });
+    const n = groups.gather(g, values, buf, idx);
+    let min = 0, max = 0;
+    if (n > 0) {
+      min = Infinity; max = -Infinity;
+      for (let k = 0; k < n; k++) { const x = buf[k]!; if (x < min) min = x; if (x > max) max = x; }
     }
-    if (n === 0) { min = 0; max = 0; }
     let best = groupParams(min, max, range, symmetric);
     if (ratios.length > 1) {
-      let bestErr = groupError(values, indices, n, best, range);
-      const plainParams = best;
+      const first = best;
+      let bestErr = groupError(buf, n, best.scale, best.zeroPoint, lo, hi);
+      if (plain) {
+        plain.errSq += bestErr;
+        const inv = 1 / first.scale;
+        for (let k = 0; k < n; k++) {
+          const x = buf[k]!;
+          let q = x * inv + ROUND - ROUND + first.zeroPoint;
+          q = q < lo ? lo : q > hi ? hi : q;
+          const d = Math.abs(Math.fround((q - first.zeroPoint) * first.scale) - x);
+          if (d > plain.maxAbs) plain.maxAbs = d;
+          plain.refSq += x * x;
+        }
+        plain.count += n;
+      }
       for (const r of ratios) {
         if (r === 1) continue;
         const p = groupParams(min * r, max * r, range, symmetric);
-        const e = groupError(values, indices, n, p, range);
+        const e = groupError(buf, n, p.scale, p.zeroPoint, lo, hi);
         if (e < bestErr) { bestErr = e; best = p; }
       }
-      if (plain) {
-        for (let k = 0; k < n; k++) {
-          const x = values[indices[k]!]!;
-          const d = Math.abs(Math.fround((quantizeValue(x, plainParams, range) - plainParams.zeroPoint) * plainParams.scale) - x);
-          if (d > plain.maxAbs) plain.maxAbs = d;
-          plain.errSq += d * d; plain.refSq += x * x; plain.count++;
-        }
-      }
     }
-    scales[g] = best.scale;
-    zeroPoints[g] = best.zeroPoint;
-    const p = best;
-    groups.forEach(g, (i) => {
-      const x = values[i]!;
-      const q = quantizeValue(x, p, range);
-      codes[i] = q;
-      const y = Math.fround((q - p.zeroPoint) * p.scale);
+    const scale = best.scale, zp = best.zeroPoint, inv = 1 / scale;
+    scales[g] = scale;
+    zeroPoints[g] = zp;
+    let maxAbs = acc.maxAbs, errSq = 0, refSq = 0, zeros = 0;
+    for (let k = 0; k < n; k++) {
+      const x = buf[k]!;
+      let q = x * inv + ROUND - ROUND + zp;
+      q = q < lo ? lo : q > hi ? hi : q;
+      codes[idx[k]!] = q;
+      const y = Math.fround((q - zp) * scale);
       const d = Math.abs(y - x);
-      if (d > acc.maxAbs) acc.maxAbs = d;
-      acc.errSq += d * d;
-      acc.refSq += x * x;
-      if (y === 0) acc.zeros++;
-      acc.count++;
-    });
+      if (d > maxAbs) maxAbs = d;
+      errSq += d * d;
+      refSq += x * x;
+      if (y === 0) zeros++;
+    }
+    acc.maxAbs = maxAbs;
+    acc.errSq += errSq;
+    acc.refSq += refSq;
+    acc.zeros += zeros;
+    acc.count += n;
   }
   return { codes, scales, zeroPoints, error: acc.result(), errorBeforeSearch: plain?.result() };
 }
@@ -213,14 +227,21 @@ export function perBlock(dims: number[], axis: number, block: number): Groups & 
   const blocks = Math.ceil(length / block);
   return {
     count: outer * blocks * inner,
+    maxSize: block,
     blocks,
-    forEach: (g, visit) => {
+    gather(g, values, out, idx) {
       const i = g % inner;
       const rest = (g - i) / inner;
       const b = rest % blocks;
       const o = (rest - b) / blocks;
       const end = Math.min(length, (b + 1) * block);
-      for (let k = b * block; k < end; k++) visit((o * length + k) * inner + i);
+      let n = 0;
+      for (let k = b * block; k < end; k++) {
+        const at = (o * length + k) * inner + i;
+        out[n] = values[at]!;
+        idx[n++] = at;
+      }
+      return n;
     },
   };
 }
