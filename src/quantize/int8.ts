@@ -14,6 +14,7 @@ import { emptySummary, type Pass, type PassContext, type PassSummary } from '../
 import { selection } from '../pipeline/select.js';
 import { INT8, UINT8, clipRatios, perChannel, perTensor, quantizeGroups } from './kernels.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
+import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 
 const DEFAULT_OPS = 'MatMul,Gemm,Conv,ConvTranspose,Gather';
 
@@ -30,7 +31,7 @@ export const int8Pass: Pass = {
   options: {
     granularity: { type: 'enum', choices: ['channel', 'tensor'], default: 'channel', description: 'one scale per output channel, or one per tensor' },
     symmetric: { type: 'boolean', default: true, description: 'int8 with zero point 0, or uint8 with a zero point (asymmetric)' },
-    mode: { type: 'enum', choices: ['weight'], default: 'weight', description: 'weight: weights stored in 8 bits, computed in float' },
+    mode: { type: 'enum', choices: ['weight', 'dynamic'], default: 'weight', description: 'weight: stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger), other weights as weight-only' },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
     ops: { type: 'string', default: DEFAULT_OPS, description: 'op types whose weights are quantized' },
     ...SELECTION_OPTIONS,
@@ -52,7 +53,9 @@ export const int8Pass: Pass = {
     }
     if (candidates.length === 0) return summary;
     // DequantizeLinear needs opset 10, and 13 for per-axis scales.
-    const needed = granularity === 'channel' ? 13 : 10;
+    const dynamic = options.mode === 'dynamic';
+    // DequantizeLinear needs opset 10 (13 for per-axis scales); DynamicQuantizeLinear needs 11.
+    const needed = Math.max(granularity === 'channel' ? 13 : 10, dynamic ? 11 : 0);
     const current = opsetVersion(model.proto, '') ?? 1;
     if (current < needed) {
       try {
@@ -78,6 +81,10 @@ export const int8Pass: Pass = {
     for (const w of candidates) {
       const dims = w.tensor.dims.map(Number);
       const values = floatValues(model, w.tensor);
+      if (dynamic && w.uses.every(dynamicEligible) && w.otherUses.length === 0 && !w.isGraphOutput) {
+        summary.tensors.push(quantizeDynamic(model, w, values, dims, symmetric, granularity, ratios, names, summary));
+        continue;
+      }
       const axis = granularity === 'channel' ? channelAxis(w) : undefined;
       const groups = axis === undefined ? perTensor(values.length) : perChannel(dims, axis);
       const result = quantizeGroups(values, groups, { range, symmetric, clipRatios: ratios });
@@ -107,3 +114,34 @@ export const int8Pass: Pass = {
     return summary;
   },
 };
+
+/** The integer form for a weight read only by MatMul / plain Gemm nodes: codes as [K, N], a scale per column (or one for all). */
+function quantizeDynamic(
+  model: Model, w: Weight, values: Float32Array, dims: number[], symmetric: boolean, granularity: 'channel' | 'tensor',
+  ratios: number[] | undefined, names: NameAllocator, summary: PassSummary,
+) {
+  const transposed = w.uses[0]!.outputAxis === 0; // a Gemm with transB: stored [N, K]
+  const [K, N] = transposed ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!];
+  let kn = values;
+  if (transposed) {
+    kn = new Float32Array(values.length);
+    for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) kn[k * N + n] = values[n * K + k]!;
+  }
+  if (w.uses.some((u) => (u.outputAxis === 0) !== transposed)) throw new Error(`weight ${w.name} is read both transposed and not`);
+  const result = quantizeGroups(kn, granularity === 'channel' ? perChannel([K, N], 1) : perTensor(kn.length), { range: symmetric ? INT8 : UINT8, symmetric, clipRatios: ratios });
+  const expand = <T extends Float32Array | Int16Array>(a: T): number[] => (granularity === 'channel' ? Array.from(a) : new Array<number>(N).fill(a[0]!));
+  const scales = Float32Array.from(expand(result.scales));
+  const zeros = symmetric ? Int8Array.from(expand(result.zeroPoints)) : Uint8Array.from(expand(result.zeroPoints));
+  const codes = symmetric ? Int8Array.from(result.codes) : Uint8Array.from(result.codes);
+  const bytesBefore = tensorByteLength(model, w.tensor);
+  const initializers = rewriteDynamic(w, names, K, N, codes, scales, zeros, symmetric);
+  model.external.delete(w.tensor);
+  const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
+  summary.bytesBefore += bytesBefore;
+  summary.bytesAfter += bytesAfter;
+  return {
+    name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter, ...result.error,
+    form: `MatMulInteger ${symmetric ? 'int8' : 'uint8'} ${granularity === 'channel' ? 'per-column' : 'per-tensor'} (dynamic)`,
+    details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError } : undefined,
+  };
+}

@@ -109,7 +109,14 @@ function countDuplicates(model: Model, tensors: { t: import('../io/types.js').Te
 export function countParameters(model: Model): number {
   const quantized = new Map<string, number>();
   forEachGraph(model.proto, ({ graph }) => {
+    const activationScales = new Set(graph.node.filter((n) => n.op_type === 'DynamicQuantizeLinear').map((n) => n.output[1]));
     for (const n of graph.node) {
+      if ((n.op_type === 'MatMulInteger' || n.op_type === 'ConvInteger') && n.input[1]) {
+        quantized.set(n.input[1], -1);
+        if (n.input[3]) quantized.set(n.input[3], 0);
+      }
+      // The weight scale of the dynamic form is multiplied with the activation scale.
+      if (n.op_type === 'Mul' && n.input.length === 2 && activationScales.has(n.input[0])) quantized.set(n.input[1]!, 0);
       // Scales and zero points are bookkeeping of the quantized weight, not parameters of their own.
       if (n.op_type === 'DequantizeLinear' && n.input[0]) {
         quantized.set(n.input[0], -1);
