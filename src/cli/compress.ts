@@ -58,7 +58,7 @@ export function registerCompress(program: Command): void {
     const evaluate = flags.eval ? evalOptionsFrom(flags) : undefined;
     // commander sets externalData to true by default because of --no-external-data; only an explicit flag counts.
     const externalData = command.getOptionValueSource('externalData') === 'cli' ? flags.externalData! : 'auto';
-    const result = compress(path, flags.output, {
+    const result = await compress(path, flags.output, {
       createOutputFolder: true, steps: pipeline, seed: evaluate?.seed ?? 0, threads: evaluate?.threads ?? 1,
       write: { externalData, sizeThreshold: threshold, location: flags.location },
     });

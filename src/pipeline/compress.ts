@@ -34,11 +34,11 @@ export interface CompressResult {
   model: Model;
 }
 
-export function compress(inputPath: string, outputPath: string, options: CompressOptions = {}): CompressResult {
+export async function compress(inputPath: string, outputPath: string, options: CompressOptions = {}): Promise<CompressResult> {
   const model = readModel(inputPath);
   const inputParameters = countParameters(model);
   const baseRows = unchangedTensorRows(model);
-  const passes = runPipeline(model, options.steps ?? [], { seed: options.seed, threads: options.threads });
+  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads: options.threads });
   const inputFiles = model.sourceFiles().map((path) => ({ path: path === model.source!.path ? inputPath : path, bytes: statSync(path).size }));
   if (options.createOutputFolder) mkdirSync(dirname(outputPath), { recursive: true });
   // With the source in memory, whether the output is byte-identical is checked as it is written.

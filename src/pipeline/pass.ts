@@ -55,7 +55,8 @@ export interface Pass {
   method: string;
   description: string;
   options: OptionSpecs;
-  run(model: Model, options: OptionValues, context: PassContext): PassSummary;
+  /** May be async: a pass that calibrates runs the model in ONNX Runtime. */
+  run(model: Model, options: OptionValues, context: PassContext): PassSummary | Promise<PassSummary>;
 }
 
 export function emptySummary(pass: Pass, options: OptionValues): PassSummary {

@@ -14,12 +14,12 @@ export class PassError extends Error {
   }
 }
 
-export function runPipeline(model: Model, steps: PipelineStep[], context: Partial<PassContext> = {}): PassSummary[] {
+export async function runPipeline(model: Model, steps: PipelineStep[], context: Partial<PassContext> = {}): Promise<PassSummary[]> {
   const ctx: PassContext = { progress: context.progress ?? silentProgress, seed: context.seed ?? 0, threads: context.threads ?? 1 };
   const summaries: PassSummary[] = [];
   for (const step of steps) {
     try {
-      summaries.push(step.pass.run(model, step.options, ctx));
+      summaries.push(await step.pass.run(model, step.options, ctx));
     } catch (e) {
       throw new PassError(step, e);
     }

@@ -14,7 +14,8 @@ import { parseOpList, usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { selection } from '../pipeline/select.js';
 import { INT4, UINT4, clipRatios, packNibbles, perBlock, quantizeGroups, type QuantizeResult } from './kernels.js';
-import { dequantizeWeight, intAttribute, makeNode, replaceWeight } from './replace.js';
+import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
+import { gptqQuantize, planGptq } from './gptq.js';
 
 const MS_DOMAIN = 'com.microsoft';
 
@@ -61,11 +62,12 @@ export const int4Pass: Pass = {
     format: { type: 'enum', choices: ['auto', 'matmulnbits', 'dq'], default: 'auto', description: 'auto: MatMulNBits where possible, DequantizeLinear elsewhere; dq: DequantizeLinear everywhere; matmulnbits: MatMul weights only' },
     'accuracy-level': { type: 'integer', min: 0, max: 4, default: 0, description: "MatMulNBits' accuracy_level: 0 unset (float compute), 4 computes with int8 activations (faster; what ONNX Runtime itself uses when it fuses DequantizeLinear+MatMul)" },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'mse', description: 'mse: per-block clipping search for the smallest squared error; none: scales from min/max' },
+    calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,Gather', description: 'op types whose weights are quantized' },
     ...SELECTION_OPTIONS,
     'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
   },
-  run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
+  async run(model: Model, options: OptionValues, _context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const block = options.block as number;
     if (![16, 32, 64, 128].includes(block)) throw new Error(`block must be 16, 32, 64 or 128, got ${block}`);
@@ -73,7 +75,6 @@ export const int4Pass: Pass = {
     const format = options.format as 'auto' | 'matmulnbits' | 'dq';
     const accuracyLevel = options['accuracy-level'] as number;
     const chosen = selection(options, parseOpList(options.ops as string));
-    const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
     const toNBits: Weight[] = [], toDq: Weight[] = [];
     for (const w of findWeights(model)) {
       if (w.uses.length === 0) continue;
@@ -84,12 +85,18 @@ export const int4Pass: Pass = {
       else if (format === 'matmulnbits') summary.skipped.push({ name: w.name, reason: 'format=matmulnbits, and this weight is not read by MatMul alone' });
       else toDq.push(w);
     }
+    const all = [...toNBits, ...toDq];
+    const gptq = typeof options.calibration === 'string' && all.length > 0 ? await planGptq(model, all, options.calibration) : undefined;
+    if (gptq) summary.notes.push(gptq.note);
+    const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
     const names = new NameAllocator(model);
     if (toNBits.length > 0) ensureOpset(model.proto, MS_DOMAIN, 1);
     for (const w of toNBits) {
       const [K, N] = w.tensor.dims.map(Number) as [number, number];
       const before = tensorByteLength(model, w.tensor);
-      const q = quantizeGroups(floatValues(model, w.tensor), perBlock([K, N], 0, block), { range: symmetric ? INT4 : UINT4, symmetric, clipRatios: ratios });
+      const factor = gptq?.factors.get(w);
+      const opts = { range: symmetric ? INT4 : UINT4, symmetric, clipRatios: ratios };
+      const q = factor ? gptqQuantize(floatValues(model, w.tensor), K, N, factor, { range: opts.range, symmetric, block }) : quantizeGroups(floatValues(model, w.tensor), perBlock([K, N], 0, block), opts);
       const { packed, scales, zeros, kBlocks, blob } = packForMatMulNBits(q, K, N, block, symmetric);
       const bName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
       const initializers = [makeTensor(bName, DataType.UINT8, [N, kBlocks, blob], packed), makeTensor(sName, DataType.FLOAT, [N * kBlocks], new Uint8Array(scales.buffer))];
@@ -110,7 +117,7 @@ export const int4Pass: Pass = {
       summary.bytesAfter += after;
       summary.tensors.push({
         name: w.name, shape: [K, N], dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
-        form: `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}`,
+        form: `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}${factor ? ', GPTQ' : ''}`,
         details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
       });
     }
@@ -132,7 +139,10 @@ export const int4Pass: Pass = {
       const axis = axes.size === 1 ? [...axes][0]! : w.uses[0]!.reductionAxis;
       const before = tensorByteLength(model, w.tensor);
       const groups = perBlock(dims, axis, block);
-      const q = quantizeGroups(floatValues(model, w.tensor), groups, { range: symmetric ? INT4 : UINT4, symmetric, clipRatios: ratios });
+      // GPTQ works on [K, N] with blocks along K: the layout of a MatMul weight (axis 0).
+      const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
+      const opts = { range: symmetric ? INT4 : UINT4, symmetric, clipRatios: ratios };
+      const q = factor ? gptqQuantize(floatValues(model, w.tensor), dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }) : quantizeGroups(floatValues(model, w.tensor), groups, opts);
       const scaleDims = dims.map((d, i) => (i === axis ? groups.blocks : d));
       const type = symmetric ? DataType.INT4 : DataType.UINT4;
       const { initializers, node } = dequantizeWeight(
@@ -147,7 +157,7 @@ export const int4Pass: Pass = {
       summary.bytesAfter += after;
       summary.tensors.push({
         name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
-        form: `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}`,
+        form: `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}${factor ? ', GPTQ' : ''}`,
         details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
       });
     }

@@ -15,6 +15,7 @@ import { selection } from '../pipeline/select.js';
 import { INT8, UINT8, clipRatios, perChannel, perTensor, quantizeGroups } from './kernels.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
+import { gptqQuantize, planGptq } from './gptq.js';
 
 const DEFAULT_OPS = 'MatMul,Gemm,Conv,ConvTranspose,Gather';
 
@@ -33,11 +34,12 @@ export const int8Pass: Pass = {
     symmetric: { type: 'boolean', default: true, description: 'int8 with zero point 0, or uint8 with a zero point (asymmetric)' },
     mode: { type: 'enum', choices: ['weight', 'dynamic'], default: 'weight', description: 'weight: stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger), other weights as weight-only' },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
+    calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
     ops: { type: 'string', default: DEFAULT_OPS, description: 'op types whose weights are quantized' },
     ...SELECTION_OPTIONS,
     'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as typeof SELECTION_OPTIONS['min-size'],
   },
-  run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
+  async run(model: Model, options: OptionValues, _context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     let granularity = options.granularity as 'channel' | 'tensor';
     const symmetric = options.symmetric as boolean;
@@ -77,17 +79,23 @@ export const int8Pass: Pass = {
     }
     const names = new NameAllocator(model);
     const range = symmetric ? INT8 : UINT8;
+    const gptq = typeof options.calibration === 'string' && granularity === 'channel' ? await planGptq(model, candidates, options.calibration) : undefined;
+    if (gptq) summary.notes.push(gptq.note);
+    else if (typeof options.calibration === 'string') summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
     for (const w of candidates) {
       const dims = w.tensor.dims.map(Number);
       const values = floatValues(model, w.tensor);
       if (dynamic && w.uses.every(dynamicEligible) && w.otherUses.length === 0 && !w.isGraphOutput) {
-        summary.tensors.push(quantizeDynamic(model, w, values, dims, symmetric, granularity, ratios, names, summary));
+        summary.tensors.push(quantizeDynamic(model, w, values, dims, symmetric, granularity, ratios, gptq?.factors.get(w), names, summary));
         continue;
       }
       const axis = granularity === 'channel' ? channelAxis(w) : undefined;
       const groups = axis === undefined ? perTensor(values.length) : perChannel(dims, axis);
-      const result = quantizeGroups(values, groups, { range, symmetric, clipRatios: ratios });
+      const factor = gptq?.factors.get(w);
+      const result = factor && axis === 1
+        ? gptqQuantize(values, dims[0]!, dims[1]!, factor, { range, symmetric })
+        : quantizeGroups(values, groups, { range, symmetric, clipRatios: ratios });
       const codes = symmetric ? Int8Array.from(result.codes) : Uint8Array.from(result.codes);
       const zeroPoints = symmetric ? Int8Array.from(result.zeroPoints) : Uint8Array.from(result.zeroPoints);
       const scaleDims = axis === undefined ? [] : [dims[axis]!];
@@ -107,7 +115,7 @@ export const int8Pass: Pass = {
       summary.tensors.push({
         name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter,
         ...result.error,
-        form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : `per-channel (axis ${axis})`}`,
+        form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}`,
         details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError } : undefined,
       });
     }
@@ -118,17 +126,21 @@ export const int8Pass: Pass = {
 /** The integer form for a weight read only by MatMul / plain Gemm nodes: codes as [K, N], a scale per column (or one for all). */
 function quantizeDynamic(
   model: Model, w: Weight, values: Float32Array, dims: number[], symmetric: boolean, granularity: 'channel' | 'tensor',
-  ratios: number[] | undefined, names: NameAllocator, summary: PassSummary,
+  ratios: number[] | undefined, factor: Float64Array | undefined, names: NameAllocator, summary: PassSummary,
 ) {
   const transposed = w.uses[0]!.outputAxis === 0; // a Gemm with transB: stored [N, K]
   const [K, N] = transposed ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!];
-  let kn = values;
-  if (transposed) {
-    kn = new Float32Array(values.length);
-    for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) kn[k * N + n] = values[n * K + k]!;
-  }
+  const toKN = (a: Float32Array) => {
+    if (!transposed) return a;
+    const out = new Float32Array(a.length);
+    for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) out[k * N + n] = a[n * K + k]!;
+    return out;
+  };
+  const kn = toKN(values);
   if (w.uses.some((u) => (u.outputAxis === 0) !== transposed)) throw new Error(`weight ${w.name} is read both transposed and not`);
-  const result = quantizeGroups(kn, granularity === 'channel' ? perChannel([K, N], 1) : perTensor(kn.length), { range: symmetric ? INT8 : UINT8, symmetric, clipRatios: ratios });
+  const result = factor && !transposed && granularity === 'channel'
+    ? gptqQuantize(kn, K, N, factor, { range: symmetric ? INT8 : UINT8, symmetric })
+    : quantizeGroups(kn, granularity === 'channel' ? perChannel([K, N], 1) : perTensor(kn.length), { range: symmetric ? INT8 : UINT8, symmetric, clipRatios: ratios });
   const expand = <T extends Float32Array | Int16Array>(a: T): number[] => (granularity === 'channel' ? Array.from(a) : new Array<number>(N).fill(a[0]!));
   const scales = Float32Array.from(expand(result.scales));
   const zeros = symmetric ? Int8Array.from(expand(result.zeroPoints)) : Uint8Array.from(expand(result.zeroPoints));
@@ -141,7 +153,7 @@ function quantizeDynamic(
   summary.bytesAfter += bytesAfter;
   return {
     name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter, ...result.error,
-    form: `MatMulInteger ${symmetric ? 'int8' : 'uint8'} ${granularity === 'channel' ? 'per-column' : 'per-tensor'} (dynamic)`,
+    form: `MatMulInteger ${symmetric ? 'int8' : 'uint8'} ${granularity === 'channel' ? 'per-column' : 'per-tensor'} (dynamic${factor && !transposed && granularity === 'channel' ? ', GPTQ' : ''})`,
     details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError } : undefined,
   };
 }

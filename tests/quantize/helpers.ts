@@ -8,7 +8,7 @@ import type { Model } from '../../src/ir/model.js';
 
 /** Compresses `input` with the given `--family spec` steps, then evaluates the output against it in ONNX Runtime. */
 export async function compressAndEvaluate(input: string, out: string, steps: [string, string][], evalOptions: EvaluateOptions = {}) {
-  const result = compress(input, out, { steps: steps.map(([f, s]) => parseStep(f, s)) });
+  const result = await compress(input, out, { steps: steps.map(([f, s]) => parseStep(f, s)) });
   const evaluation = await evaluate(input, out, { runs: 0, ...evalOptions });
   return { result, evaluation, output: readModel(out) };
 }
