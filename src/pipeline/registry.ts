@@ -1,11 +1,13 @@
 // Every pass, by family and method, and parsing of pass specs ('int8:granularity=channel').
 import { UsageError } from '../errors.js';
-import { int8Pass } from '../quantize/int8.js';
-import { int4Pass } from '../quantize/int4.js';
+import { QUANTIZE_PASSES } from '../quantize/index.js';
+import { PRUNE_PASSES } from '../prune/index.js';
+import { SHARE_PASSES } from '../share/index.js';
 import { describeOption, parseKeyValues, resolveOptions, type OptionValues } from './options.js';
 import type { Pass } from './pass.js';
 
-export const PASSES: Pass[] = [int8Pass, int4Pass];
+/** Every pass, by family: each family's folder lists its own. */
+export const PASSES: Pass[] = [...PRUNE_PASSES, ...SHARE_PASSES, ...QUANTIZE_PASSES];
 
 export const FAMILIES = ['quantize', 'prune', 'share'] as const;
 export type Family = (typeof FAMILIES)[number];

@@ -1,0 +1,6 @@
+// The quantization passes (--quantize ...).
+import type { Pass } from '../pipeline/pass.js';
+import { int4Pass } from './int4.js';
+import { int8Pass } from './int8.js';
+
+export const QUANTIZE_PASSES: Pass[] = [int8Pass, int4Pass];
