@@ -70,12 +70,13 @@ export function mergeTensorRows(base: TensorRow[], passes: PassSummary[]): Tenso
   for (const summary of passes) {
     for (const change of summary.tensors) {
       const row = rows.get(change.name);
+      // A later step that only re-stores a tensor (sparse storage) keeps the figures measured before it.
       const merged: TensorRow = {
-        name: change.name, shape: change.shape,
+        name: change.name, shape: change.shape.length ? change.shape : row?.shape ?? [],
         dtypeBefore: row?.dtypeBefore ?? change.dtypeBefore, dtypeAfter: change.dtypeAfter,
         bytesBefore: row?.bytesBefore ?? change.bytesBefore, bytesAfter: change.bytesAfter,
-        sparsity: change.sparsity, maxAbsError: change.maxAbsError, relRmsError: change.relRmsError,
-        note: change.form,
+        sparsity: change.sparsity ?? row?.sparsity, maxAbsError: change.maxAbsError ?? row?.maxAbsError, relRmsError: change.relRmsError ?? row?.relRmsError,
+        note: row?.note && change.form === 'sparse_initializer' ? `${row.note}, sparse_initializer` : change.form,
       };
       rows.set(change.name, merged);
     }

@@ -5,6 +5,7 @@ import { sortGraph } from '../ir/rewrite.js';
 import { forEachGraph } from '../ir/walk.js';
 import { silentProgress } from '../report/progress.js';
 import type { PassContext, PassSummary } from './pass.js';
+import { storeSparse } from '../prune/store.js';
 import type { PipelineStep } from './registry.js';
 
 export class PassError extends Error {
@@ -23,6 +24,15 @@ export async function runPipeline(model: Model, steps: PipelineStep[], context: 
     } catch (e) {
       throw new PassError(step, e);
     }
+  }
+  // Pruned tensors that stayed float are stored sparsely where that is smaller, once no pass can change them.
+  const moved = storeSparse(model);
+  if (moved.length > 0) {
+    summaries.push({
+      pass: 'prune', method: 'sparse-storage', options: {}, skipped: [], notes: ['pruned tensors stored as sparse_initializer (values + int64 indices) where smaller than dense'],
+      bytesBefore: moved.reduce((n, m) => n + m.denseBytes, 0), bytesAfter: moved.reduce((n, m) => n + m.sparseBytes, 0),
+      tensors: moved.map((m) => ({ name: m.name, shape: [], dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: m.denseBytes, bytesAfter: m.sparseBytes, form: 'sparse_initializer' })),
+    });
   }
   // A rewritten graph is written in topological order (a graph no pass touched keeps its order).
   if (summaries.some((s) => s.tensors.length > 0)) forEachGraph(model.proto, ({ graph }) => sortGraph(graph));

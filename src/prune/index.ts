@@ -1,4 +1,7 @@
 // The pruning passes (--prune ...).
 import type { Pass } from '../pipeline/pass.js';
+import { magnitudePass } from './magnitude.js';
+import { nmPass } from './nm.js';
+import { structuredPass } from './structured.js';
 
-export const PRUNE_PASSES: Pass[] = [];
+export const PRUNE_PASSES: Pass[] = [magnitudePass, nmPass, structuredPass];

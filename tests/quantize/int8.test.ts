@@ -110,7 +110,7 @@ describe('quantize int8 (weight-only)', () => {
 
   it('validates the whole pipeline before reading anything (exit 2, nothing written)', () => {
     const target = join(dir, 'never.onnx');
-    for (const bad of [['--quantize', 'int9'], ['--quantize', 'int8:granularity=row'], ['--quantize', 'int8:bogus=1'], ['--quantize', 'int4:block=7'], ['--prune', 'magnitude']]) {
+    for (const bad of [['--quantize', 'int9'], ['--quantize', 'int8:granularity=row'], ['--quantize', 'int8:bogus=1'], ['--quantize', 'int4:block=7'], ['--prune', 'magnitude:sparsity=1.5'], ['--share', 'nothing']]) {
       const r = cli(['compress', DIGITS, '-o', target, ...bad]);
       expect(r.code, bad.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);

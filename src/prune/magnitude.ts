@@ -1,0 +1,113 @@
+// Unstructured magnitude pruning: the smallest-magnitude weights become exactly zero, per tensor
+// (each loses the same fraction) or with one threshold across all chosen tensors (global), where a
+// per-layer cap keeps any layer from being emptied.
+import type { Model } from '../ir/model.js';
+import { floatValues, tensorByteLength } from '../ir/tensor.js';
+import type { Weight } from '../ir/weights.js';
+import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
+import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
+import { weightError } from '../report/metrics.js';
+import { prunableWeights } from './select.js';
+import { markPruned, setValues } from './store.js';
+
+/** The k-th smallest value (0-based) of `a`, which is reordered (Hoare's selection, O(n) expected). */
+export function kthSmallest(a: Float32Array, k: number): number {
+  let lo = 0, hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >>> 1]!;
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) { const t = a[i]!; a[i] = a[j]!; a[j] = t; i++; j--; }
+    }
+    if (k <= j) hi = j; else if (k >= i) lo = i; else return a[k]!;
+  }
+  return a[k]!;
+}
+
+/**
+ * Zeroes exactly `count` of the smallest-magnitude values (ties broken by position, so the result
+ * is deterministic). Returns the pruned copy.
+ */
+export function pruneSmallest(values: Float32Array, count: number): Float32Array {
+  const out = Float32Array.from(values);
+  if (count <= 0) return out;
+  if (count >= values.length) return out.fill(0);
+  const abs = Float32Array.from(values, Math.abs);
+  const threshold = kthSmallest(abs, count - 1);
+  let below = 0;
+  for (let i = 0; i < values.length; i++) if (Math.abs(values[i]!) < threshold) below++;
+  let atThreshold = count - below;
+  for (let i = 0; i < values.length; i++) {
+    const a = Math.abs(values[i]!);
+    if (a < threshold) out[i] = 0;
+    else if (a === threshold && atThreshold > 0) { out[i] = 0; atThreshold--; }
+  }
+  return out;
+}
+
+function zeros(a: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] === 0) n++;
+  return n;
+}
+
+export const magnitudePass: Pass = {
+  family: 'prune',
+  method: 'magnitude',
+  description: 'unstructured magnitude pruning: the smallest weights become exactly zero (per tensor, or one global threshold)',
+  options: {
+    sparsity: { type: 'number', min: 0, max: 1, default: 0.5, description: 'fraction of weights to zero (of each tensor, or of all chosen weights with scope=global)' },
+    scope: { type: 'enum', choices: ['layer', 'global'], default: 'layer', description: 'layer: each tensor loses the same fraction; global: one magnitude threshold across all chosen tensors' },
+    'max-layer-sparsity': { type: 'number', min: 0, max: 1, default: 0.98, description: 'with scope=global, no tensor is pruned beyond this fraction' },
+    storage: { type: 'enum', choices: ['auto', 'dense'], default: 'auto', description: 'auto: store a pruned tensor as a sparse_initializer where that is smaller (and nothing later changes it); dense: always dense' },
+    ops: { type: 'string', default: 'MatMul,Gemm,Conv,ConvTranspose', description: 'op types whose weights are pruned' },
+    ...SELECTION_OPTIONS,
+    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
+  },
+  run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
+    const summary = emptySummary(this, options);
+    const { weights, skipped } = prunableWeights(model, options);
+    summary.skipped.push(...skipped);
+    const sparsity = options.sparsity as number;
+    const originals = new Map<Weight, Float32Array>(weights.map((w) => [w, floatValues(model, w.tensor)]));
+    const targets = new Map<Weight, number>();
+    if (options.scope === 'global') {
+      const cap = options['max-layer-sparsity'] as number;
+      const total = weights.reduce((n, w) => n + originals.get(w)!.length, 0);
+      const all = new Float32Array(total);
+      let at = 0;
+      for (const w of weights) for (const v of originals.get(w)!) all[at++] = Math.abs(v);
+      const count = Math.floor(sparsity * total);
+      const threshold = count > 0 ? kthSmallest(all, count - 1) : -1;
+      let assigned = 0;
+      for (const w of weights) {
+        const values = originals.get(w)!;
+        let below = 0;
+        for (const v of values) if (Math.abs(v) <= threshold) below++;
+        const n = Math.min(below, Math.floor(cap * values.length));
+        targets.set(w, n);
+        assigned += n;
+      }
+      summary.notes.push(`global threshold |w| ≤ ${threshold.toPrecision(4)}: ${assigned} of ${total} weights (${(100 * assigned / Math.max(1, total)).toFixed(2)} %) pruned, target ${(100 * sparsity).toFixed(2)} %`);
+    } else {
+      for (const w of weights) targets.set(w, Math.floor(sparsity * originals.get(w)!.length));
+    }
+    for (const w of weights) {
+      const before = originals.get(w)!;
+      const after = pruneSmallest(before, targets.get(w)!);
+      const bytes = tensorByteLength(model, w.tensor);
+      setValues(model, w, after);
+      if (options.storage === 'auto') markPruned(model, w.name);
+      summary.bytesBefore += bytes;
+      summary.bytesAfter += bytes;
+      summary.tensors.push({
+        name: w.name, shape: w.tensor.dims.map(Number), dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: bytes, bytesAfter: bytes,
+        sparsity: zeros(after) / after.length, ...weightError(before, after),
+        form: `magnitude-pruned (${options.scope})`,
+      });
+    }
+    return summary;
+  },
+};

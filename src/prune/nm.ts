@@ -1,0 +1,60 @@
+// N:M semi-structured pruning: in every group of M consecutive weights along the reduction axis,
+// only the N largest in magnitude are kept (2:4 is the pattern sparse tensor cores accelerate).
+import type { Model } from '../ir/model.js';
+import { floatValues, tensorByteLength } from '../ir/tensor.js';
+import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
+import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
+import { perBlock } from '../quantize/kernels.js';
+import { weightError } from '../report/metrics.js';
+import { prunableWeights } from './select.js';
+import { markPruned, setValues } from './store.js';
+
+export const nmPass: Pass = {
+  family: 'prune',
+  method: 'nm',
+  description: 'N:M semi-structured pruning: N of every M consecutive weights along the reduction axis are kept',
+  options: {
+    n: { type: 'integer', min: 1, max: 64, default: 2, description: 'weights kept in each group' },
+    m: { type: 'integer', min: 2, max: 64, default: 4, description: 'group length along the reduction axis' },
+    storage: { type: 'enum', choices: ['auto', 'dense'], default: 'auto', description: 'auto: sparse_initializer where smaller; dense: always dense' },
+    ops: { type: 'string', default: 'MatMul,Gemm,Conv', description: 'op types whose weights are pruned' },
+    ...SELECTION_OPTIONS,
+    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
+  },
+  run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
+    const summary = emptySummary(this, options);
+    const n = options.n as number, m = options.m as number;
+    if (n >= m) throw new Error(`n must be smaller than m (got ${n}:${m})`);
+    const { weights, skipped } = prunableWeights(model, options);
+    summary.skipped.push(...skipped);
+    for (const w of weights) {
+      const axes = new Set(w.uses.map((u) => u.reductionAxis));
+      if (axes.size !== 1) { summary.skipped.push({ name: w.name, reason: 'its uses reduce over different axes' }); continue; }
+      const axis = [...axes][0]!;
+      const dims = w.tensor.dims.map(Number);
+      if (dims[axis]! % m !== 0) { summary.skipped.push({ name: w.name, reason: `reduction axis of length ${dims[axis]} is not a multiple of ${m}` }); continue; }
+      const before = floatValues(model, w.tensor);
+      const after = Float32Array.from(before);
+      const groups = perBlock(dims, axis, m);
+      const buf = new Float32Array(m), idx = new Int32Array(m);
+      let zeros = 0;
+      for (let g = 0; g < groups.count; g++) {
+        const size = groups.gather(g, before, buf, idx);
+        // Zero the (size − n) smallest by magnitude; ties keep the earlier position.
+        const order = Array.from({ length: size }, (_, k) => k).sort((a, b) => Math.abs(buf[a]!) - Math.abs(buf[b]!) || b - a);
+        for (let k = 0; k < size - n; k++) after[idx[order[k]!]!] = 0;
+      }
+      for (const v of after) if (v === 0) zeros++;
+      const bytes = tensorByteLength(model, w.tensor);
+      setValues(model, w, after);
+      if (options.storage === 'auto') markPruned(model, w.name);
+      summary.bytesBefore += bytes;
+      summary.bytesAfter += bytes;
+      summary.tensors.push({
+        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: bytes, bytesAfter: bytes,
+        sparsity: zeros / after.length, ...weightError(before, after), form: `${n}:${m} along axis ${axis}`,
+      });
+    }
+    return summary;
+  },
+};

@@ -1,0 +1,67 @@
+// Writing pruned values back, and storing pruned tensors sparsely when that is smaller.
+import { DataType, type GraphProto, type SparseTensorProto } from '../io/types.js';
+import type { Model } from '../ir/model.js';
+import { makeTensor, tensorValues } from '../ir/tensor.js';
+import type { Weight } from '../ir/weights.js';
+import { forEachGraph } from '../ir/walk.js';
+
+/** Replaces a weight's values (same dtype and shape) with new float32 data. */
+export function setValues(model: Model, w: Weight, values: Float32Array): void {
+  const t = w.tensor;
+  t.raw_data = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  t.float_data = [];
+  delete t.data_location;
+  t.external_data = [];
+  model.external.delete(t);
+  if (w.constant) {
+    const value = w.constant.attribute.find((a) => a.name === 'value');
+    if (value) value.t = t;
+  }
+}
+
+const PRUNED = new WeakMap<Model, Set<string>>();
+
+/** Records that a tensor was pruned and may be stored sparsely once the pipeline is done. */
+export function markPruned(model: Model, name: string): void {
+  let set = PRUNED.get(model);
+  if (!set) PRUNED.set(model, (set = new Set()));
+  set.add(name);
+}
+
+/**
+ * Moves pruned float initializers that are still float (no later pass replaced them) to
+ * sparse_initializer where values + int64 indices take fewer bytes than the dense tensor.
+ * Returns the names moved. ONNX Runtime densifies sparse initializers when it loads the model.
+ */
+export function storeSparse(model: Model): { name: string; denseBytes: number; sparseBytes: number }[] {
+  const names = PRUNED.get(model);
+  const moved: { name: string; denseBytes: number; sparseBytes: number }[] = [];
+  if (!names || names.size === 0) return moved;
+  forEachGraph(model.proto, ({ graph }: { graph: GraphProto }) => {
+    const keep = [];
+    for (const t of graph.initializer) {
+      if (!names.has(t.name ?? '') || t.data_type !== DataType.FLOAT || graph.input.some((i) => i.name === t.name)) { keep.push(t); continue; }
+      const values = tensorValues(model, t) as Float32Array;
+      let nnz = 0;
+      for (const v of values) if (v !== 0) nnz++;
+      const denseBytes = values.length * 4;
+      const sparseBytes = nnz * (4 + 8);
+      if (sparseBytes >= denseBytes) { keep.push(t); continue; }
+      const vals = new Float32Array(nnz);
+      const idx = new BigInt64Array(nnz);
+      let j = 0;
+      for (let i = 0; i < values.length; i++) if (values[i] !== 0) { vals[j] = values[i]!; idx[j++] = BigInt(i); }
+      const sparse: SparseTensorProto = {
+        values: makeTensor(t.name ?? '', DataType.FLOAT, [nnz], new Uint8Array(vals.buffer)),
+        indices: makeTensor('', DataType.INT64, [nnz], new Uint8Array(idx.buffer)),
+        dims: t.dims,
+      };
+      delete sparse.indices!.name;
+      graph.sparse_initializer.push(sparse);
+      moved.push({ name: t.name ?? '', denseBytes, sparseBytes });
+    }
+    graph.initializer = keep;
+  });
+  PRUNED.delete(model);
+  return moved;
+}
