@@ -3,16 +3,16 @@
 // layer's bias, a following BatchNormalization, the input channels of the next layers, through
 // activations and pooling), so the model itself becomes smaller and faster. Layers whose channels
 // cannot be removed consistently are left alone, with the reason.
-import type { TensorProto } from "../io/types.js";
+import type { NodeProto, TensorProto } from "../io/types.js";
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { floatValues, tensorBytes, tensorByteLength, toNumber } from "../ir/tensor.js";
+import { floatValues, tensorBytes, tensorByteLength, tensorValues, toNumber } from "../ir/tensor.js";
 import { dtypeInfo } from '../ir/dtype.js';
-import type { Weight } from '../ir/weights.js';
+import { namePattern } from '../ir/weights.js';
+import { parseOpList } from '../pipeline/ops.js';
 import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
-import { Blocked, followChannels, type SliceEdit } from './closure.js';
-import { prunableWeights } from './select.js';
+import { Blocked, followChannels, paramOf, type Param, type SliceEdit } from './closure.js';
 
 /** Keeps entries `keep` (each expanded to `factor` consecutive entries) along `axis` of a tensor. */
 export function sliceTensor(model: Model, t: TensorProto, axis: number, keep: number[], factor: number): void {
@@ -62,7 +62,8 @@ export function channelNorms(values: Float32Array, dims: number[], axis: number,
 }
 
 interface Source {
-  weight: Weight;
+  node: NodeProto;
+  weight: Param;
   /** Axis of the weight indexing output channels. */
   axis: number;
   /** The value whose channels shrink, its pruned axis (from the end) and rank when known. */
@@ -73,19 +74,35 @@ interface Source {
   bias?: string;
 }
 
-function sourceOf(w: Weight, model: Model): Source | string {
-  if (w.home !== model.graph) return 'inside a subgraph';
-  if (w.uses.length !== 1 || w.otherUses.length > 0) return 'shared by several nodes';
-  const use = w.uses[0]!;
-  const node = use.node;
-  const rank = w.tensor.dims.length;
-  if (use.role === 'conv') {
-    if (toNumber(node.attribute.find((a) => a.name === 'group')?.i ?? 1) !== 1) return 'a grouped or depthwise Conv';
-    return { weight: w, axis: 0, output: node.output[0]!, outputAxis: 1 - rank, rank, kind: 'channels', bias: node.input[2] || undefined };
+function attrInt(node: NodeProto, name: string, fallback: number): number {
+  const a = node.attribute.find((x) => x.name === name);
+  return a?.i !== undefined ? toNumber(a.i) : fallback;
+}
+
+/** The layer `node` as a source of prunable output channels, or why it is not one. */
+function sourceOf(node: NodeProto, index: GraphIndex): Source | string | undefined {
+  const op = node.op_type;
+  if ((node.domain ?? '') !== '' || (op !== 'Conv' && op !== 'MatMul' && op !== 'Gemm')) return undefined;
+  const weight = node.input[1] ? paramOf(index, node.input[1]) : undefined;
+  if (!weight) return undefined;
+  if (index.consumersOf(weight.name).length !== 1) return 'shared by several nodes';
+  const rank = weight.dims.length;
+  if (op === 'Conv') {
+    if (attrInt(node, 'group', 1) !== 1) return 'a grouped or depthwise Conv';
+    return { node, weight, axis: 0, output: node.output[0]!, outputAxis: 1 - rank, rank, kind: 'channels', bias: node.input[2] || undefined };
   }
-  if (use.role === 'matmul') return { weight: w, axis: 1, output: node.output[0]!, outputAxis: -1, kind: 'neurons' };
-  if (use.role === 'gemm') return { weight: w, axis: use.outputAxis, output: node.output[0]!, outputAxis: -1, rank: 2, kind: 'neurons', bias: node.input[2] || undefined };
-  return `a ${use.role} weight`;
+  if (rank !== 2) return `a ${rank}-D weight`;
+  if (op === 'MatMul') return { node, weight, axis: 1, output: node.output[0]!, outputAxis: -1, kind: 'neurons' };
+  if (attrInt(node, 'transA', 0) !== 0) return 'a Gemm with transA';
+  return { node, weight, axis: attrInt(node, 'transB', 0) ? 0 : 1, output: node.output[0]!, outputAxis: -1, rank: 2, kind: 'neurons', bias: node.input[2] || undefined };
+}
+
+/** Rewrites the shape of a ConstantOfShape parameter so that `axis` has `size` entries. */
+function setShape(model: Model, shape: TensorProto, axis: number, size: number): void {
+  const values = Array.from(tensorValues(model, shape) as BigInt64Array);
+  values[axis] = BigInt(size);
+  shape.raw_data = new Uint8Array(BigInt64Array.from(values).buffer);
+  shape.int64_data = [];
 }
 
 export const structuredPass: Pass = {
@@ -104,20 +121,29 @@ export const structuredPass: Pass = {
     const summary = emptySummary(this, options);
     const ratio = options.ratio as number;
     const target = options.target as 'channels' | 'neurons' | 'all';
-    const { weights, skipped } = prunableWeights(model, options);
-    summary.skipped.push(...skipped);
+    const ops = parseOpList(options.ops as string);
+    const include = typeof options.include === 'string' && options.include ? namePattern(options.include) : undefined;
+    const exclude = typeof options.exclude === 'string' && options.exclude ? namePattern(options.exclude) : undefined;
+    const minSize = (options['min-size'] as number | undefined) ?? 0;
     const graph = model.graph;
     const bytesOf = new Map<TensorProto, number>();
-    for (const w of weights) {
-      const source = sourceOf(w, model);
-      if (typeof source === 'string') { summary.skipped.push({ name: w.name, reason: source }); continue; }
-      if (target !== 'all' && source.kind !== target) { summary.skipped.push({ name: w.name, reason: `its layer's ${source.kind} are not the target (${target})` }); continue; }
+    for (const layer of [...graph.node]) {
+      if (!ops.has(layer.op_type ?? '')) continue;
       // The analysis runs on the graph as already pruned by earlier layers.
       const index = new GraphIndex(graph);
-      const dims = w.tensor.dims.map(toNumber);
+      const source = sourceOf(layer, index);
+      if (source === undefined) continue;
+      const name = typeof source === 'string' ? layer.input[1] ?? layer.name ?? '' : source.weight.name;
+      if (typeof source === 'string') { summary.skipped.push({ name, reason: source }); continue; }
+      const names = [name, layer.name ?? ''];
+      if (include && !names.some((n) => include.test(n))) { summary.skipped.push({ name, reason: 'does not match include pattern' }); continue; }
+      if (exclude && names.some((n) => exclude.test(n))) { summary.skipped.push({ name, reason: 'matches exclude pattern' }); continue; }
+      if (source.weight.dims.reduce((a, b) => a * b, 1) < minSize) { summary.skipped.push({ name, reason: `below min-size ${minSize}` }); continue; }
+      if (target !== 'all' && source.kind !== target) { summary.skipped.push({ name, reason: `its layer's ${source.kind} are not the target (${target})` }); continue; }
+      const dims = source.weight.dims;
       const channels = dims[source.axis]!;
       const remove = Math.min(channels - 1, Math.floor(channels * ratio));
-      if (remove <= 0) { summary.skipped.push({ name: w.name, reason: `${channels} output channels: nothing to remove at ratio ${ratio}` }); continue; }
+      if (remove <= 0) { summary.skipped.push({ name, reason: `${channels} output channels: nothing to remove at ratio ${ratio}` }); continue; }
       let edits: SliceEdit[];
       let changed: Set<string>;
       try {
@@ -125,34 +151,49 @@ export const structuredPass: Pass = {
         edits = closure.edits;
         changed = closure.values;
         if (source.bias) {
-          const bias = index.initializers.get(source.bias);
-          if (!bias || index.consumersOf(source.bias).length !== 1) throw new Blocked(`its bias '${source.bias}' is not an initializer of its own`);
-          edits.push({ tensor: bias, axis: bias.dims.length - 1, factor: 1 });
+          const bias = paramOf(index, source.bias);
+          if (!bias || index.consumersOf(source.bias).length !== 1) throw new Blocked(`its bias '${source.bias}' is not a parameter of its own`);
+          edits.push({ tensor: bias.tensor, axis: bias.dims.length - 1, factor: 1, shapeOnly: bias.shapeOnly || undefined });
         }
       } catch (e) {
-        if (e instanceof Blocked) { summary.skipped.push({ name: w.name, reason: e.message }); continue; }
+        if (e instanceof Blocked) { summary.skipped.push({ name, reason: e.message }); continue; }
         throw e;
       }
-      const scores = channelNorms(floatValues(model, w.tensor), dims, source.axis, options.score as 'l1' | 'l2');
+      // Parameters generated by ConstantOfShape hold one value everywhere: every channel scores the same.
+      const scores = source.weight.shapeOnly
+        ? new Float64Array(channels)
+        : channelNorms(floatValues(model, source.weight.tensor), dims, source.axis, options.score as 'l1' | 'l2');
       const order = Array.from(scores.keys()).sort((a, b) => scores[a]! - scores[b]! || a - b);
       const removed = new Set(order.slice(0, remove));
       const keep = Array.from({ length: channels }, (_, i) => i).filter((i) => !removed.has(i));
-      const touched = [w.tensor, ...edits.map((e) => e.tensor)];
-      for (const t of touched) if (!bytesOf.has(t)) bytesOf.set(t, tensorByteLength(model, t));
-      sliceTensor(model, w.tensor, source.axis, keep, 1);
-      for (const e of edits) sliceTensor(model, e.tensor, e.axis, keep, e.factor);
-      // Shapes recorded for the values that shrank are now wrong; ONNX Runtime infers them again.
-      graph.value_info = graph.value_info.filter((v) => !changed.has(v.name ?? ''));
-      const before = bytesOf.get(w.tensor)!;
+      const all: SliceEdit[] = [{ tensor: source.weight.tensor, axis: source.axis, factor: 1, shapeOnly: source.weight.shapeOnly || undefined }, ...edits];
+      for (const e of all) if (!bytesOf.has(e.tensor)) bytesOf.set(e.tensor, tensorByteLength(model, e.tensor));
+      for (const e of all) {
+        if (e.shapeOnly) setShape(model, e.tensor, e.axis, keep.length * e.factor);
+        else sliceTensor(model, e.tensor, e.axis, keep, e.factor);
+      }
+      // Shapes recorded for the values that shrank are now wrong: value_info entries go (ONNX Runtime
+      // infers them again), and initializers listed as graph inputs (IR < 4) get their new shape.
+      const parameters = new Map<string, number[]>();
+      for (const e of all) {
+        const p = e.shapeOnly ? [...index.producer.values()].find((n) => n.op_type === 'ConstantOfShape' && n.input[0] === e.tensor.name)?.output[0] : e.tensor.name;
+        if (p) parameters.set(p, e.shapeOnly ? Array.from(tensorValues(model, e.tensor) as BigInt64Array, Number) : e.tensor.dims.map(toNumber));
+      }
+      graph.value_info = graph.value_info.filter((v) => !changed.has(v.name ?? '') && !parameters.has(v.name ?? ''));
+      for (const input of graph.input) {
+        const dims = parameters.get(input.name ?? '');
+        const shape = input.type?.tensor_type?.shape;
+        if (dims && shape) shape.dim = dims.map((d) => ({ dim_value: d }));
+      }
       summary.tensors.push({
-        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: before, bytesAfter: tensorByteLength(model, w.tensor),
-        form: `${remove} of ${channels} ${source.kind} removed (${options.score} norm)`,
+        name, shape: dims, dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: bytesOf.get(source.weight.tensor)!, bytesAfter: tensorByteLength(model, source.weight.tensor),
+        form: `${remove} of ${channels} ${source.kind} removed (${source.weight.shapeOnly ? 'generated by ConstantOfShape: shape rewritten' : `${options.score} norm`})`,
         details: { removed: remove, kept: keep.length, dependents: edits.length },
       });
       for (const e of edits) {
         summary.tensors.push({
           name: e.tensor.name ?? '', shape: [], dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: bytesOf.get(e.tensor)!, bytesAfter: tensorByteLength(model, e.tensor),
-          form: `sliced along axis ${e.axis} to follow ${w.name}`,
+          form: `${e.shapeOnly ? 'shape' : 'sliced'} along axis ${e.axis} to follow ${name}`,
         });
       }
     }
