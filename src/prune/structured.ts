@@ -112,6 +112,7 @@ export const structuredPass: Pass = {
   options: {
     ratio: { type: 'number', min: 0, max: 0.99, default: 0.3, description: 'fraction of each layer\'s output channels or neurons to remove (a layer keeps at least one)' },
     target: { type: 'enum', choices: ['channels', 'neurons', 'all'], default: 'all', description: 'channels: Conv output channels; neurons: MatMul/Gemm output features (e.g. transformer FFN); all: both' },
+    multiple: { type: 'integer', min: 1, max: 256, default: 1, description: 'keep a multiple of this many channels per layer (8 or 16 suit vectorized kernels); fewer are removed to round up' },
     score: { type: 'enum', choices: ['l1', 'l2'], default: 'l1', description: 'how channels are ranked: the L1 or L2 norm of their weights' },
     ops: { type: 'string', default: 'Conv,MatMul,Gemm', description: 'op types whose outputs are pruned' },
     ...SELECTION_OPTIONS,
@@ -142,7 +143,9 @@ export const structuredPass: Pass = {
       if (target !== 'all' && source.kind !== target) { summary.skipped.push({ name, reason: `its layer's ${source.kind} are not the target (${target})` }); continue; }
       const dims = source.weight.dims;
       const channels = dims[source.axis]!;
-      const remove = Math.min(channels - 1, Math.floor(channels * ratio));
+      const multiple = options.multiple as number;
+      const kept = Math.min(channels, Math.max(1, Math.ceil((channels - Math.floor(channels * ratio)) / multiple) * multiple));
+      const remove = channels - kept;
       if (remove <= 0) { summary.skipped.push({ name, reason: `${channels} output channels: nothing to remove at ratio ${ratio}` }); continue; }
       let edits: SliceEdit[];
       let changed: Set<string>;

@@ -140,3 +140,11 @@ describe('structured pruning', () => {
     expect(JSON.stringify(output.graph.output)).toBe(JSON.stringify(original.graph.output));
   });
 });
+
+describe('structured pruning, channel multiples', () => {
+  it('multiple=8 keeps a multiple of 8 channels in every pruned layer', async () => {
+    const { output, result } = await compressAndEvaluate(DIGITS, path('cnn-m8.onnx'), [['prune', 'structured:ratio=0.3,multiple=8']], digitsData);
+    for (const t of result.passes[0]!.tensors.filter((x) => x.details?.kept !== undefined)) expect((t.details!.kept as number) % 8).toBe(0);
+    expect(output.graph.initializer.find((t) => t.name === 'conv2.weight')!.dims.map(Number)).toEqual([24, 16, 3, 3]);
+  });
+});
