@@ -3,10 +3,14 @@ import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { compress } from '../pipeline/compress.js';
 import { listPasses, parseStep, type PipelineStep } from '../pipeline/registry.js';
+import { loadRecipe, recipeData } from '../pipeline/recipe.js';
+import { mergeRecipeFlags, recipeEvalOf, recipeGatesOf } from './recipe-flags.js';
 import { buildReport } from '../report/build.js';
 import { addEvalOptions, addReportOptions, checkReportPaths, emitReport, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
 
 interface CompressFlags extends ReportFlags {
+  recipe?: string;
+  dryRun?: boolean;
   output?: string;
   force?: boolean;
   eval?: boolean;
@@ -29,6 +33,8 @@ export function registerCompress(program: Command): void {
     .option('--quantize <spec>', 'a quantization pass, e.g. int8 or int8:granularity=tensor,symmetric=false (see --list-passes)', step('quantize'))
     .option('--prune <spec>', 'a pruning pass (see --list-passes)', step('prune'))
     .option('--share <spec>', 'a parameter-sharing pass (see --list-passes)', step('share'))
+    .option('--recipe <file>', 'the pipeline (and evaluation settings and gates) from a YAML or JSON recipe, or from a report JSON')
+    .option('--dry-run', 'validate, run the passes in memory and report what they would change and the output size, writing nothing')
     .option('--list-passes', 'print every pass with its options and defaults')
     .option('--force', 'overwrite the output if it exists')
     .option('--external-data', 'store tensors in an external data file next to the output')
@@ -45,29 +51,36 @@ export function registerCompress(program: Command): void {
     }
     if (!path) throw new UsageError('compress: missing MODEL (see onnxpress compress --help)');
     if (!flags.output) throw new UsageError("compress: missing -o, --output <file>");
-    // The whole pipeline is validated before anything is read or written.
-    const pipeline: PipelineStep[] = steps.map((s) => parseStep(s.family, s.spec));
-    if (existsSync(flags.output) && !flags.force) throw new UsageError(`${flags.output}: exists; pass --force to overwrite it`);
+    // The whole pipeline (flags or recipe) is validated before anything is read or written.
+    const recipe = flags.recipe ? loadRecipe(flags.recipe) : undefined;
+    if (recipe && steps.length > 0 && recipe.passes.length > 0) throw new UsageError('give the passes on the command line or in the recipe, not both');
+    const pipeline: PipelineStep[] = recipe && recipe.passes.length > 0 ? recipe.passes : steps.map((s) => parseStep(s.family, s.spec));
+    if (!flags.dryRun && existsSync(flags.output) && !flags.force) throw new UsageError(`${flags.output}: exists; pass --force to overwrite it`);
     const threshold = Number(flags.externalThreshold);
     if (!Number.isInteger(threshold) || threshold < 0) throw new UsageError(`--external-threshold must be a whole number of bytes, got '${flags.externalThreshold}'`);
     checkReportPaths(flags);
-    const gates = gateOptionsFrom(flags);
-    if (!flags.eval && (gates.maxAccuracyDrop !== undefined || gates.minCosine !== undefined)) {
+    // Flags given on the command line win over the recipe's settings.
+    const fromCli = (key: string) => command.getOptionValueSource(key) === 'cli';
+    const merged = mergeRecipeFlags(flags, recipe, fromCli);
+    const gates = gateOptionsFrom(merged);
+    const evaluating = (flags.eval || recipe?.eval !== undefined) && !flags.dryRun;
+    if (!evaluating && (gates.maxAccuracyDrop !== undefined || gates.minCosine !== undefined)) {
       throw new UsageError('--max-accuracy-drop and --min-cosine need --eval');
     }
-    const evaluate = flags.eval ? evalOptionsFrom(flags) : undefined;
+    const evaluate = evaluating ? evalOptionsFrom(merged) : undefined;
     // commander sets externalData to true by default because of --no-external-data; only an explicit flag counts.
-    const externalData = command.getOptionValueSource('externalData') === 'cli' ? flags.externalData! : 'auto';
+    const externalData = fromCli('externalData') ? flags.externalData! : 'auto';
     const result = await compress(path, flags.output, {
-      createOutputFolder: true, steps: pipeline, seed: evaluate?.seed ?? 0, threads: evaluate?.threads ?? 1,
+      createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed: evaluate?.seed ?? 0, threads: evaluate?.threads ?? 1,
       write: { externalData, sizeThreshold: threshold, location: flags.location },
     });
     const report = await buildReport({
       command: 'compress', reference: result.model, referenceFiles: result.input.files, inputParameters: result.inputParameters,
       candidatePath: flags.output, candidateFiles: result.output.files, candidate: result.model, tensors: result.tensors,
-      passes: result.passes, evaluate, gzip: flags.gzip, gates,
+      passes: result.passes, evaluate, gzip: flags.dryRun ? false : flags.gzip, gates, dryRun: flags.dryRun,
     });
-    if (result.identical !== undefined) report.output.identical = result.identical;
+    if (result.identical !== undefined && !flags.dryRun) report.output.identical = result.identical;
+    report.recipe = recipeData({ passes: pipeline, eval: evaluate ? recipeEvalOf(merged) : undefined, gates: recipeGatesOf(gates) });
     emitReport(report, flags);
   });
 }

@@ -25,6 +25,27 @@ export interface WriteOptions {
   sizeThreshold?: number;
   /** Sees every chunk of the .onnx file as it is written, with its offset. */
   onModelChunk?: (chunk: Uint8Array, offset: number) => void;
+  /** Encode everything and count the bytes, but create no file (compress --dry-run). */
+  dryRun?: boolean;
+}
+
+/** Where the bytes go: a temporary file renamed when complete, or (dry run) nowhere, counted. */
+interface Sink {
+  readonly finalPath: string;
+  bytes: number;
+  write(chunk: Uint8Array): void;
+  pad(n: number): void;
+  commit(): void;
+  abort(): void;
+}
+
+class CountingSink implements Sink {
+  bytes = 0;
+  constructor(readonly finalPath: string) {}
+  write(chunk: Uint8Array): void { this.bytes += chunk.length; }
+  pad(n: number): void { this.bytes += Math.max(0, n); }
+  commit(): void {}
+  abort(): void {}
 }
 
 export interface WrittenFile {
@@ -115,8 +136,9 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
     : options.externalData;
 
   const substitute = new Map<object, object>();
-  let dataFile: TempFile | undefined;
-  const modelFile = new TempFile(out);
+  const open = (path: string): Sink => (options.dryRun ? new CountingSink(path) : new TempFile(path));
+  let dataFile: Sink | undefined;
+  const modelFile = open(out);
   try {
     if (external) {
       const location = options.location ?? `${basename(out)}.data`;
@@ -126,7 +148,7 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
         if (sameFile(input, dataPath)) throw new UsageError(`${dataPath}: refusing to overwrite the input's data file`);
       }
       if (sameFile(dataPath, out)) throw new UsageError(`external data location '${location}' is the model file itself`);
-      dataFile = new TempFile(dataPath);
+      dataFile = open(dataPath);
       for (const { tensor, data } of tensors) {
         const length = data.bytes.byteLength;
         if (length < threshold) {
@@ -138,6 +160,7 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
         dataFile.pad((align - (dataFile.bytes % align)) % align);
         const offset = dataFile.bytes;
         if (data.bytes instanceof Uint8Array) dataFile.write(data.bytes);
+        else if (options.dryRun) dataFile.pad(length); // counted, not read
         else data.bytes.writeTo((chunk) => dataFile!.write(chunk));
         substitute.set(tensor, externalized(tensor, location, offset, length));
       }

@@ -13,6 +13,8 @@ import { runPipeline } from './run.js';
 export interface CompressOptions {
   /** Create the output's folder when it does not exist (after the input has been read). */
   createOutputFolder?: boolean;
+  /** Run the passes and measure the output's size, but write nothing. */
+  dryRun?: boolean;
   /** The passes to run, in order. */
   steps?: PipelineStep[];
   seed?: number;
@@ -40,12 +42,13 @@ export async function compress(inputPath: string, outputPath: string, options: C
   const baseRows = unchangedTensorRows(model);
   const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads: options.threads });
   const inputFiles = model.sourceFiles().map((path) => ({ path: path === model.source!.path ? inputPath : path, bytes: statSync(path).size }));
-  if (options.createOutputFolder) mkdirSync(dirname(outputPath), { recursive: true });
+  if (options.createOutputFolder && !options.dryRun) mkdirSync(dirname(outputPath), { recursive: true });
   // With the source in memory, whether the output is byte-identical is checked as it is written.
   const source = model.source?.buffer;
   let identical = source !== undefined && model.external.size === 0 && passes.length === 0;
   const written = writeModel(model, outputPath, {
     ...options.write,
+    dryRun: options.dryRun,
     onModelChunk: (chunk, offset) => {
       if (identical) identical = offset + chunk.length <= source!.length && Buffer.compare(chunk, source!.subarray(offset, offset + chunk.length)) === 0;
     },

@@ -27,10 +27,12 @@ export interface BuildOptions {
   /** Measure the gzip size of the output (default: when evaluating). */
   gzip?: boolean;
   gates?: GateOptions;
+  dryRun?: boolean;
 }
 
 export async function buildReport(options: BuildOptions): Promise<Report> {
   const candidate = options.candidate ?? readModel(options.candidatePath);
+  const dry = options.dryRun ? { dryRun: true } : {};
   const reference = options.reference;
   const report: Report = {
     version: REPORT_VERSION,
@@ -45,6 +47,7 @@ export async function buildReport(options: BuildOptions): Promise<Report> {
     })),
     tensors: options.tensors ?? compareTensors(reference, candidate),
     gates: [],
+    ...dry,
   };
   report.sizeRatio = report.output.bytes / report.input.bytes;
   if (options.gzip ?? options.evaluate !== undefined) report.output.gzipBytes = await gzipBytes(options.candidateFiles.map((f) => f.path));

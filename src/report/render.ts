@@ -51,7 +51,7 @@ function tensorTable(tensors: TensorRow[]): string[][] {
 
 export function renderTerminal(r: Report): string {
   const out: string[] = [];
-  out.push(r.command === 'eval' ? `${r.output.path} against ${r.input.path}` : `${r.input.path} → ${r.output.path}`);
+  out.push(r.command === 'eval' ? `${r.output.path} against ${r.input.path}` : `${r.input.path} → ${r.output.path}${r.dryRun ? ' (dry run: nothing written; sizes are those the files would have)' : ''}`);
   const rows: string[][] = [];
   if (r.command === 'compress') rows.push(['passes', r.passes.length ? r.passes.map(passLabel).join(' → ') : 'none (faithful copy)']);
   rows.push(['size', sizeLine(r)]);

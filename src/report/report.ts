@@ -3,6 +3,7 @@
 import type { AccuracyReport, LatencyReport } from './evaluate.js';
 import type { FileSize } from './size.js';
 import type { TensorRow } from './tensors.js';
+import type { RecipeData } from '../pipeline/recipe.js';
 
 export const REPORT_VERSION = 1;
 
@@ -42,6 +43,10 @@ export interface Report {
   accuracy?: AccuracyReport;
   latency?: LatencyReport;
   gates: GateResult[];
+  /** The pipeline, evaluation settings and gates exactly as run: `--recipe` of this report reproduces the output. */
+  recipe?: RecipeData;
+  /** Set when nothing was written (compress --dry-run): sizes are those the files would have. */
+  dryRun?: boolean;
 }
 
 export interface GateOptions {
