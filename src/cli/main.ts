@@ -6,6 +6,7 @@ import { registerInspect } from './inspect.js';
 import { registerCompress } from './compress.js';
 import { registerConformance } from './conformance.js';
 import { registerEval } from './eval.js';
+import { registerMerge, registerSweep } from './sweep.js';
 
 import { VERSION } from '../version.js';
 
@@ -37,6 +38,8 @@ export async function main(argv: string[]): Promise<void> {
   registerInspect(program);
   registerCompress(program);
   registerEval(program);
+  registerSweep(program);
+  registerMerge(program);
   registerConformance(program);
   program.commands.forEach((c) => c.exitOverride());
   try {
