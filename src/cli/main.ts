@@ -7,6 +7,7 @@ import { registerCompress } from './compress.js';
 import { registerConformance } from './conformance.js';
 import { registerEval } from './eval.js';
 import { registerMerge, registerSweep } from './sweep.js';
+import { registerAuto } from './auto.js';
 
 import { VERSION } from '../version.js';
 
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<void> {
   registerEval(program);
   registerSweep(program);
   registerMerge(program);
+  registerAuto(program);
   registerConformance(program);
   program.commands.forEach((c) => c.exitOverride());
   try {

@@ -45,6 +45,11 @@ export interface Report {
   gates: GateResult[];
   /** The pipeline, evaluation settings and gates exactly as run: `--recipe` of this report reproduces the output. */
   recipe?: RecipeData;
+  /** `auto`: the budget, the sensitivity ranking, every trial and the precision chosen per layer. */
+  auto?: {
+    budget: number; recipe: string; withinBudget: boolean; sensitivity: { name: string; drop: number }[];
+    trials: { bytes: number; drop: number; int4: number; int8: number; float: number }[]; chosen: Record<string, string>;
+  };
   /** Set when nothing was written (compress --dry-run): sizes are those the files would have. */
   dryRun?: boolean;
 }

@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import { existsSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { UsageError } from '../errors.js';
+import { autoPrecision } from '../pipeline/auto.js';
+import { recipeData } from '../pipeline/recipe.js';
+import { buildReport } from '../report/build.js';
+import { addEvalOptions, addReportOptions, checkReportPaths, emitReport, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
+import { recipeEvalOf, recipeGatesOf } from './recipe-flags.js';
+
+interface AutoFlags extends ReportFlags {
+  output?: string;
+  force?: boolean;
+  recipeOut?: string;
+}
+
+export function registerAuto(program: Command): void {
+  const cmd = program
+    .command('auto')
+    .description('choose per-layer precision (4-bit, 8-bit or float) from measured sensitivity: the smallest model whose measured accuracy drop stays within the budget')
+    .argument('<model>', 'an .onnx file')
+    .requiredOption('-o, --output <file>', 'where to write the chosen model')
+    .option('--recipe-out <file>', 'where to write the recipe it chose (default: OUTPUT.recipe.yaml)')
+    .option('--force', 'overwrite the output if it exists');
+  addEvalOptions(cmd);
+  addReportOptions(cmd);
+  cmd.action(async (path: string, flags: AutoFlags) => {
+    const gates = gateOptionsFrom(flags);
+    if (gates.maxAccuracyDrop === undefined) throw new UsageError('auto: --max-accuracy-drop is required (the budget)');
+    if (existsSync(flags.output!) && !flags.force) throw new UsageError(`${flags.output}: exists; pass --force to overwrite it`);
+    checkReportPaths(flags);
+    const evaluate = evalOptionsFrom(flags);
+    const progress = process.stderr.isTTY ? (m: string) => process.stderr.write(`  ${m}\n`) : undefined;
+    const auto = await autoPrecision(path, flags.output!, { maxDrop: gates.maxAccuracyDrop, evaluate, progress });
+    const recipe = recipeData({ passes: auto.steps, eval: recipeEvalOf(flags), gates: recipeGatesOf(gates) });
+    const recipePath = flags.recipeOut ?? `${flags.output}.recipe.yaml`;
+    writeFileSync(recipePath, stringify(recipe));
+    const report = await buildReport({
+      command: 'compress', reference: auto.result.model, referenceFiles: auto.result.input.files, inputParameters: auto.result.inputParameters,
+      candidatePath: flags.output!, candidateFiles: auto.result.output.files, candidate: auto.result.model, tensors: auto.result.tensors,
+      passes: auto.result.passes, evaluate, gzip: flags.gzip, gates,
+    });
+    report.recipe = recipe;
+    report.auto = {
+      budget: gates.maxAccuracyDrop, recipe: recipePath, withinBudget: auto.withinBudget, sensitivity: auto.sensitivity,
+      trials: auto.trials.map((t) => ({ bytes: t.bytes, drop: t.drop, int4: count(t.assignment, 'int4'), int8: count(t.assignment, 'int8'), float: count(t.assignment, 'float') })),
+      chosen: auto.chosen.assignment,
+    };
+    if (!flags.json) {
+      process.stdout.write('sensitivity (drop with only this layer at 4 bits), most sensitive first:\n');
+      for (const s of auto.sensitivity) process.stdout.write(`  ${s.name.padEnd(32)} ${s.drop.toFixed(4)}  → ${auto.chosen.assignment[s.name]}\n`);
+      process.stdout.write(`recipe written to ${recipePath}\n\n`);
+    }
+    emitReport(report, flags);
+  });
+}
+
+function count(assignment: Record<string, string>, p: string): number {
+  return Object.values(assignment).filter((v) => v === p).length;
+}

@@ -1,0 +1,100 @@
+// Automatic per-layer precision within an accuracy budget. Each layer's sensitivity is measured
+// (the accuracy change when only that layer is quantized to 4 bits), then, starting from every
+// layer at 4 bits, the most sensitive layers are raised to 8 bits and then to float until the
+// measured drop of the whole model is within the budget. Every decision rests on a measurement.
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readModel } from '../io/read.js';
+import { evaluate, type EvaluateOptions } from '../report/evaluate.js';
+import { findWeights } from '../ir/weights.js';
+import { selection } from './select.js';
+import { parseOpList } from './ops.js';
+import { compress, type CompressResult } from './compress.js';
+import { makeStep, type PipelineStep } from './registry.js';
+
+export type Precision = 'int4' | 'int8' | 'float';
+
+export interface AutoOptions {
+  maxDrop: number;
+  evaluate: EvaluateOptions;
+  /** Options for the 4-bit and 8-bit passes (block size and so on). */
+  int4?: Record<string, unknown>;
+  int8?: Record<string, unknown>;
+  progress?: (message: string) => void;
+}
+
+export interface AutoTrial {
+  assignment: Record<string, Precision>;
+  bytes: number;
+  drop: number;
+}
+
+export interface AutoResult {
+  /** Layers by sensitivity, most sensitive first: the drop when only that layer is at 4 bits. */
+  sensitivity: { name: string; drop: number }[];
+  trials: AutoTrial[];
+  chosen: AutoTrial;
+  steps: PipelineStep[];
+  withinBudget: boolean;
+}
+
+/** `a|b|c` matching exactly these names (characters that are wildcards in patterns are not expected in names). */
+function exactly(names: string[]): string {
+  return names.join('|');
+}
+
+export function stepsFor(assignment: Record<string, Precision>, options: Pick<AutoOptions, 'int4' | 'int8'>): PipelineStep[] {
+  const by = (p: Precision) => Object.keys(assignment).filter((n) => assignment[n] === p).sort();
+  const steps: PipelineStep[] = [];
+  const int4 = by('int4'), int8 = by('int8');
+  if (int4.length) steps.push(makeStep('quantize', 'int4', { ...options.int4, include: exactly(int4), 'min-size': 0 }, 'auto'));
+  if (int8.length) steps.push(makeStep('quantize', 'int8', { ...options.int8, include: exactly(int8), 'min-size': 0 }, 'auto'));
+  return steps;
+}
+
+export async function autoPrecision(input: string, output: string, options: AutoOptions): Promise<AutoResult & { result: CompressResult }> {
+  const model = readModel(input);
+  const chosen = selection({ 'min-size': 256 }, parseOpList('MatMul,Gemm,Conv,Gather'));
+  const layers = findWeights(model).filter((w) => w.uses.length > 0 && !chosen.reason(w) && w.tensor.data_type === 1).map((w) => w.name);
+  const scratch = mkdtempSync(join(tmpdir(), 'onnxpress-auto-'));
+  const trials: AutoTrial[] = [];
+  let n = 0;
+  const trial = async (assignment: Record<string, Precision>): Promise<AutoTrial> => {
+    const path = join(scratch, `trial-${n++}.onnx`);
+    await compress(input, path, { steps: stepsFor(assignment, options) });
+    const { accuracy } = await evaluate(input, path, { ...options.evaluate, runs: 0 }, model);
+    const t = { assignment: { ...assignment }, bytes: statSync(path).size, drop: accuracy.drop };
+    rmSync(path, { force: true });
+    trials.push(t);
+    return t;
+  };
+  try {
+    const floatAll = Object.fromEntries(layers.map((l) => [l, 'float' as Precision]));
+    const sensitivity: { name: string; drop: number }[] = [];
+    for (const layer of layers) {
+      const t = await trial({ ...floatAll, [layer]: 'int4' });
+      sensitivity.push({ name: layer, drop: t.drop });
+      options.progress?.(`sensitivity ${layer}: ${t.drop.toFixed(4)}`);
+    }
+    sensitivity.sort((a, b) => b.drop - a.drop || a.name.localeCompare(b.name));
+    // Start from the smallest model and raise the most sensitive layers one step at a time.
+    const assignment: Record<string, Precision> = Object.fromEntries(layers.map((l) => [l, 'int4' as Precision]));
+    let current = await trial(assignment);
+    options.progress?.(`all 4-bit: drop ${current.drop.toFixed(4)}`);
+    for (const level of ['int8', 'float'] as Precision[]) {
+      for (const { name } of sensitivity) {
+        if (current.drop <= options.maxDrop) break;
+        if (level === 'float' && assignment[name] !== 'int8') continue;
+        assignment[name] = level;
+        current = await trial(assignment);
+        options.progress?.(`${name} → ${level}: drop ${current.drop.toFixed(4)}`);
+      }
+    }
+    const steps = stepsFor(current.assignment, options);
+    const result = await compress(input, output, { steps, createOutputFolder: true });
+    return { sensitivity, trials, chosen: current, steps, withinBudget: current.drop <= options.maxDrop, result };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
