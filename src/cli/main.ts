@@ -22,13 +22,15 @@ function fail(error: unknown, verbose: boolean): never {
 
 export async function main(argv: string[]): Promise<void> {
   const verbose = argv.includes('--verbose');
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
-      abortAllTempFiles();
-      process.stderr.write(`onnxpress: interrupted by ${signal}; no output was written\n`);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
+      const removed = abortAllTempFiles();
+      process.stderr.write(`onnxpress: interrupted by ${signal}${removed ? '; the unfinished output was removed' : ''}\n`);
+      process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 129);
     });
   }
+  // Past a file-size limit, let the write fail with EFBIG (and clean up) instead of dying on the signal.
+  process.on('SIGXFSZ', () => {});
   const program = new Command('onnxpress')
     .description('Make ONNX models smaller and report, measured, what it cost')
     .version(VERSION)

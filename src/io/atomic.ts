@@ -64,7 +64,9 @@ export class TempFile {
   }
 }
 
-/** Deletes every temporary output still open: called on signals and fatal errors. */
-export function abortAllTempFiles(): void {
-  for (const f of [...open]) f.abort();
+/** Deletes every temporary output still open: called on signals and fatal errors. Returns how many. */
+export function abortAllTempFiles(): number {
+  const files = [...open];
+  for (const f of files) f.abort();
+  return files.length;
 }

@@ -6,6 +6,7 @@ import { Model } from '../ir/model.js';
 import { forEachTensor } from '../ir/walk.js';
 import { DecodeError, decode } from './codec.js';
 import { externalRef, isExternal } from './external.js';
+import { tensorSizeProblem } from '../ir/validate.js';
 import type { ModelProto } from './types.js';
 
 /** Protobuf cannot represent a message of 2 GiB or more; larger models keep weights in external files. */
@@ -50,7 +51,15 @@ export function readModel(path: string): Model {
   const proto = decodeModel(bytes, path);
   const model = new Model(proto, { path: full, given: path, dir: dirname(full), bytes: stat.size, buffer: bytes });
   forEachTensor(proto, ({ tensor }) => {
-    if (isExternal(tensor)) model.external.set(tensor, externalRef(tensor, dirname(full), path));
+    let externalLength: number | undefined;
+    if (isExternal(tensor)) {
+      const ref = externalRef(tensor, dirname(full), path);
+      model.external.set(tensor, ref);
+      externalLength = ref.length;
+    }
+    // A shape that disagrees with the data would make every later step allocate or read what is not there.
+    const problem = tensorSizeProblem(tensor, externalLength);
+    if (problem) throw new InputError(`${path}: ${problem}`);
   });
   return model;
 }

@@ -1,6 +1,6 @@
 // Evaluation data on disk: TensorProto .pb files (ONNX's test_data_set_N layout) and NumPy .npy files.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
 import { InputError } from '../errors.js';
 import { DecodeError, decode } from './codec.js';
 import { DataType, type TensorProto } from './types.js';
@@ -91,7 +91,16 @@ function numbered(dir: string, prefix: string): string[] {
     .map((f) => ({ f, m: new RegExp(`^${prefix}_(\\d+)\\.(pb|npy)$`).exec(f) }))
     .filter((e) => e.m)
     .sort((a, b) => Number(a.m![1]) - Number(b.m![1]))
-    .map((e) => join(dir, e.f));
+    .map((e) => confined(dir, join(dir, e.f)));
+}
+
+/** A data file must stay inside its folder: a link that leads elsewhere is refused. */
+function confined(dir: string, path: string): string {
+  const root = realpathSync(dir);
+  const real = realpathSync(path);
+  const rel = relative(root, real);
+  if (rel.startsWith('..') || isAbsolute(rel)) throw new InputError(`${path}: links outside its data folder ${dir}`);
+  return path;
 }
 
 /** Reads one test_data_set_N folder: input_K.pb / output_K.pb (or .npy), in K order. */

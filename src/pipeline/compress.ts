@@ -2,6 +2,8 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { readModel } from '../io/read.js';
+import { InputError } from '../errors.js';
+import { validateModel } from '../ir/validate.js';
 import type { Model } from '../ir/model.js';
 import { writeModel, type WriteOptions, type WrittenFile } from '../io/write.js';
 import { countParameters } from '../report/inspect.js';
@@ -38,9 +40,19 @@ export interface CompressResult {
 
 export async function compress(inputPath: string, outputPath: string, options: CompressOptions = {}): Promise<CompressResult> {
   const model = readModel(inputPath);
+  const inputProblems = validateModel(model.proto);
+  if (inputProblems.length > 0) {
+    throw new InputError(`${inputPath}: ${inputProblems[0]}${inputProblems.length > 1 ? ` (and ${inputProblems.length - 1} more problems)` : ''}`);
+  }
   const inputParameters = countParameters(model);
   const baseRows = unchangedTensorRows(model);
   const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads: options.threads });
+  // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
+  const outputProblems = validateModel(model.proto, new Map([...model.external].map(([t, r]) => [t, r.length])));
+  if (outputProblems.length > 0) {
+    const names = passes.map((p) => `${p.pass} ${p.method}`).join(' → ');
+    throw new Error(`after ${names} the model is invalid (${outputProblems[0]}); nothing was written. This is a bug in onnxpress: please report it with the command that ran`);
+  }
   const inputFiles = model.sourceFiles().map((path) => ({ path: path === model.source!.path ? inputPath : path, bytes: statSync(path).size }));
   if (options.createOutputFolder && !options.dryRun) mkdirSync(dirname(outputPath), { recursive: true });
   // With the source in memory, whether the output is byte-identical is checked as it is written.

@@ -1,0 +1,98 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readModel } from '../../src/io/read.js';
+import { encode } from '../../src/io/codec.js';
+import { ROOT, cli, fixture, scratch } from '../helpers.js';
+// @ts-expect-error -- a plain JavaScript module shared with scripts/fuzz.mjs
+import { fuzz } from '../../scripts/fuzz-lib.mjs';
+
+const dir = scratch();
+const CHARLM = fixture('charlm', 'model.onnx');
+
+describe('hostile input', () => {
+  it('300 mutated models: only results or one-line errors, no crash, no hang, no partial output', async () => {
+    const stats = await fuzz({ count: 300, seed: 11, cliEvery: 60, dir: join(dir, 'fuzz') });
+    expect(stats.cases).toBeGreaterThan(200);
+    expect(stats.crashes).toEqual([]);
+    expect(stats.hangs).toEqual([]);
+    expect(stats.partial).toEqual([]);
+    expect(stats.refused).toBeGreaterThan(0);
+  });
+
+  it('refuses dims that claim more elements than the data holds', () => {
+    const model = readModel(fixture('digits', 'model.onnx'));
+    model.graph.initializer[0]!.dims = [1_000_000_000_000];
+    const path = join(dir, 'terabytes.onnx');
+    writeFileSync(path, encode('onnx.ModelProto', model.proto));
+    const r = cli(['compress', path, '-o', join(dir, 'tb-out.onnx'), '--quantize', 'int8']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/has 576 bytes of data for shape \[1000000000000\], which needs 4000000000000/);
+  });
+
+  it('refuses external data at ../../etc/passwd and at an absolute path, from the command line', () => {
+    for (const location of ['../../etc/passwd', '/etc/passwd']) {
+      const model = readModel(fixture('conformance', 'external', 'model.onnx'));
+      for (const t of model.graph.initializer) for (const e of t.external_data) if (e.key === 'location') e.value = location;
+      const sub = join(dir, `ext-${location.length}`);
+      mkdirSync(sub, { recursive: true });
+      writeFileSync(join(sub, 'model.onnx'), encode('onnx.ModelProto', model.proto));
+      const r = cli(['inspect', join(sub, 'model.onnx')]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/absolute path|leaves the model's folder/);
+    }
+  });
+
+  it('refuses evaluation data that links outside its folder', () => {
+    const set = join(dir, 'data', 'test_data_set_0');
+    mkdirSync(set, { recursive: true });
+    symlinkSync('/etc/hostname', join(set, 'input_0.pb'));
+    const r = cli(['eval', fixture('digits', 'model.onnx'), '--reference', fixture('digits', 'model.onnx'), '--data', join(dir, 'data')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/links outside its data folder/);
+  });
+});
+
+describe('faults', () => {
+  it('50 random kill points: never a partial or leftover file, the input untouched', { timeout: 120_000 }, async () => {
+    const input = join(dir, 'kill-input.onnx');
+    copyFileSync(CHARLM, input);
+    const before = readModel(input).source!.bytes;
+    let complete = 0, interrupted = 0;
+    for (let i = 0; i < 50; i++) {
+      const out = join(dir, `kill-${i}.onnx`);
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'onnxpress'), 'compress', input, '-o', out, '--quantize', 'int8'], { stdio: 'ignore' });
+      const closed = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      // Spread over the run: start-up, reading, the pass, writing and the report (about 0.4 s in all).
+      const delay = (i * 37) % 500;
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill(i % 2 ? 'SIGINT' : 'SIGTERM');
+      const code = await closed;
+      if (existsSync(out)) { readModel(out); complete++; } else interrupted++;
+      expect([0, 130, 143, null]).toContain(code);
+      expect(readdirSync(dir).filter((f) => f.startsWith(`kill-${i}.onnx.tmp-`))).toEqual([]);
+    }
+    expect(complete + interrupted).toBe(50);
+    expect(interrupted).toBeGreaterThan(0);
+    expect(readModel(input).source!.bytes).toBe(before);
+  });
+
+  it('a write that fails (file-size limit, like a full disk) leaves nothing behind', () => {
+    const out = join(dir, 'efbig', 'out.onnx');
+    mkdirSync(join(dir, 'efbig'), { recursive: true });
+    const r = spawnSync('bash', ['-c', `ulimit -f 100; exec "${process.execPath}" "${join(ROOT, 'bin', 'onnxpress')}" compress "${CHARLM}" -o "${out}"`], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(/write failed \(EFBIG\)$/);
+    expect(readdirSync(join(dir, 'efbig'))).toEqual([]);
+  });
+
+  it('a pass that fails is named, and no output is written', () => {
+    const out = join(dir, 'failing-pass.onnx');
+    const r = cli(['compress', fixture('digits', 'model.onnx'), '-o', out, '--prune', 'nm:n=4,m=4']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^onnxpress: .*pass prune nm:n=4,m=4 failed: n must be smaller than m/);
+    expect(existsSync(out)).toBe(false);
+    rmSync(out, { force: true });
+  });
+});
