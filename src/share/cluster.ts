@@ -1,0 +1,186 @@
+// Weight clustering (--share cluster): each chosen weight's values are replaced by the nearest of k
+// centroids found by k-means (per tensor, or per output channel), stored as 4-bit codes (k ≤ 16,
+// opset 21) or 8-bit codes plus a float codebook, and recreated by Gather (see codebook.ts).
+import { DataType } from '../io/types.js';
+import { dtypeName } from '../ir/dtype.js';
+import type { Model } from '../ir/model.js';
+import { NameAllocator } from '../ir/names.js';
+import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
+import { floatValues, tensorByteLength, toNumber } from '../ir/tensor.js';
+import { findWeights, type Weight } from '../ir/weights.js';
+import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
+import { parseOpList, usedOps } from '../pipeline/ops.js';
+import { emptySummary, type Pass, type PassContext, type PassSummary, type TensorChange } from '../pipeline/pass.js';
+import { selection } from '../pipeline/select.js';
+import { replaceWeight } from '../quantize/replace.js';
+import { sparsity, weightError } from '../report/metrics.js';
+import { dequantizeForm, evenlySpaced, gatherForm, type Clustered, type Lattice } from './codebook.js';
+import { kmeans1d, type KMeansOptions } from './kmeans.js';
+import { addedSize, storedSize } from './size.js';
+
+const DEFAULT_OPS = 'MatMul,Gemm,Conv,ConvTranspose,Gather';
+
+/** The output-channel axis all uses agree on, or undefined. */
+function channelAxis(w: Weight): number | undefined {
+  const axes = new Set(w.uses.map((u) => u.outputAxis));
+  return axes.size === 1 ? [...axes][0] : undefined;
+}
+
+/** Runs k-means per tensor or per index along `axis`; codes index each group's own codebook. */
+function clusterValues(values: Float32Array, dims: number[], axis: number | undefined, options: KMeansOptions): { codebooks: Float32Array[]; codes: Uint8Array; iterations: number } {
+  if (axis === undefined) {
+    const r = kmeans1d(values, options);
+    return { codebooks: [r.centroids], codes: r.codes, iterations: r.iterations };
+  }
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const channels = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const codes = new Uint8Array(values.length);
+  const codebooks: Float32Array[] = [];
+  const scratch = new Float32Array(outer * inner);
+  let iterations = 0;
+  for (let c = 0; c < channels; c++) {
+    const at = (o: number, i: number) => (o * channels + c) * inner + i;
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) scratch[o * inner + i] = values[at(o, i)]!;
+    const r = kmeans1d(scratch, options);
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) codes[at(o, i)] = r.codes[o * inner + i]!;
+    codebooks.push(r.centroids);
+    iterations = Math.max(iterations, r.iterations);
+  }
+  return { codebooks, codes, iterations };
+}
+
+function reconstruct(c: Clustered): Float32Array {
+  const out = new Float32Array(c.codes.length);
+  if (c.codebooks.length === 1) {
+    const book = c.codebooks[0]!;
+    for (let i = 0; i < out.length; i++) out[i] = book[c.codes[i]!]!;
+    return out;
+  }
+  const inner = c.dims.slice(c.axis! + 1).reduce((a, b) => a * b, 1);
+  const channels = c.dims[c.axis!]!;
+  for (let i = 0; i < out.length; i++) out[i] = c.codebooks[Math.floor(i / inner) % channels]![c.codes[i]!]!;
+  return out;
+}
+
+/** Whether the default opset can be raised to `version`, tried on a copy of the opset imports. */
+function raisable(model: Model, version: number): string | undefined {
+  const trial = { ...model.proto, opset_import: model.proto.opset_import.map((o) => ({ ...o })) };
+  try {
+    requireDefaultOpset(trial, version, usedOps(model));
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/**
+ * The code width and the opset it needs: 4 bits when k ≤ 16 and the opset can reach 21 (Cast of
+ * UINT4), else 8 bits with Cast's numeric 'to' (opset 6) and broadcasting Add (opset 7).
+ */
+function chooseBits(model: Model, k: number, notes: string[]): { bits: 4 | 8; opset: number } | { refused: string } {
+  const current = opsetVersion(model.proto, '') ?? 1;
+  if (k <= 16) {
+    const why = current >= 21 ? undefined : raisable(model, 21);
+    if (!why) return { bits: 4, opset: Math.max(current, 21) };
+    notes.push(`8-bit codes used: ${why}`);
+  }
+  const why = current >= 7 ? undefined : raisable(model, 7);
+  return why ? { refused: why } : { bits: 8, opset: Math.max(current, 7) };
+}
+
+function lattices(c: Clustered, opset: number): Lattice[] | undefined {
+  // DequantizeLinear: UINT4 needs opset 21, a per-axis scale 13, per-tensor uint8 10.
+  const needed = c.bits === 4 ? 21 : c.codebooks.length > 1 ? 13 : 10;
+  if (opset < needed) return undefined;
+  const out: Lattice[] = [];
+  for (const book of c.codebooks) {
+    const l = evenlySpaced(book, c.bits === 4 ? 15 : 255);
+    if (!l) return undefined;
+    out.push(l);
+  }
+  return out;
+}
+
+export const clusterPass: Pass = {
+  family: 'share',
+  method: 'cluster',
+  description: 'weight clustering: each weight\'s values become k centroids (k-means, seeded) stored as 4/8-bit codes plus a float codebook, recreated by Gather (DequantizeLinear when the centroids are evenly spaced)',
+  options: {
+    k: { type: 'integer', default: 16, min: 2, max: 256, description: 'centroids per tensor (or per channel): k ≤ 16 stores 4-bit codes, up to 256 8-bit codes' },
+    granularity: { type: 'enum', choices: ['tensor', 'channel'], default: 'tensor', description: 'one codebook per tensor, or one per output channel' },
+    iterations: { type: 'integer', default: 100, min: 1, max: 1000, description: 'Lloyd iterations at most per k-means start (it stops when the centroids no longer move)' },
+    ops: { type: 'string', default: DEFAULT_OPS, description: 'op types whose weights are clustered' },
+    ...SELECTION_OPTIONS,
+    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
+  },
+  run(model: Model, options: OptionValues, context: PassContext): PassSummary {
+    const summary = emptySummary(this, options);
+    const k = options.k as number;
+    const chosen = selection(options, parseOpList(options.ops as string));
+    const candidates: Weight[] = [];
+    const ir = toNumber(model.proto.ir_version ?? 3);
+    for (const w of findWeights(model)) {
+      if (w.uses.length === 0) continue;
+      const why = chosen.reason(w)
+        ?? (w.tensor.data_type !== DataType.FLOAT ? `${dtypeName(w.tensor.data_type)} weights are left as they are (float32 only)` : undefined)
+        ?? (w.isGraphOutput ? 'is a graph output' : undefined)
+        ?? (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined);
+      if (why) summary.skipped.push({ name: w.name, reason: why });
+      else candidates.push(w);
+    }
+    if (candidates.length === 0) return summary;
+    const plan = chooseBits(model, k, summary.notes);
+    if ('refused' in plan) {
+      for (const w of candidates) summary.skipped.push({ name: w.name, reason: `the opset cannot be raised for Cast and Gather: ${plan.refused}` });
+      return summary;
+    }
+    const { bits, opset } = plan;
+    const names = new NameAllocator(model);
+    const kmeans: KMeansOptions = { k, seed: context.seed, maxIterations: options.iterations as number, keepZero: true };
+    context.progress.start(candidates.length, 'clustering');
+    for (const w of candidates) {
+      context.progress.tick(1);
+      const values = floatValues(model, w.tensor);
+      if (!values.every(Number.isFinite)) { summary.skipped.push({ name: w.name, reason: 'has non-finite values' }); continue; }
+      const dims = w.tensor.dims.map(toNumber);
+      const axis = options.granularity === 'channel' ? channelAxis(w) : undefined;
+      const { codebooks, codes, iterations } = clusterValues(values, dims, axis, kmeans);
+      const clustered: Clustered = { dims, bits, codebooks, axis, codes };
+      const lattice = lattices(clustered, opset);
+      const stored = lattice ? dequantizeForm(w, names, clustered, lattice) : gatherForm(w, names, clustered);
+      const bytesBefore = tensorByteLength(model, w.tensor);
+      const bytesAfter = stored.initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
+      const [fileBefore, fileAfter] = [storedSize(model, w), addedSize(stored.initializers, stored.nodes)];
+      if (fileAfter >= fileBefore) {
+        // Per-channel codebooks of small channels, or the nodes around a small tensor, can outweigh what clustering saves.
+        summary.skipped.push({ name: w.name, reason: `clustering would not make it smaller (${fileBefore} → ${fileAfter} bytes in the file)` });
+        continue;
+      }
+      replaceWeight(w, stored.initializers, stored.nodes);
+      model.external.delete(w.tensor);
+      const now = reconstruct(clustered);
+      summary.bytesBefore += bytesBefore;
+      summary.bytesAfter += bytesAfter;
+      const change: TensorChange = {
+        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: `uint${bits}`, bytesBefore, bytesAfter,
+        sparsity: sparsity(now), ...weightError(values, now),
+        form: `${stored.form}${options.granularity === 'channel' && axis === undefined ? ' (per tensor: its uses disagree on the channel axis)' : ''}`,
+        details: { k, centroids: Math.max(...codebooks.map((b) => b.length)), iterations },
+      };
+      summary.tensors.push(change);
+    }
+    context.progress.stop();
+    if (summary.tensors.length > 0) raiseVersions(model, opset, summary.notes);
+    return summary;
+  },
+};
+
+function raiseVersions(model: Model, opset: number, notes: string[]): void {
+  const change = requireDefaultOpset(model.proto, opset, usedOps(model));
+  if (change) notes.push(`default opset raised from ${change.from} to ${change.to} for ${opset >= 21 ? 'Cast of UINT4 codes' : 'Cast and Gather'}`);
+  if (toNumber(model.proto.ir_version ?? 3) < 4) {
+    model.proto.ir_version = 4;
+    notes.push('IR version raised to 4: the codes and codebooks are initializers not listed as graph inputs');
+  }
+}

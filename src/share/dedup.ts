@@ -1,0 +1,175 @@
+// Exact dedup (--share dedup): initializers and Constant values with the same dtype, shape and bytes
+// are stored once and every reader reads the kept one. A 2-D copy stored transposed (a tied
+// embedding written once as the Gather table and once as the LM head's [D, V] MatMul weight) keeps
+// its name as the output of a Transpose of the kept tensor; ONNX Runtime folds that Transpose when
+// it loads the model, so the outputs stay bit-identical.
+import type { GraphProto, TensorProto } from '../io/types.js';
+import { dtypeInfo, dtypeName } from '../ir/dtype.js';
+import type { Model } from '../ir/model.js';
+import { NameAllocator } from '../ir/names.js';
+import { replaceInput, sortGraph } from '../ir/rewrite.js';
+import { numElements, tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
+import { SELECTION_OPTIONS, type OptionValues } from '../pipeline/options.js';
+import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
+import { makeNode } from '../quantize/replace.js';
+import { mergeConstantNodes } from './cse.js';
+import { valueFilter, type ValueFilter } from './filter.js';
+import { digest, elementBytes, layoutKey, sameBytes, transposedBytes, transposedLayoutKey } from './fingerprint.js';
+import { intsAttribute } from './nodes.js';
+import { dropStorage, mustKeep, storedValues, subgraphsOf, type StoredValue } from './stored.js';
+
+interface Kept {
+  value: StoredValue;
+  layout: string;
+  digest: string;
+  /** Position in visiting order: outer graphs first, then graph order. */
+  order: number;
+  /** Why the selection leaves it alone (it then neither absorbs copies nor is absorbed). */
+  excluded?: string;
+  /** Now the output of a Transpose rather than stored. */
+  transposed?: boolean;
+}
+
+/** The values visible at a point: those of the graph and of every enclosing graph. */
+class Scope {
+  private readonly byLayout = new Map<string, Kept[]>();
+
+  child(): Scope {
+    const s = new Scope();
+    for (const [k, v] of this.byLayout) s.byLayout.set(k, [...v]);
+    return s;
+  }
+
+  add(k: Kept): void {
+    const list = this.byLayout.get(k.layout);
+    if (list) list.push(k);
+    else this.byLayout.set(k.layout, [k]);
+  }
+
+  withLayout(layout: string): Kept[] {
+    return this.byLayout.get(layout) ?? [];
+  }
+}
+
+function describeChange(model: Model, t: TensorProto, name: string, form: string, keptName: string) {
+  return {
+    name, shape: t.dims.map(toNumber), dtypeBefore: dtypeName(t.data_type), dtypeAfter: dtypeName(t.data_type),
+    bytesBefore: tensorByteLength(model, t), bytesAfter: 0, maxAbsError: 0, relRmsError: 0, form, details: { sharedWith: keptName },
+  };
+}
+
+class Deduplicator {
+  private order = 0;
+  copies = 0;
+  transposes = 0;
+  mergedNodes = 0;
+  /** The kept tensors that absorbed exact copies. */
+  readonly kept = new Set<string>();
+
+  constructor(
+    private readonly model: Model,
+    private readonly summary: PassSummary,
+    private readonly filter: ValueFilter,
+    private readonly names: NameAllocator,
+    private readonly options: { transpose: boolean; nodes: boolean },
+  ) {}
+
+  visit(graph: GraphProto, outer: Scope, outerConstants: ReadonlySet<string>): void {
+    const scope = outer.child();
+    const mine: Kept[] = [];
+    const readers = new Map<string, string[]>();
+    for (const node of graph.node) {
+      for (const input of new Set(node.input)) {
+        if (!node.name) continue;
+        const list = readers.get(input);
+        if (list) list.push(node.name);
+        else readers.set(input, [node.name]);
+      }
+    }
+    for (const value of storedValues(graph)) {
+      const kept = this.exact(graph, value, scope, readers.get(value.name) ?? []);
+      if (kept) { scope.add(kept); mine.push(kept); }
+    }
+    if (this.options.transpose) for (const k of mine) this.transposed(graph, k, scope);
+    let constants: ReadonlySet<string> = outerConstants;
+    if (this.options.nodes) {
+      const r = mergeConstantNodes(graph, outerConstants);
+      this.mergedNodes += r.merged;
+      constants = r.constants;
+    } else if (this.copies + this.transposes > 0) sortGraph(graph);
+    for (const node of graph.node) for (const g of subgraphsOf(node)) this.visit(g, scope, constants);
+  }
+
+  /** Merges `value` into an equal visible value; returns it as a new kept value when it stays. */
+  private exact(graph: GraphProto, value: StoredValue, scope: Scope, readers: string[]): Kept | undefined {
+    const info = dtypeInfo(value.tensor.data_type);
+    if (!info || info.bits === 0) return undefined; // strings have no byte form to compare
+    const bytes = tensorBytes(this.model, value.tensor);
+    const layout = layoutKey(value.tensor);
+    const kept: Kept = { value, layout, digest: digest(bytes), order: this.order++ };
+    kept.excluded = this.filter(value.name, readers, numElements(value.tensor.dims));
+    const equal = scope.withLayout(layout).filter((k) => !k.transposed && k.digest === kept.digest && sameBytes(tensorBytes(this.model, k.value.tensor), bytes));
+    if (equal.length === 0) return kept;
+    const target = equal.find((k) => !k.excluded);
+    const why = kept.excluded ?? mustKeep(this.model, value) ?? (target ? undefined : `${equal[0]!.value.name}: ${equal[0]!.excluded}`);
+    if (why || !target) {
+      this.summary.skipped.push({ name: value.name, reason: `equals ${equal[0]!.value.name} but ${why}` });
+      return kept;
+    }
+    this.record(describeChange(this.model, value.tensor, value.name, `shared: reads ${target.value.name}`, target.value.name));
+    replaceInput(graph, value.name, target.value.name);
+    dropStorage(this.model, value);
+    this.copies++;
+    this.kept.add(target.value.name);
+    return undefined;
+  }
+
+  /** Replaces a stored [r, c] value equal to the transpose of an earlier [c, r] one by a Transpose node. */
+  private transposed(graph: GraphProto, k: Kept, scope: Scope): void {
+    const t = k.value.tensor;
+    const size = elementBytes(t);
+    if (t.dims.length !== 2 || size === undefined || k.excluded || mustKeep(this.model, k.value)) return;
+    const candidates = scope.withLayout(transposedLayoutKey(t)).filter((a) => a !== k && a.order < k.order && !a.excluded && !a.transposed);
+    if (candidates.length === 0) return;
+    const [rows, cols] = t.dims.map(toNumber) as [number, number];
+    const flipped = transposedBytes(tensorBytes(this.model, t), rows, cols, size);
+    const d = digest(flipped);
+    const source = candidates.find((a) => a.digest === d && sameBytes(tensorBytes(this.model, a.value.tensor), flipped));
+    if (!source) return;
+    this.record(describeChange(this.model, t, k.value.name, `Transpose of ${source.value.name}`, source.value.name));
+    dropStorage(this.model, k.value);
+    const node = makeNode('Transpose', [source.value.name], [k.value.name], this.names.fresh(`${k.value.name}_Transpose`), [intsAttribute('perm', [1, 0])]);
+    graph.node.unshift(node);
+    k.transposed = true;
+    this.transposes++;
+  }
+
+  private record(change: PassSummary['tensors'][number]): void {
+    this.summary.tensors.push(change);
+    this.summary.bytesBefore += change.bytesBefore;
+  }
+}
+
+export const dedupPass: Pass = {
+  family: 'share',
+  method: 'dedup',
+  description: 'exact dedup: initializers and Constant values with the same dtype, shape and bytes are stored once (also 2-D copies stored transposed, recreated by a Transpose); lossless',
+  options: {
+    transpose: { type: 'boolean', default: true, description: 'also find 2-D copies stored transposed and recreate them with a Transpose of the kept tensor (folded by ONNX Runtime at load)' },
+    nodes: { type: 'boolean', default: true, description: 'also merge identical nodes that compute only from constants (the DequantizeLinear of copies quantized before dedup)' },
+    ...SELECTION_OPTIONS,
+  },
+  run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
+    const summary = emptySummary(this, options);
+    if (!model.proto.graph) return summary;
+    const dedup = new Deduplicator(model, summary, valueFilter(options), new NameAllocator(model), {
+      transpose: options.transpose !== false, nodes: options.nodes !== false,
+    });
+    dedup.visit(model.graph, new Scope(), new Set());
+    if (dedup.copies > 0) summary.notes.push(`${dedup.copies} exact ${dedup.copies === 1 ? 'copy' : 'copies'} of ${dedup.kept.size} ${dedup.kept.size === 1 ? 'tensor' : 'tensors'} removed; their readers read the kept tensor`);
+    if (dedup.transposes > 0) summary.notes.push(`${dedup.transposes} transposed ${dedup.transposes === 1 ? 'copy' : 'copies'} recreated by a Transpose node of the kept tensor`);
+    if (dedup.mergedNodes > 0) summary.notes.push(`${dedup.mergedNodes} identical ${dedup.mergedNodes === 1 ? 'node' : 'nodes'} computing from constants merged`);
+    if (model.graph.sparse_initializer.length > 0) summary.notes.push('sparse initializers are left as they are');
+    return summary;
+  },
+};
