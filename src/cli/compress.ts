@@ -71,7 +71,10 @@ export function registerCompress(program: Command): void {
     // commander sets externalData to true by default because of --no-external-data; only an explicit flag counts.
     const externalData = fromCli('externalData') ? flags.externalData! : 'auto';
     const result = await compress(path, flags.output, {
-      createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed: evaluate?.seed ?? 0, threads: evaluate?.threads ?? 1,
+      // One kernel thread unless --threads asks for more: on the 2-vCPU machines this was measured on,
+      // two worker threads ran the 4-bit kernels 1.2x slower than one (bench/RESULTS.md).
+      createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed: evaluate?.seed ?? 0,
+      threads: fromCli('threads') ? Number(flags.threads) : 1,
       write: { externalData, sizeThreshold: threshold, location: flags.location },
     });
     const report = await buildReport({

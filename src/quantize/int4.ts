@@ -13,7 +13,8 @@ import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeli
 import { parseOpList, usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { selection } from '../pipeline/select.js';
-import { INT4, UINT4, clipRatios, packNibbles, perBlock, quantizeGroups, type QuantizeResult } from './kernels.js';
+import { INT4, UINT4, clipRatios, packNibbles, perBlock, type QuantizeResult } from './kernels.js';
+import { KernelPool, inOrder } from './parallel.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { gptqQuantize, planGptq } from './gptq.js';
 
@@ -67,7 +68,7 @@ export const int4Pass: Pass = {
     ...SELECTION_OPTIONS,
     'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
   },
-  async run(model: Model, options: OptionValues, _context: PassContext): Promise<PassSummary> {
+  async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const block = options.block as number;
     if (![16, 32, 64, 128].includes(block)) throw new Error(`block must be 16, 32, 64 or 128, got ${block}`);
@@ -91,75 +92,90 @@ export const int4Pass: Pass = {
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
     const names = new NameAllocator(model);
     if (toNBits.length > 0) ensureOpset(model.proto, MS_DOMAIN, 1);
-    for (const w of toNBits) {
-      const [K, N] = w.tensor.dims.map(Number) as [number, number];
-      const before = tensorByteLength(model, w.tensor);
-      const factor = gptq?.factors.get(w);
-      const opts = { range: symmetric ? INT4 : UINT4, symmetric, clipRatios: ratios };
-      const q = factor ? gptqQuantize(floatValues(model, w.tensor), K, N, factor, { range: opts.range, symmetric, block }) : quantizeGroups(floatValues(model, w.tensor), perBlock([K, N], 0, block), opts);
-      const { packed, scales, zeros, kBlocks, blob } = packForMatMulNBits(q, K, N, block, symmetric);
-      const bName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
-      const initializers = [makeTensor(bName, DataType.UINT8, [N, kBlocks, blob], packed), makeTensor(sName, DataType.FLOAT, [N * kBlocks], new Uint8Array(scales.buffer))];
-      const zName = zeros ? names.fresh(`${w.name}_zero_points`) : undefined;
-      if (zeros) initializers.push(makeTensor(zName!, DataType.UINT8, [zeros.length], zeros));
-      for (const use of w.uses) {
-        const node: NodeProto = use.node;
-        node.op_type = 'MatMulNBits';
-        node.domain = MS_DOMAIN;
-        node.input = [node.input[0]!, bName, sName, ...(zName ? [zName] : [])];
-        node.attribute = [intAttribute('K', K), intAttribute('N', N), intAttribute('bits', 4), intAttribute('block_size', block)];
-        if (accuracyLevel > 0) node.attribute.push(intAttribute('accuracy_level', accuracyLevel));
+    const opts = { range: symmetric ? INT4 : UINT4, symmetric, clipRatios: ratios };
+    // Tensors are quantized on worker threads a few ahead, and applied here in order.
+    const pool = new KernelPool(context.threads);
+    const window = 2 * Math.max(1, context.threads);
+    /** Blocks along the reduction axis; GPTQ where calibrated (a [K, N] weight blocked along K). */
+    const start = (w: Weight, axis: number): Promise<QuantizeResult> => {
+      const dims = w.tensor.dims.map(Number);
+      const values = floatValues(model, w.tensor);
+      const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
+      if (factor) return Promise.resolve(gptqQuantize(values, dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }));
+      return pool.run({ values, groups: { kind: 'block', dims, axis, block }, options: opts });
+    };
+    try {
+      for await (const [w, q] of inOrder(toNBits, window, (w) => start(w, 0))) {
+        const [K, N] = w.tensor.dims.map(Number) as [number, number];
+        const before = tensorByteLength(model, w.tensor);
+        const factor = gptq?.factors.get(w);
+        const { packed, scales, zeros, kBlocks, blob } = packForMatMulNBits(q, K, N, block, symmetric);
+        const bName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
+        const initializers = [makeTensor(bName, DataType.UINT8, [N, kBlocks, blob], packed), makeTensor(sName, DataType.FLOAT, [N * kBlocks], new Uint8Array(scales.buffer))];
+        const zName = zeros ? names.fresh(`${w.name}_zero_points`) : undefined;
+        if (zeros) initializers.push(makeTensor(zName!, DataType.UINT8, [zeros.length], zeros));
+        for (const use of w.uses) {
+          const node: NodeProto = use.node;
+          node.op_type = 'MatMulNBits';
+          node.domain = MS_DOMAIN;
+          node.input = [node.input[0]!, bName, sName, ...(zName ? [zName] : [])];
+          node.attribute = [intAttribute('K', K), intAttribute('N', N), intAttribute('bits', 4), intAttribute('block_size', block)];
+          if (accuracyLevel > 0) node.attribute.push(intAttribute('accuracy_level', accuracyLevel));
+        }
+        replaceWeight(w, initializers, []);
+        model.external.delete(w.tensor);
+        const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
+        summary.bytesBefore += before;
+        summary.bytesAfter += after;
+        summary.tensors.push({
+          name: w.name, shape: [K, N], dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
+          form: `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}${factor ? ', GPTQ' : ''}`,
+          details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
+        });
       }
-      replaceWeight(w, initializers, []);
-      model.external.delete(w.tensor);
-      const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
-      summary.bytesBefore += before;
-      summary.bytesAfter += after;
-      summary.tensors.push({
-        name: w.name, shape: [K, N], dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
-        form: `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}${factor ? ', GPTQ' : ''}`,
-        details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
-      });
-    }
-    if (toDq.length > 0) {
-      const current = opsetVersion(model.proto, '') ?? 1;
-      if (current < 21) {
-        try {
-          const change = requireDefaultOpset(model.proto, 21, usedOps(model));
-          if (change) summary.notes.push(`default opset raised from ${change.from} to 21 for blocked 4-bit DequantizeLinear`);
-        } catch (e) {
-          for (const w of toDq) summary.skipped.push({ name: w.name, reason: `needs opset 21 for 4-bit DequantizeLinear, and ${(e as Error).message}` });
-          toDq.length = 0;
+      if (toDq.length > 0) {
+        const current = opsetVersion(model.proto, '') ?? 1;
+        if (current < 21) {
+          try {
+            const change = requireDefaultOpset(model.proto, 21, usedOps(model));
+            if (change) summary.notes.push(`default opset raised from ${change.from} to 21 for blocked 4-bit DequantizeLinear`);
+          } catch (e) {
+            for (const w of toDq) summary.skipped.push({ name: w.name, reason: `needs opset 21 for 4-bit DequantizeLinear, and ${(e as Error).message}` });
+            toDq.length = 0;
+          }
         }
       }
-    }
-    for (const w of toDq) {
-      const dims = w.tensor.dims.map(Number);
-      const axes = new Set(w.uses.map((u) => u.reductionAxis));
-      const axis = axes.size === 1 ? [...axes][0]! : w.uses[0]!.reductionAxis;
-      const before = tensorByteLength(model, w.tensor);
-      const groups = perBlock(dims, axis, block);
-      // GPTQ works on [K, N] with blocks along K: the layout of a MatMul weight (axis 0).
-      const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
-      const opts = { range: symmetric ? INT4 : UINT4, symmetric, clipRatios: ratios };
-      const q = factor ? gptqQuantize(floatValues(model, w.tensor), dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }) : quantizeGroups(floatValues(model, w.tensor), groups, opts);
-      const scaleDims = dims.map((d, i) => (i === axis ? groups.blocks : d));
-      const type = symmetric ? DataType.INT4 : DataType.UINT4;
-      const { initializers, node } = dequantizeWeight(
-        w, names, { dataType: type, dims, bytes: packNibbles(q.codes) }, { dims: scaleDims, values: q.scales },
-        { dataType: type, bytes: packNibbles(q.zeroPoints) },
-        [intAttribute('axis', axis), intAttribute('block_size', block)],
-      );
-      replaceWeight(w, initializers, [node]);
-      model.external.delete(w.tensor);
-      const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
-      summary.bytesBefore += before;
-      summary.bytesAfter += after;
-      summary.tensors.push({
-        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
-        form: `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}${factor ? ', GPTQ' : ''}`,
-        details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
-      });
+      const axisOf = (w: Weight) => {
+        const axes = new Set(w.uses.map((u) => u.reductionAxis));
+        return axes.size === 1 ? [...axes][0]! : w.uses[0]!.reductionAxis;
+      };
+      for await (const [w, q] of inOrder(toDq, window, (w) => start(w, axisOf(w)))) {
+        const dims = w.tensor.dims.map(Number);
+        const axis = axisOf(w);
+        const before = tensorByteLength(model, w.tensor);
+        const groups = perBlock(dims, axis, block);
+        // GPTQ works on [K, N] with blocks along K: the layout of a MatMul weight (axis 0).
+        const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
+        const scaleDims = dims.map((d, i) => (i === axis ? groups.blocks : d));
+        const type = symmetric ? DataType.INT4 : DataType.UINT4;
+        const { initializers, node } = dequantizeWeight(
+          w, names, { dataType: type, dims, bytes: packNibbles(q.codes) }, { dims: scaleDims, values: q.scales },
+          { dataType: type, bytes: packNibbles(q.zeroPoints) },
+          [intAttribute('axis', axis), intAttribute('block_size', block)],
+        );
+        replaceWeight(w, initializers, [node]);
+        model.external.delete(w.tensor);
+        const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
+        summary.bytesBefore += before;
+        summary.bytesAfter += after;
+        summary.tensors.push({
+          name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
+          form: `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}${factor ? ', GPTQ' : ''}`,
+          details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
+        });
+      }
+    } finally {
+      await pool.close();
     }
     return summary;
   },

@@ -12,7 +12,8 @@ import { SELECTION_OPTIONS, type OptionValues } from '../pipeline/options.js';
 import { parseOpList, usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { selection } from '../pipeline/select.js';
-import { INT8, UINT8, clipRatios, perChannel, perTensor, quantizeGroups } from './kernels.js';
+import { INT8, UINT8, clipRatios, perChannel, perTensor, quantizeGroups, type QuantizeResult } from './kernels.js';
+import { KernelPool, inOrder } from './parallel.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { gptqQuantize, planGptq } from './gptq.js';
@@ -39,7 +40,7 @@ export const int8Pass: Pass = {
     ...SELECTION_OPTIONS,
     'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as typeof SELECTION_OPTIONS['min-size'],
   },
-  async run(model: Model, options: OptionValues, _context: PassContext): Promise<PassSummary> {
+  async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     let granularity = options.granularity as 'channel' | 'tensor';
     const symmetric = options.symmetric as boolean;
@@ -83,41 +84,54 @@ export const int8Pass: Pass = {
     if (gptq) summary.notes.push(gptq.note);
     else if (typeof options.calibration === 'string') summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
-    for (const w of candidates) {
+    const isDynamic = (w: Weight) => dynamic && w.uses.every(dynamicEligible) && w.otherUses.length === 0 && !w.isGraphOutput;
+    const axisOf = (w: Weight) => (granularity === 'channel' ? channelAxis(w) : undefined);
+    // Tensors are quantized on worker threads a few ahead, and applied here in order.
+    const pool = new KernelPool(context.threads);
+    const start = (w: Weight): Promise<QuantizeResult | undefined> => {
+      if (isDynamic(w)) return Promise.resolve(undefined);
       const dims = w.tensor.dims.map(Number);
       const values = floatValues(model, w.tensor);
-      if (dynamic && w.uses.every(dynamicEligible) && w.otherUses.length === 0 && !w.isGraphOutput) {
-        summary.tensors.push(quantizeDynamic(model, w, values, dims, symmetric, granularity, ratios, gptq?.factors.get(w), names, summary));
-        continue;
-      }
-      const axis = granularity === 'channel' ? channelAxis(w) : undefined;
-      const groups = axis === undefined ? perTensor(values.length) : perChannel(dims, axis);
+      const axis = axisOf(w);
       const factor = gptq?.factors.get(w);
-      const result = factor && axis === 1
-        ? gptqQuantize(values, dims[0]!, dims[1]!, factor, { range, symmetric })
-        : quantizeGroups(values, groups, { range, symmetric, clipRatios: ratios });
-      const codes = symmetric ? Int8Array.from(result.codes) : Uint8Array.from(result.codes);
-      const zeroPoints = symmetric ? Int8Array.from(result.zeroPoints) : Uint8Array.from(result.zeroPoints);
-      const scaleDims = axis === undefined ? [] : [dims[axis]!];
-      const bytesBefore = tensorByteLength(model, w.tensor);
-      const { initializers, node } = dequantizeWeight(
-        w, names,
-        { dataType: symmetric ? DataType.INT8 : DataType.UINT8, dims, bytes: new Uint8Array(codes.buffer) },
-        { dims: scaleDims, values: axis === undefined ? Float32Array.of(result.scales[0]!) : result.scales },
-        { dataType: symmetric ? DataType.INT8 : DataType.UINT8, bytes: new Uint8Array(zeroPoints.buffer) },
-        axis === undefined ? [] : [intAttribute('axis', axis)],
-      );
-      replaceWeight(w, initializers, [node]);
-      model.external.delete(w.tensor);
-      const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
-      summary.bytesBefore += bytesBefore;
-      summary.bytesAfter += bytesAfter;
-      summary.tensors.push({
-        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter,
-        ...result.error,
-        form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}`,
-        details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError } : undefined,
-      });
+      if (factor && axis === 1) return Promise.resolve(gptqQuantize(values, dims[0]!, dims[1]!, factor, { range, symmetric }));
+      return pool.run({ values, groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range, symmetric, clipRatios: ratios } });
+    };
+    try {
+      for await (const [w, computed] of inOrder(candidates, 2 * Math.max(1, context.threads), start)) {
+        const dims = w.tensor.dims.map(Number);
+        if (!computed) {
+          summary.tensors.push(quantizeDynamic(model, w, floatValues(model, w.tensor), dims, symmetric, granularity, ratios, gptq?.factors.get(w), names, summary));
+          continue;
+        }
+        const axis = axisOf(w);
+        const factor = gptq?.factors.get(w);
+        const result = computed;
+        const codes = symmetric ? Int8Array.from(result.codes) : Uint8Array.from(result.codes);
+        const zeroPoints = symmetric ? Int8Array.from(result.zeroPoints) : Uint8Array.from(result.zeroPoints);
+        const scaleDims = axis === undefined ? [] : [dims[axis]!];
+        const bytesBefore = tensorByteLength(model, w.tensor);
+        const { initializers, node } = dequantizeWeight(
+          w, names,
+          { dataType: symmetric ? DataType.INT8 : DataType.UINT8, dims, bytes: new Uint8Array(codes.buffer) },
+          { dims: scaleDims, values: axis === undefined ? Float32Array.of(result.scales[0]!) : result.scales },
+          { dataType: symmetric ? DataType.INT8 : DataType.UINT8, bytes: new Uint8Array(zeroPoints.buffer) },
+          axis === undefined ? [] : [intAttribute('axis', axis)],
+        );
+        replaceWeight(w, initializers, [node]);
+        model.external.delete(w.tensor);
+        const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
+        summary.bytesBefore += bytesBefore;
+        summary.bytesAfter += bytesAfter;
+        summary.tensors.push({
+          name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter,
+          ...result.error,
+          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}`,
+          details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError } : undefined,
+        });
+      }
+    } finally {
+      await pool.close();
     }
     return summary;
   },

@@ -63,3 +63,18 @@ describe('quantize int4 (blockwise)', () => {
     expect(evaluation.accuracy.drop).toBeLessThanOrEqual(0.02);
   });
 });
+
+describe('parallel kernels', () => {
+  it('give byte-identical outputs with 1 and 2 threads', async () => {
+    const { compress } = await import('../../src/pipeline/compress.js');
+    const { parseStep } = await import('../../src/pipeline/registry.js');
+    const { readFileSync } = await import('node:fs');
+    for (const spec of [['quantize', 'int4:block=32'], ['quantize', 'int8'], ['quantize', 'int4:block=64,format=dq,symmetric=false']] as const) {
+      const one = join(dir, `t1-${spec[1].replace(/[:=,]/g, '_')}.onnx`), two = join(dir, `t2-${spec[1].replace(/[:=,]/g, '_')}.onnx`);
+      const a = await compress(CHARLM, one, { steps: [parseStep(spec[0], spec[1])], threads: 1 });
+      const b = await compress(CHARLM, two, { steps: [parseStep(spec[0], spec[1])], threads: 2 });
+      expect(Buffer.compare(readFileSync(one), readFileSync(two)), spec[1]).toBe(0);
+      expect(b.passes[0]!.tensors).toEqual(a.passes[0]!.tensors);
+    }
+  });
+});

@@ -1,0 +1,105 @@
+// Running quantization kernels on worker threads. Each tensor is one job; results come back in
+// the order the tensors were given, so a pass applies them exactly as it would on one thread (and
+// the output is byte-identical whatever the thread count). At most `2 × threads` tensors are in
+// flight, which bounds the extra memory to a few tensors.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from './kernels.js';
+
+export type GroupsSpec =
+  | { kind: 'tensor' }
+  | { kind: 'channel'; dims: number[]; axis: number }
+  | { kind: 'block'; dims: number[]; axis: number; block: number };
+
+export interface KernelJob {
+  values: Float32Array;
+  groups: GroupsSpec;
+  options: QuantizeOptions;
+}
+
+export function groupsFrom(spec: GroupsSpec, n: number): Groups {
+  switch (spec.kind) {
+    case 'tensor': return perTensor(n);
+    case 'channel': return perChannel(spec.dims, spec.axis);
+    case 'block': return perBlock(spec.dims, spec.axis, spec.block);
+  }
+}
+
+function workerPath(): string | undefined {
+  // Compiled code runs the compiled worker beside it; tests running the TypeScript sources use dist/.
+  for (const rel of ['./worker.js', '../../dist/quantize/worker.js']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+export class KernelPool {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly waiting: { job: KernelJob; resolve: (r: QuantizeResult) => void; reject: (e: unknown) => void }[] = [];
+  private readonly pending = new Map<number, { resolve: (r: QuantizeResult) => void; reject: (e: unknown) => void }>();
+  private nextId = 0;
+
+  constructor(readonly threads: number) {
+    const path = threads > 1 ? workerPath() : undefined;
+    if (!path) return;
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(path);
+      w.on('message', (m: { id: number; result: QuantizeResult }) => {
+        this.pending.get(m.id)?.resolve(m.result);
+        this.pending.delete(m.id);
+        this.idle.push(w);
+        this.dispatch();
+      });
+      w.on('error', (e) => { for (const p of this.pending.values()) p.reject(e); this.pending.clear(); });
+      this.workers.push(w);
+      this.idle.push(w);
+    }
+  }
+
+  private dispatch(): void {
+    while (this.idle.length > 0 && this.waiting.length > 0) {
+      const w = this.idle.pop()!;
+      const { job, resolve, reject } = this.waiting.shift()!;
+      const id = this.nextId++;
+      this.pending.set(id, { resolve, reject });
+      // The values are a copy the worker owns (the model's own bytes stay where they are).
+      const values = Float32Array.from(job.values);
+      w.postMessage({ id, values, groups: job.groups, options: job.options }, [values.buffer]);
+    }
+  }
+
+  run(job: KernelJob): Promise<QuantizeResult> {
+    if (this.workers.length === 0) {
+      try {
+        return Promise.resolve(quantizeGroups(job.values, groupsFrom(job.groups, job.values.length), job.options));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ job, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * Starts `start(item)` for up to `window` items ahead and yields the results in item order: the
+ * caller applies them one by one, deterministically, while later ones are still being computed.
+ */
+export async function* inOrder<T, R>(items: T[], window: number, start: (item: T) => Promise<R>): AsyncGenerator<[T, R]> {
+  const started: Promise<R>[] = [];
+  let next = 0;
+  const fill = (upTo: number) => { while (next < items.length && next < upTo) started.push(start(items[next++]!)); };
+  for (let i = 0; i < items.length; i++) {
+    fill(i + window);
+    yield [items[i]!, await started[i]!];
+  }
+}

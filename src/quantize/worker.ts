@@ -1,0 +1,9 @@
+// A kernel worker: quantizes the groups of one tensor and sends the result back.
+import { parentPort } from 'node:worker_threads';
+import { groupsFrom, type KernelJob } from './parallel.js';
+import { quantizeGroups } from './kernels.js';
+
+parentPort!.on('message', (job: KernelJob & { id: number }) => {
+  const r = quantizeGroups(job.values, groupsFrom(job.groups, job.values.length), job.options);
+  parentPort!.postMessage({ id: job.id, result: r }, [r.codes.buffer, r.scales.buffer, r.zeroPoints.buffer] as ArrayBuffer[]);
+});
