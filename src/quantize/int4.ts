@@ -89,7 +89,9 @@ export const int4Pass: Pass = {
     const all = [...toNBits, ...toDq];
     const gptq = typeof options.calibration === 'string' && all.length > 0 ? await planGptq(model, all, options.calibration) : undefined;
     if (gptq) summary.notes.push(gptq.note);
-    const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
+    // Eight candidates (1, 0.95 … 0.65): on the char LM they gave lower perplexity than 21 down to 0.5
+    // (block 32: +1.7 % against +2.5 %) in 60 % of the time (BERT-base: 5.5 s against 9.3 s).
+    const ratios = options.search === 'mse' ? clipRatios(7, 0.65) : undefined;
     const names = new NameAllocator(model);
     if (toNBits.length > 0) ensureOpset(model.proto, MS_DOMAIN, 1);
     const opts = { range: symmetric ? INT4 : UINT4, symmetric, clipRatios: ratios };
