@@ -1,7 +1,12 @@
 // Choosing the tensors a pass touches, the same way in every pass: by the op that uses them, by
 // name pattern (include/exclude, matched against the tensor and its consumers' names), by size.
 import type { OptionValues } from './options.js';
-import { namePattern, type Weight } from '../ir/weights.js';
+import type { Skip } from './pass.js';
+import { parseOpList } from './ops.js';
+import { DataType } from '../io/types.js';
+import { dtypeName } from '../ir/dtype.js';
+import type { Model } from '../ir/model.js';
+import { findWeights, namePattern, type Weight } from '../ir/weights.js';
 import { numElements } from '../ir/tensor.js';
 
 export interface Selection {
@@ -25,4 +30,23 @@ export function selection(options: OptionValues, ops: Set<string>): Selection {
       return undefined;
     },
   };
+}
+
+/**
+ * The weights a pass works on: float32 weights used by the chosen ops that the selection options
+ * allow, each left-out one with its reason. `extra` adds a pass's own reasons to leave one alone.
+ */
+export function chooseWeights(model: Model, options: OptionValues, extra?: (w: Weight) => string | undefined): { weights: Weight[]; skipped: Skip[] } {
+  const chosen = selection(options, parseOpList(options.ops as string));
+  const weights: Weight[] = [];
+  const skipped: Skip[] = [];
+  for (const w of findWeights(model)) {
+    if (w.uses.length === 0) continue;
+    const why = chosen.reason(w)
+      ?? (w.tensor.data_type !== DataType.FLOAT ? `${dtypeName(w.tensor.data_type)} weights are left as they are (float32 only)` : undefined)
+      ?? extra?.(w);
+    if (why) skipped.push({ name: w.name, reason: why });
+    else weights.push(w);
+  }
+  return { weights, skipped };
 }

@@ -3,16 +3,15 @@
 // com.microsoft.MatMulNBits (its fast CPU path); other weights (Gemm, Conv, Gather, or a MatMul
 // weight also read by other ops) become opset-21 DequantizeLinear on INT4/UINT4 with block_size.
 import { DataType, type NodeProto } from '../io/types.js';
-import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { ensureOpset, opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatValues, makeTensor, tensorByteLength } from '../ir/tensor.js';
-import { findWeights, type Weight } from '../ir/weights.js';
+import type { Weight } from '../ir/weights.js';
 import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
-import { parseOpList, usedOps } from '../pipeline/ops.js';
+import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
-import { selection } from '../pipeline/select.js';
+import { chooseWeights } from '../pipeline/select.js';
 import { INT4, UINT4, clipRatios, packNibbles, perBlock, type QuantizeResult } from './kernels.js';
 import { KernelPool, inOrder } from './parallel.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
@@ -75,17 +74,11 @@ export const int4Pass: Pass = {
     const symmetric = options.symmetric as boolean;
     const format = options.format as 'auto' | 'matmulnbits' | 'dq';
     const accuracyLevel = options['accuracy-level'] as number;
-    const chosen = selection(options, parseOpList(options.ops as string));
-    const toNBits: Weight[] = [], toDq: Weight[] = [];
-    for (const w of findWeights(model)) {
-      if (w.uses.length === 0) continue;
-      const why = chosen.reason(w);
-      if (why) { summary.skipped.push({ name: w.name, reason: why }); continue; }
-      if (w.tensor.data_type !== DataType.FLOAT) { summary.skipped.push({ name: w.name, reason: `${dtypeName(w.tensor.data_type)} weights are left as they are (float32 only)` }); continue; }
-      if (format !== 'dq' && matMulOnly(w)) toNBits.push(w);
-      else if (format === 'matmulnbits') summary.skipped.push({ name: w.name, reason: 'format=matmulnbits, and this weight is not read by MatMul alone' });
-      else toDq.push(w);
-    }
+    const { weights, skipped } = chooseWeights(model, options,
+      (w) => (format === 'matmulnbits' && !matMulOnly(w) ? 'format=matmulnbits, and this weight is not read by MatMul alone' : undefined));
+    summary.skipped.push(...skipped);
+    const toNBits = weights.filter((w) => format !== 'dq' && matMulOnly(w));
+    const toDq = weights.filter((w) => !toNBits.includes(w));
     const all = [...toNBits, ...toDq];
     const gptq = typeof options.calibration === 'string' && all.length > 0 ? await planGptq(model, all, options.calibration) : undefined;
     if (gptq) summary.notes.push(gptq.note);

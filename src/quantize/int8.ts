@@ -2,16 +2,15 @@
 // (asymmetric) codes with a float scale per tensor or per output channel, and a DequantizeLinear
 // node recreates it, so ONNX Runtime runs the model unchanged otherwise.
 import { DataType } from '../io/types.js';
-import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatValues, tensorByteLength } from '../ir/tensor.js';
-import { findWeights, type Weight } from '../ir/weights.js';
+import type { Weight } from '../ir/weights.js';
 import { SELECTION_OPTIONS, type OptionValues } from '../pipeline/options.js';
-import { parseOpList, usedOps } from '../pipeline/ops.js';
+import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
-import { selection } from '../pipeline/select.js';
+import { chooseWeights } from '../pipeline/select.js';
 import { INT8, UINT8, clipRatios, perChannel, perTensor, quantizeGroups, type QuantizeResult } from './kernels.js';
 import { KernelPool, inOrder } from './parallel.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
@@ -44,16 +43,8 @@ export const int8Pass: Pass = {
     const summary = emptySummary(this, options);
     let granularity = options.granularity as 'channel' | 'tensor';
     const symmetric = options.symmetric as boolean;
-    const chosen = selection(options, parseOpList(options.ops as string));
-    const weights = findWeights(model);
-    const candidates: Weight[] = [];
-    for (const w of weights) {
-      if (w.uses.length === 0) continue;
-      const why = chosen.reason(w);
-      if (why) { summary.skipped.push({ name: w.name, reason: why }); continue; }
-      if (w.tensor.data_type !== DataType.FLOAT) { summary.skipped.push({ name: w.name, reason: `${dtypeName(w.tensor.data_type)} weights are left as they are (float32 only)` }); continue; }
-      candidates.push(w);
-    }
+    const { weights: candidates, skipped } = chooseWeights(model, options);
+    summary.skipped.push(...skipped);
     if (candidates.length === 0) return summary;
     // DequantizeLinear needs opset 10, and 13 for per-axis scales.
     const dynamic = options.mode === 'dynamic';

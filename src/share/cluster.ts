@@ -1,17 +1,15 @@
 // Weight clustering (--share cluster): each chosen weight's values are replaced by the nearest of k
 // centroids found by k-means (per tensor, or per output channel), stored as 4-bit codes (k ≤ 16,
 // opset 21) or 8-bit codes plus a float codebook, and recreated by Gather (see codebook.ts).
-import { DataType } from '../io/types.js';
-import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatValues, tensorByteLength, toNumber } from '../ir/tensor.js';
-import { findWeights, type Weight } from '../ir/weights.js';
+import type { Weight } from '../ir/weights.js';
 import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
-import { parseOpList, usedOps } from '../pipeline/ops.js';
+import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary, type TensorChange } from '../pipeline/pass.js';
-import { selection } from '../pipeline/select.js';
+import { chooseWeights } from '../pipeline/select.js';
 import { replaceWeight } from '../quantize/replace.js';
 import { sparsity, weightError } from '../report/metrics.js';
 import { dequantizeForm, evenlySpaced, gatherForm, type Clustered, type Lattice } from './codebook.js';
@@ -117,18 +115,12 @@ export const clusterPass: Pass = {
   run(model: Model, options: OptionValues, context: PassContext): PassSummary {
     const summary = emptySummary(this, options);
     const k = options.k as number;
-    const chosen = selection(options, parseOpList(options.ops as string));
     const candidates: Weight[] = [];
     const ir = toNumber(model.proto.ir_version ?? 3);
-    for (const w of findWeights(model)) {
-      if (w.uses.length === 0) continue;
-      const why = chosen.reason(w)
-        ?? (w.tensor.data_type !== DataType.FLOAT ? `${dtypeName(w.tensor.data_type)} weights are left as they are (float32 only)` : undefined)
-        ?? (w.isGraphOutput ? 'is a graph output' : undefined)
-        ?? (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined);
-      if (why) summary.skipped.push({ name: w.name, reason: why });
-      else candidates.push(w);
-    }
+    const { weights, skipped } = chooseWeights(model, options, (w) =>
+      (w.isGraphOutput ? 'is a graph output' : undefined) ?? (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined));
+    summary.skipped.push(...skipped);
+    for (const w of weights) candidates.push(w);
     if (candidates.length === 0) return summary;
     const plan = chooseBits(model, k, summary.notes);
     if ('refused' in plan) {

@@ -7,16 +7,14 @@
 // of squared relative weight errors. That is a proxy for output error: measuring the output would
 // take an ONNX Runtime run per candidate per group.
 import { DataType, type GraphProto } from '../io/types.js';
-import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { replaceInput } from '../ir/rewrite.js';
 import { floatValues, makeTensor, tensorByteLength, toNumber } from '../ir/tensor.js';
-import { findWeights, type Weight } from '../ir/weights.js';
+import type { Weight } from '../ir/weights.js';
 import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
-import { parseOpList } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
-import { selection } from '../pipeline/select.js';
+import { chooseWeights } from '../pipeline/select.js';
 import { sparsity, weightError } from '../report/metrics.js';
 import { gramMatrix, planGroups, type Bound } from './group.js';
 import { chooseRepresentative, type Representative, type RepresentativeMode } from './represent.js';
@@ -62,18 +60,12 @@ export const nearPass: Pass = {
   },
   run(model: Model, options: OptionValues, context: PassContext): PassSummary {
     const summary = emptySummary(this, options);
-    const chosen = selection(options, parseOpList(options.ops as string));
     const ir = toNumber(model.proto.ir_version ?? 3);
     const candidates: Candidate[] = [];
-    for (const w of findWeights(model)) {
-      if (w.uses.length === 0) continue;
-      const why = chosen.reason(w)
-        ?? (w.tensor.data_type !== DataType.FLOAT ? `${dtypeName(w.tensor.data_type)} weights are left as they are (float32 only)` : undefined)
-        ?? (w.isGraphOutput ? 'is a graph output' : undefined)
-        ?? (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined);
-      if (why) summary.skipped.push({ name: w.name, reason: why });
-      else candidates.push({ weight: w, values: floatValues(model, w.tensor) });
-    }
+    const { weights, skipped } = chooseWeights(model, options, (w) =>
+      (w.isGraphOutput ? 'is a graph output' : undefined) ?? (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined));
+    summary.skipped.push(...skipped);
+    for (const w of weights) candidates.push({ weight: w, values: floatValues(model, w.tensor) });
     const bound: Bound = typeof options.count === 'number' ? { count: options.count } : { tolerance: options.tolerance as number };
     const mode = options.representative as RepresentativeMode;
     const names = new NameAllocator(model);
