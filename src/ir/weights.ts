@@ -109,6 +109,15 @@ export function findWeights(model: Model): Weight[] {
   return all;
 }
 
+/** The output-channel axis all of a weight's uses agree on, or undefined. */
+export function channelAxis(w: Weight): number | undefined {
+  const axes = new Set(w.uses.map((u) => u.outputAxis));
+  return axes.size === 1 ? [...axes][0] : undefined;
+}
+
+/** The ops whose weights passes look at unless told otherwise. */
+export const WEIGHT_OPS = 'MatMul,Gemm,Conv,ConvTranspose,Gather';
+
 /** Shell-style name patterns: * and ?, alternatives separated by |. */
 export function namePattern(pattern: string): RegExp {
   const alternatives = pattern.split('|').map((p) => p.trim()).filter((p) => p !== '')

@@ -6,7 +6,7 @@ import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatValues, tensorByteLength } from '../ir/tensor.js';
-import type { Weight } from '../ir/weights.js';
+import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
 import { SELECTION_OPTIONS, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
@@ -16,14 +16,6 @@ import { KernelPool, inOrder } from './parallel.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { gptqQuantize, planGptq } from './gptq.js';
-
-const DEFAULT_OPS = 'MatMul,Gemm,Conv,ConvTranspose,Gather';
-
-/** The output-channel axis all uses agree on, or undefined. */
-function channelAxis(w: Weight): number | undefined {
-  const axes = new Set(w.uses.map((u) => u.outputAxis));
-  return axes.size === 1 ? [...axes][0] : undefined;
-}
 
 export const int8Pass: Pass = {
   family: 'quantize',
@@ -35,7 +27,7 @@ export const int8Pass: Pass = {
     mode: { type: 'enum', choices: ['weight', 'dynamic'], default: 'weight', description: 'weight: stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger), other weights as weight-only' },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
     calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
-    ops: { type: 'string', default: DEFAULT_OPS, description: 'op types whose weights are quantized' },
+    ops: { type: 'string', default: WEIGHT_OPS, description: 'op types whose weights are quantized' },
     ...SELECTION_OPTIONS,
     'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as typeof SELECTION_OPTIONS['min-size'],
   },

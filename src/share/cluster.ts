@@ -5,7 +5,7 @@ import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatValues, tensorByteLength, toNumber } from '../ir/tensor.js';
-import type { Weight } from '../ir/weights.js';
+import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
 import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary, type TensorChange } from '../pipeline/pass.js';
@@ -15,14 +15,6 @@ import { sparsity, weightError } from '../report/metrics.js';
 import { dequantizeForm, evenlySpaced, gatherForm, type Clustered, type Lattice } from './codebook.js';
 import { kmeans1d, type KMeansOptions } from './kmeans.js';
 import { addedSize, storedSize } from './size.js';
-
-const DEFAULT_OPS = 'MatMul,Gemm,Conv,ConvTranspose,Gather';
-
-/** The output-channel axis all uses agree on, or undefined. */
-function channelAxis(w: Weight): number | undefined {
-  const axes = new Set(w.uses.map((u) => u.outputAxis));
-  return axes.size === 1 ? [...axes][0] : undefined;
-}
 
 /** Runs k-means per tensor or per index along `axis`; codes index each group's own codebook. */
 function clusterValues(values: Float32Array, dims: number[], axis: number | undefined, options: KMeansOptions): { codebooks: Float32Array[]; codes: Uint8Array; iterations: number } {
@@ -108,7 +100,7 @@ export const clusterPass: Pass = {
     k: { type: 'integer', default: 16, min: 2, max: 256, description: 'centroids per tensor (or per channel): k ≤ 16 stores 4-bit codes, up to 256 8-bit codes' },
     granularity: { type: 'enum', choices: ['tensor', 'channel'], default: 'tensor', description: 'one codebook per tensor, or one per output channel' },
     iterations: { type: 'integer', default: 100, min: 1, max: 1000, description: 'Lloyd iterations at most per k-means start (it stops when the centroids no longer move)' },
-    ops: { type: 'string', default: DEFAULT_OPS, description: 'op types whose weights are clustered' },
+    ops: { type: 'string', default: WEIGHT_OPS, description: 'op types whose weights are clustered' },
     ...SELECTION_OPTIONS,
     'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
   },
