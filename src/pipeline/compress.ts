@@ -40,7 +40,8 @@ export interface CompressResult {
 
 export async function compress(inputPath: string, outputPath: string, options: CompressOptions = {}): Promise<CompressResult> {
   const model = readModel(inputPath);
-  const inputProblems = validateModel(model.proto);
+  const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
+  const inputProblems = validateModel(model.proto, externalLengths());
   if (inputProblems.length > 0) {
     throw new InputError(`${inputPath}: ${inputProblems[0]}${inputProblems.length > 1 ? ` (and ${inputProblems.length - 1} more problems)` : ''}`);
   }
@@ -48,7 +49,7 @@ export async function compress(inputPath: string, outputPath: string, options: C
   const baseRows = unchangedTensorRows(model);
   const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads: options.threads });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
-  const outputProblems = validateModel(model.proto, new Map([...model.external].map(([t, r]) => [t, r.length])));
+  const outputProblems = validateModel(model.proto, externalLengths());
   if (outputProblems.length > 0) {
     const names = passes.map((p) => `${p.pass} ${p.method}`).join(' → ');
     throw new Error(`after ${names} the model is invalid (${outputProblems[0]}); nothing was written. This is a bug in onnxpress: please report it with the command that ran`);

@@ -5,7 +5,7 @@
 import type { Model } from '../ir/model.js';
 import type { Weight } from '../ir/weights.js';
 import { calibrate } from './calibrate.js';
-import { ErrorAccumulator, groupParams, type IntRange, type QuantizeResult } from './kernels.js';
+import { ErrorAccumulator, codesFor, groupParams, type IntRange, type QuantizeResult } from './kernels.js';
 
 const ROUND = 6755399441055744;
 
@@ -88,7 +88,7 @@ export function gptqQuantize(original: Float32Array, k: number, n: number, u: Fl
   const block = options.block ?? k;
   const blocks = Math.ceil(k / block);
   const w = Float64Array.from(original);
-  const codes = new Int16Array(k * n);
+  const codes = codesFor(range, k * n);
   const scales = new Float32Array(blocks * n);
   const zeroPoints = new Int16Array(blocks * n);
   const ratios = options.clipRatios ?? [1];

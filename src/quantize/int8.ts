@@ -90,7 +90,7 @@ export const int8Pass: Pass = {
         const axis = axisOf(w);
         const factor = gptq?.factors.get(w);
         const result = computed;
-        const codes = symmetric ? Int8Array.from(result.codes) : Uint8Array.from(result.codes);
+        const codes = result.codes;
         const zeroPoints = symmetric ? Int8Array.from(result.zeroPoints) : Uint8Array.from(result.zeroPoints);
         const scaleDims = axis === undefined ? [] : [dims[axis]!];
         const bytesBefore = tensorByteLength(model, w.tensor);
@@ -141,7 +141,7 @@ function quantizeDynamic(
   const expand = <T extends Float32Array | Int16Array>(a: T): number[] => (granularity === 'channel' ? Array.from(a) : new Array<number>(N).fill(a[0]!));
   const scales = Float32Array.from(expand(result.scales));
   const zeros = symmetric ? Int8Array.from(expand(result.zeroPoints)) : Uint8Array.from(expand(result.zeroPoints));
-  const codes = symmetric ? Int8Array.from(result.codes) : Uint8Array.from(result.codes);
+  const codes = result.codes;
   const bytesBefore = tensorByteLength(model, w.tensor);
   const initializers = rewriteDynamic(w, names, K, N, codes, scales, zeros, symmetric);
   model.external.delete(w.tensor);

@@ -71,6 +71,11 @@ export function perChannel(dims: number[], axis: number): Groups {
   };
 }
 
+/** Codes of every range here fit a byte: signed ranges in Int8Array, unsigned in Uint8Array (stored as they are). */
+export function codesFor(range: IntRange, n: number): Int8Array | Uint8Array {
+  return range.min < 0 ? new Int8Array(n) : new Uint8Array(n);
+}
+
 export interface IntRange {
   min: number;
   max: number;
@@ -132,7 +137,7 @@ export interface QuantizeOptions {
 
 export interface QuantizeResult {
   /** Codes, one per element, in the tensor's order. */
-  codes: Int16Array;
+  codes: Int8Array | Uint8Array;
   scales: Float32Array;
   zeroPoints: Int16Array;
   error: ErrorStats;
@@ -145,7 +150,7 @@ export function quantizeGroups(values: Float32Array, groups: Groups, options: Qu
   const { range, symmetric } = options;
   const ratios = options.clipRatios ?? [1];
   const lo = range.min, hi = range.max;
-  const codes = new Int16Array(values.length);
+  const codes = codesFor(range, values.length);
   const scales = new Float32Array(groups.count);
   const zeroPoints = new Int16Array(groups.count);
   const acc = new ErrorAccumulator();
