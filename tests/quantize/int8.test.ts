@@ -119,3 +119,16 @@ describe('quantize int8 (weight-only)', () => {
     expect(readFileSync(DIGITS).length).toBe(155079);
   });
 });
+
+describe('quantize a model with external data', () => {
+  it('reads the weights from the data file, writes a new one, and the result runs', async () => {
+    const dir2 = scratch();
+    const out = join(dir2, 'ext-q8.onnx');
+    const { result, evaluation, output } = await compressAndEvaluate(fixture('conformance', 'external', 'model.onnx'), out,
+      [['quantize', 'int8:min-size=0']], { data: fixture('conformance', 'external') });
+    expect(result.passes[0]!.tensors.map((t) => t.name).sort()).toEqual(['W1', 'W2', 'W3']);
+    expect(result.output.files.length).toBeGreaterThanOrEqual(1);
+    for (const f of Object.values(evaluation.accuracy.fidelity)) expect(f.cosine).toBeGreaterThan(0.9999);
+    expect(output.graph.node.filter((n) => n.op_type === 'DequantizeLinear')).toHaveLength(3);
+  });
+});
