@@ -5,7 +5,6 @@ import { InputError } from '../errors.js';
 import { DecodeError, decode } from './codec.js';
 import { DataType, type TensorProto } from './types.js';
 import { tensorValues, numElements, toNumber } from '../ir/tensor.js';
-import { dtypeName } from '../ir/dtype.js';
 
 export type ArrayData = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array | string[];
 
@@ -118,8 +117,4 @@ export function findTestDataSets(dir: string): string[] {
     .filter((e) => e.m && statSync(join(dir, e.f)).isDirectory())
     .sort((a, b) => Number(a.m![1]) - Number(b.m![1]))
     .map((e) => join(dir, e.f));
-}
-
-export function describeArray(a: NamedArray): string {
-  return `${a.name || '(unnamed)'} ${dtypeName(a.dtype)} [${a.dims.join(', ')}]`;
 }

@@ -2,7 +2,7 @@
 // Bytes are streamed: tensors already in memory are handed to the file as they are, tensors that
 // live in the source's external files are copied through in pieces. Nothing in the model changes:
 // where a tensor is written differently, a substitute message is encoded in its place.
-import { existsSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { OutputError, UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
@@ -184,9 +184,4 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
     modelFile.abort();
     throw e;
   }
-}
-
-/** True when writing to `path` would replace an existing file. */
-export function outputExists(path: string): boolean {
-  return existsSync(path);
 }

@@ -10,10 +10,6 @@ export function toNumber(v: Int64): number {
   return typeof v === 'bigint' ? Number(v) : v;
 }
 
-export function dimsOf(t: { dims: Int64[] }): number[] {
-  return t.dims.map(toNumber);
-}
-
 /** Number of elements (1 for a scalar). */
 export function numElements(dims: readonly Int64[]): number {
   let n = 1;

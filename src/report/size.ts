@@ -1,14 +1,10 @@
 // Size accounting: bytes of the files written, and what they shrink to under gzip.
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createGzip } from 'node:zlib';
 
 export interface FileSize {
   path: string;
   bytes: number;
-}
-
-export function fileSizes(paths: string[]): FileSize[] {
-  return paths.map((path) => ({ path, bytes: statSync(path).size }));
 }
 
 export function totalBytes(files: FileSize[]): number {
