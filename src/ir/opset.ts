@@ -15,14 +15,16 @@ export function opsetVersion(model: ModelProto, domain: string): number | undefi
 
 /**
  * Ops whose meaning changed between default-domain opsets in ways that would break a model if
- * only the version number were raised (inputs moved to attributes or back, changed defaults).
+ * only the version number were raised (attributes moved to inputs, changed defaults or semantics).
+ * Changes that only add an optional input or attribute (Split 18, Pad 18, TopK 11, Resize 18/19,
+ * BatchNormalization 14/15 for inference) are not listed: an older model stays valid.
  * Raising the default opset refuses when the model uses any of them below the version that changed.
  */
 const BREAKING_CHANGES: Record<string, number[]> = {
-  Split: [13, 18], Squeeze: [13], Unsqueeze: [13], ReduceSum: [13], ReduceMean: [18], ReduceMax: [18],
+  Split: [13], Squeeze: [13], Unsqueeze: [13], ReduceSum: [13], ReduceMean: [18], ReduceMax: [18],
   ReduceMin: [18], ReduceProd: [18], ReduceL1: [18], ReduceL2: [18], ReduceLogSum: [18],
-  ReduceLogSumExp: [18], ReduceSumSquare: [18], Pad: [11, 18], Clip: [11], Slice: [10], TopK: [10, 11],
-  Resize: [11, 13, 18, 19], Upsample: [9, 10], Dropout: [12], BatchNormalization: [9, 14, 15], Softmax: [13],
+  ReduceLogSumExp: [18], ReduceSumSquare: [18], Pad: [11], Clip: [11], Slice: [10], TopK: [10],
+  Resize: [11, 13], Upsample: [9, 10], Dropout: [12], BatchNormalization: [9], Softmax: [13],
   LogSoftmax: [13], Hardmax: [13], Scatter: [11], Reshape: [5], Tile: [6], GroupNormalization: [21],
 };
 

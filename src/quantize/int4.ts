@@ -12,7 +12,7 @@ import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeli
 import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { chooseWeights } from '../pipeline/select.js';
-import { INT4, UINT4, clipRatios, packNibbles, perBlock, type QuantizeResult } from './kernels.js';
+import { INT4, INT4_FULL, UINT4, clipRatios, packNibbles, perBlock, type QuantizeResult } from './kernels.js';
 import { KernelPool, inOrder } from './parallel.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { gptqQuantize, planGptq } from './gptq.js';
@@ -87,7 +87,7 @@ export const int4Pass: Pass = {
     const ratios = options.search === 'mse' ? clipRatios(7, 0.65) : undefined;
     const names = new NameAllocator(model);
     if (toNBits.length > 0) ensureOpset(model.proto, MS_DOMAIN, 1);
-    const opts = { range: symmetric ? INT4 : UINT4, symmetric, clipRatios: ratios };
+    const opts = { range: symmetric ? (ratios ? INT4 : INT4_FULL) : UINT4, symmetric, clipRatios: ratios };
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
     const pool = new KernelPool(context.threads);
     const window = 2 * Math.max(1, context.threads);
