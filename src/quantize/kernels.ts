@@ -130,8 +130,12 @@ export function groupParams(min: number, max: number, range: IntRange, symmetric
   return { scale, zeroPoint: Math.min(range.max, Math.max(range.min, zp)) };
 }
 
-/** Sum of squared error of values[0..n) quantized with scale/zero point (for the scale search). */
-function groupError(values: Float32Array, n: number, scale: number, zeroPoint: number, min: number, max: number): number {
+/**
+ * Sum of squared error of values[0..n) quantized with scale/zero point (for the scale search). It
+ * stops once the sum reaches `bound`: such a candidate cannot win, and the search only asks which is
+ * smallest.
+ */
+function groupError(values: Float32Array, n: number, scale: number, zeroPoint: number, min: number, max: number, bound = Infinity): number {
   let err = 0;
   const inv = 1 / scale;
   for (let k = 0; k < n; k++) {
@@ -140,6 +144,7 @@ function groupError(values: Float32Array, n: number, scale: number, zeroPoint: n
     q = q < min ? min : q > max ? max : q;
     const d = Math.fround((q - zeroPoint) * scale) - x;
     err += d * d;
+    if (err >= bound) return err;
   }
   return err;
 }
@@ -210,7 +215,7 @@ export function quantizeGroups(values: Float32Array, groups: Groups, options: Qu
       for (const r of ratios) {
         if (r === 1) continue;
         const p = groupParams(min * r, max * r, range, symmetric);
-        const e = groupError(buf, n, p.scale, p.zeroPoint, lo, hi);
+        const e = groupError(buf, n, p.scale, p.zeroPoint, lo, hi, bestErr);
         if (e < bestErr) { bestErr = e; best = p; }
       }
     }
