@@ -14,12 +14,17 @@ export type OptionSpecs = Record<string, OptionSpec>;
 export type OptionValue = number | boolean | string;
 export type OptionValues = Record<string, OptionValue | undefined>;
 
-/** Options every pass takes: which tensors it touches. */
-export const SELECTION_OPTIONS: OptionSpecs = {
-  include: { type: 'string', description: 'only tensors (or the nodes using them) whose name matches this pattern (* and ? wildcards; several separated by |)' },
-  exclude: { type: 'string', description: 'leave tensors whose name (or whose consumer\'s name) matches this pattern alone' },
-  'min-size': { type: 'integer', min: 0, description: 'leave tensors with fewer elements than this alone' },
-};
+/**
+ * Options every pass takes: which tensors it touches. Small tensors (biases, norms) stay as they are
+ * unless asked, so most passes default `min-size` to 256 elements.
+ */
+export function selectionOptions(minSize?: number): OptionSpecs {
+  return {
+    include: { type: 'string', description: 'only tensors (or the nodes using them) whose name matches this pattern (* and ? wildcards; several separated by |)' },
+    exclude: { type: 'string', description: 'leave tensors whose name (or whose consumer\'s name) matches this pattern alone' },
+    'min-size': { type: 'integer', min: 0, default: minSize, description: 'leave tensors with fewer elements than this alone' },
+  };
+}
 
 function convert(where: string, key: string, spec: OptionSpec, raw: unknown): OptionValue {
   const text = typeof raw === 'string' ? raw.trim() : raw;

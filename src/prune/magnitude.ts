@@ -4,7 +4,7 @@
 import type { Model } from '../ir/model.js';
 import { floatValues, tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
-import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
+import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { weightError } from '../report/metrics.js';
 import { prunableWeights } from './select.js';
@@ -63,8 +63,7 @@ export const magnitudePass: Pass = {
     'max-layer-sparsity': { type: 'number', min: 0, max: 1, default: 0.98, description: 'with scope=global, no tensor is pruned beyond this fraction' },
     storage: { type: 'enum', choices: ['auto', 'dense'], default: 'auto', description: 'auto: store a pruned tensor as a sparse_initializer where that is smaller (and nothing later changes it); dense: always dense' },
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,ConvTranspose', description: 'op types whose weights are pruned' },
-    ...SELECTION_OPTIONS,
-    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
+    ...selectionOptions(256),
   },
   run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
     const summary = emptySummary(this, options);

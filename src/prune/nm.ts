@@ -2,7 +2,7 @@
 // only the N largest in magnitude are kept (2:4 is the pattern sparse tensor cores accelerate).
 import type { Model } from '../ir/model.js';
 import { floatValues, tensorByteLength } from '../ir/tensor.js';
-import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
+import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { perBlock } from '../quantize/kernels.js';
 import { weightError } from '../report/metrics.js';
@@ -18,8 +18,7 @@ export const nmPass: Pass = {
     m: { type: 'integer', min: 2, max: 64, default: 4, description: 'group length along the reduction axis' },
     storage: { type: 'enum', choices: ['auto', 'dense'], default: 'auto', description: 'auto: sparse_initializer where smaller; dense: always dense' },
     ops: { type: 'string', default: 'MatMul,Gemm,Conv', description: 'op types whose weights are pruned' },
-    ...SELECTION_OPTIONS,
-    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
+    ...selectionOptions(256),
   },
   run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
     const summary = emptySummary(this, options);

@@ -10,7 +10,7 @@ import { floatValues, tensorBytes, tensorByteLength, tensorValues, toNumber } fr
 import { dtypeInfo } from '../ir/dtype.js';
 import { namePattern } from '../ir/weights.js';
 import { parseOpList } from '../pipeline/ops.js';
-import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
+import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { Blocked, followChannels, paramOf, type Param, type SliceEdit } from './closure.js';
 
@@ -115,8 +115,7 @@ export const structuredPass: Pass = {
     multiple: { type: 'integer', min: 1, max: 256, default: 1, description: 'keep a multiple of this many channels per layer (8 or 16 suit vectorized kernels); fewer are removed to round up' },
     score: { type: 'enum', choices: ['l1', 'l2'], default: 'l1', description: 'how channels are ranked: the L1 or L2 norm of their weights' },
     ops: { type: 'string', default: 'Conv,MatMul,Gemm', description: 'op types whose outputs are pruned' },
-    ...SELECTION_OPTIONS,
-    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 0 } as OptionSpec,
+    ...selectionOptions(0),
   },
   run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
     const summary = emptySummary(this, options);

@@ -8,7 +8,7 @@ import { NameAllocator } from '../ir/names.js';
 import { ensureOpset, opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatValues, makeTensor, tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
-import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
+import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { chooseWeights } from '../pipeline/select.js';
@@ -64,8 +64,7 @@ export const int4Pass: Pass = {
     search: { type: 'enum', choices: ['none', 'mse'], default: 'mse', description: 'mse: per-block clipping search for the smallest squared error; none: scales from min/max' },
     calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,Gather', description: 'op types whose weights are quantized' },
-    ...SELECTION_OPTIONS,
-    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
+    ...selectionOptions(256),
   },
   async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);

@@ -7,7 +7,7 @@ import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatValues, tensorByteLength } from '../ir/tensor.js';
 import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
-import { SELECTION_OPTIONS, type OptionValues } from '../pipeline/options.js';
+import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { chooseWeights } from '../pipeline/select.js';
@@ -28,8 +28,7 @@ export const int8Pass: Pass = {
     search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
     calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
     ops: { type: 'string', default: WEIGHT_OPS, description: 'op types whose weights are quantized' },
-    ...SELECTION_OPTIONS,
-    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as typeof SELECTION_OPTIONS['min-size'],
+    ...selectionOptions(256),
   },
   async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);

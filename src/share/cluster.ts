@@ -6,7 +6,7 @@ import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatValues, tensorByteLength, toNumber } from '../ir/tensor.js';
 import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
-import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
+import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary, type TensorChange } from '../pipeline/pass.js';
 import { chooseWeights } from '../pipeline/select.js';
@@ -101,8 +101,7 @@ export const clusterPass: Pass = {
     granularity: { type: 'enum', choices: ['tensor', 'channel'], default: 'tensor', description: 'one codebook per tensor, or one per output channel' },
     iterations: { type: 'integer', default: 100, min: 1, max: 1000, description: 'Lloyd iterations at most per k-means start (it stops when the centroids no longer move)' },
     ops: { type: 'string', default: WEIGHT_OPS, description: 'op types whose weights are clustered' },
-    ...SELECTION_OPTIONS,
-    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
+    ...selectionOptions(256),
   },
   run(model: Model, options: OptionValues, context: PassContext): PassSummary {
     const summary = emptySummary(this, options);

@@ -9,7 +9,7 @@ import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { replaceInput, sortGraph } from '../ir/rewrite.js';
 import { numElements, tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
-import { SELECTION_OPTIONS, type OptionValues } from '../pipeline/options.js';
+import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { makeNode } from '../quantize/replace.js';
 import { mergeConstantNodes } from './cse.js';
@@ -157,7 +157,7 @@ export const dedupPass: Pass = {
   options: {
     transpose: { type: 'boolean', default: true, description: 'also find 2-D copies stored transposed and recreate them with a Transpose of the kept tensor (folded by ONNX Runtime at load)' },
     nodes: { type: 'boolean', default: true, description: 'also merge identical nodes that compute only from constants (the DequantizeLinear of copies quantized before dedup)' },
-    ...SELECTION_OPTIONS,
+    ...selectionOptions(),
   },
   run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
     const summary = emptySummary(this, options);

@@ -12,7 +12,7 @@ import { NameAllocator } from '../ir/names.js';
 import { replaceInput } from '../ir/rewrite.js';
 import { floatValues, makeTensor, tensorByteLength, toNumber } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
-import { SELECTION_OPTIONS, type OptionSpec, type OptionValues } from '../pipeline/options.js';
+import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { chooseWeights } from '../pipeline/select.js';
 import { sparsity, weightError } from '../report/metrics.js';
@@ -55,8 +55,7 @@ export const nearPass: Pass = {
     'group-by': { type: 'enum', choices: ['role', 'shape'], default: 'role', description: 'role: only tensors used the same way by nodes named alike but for layer numbers (blocks.0/q, blocks.1/q); shape: any tensors of the same shape' },
     representative: { type: 'enum', choices: ['best', 'mean', 'member'], default: 'best', description: 'the shared tensor: the better of a member and the mean, or always one of them' },
     ops: { type: 'string', default: DEFAULT_OPS, description: 'op types whose weights may be shared' },
-    ...SELECTION_OPTIONS,
-    'min-size': { ...SELECTION_OPTIONS['min-size']!, default: 256 } as OptionSpec,
+    ...selectionOptions(256),
   },
   run(model: Model, options: OptionValues, context: PassContext): PassSummary {
     const summary = emptySummary(this, options);
