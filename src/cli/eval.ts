@@ -24,7 +24,7 @@ export function registerEval(program: Command): void {
     const candidate = readModel(path);
     const files = (m: typeof reference) => m.sourceFiles().map((p) => ({ path: p === m.source!.path ? m.source!.given : p, bytes: statSync(p).size }));
     const report = await buildReport({
-      command: 'eval', reference, referenceFiles: files(reference), candidatePath: path, candidateFiles: files(candidate),
+      command: 'eval', reference, referenceFiles: files(reference), candidatePath: path, candidateFiles: files(candidate), candidate,
       evaluate, gzip: flags.gzip, gates,
     });
     emitReport(report, flags);
