@@ -68,12 +68,15 @@ export function registerCompress(program: Command): void {
       throw new UsageError('--max-accuracy-drop and --min-cosine need --eval');
     }
     const evaluate = evaluating ? evalOptionsFrom(merged) : undefined;
+    // The passes' seed: --seed, else the recipe's, else its evaluation seed, else 0.
+    const seed = fromCli('seed') ? Number(flags.seed) : recipe?.seed ?? Number(merged.seed ?? 0);
+    if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a whole number ≥ 0, got '${flags.seed}'`);
     // commander sets externalData to true by default because of --no-external-data; only an explicit flag counts.
     const externalData = fromCli('externalData') ? flags.externalData! : 'auto';
     const result = await compress(path, flags.output, {
       // One kernel thread unless --threads asks for more: on the 2-vCPU machines this was measured on,
       // two worker threads ran the 4-bit kernels 1.2x slower than one (bench/RESULTS.md).
-      createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed: evaluate?.seed ?? 0,
+      createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed,
       threads: fromCli('threads') ? Number(flags.threads) : 1,
       write: { externalData, sizeThreshold: threshold, location: flags.location },
     });
@@ -83,7 +86,7 @@ export function registerCompress(program: Command): void {
       passes: result.passes, evaluate, gzip: flags.dryRun ? false : flags.gzip, gates, dryRun: flags.dryRun,
     });
     if (result.identical !== undefined && !flags.dryRun) report.output.identical = result.identical;
-    report.recipe = recipeData({ passes: pipeline, eval: evaluate ? recipeEvalOf(merged) : undefined, gates: recipeGatesOf(gates) });
+    report.recipe = recipeData({ passes: pipeline, seed, eval: evaluate ? recipeEvalOf(merged) : undefined, gates: recipeGatesOf(gates) });
     emitReport(report, flags);
   });
 }

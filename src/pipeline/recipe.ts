@@ -25,6 +25,8 @@ export interface RecipeGates {
 
 export interface Recipe {
   passes: PipelineStep[];
+  /** Seed of the passes' randomness (clustering initialisation). */
+  seed?: number;
   eval?: RecipeEval;
   gates?: RecipeGates;
 }
@@ -32,6 +34,7 @@ export interface Recipe {
 /** A recipe as plain data, with every option of every pass written out: what a report records. */
 export interface RecipeData {
   passes: Record<string, Record<string, unknown>>[];
+  seed?: number;
   eval?: RecipeEval;
   gates?: RecipeGates;
 }
@@ -47,7 +50,7 @@ export function recipeData(recipe: Recipe): RecipeData {
     for (const [k, v] of Object.entries(s.options)) if (v !== undefined) options[k] = v;
     return { [s.pass.family]: options };
   });
-  return { passes, ...(recipe.eval ? { eval: recipe.eval } : {}), ...(recipe.gates ? { gates: recipe.gates } : {}) };
+  return { passes, ...(recipe.seed !== undefined ? { seed: recipe.seed } : {}), ...(recipe.eval ? { eval: recipe.eval } : {}), ...(recipe.gates ? { gates: recipe.gates } : {}) };
 }
 
 /** Parses recipe text (YAML, or JSON, which YAML reads too). `where` names the file in errors. */
@@ -69,7 +72,7 @@ export function parseRecipe(text: string, where: string): Recipe {
   if (!isMap(root)) throw new UsageError(`${where}: a recipe is a mapping with 'passes' (and optionally 'eval' and 'gates')`);
   for (const pair of root.items) {
     const key = isScalar(pair.key) ? String(pair.key.value) : '';
-    if (!['passes', 'eval', 'gates', 'grid'].includes(key)) throw new UsageError(`${at(pair.key, key)}: unknown key (expected passes, eval, gates)`);
+    if (!['passes', 'seed', 'eval', 'gates'].includes(key)) throw new UsageError(`${at(pair.key, key)}: unknown key (expected passes, seed, eval, gates)`);
   }
   const passesNode = root.get('passes', true);
   const passes: PipelineStep[] = [];
@@ -102,6 +105,12 @@ export function parseRecipe(text: string, where: string): Recipe {
     });
   }
   const recipe: Recipe = { passes };
+  const seedNode = root.get('seed', true);
+  if (seedNode !== undefined && seedNode !== null) {
+    const v = isScalar(seedNode) ? seedNode.value : undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new UsageError(`${at(seedNode, 'seed')}: must be a whole number ≥ 0`);
+    recipe.seed = v;
+  }
   const evalNode = root.get('eval', true);
   if (evalNode !== undefined && evalNode !== null) {
     if (!isMap(evalNode)) throw new UsageError(`${at(evalNode, 'eval')}: must be a mapping`);

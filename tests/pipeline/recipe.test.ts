@@ -73,3 +73,15 @@ describe('--dry-run and --list-passes', () => {
     expect(r.stdout).toMatch(/sparsity=number ≥ 0 ≤ 1 \(default 0\.5\)/);
   });
 });
+
+describe('seeds', () => {
+  it('--seed reaches the passes, is recorded in the recipe, and the report reproduces the output', () => {
+    const a = join(dir, 'seed5.onnx'), b = join(dir, 'seed5-again.onnx'), c = join(dir, 'seed6.onnx'), report = join(dir, 'seed5.json');
+    expect(cli(['compress', DIGITS, '-o', a, '--share', 'cluster:k=16', '--seed', '5', '--report', report]).code).toBe(0);
+    expect(JSON.parse(readFileSync(report, 'utf8')).recipe.seed).toBe(5);
+    expect(cli(['compress', DIGITS, '-o', b, '--recipe', report]).code).toBe(0);
+    expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
+    expect(cli(['compress', DIGITS, '-o', c, '--share', 'cluster:k=16', '--seed', '6']).code).toBe(0);
+    expect(Buffer.compare(readFileSync(a), readFileSync(c))).not.toBe(0);
+  });
+});
