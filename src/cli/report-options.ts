@@ -35,7 +35,7 @@ export function addEvalOptions(cmd: Command): Command {
     .option('--labels <file>', 'labels: a text file with one integer per line, a .npy or a TensorProto .pb (in data order)')
     .addOption(new Option('--metric <name>', 'what accuracy means here (default: top1 with labels, perplexity for [batch, seq, vocab] logits with labels, else fidelity)').choices(METRICS))
     .option('--dim <name=value>', 'value of a symbolic input dimension for synthesized inputs (repeatable)', collect)
-    .option('--seed <n>', 'seed for synthesized inputs', '0')
+    .option("--seed <n>", "seed of synthesized inputs and of the passes' randomness (clustering)", "0")
     .option('--batches <n>', 'number of synthesized batches', '4')
     .option('--threads <n>', 'threads: ONNX Runtime intra-op threads when evaluating, and (compress) quantization kernel worker threads', '1')
     .option('--runs <n>', 'timed runs per model for latency (0 to skip)', '20');
