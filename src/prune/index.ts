@@ -3,5 +3,6 @@ import type { Pass } from '../pipeline/pass.js';
 import { magnitudePass } from './magnitude.js';
 import { nmPass } from './nm.js';
 import { structuredPass } from './structured.js';
+import { headsPass } from './heads.js';
 
-export const PRUNE_PASSES: Pass[] = [magnitudePass, nmPass, structuredPass];
+export const PRUNE_PASSES: Pass[] = [magnitudePass, nmPass, structuredPass, headsPass];
