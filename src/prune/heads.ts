@@ -12,7 +12,7 @@ import type { Model } from '../ir/model.js';
 import { constantTensor, floatValues, tensorByteLength, tensorValues, toNumber } from '../ir/tensor.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
-import { sliceTensor } from './structured.js';
+import { sliceTensor } from './slice.js';
 
 interface Projection {
   reshape: NodeProto;
@@ -169,6 +169,47 @@ function setScalar(t: TensorProto, value: number): void {
   t.int64_data = [];
 }
 
+/** Removes `ratio` of the heads of every attention block found, recording what it did in `summary`. */
+export function pruneHeads(model: Model, ratio: number, summary: PassSummary): void {
+  for (const unit of findUnits(model, summary.skipped)) {
+    const remove = Math.min(unit.heads - 1, Math.floor(unit.heads * ratio));
+    if (remove <= 0) { summary.skipped.push({ name: unit.outWeight.name ?? '', reason: `${unit.heads} heads: nothing to remove at ratio ${ratio}` }); continue; }
+    const { heads, headSize } = unit;
+    const scores = new Float64Array(heads);
+    for (const p of unit.projections) {
+      const w = floatValues(model, p.weight);
+      const n = heads * headSize;
+      for (let i = 0; i < w.length; i++) scores[Math.floor((i % n) / headSize)]! += Math.abs(w[i]!);
+    }
+    const o = floatValues(model, unit.outWeight);
+    const cols = o.length / (heads * headSize);
+    for (let i = 0; i < o.length; i++) scores[Math.floor(Math.floor(i / cols) / headSize)]! += Math.abs(o[i]!);
+    const order = Array.from(scores.keys()).sort((a, b) => scores[a]! - scores[b]! || a - b);
+    const removed = new Set(order.slice(0, remove));
+    const keep = Array.from({ length: heads }, (_, i) => i).filter((i) => !removed.has(i));
+    const before = new Map<TensorProto, number>();
+    const touched = [...unit.projections.flatMap((p) => (p.bias ? [p.weight, p.bias] : [p.weight])), unit.outWeight];
+    for (const t of touched) before.set(t, tensorByteLength(model, t));
+    for (const p of unit.projections) {
+      sliceTensor(model, p.weight, 1, keep, headSize);
+      if (p.bias) sliceTensor(model, p.bias, 0, keep, headSize);
+      setScalar(p.headsConst, keep.length);
+    }
+    sliceTensor(model, unit.outWeight, 0, keep, headSize);
+    setScalar(unit.widthConst, keep.length * headSize);
+    model.graph.value_info = model.graph.value_info.filter((v) => !unit.values.has(v.name ?? ''));
+    for (const t of touched) {
+      summary.tensors.push({
+        name: t.name ?? '', shape: [], dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: before.get(t)!, bytesAfter: tensorByteLength(model, t),
+        form: `${remove} of ${heads} attention heads removed`,
+      });
+    }
+    summary.bytesBefore += [...before.values()].reduce((a, b) => a + b, 0);
+    summary.bytesAfter += touched.reduce((n, t) => n + tensorByteLength(model, t), 0);
+    summary.notes.push(`${unit.projections.length} projections of ${heads} heads × ${headSize}: kept heads ${keep.join(', ')}`);
+  }
+}
+
 export const headsPass: Pass = {
   family: 'prune',
   method: 'heads',
@@ -179,44 +220,7 @@ export const headsPass: Pass = {
   },
   run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
     const summary = emptySummary(this, options);
-    const ratio = options.ratio as number;
-    for (const unit of findUnits(model, summary.skipped)) {
-      const remove = Math.min(unit.heads - 1, Math.floor(unit.heads * ratio));
-      if (remove <= 0) { summary.skipped.push({ name: unit.outWeight.name ?? '', reason: `${unit.heads} heads: nothing to remove at ratio ${ratio}` }); continue; }
-      const { heads, headSize } = unit;
-      const scores = new Float64Array(heads);
-      for (const p of unit.projections) {
-        const w = floatValues(model, p.weight);
-        const n = heads * headSize;
-        for (let i = 0; i < w.length; i++) scores[Math.floor((i % n) / headSize)]! += Math.abs(w[i]!);
-      }
-      const o = floatValues(model, unit.outWeight);
-      const cols = o.length / (heads * headSize);
-      for (let i = 0; i < o.length; i++) scores[Math.floor(Math.floor(i / cols) / headSize)]! += Math.abs(o[i]!);
-      const order = Array.from(scores.keys()).sort((a, b) => scores[a]! - scores[b]! || a - b);
-      const removed = new Set(order.slice(0, remove));
-      const keep = Array.from({ length: heads }, (_, i) => i).filter((i) => !removed.has(i));
-      const before = new Map<TensorProto, number>();
-      const touched = [...unit.projections.flatMap((p) => (p.bias ? [p.weight, p.bias] : [p.weight])), unit.outWeight];
-      for (const t of touched) before.set(t, tensorByteLength(model, t));
-      for (const p of unit.projections) {
-        sliceTensor(model, p.weight, 1, keep, headSize);
-        if (p.bias) sliceTensor(model, p.bias, 0, keep, headSize);
-        setScalar(p.headsConst, keep.length);
-      }
-      sliceTensor(model, unit.outWeight, 0, keep, headSize);
-      setScalar(unit.widthConst, keep.length * headSize);
-      model.graph.value_info = model.graph.value_info.filter((v) => !unit.values.has(v.name ?? ''));
-      for (const t of touched) {
-        summary.tensors.push({
-          name: t.name ?? '', shape: [], dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: before.get(t)!, bytesAfter: tensorByteLength(model, t),
-          form: `${remove} of ${heads} attention heads removed`,
-        });
-      }
-      summary.bytesBefore += [...before.values()].reduce((a, b) => a + b, 0);
-      summary.bytesAfter += touched.reduce((n, t) => n + tensorByteLength(model, t), 0);
-      summary.notes.push(`${unit.projections.length} projections of ${heads} heads × ${headSize}: kept heads ${keep.join(', ')}`);
-    }
+    pruneHeads(model, options.ratio as number, summary);
     return summary;
   },
 };

@@ -6,42 +6,14 @@
 import type { NodeProto, TensorProto } from "../io/types.js";
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { floatValues, tensorBytes, tensorByteLength, tensorValues, toNumber } from "../ir/tensor.js";
-import { dtypeInfo } from '../ir/dtype.js';
+import { floatValues, tensorByteLength, tensorValues, toNumber } from "../ir/tensor.js";
 import { namePattern } from '../ir/weights.js';
 import { parseOpList } from '../pipeline/ops.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { Blocked, followChannels, paramOf, type Param, type SliceEdit } from './closure.js';
-
-/** Keeps entries `keep` (each expanded to `factor` consecutive entries) along `axis` of a tensor. */
-export function sliceTensor(model: Model, t: TensorProto, axis: number, keep: number[], factor: number): void {
-  const dims = t.dims.map(toNumber);
-  const size = dtypeInfo(t.data_type)!.bits / 8;
-  if (!Number.isInteger(size) || size <= 0) throw new Error(`cannot slice a ${t.data_type} tensor`);
-  const bytes = tensorBytes(model, t);
-  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1) * size;
-  const length = dims[axis]!;
-  const kept = keep.length * factor;
-  const out = new Uint8Array(outer * kept * inner);
-  let at = 0;
-  for (let o = 0; o < outer; o++) {
-    for (const k of keep) {
-      const from = (o * length + k * factor) * inner;
-      const n = factor * inner;
-      out.set(bytes.subarray(from, from + n), at);
-      at += n;
-    }
-  }
-  dims[axis] = kept;
-  t.dims = dims;
-  t.raw_data = out;
-  for (const f of ['float_data', 'int32_data', 'int64_data', 'double_data', 'uint64_data'] as const) (t as unknown as Record<string, unknown>)[f] = [];
-  delete t.data_location;
-  t.external_data = [];
-  model.external.delete(t);
-}
+import { pruneHeads } from './heads.js';
+import { sliceTensor } from './slice.js';
 
 /** Channel scores: the L1 or L2 norm of each slice along `axis`. */
 export function channelNorms(values: Float32Array, dims: number[], axis: number, norm: 'l1' | 'l2'): Float64Array {
@@ -111,7 +83,7 @@ export const structuredPass: Pass = {
   description: 'structured pruning: removes whole output channels (Conv) or neurons (MatMul/Gemm) and shrinks every tensor that depends on them',
   options: {
     ratio: { type: 'number', min: 0, max: 0.99, default: 0.3, description: 'fraction of each layer\'s output channels or neurons to remove (a layer keeps at least one)' },
-    target: { type: 'enum', choices: ['channels', 'neurons', 'all'], default: 'all', description: 'channels: Conv output channels; neurons: MatMul/Gemm output features (e.g. transformer FFN); all: both' },
+    target: { type: 'enum', choices: ['channels', 'neurons', 'heads', 'all'], default: 'all', description: 'channels: Conv output channels; neurons: MatMul/Gemm output features (e.g. transformer FFN); heads: attention heads (as --prune heads); all: channels and neurons' },
     multiple: { type: 'integer', min: 1, max: 256, default: 1, description: 'keep a multiple of this many channels per layer (8 or 16 suit vectorized kernels); fewer are removed to round up' },
     score: { type: 'enum', choices: ['l1', 'l2'], default: 'l1', description: 'how channels are ranked: the L1 or L2 norm of their weights' },
     ops: { type: 'string', default: 'Conv,MatMul,Gemm', description: 'op types whose outputs are pruned' },
@@ -120,7 +92,11 @@ export const structuredPass: Pass = {
   run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
     const summary = emptySummary(this, options);
     const ratio = options.ratio as number;
-    const target = options.target as 'channels' | 'neurons' | 'all';
+    const target = options.target as 'channels' | 'neurons' | 'heads' | 'all';
+    if (target === 'heads') {
+      pruneHeads(model, ratio, summary);
+      return summary;
+    }
     const ops = parseOpList(options.ops as string);
     const include = typeof options.include === 'string' && options.include ? namePattern(options.include) : undefined;
     const exclude = typeof options.exclude === 'string' && options.exclude ? namePattern(options.exclude) : undefined;

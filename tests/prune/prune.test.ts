@@ -165,3 +165,14 @@ describe('attention-head pruning', () => {
     expect(countParameters(output)).toBe(577997);
   });
 });
+
+describe('structured:target=heads', () => {
+  it('is the same as --prune heads (the spelling in DESIGN.md)', async () => {
+    const { compress } = await import('../../src/pipeline/compress.js');
+    const { parseStep } = await import('../../src/pipeline/registry.js');
+    const { readFileSync } = await import('node:fs');
+    await compress(fixture('charlm', 'model.onnx'), path('h-a.onnx'), { steps: [parseStep('prune', 'heads:ratio=0.25')] });
+    await compress(fixture('charlm', 'model.onnx'), path('h-b.onnx'), { steps: [parseStep('prune', 'structured:target=heads,ratio=0.25')] });
+    expect(Buffer.compare(readFileSync(path('h-a.onnx')), readFileSync(path('h-b.onnx')))).toBe(0);
+  });
+});
