@@ -6,8 +6,16 @@ import { Model } from '../ir/model.js';
 import { forEachTensor } from '../ir/walk.js';
 import { DecodeError, decode } from './codec.js';
 import { externalRef, isExternal } from './external.js';
+import { FileBytes, readWithHoles } from './lazy.js';
 import { tensorSizeProblem } from '../ir/validate.js';
 import type { ModelProto } from './types.js';
+
+export interface ReadOptions {
+  /** Files from this size on are read lazily: their large tensors stay in the file until needed (default 64 MiB). */
+  lazyFileBytes?: number;
+  /** The smallest tensor payload left in the file (default 1 MiB). */
+  lazyTensorBytes?: number;
+}
 
 /** Protobuf cannot represent a message of 2 GiB or more; larger models keep weights in external files. */
 export const MAX_MODEL_FILE_BYTES = 2 ** 31 - 1;
@@ -38,7 +46,7 @@ export function decodeModel(bytes: Uint8Array, where: string): ModelProto {
 }
 
 /** Reads an .onnx file. Tensor bytes stay views into the file's buffer; external data is checked, not loaded. */
-export function readModel(path: string): Model {
+export function readModel(path: string, options: ReadOptions = {}): Model {
   const full = resolve(path);
   const stat = statOrFail(path);
   if (stat.isDirectory()) throw new InputError(`${path}: is a directory, expected an .onnx file`);
@@ -47,9 +55,18 @@ export function readModel(path: string): Model {
   if (stat.size > MAX_MODEL_FILE_BYTES) {
     throw new InputError(`${path}: ${stat.size} bytes is over protobuf's 2 GiB limit; models this large keep their weights in external data files`);
   }
-  const bytes = readFileSync(full);
+  // Large files: big tensor payloads stay in the file until something reads them.
+  const lazy = stat.size >= (options.lazyFileBytes ?? 64 << 20) ? readWithHoles(full, stat.size, options.lazyTensorBytes ?? 1 << 20) : undefined;
+  const bytes = lazy?.buffer ?? readFileSync(full);
   const proto = decodeModel(bytes, path);
-  const model = new Model(proto, { path: full, given: path, dir: dirname(full), bytes: stat.size, buffer: bytes });
+  const model = new Model(proto, { path: full, given: path, dir: dirname(full), bytes: stat.size, buffer: lazy && lazy.holes.size > 0 ? undefined : bytes });
+  if (lazy && lazy.holes.size > 0) {
+    for (const t of proto.graph!.initializer) {
+      const raw = t.raw_data;
+      const length = raw ? lazy.holes.get(raw.byteOffset) : undefined;
+      if (raw && raw.buffer === bytes.buffer && length === raw.byteLength) t.raw_data = new FileBytes(full, raw.byteOffset, length) as unknown as Uint8Array;
+    }
+  }
   forEachTensor(proto, ({ tensor }) => {
     let externalLength: number | undefined;
     if (isExternal(tensor)) {

@@ -1,6 +1,7 @@
 // Tensor values: element counts, raw little-endian bytes wherever the data lives (raw_data, the
 // typed repeated fields, or an external file), typed-array views of them, and Constant nodes.
 import { readRange } from '../io/external.js';
+import { FileBytes } from '../io/lazy.js';
 import type { AttributeProto, Int64, NodeProto, TensorProto } from '../io/types.js';
 import { DataType } from '../io/types.js';
 import { dtypeInfo, rawByteLength } from './dtype.js';
@@ -73,7 +74,9 @@ function typedFieldBytes(t: TensorProto): Uint8Array {
 export function tensorBytes(model: Model | undefined, t: TensorProto): Uint8Array {
   const ref = model?.external.get(t);
   if (ref) return readRange(ref.file, ref.offset, ref.length);
-  if (t.raw_data) return t.raw_data;
+  const raw = t.raw_data as Uint8Array | FileBytes | undefined;
+  if (raw instanceof FileBytes) return raw.load();
+  if (raw) return raw;
   return typedFieldBytes(t);
 }
 

@@ -1,7 +1,7 @@
 // The main job: read a model, run the pipeline, write the result, and say what changed.
-import { mkdirSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { readModel } from '../io/read.js';
+import { readModel, type ReadOptions } from '../io/read.js';
 import { InputError } from '../errors.js';
 import { validateModel } from '../ir/validate.js';
 import type { Model } from '../ir/model.js';
@@ -15,6 +15,8 @@ import { runPipeline } from './run.js';
 export interface CompressOptions {
   /** Create the output's folder when it does not exist (after the input has been read). */
   createOutputFolder?: boolean;
+  /** How the input is read (lazily from which size on). */
+  read?: ReadOptions;
   /** Run the passes and measure the output's size, but write nothing. */
   dryRun?: boolean;
   /** The passes to run, in order. */
@@ -39,7 +41,7 @@ export interface CompressResult {
 }
 
 export async function compress(inputPath: string, outputPath: string, options: CompressOptions = {}): Promise<CompressResult> {
-  const model = readModel(inputPath);
+  const model = readModel(inputPath, options.read);
   const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
   const inputProblems = validateModel(model.proto, externalLengths());
   if (inputProblems.length > 0) {
@@ -56,26 +58,34 @@ export async function compress(inputPath: string, outputPath: string, options: C
   }
   const inputFiles = model.sourceFiles().map((path) => ({ path: path === model.source!.path ? inputPath : path, bytes: statSync(path).size }));
   if (options.createOutputFolder && !options.dryRun) mkdirSync(dirname(outputPath), { recursive: true });
-  // With the source in memory, whether the output is byte-identical is checked as it is written.
-  const source = model.source?.buffer;
-  let identical = source !== undefined && model.external.size === 0 && passes.length === 0;
-  const written = writeModel(model, outputPath, {
-    ...options.write,
-    dryRun: options.dryRun,
-    onModelChunk: (chunk, offset) => {
-      if (identical) identical = offset + chunk.length <= source!.length && Buffer.compare(chunk, source!.subarray(offset, offset + chunk.length)) === 0;
-    },
-  });
+  // Whether the output is byte-identical is checked as it is written: against the source in memory,
+  // or, for a file read lazily, against the file itself.
+  const checkIdentity = model.source !== undefined && model.external.size === 0 && passes.length === 0;
+  const sourceBytes = model.source?.bytes ?? 0;
+  const compare = checkIdentity ? sourceComparer(model.source!.path, model.source!.buffer) : undefined;
+  let identical = checkIdentity;
+  let written;
+  try {
+    written = writeModel(model, outputPath, {
+      ...options.write,
+      dryRun: options.dryRun,
+      onModelChunk: (chunk, offset) => {
+        if (identical) identical = offset + chunk.length <= sourceBytes && compare!.same(chunk, offset);
+      },
+    });
+  } finally {
+    compare?.close();
+  }
   const outputFiles = [written.model, ...(written.externalData ? [written.externalData] : [])];
   const total = (files: WrittenFile[]) => files.reduce((n, f) => n + f.bytes, 0);
-  identical &&= outputFiles.length === 1 && written.model.bytes === source!.length;
+  identical &&= outputFiles.length === 1 && written.model.bytes === sourceBytes;
   return {
     input: { path: inputPath, bytes: total(inputFiles), files: inputFiles },
     output: { path: written.model.path, bytes: total(outputFiles), files: outputFiles },
     passes,
     inputParameters,
     tensors: mergeTensorRows(baseRows, passes),
-    identical: source !== undefined && model.external.size === 0 && passes.length === 0 ? identical : undefined,
+    identical: checkIdentity ? identical : undefined,
     model,
   };
 }
@@ -98,4 +108,22 @@ export function mergeTensorRows(base: TensorRow[], passes: PassSummary[]): Tenso
     }
   }
   return [...rows.values()];
+}
+
+/** Compares written chunks with the source: from memory when it is there, else read from the file. */
+function sourceComparer(path: string, buffer: Uint8Array | undefined) {
+  if (buffer) return { same: (chunk: Uint8Array, offset: number) => Buffer.compare(chunk, buffer.subarray(offset, offset + chunk.length)) === 0, close() {} };
+  const fd = openSync(path, 'r');
+  const scratch = Buffer.allocUnsafe(1 << 20);
+  return {
+    same(chunk: Uint8Array, offset: number): boolean {
+      for (let at = 0; at < chunk.length; at += scratch.length) {
+        const piece = chunk.subarray(at, at + scratch.length);
+        const n = readSync(fd, scratch, 0, piece.length, offset + at);
+        if (n !== piece.length || Buffer.compare(piece, scratch.subarray(0, n)) !== 0) return false;
+      }
+      return true;
+    },
+    close() { closeSync(fd); },
+  };
 }

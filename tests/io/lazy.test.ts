@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FileBytes } from '../../src/io/lazy.js';
+import { readModel } from '../../src/io/read.js';
+import { compress } from '../../src/pipeline/compress.js';
+import { parseStep } from '../../src/pipeline/registry.js';
+import { inspectModel } from '../../src/report/inspect.js';
+import { fixture, scratch } from '../helpers.js';
+
+const dir = scratch();
+const CHARLM = fixture('charlm', 'model.onnx');
+// The char LM is 2.5 MB with 262 kB weights: thresholds low enough to read it lazily.
+const lazy = { lazyFileBytes: 1 << 20, lazyTensorBytes: 64 << 10 };
+
+describe('lazy reading of large files', () => {
+  it('leaves the big payloads in the file and reads them when asked', () => {
+    const model = readModel(CHARLM, lazy);
+    const stored = model.graph.initializer.filter((t) => (t.raw_data as unknown) instanceof FileBytes);
+    expect(stored.length).toBeGreaterThan(10);
+    expect(model.source!.buffer).toBeUndefined();
+    expect(inspectModel(model).duplicates).toEqual(inspectModel(readModel(CHARLM)).duplicates);
+  });
+
+  it.each([[[] as [string, string][]], [[['quantize', 'int8']] as [string, string][]], [[['prune', 'structured:ratio=0.3'], ['quantize', 'int4']] as [string, string][]]])(
+    'gives byte-identical outputs to an eager read (%j)', async (steps) => {
+      const a = join(dir, `eager-${steps.length}.onnx`), b = join(dir, `lazy-${steps.length}.onnx`);
+      await compress(CHARLM, a, { steps: steps.map(([f, s]) => parseStep(f, s)) });
+      const r = await compress(CHARLM, b, { steps: steps.map(([f, s]) => parseStep(f, s)), read: lazy });
+      expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
+      if (steps.length === 0) expect(r.identical).toBe(true);
+    });
+});
