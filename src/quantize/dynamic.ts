@@ -32,12 +32,13 @@ export function rewriteDynamic(
   const type = signed ? DataType.INT8 : DataType.UINT8;
   const qName = names.fresh(`${weight.name}_quantized`);
   const sName = names.fresh(`${weight.name}_scale`);
-  const zName = names.fresh(`${weight.name}_zero_point`);
+  // MatMulInteger takes a zero point of 0 when none is given: symmetric weights store none.
+  const zName = signed ? '' : names.fresh(`${weight.name}_zero_point`);
   const initializers = [
     makeTensor(qName, type, [K, N], new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength)),
     makeTensor(sName, DataType.FLOAT, [N], new Uint8Array(scales.buffer, scales.byteOffset, scales.byteLength)),
-    makeTensor(zName, type, [N], new Uint8Array(zeroPoints.buffer, zeroPoints.byteOffset, zeroPoints.byteLength)),
   ];
+  if (zName) initializers.push(makeTensor(zName, type, [N], new Uint8Array(zeroPoints.buffer, zeroPoints.byteOffset, zeroPoints.byteLength)));
   for (const use of weight.uses) {
     const node = use.node;
     const base = node.name || weight.name;
@@ -48,7 +49,7 @@ export function rewriteDynamic(
     const product = use.role === 'gemm' && node.input[2] ? names.fresh(`${output}_product`) : output;
     const nodes: NodeProto[] = [
       makeNode('DynamicQuantizeLinear', [input], [aq, as, az], names.fresh(`${base}_DynamicQuantizeLinear`)),
-      makeNode('MatMulInteger', [aq, qName, az, zName], [yInt], names.fresh(`${base}_MatMulInteger`)),
+      makeNode('MatMulInteger', [aq, qName, az, ...(zName ? [zName] : [])], [yInt], names.fresh(`${base}_MatMulInteger`)),
       makeNode('Cast', [yInt], [yFloat], names.fresh(`${base}_Cast`), [intAttribute('to', DataType.FLOAT)]),
       makeNode('Mul', [as, sName], [scale], names.fresh(`${base}_scale_Mul`)),
       makeNode('Mul', [yFloat, scale], [product], names.fresh(`${base}_output_Mul`)),

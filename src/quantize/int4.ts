@@ -154,7 +154,7 @@ export const int4Pass: Pass = {
         const type = symmetric ? DataType.INT4 : DataType.UINT4;
         const { initializers, node } = dequantizeWeight(
           w, names, { dataType: type, dims, bytes: packNibbles(q.codes) }, { dims: scaleDims, values: q.scales },
-          { dataType: type, bytes: packNibbles(q.zeroPoints) },
+          symmetric ? undefined : { dataType: type, bytes: packNibbles(q.zeroPoints) },
           [intAttribute('axis', axis), intAttribute('block_size', block)],
         );
         replaceWeight(w, initializers, [node]);

@@ -97,7 +97,8 @@ export const int8Pass: Pass = {
           w, names,
           { dataType: symmetric ? DataType.INT8 : DataType.UINT8, dims, bytes: new Uint8Array(codes.buffer) },
           { dims: scaleDims, values: axis === undefined ? Float32Array.of(result.scales[0]!) : result.scales },
-          { dataType: symmetric ? DataType.INT8 : DataType.UINT8, bytes: new Uint8Array(zeroPoints.buffer) },
+          // A symmetric zero point is 0, which DequantizeLinear assumes when it is absent: not stored.
+          symmetric ? undefined : { dataType: DataType.UINT8, bytes: new Uint8Array(zeroPoints.buffer) },
           axis === undefined ? [] : [intAttribute('axis', axis)],
         );
         replaceWeight(w, initializers, [node]);
