@@ -7,8 +7,8 @@ import type { Weight } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { weightError } from '../report/metrics.js';
-import { prunableWeights } from './select.js';
-import { markPruned, setValues } from './store.js';
+import { chooseWeights } from '../pipeline/select.js';
+import { markPruned, setValues, STORAGE_OPTION } from './store.js';
 
 /** The k-th smallest value (0-based) of `a`, which is reordered (Hoare's selection, O(n) expected). */
 export function kthSmallest(a: Float32Array, k: number): number {
@@ -61,13 +61,13 @@ export const magnitudePass: Pass = {
     sparsity: { type: 'number', min: 0, max: 1, default: 0.5, description: 'fraction of weights to zero (of each tensor, or of all chosen weights with scope=global)' },
     scope: { type: 'enum', choices: ['layer', 'global'], default: 'layer', description: 'layer: each tensor loses the same fraction; global: one magnitude threshold across all chosen tensors' },
     'max-layer-sparsity': { type: 'number', min: 0, max: 1, default: 0.98, description: 'with scope=global, no tensor is pruned beyond this fraction' },
-    storage: { type: 'enum', choices: ['auto', 'dense'], default: 'auto', description: 'auto: store a pruned tensor as a sparse_initializer where that is smaller (and nothing later changes it); dense: always dense' },
+    storage: STORAGE_OPTION,
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,ConvTranspose', description: 'op types whose weights are pruned' },
     ...selectionOptions(256),
   },
   run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
     const summary = emptySummary(this, options);
-    const { weights, skipped } = prunableWeights(model, options);
+    const { weights, skipped } = chooseWeights(model, options);
     summary.skipped.push(...skipped);
     const sparsity = options.sparsity as number;
     const originals = new Map<Weight, Float32Array>(weights.map((w) => [w, floatValues(model, w.tensor)]));

@@ -6,8 +6,8 @@ import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { perBlock } from '../quantize/kernels.js';
 import { weightError } from '../report/metrics.js';
-import { prunableWeights } from './select.js';
-import { markPruned, setValues } from './store.js';
+import { chooseWeights } from '../pipeline/select.js';
+import { markPruned, setValues, STORAGE_OPTION } from './store.js';
 
 export const nmPass: Pass = {
   family: 'prune',
@@ -16,7 +16,7 @@ export const nmPass: Pass = {
   options: {
     n: { type: 'integer', min: 1, max: 64, default: 2, description: 'weights kept in each group' },
     m: { type: 'integer', min: 2, max: 64, default: 4, description: 'group length along the reduction axis' },
-    storage: { type: 'enum', choices: ['auto', 'dense'], default: 'auto', description: 'auto: sparse_initializer where smaller; dense: always dense' },
+    storage: STORAGE_OPTION,
     ops: { type: 'string', default: 'MatMul,Gemm,Conv', description: 'op types whose weights are pruned' },
     ...selectionOptions(256),
   },
@@ -24,7 +24,7 @@ export const nmPass: Pass = {
     const summary = emptySummary(this, options);
     const n = options.n as number, m = options.m as number;
     if (n >= m) throw new Error(`n must be smaller than m (got ${n}:${m})`);
-    const { weights, skipped } = prunableWeights(model, options);
+    const { weights, skipped } = chooseWeights(model, options);
     summary.skipped.push(...skipped);
     for (const w of weights) {
       const axes = new Set(w.uses.map((u) => u.reductionAxis));

@@ -3,6 +3,7 @@ import { DataType, type GraphProto, type SparseTensorProto } from '../io/types.j
 import type { Model } from '../ir/model.js';
 import { makeTensor, tensorValues } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
+import type { OptionSpec } from '../pipeline/options.js';
 import { forEachGraph } from '../ir/walk.js';
 
 /** Replaces a weight's values (same dtype and shape) with new float32 data. */
@@ -18,6 +19,12 @@ export function setValues(model: Model, w: Weight, values: Float32Array): void {
     if (value) value.t = t;
   }
 }
+
+/** The `storage` option of the unstructured pruning passes: what markPruned and storeSparse act on. */
+export const STORAGE_OPTION: OptionSpec = {
+  type: 'enum', choices: ['auto', 'dense'], default: 'auto',
+  description: 'auto: store a pruned tensor as a sparse_initializer where that is smaller (and nothing later changes it); dense: always dense',
+};
 
 const PRUNED = new WeakMap<Model, Set<string>>();
 

@@ -1,2 +1,0 @@
-// Which weights the pruning passes consider: the common choice (see pipeline/select.ts).
-export { chooseWeights as prunableWeights } from '../pipeline/select.js';
