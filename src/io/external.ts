@@ -75,6 +75,13 @@ export function externalRef(t: TensorProto, modelDir: string, where: string): Ex
 /** Reads `length` bytes at `offset` of a file into a new (aligned) buffer. */
 export function readRange(file: string, offset: number, length: number): Buffer {
   const out = Buffer.allocUnsafeSlow(length);
+  readRangeInto(file, offset, out);
+  return out;
+}
+
+/** Reads `out.length` bytes of `file` from `offset` into `out`. */
+export function readRangeInto(file: string, offset: number, out: Uint8Array): void {
+  const length = out.length;
   const fd = openSync(file, 'r');
   try {
     let done = 0;
@@ -86,7 +93,6 @@ export function readRange(file: string, offset: number, length: number): Buffer 
   } finally {
     closeSync(fd);
   }
-  return out;
 }
 
 const STREAM_CHUNK = 16 << 20;

@@ -21,6 +21,11 @@ export class FileBytes implements StreamedBytes {
     return out;
   }
 
+  /** The bytes, read into `out` (of this range's length). */
+  readInto(out: Uint8Array): void {
+    readInto(this.file, this.offset, out);
+  }
+
   writeTo(write: (chunk: Uint8Array) => void): void {
     const chunk = Buffer.allocUnsafe(Math.min(16 << 20, Math.max(1, this.length)));
     const fd = openSync(this.file, 'r');

@@ -1,6 +1,6 @@
 // Tensor values: element counts, raw little-endian bytes wherever the data lives (raw_data, the
 // typed repeated fields, or an external file), typed-array views of them, and Constant nodes.
-import { readRange } from '../io/external.js';
+import { readRange, readRangeInto } from '../io/external.js';
 import { FileBytes } from '../io/lazy.js';
 import type { AttributeProto, Int64, NodeProto, TensorProto } from '../io/types.js';
 import { DataType } from '../io/types.js';
@@ -104,6 +104,35 @@ export function tensorValues(model: Model | undefined, t: TensorProto): Typed {
   const copy = new Ctor(bytes.byteLength / size);
   new Uint8Array(copy.buffer).set(bytes);
   return copy;
+}
+
+/** float32 values still in a file: read where the caller wants them (the kernels' own memory). */
+export interface FloatSource {
+  readonly length: number;
+  readInto(into: Float32Array): void;
+}
+
+/**
+ * A float32 tensor's values as a FloatSource when they are still in a file (saving a buffer and a
+ * copy per tensor), otherwise as floatValues gives them.
+ */
+export function floatSource(model: Model | undefined, t: TensorProto): Float32Array | FloatSource {
+  if (t.data_type === DataType.FLOAT) {
+    const ref = model?.external.get(t);
+    const raw = t.raw_data as Uint8Array | FileBytes | undefined;
+    const bytes = (into: Float32Array) => new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
+    if (ref && ref.length % 4 === 0) return { length: ref.length / 4, readInto: (into) => readRangeInto(ref.file, ref.offset, bytes(into)) };
+    if (!ref && raw instanceof FileBytes && raw.length % 4 === 0) return { length: raw.length / 4, readInto: (into) => raw.readInto(bytes(into)) };
+  }
+  return floatValues(model, t);
+}
+
+/** The values of a FloatSource in an array of their own. */
+export function toFloat32(values: Float32Array | FloatSource): Float32Array {
+  if (values instanceof Float32Array) return values;
+  const out = new Float32Array(values.length);
+  values.readInto(out);
+  return out;
 }
 
 /** float32 values of a FLOAT, DOUBLE, FLOAT16 or BFLOAT16 tensor (a copy unless already float32). */

@@ -6,7 +6,7 @@ import { DataType, type NodeProto } from '../io/types.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { ensureOpset, opsetVersion, requireDefaultOpset } from '../ir/opset.js';
-import { floatValues, makeTensor, tensorByteLength } from '../ir/tensor.js';
+import { floatSource, floatValues, makeTensor, tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
@@ -14,6 +14,7 @@ import { emptySummary, type Pass, type PassContext, type PassSummary } from '../
 import { chooseWeights } from '../pipeline/select.js';
 import { INT4, INT4_FULL, UINT4, clipRatios, packNibbles, perBlock, type QuantizeResult } from './kernels.js';
 import { KernelPool, inOrder } from './parallel.js';
+import { simdKernels } from './simd.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { gptqQuantize, planGptq } from './gptq.js';
 
@@ -28,7 +29,6 @@ function matMulOnly(w: Weight): boolean {
 function packForMatMulNBits(q: QuantizeResult, K: number, N: number, block: number, symmetric: boolean) {
   const kBlocks = Math.ceil(K / block);
   const blob = block / 2;
-  const packed = new Uint8Array(N * kBlocks * blob);
   const scales = new Float32Array(N * kBlocks);
   const zeros = symmetric ? undefined : new Uint8Array(N * Math.ceil(kBlocks / 2));
   // Group numbering of perBlock over [K, N] along axis 0 is (block b, column n) → b * N + n.
@@ -36,19 +36,12 @@ function packForMatMulNBits(q: QuantizeResult, K: number, N: number, block: numb
     for (let b = 0; b < kBlocks; b++) {
       const g = b * N + n;
       scales[n * kBlocks + b] = q.scales[g]!;
-      // Symmetric codes are signed (−8..7) around 0; MatMulNBits codes are unsigned with zero point 8.
-      const zp = symmetric ? 8 : q.zeroPoints[g]!;
-      const shift = symmetric ? 8 : 0;
-      if (zeros) zeros[n * Math.ceil(kBlocks / 2) + (b >> 1)]! |= (zp & 0x0f) << ((b & 1) * 4);
-      const base = (n * kBlocks + b) * blob;
-      for (let j = 0; j < block; j++) {
-        const k = b * block + j;
-        // Padding past K holds the zero point, so it dequantizes to 0.
-        const code = k < K ? q.codes[k * N + n]! + shift : zp;
-        packed[base + (j >> 1)]! |= (code & 0x0f) << ((j & 1) * 4);
-      }
+      if (zeros) zeros[n * Math.ceil(kBlocks / 2) + (b >> 1)]! |= (q.zeroPoints[g]! & 0x0f) << ((b & 1) * 4);
     }
   }
+  // Symmetric codes are signed (−8..7) around 0; MatMulNBits codes are unsigned with zero point 8.
+  // Padding past K holds the zero point, so it dequantizes to 0.
+  const packed = simdKernels().packMatMulNBits(q.codes, q.zeroPoints, K, N, block, symmetric ? 8 : 0);
   return { packed, scales, zeros, kBlocks, blob };
 }
 
@@ -93,10 +86,9 @@ export const int4Pass: Pass = {
     /** Blocks along the reduction axis; GPTQ where calibrated (a [K, N] weight blocked along K). */
     const start = (w: Weight, axis: number): Promise<QuantizeResult> => {
       const dims = w.tensor.dims.map(Number);
-      const values = floatValues(model, w.tensor);
       const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
-      if (factor) return Promise.resolve(gptqQuantize(values, dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }));
-      return pool.run({ values, groups: { kind: 'block', dims, axis, block }, options: opts });
+      if (factor) return Promise.resolve(gptqQuantize(floatValues(model, w.tensor), dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }));
+      return pool.run({ values: floatSource(model, w.tensor), groups: { kind: 'block', dims, axis, block }, options: opts });
     };
     try {
       for await (const [w, q] of inOrder(toNBits, window, (w) => start(w, 0))) {

@@ -5,7 +5,7 @@ import { DataType } from '../io/types.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
-import { floatValues, tensorByteLength } from '../ir/tensor.js';
+import { floatSource, floatValues, tensorByteLength } from '../ir/tensor.js';
 import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
@@ -73,11 +73,10 @@ export const int8Pass: Pass = {
     const start = (w: Weight): Promise<QuantizeResult | undefined> => {
       if (isDynamic(w)) return Promise.resolve(undefined);
       const dims = w.tensor.dims.map(Number);
-      const values = floatValues(model, w.tensor);
       const axis = axisOf(w);
       const factor = gptq?.factors.get(w);
-      if (factor && axis === 1) return Promise.resolve(gptqQuantize(values, dims[0]!, dims[1]!, factor, { range, symmetric }));
-      return pool.run({ values, groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range, symmetric, clipRatios: ratios } });
+      if (factor && axis === 1) return Promise.resolve(gptqQuantize(floatValues(model, w.tensor), dims[0]!, dims[1]!, factor, { range, symmetric }));
+      return pool.run({ values: floatSource(model, w.tensor), groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range, symmetric, clipRatios: ratios } });
     };
     try {
       for await (const [w, computed] of inOrder(candidates, 2 * Math.max(1, context.threads), start)) {

@@ -1,6 +1,10 @@
 // Quantization arithmetic. Values are grouped (per tensor, per channel along an axis, or in blocks
 // along an axis); each group gets a scale (and zero point), and the figures of the error the
 // rounding introduced are measured on the spot, as ONNX Runtime will dequantize: (q − zp) · scale in float32.
+// Groups laid out in rows or columns go to the WebAssembly SIMD kernels (simd.ts); the scalar code
+// here handles the other layouts (a channel axis in the middle of a tensor) and GPTQ's arithmetic.
+import { toFloat32, type FloatSource } from '../ir/tensor.js';
+import { ScaleMode, simdFits, simdKernels, type SimdLayout } from './simd.js';
 
 /** Adding and subtracting 1.5·2^52 rounds a double to the nearest integer, ties to even, without a branch (~3× faster than Math.round in V8). */
 const ROUND = 6755399441055744;
@@ -39,15 +43,15 @@ export interface Groups {
   /** The largest number of elements in one group (the scratch size). */
   maxSize: number;
   gather(g: number, values: Float32Array, out: Float32Array, idx: Int32Array): number;
-  /** For groups that are one contiguous run: [start, end) of group g, so no copy is needed. */
-  span?(g: number): [number, number];
+  /** The layout in terms the SIMD kernels take, when they can take it. */
+  layout?: SimdLayout;
 }
 
 export function perTensor(n: number): Groups {
   return {
     count: 1,
     maxSize: n,
-    span: () => [0, n],
+    layout: { kind: 'rows', rows: 1, length: n, block: n },
     gather(_g, values, out, idx) {
       for (let i = 0; i < n; i++) { out[i] = values[i]!; idx[i] = i; }
       return n;
@@ -63,7 +67,8 @@ export function perChannel(dims: number[], axis: number): Groups {
   return {
     count: channels,
     maxSize: outer * inner,
-    span: outer === 1 ? (c) => [c * inner, (c + 1) * inner] : undefined,
+    layout: outer === 1 ? { kind: 'rows', rows: channels, length: inner, block: inner }
+      : inner === 1 ? { kind: 'cols', rows: outer, cols: channels, block: outer } : undefined,
     gather(c, values, out, idx) {
       let n = 0;
       for (let o = 0; o < outer; o++) {
@@ -170,7 +175,10 @@ export interface QuantizeResult {
 }
 
 /** Quantizes `values` group by group. */
-export function quantizeGroups(values: Float32Array, groups: Groups, options: QuantizeOptions): QuantizeResult {
+export function quantizeGroups(source: Float32Array | FloatSource, groups: Groups, options: QuantizeOptions): QuantizeResult {
+  const layout = groups.layout;
+  if (layout && simdFits(source.length) && (layout.kind === 'rows' || layout.cols % 4 === 0)) return quantizeSimd(source, groups.count, layout, options);
+  const values = toFloat32(source);
   const { range, symmetric } = options;
   const ratios = options.clipRatios ?? [1];
   const lo = range.min, hi = range.max;
@@ -179,16 +187,9 @@ export function quantizeGroups(values: Float32Array, groups: Groups, options: Qu
   const zeroPoints = new Int16Array(groups.count);
   const acc = new ErrorAccumulator();
   const plain = ratios.length > 1 ? new ErrorAccumulator() : undefined;
-  // Contiguous groups without a search are quantized in place; the others go through a scratch copy.
-  const inPlace = groups.span && ratios.length === 1 ? groups.span : undefined;
-  const buf = new Float32Array(inPlace ? 0 : groups.maxSize);
-  const idx = new Int32Array(inPlace ? 0 : groups.maxSize);
+  const buf = new Float32Array(groups.maxSize);
+  const idx = new Int32Array(groups.maxSize);
   for (let g = 0; g < groups.count; g++) {
-    if (inPlace) {
-      const [start, end] = inPlace(g);
-      quantizeSpan(values, start, end, codes, range, symmetric, acc, scales, zeroPoints, g);
-      continue;
-    }
     const n = groups.gather(g, values, buf, idx);
     let min = 0, max = 0;
     if (n > 0) {
@@ -265,10 +266,8 @@ export function perBlock(dims: number[], axis: number, block: number): Groups & 
     count: outer * blocks * inner,
     maxSize: block,
     blocks,
-    span: inner === 1 ? (g) => {
-      const b = g % blocks, o = (g - b) / blocks;
-      return [o * length + b * block, o * length + Math.min(length, (b + 1) * block)];
-    } : undefined,
+    layout: inner === 1 ? { kind: 'rows', rows: outer, length, block }
+      : outer === 1 ? { kind: 'cols', rows: length, cols: inner, block } : undefined,
     gather(g, values, out, idx) {
       const i = g % inner;
       const rest = (g - i) / inner;
@@ -288,6 +287,7 @@ export function perBlock(dims: number[], axis: number, block: number): Groups & 
 
 /** Packs 4-bit codes two to a byte, the first in the low nibble (ONNX INT4/UINT4 raw_data). */
 export function packNibbles(codes: ArrayLike<number>): Uint8Array {
+  if (codes.length > 4096 && (codes instanceof Int8Array || codes instanceof Uint8Array)) return simdKernels().packPairs(codes);
   const out = new Uint8Array(Math.ceil(codes.length / 2));
   for (let i = 0; i < codes.length; i += 2) {
     const lo = codes[i]! & 0x0f;
@@ -297,40 +297,29 @@ export function packNibbles(codes: ArrayLike<number>): Uint8Array {
   return out;
 }
 
-/**
- * Quantizes values[start..end) as one group with min/max scales, writing codes in place (no scratch
- * copy). The arithmetic is the final loop of quantizeGroups; it is kept apart so that this hot loop
- * has no index indirection (per-tensor int8 on BERT-base: 1.81 s through the scratch copy, 1.10 s here).
- */
-function quantizeSpan(
-  values: Float32Array, start: number, end: number, codes: Int8Array | Uint8Array, range: IntRange, symmetric: boolean,
-  acc: ErrorAccumulator, scales: Float32Array, zeroPoints: Int16Array, g: number,
-): void {
-  let min = 0, max = 0;
-  if (end > start) {
-    min = Infinity; max = -Infinity;
-    for (let k = start; k < end; k++) { const x = values[k]!; if (x < min) min = x; if (x > max) max = x; }
-  }
-  const p = groupParams(min, max, range, symmetric);
-  const scale = p.scale, zp = p.zeroPoint, inv = 1 / scale, lo = range.min, hi = range.max;
-  scales[g] = scale;
-  zeroPoints[g] = zp;
-  let maxAbs = acc.maxAbs, errSq = 0, refSq = 0, zeros = 0;
-  for (let k = start; k < end; k++) {
-    const x = values[k]!;
-    let q = x * inv + ROUND - ROUND + zp;
-    q = q < lo ? lo : q > hi ? hi : q;
-    codes[k] = q;
-    const y = Math.fround((q - zp) * scale);
-    const d = Math.abs(y - x);
-    if (d > maxAbs) maxAbs = d;
-    errSq += d * d;
-    refSq += x * x;
-    if (y === 0) zeros++;
-  }
-  acc.maxAbs = maxAbs;
-  acc.errSq += errSq;
-  acc.refSq += refSq;
-  acc.zeros += zeros;
-  acc.count += end - start;
+/** quantizeGroups on the SIMD kernels (same scales and zero points rule, computed in float32). */
+function quantizeSimd(values: Float32Array | FloatSource, count: number, layout: SimdLayout, options: QuantizeOptions): QuantizeResult {
+  const { range, symmetric } = options;
+  const ratios = options.clipRatios ?? [1];
+  const r = simdKernels().quantize({
+    values, layout, groups: count,
+    mode: !symmetric ? ScaleMode.Asymmetric : range.fullSymmetric ? ScaleMode.FullSymmetric : ScaleMode.Symmetric,
+    qmin: range.min, qmax: range.max,
+    zpSym: range.min < 0 ? 0 : Math.round((range.min + range.max + 1) / 2),
+    // The plain min/max scales are always the first candidate.
+    ratios: ratios.length > 1 ? ratios.filter((x) => x !== 1) : [],
+  });
+  const s = r.stats;
+  const stats = (maxAbs: number, errSq: number, refSq: number, zeros: number): ErrorStats => ({
+    maxAbsError: maxAbs,
+    relRmsError: refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq / refSq),
+    sparsity: values.length ? zeros / values.length : 0,
+  });
+  return {
+    codes: range.min < 0 ? new Int8Array(r.codes.buffer, r.codes.byteOffset, r.codes.length) : r.codes,
+    scales: r.scales,
+    zeroPoints: Int16Array.from(r.zeroPoints),
+    error: stats(s[0]!, s[1]!, s[2]!, s[3]!),
+    errorBeforeSearch: ratios.length > 1 ? stats(s[4]!, s[5]!, s[6]!, 0) : undefined,
+  };
 }

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { toFloat32, type FloatSource } from '../ir/tensor.js';
 import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from './kernels.js';
 
 export type GroupsSpec =
@@ -13,7 +14,7 @@ export type GroupsSpec =
   | { kind: 'block'; dims: number[]; axis: number; block: number };
 
 export interface KernelJob {
-  values: Float32Array;
+  values: Float32Array | FloatSource;
   groups: GroupsSpec;
   options: QuantizeOptions;
 }
@@ -66,8 +67,8 @@ export class KernelPool {
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject });
       // The values are a copy the worker owns (the model's own bytes stay where they are).
-      const values = Float32Array.from(job.values);
-      w.postMessage({ id, values, groups: job.groups, options: job.options }, [values.buffer]);
+      const values = job.values instanceof Float32Array ? Float32Array.from(job.values) : toFloat32(job.values);
+      w.postMessage({ id, values, groups: job.groups, options: job.options }, [values.buffer as ArrayBuffer]);
     }
   }
 

@@ -1,0 +1,142 @@
+// The WebAssembly SIMD kernels (assembly/quantize.ts, compiled to kernels.wasm beside this file):
+// loading them once per thread, laying out their memory, and copying tensors in and results out.
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { FloatSource } from '../ir/tensor.js';
+
+interface Exports {
+  colGroups(src: number, R: number, C: number, B: number, codes: number, scales: number, zeros: number,
+    mode: number, qmin: number, qmax: number, zpSym: number, ratios: number, nRatios: number, stats: number, signed: number, scratch: number): void;
+  rowGroups(src: number, rows: number, L: number, B: number, codes: number, scales: number, zeros: number,
+    mode: number, qmin: number, qmax: number, zpSym: number, ratios: number, nRatios: number, stats: number, signed: number): void;
+  packPairs(codes: number, n: number, out: number): void;
+  packMatMulNBits(codes: number, K: number, N: number, block: number, shift: number, zeros: number, out: number): void;
+}
+
+/** How a scale is derived from a group's range (the kernel's `mode`). */
+export const ScaleMode = { Symmetric: 0, FullSymmetric: 1, Asymmetric: 2 } as const;
+export type ScaleMode = (typeof ScaleMode)[keyof typeof ScaleMode];
+
+/** Groups the kernels handle: contiguous groups in rows, or groups of rows in each column. */
+export type SimdLayout =
+  | { kind: 'rows'; rows: number; length: number; block: number }
+  | { kind: 'cols'; rows: number; cols: number; block: number };
+
+export interface SimdRequest {
+  /** The values; from a file, they are read straight into the kernels' memory. */
+  values: Float32Array | FloatSource;
+  layout: SimdLayout;
+  groups: number;
+  mode: ScaleMode;
+  qmin: number;
+  qmax: number;
+  /** The zero point of symmetric unsigned ranges. */
+  zpSym: number;
+  ratios: number[];
+}
+
+export interface SimdResult {
+  codes: Uint8Array;
+  scales: Float32Array;
+  zeroPoints: Float32Array;
+  /** max abs error, Σ error², Σ value², zeros; then max abs, Σ error², Σ value² with plain scales. */
+  stats: Float64Array;
+}
+
+/** wasm32 addresses: a tensor with its codes must fit in 4 GiB, and the kernels' loops count in i32. */
+const MAX_BYTES = 2 ** 32 - (1 << 16);
+const BASE = 1024;
+const align = (n: number) => Math.ceil(n / 16) * 16;
+
+class Kernels {
+  readonly memory = new WebAssembly.Memory({ initial: 2 });
+  readonly exports: Exports;
+
+  constructor(module: WebAssembly.Module) {
+    this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Exports;
+  }
+
+  /** Makes the memory at least `bytes` long and returns it as bytes. */
+  reserve(bytes: number): Uint8Array {
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / 65536));
+    return new Uint8Array(this.memory.buffer);
+  }
+
+  quantize(r: SimdRequest): SimdResult {
+    const n = r.values.length;
+    const l = r.layout;
+    const src = BASE;
+    const codes = align(src + n * 4);
+    const scales = align(codes + n);
+    const zeros = align(scales + r.groups * 4);
+    const ratios = align(zeros + r.groups * 4);
+    const stats = align(ratios + r.ratios.length * 4);
+    const scratch = stats + 64;
+    const mem = this.reserve(scratch + (l.kind === 'cols' ? 12 * l.cols : 0));
+    const into = new Float32Array(mem.buffer, src, n);
+    if (r.values instanceof Float32Array) into.set(r.values);
+    else r.values.readInto(into);
+    new Float32Array(mem.buffer, ratios, r.ratios.length).set(r.ratios);
+    new Float64Array(mem.buffer, stats, 8).fill(0);
+    const signed = r.qmin < 0 ? 1 : 0;
+    if (l.kind === 'rows') {
+      this.exports.rowGroups(src, l.rows, l.length, l.block, codes, scales, zeros, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed);
+    } else {
+      this.exports.colGroups(src, l.rows, l.cols, l.block, codes, scales, zeros, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed, scratch);
+    }
+    return {
+      codes: mem.slice(codes, codes + n),
+      scales: new Float32Array(mem.buffer.slice(scales, scales + r.groups * 4)),
+      zeroPoints: new Float32Array(mem.buffer.slice(zeros, zeros + r.groups * 4)),
+      stats: new Float64Array(mem.buffer.slice(stats, stats + 64)),
+    };
+  }
+
+  packPairs(codes: ArrayLike<number> & { length: number; buffer?: ArrayBufferLike }): Uint8Array {
+    const n = codes.length;
+    const out = align(BASE + n);
+    const mem = this.reserve(out + Math.ceil(n / 2));
+    mem.set(codes instanceof Uint8Array || codes instanceof Int8Array ? new Uint8Array(codes.buffer, codes.byteOffset, n) : Uint8Array.from(codes as ArrayLike<number>), BASE);
+    this.exports.packPairs(BASE, n, out);
+    return mem.slice(out, out + Math.ceil(n / 2));
+  }
+
+  packMatMulNBits(codes: Int8Array | Uint8Array, zeroPoints: ArrayLike<number>, K: number, N: number, block: number, shift: number): Uint8Array {
+    const kBlocks = Math.ceil(K / block);
+    const zeros = align(BASE + codes.length);
+    const out = align(zeros + kBlocks * N * 4);
+    const size = N * kBlocks * (block / 2);
+    const mem = this.reserve(out + size);
+    mem.set(new Uint8Array(codes.buffer, codes.byteOffset, codes.length), BASE);
+    new Float32Array(mem.buffer, zeros, kBlocks * N).set(zeroPoints);
+    this.exports.packMatMulNBits(BASE, K, N, block, shift, zeros, out);
+    return mem.slice(out, out + size);
+  }
+}
+
+let kernels: Kernels | undefined;
+
+function wasmPath(): string | undefined {
+  // Compiled code finds the module beside it; tests running the TypeScript sources use dist/.
+  for (const rel of ['./kernels.wasm', '../../dist/quantize/kernels.wasm']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** The kernels of this thread, loaded on first use. */
+export function simdKernels(): Kernels {
+  if (!kernels) {
+    const path = wasmPath();
+    if (!path) throw new Error('kernels.wasm is missing beside the compiled code: run npm run build');
+    kernels = new Kernels(new WebAssembly.Module(readFileSync(path)));
+  }
+  return kernels;
+}
+
+/** Whether a tensor of n values fits the kernels' memory. */
+export function simdFits(n: number): boolean {
+  return n > 0 && BASE + n * 6 + (1 << 20) < MAX_BYTES;
+}

@@ -1,0 +1,111 @@
+// The WebAssembly SIMD kernels against the scalar code they replace for rows/columns layouts (the
+// scalar path still serves other layouts, so it is the reference here). The kernels compute
+// x·(1/scale) in float32 where the scalar code uses float64, so a code may differ by one where the
+// scaled value lies within rounding of a .5 tie: allowed at a rate of 1 in 10⁴, no more.
+import { describe, expect, it } from 'vitest';
+import {
+  INT4, INT4_FULL, INT8, UINT4, UINT8, clipRatios, packNibbles, perBlock, perChannel, perTensor, quantizeGroups,
+  type Groups, type IntRange, type QuantizeResult,
+} from '../../src/quantize/kernels.js';
+import { simdKernels } from '../../src/quantize/simd.js';
+
+function random(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    // Heavy-ish tails and some exact zeros, as pruned real weights have.
+    const u = s / 2 ** 32 - 0.5;
+    out[i] = i % 17 === 0 ? 0 : u * u * u * 3 + u * 0.05;
+  }
+  return out;
+}
+
+/** The same groups without a layout: quantizeGroups then takes the scalar path. */
+const scalar = (g: Groups): Groups => ({ ...g, layout: undefined });
+
+function compare(a: QuantizeResult, b: QuantizeResult) {
+  expect(a.codes.length).toBe(b.codes.length);
+  let differ = 0;
+  for (let i = 0; i < a.codes.length; i++) {
+    const d = Math.abs(a.codes[i]! - b.codes[i]!);
+    expect(d).toBeLessThanOrEqual(1);
+    if (d) differ++;
+  }
+  expect(differ).toBeLessThanOrEqual(Math.max(1, a.codes.length / 1e4));
+  expect(a.scales.length).toBe(b.scales.length);
+  for (let g = 0; g < a.scales.length; g++) {
+    expect(Math.abs(a.scales[g]! - b.scales[g]!)).toBeLessThanOrEqual(Math.abs(b.scales[g]!) * 1e-6);
+    expect(a.zeroPoints[g]).toBe(b.zeroPoints[g]);
+  }
+  expect(a.error.relRmsError).toBeCloseTo(b.error.relRmsError, 5);
+  expect(a.error.maxAbsError).toBeCloseTo(b.error.maxAbsError, 5);
+  expect(a.error.sparsity).toBeCloseTo(b.error.sparsity, 4);
+  if (b.errorBeforeSearch) expect(a.errorBeforeSearch!.relRmsError).toBeCloseTo(b.errorBeforeSearch.relRmsError, 5);
+}
+
+describe('SIMD quantization kernels', () => {
+  const cases: [string, number[], (dims: number[]) => Groups, IntRange, boolean, number[] | undefined][] = [
+    ['per tensor, int8', [37, 29], (d) => perTensor(d[0]! * d[1]!), INT8, true, undefined],
+    ['per tensor, uint8 asymmetric', [64, 48], (d) => perTensor(d[0]! * d[1]!), UINT8, false, undefined],
+    ['rows (Conv output channels, odd length)', [24, 3, 3, 3], (d) => perChannel(d, 0), INT8, true, undefined],
+    ['columns (MatMul per channel)', [96, 40], (d) => perChannel(d, 1), INT8, true, undefined],
+    ['columns, asymmetric with search', [96, 40], (d) => perChannel(d, 1), UINT8, false, clipRatios(20, 0.5)],
+    ['rows with search', [40, 96], (d) => perChannel(d, 0), INT8, true, clipRatios(20, 0.5)],
+    ['4-bit blocks along K (columns), search', [100, 48], (d) => perBlock(d, 0, 32), INT4, true, clipRatios(7, 0.65)],
+    ['4-bit blocks along K, full range, no search', [96, 48], (d) => perBlock(d, 0, 32), INT4_FULL, true, undefined],
+    ['4-bit blocks along K, asymmetric', [128, 16], (d) => perBlock(d, 0, 16), UINT4, false, clipRatios(7, 0.65)],
+    ['4-bit blocks in rows (Gather), ragged last block', [12, 70], (d) => perBlock(d, 1, 32), INT4, true, clipRatios(7, 0.65)],
+    ['4-bit blocks in rows, asymmetric, no search', [12, 64], (d) => perBlock(d, 1, 16), UINT4, false, undefined],
+  ];
+  it.each(cases)('%s: as the scalar code', (_name, dims, make, range, symmetric, ratios) => {
+    const values = random(dims.reduce((a, b) => a * b, 1), dims.length * 7 + dims[0]!);
+    const groups = make(dims);
+    expect(groups.layout).toBeDefined();
+    const options = { range, symmetric, clipRatios: ratios };
+    compare(quantizeGroups(values, groups, options), quantizeGroups(values, scalar(groups), options));
+  });
+
+  it('keep exact zeros exactly zero, and the codes in range', () => {
+    const values = random(64 * 32, 5);
+    for (const [range, symmetric] of [[INT8, true], [UINT8, false], [INT4, true], [UINT4, false]] as const) {
+      const r = quantizeGroups(values, perBlock([64, 32], 0, 16), { range, symmetric });
+      for (let i = 0; i < values.length; i++) {
+        expect(r.codes[i]).toBeGreaterThanOrEqual(range.min);
+        expect(r.codes[i]).toBeLessThanOrEqual(range.max);
+        if (values[i] === 0) expect(r.codes[i]).toBe(r.zeroPoints[Math.floor(i / 32 / 16) * 32 + (i % 32)]);
+      }
+    }
+  });
+
+  it('read the values from a source without an array of their own', () => {
+    const values = random(48 * 32, 9);
+    const source = { length: values.length, readInto: (into: Float32Array) => into.set(values) };
+    const options = { range: INT4, symmetric: true, clipRatios: clipRatios(7, 0.65) };
+    expect(quantizeGroups(source, perBlock([48, 32], 0, 32), options)).toEqual(quantizeGroups(values, perBlock([48, 32], 0, 32), options));
+  });
+
+  it('pack nibbles and MatMulNBits blobs exactly as the scalar packing', () => {
+    const codes = Int8Array.from(random(9001, 3), (x) => Math.max(-8, Math.min(7, Math.round(x * 100))));
+    const scalarPack = (c: ArrayLike<number>) => {
+      const out = new Uint8Array(Math.ceil(c.length / 2));
+      for (let i = 0; i < c.length; i++) out[i >> 1]! |= (c[i]! & 15) << ((i & 1) * 4);
+      return out;
+    };
+    expect(packNibbles(codes)).toEqual(scalarPack(codes));
+    // [K, N] codes, K not a multiple of the block: the padding holds the zero point.
+    const K = 70, N = 20, block = 32, kBlocks = 3;
+    const kn = codes.subarray(0, K * N);
+    const zeros = Float32Array.from({ length: kBlocks * N }, (_, g) => g % 16);
+    for (const shift of [8, 0]) {
+      const got = simdKernels().packMatMulNBits(kn, zeros, K, N, block, shift);
+      const want = new Uint8Array(N * kBlocks * block / 2);
+      for (let n = 0; n < N; n++) for (let b = 0; b < kBlocks; b++) for (let j = 0; j < block; j++) {
+        const k = b * block + j;
+        const c = k < K ? kn[k * N + n]! + shift : zeros[b * N + n]! + shift;
+        want[(n * kBlocks + b) * block / 2 + (j >> 1)]! |= (c & 15) << ((j & 1) * 4);
+      }
+      expect(got).toEqual(want);
+    }
+  });
+});
