@@ -29,21 +29,22 @@ function matMulOnly(w: Weight): boolean {
 function packForMatMulNBits(q: QuantizeResult, K: number, N: number, block: number, symmetric: boolean) {
   const kBlocks = Math.ceil(K / block);
   const blob = block / 2;
-  const scales = new Float32Array(N * kBlocks);
   const zeros = symmetric ? undefined : new Uint8Array(N * Math.ceil(kBlocks / 2));
   // Group numbering of perBlock over [K, N] along axis 0 is (block b, column n) → b * N + n.
-  for (let n = 0; n < N; n++) {
-    for (let b = 0; b < kBlocks; b++) {
-      const g = b * N + n;
-      scales[n * kBlocks + b] = q.scales[g]!;
-      if (zeros) zeros[n * Math.ceil(kBlocks / 2) + (b >> 1)]! |= (q.zeroPoints[g]! & 0x0f) << ((b & 1) * 4);
+  if (zeros) {
+    for (let n = 0; n < N; n++) {
+      for (let b = 0; b < kBlocks; b++) zeros[n * Math.ceil(kBlocks / 2) + (b >> 1)]! |= (q.zeroPoints[b * N + n]! & 0x0f) << ((b & 1) * 4);
     }
   }
-  // Symmetric codes are signed (−8..7) around 0; MatMulNBits codes are unsigned with zero point 8.
-  // Padding past K holds the zero point, so it dequantizes to 0.
-  const packed = simdKernels().packMatMulNBits(q.codes, q.zeroPoints, K, N, block, symmetric ? 8 : 0);
+  if (q.packed) return { packed: q.packed.data, scales: q.packed.scales, zeros, kBlocks, blob };
+  const scales = new Float32Array(N * kBlocks);
+  for (let n = 0; n < N; n++) for (let b = 0; b < kBlocks; b++) scales[n * kBlocks + b] = q.scales[b * N + n]!;
+  const packed = simdKernels().packMatMulNBits(q.codes, q.zeroPoints, K, N, block, nbitsShift(symmetric));
   return { packed, scales, zeros, kBlocks, blob };
 }
+
+/** Symmetric codes are signed (−8..7) around 0; MatMulNBits codes are unsigned with zero point 8. */
+const nbitsShift = (symmetric: boolean) => (symmetric ? 8 : 0);
 
 export const int4Pass: Pass = {
   family: 'quantize',
@@ -84,14 +85,16 @@ export const int4Pass: Pass = {
     const pool = new KernelPool(context.threads);
     const window = 2 * Math.max(1, context.threads);
     /** Blocks along the reduction axis; GPTQ where calibrated (a [K, N] weight blocked along K). */
-    const start = (w: Weight, axis: number): Promise<QuantizeResult> => {
+    const start = (w: Weight, axis: number, nbits = false): Promise<QuantizeResult> => {
       const dims = w.tensor.dims.map(Number);
       const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
       if (factor) return Promise.resolve(gptqQuantize(floatValues(model, w.tensor), dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }));
-      return pool.run({ values: floatSource(model, w.tensor), groups: { kind: 'block', dims, axis, block }, options: opts });
+      // MatMulNBits weights are packed where the kernels ran, saving a copy of the codes each way.
+      const pack = nbits ? { K: dims[0]!, N: dims[1]!, block, shift: nbitsShift(symmetric) } : undefined;
+      return pool.run({ values: floatSource(model, w.tensor), groups: { kind: 'block', dims, axis, block }, options: { ...opts, nbits: pack } });
     };
     try {
-      for await (const [w, q] of inOrder(toNBits, window, (w) => start(w, 0))) {
+      for await (const [w, q] of inOrder(toNBits, window, (w) => start(w, 0, true))) {
         const [K, N] = w.tensor.dims.map(Number) as [number, number];
         const before = tensorByteLength(model, w.tensor);
         const factor = gptq?.factors.get(w);

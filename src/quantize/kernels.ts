@@ -4,7 +4,7 @@
 // Groups laid out in rows or columns go to the WebAssembly SIMD kernels (simd.ts); the scalar code
 // here handles the other layouts (a channel axis in the middle of a tensor) and GPTQ's arithmetic.
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
-import { ScaleMode, simdFits, simdKernels, type SimdLayout } from './simd.js';
+import { ScaleMode, simdFits, simdKernels, type NBitsPacking, type SimdLayout } from './simd.js';
 
 /** Adding and subtracting 1.5·2^52 rounds a double to the nearest integer, ties to even, without a branch (~3× faster than Math.round in V8). */
 const ROUND = 6755399441055744;
@@ -162,6 +162,8 @@ export interface QuantizeOptions {
    * smallest squared error. [1] is plain min/max.
    */
   clipRatios?: number[];
+  /** Pack the codes for MatMulNBits on the way out, where the kernels ran (see QuantizeResult.packed). */
+  nbits?: NBitsPacking;
 }
 
 export interface QuantizeResult {
@@ -172,6 +174,8 @@ export interface QuantizeResult {
   error: ErrorStats;
   /** The error with plain min/max scales, when a search ran. */
   errorBeforeSearch?: ErrorStats;
+  /** MatMulNBits' B and scales, when `nbits` was asked for and the kernels could do it; `codes` is then empty. */
+  packed?: { data: Uint8Array; scales: Float32Array };
 }
 
 /** Quantizes `values` group by group. */
@@ -297,6 +301,13 @@ export function packNibbles(codes: ArrayLike<number>): Uint8Array {
   return out;
 }
 
+/** Typed-array set converts in native code (Int16Array.from calls back per element). */
+function int16(values: Float32Array): Int16Array {
+  const out = new Int16Array(values.length);
+  out.set(values);
+  return out;
+}
+
 /** quantizeGroups on the SIMD kernels (same scales and zero points rule, computed in float32). */
 function quantizeSimd(values: Float32Array | FloatSource, count: number, layout: SimdLayout, options: QuantizeOptions): QuantizeResult {
   const { range, symmetric } = options;
@@ -308,6 +319,7 @@ function quantizeSimd(values: Float32Array | FloatSource, count: number, layout:
     zpSym: range.min < 0 ? 0 : Math.round((range.min + range.max + 1) / 2),
     // The plain min/max scales are always the first candidate.
     ratios: ratios.length > 1 ? ratios.filter((x) => x !== 1) : [],
+    nbits: layout.kind === 'cols' ? options.nbits : undefined,
   });
   const s = r.stats;
   const stats = (maxAbs: number, errSq: number, refSq: number, zeros: number): ErrorStats => ({
@@ -318,8 +330,9 @@ function quantizeSimd(values: Float32Array | FloatSource, count: number, layout:
   return {
     codes: range.min < 0 ? new Int8Array(r.codes.buffer, r.codes.byteOffset, r.codes.length) : r.codes,
     scales: r.scales,
-    zeroPoints: Int16Array.from(r.zeroPoints),
+    zeroPoints: int16(r.zeroPoints),
     error: stats(s[0]!, s[1]!, s[2]!, s[3]!),
     errorBeforeSearch: ratios.length > 1 ? stats(s[4]!, s[5]!, s[6]!, 0) : undefined,
+    packed: r.packed,
   };
 }

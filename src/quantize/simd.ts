@@ -8,9 +8,10 @@ interface Exports {
   colGroups(src: number, R: number, C: number, B: number, codes: number, scales: number, zeros: number,
     mode: number, qmin: number, qmax: number, zpSym: number, ratios: number, nRatios: number, stats: number, signed: number, scratch: number): void;
   rowGroups(src: number, rows: number, L: number, B: number, codes: number, scales: number, zeros: number,
-    mode: number, qmin: number, qmax: number, zpSym: number, ratios: number, nRatios: number, stats: number, signed: number): void;
+    mode: number, qmin: number, qmax: number, zpSym: number, ratios: number, nRatios: number, stats: number, signed: number, scratch: number): void;
   packPairs(codes: number, n: number, out: number): void;
   packMatMulNBits(codes: number, K: number, N: number, block: number, shift: number, zeros: number, out: number): void;
+  transpose32(src: number, rows: number, cols: number, dst: number): void;
 }
 
 /** How a scale is derived from a group's range (the kernel's `mode`). */
@@ -33,6 +34,16 @@ export interface SimdRequest {
   /** The zero point of symmetric unsigned ranges. */
   zpSym: number;
   ratios: number[];
+  /** Also pack the codes for MatMulNBits (a [K, N] weight in column groups blocked along K). */
+  nbits?: NBitsPacking;
+}
+
+export interface NBitsPacking {
+  K: number;
+  N: number;
+  block: number;
+  /** Added to each code: 8 for signed codes, whose MatMulNBits zero point is 8. */
+  shift: number;
 }
 
 export interface SimdResult {
@@ -41,6 +52,8 @@ export interface SimdResult {
   zeroPoints: Float32Array;
   /** max abs error, Σ error², Σ value², zeros; then max abs, Σ error², Σ value² with plain scales. */
   stats: Float64Array;
+  /** With `nbits`: MatMulNBits' B and its scales as [N, blocks] (the codes are then left out, empty). */
+  packed?: { data: Uint8Array; scales: Float32Array };
 }
 
 /** wasm32 addresses: a tensor with its codes must fit in 4 GiB, and the kernels' loops count in i32. */
@@ -73,7 +86,10 @@ class Kernels {
     const ratios = align(zeros + r.groups * 4);
     const stats = align(ratios + r.ratios.length * 4);
     const scratch = stats + 64;
-    const mem = this.reserve(scratch + (l.kind === 'cols' ? 12 * l.cols : 0));
+    // colSweep keeps three floats per column there, a column search a copy of four columns' block;
+    // interleaved rows, four groups of values and their codes.
+    const scratchEnd = align(scratch + (l.kind === 'cols' ? Math.max(12 * l.cols, 16 * l.block) : 20 * Math.min(l.block, 256)));
+    const mem = this.reserve(scratchEnd);
     const into = new Float32Array(mem.buffer, src, n);
     if (r.values instanceof Float32Array) into.set(r.values);
     else r.values.readInto(into);
@@ -81,16 +97,29 @@ class Kernels {
     new Float64Array(mem.buffer, stats, 8).fill(0);
     const signed = r.qmin < 0 ? 1 : 0;
     if (l.kind === 'rows') {
-      this.exports.rowGroups(src, l.rows, l.length, l.block, codes, scales, zeros, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed);
+      this.exports.rowGroups(src, l.rows, l.length, l.block, codes, scales, zeros, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed, scratch);
     } else {
       this.exports.colGroups(src, l.rows, l.cols, l.block, codes, scales, zeros, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed, scratch);
     }
-    return {
-      codes: mem.slice(codes, codes + n),
+    const result: SimdResult = {
+      codes: r.nbits ? new Uint8Array(0) : mem.slice(codes, codes + n),
       scales: new Float32Array(mem.buffer.slice(scales, scales + r.groups * 4)),
       zeroPoints: new Float32Array(mem.buffer.slice(zeros, zeros + r.groups * 4)),
       stats: new Float64Array(mem.buffer.slice(stats, stats + 64)),
     };
+    if (r.nbits) result.packed = this.packNBitsInPlace(codes, zeros, scales, scratchEnd, r.nbits);
+    return result;
+  }
+
+  /** Packs codes still in memory (with their zero points and scales), writing from `free` on. */
+  private packNBitsInPlace(codes: number, zeros: number, scales: number, free: number, p: NBitsPacking): { data: Uint8Array; scales: Float32Array } {
+    const kBlocks = Math.ceil(p.K / p.block);
+    const size = p.N * kBlocks * (p.block / 2);
+    const scalesAt = align(free + size);
+    const mem = this.reserve(scalesAt + kBlocks * p.N * 4);
+    this.exports.packMatMulNBits(codes, p.K, p.N, p.block, p.shift, zeros, free);
+    this.exports.transpose32(scales, kBlocks, p.N, scalesAt);
+    return { data: mem.slice(free, free + size), scales: new Float32Array(mem.buffer.slice(scalesAt, scalesAt + kBlocks * p.N * 4)) };
   }
 
   packPairs(codes: ArrayLike<number> & { length: number; buffer?: ArrayBufferLike }): Uint8Array {

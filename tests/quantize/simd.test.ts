@@ -85,6 +85,20 @@ describe('SIMD quantization kernels', () => {
     expect(quantizeGroups(source, perBlock([48, 32], 0, 32), options)).toEqual(quantizeGroups(values, perBlock([48, 32], 0, 32), options));
   });
 
+  it('pack for MatMulNBits where the codes were made exactly as from the codes afterwards', () => {
+    const [K, N, block] = [100, 48, 32];
+    const values = random(K * N, 11);
+    for (const [range, symmetric, shift] of [[INT4, true, 8], [UINT4, false, 0]] as const) {
+      const options = { range, symmetric, clipRatios: clipRatios(7, 0.65) };
+      const plain = quantizeGroups(values, perBlock([K, N], 0, block), options);
+      const packed = quantizeGroups(values, perBlock([K, N], 0, block), { ...options, nbits: { K, N, block, shift } });
+      expect(packed.packed!.data).toEqual(simdKernels().packMatMulNBits(plain.codes, plain.zeroPoints, K, N, block, shift));
+      const kBlocks = Math.ceil(K / block);
+      expect(packed.packed!.scales).toEqual(Float32Array.from({ length: N * kBlocks }, (_, i) => plain.scales[(i % kBlocks) * N + Math.floor(i / kBlocks)]!));
+      expect(packed.error).toEqual(plain.error);
+    }
+  });
+
   it('pack nibbles and MatMulNBits blobs exactly as the scalar packing', () => {
     const codes = Int8Array.from(random(9001, 3), (x) => Math.max(-8, Math.min(7, Math.round(x * 100))));
     const scalarPack = (c: ArrayLike<number>) => {
