@@ -13,10 +13,19 @@ export class DecodeError extends Error {
   }
 }
 
+/** Where a streamed chunk's bytes were read from. */
+export interface ChunkOrigin {
+  file: string;
+  offset: number;
+}
+
+/** Receives the encoded bytes in order; `origin` says where a chunk copied from a file was read. */
+export type Sink = (chunk: Uint8Array, origin?: ChunkOrigin) => void;
+
 /** Bytes that are written by streaming (for example a tensor read from an external file in pieces). */
 export interface StreamedBytes {
   readonly byteLength: number;
-  writeTo(write: (chunk: Uint8Array) => void): void;
+  writeTo(write: Sink): void;
 }
 
 export const MAX_NESTING = 100;
@@ -293,7 +302,7 @@ class Out {
   private buf = Buffer.allocUnsafe(CHUNK);
   private pos = 0;
   total = 0;
-  constructor(private readonly sink: (chunk: Uint8Array) => void) {}
+  constructor(private readonly sink: Sink) {}
 
   flush(): void {
     if (this.pos > 0) {
@@ -335,7 +344,7 @@ class Out {
   }
   streamed(s: StreamedBytes): void {
     this.flush();
-    s.writeTo((chunk) => { this.sink(chunk); this.total += chunk.length; });
+    s.writeTo((chunk, origin) => { this.sink(chunk, origin); this.total += chunk.length; });
   }
   string(s: string, byteLength: number): void {
     if (byteLength <= CHUNK) {
@@ -465,7 +474,7 @@ class Encoder {
  * Encodes a message, handing its bytes to `sink` in order. The sink must consume each chunk before
  * returning (chunks are reused). Returns the number of bytes written.
  */
-export function encodeTo(typeName: string, msg: object, sink: (chunk: Uint8Array) => void, options: EncodeOptions = {}): number {
+export function encodeTo(typeName: string, msg: object, sink: Sink, options: EncodeOptions = {}): number {
   const spec = messageSpec(typeName);
   const encoder = new Encoder(options.substitute);
   const expected = encoder.size(spec, msg);

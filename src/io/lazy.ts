@@ -4,7 +4,7 @@
 // operating system never gives them memory), and the decoded tensors point at the file instead.
 // Unchanged tensors are then copied from file to file in pieces, and a pass reads only what it uses.
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { StreamedBytes } from './codec.js';
+import type { Sink, StreamedBytes } from './codec.js';
 
 /** A byte range of a file, read when asked for. */
 export class FileBytes implements StreamedBytes {
@@ -26,14 +26,14 @@ export class FileBytes implements StreamedBytes {
     readInto(this.file, this.offset, out);
   }
 
-  writeTo(write: (chunk: Uint8Array) => void): void {
+  writeTo(write: Sink): void {
     const chunk = Buffer.allocUnsafe(Math.min(16 << 20, Math.max(1, this.length)));
     const fd = openSync(this.file, 'r');
     try {
       for (let done = 0; done < this.length;) {
         const n = readSync(fd, chunk, 0, Math.min(chunk.length, this.length - done), this.offset + done);
         if (n === 0) throw new Error(`${this.file}: ended early`);
-        write(chunk.subarray(0, n));
+        write(chunk.subarray(0, n), { file: this.file, offset: this.offset + done });
         done += n;
       }
     } finally {

@@ -8,7 +8,7 @@ import { OutputError, UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import { forEachTensor } from '../ir/walk.js';
 import { TempFile } from './atomic.js';
-import { encodeTo, type StreamedBytes } from './codec.js';
+import { encodeTo, type ChunkOrigin, type StreamedBytes } from './codec.js';
 import { ExternalBytes } from './external.js';
 import type { TensorProto } from './types.js';
 import { TENSOR_LOCATION_EXTERNAL } from './types.js';
@@ -24,7 +24,7 @@ export interface WriteOptions {
   /** Smallest tensor, in bytes, moved to the external file (default 1024, as the onnx library). */
   sizeThreshold?: number;
   /** Sees every chunk of the .onnx file as it is written, with its offset. */
-  onModelChunk?: (chunk: Uint8Array, offset: number) => void;
+  onModelChunk?: (chunk: Uint8Array, offset: number, origin?: ChunkOrigin) => void;
   /** Encode everything and count the bytes, but create no file (compress --dry-run). */
   dryRun?: boolean;
 }
@@ -168,8 +168,8 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
       for (const { tensor, data } of tensors) if (data.external) substitute.set(tensor, inlined(tensor, data.bytes));
     }
     const watch = options.onModelChunk;
-    encodeTo('onnx.ModelProto', model.proto, (chunk) => {
-      watch?.(chunk, modelFile.bytes);
+    encodeTo('onnx.ModelProto', model.proto, (chunk, origin) => {
+      watch?.(chunk, modelFile.bytes, origin);
       modelFile.write(chunk);
     }, { substitute });
     let externalData: WrittenFile | undefined;

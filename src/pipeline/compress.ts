@@ -59,7 +59,8 @@ export async function compress(inputPath: string, outputPath: string, options: C
   const inputFiles = model.sourceFiles().map((path) => ({ path: path === model.source!.path ? inputPath : path, bytes: statSync(path).size }));
   if (options.createOutputFolder && !options.dryRun) mkdirSync(dirname(outputPath), { recursive: true });
   // Whether the output is byte-identical is checked as it is written: against the source in memory,
-  // or, for a file read lazily, against the file itself.
+  // or, for a file read lazily, against the file itself, except for tensor bytes copied from the
+  // source to the same offset they were read from (the bulk of the file, which needs no second read).
   const checkIdentity = model.source !== undefined && model.external.size === 0 && passes.length === 0;
   const sourceBytes = model.source?.bytes ?? 0;
   const compare = checkIdentity ? sourceComparer(model.source!.path, model.source!.buffer) : undefined;
@@ -69,8 +70,10 @@ export async function compress(inputPath: string, outputPath: string, options: C
     written = writeModel(model, outputPath, {
       ...options.write,
       dryRun: options.dryRun,
-      onModelChunk: (chunk, offset) => {
-        if (identical) identical = offset + chunk.length <= sourceBytes && compare!.same(chunk, offset);
+      onModelChunk: (chunk, offset, origin) => {
+        if (!identical) return;
+        const inPlace = origin !== undefined && origin.offset === offset && origin.file === model.source!.path;
+        identical = offset + chunk.length <= sourceBytes && (inPlace || compare!.same(chunk, offset));
       },
     });
   } finally {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileBytes } from '../../src/io/lazy.js';
@@ -30,4 +30,20 @@ describe('lazy reading of large files', () => {
       expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
       if (steps.length === 0) expect(r.identical).toBe(true);
     });
+
+  it('notices a difference outside the copied tensor bytes without reading them twice', async () => {
+    // The same model with ir_version (field 1) moved after the graph: valid protobuf that our
+    // encoder writes back in field order, so the output differs only in the header bytes.
+    const bytes = readFileSync(CHARLM);
+    const [tag, irVersion] = [bytes[0]!, bytes[1]!];
+    expect(tag).toBe(0x08);
+    expect(irVersion).toBeLessThan(0x80);
+    const moved = join(dir, 'reordered.onnx');
+    writeFileSync(moved, Buffer.concat([bytes.subarray(2), Buffer.from([tag, irVersion])]));
+    const r = await compress(moved, join(dir, 'reordered-out.onnx'), { read: lazy });
+    expect(r.identical).toBe(false);
+    const again = await compress(CHARLM, join(dir, 'plain-out.onnx'), { read: lazy });
+    expect(again.identical).toBe(true);
+    expect(Buffer.compare(readFileSync(join(dir, 'plain-out.onnx')), bytes)).toBe(0);
+  });
 });
