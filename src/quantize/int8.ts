@@ -37,19 +37,24 @@ export const int8Pass: Pass = {
     const { weights: candidates, skipped } = chooseWeights(model, options);
     summary.skipped.push(...skipped);
     if (candidates.length === 0) return summary;
-    // DequantizeLinear needs opset 10, and 13 for per-axis scales.
-    const dynamic = options.mode === 'dynamic';
+    let dynamic = options.mode === 'dynamic';
     // DequantizeLinear needs opset 10 (13 for per-axis scales); DynamicQuantizeLinear needs 11.
-    const needed = Math.max(granularity === 'channel' ? 13 : 10, dynamic ? 11 : 0);
     const current = opsetVersion(model.proto, '') ?? 1;
-    if (current < needed) {
+    for (;;) {
+      const needed = Math.max(granularity === 'channel' ? 13 : 10, dynamic ? 11 : 0);
+      if (current >= needed) break;
       try {
         const change = requireDefaultOpset(model.proto, needed, usedOps(model));
-        if (change) summary.notes.push(`default opset raised from ${change.from} to ${change.to} for DequantizeLinear`);
+        if (change) summary.notes.push(`default opset raised from ${change.from} to ${change.to} for ${dynamic ? 'DynamicQuantizeLinear and ' : ''}DequantizeLinear`);
+        break;
       } catch (e) {
         if (granularity === 'channel' && current >= 10) {
           granularity = 'tensor';
           summary.notes.push(`per-tensor scales used: ${(e as Error).message}`);
+        } else if (dynamic) {
+          // DynamicQuantizeLinear cannot be had: every weight takes the weight-only form.
+          dynamic = false;
+          summary.notes.push(`every weight weight-only (the dynamic form needs opset 11): ${(e as Error).message}`);
         } else {
           for (const w of candidates) summary.skipped.push({ name: w.name, reason: `opset ${current} has no DequantizeLinear and cannot be raised: ${(e as Error).message}` });
           return summary;
