@@ -1,12 +1,14 @@
-// int8 weight-only quantization: each chosen weight is stored as int8 (symmetric) or uint8
-// (asymmetric) codes with a float scale per tensor or per output channel, and a DequantizeLinear
-// node recreates it, so ONNX Runtime runs the model unchanged otherwise.
+// int8 quantization. Each chosen weight is stored as int8 (symmetric) or uint8 (asymmetric) codes
+// with a float scale per tensor or per output channel, in one of two forms: weight-only (a
+// DequantizeLinear node recreates the float weight, and ONNX Runtime runs the model unchanged
+// otherwise) or dynamic (the MatMul computes in integers: see ./dynamic.ts). `mode` picks the form:
+// weight, dynamic, or auto (the default), which gives each op the form measured fastest for it.
 import { DataType } from '../io/types.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatValues, tensorByteLength } from '../ir/tensor.js';
-import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
+import { channelAxis, WEIGHT_OPS, type Weight, type WeightUse } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
@@ -17,14 +19,43 @@ import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { gptqQuantize, planGptq } from './gptq.js';
 
+/**
+ * mode=auto: the form per op that ran fastest in ONNX Runtime (bench/RESULTS.md §4; CPU, 1 thread,
+ * latency as a ratio to fp32):
+ * - MatMul → dynamic. The integer form (which ORT fuses into DynamicQuantizeMatMul) is the fastest
+ *   form on every model measured: BERT-base 0.37×, char LM 0.60–0.67×; weight-only DequantizeLinear
+ *   is 0.77× on BERT but 1.19× (slower than fp32) on the char LM's small matrices.
+ * - Gemm (plain: no transA, alpha = beta = 1, which is what rewriteDynamic handles) → dynamic too.
+ *   Weight-only Gemm is about as fast as fp32 (digits 0.99×), and the integer form measured faster
+ *   on all three models tried: GPT-2 small's 48 Gemm weights 0.53–0.54× (weight-only 0.83–0.89×),
+ *   the MLP 0.73–0.79× (weight-only 1.04–1.15×), the digits CNN's two Gemms 0.96× (weight-only
+ *   1.00–1.01×).
+ * - Conv, ConvTranspose → weight-only. Every quantized Conv form is slower than fp32 (DequantizeLinear
+ *   2.0× on digits), and the integer form, ConvInteger, far slower (~8×), so it is not used.
+ * - Gather → weight-only (there is no integer form; DequantizeLinear costs 2–9 %).
+ * A weight goes dynamic only if every use takes that form and nothing else reads it.
+ */
+const AUTO_DYNAMIC_OPS = new Set(['matmul', 'gemm']);
+const autoDynamic = (use: WeightUse) => AUTO_DYNAMIC_OPS.has(use.role) && dynamicEligible(use);
+
+/** "3 MatMul, 1 Gather+MatMul": weights counted by the op types that read them. */
+function countByOps(weights: Weight[]): string {
+  const counts = new Map<string, number>();
+  for (const w of weights) {
+    const ops = [...new Set(w.uses.map((u) => u.node.op_type ?? ''))].sort().join('+');
+    counts.set(ops, (counts.get(ops) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([ops, n]) => `${n} ${ops}`).join(', ');
+}
+
 export const int8Pass: Pass = {
   family: 'quantize',
   method: 'int8',
-  description: '8-bit weights: int8/uint8 codes with per-channel or per-tensor scales, dequantized by DequantizeLinear',
+  description: '8-bit weights: int8/uint8 codes with per-channel or per-tensor scales; MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger), other weights dequantized by DequantizeLinear (mode=auto)',
   options: {
     granularity: { type: 'enum', choices: ['channel', 'tensor'], default: 'channel', description: 'one scale per output channel, or one per tensor' },
     symmetric: { type: 'boolean', default: true, description: 'int8 with zero point 0, or uint8 with a zero point (asymmetric)' },
-    mode: { type: 'enum', choices: ['weight', 'dynamic'], default: 'weight', description: 'weight: stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger), other weights as weight-only' },
+    mode: { type: 'enum', choices: ['auto', 'weight', 'dynamic'], default: 'auto', description: 'auto: each op gets the form measured fastest in ONNX Runtime (bench/RESULTS.md): weights read only by MatMul or plain Gemm computed in integers, Conv, ConvTranspose and Gather weights weight-only (today the same output as dynamic); weight: every weight stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger) wherever the pass has that form, other weights as weight-only' },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
     calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
     ops: { type: 'string', default: WEIGHT_OPS, description: 'op types whose weights are quantized' },
@@ -37,7 +68,9 @@ export const int8Pass: Pass = {
     const { weights: candidates, skipped } = chooseWeights(model, options);
     summary.skipped.push(...skipped);
     if (candidates.length === 0) return summary;
-    let dynamic = options.mode === 'dynamic';
+    const mode = options.mode as 'auto' | 'weight' | 'dynamic';
+    const takesDynamic = (w: Weight) => w.otherUses.length === 0 && !w.isGraphOutput && w.uses.every(mode === 'auto' ? autoDynamic : dynamicEligible);
+    let dynamic = mode === 'dynamic' || (mode === 'auto' && candidates.some(takesDynamic));
     // DequantizeLinear needs opset 10 (13 for per-axis scales); DynamicQuantizeLinear needs 11.
     const current = opsetVersion(model.proto, '') ?? 1;
     for (;;) {
@@ -71,7 +104,12 @@ export const int8Pass: Pass = {
     if (gptq) summary.notes.push(gptq.note);
     else if (typeof options.calibration === 'string') summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
-    const isDynamic = (w: Weight) => dynamic && w.uses.every(dynamicEligible) && w.otherUses.length === 0 && !w.isGraphOutput;
+    const isDynamic = (w: Weight) => dynamic && takesDynamic(w);
+    if (mode === 'auto') {
+      const integer = candidates.filter(isDynamic), weightOnly = candidates.filter((w) => !isDynamic(w));
+      const n = (ws: Weight[]) => `${ws.length} weight${ws.length === 1 ? '' : 's'}${ws.length ? ` (${countByOps(ws)})` : ''}`;
+      summary.notes.push(`auto: ${n(integer)} dynamic, computed in integers by MatMulInteger; ${n(weightOnly)} weight-only, through DequantizeLinear`);
+    }
     const axisOf = (w: Weight) => (granularity === 'channel' ? channelAxis(w) : undefined);
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
     const pool = new KernelPool(context.threads);

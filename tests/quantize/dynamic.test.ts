@@ -45,7 +45,7 @@ describe('quantize int8 dynamic (integer MatMul)', () => {
 
   // Before, the dynamic form was written into the opset-10 model anyway, and ONNX Runtime refused to load it
   // ("No Op registered for DynamicQuantizeLinear with domain_version of 10").
-  it('an opset that cannot be raised to 11 (Pad changed there): every weight weight-only, and the model runs', async () => {
+  it('an opset that cannot be raised to 11 (Pad changed there): every weight weight-only (auto and dynamic), and the model runs', async () => {
     const w = makeTensor('W', DataType.FLOAT, [16, 16], new Uint8Array(Float32Array.from({ length: 256 }, (_, i) => Math.sin(i) / 4).buffer));
     const io = (name: string, dims: number[]) => ({ name, metadata_props: [], type: { tensor_type: { elem_type: 1, shape: { dim: dims.map((d) => ({ dim_value: d })) } } } });
     const pads = { name: 'pads', type: AttributeType.INTS, ints: [0, 1, 0, 1], floats: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] };
@@ -59,7 +59,7 @@ describe('quantize int8 dynamic (integer MatMul)', () => {
     };
     const input = join(dir, 'opset10.onnx');
     writeFileSync(input, encode('onnx.ModelProto', model));
-    for (const mode of ['dynamic']) {
+    for (const mode of ['auto', 'dynamic']) {
       const { result, evaluation, output } = await compressAndEvaluate(input, join(dir, `opset10-${mode}.onnx`), [['quantize', `int8:mode=${mode}`]], { batches: 1 });
       const [summary] = result.passes;
       expect(summary!.tensors.map((t) => t.form), mode).toEqual(['DequantizeLinear int8 symmetric per-tensor']);
