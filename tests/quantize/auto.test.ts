@@ -16,7 +16,7 @@ function weightsOf(model: { graph: { node: { op_type?: string; input: string[] }
 // MatMul and plain Gemm weights computed in integers, Conv and Gather weights weight-only.
 describe('quantize int8 default (mode=auto): the form per op', () => {
   // Measured: perplexity 3.7446 → 3.7417 (−0.08 %), logits cosine 0.999858 (mode=weight: 3.7441, 0.999930);
-  // 2.55 MB → 709,715 bytes; latency 0.60× fp32 (mode=weight 1.16–1.17×).
+  // 2.55 MB → 709,715 bytes; latency 0.60× fp32 (mode=weight 1.16–1.22×).
   it('the char LM: every MatMul weight computed in integers, the embeddings weight-only, perplexity within 0.5 %', async () => {
     const { result, evaluation, output } = await compressAndEvaluate(fixture('charlm', 'model.onnx'), join(dir, 'lm.onnx'),
       [['quantize', 'int8']], { data: fixture('charlm', 'test_data_set_0') });
@@ -39,7 +39,7 @@ describe('quantize int8 default (mode=auto): the form per op', () => {
   });
 
   // Measured: top-1 0.9806 → 0.9806 on 360 images, logits cosine 0.999986; 155,079 → 42,765 bytes;
-  // latency 1.95–1.96× fp32 (mode=weight 2.03–2.14×: the Conv's DequantizeLinear dominates either way).
+  // latency 1.81–2.19× fp32 (mode=weight 1.99–2.14×: the Conv's DequantizeLinear dominates either way).
   it('the digits CNN: the Conv stays DequantizeLinear (no ConvInteger), the Gemms go to integers, top-1 unchanged', async () => {
     const { result, evaluation, output } = await compressAndEvaluate(fixture('digits', 'model.onnx'), join(dir, 'cnn.onnx'),
       [['quantize', 'int8']], { data: fixture('digits', 'test_data_set_0'), labels: fixture('digits', 'labels.txt') });
