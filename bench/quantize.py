@@ -63,6 +63,15 @@ def ours(q):
     return lambda X: ["node", X["bin"], "compress", "{model}", "-o", "{out}", "--force", "--quantize", q]
 
 
+def ours_weight(q):
+    """An int8 row meant weight-only (DequantizeLinear). Builds whose int8 default is mode=auto
+    (integer MatMul/Gemm) get mode=weight, so the row keeps its meaning across builds."""
+    def build(X):
+        spec = q + ((":" if ":" not in q else ",") + "mode=weight" if X.get("int8_auto") else "")
+        return ours(spec)(X)
+    return build
+
+
 def peer(*args):
     return lambda X: [*PEER, args[0], "{model}", "{out}", *args[1:]]
 
@@ -70,16 +79,16 @@ def peer(*args):
 # key: (label, command builder, peer row for the speed ratio, output form (for the latency table))
 ROWS = {
     "cp": ("`cp` (baseline)", lambda X: ["cp", "{model}", "{out}"], None, "fp32 copy"),
-    "ours-int8": ("ours int8 per-channel", ours("int8"), "ort-dyn-channel", "DQ int8 (weight-only)"),
-    "ours-int8-tensor": ("ours int8 per-tensor", ours("int8:granularity=tensor"), "ort-dyn-tensor",
+    "ours-int8": ("ours int8 per-channel", ours_weight("int8"), "ort-dyn-channel", "DQ int8 (weight-only)"),
+    "ours-int8-tensor": ("ours int8 per-tensor", ours_weight("int8:granularity=tensor"), "ort-dyn-tensor",
                          "DQ int8 per-tensor"),
     "ours-int8-dynamic": ("ours int8 mode=dynamic", ours("int8:mode=dynamic"), "ort-dyn-channel",
                           "ours dynamic int8"),
-    "ours-int8-matmul": ("ours int8 ops=MatMul", ours("int8:ops=MatMul"), "ort-dyn-channel",
+    "ours-int8-matmul": ("ours int8 ops=MatMul", ours_weight("int8:ops=MatMul"), "ort-dyn-channel",
                          "DQ int8, MatMul only"),
-    "ours-int8-gather": ("ours int8 ops=Gather", ours("int8:ops=Gather"), None, "DQ int8, Gather only"),
-    "ours-int8-conv": ("ours int8 ops=Conv", ours("int8:ops=Conv"), None, "DQ int8, Conv only"),
-    "ours-int8-gemm": ("ours int8 ops=Gemm", ours("int8:ops=Gemm"), None, "DQ int8, Gemm only"),
+    "ours-int8-gather": ("ours int8 ops=Gather", ours_weight("int8:ops=Gather"), None, "DQ int8, Gather only"),
+    "ours-int8-conv": ("ours int8 ops=Conv", ours_weight("int8:ops=Conv"), None, "DQ int8, Conv only"),
+    "ours-int8-gemm": ("ours int8 ops=Gemm", ours_weight("int8:ops=Gemm"), None, "DQ int8, Gemm only"),
     "ort-dyn-channel": ("ORT quantize_dynamic per-channel", peer("dynamic"), None,
                         "ORT dynamic int8 (MatMulInteger/ConvInteger)"),
     "ort-dyn-tensor": ("ORT quantize_dynamic per-tensor", peer("dynamic", "--per-tensor"), None,
@@ -170,6 +179,12 @@ def has_dynamic(passes_text):
     return bool(m and re.search(r"mode=[^\s]*dynamic", m.group(0)))
 
 
+def int8_default_auto(passes_text):
+    # `--quantize int8` block whose mode option defaults to auto (integer MatMul/Gemm)
+    m = re.search(r"--quantize int8:.*?(?=\n--quantize |\Z)", passes_text, re.S)
+    return bool(m and re.search(r"mode=\S+ \(default auto\)", m.group(0)))
+
+
 def pick_rows(a, X, default_preset):
     rows = a.rows.split(",") if a.rows else PRESETS[a.preset or default_preset]
     dropped = []
@@ -234,7 +249,7 @@ def setup(a):
     if not os.path.exists(os.path.join(tree, "dist", "cli", "main.js")):
         sys.exit(f"{tree}/dist/ is missing: run `npx tsc -p .` there (or bench/build-ref.sh)")
     passes = list_passes(binpath)
-    X = {"bin": binpath, "dynamic": has_dynamic(passes)}
+    X = {"bin": binpath, "dynamic": has_dynamic(passes), "int8_auto": int8_default_auto(passes)}
     outdir = os.path.abspath(a.outdir or os.path.join(ROOT, "bench", "out", "quant", name))
     os.makedirs(outdir, exist_ok=True)
     return model, name, tree, X, outdir, passes
@@ -375,7 +390,7 @@ def cmd_speed(a):
         "rows": rows, "rows_dropped": dropped,
         "commands": {k: summary[k]["command"] for k in rows},
         "machine": machine(load_start, load_end, busy_start, busy_end),
-        "build": {"start": build_start, "end": build_end, "int8_mode_dynamic": X["dynamic"]},
+        "build": {"start": build_start, "end": build_end, "int8_mode_dynamic": X["dynamic"], "int8_default_auto": X["int8_auto"]},
         "list_passes": passes,
         "summary": summary, "runs": runs, "outputs_dir": os.path.relpath(outdir, ROOT), "markdown": table,
     }
@@ -498,7 +513,7 @@ def cmd_eval(a, eval_args):
         "commands": {k: " ".join(shlex.quote(x) for x in argv_for(k, X, "MODEL", "OUT")) for k in rows if k != "fp32"},
         "made_here": made,
         "machine": machine(load_start, load_end, busy_start, busy_end),
-        "build": {"start": build_start, "end": build_end, "int8_mode_dynamic": X["dynamic"]},
+        "build": {"start": build_start, "end": build_end, "int8_mode_dynamic": X["dynamic"], "int8_default_auto": X["int8_auto"]},
         "results": results, "markdown": table,
     }
     suffix = f"-{a.preset}" if a.preset and a.preset != name else ""

@@ -1,12 +1,14 @@
-// int8 weight-only quantization: each chosen weight is stored as int8 (symmetric) or uint8
-// (asymmetric) codes with a float scale per tensor or per output channel, and a DequantizeLinear
-// node recreates it, so ONNX Runtime runs the model unchanged otherwise.
+// int8 quantization. Each chosen weight is stored as int8 (symmetric) or uint8 (asymmetric) codes
+// with a float scale per tensor or per output channel, in one of two forms: weight-only (a
+// DequantizeLinear node recreates the float weight, and ONNX Runtime runs the model unchanged
+// otherwise) or dynamic (the MatMul computes in integers: see ./dynamic.ts). `mode` picks the form:
+// weight, dynamic, or auto (the default), which gives each op the form measured fastest for it.
 import { DataType } from '../io/types.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
-import { floatSource, floatValues, tensorByteLength } from '../ir/tensor.js';
-import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
+import { floatSource, floatValues, tensorByteLength, toFloat32, type FloatSource } from '../ir/tensor.js';
+import { channelAxis, WEIGHT_OPS, type Weight, type WeightUse } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
@@ -17,14 +19,43 @@ import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { gptqQuantize, planGptq } from './gptq.js';
 
+/**
+ * mode=auto: the form per op that ran fastest in ONNX Runtime (bench/RESULTS.md §4; CPU, 1 thread,
+ * latency as a ratio to fp32):
+ * - MatMul → dynamic. The integer form (which ORT fuses into DynamicQuantizeMatMul) is the fastest
+ *   form on every model measured: BERT-base 0.37×, char LM 0.60–0.67×; weight-only DequantizeLinear
+ *   is 0.77× on BERT but 1.19× (slower than fp32) on the char LM's small matrices.
+ * - Gemm (plain: no transA, alpha = beta = 1, which is what rewriteDynamic handles) → dynamic too.
+ *   Weight-only Gemm is about as fast as fp32 (digits 0.99×), and the integer form measured faster
+ *   on all three models tried: GPT-2 small's 48 Gemm weights 0.53–0.54× (weight-only 0.83–0.89×),
+ *   the MLP 0.73–0.79× (weight-only 1.04–1.15×), the digits CNN's two Gemms 0.96× (weight-only
+ *   1.00–1.01×).
+ * - Conv, ConvTranspose → weight-only. Every quantized Conv form is slower than fp32 (DequantizeLinear
+ *   2.0× on digits), and the integer form, ConvInteger, far slower (~8×), so it is not used.
+ * - Gather → weight-only (there is no integer form; DequantizeLinear costs 2–9 %).
+ * A weight goes dynamic only if every use takes that form and nothing else reads it.
+ */
+const AUTO_DYNAMIC_OPS = new Set(['matmul', 'gemm']);
+const autoDynamic = (use: WeightUse) => AUTO_DYNAMIC_OPS.has(use.role) && dynamicEligible(use);
+
+/** "3 MatMul, 1 Gather+MatMul": weights counted by the op types that read them. */
+function countByOps(weights: Weight[]): string {
+  const counts = new Map<string, number>();
+  for (const w of weights) {
+    const ops = [...new Set(w.uses.map((u) => u.node.op_type ?? ''))].sort().join('+');
+    counts.set(ops, (counts.get(ops) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([ops, n]) => `${n} ${ops}`).join(', ');
+}
+
 export const int8Pass: Pass = {
   family: 'quantize',
   method: 'int8',
-  description: '8-bit weights: int8/uint8 codes with per-channel or per-tensor scales, dequantized by DequantizeLinear',
+  description: '8-bit weights: int8/uint8 codes with per-channel or per-tensor scales; MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger), other weights dequantized by DequantizeLinear (mode=auto)',
   options: {
     granularity: { type: 'enum', choices: ['channel', 'tensor'], default: 'channel', description: 'one scale per output channel, or one per tensor' },
     symmetric: { type: 'boolean', default: true, description: 'int8 with zero point 0, or uint8 with a zero point (asymmetric)' },
-    mode: { type: 'enum', choices: ['weight', 'dynamic'], default: 'weight', description: 'weight: stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger), other weights as weight-only' },
+    mode: { type: 'enum', choices: ['auto', 'weight', 'dynamic'], default: 'auto', description: 'auto: each op gets the form measured fastest in ONNX Runtime (bench/RESULTS.md): weights read only by MatMul or plain Gemm computed in integers, Conv, ConvTranspose and Gather weights weight-only (today the same output as dynamic); weight: every weight stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger) wherever the pass has that form, other weights as weight-only' },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
     calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
     ops: { type: 'string', default: WEIGHT_OPS, description: 'op types whose weights are quantized' },
@@ -37,19 +68,26 @@ export const int8Pass: Pass = {
     const { weights: candidates, skipped } = chooseWeights(model, options);
     summary.skipped.push(...skipped);
     if (candidates.length === 0) return summary;
-    // DequantizeLinear needs opset 10, and 13 for per-axis scales.
-    const dynamic = options.mode === 'dynamic';
+    const mode = options.mode as 'auto' | 'weight' | 'dynamic';
+    const takesDynamic = (w: Weight) => w.otherUses.length === 0 && !w.isGraphOutput && w.uses.every(mode === 'auto' ? autoDynamic : dynamicEligible);
+    let dynamic = mode === 'dynamic' || (mode === 'auto' && candidates.some(takesDynamic));
     // DequantizeLinear needs opset 10 (13 for per-axis scales); DynamicQuantizeLinear needs 11.
-    const needed = Math.max(granularity === 'channel' ? 13 : 10, dynamic ? 11 : 0);
     const current = opsetVersion(model.proto, '') ?? 1;
-    if (current < needed) {
+    for (;;) {
+      const needed = Math.max(granularity === 'channel' ? 13 : 10, dynamic ? 11 : 0);
+      if (current >= needed) break;
       try {
         const change = requireDefaultOpset(model.proto, needed, usedOps(model));
-        if (change) summary.notes.push(`default opset raised from ${change.from} to ${change.to} for DequantizeLinear`);
+        if (change) summary.notes.push(`default opset raised from ${change.from} to ${change.to} for ${dynamic ? 'DynamicQuantizeLinear and ' : ''}DequantizeLinear`);
+        break;
       } catch (e) {
         if (granularity === 'channel' && current >= 10) {
           granularity = 'tensor';
           summary.notes.push(`per-tensor scales used: ${(e as Error).message}`);
+        } else if (dynamic) {
+          // DynamicQuantizeLinear cannot be had: every weight takes the weight-only form.
+          dynamic = false;
+          summary.notes.push(`every weight weight-only (the dynamic form needs opset 11): ${(e as Error).message}`);
         } else {
           for (const w of candidates) summary.skipped.push({ name: w.name, reason: `opset ${current} has no DequantizeLinear and cannot be raised: ${(e as Error).message}` });
           return summary;
@@ -66,7 +104,12 @@ export const int8Pass: Pass = {
     if (gptq) summary.notes.push(gptq.note);
     else if (typeof options.calibration === 'string') summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
-    const isDynamic = (w: Weight) => dynamic && w.uses.every(dynamicEligible) && w.otherUses.length === 0 && !w.isGraphOutput;
+    const isDynamic = (w: Weight) => dynamic && takesDynamic(w);
+    if (mode === 'auto') {
+      const integer = candidates.filter(isDynamic), weightOnly = candidates.filter((w) => !isDynamic(w));
+      const n = (ws: Weight[]) => `${ws.length} weight${ws.length === 1 ? '' : 's'}${ws.length ? ` (${countByOps(ws)})` : ''}`;
+      summary.notes.push(`auto: ${n(integer)} dynamic, computed in integers by MatMulInteger; ${n(weightOnly)} weight-only, through DequantizeLinear`);
+    }
     const axisOf = (w: Weight) => (granularity === 'channel' ? channelAxis(w) : undefined);
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
     const pool = new KernelPool(context.threads);
@@ -82,7 +125,7 @@ export const int8Pass: Pass = {
       for await (const [w, computed] of inOrder(candidates, 2 * Math.max(1, context.threads), start)) {
         const dims = w.tensor.dims.map(Number);
         if (!computed) {
-          summary.tensors.push(quantizeDynamic(model, w, floatValues(model, w.tensor), dims, symmetric, granularity, ratios, gptq?.factors.get(w), names, summary));
+          summary.tensors.push(quantizeDynamic(model, w, floatSource(model, w.tensor), dims, symmetric, granularity, ratios, gptq?.factors.get(w), names, summary));
           continue;
         }
         const axis = axisOf(w);
@@ -121,13 +164,14 @@ export const int8Pass: Pass = {
 
 /** The integer form for a weight read only by MatMul / plain Gemm nodes: codes as [K, N], a scale per column (or one for all). */
 function quantizeDynamic(
-  model: Model, w: Weight, values: Float32Array, dims: number[], symmetric: boolean, granularity: 'channel' | 'tensor',
+  model: Model, w: Weight, values: Float32Array | FloatSource, dims: number[], symmetric: boolean, granularity: 'channel' | 'tensor',
   ratios: number[] | undefined, factor: Float64Array | undefined, names: NameAllocator, summary: PassSummary,
 ) {
   const transposed = w.uses[0]!.outputAxis === 0; // a Gemm with transB: stored [N, K]
   const [K, N] = transposed ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!];
-  const toKN = (a: Float32Array) => {
-    if (!transposed) return a;
+  const toKN = (source: Float32Array | FloatSource) => {
+    if (!transposed) return source;
+    const a = toFloat32(source);
     const out = new Float32Array(a.length);
     for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) out[k * N + n] = a[n * K + k]!;
     return out;
@@ -135,7 +179,7 @@ function quantizeDynamic(
   const kn = toKN(values);
   if (w.uses.some((u) => (u.outputAxis === 0) !== transposed)) throw new Error(`weight ${w.name} is read both transposed and not`);
   const result = factor && !transposed && granularity === 'channel'
-    ? gptqQuantize(kn, K, N, factor, { range: symmetric ? INT8 : UINT8, symmetric })
+    ? gptqQuantize(toFloat32(kn), K, N, factor, { range: symmetric ? INT8 : UINT8, symmetric })
     : quantizeGroups(kn, granularity === 'channel' ? perChannel([K, N], 1) : perTensor(kn.length), { range: symmetric ? INT8 : UINT8, symmetric, clipRatios: ratios });
   const expand = <T extends Float32Array | Int16Array>(a: T): number[] => (granularity === 'channel' ? Array.from(a) : new Array<number>(N).fill(a[0]!));
   const scales = Float32Array.from(expand(result.scales));

@@ -21,7 +21,7 @@ describe('recipes', () => {
     const first = cli(['compress', DIGITS, '-o', join(dir, 'a.onnx'), '--recipe', recipe, '--report', report]);
     expect(first.code).toBe(0);
     const recorded = JSON.parse(readFileSync(report, 'utf8'));
-    expect(recorded.recipe.passes[0].quantize).toMatchObject({ method: 'int8', granularity: 'tensor', symmetric: true, mode: 'weight', 'min-size': 256 });
+    expect(recorded.recipe.passes[0].quantize).toMatchObject({ method: 'int8', granularity: 'tensor', symmetric: true, mode: 'auto', 'min-size': 256 });
     expect(recorded.recipe.gates).toEqual({ 'max-accuracy-drop': 0.05 });
     expect(recorded.accuracy.metric).toBe('top1');
     expect(cli(['compress', DIGITS, '-o', join(dir, 'b.onnx'), '--recipe', report]).code).toBe(0);

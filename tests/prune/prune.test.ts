@@ -6,7 +6,7 @@ import { readModel } from '../../src/io/read.js';
 import { perBlock } from '../../src/quantize/kernels.js';
 import { countParameters } from '../../src/report/inspect.js';
 import { fixture, scratch } from '../helpers.js';
-import { compressAndEvaluate, dequantized } from '../quantize/helpers.js';
+import { compressAndEvaluate, dequantized, dequantizedInteger } from '../quantize/helpers.js';
 
 const dir = scratch();
 const DIGITS = fixture('digits', 'model.onnx');
@@ -56,13 +56,14 @@ describe('magnitude pruning', () => {
     expect(evaluation.accuracy.drop).toBeLessThan(high);
   });
 
-  it('then int8 quantization keeps every pruned zero exactly zero', async () => {
-    const { output } = await compressAndEvaluate(DIGITS, path('mag-q8.onnx'), [['prune', 'magnitude:sparsity=0.6'], ['quantize', 'int8:symmetric=false']], digitsData);
+  // Both int8 forms: weight-only (DequantizeLinear), and the default's integer Gemms (codes stored transposed).
+  it.each(['int8:mode=weight,symmetric=false', 'int8:symmetric=false'])('then %s keeps every pruned zero exactly zero', async (spec) => {
+    const { output } = await compressAndEvaluate(DIGITS, path(`mag-q8-${spec.replace(/[:=,]/g, '_')}.onnx`), [['prune', 'magnitude:sparsity=0.6'], ['quantize', spec]], digitsData);
     const original = readModel(DIGITS);
     const pruned = await compressAndEvaluate(DIGITS, path('mag-only.onnx'), [['prune', 'magnitude:sparsity=0.6,storage=dense']], digitsData);
     for (const name of ['fc1.weight', 'conv2.weight', 'fc2.weight']) {
       const before = floatValues(pruned.output, pruned.output.graph.initializer.find((t) => t.name === name)!);
-      const after = dequantized(output, name);
+      const after = spec.includes('mode=weight') || name.startsWith('conv') ? dequantized(output, name) : dequantizedInteger(output, name, { transposed: true });
       let zeros = 0;
       for (let i = 0; i < before.length; i++) if (before[i] === 0) { expect(after[i]).toBe(0); zeros++; }
       expect(zeros / before.length).toBeGreaterThanOrEqual(0.59);

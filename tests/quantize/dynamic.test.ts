@@ -1,5 +1,10 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { encode } from '../../src/io/codec.js';
+import { AttributeType, DataType, type ModelProto } from '../../src/io/types.js';
+import { makeTensor } from '../../src/ir/tensor.js';
+import { makeNode } from '../../src/quantize/replace.js';
 import { fixture, scratch } from '../helpers.js';
 import { compressAndEvaluate } from './helpers.js';
 
@@ -36,5 +41,32 @@ describe('quantize int8 dynamic (integer MatMul)', () => {
     expect(forms['conv2.weight']).toMatch(/^DequantizeLinear/);
     expect(forms['fc1.weight']).toMatch(/^MatMulInteger/);
     expect(evaluation.accuracy.drop).toBeLessThanOrEqual(0.003);
+  });
+
+  // Before, the dynamic form was written into the opset-10 model anyway, and ONNX Runtime refused to load it
+  // ("No Op registered for DynamicQuantizeLinear with domain_version of 10").
+  it('an opset that cannot be raised to 11 (Pad changed there): every weight weight-only (auto and dynamic), and the model runs', async () => {
+    const w = makeTensor('W', DataType.FLOAT, [16, 16], new Uint8Array(Float32Array.from({ length: 256 }, (_, i) => Math.sin(i) / 4).buffer));
+    const io = (name: string, dims: number[]) => ({ name, metadata_props: [], type: { tensor_type: { elem_type: 1, shape: { dim: dims.map((d) => ({ dim_value: d })) } } } });
+    const pads = { name: 'pads', type: AttributeType.INTS, ints: [0, 1, 0, 1], floats: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] };
+    const model: ModelProto = {
+      ir_version: 5, opset_import: [{ domain: '', version: 10 }], producer_name: 'onnxpress-test',
+      graph: {
+        name: 'pad-matmul', node: [makeNode('Pad', ['x'], ['p'], 'pad', [pads]), makeNode('MatMul', ['p', 'W'], ['y'], 'matmul')],
+        initializer: [w], input: [io('x', [4, 14])], output: [io('y', [4, 16])], value_info: [], quantization_annotation: [], sparse_initializer: [], metadata_props: [],
+      },
+      metadata_props: [], training_info: [], functions: [], configuration: [],
+    };
+    const input = join(dir, 'opset10.onnx');
+    writeFileSync(input, encode('onnx.ModelProto', model));
+    for (const mode of ['auto', 'dynamic']) {
+      const { result, evaluation, output } = await compressAndEvaluate(input, join(dir, `opset10-${mode}.onnx`), [['quantize', `int8:mode=${mode}`]], { batches: 1 });
+      const [summary] = result.passes;
+      expect(summary!.tensors.map((t) => t.form), mode).toEqual(['DequantizeLinear int8 symmetric per-tensor']);
+      expect(summary!.notes.join(' '), mode).toMatch(/every weight weight-only \(the dynamic form needs opset 11\): cannot raise the default opset from 10 to 11: Pad changed at opset 11/);
+      expect(output.proto.opset_import.find((o) => !o.domain)!.version).toBe(10);
+      expect(output.graph.node.map((n) => n.op_type)).not.toContain('DynamicQuantizeLinear');
+      expect(evaluation.accuracy.fidelity.y!.cosine, mode).toBeGreaterThan(0.9999);
+    }
   });
 });

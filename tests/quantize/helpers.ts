@@ -34,4 +34,24 @@ export function dequantized(model: Model, name: string): Float32Array {
   return out;
 }
 
+/**
+ * The values the integer form (DynamicQuantizeLinear + MatMulInteger) computes with for weight `name`:
+ * codes stored [K, N] with a scale and zero point per column. `transposed` gives them back in the
+ * layout [N, K] of a Gemm with transB, the weight's original layout there.
+ */
+export function dequantizedInteger(model: Model, name: string, { transposed = false } = {}): Float32Array {
+  const init = (n: string) => model.graph.initializer.find((t) => t.name === n);
+  const q = init(`${name}_quantized`)!, s = init(`${name}_scale`)!, z = init(`${name}_zero_point`);
+  if (!model.graph.node.some((n) => n.op_type === 'MatMulInteger' && n.input[1] === q.name)) throw new Error(`no MatMulInteger reads ${q.name}`);
+  const codes = tensorValues(model, q) as Int8Array | Uint8Array;
+  const scales = tensorValues(model, s) as Float32Array;
+  const [K, N] = q.dims.map(Number) as [number, number];
+  const zeros = z ? (tensorValues(model, z) as Int8Array | Uint8Array) : new Int8Array(N);
+  const out = new Float32Array(codes.length);
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) {
+    out[transposed ? n * K + k : k * N + n] = Math.fround((codes[k * N + n]! - zeros[n]!) * scales[n]!);
+  }
+  return out;
+}
+
 export const out = (dir: string, name: string) => join(dir, name);

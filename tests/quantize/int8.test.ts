@@ -12,15 +12,17 @@ const dir = scratch();
 const DIGITS = fixture('digits', 'model.onnx');
 const digitsData = { data: fixture('digits', 'test_data_set_0'), labels: fixture('digits', 'labels.txt') };
 
+// The default (mode=auto) computes MatMul/Gemm weights in integers (tests/quantize/auto.test.ts);
+// these tests are about the weight-only DequantizeLinear form, so they ask for it.
 describe('quantize int8 (weight-only)', () => {
   // Bounds measured on the digits CNN (360 test images): every variant keeps top-1 at 0.9806 (drop 0);
   // output cosine ≥ 0.99999 per-channel, ≥ 0.9999 per-tensor. The bounds leave a little room.
   it.each([
-    ['int8', 0.9999],
-    ['int8:granularity=tensor', 0.999],
-    ['int8:symmetric=false', 0.9999],
-    ['int8:granularity=tensor,symmetric=false', 0.999],
-    ['int8:search=mse', 0.9999],
+    ['int8:mode=weight', 0.9999],
+    ['int8:mode=weight,granularity=tensor', 0.999],
+    ['int8:mode=weight,symmetric=false', 0.9999],
+    ['int8:mode=weight,granularity=tensor,symmetric=false', 0.999],
+    ['int8:mode=weight,search=mse', 0.9999],
   ])('%s: runs in ONNX Runtime, ≥3× smaller weights, accuracy kept', async (spec, minCosine) => {
     const path = join(dir, `digits-${spec.replace(/[:=,]/g, '_')}.onnx`);
     const { result, evaluation, output } = await compressAndEvaluate(DIGITS, path, [['quantize', spec]], digitsData);
@@ -63,7 +65,7 @@ describe('quantize int8 (weight-only)', () => {
     fc1.raw_data = new Uint8Array(values.buffer);
     const pruned = join(dir, 'pruned.onnx');
     writeFileSync(pruned, encode('onnx.ModelProto', model.proto));
-    for (const spec of ['int8', 'int8:symmetric=false', 'int8:granularity=tensor,symmetric=false,search=mse']) {
+    for (const spec of ['int8:mode=weight', 'int8:mode=weight,symmetric=false', 'int8:mode=weight,granularity=tensor,symmetric=false,search=mse']) {
       const { output, result } = await compressAndEvaluate(pruned, join(dir, `pz-${spec.replace(/[:=,]/g, '_')}.onnx`), [['quantize', spec]], digitsData);
       const after = dequantized(output, 'fc1.weight');
       for (let i = 0; i < values.length; i += 2) expect(after[i]).toBe(0);
@@ -88,10 +90,15 @@ describe('quantize int8 (weight-only)', () => {
     removeUnusedInitializers(model.graph);
     const shared = join(dir, 'shared.onnx');
     writeFileSync(shared, encode('onnx.ModelProto', model.proto));
-    const { result, output } = await compressAndEvaluate(shared, join(dir, 'shared-q8.onnx'), [['quantize', 'int8']], { data: fixture('repeated', 'test_data_set_0') });
+    const { result, output } = await compressAndEvaluate(shared, join(dir, 'shared-q8.onnx'), [['quantize', 'int8:mode=weight']], { data: fixture('repeated', 'test_data_set_0') });
     expect(result.passes[0]!.tensors.filter((t) => t.name === w1[0])).toHaveLength(1);
     const dq = output.graph.node.filter((n) => n.op_type === 'DequantizeLinear' && n.output[0] === w1[0]);
     expect(dq).toHaveLength(1);
+    // The default computes each of the four MatMuls in integers, all from the one set of codes.
+    const auto = await compressAndEvaluate(shared, join(dir, 'shared-auto.onnx'), [['quantize', 'int8']], { data: fixture('repeated', 'test_data_set_0') });
+    expect(auto.result.passes[0]!.tensors.filter((t) => t.name === w1[0])).toHaveLength(1);
+    expect(auto.output.graph.node.filter((n) => n.op_type === 'MatMulInteger' && n.input[1] === `${w1[0]}_quantized`)).toHaveLength(4);
+    for (const f of Object.values(auto.evaluation.accuracy.fidelity)) expect(f.cosine).toBeGreaterThan(0.999);
   });
 
   it('keeps excluded layers in float (mixed precision) and skips integer tensors with a reason', async () => {
@@ -121,14 +128,16 @@ describe('quantize int8 (weight-only)', () => {
 });
 
 describe('quantize a model with external data', () => {
-  it('reads the weights from the data file, writes a new one, and the result runs', async () => {
-    const dir2 = scratch();
-    const out = join(dir2, 'ext-q8.onnx');
-    const { result, evaluation, output } = await compressAndEvaluate(fixture('conformance', 'external', 'model.onnx'), out,
-      [['quantize', 'int8:min-size=0']], { data: fixture('conformance', 'external') });
-    expect(result.passes[0]!.tensors.map((t) => t.name).sort()).toEqual(['W1', 'W2', 'W3']);
-    expect(result.output.files.length).toBeGreaterThanOrEqual(1);
-    for (const f of Object.values(evaluation.accuracy.fidelity)) expect(f.cosine).toBeGreaterThan(0.9999);
-    expect(output.graph.node.filter((n) => n.op_type === 'DequantizeLinear')).toHaveLength(3);
-  });
+  // Its three weights feed MatMuls: the default computes them in integers, mode=weight dequantizes them.
+  it.each([['int8:min-size=0', 'MatMulInteger'], ['int8:min-size=0,mode=weight', 'DequantizeLinear']])(
+    '%s reads the weights from the data file, writes a new one, and the result runs', async (spec, op) => {
+      const dir2 = scratch();
+      const out = join(dir2, 'ext-q8.onnx');
+      const { result, evaluation, output } = await compressAndEvaluate(fixture('conformance', 'external', 'model.onnx'), out,
+        [['quantize', spec]], { data: fixture('conformance', 'external') });
+      expect(result.passes[0]!.tensors.map((t) => t.name).sort()).toEqual(['W1', 'W2', 'W3']);
+      expect(result.output.files.length).toBeGreaterThanOrEqual(1);
+      for (const f of Object.values(evaluation.accuracy.fidelity)) expect(f.cosine).toBeGreaterThan(0.9999);
+      expect(output.graph.node.filter((n) => n.op_type === op)).toHaveLength(3);
+    });
 });
