@@ -79,6 +79,10 @@ def peer(*args):
 # key: (label, command builder, peer row for the speed ratio, output form (for the latency table))
 ROWS = {
     "cp": ("`cp` (baseline)", lambda X: ["cp", "{model}", "{out}"], None, "fp32 copy"),
+    "ours-roundtrip": ("ours, no passes (round trip)",
+                       lambda X: ["node", X["bin"], "compress", "{model}", "-o", "{out}", "--force"], "cp", "fp32 copy"),
+    "ours-int8-auto": ("ours int8 (default: mode=auto, per-channel)", ours("int8"), "ort-dyn-channel",
+                       "integer MatMul/Gemm, DQ elsewhere"),
     "ours-int8": ("ours int8 per-channel", ours_weight("int8"), "ort-dyn-channel", "DQ int8 (weight-only)"),
     "ours-int8-tensor": ("ours int8 per-tensor", ours_weight("int8:granularity=tensor"), "ort-dyn-tensor",
                          "DQ int8 per-tensor"),
@@ -139,6 +143,9 @@ ROWS = {
 }
 
 PRESETS = {
+    # issue #8's list: cp, round trip, int8 per-channel, 4-bit block 32, and ORT's quantizers
+    "issue8": ["cp", "ours-roundtrip", "ours-int8-auto", "ours-int8", "ort-dyn-channel",
+               "ours-int4-b32", "ours-int4-b32-none", "ort-nbits-b32-sym"],
     "speed": ["cp", "ours-int8", "ours-int8-tensor", "ours-int8-dynamic", "ort-dyn-channel", "ort-dyn-tensor",
               "ours-int4-b32", "ours-int4-b32-none", "ours-int4-b32-matmul", "ours-int4-b32-matmul-none",
               "ort-nbits-b32-sym", "ort-nbits-b32-asym"],
