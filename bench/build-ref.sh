@@ -11,6 +11,7 @@ rm -rf "$DIR"; mkdir -p "$DIR"
 git -C "$ROOT" archive "$REV" | tar -x -C "$DIR"
 # Hard-linked copy of node_modules: survives an `npm ci` in the checkout during a run.
 cp -al "$ROOT/node_modules" "$DIR/node_modules"
-(cd "$DIR" && npx tsc -p .)
+# npm run build compiles the WebAssembly kernels too (where the build has them), then tsc.
+(cd "$DIR" && if grep -q build:wasm package.json; then npm run build --silent; else npx tsc -p .; fi)
 git -C "$ROOT" rev-parse "$REV" > "$DIR/COMMIT"
 echo "$DIR"
