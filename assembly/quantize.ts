@@ -238,22 +238,24 @@ function chunk(
 }
 
 /**
- * Groups of B consecutive rows of one column in a row-major [R, C] matrix (C a multiple of 4):
- * per-channel scales of a MatMul weight (B = R) or its 4-bit blocks along K. Group (block b,
- * column c) is number b·C + c. Four columns go through the lanes together.
+ * Groups of B consecutive rows of one column in a row-major [R, C] matrix: per-channel scales
+ * of a MatMul weight (B = R) or its 4-bit blocks along K. Group (block b, column c) is number
+ * b·C + c. Four columns go through the lanes together; the last C mod 4 through a padded copy.
  */
 export function colGroups(
   src: usize, R: i32, C: i32, B: i32, codes: usize, scales: usize, zeros: usize,
   mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, stats: usize, signed: bool, scratch: usize,
 ): void {
   resetStats();
+  const C4 = C & ~3;
   for (let r0 = 0, b = 0; r0 < R; r0 += B, b++) {
     const r1 = min(R, r0 + B);
+    if (C4 < C) edge(src, r0, r1, C, C4, b, codes, scales, zeros, mode, qmin, qmax, zpSym, ratios, nRatios, signed, scratch);
     if (nRatios == 0) {
-      colSweep(src, r0, r1, C, b, codes, scales, zeros, mode, qmin, qmax, zpSym, scratch, signed);
+      colSweep(src, r0, r1, C, C4, b, codes, scales, zeros, mode, qmin, qmax, zpSym, scratch, signed);
       continue;
     }
-    for (let c = 0; c < C; c += 4) {
+    for (let c = 0; c < C4; c += 4) {
       // The search reads the block ten times: from a contiguous copy, since rows a power-of-two
       // multiple apart fall in the same cache set (4-bit block 32 on 768×3072: 5.8 ns per weight in
       // place, 3.9 from the copy).
@@ -269,32 +271,62 @@ export function colGroups(
 }
 
 /**
+ * Columns C4..C (fewer than four) of one block: copied into `scratch` with the missing lanes 0,
+ * quantized there, and their codes and scales copied back. The zero lanes add nothing to the
+ * error sums; the zeros they would add to the count are taken off.
+ */
+function edge(
+  src: usize, r0: i32, r1: i32, C: i32, C4: i32, b: i32, codes: usize, scales: usize, zeros: usize,
+  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, signed: bool, scratch: usize,
+): void {
+  const n = r1 - r0, t = C - C4;
+  const codeScratch = scratch + (<usize>n << 4);
+  for (let r = 0; r < n; r++) {
+    const row = src + ((<usize>(r0 + r) * C + C4) << 2), to = scratch + (<usize>r << 4);
+    v128.store(to, f32x4.splat(0));
+    for (let j = 0; j < t; j++) store<f32>(to + (<usize>j << 2), load<f32>(row + (<usize>j << 2)));
+  }
+  chunk(scratch, 16, n, codeScratch, 4, mode, qmin, qmax, zpSym, ratios, nRatios, signed);
+  statZeros -= <f64>((4 - t) * n);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < t; j++) store<u8>(codes + <usize>(r0 + r) * C + C4 + j, load<u8>(codeScratch + (<usize>r << 2) + j));
+  }
+  const lanes = codeScratch + (<usize>n << 2);
+  v128.store(lanes, outScale);
+  v128.store(lanes + 16, outZero);
+  for (let j = 0; j < t; j++) {
+    store<f32>(scales + ((<usize>b * C + C4 + j) << 2), load<f32>(lanes + (<usize>j << 2)));
+    store<f32>(zeros + ((<usize>b * C + C4 + j) << 2), load<f32>(lanes + 16 + (<usize>j << 2)));
+  }
+}
+
+/**
  * One block of rows r0..r1 of colGroups, taken row by row: a tall block walked four columns at a
  * time would read each row's cache line four times over (1.6 ns per weight on a 768×3072 MatMul
- * weight; row by row, about half). The running min/max and each column's scale live in `scratch`
- * (3·C floats).
+ * weight; row by row, about half). Columns 0..C4 (a multiple of 4). The running min/max and each
+ * column's scale live in `scratch` (3·C4 floats).
  */
 function colSweep(
-  src: usize, r0: i32, r1: i32, C: i32, b: i32, codes: usize, scales: usize, zeros: usize,
+  src: usize, r0: i32, r1: i32, C: i32, C4: i32, b: i32, codes: usize, scales: usize, zeros: usize,
   mode: i32, qmin: f32, qmax: f32, zpSym: f32, scratch: usize, signed: bool,
 ): void {
   const lo = f32x4.splat(qmin), hi = f32x4.splat(qmax), one = f32x4.splat(1);
-  const row = <usize>C << 2;
-  const mins = scratch, maxs = scratch + row, invs = scratch + 2 * row;
-  for (let c: usize = 0; c < row; c += 16) {
+  const row = <usize>C << 2, width = <usize>C4 << 2;
+  const mins = scratch, maxs = scratch + width, invs = scratch + 2 * width;
+  for (let c: usize = 0; c < width; c += 16) {
     v128.store(mins + c, f32x4.splat(Infinity));
     v128.store(maxs + c, f32x4.splat(-Infinity));
   }
   let p = src + <usize>r0 * row;
   for (let r = r0; r < r1; r++, p += row) {
-    for (let c: usize = 0; c < row; c += 16) {
+    for (let c: usize = 0; c < width; c += 16) {
       const x = v128.load(p + c);
       v128.store(mins + c, f32x4.pmin(v128.load(mins + c), x));
       v128.store(maxs + c, f32x4.pmax(v128.load(maxs + c), x));
     }
   }
   const sOut = scales + <usize>b * row, zOut = zeros + <usize>b * row;
-  for (let c: usize = 0; c < row; c += 16) {
+  for (let c: usize = 0; c < width; c += 16) {
     params(v128.load(mins + c), v128.load(maxs + c), mode, qmin, qmax, zpSym);
     v128.store(sOut + c, outScale);
     v128.store(zOut + c, outZero);
@@ -305,7 +337,7 @@ function colSweep(
   let out = codes + <usize>r0 * C;
   for (let r = r0; r < r1; r++, p += row, out += C) {
     let err = f32x4.splat(0), ref = f32x4.splat(0);
-    for (let c: usize = 0; c < row; c += 16) {
+    for (let c: usize = 0; c < width; c += 16) {
       const x = v128.load(p + c);
       const zp = v128.load(zOut + c), scale = v128.load(sOut + c);
       const q = code(x, v128.load(invs + c), zp, lo, hi);

@@ -181,7 +181,7 @@ export interface QuantizeResult {
 /** Quantizes `values` group by group. */
 export function quantizeGroups(source: Float32Array | FloatSource, groups: Groups, options: QuantizeOptions): QuantizeResult {
   const layout = groups.layout;
-  if (layout && simdFits(source.length) && (layout.kind === 'rows' || layout.cols % 4 === 0)) return quantizeSimd(source, groups.count, layout, options);
+  if (layout && simdFits(source.length)) return quantizeSimd(source, groups.count, layout, options);
   const values = toFloat32(source);
   const { range, symmetric } = options;
   const ratios = options.clipRatios ?? [1];

@@ -86,9 +86,9 @@ class Kernels {
     const ratios = align(zeros + r.groups * 4);
     const stats = align(ratios + r.ratios.length * 4);
     const scratch = stats + 64;
-    // colSweep keeps three floats per column there, a column search a copy of four columns' block;
-    // interleaved rows, four groups of values and their codes.
-    const scratchEnd = align(scratch + (l.kind === 'cols' ? Math.max(12 * l.cols, 16 * l.block) : 20 * Math.min(l.block, 256)));
+    // colSweep keeps three floats per column there; a column search or the ragged edge, a copy of
+    // four columns' block and its codes; interleaved rows, four groups of values and their codes.
+    const scratchEnd = align(scratch + (l.kind === 'cols' ? Math.max(12 * l.cols, 20 * Math.min(l.block, l.rows) + 32) : 20 * Math.min(l.block, 256)));
     const mem = this.reserve(scratchEnd);
     const into = new Float32Array(mem.buffer, src, n);
     if (r.values instanceof Float32Array) into.set(r.values);

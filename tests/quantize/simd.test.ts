@@ -51,6 +51,9 @@ describe('SIMD quantization kernels', () => {
     ['rows (Conv output channels, odd length)', [24, 3, 3, 3], (d) => perChannel(d, 0), INT8, true, undefined],
     ['columns (MatMul per channel)', [96, 40], (d) => perChannel(d, 1), INT8, true, undefined],
     ['columns, asymmetric with search', [96, 40], (d) => perChannel(d, 1), UINT8, false, clipRatios(20, 0.5)],
+    ['columns, a ragged edge (C mod 4 = 3)', [64, 43], (d) => perChannel(d, 1), INT8, true, undefined],
+    ['columns, a ragged edge with search, asymmetric', [64, 41], (d) => perChannel(d, 1), UINT8, false, clipRatios(20, 0.5)],
+    ['4-bit blocks along K, a ragged edge (C mod 4 = 2), search', [96, 50], (d) => perBlock(d, 0, 32), INT4, true, clipRatios(7, 0.65)],
     ['rows with search', [40, 96], (d) => perChannel(d, 0), INT8, true, clipRatios(20, 0.5)],
     ['4-bit blocks along K (columns), search', [100, 48], (d) => perBlock(d, 0, 32), INT4, true, clipRatios(7, 0.65)],
     ['4-bit blocks along K, full range, no search', [96, 48], (d) => perBlock(d, 0, 32), INT4_FULL, true, undefined],
@@ -86,7 +89,7 @@ describe('SIMD quantization kernels', () => {
   });
 
   it('pack for MatMulNBits where the codes were made exactly as from the codes afterwards', () => {
-    const [K, N, block] = [100, 48, 32];
+    const [K, N, block] = [100, 50, 32];
     const values = random(K * N, 11);
     for (const [range, symmetric, shift] of [[INT4, true, 8], [UINT4, false, 0]] as const) {
       const options = { range, symmetric, clipRatios: clipRatios(7, 0.65) };
