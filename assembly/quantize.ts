@@ -105,21 +105,62 @@ function countZeros(nz: v128): f64 {
   return <f64>(i32x4.extract_lane(nz, 0) + i32x4.extract_lane(nz, 1) + i32x4.extract_lane(nz, 2) + i32x4.extract_lane(nz, 3));
 }
 
-/** Σ squared error over n rows of four lanes with one candidate scale (zero point only where asymmetric). */
+/** Σ squared error over n rows of four lanes with one candidate scale and zero point. */
 @inline
-function candidateError(first: usize, stride: usize, n: i32, inv: v128, s: v128, z: v128, lo: v128, hi: v128, withZero: bool): v128 {
+function candidateError(first: usize, stride: usize, n: i32, inv: v128, s: v128, z: v128, lo: v128, hi: v128): v128 {
   let err = f32x4.splat(0);
   let p = first;
   for (let r = 0; r < n; r++, p += stride) {
     const x = v128.load(p);
-    let q = f32x4.nearest(f32x4.mul(x, inv));
-    if (withZero) q = f32x4.add(q, z);
-    q = f32x4.pmin(f32x4.pmax(q, lo), hi);
-    if (withZero) q = f32x4.sub(q, z);
-    const d = f32x4.sub(f32x4.mul(q, s), x);
+    const d = f32x4.sub(dequantized(x, inv, s, z, lo, hi), x);
     err = f32x4.add(err, f32x4.mul(d, d));
   }
   return err;
+}
+
+let err0: v128 = f32x4.splat(0);
+let err1: v128 = f32x4.splat(0);
+let err2: v128 = f32x4.splat(0);
+let err3: v128 = f32x4.splat(0);
+let plainRefV: v128 = f32x4.splat(0);
+let plainWorstV: v128 = f32x4.splat(0);
+
+/** The scale of candidate k ≥ 1 (clip ratio k − 1) for a symmetric range. */
+@inline
+function clipped(mn: v128, mx: v128, ratios: usize, k: i32, mode: i32, qmin: f32, qmax: f32): v128 {
+  const ratio = f32x4.splat(load<f32>(ratios + (<usize>(k - 1) << 2)));
+  params(f32x4.mul(mn, ratio), f32x4.mul(mx, ratio), mode, qmin, qmax, 0);
+  return outScale;
+}
+
+/**
+ * Σ squared error of four candidate scales (zero point 0) in one pass, into err0..err3; with
+ * `plain`, also Σ x² and the largest error of candidate 0 (plainRefV, plainWorstV).
+ */
+@inline
+function fourCandidates(first: usize, stride: usize, n: i32, s0: v128, s1: v128, s2: v128, s3: v128, lo: v128, hi: v128, plain: bool): void {
+  const one = f32x4.splat(1);
+  const i0 = f32x4.div(one, s0), i1 = f32x4.div(one, s1), i2 = f32x4.div(one, s2), i3 = f32x4.div(one, s3);
+  let e0 = f32x4.splat(0), e1 = f32x4.splat(0), e2 = f32x4.splat(0), e3 = f32x4.splat(0);
+  let ref = f32x4.splat(0), worst = f32x4.splat(0);
+  let p = first;
+  for (let r = 0; r < n; r++, p += stride) {
+    const x = v128.load(p);
+    const d0 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i0)), lo), hi), s0), x);
+    const d1 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i1)), lo), hi), s1), x);
+    const d2 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i2)), lo), hi), s2), x);
+    const d3 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i3)), lo), hi), s3), x);
+    e0 = f32x4.add(e0, f32x4.mul(d0, d0));
+    e1 = f32x4.add(e1, f32x4.mul(d1, d1));
+    e2 = f32x4.add(e2, f32x4.mul(d2, d2));
+    e3 = f32x4.add(e3, f32x4.mul(d3, d3));
+    if (plain) {
+      ref = f32x4.add(ref, f32x4.mul(x, x));
+      worst = f32x4.pmax(worst, f32x4.abs(d0));
+    }
+  }
+  err0 = e0; err1 = e1; err2 = e2; err3 = e3;
+  plainRefV = ref; plainWorstV = worst;
 }
 
 /**
@@ -142,7 +183,37 @@ function chunk(
   }
   params(mn, mx, mode, qmin, qmax, zpSym);
   let scale = outScale, zp = outZero;
-  if (nRatios > 0) {
+  if (nRatios > 0 && mode != ASYMMETRIC && zpSym == 0) {
+    // Zero points 0: four candidates per pass over the values, four independent sums. Candidate 0
+    // is the plain min/max scale (its error figures are reported too), then each clip ratio; a last
+    // group of fewer repeats its last candidate, which can never win twice.
+    const total = nRatios + 1;
+    let best = f32x4.splat(0);
+    for (let k = 0; k < total; k += 4) {
+      const s0 = k == 0 ? scale : clipped(mn, mx, ratios, k, mode, qmin, qmax);
+      const s1 = clipped(mn, mx, ratios, min(k + 1, total - 1), mode, qmin, qmax);
+      const s2 = clipped(mn, mx, ratios, min(k + 2, total - 1), mode, qmin, qmax);
+      const s3 = clipped(mn, mx, ratios, min(k + 3, total - 1), mode, qmin, qmax);
+      if (k == 0) {
+        fourCandidates(first, stride, n, s0, s1, s2, s3, lo, hi, true);
+        plainErr += hsum(err0);
+        plainRef += hsum(plainRefV);
+        plainMax = max(plainMax, hmax(plainWorstV));
+        best = err0;
+      } else {
+        fourCandidates(first, stride, n, s0, s1, s2, s3, lo, hi, false);
+        const better = f32x4.lt(err0, best);
+        best = v128.bitselect(err0, best, better); scale = v128.bitselect(s0, scale, better);
+      }
+      // In candidate order, a later one only where strictly better: the choice a one-by-one search makes.
+      let better = f32x4.lt(err1, best);
+      best = v128.bitselect(err1, best, better); scale = v128.bitselect(s1, scale, better);
+      better = f32x4.lt(err2, best);
+      best = v128.bitselect(err2, best, better); scale = v128.bitselect(s2, scale, better);
+      better = f32x4.lt(err3, best);
+      best = v128.bitselect(err3, best, better); scale = v128.bitselect(s3, scale, better);
+    }
+  } else if (nRatios > 0) {
     // Plain min/max first (its error figures are reported), then each shrunken range.
     let inv = f32x4.div(one, scale);
     let best = f32x4.splat(0), ref = f32x4.splat(0), worst = f32x4.splat(0);
@@ -157,57 +228,12 @@ function chunk(
     plainErr += hsum(best);
     plainRef += hsum(ref);
     plainMax = max(plainMax, hmax(worst));
-    let k = 0;
-    if (mode != ASYMMETRIC && zpSym == 0) {
-      // Zero points 0: four candidates per pass over the values, four independent sums (a last
-      // group of fewer repeats its last candidate, which can never win twice).
-      const last = <usize>(nRatios - 1) << 2;
-      for (; k < nRatios; k += 4) {
-        const at = <usize>k << 2;
-        const r0 = f32x4.splat(load<f32>(ratios + at)), r1 = f32x4.splat(load<f32>(ratios + min(at + 4, last)));
-        const r2 = f32x4.splat(load<f32>(ratios + min(at + 8, last))), r3 = f32x4.splat(load<f32>(ratios + min(at + 12, last)));
-        params(f32x4.mul(mn, r0), f32x4.mul(mx, r0), mode, qmin, qmax, zpSym);
-        const s0 = outScale;
-        params(f32x4.mul(mn, r1), f32x4.mul(mx, r1), mode, qmin, qmax, zpSym);
-        const s1 = outScale;
-        params(f32x4.mul(mn, r2), f32x4.mul(mx, r2), mode, qmin, qmax, zpSym);
-        const s2 = outScale;
-        params(f32x4.mul(mn, r3), f32x4.mul(mx, r3), mode, qmin, qmax, zpSym);
-        const s3 = outScale;
-        const i0 = f32x4.div(one, s0), i1 = f32x4.div(one, s1), i2 = f32x4.div(one, s2), i3 = f32x4.div(one, s3);
-        let e0 = f32x4.splat(0), e1 = f32x4.splat(0), e2 = f32x4.splat(0), e3 = f32x4.splat(0);
-        p = first;
-        for (let r = 0; r < n; r++, p += stride) {
-          const x = v128.load(p);
-          const d0 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i0)), lo), hi), s0), x);
-          const d1 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i1)), lo), hi), s1), x);
-          const d2 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i2)), lo), hi), s2), x);
-          const d3 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i3)), lo), hi), s3), x);
-          e0 = f32x4.add(e0, f32x4.mul(d0, d0));
-          e1 = f32x4.add(e1, f32x4.mul(d1, d1));
-          e2 = f32x4.add(e2, f32x4.mul(d2, d2));
-          e3 = f32x4.add(e3, f32x4.mul(d3, d3));
-        }
-        // In candidate order, a later one only where strictly better: the choice a one-by-one search makes.
-        let better = f32x4.lt(e0, best);
-        best = v128.bitselect(e0, best, better); scale = v128.bitselect(s0, scale, better);
-        better = f32x4.lt(e1, best);
-        best = v128.bitselect(e1, best, better); scale = v128.bitselect(s1, scale, better);
-        better = f32x4.lt(e2, best);
-        best = v128.bitselect(e2, best, better); scale = v128.bitselect(s2, scale, better);
-        better = f32x4.lt(e3, best);
-        best = v128.bitselect(e3, best, better); scale = v128.bitselect(s3, scale, better);
-      }
-    }
-    for (; k < nRatios; k++) {
+    for (let k = 0; k < nRatios; k++) {
       const ratio = f32x4.splat(load<f32>(ratios + (<usize>k << 2)));
       params(f32x4.mul(mn, ratio), f32x4.mul(mx, ratio), mode, qmin, qmax, zpSym);
       const s = outScale, z = outZero;
       inv = f32x4.div(one, s);
-      // Symmetric zero points are 0 (or one constant): two operations fewer per value without them.
-      const err = mode == ASYMMETRIC || zpSym != 0
-        ? candidateError(first, stride, n, inv, s, z, lo, hi, true)
-        : candidateError(first, stride, n, inv, s, z, lo, hi, false);
+      const err = candidateError(first, stride, n, inv, s, z, lo, hi);
       const better = f32x4.lt(err, best);
       best = v128.bitselect(err, best, better);
       scale = v128.bitselect(s, scale, better);
@@ -536,7 +562,15 @@ function single(
 /** Two 4-bit codes a byte, the first in the low nibble (ONNX INT4/UINT4 raw_data). */
 export function packPairs(codes: usize, n: i32, out: usize): void {
   const pairs = n >> 1;
-  for (let i = 0; i < pairs; i++) {
+  const low = i8x16.splat(15);
+  let i = 0;
+  for (; i + 8 <= pairs; i += 8) {
+    const v = v128.load(codes + (<usize>i << 1));
+    const even = i8x16.shuffle(v, v, 0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
+    const odd = i8x16.shuffle(v, v, 1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
+    v128.store64_lane(out + i, v128.or(v128.and(even, low), i8x16.shl(odd, 4)), 0);
+  }
+  for (; i < pairs; i++) {
     const a = <u32>load<u8>(codes + (<usize>i << 1));
     const b = <u32>load<u8>(codes + (<usize>i << 1) + 1);
     store<u8>(out + i, <u8>((a & 15) | ((b & 15) << 4)));

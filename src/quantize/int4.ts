@@ -91,7 +91,7 @@ export const int4Pass: Pass = {
       if (factor) return Promise.resolve(gptqQuantize(floatValues(model, w.tensor), dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }));
       // MatMulNBits weights are packed where the kernels ran, saving a copy of the codes each way.
       const pack = nbits ? { K: dims[0]!, N: dims[1]!, block, shift: nbitsShift(symmetric) } : undefined;
-      return pool.run({ values: floatSource(model, w.tensor), groups: { kind: 'block', dims, axis, block }, options: { ...opts, nbits: pack } });
+      return pool.run({ values: floatSource(model, w.tensor), groups: { kind: 'block', dims, axis, block }, options: { ...opts, nbits: pack, pairs: !nbits } });
     };
     try {
       for await (const [w, q] of inOrder(toNBits, window, (w) => start(w, 0, true))) {
@@ -148,7 +148,7 @@ export const int4Pass: Pass = {
         const scaleDims = dims.map((d, i) => (i === axis ? groups.blocks : d));
         const type = symmetric ? DataType.INT4 : DataType.UINT4;
         const { initializers, node } = dequantizeWeight(
-          w, names, { dataType: type, dims, bytes: packNibbles(q.codes) }, { dims: scaleDims, values: q.scales },
+          w, names, { dataType: type, dims, bytes: q.packed?.data ?? packNibbles(q.codes) }, { dims: scaleDims, values: q.scales },
           symmetric ? undefined : { dataType: type, bytes: packNibbles(q.zeroPoints) },
           [intAttribute('axis', axis), intAttribute('block_size', block)],
         );

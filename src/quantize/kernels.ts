@@ -164,6 +164,8 @@ export interface QuantizeOptions {
   clipRatios?: number[];
   /** Pack the codes for MatMulNBits on the way out, where the kernels ran (see QuantizeResult.packed). */
   nbits?: NBitsPacking;
+  /** Pack the codes two to a byte on the way out (see QuantizeResult.packed). */
+  pairs?: boolean;
 }
 
 export interface QuantizeResult {
@@ -174,7 +176,10 @@ export interface QuantizeResult {
   error: ErrorStats;
   /** The error with plain min/max scales, when a search ran. */
   errorBeforeSearch?: ErrorStats;
-  /** MatMulNBits' B and scales, when `nbits` was asked for and the kernels could do it; `codes` is then empty. */
+  /**
+   * When `nbits` or `pairs` was asked for and the kernels could do it: MatMulNBits' B and its scales,
+   * or the codes two to a byte and the scales; `codes` is then empty.
+   */
   packed?: { data: Uint8Array; scales: Float32Array };
 }
 
@@ -320,6 +325,7 @@ function quantizeSimd(values: Float32Array | FloatSource, count: number, layout:
     // The plain min/max scales are always the first candidate.
     ratios: ratios.length > 1 ? ratios.filter((x) => x !== 1) : [],
     nbits: layout.kind === 'cols' ? options.nbits : undefined,
+    pairs: options.pairs,
   });
   const s = r.stats;
   const stats = (maxAbs: number, errSq: number, refSq: number, zeros: number): ErrorStats => ({

@@ -36,6 +36,8 @@ export interface SimdRequest {
   ratios: number[];
   /** Also pack the codes for MatMulNBits (a [K, N] weight in column groups blocked along K). */
   nbits?: NBitsPacking;
+  /** Also pack the codes two to a byte (INT4/UINT4 raw data). */
+  pairs?: boolean;
 }
 
 export interface NBitsPacking {
@@ -52,7 +54,10 @@ export interface SimdResult {
   zeroPoints: Float32Array;
   /** max abs error, Σ error², Σ value², zeros; then max abs, Σ error², Σ value² with plain scales. */
   stats: Float64Array;
-  /** With `nbits`: MatMulNBits' B and its scales as [N, blocks] (the codes are then left out, empty). */
+  /**
+   * With `nbits`: MatMulNBits' B and its scales as [N, blocks]; with `pairs`: the codes two to a
+   * byte and the scales as they are. The codes are then left out (empty).
+   */
   packed?: { data: Uint8Array; scales: Float32Array };
 }
 
@@ -102,12 +107,18 @@ class Kernels {
       this.exports.colGroups(src, l.rows, l.cols, l.block, codes, scales, zeros, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed, scratch);
     }
     const result: SimdResult = {
-      codes: r.nbits ? new Uint8Array(0) : mem.slice(codes, codes + n),
+      codes: r.nbits || r.pairs ? new Uint8Array(0) : mem.slice(codes, codes + n),
       scales: new Float32Array(mem.buffer.slice(scales, scales + r.groups * 4)),
       zeroPoints: new Float32Array(mem.buffer.slice(zeros, zeros + r.groups * 4)),
       stats: new Float64Array(mem.buffer.slice(stats, stats + 64)),
     };
     if (r.nbits) result.packed = this.packNBitsInPlace(codes, zeros, scales, scratchEnd, r.nbits);
+    else if (r.pairs) {
+      const size = Math.ceil(n / 2);
+      const memory = this.reserve(scratchEnd + size);
+      this.exports.packPairs(codes, n, scratchEnd);
+      result.packed = { data: memory.slice(scratchEnd, scratchEnd + size), scales: result.scales };
+    }
     return result;
   }
 

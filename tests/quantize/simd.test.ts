@@ -99,6 +99,14 @@ describe('SIMD quantization kernels', () => {
       const kBlocks = Math.ceil(K / block);
       expect(packed.packed!.scales).toEqual(Float32Array.from({ length: N * kBlocks }, (_, i) => plain.scales[(i % kBlocks) * N + Math.floor(i / kBlocks)]!));
       expect(packed.error).toEqual(plain.error);
+      // Two to a byte (DequantizeLinear INT4/UINT4), rows and columns alike.
+      for (const groups of [perBlock([K, N], 0, block), perBlock([N, K], 1, 16)]) {
+        const codes = quantizeGroups(values, groups, options);
+        const pairs = quantizeGroups(values, groups, { ...options, pairs: true });
+        expect(pairs.codes.length).toBe(0);
+        expect(pairs.packed!.data).toEqual(packNibbles(Array.from(codes.codes)));
+        expect(pairs.packed!.scales).toEqual(codes.scales);
+      }
     }
   });
 
