@@ -3,7 +3,7 @@
 // decoder drops unknown fields and proto2 presence, and its encoder copies large byte fields
 // several times (peaking near 4x the model size).
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../paths.js';
 import protobuf from 'protobufjs';
 
 export type ScalarKind = 'int64' | 'uint64' | 'int32' | 'enum' | 'float' | 'double' | 'string' | 'bytes';
@@ -67,15 +67,8 @@ export function emptyPacked(kind: FieldKind): ArrayLike<unknown> {
 }
 
 function protoPath(): string {
-  // Compiled code lives in dist/io, sources in src/io: the schema file stays in src/io.
-  for (const rel of ['./onnx.proto', '../../src/io/onnx.proto']) {
-    const candidate = fileURLToPath(new URL(rel, import.meta.url));
-    try {
-      readFileSync(candidate, { flag: 'r' }).length;
-      return candidate;
-    } catch { /* try the next location */ }
-  }
-  throw new Error('onnx.proto not found next to the codec');
+  // The schema file stays in src/io (shipped with the package), whichever copy of the code runs.
+  return packagePath('src', 'io', 'onnx.proto');
 }
 
 function buildSpecs(): Map<string, MessageSpec> {

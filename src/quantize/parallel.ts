@@ -3,8 +3,8 @@
 // the output is byte-identical whatever the thread count). At most `2 × threads` tensors are in
 // flight, which bounds the extra memory to a few tensors.
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { packagePath } from '../paths.js';
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
 import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from './kernels.js';
 
@@ -28,12 +28,9 @@ export function groupsFrom(spec: GroupsSpec, n: number): Groups {
 }
 
 function workerPath(): string | undefined {
-  // Compiled code runs the compiled worker beside it; tests running the TypeScript sources use dist/.
-  for (const rel of ['./worker.js', '../../dist/quantize/worker.js']) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(p)) return p;
-  }
-  return undefined;
+  // The compiled worker (tests running the TypeScript sources use it too).
+  const p = packagePath('dist', 'quantize', 'worker.js');
+  return existsSync(p) ? p : undefined;
 }
 
 export class KernelPool {

@@ -1,7 +1,7 @@
 // The WebAssembly SIMD kernels (assembly/quantize.ts, compiled to kernels.wasm beside this file):
 // loading them once per thread, laying out their memory, and copying tensors in and results out.
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../paths.js';
 import type { FloatSource } from '../ir/tensor.js';
 
 interface Exports {
@@ -158,12 +158,9 @@ class Kernels {
 let kernels: Kernels | undefined;
 
 function wasmPath(): string | undefined {
-  // Compiled code finds the module beside it; tests running the TypeScript sources use dist/.
-  for (const rel of ['./kernels.wasm', '../../dist/quantize/kernels.wasm']) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(p)) return p;
-  }
-  return undefined;
+  // Built by npm run build:wasm (tests running the TypeScript sources use it too).
+  const p = packagePath('dist', 'quantize', 'kernels.wasm');
+  return existsSync(p) ? p : undefined;
 }
 
 /** The kernels of this thread, loaded on first use. */

@@ -3,13 +3,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../paths.js';
 import type { Progress } from '../report/progress.js';
 import type { Report } from '../report/report.js';
 import { rowFromReport, type SweepRow } from './table.js';
 import type { Job } from './grid.js';
 
-const CLI = fileURLToPath(new URL('../../bin/onnxpress', import.meta.url));
+const CLI = packagePath('bin', 'onnxpress');
 
 function runJob(model: string, job: Job, outDir: string): Promise<SweepRow> {
   const recipePath = join(outDir, `${job.id}.recipe.json`);
