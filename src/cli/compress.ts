@@ -74,10 +74,9 @@ export function registerCompress(program: Command): void {
     // commander sets externalData to true by default because of --no-external-data; only an explicit flag counts.
     const externalData = fromCli('externalData') ? flags.externalData! : 'auto';
     const result = await compress(path, flags.output, {
-      // One kernel thread unless --threads asks for more: on the 2-vCPU machines this was measured on,
-      // two worker threads ran the 4-bit kernels 1.2x slower than one (bench/RESULTS.md).
+      // Kernel threads: --threads, else compress() picks by the model's size.
       createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed,
-      threads: fromCli('threads') ? Number(flags.threads) : 1,
+      threads: fromCli('threads') ? Number(flags.threads) : undefined,
       write: { externalData, sizeThreshold: threshold, location: flags.location },
     });
     const report = await buildReport({

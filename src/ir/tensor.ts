@@ -106,10 +106,21 @@ export function tensorValues(model: Model | undefined, t: TensorProto): Typed {
   return copy;
 }
 
-/** float32 values still in a file: read where the caller wants them (the kernels' own memory). */
+/**
+ * float32 values still in a file: read where the caller wants them (the kernels' own memory). Plain
+ * data, so that a worker thread can read them itself.
+ */
 export interface FloatSource {
-  readonly length: number;
-  readInto(into: Float32Array): void;
+  file: string;
+  /** Byte offset of the values in the file. */
+  offset: number;
+  /** Number of values. */
+  length: number;
+}
+
+/** Reads a FloatSource's values into `into` (of its length). */
+export function readFloats(source: FloatSource, into: Float32Array): void {
+  readRangeInto(source.file, source.offset, new Uint8Array(into.buffer, into.byteOffset, source.length * 4));
 }
 
 /**
@@ -120,9 +131,8 @@ export function floatSource(model: Model | undefined, t: TensorProto): Float32Ar
   if (t.data_type === DataType.FLOAT) {
     const ref = model?.external.get(t);
     const raw = t.raw_data as Uint8Array | FileBytes | undefined;
-    const bytes = (into: Float32Array) => new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
-    if (ref && ref.length % 4 === 0) return { length: ref.length / 4, readInto: (into) => readRangeInto(ref.file, ref.offset, bytes(into)) };
-    if (!ref && raw instanceof FileBytes && raw.length % 4 === 0) return { length: raw.length / 4, readInto: (into) => raw.readInto(bytes(into)) };
+    if (ref && ref.length % 4 === 0) return { file: ref.file, offset: ref.offset, length: ref.length / 4 };
+    if (!ref && raw instanceof FileBytes && raw.length % 4 === 0) return { file: raw.file, offset: raw.offset, length: raw.length / 4 };
   }
   return floatValues(model, t);
 }
@@ -131,7 +141,7 @@ export function floatSource(model: Model | undefined, t: TensorProto): Float32Ar
 export function toFloat32(values: Float32Array | FloatSource): Float32Array {
   if (values instanceof Float32Array) return values;
   const out = new Float32Array(values.length);
-  values.readInto(out);
+  readFloats(values, out);
   return out;
 }
 

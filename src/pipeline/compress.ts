@@ -1,5 +1,6 @@
 // The main job: read a model, run the pipeline, write the result, and say what changed.
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { readModel, type ReadOptions } from '../io/read.js';
 import { InputError } from '../errors.js';
@@ -22,6 +23,11 @@ export interface CompressOptions {
   /** The passes to run, in order. */
   steps?: PipelineStep[];
   seed?: number;
+  /**
+   * Worker threads of the quantization kernels. Default: one per core for models of 64 MiB or more
+   * (BERT-base int4 0.73 → 0.60 s with two on a 2-vCPU machine), one below, where starting
+   * workers (~25 ms each) costs more than they save.
+   */
   threads?: number;
   write?: WriteOptions;
 }
@@ -49,7 +55,9 @@ export async function compress(inputPath: string, outputPath: string, options: C
   }
   const inputParameters = countParameters(model);
   const baseRows = unchangedTensorRows(model);
-  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads: options.threads });
+  const modelBytes = model.sourceFiles().reduce((n, path) => n + statSync(path).size, 0);
+  const threads = options.threads ?? (modelBytes >= 64 << 20 ? availableParallelism() : 1);
+  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
   const outputProblems = validateModel(model.proto, externalLengths());
   if (outputProblems.length > 0) {

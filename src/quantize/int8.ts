@@ -13,7 +13,7 @@ import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { chooseWeights } from '../pipeline/select.js';
-import { INT8, UINT8, clipRatios, perChannel, perTensor, quantizeGroups, type QuantizeResult } from './kernels.js';
+import { INT8, UINT8, clipRatios, type QuantizeResult } from './kernels.js';
 import { KernelPool, inOrder } from './parallel.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
@@ -113,8 +113,8 @@ export const int8Pass: Pass = {
     const axisOf = (w: Weight) => (granularity === 'channel' ? channelAxis(w) : undefined);
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
     const pool = new KernelPool(context.threads);
-    const start = (w: Weight): Promise<QuantizeResult | undefined> => {
-      if (isDynamic(w)) return Promise.resolve(undefined);
+    const start = (w: Weight): Promise<QuantizeResult> => {
+      if (isDynamic(w)) return dynamicCodes(model, w, pool, symmetric, granularity, ratios, gptq?.factors.get(w));
       const dims = w.tensor.dims.map(Number);
       const axis = axisOf(w);
       const factor = gptq?.factors.get(w);
@@ -124,8 +124,8 @@ export const int8Pass: Pass = {
     try {
       for await (const [w, computed] of inOrder(candidates, 2 * Math.max(1, context.threads), start)) {
         const dims = w.tensor.dims.map(Number);
-        if (!computed) {
-          summary.tensors.push(quantizeDynamic(model, w, floatSource(model, w.tensor), dims, symmetric, granularity, ratios, gptq?.factors.get(w), names, summary));
+        if (isDynamic(w)) {
+          summary.tensors.push(applyDynamic(model, w, computed, dims, symmetric, granularity, gptq?.factors.get(w), names, summary));
           continue;
         }
         const axis = axisOf(w);
@@ -162,25 +162,39 @@ export const int8Pass: Pass = {
   },
 };
 
-/** The integer form for a weight read only by MatMul / plain Gemm nodes: codes as [K, N], a scale per column (or one for all). */
-function quantizeDynamic(
-  model: Model, w: Weight, values: Float32Array | FloatSource, dims: number[], symmetric: boolean, granularity: 'channel' | 'tensor',
-  ratios: number[] | undefined, factor: Float64Array | undefined, names: NameAllocator, summary: PassSummary,
-) {
-  const transposed = w.uses[0]!.outputAxis === 0; // a Gemm with transB: stored [N, K]
+/** The weight as [K, N] (a Gemm with transB stores [N, K]) and its shape. */
+function matrixOf(w: Weight, dims: number[]): { transposed: boolean; K: number; N: number } {
+  const transposed = w.uses[0]!.outputAxis === 0;
+  if (w.uses.some((u) => (u.outputAxis === 0) !== transposed)) throw new Error(`weight ${w.name} is read both transposed and not`);
   const [K, N] = transposed ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!];
-  const toKN = (source: Float32Array | FloatSource) => {
-    if (!transposed) return source;
+  return { transposed, K, N };
+}
+
+/** Codes of the integer form: [K, N], a scale per column (or one for all), on the kernel pool. */
+function dynamicCodes(
+  model: Model, w: Weight, pool: KernelPool, symmetric: boolean, granularity: 'channel' | 'tensor',
+  ratios: number[] | undefined, factor: Float64Array | undefined,
+): Promise<QuantizeResult> {
+  const { transposed, K, N } = matrixOf(w, w.tensor.dims.map(Number));
+  const source = floatSource(model, w.tensor);
+  const range = symmetric ? INT8 : UINT8;
+  if (factor && !transposed && granularity === 'channel') return Promise.resolve(gptqQuantize(toFloat32(source), K, N, factor, { range, symmetric }));
+  let kn: Float32Array | FloatSource = source;
+  if (transposed) {
     const a = toFloat32(source);
     const out = new Float32Array(a.length);
     for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) out[k * N + n] = a[n * K + k]!;
-    return out;
-  };
-  const kn = toKN(values);
-  if (w.uses.some((u) => (u.outputAxis === 0) !== transposed)) throw new Error(`weight ${w.name} is read both transposed and not`);
-  const result = factor && !transposed && granularity === 'channel'
-    ? gptqQuantize(toFloat32(kn), K, N, factor, { range: symmetric ? INT8 : UINT8, symmetric })
-    : quantizeGroups(kn, granularity === 'channel' ? perChannel([K, N], 1) : perTensor(kn.length), { range: symmetric ? INT8 : UINT8, symmetric, clipRatios: ratios });
+    kn = out;
+  }
+  return pool.run({ values: kn, groups: granularity === 'channel' ? { kind: 'channel', dims: [K, N], axis: 1 } : { kind: 'tensor' }, options: { range, symmetric, clipRatios: ratios } });
+}
+
+/** Rewrites a weight read only by MatMul / plain Gemm nodes into the integer form, from its codes. */
+function applyDynamic(
+  model: Model, w: Weight, result: QuantizeResult, dims: number[], symmetric: boolean, granularity: 'channel' | 'tensor',
+  factor: Float64Array | undefined, names: NameAllocator, summary: PassSummary,
+) {
+  const { transposed, K, N } = matrixOf(w, dims);
   const expand = <T extends Float32Array | Int16Array>(a: T): number[] => (granularity === 'channel' ? Array.from(a) : new Array<number>(N).fill(a[0]!));
   const scales = Float32Array.from(expand(result.scales));
   const zeros = symmetric ? Int8Array.from(expand(result.zeroPoints)) : Uint8Array.from(expand(result.zeroPoints));

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { packagePath } from '../paths.js';
-import { toFloat32, type FloatSource } from '../ir/tensor.js';
+import type { FloatSource } from '../ir/tensor.js';
 import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from './kernels.js';
 
 export type GroupsSpec =
@@ -63,9 +63,14 @@ export class KernelPool {
       const { job, resolve, reject } = this.waiting.shift()!;
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject });
-      // The values are a copy the worker owns (the model's own bytes stay where they are).
-      const values = job.values instanceof Float32Array ? Float32Array.from(job.values) : toFloat32(job.values);
-      w.postMessage({ id, values, groups: job.groups, options: job.options }, [values.buffer as ArrayBuffer]);
+      // Values still in the file are read by the worker itself, straight into its kernels' memory;
+      // others go as a copy the worker owns (the model's own bytes stay where they are).
+      if (job.values instanceof Float32Array) {
+        const values = Float32Array.from(job.values);
+        w.postMessage({ id, values, groups: job.groups, options: job.options }, [values.buffer as ArrayBuffer]);
+      } else {
+        w.postMessage({ id, values: job.values, groups: job.groups, options: job.options });
+      }
     }
   }
 

@@ -2,7 +2,7 @@
 // loading them once per thread, laying out their memory, and copying tensors in and results out.
 import { existsSync, readFileSync } from 'node:fs';
 import { packagePath } from '../paths.js';
-import type { FloatSource } from '../ir/tensor.js';
+import { readFloats, type FloatSource } from '../ir/tensor.js';
 
 interface Exports {
   colGroups(src: number, R: number, C: number, B: number, codes: number, scales: number, zeros: number,
@@ -97,7 +97,7 @@ class Kernels {
     const mem = this.reserve(scratchEnd);
     const into = new Float32Array(mem.buffer, src, n);
     if (r.values instanceof Float32Array) into.set(r.values);
-    else r.values.readInto(into);
+    else readFloats(r.values, into);
     new Float32Array(mem.buffer, ratios, r.ratios.length).set(r.ratios);
     new Float64Array(mem.buffer, stats, 8).fill(0);
     const signed = r.qmin < 0 ? 1 : 0;

@@ -5,5 +5,7 @@ import { quantizeGroups } from './kernels.js';
 
 parentPort!.on('message', (job: KernelJob & { id: number }) => {
   const r = quantizeGroups(job.values, groupsFrom(job.groups, job.values.length), job.options);
-  parentPort!.postMessage({ id: job.id, result: r }, [r.codes.buffer, r.scales.buffer, r.zeroPoints.buffer] as ArrayBuffer[]);
+  const buffers = new Set([r.codes.buffer, r.scales.buffer, r.zeroPoints.buffer, r.packed?.data.buffer, r.packed?.scales.buffer]);
+  buffers.delete(undefined);
+  parentPort!.postMessage({ id: job.id, result: r }, [...buffers] as ArrayBuffer[]);
 });

@@ -69,11 +69,16 @@ describe('parallel kernels', () => {
     const { compress } = await import('../../src/pipeline/compress.js');
     const { parseStep } = await import('../../src/pipeline/registry.js');
     const { readFileSync } = await import('node:fs');
-    for (const spec of [['quantize', 'int4:block=32'], ['quantize', 'int8'], ['quantize', 'int4:block=64,format=dq,symmetric=false']] as const) {
-      const one = join(dir, `t1-${spec[1].replace(/[:=,]/g, '_')}.onnx`), two = join(dir, `t2-${spec[1].replace(/[:=,]/g, '_')}.onnx`);
-      const a = await compress(CHARLM, one, { steps: [parseStep(spec[0], spec[1])], threads: 1 });
-      const b = await compress(CHARLM, two, { steps: [parseStep(spec[0], spec[1])], threads: 2 });
-      expect(Buffer.compare(readFileSync(one), readFileSync(two)), spec[1]).toBe(0);
+    // Read lazily too (thresholds low enough for the 2.5 MB LM): workers then read the weights
+    // from the file themselves.
+    const lazy = { lazyFileBytes: 1 << 20, lazyTensorBytes: 64 << 10 };
+    const specs = [['quantize', 'int4:block=32'], ['quantize', 'int8'], ['quantize', 'int8:mode=weight'], ['quantize', 'int4:block=64,format=dq,symmetric=false']] as const;
+    for (const [spec, read] of specs.flatMap((s) => [[s, undefined], [s, lazy]] as const)) {
+      const tag = `${spec[1].replace(/[:=,]/g, '_')}${read ? '-lazy' : ''}`;
+      const one = join(dir, `t1-${tag}.onnx`), two = join(dir, `t2-${tag}.onnx`);
+      const a = await compress(CHARLM, one, { steps: [parseStep(spec[0], spec[1])], threads: 1, read });
+      const b = await compress(CHARLM, two, { steps: [parseStep(spec[0], spec[1])], threads: 2, read });
+      expect(Buffer.compare(readFileSync(one), readFileSync(two)), tag).toBe(0);
       expect(b.passes[0]!.tensors).toEqual(a.passes[0]!.tensors);
     }
   });

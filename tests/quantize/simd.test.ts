@@ -2,7 +2,10 @@
 // scalar path still serves other layouts, so it is the reference here). The kernels compute
 // x·(1/scale) in float32 where the scalar code uses float64, so a code may differ by one where the
 // scaled value lies within rounding of a .5 tie: allowed at a rate of 1 in 10⁴, no more.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { scratch } from '../helpers.js';
 import {
   INT4, INT4_FULL, INT8, UINT4, UINT8, clipRatios, packNibbles, perBlock, perChannel, perTensor, quantizeGroups,
   type Groups, type IntRange, type QuantizeResult,
@@ -81,9 +84,12 @@ describe('SIMD quantization kernels', () => {
     }
   });
 
-  it('read the values from a source without an array of their own', () => {
+  it('read the values from a file range straight into their memory', () => {
     const values = random(48 * 32, 9);
-    const source = { length: values.length, readInto: (into: Float32Array) => into.set(values) };
+    // Seven bytes before the values: the kernels must not need the file's offsets aligned.
+    const file = join(scratch(), 'values.bin');
+    writeFileSync(file, Buffer.concat([Buffer.alloc(7, 0xab), Buffer.from(values.buffer)]));
+    const source = { file, offset: 7, length: values.length };
     const options = { range: INT4, symmetric: true, clipRatios: clipRatios(7, 0.65) };
     expect(quantizeGroups(source, perBlock([48, 32], 0, 32), options)).toEqual(quantizeGroups(values, perBlock([48, 32], 0, 32), options));
   });
