@@ -21,11 +21,6 @@ export class FileBytes implements StreamedBytes {
     return out;
   }
 
-  /** The bytes, read into `out` (of this range's length). */
-  readInto(out: Uint8Array): void {
-    readInto(this.file, this.offset, out);
-  }
-
   writeTo(write: Sink): void {
     const chunk = copyBuffer();
     const fd = openSync(this.file, 'r');
