@@ -12,6 +12,7 @@ import { unchangedTensorRows, type TensorRow } from '../report/tensors.js';
 import type { PassSummary } from './pass.js';
 import type { PipelineStep } from './registry.js';
 import { runPipeline } from './run.js';
+import { prestartKernelWorkers } from '../quantize/parallel.js';
 
 export interface CompressOptions {
   /** Create the output's folder when it does not exist (after the input has been read). */
@@ -46,7 +47,21 @@ export interface CompressResult {
   model: Model;
 }
 
+/** From this size on, the kernels run on one worker thread per core by default. */
+const LARGE_MODEL = 64 << 20;
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0; // readModel reports the missing file
+  }
+}
+
 export async function compress(inputPath: string, outputPath: string, options: CompressOptions = {}): Promise<CompressResult> {
+  // Kernel workers start while the model is read (for a large single-file model, or when asked for).
+  const quantizing = (options.steps ?? []).some((s) => s.pass.family === 'quantize');
+  if (quantizing) prestartKernelWorkers(options.threads ?? (fileSize(inputPath) >= LARGE_MODEL ? availableParallelism() : 1));
   const model = readModel(inputPath, options.read);
   const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
   const inputProblems = validateModel(model.proto, externalLengths());
@@ -56,7 +71,7 @@ export async function compress(inputPath: string, outputPath: string, options: C
   const inputParameters = countParameters(model);
   const baseRows = unchangedTensorRows(model);
   const modelBytes = model.sourceFiles().reduce((n, path) => n + statSync(path).size, 0);
-  const threads = options.threads ?? (modelBytes >= 64 << 20 ? availableParallelism() : 1);
+  const threads = options.threads ?? (modelBytes >= LARGE_MODEL ? availableParallelism() : 1);
   const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
   const outputProblems = validateModel(model.proto, externalLengths());

@@ -13,7 +13,7 @@ import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { chooseWeights } from '../pipeline/select.js';
 import { INT4, INT4_FULL, UINT4, clipRatios, packNibbles, perBlock, type QuantizeResult } from './kernels.js';
-import { KernelPool, inOrder } from './parallel.js';
+import { KernelPool, inOrder, windowFor } from './parallel.js';
 import { simdKernels } from './simd.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { gptqQuantize, planGptq } from './gptq.js';
@@ -83,7 +83,7 @@ export const int4Pass: Pass = {
     const opts = { range: symmetric ? (ratios ? INT4 : INT4_FULL) : UINT4, symmetric, clipRatios: ratios };
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
     const pool = new KernelPool(context.threads);
-    const window = 2 * Math.max(1, context.threads);
+    const window = windowFor(context.threads);
     /** Blocks along the reduction axis; GPTQ where calibrated (a [K, N] weight blocked along K). */
     const start = (w: Weight, axis: number, nbits = false): Promise<QuantizeResult> => {
       const dims = w.tensor.dims.map(Number);
@@ -93,75 +93,89 @@ export const int4Pass: Pass = {
       const pack = nbits ? { K: dims[0]!, N: dims[1]!, block, shift: nbitsShift(symmetric) } : undefined;
       return pool.run({ values: floatSource(model, w.tensor), groups: { kind: 'block', dims, axis, block }, options: { ...opts, nbits: pack, pairs: !nbits } });
     };
+    const axisOf = (w: Weight) => {
+      const axes = new Set(w.uses.map((u) => u.reductionAxis));
+      return axes.size === 1 ? [...axes][0]! : w.uses[0]!.reductionAxis;
+    };
+    const applyNBits = (w: Weight, q: QuantizeResult) => {
+      const [K, N] = w.tensor.dims.map(Number) as [number, number];
+      const before = tensorByteLength(model, w.tensor);
+      const factor = gptq?.factors.get(w);
+      const { packed, scales, zeros, kBlocks, blob } = packForMatMulNBits(q, K, N, block, symmetric);
+      const bName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
+      const initializers = [makeTensor(bName, DataType.UINT8, [N, kBlocks, blob], packed), makeTensor(sName, DataType.FLOAT, [N * kBlocks], new Uint8Array(scales.buffer))];
+      const zName = zeros ? names.fresh(`${w.name}_zero_points`) : undefined;
+      if (zeros) initializers.push(makeTensor(zName!, DataType.UINT8, [zeros.length], zeros));
+      for (const use of w.uses) {
+        const node: NodeProto = use.node;
+        node.op_type = 'MatMulNBits';
+        node.domain = MS_DOMAIN;
+        node.input = [node.input[0]!, bName, sName, ...(zName ? [zName] : [])];
+        node.attribute = [intAttribute('K', K), intAttribute('N', N), intAttribute('bits', 4), intAttribute('block_size', block)];
+        if (accuracyLevel > 0) node.attribute.push(intAttribute('accuracy_level', accuracyLevel));
+      }
+      replaceWeight(w, initializers, []);
+      model.external.delete(w.tensor);
+      const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
+      summary.bytesBefore += before;
+      summary.bytesAfter += after;
+      summary.tensors.push({
+        name: w.name, shape: [K, N], dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
+        form: `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}${factor ? ', GPTQ' : ''}`,
+        details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
+      });
+    };
+    const applyDq = (w: Weight, q: QuantizeResult) => {
+      const dims = w.tensor.dims.map(Number);
+      const axis = axisOf(w);
+      const before = tensorByteLength(model, w.tensor);
+      const groups = perBlock(dims, axis, block);
+      // GPTQ works on [K, N] with blocks along K: the layout of a MatMul weight (axis 0).
+      const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
+      const scaleDims = dims.map((d, i) => (i === axis ? groups.blocks : d));
+      const type = symmetric ? DataType.INT4 : DataType.UINT4;
+      const { initializers, node } = dequantizeWeight(
+        w, names, { dataType: type, dims, bytes: q.packed?.data ?? packNibbles(q.codes) }, { dims: scaleDims, values: q.scales },
+        symmetric ? undefined : { dataType: type, bytes: packNibbles(q.zeroPoints) },
+        [intAttribute('axis', axis), intAttribute('block_size', block)],
+      );
+      replaceWeight(w, initializers, [node]);
+      model.external.delete(w.tensor);
+      const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
+      summary.bytesBefore += before;
+      summary.bytesAfter += after;
+      summary.tensors.push({
+        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
+        form: `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}${factor ? ', GPTQ' : ''}`,
+        details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
+      });
+    };
+    /**
+     * DequantizeLinear with block_size needs opset 21. Asked once the MatMulNBits weights are applied,
+     * as their MatMuls then no longer count among the ops the raise must keep working.
+     */
+    let dqAllowed: boolean | undefined;
+    const allowDq = (): boolean => {
+      if (dqAllowed !== undefined) return dqAllowed;
+      dqAllowed = true;
+      if ((opsetVersion(model.proto, '') ?? 1) < 21) {
+        try {
+          const change = requireDefaultOpset(model.proto, 21, usedOps(model));
+          if (change) summary.notes.push(`default opset raised from ${change.from} to 21 for blocked 4-bit DequantizeLinear`);
+        } catch (e) {
+          for (const w of toDq) summary.skipped.push({ name: w.name, reason: `needs opset 21 for 4-bit DequantizeLinear, and ${(e as Error).message}` });
+          dqAllowed = false;
+        }
+      }
+      return dqAllowed;
+    };
+    // One stream of jobs, MatMulNBits weights first: in two phases, the embedding table ran alone on
+    // one worker at the end of the second while the other had nothing left.
+    const nbits = new Set(toNBits);
     try {
-      for await (const [w, q] of inOrder(toNBits, window, (w) => start(w, 0, true))) {
-        const [K, N] = w.tensor.dims.map(Number) as [number, number];
-        const before = tensorByteLength(model, w.tensor);
-        const factor = gptq?.factors.get(w);
-        const { packed, scales, zeros, kBlocks, blob } = packForMatMulNBits(q, K, N, block, symmetric);
-        const bName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
-        const initializers = [makeTensor(bName, DataType.UINT8, [N, kBlocks, blob], packed), makeTensor(sName, DataType.FLOAT, [N * kBlocks], new Uint8Array(scales.buffer))];
-        const zName = zeros ? names.fresh(`${w.name}_zero_points`) : undefined;
-        if (zeros) initializers.push(makeTensor(zName!, DataType.UINT8, [zeros.length], zeros));
-        for (const use of w.uses) {
-          const node: NodeProto = use.node;
-          node.op_type = 'MatMulNBits';
-          node.domain = MS_DOMAIN;
-          node.input = [node.input[0]!, bName, sName, ...(zName ? [zName] : [])];
-          node.attribute = [intAttribute('K', K), intAttribute('N', N), intAttribute('bits', 4), intAttribute('block_size', block)];
-          if (accuracyLevel > 0) node.attribute.push(intAttribute('accuracy_level', accuracyLevel));
-        }
-        replaceWeight(w, initializers, []);
-        model.external.delete(w.tensor);
-        const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
-        summary.bytesBefore += before;
-        summary.bytesAfter += after;
-        summary.tensors.push({
-          name: w.name, shape: [K, N], dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
-          form: `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}${factor ? ', GPTQ' : ''}`,
-          details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
-        });
-      }
-      if (toDq.length > 0) {
-        const current = opsetVersion(model.proto, '') ?? 1;
-        if (current < 21) {
-          try {
-            const change = requireDefaultOpset(model.proto, 21, usedOps(model));
-            if (change) summary.notes.push(`default opset raised from ${change.from} to 21 for blocked 4-bit DequantizeLinear`);
-          } catch (e) {
-            for (const w of toDq) summary.skipped.push({ name: w.name, reason: `needs opset 21 for 4-bit DequantizeLinear, and ${(e as Error).message}` });
-            toDq.length = 0;
-          }
-        }
-      }
-      const axisOf = (w: Weight) => {
-        const axes = new Set(w.uses.map((u) => u.reductionAxis));
-        return axes.size === 1 ? [...axes][0]! : w.uses[0]!.reductionAxis;
-      };
-      for await (const [w, q] of inOrder(toDq, window, (w) => start(w, axisOf(w)))) {
-        const dims = w.tensor.dims.map(Number);
-        const axis = axisOf(w);
-        const before = tensorByteLength(model, w.tensor);
-        const groups = perBlock(dims, axis, block);
-        // GPTQ works on [K, N] with blocks along K: the layout of a MatMul weight (axis 0).
-        const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
-        const scaleDims = dims.map((d, i) => (i === axis ? groups.blocks : d));
-        const type = symmetric ? DataType.INT4 : DataType.UINT4;
-        const { initializers, node } = dequantizeWeight(
-          w, names, { dataType: type, dims, bytes: q.packed?.data ?? packNibbles(q.codes) }, { dims: scaleDims, values: q.scales },
-          symmetric ? undefined : { dataType: type, bytes: packNibbles(q.zeroPoints) },
-          [intAttribute('axis', axis), intAttribute('block_size', block)],
-        );
-        replaceWeight(w, initializers, [node]);
-        model.external.delete(w.tensor);
-        const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
-        summary.bytesBefore += before;
-        summary.bytesAfter += after;
-        summary.tensors.push({
-          name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
-          form: `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}${factor ? ', GPTQ' : ''}`,
-          details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
-        });
+      for await (const [w, q] of inOrder([...toNBits, ...toDq], window, (w) => (nbits.has(w) ? start(w, 0, true) : start(w, axisOf(w))))) {
+        if (nbits.has(w)) applyNBits(w, q);
+        else if (allowDq()) applyDq(w, q);
       }
     } finally {
       await pool.close();

@@ -14,7 +14,7 @@ import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { chooseWeights } from '../pipeline/select.js';
 import { INT8, UINT8, clipRatios, type QuantizeResult } from './kernels.js';
-import { KernelPool, inOrder } from './parallel.js';
+import { KernelPool, inOrder, windowFor } from './parallel.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { gptqQuantize, planGptq } from './gptq.js';
@@ -122,7 +122,7 @@ export const int8Pass: Pass = {
       return pool.run({ values: floatSource(model, w.tensor), groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range, symmetric, clipRatios: ratios } });
     };
     try {
-      for await (const [w, computed] of inOrder(candidates, 2 * Math.max(1, context.threads), start)) {
+      for await (const [w, computed] of inOrder(candidates, windowFor(context.threads), start)) {
         const dims = w.tensor.dims.map(Number);
         if (isDynamic(w)) {
           summary.tensors.push(applyDynamic(model, w, computed, dims, symmetric, granularity, gptq?.factors.get(w), names, summary));

@@ -1,7 +1,7 @@
 // Running quantization kernels on worker threads. Each tensor is one job; results come back in
 // the order the tensors were given, so a pass applies them exactly as it would on one thread (and
-// the output is byte-identical whatever the thread count). At most `2 × threads` tensors are in
-// flight, which bounds the extra memory to a few tensors.
+// the output is byte-identical whatever the thread count). At most windowFor(threads) tensors are
+// in flight.
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { packagePath } from '../paths.js';
@@ -28,9 +28,26 @@ export function groupsFrom(spec: GroupsSpec, n: number): Groups {
 }
 
 function workerPath(): string | undefined {
-  // The compiled worker (tests running the TypeScript sources use it too).
-  const p = packagePath('dist', 'quantize', 'worker.js');
-  return existsSync(p) ? p : undefined;
+  // The bundled worker (starts sooner), else the compiled one; tests running the sources use them too.
+  for (const p of [packagePath('dist', 'quantize-worker.mjs'), packagePath('dist', 'quantize', 'worker.js')]) if (existsSync(p)) return p;
+  return undefined;
+}
+
+/** Workers started ahead of the pass that will use them, unreferenced so they never hold the process. */
+const spares: Worker[] = [];
+
+/**
+ * Starts `threads` kernel workers now, so that their start-up (~25–60 ms each) overlaps the reading
+ * of the model; the next KernelPool takes them.
+ */
+export function prestartKernelWorkers(threads: number): void {
+  const path = threads > 1 ? workerPath() : undefined;
+  if (!path) return;
+  while (spares.length < threads) {
+    const w = new Worker(path);
+    w.unref();
+    spares.push(w);
+  }
 }
 
 export class KernelPool {
@@ -44,7 +61,8 @@ export class KernelPool {
     const path = threads > 1 ? workerPath() : undefined;
     if (!path) return;
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(path);
+      const w = spares.pop() ?? new Worker(path);
+      w.ref();
       w.on('message', (m: { id: number; result: QuantizeResult }) => {
         this.pending.get(m.id)?.resolve(m.result);
         this.pending.delete(m.id);
@@ -60,7 +78,10 @@ export class KernelPool {
   private dispatch(): void {
     while (this.idle.length > 0 && this.waiting.length > 0) {
       const w = this.idle.pop()!;
-      const { job, resolve, reject } = this.waiting.shift()!;
+      // Largest job first: a big tensor started last would run alone while the other workers idle.
+      let pick = 0;
+      for (let i = 1; i < this.waiting.length; i++) if (this.waiting[i]!.job.values.length > this.waiting[pick]!.job.values.length) pick = i;
+      const { job, resolve, reject } = this.waiting.splice(pick, 1)[0]!;
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject });
       // Values still in the file are read by the worker itself, straight into its kernels' memory;
@@ -91,6 +112,16 @@ export class KernelPool {
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
+}
+
+/**
+ * How many tensors may be started ahead of the one being applied: enough that a large tensor (an
+ * embedding table) on one worker does not leave the others idle. Queued jobs hold no values (those
+ * still in the file are read by the worker, others copied when dispatched), and their results would
+ * be held until the model is written anyway.
+ */
+export function windowFor(threads: number): number {
+  return 64 * Math.max(1, threads);
 }
 
 /**
