@@ -25,6 +25,15 @@ function matMulOnly(w: Weight): boolean {
   return w.uses.length > 0 && w.uses.every((u) => u.role === 'matmul') && w.otherUses.length === 0 && !w.isGraphOutput;
 }
 
+/**
+ * An embedding table (read by Gather on axis 0 alone, an even number of columns) can become
+ * com.microsoft.GatherBlockQuantized, which dequantizes only the rows it gathers.
+ */
+function gatherOnly(w: Weight): boolean {
+  return w.uses.length > 0 && w.uses.every((u) => u.role === 'gather') && w.otherUses.length === 0 && !w.isGraphOutput
+    && Number(w.tensor.dims[1]) % 2 === 0;
+}
+
 /** MatMulNBits' B: [N, k_blocks, block/2] bytes, codes low-first along K; scales [N, k_blocks]. */
 function packForMatMulNBits(q: QuantizeResult, K: number, N: number, block: number, symmetric: boolean) {
   const kBlocks = Math.ceil(K / block);
@@ -54,6 +63,7 @@ export const int4Pass: Pass = {
     block: { type: 'integer', min: 16, max: 128, default: 32, description: 'block size along the reduction axis: 16, 32, 64 or 128' },
     symmetric: { type: 'boolean', default: true, description: 'codes −8..7 around zero, or 0..15 with a zero point per block' },
     format: { type: 'enum', choices: ['auto', 'matmulnbits', 'dq'], default: 'auto', description: 'auto: MatMulNBits where possible, DequantizeLinear elsewhere; dq: DequantizeLinear everywhere; matmulnbits: MatMul weights only' },
+    gather: { type: 'enum', choices: ['dq', 'blockquantized'], default: 'dq', description: 'embedding tables read by Gather: dq (DequantizeLinear of the whole table, standard ONNX) or blockquantized (com.microsoft.GatherBlockQuantized, which dequantizes only the gathered rows; ONNX Runtime)' },
     'accuracy-level': { type: 'integer', min: 0, max: 4, default: 0, description: "MatMulNBits' accuracy_level: 0 unset (float compute), 4 computes with int8 activations (faster; what ONNX Runtime itself uses when it fuses DequantizeLinear+MatMul)" },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'mse', description: 'mse: per-block clipping search for the smallest squared error; none: scales from min/max' },
     calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
@@ -72,6 +82,7 @@ export const int4Pass: Pass = {
     summary.skipped.push(...skipped);
     const toNBits = weights.filter((w) => format !== 'dq' && matMulOnly(w));
     const toDq = weights.filter((w) => !toNBits.includes(w));
+    const toGbq = new Set(options.gather === 'blockquantized' ? toDq.filter(gatherOnly) : []);
     const all = [...toNBits, ...toDq];
     const gptq = typeof options.calibration === 'string' && all.length > 0 ? await planGptq(model, all, options.calibration) : undefined;
     if (gptq) summary.notes.push(gptq.note);
@@ -79,7 +90,7 @@ export const int4Pass: Pass = {
     // (block 32: +1.7 % against +2.5 %) in 60 % of the time (BERT-base: 5.5 s against 9.3 s).
     const ratios = options.search === 'mse' ? clipRatios(7, 0.65) : undefined;
     const names = new NameAllocator(model);
-    if (toNBits.length > 0) ensureOpset(model.proto, MS_DOMAIN, 1);
+    if (toNBits.length > 0 || toGbq.size > 0) ensureOpset(model.proto, MS_DOMAIN, 1);
     const opts = { range: symmetric ? (ratios ? INT4 : INT4_FULL) : UINT4, symmetric, clipRatios: ratios };
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
     const pool = new KernelPool(context.threads);
@@ -151,6 +162,49 @@ export const int4Pass: Pass = {
       });
     };
     /**
+     * GatherBlockQuantized in its uint8 form (bits 4), which needs no opset 21 or IR 10: two codes a
+     * byte along each row, symmetric codes shifted to 0..15 (the op's default zero point is 8), zero
+     * points packed two a byte along each row.
+     */
+    const applyGbq = (w: Weight, q: QuantizeResult) => {
+      const [V, D] = w.tensor.dims.map(Number) as [number, number];
+      const before = tensorByteLength(model, w.tensor);
+      const blocks = Math.ceil(D / block);
+      const data = q.packed?.data ?? packNibbles(q.codes);
+      // (c + 8) & 15 is (c & 15) ^ 8: the shift is one XOR per byte of packed signed codes.
+      if (symmetric) for (let i = 0; i < data.length; i++) data[i] = data[i]! ^ 0x88;
+      const qName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
+      const initializers = [
+        makeTensor(qName, DataType.UINT8, [V, D / 2], data),
+        makeTensor(sName, DataType.FLOAT, [V, blocks], new Uint8Array(q.scales.buffer, q.scales.byteOffset, q.scales.byteLength)),
+      ];
+      let zName: string | undefined;
+      if (!symmetric) {
+        const rowBytes = Math.ceil(blocks / 2);
+        const zeros = new Uint8Array(V * rowBytes);
+        for (let v = 0; v < V; v++) for (let b = 0; b < blocks; b++) zeros[v * rowBytes + (b >> 1)]! |= (q.zeroPoints[v * blocks + b]! & 0x0f) << ((b & 1) * 4);
+        zName = names.fresh(`${w.name}_zero_points`);
+        initializers.push(makeTensor(zName, DataType.UINT8, [V, rowBytes], zeros));
+      }
+      for (const use of w.uses) {
+        const node: NodeProto = use.node;
+        node.op_type = 'GatherBlockQuantized';
+        node.domain = MS_DOMAIN;
+        node.input = [qName, node.input[1]!, sName, ...(zName ? [zName] : [])];
+        node.attribute = [intAttribute('gather_axis', 0), intAttribute('quantize_axis', 1), intAttribute('block_size', block), intAttribute('bits', 4)];
+      }
+      replaceWeight(w, initializers, []);
+      model.external.delete(w.tensor);
+      const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
+      summary.bytesBefore += before;
+      summary.bytesAfter += after;
+      summary.tensors.push({
+        name: w.name, shape: [V, D], dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
+        form: `GatherBlockQuantized 4-bit block ${block}${symmetric ? '' : ' with zero points'}`,
+        details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
+      });
+    };
+    /**
      * DequantizeLinear with block_size needs opset 21. Asked once the MatMulNBits weights are applied,
      * as their MatMuls then no longer count among the ops the raise must keep working.
      */
@@ -163,7 +217,7 @@ export const int4Pass: Pass = {
           const change = requireDefaultOpset(model.proto, 21, usedOps(model));
           if (change) summary.notes.push(`default opset raised from ${change.from} to 21 for blocked 4-bit DequantizeLinear`);
         } catch (e) {
-          for (const w of toDq) summary.skipped.push({ name: w.name, reason: `needs opset 21 for 4-bit DequantizeLinear, and ${(e as Error).message}` });
+          for (const w of toDq.filter((w) => !toGbq.has(w))) summary.skipped.push({ name: w.name, reason: `needs opset 21 for 4-bit DequantizeLinear, and ${(e as Error).message}` });
           dqAllowed = false;
         }
       }
@@ -175,6 +229,7 @@ export const int4Pass: Pass = {
     try {
       for await (const [w, q] of inOrder([...toNBits, ...toDq], window, (w) => (nbits.has(w) ? start(w, 0, true) : start(w, axisOf(w))))) {
         if (nbits.has(w)) applyNBits(w, q);
+        else if (toGbq.has(w)) applyGbq(w, q);
         else if (allowDq()) applyDq(w, q);
       }
     } finally {

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readModel } from '../../src/io/read.js';
 import { readTestDataSet } from '../../src/io/testdata.js';
 import { FidelityAccumulator } from '../../src/report/metrics.js';
 import { createSession, run } from '../../src/report/runtime.js';
@@ -39,6 +40,28 @@ describe('quantize int4 (blockwise)', () => {
     const a = join(dir, 'nbits.onnx'), b = join(dir, 'dq.onnx');
     await compressAndEvaluate(CHARLM, a, [['quantize', 'int4:block=32,format=matmulnbits,ops=MatMul,accuracy-level=4']], lmData);
     await compressAndEvaluate(CHARLM, b, [['quantize', 'int4:block=32,format=dq,ops=MatMul']], lmData);
+    const inputs = readTestDataSet(fixture('charlm', 'test_data_set_0')).inputs.map((x) => ({ ...x, name: 'input_ids' }));
+    const [x] = await run(await createSession(a), inputs);
+    const [y] = await run(await createSession(b), inputs);
+    const f = new FidelityAccumulator();
+    f.add(x!.data as Float32Array, y!.data as Float32Array);
+    expect(f.result().maxAbsError).toBe(0);
+  });
+
+  // GatherBlockQuantized dequantizes only the gathered rows, with the same codes and scales as the
+  // DequantizeLinear form of the table: the LM's outputs must be exactly those of that form.
+  it.each([['true'], ['false']])('gather=blockquantized (symmetric=%s): GatherBlockQuantized, outputs exactly as the DequantizeLinear form', async (symmetric) => {
+    const a = join(dir, `gbq-${symmetric}.onnx`), b = join(dir, `gdq-${symmetric}.onnx`);
+    const { result, output } = await compressAndEvaluate(CHARLM, a, [['quantize', `int4:gather=blockquantized,symmetric=${symmetric}`]], lmData);
+    await compressAndEvaluate(CHARLM, b, [['quantize', `int4:gather=dq,symmetric=${symmetric}`]], lmData);
+    const gathers = output.graph.node.filter((n) => n.op_type === 'GatherBlockQuantized');
+    expect(gathers.length).toBe(2);
+    const gathersOf = (m: typeof output) => m.graph.node.filter((n) => n.op_type === 'Gather').length;
+    expect(gathersOf(output)).toBe(gathersOf(readModel(b)) - 2);
+    expect(output.graph.node.some((n) => n.op_type === 'DequantizeLinear')).toBe(false);
+    expect(result.passes[0]!.tensors.filter((t) => t.form.startsWith('GatherBlockQuantized')).length).toBe(2);
+    // The uint8 form needs no opset 21: the default opset stays where the LM was exported.
+    expect(output.proto.opset_import.find((o) => !o.domain)?.version).toBe(readModel(CHARLM).proto.opset_import.find((o) => !o.domain)?.version);
     const inputs = readTestDataSet(fixture('charlm', 'test_data_set_0')).inputs.map((x) => ({ ...x, name: 'input_ids' }));
     const [x] = await run(await createSession(a), inputs);
     const [y] = await run(await createSession(b), inputs);
