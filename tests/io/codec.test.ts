@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decode, encode, DecodeError } from '../../src/io/codec.js';
+import { schemaRoot } from '../../src/io/schema.js';
+import { packagePath } from '../../src/paths.js';
 import type { ModelProto, TensorProto } from '../../src/io/types.js';
 import { emptyTensor } from '../../src/ir/tensor.js';
 import { fixture, fixtureModels } from '../helpers.js';
@@ -110,5 +112,12 @@ describe('codec', () => {
       deep = Buffer.concat([Buffer.from([0x22]), len(seq.length), seq]);
     }
     expect(() => decode('onnx.TypeProto', deep)).toThrow(/nested deeper/);
+  });
+});
+
+describe('schema', () => {
+  it('the JSON form the build writes is the same schema as onnx.proto', () => {
+    expect(existsSync(packagePath('dist', 'io', 'onnx.proto.json'))).toBe(true);
+    expect(schemaRoot('auto').toJSON()).toEqual(schemaRoot('proto').toJSON());
   });
 });
