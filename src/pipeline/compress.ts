@@ -47,33 +47,25 @@ export interface CompressResult {
   model: Model;
 }
 
-/** From this size on, the kernels run on one worker thread per core by default. */
-const LARGE_MODEL = 64 << 20;
-
 /**
- * Kernel threads when not asked for: one per core for a single-file model of 64 MiB or more, one
- * otherwise. Each worker holds the tensor it quantizes, so with external data (the models that may
- * not fit in memory) one thread keeps peak memory lowest: the 2.64 GB llama-style model int8 took
- * 1.07 GB (0.40×) on one thread, 1.39 GB (0.53×) on two.
+ * Kernel threads when not asked for, by the size of the model file: one per core from 64 MiB on,
+ * else one (starting a worker, ~25 ms, costs more than it saves). A model with external data has a
+ * small model file, so it gets one too, on purpose: each worker holds the tensor it quantizes, and
+ * for the models that may not fit in memory one thread keeps the peak lowest (the 2.64 GB
+ * llama-style model int8 took 1.07 GB, 0.40×, on one thread and 1.39 GB, 0.53×, on two).
  */
-function defaultThreads(model: Model): number {
-  if (model.external.size > 0 || !model.source) return 1;
-  return model.source.bytes >= LARGE_MODEL ? availableParallelism() : 1;
-}
-
-function fileSize(path: string): number {
+function defaultThreads(modelFile: string): number {
+  let bytes = 0;
   try {
-    return statSync(path).size;
-  } catch {
-    return 0; // readModel reports the missing file
-  }
+    bytes = statSync(modelFile).size;
+  } catch { /* readModel reports the missing file */ }
+  return bytes >= 64 << 20 ? availableParallelism() : 1;
 }
 
 export async function compress(inputPath: string, outputPath: string, options: CompressOptions = {}): Promise<CompressResult> {
-  // Kernel workers start while the model is read (for a large single-file model, or when asked for).
-  const quantizing = (options.steps ?? []).some((s) => s.pass.family === 'quantize');
-  // (A model with external data has a small model file, so it does not start any here.)
-  if (quantizing) prestartKernelWorkers(options.threads ?? (fileSize(inputPath) >= LARGE_MODEL ? availableParallelism() : 1));
+  const threads = options.threads ?? defaultThreads(inputPath);
+  // Kernel workers start while the model is read.
+  if ((options.steps ?? []).some((s) => s.pass.family === 'quantize')) prestartKernelWorkers(threads);
   const model = readModel(inputPath, options.read);
   const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
   const inputProblems = validateModel(model.proto, externalLengths());
@@ -82,7 +74,6 @@ export async function compress(inputPath: string, outputPath: string, options: C
   }
   const inputParameters = countParameters(model);
   const baseRows = unchangedTensorRows(model);
-  const threads = options.threads ?? defaultThreads(model);
   const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
   const outputProblems = validateModel(model.proto, externalLengths());

@@ -328,11 +328,8 @@ function quantizeSimd(values: Float32Array | FloatSource, count: number, layout:
     pairs: options.pairs,
   });
   const s = r.stats;
-  const stats = (maxAbs: number, errSq: number, refSq: number, zeros: number): ErrorStats => ({
-    maxAbsError: maxAbs,
-    relRmsError: refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq / refSq),
-    sparsity: values.length ? zeros / values.length : 0,
-  });
+  const stats = (maxAbs: number, errSq: number, refSq: number, zeros: number): ErrorStats =>
+    Object.assign(new ErrorAccumulator(), { maxAbs, errSq, refSq, zeros, count: values.length }).result();
   return {
     codes: range.min < 0 ? new Int8Array(r.codes.buffer, r.codes.byteOffset, r.codes.length) : r.codes,
     scales: r.scales,
