@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { InputError, UsageError } from '../errors.js';
 import { FAMILIES, makeStep, parseStep, type PipelineStep } from './registry.js';
-import type { OptionValues } from './options.js';
 
 export interface RecipeEval {
   data?: string;
