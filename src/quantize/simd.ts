@@ -133,15 +133,17 @@ class Kernels {
     return { data: mem.slice(free, free + size), scales: new Float32Array(mem.buffer.slice(scalesAt, scalesAt + kBlocks * p.N * 4)) };
   }
 
-  packPairs(codes: ArrayLike<number> & { length: number; buffer?: ArrayBufferLike }): Uint8Array {
+  /** Codes made elsewhere (GPTQ, the scalar path), two to a byte. */
+  packPairs(codes: Int8Array | Uint8Array): Uint8Array {
     const n = codes.length;
     const out = align(BASE + n);
     const mem = this.reserve(out + Math.ceil(n / 2));
-    mem.set(codes instanceof Uint8Array || codes instanceof Int8Array ? new Uint8Array(codes.buffer, codes.byteOffset, n) : Uint8Array.from(codes as ArrayLike<number>), BASE);
+    mem.set(new Uint8Array(codes.buffer, codes.byteOffset, n), BASE);
     this.exports.packPairs(BASE, n, out);
     return mem.slice(out, out + Math.ceil(n / 2));
   }
 
+  /** Codes made elsewhere (GPTQ, the scalar path) as MatMulNBits' B. */
   packMatMulNBits(codes: Int8Array | Uint8Array, zeroPoints: ArrayLike<number>, K: number, N: number, block: number, shift: number): Uint8Array {
     const kBlocks = Math.ceil(K / block);
     const zeros = align(BASE + codes.length);
