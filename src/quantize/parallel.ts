@@ -87,7 +87,7 @@ export class KernelPool {
       // Values still in the file are read by the worker itself, straight into its kernels' memory;
       // others go as a copy the worker owns (the model's own bytes stay where they are).
       if (job.values instanceof Float32Array) {
-        const values = Float32Array.from(job.values);
+        const values = job.values.slice();
         w.postMessage({ id, values, groups: job.groups, options: job.options }, [values.buffer as ArrayBuffer]);
       } else {
         w.postMessage({ id, values: job.values, groups: job.groups, options: job.options });
