@@ -14,7 +14,7 @@ import { emptySummary, type Pass, type PassContext, type PassSummary } from '../
 import { chooseWeights } from '../pipeline/select.js';
 import { INT4, INT4_FULL, UINT4, clipRatios, packNibbles, perBlock, type QuantizeResult } from './kernels.js';
 import { KernelPool, inOrder, windowFor } from './parallel.js';
-import { simdKernels } from './simd.js';
+import { simdKernels } from '../kernels/simd.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { gptqQuantize, planGptq } from './gptq.js';
 

@@ -4,7 +4,7 @@
 // Groups laid out in rows or columns go to the WebAssembly SIMD kernels (simd.ts); the scalar code
 // here handles the other layouts (a channel axis in the middle of a tensor) and GPTQ's arithmetic.
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
-import { ScaleMode, simdFits, simdKernels, type NBitsPacking, type SimdLayout } from './simd.js';
+import { ScaleMode, simdFits, simdKernels, type NBitsPacking, type SimdLayout } from '../kernels/simd.js';
 
 /** Adding and subtracting 1.5·2^52 rounds a double to the nearest integer, ties to even, without a branch (~3× faster than Math.round in V8). */
 const ROUND = 6755399441055744;

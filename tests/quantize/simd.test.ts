@@ -10,7 +10,7 @@ import {
   INT4, INT4_FULL, INT8, UINT4, UINT8, clipRatios, packNibbles, perBlock, perChannel, perTensor, quantizeGroups,
   type Groups, type IntRange, type QuantizeResult,
 } from '../../src/quantize/kernels.js';
-import { simdKernels } from '../../src/quantize/simd.js';
+import { simdKernels } from '../../src/kernels/simd.js';
 
 function random(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -137,6 +137,28 @@ describe('SIMD quantization kernels', () => {
         want[(n * kBlocks + b) * block / 2 + (j >> 1)]! |= (c & 15) << ((j & 1) * 4);
       }
       expect(got).toEqual(want);
+    }
+  });
+});
+
+describe('magnitude pruning kernels', () => {
+  it.each([[0], [1], [37], [500], [999], [1000]])('zero the %i smallest magnitudes exactly as the scalar code', async (count) => {
+    const { pruneSmallest, pruneSmallestScalar } = await import('../../src/prune/magnitude.js');
+    // Repeated magnitudes (and ±0) so that ties at the threshold are broken by position.
+    const values = Float32Array.from(random(1000, 13), (x, i) => (i % 7 === 0 ? -Math.fround(Math.round(x * 40) / 40) : Math.fround(Math.round(x * 40) / 40)));
+    const { values: a, zeros } = pruneSmallest(values, count);
+    const b = pruneSmallestScalar(values, count);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    expect(zeros).toBe(b.filter((x) => x === 0).length);
+    expect(zeros).toBeGreaterThanOrEqual(count);
+  });
+
+  it('select the k-th smallest magnitude across several arrays', async () => {
+    const { kthSmallest } = await import('../../src/prune/magnitude.js');
+    const parts = [random(300, 1), random(701, 2), random(5, 3)];
+    const all = Float32Array.from(parts.flatMap((p) => Array.from(p, Math.abs)));
+    for (const k of [0, 1, 500, 1005]) {
+      expect(simdKernels().kthMagnitude(parts, k)).toBe(kthSmallest(Float32Array.from(all), k));
     }
   });
 });

@@ -1,5 +1,5 @@
-// The WebAssembly SIMD kernels (assembly/quantize.ts, compiled to kernels.wasm beside this file):
-// loading them once per thread, laying out their memory, and copying tensors in and results out.
+// The WebAssembly SIMD kernels (assembly/, compiled to dist/kernels/kernels.wasm): loading them
+// once per thread, laying out their memory, and copying tensors in and results out.
 import { existsSync, readFileSync } from 'node:fs';
 import { packagePath } from '../paths.js';
 import { readFloats, type FloatSource } from '../ir/tensor.js';
@@ -12,6 +12,8 @@ interface Exports {
   packPairs(codes: number, n: number, out: number): void;
   packMatMulNBits(codes: number, K: number, N: number, block: number, shift: number, zeros: number, out: number): void;
   transpose32(src: number, rows: number, cols: number, dst: number): void;
+  magnitudeHistogram(src: number, n: number, shift: number, digitMask: number, prefixMask: number, prefix: number, hist: number): void;
+  pruneBelow(src: number, n: number, threshold: number, ties: number): number;
 }
 
 /** How a scale is derived from a group's range (the kernel's `mode`). */
@@ -133,6 +135,64 @@ class Kernels {
     return { data: mem.slice(free, free + size), scales: new Float32Array(mem.buffer.slice(scalesAt, scalesAt + kBlocks * p.N * 4)) };
   }
 
+  /**
+   * A copy of the values with the `count` smallest magnitudes zeroed (ties broken by position), and
+   * how many of its values are zero. Values still in the file are read straight into the kernels' memory.
+   */
+  pruneSmallest(values: Float32Array | FloatSource, count: number): { values: Float32Array; zeros: number } {
+    const n = values.length;
+    const hist = align(BASE + n * 4);
+    const mem = this.reserve(hist + 4 * 2048);
+    const into = new Float32Array(mem.buffer, BASE, n);
+    if (values instanceof Float32Array) into.set(values);
+    else readFloats(values, into);
+    // With nothing to prune, a threshold of 0 zeroes nothing and counts the zeros there are.
+    let threshold = 0, ties = 0;
+    if (count > 0) {
+      const selected = this.selectMagnitude(n, Math.min(count, n) - 1, hist);
+      threshold = selected.threshold;
+      ties = Math.min(count, n) - selected.below;
+    }
+    const zeros = this.exports.pruneBelow(BASE, n, threshold, ties);
+    return { values: new Float32Array(mem.buffer.slice(BASE, BASE + n * 4)), zeros };
+  }
+
+  /** The k-th smallest magnitude (0-based) of all the arrays together. */
+  kthMagnitude(arrays: Float32Array[], k: number): number {
+    const n = arrays.reduce((total, a) => total + a.length, 0);
+    const hist = align(BASE + n * 4);
+    const mem = this.reserve(hist + 4 * 2048);
+    let at = BASE;
+    for (const a of arrays) {
+      new Float32Array(mem.buffer, at, a.length).set(a);
+      at += a.length * 4;
+    }
+    const { threshold } = this.selectMagnitude(n, k, hist);
+    return new Float32Array(Uint32Array.of(threshold).buffer)[0]!;
+  }
+
+  /**
+   * Radix selection over the n values at BASE: the |x| bits of the k-th smallest magnitude, and how
+   * many magnitudes are smaller. Digits of 11, 11 and 9 bits from the top of the 31 magnitude bits.
+   */
+  private selectMagnitude(n: number, k: number, hist: number): { threshold: number; below: number } {
+    let prefix = 0, prefixMask = 0, below = 0;
+    for (const [shift, bits] of [[20, 11], [9, 11], [0, 9]] as const) {
+      const digitMask = (1 << bits) - 1;
+      const counts = new Uint32Array(this.memory.buffer, hist, 1 << bits);
+      counts.fill(0);
+      this.exports.magnitudeHistogram(BASE, n, shift, digitMask, prefixMask, prefix, hist);
+      let digit = 0;
+      for (; digit < digitMask && k >= counts[digit]!; digit++) {
+        k -= counts[digit]!;
+        below += counts[digit]!;
+      }
+      prefix = (prefix | (digit << shift)) >>> 0;
+      prefixMask = (prefixMask | (digitMask << shift)) >>> 0;
+    }
+    return { threshold: prefix, below };
+  }
+
   /** Codes made elsewhere (GPTQ, the scalar path), two to a byte. */
   packPairs(codes: Int8Array | Uint8Array): Uint8Array {
     const n = codes.length;
@@ -161,7 +221,7 @@ let kernels: Kernels | undefined;
 
 function wasmPath(): string | undefined {
   // Built by npm run build:wasm (tests running the TypeScript sources use it too).
-  const p = packagePath('dist', 'quantize', 'kernels.wasm');
+  const p = packagePath('dist', 'kernels', 'kernels.wasm');
   return existsSync(p) ? p : undefined;
 }
 

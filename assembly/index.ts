@@ -1,0 +1,3 @@
+// The WebAssembly module: quantization and pruning kernels (see each file).
+export * from './quantize';
+export * from './prune';
