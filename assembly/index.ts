@@ -1,3 +1,4 @@
-// The WebAssembly module: quantization and pruning kernels (see each file).
+// The WebAssembly module: quantization, pruning and sorting kernels (see each file).
 export * from './quantize';
 export * from './prune';
+export * from './sort';

@@ -14,6 +14,8 @@ interface Exports {
   transpose32(src: number, rows: number, cols: number, dst: number): void;
   magnitudeHistogram(src: number, n: number, shift: number, digitMask: number, prefixMask: number, prefix: number, hist: number): void;
   pruneBelow(src: number, n: number, threshold: number, ties: number): number;
+  sortFloats(src: number, tmp: number, n: number, hist: number): void;
+  countBoundsBelow(src: number, n: number, bounds: number, nb: number, codes: number): void;
 }
 
 /** How a scale is derived from a group's range (the kernel's `mode`). */
@@ -191,6 +193,27 @@ class Kernels {
       prefixMask = (prefixMask | (digitMask << shift)) >>> 0;
     }
     return { threshold: prefix, below };
+  }
+
+  /** The values sorted ascending (−0 before +0, as TypedArray sort orders them), in a new array. */
+  sorted(values: Float32Array): Float32Array {
+    const n = values.length;
+    const tmp = align(BASE + n * 4), hist = align(tmp + n * 4);
+    const mem = this.reserve(hist + 4 * 4 * 256);
+    new Float32Array(mem.buffer, BASE, n).set(values);
+    this.exports.sortFloats(BASE, tmp, n, hist);
+    return new Float32Array(mem.buffer.slice(BASE, BASE + n * 4));
+  }
+
+  /** For each value, how many of the ascending `bounds` (at most 255) are ≤ it. */
+  countBoundsBelow(values: Float32Array, bounds: Float64Array): Uint8Array {
+    const n = values.length;
+    const at = align(BASE + n * 4), codes = align(at + bounds.length * 8);
+    const mem = this.reserve(codes + n);
+    new Float32Array(mem.buffer, BASE, n).set(values);
+    new Float64Array(mem.buffer, at, bounds.length).set(bounds);
+    this.exports.countBoundsBelow(BASE, n, at, bounds.length, codes);
+    return mem.slice(codes, codes + n);
   }
 
   /** Codes made elsewhere (GPTQ, the scalar path), two to a byte. */

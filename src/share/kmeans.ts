@@ -4,6 +4,7 @@
 // search, and each new centroid is an interval's mean. Two starts are tried — quantiles of the
 // distinct values, and k-means++ seeded from the pass's seed — and the one with less squared error
 // wins, so the result depends only on the values, k and the seed.
+import { simdFits, simdKernels } from '../kernels/simd.js';
 import { seededRandom } from '../report/data.js';
 
 export interface KMeansOptions {
@@ -50,7 +51,9 @@ const FIT_LIMIT = 1 << 20;
 
 function orderStatistics(sorted: Float32Array, count: number): Float32Array {
   if (sorted.length <= count) return sorted;
-  return Float32Array.from({ length: count }, (_, i) => sorted[Math.floor(((i + 0.5) * sorted.length) / count)]!);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) out[i] = sorted[Math.floor(((i + 0.5) * sorted.length) / count)]!;
+  return out;
 }
 
 /** Spreads `k` starting centroids over the distinct values by rank. */
@@ -145,9 +148,11 @@ function lloyd(sorted: Float32Array, s1: Float64Array, s2: Float64Array, start: 
 }
 
 /** Each value's nearest centroid (centroids ascending; ties go to the larger). */
-function assign(values: ArrayLike<number>, centroids: Float32Array): Uint8Array {
+function assign(values: Float32Array, centroids: Float32Array): Uint8Array {
   const bounds = new Float64Array(Math.max(0, centroids.length - 1));
   for (let j = 0; j < bounds.length; j++) bounds[j] = (centroids[j]! + centroids[j + 1]!) / 2;
+  // The same search in the kernels, without branches (35 ns per value here on random weights).
+  if (simdFits(values.length)) return simdKernels().countBoundsBelow(values, bounds);
   const codes = new Uint8Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const x = values[i]!;
@@ -165,18 +170,20 @@ function assign(values: ArrayLike<number>, centroids: Float32Array): Uint8Array 
 /** Drops centroids no value uses and renumbers the codes. */
 function compact(centroids: Float32Array, codes: Uint8Array): { centroids: Float32Array; codes: Uint8Array } {
   const used = new Uint8Array(centroids.length);
-  for (const c of codes) used[c] = 1;
+  for (let i = 0; i < codes.length; i++) used[codes[i]!] = 1;
   if (used.every((u) => u === 1)) return { centroids, codes };
   const renumber = new Uint8Array(centroids.length);
   const kept: number[] = [];
   centroids.forEach((c, j) => { if (used[j]) { renumber[j] = kept.length; kept.push(c); } });
-  return { centroids: Float32Array.from(kept), codes: codes.map((c) => renumber[c]!) };
+  for (let i = 0; i < codes.length; i++) codes[i] = renumber[codes[i]!]!;
+  return { centroids: Float32Array.from(kept), codes };
 }
 
 /** Clusters `values` (finite) into at most k ≤ 256 centroids. */
 export function kmeans1d(values: Float32Array, options: KMeansOptions): KMeansResult {
   const k = Math.min(options.k, 256);
-  const all = Float32Array.from(values).sort();
+  // A radix sort in the kernels (~107 ns per value with TypedArray sort on BERT-sized matrices).
+  const all = simdFits(values.length * 2) ? simdKernels().sorted(values) : values.slice().sort();
   const few = distinctOf(all, k);
   if (few) {
     // Every value is a centroid: nothing is lost.

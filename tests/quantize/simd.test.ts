@@ -162,3 +162,30 @@ describe('magnitude pruning kernels', () => {
     }
   });
 });
+
+describe('sorting kernel', () => {
+  it('sorts float32 values exactly as TypedArray sort does (−0 before +0, negatives, repeats)', () => {
+    const values = Float32Array.from(random(5001, 21), (x, i) => (i % 11 === 0 ? -0 : i % 13 === 0 ? 0 : i % 17 === 0 ? -1e-30 : x * 1e3));
+    const mine = simdKernels().sorted(values);
+    const theirs = values.slice().sort();
+    expect(mine.length).toBe(theirs.length);
+    for (let i = 0; i < mine.length; i++) expect(Object.is(mine[i], theirs[i]), `at ${i}`).toBe(true);
+  });
+});
+
+describe('nearest-centroid kernel', () => {
+  it('counts the bounds at or below each value as a binary search does, ties included', () => {
+    for (const k of [2, 3, 16, 17, 256]) {
+      const centroids = Float32Array.from(random(k, k), (x) => x * 10).sort();
+      const bounds = Float64Array.from({ length: k - 1 }, (_, j) => (centroids[j]! + centroids[j + 1]!) / 2);
+      // Values on the bounds themselves (as float32) and around them, and beyond both ends.
+      const values = Float32Array.from([...random(2000, 7 * k)].map((x) => x * 12).concat(Array.from(bounds, (b) => Math.fround(b)), [-1e9, 1e9]));
+      const want = Uint8Array.from(values, (x) => {
+        let lo = 0, hi = bounds.length;
+        while (lo < hi) { const mid = (lo + hi) >>> 1; if (bounds[mid]! <= x) lo = mid + 1; else hi = mid; }
+        return lo;
+      });
+      expect(simdKernels().countBoundsBelow(values, bounds)).toEqual(want);
+    }
+  });
+});
