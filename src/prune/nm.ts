@@ -9,6 +9,24 @@ import { weightError } from '../report/metrics.js';
 import { chooseWeights } from '../pipeline/select.js';
 import { markPruned, setValues, STORAGE_OPTION } from './store.js';
 
+/**
+ * Positions 0..size of `values` in `order`, smallest magnitude first; among equal magnitudes the
+ * later position first, so that zeroing a prefix keeps the earlier one. An insertion sort over a
+ * reused array: sorting a fresh array with a comparator per group took ~0.5 µs (12 s on BERT-base).
+ */
+function smallestFirst(values: Float32Array, size: number, order: Int32Array): void {
+  for (let a = 0; a < size; a++) {
+    const v = Math.abs(values[a]!);
+    let b = a - 1;
+    // Everything before is earlier in position, so an equal magnitude moves after this one.
+    while (b >= 0 && Math.abs(values[order[b]!]!) >= v) {
+      order[b + 1] = order[b]!;
+      b--;
+    }
+    order[b + 1] = a;
+  }
+}
+
 export const nmPass: Pass = {
   family: 'prune',
   method: 'nm',
@@ -33,17 +51,16 @@ export const nmPass: Pass = {
       const dims = w.tensor.dims.map(Number);
       if (dims[axis]! % m !== 0) { summary.skipped.push({ name: w.name, reason: `reduction axis of length ${dims[axis]} is not a multiple of ${m}` }); continue; }
       const before = floatValues(model, w.tensor);
-      const after = Float32Array.from(before);
+      const after = before.slice();
       const groups = perBlock(dims, axis, m);
-      const buf = new Float32Array(m), idx = new Int32Array(m);
+      const buf = new Float32Array(m), idx = new Int32Array(m), order = new Int32Array(m);
       let zeros = 0;
       for (let g = 0; g < groups.count; g++) {
         const size = groups.gather(g, before, buf, idx);
-        // Zero the (size − n) smallest by magnitude; ties keep the earlier position.
-        const order = Array.from({ length: size }, (_, k) => k).sort((a, b) => Math.abs(buf[a]!) - Math.abs(buf[b]!) || b - a);
+        smallestFirst(buf, size, order);
         for (let k = 0; k < size - n; k++) after[idx[order[k]!]!] = 0;
       }
-      for (const v of after) if (v === 0) zeros++;
+      for (let i = 0; i < after.length; i++) if (after[i] === 0) zeros++;
       const bytes = tensorByteLength(model, w.tensor);
       setValues(model, w, after);
       if (options.storage === 'auto') markPruned(model, w.name);
