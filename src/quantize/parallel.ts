@@ -1,4 +1,5 @@
-// Running quantization kernels on worker threads. Each tensor is one job; results come back in
+// Running kernels on worker threads: quantization, and k-means clustering. Each tensor is one job;
+// results come back in
 // the order the tensors were given, so a pass applies them exactly as it would on one thread (and
 // the output is byte-identical whatever the thread count). At most windowFor(threads) tensors are
 // in flight.
@@ -6,6 +7,8 @@ import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { packagePath } from '../paths.js';
 import type { FloatSource } from '../ir/tensor.js';
+import { toFloat32 } from '../ir/tensor.js';
+import { clusterValues, type ClusterResult, type KMeansOptions } from '../share/kmeans.js';
 import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from './kernels.js';
 
 export type GroupsSpec =
@@ -13,10 +16,40 @@ export type GroupsSpec =
   | { kind: 'channel'; dims: number[]; axis: number }
   | { kind: 'block'; dims: number[]; axis: number; block: number };
 
-export interface KernelJob {
+export interface QuantizeJob {
+  kind?: 'quantize';
   values: Float32Array | FloatSource;
   groups: GroupsSpec;
   options: QuantizeOptions;
+}
+
+export interface ClusterJob {
+  kind: 'cluster';
+  values: Float32Array | FloatSource;
+  dims: number[];
+  axis: number | undefined;
+  options: KMeansOptions;
+}
+
+export type KernelJob = QuantizeJob | ClusterJob;
+type KernelResult = QuantizeResult | ClusterResult;
+
+/** Runs a job here: on a worker, or on the calling thread when there are none. */
+export function execute(job: KernelJob): KernelResult {
+  if (job.kind === 'cluster') return clusterValues(toFloat32(job.values), job.dims, job.axis, job.options);
+  return quantizeGroups(job.values, groupsFrom(job.groups, job.values.length), job.options);
+}
+
+/** The array buffers of a result, to hand over to the other thread instead of copying them. */
+export function buffersOf(result: KernelResult): ArrayBuffer[] {
+  const found = new Set<ArrayBufferLike>();
+  const visit = (v: unknown) => {
+    if (ArrayBuffer.isView(v)) found.add(v.buffer);
+    else if (Array.isArray(v)) v.forEach(visit);
+    else if (v && typeof v === 'object') Object.values(v).forEach(visit);
+  };
+  visit(result);
+  return [...found] as ArrayBuffer[];
 }
 
 export function groupsFrom(spec: GroupsSpec, n: number): Groups {
@@ -53,8 +86,8 @@ export function prestartKernelWorkers(threads: number): void {
 export class KernelPool {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
-  private readonly waiting: { job: KernelJob; resolve: (r: QuantizeResult) => void; reject: (e: unknown) => void }[] = [];
-  private readonly pending = new Map<number, { resolve: (r: QuantizeResult) => void; reject: (e: unknown) => void }>();
+  private readonly waiting: { job: KernelJob; resolve: (r: KernelResult) => void; reject: (e: unknown) => void }[] = [];
+  private readonly pending = new Map<number, { resolve: (r: KernelResult) => void; reject: (e: unknown) => void }>();
   private nextId = 0;
 
   constructor(readonly threads: number) {
@@ -63,7 +96,7 @@ export class KernelPool {
     for (let i = 0; i < threads; i++) {
       const w = spares.pop() ?? new Worker(path);
       w.ref();
-      w.on('message', (m: { id: number; result: QuantizeResult }) => {
+      w.on('message', (m: { id: number; result: KernelResult }) => {
         this.pending.get(m.id)?.resolve(m.result);
         this.pending.delete(m.id);
         this.idle.push(w);
@@ -88,17 +121,19 @@ export class KernelPool {
       // others go as a copy the worker owns (the model's own bytes stay where they are).
       if (job.values instanceof Float32Array) {
         const values = job.values.slice();
-        w.postMessage({ id, values, groups: job.groups, options: job.options }, [values.buffer as ArrayBuffer]);
+        w.postMessage({ id, job: { ...job, values } }, [values.buffer as ArrayBuffer]);
       } else {
-        w.postMessage({ id, values: job.values, groups: job.groups, options: job.options });
+        w.postMessage({ id, job });
       }
     }
   }
 
-  run(job: KernelJob): Promise<QuantizeResult> {
+  run(job: QuantizeJob): Promise<QuantizeResult>;
+  run(job: ClusterJob): Promise<ClusterResult>;
+  run(job: KernelJob): Promise<KernelResult> {
     if (this.workers.length === 0) {
       try {
-        return Promise.resolve(quantizeGroups(job.values, groupsFrom(job.groups, job.values.length), job.options));
+        return Promise.resolve(execute(job));
       } catch (e) {
         return Promise.reject(e);
       }

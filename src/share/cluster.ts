@@ -4,7 +4,7 @@
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
-import { floatValues, tensorByteLength, toNumber } from '../ir/tensor.js';
+import { floatSource, floatValues, tensorByteLength, toNumber } from '../ir/tensor.js';
 import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
@@ -13,33 +13,11 @@ import { chooseWeights } from '../pipeline/select.js';
 import { replaceWeight } from '../quantize/replace.js';
 import { sparsity, weightError } from '../report/metrics.js';
 import { dequantizeForm, evenlySpaced, gatherForm, type Clustered, type Lattice } from './codebook.js';
-import { kmeans1d, type KMeansOptions } from './kmeans.js';
+import type { ClusterResult, KMeansOptions } from './kmeans.js';
+import { KernelPool, inOrder, windowFor } from '../quantize/parallel.js';
 import { addedSize, storedSize } from './size.js';
 
 /** Runs k-means per tensor or per index along `axis`; codes index each group's own codebook. */
-function clusterValues(values: Float32Array, dims: number[], axis: number | undefined, options: KMeansOptions): { codebooks: Float32Array[]; codes: Uint8Array; iterations: number } {
-  if (axis === undefined) {
-    const r = kmeans1d(values, options);
-    return { codebooks: [r.centroids], codes: r.codes, iterations: r.iterations };
-  }
-  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
-  const channels = dims[axis]!;
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const codes = new Uint8Array(values.length);
-  const codebooks: Float32Array[] = [];
-  const scratch = new Float32Array(outer * inner);
-  let iterations = 0;
-  for (let c = 0; c < channels; c++) {
-    const at = (o: number, i: number) => (o * channels + c) * inner + i;
-    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) scratch[o * inner + i] = values[at(o, i)]!;
-    const r = kmeans1d(scratch, options);
-    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) codes[at(o, i)] = r.codes[o * inner + i]!;
-    codebooks.push(r.centroids);
-    iterations = Math.max(iterations, r.iterations);
-  }
-  return { codebooks, codes, iterations };
-}
-
 function reconstruct(c: Clustered): Float32Array {
   const out = new Float32Array(c.codes.length);
   if (c.codebooks.length === 1) {
@@ -103,7 +81,7 @@ export const clusterPass: Pass = {
     ops: { type: 'string', default: WEIGHT_OPS, description: 'op types whose weights are clustered' },
     ...selectionOptions(256),
   },
-  run(model: Model, options: OptionValues, context: PassContext): PassSummary {
+  async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const k = options.k as number;
     const candidates: Weight[] = [];
@@ -121,14 +99,10 @@ export const clusterPass: Pass = {
     const { bits, opset } = plan;
     const names = new NameAllocator(model);
     const kmeans: KMeansOptions = { k, seed: context.seed, maxIterations: options.iterations as number, keepZero: true };
-    context.progress.start(candidates.length, 'clustering');
-    for (const w of candidates) {
-      context.progress.tick(1);
-      const values = floatValues(model, w.tensor);
-      if (!values.every(Number.isFinite)) { summary.skipped.push({ name: w.name, reason: 'has non-finite values' }); continue; }
+    const axisOf = (w: Weight) => (options.granularity === 'channel' ? channelAxis(w) : undefined);
+    const applyClusters = (w: Weight, values: Float32Array, { codebooks, codes, iterations }: ClusterResult): void => {
       const dims = w.tensor.dims.map(toNumber);
-      const axis = options.granularity === 'channel' ? channelAxis(w) : undefined;
-      const { codebooks, codes, iterations } = clusterValues(values, dims, axis, kmeans);
+      const axis = axisOf(w);
       const clustered: Clustered = { dims, bits, codebooks, axis, codes };
       const lattice = lattices(clustered, opset);
       const stored = lattice ? dequantizeForm(w, names, clustered, lattice) : gatherForm(w, names, clustered);
@@ -138,7 +112,7 @@ export const clusterPass: Pass = {
       if (fileAfter >= fileBefore) {
         // Per-channel codebooks of small channels, or the nodes around a small tensor, can outweigh what clustering saves.
         summary.skipped.push({ name: w.name, reason: `clustering would not make it smaller (${fileBefore} → ${fileAfter} bytes in the file)` });
-        continue;
+        return;
       }
       replaceWeight(w, stored.initializers, stored.nodes);
       model.external.delete(w.tensor);
@@ -152,6 +126,21 @@ export const clusterPass: Pass = {
         details: { k, centroids: Math.max(...codebooks.map((b) => b.length)), iterations },
       };
       summary.tensors.push(change);
+    };
+    // k-means runs on the kernel workers, a few tensors ahead (each reads its tensor from the file
+    // when its turn comes); results are applied here in order, with the values read again for the
+    // error figures, so that no more than a tensor or two is in memory at once.
+    const pool = new KernelPool(context.threads);
+    const start = (w: Weight) => pool.run({ kind: 'cluster', values: floatSource(model, w.tensor), dims: w.tensor.dims.map(toNumber), axis: axisOf(w), options: kmeans });
+    context.progress.start(candidates.length, 'clustering');
+    try {
+      for await (const [w, result] of inOrder(candidates, windowFor(context.threads), start)) {
+        context.progress.tick(1);
+        if (result.nonFinite) { summary.skipped.push({ name: w.name, reason: 'has non-finite values' }); continue; }
+        applyClusters(w, floatValues(model, w.tensor), result);
+      }
+    } finally {
+      await pool.close();
     }
     context.progress.stop();
     if (summary.tensors.length > 0) raiseVersions(model, opset, summary.notes);

@@ -207,3 +207,42 @@ export function kmeans1d(values: Float32Array, options: KMeansOptions): KMeansRe
   const { centroids: used, codes } = compact(centroids, assign(values, centroids));
   return { centroids: used, codes, iterations: best!.iterations };
 }
+
+export interface ClusterResult {
+  codebooks: Float32Array[];
+  codes: Uint8Array;
+  iterations: number;
+  /** The values were not all finite: nothing was clustered. */
+  nonFinite?: boolean;
+}
+
+/** Whether every value is finite (k-means needs it), without a callback per value. */
+export function allFinite(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return false;
+  return true;
+}
+
+/** k-means codebooks and codes of a tensor: one codebook, or one per index along `axis`. */
+export function clusterValues(values: Float32Array, dims: number[], axis: number | undefined, options: KMeansOptions): ClusterResult {
+  if (!allFinite(values)) return { codebooks: [], codes: new Uint8Array(0), iterations: 0, nonFinite: true };
+  if (axis === undefined) {
+    const r = kmeans1d(values, options);
+    return { codebooks: [r.centroids], codes: r.codes, iterations: r.iterations };
+  }
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const channels = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const codes = new Uint8Array(values.length);
+  const codebooks: Float32Array[] = [];
+  const scratch = new Float32Array(outer * inner);
+  let iterations = 0;
+  for (let c = 0; c < channels; c++) {
+    const at = (o: number, i: number) => (o * channels + c) * inner + i;
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) scratch[o * inner + i] = values[at(o, i)]!;
+    const r = kmeans1d(scratch, options);
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) codes[at(o, i)] = r.codes[o * inner + i]!;
+    codebooks.push(r.centroids);
+    iterations = Math.max(iterations, r.iterations);
+  }
+  return { codebooks, codes, iterations };
+}

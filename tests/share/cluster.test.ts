@@ -140,3 +140,21 @@ describe('share cluster', () => {
     expect(evaluation.accuracy.drop).toBeLessThan(maxIncrease);
   });
 });
+
+describe('cluster on worker threads', () => {
+  it('gives byte-identical outputs with 1 and 2 threads, eager and lazy reads', async () => {
+    const { compress } = await import('../../src/pipeline/compress.js');
+    const { parseStep } = await import('../../src/pipeline/registry.js');
+    const lm = fixture('charlm', 'model.onnx');
+    const lazy = { lazyFileBytes: 1 << 20, lazyTensorBytes: 64 << 10 };
+    for (const [spec, read] of [['cluster:k=16', undefined], ['cluster:k=16', lazy], ['cluster:k=8,granularity=channel', lazy]] as const) {
+      const tag = `${spec.replace(/[:=,]/g, '_')}${read ? '-lazy' : ''}`;
+      const one = join(dir, `c1-${tag}.onnx`), two = join(dir, `c2-${tag}.onnx`);
+      const a = await compress(lm, one, { steps: [parseStep('share', spec)], threads: 1, read });
+      const b = await compress(lm, two, { steps: [parseStep('share', spec)], threads: 2, read });
+      expect(Buffer.compare(readFileSync(one), readFileSync(two)), tag).toBe(0);
+      expect(b.passes[0]!.tensors).toEqual(a.passes[0]!.tensors);
+      expect(a.passes[0]!.tensors.length).toBeGreaterThan(0);
+    }
+  });
+});
