@@ -2,84 +2,15 @@
 // (each loses the same fraction) or with one threshold across all chosen tensors (global), where a
 // per-layer cap keeps any layer from being emptied.
 import type { Model } from '../ir/model.js';
-import { floatValues, numElements, tensorByteLength } from '../ir/tensor.js';
-import { simdFits, simdKernels } from '../kernels/simd.js';
+import { floatSource, floatValues, numElements, tensorByteLength } from '../ir/tensor.js';
+import { KernelPool, inOrder, windowFor } from '../quantize/parallel.js';
+import { kthMagnitude } from './smallest.js';
 import type { Weight } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { weightError } from '../report/metrics.js';
 import { chooseWeights } from '../pipeline/select.js';
 import { markPruned, setValues, STORAGE_OPTION } from './store.js';
-
-/** The k-th smallest value (0-based) of `a`, which is reordered (Hoare's selection, O(n) expected). */
-export function kthSmallest(a: Float32Array, k: number): number {
-  let lo = 0, hi = a.length - 1;
-  while (lo < hi) {
-    const pivot = a[(lo + hi) >>> 1]!;
-    let i = lo, j = hi;
-    while (i <= j) {
-      while (a[i]! < pivot) i++;
-      while (a[j]! > pivot) j--;
-      if (i <= j) { const t = a[i]!; a[i] = a[j]!; a[j] = t; i++; j--; }
-    }
-    if (k <= j) hi = j; else if (k >= i) lo = i; else return a[k]!;
-  }
-  return a[k]!;
-}
-
-/**
- * Zeroes exactly `count` of the smallest-magnitude values (ties broken by position, so the result
- * is deterministic). Returns the pruned copy.
- */
-export function pruneSmallest(values: Float32Array, count: number): { values: Float32Array; zeros: number } {
-  // The WebAssembly kernels select by radix (2 s → 0.2 s on BERT-base's MatMul weights) and count
-  // the zeros on the way; this scalar code stays for tensors too large for their memory, and as the
-  // reference in the tests.
-  if (simdFits(values.length)) return simdKernels().pruneSmallest(values, count);
-  const pruned = pruneSmallestScalar(values, count);
-  return { values: pruned, zeros: zeros(pruned) };
-}
-
-/** pruneSmallest in plain JavaScript (quickselect). */
-export function pruneSmallestScalar(values: Float32Array, count: number): Float32Array {
-  const out = values.slice();
-  if (count <= 0) return out;
-  if (count >= values.length) return out.fill(0);
-  const abs = magnitudes(values);
-  const threshold = kthSmallest(abs, count - 1);
-  let below = 0;
-  for (let i = 0; i < values.length; i++) if (Math.abs(values[i]!) < threshold) below++;
-  let atThreshold = count - below;
-  for (let i = 0; i < values.length; i++) {
-    const a = Math.abs(values[i]!);
-    if (a < threshold) out[i] = 0;
-    else if (a === threshold && atThreshold > 0) { out[i] = 0; atThreshold--; }
-  }
-  return out;
-}
-
-function magnitudes(values: Float32Array, into = new Float32Array(values.length), at = 0): Float32Array {
-  for (let i = 0; i < values.length; i++) into[at + i] = Math.abs(values[i]!);
-  return into;
-}
-
-/** The k-th smallest magnitude (0-based) of all the arrays together. */
-function kthMagnitude(arrays: Float32Array[], total: number, k: number): number {
-  if (simdFits(total)) return simdKernels().kthMagnitude(arrays, k);
-  const all = new Float32Array(total);
-  let at = 0;
-  for (const a of arrays) {
-    magnitudes(a, all, at);
-    at += a.length;
-  }
-  return kthSmallest(all, k);
-}
-
-function zeros(a: ArrayLike<number>): number {
-  let n = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] === 0) n++;
-  return n;
-}
 
 export const magnitudePass: Pass = {
   family: 'prune',
@@ -93,12 +24,12 @@ export const magnitudePass: Pass = {
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,ConvTranspose', description: 'op types whose weights are pruned' },
     ...selectionOptions(256),
   },
-  run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
+  async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const { weights, skipped } = chooseWeights(model, options);
     summary.skipped.push(...skipped);
     const sparsity = options.sparsity as number;
-    // Per tensor, each is read when its turn comes; a global threshold needs them all at once.
+    // A global threshold needs every tensor at once; per tensor, each is read when its turn comes.
     const originals = new Map<Weight, Float32Array>(options.scope === 'global' ? weights.map((w) => [w, floatValues(model, w.tensor)]) : []);
     const targets = new Map<Weight, number>();
     if (options.scope === 'global') {
@@ -116,13 +47,13 @@ export const magnitudePass: Pass = {
         assigned += n;
       }
       summary.notes.push(`global threshold |w| ≤ ${threshold.toPrecision(4)}: ${assigned} of ${total} weights (${(100 * assigned / Math.max(1, total)).toFixed(2)} %) pruned, target ${(100 * sparsity).toFixed(2)} %`);
+      // From here on each tensor is read again when its turn comes, as with scope=layer.
+      originals.clear();
     } else {
       for (const w of weights) targets.set(w, Math.floor(sparsity * numElements(w.tensor.dims)));
     }
-    for (const w of weights) {
-      const before = originals.get(w) ?? floatValues(model, w.tensor);
-      originals.delete(w);
-      const { values: after, zeros: zeroCount } = pruneSmallest(before, targets.get(w)!);
+    const apply = (w: Weight, after: Float32Array, zeroCount: number): void => {
+      const before = floatValues(model, w.tensor);
       const bytes = tensorByteLength(model, w.tensor);
       setValues(model, w, after);
       if (options.storage === 'auto') markPruned(model, w.name);
@@ -133,6 +64,15 @@ export const magnitudePass: Pass = {
         sparsity: zeroCount / after.length, ...weightError(before, after),
         form: `magnitude-pruned (${options.scope})`,
       });
+    };
+    // Each tensor is pruned on a kernel worker (which reads it from the file itself when it is still
+    // there); results are applied here in order, with the values read again for the error figures.
+    const pool = new KernelPool(context.threads);
+    const start = (w: Weight) => pool.run({ kind: 'prune', values: floatSource(model, w.tensor), count: targets.get(w)! });
+    try {
+      for await (const [w, pruned] of inOrder(weights, windowFor(context.threads), start)) apply(w, pruned.values, pruned.zeros);
+    } finally {
+      await pool.close();
     }
     return summary;
   },

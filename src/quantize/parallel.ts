@@ -1,4 +1,4 @@
-// Running kernels on worker threads: quantization, and k-means clustering. Each tensor is one job;
+// Running kernels on worker threads: quantization, magnitude pruning and k-means clustering. Each tensor is one job;
 // results come back in
 // the order the tensors were given, so a pass applies them exactly as it would on one thread (and
 // the output is byte-identical whatever the thread count). At most windowFor(threads) tensors are
@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { packagePath } from '../paths.js';
 import type { FloatSource } from '../ir/tensor.js';
 import { toFloat32 } from '../ir/tensor.js';
+import { pruneSmallest } from '../prune/smallest.js';
 import { clusterValues, type ClusterResult, type KMeansOptions } from '../share/kmeans.js';
 import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from './kernels.js';
 
@@ -31,12 +32,25 @@ export interface ClusterJob {
   options: KMeansOptions;
 }
 
-export type KernelJob = QuantizeJob | ClusterJob;
-type KernelResult = QuantizeResult | ClusterResult;
+export interface PruneJob {
+  kind: 'prune';
+  values: Float32Array | FloatSource;
+  /** How many of the smallest magnitudes to zero. */
+  count: number;
+}
+
+export interface PruneResult {
+  values: Float32Array;
+  zeros: number;
+}
+
+export type KernelJob = QuantizeJob | ClusterJob | PruneJob;
+type KernelResult = QuantizeResult | ClusterResult | PruneResult;
 
 /** Runs a job here: on a worker, or on the calling thread when there are none. */
 export function execute(job: KernelJob): KernelResult {
   if (job.kind === 'cluster') return clusterValues(toFloat32(job.values), job.dims, job.axis, job.options);
+  if (job.kind === 'prune') return pruneSmallest(job.values, job.count);
   return quantizeGroups(job.values, groupsFrom(job.groups, job.values.length), job.options);
 }
 
@@ -130,6 +144,7 @@ export class KernelPool {
 
   run(job: QuantizeJob): Promise<QuantizeResult>;
   run(job: ClusterJob): Promise<ClusterResult>;
+  run(job: PruneJob): Promise<PruneResult>;
   run(job: KernelJob): Promise<KernelResult> {
     if (this.workers.length === 0) {
       try {

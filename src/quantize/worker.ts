@@ -1,4 +1,4 @@
-// A kernel worker: runs one job (quantizing or clustering a tensor) and sends the result back.
+// A kernel worker: runs one job (quantizing, pruning or clustering a tensor) and sends the result back.
 import { parentPort } from 'node:worker_threads';
 import { buffersOf, execute, type KernelJob } from './parallel.js';
 

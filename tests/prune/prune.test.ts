@@ -177,3 +177,22 @@ describe('structured:target=heads', () => {
     expect(Buffer.compare(readFileSync(path('h-a.onnx')), readFileSync(path('h-b.onnx')))).toBe(0);
   });
 });
+
+describe('magnitude pruning on worker threads', () => {
+  it('gives byte-identical outputs with 1 and 2 threads, eager and lazy reads', async () => {
+    const { compress } = await import('../../src/pipeline/compress.js');
+    const { parseStep } = await import('../../src/pipeline/registry.js');
+    const { readFileSync } = await import('node:fs');
+    const lm = fixture('charlm', 'model.onnx');
+    const lazy = { lazyFileBytes: 1 << 20, lazyTensorBytes: 64 << 10 };
+    for (const [spec, read] of [['magnitude:sparsity=0.5', undefined], ['magnitude:sparsity=0.5', lazy], ['magnitude:sparsity=0.7,scope=global', lazy]] as const) {
+      const tag = `${spec.replace(/[:=,.]/g, '_')}${read ? '-lazy' : ''}`;
+      const one = join(dir, `p1-${tag}.onnx`), two = join(dir, `p2-${tag}.onnx`);
+      const a = await compress(lm, one, { steps: [parseStep('prune', spec)], threads: 1, read });
+      const b = await compress(lm, two, { steps: [parseStep('prune', spec)], threads: 2, read });
+      expect(Buffer.compare(readFileSync(one), readFileSync(two)), tag).toBe(0);
+      expect(b.passes[0]!.tensors).toEqual(a.passes[0]!.tensors);
+      expect(a.passes[0]!.tensors.length).toBeGreaterThan(0);
+    }
+  });
+});

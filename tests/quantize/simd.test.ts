@@ -143,7 +143,7 @@ describe('SIMD quantization kernels', () => {
 
 describe('magnitude pruning kernels', () => {
   it.each([[0], [1], [37], [500], [999], [1000]])('zero the %i smallest magnitudes exactly as the scalar code', async (count) => {
-    const { pruneSmallest, pruneSmallestScalar } = await import('../../src/prune/magnitude.js');
+    const { pruneSmallest, pruneSmallestScalar } = await import('../../src/prune/smallest.js');
     // Repeated magnitudes (and ±0) so that ties at the threshold are broken by position.
     const values = Float32Array.from(random(1000, 13), (x, i) => (i % 7 === 0 ? -Math.fround(Math.round(x * 40) / 40) : Math.fround(Math.round(x * 40) / 40)));
     const { values: a, zeros } = pruneSmallest(values, count);
@@ -154,7 +154,7 @@ describe('magnitude pruning kernels', () => {
   });
 
   it('select the k-th smallest magnitude across several arrays', async () => {
-    const { kthSmallest } = await import('../../src/prune/magnitude.js');
+    const { kthSmallest } = await import('../../src/prune/smallest.js');
     const parts = [random(300, 1), random(701, 2), random(5, 3)];
     const all = Float32Array.from(parts.flatMap((p) => Array.from(p, Math.abs)));
     for (const k of [0, 1, 500, 1005]) {
