@@ -14,7 +14,7 @@ import { emptySummary, type Pass, type PassContext, type PassSummary } from '../
 import { makeNode } from '../quantize/replace.js';
 import { mergeConstantNodes } from './cse.js';
 import { valueFilter, type ValueFilter } from './filter.js';
-import { digest, elementBytes, layoutKey, sameBytes, transposedBytes, transposedLayoutKey } from './fingerprint.js';
+import { digest, elementBytes, layoutKey, sameBytes, transposedBytes, transposedLayoutKey, transposeSamples } from './fingerprint.js';
 import { intsAttribute } from './nodes.js';
 import { dropStorage, mustKeep, storedValues, subgraphsOf, type StoredValue } from './stored.js';
 
@@ -28,6 +28,8 @@ interface Kept {
   excluded?: string;
   /** Now the output of a Transpose rather than stored. */
   transposed?: boolean;
+  /** For a 2-D value: its transposeSamples signatures. */
+  samples?: { direct: string; crossed: string };
 }
 
 /** The values visible at a point: those of the graph and of every enclosing graph. */
@@ -107,6 +109,11 @@ class Deduplicator {
     const bytes = tensorBytes(this.model, value.tensor);
     const layout = layoutKey(value.tensor);
     const kept: Kept = { value, layout, digest: digest(bytes), order: this.order++ };
+    const size = elementBytes(value.tensor);
+    if (value.tensor.dims.length === 2 && size !== undefined && bytes.byteLength > 0) {
+      const [rows, cols] = value.tensor.dims.map(toNumber) as [number, number];
+      kept.samples = transposeSamples(bytes, rows, cols, size);
+    }
     kept.excluded = this.filter(value.name, readers, numElements(value.tensor.dims));
     const equal = scope.withLayout(layout).filter((k) => !k.transposed && k.digest === kept.digest && sameBytes(tensorBytes(this.model, k.value.tensor), bytes));
     if (equal.length === 0) return kept;
@@ -129,7 +136,8 @@ class Deduplicator {
     const t = k.value.tensor;
     const size = elementBytes(t);
     if (t.dims.length !== 2 || size === undefined || k.excluded || mustKeep(this.model, k.value)) return;
-    const candidates = scope.withLayout(transposedLayoutKey(t)).filter((a) => a !== k && a.order < k.order && !a.excluded && !a.transposed);
+    const candidates = scope.withLayout(transposedLayoutKey(t)).filter((a) => a !== k && a.order < k.order && !a.excluded && !a.transposed
+      && a.samples !== undefined && a.samples.crossed === k.samples?.direct);
     if (candidates.length === 0) return;
     const [rows, cols] = t.dims.map(toNumber) as [number, number];
     const flipped = transposedBytes(tensorBytes(this.model, t), rows, cols, size);

@@ -30,6 +30,28 @@ export function elementBytes(t: TensorProto): number | undefined {
   return bits >= 8 && bits % 8 === 0 ? bits / 8 : undefined;
 }
 
+/** Fixed spread-out positions (as fractions of each axis) sampled by transposeSamples. */
+const SAMPLE_ROWS = [0, 0.13, 0.27, 0.41, 0.55, 0.69, 0.83, 0.97];
+const SAMPLE_COLS = [0.5, 0.91, 0.07, 0.33, 0.76, 0.21, 0.62, 0.45];
+
+/**
+ * Two small signatures of a [rows, cols] matrix X, read at fixed fractions (f, g) of its axes:
+ * `direct` from X[f·rows][g·cols], `crossed` from X[g·rows][f·cols]. When K is the transpose of A,
+ * K's direct signature equals A's crossed one, so only such pairs are worth transposing and
+ * hashing in full (on BERT-base every square weight was otherwise transposed and hashed against
+ * the others: 0.9 s of dedup's 1.5 s).
+ */
+export function transposeSamples(bytes: Uint8Array, rows: number, cols: number, size: number): { direct: string; crossed: string } {
+  const at = (r: number, c: number) => Buffer.from(bytes.buffer, bytes.byteOffset + (r * cols + c) * size, size).toString('hex');
+  const direct: string[] = [], crossed: string[] = [];
+  for (let s = 0; s < SAMPLE_ROWS.length; s++) {
+    const f = SAMPLE_ROWS[s]!, g = SAMPLE_COLS[s]!;
+    direct.push(at(Math.floor(f * rows), Math.floor(g * cols)));
+    crossed.push(at(Math.floor(g * rows), Math.floor(f * cols)));
+  }
+  return { direct: direct.join(''), crossed: crossed.join('') };
+}
+
 /** The row-major bytes of the transpose of a [rows, cols] matrix. */
 export function transposedBytes(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
   const out = new Uint8Array(bytes.byteLength);
