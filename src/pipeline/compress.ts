@@ -76,7 +76,8 @@ export async function compress(inputPath: string, outputPath: string, options: C
   const baseRows = unchangedTensorRows(model);
   const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
-  const outputProblems = validateModel(model.proto, externalLengths());
+  // (With no pass, the model is the input, checked above.)
+  const outputProblems = passes.length > 0 ? validateModel(model.proto, externalLengths()) : [];
   if (outputProblems.length > 0) {
     const names = passes.map((p) => `${p.pass} ${p.method}`).join(' → ');
     throw new Error(`after ${names} the model is invalid (${outputProblems[0]}); nothing was written. This is a bug in onnxpress: please report it with the command that ran`);
