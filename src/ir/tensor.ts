@@ -137,6 +137,27 @@ export function floatSource(model: Model | undefined, t: TensorProto): Float32Ar
   return floatValues(model, t);
 }
 
+/** A tensor's raw bytes still in a file (plain data, so that a worker thread can read them itself). */
+export interface ByteRange {
+  file: string;
+  offset: number;
+  byteLength: number;
+}
+
+/** A tensor's bytes as a ByteRange when they are still in a file (external or read lazily), else as tensorBytes gives them. */
+export function byteSource(model: Model | undefined, t: TensorProto): Uint8Array | ByteRange {
+  const ref = model?.external.get(t);
+  if (ref) return { file: ref.file, offset: ref.offset, byteLength: ref.length };
+  const raw = t.raw_data as Uint8Array | FileBytes | undefined;
+  if (raw instanceof FileBytes) return { file: raw.file, offset: raw.offset, byteLength: raw.length };
+  return tensorBytes(model, t);
+}
+
+/** The bytes of a byteSource, in memory. */
+export function bytesOf(source: Uint8Array | ByteRange): Uint8Array {
+  return source instanceof Uint8Array ? source : readRange(source.file, source.offset, source.byteLength);
+}
+
 /** The values of a FloatSource in an array of their own. */
 export function toFloat32(values: Float32Array | FloatSource): Float32Array {
   if (values instanceof Float32Array) return values;

@@ -1,4 +1,5 @@
-// Running kernels on worker threads: quantization, magnitude pruning and k-means clustering. Each tensor is one job;
+// Running kernels on worker threads: quantization, magnitude pruning, k-means clustering and
+// dedup's fingerprints. Each tensor is one job;
 // results come back in
 // the order the tensors were given, so a pass applies them exactly as it would on one thread (and
 // the output is byte-identical whatever the thread count). At most windowFor(threads) tensors are
@@ -7,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { packagePath } from '../paths.js';
 import type { FloatSource } from '../ir/tensor.js';
-import { toFloat32 } from '../ir/tensor.js';
+import { bytesOf, toFloat32, type ByteRange } from '../ir/tensor.js';
+import { fingerprintOf, type Fingerprint } from '../share/fingerprint.js';
 import { pruneSmallest } from '../prune/smallest.js';
 import { clusterValues, type ClusterResult, type KMeansOptions } from '../share/kmeans.js';
 import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from './kernels.js';
@@ -44,13 +46,28 @@ export interface PruneResult {
   zeros: number;
 }
 
-export type KernelJob = QuantizeJob | ClusterJob | PruneJob;
-type KernelResult = QuantizeResult | ClusterResult | PruneResult;
+export interface FingerprintJob {
+  kind: 'fingerprint';
+  bytes: Uint8Array | ByteRange;
+  dims: number[];
+  /** Bytes per element (for the transpose samples), undefined for packed types. */
+  size: number | undefined;
+}
+
+export type KernelJob = QuantizeJob | ClusterJob | PruneJob | FingerprintJob;
+type KernelResult = QuantizeResult | ClusterResult | PruneResult | Fingerprint;
+
+/** A job's size, for the largest-first order. */
+function sizeOf(job: KernelJob): number {
+  if (job.kind === 'fingerprint') return job.bytes.byteLength;
+  return job.values.length * 4;
+}
 
 /** Runs a job here: on a worker, or on the calling thread when there are none. */
 export function execute(job: KernelJob): KernelResult {
   if (job.kind === 'cluster') return clusterValues(toFloat32(job.values), job.dims, job.axis, job.options);
   if (job.kind === 'prune') return pruneSmallest(job.values, job.count);
+  if (job.kind === 'fingerprint') return fingerprintOf(bytesOf(job.bytes), job.dims, job.size);
   return quantizeGroups(job.values, groupsFrom(job.groups, job.values.length), job.options);
 }
 
@@ -127,13 +144,20 @@ export class KernelPool {
       const w = this.idle.pop()!;
       // Largest job first: a big tensor started last would run alone while the other workers idle.
       let pick = 0;
-      for (let i = 1; i < this.waiting.length; i++) if (this.waiting[i]!.job.values.length > this.waiting[pick]!.job.values.length) pick = i;
+      for (let i = 1; i < this.waiting.length; i++) if (sizeOf(this.waiting[i]!.job) > sizeOf(this.waiting[pick]!.job)) pick = i;
       const { job, resolve, reject } = this.waiting.splice(pick, 1)[0]!;
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject });
       // Values still in the file are read by the worker itself, straight into its kernels' memory;
       // others go as a copy the worker owns (the model's own bytes stay where they are).
-      if (job.values instanceof Float32Array) {
+      if (job.kind === 'fingerprint' && job.bytes instanceof Uint8Array) {
+        // A copy of just these bytes (cloning the view would clone the whole buffer under it; and a
+        // Buffer's slice is a view, so it is copied with the Uint8Array constructor).
+        const bytes = new Uint8Array(job.bytes);
+        w.postMessage({ id, job: { ...job, bytes } }, [bytes.buffer as ArrayBuffer]);
+      } else if (job.kind === 'fingerprint') {
+        w.postMessage({ id, job });
+      } else if (job.values instanceof Float32Array) {
         const values = job.values.slice();
         w.postMessage({ id, job: { ...job, values } }, [values.buffer as ArrayBuffer]);
       } else {
@@ -145,6 +169,7 @@ export class KernelPool {
   run(job: QuantizeJob): Promise<QuantizeResult>;
   run(job: ClusterJob): Promise<ClusterResult>;
   run(job: PruneJob): Promise<PruneResult>;
+  run(job: FingerprintJob): Promise<Fingerprint>;
   run(job: KernelJob): Promise<KernelResult> {
     if (this.workers.length === 0) {
       try {

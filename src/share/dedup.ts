@@ -8,13 +8,15 @@ import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { replaceInput, sortGraph } from '../ir/rewrite.js';
-import { numElements, tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
+import { byteSource, numElements, tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
+import { forEachGraph } from '../ir/walk.js';
+import { KernelPool, inOrder, windowFor } from '../quantize/parallel.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { makeNode } from '../quantize/replace.js';
 import { mergeConstantNodes } from './cse.js';
 import { valueFilter, type ValueFilter } from './filter.js';
-import { digest, elementBytes, layoutKey, sameBytes, transposedBytes, transposedLayoutKey, transposeSamples } from './fingerprint.js';
+import { digest, elementBytes, fingerprintOf, layoutKey, sameBytes, transposedBytes, transposedLayoutKey, type Fingerprint } from './fingerprint.js';
 import { intsAttribute } from './nodes.js';
 import { dropStorage, mustKeep, storedValues, subgraphsOf, type StoredValue } from './stored.js';
 
@@ -74,6 +76,8 @@ class Deduplicator {
     private readonly filter: ValueFilter,
     private readonly names: NameAllocator,
     private readonly options: { transpose: boolean; nodes: boolean },
+    /** Fingerprints computed ahead (on the kernel workers); others are computed here when met. */
+    private readonly fingerprints: ReadonlyMap<TensorProto, Fingerprint> = new Map(),
   ) {}
 
   visit(graph: GraphProto, outer: Scope, outerConstants: ReadonlySet<string>): void {
@@ -106,16 +110,14 @@ class Deduplicator {
   private exact(graph: GraphProto, value: StoredValue, scope: Scope, readers: string[]): Kept | undefined {
     const info = dtypeInfo(value.tensor.data_type);
     if (!info || info.bits === 0) return undefined; // strings have no byte form to compare
-    const bytes = tensorBytes(this.model, value.tensor);
+    // The bytes themselves are read only to confirm a copy whose digest matched.
+    let bytes: Uint8Array | undefined;
+    const own = () => (bytes ??= tensorBytes(this.model, value.tensor));
+    const print = this.fingerprints.get(value.tensor) ?? fingerprintOf(own(), value.tensor.dims.map(toNumber), elementBytes(value.tensor));
     const layout = layoutKey(value.tensor);
-    const kept: Kept = { value, layout, digest: digest(bytes), order: this.order++ };
-    const size = elementBytes(value.tensor);
-    if (value.tensor.dims.length === 2 && size !== undefined && bytes.byteLength > 0) {
-      const [rows, cols] = value.tensor.dims.map(toNumber) as [number, number];
-      kept.samples = transposeSamples(bytes, rows, cols, size);
-    }
+    const kept: Kept = { value, layout, digest: print.digest, samples: print.samples, order: this.order++ };
     kept.excluded = this.filter(value.name, readers, numElements(value.tensor.dims));
-    const equal = scope.withLayout(layout).filter((k) => !k.transposed && k.digest === kept.digest && sameBytes(tensorBytes(this.model, k.value.tensor), bytes));
+    const equal = scope.withLayout(layout).filter((k) => !k.transposed && k.digest === kept.digest && sameBytes(tensorBytes(this.model, k.value.tensor), own()));
     if (equal.length === 0) return kept;
     const target = equal.find((k) => !k.excluded);
     const why = kept.excluded ?? mustKeep(this.model, value) ?? (target ? undefined : `${equal[0]!.value.name}: ${equal[0]!.excluded}`);
@@ -158,6 +160,30 @@ class Deduplicator {
   }
 }
 
+/**
+ * Digests (and transpose samples) of every stored tensor with a byte form, computed on the kernel
+ * workers, each reading its tensor from the file when it is still there: the main thread then reads
+ * only the tensors whose digests match another's.
+ */
+async function fingerprintsAhead(model: Model, threads: number): Promise<Map<TensorProto, Fingerprint>> {
+  const tensors: TensorProto[] = [];
+  forEachGraph(model.proto, ({ graph }) => {
+    for (const value of storedValues(graph)) {
+      const info = dtypeInfo(value.tensor.data_type);
+      if (info && info.bits > 0) tensors.push(value.tensor);
+    }
+  });
+  const prints = new Map<TensorProto, Fingerprint>();
+  const pool = new KernelPool(threads);
+  const start = (t: TensorProto) => pool.run({ kind: 'fingerprint', bytes: byteSource(model, t), dims: t.dims.map(toNumber), size: elementBytes(t) });
+  try {
+    for await (const [t, print] of inOrder(tensors, windowFor(threads), start)) prints.set(t, print);
+  } finally {
+    await pool.close();
+  }
+  return prints;
+}
+
 export const dedupPass: Pass = {
   family: 'share',
   method: 'dedup',
@@ -167,12 +193,12 @@ export const dedupPass: Pass = {
     nodes: { type: 'boolean', default: true, description: 'also merge identical nodes that compute only from constants (the DequantizeLinear of copies quantized before dedup)' },
     ...selectionOptions(),
   },
-  run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
+  async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     if (!model.proto.graph) return summary;
     const dedup = new Deduplicator(model, summary, valueFilter(options), new NameAllocator(model), {
       transpose: options.transpose !== false, nodes: options.nodes !== false,
-    });
+    }, await fingerprintsAhead(model, context.threads));
     dedup.visit(model.graph, new Scope(), new Set());
     if (dedup.copies > 0) summary.notes.push(`${dedup.copies} exact ${dedup.copies === 1 ? 'copy' : 'copies'} of ${dedup.kept.size} ${dedup.kept.size === 1 ? 'tensor' : 'tensors'} removed; their readers read the kept tensor`);
     if (dedup.transposes > 0) summary.notes.push(`${dedup.transposes} transposed ${dedup.transposes === 1 ? 'copy' : 'copies'} recreated by a Transpose node of the kept tensor`);

@@ -52,6 +52,18 @@ export function transposeSamples(bytes: Uint8Array, rows: number, cols: number, 
   return { direct: direct.join(''), crossed: crossed.join('') };
 }
 
+/** What dedup needs to know of a tensor's bytes: their digest, and for a matrix its transpose samples. */
+export interface Fingerprint {
+  digest: string;
+  samples?: { direct: string; crossed: string };
+}
+
+export function fingerprintOf(bytes: Uint8Array, dims: number[], size: number | undefined): Fingerprint {
+  const print: Fingerprint = { digest: digest(bytes) };
+  if (dims.length === 2 && size !== undefined && bytes.byteLength > 0) print.samples = transposeSamples(bytes, dims[0]!, dims[1]!, size);
+  return print;
+}
+
 /** The row-major bytes of the transpose of a [rows, cols] matrix. */
 export function transposedBytes(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
   const out = new Uint8Array(bytes.byteLength);
