@@ -6,6 +6,7 @@ import { listPasses, parseStep, type PipelineStep } from '../pipeline/registry.j
 import { loadRecipe, recipeData } from '../pipeline/recipe.js';
 import { mergeRecipeFlags, recipeEvalOf, recipeGatesOf } from './recipe-flags.js';
 import { buildReport } from '../report/build.js';
+import { terminalProgress } from '../report/progress.js';
 import { addEvalOptions, addReportOptions, checkReportPaths, emitReport, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
 
 interface CompressFlags extends ReportFlags {
@@ -75,7 +76,7 @@ export function registerCompress(program: Command): void {
     const externalData = fromCli('externalData') ? flags.externalData! : 'auto';
     const result = await compress(path, flags.output, {
       // Kernel threads: --threads, else compress() picks by the model's size.
-      createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed,
+      createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed, progress: terminalProgress(),
       threads: fromCli('threads') ? Number(flags.threads) : undefined,
       write: { externalData, sizeThreshold: threshold, location: flags.location },
     });

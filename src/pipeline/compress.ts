@@ -11,6 +11,7 @@ import { countParameters } from '../report/inspect.js';
 import { unchangedTensorRows, type TensorRow } from '../report/tensors.js';
 import type { PassSummary } from './pass.js';
 import type { PipelineStep } from './registry.js';
+import type { Progress } from '../report/progress.js';
 import { runPipeline } from './run.js';
 import { prestartKernelWorkers } from '../quantize/parallel.js';
 
@@ -19,6 +20,8 @@ export interface CompressOptions {
   createOutputFolder?: boolean;
   /** How the input is read (lazily from which size on). */
   read?: ReadOptions;
+  /** Where the passes report progress (a terminal bar from the CLI). */
+  progress?: Progress;
   /** Run the passes and measure the output's size, but write nothing. */
   dryRun?: boolean;
   /** The passes to run, in order. */
@@ -74,7 +77,7 @@ export async function compress(inputPath: string, outputPath: string, options: C
   }
   const inputParameters = countParameters(model);
   const baseRows = unchangedTensorRows(model);
-  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads });
+  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads, progress: options.progress });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
   // (With no pass, the model is the input, checked above.)
   const outputProblems = passes.length > 0 ? validateModel(model.proto, externalLengths()) : [];

@@ -70,7 +70,8 @@ export const magnitudePass: Pass = {
     const pool = new KernelPool(context.threads);
     const start = (w: Weight) => pool.run({ kind: 'prune', values: floatSource(model, w.tensor), count: targets.get(w)! });
     try {
-      for await (const [w, pruned] of inOrder(weights, windowFor(context.threads), start)) apply(w, pruned.values, pruned.zeros);
+      const report = { progress: context.progress, label: 'magnitude', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
+      for await (const [w, pruned] of inOrder(weights, windowFor(context.threads), start, report)) apply(w, pruned.values, pruned.zeros);
     } finally {
       await pool.close();
     }

@@ -227,7 +227,8 @@ export const int4Pass: Pass = {
     // one worker at the end of the second while the other had nothing left.
     const nbits = new Set(toNBits);
     try {
-      for await (const [w, q] of inOrder([...toNBits, ...toDq], window, (w) => (nbits.has(w) ? start(w, 0, true) : start(w, axisOf(w))))) {
+      const report = { progress: context.progress, label: 'int4', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
+      for await (const [w, q] of inOrder([...toNBits, ...toDq], window, (w) => (nbits.has(w) ? start(w, 0, true) : start(w, axisOf(w))), report)) {
         if (nbits.has(w)) applyNBits(w, q);
         else if (toGbq.has(w)) applyGbq(w, q);
         else if (allowDq()) applyDq(w, q);

@@ -122,7 +122,8 @@ export const int8Pass: Pass = {
       return pool.run({ values: floatSource(model, w.tensor), groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range, symmetric, clipRatios: ratios } });
     };
     try {
-      for await (const [w, computed] of inOrder(candidates, windowFor(context.threads), start)) {
+      const report = { progress: context.progress, label: 'int8', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
+      for await (const [w, computed] of inOrder(candidates, windowFor(context.threads), start, report)) {
         const dims = w.tensor.dims.map(Number);
         if (isDynamic(w)) {
           summary.tensors.push(applyDynamic(model, w, computed, dims, symmetric, granularity, gptq?.factors.get(w), names, summary));

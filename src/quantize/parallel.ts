@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { packagePath } from '../paths.js';
 import type { FloatSource } from '../ir/tensor.js';
+import type { Progress } from '../report/progress.js';
 import { bytesOf, toFloat32, type ByteRange } from '../ir/tensor.js';
 import { fingerprintOf, type Fingerprint } from '../share/fingerprint.js';
 import { pruneSmallest } from '../prune/smallest.js';
@@ -199,16 +200,32 @@ export function windowFor(threads: number): number {
   return 64 * Math.max(1, threads);
 }
 
+/** What inOrder reports as it goes: a bar of bytes done (on a terminal), labelled. */
+export interface Reporting<T> {
+  progress: Progress;
+  label: string;
+  bytesOf(item: T): number;
+}
+
 /**
  * Starts `start(item)` for up to `window` items ahead and yields the results in item order: the
  * caller applies them one by one, deterministically, while later ones are still being computed.
  */
-export async function* inOrder<T, R>(items: T[], window: number, start: (item: T) => Promise<R>): AsyncGenerator<[T, R]> {
+export async function* inOrder<T, R>(items: T[], window: number, start: (item: T) => Promise<R>, report?: Reporting<T>): AsyncGenerator<[T, R]> {
+  // Sizes first: applying a result may change an item (a weight's tensor is replaced).
+  const sizes = report ? items.map((item) => report.bytesOf(item)) : [];
+  report?.progress.start(sizes.reduce((a, b) => a + b, 0), report.label, 'bytes');
   const started: Promise<R>[] = [];
   let next = 0;
   const fill = (upTo: number) => { while (next < items.length && next < upTo) started.push(start(items[next++]!)); };
-  for (let i = 0; i < items.length; i++) {
-    fill(i + window);
-    yield [items[i]!, await started[i]!];
+  try {
+    for (let i = 0; i < items.length; i++) {
+      fill(i + window);
+      const result = await started[i]!;
+      report?.progress.tick(sizes[i]!);
+      yield [items[i]!, result];
+    }
+  } finally {
+    report?.progress.stop();
   }
 }

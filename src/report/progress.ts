@@ -2,10 +2,13 @@
 import cliProgress from 'cli-progress';
 
 export interface Progress {
-  start(total: number, label: string): void;
+  /** `total` items, or bytes with `unit` 'bytes' (the bar then shows the rate). */
+  start(total: number, label: string, unit?: 'items' | 'bytes'): void;
   tick(n: number): void;
   stop(): void;
 }
+
+const megabytes = (n: number) => `${(n / 1e6).toFixed(n >= 1e9 ? 0 : 1)} MB`;
 
 export const silentProgress: Progress = { start() {}, tick() {}, stop() {} };
 
@@ -13,12 +16,23 @@ export const silentProgress: Progress = { start() {}, tick() {}, stop() {} };
 export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
   if (!stream.isTTY) return silentProgress;
   let bar: cliProgress.SingleBar | undefined;
+  let bytes: { total: number; done: number; since: number } | undefined;
+  const payload = () => {
+    if (!bytes) return {};
+    const seconds = Math.max(1e-3, (performance.now() - bytes.since) / 1000);
+    return { done: megabytes(bytes.done), size: megabytes(bytes.total), rate: `${megabytes(bytes.done / seconds)}/s` };
+  };
   return {
-    start(total, label) {
-      bar = new cliProgress.SingleBar({ stream, format: `${label.padEnd(12)} [{bar}] {value}/{total} {duration_formatted}`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
-      bar.start(total, 0);
+    start(total, label, unit = 'items') {
+      bytes = unit === 'bytes' ? { total, done: 0, since: performance.now() } : undefined;
+      const counts = bytes ? '{done} of {size}, {rate}' : '{value}/{total}';
+      bar = new cliProgress.SingleBar({ stream, format: `${label.padEnd(12)} [{bar}] ${counts} {duration_formatted}`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+      bar.start(total, 0, payload());
     },
-    tick(n) { bar?.increment(n); },
-    stop() { bar?.stop(); bar = undefined; },
+    tick(n) {
+      if (bytes) bytes.done += n;
+      bar?.increment(n, payload());
+    },
+    stop() { bar?.stop(); bar = undefined; bytes = undefined; },
   };
 }

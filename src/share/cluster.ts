@@ -132,17 +132,15 @@ export const clusterPass: Pass = {
     // error figures, so that no more than a tensor or two is in memory at once.
     const pool = new KernelPool(context.threads);
     const start = (w: Weight) => pool.run({ kind: 'cluster', values: floatSource(model, w.tensor), dims: w.tensor.dims.map(toNumber), axis: axisOf(w), options: kmeans });
-    context.progress.start(candidates.length, 'clustering');
+    const report = { progress: context.progress, label: 'clustering', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
     try {
-      for await (const [w, result] of inOrder(candidates, windowFor(context.threads), start)) {
-        context.progress.tick(1);
+      for await (const [w, result] of inOrder(candidates, windowFor(context.threads), start, report)) {
         if (result.nonFinite) { summary.skipped.push({ name: w.name, reason: 'has non-finite values' }); continue; }
         applyClusters(w, floatValues(model, w.tensor), result);
       }
     } finally {
       await pool.close();
     }
-    context.progress.stop();
     if (summary.tensors.length > 0) raiseVersions(model, opset, summary.notes);
     return summary;
   },

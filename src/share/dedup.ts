@@ -13,6 +13,7 @@ import { forEachGraph } from '../ir/walk.js';
 import { KernelPool, inOrder, windowFor } from '../quantize/parallel.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
+import type { Progress } from '../report/progress.js';
 import { makeNode } from '../quantize/replace.js';
 import { mergeConstantNodes } from './cse.js';
 import { valueFilter, type ValueFilter } from './filter.js';
@@ -165,7 +166,7 @@ class Deduplicator {
  * workers, each reading its tensor from the file when it is still there: the main thread then reads
  * only the tensors whose digests match another's.
  */
-async function fingerprintsAhead(model: Model, threads: number): Promise<Map<TensorProto, Fingerprint>> {
+async function fingerprintsAhead(model: Model, threads: number, progress: Progress): Promise<Map<TensorProto, Fingerprint>> {
   const tensors: TensorProto[] = [];
   forEachGraph(model.proto, ({ graph }) => {
     for (const value of storedValues(graph)) {
@@ -177,7 +178,8 @@ async function fingerprintsAhead(model: Model, threads: number): Promise<Map<Ten
   const pool = new KernelPool(threads);
   const start = (t: TensorProto) => pool.run({ kind: 'fingerprint', bytes: byteSource(model, t), dims: t.dims.map(toNumber), size: elementBytes(t) });
   try {
-    for await (const [t, print] of inOrder(tensors, windowFor(threads), start)) prints.set(t, print);
+    const report = { progress, label: 'dedup', bytesOf: (t: TensorProto) => tensorByteLength(model, t) };
+    for await (const [t, print] of inOrder(tensors, windowFor(threads), start, report)) prints.set(t, print);
   } finally {
     await pool.close();
   }
@@ -198,7 +200,7 @@ export const dedupPass: Pass = {
     if (!model.proto.graph) return summary;
     const dedup = new Deduplicator(model, summary, valueFilter(options), new NameAllocator(model), {
       transpose: options.transpose !== false, nodes: options.nodes !== false,
-    }, await fingerprintsAhead(model, context.threads));
+    }, await fingerprintsAhead(model, context.threads, context.progress));
     dedup.visit(model.graph, new Scope(), new Set());
     if (dedup.copies > 0) summary.notes.push(`${dedup.copies} exact ${dedup.copies === 1 ? 'copy' : 'copies'} of ${dedup.kept.size} ${dedup.kept.size === 1 ? 'tensor' : 'tensors'} removed; their readers read the kept tensor`);
     if (dedup.transposes > 0) summary.notes.push(`${dedup.transposes} transposed ${dedup.transposes === 1 ? 'copy' : 'copies'} recreated by a Transpose node of the kept tensor`);
