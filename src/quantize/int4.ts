@@ -2,7 +2,7 @@
 // block (and a zero point when asymmetric). MatMul weights become ONNX Runtime's
 // com.microsoft.MatMulNBits (its fast CPU path); other weights (Gemm, Conv, Gather, or a MatMul
 // weight also read by other ops) become opset-21 DequantizeLinear on INT4/UINT4 with block_size.
-import { DataType, type NodeProto } from '../io/types.js';
+import { DataType, type NodeProto, type TensorProto } from '../io/types.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { ensureOpset, opsetVersion, requireDefaultOpset } from '../ir/opset.js';
@@ -108,6 +108,18 @@ export const int4Pass: Pass = {
       const axes = new Set(w.uses.map((u) => u.reductionAxis));
       return axes.size === 1 ? [...axes][0]! : w.uses[0]!.reductionAxis;
     };
+    /** Puts the new initializers (and nodes) in the weight's place and records what changed. */
+    const finish = (w: Weight, q: QuantizeResult, initializers: TensorProto[], nodes: NodeProto[], before: number, shape: number[], form: string) => {
+      replaceWeight(w, initializers, nodes);
+      model.external.delete(w.tensor);
+      const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
+      summary.bytesBefore += before;
+      summary.bytesAfter += after;
+      summary.tensors.push({
+        name: w.name, shape, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
+        form, details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
+      });
+    };
     const applyNBits = (w: Weight, q: QuantizeResult) => {
       const [K, N] = w.tensor.dims.map(Number) as [number, number];
       const before = tensorByteLength(model, w.tensor);
@@ -125,16 +137,7 @@ export const int4Pass: Pass = {
         node.attribute = [intAttribute('K', K), intAttribute('N', N), intAttribute('bits', 4), intAttribute('block_size', block)];
         if (accuracyLevel > 0) node.attribute.push(intAttribute('accuracy_level', accuracyLevel));
       }
-      replaceWeight(w, initializers, []);
-      model.external.delete(w.tensor);
-      const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
-      summary.bytesBefore += before;
-      summary.bytesAfter += after;
-      summary.tensors.push({
-        name: w.name, shape: [K, N], dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
-        form: `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}${factor ? ', GPTQ' : ''}`,
-        details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
-      });
+      finish(w, q, initializers, [], before, [K, N], `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}${factor ? ', GPTQ' : ''}`);
     };
     const applyDq = (w: Weight, q: QuantizeResult) => {
       const dims = w.tensor.dims.map(Number);
@@ -150,16 +153,7 @@ export const int4Pass: Pass = {
         symmetric ? undefined : { dataType: type, bytes: packNibbles(q.zeroPoints) },
         [intAttribute('axis', axis), intAttribute('block_size', block)],
       );
-      replaceWeight(w, initializers, [node]);
-      model.external.delete(w.tensor);
-      const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
-      summary.bytesBefore += before;
-      summary.bytesAfter += after;
-      summary.tensors.push({
-        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
-        form: `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}${factor ? ', GPTQ' : ''}`,
-        details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
-      });
+      finish(w, q, initializers, [node], before, dims, `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}${factor ? ', GPTQ' : ''}`);
     };
     /**
      * GatherBlockQuantized in its uint8 form (bits 4), which needs no opset 21 or IR 10: two codes a
@@ -193,16 +187,7 @@ export const int4Pass: Pass = {
         node.input = [qName, node.input[1]!, sName, ...(zName ? [zName] : [])];
         node.attribute = [intAttribute('gather_axis', 0), intAttribute('quantize_axis', 1), intAttribute('block_size', block), intAttribute('bits', 4)];
       }
-      replaceWeight(w, initializers, []);
-      model.external.delete(w.tensor);
-      const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
-      summary.bytesBefore += before;
-      summary.bytesAfter += after;
-      summary.tensors.push({
-        name: w.name, shape: [V, D], dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
-        form: `GatherBlockQuantized 4-bit block ${block}${symmetric ? '' : ' with zero points'}`,
-        details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
-      });
+      finish(w, q, initializers, [], before, [V, D], `GatherBlockQuantized 4-bit block ${block}${symmetric ? '' : ' with zero points'}`);
     };
     /**
      * DequantizeLinear with block_size needs opset 21. Asked once the MatMulNBits weights are applied,
