@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 export const FIXTURES = join(ROOT, 'fixtures');
@@ -45,4 +45,29 @@ export function fixtureModels(): string[] {
   };
   walk(FIXTURES);
   return out.sort();
+}
+
+/** Read options low enough that even the small fixtures are read lazily (tensor payloads left in the file). */
+export const LAZY_READ = { lazyFileBytes: 1, lazyTensorBytes: 1024 };
+
+/**
+ * Compresses `input` with one pass on 1 and on 2 kernel threads and expects byte-identical files
+ * and the same per-tensor figures. Returns the single-thread run's summaries.
+ */
+export async function expectSameForThreads(input: string, family: string, spec: string, read?: { lazyFileBytes: number; lazyTensorBytes: number }) {
+  const { compress } = await import('../src/pipeline/compress.js');
+  const { parseStep } = await import('../src/pipeline/registry.js');
+  const { readFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'onnxpress-threads-'));
+  try {
+    const one = join(dir, 'one.onnx'), two = join(dir, 'two.onnx');
+    const a = await compress(input, one, { steps: [parseStep(family, spec)], threads: 1, read });
+    const b = await compress(input, two, { steps: [parseStep(family, spec)], threads: 2, read });
+    const tag = `${family} ${spec}${read ? ' (lazy)' : ''}`;
+    expect(Buffer.compare(readFileSync(one), readFileSync(two)), tag).toBe(0);
+    expect(b.passes[0]!.tensors, tag).toEqual(a.passes[0]!.tensors);
+    return a.passes;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -5,12 +5,22 @@ import { readModel } from '../../src/io/read.js';
 import { readTestDataSet } from '../../src/io/testdata.js';
 import { FidelityAccumulator } from '../../src/report/metrics.js';
 import { createSession, run } from '../../src/report/runtime.js';
-import { fixture, scratch } from '../helpers.js';
+import { expectSameForThreads, fixture, LAZY_READ, scratch } from '../helpers.js';
 import { compressAndEvaluate } from './helpers.js';
 
 const dir = scratch();
 const CHARLM = fixture('charlm', 'model.onnx');
 const lmData = { data: fixture('charlm', 'test_data_set_0') };
+
+/** The largest difference between two LM variants' logits on the fixture's test set, in ONNX Runtime. */
+async function largestLogitDifference(a: string, b: string): Promise<number> {
+  const inputs = readTestDataSet(fixture('charlm', 'test_data_set_0')).inputs.map((x) => ({ ...x, name: 'input_ids' }));
+  const [x] = await run(await createSession(a), inputs);
+  const [y] = await run(await createSession(b), inputs);
+  const f = new FidelityAccumulator();
+  f.add(x!.data as Float32Array, y!.data as Float32Array);
+  return f.result().maxAbsError;
+}
 
 describe('quantize int4 (blockwise)', () => {
   // Measured on the character LM (512 held-out tokens, reference perplexity 3.7446):
@@ -40,12 +50,7 @@ describe('quantize int4 (blockwise)', () => {
     const a = join(dir, 'nbits.onnx'), b = join(dir, 'dq.onnx');
     await compressAndEvaluate(CHARLM, a, [['quantize', 'int4:block=32,format=matmulnbits,ops=MatMul,accuracy-level=4']], lmData);
     await compressAndEvaluate(CHARLM, b, [['quantize', 'int4:block=32,format=dq,ops=MatMul']], lmData);
-    const inputs = readTestDataSet(fixture('charlm', 'test_data_set_0')).inputs.map((x) => ({ ...x, name: 'input_ids' }));
-    const [x] = await run(await createSession(a), inputs);
-    const [y] = await run(await createSession(b), inputs);
-    const f = new FidelityAccumulator();
-    f.add(x!.data as Float32Array, y!.data as Float32Array);
-    expect(f.result().maxAbsError).toBe(0);
+    expect(await largestLogitDifference(a, b)).toBe(0);
   });
 
   // GatherBlockQuantized dequantizes only the gathered rows, with the same codes and scales as the
@@ -62,12 +67,7 @@ describe('quantize int4 (blockwise)', () => {
     expect(result.passes[0]!.tensors.filter((t) => t.form.startsWith('GatherBlockQuantized')).length).toBe(2);
     // The uint8 form needs no opset 21: the default opset stays where the LM was exported.
     expect(output.proto.opset_import.find((o) => !o.domain)?.version).toBe(readModel(CHARLM).proto.opset_import.find((o) => !o.domain)?.version);
-    const inputs = readTestDataSet(fixture('charlm', 'test_data_set_0')).inputs.map((x) => ({ ...x, name: 'input_ids' }));
-    const [x] = await run(await createSession(a), inputs);
-    const [y] = await run(await createSession(b), inputs);
-    const f = new FidelityAccumulator();
-    f.add(x!.data as Float32Array, y!.data as Float32Array);
-    expect(f.result().maxAbsError).toBe(0);
+    expect(await largestLogitDifference(a, b)).toBe(0);
   });
 
   it('the clipping search lowers the weight error against min/max scales', async () => {
@@ -88,21 +88,8 @@ describe('quantize int4 (blockwise)', () => {
 });
 
 describe('parallel kernels', () => {
-  it('give byte-identical outputs with 1 and 2 threads', async () => {
-    const { compress } = await import('../../src/pipeline/compress.js');
-    const { parseStep } = await import('../../src/pipeline/registry.js');
-    const { readFileSync } = await import('node:fs');
-    // Read lazily too (thresholds low enough for the 2.5 MB LM): workers then read the weights
-    // from the file themselves.
-    const lazy = { lazyFileBytes: 1 << 20, lazyTensorBytes: 64 << 10 };
-    const specs = [['quantize', 'int4:block=32'], ['quantize', 'int8'], ['quantize', 'int8:mode=weight'], ['quantize', 'int4:block=64,format=dq,symmetric=false']] as const;
-    for (const [spec, read] of specs.flatMap((s) => [[s, undefined], [s, lazy]] as const)) {
-      const tag = `${spec[1].replace(/[:=,]/g, '_')}${read ? '-lazy' : ''}`;
-      const one = join(dir, `t1-${tag}.onnx`), two = join(dir, `t2-${tag}.onnx`);
-      const a = await compress(CHARLM, one, { steps: [parseStep(spec[0], spec[1])], threads: 1, read });
-      const b = await compress(CHARLM, two, { steps: [parseStep(spec[0], spec[1])], threads: 2, read });
-      expect(Buffer.compare(readFileSync(one), readFileSync(two)), tag).toBe(0);
-      expect(b.passes[0]!.tensors).toEqual(a.passes[0]!.tensors);
-    }
-  });
+  it.each([['int4:block=32'], ['int8'], ['int8:mode=weight'], ['int4:block=64,format=dq,symmetric=false']])(
+    'give byte-identical outputs with 1 and 2 threads (%s), eager and lazy reads', async (spec) => {
+      for (const read of [undefined, LAZY_READ]) await expectSameForThreads(CHARLM, 'quantize', spec, read);
+    });
 });
