@@ -34,7 +34,8 @@ function accuracyLines(r: Report): string[] {
   const a = r.accuracy;
   if (!a) return [];
   const lines: string[] = [];
-  const drop = a.metric === 'perplexity' ? `+${fmt(100 * a.drop, 2)}%` : `drop ${fmt(a.drop)}`;
+  // A perplexity that fell shows as −0.08 %, not +-0.08 %.
+  const drop = a.metric === 'perplexity' ? `${a.drop < 0 ? '−' : '+'}${fmt(100 * Math.abs(a.drop), 2)}%` : `drop ${fmt(a.drop)}`;
   lines.push(`${metricName(a.metric)} ${fmt(a.reference)} → ${fmt(a.compressed)} (${drop}) on ${a.data.description}${a.data.labels ? `, labels ${a.data.labels}` : ''}`);
   if (a.classification && a.metric === 'top1') lines.push(`macro F1 ${fmt(a.classification.reference.macroF1)} → ${fmt(a.classification.compressed.macroF1)}`);
   if (a.perplexity) lines.push(`${a.perplexity.tokens} tokens`);

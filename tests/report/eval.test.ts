@@ -139,6 +139,16 @@ describe('eval of a language model', () => {
     expect(report.accuracy.fidelity.logits.cosine).toBe(1);
   });
 
+  it('the terminal report signs a perplexity change either way (int8 lowers this one)', () => {
+    const out = join(dir, 'charlm-int8.onnx');
+    const r = cli(['compress', CHARLM, '-o', out, '--force', '--quantize', 'int8', '--eval', ...DATA, '--runs', '0']);
+    expect(r.code).toBe(0);
+    const json = cli(['eval', out, '--reference', CHARLM, ...DATA, '--json', '--runs', '0']);
+    const drop = JSON.parse(json.stdout).accuracy.drop as number;
+    expect(r.stdout).toContain(`(${drop < 0 ? '−' : '+'}${(100 * Math.abs(drop)).toFixed(2)}%)`);
+    expect(r.stdout).not.toContain('+-');
+  });
+
   it('a damaged copy: perplexity rises, the relative-increase gate exits 3', () => {
     const model = readModel(CHARLM);
     const random = seededRandom(3);
