@@ -22,4 +22,4 @@ const common = {
 
 await build({ ...common, entryPoints: ['dist/cli/main.js'], outfile: 'dist/onnxpress.mjs' });
 // The kernel worker too: each worker thread loads it, ~30 ms sooner than its dozen modules.
-await build({ ...common, entryPoints: ['dist/quantize/worker.js'], outfile: 'dist/quantize-worker.mjs' });
+await build({ ...common, entryPoints: ['dist/kernels/worker.js'], outfile: 'dist/kernel-worker.mjs' });

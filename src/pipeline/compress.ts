@@ -13,7 +13,7 @@ import type { PassSummary } from './pass.js';
 import type { PipelineStep } from './registry.js';
 import type { Progress } from '../report/progress.js';
 import { runPipeline } from './run.js';
-import { prestartKernelWorkers } from '../quantize/parallel.js';
+import { prestartKernelWorkers } from '../kernels/pool.js';
 
 export interface CompressOptions {
   /** Create the output's folder when it does not exist (after the input has been read). */

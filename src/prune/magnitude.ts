@@ -3,7 +3,7 @@
 // per-layer cap keeps any layer from being emptied.
 import type { Model } from '../ir/model.js';
 import { floatSource, floatValues, numElements, tensorByteLength } from '../ir/tensor.js';
-import { KernelPool, inOrder, windowFor } from '../quantize/parallel.js';
+import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { kthMagnitude } from './smallest.js';
 import type { Weight } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';

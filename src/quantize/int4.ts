@@ -13,7 +13,7 @@ import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { chooseWeights } from '../pipeline/select.js';
 import { INT4, INT4_FULL, UINT4, clipRatios, packNibbles, perBlock, type QuantizeResult } from './kernels.js';
-import { KernelPool, inOrder, windowFor } from './parallel.js';
+import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { simdKernels } from '../kernels/simd.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { gptqQuantize, planGptq } from './gptq.js';

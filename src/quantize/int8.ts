@@ -14,7 +14,7 @@ import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import { chooseWeights } from '../pipeline/select.js';
 import { INT8, UINT8, clipRatios, type QuantizeResult } from './kernels.js';
-import { KernelPool, inOrder, windowFor } from './parallel.js';
+import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { gptqQuantize, planGptq } from './gptq.js';

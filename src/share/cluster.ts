@@ -14,7 +14,7 @@ import { replaceWeight } from '../quantize/replace.js';
 import { sparsity, weightError } from '../report/metrics.js';
 import { dequantizeForm, evenlySpaced, gatherForm, type Clustered, type Lattice } from './codebook.js';
 import type { ClusterResult, KMeansOptions } from './kmeans.js';
-import { KernelPool, inOrder, windowFor } from '../quantize/parallel.js';
+import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { addedSize, storedSize } from './size.js';
 
 /** Runs k-means per tensor or per index along `axis`; codes index each group's own codebook. */

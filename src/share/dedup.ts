@@ -10,7 +10,7 @@ import { NameAllocator } from '../ir/names.js';
 import { replaceInput, sortGraph } from '../ir/rewrite.js';
 import { byteSource, numElements, tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
 import { forEachGraph } from '../ir/walk.js';
-import { KernelPool, inOrder, windowFor } from '../quantize/parallel.js';
+import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
 import type { Progress } from '../report/progress.js';

@@ -1,19 +1,16 @@
 // Running kernels on worker threads: quantization, magnitude pruning, k-means clustering and
-// dedup's fingerprints. Each tensor is one job;
-// results come back in
-// the order the tensors were given, so a pass applies them exactly as it would on one thread (and
-// the output is byte-identical whatever the thread count). At most windowFor(threads) tensors are
-// in flight.
+// dedup's fingerprints. Each tensor is one job; results come back in the order the tensors were
+// given, so a pass applies them exactly as it would on one thread (and the output is
+// byte-identical whatever the thread count). At most windowFor(threads) tensors are in flight.
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { bytesOf, toFloat32, type ByteRange, type FloatSource } from '../ir/tensor.js';
 import { packagePath } from '../paths.js';
-import type { FloatSource } from '../ir/tensor.js';
-import type { Progress } from '../report/progress.js';
-import { bytesOf, toFloat32, type ByteRange } from '../ir/tensor.js';
-import { fingerprintOf, type Fingerprint } from '../share/fingerprint.js';
 import { pruneSmallest } from '../prune/smallest.js';
+import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from '../quantize/kernels.js';
+import type { Progress } from '../report/progress.js';
+import { fingerprintOf, type Fingerprint } from '../share/fingerprint.js';
 import { clusterValues, type ClusterResult, type KMeansOptions } from '../share/kmeans.js';
-import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from './kernels.js';
 
 export type GroupsSpec =
   | { kind: 'tensor' }
@@ -94,7 +91,7 @@ export function groupsFrom(spec: GroupsSpec, n: number): Groups {
 
 function workerPath(): string | undefined {
   // The bundled worker (starts sooner), else the compiled one; tests running the sources use them too.
-  for (const p of [packagePath('dist', 'quantize-worker.mjs'), packagePath('dist', 'quantize', 'worker.js')]) if (existsSync(p)) return p;
+  for (const p of [packagePath('dist', 'kernel-worker.mjs'), packagePath('dist', 'kernels', 'worker.js')]) if (existsSync(p)) return p;
   return undefined;
 }
 
