@@ -123,20 +123,6 @@ export function readFloats(source: FloatSource, into: Float32Array): void {
   readRangeInto(source.file, source.offset, new Uint8Array(into.buffer, into.byteOffset, source.length * 4));
 }
 
-/**
- * A float32 tensor's values as a FloatSource when they are still in a file (saving a buffer and a
- * copy per tensor), otherwise as floatValues gives them.
- */
-export function floatSource(model: Model | undefined, t: TensorProto): Float32Array | FloatSource {
-  if (t.data_type === DataType.FLOAT) {
-    const ref = model?.external.get(t);
-    const raw = t.raw_data as Uint8Array | FileBytes | undefined;
-    if (ref && ref.length % 4 === 0) return { file: ref.file, offset: ref.offset, length: ref.length / 4 };
-    if (!ref && raw instanceof FileBytes && raw.length % 4 === 0) return { file: raw.file, offset: raw.offset, length: raw.length / 4 };
-  }
-  return floatValues(model, t);
-}
-
 /** A tensor's raw bytes still in a file (plain data, so that a worker thread can read them itself). */
 export interface ByteRange {
   file: string;
@@ -144,13 +130,28 @@ export interface ByteRange {
   byteLength: number;
 }
 
-/** A tensor's bytes as a ByteRange when they are still in a file (external or read lazily), else as tensorBytes gives them. */
-export function byteSource(model: Model | undefined, t: TensorProto): Uint8Array | ByteRange {
+/** Where a tensor's bytes are in a file: external data, or a lazily read model's payload; undefined when in memory. */
+function inFile(model: Model | undefined, t: TensorProto): ByteRange | undefined {
   const ref = model?.external.get(t);
   if (ref) return { file: ref.file, offset: ref.offset, byteLength: ref.length };
   const raw = t.raw_data as Uint8Array | FileBytes | undefined;
   if (raw instanceof FileBytes) return { file: raw.file, offset: raw.offset, byteLength: raw.length };
-  return tensorBytes(model, t);
+  return undefined;
+}
+
+/** A tensor's bytes as a ByteRange when they are still in a file, else as tensorBytes gives them. */
+export function byteSource(model: Model | undefined, t: TensorProto): Uint8Array | ByteRange {
+  return inFile(model, t) ?? tensorBytes(model, t);
+}
+
+/**
+ * A float32 tensor's values as a FloatSource when they are still in a file (saving a buffer and a
+ * copy per tensor), otherwise as floatValues gives them.
+ */
+export function floatSource(model: Model | undefined, t: TensorProto): Float32Array | FloatSource {
+  const range = t.data_type === DataType.FLOAT ? inFile(model, t) : undefined;
+  if (range && range.byteLength % 4 === 0) return { file: range.file, offset: range.offset, length: range.byteLength / 4 };
+  return floatValues(model, t);
 }
 
 /** The bytes of a byteSource, in memory. */
