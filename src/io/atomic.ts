@@ -6,9 +6,14 @@ import { OutputError } from '../errors.js';
 
 const open = new Set<TempFile>();
 
+function failure(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? String(e);
+}
+
 export class TempFile {
   readonly tmpPath: string;
   private fd: number | undefined;
+  /** Where the next write goes: bytes written and skipped so far. */
   bytes = 0;
 
   constructor(readonly finalPath: string) {
@@ -16,7 +21,7 @@ export class TempFile {
     try {
       this.fd = openSync(this.tmpPath, 'wx', 0o644);
     } catch (e) {
-      throw new OutputError(`${finalPath}: cannot create (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      throw new OutputError(`${finalPath}: cannot create (${failure(e)})`);
     }
     open.add(this);
   }
@@ -25,11 +30,16 @@ export class TempFile {
     if (this.fd === undefined) throw new Error('write after close');
     let done = 0;
     try {
-      while (done < chunk.length) done += writeSync(this.fd, chunk, done, chunk.length - done);
+      while (done < chunk.length) done += writeSync(this.fd, chunk, done, chunk.length - done, this.bytes + done);
     } catch (e) {
-      throw new OutputError(`${this.finalPath}: write failed (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      throw new OutputError(`${this.finalPath}: write failed (${failure(e)})`);
     }
     this.bytes += chunk.length;
+  }
+
+  /** Leaves `n` bytes for someone else to write (another thread, through `tmpPath`) before `commit`. */
+  skip(n: number): void {
+    this.bytes += n;
   }
 
   /** Appends `n` zero bytes (alignment padding). */
@@ -50,7 +60,7 @@ export class TempFile {
     try {
       renameSync(this.tmpPath, this.finalPath);
     } catch (e) {
-      throw new OutputError(`${this.finalPath}: cannot rename into place (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      throw new OutputError(`${this.finalPath}: cannot rename into place (${failure(e)})`);
     } finally {
       open.delete(this);
     }

@@ -25,6 +25,8 @@ export type Sink = (chunk: Uint8Array, origin?: ChunkOrigin) => void;
 /** Bytes that are written by streaming (for example a tensor read from an external file in pieces). */
 export interface StreamedBytes {
   readonly byteLength: number;
+  /** Where the bytes lie, when they are one range of a file (a writer may then copy them in the kernel). */
+  readonly origin?: ChunkOrigin;
   writeTo(write: Sink): void;
 }
 
@@ -302,7 +304,7 @@ class Out {
   private buf = Buffer.allocUnsafe(CHUNK);
   private pos = 0;
   total = 0;
-  constructor(private readonly sink: Sink) {}
+  constructor(private readonly sink: Sink, private readonly placed?: Placed) {}
 
   flush(): void {
     if (this.pos > 0) {
@@ -344,6 +346,10 @@ class Out {
   }
   streamed(s: StreamedBytes): void {
     this.flush();
+    if (this.placed?.(s, this.total)) {
+      this.total += s.byteLength;
+      return;
+    }
     s.writeTo((chunk, origin) => { this.sink(chunk, origin); this.total += chunk.length; });
   }
   string(s: string, byteLength: number): void {
@@ -355,9 +361,17 @@ class Out {
   }
 }
 
+/** Says whether the caller has put a streamed field's bytes at `offset` of the output itself. */
+export type Placed = (bytes: StreamedBytes, offset: number) => boolean;
+
 export interface EncodeOptions {
   /** Messages to write in place of others (the writer uses this to point tensors at external data without touching the model). */
   substitute?: Map<object, object>;
+  /**
+   * Asked for each streamed field with the output offset where its bytes go: when it answers true,
+   * the encoder counts the bytes as written and never reads them (nor hands them to the sink).
+   */
+  placed?: Placed;
 }
 
 class Encoder {
@@ -478,7 +492,7 @@ export function encodeTo(typeName: string, msg: object, sink: Sink, options: Enc
   const spec = messageSpec(typeName);
   const encoder = new Encoder(options.substitute);
   const expected = encoder.size(spec, msg);
-  const out = new Out(sink);
+  const out = new Out(sink, options.placed);
   encoder.write(spec, msg, out);
   out.flush();
   if (out.total !== expected) throw new Error(`encoder wrote ${out.total} bytes, expected ${expected}`);

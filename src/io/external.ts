@@ -4,7 +4,6 @@
 import { closeSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { InputError } from '../errors.js';
-import type { StreamedBytes } from './codec.js';
 import type { TensorProto } from './types.js';
 import { TENSOR_LOCATION_EXTERNAL } from './types.js';
 
@@ -92,31 +91,5 @@ export function readRangeInto(file: string, offset: number, out: Uint8Array): vo
     }
   } finally {
     closeSync(fd);
-  }
-}
-
-const STREAM_CHUNK = 16 << 20;
-
-/** An external tensor's bytes, read in pieces as they are written, so memory stays bounded. */
-export class ExternalBytes implements StreamedBytes {
-  constructor(private readonly ref: ExternalRef) {}
-  get byteLength(): number {
-    return this.ref.length;
-  }
-  writeTo(write: (chunk: Uint8Array) => void): void {
-    const { file, offset, length } = this.ref;
-    const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, Math.max(length, 1)));
-    const fd = openSync(file, 'r');
-    try {
-      let done = 0;
-      while (done < length) {
-        const n = readSync(fd, chunk, 0, Math.min(chunk.length, length - done), offset + done);
-        if (n === 0) throw new InputError(`${file}: ended before byte ${offset + length}`);
-        write(chunk.subarray(0, n));
-        done += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
   }
 }

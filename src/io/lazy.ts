@@ -4,9 +4,11 @@
 // operating system never gives them memory), and the decoded tensors point at the file instead.
 // Unchanged tensors are then copied from file to file in pieces, and a pass reads only what it uses.
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { Sink, StreamedBytes } from './codec.js';
+import { InputError } from '../errors.js';
+import type { ChunkOrigin, Sink, StreamedBytes } from './codec.js';
+import { readRange } from './external.js';
 
-/** A byte range of a file, read when asked for. */
+/** A byte range of a file (a tensor left in the model file, or in an external data file), read when asked for. */
 export class FileBytes implements StreamedBytes {
   constructor(readonly file: string, readonly offset: number, readonly length: number) {}
 
@@ -14,11 +16,13 @@ export class FileBytes implements StreamedBytes {
     return this.length;
   }
 
+  get origin(): ChunkOrigin {
+    return { file: this.file, offset: this.offset };
+  }
+
   /** The bytes, read into a new buffer. */
   load(): Buffer {
-    const out = Buffer.allocUnsafeSlow(this.length);
-    readInto(this.file, this.offset, out);
-    return out;
+    return readRange(this.file, this.offset, this.length);
   }
 
   writeTo(write: Sink): void {
@@ -27,7 +31,7 @@ export class FileBytes implements StreamedBytes {
     try {
       for (let done = 0; done < this.length;) {
         const n = readSync(fd, chunk, 0, Math.min(chunk.length, this.length - done), this.offset + done);
-        if (n === 0) throw new Error(`${this.file}: ended early`);
+        if (n === 0) throw new InputError(`${this.file}: ended before byte ${this.offset + this.length}`);
         write(chunk.subarray(0, n), { file: this.file, offset: this.offset + done });
         done += n;
       }
@@ -47,19 +51,6 @@ let shared: Buffer | undefined;
 function copyBuffer(): Buffer {
   shared ??= Buffer.allocUnsafeSlow(1 << 20);
   return shared;
-}
-
-function readInto(file: string, offset: number, out: Uint8Array): void {
-  const fd = openSync(file, 'r');
-  try {
-    for (let done = 0; done < out.length;) {
-      const n = readSync(fd, out, done, out.length - done, offset + done);
-      if (n === 0) throw new Error(`${file}: ended early`);
-      done += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Reads through a file in windows, for the structure scan. */

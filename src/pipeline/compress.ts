@@ -2,6 +2,7 @@
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
+import { readRange } from '../io/external.js';
 import { readModel, type ReadOptions } from '../io/read.js';
 import { InputError } from '../errors.js';
 import { validateModel } from '../ir/validate.js';
@@ -97,12 +98,14 @@ export async function compress(inputPath: string, outputPath: string, options: C
   let written;
   try {
     written = writeModel(model, outputPath, {
+      threads,
       ...options.write,
       dryRun: options.dryRun,
-      onModelChunk: (chunk, offset, origin) => {
+      onModelChunk: (offset, length, bytes, origin) => {
         if (!identical) return;
         const inPlace = origin !== undefined && origin.offset === offset && origin.file === model.source!.path;
-        identical = offset + chunk.length <= sourceBytes && (inPlace || compare!.same(chunk, offset));
+        // Bytes the parallel copy moved elsewhere than where they came from are read back to compare.
+        identical = offset + length <= sourceBytes && (inPlace || compare!.same(bytes ?? readRange(origin!.file, origin!.offset, length), offset));
       },
     });
   } finally {

@@ -1,12 +1,14 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileBytes } from '../../src/io/lazy.js';
+import { InputError } from '../../src/errors.js';
 import { readModel } from '../../src/io/read.js';
+import { writeModel } from '../../src/io/write.js';
 import { compress } from '../../src/pipeline/compress.js';
 import { parseStep } from '../../src/pipeline/registry.js';
 import { inspectModel } from '../../src/report/inspect.js';
-import { fixture, scratch } from '../helpers.js';
+import { fixture, leftoverTemps, scratch } from '../helpers.js';
 
 const dir = scratch();
 const CHARLM = fixture('charlm', 'model.onnx');
@@ -45,5 +47,65 @@ describe('lazy reading of large files', () => {
     const again = await compress(CHARLM, join(dir, 'plain-out.onnx'), { read: lazy });
     expect(again.identical).toBe(true);
     expect(Buffer.compare(readFileSync(join(dir, 'plain-out.onnx')), bytes)).toBe(0);
+  });
+});
+
+describe('copying unchanged tensor bytes on two threads', () => {
+  const twoThreads = { threads: 2, parallelCopyFrom: 0 };
+
+  it('writes the same bytes as one thread, where the tensors keep their offsets and where they move', () => {
+    const bytes = readFileSync(CHARLM);
+    // ir_version moved to the end: every tensor then lands 2 bytes before where it was read.
+    const moved = join(dir, 'moved-source.onnx');
+    writeFileSync(moved, Buffer.concat([bytes.subarray(2), bytes.subarray(0, 2)]));
+    for (const source of [CHARLM, moved]) {
+      const one = join(dir, 'copy-one.onnx'), two = join(dir, 'copy-two.onnx');
+      writeModel(readModel(source, lazy), one, { threads: 1 });
+      const seen: { offset: number; length: number; read: boolean }[] = [];
+      writeModel(readModel(source, lazy), two, { ...twoThreads, onModelChunk: (offset, length, chunk) => seen.push({ offset, length, read: chunk !== undefined }) });
+      expect(Buffer.compare(readFileSync(one), readFileSync(two))).toBe(0);
+      // The big payloads went to the copy (never through this thread), and the pieces tile the file.
+      expect(seen.filter((s) => !s.read).length).toBeGreaterThan(10);
+      let end = 0;
+      for (const s of [...seen].sort((a, b) => a.offset - b.offset)) {
+        expect(s.offset).toBe(end);
+        end += s.length;
+      }
+      expect(end).toBe(statSync(two).size);
+      rmSync(one);
+      rmSync(two);
+    }
+    expect(Buffer.compare(readFileSync(join(dir, 'moved-source.onnx')).subarray(0, 8), bytes.subarray(2, 10))).toBe(0);
+  });
+
+  it('says whether a round trip is identical when the copy moved the bytes', async () => {
+    const r = await compress(CHARLM, join(dir, 'rt-two.onnx'), { read: lazy, threads: 2, write: { parallelCopyFrom: 0 } });
+    expect(r.identical).toBe(true);
+    expect(Buffer.compare(readFileSync(join(dir, 'rt-two.onnx')), readFileSync(CHARLM))).toBe(0);
+    const bytes = readFileSync(CHARLM);
+    const moved = join(dir, 'moved-again.onnx');
+    writeFileSync(moved, Buffer.concat([bytes.subarray(2), bytes.subarray(0, 2)]));
+    const m = await compress(moved, join(dir, 'moved-out.onnx'), { read: lazy, threads: 2, write: { parallelCopyFrom: 0 } });
+    expect(m.identical).toBe(false);
+  });
+
+  it('copies external data on two threads, byte for byte', () => {
+    const first = join(dir, 'ext-a.onnx');
+    writeModel(readModel(CHARLM), first, { externalData: true, sizeThreshold: 1024 });
+    const second = join(dir, 'ext-b.onnx');
+    writeModel(readModel(first), second, { ...twoThreads });
+    expect(Buffer.compare(readFileSync(`${first}.data`), readFileSync(`${second}.data`))).toBe(0);
+    expect(statSync(second).size).toBe(statSync(first).size);
+  });
+
+  it('fails with a clear error and leaves nothing behind when the source shrinks before the copy', () => {
+    const source = join(dir, 'shrinking.onnx');
+    writeFileSync(source, readFileSync(CHARLM));
+    const model = readModel(source, lazy);
+    truncateSync(source, 1 << 20);
+    const out = join(dir, 'shrunk-out.onnx');
+    expect(() => writeModel(model, out, twoThreads)).toThrow(InputError);
+    expect(existsSync(out)).toBe(false);
+    expect(leftoverTemps(dir)).toEqual([]);
   });
 });
