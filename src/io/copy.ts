@@ -96,6 +96,28 @@ export function helpQueue(queue: CopyQueue): void {
   }
 }
 
+/** Helpers started ahead of need, waiting for their queue. */
+const waiting: Worker[] = [];
+
+function helperScript(): string {
+  return packagePath('dist', 'io', 'copy-worker.js');
+}
+
+function quiet(w: Worker): Worker {
+  // Errors are reported through the shared state; a helper that fails to start leaves its share to the others.
+  w.on('error', () => {});
+  w.unref();
+  return w;
+}
+
+/**
+ * Starts `n` helper threads now, so that their start-up (~40 ms here) overlaps reading the model
+ * rather than delaying the copy.
+ */
+export function prestartCopyHelpers(n: number): void {
+  while (waiting.length < n) waiting.push(quiet(new Worker(helperScript())));
+}
+
 /**
  * Copies ranges on `helpers` worker threads and the calling thread. Helpers start at once and
  * begin copying; `finish` makes the caller copy what is left and wait for them (synchronously, so
@@ -107,13 +129,10 @@ export class ParallelCopy {
 
   constructor(ranges: RangeCopy[], helpers: number) {
     this.queue = { pieces: piecesOf(ranges), state: new SharedArrayBuffer(SLOTS * 4 + MESSAGE_BYTES) };
-    const script = packagePath('dist', 'io', 'copy-worker.js');
     for (let i = 0; i < helpers && i < this.queue.pieces.length; i++) {
-      const w = new Worker(script, { workerData: this.queue });
-      // Errors are reported through the shared state; a helper that fails to start leaves its share to the others.
-      w.on('error', () => {});
-      w.unref();
-      this.workers.push(w);
+      const started = waiting.pop();
+      if (started) started.postMessage(this.queue);
+      this.workers.push(started ?? quiet(new Worker(helperScript(), { workerData: this.queue })));
     }
   }
 

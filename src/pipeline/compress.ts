@@ -2,6 +2,7 @@
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
+import { prestartCopyHelpers } from '../io/copy.js';
 import { readRange } from '../io/external.js';
 import { readModel, type ReadOptions } from '../io/read.js';
 import { InputError } from '../errors.js';
@@ -70,6 +71,8 @@ export async function compress(inputPath: string, outputPath: string, options: C
   const threads = options.threads ?? defaultThreads(inputPath);
   // Kernel workers start while the model is read.
   if ((options.steps ?? []).some((s) => s.pass.family === 'quantize')) prestartKernelWorkers(threads);
+  // With no pass, the output is the input's bytes copied: the copy's helpers start while the model is read.
+  else if ((options.steps ?? []).length === 0 && threads > 1 && !options.dryRun) prestartCopyHelpers(threads - 1);
   const model = readModel(inputPath, options.read);
   const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
   const inputProblems = validateModel(model.proto, externalLengths());
