@@ -37,6 +37,8 @@ export interface WriteOptions {
   threads?: number;
   /** Fewest bytes to copy from file to file for which helper threads start (default 32 MiB). */
   parallelCopyFrom?: number;
+  /** The external data file, opened before the passes ran and holding the tensors they settled (implies externalData). */
+  data?: OutputData;
 }
 
 /** Where the bytes go: a temporary file renamed when complete, or (dry run) nowhere, counted. */
@@ -124,14 +126,109 @@ function checkLocation(location: string): void {
   }
 }
 
+function externalWanted(option: WriteOptions['externalData'], anyExternal: boolean, dataBytes: number): boolean {
+  return option === 'auto' || option === undefined ? anyExternal || dataBytes > AUTO_EXTERNAL_BYTES : option;
+}
+
+/** Whether `model` written with `options` gets an external data file. */
+export function writesExternalData(model: Model, options: WriteOptions = {}): boolean {
+  if (options.data) return true;
+  let dataBytes = 0;
+  let anyExternal = false;
+  forEachTensor(model.proto, ({ tensor }) => {
+    const data = dataOf(model, tensor);
+    anyExternal ||= data?.external ?? false;
+    dataBytes += data?.bytes.byteLength ?? 0;
+  });
+  return externalWanted(options.externalData, anyExternal, dataBytes);
+}
+
+/** The external data file's location and path for an output, refused where it would overwrite an input. */
+function dataTarget(model: Model, out: string, options: WriteOptions): { location: string; path: string } {
+  const location = options.location ?? `${basename(out)}.data`;
+  checkLocation(location);
+  const path = join(dirname(out), location);
+  for (const input of model.sourceFiles()) {
+    if (sameFile(input, path)) throw new UsageError(`${path}: refusing to overwrite the input's data file`);
+  }
+  if (sameFile(path, out)) throw new UsageError(`external data location '${location}' is the model file itself`);
+  return { location, path };
+}
+
+/** Page-aligned large tensors can be memory-mapped by ONNX Runtime; others are 64-byte aligned. */
+function alignedOffset(end: number, length: number): number {
+  const align = length >= LARGE_TENSOR ? 4096 : 64;
+  return end + ((align - (end % align)) % align);
+}
+
+/**
+ * An output's external data file, opened before the passes run, so that tensors are written as
+ * soon as they are final: the last pass hands each new tensor to `settle`, which writes it and
+ * leaves the tensor pointing at the file, so its bytes need not stay in memory. writeModel then
+ * adds the tensors nobody settled and renames the file into place.
+ */
+export class OutputData {
+  readonly location: string;
+  readonly path: string;
+  readonly file: TempFile;
+  private readonly threshold: number;
+  private readonly settled: TensorProto[] = [];
+
+  constructor(model: Model, outPath: string, options: WriteOptions = {}) {
+    const out = resolve(outPath);
+    for (const input of model.sourceFiles()) {
+      if (sameFile(input, out)) throw new UsageError(`${outPath}: refusing to overwrite the input ${input}`);
+    }
+    ({ location: this.location, path: this.path } = dataTarget(model, out, options));
+    this.threshold = sizeThreshold(options);
+    this.file = new TempFile(this.path);
+  }
+
+  /** Writes the tensors of at least the size threshold held in memory, and points them at the file. */
+  settle(tensors: TensorProto[]): void {
+    for (const t of tensors) {
+      const raw = t.raw_data as Uint8Array | StreamedBytes | undefined;
+      if (!(raw instanceof Uint8Array) || raw.byteLength < this.threshold) continue;
+      this.file.pad(alignedOffset(this.file.bytes, raw.byteLength) - this.file.bytes);
+      const offset = this.file.bytes;
+      this.file.write(raw);
+      t.raw_data = new FileBytes(this.file.tmpPath, offset, raw.byteLength) as unknown as Uint8Array;
+      this.settled.push(t);
+    }
+  }
+
+  /** Where a settled tensor's bytes are, or undefined for any other tensor. */
+  offsetOf(bytes: Uint8Array | StreamedBytes): number | undefined {
+    return bytes instanceof FileBytes && bytes.file === this.file.tmpPath ? bytes.offset : undefined;
+  }
+
+  /** Renames the file into place; settled tensors then read from there. */
+  commit(): void {
+    this.file.commit();
+    for (const t of this.settled) {
+      const raw = t.raw_data as unknown as FileBytes;
+      if (raw instanceof FileBytes && raw.file === this.file.tmpPath) t.raw_data = new FileBytes(this.path, raw.offset, raw.length) as unknown as Uint8Array;
+    }
+  }
+
+  abort(): void {
+    this.file.abort();
+  }
+}
+
+function sizeThreshold(options: WriteOptions): number {
+  const threshold = options.sizeThreshold ?? 1024;
+  if (!Number.isInteger(threshold) || threshold < 0) throw new UsageError(`size threshold must be a whole number of bytes, got ${threshold}`);
+  return threshold;
+}
+
 /** Writes `model` to `outPath` (and its external data file), each under a temporary name until complete. */
 export function writeModel(model: Model, outPath: string, options: WriteOptions = {}): WriteResult {
   const out = resolve(outPath);
   for (const input of model.sourceFiles()) {
     if (sameFile(input, out)) throw new UsageError(`${outPath}: refusing to overwrite the input ${input}`);
   }
-  const threshold = options.sizeThreshold ?? 1024;
-  if (!Number.isInteger(threshold) || threshold < 0) throw new UsageError(`size threshold must be a whole number of bytes, got ${threshold}`);
+  const threshold = sizeThreshold(options);
 
   const tensors: { tensor: TensorProto; data: TensorData }[] = [];
   let dataBytes = 0;
@@ -144,27 +241,20 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
     // As the onnx library: initializers go out, attribute tensors stay inline unless they already were external.
     if (place === 'initializer' || data.external) tensors.push({ tensor, data });
   });
-  const external = options.externalData === 'auto' || options.externalData === undefined
-    ? anyExternal || dataBytes > AUTO_EXTERNAL_BYTES
-    : options.externalData;
+  const external = options.data !== undefined || externalWanted(options.externalData, anyExternal, dataBytes);
 
   const substitute = new Map<object, object>();
   const open = (path: string): Sink => (options.dryRun ? new CountingSink(path) : new TempFile(path));
   let dataFile: Sink | undefined;
   let modelFile: Sink | undefined;
+  const settledData = options.data;
   try {
     const file = modelFile = open(out);
     let placed: Placement[] = [];
     if (external) {
-      const location = options.location ?? `${basename(out)}.data`;
-      checkLocation(location);
-      const dataPath = join(dirname(out), location);
-      for (const input of model.sourceFiles()) {
-        if (sameFile(input, dataPath)) throw new UsageError(`${dataPath}: refusing to overwrite the input's data file`);
-      }
-      if (sameFile(dataPath, out)) throw new UsageError(`external data location '${location}' is the model file itself`);
-      dataFile = open(dataPath);
-      placed = dataLayout(tensors, threshold, location, substitute);
+      const target = settledData ?? dataTarget(model, out, options);
+      dataFile = settledData?.file ?? open(target.path);
+      placed = dataLayout(tensors, threshold, target.location, substitute, dataFile.bytes, settledData);
     } else {
       for (const { tensor, data } of tensors) if (data.external) substitute.set(tensor, inlined(tensor, data.bytes));
     }
@@ -218,7 +308,8 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
     copy?.finish();
     let externalData: WrittenFile | undefined;
     if (dataFile) {
-      dataFile.commit();
+      if (settledData) settledData.commit();
+      else dataFile.commit();
       externalData = { path: join(dirname(outPath), options.location ?? `${basename(out)}.data`), bytes: dataFile.bytes };
     }
     file.commit();
@@ -240,21 +331,28 @@ interface Placement {
 }
 
 /**
- * Where the external data file's tensors go: page-aligned when large (ONNX Runtime can then map
- * them), 64-byte aligned otherwise. Records the substitute messages that point at them; tensors
- * below `threshold` that were external are put back inline.
+ * Where the external data file's tensors go: where they were settled, else after `start`, aligned.
+ * Records the substitute messages that point at them; tensors below `threshold` that were
+ * external are put back inline.
  */
-function dataLayout(tensors: { tensor: TensorProto; data: TensorData }[], threshold: number, location: string, substitute: Map<object, object>): Placement[] {
+function dataLayout(
+  tensors: { tensor: TensorProto; data: TensorData }[], threshold: number, location: string, substitute: Map<object, object>,
+  start: number, settled: OutputData | undefined,
+): Placement[] {
   const placed: Placement[] = [];
-  let end = 0;
+  let end = start;
   for (const { tensor, data } of tensors) {
     const length = data.bytes.byteLength;
+    const settledAt = settled?.offsetOf(data.bytes);
+    if (settledAt !== undefined) {
+      substitute.set(tensor, externalized(tensor, location, settledAt, length));
+      continue;
+    }
     if (length < threshold) {
       if (data.external) substitute.set(tensor, inlined(tensor, data.bytes));
       continue;
     }
-    const align = length >= LARGE_TENSOR ? 4096 : 64;
-    end += (align - (end % align)) % align;
+    end = alignedOffset(end, length);
     placed.push({ bytes: data.bytes, offset: end });
     substitute.set(tensor, externalized(tensor, location, end, length));
     end += length;

@@ -188,13 +188,14 @@ export class KernelPool {
 }
 
 /**
- * How many tensors may be started ahead of the one being applied: enough that a large tensor (an
- * embedding table) on one worker does not leave the others idle. Queued jobs hold no values (those
- * still in the file are read by the worker, others copied when dispatched), and their results would
- * be held until the model is written anyway.
+ * How many tensors may be started ahead of the one being applied: on worker threads, enough that a
+ * large tensor (an embedding table) on one worker does not leave the others idle (queued jobs hold
+ * no values: those still in the file are read by the worker, others copied when dispatched). On
+ * one thread, where jobs run as they are started, one: computing ahead gains nothing and would
+ * hold results that an external data output writes, and forgets, one by one.
  */
 export function windowFor(threads: number): number {
-  return 64 * Math.max(1, threads);
+  return threads > 1 ? 64 * threads : 1;
 }
 
 /** What inOrder reports as it goes: a bar of bytes done (on a terminal), labelled. */
@@ -212,13 +213,15 @@ export async function* inOrder<T, R>(items: T[], window: number, start: (item: T
   // Sizes first: applying a result may change an item (a weight's tensor is replaced).
   const sizes = report ? items.map((item) => report.bytesOf(item)) : [];
   report?.progress.start(sizes.reduce((a, b) => a + b, 0), report.label, 'bytes');
-  const started: Promise<R>[] = [];
+  const started = new Map<number, Promise<R>>();
   let next = 0;
-  const fill = (upTo: number) => { while (next < items.length && next < upTo) started.push(start(items[next++]!)); };
+  const fill = (upTo: number) => { for (; next < items.length && next < upTo; next++) started.set(next, start(items[next]!)); };
   try {
     for (let i = 0; i < items.length; i++) {
       fill(i + window);
-      const result = await started[i]!;
+      const result = await started.get(i)!;
+      // Forgotten once yielded: the caller may have written it out (and memory holds only what is in flight).
+      started.delete(i);
       report?.progress.tick(sizes[i]!);
       yield [items[i]!, result];
     }

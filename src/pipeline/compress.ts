@@ -8,7 +8,7 @@ import { readModel, type ReadOptions } from '../io/read.js';
 import { InputError } from '../errors.js';
 import { validateModel } from '../ir/validate.js';
 import type { Model } from '../ir/model.js';
-import { writeModel, type WriteOptions, type WrittenFile } from '../io/write.js';
+import { OutputData, writeModel, writesExternalData, type WriteOptions, type WrittenFile } from '../io/write.js';
 import { countParameters } from '../report/inspect.js';
 import { unchangedTensorRows, type TensorRow } from '../report/tensors.js';
 import type { PassSummary } from './pass.js';
@@ -81,7 +81,25 @@ export async function compress(inputPath: string, outputPath: string, options: C
   }
   const inputParameters = countParameters(model);
   const baseRows = unchangedTensorRows(model);
-  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads, progress: options.progress });
+  // An output with external data is opened now, so that the last pass's tensors are written as
+  // soon as they are final and memory holds only those in flight (models larger than memory).
+  const steps = options.steps ?? [];
+  if (options.createOutputFolder && !options.dryRun) mkdirSync(dirname(outputPath), { recursive: true });
+  const data = steps.length > 0 && !options.dryRun && writesExternalData(model, options.write) ? new OutputData(model, outputPath, options.write) : undefined;
+  try {
+    return await runAndWrite(model, inputPath, outputPath, options, { threads, data, inputParameters, baseRows });
+  } catch (e) {
+    data?.abort();
+    throw e;
+  }
+}
+
+async function runAndWrite(
+  model: Model, inputPath: string, outputPath: string, options: CompressOptions,
+  { threads, data, inputParameters, baseRows }: { threads: number; data: OutputData | undefined; inputParameters: number; baseRows: TensorRow[] },
+): Promise<CompressResult> {
+  const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
+  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads, progress: options.progress, settle: data && ((t) => data.settle(t)) });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
   // (With no pass, the model is the input, checked above.)
   const outputProblems = passes.length > 0 ? validateModel(model.proto, externalLengths()) : [];
@@ -90,7 +108,6 @@ export async function compress(inputPath: string, outputPath: string, options: C
     throw new Error(`after ${names} the model is invalid (${outputProblems[0]}); nothing was written. This is a bug in onnxpress: please report it with the command that ran`);
   }
   const inputFiles = model.sourceFiles().map((path) => ({ path: path === model.source!.path ? inputPath : path, bytes: statSync(path).size }));
-  if (options.createOutputFolder && !options.dryRun) mkdirSync(dirname(outputPath), { recursive: true });
   // Whether the output is byte-identical is checked as it is written: against the source in memory,
   // or, for a file read lazily, against the file itself, except for tensor bytes copied from the
   // source to the same offset they were read from (the bulk of the file, which needs no second read).
@@ -103,6 +120,7 @@ export async function compress(inputPath: string, outputPath: string, options: C
     written = writeModel(model, outputPath, {
       threads,
       ...options.write,
+      data,
       dryRun: options.dryRun,
       onModelChunk: (offset, length, bytes, origin) => {
         if (!identical) return;

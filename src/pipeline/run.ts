@@ -18,9 +18,10 @@ export class PassError extends Error {
 export async function runPipeline(model: Model, steps: PipelineStep[], context: Partial<PassContext> = {}): Promise<PassSummary[]> {
   const ctx: PassContext = { progress: context.progress ?? silentProgress, seed: context.seed ?? 0, threads: context.threads ?? 1 };
   const summaries: PassSummary[] = [];
-  for (const step of steps) {
+  for (const [i, step] of steps.entries()) {
     try {
-      summaries.push(await step.pass.run(model, step.options, ctx));
+      const last = i === steps.length - 1;
+      summaries.push(await step.pass.run(model, step.options, last && context.settle ? { ...ctx, settle: context.settle } : ctx));
     } catch (e) {
       throw new PassError(step, e);
     }

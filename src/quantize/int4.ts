@@ -112,6 +112,7 @@ export const int4Pass: Pass = {
     const finish = (w: Weight, q: QuantizeResult, initializers: TensorProto[], nodes: NodeProto[], before: number, shape: number[], form: string) => {
       replaceWeight(w, initializers, nodes);
       model.external.delete(w.tensor);
+      context.settle?.(initializers);
       const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
       summary.bytesBefore += before;
       summary.bytesAfter += after;

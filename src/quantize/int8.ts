@@ -126,7 +126,7 @@ export const int8Pass: Pass = {
       for await (const [w, computed] of inOrder(candidates, windowFor(context.threads), start, report)) {
         const dims = w.tensor.dims.map(Number);
         if (isDynamic(w)) {
-          summary.tensors.push(applyDynamic(model, w, computed, dims, symmetric, granularity, gptq?.factors.get(w), names, summary));
+          summary.tensors.push(applyDynamic(model, w, computed, dims, symmetric, granularity, gptq?.factors.get(w), names, summary, context.settle));
           continue;
         }
         const axis = axisOf(w);
@@ -146,6 +146,7 @@ export const int8Pass: Pass = {
         );
         replaceWeight(w, initializers, [node]);
         model.external.delete(w.tensor);
+        context.settle?.(initializers);
         const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
         summary.bytesBefore += bytesBefore;
         summary.bytesAfter += bytesAfter;
@@ -193,7 +194,7 @@ function dynamicCodes(
 /** Rewrites a weight read only by MatMul / plain Gemm nodes into the integer form, from its codes. */
 function applyDynamic(
   model: Model, w: Weight, result: QuantizeResult, dims: number[], symmetric: boolean, granularity: 'channel' | 'tensor',
-  factor: Float64Array | undefined, names: NameAllocator, summary: PassSummary,
+  factor: Float64Array | undefined, names: NameAllocator, summary: PassSummary, settle: PassContext['settle'],
 ) {
   const { transposed, K, N } = matrixOf(w, dims);
   const expand = <T extends Float32Array | Int16Array>(a: T): number[] => (granularity === 'channel' ? Array.from(a) : new Array<number>(N).fill(a[0]!));
@@ -203,6 +204,7 @@ function applyDynamic(
   const bytesBefore = tensorByteLength(model, w.tensor);
   const initializers = rewriteDynamic(w, names, K, N, codes, scales, zeros, symmetric);
   model.external.delete(w.tensor);
+  settle?.(initializers);
   const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
   summary.bytesBefore += bytesBefore;
   summary.bytesAfter += bytesAfter;
