@@ -276,7 +276,13 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
     const dataDeferred = new Map<StreamedBytes, number>();
     if (helpers > 0) {
       if (dataFile) defer(dataFile, placed, dataDeferred);
-      defer(file, streamedPlacements(model, substitute), deferred);
+      // Where the .onnx file's streamed bytes land is found by encoding it once: not worth it for a few.
+      let inModelFile = 0;
+      for (const { tensor } of tensors) {
+        const raw = ((substitute.get(tensor) ?? tensor) as TensorProto).raw_data as Uint8Array | StreamedBytes | undefined;
+        if (raw && !(raw instanceof Uint8Array) && raw.origin) inModelFile += raw.byteLength;
+      }
+      if (inModelFile >= (options.parallelCopyFrom ?? PARALLEL_COPY_BYTES)) defer(file, streamedPlacements(model, substitute), deferred);
     }
     const copy = ranges.length > 0 ? new ParallelCopy(ranges, helpers) : undefined;
 
