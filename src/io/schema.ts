@@ -1,11 +1,14 @@
-// Field tables for the ONNX messages, built once from our onnx.proto with protobufjs's parser (or
-// from the JSON form of it that the build writes, which loads in ~1 ms where parsing took ~15 ms).
-// protobufjs reads the schema; the wire work is done by codec.ts, because protobufjs's own
-// decoder drops unknown fields and proto2 presence, and its encoder copies large byte fields
-// several times (peaking near 4x the model size).
+// Field tables for the ONNX messages. protobufjs parses our onnx.proto when the package is built,
+// and the build writes the result as a plain table (dist/io/onnx.proto.json) that this module turns
+// into specs without protobufjs: loading protobufjs and its JSON form cost each command and each
+// kernel worker ~10 ms, and it is 250 kB of each bundle. (Without a build, as under the tests
+// before `npm run build`, the .proto is parsed.) The wire work is done by codec.ts, because
+// protobufjs's own decoder drops unknown fields and proto2 presence, and its encoder copies large
+// byte fields several times (peaking near 4x the model size).
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type * as Protobuf from 'protobufjs';
 import { packagePath } from '../paths.js';
-import protobuf from 'protobufjs';
 
 export type ScalarKind = 'int64' | 'uint64' | 'int32' | 'enum' | 'float' | 'double' | 'string' | 'bytes';
 export type FieldKind = ScalarKind | 'message';
@@ -72,54 +75,76 @@ function protoPath(): string {
   return packagePath('src', 'io', 'onnx.proto');
 }
 
-/** The parsed schema: protobufjs's JSON form when the build wrote it, else the .proto itself. */
-export function schemaRoot(source: 'auto' | 'proto' = 'auto'): protobuf.Root {
-  const json = packagePath('dist', 'io', 'onnx.proto.json');
-  const root = source === 'auto' && existsSync(json)
-    ? protobuf.Root.fromJSON(JSON.parse(readFileSync(json, 'utf8')) as protobuf.INamespace)
-    : protobuf.parse(readFileSync(protoPath(), 'utf8'), { keepCase: true }).root;
+/** One field as the table stores it. */
+export interface TableField {
+  name: string;
+  number: number;
+  kind: FieldKind;
+  repeated: boolean;
+  packed: boolean;
+  /** The full name of a message field's type. */
+  type?: string;
+}
+
+/** Every message of onnx.proto with its fields: what the build writes and the specs are made from. */
+export type SchemaTable = { name: string; fields: TableField[] }[];
+
+const KINDS = ['int64', 'uint64', 'int32', 'enum', 'float', 'double', 'string', 'bytes', 'message'];
+
+/** The table parsed from onnx.proto by protobufjs (loaded here alone, and only when this runs). */
+function tableFromProto(): SchemaTable {
+  // A require the bundler does not follow: built packages never load protobufjs.
+  const protobuf = createRequire(import.meta.url)('protobufjs') as typeof Protobuf;
+  const root = protobuf.parse(readFileSync(protoPath(), 'utf8'), { keepCase: true }).root;
   root.resolveAll();
-  return root;
-}
-
-/** Writes the JSON form of onnx.proto (run by the build). */
-export function schemaJson(): string {
-  return JSON.stringify(schemaRoot('proto').toJSON());
-}
-
-function buildSpecs(): Map<string, MessageSpec> {
-  const root = schemaRoot();
-  const specs = new Map<string, MessageSpec>();
-  const types: protobuf.Type[] = [];
-  const collect = (ns: protobuf.NamespaceBase) => {
+  const table: SchemaTable = [];
+  const collect = (ns: Protobuf.NamespaceBase) => {
     for (const nested of ns.nestedArray) {
-      if (nested instanceof protobuf.Type) types.push(nested);
-      if (nested instanceof protobuf.Namespace || nested instanceof protobuf.Type) collect(nested as protobuf.NamespaceBase);
+      if (nested instanceof protobuf.Type) {
+        table.push({
+          name: nested.fullName.replace(/^\./, ''),
+          fields: nested.fieldsArray.map((f) => {
+            const message = f.resolvedType instanceof protobuf.Type ? f.resolvedType.fullName.replace(/^\./, '') : undefined;
+            const kind = (message ? 'message' : f.resolvedType instanceof protobuf.Enum ? 'enum' : f.type) as FieldKind;
+            if (!KINDS.includes(kind)) throw new Error(`onnx.proto: unsupported field type ${f.type}`);
+            return { name: f.name, number: f.id, kind, repeated: f.repeated, packed: f.repeated && f.options?.packed === true, ...(message ? { type: message } : {}) };
+          }),
+        });
+      }
+      if (nested instanceof protobuf.Namespace || nested instanceof protobuf.Type) collect(nested as Protobuf.NamespaceBase);
     }
   };
   collect(root);
-  for (const type of types) {
-    const fields: FieldSpec[] = type.fieldsArray
+  return table;
+}
+
+/** The schema table: the one the build wrote, else parsed from onnx.proto now. */
+export function schemaTable(source: 'auto' | 'proto' = 'auto'): SchemaTable {
+  const json = packagePath('dist', 'io', 'onnx.proto.json');
+  return source === 'auto' && existsSync(json) ? (JSON.parse(readFileSync(json, 'utf8')) as SchemaTable) : tableFromProto();
+}
+
+/** The table as JSON, for the build to write. */
+export function schemaJson(): string {
+  return JSON.stringify(schemaTable('proto'));
+}
+
+function buildSpecs(): Map<string, MessageSpec> {
+  const table = schemaTable();
+  const specs = new Map<string, MessageSpec>();
+  for (const message of table) {
+    const fields: FieldSpec[] = message.fields
       .slice()
-      .sort((a, b) => a.id - b.id)
+      .sort((a, b) => a.number - b.number)
       .map((f) => {
-        let kind: FieldKind;
-        if (f.resolvedType instanceof protobuf.Type) kind = 'message';
-        else if (f.resolvedType instanceof protobuf.Enum) kind = 'enum';
-        else kind = f.type as ScalarKind;
-        if (!['int64', 'uint64', 'int32', 'enum', 'float', 'double', 'string', 'bytes', 'message'].includes(kind)) {
-          throw new Error(`onnx.proto: unsupported field type ${f.type}`);
-        }
-        const repeated = f.repeated;
-        const packed = repeated && f.options?.packed === true;
-        const wireType = packed ? WIRE_LEN : scalarWireType(kind);
-        return { name: f.name, number: f.id, kind, repeated, packed, wireType, tag: ((f.id << 3) | wireType) >>> 0 };
+        const wireType = f.packed ? WIRE_LEN : scalarWireType(f.kind);
+        return { name: f.name, number: f.number, kind: f.kind, repeated: f.repeated, packed: f.packed, wireType, tag: ((f.number << 3) | wireType) >>> 0 };
       });
     const byNumber: (FieldSpec | undefined)[] = [];
     for (const f of fields) byNumber[f.number] = f;
     const repeatedFields = fields.filter((f) => f.repeated);
-    const spec: MessageSpec = {
-      name: type.fullName.replace(/^\./, ''),
+    specs.set(message.name, {
+      name: message.name,
       fields,
       byNumber,
       create() {
@@ -127,17 +152,11 @@ function buildSpecs(): Map<string, MessageSpec> {
         for (const f of repeatedFields) msg[f.name] = f.packed ? emptyPacked(f.kind) : [];
         return msg;
       },
-    };
-    specs.set(spec.name, spec);
+    });
   }
-  for (const type of types) {
-    const spec = specs.get(type.fullName.replace(/^\./, ''))!;
-    for (const f of type.fieldsArray) {
-      if (f.resolvedType instanceof protobuf.Type) {
-        const fs = spec.byNumber[f.id]!;
-        fs.message = specs.get(f.resolvedType.fullName.replace(/^\./, ''));
-      }
-    }
+  for (const message of table) {
+    const spec = specs.get(message.name)!;
+    for (const f of message.fields) if (f.type) spec.byNumber[f.number]!.message = specs.get(f.type);
   }
   return specs;
 }
