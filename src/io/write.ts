@@ -143,6 +143,15 @@ export function writesExternalData(model: Model, options: WriteOptions = {}): bo
   return externalWanted(options.externalData, anyExternal, dataBytes);
 }
 
+/** The output's absolute path, refused where it is one of the model's own files. */
+function outputPath(model: Model, outPath: string): string {
+  const out = resolve(outPath);
+  for (const input of model.sourceFiles()) {
+    if (sameFile(input, out)) throw new UsageError(`${outPath}: refusing to overwrite the input ${input}`);
+  }
+  return out;
+}
+
 /** The external data file's location and path for an output, refused where it would overwrite an input. */
 function dataTarget(model: Model, out: string, options: WriteOptions): { location: string; path: string } {
   const location = options.location ?? `${basename(out)}.data`;
@@ -175,10 +184,7 @@ export class OutputData {
   private readonly settled: TensorProto[] = [];
 
   constructor(model: Model, outPath: string, options: WriteOptions = {}) {
-    const out = resolve(outPath);
-    for (const input of model.sourceFiles()) {
-      if (sameFile(input, out)) throw new UsageError(`${outPath}: refusing to overwrite the input ${input}`);
-    }
+    const out = outputPath(model, outPath);
     ({ location: this.location, path: this.path } = dataTarget(model, out, options));
     this.threshold = sizeThreshold(options);
     this.file = new TempFile(this.path);
@@ -224,10 +230,7 @@ function sizeThreshold(options: WriteOptions): number {
 
 /** Writes `model` to `outPath` (and its external data file), each under a temporary name until complete. */
 export function writeModel(model: Model, outPath: string, options: WriteOptions = {}): WriteResult {
-  const out = resolve(outPath);
-  for (const input of model.sourceFiles()) {
-    if (sameFile(input, out)) throw new UsageError(`${outPath}: refusing to overwrite the input ${input}`);
-  }
+  const out = outputPath(model, outPath);
   const threshold = sizeThreshold(options);
 
   const tensors: { tensor: TensorProto; data: TensorData }[] = [];
