@@ -59,6 +59,23 @@ VENV_PY = rt.VENV_PY
 PEER = [VENV_PY, os.path.join(HERE, "peer_ort_quantize.py")]
 
 
+def load_sentence(load_start, load_end, busy_start, busy_end):
+    """The machine's load around a run, as the tables' footers say it."""
+    return (f"Load average (1 min) at start {load_start[0]:.2f}, at end {load_end[0]:.2f}"
+            + (f"; busy processes at start: {busy_start}" if busy_start else "")
+            + (f"; at end: {busy_end}" if busy_end else "") + ".")
+
+
+def caveats(dropped, build_start, build_end):
+    """Footer lines for rows that failed and for a build that changed during the run."""
+    lines = []
+    if dropped:
+        lines.append(f"Rows left out: {'; '.join(dropped)}.")
+    if build_end != build_start:
+        lines.append(f"WARNING: the build changed during the run: {build_start} -> {build_end}")
+    return lines
+
+
 def ours(q):
     return lambda X: ["node", X["bin"], "compress", "{model}", "-o", "{out}", "--force", "--quantize", q]
 
@@ -379,13 +396,8 @@ def cmd_speed(a):
             f"| {s['label']} | {s['median_wall_s']:.2f} | {runs_s} | {s['ratio_vs_cp']:.1f}× | {peer_label} | "
             f"{speedup} | {s['max_peak_rss_bytes'] / 1e6:.0f} | {s['output_bytes'] / 1e6:.1f} | {vs_peer} |")
     lines.append("")
-    lines.append(f"Load average (1 min) at start {load_start[0]:.2f}, at end {load_end[0]:.2f}"
-                 + (f"; busy processes at start: {busy_start}" if busy_start else "")
-                 + (f"; at end: {busy_end}" if busy_end else "") + ".")
-    if dropped:
-        lines.append(f"Rows left out: {'; '.join(dropped)}.")
-    if build_end != build_start:
-        lines.append(f"WARNING: the build changed during the run: {build_start} -> {build_end}")
+    lines.append(load_sentence(load_start, load_end, busy_start, busy_end))
+    lines += caveats(dropped, build_start, build_end)
     table = "\n".join(lines)
     print()
     print(table)
@@ -501,14 +513,9 @@ def cmd_eval(a, eval_args):
     lines.append("")
     lines.append(f"`onnxpress eval OUT --reference {os.path.relpath(model, ROOT)} --json --no-gzip --runs {a.eval_runs} "
                  f"--seed 0 --threads 1 {' '.join(eval_args)}`; latency: mean of {a.eval_runs} runs after 5 warm-up, "
-                 f"reference and compressed alternated in one process. Load average (1 min) at start "
-                 f"{load_start[0]:.2f}, at end {load_end[0]:.2f}"
-                 + (f"; busy processes at start: {busy_start}" if busy_start else "")
-                 + (f"; at end: {busy_end}" if busy_end else "") + ".")
-    if dropped:
-        lines.append(f"Rows left out: {'; '.join(dropped)}.")
-    if build_end != build_start:
-        lines.append(f"WARNING: the build changed during the run: {build_start} -> {build_end}")
+                 f"reference and compressed alternated in one process. "
+                 + load_sentence(load_start, load_end, busy_start, busy_end))
+    lines += caveats(dropped, build_start, build_end)
     table = "\n".join(lines)
     print()
     print(table)
