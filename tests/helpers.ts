@@ -51,7 +51,7 @@ export function fixtureModels(): string[] {
 export const LAZY_READ = { lazyFileBytes: 1, lazyTensorBytes: 1024 };
 
 /**
- * Compresses `input` with one pass on 1 and on 2 kernel threads and expects byte-identical files
+ * Compresses `input` with one pass on 1, 2 and 3 kernel threads and expects byte-identical files
  * and the same per-tensor figures. Returns the single-thread run's summaries.
  */
 export async function expectSameForThreads(input: string, family: string, spec: string, read?: { lazyFileBytes: number; lazyTensorBytes: number }) {
@@ -60,12 +60,16 @@ export async function expectSameForThreads(input: string, family: string, spec: 
   const { readFileSync } = await import('node:fs');
   const dir = mkdtempSync(join(tmpdir(), 'onnxpress-threads-'));
   try {
-    const one = join(dir, 'one.onnx'), two = join(dir, 'two.onnx');
+    const one = join(dir, 'one.onnx');
     const a = await compress(input, one, { steps: [parseStep(family, spec)], threads: 1, read });
-    const b = await compress(input, two, { steps: [parseStep(family, spec)], threads: 2, read });
-    const tag = `${family} ${spec}${read ? ' (lazy)' : ''}`;
-    expect(Buffer.compare(readFileSync(one), readFileSync(two)), tag).toBe(0);
-    expect(b.passes[0]!.tensors, tag).toEqual(a.passes[0]!.tensors);
+    // Two threads: this one and a worker; three: and two workers.
+    for (const threads of [2, 3]) {
+      const other = join(dir, `${threads}.onnx`);
+      const b = await compress(input, other, { steps: [parseStep(family, spec)], threads, read });
+      const tag = `${family} ${spec}${read ? ' (lazy)' : ''}, ${threads} threads`;
+      expect(Buffer.compare(readFileSync(one), readFileSync(other)), tag).toBe(0);
+      expect(b.passes[0]!.tensors, tag).toEqual(a.passes[0]!.tensors);
+    }
     return a.passes;
   } finally {
     rmSync(dir, { recursive: true, force: true });

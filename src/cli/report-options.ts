@@ -37,7 +37,7 @@ export function addEvalOptions(cmd: Command): Command {
     .option('--dim <name=value>', 'value of a symbolic input dimension for synthesized inputs (repeatable)', collect)
     .option("--seed <n>", "seed of synthesized inputs and of the passes' randomness (clustering)", "0")
     .option('--batches <n>', 'number of synthesized batches', '4')
-    .option('--threads <n>', 'threads: ONNX Runtime intra-op threads when evaluating, and (compress) the worker threads of the quantization, magnitude-pruning, clustering and dedup kernels (default for the kernels: one per core for single-file models of 64 MiB or more, else 1)', '1')
+    .option('--threads <n>', 'threads: ONNX Runtime intra-op threads when evaluating, and (compress) the threads of the quantization, magnitude-pruning, clustering and dedup kernels, this one included (default for the kernels: one per core for single-file models of 64 MiB or more, else 1)', '1')
     .option('--runs <n>', 'timed runs per model for latency (0 to skip)', '20');
 }
 

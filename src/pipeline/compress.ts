@@ -30,9 +30,9 @@ export interface CompressOptions {
   steps?: PipelineStep[];
   seed?: number;
   /**
-   * Worker threads of the quantization kernels. Default: one per core for models of 64 MiB or more
-   * (BERT-base int4 0.73 → 0.60 s with two on a 2-vCPU machine), one below, where starting
-   * workers (~25 ms each) costs more than they save.
+   * Threads of the kernels, this one included (threads − 1 workers). Default: one per core for
+   * models of 64 MiB or more (BERT-base int4 0.77 → 0.51 s with two on a 2-vCPU machine), one
+   * below, where starting a worker (~25 ms) costs more than it saves.
    */
   threads?: number;
   write?: WriteOptions;
