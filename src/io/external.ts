@@ -80,16 +80,34 @@ export function readRange(file: string, offset: number, length: number): Buffer 
 
 /** Reads `out.length` bytes of `file` from `offset` into `out`. */
 export function readRangeInto(file: string, offset: number, out: Uint8Array): void {
-  const length = out.length;
-  const fd = openSync(file, 'r');
+  const reader = new RangeReader(file);
   try {
+    reader.readInto(offset, out);
+  } finally {
+    reader.close();
+  }
+}
+
+/** Reads ranges of one file, which stays open until close(). */
+export class RangeReader {
+  private readonly fd: number;
+
+  constructor(readonly file: string) {
+    this.fd = openSync(file, 'r');
+  }
+
+  /** Reads `out.length` bytes from `offset` into `out`. */
+  readInto(offset: number, out: Uint8Array): void {
+    const length = out.length;
     let done = 0;
     while (done < length) {
-      const n = readSync(fd, out, done, length - done, offset + done);
-      if (n === 0) throw new InputError(`${file}: ended before byte ${offset + length}`);
+      const n = readSync(this.fd, out, done, length - done, offset + done);
+      if (n === 0) throw new InputError(`${this.file}: ended before byte ${offset + length}`);
       done += n;
     }
-  } finally {
-    closeSync(fd);
+  }
+
+  close(): void {
+    closeSync(this.fd);
   }
 }

@@ -2,6 +2,7 @@
 // once per thread, laying out their memory, and copying tensors in and results out.
 import { existsSync, readFileSync } from 'node:fs';
 import { packagePath } from '../paths.js';
+import { RangeReader } from '../io/external.js';
 import { readFloats, type FloatSource } from '../ir/tensor.js';
 
 interface Exports {
@@ -70,6 +71,32 @@ const MAX_BYTES = 2 ** 32 - (1 << 16);
 const BASE = 1024;
 const align = (n: number) => Math.ceil(n / 16) * 16;
 
+/**
+ * Values read from a file go through the kernels this many bytes of rows at a time, into the same
+ * memory each time, where the kernels then find them in the core's cache. Whole tensors went out to
+ * RAM and were read back (BERT-base int4: reading took ~3× as long as copying the same bytes into a
+ * small buffer, with two threads at it).
+ */
+const SLAB_BYTES = 256 << 10;
+
+/**
+ * Rows per kernel call when streaming (whole groups only: a multiple of the block for column
+ * groups, of four rows for row groups, whose groups the kernels take four at a time), or undefined
+ * where one call on the whole tensor is as good (a slab would hold it all, or a group is too large).
+ */
+export function slabRows(l: SimdLayout): number | undefined {
+  if (l.kind === 'cols') {
+    const unit = l.block * l.cols * 4;
+    if (unit > 4 * SLAB_BYTES) return undefined;
+    const rows = l.block * Math.max(1, Math.floor(SLAB_BYTES / unit));
+    return rows < l.rows ? rows : undefined;
+  }
+  const unit = 4 * l.length * 4;
+  if (unit > 4 * SLAB_BYTES) return undefined;
+  const rows = 4 * Math.max(1, Math.floor(SLAB_BYTES / unit));
+  return rows < l.rows ? rows : undefined;
+}
+
 class Kernels {
   readonly memory = new WebAssembly.Memory({ initial: 2 });
   readonly exports: Exports;
@@ -88,8 +115,12 @@ class Kernels {
   quantize(r: SimdRequest): SimdResult {
     const n = r.values.length;
     const l = r.layout;
+    const rows = l.rows, rowLength = l.kind === 'rows' ? l.length : l.cols;
+    // Values from a file go through the kernels a slab of rows at a time, read into the same few
+    // hundred kB: see SLAB_BYTES.
+    const slab = r.values instanceof Float32Array ? undefined : slabRows(l);
     const src = BASE;
-    const codes = align(src + n * 4);
+    const codes = align(src + (slab ?? rows) * rowLength * 4);
     const scales = align(codes + n);
     const zeros = align(scales + r.groups * 4);
     const ratios = align(zeros + r.groups * 4);
@@ -99,16 +130,36 @@ class Kernels {
     // four columns' block and its codes; interleaved rows, four groups of values and their codes.
     const scratchEnd = align(scratch + (l.kind === 'cols' ? Math.max(12 * l.cols, 20 * Math.min(l.block, l.rows) + 32) : 20 * Math.min(l.block, 256)));
     const mem = this.reserve(scratchEnd);
-    const into = new Float32Array(mem.buffer, src, n);
-    if (r.values instanceof Float32Array) into.set(r.values);
-    else readFloats(r.values, into);
     new Float32Array(mem.buffer, ratios, r.ratios.length).set(r.ratios);
     new Float64Array(mem.buffer, stats, 8).fill(0);
     const signed = r.qmin < 0 ? 1 : 0;
-    if (l.kind === 'rows') {
-      this.exports.rowGroups(src, l.rows, l.length, l.block, codes, scales, zeros, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed, scratch);
+    /** Runs the kernel on rows [row, row + count) laid out at src. */
+    const run = (row: number, count: number) => {
+      if (l.kind === 'rows') {
+        const g = row * Math.ceil(l.length / l.block);
+        this.exports.rowGroups(src, count, l.length, l.block, codes + row * l.length, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed, scratch);
+      } else {
+        const g = (row / l.block) * l.cols;
+        this.exports.colGroups(src, count, l.cols, l.block, codes + row * l.cols, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed, scratch);
+      }
+    };
+    if (r.values instanceof Float32Array) {
+      new Float32Array(mem.buffer, src, n).set(r.values);
+      run(0, rows);
+    } else if (slab === undefined) {
+      readFloats(r.values, new Float32Array(mem.buffer, src, n));
+      run(0, rows);
     } else {
-      this.exports.colGroups(src, l.rows, l.cols, l.block, codes, scales, zeros, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed, scratch);
+      const reader = new RangeReader(r.values.file);
+      try {
+        for (let row = 0; row < rows; row += slab) {
+          const count = Math.min(slab, rows - row);
+          reader.readInto(r.values.offset + row * rowLength * 4, new Uint8Array(this.memory.buffer, src, count * rowLength * 4));
+          run(row, count);
+        }
+      } finally {
+        reader.close();
+      }
     }
     const result: SimdResult = {
       codes: r.nbits || r.pairs ? new Uint8Array(0) : mem.slice(codes, codes + n),

@@ -10,7 +10,7 @@ import {
   INT4, INT4_FULL, INT8, UINT4, UINT8, clipRatios, packNibbles, perBlock, perChannel, perTensor, quantizeGroups,
   type Groups, type IntRange, type QuantizeResult,
 } from '../../src/quantize/kernels.js';
-import { simdKernels } from '../../src/kernels/simd.js';
+import { simdKernels, slabRows } from '../../src/kernels/simd.js';
 
 function random(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -92,6 +92,32 @@ describe('SIMD quantization kernels', () => {
     const source = { file, offset: 7, length: values.length };
     const options = { range: INT4, symmetric: true, clipRatios: clipRatios(7, 0.65) };
     expect(quantizeGroups(source, perBlock([48, 32], 0, 32), options)).toEqual(quantizeGroups(values, perBlock([48, 32], 0, 32), options));
+  });
+
+  it.each([
+    ['4-bit MatMulNBits, search, ragged last block and edge', [1000, 250], 0, 32, INT4, true, clipRatios(7, 0.65), 'nbits'],
+    ['4-bit block 128 along K, asymmetric, two to a byte', [2048, 300], 0, 128, UINT4, false, undefined, 'pairs'],
+    ['4-bit rows (Gather), search, ragged last block', [3001, 70], 1, 32, INT4, true, clipRatios(7, 0.65), 'pairs'],
+    ['4-bit rows, groups four at a time and a tail of three', [4001, 96], 1, 32, INT4, true, clipRatios(7, 0.65), 'codes'],
+    ['int8 per channel (one call: a group spans every row)', [3000, 40], 0, 3000, INT8, true, undefined, 'codes'],
+  ] as const)('stream a large tensor from its file a slab of rows at a time as if whole (%s)', (_name, dims, axis, block, range, symmetric, ratios, output) => {
+    const values = random(dims[0] * dims[1], dims[0] + dims[1]);
+    const file = join(scratch(), 'large.bin');
+    writeFileSync(file, Buffer.concat([Buffer.alloc(5, 0xcd), Buffer.from(values.buffer)]));
+    const groups = perBlock([...dims], axis, block);
+    expect(slabRows(groups.layout!) === undefined).toBe(block === 3000);
+    const options = {
+      range, symmetric, clipRatios: ratios ? [...ratios] : undefined,
+      nbits: output === 'nbits' ? { K: dims[0], N: dims[1], block, shift: 8 } : undefined, pairs: output === 'pairs',
+    };
+    const streamed = quantizeGroups({ file, offset: 5, length: values.length }, groups, options);
+    const whole = quantizeGroups(values, groups, options);
+    expect(streamed.codes).toEqual(whole.codes);
+    expect(streamed.scales).toEqual(whole.scales);
+    expect(streamed.zeroPoints).toEqual(whole.zeroPoints);
+    expect(streamed.packed).toEqual(whole.packed);
+    // The error sums are added slab by slab: the same up to float64 rounding.
+    for (const key of ['relRmsError', 'maxAbsError', 'sparsity'] as const) expect(streamed.error[key]).toBeCloseTo(whole.error[key], 12);
   });
 
   it('pack for MatMulNBits where the codes were made exactly as from the codes afterwards', () => {
