@@ -594,19 +594,22 @@ export function packMatMulNBits(codes: usize, K: i32, N: i32, block: i32, shift:
   const pairs = K & ~1;
   for (let n0 = 0; n0 < wide; n0 += 16) {
     const base = out + <usize>n0 * rowBytes;
-    for (let k = 0; k < pairs; k += 2) {
-      const a = v128.and(i8x16.add(v128.load(codes + <usize>k * N + n0), add), low);
-      const c = v128.and(i8x16.add(v128.load(codes + <usize>(k + 1) * N + n0), add), low);
-      const v = v128.or(a, i8x16.shl(c, 4));
-      const at = base + <usize>(k / block) * blob + <usize>((k % block) >> 1);
-      v128.store8_lane(at, v, 0); v128.store8_lane(at + rowBytes, v, 1);
-      v128.store8_lane(at + 2 * rowBytes, v, 2); v128.store8_lane(at + 3 * rowBytes, v, 3);
-      v128.store8_lane(at + 4 * rowBytes, v, 4); v128.store8_lane(at + 5 * rowBytes, v, 5);
-      v128.store8_lane(at + 6 * rowBytes, v, 6); v128.store8_lane(at + 7 * rowBytes, v, 7);
-      v128.store8_lane(at + 8 * rowBytes, v, 8); v128.store8_lane(at + 9 * rowBytes, v, 9);
-      v128.store8_lane(at + 10 * rowBytes, v, 10); v128.store8_lane(at + 11 * rowBytes, v, 11);
-      v128.store8_lane(at + 12 * rowBytes, v, 12); v128.store8_lane(at + 13 * rowBytes, v, 13);
-      v128.store8_lane(at + 14 * rowBytes, v, 14); v128.store8_lane(at + 15 * rowBytes, v, 15);
+    // Block by block, so that finding a byte's place takes no division (block is not a constant).
+    for (let k0 = 0, at0 = base; k0 < pairs; k0 += block, at0 += blob) {
+      const k1 = min(pairs, k0 + block);
+      for (let k = k0, at = at0; k < k1; k += 2, at++) {
+        const a = v128.and(i8x16.add(v128.load(codes + <usize>k * N + n0), add), low);
+        const c = v128.and(i8x16.add(v128.load(codes + <usize>(k + 1) * N + n0), add), low);
+        const v = v128.or(a, i8x16.shl(c, 4));
+        v128.store8_lane(at, v, 0); v128.store8_lane(at + rowBytes, v, 1);
+        v128.store8_lane(at + 2 * rowBytes, v, 2); v128.store8_lane(at + 3 * rowBytes, v, 3);
+        v128.store8_lane(at + 4 * rowBytes, v, 4); v128.store8_lane(at + 5 * rowBytes, v, 5);
+        v128.store8_lane(at + 6 * rowBytes, v, 6); v128.store8_lane(at + 7 * rowBytes, v, 7);
+        v128.store8_lane(at + 8 * rowBytes, v, 8); v128.store8_lane(at + 9 * rowBytes, v, 9);
+        v128.store8_lane(at + 10 * rowBytes, v, 10); v128.store8_lane(at + 11 * rowBytes, v, 11);
+        v128.store8_lane(at + 12 * rowBytes, v, 12); v128.store8_lane(at + 13 * rowBytes, v, 13);
+        v128.store8_lane(at + 14 * rowBytes, v, 14); v128.store8_lane(at + 15 * rowBytes, v, 15);
+      }
     }
   }
   // Columns past the last sixteen, and for all columns the rows from the last pair on (padding).

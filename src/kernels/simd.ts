@@ -55,8 +55,10 @@ export interface NBitsPacking {
 
 export interface SimdResult {
   codes: Uint8Array;
+  /** Empty with `nbits` (the packed scales are the same, transposed). */
   scales: Float32Array;
-  zeroPoints: Float32Array;
+  /** With ScaleMode.Asymmetric; in the other modes every group's zero point is `zpSym`. */
+  zeroPoints?: Float32Array;
   /** max abs error, Σ error², Σ value², zeros; then max abs, Σ error², Σ value² with plain scales. */
   stats: Float64Array;
   /**
@@ -162,9 +164,10 @@ class Kernels {
       }
     }
     const result: SimdResult = {
+      // Each copied out is a fresh buffer, page faults and all: only what the caller will use.
       codes: r.nbits || r.pairs ? new Uint8Array(0) : mem.slice(codes, codes + n),
-      scales: new Float32Array(mem.buffer.slice(scales, scales + r.groups * 4)),
-      zeroPoints: new Float32Array(mem.buffer.slice(zeros, zeros + r.groups * 4)),
+      scales: r.nbits ? new Float32Array(0) : new Float32Array(mem.buffer.slice(scales, scales + r.groups * 4)),
+      zeroPoints: r.mode === ScaleMode.Asymmetric ? new Float32Array(mem.buffer.slice(zeros, zeros + r.groups * 4)) : undefined,
       stats: new Float64Array(mem.buffer.slice(stats, stats + 64)),
     };
     if (r.nbits) result.packed = this.packNBitsInPlace(codes, zeros, scales, scratchEnd, r.nbits);

@@ -178,7 +178,7 @@ export interface QuantizeResult {
   errorBeforeSearch?: ErrorStats;
   /**
    * When `nbits` or `pairs` was asked for and the kernels could do it: MatMulNBits' B and its scales,
-   * or the codes two to a byte and the scales; `codes` is then empty.
+   * or the codes two to a byte and the scales; `codes` is then empty, and with `nbits` `scales` too.
    */
   packed?: { data: Uint8Array; scales: Float32Array };
 }
@@ -317,11 +317,12 @@ function int16(values: Float32Array): Int16Array {
 function quantizeSimd(values: Float32Array | FloatSource, count: number, layout: SimdLayout, options: QuantizeOptions): QuantizeResult {
   const { range, symmetric } = options;
   const ratios = options.clipRatios ?? [1];
+  const zpSym = range.min < 0 ? 0 : Math.round((range.min + range.max + 1) / 2);
   const r = simdKernels().quantize({
     values, layout, groups: count,
     mode: !symmetric ? ScaleMode.Asymmetric : range.fullSymmetric ? ScaleMode.FullSymmetric : ScaleMode.Symmetric,
     qmin: range.min, qmax: range.max,
-    zpSym: range.min < 0 ? 0 : Math.round((range.min + range.max + 1) / 2),
+    zpSym,
     // The plain min/max scales are always the first candidate.
     ratios: ratios.length > 1 ? ratios.filter((x) => x !== 1) : [],
     nbits: layout.kind === 'cols' ? options.nbits : undefined,
@@ -333,7 +334,7 @@ function quantizeSimd(values: Float32Array | FloatSource, count: number, layout:
   return {
     codes: range.min < 0 ? new Int8Array(r.codes.buffer, r.codes.byteOffset, r.codes.length) : r.codes,
     scales: r.scales,
-    zeroPoints: int16(r.zeroPoints),
+    zeroPoints: r.zeroPoints ? int16(r.zeroPoints) : new Int16Array(count).fill(zpSym),
     error: stats(s[0]!, s[1]!, s[2]!, s[3]!),
     errorBeforeSearch: ratios.length > 1 ? stats(s[4]!, s[5]!, s[6]!, 0) : undefined,
     packed: r.packed,
