@@ -129,12 +129,15 @@ export class GraphIndex {
     return order;
   }
 
+  /** Whether every node comes after the producers of what it reads, its subgraphs' reads included. */
   isSorted(): boolean {
     const seen = new Set<string>();
     for (const i of this.graph.input) seen.add(i.name ?? '');
     for (const name of this.initializers.keys()) seen.add(name);
+    const early = (name: string) => !name || !this.producer.has(name) || seen.has(name);
     for (const node of this.graph.node) {
-      for (const i of node.input) if (i && this.producer.has(i) && !seen.has(i)) return false;
+      if (!node.input.every(early)) return false;
+      if (node.attribute.some((a) => a.g || a.graphs.length > 0) && !implicitInputs(node).every(early)) return false;
       for (const o of node.output) seen.add(o);
     }
     return true;

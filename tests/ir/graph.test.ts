@@ -38,6 +38,22 @@ describe('GraphIndex', () => {
     expect(() => new GraphIndex(g).topologicalOrder()).toThrow(/cycle/);
   });
 
+  it('finds cycles when validating, direct or through a subgraph read, and none in sorted graphs', async () => {
+    const { validateModel } = await import('../../src/ir/validate.js');
+    const model = (g: GraphProto) => ({ graph: g, opset_import: [{ domain: '', version: 17 }], functions: [], metadata_props: [], training_info: [], configuration: [] }) as never;
+    const direct = graph([node('Add', ['x', 'b'], ['a']), node('Relu', ['a'], ['b'])], ['x'], ['b']);
+    expect(validateModel(model(direct)).join()).toMatch(/cycle/);
+    // The If's branch reads 'later', which a node fed by the If produces.
+    const branch = graph([node('Identity', ['later'], ['y'])], [], ['y']);
+    const ifNode = { ...node('If', ['x'], ['z']), attribute: [{ name: 'then_branch', g: branch, graphs: [], floats: [], ints: [], strings: [], tensors: [], sparse_tensors: [], type_protos: [] }] } as NodeProto;
+    const throughSubgraph = graph([ifNode, node('Relu', ['z'], ['later'])], ['x'], ['later']);
+    expect(new GraphIndex(throughSubgraph).isSorted()).toBe(false);
+    expect(validateModel(model(throughSubgraph)).join()).toMatch(/cycle/);
+    const sorted = graph([node('Relu', ['x'], ['a']), node('Add', ['a', 'x'], ['b'])], ['x'], ['b']);
+    expect(new GraphIndex(sorted).isSorted()).toBe(true);
+    expect(validateModel(model(sorted))).toEqual([]);
+  });
+
   it('treats IR 3 initializers listed as inputs as weights, not inputs', () => {
     const model = readModel(fixture('conformance', 'ir3_init_as_inputs', 'model.onnx'));
     const index = new GraphIndex(model.graph);
