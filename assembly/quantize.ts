@@ -72,13 +72,16 @@ function hmax(v: v128): f32 {
   return max(max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
 }
 
-/** Stores the low byte of each lane's integer code at ptr..ptr+3. */
+/**
+ * Stores each lane's code (an integral float in −128..255) as a byte at ptr..ptr+3: adding 1.5·2²³
+ * leaves the integer in the float's low mantissa bits, whose low byte is the code's byte (two's
+ * complement for negative codes). Two instructions where trunc_sat and two narrowings took eight
+ * or so on x64.
+ */
 @inline
-function storeCodes(ptr: usize, q: v128, signed: bool): void {
-  const i32s = i32x4.trunc_sat_f32x4_s(q);
-  const i16s = i16x8.narrow_i32x4_s(i32s, i32s);
-  const bytes = signed ? i8x16.narrow_i16x8_s(i16s, i16s) : i8x16.narrow_i16x8_u(i16s, i16s);
-  v128.store32_lane(ptr, bytes, 0);
+function storeCodes(ptr: usize, q: v128): void {
+  const bits = f32x4.add(q, f32x4.splat(12582912));
+  v128.store32_lane(ptr, i8x16.shuffle(bits, bits, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12), 0);
 }
 
 // Error figures of the current call, written out by flushStats.
@@ -171,7 +174,7 @@ function fourCandidates(first: usize, stride: usize, n: i32, s0: v128, s1: v128,
  */
 function chunk(
   first: usize, stride: usize, n: i32, codes: usize, codeStride: usize,
-  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, signed: bool,
+  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32,
 ): void {
   const lo = f32x4.splat(qmin), hi = f32x4.splat(qmax), one = f32x4.splat(1);
   let mn = f32x4.splat(Infinity), mx = f32x4.splat(-Infinity);
@@ -249,7 +252,7 @@ function chunk(
   for (let r = 0; r < n; r++, p += stride, out += codeStride) {
     const x = v128.load(p);
     const q = code(x, inv, zp, lo, hi);
-    storeCodes(out, q, signed);
+    storeCodes(out, q);
     const y = f32x4.mul(f32x4.sub(q, zp), scale);
     const d = f32x4.abs(f32x4.sub(y, x));
     worst = f32x4.pmax(worst, d);
@@ -270,15 +273,15 @@ function chunk(
  */
 export function colGroups(
   src: usize, R: i32, C: i32, B: i32, codes: usize, scales: usize, zeros: usize,
-  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, stats: usize, signed: bool, scratch: usize,
+  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, stats: usize, scratch: usize,
 ): void {
   resetStats();
   const C4 = C & ~3;
   for (let r0 = 0, b = 0; r0 < R; r0 += B, b++) {
     const r1 = min(R, r0 + B);
-    if (C4 < C) edge(src, r0, r1, C, C4, b, codes, scales, zeros, mode, qmin, qmax, zpSym, ratios, nRatios, signed, scratch);
+    if (C4 < C) edge(src, r0, r1, C, C4, b, codes, scales, zeros, mode, qmin, qmax, zpSym, ratios, nRatios, scratch);
     if (nRatios == 0) {
-      colSweep(src, r0, r1, C, C4, b, codes, scales, zeros, mode, qmin, qmax, zpSym, scratch, signed);
+      colSweep(src, r0, r1, C, C4, b, codes, scales, zeros, mode, qmin, qmax, zpSym, scratch);
       continue;
     }
     for (let c = 0; c < C4; c += 4) {
@@ -287,7 +290,7 @@ export function colGroups(
       // place, 3.9 from the copy).
       let from = src + ((<usize>r0 * C + c) << 2);
       for (let r: usize = 0; r < <usize>(r1 - r0); r++, from += <usize>C << 2) v128.store(scratch + (r << 4), v128.load(from));
-      chunk(scratch, 16, r1 - r0, codes + <usize>r0 * C + c, C, mode, qmin, qmax, zpSym, ratios, nRatios, signed);
+      chunk(scratch, 16, r1 - r0, codes + <usize>r0 * C + c, C, mode, qmin, qmax, zpSym, ratios, nRatios);
       const g = (<usize>b * C + c) << 2;
       v128.store(scales + g, outScale);
       v128.store(zeros + g, outZero);
@@ -303,7 +306,7 @@ export function colGroups(
  */
 function edge(
   src: usize, r0: i32, r1: i32, C: i32, C4: i32, b: i32, codes: usize, scales: usize, zeros: usize,
-  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, signed: bool, scratch: usize,
+  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, scratch: usize,
 ): void {
   const n = r1 - r0, t = C - C4;
   const codeScratch = scratch + (<usize>n << 4);
@@ -312,7 +315,7 @@ function edge(
     v128.store(to, f32x4.splat(0));
     for (let j = 0; j < t; j++) store<f32>(to + (<usize>j << 2), load<f32>(row + (<usize>j << 2)));
   }
-  chunk(scratch, 16, n, codeScratch, 4, mode, qmin, qmax, zpSym, ratios, nRatios, signed);
+  chunk(scratch, 16, n, codeScratch, 4, mode, qmin, qmax, zpSym, ratios, nRatios);
   statZeros -= <f64>((4 - t) * n);
   for (let r = 0; r < n; r++) {
     for (let j = 0; j < t; j++) store<u8>(codes + <usize>(r0 + r) * C + C4 + j, load<u8>(codeScratch + (<usize>r << 2) + j));
@@ -334,7 +337,7 @@ function edge(
  */
 function colSweep(
   src: usize, r0: i32, r1: i32, C: i32, C4: i32, b: i32, codes: usize, scales: usize, zeros: usize,
-  mode: i32, qmin: f32, qmax: f32, zpSym: f32, scratch: usize, signed: bool,
+  mode: i32, qmin: f32, qmax: f32, zpSym: f32, scratch: usize,
 ): void {
   const lo = f32x4.splat(qmin), hi = f32x4.splat(qmax), one = f32x4.splat(1);
   const row = <usize>C << 2, width = <usize>C4 << 2;
@@ -367,7 +370,7 @@ function colSweep(
       const x = v128.load(p + c);
       const zp = v128.load(zOut + c), scale = v128.load(sOut + c);
       const q = code(x, v128.load(invs + c), zp, lo, hi);
-      storeCodes(out + (c >> 2), q, signed);
+      storeCodes(out + (c >> 2), q);
       const y = f32x4.mul(f32x4.sub(q, zp), scale);
       const d = f32x4.abs(f32x4.sub(y, x));
       maxAbs = f32x4.pmax(maxAbs, d);
@@ -413,19 +416,19 @@ function groupError(p: usize, n: i32, scale: f32, zp: f32, qmin: f32, qmax: f32)
  */
 export function rowGroups(
   src: usize, rows: i32, L: i32, B: i32, codes: usize, scales: usize, zeros: usize,
-  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, stats: usize, signed: bool, scratch: usize,
+  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, stats: usize, scratch: usize,
 ): void {
   resetStats();
   let g: usize = 0;
   // Short equal groups go four at a time through the lanes (see interleaved); what is left, one by one.
   if (B <= 256 && (B & 3) == 0 && L % B == 0) {
     const count = <usize>rows * <usize>(L / B);
-    for (; g + 4 <= count; g += 4) interleaved(src, g, B, codes, scales, zeros, mode, qmin, qmax, zpSym, ratios, nRatios, signed, scratch);
+    for (; g + 4 <= count; g += 4) interleaved(src, g, B, codes, scales, zeros, mode, qmin, qmax, zpSym, ratios, nRatios, scratch);
   }
   const perRow = <usize>((L + B - 1) / B);
   for (; g < <usize>rows * perRow; g++) {
     const row = <i32>(g / perRow), s = <i32>(g % perRow) * B;
-    single(src + ((<usize>row * L + s) << 2), min(B, L - s), codes + <usize>row * L + s, g, scales, zeros, mode, qmin, qmax, zpSym, ratios, nRatios, signed);
+    single(src + ((<usize>row * L + s) << 2), min(B, L - s), codes + <usize>row * L + s, g, scales, zeros, mode, qmin, qmax, zpSym, ratios, nRatios);
   }
   flushStats(stats);
 }
@@ -438,7 +441,7 @@ export function rowGroups(
  */
 function interleaved(
   src: usize, g: usize, B: i32, codes: usize, scales: usize, zeros: usize,
-  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, signed: bool, scratch: usize,
+  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, scratch: usize,
 ): void {
   const size = <usize>B << 2;
   const p0 = src + g * size;
@@ -454,7 +457,7 @@ function interleaved(
     v128.store(out + 48, i64x2.shuffle(ab1, cd1, 1, 3));
   }
   const codeScratch = scratch + (size << 2);
-  chunk(scratch, 16, B, codeScratch, 4, mode, qmin, qmax, zpSym, ratios, nRatios, signed);
+  chunk(scratch, 16, B, codeScratch, 4, mode, qmin, qmax, zpSym, ratios, nRatios);
   v128.store(scales + (g << 2), outScale);
   v128.store(zeros + (g << 2), outZero);
   // Codes of row j (four groups) sit at codeScratch + 4j: four rows at once, transposed bytewise.
@@ -471,7 +474,7 @@ function interleaved(
 /** One group of n consecutive values at `first`, number g: long groups (whole channels, tensors). */
 function single(
   first: usize, n: i32, out: usize, g: usize, scales: usize, zeros: usize,
-  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32, signed: bool,
+  mode: i32, qmin: f32, qmax: f32, zpSym: f32, ratios: usize, nRatios: i32,
 ): void {
   const lo = f32x4.splat(qmin), hi = f32x4.splat(qmax), one = f32x4.splat(1);
   const n4 = n & ~3;
@@ -528,7 +531,7 @@ function single(
   for (let i = 0; i < n4; i += 4) {
     const x = v128.load(first + (<usize>i << 2));
     const q = code(x, inv, zV, lo, hi);
-    storeCodes(out + i, q, signed);
+    storeCodes(out + i, q);
     const y = f32x4.mul(f32x4.sub(q, zV), sV);
     const d = f32x4.abs(f32x4.sub(y, x));
     worst = f32x4.pmax(worst, d);

@@ -7,9 +7,9 @@ import { readFloats, type FloatSource } from '../ir/tensor.js';
 
 interface Exports {
   colGroups(src: number, R: number, C: number, B: number, codes: number, scales: number, zeros: number,
-    mode: number, qmin: number, qmax: number, zpSym: number, ratios: number, nRatios: number, stats: number, signed: number, scratch: number): void;
+    mode: number, qmin: number, qmax: number, zpSym: number, ratios: number, nRatios: number, stats: number, scratch: number): void;
   rowGroups(src: number, rows: number, L: number, B: number, codes: number, scales: number, zeros: number,
-    mode: number, qmin: number, qmax: number, zpSym: number, ratios: number, nRatios: number, stats: number, signed: number, scratch: number): void;
+    mode: number, qmin: number, qmax: number, zpSym: number, ratios: number, nRatios: number, stats: number, scratch: number): void;
   packPairs(codes: number, n: number, out: number): void;
   packMatMulNBits(codes: number, K: number, N: number, block: number, shift: number, zeros: number, out: number): void;
   transpose32(src: number, rows: number, cols: number, dst: number): void;
@@ -134,15 +134,14 @@ class Kernels {
     const mem = this.reserve(scratchEnd);
     new Float32Array(mem.buffer, ratios, r.ratios.length).set(r.ratios);
     new Float64Array(mem.buffer, stats, 8).fill(0);
-    const signed = r.qmin < 0 ? 1 : 0;
     /** Runs the kernel on rows [row, row + count) laid out at src. */
     const run = (row: number, count: number) => {
       if (l.kind === 'rows') {
         const g = row * Math.ceil(l.length / l.block);
-        this.exports.rowGroups(src, count, l.length, l.block, codes + row * l.length, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed, scratch);
+        this.exports.rowGroups(src, count, l.length, l.block, codes + row * l.length, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, scratch);
       } else {
         const g = (row / l.block) * l.cols;
-        this.exports.colGroups(src, count, l.cols, l.block, codes + row * l.cols, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, signed, scratch);
+        this.exports.colGroups(src, count, l.cols, l.block, codes + row * l.cols, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, scratch);
       }
     };
     if (r.values instanceof Float32Array) {
