@@ -147,12 +147,15 @@ function fourCandidates(first: usize, stride: usize, n: i32, s0: v128, s1: v128,
   let e0 = f32x4.splat(0), e1 = f32x4.splat(0), e2 = f32x4.splat(0), e3 = f32x4.splat(0);
   let ref = f32x4.splat(0), worst = f32x4.splat(0);
   let p = first;
+  // Errors in units of each candidate's step (t − q, t = x/s): one multiply fewer per value and
+  // candidate than (q·s − x), then scaled back once per group.
   for (let r = 0; r < n; r++, p += stride) {
     const x = v128.load(p);
-    const d0 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i0)), lo), hi), s0), x);
-    const d1 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i1)), lo), hi), s1), x);
-    const d2 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i2)), lo), hi), s2), x);
-    const d3 = f32x4.sub(f32x4.mul(f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, i3)), lo), hi), s3), x);
+    const t0 = f32x4.mul(x, i0), t1 = f32x4.mul(x, i1), t2 = f32x4.mul(x, i2), t3 = f32x4.mul(x, i3);
+    const d0 = f32x4.sub(f32x4.pmin(f32x4.pmax(f32x4.nearest(t0), lo), hi), t0);
+    const d1 = f32x4.sub(f32x4.pmin(f32x4.pmax(f32x4.nearest(t1), lo), hi), t1);
+    const d2 = f32x4.sub(f32x4.pmin(f32x4.pmax(f32x4.nearest(t2), lo), hi), t2);
+    const d3 = f32x4.sub(f32x4.pmin(f32x4.pmax(f32x4.nearest(t3), lo), hi), t3);
     e0 = f32x4.add(e0, f32x4.mul(d0, d0));
     e1 = f32x4.add(e1, f32x4.mul(d1, d1));
     e2 = f32x4.add(e2, f32x4.mul(d2, d2));
@@ -162,8 +165,9 @@ function fourCandidates(first: usize, stride: usize, n: i32, s0: v128, s1: v128,
       worst = f32x4.pmax(worst, f32x4.abs(d0));
     }
   }
-  err0 = e0; err1 = e1; err2 = e2; err3 = e3;
-  plainRefV = ref; plainWorstV = worst;
+  err0 = f32x4.mul(e0, f32x4.mul(s0, s0)); err1 = f32x4.mul(e1, f32x4.mul(s1, s1));
+  err2 = f32x4.mul(e2, f32x4.mul(s2, s2)); err3 = f32x4.mul(e3, f32x4.mul(s3, s3));
+  plainRefV = ref; plainWorstV = f32x4.mul(worst, f32x4.abs(s0));
 }
 
 /**
