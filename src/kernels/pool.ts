@@ -113,25 +113,45 @@ export function prestartKernelWorkers(threads: number): void {
 }
 
 /**
- * Jobs a worker holds at once: the one it runs and the next, so that it starts the next as soon as
- * it posts a result instead of waiting for the main thread to receive it and send more (BERT-base
- * int4: each worker sat idle ~0.1 s in all between jobs while the main thread applied results).
+ * Jobs sent to a worker alone (values in memory, which go as a copy) that it holds at once: the one
+ * it runs and the next, so that it starts the next as soon as it posts a result instead of waiting
+ * for the main thread to receive it and send more.
  */
 const QUEUE_DEPTH = 2;
 
+interface Entry {
+  job: KernelJob;
+  resolve: (r: KernelResult) => void;
+  reject: (e: unknown) => void;
+  /** For a job offered to every thread: set to 1 by the thread that takes it. */
+  claim?: Int32Array;
+  id?: number;
+}
+
 /**
- * Runs kernel jobs on `threads` threads: the calling thread and threads − 1 workers. The calling
- * thread takes the smallest waiting job whenever it has nothing else to do (it also applies the
- * results), and the workers the largest. On BERT-base int4, two workers spent ~90 ms of CPU starting
- * while the model was read, and the calling thread sat idle through the kernels; one worker and the
- * calling thread did the same work in less time.
+ * Runs kernel jobs on `threads` threads: the calling thread and threads − 1 workers.
+ *
+ * A job whose values are still in the file is offered to every thread: the workers get it at once
+ * (largest first) and the calling thread looks at it smallest first, and the first to set its claim
+ * (an atomic flag in shared memory) runs it. No thread waits for another to hand it work: with jobs
+ * handed out by this thread, the worker sat idle whenever this thread was busy with a job of its
+ * own (BERT-base int8: 13 ms at once). Jobs with values in memory go to one worker, as a copy, a few
+ * at a time, or run here.
+ *
+ * With two workers, BERT-base int4 spent ~90 ms of CPU starting them while the model was read, and
+ * the calling thread sat idle through the kernels: one worker and this thread did the same sooner.
  */
 export class KernelPool {
   private readonly workers: Worker[] = [];
   private localScheduled = false;
-  /** Jobs sent to each worker and not yet answered. */
+  /** Jobs sent to each worker alone and not yet answered. */
   private readonly inFlight = new Map<Worker, number>();
-  private readonly waiting: { job: KernelJob; resolve: (r: KernelResult) => void; reject: (e: unknown) => void }[] = [];
+  /** Jobs for one worker or this thread, not sent yet. */
+  private readonly waiting: Entry[] = [];
+  /** Jobs to offer to every thread at the next flush. */
+  private toOffer: Entry[] = [];
+  /** Offered jobs this thread may still claim. */
+  private offered: Entry[] = [];
   private readonly pending = new Map<number, { resolve: (r: KernelResult) => void; reject: (e: unknown) => void }>();
   private nextId = 0;
 
@@ -141,10 +161,12 @@ export class KernelPool {
     for (let i = 0; i < threads - 1; i++) {
       const w = spares.pop() ?? new Worker(path);
       w.ref();
-      w.on('message', (m: { id: number; result: KernelResult }) => {
-        this.inFlight.set(w, this.inFlight.get(w)! - 1);
-        // The next job first: the worker should not wait while this result is applied.
-        this.dispatch();
+      w.on('message', (m: { id: number; result: KernelResult; alone: boolean }) => {
+        if (m.alone) {
+          this.inFlight.set(w, this.inFlight.get(w)! - 1);
+          // The next job first: the worker should not wait while this result is applied.
+          this.dispatch();
+        }
         this.pending.get(m.id)?.resolve(m.result);
         this.pending.delete(m.id);
       });
@@ -154,7 +176,7 @@ export class KernelPool {
     }
   }
 
-  /** The worker with the fewest jobs in flight, if it has room for one more. */
+  /** The worker with the fewest jobs of its own in flight, if it has room for one more. */
   private leastBusy(): Worker | undefined {
     let pick: Worker | undefined;
     for (const w of this.workers) if (this.inFlight.get(w)! < QUEUE_DEPTH && (!pick || this.inFlight.get(w)! < this.inFlight.get(pick)!)) pick = w;
@@ -170,22 +192,32 @@ export class KernelPool {
       const { job, resolve, reject } = this.waiting.splice(pick, 1)[0]!;
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject });
-      // Values still in the file are read by the worker itself, straight into its kernels' memory;
-      // others go as a copy the worker owns (the model's own bytes stay where they are).
       if (job.kind === 'fingerprint' && job.bytes instanceof Uint8Array) {
         // A copy of just these bytes (cloning the view would clone the whole buffer under it; and a
         // Buffer's slice is a view, so it is copied with the Uint8Array constructor).
         const bytes = new Uint8Array(job.bytes);
         w.postMessage({ id, job: { ...job, bytes } }, [bytes.buffer as ArrayBuffer]);
-      } else if (job.kind === 'fingerprint') {
-        w.postMessage({ id, job });
-      } else if (job.values instanceof Float32Array) {
+      } else if (job.kind !== 'fingerprint' && job.values instanceof Float32Array) {
         const values = job.values.slice();
         w.postMessage({ id, job: { ...job, values } }, [values.buffer as ArrayBuffer]);
       } else {
         w.postMessage({ id, job });
       }
     }
+  }
+
+  /** Offers the jobs gathered since the last flush to every thread, largest first. */
+  private flush(): void {
+    const batch = this.toOffer.sort((a, b) => sizeOf(b.job) - sizeOf(a.job));
+    this.toOffer = [];
+    for (const entry of batch) {
+      entry.id = this.nextId++;
+      entry.claim = new Int32Array(new SharedArrayBuffer(4));
+      this.pending.set(entry.id, entry);
+      for (const w of this.workers) w.postMessage({ id: entry.id, job: entry.job, claim: entry.claim });
+      this.offered.push(entry);
+    }
+    this.scheduleLocal();
   }
 
   run(job: QuantizeJob): Promise<QuantizeResult>;
@@ -201,13 +233,20 @@ export class KernelPool {
       }
     }
     return new Promise((resolve, reject) => {
-      this.waiting.push({ job, resolve, reject });
-      this.dispatch();
-      this.scheduleLocal();
+      const inFile = job.kind === 'fingerprint' ? !(job.bytes instanceof Uint8Array) : !(job.values instanceof Float32Array);
+      if (inFile) {
+        // Gathered until the caller's loop yields, so that they can be offered largest first.
+        if (this.toOffer.length === 0) queueMicrotask(() => this.flush());
+        this.toOffer.push({ job, resolve, reject });
+      } else {
+        this.waiting.push({ job, resolve, reject });
+        this.dispatch();
+        this.scheduleLocal();
+      }
     });
   }
 
-  /** Runs a waiting job on this thread once the events already due (the workers' results) are handled. */
+  /** Runs a job on this thread once the events already due (the workers' results) are handled. */
   private scheduleLocal(): void {
     if (this.localScheduled) return;
     this.localScheduled = true;
@@ -217,18 +256,32 @@ export class KernelPool {
     });
   }
 
+  /**
+   * Runs the smallest job this thread can take: a large one here would keep this thread from
+   * handing the workers results' follow-ups (applying them, and jobs of their own) for longer.
+   */
   private runLocal(): void {
-    if (this.waiting.length === 0) return;
-    // The smallest: a large one here would leave the workers without their next job for longer.
-    let pick = 0;
-    for (let i = 1; i < this.waiting.length; i++) if (sizeOf(this.waiting[i]!.job) < sizeOf(this.waiting[pick]!.job)) pick = i;
-    const { job, resolve, reject } = this.waiting.splice(pick, 1)[0]!;
-    try {
-      resolve(execute(job));
-    } catch (e) {
-      reject(e);
+    // Offered jobs a worker has claimed are dropped as they are found.
+    this.offered = this.offered.filter((e) => Atomics.load(e.claim!, 0) === 0);
+    let best: Entry | undefined, bestSize = Infinity, fromWaiting = -1;
+    for (const e of this.offered) if (sizeOf(e.job) < bestSize) { best = e; bestSize = sizeOf(e.job); }
+    for (let i = 0; i < this.waiting.length; i++) {
+      if (sizeOf(this.waiting[i]!.job) < bestSize) { best = this.waiting[i]; bestSize = sizeOf(best!.job); fromWaiting = i; }
     }
-    if (this.waiting.length > 0) this.scheduleLocal();
+    if (!best) return;
+    if (fromWaiting >= 0) this.waiting.splice(fromWaiting, 1);
+    else {
+      this.offered.splice(this.offered.indexOf(best), 1);
+      // Lost to a worker between the look and the claim: try the next.
+      if (Atomics.compareExchange(best.claim!, 0, 0, 1) !== 0) return this.runLocal();
+      this.pending.delete(best.id!);
+    }
+    try {
+      best.resolve(execute(best.job));
+    } catch (e) {
+      best.reject(e);
+    }
+    if (this.waiting.length > 0 || this.offered.length > 0) this.scheduleLocal();
   }
 
   /**
