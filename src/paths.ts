@@ -1,6 +1,6 @@
 // Files the code needs at run time (the worker script, the WebAssembly kernels, the schema, the CLI)
 // are found from the package's root, because the code runs from three places: src/ under the tests,
-// dist/ as compiled, and dist/onnxpress.mjs as the bundled command line.
+// dist/ as compiled, and dist/onnxpress.cjs as the bundled command line.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,4 +1,5 @@
 // Running models in ONNX Runtime (onnxruntime-node): the only way a number in a report is measured.
+import { createRequire } from 'node:module';
 import type * as Ort from 'onnxruntime-node';
 import { DataType } from '../io/types.js';
 import { dtypeInfo, dtypeName } from '../ir/dtype.js';
@@ -16,11 +17,13 @@ export interface SessionOptions {
 }
 
 // Loaded on first use: the native runtime takes a while to load, and most commands never run a model.
+// By require, not import(): the command line runs from V8's code cache (bin/load-cli.mjs), whose
+// functions cannot call import().
 let ort: typeof Ort | undefined;
 
 async function runtime(): Promise<typeof Ort> {
   if (!ort) {
-    ort = await import('onnxruntime-node');
+    ort = createRequire(import.meta.url)('onnxruntime-node') as typeof Ort;
     ort.env.logLevel = 'fatal';
   }
   return ort;

@@ -1,10 +1,20 @@
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, fixture, leftoverTemps, scratch } from '../helpers.js';
+import { ROOT, cli, fixture, leftoverTemps, scratch } from '../helpers.js';
 
 const dir = scratch();
 const DIGITS = fixture('digits', 'model.onnx');
+
+describe('the bundled command line', () => {
+  it('starts from the code cache the build wrote, which V8 accepts', () => {
+    const probe = "import('./bin/load-cli.mjs').then(({ loadCli }) => { const { script } = loadCli(); console.log(JSON.stringify({ rejected: script.cachedDataRejected })); })";
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ rejected: false });
+  });
+});
 
 describe('onnxpress inspect', () => {
   it('prints a stable JSON summary', () => {
