@@ -167,7 +167,10 @@ function fourCandidates(first: usize, stride: usize, n: i32, s0: v128, s1: v128,
   }
   err0 = f32x4.mul(e0, f32x4.mul(s0, s0)); err1 = f32x4.mul(e1, f32x4.mul(s1, s1));
   err2 = f32x4.mul(e2, f32x4.mul(s2, s2)); err3 = f32x4.mul(e3, f32x4.mul(s3, s3));
-  plainRefV = ref; plainWorstV = f32x4.mul(worst, f32x4.abs(s0));
+  if (plain) {
+    plainRefV = ref;
+    plainWorstV = f32x4.mul(worst, f32x4.abs(s0));
+  }
 }
 
 /**
@@ -253,6 +256,25 @@ function chunk(
   let worst = f32x4.splat(0), err = f32x4.splat(0), ref = f32x4.splat(0), nz = i32x4.splat(0);
   p = first;
   let out = codes;
+  if (nRatios > 0 && mode != ASYMMETRIC && zpSym == 0) {
+    // After the zero-point-free search: no zero point to add and take off, and Σ x² is known
+    // (the same sums in the same order as below).
+    for (let r = 0; r < n; r++, p += stride, out += codeStride) {
+      const x = v128.load(p);
+      const q = f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, inv)), lo), hi);
+      storeCodes(out, q);
+      const y = f32x4.mul(q, scale);
+      const d = f32x4.abs(f32x4.sub(y, x));
+      worst = f32x4.pmax(worst, d);
+      err = f32x4.add(err, f32x4.mul(d, d));
+      nz = i32x4.sub(nz, f32x4.eq(y, f32x4.splat(0)));
+    }
+    statMax = max(statMax, hmax(worst));
+    statErr += hsum(err);
+    statRef += hsum(plainRefV);
+    statZeros += countZeros(nz);
+    return;
+  }
   for (let r = 0; r < n; r++, p += stride, out += codeStride) {
     const x = v128.load(p);
     const q = code(x, inv, zp, lo, hi);
