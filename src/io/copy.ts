@@ -21,7 +21,7 @@ export interface RangeCopy {
 /** The queue's shared state, as Int32 slots. */
 const NEXT = 0; // index of the next piece to take
 const ACTIVE = 1; // helpers between their start and their end
-const FAILED = 2; // 0, or which side failed: 1 reading, 2 writing
+const FAILED = 2; // 0, or which side failed: 1 reading, 2 writing; 3 when cancelled
 const MESSAGE_LENGTH = 3;
 const SLOTS = 4;
 const MESSAGE_BYTES = 1024;
@@ -138,12 +138,24 @@ export class ParallelCopy {
 
   finish(): void {
     drainQueue(this.queue);
+    this.waitForHelpers();
     const slots = new Int32Array(this.queue.state, 0, SLOTS);
-    for (let active = Atomics.load(slots, ACTIVE); active > 0; active = Atomics.load(slots, ACTIVE)) Atomics.wait(slots, ACTIVE, active);
     const failed = Atomics.load(slots, FAILED);
     if (failed !== 0) {
       const message = Buffer.from(new Uint8Array(this.queue.state, SLOTS * 4, Atomics.load(slots, MESSAGE_LENGTH))).toString();
       throw failed === 1 ? new InputError(`copying tensor bytes: ${message}`) : new OutputError(`writing tensor bytes: ${message}`);
     }
+  }
+
+  /** Stops the helpers after the pieces they are copying, and waits for them; errors are dropped. */
+  cancel(): void {
+    const slots = new Int32Array(this.queue.state, 0, SLOTS);
+    Atomics.compareExchange(slots, FAILED, 0, 3);
+    this.waitForHelpers();
+  }
+
+  private waitForHelpers(): void {
+    const slots = new Int32Array(this.queue.state, 0, SLOTS);
+    for (let active = Atomics.load(slots, ACTIVE); active > 0; active = Atomics.load(slots, ACTIVE)) Atomics.wait(slots, ACTIVE, active);
   }
 }

@@ -8,7 +8,7 @@ import { readModel, type ReadOptions } from '../io/read.js';
 import { InputError } from '../errors.js';
 import { validateModel } from '../ir/validate.js';
 import type { Model } from '../ir/model.js';
-import { OutputData, writeModel, writesExternalData, type WriteOptions, type WrittenFile } from '../io/write.js';
+import { OutputData, PrecopiedOutput, writeModel, writesExternalData, type WriteOptions, type WrittenFile } from '../io/write.js';
 import { countParameters } from '../report/inspect.js';
 import { unchangedTensorRows, type TensorRow } from '../report/tensors.js';
 import type { PassSummary } from './pass.js';
@@ -74,21 +74,25 @@ export async function compress(inputPath: string, outputPath: string, options: C
   // With no pass, the output is the input's bytes copied: the copy's helpers start while the model is read.
   else if ((options.steps ?? []).length === 0 && threads > 1 && !options.dryRun) prestartCopyHelpers(threads - 1);
   const model = readModel(inputPath, options.read);
-  const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
-  const inputProblems = validateModel(model.proto, externalLengths());
-  if (inputProblems.length > 0) {
-    throw new InputError(`${inputPath}: ${inputProblems[0]}${inputProblems.length > 1 ? ` (and ${inputProblems.length - 1} more problems)` : ''}`);
-  }
-  const inputParameters = countParameters(model);
-  const baseRows = unchangedTensorRows(model);
-  // An output with external data is opened now, so that the last pass's tensors are written as
-  // soon as they are final and memory holds only those in flight (models larger than memory).
   const steps = options.steps ?? [];
-  if (options.createOutputFolder && !options.dryRun) mkdirSync(dirname(outputPath), { recursive: true });
-  const data = steps.length > 0 && !options.dryRun && writesExternalData(model, options.write) ? new OutputData(model, outputPath, options.write) : undefined;
+  // With no pass, the output's large tensors start copying now, while the model is checked.
+  const precopied = steps.length === 0 ? PrecopiedOutput.start(model, outputPath, { threads, ...options.write, dryRun: options.dryRun }) : undefined;
+  let data: OutputData | undefined;
   try {
-    return await runAndWrite(model, inputPath, outputPath, options, { threads, data, inputParameters, baseRows });
+    const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
+    const inputProblems = validateModel(model.proto, externalLengths());
+    if (inputProblems.length > 0) {
+      throw new InputError(`${inputPath}: ${inputProblems[0]}${inputProblems.length > 1 ? ` (and ${inputProblems.length - 1} more problems)` : ''}`);
+    }
+    const inputParameters = countParameters(model);
+    const baseRows = unchangedTensorRows(model);
+    // An output with external data is opened now, so that the last pass's tensors are written as
+    // soon as they are final and memory holds only those in flight (models larger than memory).
+    if (options.createOutputFolder && !options.dryRun) mkdirSync(dirname(outputPath), { recursive: true });
+    data = steps.length > 0 && !options.dryRun && writesExternalData(model, options.write) ? new OutputData(model, outputPath, options.write) : undefined;
+    return await runAndWrite(model, inputPath, outputPath, options, { threads, data, precopied, inputParameters, baseRows });
   } catch (e) {
+    precopied?.abort();
     data?.abort();
     throw e;
   }
@@ -96,7 +100,9 @@ export async function compress(inputPath: string, outputPath: string, options: C
 
 async function runAndWrite(
   model: Model, inputPath: string, outputPath: string, options: CompressOptions,
-  { threads, data, inputParameters, baseRows }: { threads: number; data: OutputData | undefined; inputParameters: number; baseRows: TensorRow[] },
+  { threads, data, precopied, inputParameters, baseRows }: {
+    threads: number; data: OutputData | undefined; precopied: PrecopiedOutput | undefined; inputParameters: number; baseRows: TensorRow[];
+  },
 ): Promise<CompressResult> {
   const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
   const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads, progress: options.progress, settle: data && ((t) => data.settle(t)) });
@@ -121,6 +127,7 @@ async function runAndWrite(
       threads,
       ...options.write,
       data,
+      precopied,
       dryRun: options.dryRun,
       onModelChunk: (offset, length, bytes, origin) => {
         if (!identical) return;

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FileBytes } from '../../src/io/lazy.js';
 import { InputError } from '../../src/errors.js';
 import { readModel } from '../../src/io/read.js';
-import { writeModel } from '../../src/io/write.js';
+import { PrecopiedOutput, writeModel } from '../../src/io/write.js';
 import { compress } from '../../src/pipeline/compress.js';
 import { parseStep } from '../../src/pipeline/registry.js';
 import { inspectModel } from '../../src/report/inspect.js';
@@ -87,6 +87,52 @@ describe('copying unchanged tensor bytes on two threads', () => {
     writeFileSync(moved, Buffer.concat([bytes.subarray(2), bytes.subarray(0, 2)]));
     const m = await compress(moved, join(dir, 'moved-out.onnx'), { read: lazy, threads: 2, write: { parallelCopyFrom: 0 } });
     expect(m.identical).toBe(false);
+  });
+
+  it('starts copying a round trip\'s tensors as the model is read, and starts afresh where they move', async () => {
+    const started = vi.spyOn(PrecopiedOutput, 'start');
+    const aborted = vi.spyOn(PrecopiedOutput.prototype, 'abort');
+    try {
+      const out = join(dir, 'pre-out.onnx');
+      const r = await compress(CHARLM, out, { read: lazy, threads: 2, write: { parallelCopyFrom: 0 } });
+      expect(started.mock.results[0]!.value).toBeInstanceOf(PrecopiedOutput);
+      expect(aborted).not.toHaveBeenCalled();
+      expect(r.identical).toBe(true);
+      expect(Buffer.compare(readFileSync(out), readFileSync(CHARLM))).toBe(0);
+      // Every tensor 2 bytes earlier than in the source: the copy in flight is dropped, and the
+      // output is what one thread writes.
+      const bytes = readFileSync(CHARLM);
+      const moved = join(dir, 'pre-moved.onnx');
+      writeFileSync(moved, Buffer.concat([bytes.subarray(2), bytes.subarray(0, 2)]));
+      const two = join(dir, 'pre-moved-two.onnx'), one = join(dir, 'pre-moved-one.onnx');
+      await compress(moved, two, { read: lazy, threads: 2, write: { parallelCopyFrom: 0 } });
+      expect(started.mock.results[1]!.value).toBeInstanceOf(PrecopiedOutput);
+      expect(aborted).toHaveBeenCalledTimes(1);
+      await compress(moved, one, { read: lazy, threads: 1 });
+      expect(Buffer.compare(readFileSync(one), readFileSync(two))).toBe(0);
+      expect(leftoverTemps(dir)).toEqual([]);
+    } finally {
+      started.mockRestore();
+      aborted.mockRestore();
+    }
+  });
+
+  it('stops the round trip\'s early copy and leaves nothing behind when the model turns out invalid', async () => {
+    // A node reading a value nothing produces: found by validation, after the copy started.
+    const model = readModel(CHARLM);
+    model.graph.node[0]!.input[0] = 'nowhere';
+    const broken = join(dir, 'broken.onnx');
+    writeModel(model, broken, { threads: 1 });
+    const out = join(dir, 'broken-out.onnx');
+    const aborted = vi.spyOn(PrecopiedOutput.prototype, 'abort');
+    try {
+      await expect(compress(broken, out, { read: lazy, threads: 2, write: { parallelCopyFrom: 0 } })).rejects.toThrow(/nothing produces/);
+      expect(aborted).toHaveBeenCalledTimes(1);
+    } finally {
+      aborted.mockRestore();
+    }
+    expect(existsSync(out)).toBe(false);
+    expect(leftoverTemps(dir)).toEqual([]);
   });
 
   it('copies external data on two threads, byte for byte', () => {
