@@ -351,7 +351,8 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
  * checks the model: re-encoding a model encoded canonically (as the onnx library and ONNX Runtime
  * write them) puts every byte back where it was. writeModel takes the file over and skips what the
  * copy covers; where the layout turns out to differ, it discards the file and starts afresh.
- * BERT-base's round trip: the copy starts ~25 ms sooner, while this thread validates the model.
+ * BERT-base's round trip: 0.240 → 0.230 s (the helper thread, started with the command, is ready
+ * about when the model has been read; until then nothing can be copied sooner).
  */
 export class PrecopiedOutput {
   /** Input offset → length of the tensor bytes being copied to the same offset. */

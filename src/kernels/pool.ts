@@ -192,16 +192,15 @@ export class KernelPool {
       const { job, resolve, reject } = this.waiting.splice(pick, 1)[0]!;
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject });
-      if (job.kind === 'fingerprint' && job.bytes instanceof Uint8Array) {
+      // Only jobs with their values in memory wait here: they go as a copy the worker owns.
+      if (job.kind === 'fingerprint') {
         // A copy of just these bytes (cloning the view would clone the whole buffer under it; and a
         // Buffer's slice is a view, so it is copied with the Uint8Array constructor).
-        const bytes = new Uint8Array(job.bytes);
+        const bytes = new Uint8Array(job.bytes as Uint8Array);
         w.postMessage({ id, job: { ...job, bytes } }, [bytes.buffer as ArrayBuffer]);
-      } else if (job.kind !== 'fingerprint' && job.values instanceof Float32Array) {
-        const values = job.values.slice();
-        w.postMessage({ id, job: { ...job, values } }, [values.buffer as ArrayBuffer]);
       } else {
-        w.postMessage({ id, job });
+        const values = (job.values as Float32Array).slice();
+        w.postMessage({ id, job: { ...job, values } }, [values.buffer as ArrayBuffer]);
       }
     }
   }
@@ -257,8 +256,8 @@ export class KernelPool {
   }
 
   /**
-   * Runs the smallest job this thread can take: a large one here would keep this thread from
-   * handing the workers results' follow-ups (applying them, and jobs of their own) for longer.
+   * Runs the smallest job this thread can take: this thread also applies the results in order and
+   * hands the workers their jobs with values in memory, which a long job here would hold up.
    */
   private runLocal(): void {
     // Offered jobs a worker has claimed are dropped as they are found.
