@@ -4,6 +4,7 @@
 // byte-identical whatever the thread count). At most windowFor(threads) tensors are in flight.
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { InputError, OutputError, UsageError } from '../errors.js';
 import { bytesOf, toFloat32, type ByteRange, type FloatSource } from '../ir/tensor.js';
 import { packagePath } from '../paths.js';
 import { pruneSmallest } from '../prune/smallest.js';
@@ -67,6 +68,26 @@ export function execute(job: KernelJob): KernelResult {
   if (job.kind === 'prune') return pruneSmallest(job.values, job.count);
   if (job.kind === 'fingerprint') return fingerprintOf(bytesOf(job.bytes), job.dims, job.size);
   return quantizeGroups(job.values, groupsFrom(job.groups, job.values.length), job.options);
+}
+
+/** A job's error as plain data for postMessage (which keeps neither class nor exit code). */
+export interface JobError {
+  name: string;
+  message: string;
+}
+
+export function jobError(e: unknown): JobError {
+  return e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
+}
+
+/** The error a worker sent back, as the class it was thrown as where that is one of ours. */
+function rebuilt({ name, message }: JobError): Error {
+  if (name === 'InputError') return new InputError(message);
+  if (name === 'OutputError') return new OutputError(message);
+  if (name === 'UsageError') return new UsageError(message);
+  const e = new Error(message);
+  e.name = name;
+  return e;
 }
 
 /** The array buffers of a result, to hand over to the other thread instead of copying them. */
@@ -161,14 +182,16 @@ export class KernelPool {
     for (let i = 0; i < threads - 1; i++) {
       const w = spares.pop() ?? new Worker(path);
       w.ref();
-      w.on('message', (m: { id: number; result: KernelResult; alone: boolean }) => {
+      w.on('message', (m: { id: number; result?: KernelResult; error?: JobError; alone: boolean }) => {
         if (m.alone) {
           this.inFlight.set(w, this.inFlight.get(w)! - 1);
           // The next job first: the worker should not wait while this result is applied.
           this.dispatch();
         }
-        this.pending.get(m.id)?.resolve(m.result);
+        const p = this.pending.get(m.id);
         this.pending.delete(m.id);
+        if (m.error) p?.reject(rebuilt(m.error));
+        else p?.resolve(m.result!);
       });
       w.on('error', (e) => { for (const p of this.pending.values()) p.reject(e); this.pending.clear(); });
       this.workers.push(w);

@@ -88,6 +88,30 @@ describe('quantize int4 (blockwise)', () => {
 });
 
 describe('parallel kernels', () => {
+  it('reject a job that fails on a worker with the error\'s own class, and run the others', async () => {
+    const { KernelPool } = await import('../../src/kernels/pool.js');
+    const { InputError } = await import('../../src/errors.js');
+    const { writeFileSync } = await import('node:fs');
+    const file = join(dir, 'short.bin');
+    writeFileSync(file, Buffer.alloc(1 << 16));
+    const pool = new KernelPool(2);
+    // Time for the worker to start, so that it is there to take the largest job first.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    try {
+      const job = (length: number) => pool.run({ values: { file, offset: 0, length }, groups: { kind: 'tensor' as const }, options: { range: { min: -128, max: 127 }, symmetric: true } });
+      // The failing job is the largest, so the worker takes it first; this thread takes the small ones.
+      const failing = job(1 << 22);
+      const others = Array.from({ length: 200 }, () => job(4096));
+      await expect(failing).rejects.toBeInstanceOf(InputError);
+      await expect(failing).rejects.toThrow(/ended before byte/);
+      for (const r of await Promise.all(others)) expect(r.codes.length).toBe(4096);
+      // The worker is still there for more.
+      expect((await job(4096)).codes.length).toBe(4096);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it.each([['int4:block=32'], ['int8'], ['int8:mode=weight'], ['int4:block=64,format=dq,symmetric=false']])(
     'give byte-identical outputs with 1 and 2 threads (%s), eager and lazy reads', async (spec) => {
       for (const read of [undefined, LAZY_READ]) await expectSameForThreads(CHARLM, 'quantize', spec, read);
