@@ -9,6 +9,7 @@ import { bytesOf, toFloat32, type ByteRange, type FloatSource } from '../ir/tens
 import { packagePath } from '../paths.js';
 import { pruneSmallest } from '../prune/smallest.js';
 import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from '../quantize/kernels.js';
+import type { WeightError } from './simd.js';
 import type { Progress } from '../report/progress.js';
 import { fingerprintOf, type Fingerprint } from '../share/fingerprint.js';
 import { clusterValues, type ClusterResult, type KMeansOptions } from '../share/kmeans.js';
@@ -43,6 +44,8 @@ export interface PruneJob {
 export interface PruneResult {
   values: Float32Array;
   zeros: number;
+  /** Against the values before pruning, as report/metrics' weightError gives it. */
+  error: WeightError;
 }
 
 export interface FingerprintJob {

@@ -15,6 +15,7 @@ interface Exports {
   transpose32(src: number, rows: number, cols: number, dst: number): void;
   magnitudeHistogram(src: number, n: number, shift: number, digitMask: number, prefixMask: number, prefix: number, hist: number): void;
   pruneBelow(src: number, n: number, threshold: number, ties: number): number;
+  pruneError(src: number, n: number, threshold: number, ties: number, out: number): void;
   sortFloats(src: number, tmp: number, n: number, hist: number): void;
   countBoundsBelow(src: number, n: number, bounds: number, nb: number, codes: number): void;
 }
@@ -51,6 +52,12 @@ export interface NBitsPacking {
   block: number;
   /** Added to each code: 8 for signed codes, whose MatMulNBits zero point is 8. */
   shift: number;
+}
+
+/** As report/metrics' weightError gives them. */
+export interface WeightError {
+  maxAbsError: number;
+  relRmsError: number;
 }
 
 export interface SimdResult {
@@ -194,10 +201,11 @@ class Kernels {
    * A copy of the values with the `count` smallest magnitudes zeroed (ties broken by position), and
    * how many of its values are zero. Values still in the file are read straight into the kernels' memory.
    */
-  pruneSmallest(values: Float32Array | FloatSource, count: number): { values: Float32Array; zeros: number } {
+  pruneSmallest(values: Float32Array | FloatSource, count: number): { values: Float32Array; zeros: number; error: WeightError } {
     const n = values.length;
     const hist = align(BASE + n * 4);
-    const mem = this.reserve(hist + 4 * 2048);
+    const figures = hist + 4 * 2048;
+    const mem = this.reserve(figures + 24);
     const into = new Float32Array(mem.buffer, BASE, n);
     if (values instanceof Float32Array) into.set(values);
     else readFloats(values, into);
@@ -208,8 +216,12 @@ class Kernels {
       threshold = selected.threshold;
       ties = Math.min(count, n) - selected.below;
     }
+    // The error figures first, while the values are whole: the caller need not read them again.
+    this.exports.pruneError(BASE, n, threshold, ties, figures);
+    const [refSq, errSq, maxAbs] = new Float64Array(mem.buffer, figures, 3);
     const zeros = this.exports.pruneBelow(BASE, n, threshold, ties);
-    return { values: new Float32Array(mem.buffer.slice(BASE, BASE + n * 4)), zeros };
+    const error = { maxAbsError: maxAbs!, relRmsError: refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq! / refSq!) };
+    return { values: new Float32Array(mem.buffer.slice(BASE, BASE + n * 4)), zeros, error };
   }
 
   /** The k-th smallest magnitude (0-based) of all the arrays together. */

@@ -8,7 +8,7 @@ import { kthMagnitude } from './smallest.js';
 import type { Weight } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
-import { weightError } from '../report/metrics.js';
+import type { WeightError } from '../kernels/simd.js';
 import { chooseWeights } from '../pipeline/select.js';
 import { markPruned, setValues, STORAGE_OPTION } from './store.js';
 
@@ -52,26 +52,25 @@ export const magnitudePass: Pass = {
     } else {
       for (const w of weights) targets.set(w, Math.floor(sparsity * numElements(w.tensor.dims)));
     }
-    const apply = (w: Weight, after: Float32Array, zeroCount: number): void => {
-      const before = floatValues(model, w.tensor);
+    const apply = (w: Weight, after: Float32Array, zeroCount: number, error: WeightError): void => {
       const bytes = tensorByteLength(model, w.tensor);
       setValues(model, w, after);
-      if (options.storage === 'auto') markPruned(model, w.name);
+      if (options.storage === 'auto') markPruned(model, w, zeroCount);
       summary.bytesBefore += bytes;
       summary.bytesAfter += bytes;
       summary.tensors.push({
         name: w.name, shape: w.tensor.dims.map(Number), dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: bytes, bytesAfter: bytes,
-        sparsity: zeroCount / after.length, ...weightError(before, after),
+        sparsity: zeroCount / after.length, ...error,
         form: `magnitude-pruned (${options.scope})`,
       });
     };
-    // Each tensor is pruned on a kernel worker (which reads it from the file itself when it is still
-    // there); results are applied here in order, with the values read again for the error figures.
+    // Each tensor is pruned on a kernel thread (which reads it from the file itself when it is still
+    // there, and measures the error while it has both); results are applied here in order.
     const pool = new KernelPool(context.threads);
     const start = (w: Weight) => pool.run({ kind: 'prune', values: floatSource(model, w.tensor), count: targets.get(w)! });
     try {
       const report = { progress: context.progress, label: 'magnitude', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
-      for await (const [w, pruned] of inOrder(weights, windowFor(context.threads), start, report)) apply(w, pruned.values, pruned.zeros);
+      for await (const [w, pruned] of inOrder(weights, windowFor(context.threads), start, report)) apply(w, pruned.values, pruned.zeros, pruned.error);
     } finally {
       await pool.close();
     }

@@ -63,7 +63,7 @@ export const nmPass: Pass = {
       for (let i = 0; i < after.length; i++) if (after[i] === 0) zeros++;
       const bytes = tensorByteLength(model, w.tensor);
       setValues(model, w, after);
-      if (options.storage === 'auto') markPruned(model, w.name);
+      if (options.storage === 'auto') markPruned(model, w, zeros);
       summary.bytesBefore += bytes;
       summary.bytesAfter += bytes;
       summary.tensors.push({

@@ -2,7 +2,8 @@
 // kernels where the tensor fits their memory, else in plain JavaScript. Apart from the pass so that
 // the kernel workers can load it alone.
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
-import { simdFits, simdKernels } from '../kernels/simd.js';
+import { simdFits, simdKernels, type WeightError } from '../kernels/simd.js';
+import { weightError } from '../report/metrics.js';
 
 /** The k-th smallest value (0-based) of `a`, which is reordered (Hoare's selection, O(n) expected). */
 export function kthSmallest(a: Float32Array, k: number): number {
@@ -24,13 +25,14 @@ export function kthSmallest(a: Float32Array, k: number): number {
  * Zeroes exactly `count` of the smallest-magnitude values (ties broken by position, so the result
  * is deterministic). Returns the pruned copy.
  */
-export function pruneSmallest(values: Float32Array | FloatSource, count: number): { values: Float32Array; zeros: number } {
+export function pruneSmallest(values: Float32Array | FloatSource, count: number): { values: Float32Array; zeros: number; error: WeightError } {
   // The WebAssembly kernels select by radix (2 s → 0.2 s on BERT-base's MatMul weights) and count
-  // the zeros on the way; this scalar code stays for tensors too large for their memory, and as the
-  // reference in the tests.
+  // the zeros and the error on the way; this scalar code stays for tensors too large for their
+  // memory, and as the reference in the tests.
   if (simdFits(values.length)) return simdKernels().pruneSmallest(values, count);
-  const pruned = pruneSmallestScalar(toFloat32(values), count);
-  return { values: pruned, zeros: zeros(pruned) };
+  const original = toFloat32(values);
+  const pruned = pruneSmallestScalar(original, count);
+  return { values: pruned, zeros: zeros(pruned), error: weightError(original, pruned) };
 }
 
 /** pruneSmallest in plain JavaScript (quickselect). */

@@ -1,7 +1,7 @@
 // Writing pruned values back, and storing pruned tensors sparsely when that is smaller.
 import { DataType, type GraphProto, type SparseTensorProto } from '../io/types.js';
 import type { Model } from '../ir/model.js';
-import { makeTensor, tensorValues } from '../ir/tensor.js';
+import { makeTensor, numElements, tensorValues } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
 import type { OptionSpec } from '../pipeline/options.js';
 import { forEachGraph } from '../ir/walk.js';
@@ -26,13 +26,17 @@ export const STORAGE_OPTION: OptionSpec = {
   description: 'auto: store a pruned tensor as a sparse_initializer where that is smaller (and nothing later changes it); dense: always dense',
 };
 
-const PRUNED = new WeakMap<Model, Set<string>>();
+/** Pruned tensors by name: the bytes the pass left and how many of their values are zero. */
+const PRUNED = new WeakMap<Model, Map<string, { data: unknown; zeros: number }>>();
 
-/** Records that a tensor was pruned and may be stored sparsely once the pipeline is done. */
-export function markPruned(model: Model, name: string): void {
-  let set = PRUNED.get(model);
-  if (!set) PRUNED.set(model, (set = new Set()));
-  set.add(name);
+/**
+ * Records that a tensor was pruned (its values just set, `zeros` of them ±0) and may be stored
+ * sparsely once the pipeline is done.
+ */
+export function markPruned(model: Model, w: Weight, zeros: number): void {
+  let map = PRUNED.get(model);
+  if (!map) PRUNED.set(model, (map = new Map()));
+  map.set(w.name, { data: w.tensor.raw_data, zeros });
 }
 
 /**
@@ -59,12 +63,15 @@ export function storeSparse(model: Model): { name: string; denseBytes: number; s
   forEachGraph(model.proto, ({ graph }: { graph: GraphProto }) => {
     const keep = [];
     for (const t of graph.initializer) {
-      if (!names.has(t.name ?? '') || t.data_type !== DataType.FLOAT || graph.input.some((i) => i.name === t.name)) { keep.push(t); continue; }
-      const values = tensorValues(model, t) as Float32Array;
-      const nnz = countNonZero(values);
-      const denseBytes = values.length * 4;
+      const marked = names.get(t.name ?? '');
+      if (!marked || t.data_type !== DataType.FLOAT || graph.input.some((i) => i.name === t.name)) { keep.push(t); continue; }
+      const count = numElements(t.dims);
+      // The count the pass made, where no later pass changed the bytes (no need to read them).
+      const nnz = t.raw_data === marked.data ? count - marked.zeros : countNonZero(tensorValues(model, t) as Float32Array);
+      const denseBytes = count * 4;
       const sparseBytes = nnz * (4 + 8);
       if (sparseBytes >= denseBytes) { keep.push(t); continue; }
+      const values = tensorValues(model, t) as Float32Array;
       const vals = new Float32Array(nnz);
       const idx = new BigInt64Array(nnz);
       let j = 0;

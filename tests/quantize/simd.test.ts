@@ -172,11 +172,16 @@ describe('magnitude pruning kernels', () => {
     const { pruneSmallest, pruneSmallestScalar } = await import('../../src/prune/smallest.js');
     // Repeated magnitudes (and ±0) so that ties at the threshold are broken by position.
     const values = Float32Array.from(random(1000, 13), (x, i) => (i % 7 === 0 ? -Math.fround(Math.round(x * 40) / 40) : Math.fround(Math.round(x * 40) / 40)));
-    const { values: a, zeros } = pruneSmallest(values, count);
+    const { values: a, zeros, error } = pruneSmallest(values, count);
     const b = pruneSmallestScalar(values, count);
     expect(Array.from(a)).toEqual(Array.from(b));
     expect(zeros).toBe(b.filter((x) => x === 0).length);
     expect(zeros).toBeGreaterThanOrEqual(count);
+    // The error figures, measured in the kernel before it zeroes, as the report's own function gives them.
+    const { weightError } = await import('../../src/report/metrics.js');
+    const want = weightError(values, b);
+    expect(error.maxAbsError).toBe(want.maxAbsError);
+    expect(error.relRmsError).toBeCloseTo(want.relRmsError, 12);
   });
 
   it('select the k-th smallest magnitude across several arrays', async () => {
