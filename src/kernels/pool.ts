@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { InputError, OutputError, UsageError } from '../errors.js';
 import { bytesOf, toFloat32, type ByteRange, type FloatSource } from '../ir/tensor.js';
 import { packagePath } from '../paths.js';
+import { pruneNM } from '../prune/nm-select.js';
 import { pruneSmallest } from '../prune/smallest.js';
 import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from '../quantize/kernels.js';
 import type { WeightError } from './simd.js';
@@ -41,6 +42,16 @@ export interface PruneJob {
   count: number;
 }
 
+export interface NMJob {
+  kind: 'nm';
+  values: Float32Array | FloatSource;
+  dims: number[];
+  axis: number;
+  /** Kept of every `m` along the axis. */
+  n: number;
+  m: number;
+}
+
 export interface PruneResult {
   values: Float32Array;
   zeros: number;
@@ -56,7 +67,7 @@ export interface FingerprintJob {
   size: number | undefined;
 }
 
-export type KernelJob = QuantizeJob | ClusterJob | PruneJob | FingerprintJob;
+export type KernelJob = QuantizeJob | ClusterJob | PruneJob | NMJob | FingerprintJob;
 type KernelResult = QuantizeResult | ClusterResult | PruneResult | Fingerprint;
 
 /** A job's size, for the largest-first order. */
@@ -69,6 +80,7 @@ function sizeOf(job: KernelJob): number {
 export function execute(job: KernelJob): KernelResult {
   if (job.kind === 'cluster') return clusterValues(toFloat32(job.values), job.dims, job.axis, job.options);
   if (job.kind === 'prune') return pruneSmallest(job.values, job.count);
+  if (job.kind === 'nm') return pruneNM(job.values, job.dims, job.axis, job.n, job.m);
   if (job.kind === 'fingerprint') return fingerprintOf(bytesOf(job.bytes), job.dims, job.size);
   return quantizeGroups(job.values, groupsFrom(job.groups, job.values.length), job.options);
 }
@@ -247,7 +259,7 @@ export class KernelPool {
 
   run(job: QuantizeJob): Promise<QuantizeResult>;
   run(job: ClusterJob): Promise<ClusterResult>;
-  run(job: PruneJob): Promise<PruneResult>;
+  run(job: PruneJob | NMJob): Promise<PruneResult>;
   run(job: FingerprintJob): Promise<Fingerprint>;
   run(job: KernelJob): Promise<KernelResult> {
     if (this.workers.length === 0) {

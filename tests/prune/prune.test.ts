@@ -178,6 +178,45 @@ describe('structured:target=heads', () => {
   });
 });
 
+describe('N:M selection', () => {
+  /** The selection as the pass made it before it ran on kernel threads: group by group through perBlock. */
+  function reference(values: Float32Array, dims: number[], axis: number, n: number, m: number): Float32Array {
+    const after = values.slice();
+    const groups = perBlock(dims, axis, m);
+    const buf = new Float32Array(m), idx = new Int32Array(m);
+    for (let g = 0; g < groups.count; g++) {
+      const size = groups.gather(g, values, buf, idx);
+      const order = Array.from({ length: size }, (_, j) => j).sort((a, b) => Math.abs(buf[a]!) - Math.abs(buf[b]!) || b - a);
+      for (let k = 0; k < size - n; k++) after[idx[order[k]!]!] = 0;
+    }
+    return after;
+  }
+
+  it.each([
+    [[64, 24], 0, 2, 4], [[24, 64], 1, 2, 4], [[6, 8, 3, 3], 1, 1, 4], [[96, 20], 0, 3, 8], [[2, 32, 5], 1, 5, 16],
+  ] as const)('keeps the same weights as a group-by-group selection, ties to the earlier (%j, axis %i, %i:%i)', async (dims, axis, n, m) => {
+    const { pruneNM } = await import('../../src/prune/nm-select.js');
+    const { weightError } = await import('../../src/report/metrics.js');
+    const count = dims.reduce((a, b) => a * b, 1);
+    // Few distinct magnitudes, both signs and zeros: plenty of ties inside groups.
+    const values = Float32Array.from({ length: count }, (_, i) => ((i * 7919) % 11 - 5) / 4);
+    const want = reference(values, [...dims], axis, n, m);
+    const got = pruneNM(values, [...dims], axis, n, m);
+    expect(Array.from(got.values)).toEqual(Array.from(want));
+    expect(got.zeros).toBe(want.filter((x) => x === 0).length);
+    const error = weightError(values, want);
+    expect(got.error.maxAbsError).toBe(error.maxAbsError);
+    expect(got.error.relRmsError).toBeCloseTo(error.relRmsError, 12);
+  });
+
+  it('gives byte-identical outputs with 1, 2 and 3 threads, eager and lazy reads', async () => {
+    for (const read of [undefined, LAZY_READ]) {
+      const passes = await expectSameForThreads(fixture('charlm', 'model.onnx'), 'prune', 'nm:n=2,m=4', read);
+      expect(passes[0]!.tensors.length).toBeGreaterThan(0);
+    }
+  });
+});
+
 describe('magnitude pruning on worker threads', () => {
   it.each([['magnitude:sparsity=0.5'], ['magnitude:sparsity=0.7,scope=global']])('gives byte-identical outputs with 1 and 2 threads (%s), eager and lazy reads', async (spec) => {
     for (const read of [undefined, LAZY_READ]) {
