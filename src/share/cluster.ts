@@ -4,33 +4,19 @@
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
-import { floatSource, floatValues, tensorByteLength, toNumber } from '../ir/tensor.js';
+import { floatSource, tensorByteLength, toNumber } from '../ir/tensor.js';
 import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary, type TensorChange } from '../pipeline/pass.js';
 import { chooseWeights } from '../pipeline/select.js';
 import { replaceWeight } from '../quantize/replace.js';
-import { sparsity, weightError } from '../report/metrics.js';
 import { dequantizeForm, evenlySpaced, gatherForm, type Clustered, type Lattice } from './codebook.js';
 import type { ClusterResult, KMeansOptions } from './kmeans.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { addedSize, storedSize } from './size.js';
 
 /** Runs k-means per tensor or per index along `axis`; codes index each group's own codebook. */
-function reconstruct(c: Clustered): Float32Array {
-  const out = new Float32Array(c.codes.length);
-  if (c.codebooks.length === 1) {
-    const book = c.codebooks[0]!;
-    for (let i = 0; i < out.length; i++) out[i] = book[c.codes[i]!]!;
-    return out;
-  }
-  const inner = c.dims.slice(c.axis! + 1).reduce((a, b) => a * b, 1);
-  const channels = c.dims[c.axis!]!;
-  for (let i = 0; i < out.length; i++) out[i] = c.codebooks[Math.floor(i / inner) % channels]![c.codes[i]!]!;
-  return out;
-}
-
 /** Whether the default opset can be raised to `version`, tried on a copy of the opset imports. */
 function raisable(model: Model, version: number): string | undefined {
   const trial = { ...model.proto, opset_import: model.proto.opset_import.map((o) => ({ ...o })) };
@@ -100,7 +86,7 @@ export const clusterPass: Pass = {
     const names = new NameAllocator(model);
     const kmeans: KMeansOptions = { k, seed: context.seed, maxIterations: options.iterations as number, keepZero: true };
     const axisOf = (w: Weight) => (options.granularity === 'channel' ? channelAxis(w) : undefined);
-    const applyClusters = (w: Weight, values: Float32Array, { codebooks, codes, iterations }: ClusterResult): void => {
+    const applyClusters = (w: Weight, { codebooks, codes, iterations, error, sparsity }: ClusterResult): void => {
       const dims = w.tensor.dims.map(toNumber);
       const axis = axisOf(w);
       const clustered: Clustered = { dims, bits, codebooks, axis, codes };
@@ -116,27 +102,25 @@ export const clusterPass: Pass = {
       }
       replaceWeight(w, stored.initializers, stored.nodes);
       model.external.delete(w.tensor);
-      const now = reconstruct(clustered);
       summary.bytesBefore += bytesBefore;
       summary.bytesAfter += bytesAfter;
       const change: TensorChange = {
         name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: `uint${bits}`, bytesBefore, bytesAfter,
-        sparsity: sparsity(now), ...weightError(values, now),
+        sparsity, ...error!,
         form: `${stored.form}${options.granularity === 'channel' && axis === undefined ? ' (per tensor: its uses disagree on the channel axis)' : ''}`,
         details: { k, centroids: Math.max(...codebooks.map((b) => b.length)), iterations },
       };
       summary.tensors.push(change);
     };
-    // k-means runs on the kernel workers, a few tensors ahead (each reads its tensor from the file
-    // when its turn comes); results are applied here in order, with the values read again for the
-    // error figures, so that no more than a tensor or two is in memory at once.
+    // k-means runs on the kernel threads, a few tensors ahead (each reads its tensor from the file
+    // when its turn comes, and measures the reconstruction's error); results are applied here in order.
     const pool = new KernelPool(context.threads);
     const start = (w: Weight) => pool.run({ kind: 'cluster', values: floatSource(model, w.tensor), dims: w.tensor.dims.map(toNumber), axis: axisOf(w), options: kmeans });
     const report = { progress: context.progress, label: 'clustering', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
     try {
       for await (const [w, result] of inOrder(candidates, windowFor(context.threads), start, report)) {
         if (result.nonFinite) { summary.skipped.push({ name: w.name, reason: 'has non-finite values' }); continue; }
-        applyClusters(w, floatValues(model, w.tensor), result);
+        applyClusters(w, result);
       }
     } finally {
       await pool.close();

@@ -141,6 +141,23 @@ describe('share cluster', () => {
   });
 });
 
+describe('the reconstruction error measured with the clusters', () => {
+  it.each([[undefined], [0], [1]])('equals weightError and the zero fraction of the reconstructed values (axis %s)', async (axis) => {
+    const { clusterValues } = await import('../../src/share/kmeans.js');
+    const { sparsity } = await import('../../src/report/metrics.js');
+    const dims = [12, 30];
+    // Some exact zeros (kept by keepZero) and a spread of magnitudes.
+    const values = Float32Array.from({ length: 360 }, (_, i) => (i % 9 === 0 ? 0 : Math.sin(i * 1.7) * (1 + (i % 5))));
+    const r = clusterValues(values, dims, axis, { k: 6, seed: 3, maxIterations: 20, keepZero: true });
+    const inner = axis === undefined ? values.length : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const channels = axis === undefined ? 1 : dims[axis]!;
+    const rebuilt = Float32Array.from(values, (_, i) => r.codebooks[Math.floor(i / inner) % channels]![r.codes[i]!]!);
+    expect(r.error).toEqual(weightError(values, rebuilt));
+    expect(r.sparsity).toBe(sparsity(rebuilt));
+    expect(r.sparsity).toBeGreaterThan(0);
+  });
+});
+
 describe('cluster on worker threads', () => {
   it.each([['cluster:k=16'], ['cluster:k=8,granularity=channel']])('gives byte-identical outputs with 1 and 2 threads (%s), eager and lazy reads', async (spec) => {
     for (const read of [undefined, LAZY_READ]) {
