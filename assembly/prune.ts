@@ -95,3 +95,73 @@ export function pruneError(src: usize, n: i32, threshold: u32, ties: i32, out: u
   store<f64>(out + 8, errSq);
   store<f64>(out + 16, <f64>reinterpret<f32>(worstBits));
 }
+
+/**
+ * N:M selection on `rows` rows of length `inner` at `src` (float32, in place): in each of the
+ * `rows / m` blocks of m rows, column by column, the n largest magnitudes stay and the others
+ * become 0. A value's rank is how many of its group are smaller, or equal and later (so ties keep
+ * the earlier); those ranked below m − n go. Four columns at a time through the lanes; columns
+ * past the last four one by one, by the same rule. Adds to out (f64 × 4): Σ x² over all values,
+ * Σ x² over those zeroed, the largest |x| zeroed (kept as the largest so far), and the count of
+ * zeros afterwards. `scratch` holds m vectors.
+ */
+export function nmRows(src: usize, rows: i32, inner: i32, n: i32, m: i32, scratch: usize, out: usize): void {
+  const drop = m - n;
+  const mag = i32x4.splat(MAGNITUDE);
+  const inner4 = inner & ~3;
+  let ref0 = f64x2.splat(0), ref1 = f64x2.splat(0), err0 = f64x2.splat(0), err1 = f64x2.splat(0);
+  let worst = i32x4.splat(0), nz = i32x4.splat(0);
+  const rowBytes = <usize>inner << 2;
+  for (let r0 = 0; r0 < rows; r0 += m) {
+    const block = src + <usize>r0 * rowBytes;
+    for (let c = 0; c < inner4; c += 4) {
+      const at = block + (<usize>c << 2);
+      for (let j = 0; j < m; j++) v128.store(scratch + (<usize>j << 4), v128.and(v128.load(at + <usize>j * rowBytes), mag));
+      for (let j = 0; j < m; j++) {
+        const aj = v128.load(scratch + (<usize>j << 4));
+        // Lanes count down from 0 (a true comparison is −1).
+        let rank = i32x4.splat(0);
+        for (let k = 0; k < j; k++) rank = i32x4.add(rank, i32x4.lt_u(v128.load(scratch + (<usize>k << 4)), aj));
+        for (let k = j + 1; k < m; k++) rank = i32x4.add(rank, i32x4.le_u(v128.load(scratch + (<usize>k << 4)), aj));
+        const gone = i32x4.gt_s(rank, i32x4.splat(-drop));
+        const p = at + <usize>j * rowBytes;
+        const v = v128.load(p);
+        const kept = v128.andnot(v, gone);
+        v128.store(p, kept);
+        const lo = f64x2.promote_low_f32x4(v), hi = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
+        ref0 = f64x2.add(ref0, f64x2.mul(lo, lo));
+        ref1 = f64x2.add(ref1, f64x2.mul(hi, hi));
+        const z = v128.and(v, gone);
+        const zlo = f64x2.promote_low_f32x4(z), zhi = f64x2.promote_low_f32x4(i32x4.shuffle(z, z, 2, 3, 0, 1));
+        err0 = f64x2.add(err0, f64x2.mul(zlo, zlo));
+        err1 = f64x2.add(err1, f64x2.mul(zhi, zhi));
+        worst = i32x4.max_u(worst, v128.and(aj, gone));
+        nz = i32x4.sub(nz, i32x4.eq(v128.and(kept, mag), i32x4.splat(0)));
+      }
+    }
+    for (let c = inner4; c < inner; c++) {
+      const at = block + (<usize>c << 2);
+      for (let j = 0; j < m; j++) store<u32>(scratch + (<usize>j << 2), load<u32>(at + <usize>j * rowBytes) & MAGNITUDE);
+      for (let j = 0; j < m; j++) {
+        const aj = load<u32>(scratch + (<usize>j << 2));
+        let rank = 0;
+        for (let k = 0; k < j; k++) if (load<u32>(scratch + (<usize>k << 2)) < aj) rank++;
+        for (let k = j + 1; k < m; k++) if (load<u32>(scratch + (<usize>k << 2)) <= aj) rank++;
+        const p = at + <usize>j * rowBytes;
+        const x = <f64>load<f32>(p);
+        store<f64>(out, load<f64>(out) + x * x);
+        if (rank < drop) {
+          store<f32>(p, 0);
+          store<f64>(out + 8, load<f64>(out + 8) + x * x);
+          store<f64>(out + 16, max(load<f64>(out + 16), <f64>reinterpret<f32>(aj)));
+          store<f64>(out + 24, load<f64>(out + 24) + 1);
+        } else if (aj == 0) store<f64>(out + 24, load<f64>(out + 24) + 1);
+      }
+    }
+  }
+  store<f64>(out, load<f64>(out) + f64x2.extract_lane(ref0, 0) + f64x2.extract_lane(ref0, 1) + f64x2.extract_lane(ref1, 0) + f64x2.extract_lane(ref1, 1));
+  store<f64>(out + 8, load<f64>(out + 8) + f64x2.extract_lane(err0, 0) + f64x2.extract_lane(err0, 1) + f64x2.extract_lane(err1, 0) + f64x2.extract_lane(err1, 1));
+  const w = max(max(i32x4.extract_lane(worst, 0) as u32, i32x4.extract_lane(worst, 1) as u32), max(i32x4.extract_lane(worst, 2) as u32, i32x4.extract_lane(worst, 3) as u32));
+  store<f64>(out + 16, max(load<f64>(out + 16), <f64>reinterpret<f32>(w)));
+  store<f64>(out + 24, load<f64>(out + 24) + <f64>(i32x4.extract_lane(nz, 0) + i32x4.extract_lane(nz, 1) + i32x4.extract_lane(nz, 2) + i32x4.extract_lane(nz, 3)));
+}

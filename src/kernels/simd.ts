@@ -16,6 +16,7 @@ interface Exports {
   magnitudeHistogram(src: number, n: number, shift: number, digitMask: number, prefixMask: number, prefix: number, hist: number): void;
   pruneBelow(src: number, n: number, threshold: number, ties: number): number;
   pruneError(src: number, n: number, threshold: number, ties: number, out: number): void;
+  nmRows(src: number, rows: number, inner: number, n: number, m: number, scratch: number, out: number): void;
   sortFloats(src: number, tmp: number, n: number, hist: number): void;
   countBoundsBelow(src: number, n: number, bounds: number, nb: number, codes: number): void;
 }
@@ -222,6 +223,26 @@ class Kernels {
     const zeros = this.exports.pruneBelow(BASE, n, threshold, ties);
     const error = { maxAbsError: maxAbs!, relRmsError: refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq! / refSq!) };
     return { values: new Float32Array(mem.buffer.slice(BASE, BASE + n * 4)), zeros, error };
+  }
+
+  /**
+   * N:M selection along the middle axis of values shaped [outer, length, inner] (length a multiple
+   * of m): a pruned copy, its zeros, and the error against the values. See nmRows.
+   */
+  pruneNM(values: Float32Array | FloatSource, outer: number, length: number, inner: number, n: number, m: number): { values: Float32Array; zeros: number; error: WeightError } {
+    const count = values.length;
+    const scratch = align(BASE + count * 4);
+    const figures = align(scratch + 16 * m);
+    const mem = this.reserve(figures + 32);
+    const into = new Float32Array(mem.buffer, BASE, count);
+    if (values instanceof Float32Array) into.set(values);
+    else readFloats(values, into);
+    new Float64Array(mem.buffer, figures, 4).fill(0);
+    const slab = length * inner * 4;
+    for (let o = 0; o < outer; o++) this.exports.nmRows(BASE + o * slab, length, inner, n, m, scratch, figures);
+    const [refSq, errSq, maxAbs, zeros] = new Float64Array(mem.buffer, figures, 4);
+    const error = { maxAbsError: maxAbs!, relRmsError: refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq! / refSq!) };
+    return { values: new Float32Array(mem.buffer.slice(BASE, BASE + count * 4)), zeros: zeros!, error };
   }
 
   /** The k-th smallest magnitude (0-based) of all the arrays together. */
