@@ -53,6 +53,18 @@ export function pruneBelow(src: usize, n: i32, threshold: u32, ties: i32): i32 {
   return zeros;
 }
 
+/** acc + the squares of v's four float32 lanes, summed in float64 (two lanes a side). */
+@inline
+function addSquares(acc: v128, v: v128): v128 {
+  const lo = f64x2.promote_low_f32x4(v), hi = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
+  return f64x2.add(f64x2.add(acc, f64x2.mul(lo, lo)), f64x2.mul(hi, hi));
+}
+
+@inline
+function sum2(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
 /**
  * The error pruneBelow(src, n, threshold, ties) will make, before it makes it: into out (f64 × 3),
  * Σ x² over all values, Σ x² over those it zeroes, and the largest |x| it zeroes. Sums in float64,
@@ -61,23 +73,18 @@ export function pruneBelow(src: usize, n: i32, threshold: u32, ties: i32): i32 {
 export function pruneError(src: usize, n: i32, threshold: u32, ties: i32, out: usize): void {
   const t = i32x4.splat(threshold), m = i32x4.splat(MAGNITUDE);
   const n4 = n & ~3;
-  let ref0 = f64x2.splat(0), ref1 = f64x2.splat(0), err0 = f64x2.splat(0), err1 = f64x2.splat(0);
+  let ref = f64x2.splat(0), err = f64x2.splat(0);
   let worst = i32x4.splat(0);
   for (let i = 0; i < n4; i += 4) {
     const v = v128.load(src + (<usize>i << 2));
     const bits = v128.and(v, m);
     const gone = i32x4.lt_u(bits, t);
-    const lo = f64x2.promote_low_f32x4(v), hi = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
-    ref0 = f64x2.add(ref0, f64x2.mul(lo, lo));
-    ref1 = f64x2.add(ref1, f64x2.mul(hi, hi));
-    const z = v128.and(v, gone);
-    const zlo = f64x2.promote_low_f32x4(z), zhi = f64x2.promote_low_f32x4(i32x4.shuffle(z, z, 2, 3, 0, 1));
-    err0 = f64x2.add(err0, f64x2.mul(zlo, zlo));
-    err1 = f64x2.add(err1, f64x2.mul(zhi, zhi));
+    ref = addSquares(ref, v);
+    err = addSquares(err, v128.and(v, gone));
     worst = i32x4.max_u(worst, v128.and(bits, gone));
   }
-  let refSq = f64x2.extract_lane(ref0, 0) + f64x2.extract_lane(ref0, 1) + f64x2.extract_lane(ref1, 0) + f64x2.extract_lane(ref1, 1);
-  let errSq = f64x2.extract_lane(err0, 0) + f64x2.extract_lane(err0, 1) + f64x2.extract_lane(err1, 0) + f64x2.extract_lane(err1, 1);
+  let refSq = sum2(ref);
+  let errSq = sum2(err);
   let worstBits = max(max(i32x4.extract_lane(worst, 0) as u32, i32x4.extract_lane(worst, 1) as u32), max(i32x4.extract_lane(worst, 2) as u32, i32x4.extract_lane(worst, 3) as u32));
   for (let i = n4; i < n; i++) {
     const bits = load<u32>(src + (<usize>i << 2)) & MAGNITUDE;
@@ -109,7 +116,7 @@ export function nmRows(src: usize, rows: i32, inner: i32, n: i32, m: i32, scratc
   const drop = m - n;
   const mag = i32x4.splat(MAGNITUDE);
   const inner4 = inner & ~3;
-  let ref0 = f64x2.splat(0), ref1 = f64x2.splat(0), err0 = f64x2.splat(0), err1 = f64x2.splat(0);
+  let ref = f64x2.splat(0), err = f64x2.splat(0);
   let worst = i32x4.splat(0), nz = i32x4.splat(0);
   const rowBytes = <usize>inner << 2;
   for (let r0 = 0; r0 < rows; r0 += m) {
@@ -128,13 +135,8 @@ export function nmRows(src: usize, rows: i32, inner: i32, n: i32, m: i32, scratc
         const v = v128.load(p);
         const kept = v128.andnot(v, gone);
         v128.store(p, kept);
-        const lo = f64x2.promote_low_f32x4(v), hi = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
-        ref0 = f64x2.add(ref0, f64x2.mul(lo, lo));
-        ref1 = f64x2.add(ref1, f64x2.mul(hi, hi));
-        const z = v128.and(v, gone);
-        const zlo = f64x2.promote_low_f32x4(z), zhi = f64x2.promote_low_f32x4(i32x4.shuffle(z, z, 2, 3, 0, 1));
-        err0 = f64x2.add(err0, f64x2.mul(zlo, zlo));
-        err1 = f64x2.add(err1, f64x2.mul(zhi, zhi));
+        ref = addSquares(ref, v);
+        err = addSquares(err, v128.and(v, gone));
         worst = i32x4.max_u(worst, v128.and(aj, gone));
         nz = i32x4.sub(nz, i32x4.eq(v128.and(kept, mag), i32x4.splat(0)));
       }
@@ -159,8 +161,8 @@ export function nmRows(src: usize, rows: i32, inner: i32, n: i32, m: i32, scratc
       }
     }
   }
-  store<f64>(out, load<f64>(out) + f64x2.extract_lane(ref0, 0) + f64x2.extract_lane(ref0, 1) + f64x2.extract_lane(ref1, 0) + f64x2.extract_lane(ref1, 1));
-  store<f64>(out + 8, load<f64>(out + 8) + f64x2.extract_lane(err0, 0) + f64x2.extract_lane(err0, 1) + f64x2.extract_lane(err1, 0) + f64x2.extract_lane(err1, 1));
+  store<f64>(out, load<f64>(out) + sum2(ref));
+  store<f64>(out + 8, load<f64>(out + 8) + sum2(err));
   const w = max(max(i32x4.extract_lane(worst, 0) as u32, i32x4.extract_lane(worst, 1) as u32), max(i32x4.extract_lane(worst, 2) as u32, i32x4.extract_lane(worst, 3) as u32));
   store<f64>(out + 16, max(load<f64>(out + 16), <f64>reinterpret<f32>(w)));
   store<f64>(out + 24, load<f64>(out + 24) + <f64>(i32x4.extract_lane(nz, 0) + i32x4.extract_lane(nz, 1) + i32x4.extract_lane(nz, 2) + i32x4.extract_lane(nz, 3)));
