@@ -10,7 +10,7 @@ import { packagePath } from '../paths.js';
 import { pruneNM } from '../prune/nm-select.js';
 import { pruneSmallest } from '../prune/smallest.js';
 import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from '../quantize/kernels.js';
-import type { WeightError } from './simd.js';
+import type { WeightError } from '../report/metrics.js';
 import type { Progress } from '../report/progress.js';
 import { fingerprintOf, type Fingerprint } from '../share/fingerprint.js';
 import { clusterValues, type ClusterResult, type KMeansOptions } from '../share/kmeans.js';

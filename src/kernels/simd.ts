@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { packagePath } from '../paths.js';
 import { RangeReader } from '../io/external.js';
 import { readFloats, type FloatSource } from '../ir/tensor.js';
+import { weightErrorOf, type WeightError } from '../report/metrics.js';
 
 interface Exports {
   colGroups(src: number, R: number, C: number, B: number, codes: number, scales: number, zeros: number,
@@ -53,12 +54,6 @@ export interface NBitsPacking {
   block: number;
   /** Added to each code: 8 for signed codes, whose MatMulNBits zero point is 8. */
   shift: number;
-}
-
-/** As report/metrics' weightError gives them. */
-export interface WeightError {
-  maxAbsError: number;
-  relRmsError: number;
 }
 
 export interface SimdResult {
@@ -221,7 +216,7 @@ class Kernels {
     this.exports.pruneError(BASE, n, threshold, ties, figures);
     const [refSq, errSq, maxAbs] = new Float64Array(mem.buffer, figures, 3);
     const zeros = this.exports.pruneBelow(BASE, n, threshold, ties);
-    const error = { maxAbsError: maxAbs!, relRmsError: refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq! / refSq!) };
+    const error = weightErrorOf(maxAbs!, errSq!, refSq!);
     return { values: new Float32Array(mem.buffer.slice(BASE, BASE + n * 4)), zeros, error };
   }
 
@@ -241,7 +236,7 @@ class Kernels {
     const slab = length * inner * 4;
     for (let o = 0; o < outer; o++) this.exports.nmRows(BASE + o * slab, length, inner, n, m, scratch, figures);
     const [refSq, errSq, maxAbs, zeros] = new Float64Array(mem.buffer, figures, 4);
-    const error = { maxAbsError: maxAbs!, relRmsError: refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq! / refSq!) };
+    const error = weightErrorOf(maxAbs!, errSq!, refSq!);
     return { values: new Float32Array(mem.buffer.slice(BASE, BASE + count * 4)), zeros: zeros!, error };
   }
 

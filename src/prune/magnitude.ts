@@ -8,7 +8,7 @@ import { kthMagnitude } from './smallest.js';
 import type { Weight } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
-import type { WeightError } from '../kernels/simd.js';
+import type { WeightError } from '../report/metrics.js';
 import { chooseWeights } from '../pipeline/select.js';
 import { markPruned, setValues, STORAGE_OPTION } from './store.js';
 

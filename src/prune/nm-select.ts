@@ -1,6 +1,7 @@
 // N:M selection over a whole tensor, apart from the pass so that the kernel threads can load it alone.
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
-import { simdFits, simdKernels, type WeightError } from '../kernels/simd.js';
+import { simdFits, simdKernels } from '../kernels/simd.js';
+import { weightErrorOf, type WeightError } from '../report/metrics.js';
 
 /**
  * Positions 0..size of `values` in `order`, smallest magnitude first; among equal magnitudes the
@@ -68,5 +69,5 @@ export function pruneNMScalar(source: Float32Array | FloatSource, outer: number,
       }
     }
   }
-  return { values, zeros, error: { maxAbsError: maxAbs, relRmsError: refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq / refSq) } };
+  return { values, zeros, error: weightErrorOf(maxAbs, errSq, refSq) };
 }

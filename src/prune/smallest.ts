@@ -2,8 +2,8 @@
 // kernels where the tensor fits their memory, else in plain JavaScript. Apart from the pass so that
 // the kernel workers can load it alone.
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
-import { simdFits, simdKernels, type WeightError } from '../kernels/simd.js';
-import { weightError } from '../report/metrics.js';
+import { simdFits, simdKernels } from '../kernels/simd.js';
+import { weightError, type WeightError } from '../report/metrics.js';
 
 /** The k-th smallest value (0-based) of `a`, which is reordered (Hoare's selection, O(n) expected). */
 export function kthSmallest(a: Float32Array, k: number): number {

@@ -4,6 +4,7 @@
 // Groups laid out in rows or columns go to the WebAssembly SIMD kernels (simd.ts); the scalar code
 // here handles the other layouts (a channel axis in the middle of a tensor) and GPTQ's arithmetic.
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
+import { weightErrorOf } from '../report/metrics.js';
 import { ScaleMode, simdFits, simdKernels, type NBitsPacking, type SimdLayout } from '../kernels/simd.js';
 
 /** Adding and subtracting 1.5·2^52 rounds a double to the nearest integer, ties to even, without a branch (~3× faster than Math.round in V8). */
@@ -24,11 +25,7 @@ export class ErrorAccumulator {
   zeros = 0;
   count = 0;
   result(): ErrorStats {
-    return {
-      maxAbsError: this.maxAbs,
-      relRmsError: this.refSq === 0 ? (this.errSq === 0 ? 0 : Infinity) : Math.sqrt(this.errSq / this.refSq),
-      sparsity: this.count ? this.zeros / this.count : 0,
-    };
+    return { ...weightErrorOf(this.maxAbs, this.errSq, this.refSq), sparsity: this.count ? this.zeros / this.count : 0 };
   }
 }
 

@@ -136,8 +136,20 @@ export function latencyStats(samplesMs: number[]): { meanMs: number; p90Ms: numb
   return { meanMs: mean, p90Ms: p90, runs: sorted.length };
 }
 
+/** How far a tensor's new values are from its original ones. */
+export interface WeightError {
+  maxAbsError: number;
+  /** RMS of the error relative to the RMS of the original. */
+  relRmsError: number;
+}
+
+/** The figures from their sums: the largest |error|, Σ error² and Σ original². */
+export function weightErrorOf(maxAbs: number, errSq: number, refSq: number): WeightError {
+  return { maxAbsError: maxAbs, relRmsError: refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq / refSq) };
+}
+
 /** Weight error: max absolute error and RMS of the error relative to the RMS of the original. */
-export function weightError(original: ArrayLike<number>, reconstructed: ArrayLike<number>): { maxAbsError: number; relRmsError: number } {
+export function weightError(original: ArrayLike<number>, reconstructed: ArrayLike<number>): WeightError {
   let maxAbs = 0, errSq = 0, refSq = 0;
   for (let i = 0; i < original.length; i++) {
     const o = original[i]!, d = Math.abs(o - reconstructed[i]!);
@@ -145,7 +157,7 @@ export function weightError(original: ArrayLike<number>, reconstructed: ArrayLik
     errSq += d * d;
     refSq += o * o;
   }
-  return { maxAbsError: maxAbs, relRmsError: refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq / refSq) };
+  return weightErrorOf(maxAbs, errSq, refSq);
 }
 
 export function sparsity(values: ArrayLike<number>): number {

@@ -16,7 +16,6 @@ import type { ClusterResult, KMeansOptions } from './kmeans.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { addedSize, storedSize } from './size.js';
 
-/** Runs k-means per tensor or per index along `axis`; codes index each group's own codebook. */
 /** Whether the default opset can be raised to `version`, tried on a copy of the opset imports. */
 function raisable(model: Model, version: number): string | undefined {
   const trial = { ...model.proto, opset_import: model.proto.opset_import.map((o) => ({ ...o })) };

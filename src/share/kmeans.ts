@@ -4,7 +4,8 @@
 // search, and each new centroid is an interval's mean. Two starts are tried — quantiles of the
 // distinct values, and k-means++ seeded from the pass's seed — and the one with less squared error
 // wins, so the result depends only on the values, k and the seed.
-import { simdFits, simdKernels, type WeightError } from '../kernels/simd.js';
+import { simdFits, simdKernels } from '../kernels/simd.js';
+import { weightErrorOf, type WeightError } from '../report/metrics.js';
 import { seededRandom } from '../report/data.js';
 
 export interface KMeansOptions {
@@ -243,8 +244,7 @@ function reconstructionError(values: Float32Array, dims: number[], axis: number 
       }
     }
   }
-  const relRmsError = refSq === 0 ? (errSq === 0 ? 0 : Infinity) : Math.sqrt(errSq / refSq);
-  return { error: { maxAbsError: maxAbs, relRmsError }, sparsity: values.length ? zeros / values.length : 0 };
+  return { error: weightErrorOf(maxAbs, errSq, refSq), sparsity: values.length ? zeros / values.length : 0 };
 }
 
 /** Whether every value is finite (k-means needs it), without a callback per value. */
