@@ -8,6 +8,7 @@ import { DecodeError, decode } from './codec.js';
 import { externalRef, isExternal } from './external.js';
 import { FileBytes, readWithHoles } from './lazy.js';
 import { tensorSizeProblem } from '../ir/validate.js';
+import { checkLimits } from '../ir/limits.js';
 import type { ModelProto } from './types.js';
 
 export interface ReadOptions {
@@ -59,6 +60,7 @@ export function readModel(path: string, options: ReadOptions = {}): Model {
   const lazy = stat.size >= (options.lazyFileBytes ?? 64 << 20) ? readWithHoles(full, stat.size, options.lazyTensorBytes ?? 1 << 20) : undefined;
   const bytes = lazy?.buffer ?? readFileSync(full);
   const proto = decodeModel(bytes, path);
+  checkLimits(proto, path);
   const model = new Model(proto, { path: full, given: path, dir: dirname(full), bytes: stat.size, buffer: lazy && lazy.holes.size > 0 ? undefined : bytes });
   if (lazy && lazy.holes.size > 0) {
     for (const t of proto.graph!.initializer) {
