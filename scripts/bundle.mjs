@@ -30,6 +30,8 @@ await build({
 });
 // The kernel worker too: each worker thread loads it, ~30 ms sooner than its dozen modules.
 await build({ ...common, entryPoints: ['dist/kernels/worker.js'], outfile: 'dist/kernel-worker.mjs' });
+// The ONNX Runtime child process (src/runtime/child.ts), forked for every evaluation.
+await build({ ...common, entryPoints: ['dist/runtime/child.js'], outfile: 'dist/ort-child.mjs' });
 rmSync('dist/onnxpress.mjs', { force: true });
 await writeCodeCache();
 

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { readModel } from '../io/read.js';
 import { buildReport } from '../report/build.js';
+import { prestartOrtChild } from '../runtime/client.js';
 import { addEvalOptions, addReportOptions, checkReportPaths, emitReport, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
 
 interface EvalFlags extends ReportFlags {
@@ -19,6 +20,8 @@ export function registerEval(program: Command): void {
   cmd.action(async (path: string, flags: EvalFlags) => {
     checkReportPaths(flags);
     const evaluate = evalOptionsFrom(flags);
+    // ONNX Runtime's process starts while the models are read and compared.
+    prestartOrtChild();
     const gates = gateOptionsFrom(flags);
     const reference = readModel(flags.reference);
     const candidate = readModel(path);

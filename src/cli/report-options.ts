@@ -38,7 +38,8 @@ export function addEvalOptions(cmd: Command): Command {
     .option("--seed <n>", "seed of synthesized inputs and of the passes' randomness (clustering)", "0")
     .option('--batches <n>', 'number of synthesized batches', '4')
     .option('--threads <n>', 'threads: ONNX Runtime intra-op threads when evaluating, and (compress) the threads of the quantization, magnitude-pruning, clustering and dedup kernels, this one included (default for the kernels: one per core for single-file models of 64 MiB or more, else 1)', '1')
-    .option('--runs <n>', 'timed runs per model for latency (0 to skip)', '20');
+    .option('--runs <n>', 'timed runs per model for latency (0 to skip)', '20')
+    .option('--eval-timeout <seconds>', 'seconds an evaluation may spend in ONNX Runtime, loading and running both models (each of auto\'s trials is one evaluation); past them it is stopped and fails', '600');
 }
 
 export function addReportOptions(cmd: Command): Command {
@@ -59,7 +60,7 @@ function number(flag: string, text: string | undefined, check: (n: number) => bo
   return n;
 }
 
-export function evalOptionsFrom(flags: ReportFlags): EvaluateOptions {
+export function evalOptionsFrom(flags: ReportFlags & { evalTimeout?: string }): EvaluateOptions {
   const dims: Record<string, number> = {};
   for (const spec of flags.dim ?? []) {
     const m = /^([^=]+)=(\d+)$/.exec(spec);
@@ -76,6 +77,7 @@ export function evalOptionsFrom(flags: ReportFlags): EvaluateOptions {
     batches: number('--batches', flags.batches, (n) => whole(n) && n >= 1 && n <= 10000, 'a whole number from 1 to 10000'),
     threads: number('--threads', flags.threads, (n) => whole(n) && n >= 1 && n <= 256, 'a whole number from 1 to 256'),
     runs: number('--runs', flags.runs, (n) => whole(n) && n >= 0 && n <= 100000, 'a whole number from 0 to 100000'),
+    timeout: number('--eval-timeout', flags.evalTimeout, (n) => n > 0, 'a positive number of seconds'),
     progress: terminalProgress(),
   };
 }

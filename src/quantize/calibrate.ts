@@ -9,7 +9,8 @@ import type { ModelProto } from '../io/types.js';
 import { writeModel } from '../io/write.js';
 import { Model } from '../ir/model.js';
 import { loadEvalData } from '../report/data.js';
-import { createSession, run } from '../report/runtime.js';
+import { OrtProcess } from '../runtime/client.js';
+import { checkFeeds } from '../runtime/feeds.js';
 
 export interface Calibration {
   /** XᵀX (K×K, row-major) of each requested value, whose last axis has K features. */
@@ -42,14 +43,21 @@ export async function calibrate(model: Model, names: string[], dataPath: string)
   const probe = new Model(proto, model.source);
   for (const [t, ref] of model.external) probe.external.set(t, ref);
   const dir = mkdtempSync(join(tmpdir(), 'onnxpress-calibrate-'));
+  // In a child process, as evaluation: a model that crashes ONNX Runtime or never ends fails in one
+  // line. It starts now, while the probe is written. Its messages cost ~3 ms per MB of activations,
+  // small beside accumulating their Gram matrices here.
+  const ort = new OrtProcess();
+  ort.prestart();
   try {
     const path = join(dir, 'probe.onnx');
     writeModel(probe, path);
-    const session = await createSession(path);
+    const label = model.source?.given ?? 'the model';
     const data = loadEvalData(model, { data: dataPath });
+    for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
+    const session = await ort.load(path, label);
     const gram = new Map<string, { k: number; matrix: Float64Array; rows: number }>();
     for (const batch of data.batches) {
-      const outputs = await run(session, batch.inputs);
+      const outputs = await ort.run(session, batch.inputs);
       for (const name of wanted) {
         const out = outputs.find((o) => o.name === name);
         if (!out || !(out.data instanceof Float32Array)) continue;
@@ -60,12 +68,12 @@ export async function calibrate(model: Model, names: string[], dataPath: string)
         entry.rows += out.data.length / k;
       }
     }
-    await session.release();
     for (const { k, matrix } of gram.values()) {
       for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) matrix[i * k + j] = matrix[j * k + i]!;
     }
     return { gram, samples: data.samples, source: data.source };
   } finally {
+    ort.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

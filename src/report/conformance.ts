@@ -10,7 +10,8 @@ import { decode } from '../io/codec.js';
 import { arrayFromTensor, findTestDataSets, readTensorFile, type NamedArray } from '../io/testdata.js';
 import type { TensorProto } from '../io/types.js';
 import { GraphIndex } from '../ir/graph.js';
-import { createSession, run } from './runtime.js';
+import { OrtProcess, type RemoteSession } from '../runtime/client.js';
+import { RuntimeFailure } from '../runtime/failure.js';
 
 export type CaseStatus = 'pass' | 'fail' | 'skip';
 
@@ -66,7 +67,13 @@ function close(actual: NamedArray, expected: NamedArray, rtol = 1e-3, atol = 1e-
   return true;
 }
 
-async function runCase(modelPath: string, root: string, scratch: string): Promise<CaseResult> {
+/** ONNX Runtime's own words for a model it refused, else the whole line (a crash, the time budget). */
+function why(e: unknown): string {
+  if (e instanceof RuntimeFailure) return e.kind === 'load' || e.kind === 'run' ? e.detail : e.message;
+  return (e as Error).message.split('\n')[0]!;
+}
+
+async function runCase(ort: OrtProcess, modelPath: string, root: string, scratch: string): Promise<CaseResult> {
   const name = relative(root, dirname(modelPath)) || '.';
   let identical: boolean | undefined;
   let copyPath: string;
@@ -81,16 +88,16 @@ async function runCase(modelPath: string, root: string, scratch: string): Promis
     return { model: name, status: 'fail', reason: `round trip: ${(e as Error).message}`, sets: 0 };
   }
   if (identical === false) return { model: name, status: 'fail', reason: 'written file differs from the original', identical, sets: 0 };
-  let original, copy;
+  let original: RemoteSession, copy: RemoteSession;
   try {
-    original = await createSession(modelPath);
+    original = await ort.load(modelPath, name);
   } catch (e) {
-    return { model: name, status: 'skip', reason: `ONNX Runtime cannot load the original: ${(e as Error).message.split('\n')[0]}`, identical, sets: 0 };
+    return { model: name, status: 'skip', reason: `ONNX Runtime cannot load the original: ${why(e)}`, identical, sets: 0 };
   }
   try {
-    copy = await createSession(copyPath);
+    copy = await ort.load(copyPath, `${name} (copy)`);
   } catch (e) {
-    return { model: name, status: 'fail', reason: `ONNX Runtime cannot load the copy: ${(e as Error).message.split('\n')[0]}`, identical, sets: 0 };
+    return { model: name, status: 'fail', reason: `ONNX Runtime cannot load the copy: ${why(e)}`, identical, sets: 0 };
   }
   const index = new GraphIndex(model.graph);
   const inputs = index.realInputs();
@@ -113,15 +120,15 @@ async function runCase(modelPath: string, root: string, scratch: string): Promis
     } catch { /* non-tensor outputs: compared through the runtime only */ }
     let a: NamedArray[];
     try {
-      a = await run(original, feeds);
+      a = await ort.run(original, feeds);
     } catch (e) {
-      return { model: name, status: 'skip', reason: `ONNX Runtime cannot run the original: ${(e as Error).message.split('\n')[0]}`, identical, sets: count };
+      return { model: name, status: 'skip', reason: `ONNX Runtime cannot run the original: ${why(e)}`, identical, sets: count };
     }
     let b: NamedArray[];
     try {
-      b = await run(copy, feeds);
+      b = await ort.run(copy, feeds);
     } catch (e) {
-      return { model: name, status: 'fail', reason: `ONNX Runtime cannot run the copy: ${(e as Error).message.split('\n')[0]}`, identical, sets: count };
+      return { model: name, status: 'fail', reason: `ONNX Runtime cannot run the copy: ${why(e)}`, identical, sets: count };
     }
     for (let i = 0; i < a.length; i++) {
       if (!sameArray(a[i]!, b[i]!)) return { model: name, status: 'fail', reason: `output '${a[i]!.name}' of the copy differs from the original's`, identical, sets: count };
@@ -137,13 +144,18 @@ export async function runConformance(root: string, onCase?: (r: CaseResult) => v
   if (!statSync(root).isDirectory()) throw new Error(`${root}: not a folder`);
   const scratch = mkdtempSync(join(tmpdir(), 'onnxpress-conformance-'));
   const cases: CaseResult[] = [];
+  // One child runs every case, each with its own time budget; after a crash the next case starts another.
+  const ort = new OrtProcess();
   try {
     for (const path of findModels(root)) {
-      const r = await runCase(path, root, scratch);
+      ort.restartBudget();
+      const r = await runCase(ort, path, root, scratch);
+      await ort.releaseAll();
       cases.push(r);
       onCase?.(r);
     }
   } finally {
+    ort.close();
     rmSync(scratch, { recursive: true, force: true });
   }
   const count = (s: CaseStatus) => cases.filter((c) => c.status === s).length;

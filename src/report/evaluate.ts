@@ -1,13 +1,15 @@
 // Accuracy and latency of a compressed model against its reference, both run in ONNX Runtime on
-// the same inputs. Every figure here comes from those runs.
-import { performance } from 'node:perf_hooks';
+// the same inputs. Every figure here comes from those runs, made in a child process (runtime/client.ts)
+// that a crash or a model running past the time budget ends without ending onnxpress.
 import { UsageError } from '../errors.js';
 import { readModel } from '../io/read.js';
 import type { NamedArray } from '../io/testdata.js';
 import type { Model } from '../ir/model.js';
 import { loadEvalData, describeData, type DataOptions, type EvalData } from './data.js';
 import { FidelityAccumulator, PerplexityAccumulator, argmaxRows, classification, latencyStats, type Classification, type Fidelity } from './metrics.js';
-import { createSession, run } from './runtime.js';
+import { OrtProcess, type RemoteSession } from '../runtime/client.js';
+import { checkFeeds } from '../runtime/feeds.js';
+import { checkSynthesizedSize } from '../runtime/synthesized.js';
 import type { Progress } from './progress.js';
 
 export type Metric = 'top1' | 'f1' | 'perplexity' | 'fidelity';
@@ -51,6 +53,8 @@ export interface EvaluateOptions extends DataOptions {
   /** Timed runs per model (default 20; 0 skips latency). */
   runs?: number;
   warmup?: number;
+  /** Seconds the evaluation may spend in ONNX Runtime, loading and running both models (default 600). */
+  timeout?: number;
   progress?: Progress;
 }
 
@@ -71,10 +75,31 @@ function chooseMetric(requested: Metric | undefined, hasLabels: boolean, firstOu
 
 /** Evaluates `candidatePath` against `referencePath`. Both are run in ONNX Runtime from their files. */
 export async function evaluate(referencePath: string, candidatePath: string, options: EvaluateOptions = {}, reference?: Model): Promise<Evaluation> {
-  const refModel = reference ?? readModel(referencePath);
-  const data = loadEvalData(refModel, options);
+  const ort = new OrtProcess(options.timeout);
+  // Started first: the child boots and loads ONNX Runtime (~60 ms) while the data is read here.
+  ort.prestart();
+  try {
+    const refModel = reference ?? readModel(referencePath);
+    // Read for its declared inputs, and so that the structural limits apply before ONNX Runtime sees it.
+    const cmpModel = readModel(candidatePath);
+    const refLabel = refModel.source?.given ?? referencePath;
+    if (options.data === undefined) checkSynthesizedSize(refModel, refLabel, options.dims);
+    const data = loadEvalData(refModel, options);
+    for (const batch of data.batches) {
+      checkFeeds(refModel, refLabel, batch.inputs);
+      checkFeeds(cmpModel, candidatePath, batch.inputs);
+    }
+    const refSession = await ort.load(referencePath, refLabel, options.threads ?? 1);
+    const cmpSession = await ort.load(candidatePath, candidatePath, options.threads ?? 1);
+    return await measure(ort, refSession, cmpSession, data, options);
+  } finally {
+    ort.close();
+  }
+}
+
+/** Runs both models on every batch, then times them. */
+async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: RemoteSession, data: EvalData, options: EvaluateOptions): Promise<Evaluation> {
   const threads = options.threads ?? 1;
-  const [refSession, cmpSession] = [await createSession(referencePath, { threads }), await createSession(candidatePath, { threads })];
   const fidelity = new Map<string, FidelityAccumulator>();
   const refPred: number[] = [], cmpPred: number[] = [], labels: number[] = [];
   const refPpl = new PerplexityAccumulator(), cmpPpl = new PerplexityAccumulator();
@@ -96,7 +121,7 @@ export async function evaluate(referencePath: string, candidatePath: string, opt
   const hasLabels = explicit !== undefined || data.batches.some((b) => b.labels !== undefined);
   options.progress?.start(data.batches.length, 'evaluating');
   for (const batch of data.batches) {
-    const [a, b] = [await run(refSession, batch.inputs), await run(cmpSession, batch.inputs)];
+    const [a, b] = [await ort.run(refSession, batch.inputs), await ort.run(cmpSession, batch.inputs)];
     metric ??= chooseMetric(options.metric, hasLabels, a[0]!);
     for (let i = 0; i < a.length; i++) {
       let acc = fidelity.get(a[i]!.name);
@@ -147,24 +172,12 @@ export async function evaluate(referencePath: string, candidatePath: string, opt
   if (runs > 0) {
     const warmup = options.warmup ?? 5;
     const batch = data.batches[0]!;
-    for (let i = 0; i < warmup; i++) { await run(refSession, batch.inputs); await run(cmpSession, batch.inputs); }
-    const refTimes: number[] = [], cmpTimes: number[] = [];
     options.progress?.start(runs, 'timing');
-    // Alternate the two models so that drift in machine load affects both alike.
-    for (let i = 0; i < runs; i++) {
-      let t = performance.now();
-      await run(refSession, batch.inputs);
-      refTimes.push(performance.now() - t);
-      t = performance.now();
-      await run(cmpSession, batch.inputs);
-      cmpTimes.push(performance.now() - t);
-      options.progress?.tick(1);
-    }
+    // Timed in the child around session.run alone, the two models in turn (not the messages to it).
+    const [refTimes, cmpTimes] = await ort.time([refSession, cmpSession], batch.inputs, runs, warmup, () => options.progress?.tick(1)) as [number[], number[]];
     options.progress?.stop();
     const r = latencyStats(refTimes), c = latencyStats(cmpTimes);
     latency = { threads, runs, warmup, batch: batch.source, reference: { meanMs: r.meanMs, p90Ms: r.p90Ms }, compressed: { meanMs: c.meanMs, p90Ms: c.p90Ms }, ratio: c.meanMs / r.meanMs };
   }
-  await refSession.release();
-  await cmpSession.release();
   return { accuracy, latency };
 }

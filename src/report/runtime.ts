@@ -21,8 +21,11 @@ export interface SessionOptions {
 // functions cannot call import().
 let ort: typeof Ort | undefined;
 
-async function runtime(): Promise<typeof Ort> {
+export async function runtime(): Promise<typeof Ort> {
   if (!ort) {
+    // Read by the native library as it loads: without it, ONNX Runtime writes /tmp/mat-debug-PID.log
+    // and files under ~/.cache/Microsoft/DeveloperTools for every process that loads it.
+    process.env.ORT_DISABLE_TELEMETRY = '1';
     ort = createRequire(import.meta.url)('onnxruntime-node') as typeof Ort;
     ort.env.logLevel = 'fatal';
   }
@@ -51,11 +54,16 @@ export function fromOrtTensor(name: string, t: Ort.Tensor): NamedArray {
   return { name, dtype, dims: [...t.dims], data: t.data as ArrayData };
 }
 
-/** Runs a session on named inputs; returns every output in the session's output order. */
-export async function run(session: Ort.InferenceSession, inputs: NamedArray[]): Promise<NamedArray[]> {
+/** Named inputs as session.run takes them. */
+export function toFeeds(inputs: NamedArray[]): Record<string, Ort.Tensor> {
   const feeds: Record<string, Ort.Tensor> = {};
   for (const a of inputs) feeds[a.name] = toOrtTensor(a);
-  const results = await session.run(feeds);
+  return feeds;
+}
+
+/** Runs a session on named inputs; returns every output in the session's output order. */
+export async function run(session: Ort.InferenceSession, inputs: NamedArray[]): Promise<NamedArray[]> {
+  const results = await session.run(toFeeds(inputs));
   return session.outputNames.map((name) => fromOrtTensor(name, results[name]!));
 }
 

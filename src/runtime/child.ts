@@ -1,0 +1,74 @@
+// The child process that runs ONNX Runtime for onnxpress (client.ts forks it): a model that crashes
+// ONNX Runtime or runs forever (session.run blocks this thread until it returns) takes this process
+// down, not onnxpress, which reports it in one line. Bundled as dist/ort-child.mjs.
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import type * as Ort from 'onnxruntime-node';
+import { createSession, run, runtime, toFeeds } from '../report/runtime.js';
+import type { Reply, Request } from './protocol.js';
+
+const sessions = new Map<number, Ort.InferenceSession>();
+let loaded = 0;
+
+function session(id: number): Ort.InferenceSession {
+  const s = sessions.get(id);
+  if (!s) throw new Error(`no session ${id}`);
+  return s;
+}
+
+const send = (reply: Reply) => process.send!(reply);
+
+async function time(request: Extract<Request, { op: 'time' }>): Promise<number[][]> {
+  const feeds = toFeeds(request.inputs);
+  const chosen = request.sessions.map(session);
+  for (let i = 0; i < request.warmup; i++) for (const s of chosen) await s.run(feeds);
+  const times = chosen.map((): number[] => []);
+  // The sessions take turns, so that drift in machine load affects each alike.
+  for (let i = 0; i < request.runs; i++) {
+    for (let k = 0; k < chosen.length; k++) {
+      const t = performance.now();
+      await chosen[k]!.run(feeds);
+      times[k]!.push(performance.now() - t);
+    }
+    send({ id: request.id, tick: true });
+  }
+  return times;
+}
+
+async function handle(request: Request): Promise<unknown> {
+  switch (request.op) {
+    case 'load': {
+      sessions.set(++loaded, await createSession(request.path, { threads: request.threads }));
+      return loaded;
+    }
+    case 'run': return run(session(request.session), request.inputs);
+    case 'time': return time(request);
+    case 'release':
+      await session(request.session).release();
+      return sessions.delete(request.session);
+  }
+}
+
+/**
+ * Ends this process when onnxpress is gone. onnxpress kills its child as it exits, but when it is
+ * killed outright (SIGKILL, the out-of-memory killer) nothing does, and a model that runs forever
+ * would keep this process busy forever. The main thread may be blocked in session.run, so a
+ * thread of its own watches the parent.
+ */
+function watchParent(): void {
+  const code = `const { workerData: w } = require('node:worker_threads');
+setInterval(() => { if (process.ppid !== w.parent) process.kill(w.pid, 'SIGKILL'); }, 500);`;
+  new Worker(code, { eval: true, workerData: { parent: process.ppid, pid: process.pid } }).unref();
+}
+
+process.on('message', (request: Request) => {
+  handle(request).then(
+    (result) => send({ id: request.id, result }),
+    (e: unknown) => send({ id: request.id, error: e instanceof Error ? e.message : String(e) }),
+  );
+});
+// onnxpress closed the channel (its evaluation is done, or it exited).
+process.on('disconnect', () => process.exit(0));
+watchParent();
+// Loaded now, while onnxpress is still reading the models and the data.
+void runtime();
