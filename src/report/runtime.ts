@@ -1,4 +1,7 @@
-// Running models in ONNX Runtime (onnxruntime-node): the only way a number in a report is measured.
+// Running models in ONNX Runtime (onnxruntime-node) in this process: the only way a number in a
+// report is measured. onnxpress itself does it in a child process (../runtime/child.ts uses this
+// module), where a model that crashes or hangs ONNX Runtime cannot take onnxpress down; the tests
+// call it directly.
 import { createRequire } from 'node:module';
 import type * as Ort from 'onnxruntime-node';
 import { DataType } from '../io/types.js';
@@ -17,8 +20,8 @@ export interface SessionOptions {
 }
 
 // Loaded on first use: the native runtime takes a while to load, and most commands never run a model.
-// By require, not import(): the command line runs from V8's code cache (bin/load-cli.mjs), whose
-// functions cannot call import().
+// By require, not import(), so that code run from V8's code cache (bin/load-cli.mjs), whose
+// functions cannot call import(), may use it too.
 let ort: typeof Ort | undefined;
 
 export async function runtime(): Promise<typeof Ort> {
