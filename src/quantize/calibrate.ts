@@ -43,10 +43,11 @@ export async function calibrate(model: Model, names: string[], dataPath: string)
   const probe = new Model(proto, model.source);
   for (const [t, ref] of model.external) probe.external.set(t, ref);
   const dir = mkdtempSync(join(tmpdir(), 'onnxpress-calibrate-'));
-  // In a child process, as evaluation: a model that crashes ONNX Runtime or never ends fails in one
-  // line. It starts now, while the probe is written. Its messages cost ~3 ms per MB of activations,
-  // small beside accumulating their Gram matrices here.
-  const ort = new OrtProcess();
+  // In a child process, as evaluation: a model that crashes ONNX Runtime fails in one line. No time
+  // budget: --eval-timeout does not reach here, and a large calibration set may rightly take long.
+  // The child starts now, while the probe is written; its messages cost ~3 ms per MB of
+  // activations, small beside accumulating their Gram matrices here.
+  const ort = new OrtProcess(Infinity);
   ort.prestart();
   try {
     const path = join(dir, 'probe.onnx');

@@ -97,15 +97,17 @@ interface Waiting {
 
 /**
  * One child process running ONNX Runtime, and the time budget of what it runs: requests go one at
- * a time, and the budget counts from the construction (or restartBudget) to the end of the last.
- * After a crash or a timeout the sessions are gone; the next load starts a new child.
+ * a time, and the budget counts the time spent waiting for them since the construction (or
+ * restartBudget), not the caller's own work between them (GPTQ's Gram matrices can take longer
+ * than the runs). After a crash or a timeout the sessions are gone; the next load starts a new child.
  */
 export class OrtProcess {
   private child?: ChildProcess;
   private waiting?: Waiting;
   private nextId = 0;
   private stderr = '';
-  private deadline = 0;
+  /** Milliseconds spent waiting for the child, against the budget. */
+  private spentMs = 0;
   private sessions: RemoteSession[] = [];
 
   constructor(private readonly timeoutS = DEFAULT_EVAL_TIMEOUT_S) {
@@ -119,7 +121,7 @@ export class OrtProcess {
 
   /** Starts the budget again, for the next of several evaluations run in one child. */
   restartBudget(): void {
-    this.deadline = performance.now() + this.timeoutS * 1000;
+    this.spentMs = 0;
   }
 
   async load(path: string, label: string, threads = 1): Promise<RemoteSession> {
@@ -183,12 +185,14 @@ export class OrtProcess {
   private request(body: RequestBody, phase: Waiting['phase'], label: string, inputs: NamedArray[], onTick?: () => void): Promise<unknown> {
     if (this.waiting) return Promise.reject(new Error('ONNX Runtime child: one request at a time'));
     return new Promise((resolve, reject) => {
-      if (performance.now() >= this.deadline) return reject(timeoutFailure(label, phase, this.timeoutS));
+      const budgetMs = this.timeoutS * 1000 - this.spentMs;
+      if (budgetMs <= 0) return reject(timeoutFailure(label, phase, this.timeoutS));
       const child = this.start();
       const id = ++this.nextId;
+      const begun = performance.now();
       let timer: NodeJS.Timeout;
       const arm = () => {
-        const left = this.deadline - performance.now();
+        const left = budgetMs - (performance.now() - begun);
         if (left > 0) {
           timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
           return;
@@ -198,7 +202,11 @@ export class OrtProcess {
         this.settle((w) => w.reject(timeoutFailure(label, phase, this.timeoutS)));
       };
       arm();
-      const done = <T>(f: (v: T) => void) => (v: T) => { clearTimeout(timer); f(v); };
+      const done = <T>(f: (v: T) => void) => (v: T) => {
+        clearTimeout(timer);
+        this.spentMs += performance.now() - begun;
+        f(v);
+      };
       this.waiting = { id, phase, label, inputs, resolve: done(resolve), reject: done(reject), onTick };
       try {
         // A send that fails because the child died is reported by its exit, with the signal.

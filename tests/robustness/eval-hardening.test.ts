@@ -109,6 +109,20 @@ describe('ONNX Runtime in a child process', () => {
     }
   });
 
+  it('the budget counts time spent waiting for ONNX Runtime, not the caller\'s own work between runs', async () => {
+    const ort = new OrtProcess(1);
+    try {
+      const digits = await ort.load(DIGITS, 'digits');
+      await new Promise((r) => setTimeout(r, 1200));
+      await ort.run(digits, [{ name: 'input', dtype: 1, dims: [1, 1, 8, 8], data: new Float32Array(64) }]);
+      const endless = await ort.load(loop, 'loop.onnx');
+      const failure = await ort.run(endless, [{ name: 'x', dtype: 1, dims: [1], data: new Float32Array(1) }]).then(() => undefined, (e: unknown) => e);
+      expect((failure as RuntimeFailure).kind).toBe('timeout');
+    } finally {
+      ort.close();
+    }
+  });
+
   it('onnxpress killed outright (SIGKILL): its ONNX Runtime child does not run on', async () => {
     const run = start(['eval', loop, '--reference', loop]);
     const child = await ortChild(run.pid);
