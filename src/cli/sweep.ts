@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
+import { readInputText } from '../io/input-path.js';
 import { TempFile } from '../io/atomic.js';
 import { readModel } from '../io/read.js';
 import { terminalProgress } from '../report/progress.js';
@@ -83,8 +84,10 @@ export function registerMerge(program: Command): void {
     .action((paths: string[], flags: { report?: string[]; json?: boolean }) => {
       const reports = paths.map((p) => {
         let r: SweepReport;
-        try { r = JSON.parse(readFileSync(p, 'utf8')); } catch (e) { throw new InputError(`${p}: not a sweep report (${(e as Error).message.split('\n')[0]})`); }
-        if (r.command !== 'sweep' || !Array.isArray(r.rows)) throw new InputError(`${p}: not a sweep report`);
+        // Read under the input policy first, so that its refusals are not reported as bad JSON.
+        const text = readInputText(p, { what: 'report' });
+        try { r = JSON.parse(text); } catch (e) { throw new InputError(`${p}: not a sweep report (${(e as Error).message.split('\n')[0]})`); }
+        if (typeof r !== 'object' || r === null || r.command !== 'sweep' || !Array.isArray(r.rows)) throw new InputError(`${p}: not a sweep report`);
         return r;
       });
       const model = reports[0]!.model;

@@ -1,9 +1,11 @@
 // External data: tensors whose bytes live in files beside the model (location, offset, length).
 // Locations are relative paths inside the model's folder; anything else is refused, because a
-// model file from the internet must not make us read (or later write) outside that folder.
-import { closeSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
+// model file from the internet must not make us read (or later write) outside that folder. Like
+// every input (input-path.ts), they must be regular files, opened without blocking.
+import { closeSync, readSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { InputError } from '../errors.js';
+import { openInput } from './input-path.js';
 import type { TensorProto } from './types.js';
 import { TENSOR_LOCATION_EXTERNAL } from './types.js';
 
@@ -61,8 +63,8 @@ export function externalRef(t: TensorProto, modelDir: string, where: string): Ex
   const location = entry(t, 'location');
   if (location === undefined) throw new InputError(`${where}: tensor '${name}' is marked external but has no location`);
   const file = resolveLocation(modelDir, location, where);
-  const stat = statSync(file);
-  if (!stat.isFile()) throw new InputError(`${where}: external data location '${location}' is not a file`);
+  const { fd, stat } = openInput(`${where}: external data file '${location}'`, file);
+  closeSync(fd);
   const offset = parseCount(entry(t, 'offset'), 'offset', where) ?? 0;
   const length = parseCount(entry(t, 'length'), 'length', where) ?? stat.size - offset;
   if (offset + length > stat.size) {
@@ -93,7 +95,7 @@ export class RangeReader {
   private readonly fd: number;
 
   constructor(readonly file: string) {
-    this.fd = openSync(file, 'r');
+    this.fd = openInput(file).fd;
   }
 
   /** Reads `out.length` bytes from `offset` into `out`. */

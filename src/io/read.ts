@@ -1,11 +1,12 @@
 // Reading a model file: size checks, decoding, and validation of external data references.
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { Model } from '../ir/model.js';
 import { forEachTensor } from '../ir/walk.js';
 import { DecodeError, decode } from './codec.js';
 import { externalRef, isExternal } from './external.js';
+import { openInput, readAll } from './input-path.js';
 import { FileBytes, readWithHoles } from './lazy.js';
 import { tensorSizeProblem } from '../ir/validate.js';
 import { checkLimits } from '../ir/limits.js';
@@ -20,17 +21,6 @@ export interface ReadOptions {
 
 /** Protobuf cannot represent a message of 2 GiB or more; larger models keep weights in external files. */
 export const MAX_MODEL_FILE_BYTES = 2 ** 31 - 1;
-
-function statOrFail(path: string) {
-  try {
-    return statSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputError(`${path}: no such file`);
-    if (code === 'EACCES') throw new InputError(`${path}: permission denied`);
-    throw new InputError(`${path}: cannot read (${code ?? String(e)})`);
-  }
-}
 
 /** Decodes model bytes; `where` names the source in errors. */
 export function decodeModel(bytes: Uint8Array, where: string): ModelProto {
@@ -49,16 +39,21 @@ export function decodeModel(bytes: Uint8Array, where: string): ModelProto {
 /** Reads an .onnx file. Tensor bytes stay views into the file's buffer; external data is checked, not loaded. */
 export function readModel(path: string, options: ReadOptions = {}): Model {
   const full = resolve(path);
-  const stat = statOrFail(path);
-  if (stat.isDirectory()) throw new InputError(`${path}: is a directory, expected an .onnx file`);
-  if (!stat.isFile()) throw new InputError(`${path}: not a regular file`);
-  if (stat.size === 0) throw new InputError(`${path}: empty file, not an ONNX model`);
-  if (stat.size > MAX_MODEL_FILE_BYTES) {
-    throw new InputError(`${path}: ${stat.size} bytes is over protobuf's 2 GiB limit; models this large keep their weights in external data files`);
+  // Only a regular file, opened without blocking (input-path.ts); read from this descriptor.
+  const { fd, stat } = openInput(path, full);
+  let lazy: ReturnType<typeof readWithHoles>;
+  let bytes: Buffer;
+  try {
+    if (stat.size === 0) throw new InputError(`${path}: empty file, not an ONNX model`);
+    if (stat.size > MAX_MODEL_FILE_BYTES) {
+      throw new InputError(`${path}: ${stat.size} bytes is over protobuf's 2 GiB limit; models this large keep their weights in external data files`);
+    }
+    // Large files: big tensor payloads stay in the file until something reads them.
+    lazy = stat.size >= (options.lazyFileBytes ?? 64 << 20) ? readWithHoles(full, stat.size, options.lazyTensorBytes ?? 1 << 20) : undefined;
+    bytes = lazy?.buffer ?? readAll(fd, stat.size);
+  } finally {
+    closeSync(fd);
   }
-  // Large files: big tensor payloads stay in the file until something reads them.
-  const lazy = stat.size >= (options.lazyFileBytes ?? 64 << 20) ? readWithHoles(full, stat.size, options.lazyTensorBytes ?? 1 << 20) : undefined;
-  const bytes = lazy?.buffer ?? readFileSync(full);
   const proto = decodeModel(bytes, path);
   checkLimits(proto, path);
   const model = new Model(proto, { path: full, given: path, dir: dirname(full), bytes: stat.size, buffer: lazy && lazy.holes.size > 0 ? undefined : bytes });

@@ -1,8 +1,8 @@
 // Recipe files: the pipeline as data (YAML or JSON), with evaluation settings and CI gates.
 // Validated in full before anything runs; errors name the file, the line and the key.
-import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
-import { InputError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import { readInputText } from '../io/input-path.js';
 import { FAMILIES, makeStep, parseStep, type PipelineStep } from './registry.js';
 
 export interface RecipeEval {
@@ -145,12 +145,6 @@ export function parseRecipe(text: string, where: string): Recipe {
 }
 
 export function loadRecipe(path: string): Recipe {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new InputError(`${path}: cannot read the recipe (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  return parseRecipe(text, path);
+  return parseRecipe(readInputText(path, { what: 'recipe' }), path);
 }
 

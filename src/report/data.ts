@@ -1,11 +1,12 @@
 // Evaluation data: the inputs both models are run on, and the labels metrics compare against.
 // From ONNX test_data_set_N folders, .npz/.npy files, or synthesized from the model's input types
 // with a seeded generator (the same seed gives the same inputs).
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
+import { readInputText } from '../io/input-path.js';
 import { readNpz } from '../io/npz.js';
-import { findTestDataSets, readTensorFile, readTestDataSet, type ArrayData, type NamedArray } from '../io/testdata.js';
+import { dataFolder, findInDataFolder, findTestDataSets, readTensorFile, readTestDataSet, type ArrayData, type DataFolder, type NamedArray } from '../io/testdata.js';
 import { DataType, type ValueInfoProto } from '../io/types.js';
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
@@ -58,26 +59,37 @@ function nameInputs(model: Model, arrays: NamedArray[], where: string): NamedArr
   return arrays.map((a, i) => ({ ...a, name: inputs[i]!.name ?? '' }));
 }
 
-export function readLabels(path: string): Int32Array {
-  if (!existsSync(path)) throw new InputError(`${path}: no such labels file`);
+/** Reads labels; `file` is what is opened when not `path` (a resolved path inside a data folder). */
+export function readLabels(path: string, file = path): Int32Array {
   if (path.endsWith('.npy') || path.endsWith('.pb')) {
-    const a = readTensorFile(path);
+    const a = readTensorFile(path, file);
     if (Array.isArray(a.data) || a.dtype === DataType.FLOAT || a.dtype === DataType.DOUBLE) {
       throw new InputError(`${path}: labels must be integers, found ${dtypeName(a.dtype)}`);
     }
     return Int32Array.from(a.data as ArrayLike<number | bigint>, (v) => Number(v));
   }
-  const lines = readFileSync(path, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const lines = readInputText(path, { file, what: 'labels file' }).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
   return Int32Array.from(lines, (l, i) => {
     if (!/^-?\d+$/.test(l)) throw new InputError(`${path}:${i + 1}: '${l.slice(0, 40)}' is not an integer label`);
     return Number(l);
   });
 }
 
-function labelsBeside(setDir: string): ArrayLike<number> | undefined {
+/** Whether a name is taken in a folder: a link to nothing counts (and is then refused), unlike existsSync. */
+function present(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Labels found beside a test_data_set_N's inputs: like them, they must resolve inside the data folder. */
+function labelsBeside(setDir: string, folder: DataFolder): ArrayLike<number> | undefined {
   for (const f of ['labels.pb', 'labels_0.pb', 'labels.npy', 'labels_0.npy']) {
     const p = join(setDir, f);
-    if (existsSync(p)) return readLabels(p);
+    if (present(p)) return readLabels(p, findInDataFolder(p, folder).file);
   }
   return undefined;
 }
@@ -160,9 +172,10 @@ export function loadEvalData(model: Model, options: DataOptions = {}): EvalData 
   else if (statSync(path).isDirectory()) {
     const sets = findTestDataSets(path);
     if (sets.length === 0) throw new InputError(`${path}: no test_data_set_N folders or input_K.pb files`);
+    const folder = dataFolder(path);
     const batches = sets.map((dir) => {
-      const set = readTestDataSet(dir);
-      return { inputs: nameInputs(model, set.inputs, dir), expected: set.outputs, labels: labelsBeside(dir), source: dir };
+      const set = readTestDataSet(dir, folder);
+      return { inputs: nameInputs(model, set.inputs, dir), expected: set.outputs, labels: labelsBeside(dir, folder), source: dir };
     });
     data = { kind: 'test-data-sets', source: path, batches, samples: 0 };
   } else if (path.endsWith('.npz')) {
