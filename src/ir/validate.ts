@@ -4,25 +4,64 @@
 // is a bug in a pass; the message names what is wrong so the report can name the pass.
 import type { GraphProto, ModelProto, TensorProto } from '../io/types.js';
 import { DataType } from '../io/types.js';
-import { rawByteLength } from './dtype.js';
+import { dtypeInfo, dtypeName, rawByteLength, type DtypeInfo } from './dtype.js';
 import { GraphIndex } from './graph.js';
 import { normalDomain } from './opset.js';
 import { numElements } from './tensor.js';
 
-/** Why a tensor's stored data does not match its declared shape, or undefined when it does. */
+const TYPED_FIELDS = ['float_data', 'int32_data', 'string_data', 'int64_data', 'double_data', 'uint64_data'] as const;
+
+/**
+ * Entries of its typed field that `count` elements take (onnx.proto, TensorProto): two per complex
+ * element (real, imaginary); int32_data holds two 4-bit or four 2-bit elements per entry, packed
+ * like raw_data, and one element of every other type, 6-bit floats included.
+ */
+function typedEntries(info: DtypeInfo, count: number): number {
+  if (info.code === DataType.COMPLEX64 || info.code === DataType.COMPLEX128) return 2 * count;
+  if (info.field === 'int32_data' && (info.bits === 4 || info.bits === 2)) return Math.ceil((count * info.bits) / 8);
+  return count;
+}
+
+/**
+ * Why a tensor's stored data does not match its declared shape and type, or undefined when it does.
+ * The rules of onnx.proto (what ONNX's checker enforces), made exact: dims not negative; the values
+ * in one place only (raw_data, external data, or the typed field for the type); that place holding
+ * exactly the elements of the shape, and a tensor of no elements holding nothing. Every later step
+ * trusts this: a count that disagrees would make it allocate, or read, what is not there.
+ */
 export function tensorSizeProblem(t: TensorProto, externalLength?: number): string | undefined {
-  if (t.dims.some((d) => Number(d) < 0)) return `tensor '${t.name ?? ''}' has a negative dimension`;
+  const name = `tensor '${t.name ?? ''}'`;
+  const shape = `[${t.dims.join(', ')}]`;
+  if (t.dims.some((d) => Number(d) < 0)) return `${name} has a negative dimension in shape ${shape}`;
   const count = numElements(t.dims);
-  if (!Number.isSafeInteger(count)) return `tensor '${t.name ?? ''}' declares ${String(count)} elements`;
-  if (t.data_type === DataType.STRING || t.data_type === undefined || t.data_type === DataType.UNDEFINED) return undefined;
-  const expected = rawByteLength(t.data_type, count);
-  const actual = externalLength ?? t.raw_data?.byteLength;
-  if (actual !== undefined) {
-    if (actual !== expected && expected > 0) return `tensor '${t.name ?? ''}' has ${actual} bytes of data for shape [${t.dims.join(', ')}], which needs ${expected}`;
+  if (!Number.isSafeInteger(count)) return `${name} declares ${String(count)} elements`;
+  const info = dtypeInfo(t.data_type);
+  // An unknown or missing type: nothing to measure the data by (passes leave such tensors alone).
+  if (!info) return undefined;
+  const places: string[] = TYPED_FIELDS.filter((f) => t[f].length > 0);
+  if (t.raw_data !== undefined && t.raw_data.byteLength > 0) places.push('raw_data');
+  // An empty external range is no data (a zero-element tensor may point at one).
+  if (externalLength !== undefined && (externalLength > 0 || count > 0)) places.push('external data');
+  if (places.length > 1) return `${name} of shape ${shape} holds values in both ${places.join(' and ')}; ONNX allows one`;
+  const place = places[0];
+  if (count === 0) {
+    if (place === undefined) return undefined;
+    const held = place === 'external data' ? `${externalLength} bytes of external data` : place === 'raw_data' ? `${t.raw_data!.byteLength} bytes of raw_data` : `${t[place as (typeof TYPED_FIELDS)[number]].length} values in ${place}`;
+    return `${name} of shape ${shape} has no elements but holds ${held}`;
+  }
+  if (info.code === DataType.STRING) {
+    if (place === 'raw_data' || place === 'external data') return `${name} is a string tensor, whose values ONNX keeps in string_data only, but holds ${place}`;
+  } else if (place === 'external data' || (place === undefined && t.raw_data !== undefined) || place === 'raw_data') {
+    const expected = rawByteLength(info.code, count);
+    const actual = externalLength ?? t.raw_data!.byteLength;
+    if (actual !== expected) return `${name} has ${actual} bytes of data for shape ${shape}, which needs ${expected}`;
     return undefined;
   }
-  const typed = [t.float_data, t.int32_data, t.int64_data, t.double_data, t.uint64_data].find((a) => a.length > 0);
-  if (!typed) return count === 0 ? undefined : `tensor '${t.name ?? ''}' declares ${count} elements but holds no data`;
+  if (place === undefined) return `${name} declares ${count} elements but holds no data`;
+  if (place !== info.field) return `${name} is ${dtypeName(info.code)}, whose values ONNX keeps in ${info.field}, but holds ${place}`;
+  const entries = t[info.field].length;
+  const needed = typedEntries(info, count);
+  if (entries !== needed) return `${name} has ${entries} values in ${info.field} for shape ${shape} of ${dtypeName(info.code)}, which needs ${needed}`;
   return undefined;
 }
 
