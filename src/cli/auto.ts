@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileAtomically } from '../io/atomic.js';
+import { printableText } from '../report/printable.js';
+import { prestartOrtChild } from '../runtime/client.js';
+import { prepareOutputs } from '../io/output-path.js';
 import { stringify } from 'yaml';
 import { UsageError } from '../errors.js';
 import { autoPrecision } from '../pipeline/auto.js';
 import { recipeData } from '../pipeline/recipe.js';
 import { buildReport } from '../report/build.js';
-import { addEvalOptions, addReportOptions, checkReportPaths, emitReport, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
+import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
 import { recipeEvalOf, recipeGatesOf } from './recipe-flags.js';
 
 interface AutoFlags extends ReportFlags {
@@ -27,14 +30,16 @@ export function registerAuto(program: Command): void {
   cmd.action(async (path: string, flags: AutoFlags) => {
     const gates = gateOptionsFrom(flags);
     if (gates.maxAccuracyDrop === undefined) throw new UsageError('auto: --max-accuracy-drop is required (the budget)');
-    if (existsSync(flags.output!) && !flags.force) throw new UsageError(`${flags.output}: exists; pass --force to overwrite it`);
-    checkReportPaths(flags);
+    const recipePath = flags.recipeOut ?? `${flags.output}.recipe.yaml`;
+    // Every file this run writes is checked (and its folder created) before the model is read.
+    const outputs = [{ path: flags.output!, role: 'output' }, { path: recipePath, role: 'recipe' }, ...reportTargets(flags)];
+    prepareOutputs(outputs, { force: flags.force ?? false, inputs: [path, ...dataInputs(flags)] });
     const evaluate = evalOptionsFrom(flags);
+    prestartOrtChild();
     const progress = process.stderr.isTTY ? (m: string) => process.stderr.write(`  ${m}\n`) : undefined;
     const auto = await autoPrecision(path, flags.output!, { maxDrop: gates.maxAccuracyDrop, evaluate, progress });
     const recipe = recipeData({ passes: auto.steps, eval: recipeEvalOf(flags), gates: recipeGatesOf(gates) });
-    const recipePath = flags.recipeOut ?? `${flags.output}.recipe.yaml`;
-    writeFileSync(recipePath, stringify(recipe));
+    writeFileAtomically(recipePath, Buffer.from(stringify(recipe), 'utf8'));
     const report = await buildReport({
       command: 'compress', reference: auto.result.model, referenceFiles: auto.result.input.files, inputParameters: auto.result.inputParameters,
       candidatePath: flags.output!, candidateFiles: auto.result.output.files, candidate: auto.result.model, tensors: auto.result.tensors,
@@ -48,7 +53,7 @@ export function registerAuto(program: Command): void {
     };
     if (!flags.json) {
       process.stdout.write('sensitivity (drop with only this layer at 4 bits), most sensitive first:\n');
-      for (const s of auto.sensitivity) process.stdout.write(`  ${s.name.padEnd(32)} ${s.drop.toFixed(4)}  → ${auto.chosen.assignment[s.name]}\n`);
+      for (const s of auto.sensitivity) process.stdout.write(`  ${printableText(s.name).padEnd(32)} ${s.drop.toFixed(4)}  → ${auto.chosen.assignment[s.name]}\n`);
       process.stdout.write(`recipe written to ${recipePath}\n\n`);
     }
     emitReport(report, flags);

@@ -1,13 +1,15 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { compress } from '../pipeline/compress.js';
+import { prepareOutputs } from '../io/output-path.js';
 import { listPasses, parseStep, type PipelineStep } from '../pipeline/registry.js';
 import { loadRecipe, recipeData } from '../pipeline/recipe.js';
 import { mergeRecipeFlags, recipeEvalOf, recipeGatesOf } from './recipe-flags.js';
 import { buildReport } from '../report/build.js';
+import { loadEvalData } from '../report/data.js';
+import { prestartOrtChild } from '../runtime/client.js';
 import { terminalProgress } from '../report/progress.js';
-import { addEvalOptions, addReportOptions, checkReportPaths, emitReport, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
+import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
 
 interface CompressFlags extends ReportFlags {
   recipe?: string;
@@ -56,10 +58,11 @@ export function registerCompress(program: Command): void {
     const recipe = flags.recipe ? loadRecipe(flags.recipe) : undefined;
     if (recipe && steps.length > 0 && recipe.passes.length > 0) throw new UsageError('give the passes on the command line or in the recipe, not both');
     const pipeline: PipelineStep[] = recipe && recipe.passes.length > 0 ? recipe.passes : steps.map((s) => parseStep(s.family, s.spec));
-    if (!flags.dryRun && existsSync(flags.output) && !flags.force) throw new UsageError(`${flags.output}: exists; pass --force to overwrite it`);
     const threshold = Number(flags.externalThreshold);
     if (!Number.isInteger(threshold) || threshold < 0) throw new UsageError(`--external-threshold must be a whole number of bytes, got '${flags.externalThreshold}'`);
-    checkReportPaths(flags);
+    // Every file this run writes is checked (and its folder created) before the model is read.
+    const outputs = [...(flags.dryRun ? [] : [{ path: flags.output, role: 'output' }]), ...reportTargets(flags)];
+    prepareOutputs(outputs, { force: flags.force ?? false, inputs: [path, ...(flags.recipe ? [flags.recipe] : []), ...dataInputs(flags)] });
     // Flags given on the command line win over the recipe's settings.
     const fromCli = (key: string) => command.getOptionValueSource(key) === 'cli';
     const merged = mergeRecipeFlags(flags, recipe, fromCli);
@@ -69,6 +72,8 @@ export function registerCompress(program: Command): void {
       throw new UsageError('--max-accuracy-drop and --min-cosine need --eval');
     }
     const evaluate = evaluating ? evalOptionsFrom(merged) : undefined;
+    // ONNX Runtime's process starts while the model is read and compressed.
+    if (evaluate) prestartOrtChild();
     // The passes' seed: --seed, else the recipe's, else its evaluation seed, else 0.
     const seed = fromCli('seed') ? Number(flags.seed) : recipe?.seed ?? Number(merged.seed ?? 0);
     if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a whole number ≥ 0, got '${flags.seed}'`);
@@ -78,7 +83,9 @@ export function registerCompress(program: Command): void {
       // Kernel threads: --threads, else compress() picks by the model's size.
       createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed, progress: terminalProgress(),
       threads: fromCli('threads') ? Number(flags.threads) : undefined,
-      write: { externalData, sizeThreshold: threshold, location: flags.location },
+      write: { externalData, sizeThreshold: threshold, location: flags.location, force: flags.force ?? false },
+      // Evaluation data and labels given are read before anything is written: a mistake in them leaves no output.
+      onInputRead: evaluate && (evaluate.data || evaluate.labels) ? (model) => void loadEvalData(model, evaluate) : undefined,
     });
     const report = await buildReport({
       command: 'compress', reference: result.model, referenceFiles: result.input.files, inputParameters: result.inputParameters,

@@ -5,7 +5,7 @@ import type { Recipe, RecipeEval, RecipeGates } from '../pipeline/recipe.js';
 import type { ReportFlags } from './report-options.js';
 
 const EVAL_FLAGS: [keyof RecipeEval, keyof ReportFlags][] = [
-  ['data', 'data'], ['labels', 'labels'], ['metric', 'metric'], ['seed', 'seed'], ['batches', 'batches'], ['threads', 'threads'], ['runs', 'runs'],
+  ['data', 'data'], ['labels', 'labels'], ['metric', 'metric'], ['seed', 'seed'], ['batches', 'batches'], ['threads', 'threads'], ['runs', 'runs'], ['timeout', 'evalTimeout'],
 ];
 const GATE_FLAGS: [keyof RecipeGates, keyof ReportFlags][] = [
   ['max-accuracy-drop', 'maxAccuracyDrop'], ['min-size-reduction', 'minSizeReduction'], ['min-cosine', 'minCosine'],
@@ -33,6 +33,7 @@ export function recipeEvalOf(flags: ReportFlags): RecipeEval {
   if (flags.metric) out.metric = flags.metric;
   if (flags.dim?.length) out.dims = Object.fromEntries(flags.dim.map((d) => d.split('=')).map(([k, v]) => [k!, Number(v)]));
   for (const key of ['seed', 'batches', 'threads', 'runs'] as const) if (flags[key] !== undefined) out[key] = Number(flags[key]);
+  if (flags.evalTimeout !== undefined) out.timeout = Number(flags.evalTimeout);
   return out;
 }
 

@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 
 import { extname } from 'node:path';
 import { GateError, UsageError } from '../errors.js';
-import { TempFile } from '../io/atomic.js';
+import { writeFileAtomically } from '../io/atomic.js';
+import type { OutputTarget } from '../io/output-path.js';
 import { METRICS, type EvaluateOptions, type Metric } from '../report/evaluate.js';
 import { renderHtml } from '../report/html.js';
 import { renderMarkdown, renderTerminal } from '../report/render.js';
@@ -19,6 +20,7 @@ export interface ReportFlags {
   batches?: string;
   threads?: string;
   runs?: string;
+  evalTimeout?: string;
   report?: string[];
   json?: boolean;
   gzip?: boolean;
@@ -60,7 +62,7 @@ function number(flag: string, text: string | undefined, check: (n: number) => bo
   return n;
 }
 
-export function evalOptionsFrom(flags: ReportFlags & { evalTimeout?: string }): EvaluateOptions {
+export function evalOptionsFrom(flags: ReportFlags): EvaluateOptions {
   const dims: Record<string, number> = {};
   for (const spec of flags.dim ?? []) {
     const m = /^([^=]+)=(\d+)$/.exec(spec);
@@ -90,12 +92,19 @@ export function gateOptionsFrom(flags: ReportFlags): GateOptions {
   };
 }
 
-export function checkReportPaths(flags: ReportFlags): void {
+/** The --report files as outputs, refused where the extension names no format. */
+export function reportTargets(flags: ReportFlags): OutputTarget[] {
   for (const path of flags.report ?? []) {
     if (!['.json', '.md', '.html', '.htm'].includes(extname(path).toLowerCase())) {
       throw new UsageError(`--report ${path}: the file name must end in .json, .md or .html`);
     }
   }
+  return (flags.report ?? []).map((path) => ({ path, role: 'report' }));
+}
+
+/** Files a command with these flags reads besides its models: no output may replace them. */
+export function dataInputs(flags: ReportFlags): string[] {
+  return [flags.data, flags.labels].filter((p): p is string => p !== undefined);
 }
 
 /** Writes the report files, prints the report, and turns a failed gate into exit code 3. */
@@ -103,14 +112,7 @@ export function emitReport(report: Report, flags: ReportFlags): void {
   for (const path of flags.report ?? []) {
     const ext = extname(path).toLowerCase();
     const text = ext === '.json' ? reportJson(report) + '\n' : ext === '.md' ? renderMarkdown(report) : renderHtml(report);
-    const file = new TempFile(path);
-    try {
-      file.write(Buffer.from(text, 'utf8'));
-      file.commit();
-    } catch (e) {
-      file.abort();
-      throw e;
-    }
+    writeFileAtomically(path, Buffer.from(text, 'utf8'));
   }
   process.stdout.write(flags.json ? reportJson(report) + '\n' : renderTerminal(report) + '\n');
   const failed = report.gates.filter((g) => !g.passed);

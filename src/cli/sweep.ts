@@ -1,19 +1,21 @@
 import type { Command } from 'commander';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { readInputText } from '../io/input-path.js';
-import { TempFile } from '../io/atomic.js';
+import { writeFileAtomically } from '../io/atomic.js';
+import { prepareFolder, prepareOutputs } from '../io/output-path.js';
 import { readModel } from '../io/read.js';
 import { terminalProgress } from '../report/progress.js';
 import { expandGrid, parseGrid, parseShard, shardJobs } from '../sweep/grid.js';
 import { runJobs } from '../sweep/run.js';
 import { finishRows, renderSweep, renderSweepHtml, renderSweepMarkdown, SWEEP_VERSION, type SweepReport } from '../sweep/table.js';
-import { addEvalOptions, evalOptionsFrom, type ReportFlags } from './report-options.js';
+import { addEvalOptions, dataInputs, evalOptionsFrom, type ReportFlags } from './report-options.js';
 import { recipeEvalOf } from './recipe-flags.js';
 
 interface SweepFlags extends ReportFlags {
+  force?: boolean;
   grid?: string;
   jobs?: string;
   plan?: boolean;
@@ -23,14 +25,18 @@ interface SweepFlags extends ReportFlags {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** Checks the --report files against the output policy before any work (shared with merge). */
+function prepareSweepReports(flags: { report?: string[]; force?: boolean }, inputs: string[]): void {
+  prepareOutputs((flags.report ?? []).map((path) => ({ path, role: 'report' })), { force: flags.force ?? false, inputs });
+}
+
 /** Writes the sweep report files and prints it (shared with merge). */
 export function emitSweep(report: SweepReport, flags: { report?: string[]; json?: boolean }): void {
   for (const path of flags.report ?? []) {
     const ext = extname(path).toLowerCase();
     const text = ext === '.json' ? JSON.stringify(report, null, 2) + '\n' : ext === '.md' ? renderSweepMarkdown(report) : ext === '.html' || ext === '.htm' ? renderSweepHtml(report) : undefined;
     if (text === undefined) throw new UsageError(`--report ${path}: the file name must end in .json, .md or .html`);
-    const file = new TempFile(path);
-    try { file.write(Buffer.from(text)); file.commit(); } catch (e) { file.abort(); throw e; }
+    writeFileAtomically(path, Buffer.from(text));
   }
   process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : renderSweep(report) + '\n');
 }
@@ -46,7 +52,8 @@ export function registerSweep(program: Command): void {
     .option('--shard <i/n>', 'run only shard i of n (for spreading a sweep over machines; combine with onnxpress merge)')
     .option('--out <dir>', 'keep every compressed model and its report in this folder (default: a temporary folder, removed)')
     .option('--report <file>', 'write the sweep report: .json, .md or .html (a size-vs-accuracy scatter plot); repeatable', collect)
-    .option('--json', 'print the sweep report as JSON');
+    .option('--json', 'print the sweep report as JSON')
+    .option('--force', 'replace --report files that exist');
   addEvalOptions(cmd);
   cmd.action(async (model: string, flags: SweepFlags) => {
     const axes = parseGrid(flags.grid!);
@@ -60,9 +67,10 @@ export function registerSweep(program: Command): void {
     }
     const shard = flags.shard ? parseShard(flags.shard) : undefined;
     const mine = shard ? shardJobs(jobs, shard) : jobs;
+    prepareSweepReports(flags, [model, ...dataInputs(flags)]);
     const inputBytes = readModel(model).sourceFiles().reduce((n, f) => n + statSync(f).size, 0);
     const outDir = flags.out ?? mkdtempSync(join(tmpdir(), 'onnxpress-sweep-'));
-    mkdirSync(outDir, { recursive: true });
+    prepareFolder(outDir, 'sweep outputs');
     try {
       const rows = await runJobs(model, mine, outDir, parallel, terminalProgress());
       const report: SweepReport = { version: SWEEP_VERSION, command: 'sweep', model, input: { bytes: inputBytes }, ...(shard ? { shard: flags.shard } : {}), rows: finishRows(rows) };
@@ -81,7 +89,9 @@ export function registerMerge(program: Command): void {
     .argument('<reports...>', 'sweep report JSON files')
     .option('--report <file>', 'write the merged report: .json, .md or .html; repeatable', collect)
     .option('--json', 'print the merged report as JSON')
-    .action((paths: string[], flags: { report?: string[]; json?: boolean }) => {
+    .option('--force', 'replace --report files that exist')
+    .action((paths: string[], flags: { report?: string[]; json?: boolean; force?: boolean }) => {
+      prepareSweepReports(flags, paths);
       const reports = paths.map((p) => {
         let r: SweepReport;
         // Read under the input policy first, so that its refusals are not reported as bad JSON.

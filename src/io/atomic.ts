@@ -3,6 +3,7 @@
 import { closeSync, existsSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { OutputError } from '../errors.js';
+import { checkReplaceable } from './output-path.js';
 
 const open = new Set<TempFile>();
 
@@ -58,8 +59,11 @@ export class TempFile {
   commit(): void {
     this.close();
     try {
+      checkReplaceable(this.finalPath);
       renameSync(this.tmpPath, this.finalPath);
     } catch (e) {
+      this.abort();
+      if (e instanceof OutputError) throw e;
       throw new OutputError(`${this.finalPath}: cannot rename into place (${failure(e)})`);
     } finally {
       open.delete(this);
@@ -79,4 +83,16 @@ export function abortAllTempFiles(): number {
   const files = [...open];
   for (const f of files) f.abort();
   return files.length;
+}
+
+/** Writes a whole small file (a report, a recipe) under a temporary name, then renames it into place. */
+export function writeFileAtomically(path: string, bytes: Uint8Array): void {
+  const file = new TempFile(path);
+  try {
+    file.write(bytes);
+    file.commit();
+  } catch (e) {
+    file.abort();
+    throw e;
+  }
 }

@@ -4,12 +4,12 @@
 // tensor is written differently, a substitute message is encoded in its place.
 // With more than one thread, tensor bytes copied from file to file are left as gaps while the rest
 // is written, and filled by ParallelCopy on helper threads and this one (io/copy.ts says why).
-import { realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { OutputError, UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import { forEachTensor } from '../ir/walk.js';
 import { TempFile } from './atomic.js';
+import { checkOutputs, createFolders } from './output-path.js';
 import { encodeTo, type ChunkOrigin, type StreamedBytes } from './codec.js';
 import { ParallelCopy, type RangeCopy } from './copy.js';
 import { FileBytes } from './lazy.js';
@@ -39,6 +39,11 @@ export interface WriteOptions {
   parallelCopyFrom?: number;
   /** The external data file, opened before the passes ran and holding the tensors they settled (implies externalData). */
   data?: OutputData;
+  /**
+   * Replace existing regular files (and symbolic links) at the output paths (default true; the
+   * command line passes --force). Folders, devices, FIFOs and the model's own files never are.
+   */
+  force?: boolean;
   /** The .onnx file, opened as the model was read with its large tensors already being copied in (see PrecopiedOutput). */
   precopied?: PrecopiedOutput;
 }
@@ -78,14 +83,6 @@ export interface WriteResult {
 /** Protobuf's limit is 2 GiB; stay clear of it so the graph's own bytes fit too. */
 const AUTO_EXTERNAL_BYTES = 2 ** 31 - (64 << 20);
 const LARGE_TENSOR = 1 << 20;
-
-function sameFile(a: string, b: string): boolean {
-  try {
-    return realpathSync(a) === realpathSync(b);
-  } catch {
-    return resolve(a) === resolve(b);
-  }
-}
 
 interface TensorData {
   bytes: Uint8Array | StreamedBytes;
@@ -145,24 +142,26 @@ export function writesExternalData(model: Model, options: WriteOptions = {}): bo
   return externalWanted(options.externalData, anyExternal, dataBytes);
 }
 
-/** The output's absolute path, refused where it is one of the model's own files. */
-function outputPath(model: Model, outPath: string): string {
-  const out = resolve(outPath);
-  for (const input of model.sourceFiles()) {
-    if (sameFile(input, out)) throw new UsageError(`${outPath}: refusing to overwrite the input ${input}`);
-  }
-  return out;
+/** The output's absolute path, checked against the output policy (io/output-path.ts). */
+function outputPath(model: Model, outPath: string, options: WriteOptions): string {
+  if (!options.dryRun) checkOutputs([{ path: outPath, role: 'output' }], { force: options.force ?? true, inputs: model.sourceFiles() });
+  return resolve(outPath);
 }
 
-/** The external data file's location and path for an output, refused where it would overwrite an input. */
+/**
+ * The external data file's location and path for an output, checked against the output policy: it
+ * stays inside the output's folder, replaces no input, and replaces an existing file only with
+ * `force`. A folder in `location` that does not exist yet is created.
+ */
 function dataTarget(model: Model, out: string, options: WriteOptions): { location: string; path: string } {
   const location = options.location ?? `${basename(out)}.data`;
   checkLocation(location);
   const path = join(dirname(out), location);
-  for (const input of model.sourceFiles()) {
-    if (sameFile(input, path)) throw new UsageError(`${path}: refusing to overwrite the input's data file`);
+  if (resolve(path) === resolve(out)) throw new UsageError(`external data location '${location}' is the model file itself`);
+  if (!options.dryRun) {
+    const target = { path, role: 'external data file', within: dirname(out) };
+    createFolders(checkOutputs([target], { force: options.force ?? true, inputs: model.sourceFiles() }));
   }
-  if (sameFile(path, out)) throw new UsageError(`external data location '${location}' is the model file itself`);
   return { location, path };
 }
 
@@ -186,7 +185,7 @@ export class OutputData {
   private readonly settled: TensorProto[] = [];
 
   constructor(model: Model, outPath: string, options: WriteOptions = {}) {
-    const out = outputPath(model, outPath);
+    const out = outputPath(model, outPath, options);
     ({ location: this.location, path: this.path } = dataTarget(model, out, options));
     this.threshold = sizeThreshold(options);
     this.file = new TempFile(this.path);
@@ -232,7 +231,7 @@ function sizeThreshold(options: WriteOptions): number {
 
 /** Writes `model` to `outPath` (and its external data file), each under a temporary name until complete. */
 export function writeModel(model: Model, outPath: string, options: WriteOptions = {}): WriteResult {
-  const out = outputPath(model, outPath);
+  const out = outputPath(model, outPath, options);
   const threshold = sizeThreshold(options);
 
   const tensors: { tensor: TensorProto; data: TensorData }[] = [];
@@ -373,7 +372,7 @@ export class PrecopiedOutput {
     if (helpers === 0 || !source || options.dryRun || options.data || model.external.size > 0 || options.externalData === true) return undefined;
     let out: string;
     try {
-      out = outputPath(model, outPath);
+      out = outputPath(model, outPath, options);
     } catch {
       return undefined;
     }

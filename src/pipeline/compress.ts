@@ -1,10 +1,10 @@
 // The main job: read a model, run the pipeline, write the result, and say what changed.
-import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname } from 'node:path';
 import { prestartCopyHelpers } from '../io/copy.js';
 import { readRange } from '../io/external.js';
 import { readModel, type ReadOptions } from '../io/read.js';
+import { checkOutputs, createFolders } from '../io/output-path.js';
 import { InputError } from '../errors.js';
 import { validateModel } from '../ir/validate.js';
 import type { Model } from '../ir/model.js';
@@ -36,6 +36,11 @@ export interface CompressOptions {
    */
   threads?: number;
   write?: WriteOptions;
+  /**
+   * Called with the input once it is read and found valid, before any output is opened: what else
+   * the run will need (evaluation data) is checked here, so that a mistake in it leaves no output.
+   */
+  onInputRead?: (model: Model) => void | Promise<void>;
 }
 
 export interface CompressResult {
@@ -84,11 +89,15 @@ export async function compress(inputPath: string, outputPath: string, options: C
     if (inputProblems.length > 0) {
       throw new InputError(`${inputPath}: ${inputProblems[0]}${inputProblems.length > 1 ? ` (and ${inputProblems.length - 1} more problems)` : ''}`);
     }
+    await options.onInputRead?.(model);
     const inputParameters = countParameters(model);
     const baseRows = unchangedTensorRows(model);
     // An output with external data is opened now, so that the last pass's tensors are written as
     // soon as they are final and memory holds only those in flight (models larger than memory).
-    if (options.createOutputFolder && !options.dryRun) mkdirSync(dirname(outputPath), { recursive: true });
+    if (!options.dryRun) {
+      const folders = checkOutputs([{ path: outputPath, role: 'output' }], { force: options.write?.force ?? true, inputs: model.sourceFiles() });
+      if (options.createOutputFolder) createFolders(folders);
+    }
     data = steps.length > 0 && !options.dryRun && writesExternalData(model, options.write) ? new OutputData(model, outputPath, options.write) : undefined;
     return await runAndWrite(model, inputPath, outputPath, options, { threads, data, precopied, inputParameters, baseRows });
   } catch (e) {

@@ -14,6 +14,8 @@ export interface RecipeEval {
   batches?: number;
   threads?: number;
   runs?: number;
+  /** Seconds an evaluation may spend in ONNX Runtime (--eval-timeout). */
+  timeout?: number;
 }
 
 export interface RecipeGates {
@@ -39,7 +41,7 @@ export interface RecipeData {
 }
 
 const EVAL_KEYS: Record<keyof RecipeEval, 'string' | 'number' | 'dims'> = {
-  data: 'string', labels: 'string', metric: 'string', dims: 'dims', seed: 'number', batches: 'number', threads: 'number', runs: 'number',
+  data: 'string', labels: 'string', metric: 'string', dims: 'dims', seed: 'number', batches: 'number', threads: 'number', runs: 'number', timeout: 'number',
 };
 const GATE_KEYS = ['max-accuracy-drop', 'min-size-reduction', 'min-cosine'] as const;
 
