@@ -1,3 +1,4 @@
+import { printable, terminalSafeJson } from '../report/printable.js';
 import type { Command } from 'commander';
 import { readModel } from '../io/read.js';
 import { inspectModel, type InspectReport, type ValueSummary } from '../report/inspect.js';
@@ -7,7 +8,8 @@ function shapeText(v: ValueSummary): string {
   return v.shape === null ? '(unknown rank)' : `[${v.shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
 }
 
-export function renderInspect(r: InspectReport): string {
+export function renderInspect(unsafe: InspectReport): string {
+  const r = printable(unsafe);
   const lines: string[] = [];
   lines.push(`${r.file ?? 'model'}  ${r.fileBytes !== undefined ? formatBytes(r.fileBytes) : ''}`.trimEnd());
   lines.push(`  IR ${r.irVersion}, opsets ${Object.entries(r.opsets).map(([d, v]) => `${d} ${v}`).join(', ')}${r.producer.name ? `, made by ${r.producer.name} ${r.producer.version ?? ''}`.trimEnd() : ''}`);
@@ -36,6 +38,6 @@ export function registerInspect(program: Command): void {
     .option('--json', 'print the report as JSON')
     .action((path: string, opts: { json?: boolean }) => {
       const report = inspectModel(readModel(path));
-      process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderInspect(report) + '\n');
+      process.stdout.write(opts.json ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : renderInspect(report) + '\n');
     });
 }

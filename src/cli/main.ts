@@ -1,7 +1,9 @@
 // The command line: parses arguments, wires commands, and turns errors into one line and an exit code.
 import { Command, CommanderError } from 'commander';
-import { exitCodeOf, InputError, OutputError, UsageError, GateError } from '../errors.js';
+import { exitCodeOf, knownError } from '../errors.js';
 import { abortAllTempFiles } from '../io/atomic.js';
+import { removeCreatedFolders } from '../io/output-path.js';
+import { printableText } from '../report/printable.js';
 import { registerInspect } from './inspect.js';
 import { registerCompress } from './compress.js';
 import { registerConformance } from './conformance.js';
@@ -11,11 +13,16 @@ import { registerAuto } from './auto.js';
 
 import { VERSION } from '../version.js';
 
+/** Longest error line printed: enough for two paths and a reason. */
+const MAX_ERROR_TEXT = 1000;
+
 function fail(error: unknown, verbose: boolean): never {
   abortAllTempFiles();
-  const known = error instanceof InputError || error instanceof UsageError || error instanceof GateError || error instanceof OutputError;
+  removeCreatedFolders();
+  const known = knownError(error) !== undefined;
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`onnxpress: ${known ? message : `internal error: ${message}`}\n`);
+  // One line, whatever the message quotes from a file (names, paths, a runtime's own words).
+  process.stderr.write(`onnxpress: ${printableText(known ? message : `internal error: ${message}`, MAX_ERROR_TEXT)}\n`);
   if (verbose && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
   process.exit(exitCodeOf(error));
 }
@@ -25,6 +32,7 @@ export async function main(argv: string[]): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       const removed = abortAllTempFiles();
+      removeCreatedFolders();
       process.stderr.write(`onnxpress: interrupted by ${signal}${removed ? '; the unfinished output was removed' : ''}\n`);
       process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 129);
     });
@@ -52,6 +60,7 @@ export async function main(argv: string[]): Promise<void> {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') process.exit(0);
       abortAllTempFiles();
+      removeCreatedFolders();
       process.exit(2);
     }
     fail(e, verbose);

@@ -4,7 +4,7 @@
 // byte-identical whatever the thread count). At most windowFor(threads) tensors are in flight.
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { InputError, OutputError, UsageError } from '../errors.js';
+import { InputError, OutputError, ResourceError, UsageError } from '../errors.js';
 import { bytesOf, toFloat32, type ByteRange, type FloatSource } from '../ir/tensor.js';
 import { packagePath } from '../paths.js';
 import { pruneNM } from '../prune/nm-select.js';
@@ -100,6 +100,7 @@ function rebuilt({ name, message }: JobError): Error {
   if (name === 'InputError') return new InputError(message);
   if (name === 'OutputError') return new OutputError(message);
   if (name === 'UsageError') return new UsageError(message);
+  if (name === 'ResourceError') return new ResourceError(message);
   const e = new Error(message);
   e.name = name;
   return e;

@@ -1,6 +1,7 @@
 // The WebAssembly SIMD kernels (assembly/, compiled to dist/kernels/kernels.wasm): loading them
 // once per thread, laying out their memory, and copying tensors in and results out.
 import { existsSync, readFileSync } from 'node:fs';
+import { ResourceError } from '../errors.js';
 import { packagePath } from '../paths.js';
 import { RangeReader } from '../io/external.js';
 import { readFloats, type FloatSource } from '../ir/tensor.js';
@@ -102,18 +103,35 @@ export function slabRows(l: SimdLayout): number | undefined {
   return rows < l.rows ? rows : undefined;
 }
 
+/** A WebAssembly memory that cannot be had (under an address-space limit: V8 reserves several GB of guard pages per memory; 8 GB failed, 12 GB worked) is the machine's limit, not a bug. */
+function outOfMemory(e: unknown, what: string): never {
+  if (e instanceof RangeError) throw new ResourceError(`not enough memory for the kernels (${what}: ${e.message}); WebAssembly needs an address-space limit (ulimit -v) of about 12 GB or more`);
+  throw e;
+}
+
 class Kernels {
-  readonly memory = new WebAssembly.Memory({ initial: 2 });
+  readonly memory: WebAssembly.Memory;
   readonly exports: Exports;
 
   constructor(module: WebAssembly.Module) {
+    try {
+      this.memory = new WebAssembly.Memory({ initial: 2 });
+    } catch (e) {
+      outOfMemory(e, 'reserving');
+    }
     this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Exports;
   }
 
   /** Makes the memory at least `bytes` long and returns it as bytes. */
   reserve(bytes: number): Uint8Array {
     const have = this.memory.buffer.byteLength;
-    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / 65536));
+    if (bytes > have) {
+      try {
+        this.memory.grow(Math.ceil((bytes - have) / 65536));
+      } catch (e) {
+        outOfMemory(e, `growing to ${bytes} bytes`);
+      }
+    }
     return new Uint8Array(this.memory.buffer);
   }
 

@@ -10,7 +10,8 @@ import type { PipelineStep } from './registry.js';
 
 export class PassError extends Error {
   constructor(readonly step: PipelineStep, cause: unknown) {
-    super(`pass ${step.spec} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    // The cause is kept: an input or usage error inside a pass keeps its exit code (errors.ts knownError).
+    super(`pass ${step.spec} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'PassError';
   }
 }

@@ -1,5 +1,6 @@
 // The HTML report: one self-contained page (inline CSS and SVG, no script, no network) with the
 // summary, the fidelity and tensor tables, and a per-layer chart of size and error.
+import { printable } from './printable.js';
 import type { Report } from './report.js';
 import { fmt, passLabel, worstTensors } from './render.js';
 import { formatBytes } from './format.js';
@@ -42,7 +43,8 @@ function table(rows: string[][], header = true): string {
   return `<table>${head}<tbody>${body.map((r) => `<tr>${r.map((c, i) => (!header && i === 0 ? `<th>${esc(c)}</th>` : `<td>${esc(c)}</td>`)).join('')}</tr>`).join('')}</tbody></table>`;
 }
 
-export function renderHtml(r: Report): string {
+export function renderHtml(unsafe: Report): string {
+  const r = printable(unsafe);
   const summary: string[][] = [];
   summary.push(['input', `${r.input.path} (${formatBytes(r.input.bytes)})`]);
   summary.push(['output', `${r.output.path} (${formatBytes(r.output.bytes)})`]);

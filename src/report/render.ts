@@ -1,4 +1,5 @@
 // Terminal and Markdown renderings of a report.
+import { printable } from './printable.js';
 import type { PassRecord, Report } from './report.js';
 import type { TensorRow } from './tensors.js';
 import { formatBytes, table } from './format.js';
@@ -50,7 +51,8 @@ function tensorTable(tensors: TensorRow[]): string[][] {
     ])];
 }
 
-export function renderTerminal(r: Report): string {
+export function renderTerminal(unsafe: Report): string {
+  const r = printable(unsafe);
   const out: string[] = [];
   out.push(r.command === 'eval' ? `${r.output.path} against ${r.input.path}` : `${r.input.path} → ${r.output.path}${r.dryRun ? ' (dry run: nothing written; sizes are those the files would have)' : ''}`);
   const rows: string[][] = [];
@@ -86,7 +88,8 @@ function mdTable(rows: string[][]): string {
   ].join('\n');
 }
 
-export function renderMarkdown(r: Report): string {
+export function renderMarkdown(unsafe: Report): string {
+  const r = printable(unsafe);
   const lines: string[] = [];
   lines.push(`### onnxpress ${r.command}: \`${r.input.path}\` → \`${r.output.path}\``, '');
   const rows: string[][] = [['', '']];

@@ -1,5 +1,6 @@
 // The report: one data structure, rendered as a terminal table, JSON, Markdown or HTML.
 // Its JSON form is versioned; fields are only ever added within a version.
+import { terminalSafeJson } from './printable.js';
 import type { AccuracyReport, LatencyReport } from './evaluate.js';
 import type { FileSize } from './size.js';
 import type { TensorRow } from './tensors.js';
@@ -90,8 +91,8 @@ export function checkGates(report: Report, gates: GateOptions): GateResult[] {
 
 /** JSON text of the report. Infinite values (an identical output's SNR) are written as the strings "Infinity"/"-Infinity". */
 export function reportJson(report: Report): string {
-  return JSON.stringify(report, (_k, v) => {
+  return terminalSafeJson(JSON.stringify(report, (_k, v) => {
     if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? null : v > 0 ? 'Infinity' : '-Infinity';
     return v;
-  }, 2);
+  }, 2));
 }

@@ -1,5 +1,6 @@
 // The sweep report: one row per combination, sorted by size, with the Pareto-optimal rows marked
 // (no other row is both no larger and no less accurate, and better in one).
+import { printable } from '../report/printable.js';
 import type { RecipeData } from '../pipeline/recipe.js';
 import type { Report } from '../report/report.js';
 import { formatBytes, table } from '../report/format.js';
@@ -50,7 +51,8 @@ export function finishRows(rows: SweepRow[]): SweepRow[] {
   return [...rows].sort((a, b) => a.output.bytes - b.output.bytes || a.id.localeCompare(b.id));
 }
 
-export function renderSweep(s: SweepReport): string {
+export function renderSweep(unsafe: SweepReport): string {
+  const s = printable(unsafe);
   const metric = s.rows.find((r) => r.accuracy)?.accuracy?.metric ?? 'accuracy';
   const rows = [['', 'combination', 'size', 'gzip', 'ratio', metric, 'drop', 'latency'], ...s.rows.map((r) => [
     r.pareto ? '*' : '', r.label, r.error ? 'failed' : formatBytes(r.output.bytes), r.output.gzipBytes !== undefined ? formatBytes(r.output.gzipBytes) : '', r.error ? '' : r.sizeRatio.toFixed(3),
@@ -60,7 +62,8 @@ export function renderSweep(s: SweepReport): string {
     table(rows, [false, false, true, true, true, true, true, true]);
 }
 
-export function renderSweepMarkdown(s: SweepReport): string {
+export function renderSweepMarkdown(unsafe: SweepReport): string {
+  const s = printable(unsafe);
   const head = '| | combination | size | ratio | accuracy | drop | latency |\n| --- | --- | --- | --- | --- | --- | --- |';
   const body = s.rows.map((r) => `| ${r.pareto ? '★' : ''} | \`${r.label}\` | ${r.error ? 'failed' : formatBytes(r.output.bytes)} | ${r.error ? '' : r.sizeRatio.toFixed(3)} | ${r.accuracy ? fmt(r.accuracy.compressed) : r.error ?? '–'} | ${r.accuracy ? fmt(r.accuracy.drop) : ''} | ${r.latency ? `${fmt(r.latency.ratio, 2)}×` : ''} |`);
   return `### onnxpress sweep: \`${s.model}\`\n\n${head}\n${body.join('\n')}\n`;
@@ -69,7 +72,8 @@ export function renderSweepMarkdown(s: SweepReport): string {
 const esc = (t: string) => t.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** One self-contained page: a size-vs-accuracy scatter plot (SVG) and the table. */
-export function renderSweepHtml(s: SweepReport): string {
+export function renderSweepHtml(unsafe: SweepReport): string {
+  const s = printable(unsafe);
   const pts = s.rows.filter((r) => !r.error);
   const W = 640, H = 380, L = 70, B = 50, T = 20, R = 20;
   const xs = pts.map((r) => r.output.bytes), ys = pts.map((r) => r.accuracy?.compressed ?? 1 - r.sizeRatio);
