@@ -8,7 +8,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compress, decode, encode, inspectModel, readModel, InputError, UsageError, OutputError } from '../dist/index.js';
+import { compress, decode, encode, inspectModel, readModel } from '../dist/index.js';
+import { knownError } from '../dist/errors.js';
 import { parseStep } from '../dist/pipeline/registry.js';
 import { seededRandom } from '../dist/report/data.js';
 
@@ -81,7 +82,6 @@ function mutations(random, bytes) {
   ];
 }
 
-const ACCEPTED = [InputError, UsageError, OutputError];
 
 /**
  * Runs `count` mutations in process (inspect, compress with no pass, compress --quantize int8),
@@ -116,7 +116,8 @@ export async function fuzz({ count, seed = 1, cliEvery = 0, dir, log = () => {} 
         stats.ok++;
         if (existsSync(out)) readModel(out); // a written model must read back
       } catch (e) {
-        if (ACCEPTED.some((c) => e instanceof c) && !String(e.message).includes('\n')) stats.refused++;
+        // A refusal is an error of a known kind (errors.ts), on one line; anything else is a crash.
+        if (knownError(e) && !String(e.message).includes('\n')) stats.refused++;
         else stats.crashes.push(`${m.name}: ${e?.constructor?.name}: ${String(e?.message).split('\n')[0]}`);
       }
       const leftovers = readdirSync(dir).filter((f) => f.includes('.tmp-'));
@@ -126,10 +127,11 @@ export async function fuzz({ count, seed = 1, cliEvery = 0, dir, log = () => {} 
     if (cliEvery > 0 && i % cliEvery === 0) {
       stats.cliRuns++;
       copyFileSync(input, join(dir, 'cli.onnx'));
-      const r = spawnSync(process.execPath, [CLI, 'compress', join(dir, 'cli.onnx'), '-o', join(dir, 'cli-out.onnx'), '--force', '--eval', '--runs', '1', '--batches', '1'], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(process.execPath, [CLI, 'compress', join(dir, 'cli.onnx'), '-o', join(dir, 'cli-out.onnx'), '--force', '--eval', '--runs', '1', '--batches', '1'], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
       if (r.error?.code === 'ETIMEDOUT' || r.signal === 'SIGTERM') stats.hangs.push(`${m.name} (cli): over 60 s`);
       else if (![0, 1, 2, 3].includes(r.status ?? -1)) stats.crashes.push(`${m.name} (cli): exit ${r.status} signal ${r.signal}: ${r.stderr.trim().split('\n').pop()}`);
       else if (r.status !== 0 && (r.stderr.trim().split('\n').length !== 1 || /\n\s+at /.test(r.stderr))) stats.crashes.push(`${m.name} (cli): not a one-line error: ${r.stderr.slice(0, 200)}`);
+      else if (/internal error/.test(r.stderr)) stats.crashes.push(`${m.name} (cli): ${r.stderr.trim().slice(0, 200)}`);
       const leftovers = readdirSync(dir).filter((f) => f.includes('.tmp-'));
       if (leftovers.length) stats.partial.push(`${m.name} (cli): ${leftovers.join(', ')}`);
     }

@@ -96,3 +96,18 @@ describe('faults', () => {
     rmSync(out, { force: true });
   });
 });
+
+describe('crafted hostile cases (scripts/crafted-cases.mjs; npm run fuzz runs the heavy ones too)', () => {
+  it('each quick case ends as expected: one-line error or result, nothing outside touched, no leftovers, no stray files', { timeout: 240_000 }, async () => {
+    // @ts-expect-error -- plain JavaScript modules shared with scripts/fuzz.mjs
+    const { CRAFTED } = await import('../../scripts/crafted-cases.mjs');
+    // @ts-expect-error -- as above
+    const { runCrafted } = await import('../../scripts/crafted-lib.mjs');
+    const quick = (CRAFTED as { heavy?: boolean }[]).filter((c) => !c.heavy);
+    expect(quick.length).toBeGreaterThan(40);
+    const results = await runCrafted(quick, { root: join(dir, 'crafted') }) as { kind: string; name: string; problems: string[] }[];
+    expect(results.filter((r) => r.problems.length > 0).map((r) => `[${r.kind}] ${r.name}: ${r.problems.join('; ')}`)).toEqual([]);
+    // Every class of the attack probe has at least one case.
+    expect(new Set(results.map((r) => r.kind))).toEqual(new Set(['data loss', 'write outside', 'read outside', 'hang', 'crash', 'memory', 'accepted though wrong', 'internal error', 'left behind', 'terminal', 'stray files']));
+  });
+});
