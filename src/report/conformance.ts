@@ -6,9 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { readModel } from '../io/read.js';
 import { writeModel } from '../io/write.js';
-import { decode } from '../io/codec.js';
-import { arrayFromTensor, findTestDataSets, readTensorFile, type NamedArray } from '../io/testdata.js';
-import type { TensorProto } from '../io/types.js';
+import { findTestDataSets, readTensorFile, type NamedArray } from '../io/testdata.js';
 import { GraphIndex } from '../ir/graph.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { RuntimeFailure } from '../runtime/failure.js';
@@ -116,7 +114,7 @@ async function runCase(ort: OrtProcess, modelPath: string, root: string, scratch
     let expectedOutputs: NamedArray[] = [];
     try {
       expectedOutputs = files.filter((f) => /^output_\d+\.pb$/.test(f)).sort((a, b) => Number(a.slice(7, -3)) - Number(b.slice(7, -3)))
-        .map((f) => arrayFromTensor(decode<TensorProto>('onnx.TensorProto', readFileSync(join(set, f)))));
+        .map((f) => readTensorFile(join(set, f)));
     } catch { /* non-tensor outputs: compared through the runtime only */ }
     let a: NamedArray[];
     try {
