@@ -61,6 +61,11 @@ export interface Pass {
   method: string;
   description: string;
   options: OptionSpecs;
+  /**
+   * Checks the options against each other (and any file they name) before the model is read:
+   * returns what is wrong, which the caller reports as a usage error (exit 2).
+   */
+  validate?(options: OptionValues): string | undefined;
   /** May be async: a pass that calibrates runs the model in ONNX Runtime. */
   run(model: Model, options: OptionValues, context: PassContext): PassSummary | Promise<PassSummary>;
 }

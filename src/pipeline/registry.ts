@@ -31,6 +31,8 @@ export function makeStep(family: string, method: string, raw: Record<string, unk
     throw new UsageError(`${where}: unknown ${family} method '${method}'${methods.length ? ` (known: ${methods.join(', ')})` : ` (no ${family} passes exist yet)`}`);
   }
   const options = resolveOptions(where, pass.options, raw);
+  const problem = pass.validate?.(options);
+  if (problem) throw new UsageError(`${where}: ${problem}`);
   const text = Object.entries(raw).map(([k, v]) => `${k}=${String(v)}`).join(',');
   return { pass, options, spec: `${family} ${method}${text ? `:${text}` : ''}` };
 }

@@ -20,10 +20,12 @@ export const nmPass: Pass = {
     ops: { type: 'string', default: 'MatMul,Gemm,Conv', description: 'op types whose weights are pruned' },
     ...selectionOptions(256),
   },
+  validate(options: OptionValues): string | undefined {
+    return (options.n as number) >= (options.m as number) ? `n must be smaller than m (got ${options.n}:${options.m})` : undefined;
+  },
   async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const n = options.n as number, m = options.m as number;
-    if (n >= m) throw new Error(`n must be smaller than m (got ${n}:${m})`);
     const { weights, skipped } = chooseWeights(model, options);
     summary.skipped.push(...skipped);
     const chosen: { w: Weight; axis: number; dims: number[] }[] = [];

@@ -2,10 +2,11 @@
 // the chosen layers' inputs exposed as extra outputs, and for each the Gram matrix XᵀX over all rows
 // is accumulated: the curvature of the layer's output error, which GPTQ uses to decide how the
 // rounding error of one input feature is compensated by the weights of the others.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelProto } from '../io/types.js';
+import type { OptionValues } from '../pipeline/options.js';
 import { writeModel } from '../io/write.js';
 import { Model } from '../ir/model.js';
 import { loadEvalData } from '../report/data.js';
@@ -77,4 +78,11 @@ export async function calibrate(model: Model, names: string[], dataPath: string)
     ort.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The `calibration=` option's problem, if any: it must name a file or folder that exists (checked before the model is read). */
+export function calibrationProblem(options: OptionValues): string | undefined {
+  const path = options.calibration;
+  if (typeof path !== 'string') return undefined;
+  return existsSync(path) ? undefined : `calibration: ${path}: no such file or folder`;
 }

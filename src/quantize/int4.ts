@@ -2,6 +2,7 @@
 // block (and a zero point when asymmetric). MatMul weights become ONNX Runtime's
 // com.microsoft.MatMulNBits (its fast CPU path); other weights (Gemm, Conv, Gather, or a MatMul
 // weight also read by other ops) become opset-21 DequantizeLinear on INT4/UINT4 with block_size.
+import { calibrationProblem } from './calibrate.js';
 import { DataType, type NodeProto, type TensorProto } from '../io/types.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
@@ -70,10 +71,13 @@ export const int4Pass: Pass = {
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,Gather', description: 'op types whose weights are quantized' },
     ...selectionOptions(256),
   },
+  validate(options: OptionValues): string | undefined {
+    if (![16, 32, 64, 128].includes(options.block as number)) return `block must be 16, 32, 64 or 128, got ${options.block}`;
+    return calibrationProblem(options);
+  },
   async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const block = options.block as number;
-    if (![16, 32, 64, 128].includes(block)) throw new Error(`block must be 16, 32, 64 or 128, got ${block}`);
     const symmetric = options.symmetric as boolean;
     const format = options.format as 'auto' | 'matmulnbits' | 'dq';
     const accuracyLevel = options['accuracy-level'] as number;

@@ -3,6 +3,7 @@
 // DequantizeLinear node recreates the float weight, and ONNX Runtime runs the model unchanged
 // otherwise) or dynamic (the MatMul computes in integers: see ./dynamic.ts). `mode` picks the form:
 // weight, dynamic, or auto (the default), which gives each op the form measured fastest for it.
+import { calibrationProblem } from './calibrate.js';
 import { DataType } from '../io/types.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
@@ -61,6 +62,7 @@ export const int8Pass: Pass = {
     ops: { type: 'string', default: WEIGHT_OPS, description: 'op types whose weights are quantized' },
     ...selectionOptions(256),
   },
+  validate: calibrationProblem,
   async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     let granularity = options.granularity as 'channel' | 'tensor';

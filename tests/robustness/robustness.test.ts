@@ -87,13 +87,18 @@ describe('faults', () => {
     expect(readdirSync(join(dir, 'efbig'))).toEqual([]);
   });
 
-  it('a pass that fails is named, and no output is written', () => {
-    const out = join(dir, 'failing-pass.onnx');
-    const r = cli(['compress', fixture('digits', 'model.onnx'), '-o', out, '--prune', 'nm:n=4,m=4']);
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toMatch(/^onnxpress: .*pass prune nm:n=4,m=4 failed: n must be smaller than m/);
-    expect(existsSync(out)).toBe(false);
-    rmSync(out, { force: true });
+  it('options that contradict each other, or name a missing file, are usage errors found before the model is read', () => {
+    // The model does not exist: an error about the options proves they were checked first.
+    for (const [flag, spec, reason] of [
+      ['--prune', 'nm:n=4,m=4', /n must be smaller than m/], ['--quantize', 'int4:block=48', /block must be 16, 32, 64 or 128/],
+      ['--quantize', 'int8:calibration=/missing', /calibration: \/missing: no such file/], ['--quantize', 'int4:calibration=/missing', /calibration: \/missing: no such file/],
+    ] as const) {
+      const out = join(dir, 'never.onnx');
+      const r = cli(['compress', join(dir, 'no-such-model.onnx'), '-o', out, flag, spec]);
+      expect(r.code, spec).toBe(2);
+      expect(r.stderr.trim()).toMatch(new RegExp(`^onnxpress: ${flag} ${spec.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: ${reason.source}`));
+      expect(existsSync(out)).toBe(false);
+    }
   });
 });
 
