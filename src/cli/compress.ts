@@ -24,6 +24,13 @@ interface CompressFlags extends ReportFlags {
   seed?: string;
 }
 
+/** --threads for the kernels, checked whether or not the run evaluates. */
+function kernelThreads(text: string | undefined): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text ?? '') || n < 1 || n > 256) throw new UsageError(`--threads must be a whole number from 1 to 256, got '${text}'`);
+  return n;
+}
+
 export function registerCompress(program: Command): void {
   // Pass flags of every family land in one list, in the order written: the order the passes run.
   const steps: { family: string; spec: string }[] = [];
@@ -60,9 +67,7 @@ export function registerCompress(program: Command): void {
     const pipeline: PipelineStep[] = recipe && recipe.passes.length > 0 ? recipe.passes : steps.map((s) => parseStep(s.family, s.spec));
     const threshold = Number(flags.externalThreshold);
     if (!Number.isInteger(threshold) || threshold < 0) throw new UsageError(`--external-threshold must be a whole number of bytes, got '${flags.externalThreshold}'`);
-    // Every file this run writes is checked (and its folder created) before the model is read.
-    const outputs = [...(flags.dryRun ? [] : [{ path: flags.output, role: 'output' }]), ...reportTargets(flags)];
-    prepareOutputs(outputs, { force: flags.force ?? false, inputs: [path, ...(flags.recipe ? [flags.recipe] : []), ...dataInputs(flags)] });
+    const threads = command.getOptionValueSource('threads') === 'cli' ? kernelThreads(flags.threads) : undefined;
     // Flags given on the command line win over the recipe's settings.
     const fromCli = (key: string) => command.getOptionValueSource(key) === 'cli';
     const merged = mergeRecipeFlags(flags, recipe, fromCli);
@@ -79,10 +84,14 @@ export function registerCompress(program: Command): void {
     if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a whole number ≥ 0, got '${flags.seed}'`);
     // commander sets externalData to true by default because of --no-external-data; only an explicit flag counts.
     const externalData = fromCli('externalData') ? flags.externalData! : 'auto';
+    // Every file this run writes is checked (and its folder created) before the model is read,
+    // once every flag has been checked.
+    const outputs = [...(flags.dryRun ? [] : [{ path: flags.output, role: 'output' }]), ...reportTargets(flags)];
+    prepareOutputs(outputs, { force: flags.force ?? false, inputs: [path, ...(flags.recipe ? [flags.recipe] : []), ...dataInputs(flags)] });
     const result = await compress(path, flags.output, {
       // Kernel threads: --threads, else compress() picks by the model's size.
       createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed, progress: terminalProgress(),
-      threads: fromCli('threads') ? Number(flags.threads) : undefined,
+      threads,
       write: { externalData, sizeThreshold: threshold, location: flags.location, force: flags.force ?? false },
       // Evaluation data and labels given are read before anything is written: a mistake in them leaves no output.
       onInputRead: evaluate && (evaluate.data || evaluate.labels) ? (model) => void loadEvalData(model, evaluate) : undefined,

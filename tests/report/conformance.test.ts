@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runConformance } from '../../src/report/conformance.js';
 import { cli, fixture } from '../helpers.js';
@@ -18,5 +21,19 @@ describe('conformance', () => {
     const r = cli(['conformance', fixture('conformance')]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^\d+ passed, 0 failed/m);
+  });
+
+  it('a folder with no model.onnx, or a file, is an input error, not an empty success', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'onnxpress-empty-'));
+    try {
+      const r = cli(['conformance', empty]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toMatch(/no models under it/);
+      const f = cli(['conformance', fixture('digits', 'model.onnx')]);
+      expect(f.code).toBe(1);
+      expect(f.stderr.trim()).toMatch(/^onnxpress: .*: not a folder/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 });
