@@ -305,4 +305,29 @@ export const CRAFTED = [
   { kind: 'stray files', name: 'eval writes nothing to $HOME or /tmp', setup() {
     return { args: evalArgs(DIGITS, '--runs', '2'), exit: 0 };
   } },
+
+  // A user's mistakes (issue 21): one line naming the file, input or option, exit 1 or 2, never "internal error".
+  ...[
+    ['--threads abc without --eval', (d) => ['compress', DIGITS, '-o', join(d, 'o.onnx'), '--threads', 'abc'], 2],
+    ['--threads 1000 without --eval', (d) => ['compress', DIGITS, '-o', join(d, 'o.onnx'), '--threads', '1000'], 2],
+    ['int4 block=48', (d) => ['compress', DIGITS, '-o', join(d, 'o.onnx'), '--quantize', 'int4:block=48'], 2],
+    ['nm n=4,m=4', (d) => ['compress', DIGITS, '-o', join(d, 'o.onnx'), '--prune', 'nm:n=4,m=4'], 2],
+    ['int8 calibration= a missing folder', (d) => ['compress', DIGITS, '-o', join(d, 'o.onnx'), '--quantize', 'int8:calibration=/missing'], 2],
+    ['an unknown pass option', (d) => ['compress', DIGITS, '-o', join(d, 'o.onnx'), '--quantize', 'int8:nope=1'], 2],
+    ['a report with no known extension', (d) => ['compress', DIGITS, '-o', join(d, 'o.onnx'), '--report', join(d, 'r.txt')], 2],
+    ['a model that does not exist', (d) => ['compress', join(d, 'missing.onnx'), '-o', join(d, 'o.onnx')], 1],
+    ['a text file as the model', (d) => { writeFileSync(join(d, 'notes.onnx'), 'hello'); return ['inspect', join(d, 'notes.onnx')]; }, 1],
+    ['--data that does not exist', (d) => evalArgs(DIGITS, '--data', join(d, 'nothing')), 1],
+    ['--data of another model', () => evalArgs(join(ROOT, 'fixtures', 'charlm', 'model.onnx'), '--data', DIGITS_SET), 1],
+    ['--labels with too few labels', (d) => { writeFileSync(join(d, 'l.txt'), '1\n2\n'); return evalArgs(DIGITS, '--data', DIGITS_SET, '--labels', join(d, 'l.txt')); }, [1, 2]],
+    ['a malformed --dim', () => evalArgs(DIGITS, '--dim', 'N'), 2],
+    ['--eval-timeout 0', () => evalArgs(DIGITS, '--eval-timeout', '0'), 2],
+    ['a gate without --eval', (d) => ['compress', DIGITS, '-o', join(d, 'o.onnx'), '--min-cosine', '0.9'], 2],
+    ['a recipe with an unknown key', (d) => { writeFileSync(join(d, 'r.yaml'), 'passes:\n  - quantize: {method: int8, bits: 3}\n'); return ['compress', DIGITS, '-o', join(d, 'o.onnx'), '--recipe', join(d, 'r.yaml')]; }, 2],
+    ['merge of a file that is not a sweep report', () => ['merge', DIGITS], 1],
+    ['conformance of a folder without models', (d) => ['conformance', d], 1],
+    ['a sweep grid with an unknown method', () => ['sweep', DIGITS, '--grid', 'quantize=int9'], 2],
+  ].map(([what, args, exit]) => ({ kind: 'user mistake', name: what, setup(dir) {
+    return { args: args(dir), exit, check: () => missing(join(dir, 'o.onnx')) };
+  } })),
 ];

@@ -168,7 +168,7 @@ export async function runCrafted(cases, { root, trace = false, log = () => {} })
   for (const c of cases) {
     const r = await runCase(c, { root, trace });
     results.push({ kind: c.kind, name: c.name, ...r });
-    log(`${r.problems.length ? 'FAIL' : 'ok  '} [${c.kind}] ${c.name} (${r.ms} ms, exit ${r.code})${r.problems.length ? `\n       ${r.problems.join('\n       ')}` : ''}`);
+    log(`${r.problems.length ? 'FAIL' : 'ok  '} [${c.kind}] ${c.name} (${r.ms} ms, peak ${(r.peakRss / 2 ** 20).toFixed(0)} MB, exit ${r.code})${r.problems.length ? `\n       ${r.problems.join('\n       ')}` : ''}`);
   }
   return results;
 }

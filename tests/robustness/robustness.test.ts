@@ -113,6 +113,6 @@ describe('crafted hostile cases (scripts/crafted-cases.mjs; npm run fuzz runs th
     const results = await runCrafted(quick, { root: join(dir, 'crafted') }) as { kind: string; name: string; problems: string[] }[];
     expect(results.filter((r) => r.problems.length > 0).map((r) => `[${r.kind}] ${r.name}: ${r.problems.join('; ')}`)).toEqual([]);
     // Every class of the attack probe has at least one case.
-    expect(new Set(results.map((r) => r.kind))).toEqual(new Set(['data loss', 'write outside', 'read outside', 'hang', 'crash', 'memory', 'accepted though wrong', 'internal error', 'left behind', 'terminal', 'stray files']));
+    expect(new Set(results.map((r) => r.kind))).toEqual(new Set(['data loss', 'write outside', 'read outside', 'hang', 'crash', 'memory', 'accepted though wrong', 'internal error', 'left behind', 'terminal', 'stray files', 'user mistake']));
   });
 });
