@@ -2,13 +2,13 @@ import type { Command } from 'commander';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
-import { InputError, UsageError } from '../errors.js';
+import { GateError, InputError, UsageError } from '../errors.js';
 import { readInputText } from '../io/input-path.js';
 import { writeFileAtomically } from '../io/atomic.js';
 import { prepareFolder, prepareOutputs } from '../io/output-path.js';
 import { readModel } from '../io/read.js';
 import { terminalProgress } from '../report/progress.js';
-import { expandGrid, parseGrid, parseShard, shardJobs } from '../sweep/grid.js';
+import { expandGrid, parseGrid, parseShard, shardJobs, shardProblems } from '../sweep/grid.js';
 import { runJobs } from '../sweep/run.js';
 import { finishRows, renderSweep, renderSweepHtml, renderSweepMarkdown, SWEEP_VERSION, type SweepReport } from '../sweep/table.js';
 import { addEvalOptions, dataInputs, evalOptionsFrom, type ReportFlags } from './report-options.js';
@@ -90,7 +90,8 @@ export function registerMerge(program: Command): void {
     .option('--report <file>', 'write the merged report: .json, .md or .html; repeatable', collect)
     .option('--json', 'print the merged report as JSON')
     .option('--force', 'replace --report files that exist')
-    .action((paths: string[], flags: { report?: string[]; json?: boolean; force?: boolean }) => {
+    .option('--strict', 'fail (exit 3) when shards are missing, given twice or of different counts, instead of warning')
+    .action((paths: string[], flags: { report?: string[]; json?: boolean; force?: boolean; strict?: boolean }) => {
       prepareSweepReports(flags, paths);
       const reports = paths.map((p) => {
         let r: SweepReport;
@@ -102,6 +103,13 @@ export function registerMerge(program: Command): void {
       });
       const model = reports[0]!.model;
       for (const [i, r] of reports.entries()) if (r.model !== model) throw new InputError(`${paths[i]}: a sweep of ${r.model}, not ${model}`);
+      // Each shard report records its i/n: a merge of an incomplete set is not the whole sweep.
+      const problems = shardProblems(reports.map((r) => (typeof r.shard === 'string' ? r.shard : undefined)));
+      if (problems.length > 0) {
+        const message = `the reports are not one whole sweep: ${problems.join('; ')}`;
+        if (flags.strict) throw new GateError(message);
+        process.stderr.write(`onnxpress: warning: ${message}\n`);
+      }
       const rows = new Map<string, SweepReport['rows'][number]>();
       for (const r of reports) for (const row of r.rows) rows.set(row.id, { ...row, pareto: false });
       emitSweep({ version: SWEEP_VERSION, command: 'sweep', model, input: reports[0]!.input, rows: finishRows([...rows.values()]) }, flags);

@@ -68,3 +68,25 @@ export function parseShard(text: string): { index: number; count: number } {
 export function shardJobs(jobs: Job[], shard: { index: number; count: number }): Job[] {
   return jobs.filter((_, i) => i % shard.count === shard.index - 1);
 }
+
+/**
+ * What is wrong with a set of shard reports' `shard` fields ("i/n"): shards missing, given twice,
+ * or of different counts. Reports of whole sweeps (no shard) count as complete on their own.
+ */
+export function shardProblems(shards: (string | undefined)[]): string[] {
+  const parsed = shards.filter((s): s is string => s !== undefined).map((s) => ({ text: s, ...parseShard(s) }));
+  if (parsed.length === 0) return [];
+  const problems: string[] = [];
+  if (parsed.length < shards.length) problems.push('whole sweeps and shards are mixed');
+  const counts = [...new Set(parsed.map((p) => p.count))];
+  if (counts.length > 1) problems.push(`shards of different counts (${counts.map((c) => `/${c}`).join(', ')})`);
+  const seen = new Map<string, number>();
+  for (const p of parsed) seen.set(`${p.index}/${p.count}`, (seen.get(`${p.index}/${p.count}`) ?? 0) + 1);
+  const twice = [...seen].filter(([, n]) => n > 1).map(([s]) => s);
+  if (twice.length) problems.push(`shard${twice.length > 1 ? 's' : ''} ${twice.join(', ')} given more than once`);
+  for (const count of counts) {
+    const missing = Array.from({ length: count }, (_, i) => `${i + 1}/${count}`).filter((s) => !seen.has(s));
+    if (missing.length) problems.push(`shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing`);
+  }
+  return problems;
+}

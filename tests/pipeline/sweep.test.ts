@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseGrid } from '../../src/sweep/grid.js';
@@ -52,8 +52,18 @@ describe('sweep', () => {
     expect(cli(['sweep', DIGITS, '--grid', GRID, ...DATA, '--shard', '1/2', '--report', a]).code).toBe(0);
     expect(cli(['sweep', DIGITS, '--grid', GRID, ...DATA, '--shard', '2/2', '--report', b]).code).toBe(0);
     expect(JSON.parse(readFileSync(a, 'utf8')).rows).toHaveLength(3);
-    expect(cli(['merge', a, b, '--report', merged]).code).toBe(0);
+    const ok = cli(['merge', a, b, '--report', merged]);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toBe('');
     expect(strip(JSON.parse(readFileSync(merged, 'utf8')).rows)).toEqual(strip(JSON.parse(readFileSync(whole, 'utf8')).rows));
+    // A shard missing or given twice: a warning, and with --strict a failure (exit 3) that writes nothing.
+    const missing = cli(['merge', a]);
+    expect(missing.code).toBe(0);
+    expect(missing.stderr.trim()).toBe('onnxpress: warning: the reports are not one whole sweep: shard 2/2 missing');
+    const twice = cli(['merge', a, a, b, '--strict', '--report', join(dir, 'strict.json')]);
+    expect(twice.code).toBe(3);
+    expect(twice.stderr.trim()).toBe('onnxpress: the reports are not one whole sweep: shard 1/2 given more than once');
+    expect(existsSync(join(dir, 'strict.json'))).toBe(false);
   });
 
   it('refuses a bad grid before running anything', () => {
