@@ -6,7 +6,7 @@ import { listPasses, parseStep, type PipelineStep } from '../pipeline/registry.j
 import { loadRecipe, recipeData } from '../pipeline/recipe.js';
 import { mergeRecipeFlags, recipeEvalOf, recipeGatesOf } from './recipe-flags.js';
 import { buildReport } from '../report/build.js';
-import { loadEvalData } from '../report/data.js';
+import { checkEvalData } from '../report/data.js';
 import { prestartOrtChild } from '../runtime/client.js';
 import { terminalProgress } from '../report/progress.js';
 import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
@@ -93,13 +93,14 @@ export function registerCompress(program: Command): void {
       createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed, progress: terminalProgress(),
       threads,
       write: { externalData, sizeThreshold: threshold, location: flags.location, force: flags.force ?? false },
-      // Evaluation data and labels given are read before anything is written: a mistake in them leaves no output.
-      onInputRead: evaluate && (evaluate.data || evaluate.labels) ? (model) => void loadEvalData(model, evaluate) : undefined,
+      // The evaluation settings are checked (the data and labels given read) before anything is written: a mistake in them leaves no output.
+      onInputRead: evaluate ? (model) => checkEvalData(model, evaluate) : undefined,
     });
     const report = await buildReport({
       command: 'compress', reference: result.model, referenceFiles: result.input.files, inputParameters: result.inputParameters,
       candidatePath: flags.output, candidateFiles: result.output.files, candidate: result.model, tensors: result.tensors,
-      passes: result.passes, evaluate, gzip: flags.dryRun ? false : flags.gzip, gates, dryRun: flags.dryRun,
+      // An evaluation that fails after the output is written says that it was written.
+      passes: result.passes, evaluate: evaluate && { ...evaluate, candidateWritten: flags.output }, gzip: flags.dryRun ? false : flags.gzip, gates, dryRun: flags.dryRun,
     });
     if (result.identical !== undefined && !flags.dryRun) report.output.identical = result.identical;
     report.recipe = recipeData({ passes: pipeline, seed, eval: evaluate ? recipeEvalOf(merged) : undefined, gates: recipeGatesOf(gates) });

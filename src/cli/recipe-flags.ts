@@ -2,7 +2,7 @@
 // writing the settings that ran back as recipe data for the report.
 import type { GateOptions } from '../report/report.js';
 import type { Recipe, RecipeEval, RecipeGates } from '../pipeline/recipe.js';
-import type { ReportFlags } from './report-options.js';
+import { shapesFrom, type ReportFlags } from './report-options.js';
 
 const EVAL_FLAGS: [keyof RecipeEval, keyof ReportFlags][] = [
   ['data', 'data'], ['labels', 'labels'], ['metric', 'metric'], ['seed', 'seed'], ['batches', 'batches'], ['threads', 'threads'], ['runs', 'runs'], ['timeout', 'evalTimeout'],
@@ -19,6 +19,7 @@ export function mergeRecipeFlags(flags: ReportFlags, recipe: Recipe | undefined,
     if (v !== undefined && !fromCli(f)) set(f, String(v));
   }
   if (recipe?.eval?.dims && !fromCli('dim')) set('dim', Object.entries(recipe.eval.dims).map(([k, v]) => `${k}=${v}`));
+  if (recipe?.eval?.shape && !fromCli('shape')) set('shape', Object.entries(recipe.eval.shape).map(([k, v]) => `${k}=${v.join(',')}`));
   for (const [r, f] of GATE_FLAGS) {
     const v = recipe?.gates?.[r];
     if (v !== undefined && !fromCli(f)) set(f, String(v));
@@ -32,6 +33,7 @@ export function recipeEvalOf(flags: ReportFlags): RecipeEval {
   if (flags.labels) out.labels = flags.labels;
   if (flags.metric) out.metric = flags.metric;
   if (flags.dim?.length) out.dims = Object.fromEntries(flags.dim.map((d) => d.split('=')).map(([k, v]) => [k!, Number(v)]));
+  if (flags.shape?.length) out.shape = { ...shapesFrom(flags.shape) };
   for (const key of ['seed', 'batches', 'threads', 'runs'] as const) if (flags[key] !== undefined) out[key] = Number(flags[key]);
   if (flags.evalTimeout !== undefined) out.timeout = Number(flags.evalTimeout);
   return out;

@@ -16,6 +16,7 @@ export interface ReportFlags {
   labels?: string;
   metric?: string;
   dim?: string[];
+  shape?: string[];
   seed?: string;
   batches?: string;
   threads?: string;
@@ -34,9 +35,10 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 export function addEvalOptions(cmd: Command): Command {
   return cmd
     .option('--data <path>', 'evaluation inputs: a folder of test_data_set_N (input_K.pb), a .npz, .npy or .pb file; default: synthesized from the input types')
-    .option('--labels <file>', 'labels: a text file with one integer per line, a .npy or a TensorProto .pb (in data order)')
+    .option('--labels <file>', 'labels: a text file with a line per sample (one integer, or for perplexity the sample\'s token ids separated by spaces, one a position), a .npy or a TensorProto .pb (in data order)')
     .addOption(new Option('--metric <name>', 'what accuracy means here (default: top1 with labels, perplexity for [batch, seq, vocab] logits with labels, else fidelity)').choices(METRICS))
     .option('--dim <name=value>', 'value of a symbolic input dimension for synthesized inputs (repeatable)', collect)
+    .option('--shape <input=dims>', "the whole shape of a synthesized input, e.g. x=1,512: for dimensions the model leaves unnamed (repeatable; not with --data)", collect)
     .option("--seed <n>", "seed of synthesized inputs and of the passes' randomness (clustering)", "0")
     .option('--batches <n>', 'number of synthesized batches', '4')
     .option('--threads <n>', 'threads: ONNX Runtime intra-op threads when evaluating, and (compress) the threads of the quantization, magnitude-pruning, clustering and dedup kernels, this one included (default for the kernels: one per core for single-file models of 64 MiB or more, else 1)', '1')
@@ -63,18 +65,22 @@ function number(flag: string, text: string | undefined, check: (n: number) => bo
 }
 
 export function evalOptionsFrom(flags: ReportFlags): EvaluateOptions {
-  const dims: Record<string, number> = {};
+  // Without a prototype, so that any name (even '__proto__') is a plain key.
+  const dims: Record<string, number> = Object.create(null);
   for (const spec of flags.dim ?? []) {
     const m = /^([^=]+)=(\d+)$/.exec(spec);
     if (!m || Number(m[2]) < 1) throw new UsageError(`--dim takes name=value with a positive whole value, got '${spec}'`);
     dims[m[1]!] = Number(m[2]);
   }
+  const shapes = shapesFrom(flags.shape);
+  if (Object.keys(shapes).length > 0 && flags.data !== undefined) throw new UsageError('--shape sets the shapes of synthesized inputs: with --data, the data gives its own shapes');
   const whole = (n: number) => Number.isInteger(n);
   return {
     data: flags.data,
     labels: flags.labels,
     metric: flags.metric as Metric | undefined,
     dims,
+    shapes,
     seed: number('--seed', flags.seed, (n) => whole(n) && n >= 0, 'a whole number ≥ 0'),
     batches: number('--batches', flags.batches, (n) => whole(n) && n >= 1 && n <= 10000, 'a whole number from 1 to 10000'),
     threads: number('--threads', flags.threads, (n) => whole(n) && n >= 1 && n <= 256, 'a whole number from 1 to 256'),
@@ -82,6 +88,19 @@ export function evalOptionsFrom(flags: ReportFlags): EvaluateOptions {
     timeout: number('--eval-timeout', flags.evalTimeout, (n) => n > 0, 'a positive number of seconds'),
     progress: terminalProgress(),
   };
+}
+
+/** --shape INPUT=D0,D1,...: by input name (which may hold '='; the dims follow the last one). */
+export function shapesFrom(specs: string[] = []): Record<string, number[]> {
+  const shapes: Record<string, number[]> = Object.create(null);
+  for (const spec of specs) {
+    const m = /^(.+)=(\d+(?:,\d+)*)$/.exec(spec);
+    const dims = m ? m[2]!.split(',').map(Number) : [];
+    if (!m || dims.some((d) => d < 1 || !Number.isSafeInteger(d))) throw new UsageError(`--shape takes INPUT=D0,D1,... with positive whole dimensions, got '${spec}'`);
+    if (Object.hasOwn(shapes, m[1]!)) throw new UsageError(`--shape given twice for input '${m[1]}'`);
+    shapes[m[1]!] = dims;
+  }
+  return shapes;
 }
 
 export function gateOptionsFrom(flags: ReportFlags): GateOptions {

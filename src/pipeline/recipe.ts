@@ -10,6 +10,8 @@ export interface RecipeEval {
   labels?: string;
   metric?: string;
   dims?: Record<string, number>;
+  /** Whole shapes of synthesized inputs, by input name (--shape). */
+  shape?: Record<string, number[]>;
   seed?: number;
   batches?: number;
   threads?: number;
@@ -40,8 +42,8 @@ export interface RecipeData {
   gates?: RecipeGates;
 }
 
-const EVAL_KEYS: Record<keyof RecipeEval, 'string' | 'number' | 'dims'> = {
-  data: 'string', labels: 'string', metric: 'string', dims: 'dims', seed: 'number', batches: 'number', threads: 'number', runs: 'number', timeout: 'number',
+const EVAL_KEYS: Record<keyof RecipeEval, 'string' | 'number' | 'dims' | 'shapes'> = {
+  data: 'string', labels: 'string', metric: 'string', dims: 'dims', shape: 'shapes', seed: 'number', batches: 'number', threads: 'number', runs: 'number', timeout: 'number',
 };
 const GATE_KEYS = ['max-accuracy-drop', 'min-size-reduction', 'min-cosine'] as const;
 
@@ -125,6 +127,9 @@ export function parseRecipe(text: string, where: string): Recipe {
       if (kind === 'number' && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) throw new UsageError(`${at(pair.value, `eval.${key}`)}: must be a whole number`);
       if (kind === 'dims' && (typeof v !== 'object' || v === null || Object.values(v).some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < 1))) {
         throw new UsageError(`${at(pair.value, `eval.${key}`)}: must map dimension names to positive whole numbers`);
+      }
+      if (kind === 'shapes' && (typeof v !== 'object' || v === null || Object.values(v).some((s) => !Array.isArray(s) || s.length === 0 || s.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 1)))) {
+        throw new UsageError(`${at(pair.value, `eval.${key}`)}: must map input names to shapes, lists of positive whole numbers (e.g. {x: [1, 512]})`);
       }
       (out as Record<string, unknown>)[key] = v;
     }

@@ -12,6 +12,7 @@ import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { dtypeName } from '../ir/dtype.js';
 import { numElements, toNumber } from '../ir/tensor.js';
+import { checkShapeOptions, checkSynthesizedSize, describeShapes, dimValue, synthesizedShapes } from '../runtime/synthesized.js';
 
 export interface EvalBatch {
   inputs: NamedArray[];
@@ -30,8 +31,13 @@ export interface EvalData {
   batches: EvalBatch[];
   /** Samples: the first dimension of the first input, summed over batches. */
   samples: number;
-  /** Labels given with --labels, flat, in batch order. */
-  labels?: { source: string; values: Int32Array };
+  /**
+   * Labels given with --labels, flat, in batch order; `perLine` is the count on each line of a text
+   * file with several on a line (one sample's token sequence a line), checked sample by sample.
+   */
+  labels?: { source: string; values: Int32Array; perLine?: number[] };
+  /** For synthesized data: its seed, and what synthesizing assumed (dimension values, shapes), for the description. */
+  synthesized?: { seed: number; assumed: string[] };
 }
 
 export interface DataOptions {
@@ -40,6 +46,8 @@ export interface DataOptions {
   seed?: number;
   /** Values for symbolic dimensions of synthesized inputs (default 1). */
   dims?: Record<string, number>;
+  /** Whole shapes of synthesized inputs, by input name (--shape), for dimensions the model leaves unnamed. */
+  shapes?: Record<string, number[]>;
   /** Batches to synthesize (default 4). */
   batches?: number;
 }
@@ -61,18 +69,34 @@ function nameInputs(model: Model, arrays: NamedArray[], where: string): NamedArr
 
 /** Reads labels; `file` is what is opened when not `path` (a resolved path inside a data folder). */
 export function readLabels(path: string, file = path): Int32Array {
+  return readLabelFile(path, file).values;
+}
+
+/**
+ * Reads labels, flat. A text file has whitespace-separated integers, one sample a line; where some
+ * line has several (a token sequence, for perplexity), `perLine` gives each line's count, so that
+ * each can be checked against its sample's positions. One integer a line stays a flat list.
+ */
+export function readLabelFile(path: string, file = path): { values: Int32Array; perLine?: number[] } {
   if (path.endsWith('.npy') || path.endsWith('.pb')) {
     const a = readTensorFile(path, file);
     if (Array.isArray(a.data) || a.dtype === DataType.FLOAT || a.dtype === DataType.DOUBLE) {
       throw new InputError(`${path}: labels must be integers, found ${dtypeName(a.dtype)}`);
     }
-    return Int32Array.from(a.data as ArrayLike<number | bigint>, (v) => Number(v));
+    return { values: Int32Array.from(a.data as ArrayLike<number | bigint>, (v) => Number(v)) };
   }
-  const lines = readInputText(path, { file, what: 'labels file' }).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
-  return Int32Array.from(lines, (l, i) => {
-    if (!/^-?\d+$/.test(l)) throw new InputError(`${path}:${i + 1}: '${l.slice(0, 40)}' is not an integer label`);
-    return Number(l);
+  const values: number[] = [], perLine: number[] = [];
+  readInputText(path, { file, what: 'labels file' }).split(/\r?\n/).forEach((line, i) => {
+    const words = line.trim().split(/\s+/).filter((w) => w !== '');
+    if (words.length === 0) return;
+    for (const w of words) {
+      // Beyond 2^31 an Int32Array would wrap the value silently.
+      if (!/^-?\d+$/.test(w) || Math.abs(Number(w)) > 2 ** 31 - 1) throw new InputError(`${path}:${i + 1}: '${w.slice(0, 40)}' is not an integer label`);
+      values.push(Number(w));
+    }
+    perLine.push(words.length);
   });
+  return { values: Int32Array.from(values), ...(perLine.some((n) => n > 1) ? { perLine } : {}) };
 }
 
 /** Whether a name is taken in a folder: a link to nothing counts (and is then refused), unlike existsSync. */
@@ -122,18 +146,13 @@ function synthesize(model: Model, options: DataOptions): EvalData {
   const random = seededRandom(options.seed ?? 0);
   const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
   const batches: EvalBatch[] = [];
-  const used = new Set<string>();
   const count = options.batches ?? 4;
+  // The same shapes for every batch: the model's, with --dim and --shape applied.
+  const shapes = synthesizedShapes(model, options);
   for (let b = 0; b < count; b++) {
-    const inputs: NamedArray[] = realInputs(model).map((info) => {
+    const inputs: NamedArray[] = shapes.map(({ input: info, dims }) => {
       const tensor = info.type?.tensor_type;
       if (!tensor) throw new UsageError(`input '${info.name}' is not a tensor: give evaluation data with --data`);
-      const dims = (tensor.shape?.dim ?? []).map((d) => {
-        if (d.dim_value !== undefined) return toNumber(d.dim_value);
-        const name = d.dim_param ?? '';
-        used.add(name || '?');
-        return options.dims?.[name] ?? 1;
-      });
       const n = numElements(dims);
       const type = tensor.elem_type;
       let data: ArrayData;
@@ -154,12 +173,14 @@ function synthesize(model: Model, options: DataOptions): EvalData {
     });
     batches.push({ inputs, expected: [], source: `synthesized batch ${b}` });
   }
-  const dimsText = [...used].map((d) => `${d}=${options.dims?.[d] ?? 1}`).join(', ');
+  const named = [...new Set(shapes.flatMap((s) => s.named))].map((d) => `${d}=${dimValue(options, d)}`);
+  const given = shapes.filter((s) => s.fromShape).map((s) => `${s.name}=${s.dims.join(',')}`);
   return {
     kind: 'synthesized',
-    source: `${count} synthesized batches, seed ${options.seed ?? 0}${dimsText ? `, ${dimsText}` : ''}`,
+    source: [`${count} synthesized batches, seed ${options.seed ?? 0}`, ...named, ...given].join(', '),
     batches,
     samples: batches.reduce((n, b) => n + (b.inputs[0]?.dims[0] ?? 1), 0),
+    synthesized: { seed: options.seed ?? 0, assumed: describeShapes(shapes, options) },
   };
 }
 
@@ -167,6 +188,7 @@ function synthesize(model: Model, options: DataOptions): EvalData {
 export function loadEvalData(model: Model, options: DataOptions = {}): EvalData {
   let data: EvalData;
   const path = options.data;
+  checkShapeOptions(model, model.source?.given ?? 'the model', options);
   if (path === undefined) data = synthesize(model, options);
   else if (!existsSync(path)) throw new InputError(`${path}: no such file or folder`);
   else if (statSync(path).isDirectory()) {
@@ -184,11 +206,28 @@ export function loadEvalData(model: Model, options: DataOptions = {}): EvalData 
     data = { kind: 'npy', source: path, batches: [{ inputs: nameInputs(model, [readTensorFile(path)], path), expected: [], source: path }], samples: 0 };
   } else throw new UsageError(`${path}: --data takes a folder of test_data_set_N, a .npz, .npy or .pb file`);
   if (data.kind !== 'synthesized') data.samples = data.batches.reduce((n, b) => n + (b.inputs[0]?.dims[0] ?? 1), 0);
-  if (options.labels) data.labels = { source: options.labels, values: readLabels(options.labels) };
+  if (options.labels) data.labels = { source: options.labels, ...readLabelFile(options.labels) };
   return data;
 }
 
+/**
+ * What can be checked of the evaluation data before a model is compressed (so that a mistake leaves
+ * no output): --dim and --shape against the model's inputs and the size of synthesized inputs, or
+ * the data and labels given, read.
+ */
+export function checkEvalData(model: Model, options: DataOptions): void {
+  const label = model.source?.given ?? 'the model';
+  checkShapeOptions(model, label, options);
+  if (options.data === undefined) checkSynthesizedSize(model, label, options);
+  if (options.data !== undefined || options.labels !== undefined) loadEvalData(model, options);
+}
+
 export function describeData(data: EvalData): string {
+  if (data.kind === 'synthesized') {
+    // What was assumed, and how to change it: synthesized figures are only as good as these shapes.
+    const batches = `${data.batches.length} batch${data.batches.length === 1 ? '' : 'es'} (${data.samples} samples)`;
+    return [`synthesized: ${batches}, seed ${data.synthesized?.seed ?? 0}`, ...(data.synthesized?.assumed ?? [])].join('; ');
+  }
   const where = data.kind === 'test-data-sets' && data.batches.length === 1 ? data.batches[0]!.source : data.source;
   return `${data.samples} samples in ${data.batches.length} batch${data.batches.length === 1 ? '' : 'es'} from ${where}`;
 }

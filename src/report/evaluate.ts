@@ -1,15 +1,15 @@
 // Accuracy and latency of a compressed model against its reference, both run in ONNX Runtime on
 // the same inputs. Every figure here comes from those runs, made in a child process (runtime/client.ts)
 // that a crash or a model running past the time budget ends without ending onnxpress.
-import { UsageError } from '../errors.js';
+import { knownError, UsageError } from '../errors.js';
 import { readModel } from '../io/read.js';
 import type { NamedArray } from '../io/testdata.js';
 import type { Model } from '../ir/model.js';
 import { loadEvalData, describeData, type DataOptions, type EvalData } from './data.js';
-import { FidelityAccumulator, PerplexityAccumulator, argmaxRows, classification, latencyStats, type Classification, type Fidelity } from './metrics.js';
+import { FidelityAccumulator, PerplexityAccumulator, argmaxRows, classification, latencyStats, ratioSpread, type Classification, type Fidelity } from './metrics.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { checkFeeds } from '../runtime/feeds.js';
-import { checkSynthesizedSize } from '../runtime/synthesized.js';
+import { checkShapeOptions, checkSynthesizedSize, synthesizedHint } from '../runtime/synthesized.js';
 import type { Progress } from './progress.js';
 
 export type Metric = 'top1' | 'f1' | 'perplexity' | 'fidelity';
@@ -45,6 +45,14 @@ export interface LatencyReport {
   compressed: { meanMs: number; p90Ms: number };
   /** compressed mean / reference mean. */
   ratio: number;
+  /**
+   * The spread of the per-run ratio compressed_i / reference_i over the alternating runs (10th and
+   * 90th percentiles, nearest rank): where it crosses 1, the two are not told apart by these runs.
+   */
+  ratioP10: number;
+  ratioP90: number;
+  /** What makes the latency figures unreliable (few runs, a spread that crosses 1). */
+  warnings: string[];
 }
 
 export interface EvaluateOptions extends DataOptions {
@@ -56,6 +64,11 @@ export interface EvaluateOptions extends DataOptions {
   /** Seconds the evaluation may spend in ONNX Runtime, loading and running both models (default 600). */
   timeout?: number;
   progress?: Progress;
+  /**
+   * The candidate's path when the caller wrote it before evaluating (compress --eval): an
+   * evaluation that fails then says that the file is there, so that a user knows what was left.
+   */
+  candidateWritten?: string;
 }
 
 export interface Evaluation {
@@ -75,7 +88,18 @@ function chooseMetric(requested: Metric | undefined, hasLabels: boolean, firstOu
 
 /** Evaluates `candidatePath` against `referencePath`. Both are run in ONNX Runtime from their files. */
 export async function evaluate(referencePath: string, candidatePath: string, options: EvaluateOptions = {}, reference?: Model): Promise<Evaluation> {
-  const ort = new OrtProcess(options.timeout);
+  try {
+    return await evaluateIn(new OrtProcess(options.timeout), referencePath, candidatePath, options, reference);
+  } catch (e) {
+    if (options.candidateWritten !== undefined && e instanceof Error && knownError(e)) {
+      // First, so that a long message cut to one line still says it. The error keeps its kind (and exit code).
+      e.message = `wrote ${options.candidateWritten}, then the evaluation failed: ${e.message}`;
+    }
+    throw e;
+  }
+}
+
+async function evaluateIn(ort: OrtProcess, referencePath: string, candidatePath: string, options: EvaluateOptions, reference?: Model): Promise<Evaluation> {
   // Started first: the child boots and loads ONNX Runtime (~60 ms) while the data is read here.
   ort.prestart();
   try {
@@ -83,7 +107,8 @@ export async function evaluate(referencePath: string, candidatePath: string, opt
     // Read for its declared inputs, and so that the structural limits apply before ONNX Runtime sees it.
     const cmpModel = readModel(candidatePath);
     const refLabel = refModel.source?.given ?? referencePath;
-    if (options.data === undefined) checkSynthesizedSize(refModel, refLabel, options.dims);
+    checkShapeOptions(refModel, refLabel, options);
+    if (options.data === undefined) checkSynthesizedSize(refModel, refLabel, options);
     const data = loadEvalData(refModel, options);
     for (const batch of data.batches) {
       checkFeeds(refModel, refLabel, batch.inputs);
@@ -91,23 +116,63 @@ export async function evaluate(referencePath: string, candidatePath: string, opt
     }
     const refSession = await ort.load(referencePath, refLabel, options.threads ?? 1);
     const cmpSession = await ort.load(candidatePath, candidatePath, options.threads ?? 1);
-    return await measure(ort, refSession, cmpSession, data, options);
+    // A model that fails on synthesized inputs most likely wants other shapes: say which options give them.
+    const hint = data.kind === 'synthesized' ? synthesizedHint(refModel, options) : 'the inputs came from --data: give inputs of the shapes the model needs';
+    return await measure(ort, refSession, cmpSession, data, options, hint);
   } finally {
     ort.close();
   }
 }
 
+/** Runs below this give a latency ratio too rough to act on. */
+const MIN_RELIABLE_RUNS = 10;
+
+/** What a reader of the latency figures should know before trusting the ratio. */
+export function latencyWarnings(runs: number, spread: { p10: number; p90: number }): string[] {
+  const warnings: string[] = [];
+  const x = (v: number) => `${v.toFixed(2)}×`;
+  if (spread.p10 < 1 && spread.p90 > 1) {
+    warnings.push(`the spread of the ratio crosses 1.0 (p10 ${x(spread.p10)}, p90 ${x(spread.p90)}): the difference is within the noise`);
+  }
+  if (runs < MIN_RELIABLE_RUNS) warnings.push(`fewer than ${MIN_RELIABLE_RUNS} runs (${runs}): the ratio and its spread are rough; give --runs ${MIN_RELIABLE_RUNS} or more`);
+  return warnings;
+}
+
+/** Samples in a batch's output: its first dimension ([batch, classes], [batch, seq, vocab]), or 1. */
+function samplesOf(output: NamedArray): number {
+  return output.dims.length >= 2 ? output.dims[0]! : 1;
+}
+
+/**
+ * Checks the lines of a labels file with several labels a line, from `first`, against the samples
+ * of a batch's output: a line each, with one label for each of its positions.
+ */
+function checkLines(source: string, perLine: number[], first: number, output: NamedArray, positions: number): void {
+  const samples = samplesOf(output), each = positions / samples;
+  for (let i = 0; i < samples; i++) {
+    const line = first + i;
+    if (line >= perLine.length) throw new UsageError(`${source}: ${perLine.length} lines of labels, but the data has more samples (at least ${line + 1}; one line a sample)`);
+    if (perLine[line] !== each) {
+      throw new UsageError(`${source}: line ${line + 1} has ${perLine[line]} labels, but sample ${line + 1} of the data has ${each} position${each === 1 ? '' : 's'} (predictions of shape [${output.dims.join(', ')}]; one label a position, one sample a line)`);
+    }
+  }
+}
+
 /** Runs both models on every batch, then times them. */
-async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: RemoteSession, data: EvalData, options: EvaluateOptions): Promise<Evaluation> {
+async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: RemoteSession, data: EvalData, options: EvaluateOptions, hint: string): Promise<Evaluation> {
   const threads = options.threads ?? 1;
   const fidelity = new Map<string, FidelityAccumulator>();
   const refPred: number[] = [], cmpPred: number[] = [], labels: number[] = [];
   const refPpl = new PerplexityAccumulator(), cmpPpl = new PerplexityAccumulator();
   let metric: Metric | undefined;
-  let labelCursor = 0;
+  let labelCursor = 0, lineCursor = 0;
   const explicit = data.labels?.values;
-  const batchLabels = (batch: typeof data.batches[number], positions: number, expected: NamedArray | undefined): ArrayLike<number> | undefined => {
+  const batchLabels = (batch: typeof data.batches[number], positions: number, output: NamedArray, expected: NamedArray | undefined): ArrayLike<number> | undefined => {
     if (explicit) {
+      const perLine = data.labels!.perLine;
+      // A text file with a token sequence a line: each line is one sample's labels, all its positions.
+      if (perLine) checkLines(data.labels!.source, perLine, lineCursor, output, positions);
+      lineCursor += samplesOf(output);
       if (labelCursor + positions > explicit.length) throw new UsageError(`${data.labels!.source}: ${explicit.length} labels, but the data has more samples (at least ${labelCursor + positions})`);
       const slice = explicit.subarray(labelCursor, labelCursor + positions);
       labelCursor += positions;
@@ -121,7 +186,7 @@ async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: R
   const hasLabels = explicit !== undefined || data.batches.some((b) => b.labels !== undefined);
   options.progress?.start(data.batches.length, 'evaluating');
   for (const batch of data.batches) {
-    const [a, b] = [await ort.run(refSession, batch.inputs), await ort.run(cmpSession, batch.inputs)];
+    const [a, b] = [await ort.run(refSession, batch.inputs, hint), await ort.run(cmpSession, batch.inputs, hint)];
     metric ??= chooseMetric(options.metric, hasLabels, a[0]!);
     for (let i = 0; i < a.length; i++) {
       let acc = fidelity.get(a[i]!.name);
@@ -132,7 +197,7 @@ async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: R
     if (metric !== 'fidelity') {
       const out = a[0]!, classes = classesOf(out);
       const positions = out.data.length / classes;
-      const target = batchLabels(batch, positions, batch.expected[0]);
+      const target = batchLabels(batch, positions, out, batch.expected[0]);
       if (!target) throw new UsageError(`metric ${metric} needs labels: give --labels FILE (or labels beside each test_data_set)`);
       if (target.length !== positions) throw new UsageError(`batch ${batch.source}: ${target.length} labels for ${positions} predictions`);
       if (metric === 'perplexity') {
@@ -148,6 +213,7 @@ async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: R
   }
   options.progress?.stop();
   if (explicit && labelCursor !== explicit.length) throw new UsageError(`${data.labels!.source}: ${explicit.length} labels for ${labelCursor} predictions`);
+  if (data.labels?.perLine && lineCursor !== data.labels.perLine.length) throw new UsageError(`${data.labels.source}: ${data.labels.perLine.length} lines of labels for ${lineCursor} samples (one line a sample)`);
   const fid = Object.fromEntries([...fidelity].map(([k, v]) => [k, v.result()]));
   const accuracy: AccuracyReport = {
     metric: metric!,
@@ -174,10 +240,14 @@ async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: R
     const batch = data.batches[0]!;
     options.progress?.start(runs, 'timing');
     // Timed in the child around session.run alone, the two models in turn (not the messages to it).
-    const [refTimes, cmpTimes] = await ort.time([refSession, cmpSession], batch.inputs, runs, warmup, () => options.progress?.tick(1)) as [number[], number[]];
+    const [refTimes, cmpTimes] = await ort.time([refSession, cmpSession], batch.inputs, runs, warmup, () => options.progress?.tick(1), hint) as [number[], number[]];
     options.progress?.stop();
     const r = latencyStats(refTimes), c = latencyStats(cmpTimes);
-    latency = { threads, runs, warmup, batch: batch.source, reference: { meanMs: r.meanMs, p90Ms: r.p90Ms }, compressed: { meanMs: c.meanMs, p90Ms: c.p90Ms }, ratio: c.meanMs / r.meanMs };
+    const spread = ratioSpread(refTimes, cmpTimes);
+    latency = {
+      threads, runs, warmup, batch: batch.source, reference: { meanMs: r.meanMs, p90Ms: r.p90Ms }, compressed: { meanMs: c.meanMs, p90Ms: c.p90Ms },
+      ratio: c.meanMs / r.meanMs, ratioP10: spread.p10, ratioP90: spread.p90, warnings: latencyWarnings(runs, spread),
+    };
   }
   return { accuracy, latency };
 }

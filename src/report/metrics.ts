@@ -136,6 +136,25 @@ export function latencyStats(samplesMs: number[]): { meanMs: number; p90Ms: numb
   return { meanMs: mean, p90Ms: p90, runs: sorted.length };
 }
 
+/** The q-th quantile (0 < q ≤ 1) of sorted values by nearest rank, as latencyStats takes its p90; NaN for none. */
+export function nearestRank(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+/**
+ * The spread of the latency ratio over paired runs: r_i = compressed_i / reference_i for each round
+ * of the alternating runs (both models timed in turn, so a round shares the machine's load), and
+ * the 10th and 90th percentiles of r by nearest rank. A round whose reference time is 0 (below the
+ * timer's resolution) has no ratio and is left out; with none left both are NaN.
+ */
+export function ratioSpread(referenceMs: number[], compressedMs: number[]): { p10: number; p90: number; ratios: number[] } {
+  if (referenceMs.length !== compressedMs.length) throw new Error(`${referenceMs.length} reference runs for ${compressedMs.length} compressed runs`);
+  const ratios = referenceMs.flatMap((r, i) => (r > 0 ? [compressedMs[i]! / r] : []));
+  const sorted = [...ratios].sort((a, b) => a - b);
+  return { p10: nearestRank(sorted, 0.1), p90: nearestRank(sorted, 0.9), ratios };
+}
+
 /** How far a tensor's new values are from its original ones. */
 export interface WeightError {
   maxAbsError: number;

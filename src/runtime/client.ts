@@ -90,6 +90,8 @@ interface Waiting {
   phase: 'loading' | 'running';
   label: string;
   inputs: NamedArray[];
+  /** What a run failure suggests (runFailure's default unless given). */
+  hint?: string;
   resolve: (result: unknown) => void;
   reject: (error: unknown) => void;
   onTick?: () => void;
@@ -131,17 +133,17 @@ export class OrtProcess {
     return session;
   }
 
-  /** Every output of the model, in the session's output order. */
-  async run(session: RemoteSession, inputs: NamedArray[]): Promise<NamedArray[]> {
+  /** Every output of the model, in the session's output order; `hint` is what a failure suggests. */
+  async run(session: RemoteSession, inputs: NamedArray[], hint?: string): Promise<NamedArray[]> {
     this.check([session]);
-    return await this.request({ op: 'run', session: session.id, inputs: sendable(inputs) }, 'running', session.label, inputs) as NamedArray[];
+    return await this.request({ op: 'run', session: session.id, inputs: sendable(inputs) }, 'running', session.label, inputs, undefined, hint) as NamedArray[];
   }
 
   /** Milliseconds of each session.run, per session: `runs` rounds in turn, after `warmup` untimed ones. */
-  async time(sessions: RemoteSession[], inputs: NamedArray[], runs: number, warmup: number, onTick?: () => void): Promise<number[][]> {
+  async time(sessions: RemoteSession[], inputs: NamedArray[], runs: number, warmup: number, onTick?: () => void, hint?: string): Promise<number[][]> {
     this.check(sessions);
     const label = sessions.map((s) => s.label).join(' and ');
-    return await this.request({ op: 'time', sessions: sessions.map((s) => s.id), inputs: sendable(inputs), runs, warmup }, 'running', label, inputs, onTick) as number[][];
+    return await this.request({ op: 'time', sessions: sessions.map((s) => s.id), inputs: sendable(inputs), runs, warmup }, 'running', label, inputs, onTick, hint) as number[][];
   }
 
   /** Frees every session loaded so far (a child that ended took its sessions with it). */
@@ -182,7 +184,7 @@ export class OrtProcess {
     return (this.child = child);
   }
 
-  private request(body: RequestBody, phase: Waiting['phase'], label: string, inputs: NamedArray[], onTick?: () => void): Promise<unknown> {
+  private request(body: RequestBody, phase: Waiting['phase'], label: string, inputs: NamedArray[], onTick?: () => void, hint?: string): Promise<unknown> {
     if (this.waiting) return Promise.reject(new Error('ONNX Runtime child: one request at a time'));
     return new Promise((resolve, reject) => {
       const budgetMs = this.timeoutS * 1000 - this.spentMs;
@@ -207,7 +209,7 @@ export class OrtProcess {
         this.spentMs += performance.now() - begun;
         f(v);
       };
-      this.waiting = { id, phase, label, inputs, resolve: done(resolve), reject: done(reject), onTick };
+      this.waiting = { id, phase, label, inputs, hint, resolve: done(resolve), reject: done(reject), onTick };
       try {
         // A send that fails because the child died is reported by its exit, with the signal.
         child.send({ ...body, id } as Request, () => {});
@@ -228,7 +230,7 @@ export class OrtProcess {
     if (!w || reply.id !== w.id) return;
     if (reply.tick) return w.onTick?.();
     if (reply.error === undefined) return this.settle((x) => x.resolve(reply.result));
-    this.settle((x) => x.reject(x.phase === 'loading' ? loadFailure(x.label, reply.error!) : runFailure(x.label, reply.error!, x.inputs)));
+    this.settle((x) => x.reject(x.phase === 'loading' ? loadFailure(x.label, reply.error!) : runFailure(x.label, reply.error!, x.inputs, x.hint)));
   }
 
   private exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

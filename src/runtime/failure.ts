@@ -59,10 +59,11 @@ function signatureLength(text: string): number {
   return 0;
 }
 
-/** "x: float32 [1, 3], y: int64 [2]", for messages. */
+/** "x: float32 [1, 3], y: int64 [2]", for messages: the first 8 (a one-line message has room for a few). */
 export function describeArrays(arrays: NamedArray[]): string {
   if (arrays.length === 0) return 'no inputs';
-  return arrays.map((a) => `${a.name}: ${dtypeName(a.dtype)} [${a.dims.join(', ')}]`).join(', ');
+  const shown = arrays.slice(0, 8).map((a) => `${a.name}: ${dtypeName(a.dtype)} [${a.dims.join(', ')}]`).join(', ');
+  return arrays.length > 8 ? `${shown} and ${arrays.length - 8} more` : shown;
 }
 
 export function loadFailure(label: string, message: string): RuntimeFailure {
@@ -70,12 +71,12 @@ export function loadFailure(label: string, message: string): RuntimeFailure {
   return new RuntimeFailure(`${label}: ONNX Runtime cannot load it: ${detail}`, 'load', detail);
 }
 
-export function runFailure(label: string, message: string, inputs: NamedArray[]): RuntimeFailure {
+/** What a run failure suggests unless its caller knows better (evaluate.ts knows where the inputs came from). */
+export const RUN_HINT = 'give inputs that fit the model with --data, other symbolic dimensions with --dim, or whole input shapes with --shape INPUT=D0,D1,...';
+
+export function runFailure(label: string, message: string, inputs: NamedArray[], hint = RUN_HINT): RuntimeFailure {
   const detail = ortMessage(message);
-  return new RuntimeFailure(
-    `${label}: ONNX Runtime failed running it on ${describeArrays(inputs)}: ${detail} (give inputs that fit the model with --data, or other symbolic dimensions with --dim)`,
-    'run', detail,
-  );
+  return new RuntimeFailure(`${label}: ONNX Runtime failed running it on ${describeArrays(inputs)}: ${detail} (${hint})`, 'run', detail);
 }
 
 /** `stderr` is what the child printed last: a C++ abort names the exception there. */

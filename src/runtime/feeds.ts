@@ -13,8 +13,13 @@ import { toNumber } from '../ir/tensor.js';
 export function declaredType(type: TypeProto | undefined): string {
   const tensor = type?.tensor_type;
   if (!tensor) return 'a non-tensor value';
-  const dims = tensor.shape?.dim.map((d) => (d.dim_value !== undefined ? String(toNumber(d.dim_value)) : d.dim_param || '?'));
-  return `${dtypeName(tensor.elem_type)}${dims ? ` [${dims.join(', ')}]` : ', any shape'}`;
+  return `${dtypeName(tensor.elem_type)}${tensor.shape ? ` ${declaredShape(type)}` : ', any shape'}`;
+}
+
+/** "[N, 3, ?]": the declared dimensions alone ('?' for unnamed ones), or "any shape". */
+export function declaredShape(type: TypeProto | undefined): string {
+  const dims = type?.tensor_type?.shape?.dim.map((d) => (d.dim_value !== undefined ? String(toNumber(d.dim_value)) : d.dim_param || '?'));
+  return dims ? `[${dims.join(', ')}]` : 'any shape';
 }
 
 const given = (a: NamedArray) => `${dtypeName(a.dtype)} [${a.dims.join(', ')}]`;

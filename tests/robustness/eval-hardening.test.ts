@@ -176,7 +176,7 @@ describe('models ONNX Runtime refuses: one line naming the model, never an inter
   it('a failure while running names the model and the inputs fed, and suggests --data or --dim', () => {
     // Reshape of the 1-element input to [3]: fine to load, fails to run.
     const path = save(join(dir, 'reshape.onnx'), model(graph([node('Reshape', ['x', 'shape'], ['y'])], [valueInfo('x', 1, ['n'])], [valueInfo('y', 1, [3])], { initializer: [int64s('shape', [3n])] })));
-    refused(cli(['eval', path, '--reference', path, '--runs', '0']), /^onnxpress: .*reshape\.onnx: ONNX Runtime failed running it on x: float32 \[1\]: .*cannot be reshaped.* \(give inputs that fit the model with --data, or other symbolic dimensions with --dim\)$/);
+    refused(cli(['eval', path, '--reference', path, '--runs', '0']), /^onnxpress: .*reshape\.onnx: ONNX Runtime failed running it on x: float32 \[1\]: .*cannot be reshaped.* \(the inputs were synthesized: give the shapes the model needs with --shape x=N, the symbolic dimensions with --dim \(n=N\), or real inputs with --data\)$/);
   });
 });
 
