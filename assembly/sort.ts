@@ -13,10 +13,25 @@ function unkey(k: u32): u32 {
   return k ^ (<u32>(<i32>~k >> 31) | 0x80000000);
 }
 
-/** Sorts the n float32 at `src` ascending; `tmp` holds n more, `hist` 4 × 256 counters (u32). */
+/**
+ * Sorts the n float32 at `src` ascending; `tmp` holds n more, `hist` 4 × 256 counters (u32).
+ * The steps below do the same over ranges of values, so that the caller can report progress between them.
+ */
 export function sortFloats(src: usize, tmp: usize, n: i32, hist: usize): void {
   memory.fill(hist, 0, 4 * 256 * 4);
-  for (let i = 0; i < n; i++) {
+  sortKeys(src, 0, n, hist);
+  let from = src, to = tmp;
+  for (let b: u32 = 0; b < 4; b++) {
+    if (!sortOffsets(from, n, hist, b)) continue;
+    sortScatter(from, to, 0, n, hist, b);
+    const t = from; from = to; to = t;
+  }
+  sortUnkeys(from, src, 0, n);
+}
+
+/** Sort step 1: the floats of [lo, hi) at `src` become keys in place, their four digits counted in `hist` (zeroed before the first range). */
+export function sortKeys(src: usize, lo: i32, hi: i32, hist: usize): void {
+  for (let i = lo; i < hi; i++) {
     const p = src + (<usize>i << 2);
     const k = key(load<u32>(p));
     store<u32>(p, k);
@@ -25,27 +40,39 @@ export function sortFloats(src: usize, tmp: usize, n: i32, hist: usize): void {
       store<u32>(at, load<u32>(at) + 1);
     }
   }
-  let from = src, to = tmp;
-  for (let b: u32 = 0; b < 4; b++) {
-    const h = hist + ((<usize>b * 256) << 2);
-    // A digit every value shares needs no pass.
-    if (load<u32>(h + ((<usize>((load<u32>(from) >> (b * 8)) & 0xff)) << 2)) == <u32>n) continue;
-    let sum: u32 = 0;
-    for (let d = 0; d < 256; d++) {
-      const c = load<u32>(h + (<usize>d << 2));
-      store<u32>(h + (<usize>d << 2), sum);
-      sum += c;
-    }
-    for (let i = 0; i < n; i++) {
-      const k = load<u32>(from + (<usize>i << 2));
-      const at = h + (<usize>((k >> (b * 8)) & 0xff) << 2);
-      const pos = load<u32>(at);
-      store<u32>(at, pos + 1);
-      store<u32>(to + (<usize>pos << 2), k);
-    }
-    const t = from; from = to; to = t;
+}
+
+/**
+ * Sort step 2, for digit `b` of the n keys at `from`: its counts become start positions. Returns
+ * false when every value shares the digit: that pass is not needed.
+ */
+export function sortOffsets(from: usize, n: i32, hist: usize, b: u32): bool {
+  const h = hist + ((<usize>b * 256) << 2);
+  if (load<u32>(h + ((<usize>((load<u32>(from) >> (b * 8)) & 0xff)) << 2)) == <u32>n) return false;
+  let sum: u32 = 0;
+  for (let d = 0; d < 256; d++) {
+    const c = load<u32>(h + (<usize>d << 2));
+    store<u32>(h + (<usize>d << 2), sum);
+    sum += c;
   }
-  for (let i = 0; i < n; i++) store<u32>(src + (<usize>i << 2), unkey(load<u32>(from + (<usize>i << 2))));
+  return true;
+}
+
+/** Sort step 3, for digit `b`: the keys [lo, hi) at `from` go to their places at `to` (ranges in order). */
+export function sortScatter(from: usize, to: usize, lo: i32, hi: i32, hist: usize, b: u32): void {
+  const h = hist + ((<usize>b * 256) << 2);
+  for (let i = lo; i < hi; i++) {
+    const k = load<u32>(from + (<usize>i << 2));
+    const at = h + (<usize>((k >> (b * 8)) & 0xff) << 2);
+    const pos = load<u32>(at);
+    store<u32>(at, pos + 1);
+    store<u32>(to + (<usize>pos << 2), k);
+  }
+}
+
+/** Sort step 4: the sorted keys [lo, hi) at `from` back to floats at `dst`. */
+export function sortUnkeys(from: usize, dst: usize, lo: i32, hi: i32): void {
+  for (let i = lo; i < hi; i++) store<u32>(dst + (<usize>i << 2), unkey(load<u32>(from + (<usize>i << 2))));
 }
 
 /**

@@ -6,6 +6,7 @@ import { packagePath } from '../paths.js';
 import { RangeReader } from '../io/external.js';
 import { readFloats, type FloatSource } from '../ir/tensor.js';
 import { weightErrorOf, type WeightError } from '../report/metrics.js';
+import { part, PROGRESS_CHUNK, type JobProgress } from './progress.js';
 
 interface Exports {
   colGroups(src: number, R: number, C: number, B: number, codes: number, scales: number, zeros: number,
@@ -20,6 +21,10 @@ interface Exports {
   pruneError(src: number, n: number, threshold: number, ties: number, out: number): void;
   nmRows(src: number, rows: number, inner: number, n: number, m: number, scratch: number, out: number): void;
   sortFloats(src: number, tmp: number, n: number, hist: number): void;
+  sortKeys(src: number, lo: number, hi: number, hist: number): void;
+  sortOffsets(from: number, n: number, hist: number, b: number): number;
+  sortScatter(from: number, to: number, lo: number, hi: number, hist: number, b: number): void;
+  sortUnkeys(from: number, dst: number, lo: number, hi: number): void;
   countBoundsBelow(src: number, n: number, bounds: number, nb: number, codes: number): void;
 }
 
@@ -47,6 +52,8 @@ export interface SimdRequest {
   nbits?: NBitsPacking;
   /** Also pack the codes two to a byte (INT4/UINT4 raw data). */
   pairs?: boolean;
+  /** Told the fraction of rows done after each slab. */
+  progress?: JobProgress;
 }
 
 export interface NBitsPacking {
@@ -155,29 +162,37 @@ class Kernels {
     const mem = this.reserve(scratchEnd);
     new Float32Array(mem.buffer, ratios, r.ratios.length).set(r.ratios);
     new Float64Array(mem.buffer, stats, 8).fill(0);
-    /** Runs the kernel on rows [row, row + count) laid out at src. */
-    const run = (row: number, count: number) => {
+    /** Runs the kernel on rows [row, row + count) laid out at `at`. */
+    const run = (row: number, count: number, at = src) => {
       if (l.kind === 'rows') {
         const g = row * Math.ceil(l.length / l.block);
-        this.exports.rowGroups(src, count, l.length, l.block, codes + row * l.length, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, scratch);
+        this.exports.rowGroups(at, count, l.length, l.block, codes + row * l.length, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, scratch);
       } else {
         const g = (row / l.block) * l.cols;
-        this.exports.colGroups(src, count, l.cols, l.block, codes + row * l.cols, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, scratch);
+        this.exports.colGroups(at, count, l.cols, l.block, codes + row * l.cols, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, scratch);
       }
     };
-    if (r.values instanceof Float32Array) {
-      new Float32Array(mem.buffer, src, n).set(r.values);
-      run(0, rows);
-    } else if (slab === undefined) {
-      readFloats(r.values, new Float32Array(mem.buffer, src, n));
-      run(0, rows);
+    if (slab === undefined) {
+      if (r.values instanceof Float32Array) new Float32Array(mem.buffer, src, n).set(r.values);
+      else readFloats(r.values, new Float32Array(mem.buffer, src, n));
+      // Values in memory go through the kernels in the same slabs as values from a file: the same
+      // error sums (summed per call) either way, and a slab at a time to report progress.
+      const step = slabRows(l) ?? rows;
+      for (let row = 0; row < rows; row += step) {
+        const count = Math.min(step, rows - row);
+        run(row, count, src + row * rowLength * 4);
+        r.progress?.((row + count) / rows);
+      }
     } else {
-      const reader = new RangeReader(r.values.file);
+      // Only values from a file have slabs of their own.
+      const source = r.values as FloatSource;
+      const reader = new RangeReader(source.file);
       try {
         for (let row = 0; row < rows; row += slab) {
           const count = Math.min(slab, rows - row);
-          reader.readInto(r.values.offset + row * rowLength * 4, new Uint8Array(this.memory.buffer, src, count * rowLength * 4));
+          reader.readInto(source.offset + row * rowLength * 4, new Uint8Array(this.memory.buffer, src, count * rowLength * 4));
           run(row, count);
+          r.progress?.((row + count) / rows);
         }
       } finally {
         reader.close();
@@ -294,13 +309,35 @@ class Kernels {
     return { threshold: prefix, below };
   }
 
-  /** The values sorted ascending (−0 before +0, as TypedArray sort orders them), in a new array. */
-  sorted(values: Float32Array): Float32Array {
+  /**
+   * The values sorted ascending (−0 before +0, as TypedArray sort orders them), in a new array. The
+   * radix sort's six passes (keys, four digits, back to floats) run a chunk of values at a time, the
+   * fraction done told to `progress` after each.
+   */
+  sorted(values: Float32Array, progress?: JobProgress): Float32Array {
     const n = values.length;
     const tmp = align(BASE + n * 4), hist = align(tmp + n * 4);
     const mem = this.reserve(hist + 4 * 4 * 256);
     new Float32Array(mem.buffer, BASE, n).set(values);
-    this.exports.sortFloats(BASE, tmp, n, hist);
+    new Uint32Array(mem.buffer, hist, 4 * 256).fill(0);
+    const e = this.exports;
+    const chunked = (phase: number, step: (lo: number, hi: number) => void) => {
+      const done = part(progress, phase / 6, (phase + 1) / 6);
+      for (let lo = 0; lo < n; lo += PROGRESS_CHUNK) {
+        const hi = Math.min(n, lo + PROGRESS_CHUNK);
+        step(lo, hi);
+        done?.(hi / n);
+      }
+    };
+    chunked(0, (lo, hi) => e.sortKeys(BASE, lo, hi, hist));
+    let from = BASE, to = tmp;
+    for (let b = 0; b < 4; b++) {
+      if (!e.sortOffsets(from, n, hist, b)) continue;
+      const [f, t] = [from, to];
+      chunked(1 + b, (lo, hi) => e.sortScatter(f, t, lo, hi, hist, b));
+      [from, to] = [to, from];
+    }
+    chunked(5, (lo, hi) => e.sortUnkeys(from, BASE, lo, hi));
     return new Float32Array(mem.buffer.slice(BASE, BASE + n * 4));
   }
 

@@ -15,6 +15,7 @@ import { emptySummary, type Pass, type PassContext, type PassSummary } from '../
 import { chooseWeights } from '../pipeline/select.js';
 import { INT4, INT4_FULL, UINT4, clipRatios, packNibbles, perBlock, type QuantizeResult } from './kernels.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
+import type { JobProgress } from '../kernels/progress.js';
 import { simdKernels } from '../kernels/simd.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { gptqQuantize, planGptq } from './gptq.js';
@@ -100,13 +101,13 @@ export const int4Pass: Pass = {
     const pool = new KernelPool(context.threads);
     const window = windowFor(context.threads);
     /** Blocks along the reduction axis; GPTQ where calibrated (a [K, N] weight blocked along K). */
-    const start = (w: Weight, axis: number, nbits = false): Promise<QuantizeResult> => {
+    const start = (w: Weight, axis: number, progress: JobProgress, nbits = false): Promise<QuantizeResult> => {
       const dims = w.tensor.dims.map(Number);
       const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
       if (factor) return Promise.resolve(gptqQuantize(floatValues(model, w.tensor), dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }));
       // MatMulNBits weights are packed where the kernels ran, saving a copy of the codes each way.
       const pack = nbits ? { K: dims[0]!, N: dims[1]!, block, shift: nbitsShift(symmetric) } : undefined;
-      return pool.run({ values: floatSource(model, w.tensor), groups: { kind: 'block', dims, axis, block }, options: { ...opts, nbits: pack, pairs: !nbits } });
+      return pool.run({ values: floatSource(model, w.tensor), groups: { kind: 'block', dims, axis, block }, options: { ...opts, nbits: pack, pairs: !nbits } }, progress);
     };
     const axisOf = (w: Weight) => {
       const axes = new Set(w.uses.map((u) => u.reductionAxis));
@@ -218,7 +219,7 @@ export const int4Pass: Pass = {
     const nbits = new Set(toNBits);
     try {
       const report = { progress: context.progress, label: 'int4', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
-      for await (const [w, q] of inOrder([...toNBits, ...toDq], window, (w) => (nbits.has(w) ? start(w, 0, true) : start(w, axisOf(w))), report)) {
+      for await (const [w, q] of inOrder([...toNBits, ...toDq], window, (w, progress) => (nbits.has(w) ? start(w, 0, progress, true) : start(w, axisOf(w), progress)), report)) {
         if (nbits.has(w)) applyNBits(w, q);
         else if (toGbq.has(w)) applyGbq(w, q);
         else if (allowDq()) applyDq(w, q);

@@ -16,6 +16,7 @@ import { emptySummary, type Pass, type PassContext, type PassSummary } from '../
 import { chooseWeights } from '../pipeline/select.js';
 import { INT8, UINT8, clipRatios, type QuantizeResult } from './kernels.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
+import type { JobProgress } from '../kernels/progress.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { gptqQuantize, planGptq } from './gptq.js';
@@ -115,13 +116,13 @@ export const int8Pass: Pass = {
     const axisOf = (w: Weight) => (granularity === 'channel' ? channelAxis(w) : undefined);
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
     const pool = new KernelPool(context.threads);
-    const start = (w: Weight): Promise<QuantizeResult> => {
-      if (isDynamic(w)) return dynamicCodes(model, w, pool, symmetric, granularity, ratios, gptq?.factors.get(w));
+    const start = (w: Weight, progress: JobProgress): Promise<QuantizeResult> => {
+      if (isDynamic(w)) return dynamicCodes(model, w, pool, symmetric, granularity, ratios, gptq?.factors.get(w), progress);
       const dims = w.tensor.dims.map(Number);
       const axis = axisOf(w);
       const factor = gptq?.factors.get(w);
       if (factor && axis === 1) return Promise.resolve(gptqQuantize(floatValues(model, w.tensor), dims[0]!, dims[1]!, factor, { range, symmetric }));
-      return pool.run({ values: floatSource(model, w.tensor), groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range, symmetric, clipRatios: ratios } });
+      return pool.run({ values: floatSource(model, w.tensor), groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range, symmetric, clipRatios: ratios } }, progress);
     };
     try {
       const report = { progress: context.progress, label: 'int8', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
@@ -177,7 +178,7 @@ function matrixOf(w: Weight, dims: number[]): { transposed: boolean; K: number; 
 /** Codes of the integer form: [K, N], a scale per column (or one for all), on the kernel pool. */
 function dynamicCodes(
   model: Model, w: Weight, pool: KernelPool, symmetric: boolean, granularity: 'channel' | 'tensor',
-  ratios: number[] | undefined, factor: Float64Array | undefined,
+  ratios: number[] | undefined, factor: Float64Array | undefined, progress: JobProgress,
 ): Promise<QuantizeResult> {
   const { transposed, K, N } = matrixOf(w, w.tensor.dims.map(Number));
   const source = floatSource(model, w.tensor);
@@ -190,7 +191,7 @@ function dynamicCodes(
     for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) out[k * N + n] = a[n * K + k]!;
     kn = out;
   }
-  return pool.run({ values: kn, groups: granularity === 'channel' ? { kind: 'channel', dims: [K, N], axis: 1 } : { kind: 'tensor' }, options: { range, symmetric, clipRatios: ratios } });
+  return pool.run({ values: kn, groups: granularity === 'channel' ? { kind: 'channel', dims: [K, N], axis: 1 } : { kind: 'tensor' }, options: { range, symmetric, clipRatios: ratios } }, progress);
 }
 
 /** Rewrites a weight read only by MatMul / plain Gemm nodes into the integer form, from its codes. */

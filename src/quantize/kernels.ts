@@ -6,6 +6,7 @@
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
 import { weightErrorOf } from '../report/metrics.js';
 import { ScaleMode, simdFits, simdKernels, type NBitsPacking, type SimdLayout } from '../kernels/simd.js';
+import type { JobProgress } from '../kernels/progress.js';
 
 /** Adding and subtracting 1.5·2^52 rounds a double to the nearest integer, ties to even, without a branch (~3× faster than Math.round in V8). */
 const ROUND = 6755399441055744;
@@ -180,10 +181,10 @@ export interface QuantizeResult {
   packed?: { data: Uint8Array; scales: Float32Array };
 }
 
-/** Quantizes `values` group by group. */
-export function quantizeGroups(source: Float32Array | FloatSource, groups: Groups, options: QuantizeOptions): QuantizeResult {
+/** Quantizes `values` group by group, telling `progress` the fraction done as it goes. */
+export function quantizeGroups(source: Float32Array | FloatSource, groups: Groups, options: QuantizeOptions, progress?: JobProgress): QuantizeResult {
   const layout = groups.layout;
-  if (layout && simdFits(source.length)) return quantizeSimd(source, groups.count, layout, options);
+  if (layout && simdFits(source.length)) return quantizeSimd(source, groups.count, layout, options, progress);
   const values = toFloat32(source);
   const { range, symmetric } = options;
   const ratios = options.clipRatios ?? [1];
@@ -247,6 +248,7 @@ export function quantizeGroups(source: Float32Array | FloatSource, groups: Group
     acc.refSq += refSq;
     acc.zeros += zeros;
     acc.count += n;
+    if (progress && (g & 4095) === 4095) progress((g + 1) / groups.count);
   }
   return { codes, scales, zeroPoints, error: acc.result(), errorBeforeSearch: plain?.result() };
 }
@@ -311,7 +313,7 @@ function int16(values: Float32Array): Int16Array {
 }
 
 /** quantizeGroups on the SIMD kernels (same scales and zero points rule, computed in float32). */
-function quantizeSimd(values: Float32Array | FloatSource, count: number, layout: SimdLayout, options: QuantizeOptions): QuantizeResult {
+function quantizeSimd(values: Float32Array | FloatSource, count: number, layout: SimdLayout, options: QuantizeOptions, progress?: JobProgress): QuantizeResult {
   const { range, symmetric } = options;
   const ratios = options.clipRatios ?? [1];
   const zpSym = range.min < 0 ? 0 : Math.round((range.min + range.max + 1) / 2);
@@ -324,6 +326,7 @@ function quantizeSimd(values: Float32Array | FloatSource, count: number, layout:
     ratios: ratios.length > 1 ? ratios.filter((x) => x !== 1) : [],
     nbits: layout.kind === 'cols' ? options.nbits : undefined,
     pairs: options.pairs,
+    progress,
   });
   const s = r.stats;
   const stats = (maxAbs: number, errSq: number, refSq: number, zeros: number): ErrorStats =>

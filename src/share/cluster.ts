@@ -14,6 +14,7 @@ import { replaceWeight } from '../quantize/replace.js';
 import { dequantizeForm, evenlySpaced, gatherForm, type Clustered, type Lattice } from './codebook.js';
 import type { ClusterResult, KMeansOptions } from './kmeans.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
+import type { JobProgress } from '../kernels/progress.js';
 import { addedSize, storedSize } from './size.js';
 
 /** Whether the default opset can be raised to `version`, tried on a copy of the opset imports. */
@@ -114,7 +115,7 @@ export const clusterPass: Pass = {
     // k-means runs on the kernel threads, a few tensors ahead (each reads its tensor from the file
     // when its turn comes, and measures the reconstruction's error); results are applied here in order.
     const pool = new KernelPool(context.threads);
-    const start = (w: Weight) => pool.run({ kind: 'cluster', values: floatSource(model, w.tensor), dims: w.tensor.dims.map(toNumber), axis: axisOf(w), options: kmeans });
+    const start = (w: Weight, progress: JobProgress) => pool.run({ kind: 'cluster', values: floatSource(model, w.tensor), dims: w.tensor.dims.map(toNumber), axis: axisOf(w), options: kmeans }, progress);
     const report = { progress: context.progress, label: 'clustering', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
     try {
       for await (const [w, result] of inOrder(candidates, windowFor(context.threads), start, report)) {

@@ -4,6 +4,7 @@
 // search, and each new centroid is an interval's mean. Two starts are tried — quantiles of the
 // distinct values, and k-means++ seeded from the pass's seed — and the one with less squared error
 // wins, so the result depends only on the values, k and the seed.
+import { part, PROGRESS_CHUNK, type JobProgress } from '../kernels/progress.js';
 import { simdFits, simdKernels } from '../kernels/simd.js';
 import { weightErrorOf, type WeightError } from '../report/metrics.js';
 import { seededRandom } from '../report/data.js';
@@ -148,13 +149,25 @@ function lloyd(sorted: Float32Array, s1: Float64Array, s2: Float64Array, start: 
   return { centroids: c, sse, iterations };
 }
 
-/** Each value's nearest centroid (centroids ascending; ties go to the larger). */
-function assign(values: Float32Array, centroids: Float32Array): Uint8Array {
+/** Each value's nearest centroid (centroids ascending; ties go to the larger), a chunk at a time for `progress`. */
+function assign(values: Float32Array, centroids: Float32Array, progress?: JobProgress): Uint8Array {
   const bounds = new Float64Array(Math.max(0, centroids.length - 1));
   for (let j = 0; j < bounds.length; j++) bounds[j] = (centroids[j]! + centroids[j + 1]!) / 2;
-  // The same search in the kernels, without branches (35 ns per value here on random weights).
-  if (simdFits(values.length)) return simdKernels().countBoundsBelow(values, bounds);
   const codes = new Uint8Array(values.length);
+  for (let lo = 0; lo < values.length; lo += PROGRESS_CHUNK) {
+    const hi = Math.min(values.length, lo + PROGRESS_CHUNK);
+    assignRange(values.subarray(lo, hi), bounds, codes.subarray(lo, hi));
+    progress?.(hi / values.length);
+  }
+  return codes;
+}
+
+function assignRange(values: Float32Array, bounds: Float64Array, codes: Uint8Array): void {
+  // The same search in the kernels, without branches (35 ns per value here on random weights).
+  if (simdFits(values.length)) {
+    codes.set(simdKernels().countBoundsBelow(values, bounds));
+    return;
+  }
   for (let i = 0; i < values.length; i++) {
     const x = values[i]!;
     let lo = 0, hi = bounds.length;
@@ -165,7 +178,6 @@ function assign(values: Float32Array, centroids: Float32Array): Uint8Array {
     }
     codes[i] = lo;
   }
-  return codes;
 }
 
 /** Drops centroids no value uses and renumbers the codes. */
@@ -180,15 +192,18 @@ function compact(centroids: Float32Array, codes: Uint8Array): { centroids: Float
   return { centroids: Float32Array.from(kept), codes };
 }
 
-/** Clusters `values` (finite) into at most k ≤ 256 centroids. */
-export function kmeans1d(values: Float32Array, options: KMeansOptions): KMeansResult {
+/**
+ * Clusters `values` (finite) into at most k ≤ 256 centroids. `progress` is told the fraction done:
+ * the sort is most of the time (64 % on 16M values), then the fit, then the codes.
+ */
+export function kmeans1d(values: Float32Array, options: KMeansOptions, progress?: JobProgress): KMeansResult {
   const k = Math.min(options.k, 256);
   // A radix sort in the kernels (~107 ns per value with TypedArray sort on BERT-sized matrices).
-  const all = simdFits(values.length * 2) ? simdKernels().sorted(values) : values.slice().sort();
+  const all = simdFits(values.length * 2) ? simdKernels().sorted(values, part(progress, 0, 0.65)) : values.slice().sort();
   const few = distinctOf(all, k);
   if (few) {
     // Every value is a centroid: nothing is lost.
-    return { centroids: few, codes: assign(values, few), iterations: 0 };
+    return { centroids: few, codes: assign(values, few, part(progress, 0.8, 1)), iterations: 0 };
   }
   const keepZero = options.keepZero && all[lowerBound(all, 0)] === 0;
   const sorted = orderStatistics(all, FIT_LIMIT);
@@ -199,13 +214,15 @@ export function kmeans1d(values: Float32Array, options: KMeansOptions): KMeansRe
     s1[i + 1] = s1[i]! + x;
     s2[i + 1] = s2[i]! + x * x;
   }
+  progress?.(0.7);
   let best: Run | undefined;
-  for (const start of [quantileStart(distinct, k), plusPlusStart(sorted, k, options.seed)]) {
+  for (const [i, start] of [quantileStart(distinct, k), plusPlusStart(sorted, k, options.seed)].entries()) {
     const run = lloyd(sorted, s1, s2, prepare(start, distinct, k, keepZero), keepZero, options.maxIterations);
     if (!best || run.sse < best.sse) best = run;
+    progress?.(0.7 + 0.05 * (i + 1));
   }
   const centroids = Float32Array.from(best!.centroids);
-  const { centroids: used, codes } = compact(centroids, assign(values, centroids));
+  const { centroids: used, codes } = compact(centroids, assign(values, centroids, part(progress, 0.8, 1)));
   return { centroids: used, codes, iterations: best!.iterations };
 }
 
@@ -227,20 +244,25 @@ export interface ClusterResult {
  * reconstructed copy, without making one (the pass did that on the main thread, after reading the
  * values from the file again: ~1 s of BERT-base's k=16).
  */
-function reconstructionError(values: Float32Array, dims: number[], axis: number | undefined, codebooks: Float32Array[], codes: Uint8Array): { error: WeightError; sparsity: number } {
+function reconstructionError(values: Float32Array, dims: number[], axis: number | undefined, codebooks: Float32Array[], codes: Uint8Array, progress?: JobProgress): { error: WeightError; sparsity: number } {
   const channels = axis === undefined ? 1 : dims[axis]!;
   const inner = axis === undefined ? values.length : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const outer = values.length / Math.max(1, channels * inner);
-  let maxAbs = 0, errSq = 0, refSq = 0, zeros = 0, at = 0;
+  let maxAbs = 0, errSq = 0, refSq = 0, zeros = 0, at = 0, told = 0;
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
       const book = codebooks[c]!;
-      for (let i = 0; i < inner; i++, at++) {
-        const x = values[at]!, y = book[codes[at]!]!, d = Math.abs(x - y);
-        if (d > maxAbs) maxAbs = d;
-        errSq += d * d;
-        refSq += x * x;
-        if (y === 0) zeros++;
+      // In chunks only to report progress: the sums run in the same order.
+      for (let from = 0; from < inner; from += PROGRESS_CHUNK) {
+        const end = Math.min(inner, from + PROGRESS_CHUNK);
+        for (let i = from; i < end; i++, at++) {
+          const x = values[at]!, y = book[codes[at]!]!, d = Math.abs(x - y);
+          if (d > maxAbs) maxAbs = d;
+          errSq += d * d;
+          refSq += x * x;
+          if (y === 0) zeros++;
+        }
+        if (progress && at - told >= PROGRESS_CHUNK) { told = at; progress(at / values.length); }
       }
     }
   }
@@ -253,12 +275,16 @@ export function allFinite(values: Float32Array): boolean {
   return true;
 }
 
-/** k-means codebooks and codes of a tensor: one codebook, or one per index along `axis`. */
-export function clusterValues(values: Float32Array, dims: number[], axis: number | undefined, options: KMeansOptions): ClusterResult {
+/**
+ * k-means codebooks and codes of a tensor: one codebook, or one per index along `axis`; `progress`
+ * is told the fraction done (the error measured at the end is the last tenth).
+ */
+export function clusterValues(values: Float32Array, dims: number[], axis: number | undefined, options: KMeansOptions, progress?: JobProgress): ClusterResult {
   if (!allFinite(values)) return { codebooks: [], codes: new Uint8Array(0), iterations: 0, nonFinite: true };
+  const measured = part(progress, 0.9, 1);
   if (axis === undefined) {
-    const r = kmeans1d(values, options);
-    return { codebooks: [r.centroids], codes: r.codes, iterations: r.iterations, ...reconstructionError(values, dims, axis, [r.centroids], r.codes) };
+    const r = kmeans1d(values, options, part(progress, 0, 0.9));
+    return { codebooks: [r.centroids], codes: r.codes, iterations: r.iterations, ...reconstructionError(values, dims, axis, [r.centroids], r.codes, measured) };
   }
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
   const channels = dims[axis]!;
@@ -274,6 +300,7 @@ export function clusterValues(values: Float32Array, dims: number[], axis: number
     for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) codes[at(o, i)] = r.codes[o * inner + i]!;
     codebooks.push(r.centroids);
     iterations = Math.max(iterations, r.iterations);
+    progress?.((0.9 * (c + 1)) / channels);
   }
-  return { codebooks, codes, iterations, ...reconstructionError(values, dims, axis, codebooks, codes) };
+  return { codebooks, codes, iterations, ...reconstructionError(values, dims, axis, codebooks, codes, measured) };
 }
