@@ -4,6 +4,7 @@ import { exitCodeOf, knownError } from '../errors.js';
 import { abortAllTempFiles } from '../io/atomic.js';
 import { removeCreatedFolders } from '../io/output-path.js';
 import { printableText } from '../report/printable.js';
+import { endProgressLine } from '../report/progress.js';
 import { registerInspect } from './inspect.js';
 import { registerCompress } from './compress.js';
 import { registerConformance } from './conformance.js';
@@ -33,6 +34,8 @@ export async function main(argv: string[]): Promise<void> {
     process.on(signal, () => {
       const removed = abortAllTempFiles();
       removeCreatedFolders();
+      // A progress bar's line is ended first: the message starts on a line of its own.
+      endProgressLine();
       process.stderr.write(`onnxpress: interrupted by ${signal}${removed ? '; the unfinished output was removed' : ''}\n`);
       process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 129);
     });

@@ -12,6 +12,17 @@ const megabytes = (n: number) => `${(n / 1e6).toFixed(n >= 1e9 ? 0 : 1)} MB`;
 
 export const silentProgress: Progress = { start() {}, tick() {}, stop() {} };
 
+/** The bar drawn on the terminal now, if any. */
+let drawn: Progress | undefined;
+
+/**
+ * Ends the bar drawn now, if any: its line is cleared and the cursor shown again, so that what is
+ * written next (the message of an interrupt) starts on a line of its own.
+ */
+export function endProgressLine(): void {
+  drawn?.stop();
+}
+
 /** A cli-progress bar on stderr when it is a terminal; silent otherwise. */
 export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
   if (!stream.isTTY) return silentProgress;
@@ -22,17 +33,24 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
     const seconds = Math.max(1e-3, (performance.now() - bytes.since) / 1000);
     return { done: megabytes(bytes.done), size: megabytes(bytes.total), rate: `${megabytes(bytes.done / seconds)}/s` };
   };
-  return {
+  const progress: Progress = {
     start(total, label, unit = 'items') {
       bytes = unit === 'bytes' ? { total, done: 0, since: performance.now() } : undefined;
       const counts = bytes ? '{done} of {size}, {rate}' : '{value}/{total}';
       bar = new cliProgress.SingleBar({ stream, format: `${label.padEnd(12)} [{bar}] ${counts} {duration_formatted}`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
       bar.start(total, 0, payload());
+      drawn = progress;
     },
     tick(n) {
       if (bytes) bytes.done += n;
       bar?.increment(n, payload());
     },
-    stop() { bar?.stop(); bar = undefined; bytes = undefined; },
+    stop() {
+      bar?.stop();
+      bar = undefined;
+      bytes = undefined;
+      if (drawn === progress) drawn = undefined;
+    },
   };
+  return progress;
 }
