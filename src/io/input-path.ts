@@ -22,10 +22,11 @@ export const DATA_FILE_LIMIT = Math.min(2 ** 31, Math.floor(totalmem() / 4));
 /** The most bytes of a text input (recipe, report JSON, labels text): far more than any holds; V8 strings end at 512 MiB. */
 export const TEXT_FILE_LIMIT = 64 * 2 ** 20;
 
-/** "a FIFO", "a directory", ...: what a path is when it is not a regular file. */
+/** "a FIFO", "a directory", ...: what a path is (from lstat or stat), for messages of both file policies. */
 export function fileKind(stat: Stats): string {
   if (stat.isFile()) return 'a regular file';
   if (stat.isDirectory()) return 'a directory';
+  if (stat.isSymbolicLink()) return 'a symbolic link';
   if (stat.isFIFO()) return 'a FIFO';
   if (stat.isSocket()) return 'a socket';
   if (stat.isCharacterDevice()) return 'a character device';

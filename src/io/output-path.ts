@@ -13,6 +13,7 @@
 import { lstatSync, mkdirSync, realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { OutputError, UsageError } from '../errors.js';
+import { fileKind } from './input-path.js';
 
 export interface OutputTarget {
   path: string;
@@ -46,17 +47,6 @@ function statOrUndefined(path: string): Stats | undefined {
   } catch {
     return undefined;
   }
-}
-
-export function kindOf(stat: Stats): string {
-  if (stat.isFile()) return 'a regular file';
-  if (stat.isDirectory()) return 'a folder';
-  if (stat.isSymbolicLink()) return 'a symbolic link';
-  if (stat.isCharacterDevice()) return 'a character device';
-  if (stat.isBlockDevice()) return 'a block device';
-  if (stat.isFIFO()) return 'a FIFO';
-  if (stat.isSocket()) return 'a socket';
-  return 'not a regular file';
 }
 
 const sameInode = (a: Stats, b: Stats) => a.dev === b.dev && a.ino === b.ino;
@@ -94,7 +84,7 @@ function existingAncestor(path: string): { folder: string; missing: string[] } {
     if (stat) {
       const target = stat.isSymbolicLink() ? statOrUndefined(dir) : stat;
       if (!target) throw new UsageError(`${path}: its folder ${dir} is a dangling symbolic link`);
-      if (!target.isDirectory()) throw new UsageError(`${path}: ${dir} is ${kindOf(target)}, not a folder`);
+      if (!target.isDirectory()) throw new UsageError(`${path}: ${dir} is ${fileKind(target)}, not a folder`);
       break;
     }
     missing.unshift(dir);
@@ -136,7 +126,7 @@ function checkOne(target: OutputTarget, policy: OutputPolicy, inputs: Stats[]): 
   if (stat && inputs.some((i) => sameInode(i, stat))) throw new UsageError(`${target.path}: refusing to replace an input of this run with the ${role}`);
   if (stat && !stat.isFile()) {
     const through = link.isSymbolicLink() ? ' (through a symbolic link)' : '';
-    throw new UsageError(`${target.path}: is ${kindOf(stat)}${through}; only a regular file can be replaced by the ${role}`);
+    throw new UsageError(`${target.path}: is ${fileKind(stat)}${through}; only a regular file can be replaced by the ${role}`);
   }
   if (!policy.force) {
     const what = link.isSymbolicLink() ? (stat ? 'is a symbolic link' : 'is a dangling symbolic link') : 'exists';
@@ -198,13 +188,13 @@ export function checkReplaceable(path: string): void {
   } catch {
     return;
   }
-  if (!stat.isFile() && !stat.isSymbolicLink()) throw new OutputError(`${path}: is ${kindOf(stat)} now; only a regular file can be replaced`);
+  if (!stat.isFile() && !stat.isSymbolicLink()) throw new OutputError(`${path}: is ${fileKind(stat)} now; only a regular file can be replaced`);
 }
 
 /** Creates the folder `dir` (and missing folders above it) for a run's outputs; an existing folder is fine. */
 export function prepareFolder(dir: string, role: string): void {
   const stat = lstatOrUndefined(dir);
   const target = stat?.isSymbolicLink() ? statOrUndefined(dir) : stat;
-  if (stat && !target?.isDirectory()) throw new UsageError(`${dir}: is ${target ? kindOf(target) : 'a dangling symbolic link'}, not a folder for the ${role}`);
+  if (stat && !target?.isDirectory()) throw new UsageError(`${dir}: is ${target ? fileKind(target) : 'a dangling symbolic link'}, not a folder for the ${role}`);
   if (!stat) createFolders([...existingAncestor(join(dir, 'file')).missing]);
 }

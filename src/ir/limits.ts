@@ -3,6 +3,7 @@
 // survive: it crashes (SIGSEGV, stack overflow) on ~2,700 chained model-local functions with an
 // 8 MiB stack (~400 with 1 MiB), and needs minutes or all memory for functions that call the next
 // one twice (2^17 nodes once inlined, from a 1.4 KB file: over 2 minutes to load).
+import { subgraphsOf } from './walk.js';
 import { InputError } from '../errors.js';
 import type { FunctionProto, GraphProto, ModelProto, NodeProto } from '../io/types.js';
 import { normalDomain } from './opset.js';
@@ -43,14 +44,6 @@ interface Body {
   depth: number;
 }
 
-function subgraphsOf(node: NodeProto): GraphProto[] {
-  const out: GraphProto[] = [];
-  for (const a of node.attribute) {
-    if (a.g) out.push(a.g);
-    out.push(...a.graphs);
-  }
-  return out;
-}
 
 // Subgraphs nest at most ~33 deep here: the decoder refuses messages nested past 100 levels.
 function summarize(nodes: NodeProto[], functions: Map<string, FunctionProto>, body: Body, depth: number): void {

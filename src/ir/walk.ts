@@ -24,7 +24,8 @@ export interface TensorSite {
   attribute?: AttributeProto;
 }
 
-function subgraphsOf(node: NodeProto): GraphProto[] {
+/** The graphs held by a node's attributes (If branches, Loop and Scan bodies). */
+export function subgraphsOf(node: NodeProto): GraphProto[] {
   const out: GraphProto[] = [];
   for (const a of node.attribute) {
     if (a.g) out.push(a.g);

@@ -2,6 +2,7 @@
 // input of MatMul, Gemm, Conv, ConvTranspose or Gather, in any graph, with the axes that matter for
 // each use. Names are resolved through scopes, so a weight declared in the main graph and used inside
 // an If/Loop/Scan body is found with that use.
+import { subgraphsOf } from './walk.js';
 import type { GraphProto, NodeProto, TensorProto } from '../io/types.js';
 import { dtypeInfo } from './dtype.js';
 import type { Model } from './model.js';
@@ -64,14 +65,6 @@ export function weightRole(node: NodeProto, index: number, rank: number): Omit<W
   }
 }
 
-function subgraphs(node: NodeProto): GraphProto[] {
-  const out: GraphProto[] = [];
-  for (const a of node.attribute) {
-    if (a.g) out.push(a.g);
-    out.push(...a.graphs);
-  }
-  return out;
-}
 
 /** Every floating-point initializer or Constant value of the model, with its uses. */
 export function findWeights(model: Model): Weight[] {
@@ -102,7 +95,7 @@ export function findWeights(model: Model): Weight[] {
         if (role) w.uses.push({ node, graph, inputIndex: index, ...role });
         else if (!w.otherUses.includes(node)) w.otherUses.push(node);
       });
-      for (const g of subgraphs(node)) visit(g, depth + 1, scope);
+      for (const g of subgraphsOf(node)) visit(g, depth + 1, scope);
     }
   };
   if (model.proto.graph) visit(model.proto.graph, 0, new Map());

@@ -4,7 +4,8 @@
 import type { AttributeProto, GraphProto, NodeProto } from '../io/types.js';
 import { normalDomain } from '../ir/opset.js';
 import { replaceInput, sortGraph } from '../ir/rewrite.js';
-import { storedValues, subgraphsOf } from './stored.js';
+import { storedValues } from './stored.js';
+import { subgraphsOf } from '../ir/walk.js';
 
 // Deterministic default-domain ops whose result depends only on inputs and attributes.
 const PURE = new Set(['DequantizeLinear', 'Transpose', 'Cast', 'Gather', 'Reshape', 'Unsqueeze', 'Squeeze', 'Identity', 'Flatten', 'Concat', 'Add', 'Sub', 'Mul', 'Div']);

@@ -19,7 +19,8 @@ import { mergeConstantNodes } from './cse.js';
 import { valueFilter, type ValueFilter } from './filter.js';
 import { digest, elementBytes, fingerprintOf, layoutKey, sameBytes, transposedBytes, transposedLayoutKey, type Fingerprint } from './fingerprint.js';
 import { intsAttribute } from './nodes.js';
-import { dropStorage, mustKeep, storedValues, subgraphsOf, type StoredValue } from './stored.js';
+import { dropStorage, mustKeep, storedValues, type StoredValue } from './stored.js';
+import { subgraphsOf } from '../ir/walk.js';
 
 interface Kept {
   value: StoredValue;

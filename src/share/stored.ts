@@ -44,13 +44,3 @@ export function dropStorage(model: Model, value: StoredValue): void {
   }
   model.external.delete(value.tensor);
 }
-
-/** The graphs held by a node's attributes (If branches, Loop and Scan bodies). */
-export function subgraphsOf(node: NodeProto): GraphProto[] {
-  const out: GraphProto[] = [];
-  for (const a of node.attribute) {
-    if (a.g) out.push(a.g);
-    out.push(...a.graphs);
-  }
-  return out;
-}

@@ -93,7 +93,7 @@ describe('only regular files are replaced', () => {
     mkdirSync(join(dir, 'a-folder.onnx'));
     execFileSync('mkfifo', [join(dir, 'fifo.onnx')]);
     symlinkSync('/dev/null', join(dir, 'null.onnx'));
-    const cases: [string, RegExp][] = [['a-folder.onnx', /is a folder/], ['fifo.onnx', /is a FIFO/], ['null.onnx', /is a character device \(through a symbolic link\)/]];
+    const cases: [string, RegExp][] = [['a-folder.onnx', /is a directory/], ['fifo.onnx', /is a FIFO/], ['null.onnx', /is a character device \(through a symbolic link\)/]];
     for (const [name, reason] of cases) {
       const r = cli(['compress', model, '-o', join(dir, name), '--force']);
       expect(r.code, name).toBe(2);
