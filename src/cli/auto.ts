@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
 import { writeFileAtomically } from '../io/atomic.js';
-import { printableText } from '../report/printable.js';
 import { prestartOrtChild } from '../runtime/client.js';
 import { prepareOutputs } from '../io/output-path.js';
 import { stringify } from 'yaml';
 import { UsageError } from '../errors.js';
-import { autoPrecision } from '../pipeline/auto.js';
+import { autoPrecision, type AutoTrial } from '../pipeline/auto.js';
 import { recipeData } from '../pipeline/recipe.js';
 import { buildReport } from '../report/build.js';
 import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
@@ -41,23 +40,35 @@ export function registerAuto(program: Command): void {
     const recipe = recipeData({ passes: auto.steps, eval: recipeEvalOf(flags), gates: recipeGatesOf(gates) });
     writeFileAtomically(recipePath, Buffer.from(stringify(recipe), 'utf8'));
     const report = await buildReport({
-      command: 'compress', reference: auto.result.model, referenceFiles: auto.result.input.files, inputParameters: auto.result.inputParameters,
+      command: 'auto', reference: auto.result.model, referenceFiles: auto.result.input.files, inputParameters: auto.result.inputParameters,
       candidatePath: flags.output!, candidateFiles: auto.result.output.files, candidate: auto.result.model, tensors: auto.result.tensors,
       passes: auto.result.passes, evaluate, gzip: flags.gzip, gates,
     });
     report.recipe = recipe;
     report.auto = {
       budget: gates.maxAccuracyDrop, recipe: recipePath, withinBudget: auto.withinBudget, sensitivity: auto.sensitivity,
-      trials: auto.trials.map((t) => ({ bytes: t.bytes, drop: t.drop, int4: count(t.assignment, 'int4'), int8: count(t.assignment, 'int8'), float: count(t.assignment, 'float') })),
+      trials: auto.trials.map((t, i) => ({
+        bytes: t.bytes, drop: t.drop, int4: count(t.assignment, 'int4'), int8: count(t.assignment, 'int8'), float: count(t.assignment, 'float'),
+        step: stepOf(auto.trials, i, auto.sensitivity.length),
+      })),
       chosen: auto.chosen.assignment,
     };
-    if (!flags.json) {
-      process.stdout.write('sensitivity (drop with only this layer at 4 bits), most sensitive first:\n');
-      for (const s of auto.sensitivity) process.stdout.write(`  ${printableText(s.name).padEnd(32)} ${s.drop.toFixed(4)}  → ${auto.chosen.assignment[s.name]}\n`);
-      process.stdout.write(`recipe written to ${recipePath}\n\n`);
-    }
+    // The report says it all (budget, recipe, sensitivity, trials), in every format.
     emitReport(report, flags);
   });
+}
+
+/**
+ * What trial i tried: a layer alone at 4 bits (the sensitivity trials, first), every layer at 4 bits,
+ * then each layer raised, found as the one change from the trial before.
+ */
+function stepOf(trials: AutoTrial[], i: number, measured: number): string {
+  const a = trials[i]!.assignment;
+  if (i < measured) return `${Object.keys(a).find((l) => a[l] === 'int4') ?? '?'} alone at int4`;
+  if (i === measured) return 'every layer at int4';
+  const before = trials[i - 1]!.assignment;
+  const changed = Object.keys(a).filter((l) => a[l] !== before[l]);
+  return changed.map((l) => `${l} → ${a[l]}`).join(', ') || 'unchanged';
 }
 
 function count(assignment: Record<string, string>, p: string): number {

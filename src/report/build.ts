@@ -2,7 +2,7 @@
 import type { Model } from '../ir/model.js';
 import { readModel } from '../io/read.js';
 import { evaluate, type EvaluateOptions } from './evaluate.js';
-import { countParameters } from './inspect.js';
+import { parameterCounts, type ParameterCounts } from './inspect.js';
 import { checkGates, REPORT_VERSION, type GateOptions, type PassRecord, type Report } from './report.js';
 import { gzipBytes, totalBytes, type FileSize } from './size.js';
 import { compareTensors, type TensorRow } from './tensors.js';
@@ -30,16 +30,23 @@ export interface BuildOptions {
   dryRun?: boolean;
 }
 
+/** The parameter counts as the report writes them: stored ones only where they differ. */
+function parameters(counts: ParameterCounts): { parameters: number; storedParameters?: number } {
+  return { parameters: counts.effective, ...(counts.stored !== counts.effective ? { storedParameters: counts.stored } : {}) };
+}
+
 export async function buildReport(options: BuildOptions): Promise<Report> {
   const candidate = options.candidate ?? readModel(options.candidatePath);
   const dry = options.dryRun ? { dryRun: true } : {};
   const reference = options.reference;
+  // The input's, counted before the passes changed the model, or counted here (eval).
+  const inputCounts = options.inputParameters !== undefined ? { parameters: options.inputParameters } : parameters(parameterCounts(reference));
   const report: Report = {
     version: REPORT_VERSION,
     tool: { name: 'onnxpress', version: VERSION },
     command: options.command,
-    input: { path: reference.source?.given ?? '', bytes: totalBytes(options.referenceFiles), files: options.referenceFiles, parameters: options.inputParameters ?? countParameters(reference) },
-    output: { path: options.candidatePath, bytes: totalBytes(options.candidateFiles), files: options.candidateFiles, parameters: countParameters(candidate) },
+    input: { path: reference.source?.given ?? '', bytes: totalBytes(options.referenceFiles), files: options.referenceFiles, ...inputCounts },
+    output: { path: options.candidatePath, bytes: totalBytes(options.candidateFiles), files: options.candidateFiles, ...parameters(parameterCounts(candidate)) },
     sizeRatio: 0,
     passes: (options.passes ?? []).map((s): PassRecord => ({
       pass: s.pass, method: s.method, options: s.options, tensorsChanged: s.tensors.length,

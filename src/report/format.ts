@@ -22,3 +22,8 @@ export function table(rows: string[][], numeric: boolean[] = []): string {
     .map((row) => row.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd())
     .join('\n');
 }
+
+/** `n` and the word, singular for exactly one: "1 tensor", "2 tensors", "1 batch", "3 batches". */
+export function plural(n: number, singular: string, plurals = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plurals}`;
+}

@@ -6,7 +6,7 @@ import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import { forEachGraph, forEachTensor } from '../ir/walk.js';
 import { numElements, tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
 import { normalDomain } from '../ir/opset.js';
-import type { TypeProto, ValueInfoProto } from '../io/types.js';
+import { DataType, type NodeProto, type TensorProto, type TypeProto, type ValueInfoProto } from '../io/types.js';
 
 export type Dim = number | string | null;
 
@@ -104,13 +104,43 @@ function countDuplicates(model: Model, tensors: { t: import('../io/types.js').Te
  * Parameters of a model, as the report counts them: elements of floating-point weights, plus the
  * logical elements of quantized weights (the codes read by DequantizeLinear, and K·N for the packed
  * weight of each MatMulNBits; their scales and zero points not counted), so that quantization keeps
- * the count and pruning lowers it.
+ * the count and pruning lowers it. A clustered weight (codes → Cast [→ Add] → Gather of a float
+ * codebook) counts its codes: the elements of the weight the model computes, not its k centroids.
  */
 export function countParameters(model: Model): number {
+  return parameterCounts(model).effective;
+}
+
+export interface ParameterCounts {
+  /** Elements of the weights as the model computes them (countParameters). */
+  effective: number;
+  /** Elements stored: the same, plus the values of the codebooks that clustered weights' codes index. */
+  stored: number;
+}
+
+/** The codes initializer behind a Gather's indices: Cast of an 8- or 4-bit unsigned initializer, maybe plus channel offsets (share/codebook.ts). */
+function codesBehind(indices: string, producers: Map<string, NodeProto>, initializers: Map<string, TensorProto>): string | undefined {
+  let node = producers.get(indices);
+  if (node?.op_type === 'Add' && node.input[0]) node = producers.get(node.input[0]);
+  const source = node?.op_type === 'Cast' ? initializers.get(node.input[0] ?? '') : undefined;
+  return source && (source.data_type === DataType.UINT8 || source.data_type === DataType.UINT4) ? source.name : undefined;
+}
+
+export function parameterCounts(model: Model): ParameterCounts {
   const quantized = new Map<string, number>();
+  const codebooks = new Set<string>();
   forEachGraph(model.proto, ({ graph }) => {
     const activationScales = new Set(graph.node.filter((n) => n.op_type === 'DynamicQuantizeLinear').map((n) => n.output[1]));
+    const producers = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
+    const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
     for (const n of graph.node) {
+      // A codebook's values are stored once; the weight the model computes has an element per code.
+      const codes = n.op_type === 'Gather' && n.input[0] && n.input[1] && initializers.has(n.input[0]) ? codesBehind(n.input[1], producers, initializers) : undefined;
+      if (codes) {
+        quantized.set(codes, -1);
+        quantized.set(n.input[0]!, 0);
+        codebooks.add(n.input[0]!);
+      }
       if ((n.op_type === 'MatMulInteger' || n.op_type === 'ConvInteger') && n.input[1]) {
         quantized.set(n.input[1], -1);
         if (n.input[3]) quantized.set(n.input[3], 0);
@@ -129,13 +159,14 @@ export function countParameters(model: Model): number {
       }
     }
   });
-  let count = 0;
+  let count = 0, codebookValues = 0;
   forEachTensor(model.proto, ({ tensor }) => {
     const q = quantized.get(tensor.name ?? '');
     if (q !== undefined) count += q >= 0 ? q : numElements(tensor.dims);
     else if (dtypeInfo(tensor.data_type)?.isFloat) count += numElements(tensor.dims);
+    if (codebooks.has(tensor.name ?? '')) codebookValues += numElements(tensor.dims);
   });
-  return count;
+  return { effective: count, stored: count + codebookValues };
 }
 
 export function inspectModel(model: Model): InspectReport {

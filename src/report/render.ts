@@ -1,11 +1,81 @@
 // Terminal and Markdown renderings of a report.
 import { printable } from './printable.js';
+import type { AccuracyReport, LatencyReport } from './evaluate.js';
 import type { PassRecord, Report } from './report.js';
 import type { TensorRow } from './tensors.js';
-import { formatBytes, table } from './format.js';
+import { formatBytes, plural, table } from './format.js';
+import { noteLines, skipLines } from './skips.js';
 
 export function passLabel(p: PassRecord): string {
-  return `${p.pass} ${p.method} (${p.tensorsChanged} tensors${p.skipped.length ? `, ${p.skipped.length} skipped` : ''})`;
+  return `${p.pass} ${p.method} (${plural(p.tensorsChanged, 'tensor')}${p.skipped.length ? `, ${p.skipped.length} skipped` : ''})`;
+}
+
+/** The first line of a report: what was compared with what, or what became what. */
+export function headline(r: Report): string {
+  if (r.command === 'eval') return `${r.output.path} against ${r.input.path}`;
+  const arrow = `${r.input.path} → ${r.output.path}${r.dryRun ? ' (dry run: nothing written; sizes are those the files would have)' : ''}`;
+  return r.command === 'auto' ? `onnxpress auto: ${arrow}` : arrow;
+}
+
+/** Rows of what the passes did, left alone and noted; none for eval. */
+export function passRows(r: Report, code: (s: string) => string = (s) => s): string[][] {
+  if (r.command === 'eval') return [];
+  const rows = [['passes', r.passes.length ? r.passes.map((p) => code(passLabel(p))).join(' → ') : 'none (faithful copy)']];
+  r.passes.flatMap(skipLines).forEach((l, i) => rows.push([i === 0 ? 'skipped' : '', l]));
+  noteLines(r.passes).forEach((l, i) => rows.push([i === 0 ? 'notes' : '', l]));
+  return rows;
+}
+
+/**
+ * Parameters before and after: elements of the weights as the model computes them, and, where
+ * clustering stores codes and codebooks, the elements stored (see Report.output).
+ */
+export function parametersText(r: Report): string {
+  const computed = `${r.input.parameters} → ${r.output.parameters}`;
+  if (r.input.storedParameters === undefined && r.output.storedParameters === undefined) return computed;
+  const [before, after] = [r.input.storedParameters ?? r.input.parameters, r.output.storedParameters ?? r.output.parameters];
+  return `${computed} as computed; stored: ${before} → ${after} (a code per value, plus ${plural(after - r.output.parameters, 'codebook value')})`;
+}
+
+/** The data's description with its counts in the singular where they are one ("1 sample"). */
+export function dataDescription(d: AccuracyReport['data']): string {
+  if (d.samples !== 1) return d.description;
+  return d.description.replace(/^1 samples in /, '1 sample in ').replace(/\(1 samples\)/, '(1 sample)');
+}
+
+/** The latency figures (and with `full`, the p90s, runs and threads); the per-run ratio's spread where measured. */
+export function latencyText(l: LatencyReport, full: boolean): string {
+  const spread = l.ratioP10 !== undefined && l.ratioP90 !== undefined ? `, p10–p90 ${fmt(l.ratioP10, 2)}–${fmt(l.ratioP90, 2)}×` : '';
+  const ratio = `(${fmt(l.ratio, 2)}×${spread})`;
+  if (!full) return `${fmt(l.reference.meanMs, 3)} → ${fmt(l.compressed.meanMs, 3)} ms ${ratio}`;
+  return `${fmt(l.reference.meanMs, 3)} → ${fmt(l.compressed.meanMs, 3)} ms mean, p90 ${fmt(l.reference.p90Ms, 3)} → ${fmt(l.compressed.p90Ms, 3)} ms ${ratio}, ${plural(l.runs, 'run')}, ${plural(l.threads, 'thread')}`;
+}
+
+/** Latency rows: the figures, then each warning on a line of its own. */
+export function latencyRows(l: LatencyReport | undefined, full: boolean): string[][] {
+  if (!l) return [];
+  return [['latency', latencyText(l, full)], ...(l.warnings ?? []).map((w) => ['', `warning: ${w}`])];
+}
+
+/** `auto`: the budget and whether the chosen model is within it. */
+export function budgetRows(r: Report): string[][] {
+  const a = r.auto;
+  if (!a) return [];
+  return [['budget', `accuracy drop ≤ ${a.budget}: ${a.withinBudget ? 'within budget' : 'NOT within budget (the smallest drop reached is reported)'}; recipe ${a.recipe}`]];
+}
+
+/** `auto`: the layers by sensitivity (the drop with only that layer at 4 bits) and the precision chosen for each. */
+export function sensitivityTable(r: Report): string[][] {
+  const a = r.auto!;
+  return [['layer', 'drop at 4 bits', 'chosen'], ...a.sensitivity.map((s) => [s.name, fmt(s.drop), a.chosen[s.name] ?? '–'])];
+}
+
+/** `auto`: every trial, the first ones each layer alone at 4 bits, then from all at 4 bits upwards. */
+export function trialsTable(r: Report, from = 0): string[][] {
+  const a = r.auto!;
+  const measured = a.sensitivity.length;
+  return [['trial', 'step', 'int4', 'int8', 'float', 'bytes', 'drop'],
+    ...a.trials.map((t, i) => [String(i + 1), t.step ?? (i < measured ? 'sensitivity' : 'search'), String(t.int4), String(t.int8), String(t.float), formatBytes(t.bytes), fmt(t.drop)]).slice(from)];
 }
 
 export function fmt(v: number | undefined, digits = 4): string {
@@ -37,9 +107,9 @@ function accuracyLines(r: Report): string[] {
   const lines: string[] = [];
   // A perplexity that fell shows as −0.08 %, not +-0.08 %.
   const drop = a.metric === 'perplexity' ? `${a.drop < 0 ? '−' : '+'}${fmt(100 * Math.abs(a.drop), 2)}%` : `drop ${fmt(a.drop)}`;
-  lines.push(`${metricName(a.metric)} ${fmt(a.reference)} → ${fmt(a.compressed)} (${drop}) on ${a.data.description}${a.data.labels ? `, labels ${a.data.labels}` : ''}`);
+  lines.push(`${metricName(a.metric)} ${fmt(a.reference)} → ${fmt(a.compressed)} (${drop}) on ${dataDescription(a.data)}${a.data.labels ? `, labels ${a.data.labels}` : ''}`);
   if (a.classification && a.metric === 'top1') lines.push(`macro F1 ${fmt(a.classification.reference.macroF1)} → ${fmt(a.classification.compressed.macroF1)}`);
-  if (a.perplexity) lines.push(`${a.perplexity.tokens} tokens`);
+  if (a.perplexity) lines.push(plural(a.perplexity.tokens, 'token'));
   return lines;
 }
 
@@ -54,11 +124,10 @@ function tensorTable(tensors: TensorRow[]): string[][] {
 export function renderTerminal(unsafe: Report): string {
   const r = printable(unsafe);
   const out: string[] = [];
-  out.push(r.command === 'eval' ? `${r.output.path} against ${r.input.path}` : `${r.input.path} → ${r.output.path}${r.dryRun ? ' (dry run: nothing written; sizes are those the files would have)' : ''}`);
-  const rows: string[][] = [];
-  if (r.command === 'compress') rows.push(['passes', r.passes.length ? r.passes.map(passLabel).join(' → ') : 'none (faithful copy)']);
+  out.push(headline(r));
+  const rows: string[][] = [...budgetRows(r), ...passRows(r)];
   rows.push(['size', sizeLine(r)]);
-  rows.push(['parameters', `${r.input.parameters} → ${r.output.parameters}`]);
+  rows.push(['parameters', parametersText(r)]);
   if (r.output.identical !== undefined) rows.push(['identical', r.output.identical ? 'yes, byte for byte' : 'no']);
   accuracyLines(r).forEach((l, i) => rows.push([i === 0 ? 'accuracy' : '', l]));
   if (r.accuracy) {
@@ -66,12 +135,16 @@ export function renderTerminal(unsafe: Report): string {
       rows.push(['fidelity', `${name}: max abs ${fmt(f.maxAbsError)}, mean abs ${fmt(f.meanAbsError)}, cosine ${fmt(f.cosine, 6)}, SNR ${fmt(f.snrDb, 1)} dB`]);
     }
   }
-  if (r.latency) {
-    const l = r.latency;
-    rows.push(['latency', `${fmt(l.reference.meanMs, 3)} → ${fmt(l.compressed.meanMs, 3)} ms mean, p90 ${fmt(l.reference.p90Ms, 3)} → ${fmt(l.compressed.p90Ms, 3)} ms (${fmt(l.ratio, 2)}×), ${l.runs} runs, ${l.threads} thread${l.threads === 1 ? '' : 's'}`]);
-  }
+  rows.push(...latencyRows(r.latency, true));
   for (const g of r.gates) rows.push(['gate', `${g.passed ? 'passed' : 'FAILED'}: ${g.gate} — ${g.message}`]);
   out.push(table(rows.map((row) => ['  ' + row[0]!, row[1]!])));
+  const indent = (t: string[][]) => table(t.map((row) => row.map((c, i) => (i === 0 ? '  ' + c : c))));
+  if (r.auto) {
+    out.push('', 'sensitivity (drop with only this layer at 4 bits), most sensitive first', indent(sensitivityTable(r)));
+    // The search's trials; the sensitivity trials are the table above (all of them in the JSON, Markdown and HTML reports).
+    const search = trialsTable(r, r.auto.sensitivity.length);
+    if (search.length > 1) out.push('', 'trials from every layer at 4 bits up', indent(search));
+  }
   if (r.tensors.length) {
     out.push('', 'tensors with the most error');
     out.push(table(tensorTable(r.tensors).map((row) => row.map((c, i) => (i === 0 ? '  ' + c : c)))));
@@ -92,17 +165,21 @@ export function renderMarkdown(unsafe: Report): string {
   const r = printable(unsafe);
   const lines: string[] = [];
   lines.push(`### onnxpress ${r.command}: \`${r.input.path}\` → \`${r.output.path}\``, '');
-  const rows: string[][] = [['', '']];
-  if (r.command === 'compress') rows.push(['passes', r.passes.length ? r.passes.map((p) => `\`${passLabel(p)}\``).join(' → ') : 'none (faithful copy)']);
+  const rows: string[][] = [['', ''], ...budgetRows(r), ...passRows(r, (s) => `\`${s}\``)];
   rows.push(['size', sizeLine(r)]);
+  rows.push(['parameters', parametersText(r)]);
   accuracyLines(r).forEach((l, i) => rows.push([i === 0 ? 'accuracy' : '', l]));
-  if (r.latency) rows.push(['latency', `${fmt(r.latency.reference.meanMs, 3)} → ${fmt(r.latency.compressed.meanMs, 3)} ms (${fmt(r.latency.ratio, 2)}×)`]);
+  rows.push(...latencyRows(r.latency, false));
   for (const g of r.gates) rows.push(['gate', `${g.passed ? '✅' : '❌'} ${g.gate}: ${g.message}`]);
   lines.push(mdTable(rows));
   if (r.accuracy) {
     lines.push('', '#### Output fidelity', '');
     lines.push(mdTable([['output', 'max abs', 'mean abs', 'cosine', 'SNR dB'],
       ...Object.entries(r.accuracy.fidelity).map(([n, f]) => [n, fmt(f.maxAbsError), fmt(f.meanAbsError), fmt(f.cosine, 6), fmt(f.snrDb, 1)])]));
+  }
+  if (r.auto) {
+    lines.push('', '#### Sensitivity (drop with only this layer at 4 bits), most sensitive first', '', mdTable(sensitivityTable(r)));
+    lines.push('', '#### Trials', '', mdTable(trialsTable(r)));
   }
   if (r.tensors.length) {
     lines.push('', '#### Tensors with the most error', '');

@@ -34,9 +34,15 @@ export interface GateResult {
 export interface Report {
   version: number;
   tool: { name: 'onnxpress'; version: string };
-  command: 'compress' | 'eval';
-  input: { path: string; bytes: number; files: FileSize[]; parameters: number };
-  output: { path: string; bytes: number; files: FileSize[]; parameters: number; gzipBytes?: number; identical?: boolean };
+  /** The command that wrote it: `auto` reports are compress reports with `auto` set. */
+  command: 'compress' | 'eval' | 'auto';
+  /**
+   * `parameters`: elements of the weights as the model computes them. `storedParameters`, where
+   * clustered weights store codes and codebooks: the elements stored (a code per element, plus
+   * each codebook's values); absent where it equals `parameters`.
+   */
+  input: { path: string; bytes: number; files: FileSize[]; parameters: number; storedParameters?: number };
+  output: { path: string; bytes: number; files: FileSize[]; parameters: number; storedParameters?: number; gzipBytes?: number; identical?: boolean };
   /** output.bytes / input.bytes. */
   sizeRatio: number;
   passes: PassRecord[];
@@ -49,7 +55,8 @@ export interface Report {
   /** `auto`: the budget, the sensitivity ranking, every trial and the precision chosen per layer. */
   auto?: {
     budget: number; recipe: string; withinBudget: boolean; sensitivity: { name: string; drop: number }[];
-    trials: { bytes: number; drop: number; int4: number; int8: number; float: number }[]; chosen: Record<string, string>;
+    /** `step`: what the trial tried ("fc2.weight alone at int4", "every layer at int4", "fc2.weight → int8"). */
+    trials: { bytes: number; drop: number; int4: number; int8: number; float: number; step?: string }[]; chosen: Record<string, string>;
   };
   /** Set when nothing was written (compress --dry-run): sizes are those the files would have. */
   dryRun?: boolean;
