@@ -171,6 +171,7 @@ describe('latency spread and warnings', () => {
   it('compress --eval prints the spread and the warning under the latency line', () => {
     const r = cli(['compress', DIGITS, '-o', join(dir, 'eval.onnx'), '--quantize', 'int8', '--eval', ...DATA, '--runs', '5']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/ {2}latency {5}.* ms \(\d+\.\d\d×, p10–p90 \d+\.\d\d–\d+\.\d\d×\), 5 runs, 1 thread\n {14}warning: fewer than 10 runs/);
+    // (On a busy machine the spread may cross 1.0 too: that warning comes first, on a line of its own.)
+    expect(r.stdout).toMatch(/ {2}latency {5}.* ms \(\d+\.\d\d×, p10–p90 \d+\.\d\d–\d+\.\d\d×\), 5 runs, 1 thread\n( {14}warning: .*\n)? {14}warning: fewer than 10 runs/);
   });
 });
