@@ -11,6 +11,7 @@ import { registerConformance } from './conformance.js';
 import { registerEval } from './eval.js';
 import { registerMerge, registerSweep } from './sweep.js';
 import { registerAuto } from './auto.js';
+import { registerConvert } from './convert.js';
 
 import { VERSION } from '../version.js';
 
@@ -56,6 +57,7 @@ export async function main(argv: string[]): Promise<void> {
   registerMerge(program);
   registerAuto(program);
   registerConformance(program);
+  registerConvert(program);
   program.commands.forEach((c) => c.exitOverride());
   try {
     await program.parseAsync(argv);
