@@ -21,6 +21,7 @@ const MAX_ERROR_TEXT = 1000;
 function fail(error: unknown, verbose: boolean): never {
   abortAllTempFiles();
   removeCreatedFolders();
+  endProgressLine();
   const known = knownError(error) !== undefined;
   const message = error instanceof Error ? error.message : String(error);
   // One line, whatever the message quotes from a file (names, paths, a runtime's own words).

@@ -1,6 +1,7 @@
 // Evaluation data: the inputs both models are run on, and the labels metrics compare against.
 // From ONNX test_data_set_N folders, .npz/.npy files, or synthesized from the model's input types
 // with a seeded generator (the same seed gives the same inputs).
+import { plural } from './format.js';
 import { existsSync, lstatSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
@@ -225,10 +226,10 @@ export function checkEvalData(model: Model, options: DataOptions): void {
 export function describeData(data: EvalData): string {
   if (data.kind === 'synthesized') {
     // What was assumed, and how to change it: synthesized figures are only as good as these shapes.
-    const batches = `${data.batches.length} batch${data.batches.length === 1 ? '' : 'es'} (${data.samples} samples)`;
+    const batches = `${plural(data.batches.length, 'batch', 'batches')} (${plural(data.samples, 'sample')})`;
     return [`synthesized: ${batches}, seed ${data.synthesized?.seed ?? 0}`, ...(data.synthesized?.assumed ?? [])].join('; ');
   }
   const where = data.kind === 'test-data-sets' && data.batches.length === 1 ? data.batches[0]!.source : data.source;
-  return `${data.samples} samples in ${data.batches.length} batch${data.batches.length === 1 ? '' : 'es'} from ${where}`;
+  return `${plural(data.samples, 'sample')} in ${plural(data.batches.length, 'batch', 'batches')} from ${where}`;
 }
 

@@ -2,7 +2,7 @@
 // summary, the fidelity and tensor tables, and a per-layer chart of size and error.
 import { printable } from './printable.js';
 import type { Report } from './report.js';
-import { budgetRows, dataDescription, fmt, latencyRows, parametersText, passRows, sensitivityTable, trialsTable, worstTensors } from './render.js';
+import { budgetRows, fmt, latencyRows, parametersText, passRows, sensitivityTable, trialsTable, worstTensors } from './render.js';
 import { formatBytes } from './format.js';
 import type { TensorRow } from './tensors.js';
 
@@ -68,7 +68,7 @@ export function renderHtml(unsafe: Report): string {
   summary.push(...budgetRows(r), ...passRows(r));
   summary.push(['parameters', parametersText(r)]);
   const a = r.accuracy;
-  if (a) summary.push(['accuracy', `${a.metric} ${fmt(a.reference)} → ${fmt(a.compressed)} (drop ${fmt(a.drop)}) on ${dataDescription(a.data)}`]);
+  if (a) summary.push(['accuracy', `${a.metric} ${fmt(a.reference)} → ${fmt(a.compressed)} (drop ${fmt(a.drop)}) on ${a.data.description}`]);
   summary.push(...latencyRows(r.latency, false));
   for (const g of r.gates) summary.push(['gate', `${g.passed ? 'passed' : 'FAILED'}: ${g.message}`]);
   const fidelity = a ? table([['output', 'max abs', 'mean abs', 'cosine', 'SNR dB'],

@@ -37,12 +37,6 @@ export function parametersText(r: Report): string {
   return `${computed} as computed; stored: ${before} → ${after} (a code per value, plus ${plural(after - r.output.parameters, 'codebook value')})`;
 }
 
-/** The data's description with its counts in the singular where they are one ("1 sample"). */
-export function dataDescription(d: AccuracyReport['data']): string {
-  if (d.samples !== 1) return d.description;
-  return d.description.replace(/^1 samples in /, '1 sample in ').replace(/\(1 samples\)/, '(1 sample)');
-}
-
 /** The latency figures (and with `full`, the p90s, runs and threads); the per-run ratio's spread where measured. */
 export function latencyText(l: LatencyReport, full: boolean): string {
   const spread = l.ratioP10 !== undefined && l.ratioP90 !== undefined ? `, p10–p90 ${fmt(l.ratioP10, 2)}–${fmt(l.ratioP90, 2)}×` : '';
@@ -107,7 +101,7 @@ function accuracyLines(r: Report): string[] {
   const lines: string[] = [];
   // A perplexity that fell shows as −0.08 %, not +-0.08 %.
   const drop = a.metric === 'perplexity' ? `${a.drop < 0 ? '−' : '+'}${fmt(100 * Math.abs(a.drop), 2)}%` : `drop ${fmt(a.drop)}`;
-  lines.push(`${metricName(a.metric)} ${fmt(a.reference)} → ${fmt(a.compressed)} (${drop}) on ${dataDescription(a.data)}${a.data.labels ? `, labels ${a.data.labels}` : ''}`);
+  lines.push(`${metricName(a.metric)} ${fmt(a.reference)} → ${fmt(a.compressed)} (${drop}) on ${a.data.description}${a.data.labels ? `, labels ${a.data.labels}` : ''}`);
   if (a.classification && a.metric === 'top1') lines.push(`macro F1 ${fmt(a.classification.reference.macroF1)} → ${fmt(a.classification.compressed.macroF1)}`);
   if (a.perplexity) lines.push(plural(a.perplexity.tokens, 'token'));
   return lines;
