@@ -12,6 +12,7 @@ import { terminalProgress } from '../report/progress.js';
 import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
 
 interface CompressFlags extends ReportFlags {
+  strict?: boolean;
   recipe?: string;
   dryRun?: boolean;
   output?: string;
@@ -51,7 +52,8 @@ export function registerCompress(program: Command): void {
     .option('--no-external-data', 'store every tensor inside the .onnx file')
     .option('--external-threshold <bytes>', 'smallest tensor moved to the external data file', '1024')
     .option('--location <name>', 'external data file name (default: <output>.data)')
-    .option('--eval', 'run the input and the output in ONNX Runtime and report accuracy and latency');
+    .option('--eval', 'run the input and the output in ONNX Runtime and report accuracy and latency')
+    .option('--strict', 'exit 3 (the output and report still written) when a pass changed nothing or left tensors alone for a reason other than min-size/include/exclude');
   addEvalOptions(cmd);
   addReportOptions(cmd);
   cmd.action(async (path: string | undefined, flags: CompressFlags, command: Command) => {
@@ -71,7 +73,7 @@ export function registerCompress(program: Command): void {
     // Flags given on the command line win over the recipe's settings.
     const fromCli = (key: string) => command.getOptionValueSource(key) === 'cli';
     const merged = mergeRecipeFlags(flags, recipe, fromCli);
-    const gates = gateOptionsFrom(merged);
+    const gates = { ...gateOptionsFrom(merged), strict: flags.strict };
     const evaluating = (flags.eval || recipe?.eval !== undefined) && !flags.dryRun;
     if (!evaluating && (gates.maxAccuracyDrop !== undefined || gates.minCosine !== undefined)) {
       throw new UsageError('--max-accuracy-drop and --min-cosine need --eval');

@@ -40,6 +40,8 @@ export interface TensorChange {
 export interface Skip {
   name: string;
   reason: string;
+  /** Left out by the selection options (min-size, include, exclude): what the user asked, not a limit of the pass. */
+  chosen?: boolean;
 }
 
 export interface PassSummary {

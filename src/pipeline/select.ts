@@ -12,6 +12,8 @@ import { numElements } from '../ir/tensor.js';
 export interface Selection {
   /** Why the weight is not selected, or undefined when it is. */
   reason(weight: Weight): string | undefined;
+  /** Whether that reason is the selection options' (min-size, include, exclude) rather than the pass's. */
+  byOptions(weight: Weight): boolean;
 }
 
 export function selection(options: OptionValues, ops: Set<string>): Selection {
@@ -29,6 +31,10 @@ export function selection(options: OptionValues, ops: Set<string>): Selection {
       if (exclude && names(w).some((x) => exclude.test(x))) return 'matches exclude pattern';
       return undefined;
     },
+    byOptions(w) {
+      const n = numElements(w.tensor.dims);
+      return w.uses.some((u) => ops.has(u.node.op_type ?? '')) && (n < minSize || (include !== undefined && !names(w).some((x) => include.test(x))) || (exclude !== undefined && names(w).some((x) => exclude.test(x))));
+    },
   };
 }
 
@@ -45,7 +51,7 @@ export function chooseWeights(model: Model, options: OptionValues, extra?: (w: W
     const why = chosen.reason(w)
       ?? (w.tensor.data_type !== DataType.FLOAT ? `${dtypeName(w.tensor.data_type)} weights are left as they are (float32 only)` : undefined)
       ?? extra?.(w);
-    if (why) skipped.push({ name: w.name, reason: why });
+    if (why) skipped.push({ name: w.name, reason: why, ...(chosen.byOptions(w) ? { chosen: true } : {}) });
     else weights.push(w);
   }
   return { weights, skipped };

@@ -19,12 +19,12 @@ export interface PassRecord {
   bytesBefore: number;
   bytesAfter: number;
   /** What it left alone, and why. */
-  skipped: { name: string; reason: string }[];
+  skipped: { name: string; reason: string; chosen?: boolean }[];
   notes: string[];
 }
 
 export interface GateResult {
-  gate: 'max-accuracy-drop' | 'min-size-reduction' | 'min-cosine';
+  gate: 'max-accuracy-drop' | 'min-size-reduction' | 'min-cosine' | 'strict';
   threshold: number;
   actual: number;
   passed: boolean;
@@ -66,6 +66,8 @@ export interface GateOptions {
   maxAccuracyDrop?: number;
   minSizeReduction?: number;
   minCosine?: number;
+  /** --strict: every pass changed something, and left nothing out but what the selection options asked. */
+  strict?: boolean;
 }
 
 export function checkGates(report: Report, gates: GateOptions): GateResult[] {
@@ -92,6 +94,16 @@ export function checkGates(report: Report, gates: GateOptions): GateResult[] {
     const passed = worst.cosine >= gates.minCosine;
     results.push({ gate: 'min-cosine', threshold: gates.minCosine, actual: worst.cosine, passed,
       message: `lowest output cosine ${worst.cosine.toFixed(6)}${name ? ` (${name})` : ''} ${passed ? 'meets' : 'is below'} the required ${gates.minCosine}` });
+  }
+  if (gates.strict) {
+    const short = report.passes.flatMap((p) => {
+      const limits = p.skipped.filter((s) => !s.chosen).length;
+      const name = `${p.pass} ${p.method}`;
+      if (p.tensorsChanged === 0) return [`${name} changed nothing`];
+      return limits > 0 ? [`${name} left ${limits} tensor${limits === 1 ? '' : 's'} alone (see skipped)`] : [];
+    });
+    results.push({ gate: 'strict', threshold: 0, actual: short.length, passed: short.length === 0,
+      message: short.length === 0 ? 'every pass did all it was asked' : short.join('; ') });
   }
   return results;
 }
