@@ -9,6 +9,7 @@ import { buildReport } from '../report/build.js';
 import { checkEvalData } from '../report/data.js';
 import { prestartOrtChild } from '../runtime/client.js';
 import { terminalProgress } from '../report/progress.js';
+import { compressManyCli } from './compress-many.js';
 import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
 
 interface CompressFlags extends ReportFlags {
@@ -39,8 +40,8 @@ export function registerCompress(program: Command): void {
   const cmd = program
     .command('compress')
     .description('apply compression passes to a model, in the order given, write the result, and report size (and, with --eval, accuracy and latency)')
-    .argument('[model]', 'an .onnx file')
-    .option('-o, --output <file>', 'where to write the compressed model')
+    .argument('[models...]', 'an .onnx file, or several (then -o names a folder, and --share dedup shares tensors across them)')
+    .option('-o, --output <file>', 'where to write the compressed model (with several models: the folder they are written to)')
     .option('--quantize <spec>', 'a quantization pass, e.g. int8 or int8:granularity=tensor,symmetric=false (see --list-passes)', step('quantize'))
     .option('--prune <spec>', 'a pruning pass (see --list-passes)', step('prune'))
     .option('--share <spec>', 'a parameter-sharing pass (see --list-passes)', step('share'))
@@ -56,7 +57,14 @@ export function registerCompress(program: Command): void {
     .option('--strict', 'exit 3 (the output and report still written) when a pass changed nothing or left tensors alone for a reason other than min-size/include/exclude');
   addEvalOptions(cmd);
   addReportOptions(cmd);
-  cmd.action(async (path: string | undefined, flags: CompressFlags, command: Command) => {
+  // --data may be given once per model when there are several (--data NAME=DIR).
+  cmd.options.find((o) => o.long === '--data')?.argParser((value: string, previous: string | string[] | undefined) => (previous === undefined ? value : [previous, value].flat()));
+  cmd.action(async (paths: string[], flags: CompressFlags, command: Command) => {
+    const path: string | undefined = paths[0];
+    const several = paths.length > 1;
+    const dataGiven = flags.data as string | string[] | undefined;
+    if (Array.isArray(dataGiven) && !several) throw new UsageError('--data given more than once (several --data NAME=DIR are for several models)');
+    if (several) flags.data = undefined;
     if (flags.listPasses) {
       process.stdout.write(listPasses() + '\n');
       return;
@@ -86,6 +94,13 @@ export function registerCompress(program: Command): void {
     if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a whole number ≥ 0, got '${flags.seed}'`);
     // commander sets externalData to true by default because of --no-external-data; only an explicit flag counts.
     const externalData = fromCli('externalData') ? flags.externalData! : 'auto';
+    if (several) {
+      return compressManyCli(paths, { ...flags, output: flags.output }, {
+        pipeline, seed, threads, evaluate, data: dataGiven, gates,
+        write: { externalData, sizeThreshold: threshold, location: flags.location },
+        inputsRead: [...(flags.recipe ? [flags.recipe] : []), ...(flags.labels ? [flags.labels] : [])],
+      });
+    }
     // Every file this run writes is checked (and its folder created) before the model is read,
     // once every flag has been checked.
     const outputs = [...(flags.dryRun ? [] : [{ path: flags.output, role: 'output' }]), ...reportTargets(flags)];

@@ -38,7 +38,12 @@ export interface WriteOptions {
   /** Fewest bytes to copy from file to file for which helper threads start (default 32 MiB). */
   parallelCopyFrom?: number;
   /** The external data file, opened before the passes ran and holding the tensors they settled (implies externalData). */
-  data?: OutputData;
+  data?: SettledData;
+  /**
+   * Leave the files under their temporary names: the caller commits (or aborts) them through the
+   * result's `pending`, and commits `data` itself (several models written as one output).
+   */
+  deferCommit?: boolean;
   /**
    * Replace existing regular files (and symbolic links) at the output paths (default true; the
    * command line passes --force). Folders, devices, FIFOs and the model's own files never are.
@@ -78,6 +83,17 @@ export interface WrittenFile {
 export interface WriteResult {
   model: WrittenFile;
   externalData?: WrittenFile;
+  /** With deferCommit: the files still under temporary names (`data` excepted). */
+  pending?: { commit(): void; abort(): void };
+}
+
+/** An external data file some tensors were already written to (OutputData, io/shared-data.ts's SharedData). */
+export interface SettledData {
+  readonly location: string;
+  readonly path: string;
+  readonly file: TempFile;
+  offsetOf(bytes: Uint8Array | StreamedBytes): number | undefined;
+  commit(): void;
 }
 
 /** Protobuf's limit is 2 GiB; stay clear of it so the graph's own bytes fit too. */
@@ -329,6 +345,15 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
     copy?.finish();
     pre?.finish();
     let externalData: WrittenFile | undefined;
+    if (options.deferCommit) {
+      const ownData = settledData ? undefined : dataFile;
+      if (dataFile) externalData = { path: join(dirname(outPath), options.location ?? `${basename(out)}.data`), bytes: dataFile.bytes };
+      const pending = {
+        commit() { ownData?.commit(); file.commit(); },
+        abort() { ownData?.abort(); if (pre) pre.abort(); else file.abort(); },
+      };
+      return { model: { path: outPath, bytes: file.bytes }, externalData, pending };
+    }
     if (dataFile) {
       if (settledData) settledData.commit();
       else dataFile.commit();
@@ -437,7 +462,7 @@ interface Placement {
  */
 function dataLayout(
   tensors: { tensor: TensorProto; data: TensorData }[], threshold: number, location: string, substitute: Map<object, object>,
-  start: number, settled: OutputData | undefined,
+  start: number, settled: SettledData | undefined,
 ): Placement[] {
   const placed: Placement[] = [];
   let end = start;

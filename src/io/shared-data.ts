@@ -1,0 +1,227 @@
+// One external data file for several models (compress A.onnx B.onnx … -o DIR --share dedup): every
+// initializer of at least the threshold is stored once by its bytes (a sha256 of them), whatever its
+// name, dtype or shape, and every model that holds those bytes points at the same offset. A 2-D
+// tensor whose transpose is already stored becomes a Transpose node of a new initializer that reads
+// the stored bytes. Tensors still in a file (read lazily, or external data) are hashed and copied in
+// pieces; only a 2-D tensor checked for a transposed copy is held in memory, one at a time.
+// Nothing is renamed into place until the caller commits, after every model is written.
+import { createHash } from 'node:crypto';
+import type { Model } from '../ir/model.js';
+import { NameAllocator } from '../ir/names.js';
+import { forEachGraph } from '../ir/walk.js';
+import { toNumber } from '../ir/tensor.js';
+import { dtypeInfo } from '../ir/dtype.js';
+import { TempFile } from './atomic.js';
+import type { StreamedBytes } from './codec.js';
+import { FileBytes } from './lazy.js';
+import type { GraphProto, TensorProto } from './types.js';
+import { AttributeType } from './types.js';
+
+const LARGE_TENSOR = 1 << 20;
+
+/** Page-aligned large tensors can be memory-mapped by ONNX Runtime; others are 64-byte aligned (as io/write.ts). */
+function alignedOffset(end: number, length: number): number {
+  const align = length >= LARGE_TENSOR ? 4096 : 64;
+  return end + ((align - (end % align)) % align);
+}
+
+/** What was stored once: its offset and length, and the models that read it. */
+interface Stored {
+  offset: number;
+  length: number;
+  models: Set<number>;
+}
+
+export interface SharedTotals {
+  /** Distinct tensors stored in the file. */
+  storedTensors: number;
+  /** Stored tensors that two or more models read. */
+  sharedTensors: number;
+  /** Their bytes. */
+  sharedBytes: number;
+  /** Bytes not written again because they were already stored (tensors and transposed copies). */
+  savedBytes: number;
+  /** Tensors (of all models) that read bytes stored for another tensor. */
+  reused: number;
+  /** Of those, transposed copies now computed by a Transpose node. */
+  transposed: number;
+}
+
+export interface StoreResult {
+  /** Tensors of this model that read bytes already stored. */
+  reused: number;
+  transposed: number;
+  /** Bytes of this model's tensors that were already stored. */
+  savedBytes: number;
+  /** Bytes of the file this model reads (each stored range once). */
+  readsBytes: number;
+}
+
+function elementBytes(t: TensorProto): number | undefined {
+  const bits = dtypeInfo(t.data_type)?.bits ?? 0;
+  return bits >= 8 && bits % 8 === 0 ? bits / 8 : undefined;
+}
+
+function transposed(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const from = (r * cols + c) * size, to = (c * rows + r) * size;
+      for (let b = 0; b < size; b++) out[to + b] = bytes[from + b]!;
+    }
+  }
+  return out;
+}
+
+/** The tensor's bytes where they are: in memory, or a range of a file (the model's or its external data). */
+function bytesOf(model: Model, t: TensorProto): Uint8Array | FileBytes | undefined {
+  const ref = model.external.get(t);
+  if (ref) return new FileBytes(ref.file, ref.offset, ref.length);
+  const raw = t.raw_data as Uint8Array | StreamedBytes | undefined;
+  if (raw instanceof Uint8Array || raw instanceof FileBytes) return raw;
+  return undefined;
+}
+
+function hashOf(bytes: Uint8Array | FileBytes): string {
+  const h = createHash('sha256');
+  if (bytes instanceof Uint8Array) h.update(bytes);
+  else bytes.writeTo((chunk) => h.update(chunk));
+  return h.digest('hex');
+}
+
+export class SharedData {
+  readonly file: TempFile;
+  private readonly byHash = new Map<string, Stored>();
+  private readonly settled: TensorProto[] = [];
+  private reused = 0;
+  private transposes = 0;
+  private saved = 0;
+  private models = 0;
+
+  /**
+   * @param path the file's final path (checked by the caller with prepareOutputs)
+   * @param location its name as the models write it (relative to their folder)
+   */
+  constructor(readonly path: string, readonly location: string, private readonly threshold: number) {
+    this.file = new TempFile(path);
+  }
+
+  /**
+   * Stores every initializer of at least the threshold of `model` (every graph) in the file, once
+   * by its bytes, and points the tensor at it. With `transpose`, a 2-D tensor of a main or sub
+   * graph whose transpose is stored becomes a Transpose node (its name kept as the node's output)
+   * of a new initializer reading the stored bytes.
+   */
+  store(model: Model, options: { transpose: boolean }): StoreResult {
+    const index = this.models++;
+    const result: StoreResult = { reused: 0, transposed: 0, savedBytes: 0, readsBytes: 0 };
+    const reads = new Set<Stored>();
+    let names: NameAllocator | undefined;
+    const sites: { graph: GraphProto; tensor: TensorProto }[] = [];
+    forEachGraph(model.proto, ({ graph }) => {
+      for (const tensor of graph.initializer) sites.push({ graph, tensor });
+    });
+    for (const { graph, tensor } of sites) {
+      const bytes = bytesOf(model, tensor);
+      if (!bytes || bytes.byteLength < this.threshold || bytes.byteLength === 0) continue;
+      const digest = hashOf(bytes);
+      const same = this.byHash.get(digest);
+      if (same && same.length === bytes.byteLength) {
+        this.point(model, tensor, same);
+        same.models.add(index);
+        reads.add(same);
+        result.reused++;
+        result.savedBytes += same.length;
+        continue;
+      }
+      const size = elementBytes(tensor);
+      const name = tensor.name ?? '';
+      if (options.transpose && tensor.dims.length === 2 && size !== undefined && this.replaceable(graph, model, name)) {
+        const [rows, cols] = tensor.dims.map(toNumber) as [number, number];
+        const flipped = transposed(bytes instanceof FileBytes ? bytes.load() : bytes, rows, cols, size);
+        const other = this.byHash.get(hashOf(flipped));
+        if (other && other.length === flipped.byteLength) {
+          names ??= new NameAllocator(model);
+          // The tensor keeps its name as the Transpose's output; the stored bytes get a new initializer [cols, rows].
+          const source = names.fresh(`${name}_shared_T`);
+          graph.initializer = graph.initializer.filter((t) => t !== tensor);
+          graph.input = graph.input.filter((i) => i.name !== name);
+          model.external.delete(tensor);
+          const stored: TensorProto = { ...tensor, name: source, dims: [cols, rows], external_data: [] };
+          delete stored.data_location;
+          this.point(model, stored, other);
+          graph.initializer.push(stored);
+          graph.node.unshift({
+            input: [source], output: [name], name: names.fresh(`${name}_Transpose`), op_type: 'Transpose', metadata_props: [], device_configurations: [],
+            attribute: [{ name: 'perm', ints: [1, 0], type: AttributeType.INTS, floats: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] }],
+          });
+          other.models.add(index);
+          reads.add(other);
+          result.reused++;
+          result.transposed++;
+          result.savedBytes += other.length;
+          continue;
+        }
+      }
+      this.file.pad(alignedOffset(this.file.bytes, bytes.byteLength) - this.file.bytes);
+      const entry: Stored = { offset: this.file.bytes, length: bytes.byteLength, models: new Set([index]) };
+      if (bytes instanceof Uint8Array) this.file.write(bytes);
+      else bytes.writeTo((chunk) => this.file.write(chunk));
+      this.byHash.set(digest, entry);
+      this.point(model, tensor, entry);
+      reads.add(entry);
+    }
+    for (const s of reads) result.readsBytes += s.length;
+    this.reused += result.reused;
+    this.transposes += result.transposed;
+    this.saved += result.savedBytes;
+    return result;
+  }
+
+  /** An initializer may become a Transpose's output unless it is part of the graph's interface. */
+  private replaceable(graph: GraphProto, model: Model, name: string): boolean {
+    if (graph.output.some((o) => o.name === name)) return false;
+    const ir = toNumber(model.proto.ir_version ?? 3);
+    return !(ir >= 4 && graph.input.some((i) => i.name === name));
+  }
+
+  private point(model: Model, t: TensorProto, at: Stored): void {
+    model.external.delete(t);
+    t.external_data = [];
+    delete t.data_location;
+    t.float_data = [];
+    t.raw_data = new FileBytes(this.file.tmpPath, at.offset, at.length) as unknown as Uint8Array;
+    this.settled.push(t);
+  }
+
+  /** Where a stored tensor's bytes are, or undefined for any other tensor (writeModel's question). */
+  offsetOf(bytes: Uint8Array | StreamedBytes): number | undefined {
+    return bytes instanceof FileBytes && bytes.file === this.file.tmpPath ? bytes.offset : undefined;
+  }
+
+  totals(): SharedTotals {
+    let sharedTensors = 0, sharedBytes = 0;
+    for (const s of this.byHash.values()) {
+      if (s.models.size > 1) { sharedTensors++; sharedBytes += s.length; }
+    }
+    return { storedTensors: this.byHash.size, sharedTensors, sharedBytes, savedBytes: this.saved, reused: this.reused, transposed: this.transposes };
+  }
+
+  get bytes(): number {
+    return this.file.bytes;
+  }
+
+  /** Renames the file into place; stored tensors then read from there. */
+  commit(): void {
+    this.file.commit();
+    for (const t of this.settled) {
+      const raw = t.raw_data as unknown as FileBytes;
+      if (raw instanceof FileBytes && raw.file === this.file.tmpPath) t.raw_data = new FileBytes(this.path, raw.offset, raw.length) as unknown as Uint8Array;
+    }
+  }
+
+  abort(): void {
+    this.file.abort();
+  }
+}
+
