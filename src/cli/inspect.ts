@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { readModel } from '../io/read.js';
 import { inspectModel, type InspectReport, type ValueSummary } from '../report/inspect.js';
 import { formatBytes, formatCount, table } from '../report/format.js';
+import { inspectAcross, renderAcross } from '../report/inspect-many.js';
 
 function shapeText(v: ValueSummary): string {
   return v.shape === null ? '(unknown rank)' : `[${v.shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
@@ -34,9 +35,19 @@ export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .description('show what a model holds: versions, inputs and outputs, ops, weights by type, largest and duplicate tensors')
-    .argument('<model>', 'an .onnx file')
+    .argument('<models...>', 'an .onnx file, or several (then also the tensors repeated across the files)')
     .option('--json', 'print the report as JSON')
-    .action((path: string, opts: { json?: boolean }) => {
+    .action((paths: string[], opts: { json?: boolean }) => {
+      if (paths.length > 1) {
+        const models = paths.map((path) => ({ path, model: readModel(path) }));
+        const reports = models.map(({ model }) => inspectModel(model));
+        const across = inspectAcross(models);
+        process.stdout.write(opts.json
+          ? terminalSafeJson(JSON.stringify({ models: reports, across }, null, 2)) + '\n'
+          : [...reports.map(renderInspect), renderAcross(across)].join('\n\n') + '\n');
+        return;
+      }
+      const path = paths[0]!;
       const report = inspectModel(readModel(path));
       process.stdout.write(opts.json ? terminalSafeJson(JSON.stringify(report, null, 2)) + '\n' : renderInspect(report) + '\n');
     });
