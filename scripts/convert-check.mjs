@@ -12,7 +12,7 @@ const value = (name, fallback) => { const i = args.indexOf(name); return i >= 0 
 const dir = args.find((a, i) => !a.startsWith('--') && !['--to'].includes(args[i - 1])) ?? '.venv/lib/python3.11/site-packages/onnx/backend/test/data/node';
 const targets = value('--to', '13,21').split(',').map(Number);
 const report = await checkConversions(dir, targets, flag('--verbose') ? (c) => {
-  if (c.status !== 'unchanged') process.stdout.write(`${c.status.padEnd(9)} ${c.model} ${c.from}→${c.to}${c.reason ? `  (${c.reason})` : ''}\n`);
+  if (c.status !== 'unchanged') process.stdout.write(`${c.status.padEnd(9)} ${c.model} ${c.from}→${c.to}${c.reason ? `  (${c.reason})` : ''}${c.adapted?.length ? `  [${c.adapted.join('; ')}]` : ''}\n`);
 } : undefined);
 if (flag('--json')) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
 for (const target of targets) {

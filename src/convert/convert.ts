@@ -15,7 +15,7 @@ import { ruleFor } from './registry.js';
 import { DEPRECATED_AT, MAX_OPSET, SCHEMA_VERSIONS, schemaVersion } from './schemas.js';
 
 /** The oldest opset converted from. */
-export const MIN_SOURCE_OPSET = 7;
+export const MIN_SOURCE_OPSET = 6;
 
 export interface ConversionEntry {
   op: string;

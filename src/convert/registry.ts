@@ -1,16 +1,18 @@
-// Every default-domain definition change from opset 7 to 21 and what onnxpress does about it: an
+// Every default-domain definition change from opset 6 to 21 and what onnxpress does about it: an
 // adapter, nothing (unchanged semantics), or a refusal.
 import type { Adapter } from './adapter.js';
 import * as inputs from './adapters/attributes-to-inputs.js';
 import * as semantics from './adapters/semantics.js';
+import * as opset7 from './adapters/opset7.js';
 import { NOT_CONVERTED, UNCHANGED } from './unchanged.js';
 
 export const ADAPTERS: readonly Adapter[] = [
+  ...opset7.broadcast7, opset7.gemm7, opset7.batchNormalization7, opset7.dropout7, ...opset7.recurrent7, opset7.prelu7,
   inputs.clip11, inputs.pad11, inputs.slice10, inputs.topk10, inputs.reduceSum13, ...inputs.reduce18, inputs.split13,
   inputs.split18, inputs.squeeze13, inputs.unsqueeze13, inputs.dropout12, inputs.upsample9,
   semantics.softmax13, semantics.logSoftmax13, semantics.hardmax13, semantics.upsample10, semantics.resize11,
   semantics.batchNormalization9, semantics.batchNormalization14, semantics.dropout10, semantics.scatter11,
-  semantics.roiAlign16, semantics.gridSample20, semantics.dft20,
+  semantics.roiAlign16, semantics.gridSample20, semantics.dft20, semantics.convTranspose11,
 ];
 
 const byKey = new Map(ADAPTERS.map((a) => [`${a.op}@${a.version}`, a]));

@@ -12,7 +12,7 @@ export const UNCHANGED: readonly UnchangedEntry[] = [
   { op: 'Add', versions: [13, 14], what: 'bfloat16; 8/16-bit integers' },
   { op: 'ArgMax', versions: [11, 12, 13], what: 'negative axis; select_last_index (default 0: first index, as before); bfloat16' },
   { op: 'ArgMin', versions: [11, 12, 13], what: 'negative axis; select_last_index (default 0); bfloat16' },
-  { op: 'AveragePool', versions: [10, 11, 19], what: 'ceil_mode (default 0); output shape text for auto_pad; dilations (default 1)' },
+  { op: 'AveragePool', versions: [7, 10, 11, 19], what: 'count_include_pad (default 0, as before); ceil_mode (default 0); output shape text for auto_pad; dilations (default 1)' },
   { op: 'BatchNormalization', versions: [15], what: 'scale/bias and mean/var may have their own float types' },
   { op: 'Cast', versions: [9, 13, 19, 21], what: 'string casts; bfloat16; float8 types and saturate (float8 only); 4-bit types' },
   { op: 'CastLike', versions: [19, 21], what: 'float8 types; 4-bit types' },
@@ -23,7 +23,6 @@ export const UNCHANGED: readonly UnchangedEntry[] = [
   { op: 'Constant', versions: [9, 11, 12, 13, 19, 21], what: 'more types; sparse_value; value_float(s)/value_int(s)/value_string(s); bfloat16; float8; 4-bit' },
   { op: 'ConstantOfShape', versions: [20, 21], what: 'float8 types; 4-bit types' },
   { op: 'Conv', versions: [11], what: 'text of auto_pad; same computation' },
-  { op: 'ConvTranspose', versions: [11], what: 'text of auto_pad/output_padding; same computation' },
   { op: 'CumSum', versions: [14], what: 'bfloat16, float16' },
   { op: 'DepthToSpace', versions: [11, 13], what: "mode (default 'DCR', the old order); bfloat16" },
   { op: 'DequantizeLinear', versions: [13, 19, 21], what: 'axis for per-axis scales (scalar scale: as before); float8; blocked (block_size default 0)' },
@@ -121,6 +120,7 @@ export const UNCHANGED: readonly UnchangedEntry[] = [
  * or an entry above is refused too, naming the versions.
  */
 export const NOT_CONVERTED: Readonly<Record<string, string>> = {
+  'Upsample@7': 'Upsample 1 was experimental (height_scale/width_scale)',
   'Scan@9': 'Scan 8→9 removed the batch axis and changed sequence_lens',
   'GroupNormalization@21': 'GroupNormalization 18→21 changed scale and bias from one per group to one per channel',
 };

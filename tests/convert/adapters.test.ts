@@ -227,3 +227,28 @@ describe('adapters: later opsets', () => {
     await expectSameOutputs(dir, 'dft', model(g, 17, { ir_version: 8 }), 20, [input('x', [2, 4, 6, 1])]);
   });
 });
+
+describe('adapters: opset 6 → 7 (ONNX Runtime has no opset-6 Add or PRelu: the oracle is computed here)', () => {
+  it('legacy broadcast with axis: B unsqueezed to align; without axis: numpy suffix broadcast', async () => {
+    const { expectConvertedOutputs } = await import('./helpers.js');
+    const g = graph([
+      node('Add', ['x', 'b'], ['a'], [int('broadcast', 1), int('axis', 1)]),
+      node('Mul', ['a', 'c'], ['y'], [int('broadcast', 1)]),
+    ], [vi('x', [2, 3, 4])], [vi('y')], [tensor('b', [3], [1, 2, 3]), tensor('c', [4], [0.5, -1, 2, 0])]);
+    const x = input('x', [2, 3, 4]);
+    const xs = x.data as Float32Array;
+    const want = Float32Array.from(xs, (v, i) => (v + [1, 2, 3][Math.floor(i / 4) % 3]!) * [0.5, -1, 2, 0][i % 4]!);
+    for (const target of [7, 13, 21]) {
+      const summary = await expectConvertedOutputs(dir, 'broadcast6', model(g, 6, { ir_version: 3 }), target, [x], [want]);
+      expect(lines(summary).join('\n')).toMatch(/Add 6→\d+: legacy broadcast with axis: B unsqueezed to align/);
+    }
+  });
+
+  it('PRelu: a per-channel slope broadcast from the channel axis', async () => {
+    const { expectConvertedOutputs } = await import('./helpers.js');
+    const g = graph([node('PRelu', ['x', 's'], ['y'])], [vi('x', [2, 3, 2])], [vi('y')], [tensor('s', [3], [0.1, 0.5, 2])]);
+    const x = input('x', [2, 3, 2]);
+    const want = Float32Array.from(x.data as Float32Array, (v, i) => (v >= 0 ? v : v * [0.1, 0.5, 2][Math.floor(i / 2) % 3]!));
+    for (const target of [7, 13]) await expectConvertedOutputs(dir, 'prelu6', model(g, 6, { ir_version: 3 }), target, [x], [want]);
+  });
+});

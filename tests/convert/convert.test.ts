@@ -36,8 +36,8 @@ describe('convertOpset', () => {
     expect(refusal(clipModel(), 8).message).toMatch(/older than the model's opset 9/);
   });
 
-  it('refuses models below opset 7 and models with no default-domain opset as input errors', () => {
-    expect(refusal(clipModel(6), 13)).toBeInstanceOf(InputError);
+  it('refuses models below opset 6 and models with no default-domain opset as input errors', () => {
+    expect(refusal(clipModel(5), 13)).toBeInstanceOf(InputError);
     const none = { ...clipModel(), opset_import: [{ domain: 'custom', version: 1 }] };
     expect(refusal(none, 13).message).toMatch(/no default-domain/);
   });
@@ -92,17 +92,18 @@ describe('convertOpset', () => {
     expect(new BigInt64Array(raw.slice().buffer)[0]).toBe(9223372036854775807n);
   });
 
-  it('classifies every default-domain definition change from opset 8 to 21: adapter, unchanged semantics or a known refusal', () => {
+  it('classifies every default-domain definition change from opset 6 to 21: adapter, unchanged semantics or a known refusal', () => {
     const unclassified: string[] = [], known: string[] = [];
     for (const [op, versions] of Object.entries(SCHEMA_VERSIONS)) {
       for (const v of versions) {
-        if (v < 8 || v === versions[0]) continue;
+        if (v < 7 || v === versions[0]) continue;
         const rule = ruleFor(op, v);
         if (rule.kind === 'refused') (rule.reason ? known : unclassified).push(`${op}@${v}`);
       }
     }
     expect(unclassified).toEqual([]);
-    expect(known.sort()).toEqual(['GroupNormalization@21', 'Scan@9']);
+    expect(known.sort()).toEqual(['GroupNormalization@21', 'Scan@9', 'Upsample@7']);
+    expect(ruleFor('Upsample', 7)).toMatchObject({ kind: 'refused' });
     // No change is both adapted and listed as unchanged, and every listed version is a real change.
     for (const e of UNCHANGED) for (const v of e.versions) {
       expect(SCHEMA_VERSIONS[e.op], e.op).toContain(v);

@@ -11,6 +11,7 @@ import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, Va
 import { writeModel } from '../../src/io/write.js';
 import { createSession, run } from '../../src/report/runtime.js';
 import { writeFileSync } from 'node:fs';
+import { Model } from '../../src/ir/model.js';
 
 export const FLOAT = 1, INT64 = 7, BOOL = 9, DOUBLE = 11;
 
@@ -101,4 +102,22 @@ export async function expectSameOutputs(dir: string, label: string, proto: Model
 
 export function opsOf(proto: ModelProto): string[] {
   return proto.graph!.node.map((n) => n.op_type ?? '');
+}
+
+/** Converts `proto` to `target` and expects the converted model's outputs to be `want` within 1e-5 (for originals ONNX Runtime cannot run). */
+export async function expectConvertedOutputs(dir: string, label: string, proto: ModelProto, target: number, inputs: NamedArray[], want: Float32Array[]): Promise<ConversionSummary> {
+  const m = new Model(proto);
+  const summary = convertOpset(m, target);
+  const path = join(dir, `${label}.${target}.onnx`);
+  writeModel(m, path);
+  const got = await run(await createSession(path), inputs);
+  expect(got.length).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!.data as Float32Array;
+    expect(g.length).toBe(want[i]!.length);
+    let worst = 0;
+    for (let k = 0; k < g.length; k++) worst = Math.max(worst, Math.abs(g[k]! - want[i]![k]!));
+    expect(worst, `${label} → ${target}`).toBeLessThanOrEqual(1e-5);
+  }
+  return summary;
 }

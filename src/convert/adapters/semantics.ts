@@ -131,3 +131,13 @@ export const dft20: Adapter = {
     inputs.push(ctx.constant('axis', DataType.INT64, [], [axis?.i ?? 1]));
   },
 };
+
+export const convTranspose11: Adapter = {
+  op: 'ConvTranspose', version: 11, how: 'unchanged (explicit pads)',
+  apply(ctx) {
+    // 11 rewrote how SAME_UPPER/SAME_LOWER split an odd total padding; explicit pads mean the same.
+    const autoPad = stringOf(attribute(ctx.node, 'auto_pad')) ?? 'NOTSET';
+    if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return { refused: `auto_pad=${autoPad}, whose padding split was redefined at 11` };
+    return { how: 'unchanged' };
+  },
+};
