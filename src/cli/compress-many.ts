@@ -85,6 +85,10 @@ export async function compressManyCli(paths: string[], flags: ManyFlags, setting
   }
   const sharing = sharingOf(settings.pipeline);
   const location = settings.write.location ?? DEFAULT_SHARED_LOCATION;
+  if (sharing && (location === '' || location === '.' || location === '..' || /[\\/]/.test(location))) {
+    throw new UsageError(`--location ${location}: the shared data file is named by a plain file name, written in the output folder`);
+  }
+  if (sharing && settings.write.externalData === false) throw new UsageError('--no-external-data: sharing tensors across several models needs their one external data file');
   const targets: OutputTarget[] = [
     ...outputs.map((path) => ({ path, role: 'output' })),
     ...(sharing ? [{ path: join(outDir, location), role: 'shared external data file', within: outDir }] : []),

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { readModel, type ReadOptions } from '../io/read.js';
+import { checkOutputs, createFolders } from '../io/output-path.js';
 import { OutputData, writeModel, writesExternalData, type WriteOptions, type WrittenFile } from '../io/write.js';
 import { SharedData, type SharedTotals, type StoreResult } from '../io/shared-data.js';
 import type { Model } from '../ir/model.js';
@@ -68,6 +69,9 @@ export async function compressMany(inputs: readonly string[], outDir: string, op
   const threads = options.threads ?? (inputs.some((p) => sizeOf(p) >= 64 << 20) ? availableParallelism() : 1);
   if (steps.some((s) => s.pass.family === 'quantize')) prestartKernelWorkers(threads);
   const location = write.location ?? DEFAULT_SHARED_LOCATION;
+  // Every output checked, and the folder made, before anything is read (the command line has done so already).
+  const targets = [...outputs.map((path) => ({ path, role: 'output' })), ...(sharing ? [{ path: join(outDir, location), role: 'shared external data file', within: outDir }] : [])];
+  createFolders(checkOutputs(targets, { force: write.force ?? true, inputs: [...inputs] }));
   const shared = sharing ? new SharedData(join(outDir, location), location, threshold) : undefined;
   const pending: { commit(): void; abort(): void }[] = [];
   const results: CompressManyResult['models'] = [];
@@ -78,6 +82,8 @@ export async function compressMany(inputs: readonly string[], outDir: string, op
       const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
       const problems = validateModel(model.proto, externalLengths());
       if (problems.length > 0) throw new InputError(`${input}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`);
+      // The shared data file replaces none of this model's files (its external data included).
+      if (shared) checkOutputs([{ path: shared.path, role: 'shared external data file' }], { force: true, inputs: model.sourceFiles() });
       await options.onInputRead?.(model, i);
       const inputParameters = countParameters(model);
       const baseRows = unchangedTensorRows(model);

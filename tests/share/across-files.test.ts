@@ -11,7 +11,7 @@ import { DataType, type NodeProto, type TensorProto } from '../../src/io/types.j
 import type { Model } from '../../src/ir/model.js';
 import { makeTensor, tensorBytes, toNumber } from '../../src/ir/tensor.js';
 import { intAttribute, makeNode } from '../../src/quantize/replace.js';
-import { cli, fixture, leftoverTemps, scratch } from '../helpers.js';
+import { cli, fixture, LAZY_READ, leftoverTemps, scratch } from '../helpers.js';
 import { expectBitIdentical, noise, outputsOf } from './helpers.js';
 
 const CHARLM = fixture('charlm', 'model.onnx');
@@ -236,6 +236,17 @@ describe('compress A B -o DIR --share dedup', () => {
     expect(readdirSync(plain).sort()).toEqual(['lm-exported.onnx', 'lm-exported.onnx.data', 'lm.onnx', 'lm.onnx.data']);
   }, 120_000);
 
+  it('reads lazily read tensors in pieces (the library call), with the same outputs', async () => {
+    const { compressMany } = await import('../../src/pipeline/compress-many.js');
+    const { parseStep } = await import('../../src/pipeline/registry.js');
+    const out = join(dir, 'lazy');
+    const result = await compressMany([pair.a, pair.b], out, { steps: [parseStep('share', 'dedup')], read: LAZY_READ });
+    expect(result.shared!.totals.transposed).toBe(pair.transposed);
+    expect(readdirSync(out).sort()).toEqual(['lm-exported.onnx', 'lm.onnx', 'shared.data']);
+    expect(result.shared!.bytes).toBe(size(join(dir, 'pair', 'shared.data')));
+    await expectBitIdentical(pair.b, join(out, 'lm-exported.onnx'), CHARLM_DATA);
+  }, 120_000);
+
   it('--eval evaluates each model against its own original, data by file name', () => {
     const out = join(dir, 'eval');
     const r = cli(['compress', pair.a, pair.b, '-o', out, '--share', 'dedup', '--eval', '--runs', '0', '--json',
@@ -269,6 +280,27 @@ describe('compress A B -o DIR: bad input', () => {
     const r = cli(['compress', pair.a, pair.b, '-o', file, '--share', 'dedup']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^onnxpress: .*a-file/);
+  });
+
+  it('refuses what it cannot do with several models before writing anything', () => {
+    const out = join(dir, 'refused');
+    for (const [args, message] of [
+      [['--share', 'dedup', '--location', '../up.data'], /--location/],
+      [['--share', 'dedup', '--no-external-data'], /--no-external-data/],
+      [['--share', 'dedup', '--report', join(dir, 'r.md')], /\.json only/],
+      [['--share', 'dedup', '--dry-run'], /--dry-run/],
+      [['--quantize', 'int8', '--location', 'x.data'], /--location .*--share dedup/],
+      [['--share', 'dedup', '--eval', '--data', `nosuch=${CHARLM_DATA}`], /no model is named 'nosuch'/],
+      [['--share', 'dedup', '--eval', '--data', `lm=${CHARLM_DATA}`], /missing for lm-exported\.onnx/],
+    ] as const) {
+      const r = cli(['compress', pair.a, pair.b, '-o', out, ...args]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(existsSync(out)).toBe(false);
+    }
+    // A single model refuses --data twice.
+    const one = cli(['compress', pair.a, '-o', join(dir, 'one.onnx'), '--eval', '--data', CHARLM_DATA, '--data', CHARLM_DATA]);
+    expect(one.code).toBe(2);
   });
 
   it('a failure on the second model leaves no output of either', () => {
