@@ -12,6 +12,8 @@ export { forEachGraph, forEachTensor, type GraphSite, type TensorSite } from './
 export { tensorBytes, tensorValues, floatValues, constantTensor, makeTensor, numElements } from './ir/tensor.js';
 export { dtypeInfo, dtypeName } from './ir/dtype.js';
 export { compress, type CompressOptions, type CompressResult } from './pipeline/compress.js';
+export { compressMany, type CompressManyOptions, type CompressManyResult } from './pipeline/compress-many.js';
+export { inspectAcross, type AcrossFiles } from './report/inspect-many.js';
 export { inspectModel, countParameters, type InspectReport } from './report/inspect.js';
 export { evaluate, type Evaluation, type EvaluateOptions, type AccuracyReport, type LatencyReport } from './report/evaluate.js';
 export { buildReport } from './report/build.js';
