@@ -13,7 +13,7 @@ import { checkEvalData } from '../report/data.js';
 import type { EvaluateOptions } from '../report/evaluate.js';
 import { multiReport, multiReportJson, renderMultiTerminal } from '../report/multi.js';
 import { terminalProgress } from '../report/progress.js';
-import type { GateOptions } from '../report/report.js';
+import type { GateOptions, Report } from '../report/report.js';
 import type { WriteOptions } from '../io/write.js';
 import { typeName } from '../report/inspect.js';
 
@@ -66,6 +66,8 @@ function signature(model: Model): string {
 export async function compressManyCli(paths: string[], flags: ManyFlags, settings: {
   pipeline: PipelineStep[]; seed: number; threads: number | undefined; write: WriteOptions;
   evaluate: EvaluateOptions | undefined; data: string | string[] | undefined; gates: GateOptions; inputsRead: string[];
+  /** What each model's report records as the run's recipe. */
+  recipe?: Report['recipe'];
 }): Promise<void> {
   if (flags.dryRun) throw new UsageError('--dry-run takes one model (several models are compressed together only when written)');
   for (const path of flags.report ?? []) {
@@ -116,6 +118,7 @@ export async function compressManyCli(paths: string[], flags: ManyFlags, setting
       candidatePath: r.output.path, candidateFiles: r.output.files, candidate: r.model, tensors: r.tensors,
       passes: r.passes, evaluate: evaluate && { ...evaluate, candidateWritten: r.output.path }, gzip: flags.gzip, gates: settings.gates,
     });
+    if (settings.recipe) report.recipe = settings.recipe;
     reports.push(report);
   }
   // Each input file once (two models may read one data file), each output once (the shared file).

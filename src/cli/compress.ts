@@ -97,6 +97,7 @@ export function registerCompress(program: Command): void {
     if (several) {
       return compressManyCli(paths, { ...flags, output: flags.output }, {
         pipeline, seed, threads, evaluate, data: dataGiven, gates,
+        recipe: recipeData({ passes: pipeline, seed, eval: evaluate ? recipeEvalOf(merged) : undefined, gates: recipeGatesOf(gates) }),
         write: { externalData, sizeThreshold: threshold, location: flags.location },
         inputsRead: [...(flags.recipe ? [flags.recipe] : []), ...(flags.labels ? [flags.labels] : [])],
       });

@@ -93,6 +93,8 @@ export class SharedData {
   readonly file: TempFile;
   private readonly byHash = new Map<string, Stored>();
   private readonly settled: TensorProto[] = [];
+  /** `size|rows|cols` of the 2-D tensors stored: only a tensor whose transpose has such a shape is transposed and hashed. */
+  private readonly matrices = new Set<string>();
   private reused = 0;
   private transposes = 0;
   private saved = 0;
@@ -136,8 +138,8 @@ export class SharedData {
       }
       const size = elementBytes(tensor);
       const name = tensor.name ?? '';
-      if (options.transpose && tensor.dims.length === 2 && size !== undefined && this.replaceable(graph, model, name)) {
-        const [rows, cols] = tensor.dims.map(toNumber) as [number, number];
+      const [rows, cols] = tensor.dims.map(toNumber) as [number, number];
+      if (options.transpose && tensor.dims.length === 2 && size !== undefined && this.matrices.has(`${size}|${cols}|${rows}`) && this.replaceable(graph, model, name)) {
         const flipped = transposed(bytes instanceof FileBytes ? bytes.load() : bytes, rows, cols, size);
         const other = this.byHash.get(hashOf(flipped));
         if (other && other.length === flipped.byteLength) {
@@ -168,6 +170,7 @@ export class SharedData {
       if (bytes instanceof Uint8Array) this.file.write(bytes);
       else bytes.writeTo((chunk) => this.file.write(chunk));
       this.byHash.set(digest, entry);
+      if (tensor.dims.length === 2 && size !== undefined) this.matrices.add(`${size}|${rows}|${cols}`);
       this.point(model, tensor, entry);
       reads.add(entry);
     }
