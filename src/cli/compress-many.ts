@@ -11,7 +11,7 @@ import type { PipelineStep } from '../pipeline/registry.js';
 import { buildReport } from '../report/build.js';
 import { checkEvalData } from '../report/data.js';
 import type { EvaluateOptions } from '../report/evaluate.js';
-import { multiReport, multiReportJson, renderMultiTerminal } from '../report/multi.js';
+import { multiReport, multiReportJson, renderMultiMarkdown, renderMultiTerminal } from '../report/multi.js';
 import { terminalProgress } from '../report/progress.js';
 import type { GateOptions, Report } from '../report/report.js';
 import type { WriteOptions } from '../io/write.js';
@@ -71,7 +71,7 @@ export async function compressManyCli(paths: string[], flags: ManyFlags, setting
 }): Promise<void> {
   if (flags.dryRun) throw new UsageError('--dry-run takes one model (several models are compressed together only when written)');
   for (const path of flags.report ?? []) {
-    if (extname(path).toLowerCase() !== '.json') throw new UsageError(`--report ${path}: a run over several models writes its report as .json only (no Markdown or HTML rendering of several models yet)`);
+    if (!['.json', '.md'].includes(extname(path).toLowerCase())) throw new UsageError(`--report ${path}: a run over several models writes its report as .json or .md (no HTML rendering of several models yet)`);
   }
   if (settings.evaluate && flags.labels) throw new UsageError('--labels with several models is not supported yet: evaluate each model with eval');
   const outDir = flags.output;
@@ -137,7 +137,10 @@ export async function compressManyCli(paths: string[], flags: ManyFlags, setting
     models: result.models.map((m) => ({ path: m.output.path, reused: m.shared?.reused ?? 0, transposed: m.shared?.transposed ?? 0, savedBytes: m.shared?.savedBytes ?? 0, readsBytes: m.shared?.readsBytes ?? 0 })),
   });
   const json = multiReportJson(report);
-  for (const path of flags.report ?? []) writeFileAtomically(path, Buffer.from(json + '\n', 'utf8'));
+  for (const path of flags.report ?? []) {
+    const text = extname(path).toLowerCase() === '.md' ? renderMultiMarkdown(report) : json + '\n';
+    writeFileAtomically(path, Buffer.from(text, 'utf8'));
+  }
   process.stdout.write(flags.json ? json + '\n' : renderMultiTerminal(report) + '\n');
   const failed = reports.flatMap((r, i) => r.gates.filter((g) => !g.passed).map((g) => `${basename(paths[i]!)}: gate ${g.gate} failed: ${g.message}`));
   if (failed.length > 0) throw new GateError(failed.join('; '));

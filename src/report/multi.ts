@@ -1,7 +1,7 @@
 // The report of a run over several models (compress A.onnx B.onnx … -o DIR): each model's own report,
 // then the totals: bytes in and out, and what was stored once for several models.
 import { REPORT_VERSION, reportJson, type Report } from './report.js';
-import { renderTerminal } from './render.js';
+import { renderMarkdown, renderTerminal } from './render.js';
 import { formatBytes } from './format.js';
 import { printable, terminalSafeJson } from './printable.js';
 
@@ -49,6 +49,22 @@ export function renderMultiTerminal(report: MultiReport): string {
   }
   lines.push(`  total: ${formatBytes(t.inputBytes)} → ${formatBytes(t.outputBytes)} (${t.sizeRatio > 0 ? (1 / t.sizeRatio).toFixed(2) : '∞'}× smaller)`);
   return [...parts, lines.join('\n')].join('\n\n');
+}
+
+/** Markdown: each model's own report, then the totals as a table. */
+export function renderMultiMarkdown(unsafe: MultiReport): string {
+  const r = printable(unsafe);
+  const t = r.total;
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  const rows = [
+    '| file | input | output |', '| --- | ---: | ---: |',
+    ...r.models.map((m) => `| \`${cell(m.output.path)}\` | ${formatBytes(m.input.bytes)} | ${formatBytes(m.output.bytes)} |`),
+    ...(r.shared ? [`| \`${cell(r.shared.path)}\` (shared data, ${r.shared.tensors} tensors) | | ${formatBytes(r.shared.bytes)} |`] : []),
+    `| **total** | ${formatBytes(t.inputBytes)} | ${formatBytes(t.outputBytes)} |`,
+  ];
+  const lines = [`### onnxpress compress: ${r.models.length} models`, '', ...rows, ''];
+  if (r.shared) lines.push(`Stored once for several models: ${t.sharedTensors} tensors, ${formatBytes(t.sharedBytes)}; ${formatBytes(t.savedBytes)} not written again. Each model's output counts its model file and the part of the shared data it reads.`, '');
+  return [lines.join('\n'), ...unsafe.models.map((m) => renderMarkdown(m))].join('\n');
 }
 
 export function multiReport(models: Report[], total: Omit<MultiReport['total'], 'sizeRatio'>, shared?: MultiReport['shared']): MultiReport {

@@ -2,7 +2,7 @@
 // --share dedup stores each distinct tensor once in one data file that every model reads, and
 // inspect A B counts what the files hold in common.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encode } from '../../src/io/codec.js';
@@ -148,8 +148,11 @@ describe('compress A B -o DIR --share dedup', () => {
     await expectBitIdentical(pair.a, join(out, 'lm.onnx'), CHARLM_DATA);
     await expectBitIdentical(pair.b, join(out, 'lm-exported.onnx'), CHARLM_DATA);
     // The terminal report: each model's own, then the totals.
-    const text = cli(['compress', pair.a, pair.b, '-o', join(dir, 'pair-text'), '--share', 'dedup']);
+    const md = join(dir, 'pair.md'), json = join(dir, 'pair.json');
+    const text = cli(['compress', pair.a, pair.b, '-o', join(dir, 'pair-text'), '--share', 'dedup', '--report', md, '--report', json]);
     expect(text.code, text.stderr).toBe(0);
+    expect(readFileSync(md, 'utf8')).toMatch(/### onnxpress compress: 2 models[\s\S]*\| \*\*total\*\* \|[\s\S]*### onnxpress compress: `.*lm-exported\.onnx`/);
+    expect((JSON.parse(readFileSync(json, 'utf8')) as MultiJson).total.sharedTensors).toBe(large.size);
     expect(text.stdout).toMatch(/all 2 models/);
     expect(text.stdout).toMatch(/stored once for several models: \d+ tensors/);
   }, 120_000);
@@ -287,7 +290,7 @@ describe('compress A B -o DIR: bad input', () => {
     for (const [args, message] of [
       [['--share', 'dedup', '--location', '../up.data'], /--location/],
       [['--share', 'dedup', '--no-external-data'], /--no-external-data/],
-      [['--share', 'dedup', '--report', join(dir, 'r.md')], /\.json only/],
+      [['--share', 'dedup', '--report', join(dir, 'r.html')], /no HTML rendering/],
       [['--share', 'dedup', '--dry-run'], /--dry-run/],
       [['--quantize', 'int8', '--location', 'x.data'], /--location .*--share dedup/],
       [['--share', 'dedup', '--eval', '--data', `nosuch=${CHARLM_DATA}`], /no model is named 'nosuch'/],
