@@ -1,8 +1,10 @@
 // Converting a model's default-domain opset upward, one opset at a time, node by node: each node
 // whose op got a new definition at that opset is adapted, left as it is when only types or
 // defaults-as-before were added, or refused. Model-local functions and subgraphs are converted
-// too. Nothing changes unless every node converts: the work is done on a copy of the model's
-// structure (tensors shared, never edited) that replaces the original at the end.
+// too. Nothing changes unless every node converts: the conversion runs first on a copy of the
+// model's structure (tensors shared, never edited), then, when it succeeded, on the model itself, in
+// place, so that graphs and nodes keep their identity for callers that hold them (a pass raising the
+// opset halfway through its work).
 import { InputError, UsageError } from '../errors.js';
 import type { AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, TrainingInfoProto } from '../io/types.js';
 import type { Model } from '../ir/model.js';
@@ -133,19 +135,40 @@ function refusalText(r: Refusal): string {
  * place. Throws a UsageError for a target out of range and an InputError naming every op it cannot
  * convert (the model is then left as it was).
  */
-export function convertOpset(model: Model, target: number): ConversionSummary {
+export function convertOpset(model: { proto: ModelProto }, target: number): ConversionSummary {
   const proto = model.proto;
   const from = defaultVersion(proto.opset_import);
-  if (!Number.isInteger(target) || target > MAX_OPSET) throw new UsageError(`--opset ${target}: onnxpress converts to opsets up to ${MAX_OPSET}`);
+  if (!Number.isInteger(target) || target > MAX_OPSET) throw new UsageError(`opset ${target}: onnxpress converts to opsets up to ${MAX_OPSET}`);
   if (from === undefined) throw new InputError('the model imports no default-domain (ai.onnx) opset to convert');
-  if (target < from) throw new UsageError(`--opset ${target} is older than the model's opset ${from}: onnxpress converts only to newer opsets`);
+  if (target < from) throw new UsageError(`opset ${target} is older than the model's opset ${from}: onnxpress converts only to newer opsets`);
   if (from < MIN_SOURCE_OPSET) throw new InputError(`the model's opset ${from} is older than ${MIN_SOURCE_OPSET}, the oldest onnxpress converts from`);
-  const irFrom = toNumber(proto.ir_version ?? 3);
+  // A trial on a copy throws what cannot be converted; the same steps then run on the model.
+  convertInPlace(structureCopy(proto), from, target);
+  return convertInPlace(proto, from, target);
+}
 
-  const copy: ModelProto = {
+/** Whether the model's default opset can be converted to `target`: undefined, or the reason it cannot. */
+export function conversionProblem(proto: ModelProto, target: number): string | undefined {
+  try {
+    const from = defaultVersion(proto.opset_import);
+    if (from === undefined || from >= target) return undefined;
+    if (target > MAX_OPSET || from < MIN_SOURCE_OPSET) return `opset conversion goes from ${MIN_SOURCE_OPSET} up to ${MAX_OPSET}`;
+    convertInPlace(structureCopy(proto), from, target);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+function structureCopy(proto: ModelProto): ModelProto {
+  return {
     ...proto, graph: proto.graph && cloneGraph(proto.graph), functions: proto.functions.map(cloneFunction),
     training_info: proto.training_info.map(cloneTraining), opset_import: proto.opset_import.map((o) => ({ ...o })),
   };
+}
+
+function convertInPlace(copy: ModelProto, from: number, target: number): ConversionSummary {
+  const irFrom = toNumber(copy.ir_version ?? 3);
   const { sites, functions, subgraphs } = collectSites(copy, from);
   const names = new NameAllocator({ proto: copy } as Model);
   for (const f of copy.functions) for (const n of [...f.input, ...f.output]) names.fresh(n);
@@ -213,18 +236,13 @@ export function convertOpset(model: Model, target: number): ConversionSummary {
     throw new InputError(`cannot convert from opset ${from} to ${target}: ${texts.slice(0, 8).join('; ')}${texts.length > 8 ? `; and ${texts.length - 8} more` : ''}`);
   }
 
-  // Done: the copy's structure replaces the model's.
   const setDefault = (imports: ModelProto['opset_import']) => {
     for (const o of imports) if (normalDomain(o.domain) === '') o.version = target;
   };
   setDefault(copy.opset_import);
   for (const f of copy.functions) setDefault(f.opset_import);
   const irTo = Math.max(irFrom, minIrVersion(target));
-  proto.graph = copy.graph;
-  proto.functions = copy.functions;
-  proto.training_info = copy.training_info;
-  proto.opset_import = copy.opset_import;
-  if (irTo !== irFrom) proto.ir_version = irTo;
+  if (irTo !== irFrom) copy.ir_version = irTo;
 
   const converted = new Map<string, ConversionEntry>();
   const unchanged = new Map<string, ConversionEntry>();

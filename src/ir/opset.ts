@@ -1,5 +1,6 @@
 // Opset imports: which operator-set version each domain is bound to, and adding what a pass needs.
 import type { ModelProto } from '../io/types.js';
+import { convertOpset, conversionProblem } from '../convert/convert.js';
 import { toNumber } from './tensor.js';
 
 /** '' and 'ai.onnx' name the same default domain. */
@@ -13,21 +14,6 @@ export function opsetVersion(model: ModelProto, domain: string): number | undefi
   return entry?.version === undefined ? undefined : toNumber(entry.version);
 }
 
-/**
- * Ops whose meaning changed between default-domain opsets in ways that would break a model if
- * only the version number were raised (attributes moved to inputs, changed defaults or semantics).
- * Changes that only add an optional input or attribute (Split 18, Pad 18, TopK 11, Resize 18/19,
- * BatchNormalization 14/15 for inference) are not listed: an older model stays valid.
- * Raising the default opset refuses when the model uses any of them below the version that changed.
- */
-const BREAKING_CHANGES: Record<string, number[]> = {
-  Split: [13], Squeeze: [13], Unsqueeze: [13], ReduceSum: [13], ReduceMean: [18], ReduceMax: [18],
-  ReduceMin: [18], ReduceProd: [18], ReduceL1: [18], ReduceL2: [18], ReduceLogSum: [18],
-  ReduceLogSumExp: [18], ReduceSumSquare: [18], Pad: [11], Clip: [11], Slice: [10], TopK: [10],
-  Resize: [11, 13], Upsample: [9, 10], Dropout: [12], BatchNormalization: [9], Softmax: [13],
-  LogSoftmax: [13], Hardmax: [13], Scatter: [11], Reshape: [5], Tile: [6], GroupNormalization: [21],
-};
-
 export interface OpsetChange {
   domain: string;
   from?: number;
@@ -36,10 +22,12 @@ export interface OpsetChange {
 
 /**
  * Makes sure `domain` is imported at `version` or higher. Adding a domain is always safe; raising
- * the default domain's version is done only when no op the model uses changed meaning in between.
- * Returns what changed, or throws naming the op that prevents it.
+ * the default domain's version converts the model (src/convert: every node whose op changed
+ * meaning in between is adapted, in place). Returns what changed, or throws naming what prevents it
+ * (an op with no adapter), leaving the model as it was. `usedOps` is no longer needed (kept for callers).
  */
 export function ensureOpset(model: ModelProto, domain: string, version: number, usedOps: Iterable<string> = []): OpsetChange | undefined {
+  void usedOps;
   const want = normalDomain(domain);
   const entry = model.opset_import.find((o) => normalDomain(o.domain) === want);
   if (!entry) {
@@ -48,13 +36,12 @@ export function ensureOpset(model: ModelProto, domain: string, version: number, 
   }
   const current = entry.version === undefined ? 1 : toNumber(entry.version);
   if (current >= version) return undefined;
-  if (want === '') {
-    for (const op of usedOps) {
-      const breaking = BREAKING_CHANGES[op]?.find((v) => v > current && v <= version);
-      if (breaking !== undefined) throw new Error(`cannot raise the default opset from ${current} to ${version}: ${op} changed at opset ${breaking}`);
-    }
-  } else throw new Error(`cannot raise domain '${want}' from ${current} to ${version}`);
-  entry.version = version;
+  if (want !== '') throw new Error(`cannot raise domain '${want}' from ${current} to ${version}`);
+  try {
+    convertOpset({ proto: model }, version);
+  } catch (e) {
+    throw new Error(`cannot raise the default opset from ${current} to ${version}: ${(e as Error).message.replace(/^cannot convert from opset \d+ to \d+: /, '')}`);
+  }
   return { domain: want, from: current, to: version };
 }
 
@@ -63,6 +50,14 @@ export function minIrVersion(opset: number): number {
   const table: [number, number][] = [[23, 11], [21, 10], [19, 9], [15, 8], [12, 7], [11, 6], [10, 5], [9, 4]];
   for (const [op, ir] of table) if (opset >= op) return ir;
   return 3;
+}
+
+/** Whether the default opset could be raised to `version`: undefined, or why not (the model is not changed). */
+export function defaultOpsetProblem(model: ModelProto, version: number): string | undefined {
+  const current = opsetVersion(model, '');
+  if (current === undefined || current >= version) return undefined;
+  const problem = conversionProblem(model, version);
+  return problem && `cannot raise the default opset from ${current} to ${version}: ${problem.replace(/^cannot convert from opset \d+ to \d+: /, '')}`;
 }
 
 /**

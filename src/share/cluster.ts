@@ -3,7 +3,7 @@
 // opset 21) or 8-bit codes plus a float codebook, and recreated by Gather (see codebook.ts).
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
-import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
+import { defaultOpsetProblem, opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatSource, tensorByteLength, toNumber } from '../ir/tensor.js';
 import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
@@ -17,15 +17,9 @@ import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import type { JobProgress } from '../kernels/progress.js';
 import { addedSize, storedSize } from './size.js';
 
-/** Whether the default opset can be raised to `version`, tried on a copy of the opset imports. */
+/** Whether the default opset can be raised to `version` (converting the model), tried on a copy. */
 function raisable(model: Model, version: number): string | undefined {
-  const trial = { ...model.proto, opset_import: model.proto.opset_import.map((o) => ({ ...o })) };
-  try {
-    requireDefaultOpset(trial, version, usedOps(model));
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
+  return defaultOpsetProblem(model.proto, version);
 }
 
 /**

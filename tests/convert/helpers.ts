@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { convertOpset, type ConversionSummary } from '../../src/convert/convert.js';
-import { encode } from '../../src/io/codec.js';
+import { decode, encode } from '../../src/io/codec.js';
 import { readModel } from '../../src/io/read.js';
 import type { NamedArray } from '../../src/io/testdata.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../../src/io/types.js';
@@ -106,7 +106,8 @@ export function opsOf(proto: ModelProto): string[] {
 
 /** Converts `proto` to `target` and expects the converted model's outputs to be `want` within 1e-5 (for originals ONNX Runtime cannot run). */
 export async function expectConvertedOutputs(dir: string, label: string, proto: ModelProto, target: number, inputs: NamedArray[], want: Float32Array[]): Promise<ConversionSummary> {
-  const m = new Model(proto);
+  // A copy: conversion works in place, and callers reuse their graphs.
+  const m = new Model(decode<ModelProto>('onnx.ModelProto', encode('onnx.ModelProto', proto)));
   const summary = convertOpset(m, target);
   const path = join(dir, `${label}.${target}.onnx`);
   writeModel(m, path);

@@ -44,8 +44,9 @@ describe('quantize int8 dynamic (integer MatMul)', () => {
   });
 
   // Before, the dynamic form was written into the opset-10 model anyway, and ONNX Runtime refused to load it
-  // ("No Op registered for DynamicQuantizeLinear with domain_version of 10").
-  it('an opset that cannot be raised to 11 (Pad changed there): every weight weight-only (auto and dynamic), and the model runs', async () => {
+  // ("No Op registered for DynamicQuantizeLinear with domain_version of 10"); then the opset was left at 10
+  // (Pad changed at 11) and every weight was weight-only. Now the model is converted (src/convert).
+  it('an opset-10 model with Pad: converted to 13 (Pad 2→11 attributes to inputs), the dynamic form applies, and the model runs', async () => {
     const w = makeTensor('W', DataType.FLOAT, [16, 16], new Uint8Array(Float32Array.from({ length: 256 }, (_, i) => Math.sin(i) / 4).buffer));
     const io = (name: string, dims: number[]) => ({ name, metadata_props: [], type: { tensor_type: { elem_type: 1, shape: { dim: dims.map((d) => ({ dim_value: d })) } } } });
     const pads = { name: 'pads', type: AttributeType.INTS, ints: [0, 1, 0, 1], floats: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] };
@@ -62,10 +63,11 @@ describe('quantize int8 dynamic (integer MatMul)', () => {
     for (const mode of ['auto', 'dynamic']) {
       const { result, evaluation, output } = await compressAndEvaluate(input, join(dir, `opset10-${mode}.onnx`), [['quantize', `int8:mode=${mode}`]], { batches: 1 });
       const [summary] = result.passes;
-      expect(summary!.tensors.map((t) => t.form), mode).toEqual(['DequantizeLinear int8 symmetric per-tensor']);
-      expect(summary!.notes.join(' '), mode).toMatch(/every weight weight-only \(the dynamic form needs opset 11\): cannot raise the default opset from 10 to 11: Pad changed at opset 11/);
-      expect(output.proto.opset_import.find((o) => !o.domain)!.version).toBe(10);
-      expect(output.graph.node.map((n) => n.op_type)).not.toContain('DynamicQuantizeLinear');
+      expect(summary!.tensors.map((t) => t.form), mode).toEqual(['MatMulInteger int8 per-column (dynamic)']);
+      expect(summary!.notes.join(' '), mode).toMatch(/default opset raised from 10 to 13/);
+      expect(output.proto.opset_import.find((o) => !o.domain)!.version).toBe(13);
+      expect(output.graph.node.map((n) => n.op_type)).toContain('DynamicQuantizeLinear');
+      expect(output.graph.node.find((n) => n.op_type === 'Pad')!.attribute).toEqual([]);
       expect(evaluation.accuracy.fidelity.y!.cosine, mode).toBeGreaterThan(0.9999);
     }
   });
