@@ -32,7 +32,7 @@ describe('quantize int8 (weight-only)', () => {
     expect(statSync(path).size).toBeLessThan(statSync(DIGITS).size / 3);
     const [summary] = result.passes;
     expect(summary!.tensors.map((t) => t.name).sort()).toEqual(['conv2.weight', 'fc1.weight', 'fc2.weight']);
-    expect(summary!.skipped).toContainEqual({ name: 'conv1.weight', reason: '144 elements, below min-size 256' });
+    expect(summary!.skipped).toContainEqual({ name: 'conv1.weight', reason: '144 elements, below min-size 256', chosen: true });
     const dq = output.graph.node.filter((n) => n.op_type === 'DequantizeLinear');
     expect(dq).toHaveLength(3);
     // Per-channel scales follow each op's output axis: Conv axis 0, Gemm with transB=1 axis 0.
@@ -104,7 +104,7 @@ describe('quantize int8 (weight-only)', () => {
   it('keeps excluded layers in float (mixed precision) and skips integer tensors with a reason', async () => {
     const { result, output } = await compressAndEvaluate(DIGITS, join(dir, 'mixed.onnx'), [['quantize', 'int8:exclude=fc2*|conv2*']], digitsData);
     expect(result.passes[0]!.tensors.map((t) => t.name)).toEqual(['fc1.weight']);
-    expect(result.passes[0]!.skipped).toContainEqual({ name: 'fc2.weight', reason: 'matches exclude pattern' });
+    expect(result.passes[0]!.skipped).toContainEqual({ name: 'fc2.weight', reason: 'matches exclude pattern', chosen: true });
     expect(output.graph.initializer.find((t) => t.name === 'fc2.weight')?.data_type).toBe(1);
   });
 

@@ -33,7 +33,7 @@ describe('share cluster', () => {
     expect(evaluation.accuracy.fidelity.logits!.cosine).toBeGreaterThan(minCosine);
     const [summary] = result.passes;
     expect(summary!.tensors.map((t) => t.name).sort()).toEqual(['conv2.weight', 'fc1.weight', 'fc2.weight']);
-    expect(summary!.skipped).toContainEqual({ name: 'conv1.weight', reason: '144 elements, below min-size 256' });
+    expect(summary!.skipped).toContainEqual({ name: 'conv1.weight', reason: '144 elements, below min-size 256', chosen: true });
     for (const t of summary!.tensors) expect(t.relRmsError).toBeLessThan(maxRelError);
     expect(output.graph.initializer.find((t) => t.name === 'fc1.weight_codes')!.data_type).toBe(codeType);
     expect(output.graph.node.filter((n) => n.op_type === 'Gather')).toHaveLength(3);
