@@ -22,4 +22,5 @@ export { renderTerminal, renderMarkdown } from './report/render.js';
 export { renderHtml } from './report/html.js';
 export { renderInspect } from './cli/inspect.js';
 export { runConformance, type ConformanceReport } from './report/conformance.js';
+export { convertOpset, conversionLine, type ConversionSummary, type ConversionEntry } from './convert/convert.js';
 export { InputError, UsageError, GateError, OutputError } from './errors.js';

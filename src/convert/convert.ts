@@ -127,7 +127,8 @@ function collectSites(proto: ModelProto, from: number): { sites: SiteAt[]; funct
 
 function refusalText(r: Refusal): string {
   const change = `${r.op} ${r.from}→${r.to}`;
-  return r.reason ? `${change}: ${r.reason}` : `no adapter for ${change}`;
+  const where = r.where === 'the main graph' ? '' : ` (in ${r.where})`;
+  return r.reason ? `${change}: ${r.reason}${where}` : `no adapter for ${change}${where}`;
 }
 
 /**

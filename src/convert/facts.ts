@@ -28,6 +28,11 @@ const SAME_RANK = new Set([
 ]);
 
 const INT64_OUT = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin', 'NonMaxSuppression']);
+const INT32_OUT = new Set(['MatMulInteger', 'ConvInteger']);
+/** Ops whose every output has the element type of input 0 (recurrent layers). */
+const ALL_OUTPUTS_SAME = new Set(['LSTM', 'GRU', 'RNN']);
+/** Ops whose output type is given by a 'dtype' attribute (default float). */
+const DTYPE_ATTR = new Set(['RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'EyeLike', 'Bernoulli']);
 const BOOL_OUT = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
 
 export class ValueFacts {
@@ -87,6 +92,19 @@ export class ValueFacts {
         const to = node.attribute.find((a) => a.name === 'to');
         if (to?.i !== undefined) set(out, toNumber(to.i));
       } else if (INT64_OUT.has(op)) set(out, DataType.INT64);
+      else if (INT32_OUT.has(op)) set(out, DataType.INT32);
+      else if (ALL_OUTPUTS_SAME.has(op)) { const t = this.type(node.input[0] ?? ''); for (const o of node.output) if (o) set(o, t); }
+      else if (op === 'RoiAlign' || op === 'MaxRoiPool') set(out, this.type(node.input[0] ?? ''));
+      else if (op === 'DequantizeLinear') set(out, this.type(node.input[1] ?? ''));
+      else if (op === 'OneHot') set(out, this.type(node.input[2] ?? ''));
+      else if (op === 'ConstantOfShape') {
+        const value = node.attribute.find((a) => a.name === 'value');
+        set(out, value?.t?.data_type ?? DataType.FLOAT);
+      } else if (DTYPE_ATTR.has(op)) {
+        const dtype = node.attribute.find((a) => a.name === 'dtype');
+        // RandomNormal/RandomUniform default to float; the others to their input's type.
+        set(out, dtype?.i !== undefined ? toNumber(dtype.i) : op === 'RandomNormal' || op === 'RandomUniform' ? DataType.FLOAT : this.type(node.input[0] ?? ''));
+      }
       else if (BOOL_OUT.has(op)) set(out, DataType.BOOL);
       else if (op === 'Where') set(out, this.type(node.input[1] ?? ''));
       else if (SAME_TYPE.has(op)) {

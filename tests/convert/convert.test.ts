@@ -63,6 +63,26 @@ describe('convertOpset', () => {
     expect(refusal(notAnOp, 11).message).toMatch(/'Crop' is not an ONNX operator/);
   });
 
+  it('knows element types through the graph without value_info: Clip after an LSTM, a DequantizeLinear, a Cast to double', () => {
+    const untyped = (name: string) => ({ name, metadata_props: [] });
+    const p = model(graph([
+      node('LSTM', ['x', 'w', 'r'], ['ys', 'h'], [int('hidden_size', 2)]),
+      node('Clip', ['h'], ['a'], [float('min', 0)]),
+      node('DequantizeLinear', ['q', 's'], ['d']),
+      node('Clip', ['d'], ['b'], [float('max', 1)]),
+      node('Cast', ['x'], ['x64'], [int('to', 11)]),
+      node('Clip', ['x64'], ['c'], [float('max', 1)]),
+    ], [vi('x', [1, 1, 2]), vi('w', [1, 8, 2]), vi('r', [1, 8, 2]), vi('q', [2], 2), vi('s', [])], ['a', 'b', 'c'].map(untyped)), 10);
+    const m = new Model(p);
+    expect(convertOpset(m, 11).converted.map((e) => `${e.op} ×${e.count}`)).toEqual(['Clip ×3']);
+    const constantType = (clipOut: string) => {
+      const clip = m.proto.graph!.node.find((n) => n.output[0] === clipOut)!;
+      const name = clip.input.find((i, k) => k > 0 && i)!;
+      return m.proto.graph!.node.find((n) => n.output[0] === name)!.attribute[0]!.t!.data_type;
+    };
+    expect([constantType('a'), constantType('b'), constantType('c')]).toEqual([1, 1, 11]);
+  });
+
   it('leaves ops of other domains alone, sets opset_import and raises the IR version', () => {
     const p = model(graph([node('Clip', ['x'], ['a'], [float('min', 0)]), node('Clip', ['a'], ['y'], [float('min', 0)], 'com.example')], [vi('x', [2])], [vi('y', [2])]), 9);
     p.opset_import.push({ domain: 'com.example', version: 1 });
