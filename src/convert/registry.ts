@@ -12,7 +12,7 @@ export const ADAPTERS: readonly Adapter[] = [
   inputs.split18, inputs.squeeze13, inputs.unsqueeze13, inputs.dropout12, inputs.upsample9,
   semantics.softmax13, semantics.logSoftmax13, semantics.hardmax13, semantics.upsample10, semantics.resize11,
   semantics.batchNormalization9, semantics.batchNormalization14, semantics.dropout10, semantics.scatter11,
-  semantics.roiAlign16, semantics.gridSample20, semantics.dft20, semantics.convTranspose11,
+  semantics.roiAlign16, semantics.gridSample20, semantics.dft20, semantics.convTranspose11, semantics.groupNormalization21,
 ];
 
 const byKey = new Map(ADAPTERS.map((a) => [`${a.op}@${a.version}`, a]));

@@ -122,5 +122,4 @@ export const UNCHANGED: readonly UnchangedEntry[] = [
 export const NOT_CONVERTED: Readonly<Record<string, string>> = {
   'Upsample@7': 'Upsample 1 was experimental (height_scale/width_scale)',
   'Scan@9': 'Scan 8→9 removed the batch axis and changed sequence_lens',
-  'GroupNormalization@21': 'GroupNormalization 18→21 changed scale and bias from one per group to one per channel',
 };

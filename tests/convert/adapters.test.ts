@@ -252,3 +252,12 @@ describe('adapters: opset 6 → 7 (ONNX Runtime has no opset-6 Add or PRelu: the
     for (const target of [7, 13]) await expectConvertedOutputs(dir, 'prelu6', model(g, 6, { ir_version: 3 }), target, [x], [want]);
   });
 });
+
+describe('adapters: GroupNormalization', () => {
+  it('GroupNormalization 18→21: per-group scale and bias repeated per channel', async () => {
+    const g = graph([node('GroupNormalization', ['x', 's', 'b'], ['y'], [int('num_groups', 3), float('epsilon', 1e-4)])],
+      [vi('x', [2, 6, 5])], [vi('y')], [tensor('s', [3], [0.5, 2, -1]), tensor('b', [3], [0.1, -0.2, 0.3])]);
+    const { summary } = await expectSameOutputs(dir, 'groupnorm', model(g, 18, { ir_version: 8 }), 21, [input('x', [2, 6, 5])]);
+    expect(lines(summary)).toEqual(['GroupNormalization 18→21: per-group scale and bias repeated per channel ×1']);
+  });
+});

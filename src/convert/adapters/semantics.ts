@@ -141,3 +141,38 @@ export const convTranspose11: Adapter = {
     return { how: 'unchanged' };
   },
 };
+
+export const groupNormalization21: Adapter = {
+  op: 'GroupNormalization', version: 21, how: 'per-group scale and bias repeated per channel',
+  apply(ctx) {
+    // 18 took one scale and bias per group, 21 one per channel: each group's value is repeated over
+    // its C/num_groups channels (groups are contiguous), with C read from the input's shape.
+    const node = ctx.node;
+    const groups = intOf(attribute(node, 'num_groups'));
+    if (groups === undefined) return { refused: "it has no 'num_groups'" };
+    const [x, scale, bias] = node.input as [string, string, string];
+    const base = node.output[0] || node.name || 'GroupNormalization';
+    const channels = ctx.fresh(`${base}_channels`);
+    const shape = makeNode('Shape', [x], [channels], ctx.fresh(`${base}_Shape`));
+    setIntAttribute(shape, 'start', 1);
+    setIntAttribute(shape, 'end', 2);
+    ctx.insertBefore(shape);
+    const g = ctx.constant('groups', DataType.INT64, [1], [groups]);
+    const per = ctx.fresh(`${base}_per_group`);
+    ctx.insertBefore(makeNode('Div', [channels, g], [per], ctx.fresh(`${base}_Div`)));
+    const grid = ctx.fresh(`${base}_grid`);
+    const concat = makeNode('Concat', [g, per], [grid], ctx.fresh(`${base}_Concat`));
+    setIntAttribute(concat, 'axis', 0);
+    ctx.insertBefore(concat);
+    const one = ctx.constant('axis1', DataType.INT64, [1], [1]);
+    const flat = ctx.constant('flat', DataType.INT64, [1], [-1]);
+    const repeat = (name: string, what: string) => {
+      const col = ctx.fresh(`${name}_column`), wide = ctx.fresh(`${name}_by_group`), out = ctx.fresh(`${name}_per_channel`);
+      ctx.insertBefore(makeNode('Unsqueeze', [name, one], [col], ctx.fresh(`${base}_${what}_Unsqueeze`)));
+      ctx.insertBefore(makeNode('Expand', [col, grid], [wide], ctx.fresh(`${base}_${what}_Expand`)));
+      ctx.insertBefore(makeNode('Reshape', [wide, flat], [out], ctx.fresh(`${base}_${what}_Reshape`)));
+      return out;
+    };
+    node.input = [x, repeat(scale, 'scale'), repeat(bias, 'bias')];
+  },
+};
