@@ -57,6 +57,11 @@ describe('convertOpset', () => {
     expect(refusal(mask, 13).message).toMatch(/Dropout 7→10: its mask output 'm' is read/);
     const bn = model(graph([node('BatchNormalization', ['x', 's', 'b', 'm', 'v'], ['y'], [int('spatial', 0)])], ['x', 's', 'b', 'm', 'v'].map((n) => vi(n)), [vi('y')]), 8);
     expect(refusal(bn, 9).message).toMatch(/BatchNormalization 7→9: spatial=0/);
+    const stats = model(graph([node('BatchNormalization', ['x', 's', 'b', 'm', 'v'], ['y', 'mean'])], ['x', 's', 'b', 'm', 'v'].map((n) => vi(n)), [vi('y'), vi('mean')]), 9);
+    expect(refusal(stats, 14).message).toMatch(/BatchNormalization 9→14: its training output 'mean' is read/);
+    const unread = new Model(model(graph([node('BatchNormalization', ['x', 's', 'b', 'm', 'v'], ['y', 'mean', 'var'])], ['x', 's', 'b', 'm', 'v'].map((n) => vi(n)), [vi('y')]), 9));
+    convertOpset(unread, 15);
+    expect(unread.proto.graph!.node[0]!.output).toEqual(['y']);
     const unknown = model(graph([node('Clip', ['x'], ['y'], [float('min', 0)])], [{ name: 'x', metadata_props: [] }], [{ name: 'y', metadata_props: [] }]), 9);
     expect(refusal(unknown, 11).message).toMatch(/element type of 'x' is not known/);
     const notAnOp = model(graph([node('Crop', ['x'], ['y'])], [vi('x')], [vi('y')]), 9);

@@ -79,8 +79,14 @@ export const batchNormalization9: Adapter = {
 export const batchNormalization14: Adapter = {
   op: 'BatchNormalization', version: 14, how: 'inference form: unchanged',
   apply(ctx) {
-    // 14 added training_mode (default 0, inference); the optional outputs of training mean something else now.
-    if (ctx.node.output.slice(1).some((o) => o !== '')) return { refused: 'its training outputs (running mean/variance) changed meaning at 14' };
+    // 14 added training_mode (default 0, inference), where the optional training outputs must be absent;
+    // unread ones are dropped, read ones refused (they mean something else now).
+    const extra = ctx.node.output.slice(1).filter((o) => o !== '');
+    if (extra.length === 0) return;
+    const read = extra.find((o) => ctx.isUsed(o));
+    if (read) return { refused: `its training output '${read}' is read, and these outputs changed meaning at 14` };
+    ctx.node.output.length = 1;
+    return { how: 'unread training outputs dropped' };
   },
 };
 
