@@ -136,6 +136,12 @@ export const CRAFTED = [
   } },
 
   // Writes outside the output's folder.
+  { kind: 'write outside', name: 'sweep --out DIR with a job\'s recipe name planted as a symlink to a file elsewhere', timeoutMs: 60_000, setup(dir, outside) {
+    mkdirSync(join(dir, 'out'));
+    symlinkSync(join(outside, 'victim.onnx'), join(dir, 'out', 'job-001.recipe.json'));
+    return { args: ['sweep', DIGITS, '--grid', 'quantize=int8', '--out', join(dir, 'out'), '--runs', '0', '--batches', '1'], exit: 0,
+      check: () => (lstatSync(join(dir, 'out', 'job-001.recipe.json')).isFile() ? undefined : 'the planted link is still there') };
+  } },
   { kind: 'write outside', name: '--location lnk/evil.data with lnk a symlink to a folder elsewhere', setup(dir, outside) {
     mkdirSync(join(outside, 'target'), { recursive: true });
     symlinkSync(join(outside, 'target'), join(dir, 'lnk'));

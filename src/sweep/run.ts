@@ -1,8 +1,9 @@
 // Running sweep jobs in parallel worker processes: each combination is one `onnxpress compress
 // --recipe` run (so a row is exactly what that command gives), and its JSON report becomes the row.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomically } from '../io/atomic.js';
 import { packagePath } from '../paths.js';
 import type { Progress } from '../report/progress.js';
 import type { Report } from '../report/report.js';
@@ -14,7 +15,8 @@ const CLI = packagePath('bin', 'onnxpress');
 function runJob(model: string, job: Job, outDir: string): Promise<SweepRow> {
   const recipePath = join(outDir, `${job.id}.recipe.json`);
   const reportPath = join(outDir, `${job.id}.json`);
-  writeFileSync(recipePath, JSON.stringify(job.recipe, null, 2) + '\n');
+  // Under the output policy's writer: a link planted at this name is replaced, never written through.
+  writeFileAtomically(recipePath, Buffer.from(JSON.stringify(job.recipe, null, 2) + '\n'));
   const args = [CLI, 'compress', model, '-o', join(outDir, `${job.id}.onnx`), '--force', '--recipe', recipePath, '--report', reportPath, '--json'];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
