@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import { InputError, UsageError } from '../errors.js';
 import { convertOpset, conversionLine, type ConversionSummary } from '../convert/convert.js';
 import { MAX_OPSET } from '../convert/schemas.js';
+import { prestartCopyHelpers } from '../io/copy.js';
 import { readModel } from '../io/read.js';
 import { checkOutputs, prepareOutputs } from '../io/output-path.js';
 import { validateModel } from '../ir/validate.js';
 import { writeModel } from '../io/write.js';
+import { defaultThreads } from '../pipeline/compress.js';
 import { printableText } from '../report/printable.js';
 
 interface ConvertFlags {
@@ -45,13 +47,17 @@ export function registerConvert(program: Command): void {
       }
       const target = Number(flags.opset);
       prepareOutputs([{ path: flags.output, role: 'output' }], { force: flags.force ?? false, inputs: [path] });
+      // Unchanged tensor bytes are copied file to file by helper threads, as compress's round trip does
+      // (they start while the model is read); the converter itself never reads them.
+      const threads = defaultThreads(path);
+      if (threads > 1) prestartCopyHelpers(threads - 1);
       const model = readModel(path);
       const problems = validateModel(model.proto, new Map([...model.external].map(([t, r]) => [t, r.length])));
       if (problems.length > 0) throw new InputError(`${path}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`);
       // The output must not be one of the model's files (its external data included).
       checkOutputs([{ path: flags.output, role: 'output' }], { force: flags.force ?? false, inputs: model.sourceFiles() });
       const summary = convertOpset(model, target);
-      const written = writeModel(model, flags.output, { force: flags.force ?? false });
+      const written = writeModel(model, flags.output, { force: flags.force ?? false, threads });
       if (flags.json) process.stdout.write(JSON.stringify({ input: path, output: flags.output, files: [written.model.path, ...(written.externalData ? [written.externalData.path] : [])], ...summary }, null, 2) + '\n');
       else process.stdout.write(summaryText(summary, flags.output) + '\n');
     });

@@ -64,7 +64,7 @@ export interface CompressResult {
  * for the models that may not fit in memory one thread keeps the peak lowest (the 2.64 GB
  * llama-style model int8 took 1.07 GB, 0.40×, on one thread and 1.39 GB, 0.53×, on two).
  */
-function defaultThreads(modelFile: string): number {
+export function defaultThreads(modelFile: string): number {
   let bytes = 0;
   try {
     bytes = statSync(modelFile).size;
