@@ -31,6 +31,9 @@ build from bench/build-ref.sh when the checkout is being edited and rebuilt duri
 made by bench/build-ref.sh:
   --variant 'onnxpress@5337bd3=node bench/out/ref-5337bd3/bin/onnxpress compress {model} -o {out} --force'
 The targets are judged on the `ours` row (the plain command), and, in the JSON, on every onnxpress row.
+`--convert OPSET` adds a row `onnxpress convert MODEL -o OUT --opset OPSET --force` (same tree as
+`ours`) and prints its median over the round trip's, with the ratio of each round; variants whose
+command runs `convert` are reported the same way (neither is compared with the input).
 
 The JSON records which build was measured (commit, dist/'s newest mtime, at start and at end: a
 rebuild during the run is flagged), the load average, and any other busy process.
@@ -154,6 +157,10 @@ def main():
                     help="untimed rounds of every tool before the timed runs (default 1)")
     ap.add_argument("--variant", action="append", default=[], metavar="LABEL=COMMAND",
                     help="another command to measure; {model} and {out} are substituted")
+    ap.add_argument("--convert", type=int, metavar="OPSET",
+                    help="also time `onnxpress convert MODEL -o OUT --opset OPSET` (row `convert`, measured by the "
+                         "same tree as `ours`; its output is not the input, so no byte comparison) and report "
+                         "its median over the round trip's")
     ap.add_argument("--onnxpress", default=ROOT, metavar="DIR",
                     help="tree whose bin/onnxpress is measured as `ours` (default: this checkout and its dist/); "
                          "bench/build-ref.sh makes a pinned one under bench/out/ref-<commit>")
@@ -194,13 +201,22 @@ def main():
         "ours": "onnxpress compress (no passes)",
     }
     onnxpress_rows = ["ours"]
+    converting = set()  # rows whose output is a converted model, not the input: no byte comparison
     for v in a.variant:
         label, _, cmd = v.partition("=")
         key = "variant_" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
         tools[key] = (lambda cmd: lambda out: [x.replace("{model}", model).replace("{out}", out)
                                                for x in shlex.split(cmd)])(cmd)
         labels[key] = label
-        onnxpress_rows.append(key)
+        if "convert" in shlex.split(cmd):
+            converting.add(key)
+        else:
+            onnxpress_rows.append(key)
+    if a.convert is not None:
+        tools["convert"] = lambda out: ["node", os.path.join(tree, "bin", "onnxpress"), "convert", model, "-o", out,
+                                        "--opset", str(a.convert), "--force"]
+        labels["convert"] = f"onnxpress convert --opset {a.convert}"
+        converting.add("convert")
     tools["python"] = lambda out: [VENV_PY, os.path.join(ROOT, "bench", "peer_onnx_roundtrip.py"), model, out]
     labels["python"] = "python onnx.load + onnx.save"
 
@@ -236,7 +252,10 @@ def main():
                 rec["stdout"] = so[-4000:]
             if rc == 0 and os.path.exists(out):
                 rec["output_bytes"] = os.path.getsize(out)
+            if rc == 0 and os.path.exists(out) and k not in converting:
                 rec["identical"] = filecmp.cmp(model, out, shallow=False)
+            if k in converting:
+                rec["stdout"] = so.strip()[-4000:]
             if k in onnxpress_rows:
                 rec["stdout"] = so.strip()[-4000:]
                 rec["tool_says_identical"] = bool(re.search(r"identical\s+yes", so)) if rc == 0 else None
@@ -265,6 +284,8 @@ def main():
             "max_peak_rss_bytes": max(x["peak_rss_bytes"] for x in recs),
             "identical_all_runs": all(x.get("identical") for x in recs) if recs else None,
         }
+        if k in converting:
+            del summary[k]["identical_all_runs"]
     cp_t = summary["cp"]["median_wall_s"]
     py_t = summary["python"]["median_wall_s"]
     for k, s in summary.items():
@@ -312,6 +333,18 @@ def main():
         lines.append(f"{labels[k]}: output byte-identical to the input (cmp, every run): "
                      f"{'yes' if summary[k]['identical_all_runs'] else 'NO'}; its own report says identical: "
                      f"{'yes' if all(x.get('tool_says_identical') for x in runs[k]) else 'NO'}.  ")
+    if "convert" in summary and summary["convert"]["median_wall_s"] and summary["ours"]["median_wall_s"]:
+        c, o = summary["convert"]["median_wall_s"], summary["ours"]["median_wall_s"]
+        paired = [x["wall_s"] / y["wall_s"] for x, y in zip(runs["convert"], runs["ours"])
+                  if x["exit_code"] == 0 and y["exit_code"] == 0]
+        summary["convert"]["ratio_vs_roundtrip"] = c / o
+        summary["convert"]["paired_ratios_vs_roundtrip"] = paired
+        lines.append(f"convert --opset {a.convert} / round trip (medians): **{c / o:.2f}×** "
+                     f"({c:.3f} s / {o:.3f} s; per round: {', '.join(f'{x:.2f}' for x in paired)}).  ")
+    for k in sorted(converting - {"convert"}):
+        if summary[k]["median_wall_s"] and summary["ours"]["median_wall_s"]:
+            summary[k]["ratio_vs_roundtrip"] = summary[k]["median_wall_s"] / summary["ours"]["median_wall_s"]
+            lines.append(f"{labels[k]} / round trip (medians): {summary[k]['ratio_vs_roundtrip']:.2f}×.  ")
     lines.append(f"Python's output byte-identical: {'yes' if summary['python']['identical_all_runs'] else 'no'}.")
     if py_phases:
         ph = summary["python"]["median_phases_s"]
