@@ -40,7 +40,7 @@ export function registerCompress(program: Command): void {
   const cmd = program
     .command('compress')
     .description('apply compression passes to a model, in the order given, write the result, and report size (and, with --eval, accuracy and latency)')
-    .argument('[models...]', 'an .onnx file, or several (then -o names a folder, and --share dedup shares tensors across them)')
+    .argument('[models...]', 'an .onnx file, or several (then -o names a folder, and a share pass stores their large tensors once, across them)')
     .option('-o, --output <file>', 'where to write the compressed model (with several models: the folder they are written to)')
     .option('--quantize <spec>', 'a quantization pass, e.g. int8 or int8:granularity=tensor,symmetric=false (see --list-passes)', step('quantize'))
     .option('--prune <spec>', 'a pruning pass (see --list-passes)', step('prune'))

@@ -4,6 +4,10 @@
 // tensor whose transpose is already stored becomes a Transpose node of a new initializer that reads
 // the stored bytes. Tensors still in a file (read lazily, or external data) are hashed and copied in
 // pieces; only a 2-D tensor checked for a transposed copy is held in memory, one at a time.
+// A pass's new tensors are settled as they are made (settle, as OutputData for one model): written,
+// or found already stored, at once, so that their bytes need not stay in memory. A settled tensor
+// equal to the transpose of stored bytes is left where it is: store() makes it a Transpose after
+// the passes (a node cannot be added while a pass is running).
 // Nothing is renamed into place until the caller commits, after every model is written.
 import { createHash } from 'node:crypto';
 import type { Model } from '../ir/model.js';
@@ -30,6 +34,8 @@ interface Stored {
   offset: number;
   length: number;
   models: Set<number>;
+  /** The tensor it was written for (any other tensor reading it reuses it). */
+  owner: TensorProto;
 }
 
 export interface SharedTotals {
@@ -45,6 +51,8 @@ export interface SharedTotals {
   reused: number;
   /** Of those, transposed copies now computed by a Transpose node. */
   transposed: number;
+  /** Tensors written, or found stored, as a pass made them (settle) rather than after the passes. */
+  settled: number;
 }
 
 export interface StoreResult {
@@ -57,13 +65,25 @@ export interface StoreResult {
   readsBytes: number;
 }
 
+/** Bytes per element: whole bytes, or 0.5 for 4-bit types (two a byte, the first in the low bits: clustering's codes). */
 function elementBytes(t: TensorProto): number | undefined {
   const bits = dtypeInfo(t.data_type)?.bits ?? 0;
+  if (bits === 4) return 0.5;
   return bits >= 8 && bits % 8 === 0 ? bits / 8 : undefined;
 }
 
 function transposed(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
   const out = new Uint8Array(bytes.byteLength);
+  if (size === 0.5) {
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const from = r * cols + c, to = c * rows + r;
+        const v = (bytes[from >> 1]! >> ((from & 1) * 4)) & 15;
+        out[to >> 1] = out[to >> 1]! | (v << ((to & 1) * 4));
+      }
+    }
+    return out;
+  }
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const from = (r * cols + c) * size, to = (c * rows + r) * size;
@@ -92,13 +112,17 @@ function hashOf(bytes: Uint8Array | FileBytes): string {
 export class SharedData {
   readonly file: TempFile;
   private readonly byHash = new Map<string, Stored>();
+  private readonly byOffset = new Map<number, Stored>();
   private readonly settled: TensorProto[] = [];
   /** `size|rows|cols` of the 2-D tensors stored: only a tensor whose transpose has such a shape is transposed and hashed. */
   private readonly matrices = new Set<string>();
   private reused = 0;
   private transposes = 0;
   private saved = 0;
+  private settledCount = 0;
   private models = 0;
+  /** While a model's passes run: whether it looks for transposed copies (settle's question). */
+  private current: { transpose: boolean } | undefined;
 
   /**
    * @param path the file's final path (checked by the caller with prepareOutputs)
@@ -116,6 +140,7 @@ export class SharedData {
    */
   store(model: Model, options: { transpose: boolean }): StoreResult {
     const index = this.models++;
+    this.current = undefined;
     const result: StoreResult = { reused: 0, transposed: 0, savedBytes: 0, readsBytes: 0 };
     const reads = new Set<Stored>();
     let names: NameAllocator | undefined;
@@ -126,6 +151,18 @@ export class SharedData {
     for (const { graph, tensor } of sites) {
       const bytes = bytesOf(model, tensor);
       if (!bytes || bytes.byteLength < this.threshold || bytes.byteLength === 0) continue;
+      const settled = this.offsetOf(bytes);
+      if (settled !== undefined) {
+        // Settled while the passes ran: written then, or found already stored.
+        const entry = this.byOffset.get(settled)!;
+        entry.models.add(index);
+        reads.add(entry);
+        if (entry.owner !== tensor) {
+          result.reused++;
+          result.savedBytes += entry.length;
+        }
+        continue;
+      }
       const digest = hashOf(bytes);
       const same = this.byHash.get(digest);
       if (same && same.length === bytes.byteLength) {
@@ -165,12 +202,8 @@ export class SharedData {
           continue;
         }
       }
-      this.file.pad(alignedOffset(this.file.bytes, bytes.byteLength) - this.file.bytes);
-      const entry: Stored = { offset: this.file.bytes, length: bytes.byteLength, models: new Set([index]) };
-      if (bytes instanceof Uint8Array) this.file.write(bytes);
-      else bytes.writeTo((chunk) => this.file.write(chunk));
-      this.byHash.set(digest, entry);
-      if (tensor.dims.length === 2 && size !== undefined) this.matrices.add(`${size}|${rows}|${cols}`);
+      const entry = this.append(tensor, bytes, digest);
+      entry.models.add(index);
       this.point(model, tensor, entry);
       reads.add(entry);
     }
@@ -179,6 +212,57 @@ export class SharedData {
     this.transposes += result.transposed;
     this.saved += result.savedBytes;
     return result;
+  }
+
+  /**
+   * Opens the next model (the one store() takes next): from now on its passes may settle tensors,
+   * looking for transposed copies as `options` says.
+   */
+  begin(options: { transpose: boolean }): void {
+    this.current = options;
+  }
+
+  /**
+   * The tensors a pass has made and no later pass changes (PassContext.settle): each held in memory
+   * and of at least the threshold is written, or pointed at the same bytes already stored, and its
+   * bytes leave memory. One equal to the transpose of stored bytes stays as it is, for store().
+   */
+  settle(tensors: readonly TensorProto[]): void {
+    if (!this.current) throw new Error('SharedData.settle before begin');
+    for (const t of tensors) {
+      const raw = t.raw_data as Uint8Array | StreamedBytes | undefined;
+      if (!(raw instanceof Uint8Array) || raw.byteLength < this.threshold || raw.byteLength === 0) continue;
+      const digest = hashOf(raw);
+      const same = this.byHash.get(digest);
+      if (same && same.length === raw.byteLength) {
+        this.repoint(t, same);
+        this.settledCount++;
+        continue;
+      }
+      const size = elementBytes(t);
+      if (this.current.transpose && t.dims.length === 2 && size !== undefined) {
+        const [rows, cols] = t.dims.map(toNumber) as [number, number];
+        if (this.matrices.has(`${size}|${cols}|${rows}`) && this.byHash.get(hashOf(transposed(raw, rows, cols, size)))?.length === raw.byteLength) continue;
+      }
+      this.repoint(t, this.append(t, raw, digest));
+      this.settledCount++;
+    }
+  }
+
+  /** Writes bytes not stored yet, aligned, and records them. */
+  private append(tensor: TensorProto, bytes: Uint8Array | FileBytes, digest: string): Stored {
+    this.file.pad(alignedOffset(this.file.bytes, bytes.byteLength) - this.file.bytes);
+    const entry: Stored = { offset: this.file.bytes, length: bytes.byteLength, models: new Set(), owner: tensor };
+    if (bytes instanceof Uint8Array) this.file.write(bytes);
+    else bytes.writeTo((chunk) => this.file.write(chunk));
+    this.byHash.set(digest, entry);
+    this.byOffset.set(entry.offset, entry);
+    const size = elementBytes(tensor);
+    if (tensor.dims.length === 2 && size !== undefined) {
+      const [rows, cols] = tensor.dims.map(toNumber) as [number, number];
+      this.matrices.add(`${size}|${rows}|${cols}`);
+    }
+    return entry;
   }
 
   /** An initializer may become a Transpose's output unless it is part of the graph's interface. */
@@ -190,6 +274,11 @@ export class SharedData {
 
   private point(model: Model, t: TensorProto, at: Stored): void {
     model.external.delete(t);
+    this.repoint(t, at);
+  }
+
+  /** Points a tensor at stored bytes. */
+  private repoint(t: TensorProto, at: Stored): void {
     t.external_data = [];
     delete t.data_location;
     t.float_data = [];
@@ -207,7 +296,7 @@ export class SharedData {
     for (const s of this.byHash.values()) {
       if (s.models.size > 1) { sharedTensors++; sharedBytes += s.length; }
     }
-    return { storedTensors: this.byHash.size, sharedTensors, sharedBytes, savedBytes: this.saved, reused: this.reused, transposed: this.transposes };
+    return { storedTensors: this.byHash.size, sharedTensors, sharedBytes, savedBytes: this.saved, reused: this.reused, transposed: this.transposes, settled: this.settledCount };
   }
 
   get bytes(): number {

@@ -1,7 +1,8 @@
 // Several models in one run (compress A.onnx B.onnx … -o DIR): every pass runs on each model in
-// turn; with --share dedup in the pipeline, the models' large tensors then go to one external data
-// file, each distinct tensor once (io/shared-data.ts). Nothing is renamed into place until every
-// model is written: a failure on any model leaves no output of any.
+// turn; with a share pass (dedup, near, cluster) in the pipeline, the models' large tensors go to one
+// external data file, each distinct tensor once (io/shared-data.ts): the tensors a pass settles as it
+// makes them (as compress() does for one model), the rest after each model's passes. Nothing is
+// renamed into place until every model is written: a failure on any model leaves no output of any.
 import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
@@ -10,6 +11,7 @@ import { readModel, type ReadOptions } from '../io/read.js';
 import { checkOutputs, createFolders } from '../io/output-path.js';
 import { OutputData, writeModel, writesExternalData, type WriteOptions, type WrittenFile } from '../io/write.js';
 import { SharedData, type SharedTotals, type StoreResult } from '../io/shared-data.js';
+import type { TensorProto } from '../io/types.js';
 import type { Model } from '../ir/model.js';
 import { validateModel } from '../ir/validate.js';
 import { prestartKernelWorkers } from '../kernels/pool.js';
@@ -28,13 +30,18 @@ export interface CompressManyOptions {
   threads?: number;
   /** externalData, sizeThreshold, force; `location` names the shared data file (default shared.data). */
   write?: WriteOptions;
+  /**
+   * With a share pass: hand the shared data file each tensor as a pass makes it (default true), so
+   * that memory holds only tensors in flight; false stores every tensor after each model's passes.
+   */
+  settle?: boolean;
   /** Called with each input once it is read and found valid, before its passes run. */
   onInputRead?: (model: Model, index: number) => void | Promise<void>;
 }
 
 export interface CompressManyResult {
   models: (CompressResult & { shared?: StoreResult })[];
-  /** With a dedup pass: the one data file every model reads. */
+  /** With a share pass: the one data file every model reads. */
   shared?: { path: string; location: string; bytes: number; totals: SharedTotals };
 }
 
@@ -52,11 +59,26 @@ export function outputsFor(inputs: readonly string[], outDir: string): string[] 
   return inputs.map((input) => join(outDir, basename(input)));
 }
 
-/** Whether the pipeline shares across the files: a dedup step, and whether it looks for transposed copies. */
+/**
+ * Whether the pipeline shares across the files: any share step (dedup, near, cluster), and whether
+ * transposed copies are looked for (unless a dedup step says transpose=false).
+ */
 export function sharingOf(steps: readonly PipelineStep[]): { transpose: boolean } | undefined {
+  if (!steps.some((s) => s.pass.family === 'share')) return undefined;
   const dedup = steps.filter((s) => s.pass.family === 'share' && s.pass.method === 'dedup');
-  if (dedup.length === 0) return undefined;
   return { transpose: dedup.every((s) => s.options.transpose !== false) };
+}
+
+/**
+ * The step whose new tensors are settled into the shared file: the last one, or the last before a
+ * run of dedup steps. Dedup only drops exact copies (their bytes are stored once anyway) and turns
+ * transposed copies into Transpose nodes (settle leaves those for store()), so nothing it keeps
+ * changes. Settling before any other later pass could store bytes that pass replaces.
+ */
+export function settleStepOf(steps: readonly PipelineStep[]): number {
+  let i = steps.length - 1;
+  while (i > 0 && steps[i]!.pass.family === 'share' && steps[i]!.pass.method === 'dedup') i--;
+  return i;
 }
 
 export async function compressMany(inputs: readonly string[], outDir: string, options: CompressManyOptions = {}): Promise<CompressManyResult> {
@@ -65,7 +87,7 @@ export async function compressMany(inputs: readonly string[], outDir: string, op
   const sharing = sharingOf(steps);
   const write = options.write ?? {};
   const threshold = write.sizeThreshold ?? 1024;
-  if (!sharing && write.location !== undefined) throw new UsageError('--location names the one data file of several models: it needs --share dedup (without it each model gets its own <model>.data)');
+  if (!sharing && write.location !== undefined) throw new UsageError('--location names the one data file of several models: it needs a share pass (--share dedup, near or cluster; without one each model gets its own <model>.data)');
   const threads = options.threads ?? (inputs.some((p) => sizeOf(p) >= 64 << 20) ? availableParallelism() : 1);
   if (steps.some((s) => s.pass.family === 'quantize')) prestartKernelWorkers(threads);
   const location = write.location ?? DEFAULT_SHARED_LOCATION;
@@ -91,7 +113,11 @@ export async function compressMany(inputs: readonly string[], outDir: string, op
       // Without sharing, each model has its own data file, written as the last pass settles tensors (as compress()).
       const own = !shared && steps.length > 0 && writesExternalData(model, write) ? new OutputData(model, output, write) : undefined;
       if (own) pending.push({ commit: () => own.commit(), abort: () => own.abort() });
-      const passes = await runPipeline(model, steps, { seed: options.seed, threads, progress: options.progress, settle: own && ((t) => own.settle(t)) });
+      // With sharing, each tensor the settling step makes goes to the shared file at once (written, or found stored).
+      const streamed = shared && options.settle !== false;
+      if (streamed) shared.begin(sharing!);
+      const settle = own ? (t: TensorProto[]) => own.settle(t) : streamed ? (t: TensorProto[]) => shared.settle(t) : undefined;
+      const passes = await runPipeline(model, steps, { seed: options.seed, threads, progress: options.progress, settle, settleStep: shared ? settleStepOf(steps) : undefined });
       let stored: StoreResult | undefined;
       if (shared) stored = shared.store(model, sharing!);
       const after = validateModel(model.proto, externalLengths());

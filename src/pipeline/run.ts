@@ -16,13 +16,17 @@ export class PassError extends Error {
   }
 }
 
-export async function runPipeline(model: Model, steps: PipelineStep[], context: Partial<PassContext> = {}): Promise<PassSummary[]> {
+/**
+ * `settleStep`: the step given `context.settle` (default the last). An earlier one may be, where the
+ * writer is content-addressed and the steps after it only drop or merge tensors (compress-many.ts).
+ */
+export async function runPipeline(model: Model, steps: PipelineStep[], context: Partial<PassContext> & { settleStep?: number } = {}): Promise<PassSummary[]> {
   const ctx: PassContext = { progress: context.progress ?? silentProgress, seed: context.seed ?? 0, threads: context.threads ?? 1 };
   const summaries: PassSummary[] = [];
+  const settleStep = context.settleStep ?? steps.length - 1;
   for (const [i, step] of steps.entries()) {
     try {
-      const last = i === steps.length - 1;
-      summaries.push(await step.pass.run(model, step.options, last && context.settle ? { ...ctx, settle: context.settle } : ctx));
+      summaries.push(await step.pass.run(model, step.options, i === settleStep && context.settle ? { ...ctx, settle: context.settle } : ctx));
     } catch (e) {
       throw new PassError(step, e);
     }
