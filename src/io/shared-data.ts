@@ -19,7 +19,7 @@ import { TempFile } from './atomic.js';
 import type { StreamedBytes } from './codec.js';
 import { FileBytes } from './lazy.js';
 import type { GraphProto, TensorProto } from './types.js';
-import { AttributeType } from './types.js';
+import { AttributeType, DataType } from './types.js';
 
 const LARGE_TENSOR = 1 << 20;
 
@@ -65,10 +65,13 @@ export interface StoreResult {
   readsBytes: number;
 }
 
-/** Bytes per element: whole bytes, or 0.5 for 4-bit types (two a byte, the first in the low bits: clustering's codes). */
+/**
+ * Bytes per element: whole bytes, or 0.5 for int4 and uint4 (two a byte, the first in the low bits:
+ * clustering's codes), which Transpose takes from opset 21 on.
+ */
 function elementBytes(t: TensorProto): number | undefined {
   const bits = dtypeInfo(t.data_type)?.bits ?? 0;
-  if (bits === 4) return 0.5;
+  if (bits === 4) return t.data_type === DataType.UINT4 || t.data_type === DataType.INT4 ? 0.5 : undefined;
   return bits >= 8 && bits % 8 === 0 ? bits / 8 : undefined;
 }
 
@@ -176,7 +179,7 @@ export class SharedData {
       const size = elementBytes(tensor);
       const name = tensor.name ?? '';
       const [rows, cols] = tensor.dims.map(toNumber) as [number, number];
-      if (options.transpose && tensor.dims.length === 2 && size !== undefined && this.matrices.has(`${size}|${cols}|${rows}`) && this.replaceable(graph, model, name)) {
+      if (options.transpose && tensor.dims.length === 2 && size !== undefined && this.matrices.has(`${size}|${cols}|${rows}`) && this.replaceable(graph, model, name, size)) {
         const flipped = transposed(bytes instanceof FileBytes ? bytes.load() : bytes, rows, cols, size);
         const other = this.byHash.get(hashOf(flipped));
         if (other && other.length === flipped.byteLength) {
@@ -265,9 +268,11 @@ export class SharedData {
     return entry;
   }
 
-  /** An initializer may become a Transpose's output unless it is part of the graph's interface. */
-  private replaceable(graph: GraphProto, model: Model, name: string): boolean {
+  /** An initializer may become a Transpose's output unless it is part of the graph's interface (or 4-bit below opset 21). */
+  private replaceable(graph: GraphProto, model: Model, name: string, size: number): boolean {
     if (graph.output.some((o) => o.name === name)) return false;
+    const opset = model.proto.opset_import.find((o) => !o.domain || o.domain === 'ai.onnx')?.version;
+    if (size < 1 && toNumber(opset ?? 1) < 21) return false;
     const ir = toNumber(model.proto.ir_version ?? 3);
     return !(ir >= 4 && graph.input.some((i) => i.name === name));
   }
