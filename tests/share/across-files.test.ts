@@ -228,7 +228,10 @@ describe('compress A B -o DIR --share dedup', () => {
   // once. What stays per file is its graph (~68 kB each here: nodes, codebooks and small tensors
   // inline), so the pair clustered is one model's codes plus two graphs: (311 + 2 × 68) / (2 × 379)
   // = 0.59 of separate; near changes nothing in the char LM and stores its float weights once: 0.51.
-  for (const [spec, bound] of [['cluster:k=16', 0.6], ['near', 0.55]] as const) {
+  // near:tolerance=1 groups 18 weights in each file (6 groups in the char LM, 5 in the copy, whose
+  // Gemm readers are another role than its MatMul ones): the representatives both files hold, and
+  // the weights left alone, are stored once (0.58 measured).
+  for (const [spec, bound] of [['cluster:k=16', 0.6], ['near', 0.55], ['near:tolerance=1', 0.6]] as const) {
     it(`--share ${spec}: the pair's weights stored once, each output bit-identical to the file compressed alone`, async () => {
       const tag = spec.replace(/\W/g, '');
       const out = join(dir, `any-${tag}`);
@@ -242,15 +245,18 @@ describe('compress A B -o DIR --share dedup', () => {
       const together = readdirSync(out).reduce((n, f) => n + size(join(out, f)), 0);
       expect(together).toBeLessThanOrEqual(bound * separate);
       // The shared file: one model's large tensors (every one of the copy's is the char LM's or its transpose).
-      const oneModel = [...largeInitializers(readModel(sepA)).values()].reduce((x, y) => x + y, 0);
-      expect(size(join(out, 'shared.data'))).toBeLessThanOrEqual(oneModel + 64 * 1024);
       const report = JSON.parse(r.stdout) as MultiJson;
-      expect(report.shared!.models[1]!.transposed).toBe(pair.transposed);
+      if (spec === 'near:tolerance=1') {
+        expect(report.shared!.models[1]!.reused).toBeGreaterThanOrEqual(8);
+      } else {
+        const oneModel = [...largeInitializers(readModel(sepA)).values()].reduce((x, y) => x + y, 0);
+        expect(size(join(out, 'shared.data'))).toBeLessThanOrEqual(oneModel + 64 * 1024);
+        expect(report.shared!.models[1]!.transposed).toBe(pair.transposed);
+      }
       await expectBitIdentical(sepA, join(out, 'lm.onnx'), CHARLM_DATA);
       await expectBitIdentical(sepB, join(out, 'lm-exported.onnx'), CHARLM_DATA);
     }, 120_000);
   }
-
 
   // Streaming (issue 22): the step that makes the tensors (int8 here, also before a trailing dedup)
   // hands each to the shared file as it is made. Against the same run storing every tensor after the
