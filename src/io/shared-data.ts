@@ -1,4 +1,4 @@
-// One external data file for several models (compress A.onnx B.onnx … -o DIR --share dedup): every
+// One external data file for several models (compress A.onnx B.onnx … -o DIR with any share pass): every
 // initializer of at least the threshold is stored once by its bytes (a sha256 of them), whatever its
 // name, dtype or shape, and every model that holds those bytes points at the same offset. A 2-D
 // tensor whose transpose is already stored becomes a Transpose node of a new initializer that reads

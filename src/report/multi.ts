@@ -22,7 +22,7 @@ export interface MultiReport {
     savedBytes: number;
     sizeRatio: number;
   };
-  /** The one external data file every model reads (with --share dedup). */
+  /** The one external data file every model reads (with a share pass: dedup, near or cluster). */
   shared?: {
     path: string; bytes: number; tensors: number;
     /** Per model, in order: its tensors that read bytes stored before (transposed: through a new Transpose node), and the bytes it reads. */
