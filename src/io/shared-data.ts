@@ -18,6 +18,7 @@ import { dtypeInfo } from '../ir/dtype.js';
 import { TempFile } from './atomic.js';
 import type { StreamedBytes } from './codec.js';
 import { FileBytes } from './lazy.js';
+import { repointSettled } from './write.js';
 import type { GraphProto, TensorProto } from './types.js';
 import { AttributeType, DataType } from './types.js';
 
@@ -311,10 +312,7 @@ export class SharedData {
   /** Renames the file into place; stored tensors then read from there. */
   commit(): void {
     this.file.commit();
-    for (const t of this.settled) {
-      const raw = t.raw_data as unknown as FileBytes;
-      if (raw instanceof FileBytes && raw.file === this.file.tmpPath) t.raw_data = new FileBytes(this.path, raw.offset, raw.length) as unknown as Uint8Array;
-    }
+    repointSettled(this.settled, this.file.tmpPath, this.path);
   }
 
   abort(): void {

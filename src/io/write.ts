@@ -181,6 +181,14 @@ function dataTarget(model: Model, out: string, options: WriteOptions): { locatio
   return { location, path };
 }
 
+/** Points tensors settled into a data file's temporary name at its final name, once it is renamed there. */
+export function repointSettled(settled: TensorProto[], tmpPath: string, finalPath: string): void {
+  for (const t of settled) {
+    const raw = t.raw_data as unknown as FileBytes;
+    if (raw instanceof FileBytes && raw.file === tmpPath) t.raw_data = new FileBytes(finalPath, raw.offset, raw.length) as unknown as Uint8Array;
+  }
+}
+
 /** Page-aligned large tensors can be memory-mapped by ONNX Runtime; others are 64-byte aligned. */
 function alignedOffset(end: number, length: number): number {
   const align = length >= LARGE_TENSOR ? 4096 : 64;
@@ -228,10 +236,7 @@ export class OutputData {
   /** Renames the file into place; settled tensors then read from there. */
   commit(): void {
     this.file.commit();
-    for (const t of this.settled) {
-      const raw = t.raw_data as unknown as FileBytes;
-      if (raw instanceof FileBytes && raw.file === this.file.tmpPath) t.raw_data = new FileBytes(this.path, raw.offset, raw.length) as unknown as Uint8Array;
-    }
+    repointSettled(this.settled, this.file.tmpPath, this.path);
   }
 
   abort(): void {
