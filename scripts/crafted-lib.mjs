@@ -124,7 +124,11 @@ export async function runCase(c, { root, trace = false }) {
   const spec = await c.setup(dir, outside);
   const before = snapshot(outside), logsBefore = matDebugLogs();
   const traceFile = trace ? join(root, `trace-${Date.now()}.txt`) : undefined;
-  const env = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') };
+  // Scratch space the tool asks the system for (os.tmpdir()) is the case's own: anything else written
+  // under /tmp is a stray file.
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  const env = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache'), TMPDIR: tmp };
   const r = await runCli(spec.args, { cwd: dir, env, timeoutMs: c.timeoutMs ?? 60_000, traceFile, addressSpaceKb: spec.addressSpaceKb });
   const problems = [];
   const expected = [spec.exit ?? [1, 2]].flat();
