@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { forEachGraph } from '../ir/walk.js';
-import { toNumber } from '../ir/tensor.js';
+import { toNumber, transposedBytes } from '../ir/tensor.js';
 import { dtypeInfo } from '../ir/dtype.js';
 import { TempFile } from './atomic.js';
 import type { StreamedBytes } from './codec.js';
@@ -74,27 +74,6 @@ function elementBytes(t: TensorProto): number | undefined {
   const bits = dtypeInfo(t.data_type)?.bits ?? 0;
   if (bits === 4) return t.data_type === DataType.UINT4 || t.data_type === DataType.INT4 ? 0.5 : undefined;
   return bits >= 8 && bits % 8 === 0 ? bits / 8 : undefined;
-}
-
-function transposed(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
-  const out = new Uint8Array(bytes.byteLength);
-  if (size === 0.5) {
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) {
-        const from = r * cols + c, to = c * rows + r;
-        const v = (bytes[from >> 1]! >> ((from & 1) * 4)) & 15;
-        out[to >> 1] = out[to >> 1]! | (v << ((to & 1) * 4));
-      }
-    }
-    return out;
-  }
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const from = (r * cols + c) * size, to = (c * rows + r) * size;
-      for (let b = 0; b < size; b++) out[to + b] = bytes[from + b]!;
-    }
-  }
-  return out;
 }
 
 /** The tensor's bytes where they are: in memory, or a range of a file (the model's or its external data). */
@@ -181,7 +160,7 @@ export class SharedData {
       const name = tensor.name ?? '';
       const [rows, cols] = tensor.dims.map(toNumber) as [number, number];
       if (options.transpose && tensor.dims.length === 2 && size !== undefined && this.matrices.has(`${size}|${cols}|${rows}`) && this.replaceable(graph, model, name, size)) {
-        const flipped = transposed(bytes instanceof FileBytes ? bytes.load() : bytes, rows, cols, size);
+        const flipped = transposedBytes(bytes instanceof FileBytes ? bytes.load() : bytes, rows, cols, size);
         const other = this.byHash.get(hashOf(flipped));
         if (other && other.length === flipped.byteLength) {
           names ??= new NameAllocator(model);
@@ -246,7 +225,7 @@ export class SharedData {
       const size = elementBytes(t);
       if (this.current.transpose && t.dims.length === 2 && size !== undefined) {
         const [rows, cols] = t.dims.map(toNumber) as [number, number];
-        if (this.matrices.has(`${size}|${cols}|${rows}`) && this.byHash.get(hashOf(transposed(raw, rows, cols, size)))?.length === raw.byteLength) continue;
+        if (this.matrices.has(`${size}|${cols}|${rows}`) && this.byHash.get(hashOf(transposedBytes(raw, rows, cols, size)))?.length === raw.byteLength) continue;
       }
       this.repoint(t, this.append(t, raw, digest));
       this.settledCount++;

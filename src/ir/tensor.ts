@@ -229,3 +229,34 @@ export function emptyTensor(): TensorProto {
 export function makeTensor(name: string, dataType: number, dims: number[], bytes: Uint8Array): TensorProto {
   return { ...emptyTensor(), dims, data_type: dataType, name, raw_data: bytes };
 }
+
+/**
+ * The bytes of a [rows, cols] matrix stored transposed, as [cols, rows]. `size` is bytes per element:
+ * whole bytes, or 0.5 for 4-bit types (two a byte, the first in the low bits).
+ */
+export function transposedBytes(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength);
+  if (size === 0.5) {
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const from = r * cols + c, to = c * rows + r;
+        const v = (bytes[from >> 1]! >> ((from & 1) * 4)) & 15;
+        out[to >> 1] = out[to >> 1]! | (v << ((to & 1) * 4));
+      }
+    }
+    return out;
+  }
+  if (size === 4) {
+    // Whole 32-bit elements move at once; the copy aligns them whatever the source's offset.
+    const src = new Uint32Array(Uint8Array.from(bytes).buffer), dst = new Uint32Array(out.buffer);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c]!;
+    return out;
+  }
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const from = (r * cols + c) * size, to = (c * rows + r) * size;
+      for (let b = 0; b < size; b++) out[to + b] = bytes[from + b]!;
+    }
+  }
+  return out;
+}

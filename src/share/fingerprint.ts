@@ -64,20 +64,3 @@ export function fingerprintOf(bytes: Uint8Array, dims: number[], size: number | 
   return print;
 }
 
-/** The row-major bytes of the transpose of a [rows, cols] matrix. */
-export function transposedBytes(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
-  const out = new Uint8Array(bytes.byteLength);
-  if (size === 4) {
-    // Whole 32-bit elements move at once; the copy aligns them whatever the source's offset.
-    const src = new Uint32Array(Uint8Array.from(bytes).buffer), dst = new Uint32Array(out.buffer);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c]!;
-    return out;
-  }
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const from = (r * cols + c) * size, to = (c * rows + r) * size;
-      for (let b = 0; b < size; b++) out[to + b] = bytes[from + b]!;
-    }
-  }
-  return out;
-}
