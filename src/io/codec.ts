@@ -500,7 +500,7 @@ export function encodeTo(typeName: string, msg: object, sink: Sink, options: Enc
 }
 
 /** Encodes a message into one buffer (for small messages and tests; files are written by io/write). */
-export function encode(typeName: string, msg: object, options: EncodeOptions = {}): Buffer {
+export function encode(typeName: string, msg: object, options: EncodeOptions = {}): Uint8Array {
   const parts: Buffer[] = [];
   encodeTo(typeName, msg, (chunk) => parts.push(Buffer.from(chunk)), options);
   return Buffer.concat(parts);

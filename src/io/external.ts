@@ -74,7 +74,7 @@ export function externalRef(t: TensorProto, modelDir: string, where: string): Ex
 }
 
 /** Reads `length` bytes at `offset` of a file into a new (aligned) buffer. */
-export function readRange(file: string, offset: number, length: number): Buffer {
+export function readRange(file: string, offset: number, length: number): Uint8Array {
   const out = Buffer.allocUnsafeSlow(length);
   readRangeInto(file, offset, out);
   return out;

@@ -21,7 +21,7 @@ export class FileBytes implements StreamedBytes {
   }
 
   /** The bytes, read into a new buffer. */
-  load(): Buffer {
+  load(): Uint8Array {
     return readRange(this.file, this.offset, this.length);
   }
 

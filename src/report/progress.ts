@@ -23,8 +23,14 @@ export function endProgressLine(): void {
   drawn?.stop();
 }
 
+/** Where a bar is drawn (process.stderr), declared here so that the library's types need no @types/node. */
+export interface TerminalStream {
+  readonly isTTY?: boolean;
+  write(text: string): boolean;
+}
+
 /** A cli-progress bar on stderr when it is a terminal; silent otherwise. */
-export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
+export function terminalProgress(stream: TerminalStream = process.stderr): Progress {
   if (!stream.isTTY) return silentProgress;
   let bar: cliProgress.SingleBar | undefined;
   let bytes: { total: number; done: number; since: number } | undefined;
@@ -37,7 +43,7 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
     start(total, label, unit = 'items') {
       bytes = unit === 'bytes' ? { total, done: 0, since: performance.now() } : undefined;
       const counts = bytes ? '{done} of {size}, {rate}' : '{value}/{total}';
-      bar = new cliProgress.SingleBar({ stream, format: `${label.padEnd(12)} [{bar}] ${counts} {duration_formatted}`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+      bar = new cliProgress.SingleBar({ stream: stream as NodeJS.WritableStream, format: `${label.padEnd(12)} [{bar}] ${counts} {duration_formatted}`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
       bar.start(total, 0, payload());
       drawn = progress;
     },
