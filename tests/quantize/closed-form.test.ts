@@ -284,7 +284,7 @@ describe('Gather [V, D]: a scale per row (embedding)', () => {
   });
 });
 
-describe('int4 symmetric, search=none: extreme/−8 per block, MatMulNBits packing', () => {
+describe('int4, search=none: closed-form block scales (symmetric extreme/−8, asymmetric (hi − lo)/15), MatMulNBits and INT4/UINT4 packing', () => {
   // [K = 32, N = 19], block 16: two blocks a column (19 columns: the kernels pack 16 at a time, then one by one). Each block's values are a few exact multiples of a
   // power of two, and ties, so every code is exact; the extreme is positive in some blocks, negative
   // in others; column 1's block 0 has ±4 steps: at equal magnitudes the negative one is the extreme
@@ -333,5 +333,56 @@ describe('int4 symmetric, search=none: extreme/−8 per block, MatMulNBits packi
       bytes.push(lo | (hi << 4));
     }
     expect(values(m, nb.input[1]!)).toEqual(bytes);
+  });
+
+  // A Gemm with transB = 1 reads [N, K]: blocks run along axis 1 (K), and the weight becomes opset-21
+  // DequantizeLinear on INT4 (or UINT4 with zero points), two codes a byte in the tensor's row-major
+  // order, the first in the low nibble; scales [N, blocks].
+  const gemm = () => model(graph([node('Gemm', ['x', 'W'], ['y'], [int('transB', 1)])], [vi('x', [2, K4])], [vi('y', [2, N4])],
+    [tensor('W', [N4, K4], Array.from({ length: N4 }, (_, n) => column(n)).flat())]), 17);
+  const pairs = (codes: number[]) => Array.from({ length: codes.length / 2 }, (_, j) => (codes[2 * j]! & 15) | ((codes[2 * j + 1]! & 15) << 4));
+  const raw = (m: Model, name: string) => Array.from(init(m, name).raw_data!);
+
+  it('Gemm transB=1, symmetric: INT4 DequantizeLinear, blocks along axis 1, the same closed form', async () => {
+    const m = await quantize(gemm(), `int4:block=${BLOCK},search=none,min-size=0`);
+    const n = m.graph.node.find((x) => x.op_type === 'DequantizeLinear' && x.output[0] === 'W')!;
+    const attr = (name: string) => Number(n.attribute.find((a) => a.name === name)!.i);
+    expect([attr('axis'), attr('block_size')]).toEqual([1, BLOCK]);
+    expect(n.input).toHaveLength(2);
+    expect(init(m, n.input[0]!).data_type).toBe(22); // INT4
+    const blocks = K4 / BLOCK;
+    const expected = Array.from({ length: N4 }, (_, r) => Array.from({ length: blocks }, (_, b) => block(column(r).slice(b * BLOCK, (b + 1) * BLOCK))));
+    expect(init(m, n.input[1]!).dims.map(Number)).toEqual([N4, blocks]);
+    expect(values(m, n.input[1]!)).toEqual(expected.flatMap((row) => row.map((e) => e.scale)));
+    expect(raw(m, n.input[0]!)).toEqual(pairs(expected.flatMap((row) => row.flatMap((e) => e.codes))));
+  });
+
+  it('Gemm transB=1, asymmetric: UINT4, scale (hi − lo)/15 over a range including 0, zero point round(−lo/scale)', async () => {
+    // Blocks of three kinds (both signs, all positive, all negative) whose range (with 0) is 15 · 2^e:
+    // the scale is 2^e exactly and the zero point an integer, and seeded values in between.
+    let seed = 7;
+    const next = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+    const rows = Array.from({ length: N4 }, (_, r) => Array.from({ length: K4 / BLOCK }, (_, b) => {
+      const kind = (r + b) % 3, step = 2 ** ((r % 4) - 5), j = 1 + (r % 14);
+      const [lo, hi] = kind === 0 ? [-j * step, (15 - j) * step] : kind === 1 ? [0, 15 * step] : [-15 * step, 0];
+      const ends = kind === 0 ? [lo, hi] : kind === 1 ? [hi, 0.5 * step] : [lo, -0.5 * step];
+      return [...ends, ...Array.from({ length: BLOCK - 2 }, () => Math.fround(lo + (hi - lo) * next()))];
+    }).flat());
+    const proto = model(graph([node('Gemm', ['x', 'W'], ['y'], [int('transB', 1)])], [vi('x', [2, K4])], [vi('y', [2, N4])], [tensor('W', [N4, K4], rows.flat())]), 17);
+    const m = await quantize(proto, `int4:block=${BLOCK},search=none,symmetric=false,min-size=0`);
+    const n = m.graph.node.find((x) => x.op_type === 'DequantizeLinear' && x.output[0] === 'W')!;
+    expect(init(m, n.input[0]!).data_type).toBe(21); // UINT4
+    const asym = (vals: number[]) => {
+      const lo = Math.min(0, ...vals), hi = Math.max(0, ...vals);
+      expect(Math.fround(hi - lo)).toBe(hi - lo);
+      const scale = Math.fround((hi - lo) / 15);
+      const zeroPoint = roundChecked(-lo / scale);
+      return { scale, zeroPoint, codes: vals.map((v) => Math.min(15, Math.max(0, roundChecked(v / scale) + zeroPoint))) };
+    };
+    const expected = rows.map((row) => Array.from({ length: K4 / BLOCK }, (_, b) => asym(row.slice(b * BLOCK, (b + 1) * BLOCK))));
+    expect(expected.flat().some((e) => e.zeroPoint === 0) && expected.flat().some((e) => e.zeroPoint === 15)).toBe(true);
+    expect(values(m, n.input[1]!)).toEqual(expected.flatMap((row) => row.map((e) => e.scale)));
+    expect(raw(m, n.input[2]!)).toEqual(pairs(expected.flatMap((row) => row.map((e) => e.zeroPoint))));
+    expect(raw(m, n.input[0]!)).toEqual(pairs(expected.flatMap((row) => row.flatMap((e) => e.codes))));
   });
 });
