@@ -77,6 +77,9 @@ describe('the library from a consumer project', () => {
 
   it("the README's example runs: its outputs match the reference (cosine > 0.99) and its passes are the CLI's", () => {
     const root = project('example');
+    // The README shows these two files verbatim: the example a user reads is the one that runs here.
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    for (const file of ['example.mjs', 'recipe.yaml']) expect(readme).toContain(readFileSync(join(EXAMPLE, file), 'utf8'));
     for (const file of ['example.mjs', 'recipe.yaml']) copyFileSync(join(EXAMPLE, file), join(root, file));
     for (const file of ['model.onnx', 'labels.txt']) copyFileSync(fixture('digits', file), join(root, file));
     cpSync(fixture('digits', 'test_data_set_0'), join(root, 'test_data_set_0'), { recursive: true });
