@@ -9,6 +9,7 @@ import { normalDomain } from '../ir/opset.js';
 import { DataType, type NodeProto, type TensorProto, type TypeProto, type ValueInfoProto } from '../io/types.js';
 import { formatBytes, formatCount, table } from './format.js';
 import { printable } from './printable.js';
+import { countBy, findQuantizedWeights } from '../ir/quantized.js';
 
 export type Dim = number | string | null;
 
@@ -53,6 +54,11 @@ export interface InspectReport {
   duplicates: { tensors: number; groups: number; bytes: number };
   subgraphs: number;
   functions: number;
+  /**
+   * Weights already quantized (src/ir/quantized.ts): how many, the bytes of their codes, and counts
+   * by form: "DequantizeLinear int8 per-axis", "ConvInteger uint8", "MatMulNBits 4-bit", ...
+   */
+  quantized: { tensors: number; bytes: number; byForm: Record<string, number> };
 }
 
 export function typeName(type: TypeProto | undefined): string {
@@ -221,6 +227,7 @@ export function inspectModel(model: Model): InspectReport {
     weightBytes += bytes;
     if (dtypeInfo(tensor.data_type)?.isFloat) parameters += elements;
   });
+  const quantized = findQuantizedWeights(model);
   const largest = [...tensors].sort((a, b) => b.bytes - a.bytes).slice(0, 10);
   const opsets: Record<string, number> = {};
   for (const o of proto.opset_import) opsets[normalDomain(o.domain) || 'ai.onnx'] = o.version === undefined ? 1 : toNumber(o.version);
@@ -243,11 +250,23 @@ export function inspectModel(model: Model): InspectReport {
     duplicates: countDuplicates(model, forDuplicates),
     subgraphs,
     functions: proto.functions.length,
+    quantized: { tensors: quantized.length, bytes: quantized.reduce((a, q) => a + q.bytes, 0), byForm: countBy(quantized, (q) => q.label) },
   };
 }
 
 function shapeText(v: ValueSummary): string {
   return v.shape === null ? '(unknown rank)' : `[${v.shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
+}
+
+/** "quantized weights: 12 tensors, 1.2 MB: 10 DequantizeLinear int8, 2 ConvInteger uint8" (forms counted without their granularity). */
+export function quantizedLine(q: InspectReport['quantized']): string {
+  const counts = new Map<string, number>();
+  for (const [form, n] of Object.entries(q.byForm)) {
+    const short = form.replace(/ (per-tensor|per-axis|blocked)$/, '');
+    counts.set(short, (counts.get(short) ?? 0) + n);
+  }
+  const forms = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([f, n]) => `${n} ${f}`).join(', ');
+  return `quantized weights: ${q.tensors} tensor${q.tensors === 1 ? '' : 's'}, ${formatBytes(q.bytes)}: ${forms}`;
 }
 
 /** The report as `onnxpress inspect` prints it. */
@@ -265,6 +284,7 @@ export function renderInspect(unsafe: InspectReport): string {
   lines.push('', `weights: ${formatCount(r.parameters)} floating-point parameters, ${formatBytes(r.weightBytes)} in ${r.tensors.length} tensors`);
   lines.push(table(Object.entries(r.byDtype).map(([d, e]) => ['  ' + d, `${e.tensors} tensors`, formatCount(e.elements), formatBytes(e.bytes)]), [false, true, true, true]));
   if (r.external.tensors > 0) lines.push(`external data: ${r.external.tensors} tensors, ${formatBytes(r.external.bytes)} in ${r.external.files.join(', ')}`);
+  if (r.quantized.tensors > 0) lines.push(quantizedLine(r.quantized));
   lines.push(`duplicates: ${r.duplicates.tensors} tensors repeat another (${formatBytes(r.duplicates.bytes)} in ${r.duplicates.groups} groups)`);
   if (r.largest.length > 0) {
     lines.push('', 'largest tensors');
