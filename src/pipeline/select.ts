@@ -8,6 +8,7 @@ import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { findWeights, namePattern, type Weight } from '../ir/weights.js';
 import { numElements } from '../ir/tensor.js';
+import { findQuantizedWeights } from '../ir/quantized.js';
 
 export interface Selection {
   /** Why the weight is not selected, or undefined when it is. */
@@ -41,6 +42,9 @@ export function selection(options: OptionValues, ops: Set<string>): Selection {
 /**
  * The weights a pass works on: float32 weights used by the chosen ops that the selection options
  * allow, each left-out one with its reason. `extra` adds a pass's own reasons to leave one alone.
+ * Weights already quantized (src/ir/quantized.ts) are left out with that as the reason ("already
+ * int8 (DequantizeLinear per-axis)", "already 4-bit (MatMulNBits)"), not the selection options' —
+ * unless min-size, include or exclude leave them out anyway.
  */
 export function chooseWeights(model: Model, options: OptionValues, extra?: (w: Weight) => string | undefined): { weights: Weight[]; skipped: Skip[] } {
   const chosen = selection(options, parseOpList(options.ops as string));
@@ -53,6 +57,17 @@ export function chooseWeights(model: Model, options: OptionValues, extra?: (w: W
       ?? extra?.(w);
     if (why) skipped.push({ name: w.name, reason: why, ...(chosen.byOptions(w) ? { chosen: true } : {}) });
     else weights.push(w);
+  }
+  const include = typeof options.include === 'string' && options.include !== '' ? namePattern(options.include) : undefined;
+  const exclude = typeof options.exclude === 'string' && options.exclude !== '' ? namePattern(options.exclude) : undefined;
+  const minSize = typeof options['min-size'] === 'number' ? options['min-size'] : 0;
+  for (const q of findQuantizedWeights(model)) {
+    const names = [q.name, q.node.name ?? ''].filter((n) => n !== '');
+    const n = q.elements;
+    const byOptions = n < minSize ? `${n} elements, below min-size ${minSize}`
+      : include && !names.some((x) => include.test(x)) ? 'does not match include pattern'
+      : exclude && names.some((x) => exclude.test(x)) ? 'matches exclude pattern' : undefined;
+    skipped.push(byOptions ? { name: q.name, reason: byOptions, chosen: true } : { name: q.name, reason: q.reason });
   }
   return { weights, skipped };
 }
