@@ -1,5 +1,5 @@
 // Finding the weights of a model: initializers (and float Constant values) used as the weight
-// input of MatMul, Gemm, Conv, ConvTranspose or Gather, in any graph, with the axes that matter for
+// input of MatMul (either input), Gemm, Conv, ConvTranspose, Gather or LSTM/GRU/RNN (W and R), in any graph, with the axes that matter for
 // each use. Names are resolved through scopes, so a weight declared in the main graph and used inside
 // an If/Loop/Scan body is found with that use.
 import { subgraphsOf } from './walk.js';
@@ -9,7 +9,12 @@ import type { Model } from './model.js';
 import { normalDomain } from './opset.js';
 import { constantTensor, toNumber } from './tensor.js';
 
-export type WeightRole = 'matmul' | 'gemm' | 'conv' | 'conv-transpose' | 'gather';
+/**
+ * matmul: MatMul's B [K, N]; matmul-a: a constant A [M, K] (output rows, axis 0); recurrent: W
+ * [directions, gates·hidden, input] or R [directions, gates·hidden, hidden] of LSTM, GRU or RNN
+ * (output rows on axis 1, summed over axis 2; the layout attribute moves only the activations).
+ */
+export type WeightRole = 'matmul' | 'matmul-a' | 'gemm' | 'conv' | 'conv-transpose' | 'gather' | 'recurrent';
 
 export interface WeightUse {
   node: NodeProto;
@@ -50,7 +55,9 @@ export function weightRole(node: NodeProto, index: number, rank: number): Omit<W
   if (normalDomain(node.domain) !== '') return undefined;
   switch (node.op_type) {
     case 'MatMul':
-      return index === 1 && rank === 2 ? { role: 'matmul', outputAxis: 1, reductionAxis: 0 } : undefined;
+      if (rank !== 2) return undefined;
+      if (index === 1) return { role: 'matmul', outputAxis: 1, reductionAxis: 0 };
+      return index === 0 ? { role: 'matmul-a', outputAxis: 0, reductionAxis: 1 } : undefined;
     case 'Gemm':
       if (index !== 1 || rank !== 2) return undefined;
       return attrInt(node, 'transB', 0) ? { role: 'gemm', outputAxis: 0, reductionAxis: 1 } : { role: 'gemm', outputAxis: 1, reductionAxis: 0 };
@@ -60,6 +67,10 @@ export function weightRole(node: NodeProto, index: number, rank: number): Omit<W
       return index === 1 && rank >= 3 ? { role: 'conv-transpose', outputAxis: 1, reductionAxis: 0 } : undefined;
     case 'Gather':
       return index === 0 && rank === 2 && attrInt(node, 'axis', 0) === 0 ? { role: 'gather', outputAxis: 0, reductionAxis: 1 } : undefined;
+    case 'LSTM':
+    case 'GRU':
+    case 'RNN':
+      return (index === 1 || index === 2) && rank === 3 ? { role: 'recurrent', outputAxis: 1, reductionAxis: 2 } : undefined;
     default:
       return undefined;
   }
@@ -110,6 +121,9 @@ export function channelAxis(w: Weight): number | undefined {
 
 /** The ops whose weights passes look at unless told otherwise. */
 export const WEIGHT_OPS = 'MatMul,Gemm,Conv,ConvTranspose,Gather';
+
+/** The recurrent ops, whose W and R int8 quantizes (weight-only) by default. */
+export const RECURRENT_OPS = 'LSTM,GRU,RNN';
 
 /** Shell-style name patterns: * and ?, alternatives separated by |. */
 export function namePattern(pattern: string): RegExp {

@@ -8,8 +8,8 @@ import { DataType } from '../io/types.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
-import { floatSource, floatValues, tensorByteLength, toFloat32, type FloatSource } from '../ir/tensor.js';
-import { channelAxis, WEIGHT_OPS, type Weight, type WeightUse } from '../ir/weights.js';
+import { floatSource, floatValues, makeTensor, tensorByteLength, toFloat32, type FloatSource } from '../ir/tensor.js';
+import { channelAxis, RECURRENT_OPS, WEIGHT_OPS, type Weight, type WeightUse } from '../ir/weights.js';
 import { selectionOptions, type OptionValues } from '../pipeline/options.js';
 import { usedOps } from '../pipeline/ops.js';
 import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
@@ -17,7 +17,7 @@ import { chooseWeights } from '../pipeline/select.js';
 import { INT8, UINT8, clipRatios, type QuantizeResult } from './kernels.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import type { JobProgress } from '../kernels/progress.js';
-import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
+import { dequantizeWeight, intAttribute, makeNode, replaceWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { gptqQuantize, planGptq } from './gptq.js';
 
@@ -38,6 +38,19 @@ import { gptqQuantize, planGptq } from './gptq.js';
  * A weight goes dynamic only if every use takes that form and nothing else reads it.
  */
 const AUTO_DYNAMIC_OPS = new Set(['matmul', 'gemm']);
+
+/**
+ * LSTM/GRU/RNN W [D, G·H, I] and R [D, G·H, H] (always weight-only) want a scale per direction and
+ * output row: a 2-D scale, which DequantizeLinear's per-axis form cannot take. With one direction,
+ * per-axis on axis 1 is exactly that. With two, the codes are stored as [D·G·H, I] with per-axis
+ * scales on axis 0 (a scale per direction×row) and a Reshape restores [D, G·H, I]: it works at
+ * opset 13 like the rest of the pass, where blocked DequantizeLinear (block_size = I along axis 2)
+ * would need opset 21, and it keeps each direction's own range, which one scale per row shared by
+ * both directions would not.
+ */
+function recurrentRows(w: Weight, dims: number[], axis: number | undefined): boolean {
+  return axis === 1 && dims.length === 3 && dims[0]! > 1 && w.uses.every((u) => u.role === 'recurrent');
+}
 const autoDynamic = (use: WeightUse) => AUTO_DYNAMIC_OPS.has(use.role) && dynamicEligible(use);
 
 /** "3 MatMul, 1 Gather+MatMul": weights counted by the op types that read them. */
@@ -60,7 +73,7 @@ export const int8Pass: Pass = {
     mode: { type: 'enum', choices: ['auto', 'weight', 'dynamic'], default: 'auto', description: 'auto: each op gets the form measured fastest in ONNX Runtime (bench/RESULTS.md): weights read only by MatMul or plain Gemm computed in integers, Conv, ConvTranspose and Gather weights weight-only (today the same output as dynamic); weight: every weight stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger) wherever the pass has that form, other weights as weight-only' },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
     calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
-    ops: { type: 'string', default: WEIGHT_OPS, description: 'op types whose weights are quantized' },
+    ops: { type: 'string', default: `${WEIGHT_OPS},${RECURRENT_OPS}`, description: 'op types whose weights are quantized (LSTM, GRU, RNN: W and R, weight-only)' },
     ...selectionOptions(256),
   },
   validate: calibrationProblem,
@@ -121,6 +134,7 @@ export const int8Pass: Pass = {
       const dims = w.tensor.dims.map(Number);
       const axis = axisOf(w);
       const factor = gptq?.factors.get(w);
+      if (recurrentRows(w, dims, axis)) return pool.run({ values: floatSource(model, w.tensor), groups: { kind: 'channel', dims: [dims[0]! * dims[1]!, dims[2]!], axis: 0 }, options: { range, symmetric, clipRatios: ratios } }, progress);
       if (factor && axis === 1) return Promise.resolve(gptqQuantize(floatValues(model, w.tensor), dims[0]!, dims[1]!, factor, { range, symmetric }));
       return pool.run({ values: floatSource(model, w.tensor), groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range, symmetric, clipRatios: ratios } }, progress);
     };
@@ -137,17 +151,27 @@ export const int8Pass: Pass = {
         const result = computed;
         const codes = result.codes;
         const zeroPoints = symmetric ? Int8Array.from(result.zeroPoints) : Uint8Array.from(result.zeroPoints);
-        const scaleDims = axis === undefined ? [] : [dims[axis]!];
+        const rows = recurrentRows(w, dims, axis);
+        const codeDims = rows ? [dims[0]! * dims[1]!, dims[2]!] : dims;
+        const scaleDims = axis === undefined ? [] : [codeDims[rows ? 0 : axis]!];
         const bytesBefore = tensorByteLength(model, w.tensor);
         const { initializers, node } = dequantizeWeight(
           w, names,
-          { dataType: symmetric ? DataType.INT8 : DataType.UINT8, dims, bytes: new Uint8Array(codes.buffer) },
+          { dataType: symmetric ? DataType.INT8 : DataType.UINT8, dims: codeDims, bytes: new Uint8Array(codes.buffer) },
           { dims: scaleDims, values: axis === undefined ? Float32Array.of(result.scales[0]!) : result.scales },
           // A symmetric zero point is 0, which DequantizeLinear assumes when it is absent: not stored.
           symmetric ? undefined : { dataType: DataType.UINT8, bytes: new Uint8Array(zeroPoints.buffer) },
-          axis === undefined ? [] : [intAttribute('axis', axis)],
+          axis === undefined ? [] : [intAttribute('axis', rows ? 0 : axis)],
         );
-        replaceWeight(w, initializers, [node]);
+        const nodes = [node];
+        if (rows) {
+          // [D·G·H, I] back to [D, G·H, I] (see recurrentRows).
+          const shape = names.fresh(`${w.name}_shape`), flat = names.fresh(`${w.name}_rows`);
+          initializers.push(makeTensor(shape, DataType.INT64, [3], new Uint8Array(BigInt64Array.from(dims, BigInt).buffer)));
+          node.output = [flat];
+          nodes.push(makeNode('Reshape', [flat, shape], [w.name], names.fresh(`${w.name}_Reshape`)));
+        }
+        replaceWeight(w, initializers, nodes);
         model.external.delete(w.tensor);
         context.settle?.(initializers);
         const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
@@ -156,7 +180,7 @@ export const int8Pass: Pass = {
         summary.tensors.push({
           name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter,
           ...result.error,
-          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}`,
+          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}`,
           details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError } : undefined,
         });
       }
