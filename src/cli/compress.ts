@@ -48,7 +48,7 @@ export function registerCompress(program: Command): void {
     .option('--recipe <file>', 'the pipeline (and evaluation settings and gates) from a YAML or JSON recipe, or from a report JSON')
     .option('--dry-run', 'validate, run the passes in memory and report what they would change and the output size, writing nothing')
     .option('--list-passes', 'print every pass with its options and defaults')
-    .option('--force', 'overwrite the output if it exists')
+    .option('--force', 'replace the output, its external data file and --report files where they exist (never an input)')
     .option('--external-data', 'store tensors in an external data file next to the output')
     .option('--no-external-data', 'store every tensor inside the .onnx file')
     .option('--external-threshold <bytes>', 'smallest tensor moved to the external data file', '1024')
