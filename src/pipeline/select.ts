@@ -44,16 +44,18 @@ export function selection(options: OptionValues, ops: Set<string>): Selection {
  * allow, each left-out one with its reason. `extra` adds a pass's own reasons to leave one alone.
  * Weights already quantized (src/ir/quantized.ts) are left out with that as the reason ("already
  * int8 (DequantizeLinear per-axis)", "already 4-bit (MatMulNBits)"), not the selection options' —
- * unless min-size, include or exclude leave them out anyway.
+ * unless min-size, include or exclude leave them out anyway. `dtypes` widens the weights' element
+ * types a pass takes (int8 also takes float16 and bfloat16).
  */
-export function chooseWeights(model: Model, options: OptionValues, extra?: (w: Weight) => string | undefined): { weights: Weight[]; skipped: Skip[] } {
+export function chooseWeights(model: Model, options: OptionValues, extra?: (w: Weight) => string | undefined, dtypes: readonly number[] = [DataType.FLOAT]): { weights: Weight[]; skipped: Skip[] } {
+  const only = dtypes.map((d) => dtypeName(d)).join(', ').replace(/, ([^,]*)$/, ' and $1');
   const chosen = selection(options, parseOpList(options.ops as string));
   const weights: Weight[] = [];
   const skipped: Skip[] = [];
   for (const w of findWeights(model)) {
     if (w.uses.length === 0) continue;
     const why = chosen.reason(w)
-      ?? (w.tensor.data_type !== DataType.FLOAT ? `${dtypeName(w.tensor.data_type)} weights are left as they are (float32 only)` : undefined)
+      ?? (!dtypes.includes(w.tensor.data_type ?? 0) ? `${dtypeName(w.tensor.data_type)} weights are left as they are (${only} only)` : undefined)
       ?? extra?.(w);
     if (why) skipped.push({ name: w.name, reason: why, ...(chosen.byOptions(w) ? { chosen: true } : {}) });
     else weights.push(w);

@@ -5,6 +5,7 @@
 // weight, dynamic, or auto (the default), which gives each op the form measured fastest for it.
 import { calibrationProblem } from './calibrate.js';
 import { DataType } from '../io/types.js';
+import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
@@ -38,6 +39,16 @@ import { gptqQuantize, planGptq } from './gptq.js';
  * A weight goes dynamic only if every use takes that form and nothing else reads it.
  */
 const AUTO_DYNAMIC_OPS = new Set(['matmul', 'gemm']);
+
+/**
+ * float16 and bfloat16 weights are quantized weight-only, from their values converted exactly to
+ * float32: int8 codes with float32 scales, DequantizeLinear (opset 13, whose output is float32 only),
+ * then a Cast back to the weight's own dtype, so that the consumer keeps its types and activations
+ * keep the model's dtype. DequantizeLinear-19 could output float16/bfloat16 itself (with scales of
+ * that dtype), but raising an older model to 19 converts the whole model, and float32 scales cost
+ * two bytes more per channel. The integer form (MatMulInteger) stays float32-only.
+ */
+const HALF_DTYPES = [DataType.FLOAT16, DataType.BFLOAT16];
 
 /**
  * LSTM/GRU/RNN W [D, G·H, I] and R [D, G·H, H] (always weight-only) want a scale per direction and
@@ -81,11 +92,11 @@ export const int8Pass: Pass = {
     const summary = emptySummary(this, options);
     let granularity = options.granularity as 'channel' | 'tensor';
     const symmetric = options.symmetric as boolean;
-    const { weights: candidates, skipped } = chooseWeights(model, options);
+    const { weights: candidates, skipped } = chooseWeights(model, options, undefined, [DataType.FLOAT, ...HALF_DTYPES]);
     summary.skipped.push(...skipped);
     if (candidates.length === 0) return summary;
     const mode = options.mode as 'auto' | 'weight' | 'dynamic';
-    const takesDynamic = (w: Weight) => w.otherUses.length === 0 && !w.isGraphOutput && w.uses.every(mode === 'auto' ? autoDynamic : dynamicEligible);
+    const takesDynamic = (w: Weight) => w.tensor.data_type === DataType.FLOAT && w.otherUses.length === 0 && !w.isGraphOutput && w.uses.every(mode === 'auto' ? autoDynamic : dynamicEligible);
     let dynamic = mode === 'dynamic' || (mode === 'auto' && candidates.some(takesDynamic));
     // DequantizeLinear needs opset 10 (13 for per-axis scales); DynamicQuantizeLinear needs 11.
     const current = opsetVersion(model.proto, '') ?? 1;
@@ -116,7 +127,7 @@ export const int8Pass: Pass = {
     }
     const names = new NameAllocator(model);
     const range = symmetric ? INT8 : UINT8;
-    const gptq = typeof options.calibration === 'string' && granularity === 'channel' ? await planGptq(model, candidates, options.calibration) : undefined;
+    const gptq = typeof options.calibration === 'string' && granularity === 'channel' ? await planGptq(model, candidates.filter((w) => w.tensor.data_type === DataType.FLOAT), options.calibration) : undefined;
     if (gptq) summary.notes.push(gptq.note);
     else if (typeof options.calibration === 'string') summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
@@ -171,6 +182,13 @@ export const int8Pass: Pass = {
           node.output = [flat];
           nodes.push(makeNode('Reshape', [flat, shape], [w.name], names.fresh(`${w.name}_Reshape`)));
         }
+        const half = w.tensor.data_type !== DataType.FLOAT;
+        if (half) {
+          // float32 from DequantizeLinear back to the weight's own dtype (see HALF_DTYPES).
+          const last = nodes[nodes.length - 1]!, float = names.fresh(`${w.name}_float`);
+          last.output = [float];
+          nodes.push(makeNode('Cast', [float], [w.name], names.fresh(`${w.name}_Cast`), [intAttribute('to', w.tensor.data_type!)]));
+        }
         replaceWeight(w, initializers, nodes);
         model.external.delete(w.tensor);
         context.settle?.(initializers);
@@ -178,9 +196,9 @@ export const int8Pass: Pass = {
         summary.bytesBefore += bytesBefore;
         summary.bytesAfter += bytesAfter;
         summary.tensors.push({
-          name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter,
+          name: w.name, shape: dims, dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter,
           ...result.error,
-          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}`,
+          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}${half ? `, Cast to ${dtypeName(w.tensor.data_type)}` : ''}`,
           details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError } : undefined,
         });
       }
