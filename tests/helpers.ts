@@ -75,3 +75,13 @@ export async function expectSameForThreads(input: string, family: string, spec: 
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Cosine similarity of two equally long vectors, computed here from its definition (the tests' own oracle, not the report's). */
+export function cosine(a: ArrayLike<number | bigint>, b: ArrayLike<number | bigint>): number {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = Number(a[i]), y = Number(b[i]);
+    ab += x * y; aa += x * x; bb += y * y;
+  }
+  return ab / Math.sqrt(aa * bb);
+}

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { compress } from '../../src/pipeline/compress.js';
 import { parseStep } from '../../src/pipeline/registry.js';
 import { createSession, run } from '../../src/report/runtime.js';
-import { scratch } from '../helpers.js';
+import { cosine, scratch } from '../helpers.js';
 import { float, graph, input, int, ints, model, node, save, tensor, values, vi } from './helpers.js';
 
 const dir = scratch();
@@ -25,12 +25,6 @@ function cnn(): string {
   ], [vi('x', [1, 3, 16, 16])], [vi('y', [1, 24])],
   [w('w1', [16, 3, 3, 3], 2), w('b1', [16], 3), w('w2', [32, 16, 3, 3], 4), w('w3', [24, 32], 5), w('b3', [24], 6)]);
   return save(join(dir, 'cnn9.onnx'), model(g, 9));
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i]! * b[i]!; aa += a[i]! * a[i]!; bb += b[i]! * b[i]!; }
-  return ab / Math.sqrt(aa * bb);
 }
 
 describe('quantizing an opset-9 model', () => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { compress } from '../../src/pipeline/compress.js';
 import { parseStep } from '../../src/pipeline/registry.js';
 import { createSession, run } from '../../src/report/runtime.js';
-import { scratch } from '../helpers.js';
+import { cosine, scratch } from '../helpers.js';
 import { INT64, graph, input, int, ints, model, node, save, str, tensor, values, vi } from './helpers.js';
 
 const dir = scratch();
@@ -40,12 +40,6 @@ function detector(): string {
     w('w3', [16, 48, 3, 3], 6), w('b3', [16], 7), w('w4', [2, 16, 3, 3], 8), w('b4', [2], 9),
   ]);
   return save(join(dir, 'detector11.onnx'), model(g, 11, { ir_version: 6 }));
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i]! * b[i]!; aa += a[i]! * a[i]!; bb += b[i]! * b[i]!; }
-  return ab / Math.sqrt(aa * bb);
 }
 
 describe('quantizing an opset-11 detector with Resize', () => {

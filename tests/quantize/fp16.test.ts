@@ -11,7 +11,7 @@ import { tensorValues } from '../../src/ir/tensor.js';
 import { validateModel } from '../../src/ir/validate.js';
 import { createSession, run } from '../../src/report/runtime.js';
 import { graph, int, model, node, save, values, vi } from '../convert/helpers.js';
-import { cli, scratch } from '../helpers.js';
+import { cli, cosine, scratch } from '../helpers.js';
 
 const dir = scratch();
 const FLOAT16 = 10, BFLOAT16 = 16, FLOAT = 1;
@@ -69,12 +69,6 @@ function quantize(label: string, proto: ModelProto): { original: string; output:
   const r = cli(['compress', original, '-o', output, '--quantize', 'int8', '--json']);
   expect(r.code, r.stderr).toBe(0);
   return { original, output, json: JSON.parse(r.stdout) as Json };
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i]! * b[i]!; aa += a[i]! * a[i]!; bb += b[i]! * b[i]!; }
-  return ab / Math.sqrt(aa * bb);
 }
 
 const halfInput = (name: string, dims: number[], seed: number): NamedArray =>
