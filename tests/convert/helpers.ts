@@ -10,6 +10,7 @@ import type { NamedArray } from '../../src/io/testdata.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../../src/io/types.js';
 import { writeModel } from '../../src/io/write.js';
 import { createSession, run } from '../../src/report/runtime.js';
+import { cosine } from '../helpers.js';
 import { writeFileSync } from 'node:fs';
 import { Model } from '../../src/ir/model.js';
 
@@ -121,4 +122,16 @@ export async function expectConvertedOutputs(dir: string, label: string, proto: 
     expect(worst, `${label} → ${target}`).toBeLessThanOrEqual(1e-5);
   }
   return summary;
+}
+
+/** The lowest output cosine of `candidate` against `original` in ONNX Runtime, over inputs `x` of `dims` drawn with seeds 11, 12, 13. */
+export async function worstCosine(original: string, candidate: string, dims: number[]): Promise<number> {
+  let worst = 1;
+  for (const seed of [11, 12, 13]) {
+    const feeds = [input('x', dims, seed)];
+    const [a] = await run(await createSession(original), feeds);
+    const [b] = await run(await createSession(candidate), feeds);
+    worst = Math.min(worst, cosine(a!.data as Float32Array, b!.data as Float32Array));
+  }
+  return worst;
 }
