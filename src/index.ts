@@ -3,7 +3,7 @@ export { readModel, decodeModel, type ReadOptions } from './io/read.js';
 export { writeModel, type WriteOptions, type WriteResult, type WrittenFile } from './io/write.js';
 export { decode, encode, encodeTo, encodedSize, DecodeError } from './io/codec.js';
 export { readTensorFile, readTestDataSet, findTestDataSets, parseNpy, type NamedArray, type TestDataSet } from './io/testdata.js';
-export * from './io/types.js';
+export * from './ir/onnx.js';
 export { Model, type ModelSource } from './ir/model.js';
 export { GraphIndex, implicitInputs, outerScopeNames } from './ir/graph.js';
 export { replaceInput, insertNodeBefore, removeDeadNodes, removeUnusedInitializers, sortGraph } from './ir/rewrite.js';

@@ -1,6 +1,6 @@
 // What an adapter works with: the node, the graph (or function body) it sits in, fresh names,
 // constants inserted before the node, and what is known of the element types and ranks of values.
-import { AttributeType, DataType, type AttributeProto, type NodeProto, type TensorProto } from '../io/types.js';
+import { AttributeType, DataType, type AttributeProto, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import type { NameAllocator } from '../ir/names.js';
 import { makeTensor, toNumber } from '../ir/tensor.js';
 import type { ValueFacts } from './facts.js';

@@ -6,7 +6,7 @@
 // place, so that graphs and nodes keep their identity for callers that hold them (a pass raising the
 // opset halfway through its work).
 import { InputError, UsageError } from '../errors.js';
-import type { AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, TrainingInfoProto } from '../io/types.js';
+import type { AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, TrainingInfoProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { minIrVersion, normalDomain } from '../ir/opset.js';

@@ -1,7 +1,7 @@
 // What can be known of values without ONNX's shape inference: element types and ranks from the
 // declared inputs, outputs, value_info, initializers and Constant nodes, carried forward through
 // ops whose output has their first input's type (and rank, for elementwise ops).
-import { DataType, type GraphProto, type NodeProto, type ValueInfoProto } from '../io/types.js';
+import { DataType, type GraphProto, type NodeProto, type ValueInfoProto } from '../ir/onnx.js';
 import { constantTensor, toNumber } from '../ir/tensor.js';
 
 /** Ops whose first output has the element type of input 0 (or of the input named). */

@@ -6,8 +6,8 @@ import { closeSync, readSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { InputError } from '../errors.js';
 import { openInput } from './input-path.js';
-import type { TensorProto } from './types.js';
-import { TENSOR_LOCATION_EXTERNAL } from './types.js';
+import type { TensorProto } from '../ir/onnx.js';
+import { TENSOR_LOCATION_EXTERNAL } from '../ir/onnx.js';
 
 export interface ExternalRef {
   /** The location as written in the model. */

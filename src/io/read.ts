@@ -10,7 +10,7 @@ import { openInput, readAll } from './input-path.js';
 import { FileBytes, readWithHoles } from './lazy.js';
 import { tensorSizeProblem } from '../ir/validate.js';
 import { checkLimits } from '../ir/limits.js';
-import type { ModelProto } from './types.js';
+import type { ModelProto } from '../ir/onnx.js';
 
 export interface ReadOptions {
   /** Files from this size on are read lazily: their large tensors stay in the file until needed (default 64 MiB). */

@@ -19,8 +19,8 @@ import { TempFile } from './atomic.js';
 import type { StreamedBytes } from './codec.js';
 import { FileBytes } from './lazy.js';
 import { repointSettled } from './write.js';
-import type { GraphProto, TensorProto } from './types.js';
-import { AttributeType, DataType } from './types.js';
+import type { GraphProto, TensorProto } from '../ir/onnx.js';
+import { AttributeType, DataType } from '../ir/onnx.js';
 
 const LARGE_TENSOR = 1 << 20;
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { DecodeError, decode } from './codec.js';
 import { DATA_FILE_LIMIT, insideDataFolder, readInput, realFolder } from './input-path.js';
-import { DataType, TENSOR_LOCATION_EXTERNAL, type TensorProto } from './types.js';
+import { DataType, TENSOR_LOCATION_EXTERNAL, type TensorProto } from '../ir/onnx.js';
 import { tensorValues, numElements, toNumber } from '../ir/tensor.js';
 import { tensorSizeProblem } from '../ir/validate.js';
 

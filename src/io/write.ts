@@ -13,8 +13,8 @@ import { checkOutputs, createFolders } from './output-path.js';
 import { encodeTo, type ChunkOrigin, type StreamedBytes } from './codec.js';
 import { ParallelCopy, type RangeCopy } from './copy.js';
 import { FileBytes } from './lazy.js';
-import type { TensorProto } from './types.js';
-import { TENSOR_LOCATION_EXTERNAL } from './types.js';
+import type { TensorProto } from '../ir/onnx.js';
+import { TENSOR_LOCATION_EXTERNAL } from '../ir/onnx.js';
 
 export interface WriteOptions {
   /**

@@ -1,5 +1,5 @@
 // Facts about ONNX tensor element types: storage width, names, and which typed field holds them.
-import { DataType } from '../io/types.js';
+import { DataType } from './onnx.js';
 
 export interface DtypeInfo {
   readonly code: number;

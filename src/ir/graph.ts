@@ -1,7 +1,7 @@
 // Graph queries: who produces a value, who consumes it (including uses from inside subgraphs),
 // initializers (also in IR < 4 models where they are listed among the inputs), and topological order.
 import { InputError } from '../errors.js';
-import type { GraphProto, NodeProto, TensorProto } from '../io/types.js';
+import type { GraphProto, NodeProto, TensorProto } from './onnx.js';
 
 /** Names a subgraph reads from enclosing scopes: used but neither produced nor declared inside it. */
 export function outerScopeNames(graph: GraphProto): Set<string> {

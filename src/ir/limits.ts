@@ -5,7 +5,7 @@
 // one twice (2^17 nodes once inlined, from a 1.4 KB file: over 2 minutes to load).
 import { subgraphsOf } from './walk.js';
 import { InputError } from '../errors.js';
-import type { FunctionProto, GraphProto, ModelProto, NodeProto } from '../io/types.js';
+import type { FunctionProto, GraphProto, ModelProto, NodeProto } from './onnx.js';
 import { normalDomain } from './opset.js';
 
 /**

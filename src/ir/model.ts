@@ -1,7 +1,7 @@
 // The in-memory model: the decoded ModelProto plus where it came from, so that tensors stored in
 // external files can be read when a pass needs them and copied when the model is written.
 import type { ExternalRef } from '../io/external.js';
-import type { GraphProto, ModelProto, TensorProto } from '../io/types.js';
+import type { GraphProto, ModelProto, TensorProto } from './onnx.js';
 
 export interface ModelSource {
   /** The .onnx file the model was read from (absolute). */

@@ -1,5 +1,5 @@
 // Opset imports: which operator-set version each domain is bound to, and adding what a pass needs.
-import type { ModelProto } from '../io/types.js';
+import type { ModelProto } from './onnx.js';
 import { convertOpset, conversionProblem } from '../convert/convert.js';
 import { toNumber } from './tensor.js';
 

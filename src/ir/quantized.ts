@@ -4,7 +4,7 @@
 // com.microsoft QGemm weights), the integer forms ConvInteger and MatMulInteger (input 1), and the
 // com.microsoft 4-bit forms MatMulNBits (B) and GatherBlockQuantized (data). Names are resolved
 // through scopes, so a tensor of the main graph read inside an If/Loop/Scan body is found.
-import { DataType, type GraphProto, type NodeProto, type TensorProto } from '../io/types.js';
+import { DataType, type GraphProto, type NodeProto, type TensorProto } from './onnx.js';
 import { dtypeName } from './dtype.js';
 import type { Model } from './model.js';
 import { normalDomain } from './opset.js';

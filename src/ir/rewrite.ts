@@ -1,6 +1,6 @@
 // Safe rewrites that passes share: renaming a value's uses, inserting nodes, removing what no
 // output depends on, and keeping the node list in topological order.
-import type { GraphProto, NodeProto } from '../io/types.js';
+import type { GraphProto, NodeProto } from './onnx.js';
 import { GraphIndex, outerScopeNames } from './graph.js';
 
 function renameInSubgraphs(node: NodeProto, from: string, to: string): void {

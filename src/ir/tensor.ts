@@ -2,8 +2,8 @@
 // typed repeated fields, or an external file), typed-array views of them, and Constant nodes.
 import { readRange, readRangeInto } from '../io/external.js';
 import { FileBytes } from '../io/lazy.js';
-import type { AttributeProto, Int64, NodeProto, TensorProto } from '../io/types.js';
-import { DataType } from '../io/types.js';
+import type { AttributeProto, Int64, NodeProto, TensorProto } from './onnx.js';
+import { DataType } from './onnx.js';
 import { dtypeInfo, rawByteLength } from './dtype.js';
 import type { Model } from './model.js';
 

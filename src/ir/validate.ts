@@ -2,8 +2,8 @@
 // node, an initializer, a graph input or an enclosing scope), every op's domain imported, and every
 // stored tensor holding as many bytes as its shape and type say. A model the tool wrote that fails
 // is a bug in a pass; the message names what is wrong so the report can name the pass.
-import type { GraphProto, ModelProto, TensorProto } from '../io/types.js';
-import { DataType } from '../io/types.js';
+import type { GraphProto, ModelProto, TensorProto } from './onnx.js';
+import { DataType } from './onnx.js';
 import { dtypeInfo, dtypeName, rawByteLength, type DtypeInfo } from './dtype.js';
 import { GraphIndex } from './graph.js';
 import { normalDomain } from './opset.js';

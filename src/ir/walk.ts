@@ -1,6 +1,6 @@
 // Visiting every graph and every tensor of a model: the main graph, subgraphs of If/Loop/Scan
 // (any graph-valued attribute), model-local functions and training graphs.
-import type { AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, TensorProto } from '../io/types.js';
+import type { AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, TensorProto } from './onnx.js';
 
 export interface GraphSite {
   graph: GraphProto;

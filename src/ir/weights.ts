@@ -3,7 +3,7 @@
 // each use. Names are resolved through scopes, so a weight declared in the main graph and used inside
 // an If/Loop/Scan body is found with that use.
 import { subgraphsOf } from './walk.js';
-import type { GraphProto, NodeProto, TensorProto } from '../io/types.js';
+import type { GraphProto, NodeProto, TensorProto } from './onnx.js';
 import { dtypeInfo } from './dtype.js';
 import type { Model } from './model.js';
 import { normalDomain } from './opset.js';

@@ -11,7 +11,7 @@ import { readModel, type ReadOptions } from '../io/read.js';
 import { checkOutputs, createFolders } from '../io/output-path.js';
 import { OutputData, writeModel, writesExternalData, type WriteOptions, type WrittenFile } from '../io/write.js';
 import { SharedData, type SharedTotals, type StoreResult } from '../io/shared-data.js';
-import type { TensorProto } from '../io/types.js';
+import type { TensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import { validateModel } from '../ir/validate.js';
 import { prestartKernelWorkers } from '../kernels/pool.js';

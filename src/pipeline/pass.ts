@@ -1,7 +1,7 @@
 // The pass contract (../shared/DESIGN.md): a pass is a module with a name, declared options with
 // defaults, and run(model, options, context) → summary. It changes the model in place, never
 // prints, and reports progress through the context.
-import type { TensorProto } from '../io/types.js';
+import type { TensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import type { Progress } from '../report/progress.js';
 import type { OptionSpecs, OptionValues } from './options.js';

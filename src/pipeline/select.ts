@@ -3,7 +3,7 @@
 import type { OptionValues } from './options.js';
 import type { Skip } from './pass.js';
 import { parseOpList } from './ops.js';
-import { DataType } from '../io/types.js';
+import { DataType } from '../ir/onnx.js';
 import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { findWeights, namePattern, type Weight } from '../ir/weights.js';

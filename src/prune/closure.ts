@@ -3,7 +3,7 @@
 // elementwise ops with broadcastable constants) up to the layers that consume it (whose input
 // channels shrink). Anything that would mix the pruned channels with a branch that is not pruned
 // the same way (a residual Add, a Concat, a Reshape) stops the analysis with a reason.
-import type { GraphProto, NodeProto, TensorProto } from '../io/types.js';
+import type { GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
 import type { GraphIndex } from '../ir/graph.js';
 import { constantTensor, toNumber } from '../ir/tensor.js';
 import { normalDomain } from '../ir/opset.js';

@@ -6,7 +6,7 @@
 // elementwise ops with constants or masks that do not vary by head). Heads are scored by the L1
 // norm of their weights in all projections; the projections' columns, their biases, the output
 // projection's rows and the two shape constants shrink together.
-import type { GraphProto, NodeProto, TensorProto } from '../io/types.js';
+import type { GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { constantTensor, floatValues, tensorByteLength, tensorValues, toNumber } from '../ir/tensor.js';

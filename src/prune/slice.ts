@@ -1,5 +1,5 @@
 // Shrinking a stored tensor along one axis: the pruning passes' one way of changing shapes.
-import type { TensorProto } from '../io/types.js';
+import type { TensorProto } from '../ir/onnx.js';
 import { dtypeInfo } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { tensorBytes, toNumber } from '../ir/tensor.js';

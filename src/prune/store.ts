@@ -1,5 +1,5 @@
 // Writing pruned values back, and storing pruned tensors sparsely when that is smaller.
-import { DataType, type GraphProto, type SparseTensorProto } from '../io/types.js';
+import { DataType, type GraphProto, type SparseTensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import { makeTensor, numElements, tensorValues } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';

@@ -3,7 +3,7 @@
 // layer's bias, a following BatchNormalization, the input channels of the next layers, through
 // activations and pooling), so the model itself becomes smaller and faster. Layers whose channels
 // cannot be removed consistently are left alone, with the reason.
-import type { NodeProto, TensorProto } from "../io/types.js";
+import type { NodeProto, TensorProto } from "../ir/onnx.js";
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { floatValues, tensorByteLength, tensorValues, toNumber } from "../ir/tensor.js";

@@ -2,7 +2,7 @@
 // quantized weight becomes DynamicQuantizeLinear(A) → MatMulInteger(A_q, W_q, A_zp, W_zp) → Cast →
 // Mul(A_scale · W_scale) (→ Add(C) for Gemm): the pattern ONNX Runtime fuses into its
 // DynamicQuantizeMatMul kernel.
-import { DataType, type NodeProto, type TensorProto } from '../io/types.js';
+import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import type { NameAllocator } from '../ir/names.js';
 import { makeTensor, toNumber } from '../ir/tensor.js';
 import type { Weight, WeightUse } from '../ir/weights.js';

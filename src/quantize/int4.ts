@@ -3,7 +3,7 @@
 // com.microsoft.MatMulNBits (its fast CPU path); other weights (Gemm, Conv, Gather, or a MatMul
 // weight also read by other ops) become opset-21 DequantizeLinear on INT4/UINT4 with block_size.
 import { calibrationProblem } from './calibrate.js';
-import { DataType, type NodeProto, type TensorProto } from '../io/types.js';
+import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { ensureOpset, opsetVersion, requireDefaultOpset } from '../ir/opset.js';

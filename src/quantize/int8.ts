@@ -4,7 +4,7 @@
 // otherwise) or dynamic (the MatMul computes in integers: see ./dynamic.ts). `mode` picks the form:
 // weight, dynamic, or auto (the default), which gives each op the form measured fastest for it.
 import { calibrationProblem } from './calibrate.js';
-import { DataType } from '../io/types.js';
+import { DataType } from '../ir/onnx.js';
 import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';

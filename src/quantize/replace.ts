@@ -1,7 +1,7 @@
 // Rewriting a weight as quantized storage plus a dequantizing node that recreates it under its
 // own name, so that every consumer (subgraphs included) keeps reading the same value name.
-import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../io/types.js';
-import { AttributeType } from '../io/types.js';
+import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
+import { AttributeType } from '../ir/onnx.js';
 import type { NameAllocator } from '../ir/names.js';
 import { makeTensor } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';

@@ -8,7 +8,7 @@ import { InputError, UsageError } from '../errors.js';
 import { readInputText } from '../io/input-path.js';
 import { readNpz } from '../io/npz.js';
 import { dataFolder, findInDataFolder, findTestDataSets, readTensorFile, readTestDataSet, type ArrayData, type DataFolder, type NamedArray } from '../io/testdata.js';
-import { DataType, type ValueInfoProto } from '../io/types.js';
+import { DataType, type ValueInfoProto } from '../ir/onnx.js';
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { dtypeName } from '../ir/dtype.js';

@@ -7,7 +7,7 @@ import { dtypeInfo } from '../ir/dtype.js';
 import { forEachGraph } from '../ir/walk.js';
 import { tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
 import { FileBytes } from '../io/lazy.js';
-import type { TensorProto } from '../io/types.js';
+import type { TensorProto } from '../ir/onnx.js';
 import { formatBytes } from './format.js';
 import { printable } from './printable.js';
 

@@ -6,7 +6,7 @@ import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import { forEachGraph, forEachTensor } from '../ir/walk.js';
 import { numElements, tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
 import { normalDomain } from '../ir/opset.js';
-import { DataType, type NodeProto, type TensorProto, type TypeProto, type ValueInfoProto } from '../io/types.js';
+import { DataType, type NodeProto, type TensorProto, type TypeProto, type ValueInfoProto } from '../ir/onnx.js';
 import { formatBytes, formatCount, table } from './format.js';
 import { printable } from './printable.js';
 import { countBy, findQuantizedWeights } from '../ir/quantized.js';
@@ -82,7 +82,7 @@ export function summarizeValue(v: ValueInfoProto): ValueSummary {
   return { name: v.name ?? '', dtype: typeName(v.type), shape: shapeOf(v.type) };
 }
 
-function countDuplicates(model: Model, tensors: { t: import('../io/types.js').TensorProto; bytes: number }[]) {
+function countDuplicates(model: Model, tensors: { t: import('../ir/onnx.js').TensorProto; bytes: number }[]) {
   // Group by what must match anyway (dtype, dims, size); hash only the groups that could hold copies.
   const groups = new Map<string, typeof tensors>();
   for (const entry of tensors) {
@@ -183,7 +183,7 @@ export function inspectModel(model: Model): InspectReport {
   const initializerNames = new Set(graph.initializer.map((t) => t.name ?? ''));
   const ops: Record<string, number> = {};
   let nodes = 0, subgraphs = 0;
-  const countNodes = (list: import('../io/types.js').NodeProto[]) => {
+  const countNodes = (list: import('../ir/onnx.js').NodeProto[]) => {
     for (const n of list) {
       const domain = normalDomain(n.domain);
       const key = domain ? `${domain}.${n.op_type ?? ''}` : n.op_type ?? '';
@@ -198,7 +198,7 @@ export function inspectModel(model: Model): InspectReport {
   for (const f of proto.functions) countNodes(f.node);
 
   const tensors: TensorSummary[] = [];
-  const forDuplicates: { t: import('../io/types.js').TensorProto; bytes: number }[] = [];
+  const forDuplicates: { t: import('../ir/onnx.js').TensorProto; bytes: number }[] = [];
   const byDtype: InspectReport['byDtype'] = {};
   let parameters = 0, weightBytes = 0, externalTensors = 0, externalBytes = 0;
   const externalFiles = new Set<string>();

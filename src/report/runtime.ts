@@ -4,7 +4,7 @@
 // call it directly.
 import { createRequire } from 'node:module';
 import type * as Ort from 'onnxruntime-node';
-import { DataType } from '../io/types.js';
+import { DataType } from '../ir/onnx.js';
 import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import type { ArrayData, NamedArray } from '../io/testdata.js';
 

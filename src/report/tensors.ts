@@ -4,7 +4,7 @@ import type { Model } from '../ir/model.js';
 import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import { floatValues, tensorByteLength, toNumber } from '../ir/tensor.js';
 import { forEachTensor } from '../ir/walk.js';
-import type { TensorProto } from '../io/types.js';
+import type { TensorProto } from '../ir/onnx.js';
 import { sparsity, weightError } from './metrics.js';
 
 export interface TensorRow {

@@ -3,7 +3,7 @@
 // the user learns which input of which model expects what, and what the data gives.
 import { InputError } from '../errors.js';
 import type { NamedArray } from '../io/testdata.js';
-import type { TensorShapeDimension, TypeProto, ValueInfoProto } from '../io/types.js';
+import type { TensorShapeDimension, TypeProto, ValueInfoProto } from '../ir/onnx.js';
 import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';

@@ -3,7 +3,7 @@
 // unnamed), checked against the model, described in the report, and limited in size before any is
 // made: a model may declare an input of [1000000, 1000000], or --dim may give a dimension 10^9.
 import { InputError, UsageError } from '../errors.js';
-import type { TensorShapeDimension, ValueInfoProto } from '../io/types.js';
+import type { TensorShapeDimension, ValueInfoProto } from '../ir/onnx.js';
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { toNumber } from '../ir/tensor.js';

@@ -4,7 +4,7 @@
 // one flat codebook); all of it reads only initializers, so ONNX Runtime folds it at load and
 // computes with the float weight. When each codebook is evenly spaced, a DequantizeLinear with a
 // scale and zero point says the same thing without a codebook.
-import { DataType, type NodeProto, type TensorProto } from '../io/types.js';
+import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import type { NameAllocator } from '../ir/names.js';
 import { makeTensor } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';

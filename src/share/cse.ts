@@ -1,7 +1,7 @@
 // Merging identical nodes that compute only from constants. Once dedup has made two copies of a
 // weight one, nodes that recreated each copy (the DequantizeLinear of weights quantized before
 // dedup, a Cast, a Transpose) read the same inputs and compute the same value: one is enough.
-import type { AttributeProto, GraphProto, NodeProto } from '../io/types.js';
+import type { AttributeProto, GraphProto, NodeProto } from '../ir/onnx.js';
 import { normalDomain } from '../ir/opset.js';
 import { replaceInput, sortGraph } from '../ir/rewrite.js';
 import { storedValues } from './stored.js';

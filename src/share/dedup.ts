@@ -3,7 +3,7 @@
 // embedding written once as the Gather table and once as the LM head's [D, V] MatMul weight) keeps
 // its name as the output of a Transpose of the kept tensor; ONNX Runtime folds that Transpose when
 // it loads the model, so the outputs stay bit-identical.
-import type { GraphProto, TensorProto } from '../io/types.js';
+import type { GraphProto, TensorProto } from '../ir/onnx.js';
 import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';

@@ -1,7 +1,7 @@
 // Recognising equal tensors quickly: values can only be equal when dtype and shape match, a digest
 // of the bytes narrows that to likely copies, and a byte comparison confirms each one.
 import { createHash } from 'node:crypto';
-import type { TensorProto } from '../io/types.js';
+import type { TensorProto } from '../ir/onnx.js';
 import { dtypeInfo } from '../ir/dtype.js';
 import { toNumber } from '../ir/tensor.js';
 

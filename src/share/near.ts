@@ -6,7 +6,7 @@
 // The shared tensor is a member or the members' mean, whichever gives the members the smallest sum
 // of squared relative weight errors. That is a proxy for output error: measuring the output would
 // take an ONNX Runtime run per candidate per group.
-import { DataType, type GraphProto } from '../io/types.js';
+import { DataType, type GraphProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { replaceInput } from '../ir/rewrite.js';

@@ -1,7 +1,7 @@
 // What storing a weight costs in the file, protobuf framing and names included: a rewrite that
 // adds nodes and small initializers can cost more than it saves on a small tensor.
 import { encodedSize } from '../io/codec.js';
-import type { NodeProto, TensorProto } from '../io/types.js';
+import type { NodeProto, TensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import { tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';

@@ -1,6 +1,6 @@
 // The values a graph stores itself (initializers and Constant-node values), and the two edits every
 // sharing pass makes to them: pointing a value's readers at another value, and dropping its storage.
-import type { GraphProto, NodeProto, TensorProto } from '../io/types.js';
+import type { GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import { constantTensor, toNumber } from '../ir/tensor.js';
 

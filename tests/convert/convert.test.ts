@@ -8,7 +8,7 @@ import { ADAPTERS } from '../../src/convert/registry.js';
 import { UNCHANGED } from '../../src/convert/unchanged.js';
 import { InputError, UsageError } from '../../src/errors.js';
 import { encode } from '../../src/io/codec.js';
-import type { ModelProto } from '../../src/io/types.js';
+import type { ModelProto } from '../../src/ir/onnx.js';
 import { Model } from '../../src/ir/model.js';
 import { float, graph, graphAttr, int, ints, model, node, vi } from './helpers.js';
 

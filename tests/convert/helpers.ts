@@ -7,7 +7,7 @@ import { convertOpset, type ConversionSummary } from '../../src/convert/convert.
 import { decode, encode } from '../../src/io/codec.js';
 import { readModel } from '../../src/io/read.js';
 import type { NamedArray } from '../../src/io/testdata.js';
-import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../../src/io/types.js';
+import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../../src/ir/onnx.js';
 import { writeModel } from '../../src/io/write.js';
 import { createSession, run } from '../../src/report/runtime.js';
 import { cosine } from '../helpers.js';

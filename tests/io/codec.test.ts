@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decode, encode, DecodeError } from '../../src/io/codec.js';
 import { schemaTable } from '../../src/io/schema.js';
 import { packagePath } from '../../src/paths.js';
-import type { ModelProto, TensorProto } from '../../src/io/types.js';
+import type { ModelProto, TensorProto } from '../../src/ir/onnx.js';
 import { emptyTensor } from '../../src/ir/tensor.js';
 import { fixture, fixtureModels } from '../helpers.js';
 

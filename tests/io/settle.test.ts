@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { FileBytes } from '../../src/io/lazy.js';
 import { readModel } from '../../src/io/read.js';
 import { readTestDataSet } from '../../src/io/testdata.js';
-import { DataType, type TensorProto } from '../../src/io/types.js';
+import { DataType, type TensorProto } from '../../src/ir/onnx.js';
 import { writeModel } from '../../src/io/write.js';
 import { makeTensor, tensorBytes } from '../../src/ir/tensor.js';
 import { compress } from '../../src/pipeline/compress.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
-import type { GraphProto, NodeProto } from '../../src/io/types.js';
+import type { GraphProto, NodeProto } from '../../src/ir/onnx.js';
 import { GraphIndex, implicitInputs } from '../../src/ir/graph.js';
 import { removeDeadNodes, replaceInput, sortGraph, insertNodeBefore } from '../../src/ir/rewrite.js';
 import { ensureOpset, opsetVersion } from '../../src/ir/opset.js';

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encode } from '../../src/io/codec.js';
-import { AttributeType, DataType, type ModelProto } from '../../src/io/types.js';
+import { AttributeType, DataType, type ModelProto } from '../../src/ir/onnx.js';
 import { makeTensor } from '../../src/ir/tensor.js';
 import { makeNode } from '../../src/quantize/replace.js';
 import { fixture, scratch } from '../helpers.js';

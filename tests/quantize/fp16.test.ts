@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import type { NamedArray } from '../../src/io/testdata.js';
-import type { GraphProto, ModelProto, TensorProto } from '../../src/io/types.js';
+import type { GraphProto, ModelProto, TensorProto } from '../../src/ir/onnx.js';
 import { tensorValues } from '../../src/ir/tensor.js';
 import { validateModel } from '../../src/ir/validate.js';
 import { createSession, run } from '../../src/report/runtime.js';

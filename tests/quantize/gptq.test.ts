@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encode } from '../../src/io/codec.js';
-import { DataType } from '../../src/io/types.js';
+import { DataType } from '../../src/ir/onnx.js';
 import { makeTensor } from '../../src/ir/tensor.js';
 import { inverseCholeskyUpper } from '../../src/quantize/gptq.js';
 import { fixture, scratch } from '../helpers.js';

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
-import type { GraphProto, ModelProto } from '../../src/io/types.js';
+import type { GraphProto, ModelProto } from '../../src/ir/onnx.js';
 import { tensorValues } from '../../src/ir/tensor.js';
 import { createSession, run } from '../../src/report/runtime.js';
 import { graph, input, model, node, save, str, int, tensor, values, vi } from '../convert/helpers.js';

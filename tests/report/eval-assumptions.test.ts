@@ -5,7 +5,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ValueInfoProto } from '../../src/io/types.js';
+import type { ValueInfoProto } from '../../src/ir/onnx.js';
 import { cli, fixture, scratch, type CliResult } from '../helpers.js';
 import { graph, int64s, model, node, save, valueInfo } from '../robustness/models.js';
 

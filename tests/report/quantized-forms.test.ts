@@ -4,7 +4,7 @@
 // (int32 biases, float initializers, activations, a weight read twice counted once).
 import { describe, expect, it } from 'vitest';
 import { decode, encode } from '../../src/io/codec.js';
-import type { ModelProto } from '../../src/io/types.js';
+import type { ModelProto } from '../../src/ir/onnx.js';
 import { Model } from '../../src/ir/model.js';
 import { findQuantizedWeights } from '../../src/ir/quantized.js';
 import { inspectModel, renderInspect } from '../../src/report/inspect.js';

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encode } from '../../src/io/codec.js';
-import type { ValueInfoProto } from '../../src/io/types.js';
+import type { ValueInfoProto } from '../../src/ir/onnx.js';
 import { makeTensor } from '../../src/ir/tensor.js';
 import { OrtProcess } from '../../src/runtime/client.js';
 import { RuntimeFailure } from '../../src/runtime/failure.js';

@@ -2,7 +2,7 @@
 // refuses, encoded with onnxpress's own codec (Python is not available to the tests).
 import { writeFileSync } from 'node:fs';
 import { encode } from '../../src/io/codec.js';
-import type { AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../../src/io/types.js';
+import type { AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../../src/ir/onnx.js';
 
 export const FLOAT = 1, INT64 = 7, BOOL = 9;
 const LOCAL = { domain: 'local', version: 1 };

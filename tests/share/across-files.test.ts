@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encode } from '../../src/io/codec.js';
 import { readModel } from '../../src/io/read.js';
-import { DataType, type NodeProto, type TensorProto } from '../../src/io/types.js';
+import { DataType, type NodeProto, type TensorProto } from '../../src/ir/onnx.js';
 import type { Model } from '../../src/ir/model.js';
 import { makeTensor, tensorBytes, toNumber } from '../../src/ir/tensor.js';
 import { intAttribute, makeNode } from '../../src/quantize/replace.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
-import { AttributeType, DataType } from '../../src/io/types.js';
+import { AttributeType, DataType } from '../../src/ir/onnx.js';
 import { makeNode } from '../../src/quantize/replace.js';
 import { floatValues } from '../../src/ir/tensor.js';
 import { opsetVersion } from '../../src/ir/opset.js';

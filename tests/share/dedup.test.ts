@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
-import { DataType } from '../../src/io/types.js';
+import { DataType } from '../../src/ir/onnx.js';
 import { floatValues, makeTensor } from '../../src/ir/tensor.js';
 import { inspectModel } from '../../src/report/inspect.js';
 import { makeNode } from '../../src/quantize/replace.js';

@@ -4,7 +4,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { encode } from '../../src/io/codec.js';
 import { readTestDataSet, type NamedArray } from '../../src/io/testdata.js';
-import { DataType, type TensorProto } from '../../src/io/types.js';
+import { DataType, type TensorProto } from '../../src/ir/onnx.js';
 import type { Model } from '../../src/ir/model.js';
 import { tensorValues } from '../../src/ir/tensor.js';
 import { seededRandom } from '../../src/report/data.js';

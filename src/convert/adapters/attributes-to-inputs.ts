@@ -1,6 +1,6 @@
 // Adapters where attributes became inputs: Clip 11, Pad 11, Slice 10, TopK 10, ReduceSum 13 and
 // the other reductions 18, Split 13, Squeeze/Unsqueeze 13, Dropout 12, Upsample 9.
-import { DataType } from '../../io/types.js';
+import { DataType } from '../../ir/onnx.js';
 import type { Adapter } from '../adapter.js';
 import { attribute, removeAttribute, stringOf, type AdapterContext } from '../context.js';
 import { dtypeName } from '../../ir/dtype.js';

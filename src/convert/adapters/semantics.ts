@@ -3,7 +3,7 @@
 // 14, Dropout 10 (boolean mask), Scatter 11 (→ ScatterElements), RoiAlign 16, GridSample 20.
 import type { Adapter } from '../adapter.js';
 import { attribute, intOf, makeNode, removeAttribute, setIntAttribute, setStringAttribute, stringOf } from '../context.js';
-import { DataType } from '../../io/types.js';
+import { DataType } from '../../ir/onnx.js';
 
 /**
  * Before 13 these ops flattened their input to 2-D at `axis` (default 1) and worked along the

@@ -1,4 +1,4 @@
-// TypeScript shapes of the decoded ONNX messages (src/io/onnx.proto).
+// TypeScript shapes of the decoded ONNX messages (src/io/onnx.proto, decoded by src/io/codec.ts).
 // Conventions of the codec: an optional scalar is present as an own property only when the
 // file had it (proto2 presence), repeated fields are always arrays, int64 values are numbers
 // unless they do not fit a double exactly, then bigint. Byte fields are views into the file.
