@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { readModel } from '../io/read.js';
 import { evaluate, type EvaluateOptions } from '../report/evaluate.js';
 import { findWeights } from '../ir/weights.js';
-import { selection } from './select.js';
-import { parseOpList } from './ops.js';
+import { selection } from '../pass/select.js';
+import { parseOpList } from '../pass/ops.js';
 import { compress, type CompressResult } from './compress.js';
 import { makeStep, type PipelineStep } from './registry.js';
 

@@ -11,7 +11,7 @@ import type { Model } from '../ir/model.js';
 import { OutputData, PrecopiedOutput, writeModel, writesExternalData, type WriteOptions, type WrittenFile } from '../io/write.js';
 import { countParameters } from '../report/inspect.js';
 import { unchangedTensorRows, type TensorRow } from '../report/tensors.js';
-import type { PassSummary } from './pass.js';
+import type { PassSummary } from '../pass/pass.js';
 import type { PipelineStep } from './registry.js';
 import type { Progress } from '../report/progress.js';
 import { runPipeline } from './run.js';

@@ -3,8 +3,8 @@ import { UsageError } from '../errors.js';
 import { QUANTIZE_PASSES } from '../quantize/index.js';
 import { PRUNE_PASSES } from '../prune/index.js';
 import { SHARE_PASSES } from '../share/index.js';
-import { describeOption, parseKeyValues, resolveOptions, type OptionValues } from './options.js';
-import type { Pass } from './pass.js';
+import { describeOption, parseKeyValues, resolveOptions, type OptionValues } from '../pass/options.js';
+import type { Pass } from '../pass/pass.js';
 
 /** Every pass, by family: each family's folder lists its own. */
 export const PASSES: Pass[] = [...PRUNE_PASSES, ...SHARE_PASSES, ...QUANTIZE_PASSES];

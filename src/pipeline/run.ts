@@ -4,7 +4,7 @@ import type { Model } from '../ir/model.js';
 import { sortGraph } from '../ir/rewrite.js';
 import { forEachGraph } from '../ir/walk.js';
 import { silentProgress } from '../report/progress.js';
-import type { PassContext, PassSummary } from './pass.js';
+import type { PassContext, PassSummary } from '../pass/pass.js';
 import { storeSparse } from '../prune/store.js';
 import type { PipelineStep } from './registry.js';
 

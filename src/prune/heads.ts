@@ -10,8 +10,8 @@ import type { GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { constantTensor, floatValues, tensorByteLength, tensorValues, toNumber } from '../ir/tensor.js';
-import { selectionOptions, type OptionValues } from '../pipeline/options.js';
-import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
+import { selectionOptions, type OptionValues } from '../pass/options.js';
+import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pass/pass.js';
 import { sliceTensor } from './slice.js';
 
 interface Projection {

@@ -1,5 +1,5 @@
 // The pruning passes (--prune ...).
-import type { Pass } from '../pipeline/pass.js';
+import type { Pass } from '../pass/pass.js';
 import { magnitudePass } from './magnitude.js';
 import { nmPass } from './nm.js';
 import { structuredPass } from './structured.js';

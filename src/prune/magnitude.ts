@@ -6,10 +6,10 @@ import { floatSource, floatValues, numElements, tensorByteLength } from '../ir/t
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { kthMagnitude } from './smallest.js';
 import type { Weight } from '../ir/weights.js';
-import { selectionOptions, type OptionValues } from '../pipeline/options.js';
-import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
+import { selectionOptions, type OptionValues } from '../pass/options.js';
+import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pass/pass.js';
 import type { WeightError } from '../report/metrics.js';
-import { chooseWeights } from '../pipeline/select.js';
+import { chooseWeights } from '../pass/select.js';
 import { markPruned, setValues, STORAGE_OPTION } from './store.js';
 
 export const magnitudePass: Pass = {

@@ -4,9 +4,9 @@ import type { Model } from '../ir/model.js';
 import { floatSource, tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
-import { selectionOptions, type OptionValues } from '../pipeline/options.js';
-import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pipeline/pass.js';
-import { chooseWeights } from '../pipeline/select.js';
+import { selectionOptions, type OptionValues } from '../pass/options.js';
+import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pass/pass.js';
+import { chooseWeights } from '../pass/select.js';
 import { markPruned, setValues, STORAGE_OPTION } from './store.js';
 
 export const nmPass: Pass = {

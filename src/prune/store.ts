@@ -3,7 +3,7 @@ import { DataType, type GraphProto, type SparseTensorProto } from '../ir/onnx.js
 import type { Model } from '../ir/model.js';
 import { makeTensor, numElements, tensorValues } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
-import type { OptionSpec } from '../pipeline/options.js';
+import type { OptionSpec } from '../pass/options.js';
 import { forEachGraph } from '../ir/walk.js';
 
 /** Replaces a weight's values (same dtype and shape) with new float32 data. */

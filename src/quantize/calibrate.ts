@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelProto } from '../ir/onnx.js';
-import type { OptionValues } from '../pipeline/options.js';
+import type { OptionValues } from '../pass/options.js';
 import { writeModel } from '../io/write.js';
 import { Model } from '../ir/model.js';
 import { loadEvalData } from '../report/data.js';

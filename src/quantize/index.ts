@@ -1,5 +1,5 @@
 // The quantization passes (--quantize ...).
-import type { Pass } from '../pipeline/pass.js';
+import type { Pass } from '../pass/pass.js';
 import { int4Pass } from './int4.js';
 import { int8Pass } from './int8.js';
 

@@ -6,7 +6,7 @@ import { parameterCounts, type ParameterCounts } from './inspect.js';
 import { checkGates, REPORT_VERSION, type GateOptions, type PassRecord, type Report } from './report.js';
 import { gzipBytes, totalBytes, type FileSize } from './size.js';
 import { compareTensors, type TensorRow } from './tensors.js';
-import type { PassSummary } from '../pipeline/pass.js';
+import type { PassSummary } from '../pass/pass.js';
 import { VERSION } from '../version.js';
 
 export interface BuildOptions {

@@ -2,7 +2,7 @@
 // or reader (exact dedup): the same patterns as the weight selection, matched against the value's
 // name and the names of the nodes reading it.
 import { namePattern } from '../ir/weights.js';
-import type { OptionValues } from '../pipeline/options.js';
+import type { OptionValues } from '../pass/options.js';
 
 /** Returns why a value is left alone, or undefined when it may be shared. */
 export type ValueFilter = (name: string, readers: string[], elements: number) => string | undefined;

@@ -1,5 +1,5 @@
 // The parameter-sharing passes (--share ...).
-import type { Pass } from '../pipeline/pass.js';
+import type { Pass } from '../pass/pass.js';
 import { clusterPass } from './cluster.js';
 import { dedupPass } from './dedup.js';
 import { nearPass } from './near.js';

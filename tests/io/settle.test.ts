@@ -10,7 +10,7 @@ import { DataType, type TensorProto } from '../../src/ir/onnx.js';
 import { writeModel } from '../../src/io/write.js';
 import { makeTensor, tensorBytes } from '../../src/ir/tensor.js';
 import { compress } from '../../src/pipeline/compress.js';
-import type { Pass } from '../../src/pipeline/pass.js';
+import type { Pass } from '../../src/pass/pass.js';
 import { parseStep, type PipelineStep } from '../../src/pipeline/registry.js';
 import { createSession, run } from '../../src/report/runtime.js';
 import { fixture, leftoverTemps, scratch } from '../helpers.js';
