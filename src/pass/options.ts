@@ -14,17 +14,39 @@ export type OptionSpecs = Record<string, OptionSpec>;
 export type OptionValue = number | boolean | string;
 export type OptionValues = Record<string, OptionValue | undefined>;
 
+/** The value one declared option resolves to: enum options are the union of their choices. */
+export type OptionType<S extends OptionSpec> =
+  S extends { type: 'enum'; choices: readonly (infer C)[] } ? C
+    : S extends { type: 'number' | 'integer' } ? number
+      : S extends { type: 'boolean' } ? boolean
+        : string;
+
+type Defaulted<S> = S extends { default: infer D } ? (undefined extends D ? false : true) : false;
+type Flatten<T> = { [K in keyof T]: T[K] };
+
+/**
+ * The options a pass receives, from its declaration: resolveOptions fills in every default, so an
+ * option with one is always there; one without may be absent.
+ */
+export type OptionsOf<S extends OptionSpecs> = Flatten<
+  { readonly [K in keyof S as Defaulted<S[K]> extends true ? K : never]: OptionType<S[K]> }
+  & { readonly [K in keyof S as Defaulted<S[K]> extends true ? never : K]?: OptionType<S[K]> }
+>;
+
 /**
  * Options every pass takes: which tensors it touches. Small tensors (biases, norms) stay as they are
  * unless asked, so most passes default `min-size` to 256 elements.
  */
-export function selectionOptions(minSize?: number): OptionSpecs {
+export function selectionOptions<const M extends number | undefined = undefined>(minSize?: M) {
   return {
     include: { type: 'string', description: 'only tensors (or the nodes using them) whose name matches this pattern (* and ? wildcards; several separated by |)' },
     exclude: { type: 'string', description: 'leave tensors whose name (or whose consumer\'s name) matches this pattern alone' },
-    'min-size': { type: 'integer', min: 0, default: minSize, description: 'leave tensors with fewer elements than this alone' },
-  };
+    'min-size': { type: 'integer', min: 0, default: minSize as M, description: 'leave tensors with fewer elements than this alone' },
+  } as const satisfies OptionSpecs;
 }
+
+/** The selection options as a pass receives them (min-size is there when the pass gives it a default). */
+export type SelectionValues = OptionsOf<ReturnType<typeof selectionOptions>>;
 
 function convert(where: string, key: string, spec: OptionSpec, raw: unknown): OptionValue {
   const text = typeof raw === 'string' ? raw.trim() : raw;

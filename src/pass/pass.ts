@@ -4,7 +4,7 @@
 import type { TensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import type { Progress } from '../report/progress.js';
-import type { OptionSpecs, OptionValues } from './options.js';
+import type { OptionSpecs, OptionsOf, OptionValues } from './options.js';
 
 export interface PassContext {
   progress: Progress;
@@ -56,22 +56,35 @@ export interface PassSummary {
   notes: string[];
 }
 
-export interface Pass {
+/**
+ * A pass as declared: `O` is the options it receives. The registry holds every pass as `Pass`
+ * (options as `OptionValues`); a pass made by definePass receives them typed from its declaration.
+ */
+export interface Pass<S extends OptionSpecs = OptionSpecs, O = OptionValues> {
   /** The family as written on the command line: quantize, prune, share. */
   family: string;
   /** The method within the family: int8, int4, magnitude, dedup, ... */
   method: string;
   description: string;
-  options: OptionSpecs;
+  options: S;
   /**
    * Checks the options against each other (and any file they name) before the model is read:
    * returns what is wrong, which the caller reports as a usage error (exit 2).
    */
-  validate?(options: OptionValues): string | undefined;
+  validate?(options: O): string | undefined;
   /** May be async: a pass that calibrates runs the model in ONNX Runtime. */
-  run(model: Model, options: OptionValues, context: PassContext): PassSummary | Promise<PassSummary>;
+  run(model: Model, options: O, context: PassContext): PassSummary | Promise<PassSummary>;
 }
 
-export function emptySummary(pass: Pass, options: OptionValues): PassSummary {
+/**
+ * Declares a pass whose validate and run receive their options typed from its option declaration
+ * (defaults present, enum options as the union of their choices). The result goes into the
+ * registry as it is: makeStep resolves the options against the same declaration before any call.
+ */
+export function definePass<const S extends OptionSpecs>(pass: Pass<S, OptionsOf<S>>): Pass<S, OptionsOf<S>> {
+  return pass;
+}
+
+export function emptySummary(pass: Pick<Pass, 'family' | 'method'>, options: OptionValues): PassSummary {
   return { pass: pass.family, method: pass.method, options, tensors: [], skipped: [], bytesBefore: 0, bytesAfter: 0, notes: [] };
 }

@@ -1,6 +1,6 @@
 // Choosing the tensors a pass touches, the same way in every pass: by the op that uses them, by
 // name pattern (include/exclude, matched against the tensor and its consumers' names), by size.
-import type { OptionValues } from './options.js';
+import type { SelectionValues } from './options.js';
 import type { Skip } from './pass.js';
 import { parseOpList } from './ops.js';
 import { DataType } from '../ir/onnx.js';
@@ -17,7 +17,7 @@ export interface Selection {
   byOptions(weight: Weight): boolean;
 }
 
-export function selection(options: OptionValues, ops: Set<string>): Selection {
+export function selection(options: SelectionValues, ops: Set<string>): Selection {
   const include = typeof options.include === 'string' && options.include !== '' ? namePattern(options.include) : undefined;
   const exclude = typeof options.exclude === 'string' && options.exclude !== '' ? namePattern(options.exclude) : undefined;
   const minSize = typeof options['min-size'] === 'number' ? options['min-size'] : 0;
@@ -47,9 +47,9 @@ export function selection(options: OptionValues, ops: Set<string>): Selection {
  * unless min-size, include or exclude leave them out anyway. `dtypes` widens the weights' element
  * types a pass takes (int8 also takes float16 and bfloat16).
  */
-export function chooseWeights(model: Model, options: OptionValues, extra?: (w: Weight) => string | undefined, dtypes: readonly number[] = [DataType.FLOAT]): { weights: Weight[]; skipped: Skip[] } {
+export function chooseWeights(model: Model, options: SelectionValues & { readonly ops: string }, extra?: (w: Weight) => string | undefined, dtypes: readonly number[] = [DataType.FLOAT]): { weights: Weight[]; skipped: Skip[] } {
   const only = dtypes.map((d) => dtypeName(d)).join(', ').replace(/, ([^,]*)$/, ' and $1');
-  const chosen = selection(options, parseOpList(options.ops as string));
+  const chosen = selection(options, parseOpList(options.ops));
   const weights: Weight[] = [];
   const skipped: Skip[] = [];
   for (const w of findWeights(model)) {

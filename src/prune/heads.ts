@@ -10,8 +10,8 @@ import type { GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { constantTensor, floatValues, tensorByteLength, tensorValues, toNumber } from '../ir/tensor.js';
-import { selectionOptions, type OptionValues } from '../pass/options.js';
-import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pass/pass.js';
+import { selectionOptions } from '../pass/options.js';
+import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { sliceTensor } from './slice.js';
 
 interface Projection {
@@ -210,7 +210,7 @@ export function pruneHeads(model: Model, ratio: number, summary: PassSummary): v
   }
 }
 
-export const headsPass: Pass = {
+export const headsPass = definePass({
   family: 'prune',
   method: 'heads',
   description: 'attention-head pruning: removes whole heads of multi-head attention blocks (their Q/K/V columns, output-projection rows and the shape constants)',
@@ -218,9 +218,9 @@ export const headsPass: Pass = {
     ratio: { type: 'number', min: 0, max: 0.99, default: 0.25, description: 'fraction of each block\'s heads to remove (a block keeps at least one)' },
     ...selectionOptions(0),
   },
-  run(model: Model, options: OptionValues, _context: PassContext): PassSummary {
+  run(model: Model, options, _context: PassContext): PassSummary {
     const summary = emptySummary(this, options);
-    pruneHeads(model, options.ratio as number, summary);
+    pruneHeads(model, options.ratio, summary);
     return summary;
   },
-};
+});

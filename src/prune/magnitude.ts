@@ -6,13 +6,13 @@ import { floatSource, floatValues, numElements, tensorByteLength } from '../ir/t
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { kthMagnitude } from './smallest.js';
 import type { Weight } from '../ir/weights.js';
-import { selectionOptions, type OptionValues } from '../pass/options.js';
-import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pass/pass.js';
+import { selectionOptions } from '../pass/options.js';
+import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import type { WeightError } from '../report/metrics.js';
 import { chooseWeights } from '../pass/select.js';
 import { markPruned, setValues, STORAGE_OPTION } from './store.js';
 
-export const magnitudePass: Pass = {
+export const magnitudePass = definePass({
   family: 'prune',
   method: 'magnitude',
   description: 'unstructured magnitude pruning: the smallest weights become exactly zero (per tensor, or one global threshold)',
@@ -24,16 +24,16 @@ export const magnitudePass: Pass = {
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,ConvTranspose', description: 'op types whose weights are pruned' },
     ...selectionOptions(256),
   },
-  async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
+  async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const { weights, skipped } = chooseWeights(model, options);
     summary.skipped.push(...skipped);
-    const sparsity = options.sparsity as number;
+    const sparsity = options.sparsity;
     // A global threshold needs every tensor at once; per tensor, each is read when its turn comes.
     const originals = new Map<Weight, Float32Array>(options.scope === 'global' ? weights.map((w) => [w, floatValues(model, w.tensor)]) : []);
     const targets = new Map<Weight, number>();
     if (options.scope === 'global') {
-      const cap = options['max-layer-sparsity'] as number;
+      const cap = options['max-layer-sparsity'];
       const total = weights.reduce((n, w) => n + originals.get(w)!.length, 0);
       const count = Math.floor(sparsity * total);
       const threshold = count > 0 ? kthMagnitude([...originals.values()], total, count - 1) : -1;
@@ -76,4 +76,4 @@ export const magnitudePass: Pass = {
     }
     return summary;
   },
-};
+});

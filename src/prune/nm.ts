@@ -4,12 +4,12 @@ import type { Model } from '../ir/model.js';
 import { floatSource, tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
-import { selectionOptions, type OptionValues } from '../pass/options.js';
-import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pass/pass.js';
+import { selectionOptions } from '../pass/options.js';
+import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
 import { markPruned, setValues, STORAGE_OPTION } from './store.js';
 
-export const nmPass: Pass = {
+export const nmPass = definePass({
   family: 'prune',
   method: 'nm',
   description: 'N:M semi-structured pruning: N of every M consecutive weights along the reduction axis are kept',
@@ -20,12 +20,12 @@ export const nmPass: Pass = {
     ops: { type: 'string', default: 'MatMul,Gemm,Conv', description: 'op types whose weights are pruned' },
     ...selectionOptions(256),
   },
-  validate(options: OptionValues): string | undefined {
-    return (options.n as number) >= (options.m as number) ? `n must be smaller than m (got ${options.n}:${options.m})` : undefined;
+  validate(options): string | undefined {
+    return options.n >= options.m ? `n must be smaller than m (got ${options.n}:${options.m})` : undefined;
   },
-  async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
+  async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
-    const n = options.n as number, m = options.m as number;
+    const { n, m } = options;
     const { weights, skipped } = chooseWeights(model, options);
     summary.skipped.push(...skipped);
     const chosen: { w: Weight; axis: number; dims: number[] }[] = [];
@@ -59,4 +59,4 @@ export const nmPass: Pass = {
     }
     return summary;
   },
-};
+});

@@ -21,10 +21,10 @@ export function setValues(model: Model, w: Weight, values: Float32Array): void {
 }
 
 /** The `storage` option of the unstructured pruning passes: what markPruned and storeSparse act on. */
-export const STORAGE_OPTION: OptionSpec = {
+export const STORAGE_OPTION = {
   type: 'enum', choices: ['auto', 'dense'], default: 'auto',
   description: 'auto: store a pruned tensor as a sparse_initializer where that is smaller (and nothing later changes it); dense: always dense',
-};
+} as const satisfies OptionSpec;
 
 /** Pruned tensors by name: the bytes the pass left and how many of their values are zero. */
 const PRUNED = new WeakMap<Model, Map<string, { data: unknown; zeros: number }>>();

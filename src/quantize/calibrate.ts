@@ -6,7 +6,6 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelProto } from '../ir/onnx.js';
-import type { OptionValues } from '../pass/options.js';
 import { writeModel } from '../io/write.js';
 import { Model } from '../ir/model.js';
 import { loadEvalData } from '../report/data.js';
@@ -81,7 +80,7 @@ export async function calibrate(model: Model, names: string[], dataPath: string)
 }
 
 /** The `calibration=` option's problem, if any: it must name a file or folder that exists (checked before the model is read). */
-export function calibrationProblem(options: OptionValues): string | undefined {
+export function calibrationProblem(options: { readonly calibration?: string }): string | undefined {
   const path = options.calibration;
   if (typeof path !== 'string') return undefined;
   return existsSync(path) ? undefined : `calibration: ${path}: no such file or folder`;

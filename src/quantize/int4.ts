@@ -9,9 +9,9 @@ import { NameAllocator } from '../ir/names.js';
 import { ensureOpset, opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatSource, floatValues, makeTensor, tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
-import { selectionOptions, type OptionValues } from '../pass/options.js';
+import { selectionOptions } from '../pass/options.js';
 import { usedOps } from '../pass/ops.js';
-import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pass/pass.js';
+import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
 import { INT4, INT4_FULL, UINT4, clipRatios, packNibbles, perBlock, type QuantizeResult } from './kernels.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
@@ -57,7 +57,7 @@ function packForMatMulNBits(q: QuantizeResult, K: number, N: number, block: numb
 /** Symmetric codes are signed (−8..7) around 0; MatMulNBits codes are unsigned with zero point 8. */
 const nbitsShift = (symmetric: boolean) => (symmetric ? 8 : 0);
 
-export const int4Pass: Pass = {
+export const int4Pass = definePass({
   family: 'quantize',
   method: 'int4',
   description: '4-bit weights in blocks along the reduction axis: MatMulNBits for MatMul weights, opset-21 DequantizeLinear (INT4/UINT4, block_size) for the rest',
@@ -72,16 +72,13 @@ export const int4Pass: Pass = {
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,Gather', description: 'op types whose weights are quantized' },
     ...selectionOptions(256),
   },
-  validate(options: OptionValues): string | undefined {
-    if (![16, 32, 64, 128].includes(options.block as number)) return `block must be 16, 32, 64 or 128, got ${options.block}`;
+  validate(options): string | undefined {
+    if (![16, 32, 64, 128].includes(options.block)) return `block must be 16, 32, 64 or 128, got ${options.block}`;
     return calibrationProblem(options);
   },
-  async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
+  async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
-    const block = options.block as number;
-    const symmetric = options.symmetric as boolean;
-    const format = options.format as 'auto' | 'matmulnbits' | 'dq';
-    const accuracyLevel = options['accuracy-level'] as number;
+    const { block, symmetric, format, 'accuracy-level': accuracyLevel } = options;
     const { weights, skipped } = chooseWeights(model, options,
       (w) => (format === 'matmulnbits' && !matMulOnly(w) ? 'format=matmulnbits, and this weight is not read by MatMul alone' : undefined));
     summary.skipped.push(...skipped);
@@ -89,7 +86,7 @@ export const int4Pass: Pass = {
     const toDq = weights.filter((w) => !toNBits.includes(w));
     const toGbq = new Set(options.gather === 'blockquantized' ? toDq.filter(gatherOnly) : []);
     const all = [...toNBits, ...toDq];
-    const gptq = typeof options.calibration === 'string' && all.length > 0 ? await planGptq(model, all, options.calibration) : undefined;
+    const gptq = options.calibration !== undefined && all.length > 0 ? await planGptq(model, all, options.calibration) : undefined;
     if (gptq) summary.notes.push(gptq.note);
     // Eight candidates (1, 0.95 … 0.65): on the char LM they gave lower perplexity than 21 down to 0.5
     // (block 32: +1.7 % against +2.5 %) in 60 % of the time (BERT-base: 5.5 s against 9.3 s).
@@ -229,5 +226,5 @@ export const int4Pass: Pass = {
     }
     return summary;
   },
-};
+});
 

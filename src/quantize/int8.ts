@@ -11,9 +11,9 @@ import { NameAllocator } from '../ir/names.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatSource, floatValues, makeTensor, tensorByteLength, toFloat32, type FloatSource } from '../ir/tensor.js';
 import { channelAxis, RECURRENT_OPS, WEIGHT_OPS, type Weight, type WeightUse } from '../ir/weights.js';
-import { selectionOptions, type OptionValues } from '../pass/options.js';
+import { selectionOptions } from '../pass/options.js';
 import { usedOps } from '../pass/ops.js';
-import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pass/pass.js';
+import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
 import { INT8, UINT8, clipRatios, type QuantizeResult } from './kernels.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
@@ -74,7 +74,7 @@ function countByOps(weights: Weight[]): string {
   return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([ops, n]) => `${n} ${ops}`).join(', ');
 }
 
-export const int8Pass: Pass = {
+export const int8Pass = definePass({
   family: 'quantize',
   method: 'int8',
   description: '8-bit weights: int8/uint8 codes with per-channel or per-tensor scales; MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger), other weights dequantized by DequantizeLinear (mode=auto)',
@@ -88,14 +88,14 @@ export const int8Pass: Pass = {
     ...selectionOptions(256),
   },
   validate: calibrationProblem,
-  async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
+  async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
-    let granularity = options.granularity as 'channel' | 'tensor';
-    const symmetric = options.symmetric as boolean;
+    let granularity = options.granularity;
+    const symmetric = options.symmetric;
     const { weights: candidates, skipped } = chooseWeights(model, options, undefined, [DataType.FLOAT, ...HALF_DTYPES]);
     summary.skipped.push(...skipped);
     if (candidates.length === 0) return summary;
-    const mode = options.mode as 'auto' | 'weight' | 'dynamic';
+    const mode = options.mode;
     const takesDynamic = (w: Weight) => w.tensor.data_type === DataType.FLOAT && w.otherUses.length === 0 && !w.isGraphOutput && w.uses.every(mode === 'auto' ? autoDynamic : dynamicEligible);
     let dynamic = mode === 'dynamic' || (mode === 'auto' && candidates.some(takesDynamic));
     // DequantizeLinear needs opset 10 (13 for per-axis scales); DynamicQuantizeLinear needs 11.
@@ -127,9 +127,9 @@ export const int8Pass: Pass = {
     }
     const names = new NameAllocator(model);
     const range = symmetric ? INT8 : UINT8;
-    const gptq = typeof options.calibration === 'string' && granularity === 'channel' ? await planGptq(model, candidates.filter((w) => w.tensor.data_type === DataType.FLOAT), options.calibration) : undefined;
+    const gptq = options.calibration !== undefined && granularity === 'channel' ? await planGptq(model, candidates.filter((w) => w.tensor.data_type === DataType.FLOAT), options.calibration) : undefined;
     if (gptq) summary.notes.push(gptq.note);
-    else if (typeof options.calibration === 'string') summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
+    else if (options.calibration !== undefined) summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
     const isDynamic = (w: Weight) => dynamic && takesDynamic(w);
     if (mode === 'auto') {
@@ -207,7 +207,7 @@ export const int8Pass: Pass = {
     }
     return summary;
   },
-};
+});
 
 /** The weight as [K, N] (a Gemm with transB stores [N, K]) and its shape. */
 function matrixOf(w: Weight, dims: number[]): { transposed: boolean; K: number; N: number } {

@@ -6,9 +6,9 @@ import { NameAllocator } from '../ir/names.js';
 import { defaultOpsetProblem, opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatSource, tensorByteLength, toNumber } from '../ir/tensor.js';
 import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
-import { selectionOptions, type OptionValues } from '../pass/options.js';
+import { selectionOptions } from '../pass/options.js';
 import { usedOps } from '../pass/ops.js';
-import { emptySummary, type Pass, type PassContext, type PassSummary, type TensorChange } from '../pass/pass.js';
+import { definePass, emptySummary, type PassContext, type PassSummary, type TensorChange } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
 import { replaceWeight } from '../quantize/replace.js';
 import { dequantizeForm, evenlySpaced, gatherForm, type Clustered, type Lattice } from './codebook.js';
@@ -50,7 +50,7 @@ function lattices(c: Clustered, opset: number): Lattice[] | undefined {
   return out;
 }
 
-export const clusterPass: Pass = {
+export const clusterPass = definePass({
   family: 'share',
   method: 'cluster',
   description: 'weight clustering: each weight\'s values become k centroids (k-means, seeded) stored as 4/8-bit codes plus a float codebook, recreated by Gather (DequantizeLinear when the centroids are evenly spaced)',
@@ -61,9 +61,9 @@ export const clusterPass: Pass = {
     ops: { type: 'string', default: WEIGHT_OPS, description: 'op types whose weights are clustered' },
     ...selectionOptions(256),
   },
-  async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
+  async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
-    const k = options.k as number;
+    const k = options.k;
     const candidates: Weight[] = [];
     const ir = toNumber(model.proto.ir_version ?? 3);
     const { weights, skipped } = chooseWeights(model, options, (w) =>
@@ -78,7 +78,7 @@ export const clusterPass: Pass = {
     }
     const { bits, opset } = plan;
     const names = new NameAllocator(model);
-    const kmeans: KMeansOptions = { k, seed: context.seed, maxIterations: options.iterations as number, keepZero: true };
+    const kmeans: KMeansOptions = { k, seed: context.seed, maxIterations: options.iterations, keepZero: true };
     const axisOf = (w: Weight) => (options.granularity === 'channel' ? channelAxis(w) : undefined);
     const applyClusters = (w: Weight, { codebooks, codes, iterations, error, sparsity }: ClusterResult): void => {
       const dims = w.tensor.dims.map(toNumber);
@@ -122,7 +122,7 @@ export const clusterPass: Pass = {
     if (summary.tensors.length > 0) raiseVersions(model, opset, summary.notes);
     return summary;
   },
-};
+});
 
 function raiseVersions(model: Model, opset: number, notes: string[]): void {
   const change = requireDefaultOpset(model.proto, opset, usedOps(model));

@@ -11,8 +11,8 @@ import { replaceInput, sortGraph } from '../ir/rewrite.js';
 import { byteSource, numElements, tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
 import { forEachGraph } from '../ir/walk.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
-import { selectionOptions, type OptionValues } from '../pass/options.js';
-import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pass/pass.js';
+import { selectionOptions } from '../pass/options.js';
+import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import type { Progress } from '../report/progress.js';
 import { makeNode } from '../quantize/replace.js';
 import { mergeConstantNodes } from './cse.js';
@@ -188,7 +188,7 @@ async function fingerprintsAhead(model: Model, threads: number, progress: Progre
   return prints;
 }
 
-export const dedupPass: Pass = {
+export const dedupPass = definePass({
   family: 'share',
   method: 'dedup',
   description: 'exact dedup: initializers and Constant values with the same dtype, shape and bytes are stored once (also 2-D copies stored transposed, recreated by a Transpose); lossless',
@@ -197,11 +197,11 @@ export const dedupPass: Pass = {
     nodes: { type: 'boolean', default: true, description: 'also merge identical nodes that compute only from constants (the DequantizeLinear of copies quantized before dedup)' },
     ...selectionOptions(),
   },
-  async run(model: Model, options: OptionValues, context: PassContext): Promise<PassSummary> {
+  async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     if (!model.proto.graph) return summary;
     const dedup = new Deduplicator(model, summary, valueFilter(options), new NameAllocator(model), {
-      transpose: options.transpose !== false, nodes: options.nodes !== false,
+      transpose: options.transpose, nodes: options.nodes,
     }, await fingerprintsAhead(model, context.threads, context.progress));
     dedup.visit(model.graph, new Scope(), new Set());
     if (dedup.copies > 0) summary.notes.push(`${dedup.copies} exact ${dedup.copies === 1 ? 'copy' : 'copies'} of ${dedup.kept.size} ${dedup.kept.size === 1 ? 'tensor' : 'tensors'} removed; their readers read the kept tensor`);
@@ -210,4 +210,4 @@ export const dedupPass: Pass = {
     if (model.graph.sparse_initializer.length > 0) summary.notes.push('sparse initializers are left as they are');
     return summary;
   },
-};
+});

@@ -2,12 +2,12 @@
 // or reader (exact dedup): the same patterns as the weight selection, matched against the value's
 // name and the names of the nodes reading it.
 import { namePattern } from '../ir/weights.js';
-import type { OptionValues } from '../pass/options.js';
+import type { SelectionValues } from '../pass/options.js';
 
 /** Returns why a value is left alone, or undefined when it may be shared. */
 export type ValueFilter = (name: string, readers: string[], elements: number) => string | undefined;
 
-export function valueFilter(options: OptionValues): ValueFilter {
+export function valueFilter(options: SelectionValues): ValueFilter {
   const include = typeof options.include === 'string' && options.include !== '' ? namePattern(options.include) : undefined;
   const exclude = typeof options.exclude === 'string' && options.exclude !== '' ? namePattern(options.exclude) : undefined;
   const minSize = typeof options['min-size'] === 'number' ? options['min-size'] : 0;

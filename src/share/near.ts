@@ -12,8 +12,8 @@ import { NameAllocator } from '../ir/names.js';
 import { replaceInput } from '../ir/rewrite.js';
 import { floatValues, makeTensor, tensorByteLength, toNumber } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
-import { selectionOptions, type OptionValues } from '../pass/options.js';
-import { emptySummary, type Pass, type PassContext, type PassSummary } from '../pass/pass.js';
+import { selectionOptions } from '../pass/options.js';
+import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
 import { sparsity, weightError } from '../report/metrics.js';
 import { gramMatrix, planGroups, type Bound } from './group.js';
@@ -45,7 +45,7 @@ function candidateSets(weights: Candidate[], byRole: boolean): Map<string, Candi
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
 
-export const nearPass: Pass = {
+export const nearPass = definePass({
   family: 'share',
   method: 'near',
   description: 'near-duplicate sharing: same-shape weights of the same role whose relative difference is under a tolerance are replaced by one shared tensor (a member or their mean)',
@@ -57,7 +57,7 @@ export const nearPass: Pass = {
     ops: { type: 'string', default: DEFAULT_OPS, description: 'op types whose weights may be shared' },
     ...selectionOptions(256),
   },
-  run(model: Model, options: OptionValues, context: PassContext): PassSummary {
+  run(model: Model, options, context: PassContext): PassSummary {
     const summary = emptySummary(this, options);
     const ir = toNumber(model.proto.ir_version ?? 3);
     const candidates: Candidate[] = [];
@@ -65,8 +65,8 @@ export const nearPass: Pass = {
       (w.isGraphOutput ? 'is a graph output' : undefined) ?? (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined));
     summary.skipped.push(...skipped);
     for (const w of weights) candidates.push({ weight: w, values: floatValues(model, w.tensor) });
-    const bound: Bound = typeof options.count === 'number' ? { count: options.count } : { tolerance: options.tolerance as number };
-    const mode = options.representative as RepresentativeMode;
+    const bound: Bound = options.count !== undefined ? { count: options.count } : { tolerance: options.tolerance };
+    const mode: RepresentativeMode = options.representative;
     const names = new NameAllocator(model);
     let groupNumber = 0, shared = 0;
     const sets = [...candidateSets(candidates, options['group-by'] !== 'shape')].filter(([, set]) => set.length > 1);
@@ -98,7 +98,7 @@ export const nearPass: Pass = {
     summary.notes.unshift(`${shared} tensors in ${groupNumber} ${groupNumber === 1 ? 'group' : 'groups'} now stored ${groupNumber === 1 ? 'once' : 'once each'}`);
     return summary;
   },
-};
+});
 
 function applyGroup(model: Model, members: Candidate[], rep: Representative, names: NameAllocator, summary: PassSummary, group: number, role: string): void {
   const home = members[0]!.weight.home;
