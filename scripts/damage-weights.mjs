@@ -15,7 +15,7 @@ const model = readModel(input);
 const random = seededRandom(Number(seed));
 for (const t of model.graph.initializer) {
   if (t.dims.length < 2 || t.data_type !== 1) continue;
-  const values = Float32Array.from(floatValues(model, t));
+  const values = Float32Array.from(floatValues(t));
   const rms = Math.sqrt(values.reduce((s, v) => s + v * v, 0) / values.length);
   for (let i = 0; i < values.length; i++) values[i] += Number(scale) * rms * (random() * 2 - 1);
   t.raw_data = new Uint8Array(values.buffer);

@@ -52,7 +52,7 @@ export function registerConvert(program: Command): void {
       const threads = defaultThreads(path);
       if (threads > 1) prestartCopyHelpers(threads - 1);
       const model = readModel(path);
-      const problems = validateModel(model.proto, new Map([...model.external].map(([t, r]) => [t, r.length])));
+      const problems = validateModel(model.proto);
       if (problems.length > 0) throw new InputError(`${path}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`);
       // The output must not be one of the model's files (its external data included).
       checkOutputs([{ path: flags.output, role: 'output' }], { force: flags.force ?? false, inputs: model.sourceFiles() });

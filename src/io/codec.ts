@@ -4,6 +4,7 @@
 // order with unknown fields last (as protobuf's C++ and upb serializers do), so a file written by
 // the onnx Python library comes back byte-identical. Message sizes are computed first, then bytes
 // are streamed to a sink; large byte fields go to the sink as they are, never copied.
+import type { ChunkOrigin, ChunkSink } from '../ir/file-range.js';
 import { messageSpec, emptyPacked, WireType, type FieldSpec, type MessageSpec } from './schema.js';
 
 export class DecodeError extends Error {
@@ -13,14 +14,11 @@ export class DecodeError extends Error {
   }
 }
 
-/** Where a streamed chunk's bytes were read from. */
-export interface ChunkOrigin {
-  file: string;
-  offset: number;
-}
+/** Where a streamed chunk's bytes were read from (a FileRange's, ir/file-range.ts). */
+export type { ChunkOrigin };
 
 /** Receives the encoded bytes in order; `origin` says where a chunk copied from a file was read. */
-export type Sink = (chunk: Uint8Array, origin?: ChunkOrigin) => void;
+export type Sink = ChunkSink;
 
 /** Bytes that are written by streaming (for example a tensor read from an external file in pieces). */
 export interface StreamedBytes {

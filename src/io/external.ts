@@ -2,7 +2,7 @@
 // Locations are relative paths inside the model's folder; anything else is refused, because a
 // model file from the internet must not make us read (or later write) outside that folder. Like
 // every input (input-path.ts), they must be regular files, opened without blocking.
-import { closeSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { InputError } from '../errors.js';
 import { openInput } from './input-path.js';
@@ -71,45 +71,4 @@ export function externalRef(t: TensorProto, modelDir: string, where: string): Ex
     throw new InputError(`${where}: tensor '${name}' needs bytes ${offset}..${offset + length} of '${location}', which has ${stat.size}`);
   }
   return { location, file, offset, length };
-}
-
-/** Reads `length` bytes at `offset` of a file into a new (aligned) buffer. */
-export function readRange(file: string, offset: number, length: number): Uint8Array {
-  const out = Buffer.allocUnsafeSlow(length);
-  readRangeInto(file, offset, out);
-  return out;
-}
-
-/** Reads `out.length` bytes of `file` from `offset` into `out`. */
-export function readRangeInto(file: string, offset: number, out: Uint8Array): void {
-  const reader = new RangeReader(file);
-  try {
-    reader.readInto(offset, out);
-  } finally {
-    reader.close();
-  }
-}
-
-/** Reads ranges of one file, which stays open until close(). */
-export class RangeReader {
-  private readonly fd: number;
-
-  constructor(readonly file: string) {
-    this.fd = openInput(file).fd;
-  }
-
-  /** Reads `out.length` bytes from `offset` into `out`. */
-  readInto(offset: number, out: Uint8Array): void {
-    const length = out.length;
-    let done = 0;
-    while (done < length) {
-      const n = readSync(this.fd, out, done, length - done, offset + done);
-      if (n === 0) throw new InputError(`${this.file}: ended before byte ${offset + length}`);
-      done += n;
-    }
-  }
-
-  close(): void {
-    closeSync(this.fd);
-  }
 }

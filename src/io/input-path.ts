@@ -6,10 +6,11 @@
 // - reading is from that descriptor, and no more than a per-kind limit, checked before reading;
 // - a file found inside a data folder (not named by the user) must still be inside that folder
 //   once symlinks are resolved: a downloaded data folder must not make us read elsewhere.
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { closeSync, readSync, realpathSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { isAbsolute, relative } from 'node:path';
 import { InputError } from '../errors.js';
+import { openFailed, openInput } from '../fs/open.js';
 
 /**
  * The most bytes one evaluation data file (.pb, .npy, .npz, labels) may hold, after decompression
@@ -22,73 +23,13 @@ export const DATA_FILE_LIMIT = Math.min(2 ** 31, Math.floor(totalmem() / 4));
 /** The most bytes of a text input (recipe, report JSON, labels text): far more than any holds; V8 strings end at 512 MiB. */
 export const TEXT_FILE_LIMIT = 64 * 2 ** 20;
 
-/** "a FIFO", "a directory", ...: what a path is (from lstat or stat), for messages of both file policies. */
-export function fileKind(stat: Stats): string {
-  if (stat.isFile()) return 'a regular file';
-  if (stat.isDirectory()) return 'a directory';
-  if (stat.isSymbolicLink()) return 'a symbolic link';
-  if (stat.isFIFO()) return 'a FIFO';
-  if (stat.isSocket()) return 'a socket';
-  if (stat.isCharacterDevice()) return 'a character device';
-  if (stat.isBlockDevice()) return 'a block device';
-  return 'not a file';
-}
-
 export function bytesText(n: number): string {
   if (n >= 2 ** 30 && n % 2 ** 30 === 0) return `${n / 2 ** 30} GiB`;
   if (n >= 2 ** 20 && n % 2 ** 20 === 0) return `${n / 2 ** 20} MiB`;
   return `${n} bytes`;
 }
 
-function notRegular(name: string, stat: Stats): InputError {
-  return new InputError(`${name}: not a regular file (it is ${fileKind(stat)})`);
-}
-
-function openFailed(name: string, e: unknown): InputError {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new InputError(`${name}: no such file`);
-  if (code === 'EACCES' || code === 'EPERM') return new InputError(`${name}: permission denied`);
-  if (code === 'ENOTDIR') return new InputError(`${name}: a part of its path is not a folder`);
-  if (code === 'ELOOP') return new InputError(`${name}: too many levels of symbolic links`);
-  return new InputError(`${name}: cannot read (${code ?? String(e)})`);
-}
-
-// O_NONBLOCK: opening a FIFO for reading returns at once instead of waiting for a writer (regular
-// files ignore it). O_NOCTTY: a terminal swapped in never becomes our controlling terminal.
-const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
-
-export interface OpenInput {
-  fd: number;
-  /** The descriptor's own stat: a regular file. */
-  stat: Stats;
-}
-
-/**
- * Opens a file for reading under the policy. `name` is how errors name it (the path the user gave,
- * or a phrase); `file` is what is opened (a resolved path, by default `name`). Close the fd.
- */
-export function openInput(name: string, file = name): OpenInput {
-  let before: Stats;
-  try {
-    before = statSync(file);
-  } catch (e) {
-    throw openFailed(name, e);
-  }
-  // Refused before opening, so that a device is never opened at all.
-  if (!before.isFile()) throw notRegular(name, before);
-  let fd: number;
-  try {
-    fd = openSync(file, OPEN_FLAGS);
-  } catch (e) {
-    throw openFailed(name, e);
-  }
-  const stat = fstatSync(fd);
-  if (!stat.isFile()) {
-    closeSync(fd);
-    throw notRegular(name, stat);
-  }
-  return { fd, stat };
-}
+export { fileKind, openFailed, openInput, type OpenInput } from '../fs/open.js';
 
 /** Reads `size` bytes from the start of an open file into a buffer of its own (a file that shrank gives fewer). */
 export function readAll(fd: number, size: number): Buffer {

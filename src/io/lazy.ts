@@ -2,56 +2,9 @@
 // the protobuf structure finds the raw_data payloads of the main graph's initializers; everything
 // else is read into a buffer of the file's size whose payload regions are never touched (so the
 // operating system never gives them memory), and the decoded tensors point at the file instead.
-// Unchanged tensors are then copied from file to file in pieces, and a pass reads only what it uses.
+// io/read.ts makes those payloads FileRanges (ir/file-range.ts): unchanged tensors are then copied
+// from file to file in pieces, and a pass reads only what it uses.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { InputError } from '../errors.js';
-import type { ChunkOrigin, Sink, StreamedBytes } from './codec.js';
-import { readRange } from './external.js';
-
-/** A byte range of a file (a tensor left in the model file, or in an external data file), read when asked for. */
-export class FileBytes implements StreamedBytes {
-  constructor(readonly file: string, readonly offset: number, readonly length: number) {}
-
-  get byteLength(): number {
-    return this.length;
-  }
-
-  get origin(): ChunkOrigin {
-    return { file: this.file, offset: this.offset };
-  }
-
-  /** The bytes, read into a new buffer. */
-  load(): Uint8Array {
-    return readRange(this.file, this.offset, this.length);
-  }
-
-  writeTo(write: Sink): void {
-    const chunk = copyBuffer();
-    const fd = openSync(this.file, 'r');
-    try {
-      for (let done = 0; done < this.length;) {
-        const n = readSync(fd, chunk, 0, Math.min(chunk.length, this.length - done), this.offset + done);
-        if (n === 0) throw new InputError(`${this.file}: ended before byte ${this.offset + this.length}`);
-        write(chunk.subarray(0, n), { file: this.file, offset: this.offset + done });
-        done += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-}
-
-let shared: Buffer | undefined;
-
-/**
- * One buffer for every file-to-file copy (the sink consumes each chunk before the next read): a new
- * 16 MiB buffer per tensor cost a page fault per 4 KiB copied, and chunks of 1 MiB stay in the
- * processor's cache (BERT-base round trip: 0.43–1.1 s before, 0.33–0.37 s after).
- */
-function copyBuffer(): Buffer {
-  shared ??= Buffer.allocUnsafeSlow(1 << 20);
-  return shared;
-}
 
 /** Reads through a file in windows, for the structure scan. */
 class Window {

@@ -7,7 +7,9 @@ import { forEachTensor } from '../ir/walk.js';
 import { DecodeError, decode } from './codec.js';
 import { externalRef, isExternal } from './external.js';
 import { openInput, readAll } from './input-path.js';
-import { FileBytes, readWithHoles } from './lazy.js';
+import { readWithHoles } from './lazy.js';
+import { setData } from '../ir/data.js';
+import { FileRange } from '../ir/file-range.js';
 import { tensorSizeProblem } from '../ir/validate.js';
 import { checkLimits } from '../ir/limits.js';
 import type { ModelProto } from '../ir/onnx.js';
@@ -56,24 +58,26 @@ export function readModel(path: string, options: ReadOptions = {}): Model {
   }
   const proto = decodeModel(bytes, path);
   checkLimits(proto, path);
-  const model = new Model(proto, { path: full, given: path, dir: dirname(full), bytes: stat.size, buffer: lazy && lazy.holes.size > 0 ? undefined : bytes });
+  // Large payloads left in the file, and external data, become FileRanges: the tensor's one data.
   if (lazy && lazy.holes.size > 0) {
     for (const t of proto.graph!.initializer) {
       const raw = t.raw_data;
-      const length = raw ? lazy.holes.get(raw.byteOffset) : undefined;
-      if (raw && raw.buffer === bytes.buffer && length === raw.byteLength) t.raw_data = new FileBytes(full, raw.byteOffset, length) as unknown as Uint8Array;
+      const length = raw instanceof Uint8Array ? lazy.holes.get(raw.byteOffset) : undefined;
+      if (raw instanceof Uint8Array && raw.buffer === bytes.buffer && length === raw.byteLength) t.raw_data = new FileRange(full, raw.byteOffset, length);
     }
   }
+  const dataFiles = new Set<string>();
   forEachTensor(proto, ({ tensor }) => {
-    let externalLength: number | undefined;
-    if (isExternal(tensor)) {
-      const ref = externalRef(tensor, dirname(full), path);
-      model.external.set(tensor, ref);
-      externalLength = ref.length;
-    }
+    const ref = isExternal(tensor) ? externalRef(tensor, dirname(full), path) : undefined;
     // A shape that disagrees with the data would make every later step allocate or read what is not there.
-    const problem = tensorSizeProblem(tensor, externalLength);
+    const problem = tensorSizeProblem(tensor, ref?.length);
     if (problem) throw new InputError(`${path}: ${problem}`);
+    if (ref) {
+      setData(tensor, new FileRange(ref.file, ref.offset, ref.length, ref.location));
+      dataFiles.add(ref.file);
+    }
   });
+  const buffer = lazy && lazy.holes.size > 0 ? undefined : bytes;
+  const model = new Model(proto, { path: full, given: path, dir: dirname(full), bytes: stat.size, buffer, dataFiles: [...dataFiles] });
   return model;
 }

@@ -16,8 +16,8 @@ import { forEachGraph } from '../ir/walk.js';
 import { toNumber, transposedBytes } from '../ir/tensor.js';
 import { dtypeInfo } from '../ir/dtype.js';
 import { TempFile } from './atomic.js';
-import type { StreamedBytes } from './codec.js';
-import { FileBytes } from './lazy.js';
+import { dataOf, setData, type TensorData } from '../ir/data.js';
+import { FileRange } from '../ir/file-range.js';
 import { repointSettled } from './write.js';
 import type { GraphProto, TensorProto } from '../ir/onnx.js';
 import { AttributeType, DataType } from '../ir/onnx.js';
@@ -76,16 +76,7 @@ function elementBytes(t: TensorProto): number | undefined {
   return bits >= 8 && bits % 8 === 0 ? bits / 8 : undefined;
 }
 
-/** The tensor's bytes where they are: in memory, or a range of a file (the model's or its external data). */
-function bytesOf(model: Model, t: TensorProto): Uint8Array | FileBytes | undefined {
-  const ref = model.external.get(t);
-  if (ref) return new FileBytes(ref.file, ref.offset, ref.length);
-  const raw = t.raw_data as Uint8Array | StreamedBytes | undefined;
-  if (raw instanceof Uint8Array || raw instanceof FileBytes) return raw;
-  return undefined;
-}
-
-function hashOf(bytes: Uint8Array | FileBytes): string {
+function hashOf(bytes: TensorData): string {
   const h = createHash('sha256');
   if (bytes instanceof Uint8Array) h.update(bytes);
   else bytes.writeTo((chunk) => h.update(chunk));
@@ -132,7 +123,7 @@ export class SharedData {
       for (const tensor of graph.initializer) sites.push({ graph, tensor });
     });
     for (const { graph, tensor } of sites) {
-      const bytes = bytesOf(model, tensor);
+      const bytes = dataOf(tensor);
       if (!bytes || bytes.byteLength < this.threshold || bytes.byteLength === 0) continue;
       const settled = this.offsetOf(bytes);
       if (settled !== undefined) {
@@ -149,7 +140,7 @@ export class SharedData {
       const digest = hashOf(bytes);
       const same = this.byHash.get(digest);
       if (same && same.length === bytes.byteLength) {
-        this.point(model, tensor, same);
+        this.point(tensor, same);
         same.models.add(index);
         reads.add(same);
         result.reused++;
@@ -160,7 +151,7 @@ export class SharedData {
       const name = tensor.name ?? '';
       const [rows, cols] = tensor.dims.map(toNumber) as [number, number];
       if (options.transpose && tensor.dims.length === 2 && size !== undefined && this.matrices.has(`${size}|${cols}|${rows}`) && this.replaceable(graph, model, name, size)) {
-        const flipped = transposedBytes(bytes instanceof FileBytes ? bytes.load() : bytes, rows, cols, size);
+        const flipped = transposedBytes(bytes instanceof FileRange ? bytes.load() : bytes, rows, cols, size);
         const other = this.byHash.get(hashOf(flipped));
         if (other && other.length === flipped.byteLength) {
           names ??= new NameAllocator(model);
@@ -168,10 +159,9 @@ export class SharedData {
           const source = names.fresh(`${name}_shared_T`);
           graph.initializer = graph.initializer.filter((t) => t !== tensor);
           graph.input = graph.input.filter((i) => i.name !== name);
-          model.external.delete(tensor);
           const stored: TensorProto = { ...tensor, name: source, dims: [cols, rows], external_data: [] };
           delete stored.data_location;
-          this.point(model, stored, other);
+          this.point(stored, other);
           graph.initializer.push(stored);
           graph.node.unshift({
             input: [source], output: [name], name: names.fresh(`${name}_Transpose`), op_type: 'Transpose', metadata_props: [], device_configurations: [],
@@ -187,7 +177,7 @@ export class SharedData {
       }
       const entry = this.append(tensor, bytes, digest);
       entry.models.add(index);
-      this.point(model, tensor, entry);
+      this.point(tensor, entry);
       reads.add(entry);
     }
     for (const s of reads) result.readsBytes += s.length;
@@ -206,14 +196,14 @@ export class SharedData {
   }
 
   /**
-   * The tensors a pass has made and no later pass changes (PassContext.settle): each held in memory
+   * The tensors a pass has made and no later pass changes (model.settle): each held in memory
    * and of at least the threshold is written, or pointed at the same bytes already stored, and its
    * bytes leave memory. One equal to the transpose of stored bytes stays as it is, for store().
    */
   settle(tensors: readonly TensorProto[]): void {
     if (!this.current) throw new Error('SharedData.settle before begin');
     for (const t of tensors) {
-      const raw = t.raw_data as Uint8Array | StreamedBytes | undefined;
+      const raw = dataOf(t);
       if (!(raw instanceof Uint8Array) || raw.byteLength < this.threshold || raw.byteLength === 0) continue;
       const digest = hashOf(raw);
       const same = this.byHash.get(digest);
@@ -233,7 +223,7 @@ export class SharedData {
   }
 
   /** Writes bytes not stored yet, aligned, and records them. */
-  private append(tensor: TensorProto, bytes: Uint8Array | FileBytes, digest: string): Stored {
+  private append(tensor: TensorProto, bytes: TensorData, digest: string): Stored {
     this.file.pad(alignedOffset(this.file.bytes, bytes.byteLength) - this.file.bytes);
     const entry: Stored = { offset: this.file.bytes, length: bytes.byteLength, models: new Set(), owner: tensor };
     if (bytes instanceof Uint8Array) this.file.write(bytes);
@@ -257,23 +247,19 @@ export class SharedData {
     return !(ir >= 4 && graph.input.some((i) => i.name === name));
   }
 
-  private point(model: Model, t: TensorProto, at: Stored): void {
-    model.external.delete(t);
+  private point(t: TensorProto, at: Stored): void {
     this.repoint(t, at);
   }
 
   /** Points a tensor at stored bytes. */
   private repoint(t: TensorProto, at: Stored): void {
-    t.external_data = [];
-    delete t.data_location;
-    t.float_data = [];
-    t.raw_data = new FileBytes(this.file.tmpPath, at.offset, at.length) as unknown as Uint8Array;
+    setData(t, new FileRange(this.file.tmpPath, at.offset, at.length));
     this.settled.push(t);
   }
 
   /** Where a stored tensor's bytes are, or undefined for any other tensor (writeModel's question). */
-  offsetOf(bytes: Uint8Array | StreamedBytes): number | undefined {
-    return bytes instanceof FileBytes && bytes.file === this.file.tmpPath ? bytes.offset : undefined;
+  offsetOf(bytes: TensorData): number | undefined {
+    return bytes instanceof FileRange && bytes.file === this.file.tmpPath ? bytes.offset : undefined;
   }
 
   totals(): SharedTotals {

@@ -31,7 +31,7 @@ export function arrayFromTensor(t: TensorProto, fallbackName = '', where?: strin
   const dims = t.dims.map(toNumber);
   const data: ArrayData = t.data_type === DataType.STRING
     ? t.string_data.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('utf8'))
-    : tensorValues(undefined, t);
+    : tensorValues(t);
   return { name: t.name || fallbackName, dtype: t.data_type ?? 0, dims, data };
 }
 

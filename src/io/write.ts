@@ -12,7 +12,8 @@ import { TempFile } from './atomic.js';
 import { checkOutputs, createFolders } from './output-path.js';
 import { encodeTo, type ChunkOrigin, type StreamedBytes } from './codec.js';
 import { ParallelCopy, type RangeCopy } from './copy.js';
-import { FileBytes } from './lazy.js';
+import { dataOf, isExternalData, setData, type TensorData } from '../ir/data.js';
+import { FileRange } from '../ir/file-range.js';
 import type { TensorProto } from '../ir/onnx.js';
 import { TENSOR_LOCATION_EXTERNAL } from '../ir/onnx.js';
 
@@ -100,25 +101,18 @@ export interface SettledData {
 const AUTO_EXTERNAL_BYTES = 2 ** 31 - (64 << 20);
 const LARGE_TENSOR = 1 << 20;
 
-interface TensorData {
-  bytes: Uint8Array | StreamedBytes;
+/** A tensor's data as the writer places it: its bytes, and whether it came from an external data file. */
+interface Placeable {
+  bytes: TensorData;
   external: boolean;
 }
 
-function dataOf(model: Model, t: TensorProto): TensorData | undefined {
-  const ref = model.external.get(t);
-  if (ref) return { bytes: new FileBytes(ref.file, ref.offset, ref.length), external: true };
+function placeableOf(t: TensorProto): Placeable | undefined {
   if (t.data_location === TENSOR_LOCATION_EXTERNAL) {
     throw new OutputError(`tensor '${t.name ?? ''}' is marked external but its data file is unknown`);
   }
-  if (t.raw_data) return { bytes: t.raw_data, external: false };
-  return undefined;
-}
-
-function inlined(t: TensorProto, bytes: Uint8Array | StreamedBytes): TensorProto {
-  const copy: TensorProto = { ...t, external_data: [], raw_data: bytes as Uint8Array };
-  delete copy.data_location;
-  return copy;
+  const bytes = dataOf(t);
+  return bytes && { bytes, external: isExternalData(t) };
 }
 
 function externalized(t: TensorProto, location: string, offset: number, length: number): TensorProto {
@@ -151,7 +145,7 @@ export function writesExternalData(model: Model, options: WriteOptions = {}): bo
   let dataBytes = 0;
   let anyExternal = false;
   forEachTensor(model.proto, ({ tensor }) => {
-    const data = dataOf(model, tensor);
+    const data = placeableOf(tensor);
     anyExternal ||= data?.external ?? false;
     dataBytes += data?.bytes.byteLength ?? 0;
   });
@@ -184,8 +178,8 @@ function dataTarget(model: Model, out: string, options: WriteOptions): { locatio
 /** Points tensors settled into a data file's temporary name at its final name, once it is renamed there. */
 export function repointSettled(settled: TensorProto[], tmpPath: string, finalPath: string): void {
   for (const t of settled) {
-    const raw = t.raw_data as unknown as FileBytes;
-    if (raw instanceof FileBytes && raw.file === tmpPath) t.raw_data = new FileBytes(finalPath, raw.offset, raw.length) as unknown as Uint8Array;
+    const data = dataOf(t);
+    if (data instanceof FileRange && data.file === tmpPath) setData(t, data.movedTo(finalPath));
   }
 }
 
@@ -218,19 +212,19 @@ export class OutputData {
   /** Writes the tensors of at least the size threshold held in memory, and points them at the file. */
   settle(tensors: TensorProto[]): void {
     for (const t of tensors) {
-      const raw = t.raw_data as Uint8Array | StreamedBytes | undefined;
+      const raw = dataOf(t);
       if (!(raw instanceof Uint8Array) || raw.byteLength < this.threshold) continue;
       this.file.pad(alignedOffset(this.file.bytes, raw.byteLength) - this.file.bytes);
       const offset = this.file.bytes;
       this.file.write(raw);
-      t.raw_data = new FileBytes(this.file.tmpPath, offset, raw.byteLength) as unknown as Uint8Array;
+      t.raw_data = new FileRange(this.file.tmpPath, offset, raw.byteLength);
       this.settled.push(t);
     }
   }
 
   /** Where a settled tensor's bytes are, or undefined for any other tensor. */
-  offsetOf(bytes: Uint8Array | StreamedBytes): number | undefined {
-    return bytes instanceof FileBytes && bytes.file === this.file.tmpPath ? bytes.offset : undefined;
+  offsetOf(bytes: TensorData): number | undefined {
+    return bytes instanceof FileRange && bytes.file === this.file.tmpPath ? bytes.offset : undefined;
   }
 
   /** Renames the file into place; settled tensors then read from there. */
@@ -255,11 +249,11 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
   const out = outputPath(model, outPath, options);
   const threshold = sizeThreshold(options);
 
-  const tensors: { tensor: TensorProto; data: TensorData }[] = [];
+  const tensors: { tensor: TensorProto; data: Placeable }[] = [];
   let dataBytes = 0;
   let anyExternal = false;
   forEachTensor(model.proto, ({ tensor, place }) => {
-    const data = dataOf(model, tensor);
+    const data = placeableOf(tensor);
     if (!data) return;
     anyExternal ||= data.external;
     dataBytes += data.bytes.byteLength;
@@ -288,8 +282,6 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
       const target = settledData ?? dataTarget(model, out, options);
       dataFile = settledData?.file ?? open(target.path);
       placed = dataLayout(tensors, threshold, target.location, substitute, dataFile.bytes, settledData);
-    } else {
-      for (const { tensor, data } of tensors) if (data.external) substitute.set(tensor, inlined(tensor, data.bytes));
     }
 
     // Bytes left to the parallel copy, by what they are and where they go.
@@ -315,8 +307,8 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
       // Where the .onnx file's streamed bytes land is found by encoding it once: not worth it for a few.
       let inModelFile = 0;
       for (const { tensor } of tensors) {
-        const raw = ((substitute.get(tensor) ?? tensor) as TensorProto).raw_data as Uint8Array | StreamedBytes | undefined;
-        if (raw && !(raw instanceof Uint8Array) && raw.origin) inModelFile += raw.byteLength;
+        const raw = ((substitute.get(tensor) ?? tensor) as TensorProto).raw_data;
+        if (raw instanceof FileRange) inModelFile += raw.byteLength;
       }
       if (inModelFile >= (options.parallelCopyFrom ?? PARALLEL_COPY_BYTES)) defer(file, streamedPlacements(model, substitute), deferred);
     }
@@ -399,7 +391,7 @@ export class PrecopiedOutput {
   static start(model: Model, outPath: string, options: WriteOptions): PrecopiedOutput | undefined {
     const helpers = Math.max(0, (options.threads ?? 1) - 1);
     const source = model.source?.path;
-    if (helpers === 0 || !source || options.dryRun || options.data || model.external.size > 0 || options.externalData === true) return undefined;
+    if (helpers === 0 || !source || options.dryRun || options.data || model.source!.dataFiles.length > 0 || options.externalData === true) return undefined;
     let out: string;
     try {
       out = outputPath(model, outPath, options);
@@ -409,8 +401,8 @@ export class PrecopiedOutput {
     const ranges: RangeCopy[] = [];
     let bytes = 0;
     for (const t of model.proto.graph?.initializer ?? []) {
-      const raw = t.raw_data as Uint8Array | FileBytes | undefined;
-      if (raw instanceof FileBytes && raw.file === source) {
+      const raw = dataOf(t);
+      if (raw instanceof FileRange && raw.file === source) {
         ranges.push({ from: source, fromOffset: raw.offset, to: '', toOffset: raw.offset, length: raw.length });
         bytes += raw.length;
       }
@@ -466,7 +458,7 @@ interface Placement {
  * external are put back inline.
  */
 function dataLayout(
-  tensors: { tensor: TensorProto; data: TensorData }[], threshold: number, location: string, substitute: Map<object, object>,
+  tensors: { tensor: TensorProto; data: Placeable }[], threshold: number, location: string, substitute: Map<object, object>,
   start: number, settled: SettledData | undefined,
 ): Placement[] {
   const placed: Placement[] = [];
@@ -478,10 +470,7 @@ function dataLayout(
       substitute.set(tensor, externalized(tensor, location, settledAt, length));
       continue;
     }
-    if (length < threshold) {
-      if (data.external) substitute.set(tensor, inlined(tensor, data.bytes));
-      continue;
-    }
+    if (length < threshold) continue;
     end = alignedOffset(end, length);
     placed.push({ bytes: data.bytes, offset: end });
     substitute.set(tensor, externalized(tensor, location, end, length));

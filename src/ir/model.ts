@@ -1,6 +1,5 @@
-// The in-memory model: the decoded ModelProto plus where it came from, so that tensors stored in
-// external files can be read when a pass needs them and copied when the model is written.
-import type { ExternalRef } from '../io/external.js';
+// The in-memory model: the decoded ModelProto, whose tensors own their data (ir/data.ts), plus
+// where it came from.
 import type { GraphProto, ModelProto, TensorProto } from './onnx.js';
 
 export interface ModelSource {
@@ -14,11 +13,16 @@ export interface ModelSource {
   readonly bytes: number;
   /** The file's bytes: tensor data of the model are views into them. */
   readonly buffer?: Uint8Array;
+  /** The external data files its tensors were read from (resolved, inside its folder). */
+  readonly dataFiles: readonly string[];
 }
 
+/** Hears of tensors a pass declares final: the writer of an external data output writes them at once. */
+export type SettleListener = (tensors: TensorProto[]) => void;
+
 export class Model {
-  /** External-data references of the tensors that still point at the source's files. */
-  readonly external = new Map<TensorProto, ExternalRef>();
+  /** Set (by the pipeline) while the step whose new tensors are final runs. */
+  private settleListener?: SettleListener;
 
   constructor(
     public proto: ModelProto,
@@ -32,9 +36,20 @@ export class Model {
 
   /** Files this model's data comes from: the model file and every external data file. */
   sourceFiles(): string[] {
-    const files = new Set<string>();
-    if (this.source) files.add(this.source.path);
-    for (const ref of this.external.values()) files.add(ref.file);
-    return [...files];
+    return this.source ? [this.source.path, ...this.source.dataFiles] : [];
+  }
+
+  /**
+   * A pass hands over new tensors that nothing will change again (its output weights, when it is
+   * the step the pipeline settles): a listener may write them and leave FileRanges in their place,
+   * so that their bytes need not stay in memory. Without a listener, nothing happens.
+   */
+  settle(tensors: TensorProto[]): void {
+    this.settleListener?.(tensors);
+  }
+
+  /** Installs (or with undefined removes) the listener settle() calls. */
+  listenForSettled(listener: SettleListener | undefined): void {
+    this.settleListener = listener;
   }
 }

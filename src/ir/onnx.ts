@@ -3,6 +3,8 @@
 // file had it (proto2 presence), repeated fields are always arrays, int64 values are numbers
 // unless they do not fit a double exactly, then bigint. Byte fields are views into the file.
 
+import type { FileRange } from './file-range.js';
+
 export type Int64 = number | bigint;
 
 /** Raw bytes of fields this schema does not know, kept so that they survive a round trip. */
@@ -34,7 +36,8 @@ export interface TensorProto extends Unknown {
   string_data: Uint8Array[];
   int64_data: BigInt64Array | bigint[];
   name?: string;
-  raw_data?: Uint8Array;
+  /** Decoded: a view into the file. After reading, large payloads may stay in a file (ir/data.ts). */
+  raw_data?: Uint8Array | FileRange;
   double_data: Float64Array | number[];
   uint64_data: BigUint64Array | bigint[];
   doc_string?: string;

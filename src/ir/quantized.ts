@@ -125,7 +125,7 @@ function describe(model: Model, name: string, tensor: TensorProto, home: GraphPr
   let elements = numElements(tensor.dims);
   if (form === 'MatMulNBits' && k !== undefined && n !== undefined) elements = k * n;
   else if (form === 'GatherBlockQuantized' && tensor.data_type === DataType.UINT8 && bits === 4) elements *= 2;
-  return { name, tensor, home, node, form, dtype, bits, granularity, elements, bytes: tensorByteLength(model, tensor), label, short, reason };
+  return { name, tensor, home, node, form, dtype, bits, granularity, elements, bytes: tensorByteLength(tensor), label, short, reason };
 }
 
 /** Counts by a key, most first, then by name. */

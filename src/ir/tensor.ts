@@ -1,11 +1,10 @@
 // Tensor values: element counts, raw little-endian bytes wherever the data lives (raw_data, the
 // typed repeated fields, or an external file), typed-array views of them, and Constant nodes.
-import { readRange, readRangeInto } from '../io/external.js';
-import { FileBytes } from '../io/lazy.js';
 import type { AttributeProto, Int64, NodeProto, TensorProto } from './onnx.js';
 import { DataType } from './onnx.js';
+import { dataOf, fileRangeOf } from './data.js';
 import { dtypeInfo, rawByteLength } from './dtype.js';
-import type { Model } from './model.js';
+import { readRange, readRangeInto } from './file-range.js';
 
 export function toNumber(v: Int64): number {
   return typeof v === 'bigint' ? Number(v) : v;
@@ -19,10 +18,9 @@ export function numElements(dims: readonly Int64[]): number {
 }
 
 /** Bytes the tensor's values take (raw, packed), whatever field holds them. */
-export function tensorByteLength(model: Model | undefined, t: TensorProto): number {
-  const ref = model?.external.get(t);
-  if (ref) return ref.length;
-  if (t.raw_data) return t.raw_data.byteLength;
+export function tensorByteLength(t: TensorProto): number {
+  const data = dataOf(t);
+  if (data) return data.byteLength;
   if (t.data_type === DataType.STRING) return t.string_data.reduce((n, s) => n + s.byteLength, 0);
   return rawByteLength(t.data_type, numElements(t.dims));
 }
@@ -71,12 +69,10 @@ function typedFieldBytes(t: TensorProto): Uint8Array {
  * The tensor's values as raw little-endian bytes. A view where the data is already in memory
  * (raw_data), a copy where it must be converted, a fresh read where it lives in an external file.
  */
-export function tensorBytes(model: Model | undefined, t: TensorProto): Uint8Array {
-  const ref = model?.external.get(t);
-  if (ref) return readRange(ref.file, ref.offset, ref.length);
-  const raw = t.raw_data as Uint8Array | FileBytes | undefined;
-  if (raw instanceof FileBytes) return raw.load();
-  if (raw) return raw;
+export function tensorBytes(t: TensorProto): Uint8Array {
+  const data = dataOf(t);
+  if (data instanceof Uint8Array) return data;
+  if (data) return data.load();
   return typedFieldBytes(t);
 }
 
@@ -95,8 +91,8 @@ const VIEW: Partial<Record<number, { new (b: ArrayBuffer, o: number, n: number):
  * patterns; sub-byte and float8 types as packed Uint8 bytes). A view over the file's bytes when
  * they are aligned for the element size, otherwise one aligned copy.
  */
-export function tensorValues(model: Model | undefined, t: TensorProto): Typed {
-  const bytes = tensorBytes(model, t);
+export function tensorValues(t: TensorProto): Typed {
+  const bytes = tensorBytes(t);
   const Ctor = VIEW[t.data_type ?? 0] ?? Uint8Array;
   const size = Ctor.BYTES_PER_ELEMENT;
   if (bytes.byteLength % size !== 0) throw new Error(`tensor '${t.name ?? ''}' has ${bytes.byteLength} bytes, not a whole number of elements`);
@@ -130,28 +126,25 @@ export interface ByteRange {
   byteLength: number;
 }
 
-/** Where a tensor's bytes are in a file: external data, or a lazily read model's payload; undefined when in memory. */
-function inFile(model: Model | undefined, t: TensorProto): ByteRange | undefined {
-  const ref = model?.external.get(t);
-  if (ref) return { file: ref.file, offset: ref.offset, byteLength: ref.length };
-  const raw = t.raw_data as Uint8Array | FileBytes | undefined;
-  if (raw instanceof FileBytes) return { file: raw.file, offset: raw.offset, byteLength: raw.length };
-  return undefined;
+/** Where a tensor's bytes are in a file, as plain data; undefined when they are in memory. */
+function inFile(t: TensorProto): ByteRange | undefined {
+  const range = fileRangeOf(t);
+  return range && { file: range.file, offset: range.offset, byteLength: range.length };
 }
 
 /** A tensor's bytes as a ByteRange when they are still in a file, else as tensorBytes gives them. */
-export function byteSource(model: Model | undefined, t: TensorProto): Uint8Array | ByteRange {
-  return inFile(model, t) ?? tensorBytes(model, t);
+export function byteSource(t: TensorProto): Uint8Array | ByteRange {
+  return inFile(t) ?? tensorBytes(t);
 }
 
 /**
  * A float32 tensor's values as a FloatSource when they are still in a file (saving a buffer and a
  * copy per tensor), otherwise as floatValues gives them.
  */
-export function floatSource(model: Model | undefined, t: TensorProto): Float32Array | FloatSource {
-  const range = t.data_type === DataType.FLOAT ? inFile(model, t) : undefined;
+export function floatSource(t: TensorProto): Float32Array | FloatSource {
+  const range = t.data_type === DataType.FLOAT ? inFile(t) : undefined;
   if (range && range.byteLength % 4 === 0) return { file: range.file, offset: range.offset, length: range.byteLength / 4 };
-  return floatValues(model, t);
+  return floatValues(t);
 }
 
 /** The bytes of a byteSource, in memory. */
@@ -168,8 +161,8 @@ export function toFloat32(values: Float32Array | FloatSource): Float32Array {
 }
 
 /** float32 values of a FLOAT, DOUBLE, FLOAT16 or BFLOAT16 tensor (a copy unless already float32). */
-export function floatValues(model: Model | undefined, t: TensorProto): Float32Array {
-  const values = tensorValues(model, t);
+export function floatValues(t: TensorProto): Float32Array {
+  const values = tensorValues(t);
   switch (t.data_type) {
     case DataType.FLOAT: return values as Float32Array;
     case DataType.DOUBLE: return Float32Array.from(values as Float64Array);

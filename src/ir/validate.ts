@@ -90,7 +90,7 @@ function checkGraph(graph: GraphProto, outer: Set<string>, domains: Set<string>,
 }
 
 /** Every problem found (empty when the model is sound). */
-export function validateModel(model: ModelProto, externalLengths?: Map<TensorProto, number>): string[] {
+export function validateModel(model: ModelProto): string[] {
   const problems: string[] = [];
   if (!model.graph) return ['the model has no graph'];
   const domains = new Set(model.opset_import.map((o) => normalDomain(o.domain)));
@@ -98,7 +98,7 @@ export function validateModel(model: ModelProto, externalLengths?: Map<TensorPro
   checkGraph(model.graph, new Set(), domains, problems, model.graph.name || 'graph');
   const visit = (g: GraphProto) => {
     for (const t of g.initializer) {
-      const p = tensorSizeProblem(t, externalLengths?.get(t));
+      const p = tensorSizeProblem(t);
       if (p) problems.push(p);
     }
     for (const n of g.node) for (const a of n.attribute) for (const sub of a.g ? [a.g, ...a.graphs] : a.graphs) visit(sub);

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ResourceError } from '../errors.js';
 import { packagePath } from '../paths.js';
-import { RangeReader } from '../io/external.js';
+import { RangeReader } from '../ir/file-range.js';
 import { readFloats, type FloatSource } from '../ir/tensor.js';
 import { weightErrorOf, type WeightError } from '../report/metrics.js';
 import { part, PROGRESS_CHUNK, type JobProgress } from './progress.js';

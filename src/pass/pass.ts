@@ -1,7 +1,6 @@
 // The pass contract (../shared/DESIGN.md): a pass is a module with a name, declared options with
 // defaults, and run(model, options, context) → summary. It changes the model in place, never
 // prints, and reports progress through the context.
-import type { TensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import type { Progress } from '../report/progress.js';
 import type { OptionSpecs, OptionsOf, OptionValues } from './options.js';
@@ -11,11 +10,6 @@ export interface PassContext {
   /** Seed for anything random (clustering initialisation, sampling). */
   seed: number;
   threads: number;
-  /**
-   * Given to the last step only: a pass hands it each new tensor that nothing will change again,
-   * and the writer may write it at once and drop its bytes from memory (external data outputs).
-   */
-  settle?: (tensors: TensorProto[]) => void;
 }
 
 /** What a pass did to one tensor, measured from the values it changed. */

@@ -101,8 +101,7 @@ export async function compressMany(inputs: readonly string[], outDir: string, op
     for (const [i, input] of inputs.entries()) {
       const output = outputs[i]!;
       const model = readModel(input, options.read);
-      const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
-      const problems = validateModel(model.proto, externalLengths());
+      const problems = validateModel(model.proto);
       if (problems.length > 0) throw new InputError(`${input}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`);
       // The shared data file replaces none of this model's files (its external data included).
       if (shared) checkOutputs([{ path: shared.path, role: 'shared external data file' }], { force: true, inputs: model.sourceFiles() });
@@ -120,7 +119,7 @@ export async function compressMany(inputs: readonly string[], outDir: string, op
       const passes = await runPipeline(model, steps, { seed: options.seed, threads, progress: options.progress, settle, settleStep: shared ? settleStepOf(steps) : undefined });
       let stored: StoreResult | undefined;
       if (shared) stored = shared.store(model, sharing!);
-      const after = validateModel(model.proto, externalLengths());
+      const after = validateModel(model.proto);
       if (after.length > 0) {
         throw new Error(`after the passes (and sharing across the files) ${input} is invalid (${after[0]}); nothing was written. This is a bug in onnxpress: please report it with the command that ran`);
       }

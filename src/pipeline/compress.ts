@@ -2,7 +2,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { prestartCopyHelpers } from '../io/copy.js';
-import { readRange } from '../io/external.js';
+import { readRange } from '../ir/file-range.js';
 import { readModel, type ReadOptions } from '../io/read.js';
 import { checkOutputs, createFolders } from '../io/output-path.js';
 import { InputError } from '../errors.js';
@@ -84,8 +84,7 @@ export async function compress(inputPath: string, outputPath: string, options: C
   const precopied = steps.length === 0 ? PrecopiedOutput.start(model, outputPath, { threads, ...options.write, dryRun: options.dryRun }) : undefined;
   let data: OutputData | undefined;
   try {
-    const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
-    const inputProblems = validateModel(model.proto, externalLengths());
+    const inputProblems = validateModel(model.proto);
     if (inputProblems.length > 0) {
       throw new InputError(`${inputPath}: ${inputProblems[0]}${inputProblems.length > 1 ? ` (and ${inputProblems.length - 1} more problems)` : ''}`);
     }
@@ -113,11 +112,10 @@ async function runAndWrite(
     threads: number; data: OutputData | undefined; precopied: PrecopiedOutput | undefined; inputParameters: number; baseRows: TensorRow[];
   },
 ): Promise<CompressResult> {
-  const externalLengths = () => new Map([...model.external].map(([t, r]) => [t, r.length]));
-  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads, progress: options.progress, settle: data && ((t) => data.settle(t)) });
+  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads, progress: options.progress, settle: data && ((tensors) => data.settle(tensors)) });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
   // (With no pass, the model is the input, checked above.)
-  const outputProblems = passes.length > 0 ? validateModel(model.proto, externalLengths()) : [];
+  const outputProblems = passes.length > 0 ? validateModel(model.proto) : [];
   if (outputProblems.length > 0) {
     const names = passes.map((p) => `${p.pass} ${p.method}`).join(' → ');
     throw new Error(`after ${names} the model is invalid (${outputProblems[0]}); nothing was written. This is a bug in onnxpress: please report it with the command that ran`);
@@ -126,7 +124,7 @@ async function runAndWrite(
   // Whether the output is byte-identical is checked as it is written: against the source in memory,
   // or, for a file read lazily, against the file itself, except for tensor bytes copied from the
   // source to the same offset they were read from (the bulk of the file, which needs no second read).
-  const checkIdentity = model.source !== undefined && model.external.size === 0 && passes.length === 0;
+  const checkIdentity = model.source !== undefined && model.source.dataFiles.length === 0 && passes.length === 0;
   const sourceBytes = model.source?.bytes ?? 0;
   const compare = checkIdentity ? sourceComparer(model.source!.path, model.source!.buffer) : undefined;
   let identical = checkIdentity;

@@ -1,6 +1,6 @@
 // Running a pipeline: the steps in the order the user wrote them, each a pass changing the model in
 // place; a pass that throws is named in the error.
-import type { Model } from '../ir/model.js';
+import type { Model, SettleListener } from '../ir/model.js';
 import { sortGraph } from '../ir/rewrite.js';
 import { forEachGraph } from '../ir/walk.js';
 import { silentProgress } from '../report/progress.js';
@@ -16,19 +16,31 @@ export class PassError extends Error {
   }
 }
 
-/**
- * `settleStep`: the step given `context.settle` (default the last). An earlier one may be, where the
- * writer is content-addressed and the steps after it only drop or merge tensors (compress-many.ts).
- */
-export async function runPipeline(model: Model, steps: PipelineStep[], context: Partial<PassContext> & { settleStep?: number } = {}): Promise<PassSummary[]> {
+export interface RunOptions extends Partial<PassContext> {
+  /**
+   * Hears of the tensors the settle step declares final (model.settle): the writer of an external
+   * data output, which writes them at once so that their bytes need not stay in memory.
+   */
+  settle?: SettleListener;
+  /**
+   * The step whose settled tensors are final (default the last). An earlier one may be, where the
+   * writer is content-addressed and the steps after it only drop or merge tensors (compress-many.ts).
+   */
+  settleStep?: number;
+}
+
+export async function runPipeline(model: Model, steps: PipelineStep[], context: RunOptions = {}): Promise<PassSummary[]> {
   const ctx: PassContext = { progress: context.progress ?? silentProgress, seed: context.seed ?? 0, threads: context.threads ?? 1 };
   const summaries: PassSummary[] = [];
   const settleStep = context.settleStep ?? steps.length - 1;
   for (const [i, step] of steps.entries()) {
+    model.listenForSettled(i === settleStep ? context.settle : undefined);
     try {
-      summaries.push(await step.pass.run(model, step.options, i === settleStep && context.settle ? { ...ctx, settle: context.settle } : ctx));
+      summaries.push(await step.pass.run(model, step.options, ctx));
     } catch (e) {
       throw new PassError(step, e);
+    } finally {
+      model.listenForSettled(undefined);
     }
   }
   // Pruned tensors that stayed float are stored sparsely where that is smaller, once no pass can change them.

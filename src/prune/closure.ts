@@ -5,7 +5,7 @@
 // the same way (a residual Add, a Concat, a Reshape) stops the analysis with a reason.
 import type { GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
 import type { GraphIndex } from '../ir/graph.js';
-import { constantTensor, toNumber } from '../ir/tensor.js';
+import { constantTensor, tensorValues, toNumber } from '../ir/tensor.js';
 import { normalDomain } from '../ir/opset.js';
 
 /**
@@ -43,7 +43,7 @@ export function paramOf(index: GraphIndex, name: string): Param | undefined {
   if (producer.op_type === 'ConstantOfShape' && producer.input[0]) {
     const shape = index.initializers.get(producer.input[0]);
     if (!shape || shape.dims.length !== 1) return undefined;
-    const raw = shape.raw_data ? Array.from(new BigInt64Array(Uint8Array.from(shape.raw_data).buffer), Number) : Array.from(shape.int64_data as ArrayLike<bigint | number>, Number);
+    const raw = Array.from(tensorValues(shape) as BigInt64Array, Number);
     // Both the generated value and its shape must belong to this parameter alone.
     if (index.consumersOf(producer.input[0]).length !== 1) return undefined;
     return { name, dims: raw, tensor: shape, shapeOnly: true, owner: name };

@@ -13,6 +13,7 @@ import { constantTensor, floatValues, tensorByteLength, tensorValues, toNumber }
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { sliceTensor } from './slice.js';
+import { setData } from '../ir/data.js';
 
 interface Projection {
   reshape: NodeProto;
@@ -40,7 +41,7 @@ function scalarInt(index: GraphIndex, name: string | undefined): { value: number
   if (!name) return undefined;
   const t = index.initializers.get(name) ?? (index.producer.get(name) ? constantTensor(index.producer.get(name)!) : undefined);
   if (!t || t.data_type !== 7 || t.dims.reduce<number>((a, b) => a * toNumber(b), 1) !== 1) return undefined;
-  return { value: Number((tensorValues(undefined, t) as BigInt64Array)[0]), tensor: t };
+  return { value: Number((tensorValues(t) as BigInt64Array)[0]), tensor: t };
 }
 
 /** The last two constants of a Concat building a shape. */
@@ -141,7 +142,7 @@ function findUnits(model: Model, skipped: { name: string; reason: string }[]): U
     if (node.op_type !== 'Reshape') continue;
     const p = projectionOf(index, node);
     if (!p) continue;
-    const key = `${p.input}|${Number((tensorValues(undefined, p.headsConst) as BigInt64Array)[0])}`;
+    const key = `${p.input}|${Number((tensorValues(p.headsConst) as BigInt64Array)[0])}`;
     groups.set(key, [...(groups.get(key) ?? []), p]);
   }
   const units: Unit[] = [];
@@ -165,8 +166,7 @@ function findUnits(model: Model, skipped: { name: string; reason: string }[]): U
 }
 
 function setScalar(t: TensorProto, value: number): void {
-  t.raw_data = new Uint8Array(BigInt64Array.of(BigInt(value)).buffer);
-  t.int64_data = [];
+  setData(t, new Uint8Array(BigInt64Array.of(BigInt(value)).buffer));
 }
 
 /** Removes `ratio` of the heads of every attention block found, recording what it did in `summary`. */
@@ -177,11 +177,11 @@ export function pruneHeads(model: Model, ratio: number, summary: PassSummary): v
     const { heads, headSize } = unit;
     const scores = new Float64Array(heads);
     for (const p of unit.projections) {
-      const w = floatValues(model, p.weight);
+      const w = floatValues(p.weight);
       const n = heads * headSize;
       for (let i = 0; i < w.length; i++) scores[Math.floor((i % n) / headSize)]! += Math.abs(w[i]!);
     }
-    const o = floatValues(model, unit.outWeight);
+    const o = floatValues(unit.outWeight);
     const cols = o.length / (heads * headSize);
     for (let i = 0; i < o.length; i++) scores[Math.floor(Math.floor(i / cols) / headSize)]! += Math.abs(o[i]!);
     const order = Array.from(scores.keys()).sort((a, b) => scores[a]! - scores[b]! || a - b);
@@ -189,7 +189,7 @@ export function pruneHeads(model: Model, ratio: number, summary: PassSummary): v
     const keep = Array.from({ length: heads }, (_, i) => i).filter((i) => !removed.has(i));
     const before = new Map<TensorProto, number>();
     const touched = [...unit.projections.flatMap((p) => (p.bias ? [p.weight, p.bias] : [p.weight])), unit.outWeight];
-    for (const t of touched) before.set(t, tensorByteLength(model, t));
+    for (const t of touched) before.set(t, tensorByteLength(t));
     for (const p of unit.projections) {
       sliceTensor(model, p.weight, 1, keep, headSize);
       if (p.bias) sliceTensor(model, p.bias, 0, keep, headSize);
@@ -200,12 +200,12 @@ export function pruneHeads(model: Model, ratio: number, summary: PassSummary): v
     model.graph.value_info = model.graph.value_info.filter((v) => !unit.values.has(v.name ?? ''));
     for (const t of touched) {
       summary.tensors.push({
-        name: t.name ?? '', shape: [], dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: before.get(t)!, bytesAfter: tensorByteLength(model, t),
+        name: t.name ?? '', shape: [], dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: before.get(t)!, bytesAfter: tensorByteLength(t),
         form: `${remove} of ${heads} attention heads removed`,
       });
     }
     summary.bytesBefore += [...before.values()].reduce((a, b) => a + b, 0);
-    summary.bytesAfter += touched.reduce((n, t) => n + tensorByteLength(model, t), 0);
+    summary.bytesAfter += touched.reduce((n, t) => n + tensorByteLength(t), 0);
     summary.notes.push(`${unit.projections.length} projections of ${heads} heads × ${headSize}: kept heads ${keep.join(', ')}`);
   }
 }

@@ -30,7 +30,7 @@ export const magnitudePass = definePass({
     summary.skipped.push(...skipped);
     const sparsity = options.sparsity;
     // A global threshold needs every tensor at once; per tensor, each is read when its turn comes.
-    const originals = new Map<Weight, Float32Array>(options.scope === 'global' ? weights.map((w) => [w, floatValues(model, w.tensor)]) : []);
+    const originals = new Map<Weight, Float32Array>(options.scope === 'global' ? weights.map((w) => [w, floatValues(w.tensor)]) : []);
     const targets = new Map<Weight, number>();
     if (options.scope === 'global') {
       const cap = options['max-layer-sparsity'];
@@ -53,7 +53,7 @@ export const magnitudePass = definePass({
       for (const w of weights) targets.set(w, Math.floor(sparsity * numElements(w.tensor.dims)));
     }
     const apply = (w: Weight, after: Float32Array, zeroCount: number, error: WeightError): void => {
-      const bytes = tensorByteLength(model, w.tensor);
+      const bytes = tensorByteLength(w.tensor);
       setValues(model, w, after);
       if (options.storage === 'auto') markPruned(model, w, zeroCount);
       summary.bytesBefore += bytes;
@@ -67,9 +67,9 @@ export const magnitudePass = definePass({
     // Each tensor is pruned on a kernel thread (which reads it from the file itself when it is still
     // there, and measures the error while it has both); results are applied here in order.
     const pool = new KernelPool(context.threads);
-    const start = (w: Weight) => pool.run({ kind: 'prune', values: floatSource(model, w.tensor), count: targets.get(w)! });
+    const start = (w: Weight) => pool.run({ kind: 'prune', values: floatSource(w.tensor), count: targets.get(w)! });
     try {
-      const report = { progress: context.progress, label: 'magnitude', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
+      const report = { progress: context.progress, label: 'magnitude', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
       for await (const [w, pruned] of inOrder(weights, windowFor(context.threads), start, report)) apply(w, pruned.values, pruned.zeros, pruned.error);
     } finally {
       await pool.close();

@@ -40,11 +40,11 @@ export const nmPass = definePass({
     // Each tensor on a kernel thread (which reads it from the file itself when it is still there,
     // and measures the error as it goes); results applied here in order.
     const pool = new KernelPool(context.threads);
-    const start = ({ w, axis, dims }: (typeof chosen)[number]) => pool.run({ kind: 'nm', values: floatSource(model, w.tensor), dims, axis, n, m });
+    const start = ({ w, axis, dims }: (typeof chosen)[number]) => pool.run({ kind: 'nm', values: floatSource(w.tensor), dims, axis, n, m });
     try {
-      const report = { progress: context.progress, label: `${n}:${m}`, bytesOf: ({ w }: (typeof chosen)[number]) => tensorByteLength(model, w.tensor) };
+      const report = { progress: context.progress, label: `${n}:${m}`, bytesOf: ({ w }: (typeof chosen)[number]) => tensorByteLength(w.tensor) };
       for await (const [{ w, axis, dims }, pruned] of inOrder(chosen, windowFor(context.threads), start, report)) {
-        const bytes = tensorByteLength(model, w.tensor);
+        const bytes = tensorByteLength(w.tensor);
         setValues(model, w, pruned.values);
         if (options.storage === 'auto') markPruned(model, w, pruned.zeros);
         summary.bytesBefore += bytes;

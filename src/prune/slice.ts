@@ -3,13 +3,14 @@ import type { TensorProto } from '../ir/onnx.js';
 import { dtypeInfo } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { tensorBytes, toNumber } from '../ir/tensor.js';
+import { setData } from '../ir/data.js';
 
 /** Keeps entries `keep` (each expanded to `factor` consecutive entries) along `axis` of a tensor. */
 export function sliceTensor(model: Model, t: TensorProto, axis: number, keep: number[], factor: number): void {
   const dims = t.dims.map(toNumber);
   const size = dtypeInfo(t.data_type)!.bits / 8;
   if (!Number.isInteger(size) || size <= 0) throw new Error(`cannot slice a ${t.data_type} tensor`);
-  const bytes = tensorBytes(model, t);
+  const bytes = tensorBytes(t);
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1) * size;
   const length = dims[axis]!;
@@ -26,9 +27,5 @@ export function sliceTensor(model: Model, t: TensorProto, axis: number, keep: nu
   }
   dims[axis] = kept;
   t.dims = dims;
-  t.raw_data = out;
-  for (const f of ['float_data', 'int32_data', 'int64_data', 'double_data', 'uint64_data'] as const) (t as unknown as Record<string, unknown>)[f] = [];
-  delete t.data_location;
-  t.external_data = [];
-  model.external.delete(t);
+  setData(t, out);
 }

@@ -5,15 +5,12 @@ import { makeTensor, numElements, tensorValues } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
 import type { OptionSpec } from '../pass/options.js';
 import { forEachGraph } from '../ir/walk.js';
+import { dataOf, setData } from '../ir/data.js';
 
 /** Replaces a weight's values (same dtype and shape) with new float32 data. */
 export function setValues(model: Model, w: Weight, values: Float32Array): void {
   const t = w.tensor;
-  t.raw_data = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  t.float_data = [];
-  delete t.data_location;
-  t.external_data = [];
-  model.external.delete(t);
+  setData(t, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   if (w.constant) {
     const value = w.constant.attribute.find((a) => a.name === 'value');
     if (value) value.t = t;
@@ -36,7 +33,7 @@ const PRUNED = new WeakMap<Model, Map<string, { data: unknown; zeros: number }>>
 export function markPruned(model: Model, w: Weight, zeros: number): void {
   let map = PRUNED.get(model);
   if (!map) PRUNED.set(model, (map = new Map()));
-  map.set(w.name, { data: w.tensor.raw_data, zeros });
+  map.set(w.name, { data: dataOf(w.tensor), zeros });
 }
 
 /**
@@ -67,11 +64,11 @@ export function storeSparse(model: Model): { name: string; denseBytes: number; s
       if (!marked || t.data_type !== DataType.FLOAT || graph.input.some((i) => i.name === t.name)) { keep.push(t); continue; }
       const count = numElements(t.dims);
       // The count the pass made, where no later pass changed the bytes (no need to read them).
-      const nnz = t.raw_data === marked.data ? count - marked.zeros : countNonZero(tensorValues(model, t) as Float32Array);
+      const nnz = dataOf(t) === marked.data ? count - marked.zeros : countNonZero(tensorValues(t) as Float32Array);
       const denseBytes = count * 4;
       const sparseBytes = nnz * (4 + 8);
       if (sparseBytes >= denseBytes) { keep.push(t); continue; }
-      const values = tensorValues(model, t) as Float32Array;
+      const values = tensorValues(t) as Float32Array;
       const vals = new Float32Array(nnz);
       const idx = new BigInt64Array(nnz);
       let j = 0;

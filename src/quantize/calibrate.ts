@@ -41,7 +41,6 @@ export async function calibrate(model: Model, names: string[], dataPath: string)
   const extra = wanted.filter((n) => !existing.has(n));
   const proto: ModelProto = { ...model.proto, graph: { ...graph, output: [...graph.output, ...extra.map((name) => ({ name, metadata_props: [] }))] } };
   const probe = new Model(proto, model.source);
-  for (const [t, ref] of model.external) probe.external.set(t, ref);
   const dir = mkdtempSync(join(tmpdir(), 'onnxpress-calibrate-'));
   // In a child process, as evaluation: a model that crashes ONNX Runtime fails in one line. No time
   // budget: --eval-timeout does not reach here, and a large calibration set may rightly take long.

@@ -101,10 +101,10 @@ export const int4Pass = definePass({
     const start = (w: Weight, axis: number, progress: JobProgress, nbits = false): Promise<QuantizeResult> => {
       const dims = w.tensor.dims.map(Number);
       const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
-      if (factor) return Promise.resolve(gptqQuantize(floatValues(model, w.tensor), dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }));
+      if (factor) return Promise.resolve(gptqQuantize(floatValues(w.tensor), dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }));
       // MatMulNBits weights are packed where the kernels ran, saving a copy of the codes each way.
       const pack = nbits ? { K: dims[0]!, N: dims[1]!, block, shift: nbitsShift(symmetric) } : undefined;
-      return pool.run({ values: floatSource(model, w.tensor), groups: { kind: 'block', dims, axis, block }, options: { ...opts, nbits: pack, pairs: !nbits } }, progress);
+      return pool.run({ values: floatSource(w.tensor), groups: { kind: 'block', dims, axis, block }, options: { ...opts, nbits: pack, pairs: !nbits } }, progress);
     };
     const axisOf = (w: Weight) => {
       const axes = new Set(w.uses.map((u) => u.reductionAxis));
@@ -113,8 +113,7 @@ export const int4Pass = definePass({
     /** Puts the new initializers (and nodes) in the weight's place and records what changed. */
     const finish = (w: Weight, q: QuantizeResult, initializers: TensorProto[], nodes: NodeProto[], before: number, shape: number[], form: string) => {
       replaceWeight(w, initializers, nodes);
-      model.external.delete(w.tensor);
-      context.settle?.(initializers);
+      model.settle(initializers);
       const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
       summary.bytesBefore += before;
       summary.bytesAfter += after;
@@ -125,7 +124,7 @@ export const int4Pass = definePass({
     };
     const applyNBits = (w: Weight, q: QuantizeResult) => {
       const [K, N] = w.tensor.dims.map(Number) as [number, number];
-      const before = tensorByteLength(model, w.tensor);
+      const before = tensorByteLength(w.tensor);
       const factor = gptq?.factors.get(w);
       const { packed, scales, zeros, kBlocks, blob } = packForMatMulNBits(q, K, N, block, symmetric);
       const bName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
@@ -145,7 +144,7 @@ export const int4Pass = definePass({
     const applyDq = (w: Weight, q: QuantizeResult) => {
       const dims = w.tensor.dims.map(Number);
       const axis = axisOf(w);
-      const before = tensorByteLength(model, w.tensor);
+      const before = tensorByteLength(w.tensor);
       const groups = perBlock(dims, axis, block);
       // GPTQ works on [K, N] with blocks along K: the layout of a MatMul weight (axis 0).
       const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
@@ -165,7 +164,7 @@ export const int4Pass = definePass({
      */
     const applyGbq = (w: Weight, q: QuantizeResult) => {
       const [V, D] = w.tensor.dims.map(Number) as [number, number];
-      const before = tensorByteLength(model, w.tensor);
+      const before = tensorByteLength(w.tensor);
       const blocks = Math.ceil(D / block);
       const data = q.packed?.data ?? packNibbles(q.codes);
       // (c + 8) & 15 is (c & 15) ^ 8: the shift is one XOR per byte of packed signed codes.
@@ -215,7 +214,7 @@ export const int4Pass = definePass({
     // one worker at the end of the second while the other had nothing left.
     const nbits = new Set(toNBits);
     try {
-      const report = { progress: context.progress, label: 'int4', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
+      const report = { progress: context.progress, label: 'int4', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
       for await (const [w, q] of inOrder([...toNBits, ...toDq], window, (w, progress) => (nbits.has(w) ? start(w, 0, progress, true) : start(w, axisOf(w), progress)), report)) {
         if (nbits.has(w)) applyNBits(w, q);
         else if (toGbq.has(w)) applyGbq(w, q);

@@ -145,16 +145,16 @@ export const int8Pass = definePass({
       const dims = w.tensor.dims.map(Number);
       const axis = axisOf(w);
       const factor = gptq?.factors.get(w);
-      if (recurrentRows(w, dims, axis)) return pool.run({ values: floatSource(model, w.tensor), groups: { kind: 'channel', dims: [dims[0]! * dims[1]!, dims[2]!], axis: 0 }, options: { range, symmetric, clipRatios: ratios } }, progress);
-      if (factor && axis === 1) return Promise.resolve(gptqQuantize(floatValues(model, w.tensor), dims[0]!, dims[1]!, factor, { range, symmetric }));
-      return pool.run({ values: floatSource(model, w.tensor), groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range, symmetric, clipRatios: ratios } }, progress);
+      if (recurrentRows(w, dims, axis)) return pool.run({ values: floatSource(w.tensor), groups: { kind: 'channel', dims: [dims[0]! * dims[1]!, dims[2]!], axis: 0 }, options: { range, symmetric, clipRatios: ratios } }, progress);
+      if (factor && axis === 1) return Promise.resolve(gptqQuantize(floatValues(w.tensor), dims[0]!, dims[1]!, factor, { range, symmetric }));
+      return pool.run({ values: floatSource(w.tensor), groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range, symmetric, clipRatios: ratios } }, progress);
     };
     try {
-      const report = { progress: context.progress, label: 'int8', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
+      const report = { progress: context.progress, label: 'int8', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
       for await (const [w, computed] of inOrder(candidates, windowFor(context.threads), start, report)) {
         const dims = w.tensor.dims.map(Number);
         if (isDynamic(w)) {
-          summary.tensors.push(applyDynamic(model, w, computed, dims, symmetric, granularity, gptq?.factors.get(w), names, summary, context.settle));
+          summary.tensors.push(applyDynamic(model, w, computed, dims, symmetric, granularity, gptq?.factors.get(w), names, summary));
           continue;
         }
         const axis = axisOf(w);
@@ -165,7 +165,7 @@ export const int8Pass = definePass({
         const rows = recurrentRows(w, dims, axis);
         const codeDims = rows ? [dims[0]! * dims[1]!, dims[2]!] : dims;
         const scaleDims = axis === undefined ? [] : [codeDims[rows ? 0 : axis]!];
-        const bytesBefore = tensorByteLength(model, w.tensor);
+        const bytesBefore = tensorByteLength(w.tensor);
         const { initializers, node } = dequantizeWeight(
           w, names,
           { dataType: symmetric ? DataType.INT8 : DataType.UINT8, dims: codeDims, bytes: new Uint8Array(codes.buffer) },
@@ -190,8 +190,7 @@ export const int8Pass = definePass({
           nodes.push(makeNode('Cast', [float], [w.name], names.fresh(`${w.name}_Cast`), [intAttribute('to', w.tensor.data_type!)]));
         }
         replaceWeight(w, initializers, nodes);
-        model.external.delete(w.tensor);
-        context.settle?.(initializers);
+        model.settle(initializers);
         const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
         summary.bytesBefore += bytesBefore;
         summary.bytesAfter += bytesAfter;
@@ -223,7 +222,7 @@ function dynamicCodes(
   ratios: number[] | undefined, factor: Float64Array | undefined, progress: JobProgress,
 ): Promise<QuantizeResult> {
   const { transposed, K, N } = matrixOf(w, w.tensor.dims.map(Number));
-  const source = floatSource(model, w.tensor);
+  const source = floatSource(w.tensor);
   const range = symmetric ? INT8 : UINT8;
   if (factor && !transposed && granularity === 'channel') return Promise.resolve(gptqQuantize(toFloat32(source), K, N, factor, { range, symmetric }));
   let kn: Float32Array | FloatSource = source;
@@ -239,17 +238,16 @@ function dynamicCodes(
 /** Rewrites a weight read only by MatMul / plain Gemm nodes into the integer form, from its codes. */
 function applyDynamic(
   model: Model, w: Weight, result: QuantizeResult, dims: number[], symmetric: boolean, granularity: 'channel' | 'tensor',
-  factor: Float64Array | undefined, names: NameAllocator, summary: PassSummary, settle: PassContext['settle'],
+  factor: Float64Array | undefined, names: NameAllocator, summary: PassSummary,
 ) {
   const { transposed, K, N } = matrixOf(w, dims);
   const expand = <T extends Float32Array | Int16Array>(a: T): number[] => (granularity === 'channel' ? Array.from(a) : new Array<number>(N).fill(a[0]!));
   const scales = Float32Array.from(expand(result.scales));
   const zeros = symmetric ? Int8Array.from(expand(result.zeroPoints)) : Uint8Array.from(expand(result.zeroPoints));
   const codes = result.codes;
-  const bytesBefore = tensorByteLength(model, w.tensor);
+  const bytesBefore = tensorByteLength(w.tensor);
   const initializers = rewriteDynamic(w, names, K, N, codes, scales, zeros, symmetric);
-  model.external.delete(w.tensor);
-  settle?.(initializers);
+  model.settle(initializers);
   const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
   summary.bytesBefore += bytesBefore;
   summary.bytesAfter += bytesAfter;

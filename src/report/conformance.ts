@@ -81,7 +81,7 @@ async function runCase(ort: OrtProcess, modelPath: string, root: string, scratch
     const out = join(scratch, name.replace(/[\\/]/g, '__') + '.onnx');
     const written = writeModel(model, out);
     copyPath = written.model.path;
-    if (model.external.size === 0) identical = Buffer.compare(readFileSync(modelPath), readFileSync(copyPath)) === 0;
+    if (model.source!.dataFiles.length === 0) identical = Buffer.compare(readFileSync(modelPath), readFileSync(copyPath)) === 0;
   } catch (e) {
     return { model: name, status: 'fail', reason: `round trip: ${(e as Error).message}`, sets: 0 };
   }

@@ -6,7 +6,7 @@ import type { Model } from '../ir/model.js';
 import { dtypeInfo } from '../ir/dtype.js';
 import { forEachGraph } from '../ir/walk.js';
 import { tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
-import { FileBytes } from '../io/lazy.js';
+import { fileRangeOf } from '../ir/data.js';
 import type { TensorProto } from '../ir/onnx.js';
 import { formatBytes } from './format.js';
 import { printable } from './printable.js';
@@ -26,16 +26,14 @@ export interface AcrossFiles {
 
 function digestOf(model: Model, t: TensorProto): string {
   const h = createHash('sha256');
-  const ref = model.external.get(t);
-  const raw = t.raw_data as unknown;
-  if (ref) new FileBytes(ref.file, ref.offset, ref.length).writeTo((c) => h.update(c));
-  else if (raw instanceof FileBytes) raw.writeTo((c) => h.update(c));
-  else h.update(tensorBytes(model, t));
+  const range = fileRangeOf(t);
+  if (range) range.writeTo((c) => h.update(c));
+  else h.update(tensorBytes(t));
   return h.digest('hex');
 }
 
 function transposedDigest(model: Model, t: TensorProto, size: number): string {
-  const bytes = tensorBytes(model, t);
+  const bytes = tensorBytes(t);
   const [rows, cols] = t.dims.map(toNumber) as [number, number];
   const out = new Uint8Array(bytes.byteLength);
   for (let r = 0; r < rows; r++) {
@@ -57,7 +55,7 @@ export function inspectAcross(models: { path: string; model: Model }[]): AcrossF
     forEachGraph(model.proto, ({ graph }) => {
       for (const t of graph.initializer) {
         const info = dtypeInfo(t.data_type);
-        const bytes = tensorByteLength(model, t);
+        const bytes = tensorByteLength(t);
         if (!info || info.bits === 0 || bytes === 0) continue;
         const key = `${bytes}|${digestOf(model, t)}`;
         if (mine.has(key)) continue;

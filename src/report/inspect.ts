@@ -5,6 +5,7 @@ import type { Model } from '../ir/model.js';
 import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import { forEachGraph, forEachTensor } from '../ir/walk.js';
 import { numElements, tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
+import { fileRangeOf } from '../ir/data.js';
 import { normalDomain } from '../ir/opset.js';
 import { DataType, type NodeProto, type TensorProto, type TypeProto, type ValueInfoProto } from '../ir/onnx.js';
 import { formatBytes, formatCount, table } from './format.js';
@@ -98,7 +99,7 @@ function countDuplicates(model: Model, tensors: { t: import('../ir/onnx.js').Ten
     const byHash = new Map<string, number>();
     for (const { t, bytes: n } of list) {
       if (t.data_type === 8) continue;
-      const digest = createHash('sha256').update(tensorBytes(model, t)).digest('hex');
+      const digest = createHash('sha256').update(tensorBytes(t)).digest('hex');
       const seen = byHash.get(digest) ?? 0;
       byHash.set(digest, seen + 1);
       if (seen === 1) groupCount++;
@@ -203,16 +204,16 @@ export function inspectModel(model: Model): InspectReport {
   let parameters = 0, weightBytes = 0, externalTensors = 0, externalBytes = 0;
   const externalFiles = new Set<string>();
   forEachTensor(proto, ({ tensor, place, depth }) => {
-    const bytes = tensorByteLength(model, tensor);
+    const bytes = tensorByteLength(tensor);
     const elements = numElements(tensor.dims);
     const dtype = dtypeName(tensor.data_type);
-    const ref = model.external.get(tensor);
+    const range = fileRangeOf(tensor);
     let where: TensorWhere;
-    if (ref) {
+    if (range?.location !== undefined) {
       where = 'external';
       externalTensors++;
       externalBytes += bytes;
-      externalFiles.add(ref.location);
+      externalFiles.add(range.location);
     } else if (place === 'sparse-initializer') where = 'sparse-initializer';
     else if (depth > 0) where = 'subgraph';
     else if (place === 'constant') where = 'constant';

@@ -41,7 +41,7 @@ export function unchangedTensorRows(model: Model): TensorRow[] {
   const rows: TensorRow[] = [];
   for (const [name, t] of weights(model)) {
     if (!dtypeInfo(t.data_type)?.isFloat) continue;
-    const bytes = tensorByteLength(model, t);
+    const bytes = tensorByteLength(t);
     const dtype = dtypeName(t.data_type);
     rows.push({ name, shape: t.dims.map(toNumber), dtypeBefore: dtype, dtypeAfter: dtype, bytesBefore: bytes, bytesAfter: bytes, maxAbsError: 0, relRmsError: 0 });
   }
@@ -59,7 +59,7 @@ export function compareTensors(reference: Model, candidate: Model, minElements =
     if (!dtypeInfo(before.data_type)?.isFloat) continue;
     const shape = before.dims.map(toNumber);
     if (shape.reduce((a, b) => a * b, 1) < minElements) continue;
-    const row: TensorRow = { name, shape, dtypeBefore: dtypeName(before.data_type), bytesBefore: tensorByteLength(reference, before), bytesAfter: 0 };
+    const row: TensorRow = { name, shape, dtypeBefore: dtypeName(before.data_type), bytesBefore: tensorByteLength(before), bytesAfter: 0 };
     const now = after.get(name);
     if (!now) {
       row.note = 'not in the compressed model under this name';
@@ -67,11 +67,11 @@ export function compareTensors(reference: Model, candidate: Model, minElements =
       continue;
     }
     row.dtypeAfter = dtypeName(now.data_type);
-    row.bytesAfter = tensorByteLength(candidate, now);
+    row.bytesAfter = tensorByteLength(now);
     const sameShape = now.dims.map(toNumber).join() === shape.join();
     if (sameShape && dtypeInfo(now.data_type)?.isFloat) {
-      const original = floatValues(reference, before);
-      const values = floatValues(candidate, now);
+      const original = floatValues(before);
+      const values = floatValues(now);
       Object.assign(row, { sparsity: sparsity(values), ...weightError(original, values) });
     } else row.note = sameShape ? `stored as ${row.dtypeAfter}` : `reshaped to [${now.dims.map(toNumber).join(', ')}]`;
     rows.push(row);

@@ -86,16 +86,15 @@ export const clusterPass = definePass({
       const clustered: Clustered = { dims, bits, codebooks, axis, codes };
       const lattice = lattices(clustered, opset);
       const stored = lattice ? dequantizeForm(w, names, clustered, lattice) : gatherForm(w, names, clustered);
-      const bytesBefore = tensorByteLength(model, w.tensor);
+      const bytesBefore = tensorByteLength(w.tensor);
       const bytesAfter = stored.initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
-      const [fileBefore, fileAfter] = [storedSize(model, w), addedSize(stored.initializers, stored.nodes)];
+      const [fileBefore, fileAfter] = [storedSize(w), addedSize(stored.initializers, stored.nodes)];
       if (fileAfter >= fileBefore) {
         // Per-channel codebooks of small channels, or the nodes around a small tensor, can outweigh what clustering saves.
         summary.skipped.push({ name: w.name, reason: `clustering would not make it smaller (${fileBefore} → ${fileAfter} bytes in the file)` });
         return;
       }
       replaceWeight(w, stored.initializers, stored.nodes);
-      model.external.delete(w.tensor);
       summary.bytesBefore += bytesBefore;
       summary.bytesAfter += bytesAfter;
       const change: TensorChange = {
@@ -109,8 +108,8 @@ export const clusterPass = definePass({
     // k-means runs on the kernel threads, a few tensors ahead (each reads its tensor from the file
     // when its turn comes, and measures the reconstruction's error); results are applied here in order.
     const pool = new KernelPool(context.threads);
-    const start = (w: Weight, progress: JobProgress) => pool.run({ kind: 'cluster', values: floatSource(model, w.tensor), dims: w.tensor.dims.map(toNumber), axis: axisOf(w), options: kmeans }, progress);
-    const report = { progress: context.progress, label: 'clustering', bytesOf: (w: Weight) => tensorByteLength(model, w.tensor) };
+    const start = (w: Weight, progress: JobProgress) => pool.run({ kind: 'cluster', values: floatSource(w.tensor), dims: w.tensor.dims.map(toNumber), axis: axisOf(w), options: kmeans }, progress);
+    const report = { progress: context.progress, label: 'clustering', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
     try {
       for await (const [w, result] of inOrder(candidates, windowFor(context.threads), start, report)) {
         if (result.nonFinite) { summary.skipped.push({ name: w.name, reason: 'has non-finite values' }); continue; }

@@ -61,7 +61,7 @@ class Scope {
 function describeChange(model: Model, t: TensorProto, name: string, form: string, keptName: string) {
   return {
     name, shape: t.dims.map(toNumber), dtypeBefore: dtypeName(t.data_type), dtypeAfter: dtypeName(t.data_type),
-    bytesBefore: tensorByteLength(model, t), bytesAfter: 0, maxAbsError: 0, relRmsError: 0, form, details: { sharedWith: keptName },
+    bytesBefore: tensorByteLength(t), bytesAfter: 0, maxAbsError: 0, relRmsError: 0, form, details: { sharedWith: keptName },
   };
 }
 
@@ -115,12 +115,12 @@ class Deduplicator {
     if (!info || info.bits === 0) return undefined; // strings have no byte form to compare
     // The bytes themselves are read only to confirm a copy whose digest matched.
     let bytes: Uint8Array | undefined;
-    const own = () => (bytes ??= tensorBytes(this.model, value.tensor));
+    const own = () => (bytes ??= tensorBytes(value.tensor));
     const print = this.fingerprints.get(value.tensor) ?? fingerprintOf(own(), value.tensor.dims.map(toNumber), elementBytes(value.tensor));
     const layout = layoutKey(value.tensor);
     const kept: Kept = { value, layout, digest: print.digest, samples: print.samples, order: this.order++ };
     kept.excluded = this.filter(value.name, readers, numElements(value.tensor.dims));
-    const equal = scope.withLayout(layout).filter((k) => !k.transposed && k.digest === kept.digest && sameBytes(tensorBytes(this.model, k.value.tensor), own()));
+    const equal = scope.withLayout(layout).filter((k) => !k.transposed && k.digest === kept.digest && sameBytes(tensorBytes(k.value.tensor), own()));
     if (equal.length === 0) return kept;
     const target = equal.find((k) => !k.excluded);
     const why = kept.excluded ?? mustKeep(this.model, value) ?? (target ? undefined : `${equal[0]!.value.name}: ${equal[0]!.excluded}`);
@@ -145,9 +145,9 @@ class Deduplicator {
       && a.samples !== undefined && a.samples.crossed === k.samples?.direct);
     if (candidates.length === 0) return;
     const [rows, cols] = t.dims.map(toNumber) as [number, number];
-    const flipped = transposedBytes(tensorBytes(this.model, t), rows, cols, size);
+    const flipped = transposedBytes(tensorBytes(t), rows, cols, size);
     const d = digest(flipped);
-    const source = candidates.find((a) => a.digest === d && sameBytes(tensorBytes(this.model, a.value.tensor), flipped));
+    const source = candidates.find((a) => a.digest === d && sameBytes(tensorBytes(a.value.tensor), flipped));
     if (!source) return;
     this.record(describeChange(this.model, t, k.value.name, `Transpose of ${source.value.name}`, source.value.name));
     dropStorage(this.model, k.value);
@@ -178,9 +178,9 @@ async function fingerprintsAhead(model: Model, threads: number, progress: Progre
   });
   const prints = new Map<TensorProto, Fingerprint>();
   const pool = new KernelPool(threads);
-  const start = (t: TensorProto) => pool.run({ kind: 'fingerprint', bytes: byteSource(model, t), dims: t.dims.map(toNumber), size: elementBytes(t) });
+  const start = (t: TensorProto) => pool.run({ kind: 'fingerprint', bytes: byteSource(t), dims: t.dims.map(toNumber), size: elementBytes(t) });
   try {
-    const report = { progress, label: 'dedup', bytesOf: (t: TensorProto) => tensorByteLength(model, t) };
+    const report = { progress, label: 'dedup', bytesOf: (t: TensorProto) => tensorByteLength(t) };
     for await (const [t, print] of inOrder(tensors, windowFor(threads), start, report)) prints.set(t, print);
   } finally {
     await pool.close();

@@ -64,7 +64,7 @@ export const nearPass = definePass({
     const { weights, skipped } = chooseWeights(model, options, (w) =>
       (w.isGraphOutput ? 'is a graph output' : undefined) ?? (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined));
     summary.skipped.push(...skipped);
-    for (const w of weights) candidates.push({ weight: w, values: floatValues(model, w.tensor) });
+    for (const w of weights) candidates.push({ weight: w, values: floatValues(w.tensor) });
     const bound: Bound = options.count !== undefined ? { count: options.count } : { tolerance: options.tolerance };
     const mode: RepresentativeMode = options.representative;
     const names = new NameAllocator(model);
@@ -114,7 +114,7 @@ function applyGroup(model: Model, members: Candidate[], rep: Representative, nam
   const errors: string[] = [];
   for (const m of members) {
     const w = m.weight;
-    const bytesBefore = tensorByteLength(model, w.tensor);
+    const bytesBefore = tensorByteLength(w.tensor);
     const error = weightError(m.values, rep.values);
     errors.push(`${w.name} ${fmt(error.relRmsError)}`);
     summary.tensors.push({

@@ -42,5 +42,4 @@ export function dropStorage(model: Model, value: StoredValue): void {
     graph.initializer = graph.initializer.filter((t) => t !== value.tensor);
     graph.input = graph.input.filter((i) => i.name !== value.name);
   }
-  model.external.delete(value.tensor);
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { FileBytes } from '../../src/io/lazy.js';
+import { FileRange } from '../../src/ir/file-range.js';
 import { InputError } from '../../src/errors.js';
 import { readModel } from '../../src/io/read.js';
 import { PrecopiedOutput, writeModel } from '../../src/io/write.js';
@@ -18,7 +18,7 @@ const lazy = { lazyFileBytes: 1 << 20, lazyTensorBytes: 64 << 10 };
 describe('lazy reading of large files', () => {
   it('leaves the big payloads in the file and reads them when asked', () => {
     const model = readModel(CHARLM, lazy);
-    const stored = model.graph.initializer.filter((t) => (t.raw_data as unknown) instanceof FileBytes);
+    const stored = model.graph.initializer.filter((t) => t.raw_data instanceof FileRange);
     expect(stored.length).toBeGreaterThan(10);
     expect(model.source!.buffer).toBeUndefined();
     expect(inspectModel(model).duplicates).toEqual(inspectModel(readModel(CHARLM)).duplicates);

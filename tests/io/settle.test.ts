@@ -3,7 +3,7 @@
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileBytes } from '../../src/io/lazy.js';
+import { FileRange } from '../../src/ir/file-range.js';
 import { readModel } from '../../src/io/read.js';
 import { readTestDataSet } from '../../src/io/testdata.js';
 import { DataType, type TensorProto } from '../../src/ir/onnx.js';
@@ -34,7 +34,7 @@ async function outputsOf(path: string) {
 
 function bytesByName(path: string): Map<string, Buffer> {
   const model = readModel(path);
-  return new Map(model.graph.initializer.map((t) => [t.name!, Buffer.from(tensorBytes(model, t))]));
+  return new Map(model.graph.initializer.map((t) => [t.name!, Buffer.from(tensorBytes(t))]));
 }
 
 describe('writing an external data output as the last pass goes', () => {
@@ -51,7 +51,7 @@ describe('writing an external data output as the last pass goes', () => {
     const [a, b] = [await outputsOf(streamed), await outputsOf(single)];
     expect(a.map((t) => Array.from(t.data as Float32Array))).toEqual(b.map((t) => Array.from(t.data as Float32Array)));
     // The quantized tensors were let go as written: the model in hand reads them from the output's data file.
-    const inFile = r.model.graph.initializer.filter((t) => (t.raw_data as unknown) instanceof FileBytes && (t.raw_data as unknown as FileBytes).file.endsWith('model.onnx.data'));
+    const inFile = r.model.graph.initializer.filter((t) => t.raw_data instanceof FileRange && t.raw_data.file.endsWith('model.onnx.data'));
     expect(inFile.length).toBeGreaterThan(5);
     expect(leftoverTemps(join(dir, `${name}-streamed`))).toEqual([]);
   });
@@ -59,11 +59,11 @@ describe('writing an external data output as the last pass goes', () => {
   it('leaves no data file behind when the pass fails after writing tensors', async () => {
     const failing: Pass = {
       family: 'quantize', method: 'failing', description: 'settles a tensor, then fails', options: {},
-      run(model, _options, context) {
+      run(model) {
         const t: TensorProto = makeTensor('extra', DataType.UINT8, [4096], new Uint8Array(4096).fill(7));
         model.graph.initializer.push(t);
-        context.settle?.([t]);
-        expect((t.raw_data as unknown) instanceof FileBytes).toBe(true);
+        model.settle([t]);
+        expect(t.raw_data instanceof FileRange).toBe(true);
         throw new Error('deliberate failure');
       },
     };
@@ -74,9 +74,19 @@ describe('writing an external data output as the last pass goes', () => {
   });
 
   it('settles only in the last step (an earlier step\'s tensors may still change)', async () => {
+    // Each step settles a new tensor of its own: only the last step's is written at once (a FileRange).
     const seen: boolean[] = [];
     const probe = (method: string): PipelineStep => ({
-      pass: { family: 'share', method, description: '', options: {}, run(_m, _o, context) { seen.push(context.settle !== undefined); return { pass: 'share', method, options: {}, tensors: [], skipped: [], bytesBefore: 0, bytesAfter: 0, notes: [] }; } },
+      pass: {
+        family: 'share', method, description: '', options: {},
+        run(model) {
+          const t = makeTensor(`settled_${method}`, DataType.UINT8, [4096], new Uint8Array(4096).fill(3));
+          model.graph.initializer.push(t);
+          model.settle([t]);
+          seen.push(t.raw_data instanceof FileRange);
+          return { pass: 'share', method, options: {}, tensors: [], skipped: [], bytesBefore: 0, bytesAfter: 0, notes: [] };
+        },
+      },
       options: {}, spec: method,
     });
     await compress(source, join(dir, 'probe', 'model.onnx'), { steps: [probe('a'), probe('b'), probe('c')], createOutputFolder: true });

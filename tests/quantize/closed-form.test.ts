@@ -59,7 +59,7 @@ const init = (m: Model, name: string) => {
   if (!t) throw new Error(`no initializer ${name}`);
   return t;
 };
-const values = (m: Model, name: string) => Array.from(tensorValues(m, init(m, name)) as ArrayLike<number>);
+const values = (m: Model, name: string) => Array.from(tensorValues(init(m, name)) as ArrayLike<number>);
 
 /** The DequantizeLinear node that recreates `weight`, and its codes, scales, zero points and axis. */
 function dequantizeOf(m: Model, weight: string) {

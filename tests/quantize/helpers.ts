@@ -19,9 +19,9 @@ export function dequantized(model: Model, name: string): Float32Array {
   const node = graph.node.find((n) => n.op_type === 'DequantizeLinear' && n.output[0] === name)!;
   const init = (n: string) => graph.initializer.find((t) => t.name === n)!;
   const q = init(node.input[0]!), s = init(node.input[1]!), z = node.input[2] ? init(node.input[2]) : undefined;
-  const codes = tensorValues(model, q) as Int8Array | Uint8Array;
-  const scales = tensorValues(model, s) as Float32Array;
-  const zeros = z ? (tensorValues(model, z) as Int8Array | Uint8Array) : new Int8Array(scales.length);
+  const codes = tensorValues(q) as Int8Array | Uint8Array;
+  const scales = tensorValues(s) as Float32Array;
+  const zeros = z ? (tensorValues(z) as Int8Array | Uint8Array) : new Int8Array(scales.length);
   const dims = q.dims.map(Number);
   const axisAttr = node.attribute.find((a) => a.name === 'axis');
   const axis = scales.length === 1 ? -1 : Number(axisAttr?.i ?? 1);
@@ -43,10 +43,10 @@ export function dequantizedInteger(model: Model, name: string, { transposed = fa
   const init = (n: string) => model.graph.initializer.find((t) => t.name === n);
   const q = init(`${name}_quantized`)!, s = init(`${name}_scale`)!, z = init(`${name}_zero_point`);
   if (!model.graph.node.some((n) => n.op_type === 'MatMulInteger' && n.input[1] === q.name)) throw new Error(`no MatMulInteger reads ${q.name}`);
-  const codes = tensorValues(model, q) as Int8Array | Uint8Array;
-  const scales = tensorValues(model, s) as Float32Array;
+  const codes = tensorValues(q) as Int8Array | Uint8Array;
+  const scales = tensorValues(s) as Float32Array;
   const [K, N] = q.dims.map(Number) as [number, number];
-  const zeros = z ? (tensorValues(model, z) as Int8Array | Uint8Array) : new Int8Array(N);
+  const zeros = z ? (tensorValues(z) as Int8Array | Uint8Array) : new Int8Array(N);
   const out = new Float32Array(codes.length);
   for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) {
     out[transposed ? n * K + k : k * N + n] = Math.fround((codes[k * N + n]! - zeros[n]!) * scales[n]!);

@@ -115,24 +115,24 @@ describe('int8 on LSTM, GRU and RNN weights', () => {
     const { output } = quantize('closed-form', proto);
     const m = readModel(output);
     const D = 2, rows = spec.gates * spec.hidden;
-    const w = tensorValues(undefined, proto.graph!.initializer.find((t) => t.name === 'W')!) as Float32Array;
+    const w = tensorValues(proto.graph!.initializer.find((t) => t.name === 'W')!) as Float32Array;
     const dq = dequantizerOf(m.graph, 'W')!;
     const scaleT = m.graph.initializer.find((t) => t.name === dq.input[1])!;
     const codesT = m.graph.initializer.find((t) => t.name === dq.input[0])!;
     expect(scaleT.dims.map(Number)).toEqual([D * rows]);
     expect(codesT.dims.map(Number)).toEqual([D * rows, IN]);
     const want = rowScales(w, D * rows, IN);
-    const got = Array.from(tensorValues(m, scaleT) as Float32Array);
+    const got = Array.from(tensorValues(scaleT) as Float32Array);
     expect(got).toEqual(want);
     // The two directions have their own scales (the reverse one ~3× larger), not one shared per row.
     expect(got[rows]! / got[0]!).toBeGreaterThan(1.5);
-    const codes = tensorValues(m, codesT) as Int8Array;
+    const codes = tensorValues(codesT) as Int8Array;
     for (let r = 0; r < D * rows; r++) for (let c = 0; c < IN; c++) {
       expect(Math.abs(codes[r * IN + c]! - w[r * IN + c]! / want[r]!)).toBeLessThanOrEqual(0.5 + 1e-4);
     }
     const reshape = m.graph.node.find((n) => n.op_type === 'Reshape' && n.output[0] === 'W')!;
     const shape = m.graph.initializer.find((t) => t.name === reshape.input[1])!;
-    expect(Array.from(tensorValues(m, shape) as BigInt64Array, Number)).toEqual([D, rows, IN]);
+    expect(Array.from(tensorValues(shape) as BigInt64Array, Number)).toEqual([D, rows, IN]);
   });
 
   it('closed form, one direction: per-axis on axis 1 of [1, G·H, I], max|W[0, r, :]| / 127', () => {
@@ -141,11 +141,11 @@ describe('int8 on LSTM, GRU and RNN weights', () => {
     const { output } = quantize('closed-form-gru', proto);
     const m = readModel(output);
     const rows = spec.gates * spec.hidden;
-    const r = tensorValues(undefined, proto.graph!.initializer.find((t) => t.name === 'R')!) as Float32Array;
+    const r = tensorValues(proto.graph!.initializer.find((t) => t.name === 'R')!) as Float32Array;
     const dq = dequantizerOf(m.graph, 'R')!;
     expect(dq.output[0]).toBe('R');
     const scaleT = m.graph.initializer.find((t) => t.name === dq.input[1])!;
-    expect(Array.from(tensorValues(m, scaleT) as Float32Array)).toEqual(rowScales(r, rows, spec.hidden));
+    expect(Array.from(tensorValues(scaleT) as Float32Array)).toEqual(rowScales(r, rows, spec.hidden));
   });
 });
 
@@ -162,7 +162,7 @@ describe('int8 on a MatMul whose constant is input A', () => {
     expect(dq).toBeDefined();
     expect(Number(dq.attribute.find((x) => x.name === 'axis')?.i)).toBe(0);
     const scaleT = m.graph.initializer.find((t) => t.name === dq.input[1])!;
-    expect(Array.from(tensorValues(m, scaleT) as Float32Array)).toEqual(rowScales(Float32Array.from(a), M, K));
+    expect(Array.from(tensorValues(scaleT) as Float32Array)).toEqual(rowScales(Float32Array.from(a), M, K));
     const x = [input('X', [K, N], 3)];
     const ya = (await run(await createSession(original), x))[0]!, yb = (await run(await createSession(output), x))[0]!;
     expect(cosine(ya.data as ArrayLike<number>, yb.data as ArrayLike<number>)).toBeGreaterThanOrEqual(0.999);

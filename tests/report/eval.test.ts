@@ -20,7 +20,7 @@ function damagedDigits(scale: number): string {
   const random = seededRandom(7);
   for (const t of model.graph.initializer) {
     if (t.dims.length < 2) continue;
-    const values = Float32Array.from(floatValues(model, t));
+    const values = Float32Array.from(floatValues(t));
     let rms = 0;
     for (const v of values) rms += v * v;
     rms = Math.sqrt(rms / values.length);
@@ -154,7 +154,7 @@ describe('eval of a language model', () => {
     const random = seededRandom(3);
     for (const t of model.graph.initializer) {
       if (t.dims.length !== 2 || !t.raw_data) continue;
-      const values = Float32Array.from(floatValues(model, t));
+      const values = Float32Array.from(floatValues(t));
       for (let i = 0; i < values.length; i++) values[i]! *= 1 + 0.3 * (random() * 2 - 1);
       t.raw_data = new Uint8Array(values.buffer);
     }

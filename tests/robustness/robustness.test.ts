@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readModel } from '../../src/io/read.js';
+import { decodeModel, readModel } from '../../src/io/read.js';
 import { encode } from '../../src/io/codec.js';
 import { ROOT, cli, fixture, scratch } from '../helpers.js';
 import { FLOAT, graph, model, node, tensor, valueInfo } from './models.js';
@@ -40,11 +40,11 @@ describe('hostile input', () => {
 
   it('refuses external data at ../../etc/passwd and at an absolute path, from the command line', () => {
     for (const location of ['../../etc/passwd', '/etc/passwd']) {
-      const model = readModel(fixture('conformance', 'external', 'model.onnx'));
-      for (const t of model.graph.initializer) for (const e of t.external_data) if (e.key === 'location') e.value = location;
+      const proto = decodeModel(readFileSync(fixture('conformance', 'external', 'model.onnx')), 'external');
+      for (const t of proto.graph!.initializer) for (const e of t.external_data) if (e.key === 'location') e.value = location;
       const sub = join(dir, `ext-${location.length}`);
       mkdirSync(sub, { recursive: true });
-      writeFileSync(join(sub, 'model.onnx'), encode('onnx.ModelProto', model.proto));
+      writeFileSync(join(sub, 'model.onnx'), encode('onnx.ModelProto', proto));
       const r = cli(['inspect', join(sub, 'model.onnx')]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/absolute path|leaves the model's folder/);

@@ -57,7 +57,7 @@ function exporterCopy(path: string): { path: string; transposed: number; renamed
     if (i % 2 !== 0) return;
     const w = inits.get(node.input[1]!)!;
     const [k, n] = w.dims.map(toNumber) as [number, number];
-    w.raw_data = transposed(tensorBytes(model, w), k, n);
+    w.raw_data = transposed(tensorBytes(w), k, n);
     w.dims = [n, k];
     const x = node.input[0]!, y = node.output[0]!, p = `t${i}`;
     const replacement: NodeProto[] = [
@@ -81,7 +81,7 @@ function partlyRetrained(path: string): { path: string; changed: number } {
   const model = readModel(CHARLM);
   let changed = 0;
   model.graph.initializer.forEach((t, i) => {
-    const bytes = tensorBytes(model, t);
+    const bytes = tensorBytes(t);
     if (t.data_type !== DataType.FLOAT || bytes.byteLength < 1024 || i % 3 !== 0) return;
     const values = new Float32Array(Uint8Array.from(bytes).buffer);
     const n = noise(values.length, i);
@@ -97,7 +97,7 @@ function partlyRetrained(path: string): { path: string; changed: number } {
 function largeInitializers(model: Model, threshold = 1024): Map<string, number> {
   const out = new Map<string, number>();
   for (const t of model.graph.initializer) {
-    const b = tensorBytes(model, t);
+    const b = tensorBytes(t);
     if (b.byteLength >= threshold) out.set(createHash('sha256').update(b).digest('hex'), b.byteLength);
   }
   return out;
@@ -107,7 +107,7 @@ function largeInitializers(model: Model, threshold = 1024): Map<string, number> 
 function content(path: string): string {
   const model = readModel(path);
   const g = model.graph;
-  const inits = g.initializer.map((t) => ({ name: t.name, dtype: t.data_type, dims: t.dims.map(toNumber), sha: createHash('sha256').update(tensorBytes(model, t)).digest('hex') }));
+  const inits = g.initializer.map((t) => ({ name: t.name, dtype: t.data_type, dims: t.dims.map(toNumber), sha: createHash('sha256').update(tensorBytes(t)).digest('hex') }));
   return JSON.stringify({ nodes: g.node, inputs: g.input, outputs: g.output, inits, opset: model.proto.opset_import });
 }
 
@@ -398,7 +398,7 @@ describe('inspect A B', () => {
     const report = JSON.parse(r.stdout) as { models: unknown[]; across: { tensors: number; transposed: { tensors: number; bytes: number } } };
     expect(report.models).toHaveLength(2);
     // Every initializer of the char LM (all distinct) is in the copy: renamed, or stored transposed.
-    const distinct = new Set(readModel(CHARLM).graph.initializer.map((t) => createHash('sha256').update(tensorBytes(undefined, t)).digest('hex')));
+    const distinct = new Set(readModel(CHARLM).graph.initializer.map((t) => createHash('sha256').update(tensorBytes(t)).digest('hex')));
     expect(distinct.size).toBe(pair.renamed);
     expect(report.across.tensors).toBe(pair.renamed - pair.transposed);
     expect(report.across.transposed.tensors).toBe(pair.transposed);

@@ -40,7 +40,7 @@ describe('share cluster', () => {
     if (codeType === DataType.UINT4) expect(opsetVersion(output.proto, '')).toBe(21);
     // The figures the pass reports are those of the values the model now computes with.
     const original = readModel(DIGITS);
-    const before = floatValues(original, original.graph.initializer.find((t) => t.name === 'fc1.weight')!);
+    const before = floatValues(original.graph.initializer.find((t) => t.name === 'fc1.weight')!);
     const row = summary!.tensors.find((t) => t.name === 'fc1.weight')!;
     const after = gathered(output, 'fc1.weight');
     expect(row.maxAbsError).toBe(weightError(before, after).maxAbsError);
@@ -57,7 +57,7 @@ describe('share cluster', () => {
     expect(evaluation.accuracy.fidelity.logits!.cosine).toBeGreaterThan(0.999);
     expect(result.passes[0]!.tensors.find((t) => t.name === 'fc1.weight')!.form).toBe('Gather uint4 codes, per-channel (axis 0), 64×16 codebook');
     const original = readModel(DIGITS);
-    const fc1 = floatValues(original, original.graph.initializer.find((t) => t.name === 'fc1.weight')!);
+    const fc1 = floatValues(original.graph.initializer.find((t) => t.name === 'fc1.weight')!);
     const after = gathered(output, 'fc1.weight');
     expect(result.passes[0]!.tensors.find((t) => t.name === 'fc1.weight')!.relRmsError).toBeCloseTo(weightError(fc1, after).relRmsError, 12);
     for (let row = 0; row < 64; row++) expect(new Set(after.subarray(row * 512, (row + 1) * 512)).size).toBeLessThanOrEqual(16);
@@ -70,7 +70,7 @@ describe('share cluster', () => {
   it('keeps pruned zeros exactly zero', async () => {
     const model = readModel(DIGITS);
     const fc1 = model.graph.initializer.find((t) => t.name === 'fc1.weight')!;
-    const values = Float32Array.from(floatValues(model, fc1));
+    const values = Float32Array.from(floatValues(fc1));
     for (let i = 0; i < values.length; i += 2) values[i] = 0;
     setFloats(fc1, values);
     const pruned = save(model, join(dir, 'pruned.onnx'));
@@ -87,7 +87,7 @@ describe('share cluster', () => {
     const model = readModel(DIGITS);
     const fc1 = model.graph.initializer.find((t) => t.name === 'fc1.weight')!;
     const step = 2 ** -6;
-    setFloats(fc1, floatValues(model, fc1).map((x) => Math.min(7, Math.max(-8, Math.round(x / step))) * step));
+    setFloats(fc1, floatValues(fc1).map((x) => Math.min(7, Math.max(-8, Math.round(x / step))) * step));
     const input = save(model, join(dir, 'lattice.onnx'));
     const out = join(dir, 'lattice-clustered.onnx');
     const { result, output } = await compressAndEvaluate(input, out, [['share', 'cluster:k=16,include=fc1.weight']], digitsData);
@@ -98,7 +98,7 @@ describe('share cluster', () => {
     // The 8-bit form gives the same values, checked here from the stored codes.
     const wide = await compressAndEvaluate(input, join(dir, 'lattice-8.onnx'), [['share', 'cluster:k=64,include=fc1.weight']], digitsData);
     expect(wide.result.passes[0]!.tensors[0]!.form).toBe('DequantizeLinear uint8 per-tensor (evenly spaced centroids)');
-    expect(weightError(floatValues(readModel(input), readModel(input).graph.initializer.find((t) => t.name === 'fc1.weight')!), dequantized(wide.output, 'fc1.weight')).maxAbsError).toBe(0);
+    expect(weightError(floatValues(readModel(input).graph.initializer.find((t) => t.name === 'fc1.weight')!), dequantized(wide.output, 'fc1.weight')).maxAbsError).toBe(0);
     await expectBitIdentical(input, out, digitsData.data);
   });
 

@@ -71,7 +71,7 @@ describe('share dedup', () => {
     // byte copy of tok.weight (the unfolded form).
     const base = readModel(CHARLM);
     const tok = base.graph.initializer.find((t) => t.name === 'tok.weight')!;
-    const E = floatValues(base, tok);
+    const E = floatValues(tok);
     const [V, D] = tok.dims.map(Number) as [number, number];
     const ET = new Float32Array(V * D);
     for (let v = 0; v < V; v++) for (let d = 0; d < D; d++) ET[d * V + v] = E[v * D + d]!;
@@ -119,7 +119,7 @@ describe('share dedup', () => {
     const elseConst = branch('else_branch').node.find((n) => n.op_type === 'Constant')!;
     const elseW = elseConst.attribute[0]!.t!;
     // Siblings only: then_W equals the else branch's Constant; neither can see the other.
-    const values = floatValues(base, thenW);
+    const values = floatValues(thenW);
     setFloats(elseW, Float32Array.from(values));
     const siblings = save(base, join(dir, 'if-siblings.onnx'));
     const s = await compressAndEvaluate(siblings, join(dir, 'if-siblings-dedup.onnx'), [['share', 'dedup']], { data });

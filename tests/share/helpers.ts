@@ -60,19 +60,19 @@ export function gathered(model: Model, name: string): Float32Array {
   const producer = (out: string) => graph.node.find((n) => n.output[0] === out)!;
   const init = (n: string) => graph.initializer.find((t) => t.name === n)!;
   const gather = producer(name);
-  const book = tensorValues(model, init(gather.input[0]!)) as Float32Array;
+  const book = tensorValues(init(gather.input[0]!)) as Float32Array;
   let offsets: Int32Array | undefined, offsetDims: number[] = [];
   let cast = producer(gather.input[1]!);
   if (cast.op_type === 'Add') {
     const o = init(cast.input[1]!);
-    offsets = tensorValues(model, o) as Int32Array;
+    offsets = tensorValues(o) as Int32Array;
     offsetDims = o.dims.map(Number);
     cast = producer(cast.input[0]!);
   }
   const codesTensor = init(cast.input[0]!);
   const dims = codesTensor.dims.map(Number);
   const n = dims.reduce((a, b) => a * b, 1);
-  const packed = tensorValues(model, codesTensor) as Uint8Array;
+  const packed = tensorValues(codesTensor) as Uint8Array;
   const codes = codesTensor.data_type === DataType.UINT4
     ? Uint8Array.from({ length: n }, (_, i) => (packed[i >> 1]! >> ((i & 1) * 4)) & 0x0f)
     : packed;
