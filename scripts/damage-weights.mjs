@@ -4,7 +4,7 @@
 //   node scripts/damage-weights.mjs IN.onnx OUT.onnx [scale=0.8] [seed=7]
 import { writeFileSync } from 'node:fs';
 import { readModel, encode, floatValues } from '../dist/index.js';
-import { seededRandom } from '../dist/report/data.js';
+import { seededRandom } from '../dist/kernels/random.js';
 
 const [input, output, scale = '0.8', seed = '7'] = process.argv.slice(2);
 if (!input || !output) {

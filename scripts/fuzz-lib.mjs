@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { compress, decode, encode, inspectModel, readModel } from '../dist/index.js';
 import { knownError } from '../dist/errors.js';
 import { parseStep } from '../dist/pipeline/registry.js';
-import { seededRandom } from '../dist/report/data.js';
+import { seededRandom } from '../dist/kernels/random.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'bin', 'onnxpress');

@@ -16,7 +16,7 @@ export { runPipeline, PassError } from './pipeline/run.js';
 export { definePass, type Pass, type PassContext, type PassSummary, type TensorChange, type Skip } from './pass/pass.js';
 export type { OptionSpec, OptionSpecs, OptionValue, OptionValues, OptionsOf } from './pass/options.js';
 export { loadRecipe, parseRecipe, recipeData, type Recipe, type RecipeData, type RecipeEval, type RecipeGates } from './pipeline/recipe.js';
-export { silentProgress, type Progress } from './report/progress.js';
+export { silentProgress, type Progress } from './kernels/progress.js';
 export { compress, type CompressOptions, type CompressResult } from './pipeline/compress.js';
 export { compressMany, type CompressManyOptions, type CompressManyResult } from './pipeline/compress-many.js';
 export { inspectAcross, type AcrossFiles } from './report/inspect-many.js';

@@ -1,108 +1,21 @@
 // Running kernels on worker threads: quantization, magnitude pruning, k-means clustering and
-// dedup's fingerprints. Each tensor is one job; results come back in the order the tensors were
-// given, so a pass applies them exactly as it would on one thread (and the output is
-// byte-identical whatever the thread count). At most windowFor(threads) tensors are in flight.
+// dedup's fingerprints, every kind of job alike (jobs.ts lists them). Each tensor is one job;
+// results come back in the order the tensors were given, so a pass applies them exactly as it
+// would on one thread (and the output is byte-identical whatever the thread count). At most
+// windowFor(threads) tensors are in flight.
 // A job reports its progress as it runs (see progress.ts), and a pass's bar counts it then: a
 // large tensor moves the bar slab by slab, and one done out of order counts when it is done.
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { InputError, OutputError, ResourceError, UsageError } from '../errors.js';
-import { bytesOf, readFloats, type ByteRange, type FloatSource } from '../ir/tensor.js';
 import { packagePath } from '../paths.js';
-import { pruneNM } from '../prune/nm-select.js';
-import { pruneSmallest } from '../prune/smallest.js';
-import { perBlock, perChannel, perTensor, quantizeGroups, type Groups, type QuantizeOptions, type QuantizeResult } from '../quantize/kernels.js';
-import type { WeightError } from '../report/metrics.js';
-import type { Progress } from '../report/progress.js';
-import { fingerprintOf, type Fingerprint } from '../share/fingerprint.js';
-import { clusterValues, type ClusterResult, type KMeansOptions } from '../share/kmeans.js';
-import { part, PROGRESS_CHUNK, type JobProgress } from './progress.js';
-
-export type GroupsSpec =
-  | { kind: 'tensor' }
-  | { kind: 'channel'; dims: number[]; axis: number }
-  | { kind: 'block'; dims: number[]; axis: number; block: number };
-
-export interface QuantizeJob {
-  kind?: 'quantize';
-  values: Float32Array | FloatSource;
-  groups: GroupsSpec;
-  options: QuantizeOptions;
-}
-
-export interface ClusterJob {
-  kind: 'cluster';
-  values: Float32Array | FloatSource;
-  dims: number[];
-  axis: number | undefined;
-  options: KMeansOptions;
-}
-
-export interface PruneJob {
-  kind: 'prune';
-  values: Float32Array | FloatSource;
-  /** How many of the smallest magnitudes to zero. */
-  count: number;
-}
-
-export interface NMJob {
-  kind: 'nm';
-  values: Float32Array | FloatSource;
-  dims: number[];
-  axis: number;
-  /** Kept of every `m` along the axis. */
-  n: number;
-  m: number;
-}
-
-export interface PruneResult {
-  values: Float32Array;
-  zeros: number;
-  /** Against the values before pruning, as report/metrics' weightError gives it. */
-  error: WeightError;
-}
-
-export interface FingerprintJob {
-  kind: 'fingerprint';
-  bytes: Uint8Array | ByteRange;
-  dims: number[];
-  /** Bytes per element (for the transpose samples), undefined for packed types. */
-  size: number | undefined;
-}
-
-export type KernelJob = QuantizeJob | ClusterJob | PruneJob | NMJob | FingerprintJob;
-type KernelResult = QuantizeResult | ClusterResult | PruneResult | Fingerprint;
+import { inMemory, inputBytes } from './job.js';
+import { execute, inputOf, withInput, type KernelJob, type KernelResult, type ResultOf } from './jobs.js';
+import type { JobProgress, Progress } from './progress.js';
 
 /** A job's size, for the largest-first order. */
 function sizeOf(job: KernelJob): number {
-  if (job.kind === 'fingerprint') return job.bytes.byteLength;
-  return job.values.length * 4;
-}
-
-/** Runs a job here (on a worker, or on the calling thread when there are none), telling `progress` the fraction done as it goes. */
-export function execute(job: KernelJob, progress?: JobProgress): KernelResult {
-  if (job.kind === 'cluster') {
-    // Reading is a tenth of clustering a tensor from a file (16M values: ~60 of ~730 ms).
-    const inFile = !(job.values instanceof Float32Array);
-    const values = readInChunks(job.values, part(progress, 0, 0.1));
-    return clusterValues(values, job.dims, job.axis, job.options, part(progress, inFile ? 0.1 : 0, 1));
-  }
-  if (job.kind === 'prune') return pruneSmallest(job.values, job.count);
-  if (job.kind === 'nm') return pruneNM(job.values, job.dims, job.axis, job.n, job.m);
-  if (job.kind === 'fingerprint') return fingerprintOf(bytesOf(job.bytes), job.dims, job.size);
-  return quantizeGroups(job.values, groupsFrom(job.groups, job.values.length), job.options, progress);
-}
-
-/** The values in an array of their own, read from the file a chunk at a time for `progress`. */
-function readInChunks(values: Float32Array | FloatSource, progress?: JobProgress): Float32Array {
-  if (values instanceof Float32Array) return values;
-  const out = new Float32Array(values.length);
-  for (let lo = 0; lo < values.length; lo += PROGRESS_CHUNK) {
-    const hi = Math.min(values.length, lo + PROGRESS_CHUNK);
-    readFloats({ file: values.file, offset: values.offset + lo * 4, length: hi - lo }, out.subarray(lo, hi));
-    progress?.(hi / values.length);
-  }
-  return out;
+  return inputBytes(inputOf(job));
 }
 
 /**
@@ -147,14 +60,6 @@ export function buffersOf(result: KernelResult): ArrayBuffer[] {
   };
   visit(result);
   return [...found] as ArrayBuffer[];
-}
-
-export function groupsFrom(spec: GroupsSpec, n: number): Groups {
-  switch (spec.kind) {
-    case 'tensor': return perTensor(n);
-    case 'channel': return perChannel(spec.dims, spec.axis);
-    case 'block': return perBlock(spec.dims, spec.axis, spec.block);
-  }
 }
 
 function workerPath(): string | undefined {
@@ -268,16 +173,12 @@ export class KernelPool {
       const { job, resolve, reject, progress } = this.waiting.splice(pick, 1)[0]!;
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject, progress });
-      // Only jobs with their values in memory wait here: they go as a copy the worker owns.
-      if (job.kind === 'fingerprint') {
-        // A copy of just these bytes (cloning the view would clone the whole buffer under it; and a
-        // Buffer's slice is a view, so it is copied with the Uint8Array constructor).
-        const bytes = new Uint8Array(job.bytes as Uint8Array);
-        w.postMessage({ id, job: { ...job, bytes }, progress: progress !== undefined }, [bytes.buffer as ArrayBuffer]);
-      } else {
-        const values = (job.values as Float32Array).slice();
-        w.postMessage({ id, job: { ...job, values }, progress: progress !== undefined }, [values.buffer as ArrayBuffer]);
-      }
+      // Only jobs with their input in memory wait here: they go with a copy the worker owns, of just
+      // that input (cloning the view would clone the whole buffer under it; and a Buffer's slice is
+      // a view, so bytes are copied with the Uint8Array constructor).
+      const input = inputOf(job) as Float32Array | Uint8Array;
+      const copy = input instanceof Float32Array ? input.slice() : new Uint8Array(input);
+      w.postMessage({ id, job: withInput(job, copy), progress: progress !== undefined }, [copy.buffer as ArrayBuffer]);
     }
   }
 
@@ -296,10 +197,7 @@ export class KernelPool {
   }
 
   /** Runs a job on some thread; `progress` hears the fraction done as it runs (on this thread, from a worker's messages). */
-  run(job: QuantizeJob, progress?: JobProgress): Promise<QuantizeResult>;
-  run(job: ClusterJob, progress?: JobProgress): Promise<ClusterResult>;
-  run(job: PruneJob | NMJob, progress?: JobProgress): Promise<PruneResult>;
-  run(job: FingerprintJob, progress?: JobProgress): Promise<Fingerprint>;
+  run<J extends KernelJob>(job: J, progress?: JobProgress): Promise<ResultOf<J>>;
   run(job: KernelJob, progress?: JobProgress): Promise<KernelResult> {
     if (this.workers.length === 0) {
       try {
@@ -309,8 +207,7 @@ export class KernelPool {
       }
     }
     return new Promise((resolve, reject) => {
-      const inFile = job.kind === 'fingerprint' ? !(job.bytes instanceof Uint8Array) : !(job.values instanceof Float32Array);
-      if (inFile) {
+      if (!inMemory(inputOf(job))) {
         // Gathered until the caller's loop yields, so that they can be offered largest first.
         if (this.toOffer.length === 0) queueMicrotask(() => this.flush());
         this.toOffer.push({ job, resolve, reject, progress });

@@ -5,7 +5,7 @@ import { ResourceError } from '../errors.js';
 import { packagePath } from '../paths.js';
 import { RangeReader } from '../ir/file-range.js';
 import { readFloats, type FloatSource } from '../ir/tensor.js';
-import { weightErrorOf, type WeightError } from '../report/metrics.js';
+import { weightErrorOf, type WeightError } from './weight-error.js';
 import { part, PROGRESS_CHUNK, type JobProgress } from './progress.js';
 
 interface Exports {

@@ -1,6 +1,7 @@
 // A kernel worker: runs one job (quantizing, pruning or clustering a tensor) and sends the result back.
 import { parentPort } from 'node:worker_threads';
-import { buffersOf, execute, jobError, throttled, type KernelJob } from './pool.js';
+import { execute, type KernelJob } from './jobs.js';
+import { buffersOf, jobError, throttled } from './pool.js';
 
 parentPort!.on('message', ({ id, job, claim, progress }: { id: number; job: KernelJob; claim?: Int32Array; progress?: boolean }) => {
   // A job offered to every thread runs on the one that claims it first.

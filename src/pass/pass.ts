@@ -2,7 +2,7 @@
 // defaults, and run(model, options, context) → summary. It changes the model in place, never
 // prints, and reports progress through the context.
 import type { Model } from '../ir/model.js';
-import type { Progress } from '../report/progress.js';
+import type { Progress } from '../kernels/progress.js';
 import type { OptionSpecs, OptionsOf, OptionValues } from './options.js';
 
 export interface PassContext {

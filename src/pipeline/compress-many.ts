@@ -16,7 +16,7 @@ import type { Model } from '../ir/model.js';
 import { validateModel } from '../ir/validate.js';
 import { prestartKernelWorkers } from '../kernels/pool.js';
 import { countParameters } from '../report/inspect.js';
-import type { Progress } from '../report/progress.js';
+import type { Progress } from '../kernels/progress.js';
 import { unchangedTensorRows } from '../report/tensors.js';
 import { mergeTensorRows, type CompressResult } from './compress.js';
 import type { PipelineStep } from './registry.js';

@@ -13,7 +13,7 @@ import { countParameters } from '../report/inspect.js';
 import { unchangedTensorRows, type TensorRow } from '../report/tensors.js';
 import type { PassSummary } from '../pass/pass.js';
 import type { PipelineStep } from './registry.js';
-import type { Progress } from '../report/progress.js';
+import type { Progress } from '../kernels/progress.js';
 import { runPipeline } from './run.js';
 import { prestartKernelWorkers } from '../kernels/pool.js';
 

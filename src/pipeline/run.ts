@@ -3,7 +3,7 @@
 import type { Model, SettleListener } from '../ir/model.js';
 import { sortGraph } from '../ir/rewrite.js';
 import { forEachGraph } from '../ir/walk.js';
-import { silentProgress } from '../report/progress.js';
+import { silentProgress } from '../kernels/progress.js';
 import type { PassContext, PassSummary } from '../pass/pass.js';
 import { storeSparse } from '../prune/store.js';
 import type { PipelineStep } from './registry.js';

@@ -4,11 +4,11 @@
 import type { Model } from '../ir/model.js';
 import { floatSource, floatValues, numElements, tensorByteLength } from '../ir/tensor.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
-import { kthMagnitude } from './smallest.js';
+import { kthMagnitude } from '../kernels/smallest.js';
 import type { Weight } from '../ir/weights.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
-import type { WeightError } from '../report/metrics.js';
+import type { WeightError } from '../kernels/weight-error.js';
 import { chooseWeights } from '../pass/select.js';
 import { markPruned, setValues, STORAGE_OPTION } from './store.js';
 

@@ -5,7 +5,7 @@
 import type { Model } from '../ir/model.js';
 import type { Weight } from '../ir/weights.js';
 import { calibrate } from './calibrate.js';
-import { ErrorAccumulator, codesFor, groupParams, type IntRange, type QuantizeResult } from './kernels.js';
+import { ErrorAccumulator, codesFor, groupParams, type IntRange, type QuantizeResult } from '../kernels/quantize.js';
 
 const ROUND = 6755399441055744;
 

@@ -15,7 +15,7 @@ import { selectionOptions } from '../pass/options.js';
 import { usedOps } from '../pass/ops.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
-import { INT8, UINT8, clipRatios, type QuantizeResult } from './kernels.js';
+import { INT8, UINT8, clipRatios, type QuantizeResult } from '../kernels/quantize.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import type { JobProgress } from '../kernels/progress.js';
 import { dequantizeWeight, intAttribute, makeNode, replaceWeight } from './replace.js';

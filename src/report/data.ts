@@ -13,6 +13,7 @@ import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { dtypeName } from '../ir/dtype.js';
 import { numElements, toNumber } from '../ir/tensor.js';
+import { seededRandom } from '../kernels/random.js';
 import { checkShapeOptions, checkSynthesizedSize, describeShapes, dimValue, synthesizedShapes } from '../runtime/synthesized.js';
 
 export interface EvalBatch {
@@ -117,18 +118,6 @@ function labelsBeside(setDir: string, folder: DataFolder): ArrayLike<number> | u
     if (present(p)) return readLabels(p, findInDataFolder(p, folder).file);
   }
   return undefined;
-}
-
-/** A small seeded generator (mulberry32): the same seed gives the same synthesized inputs everywhere. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** For an integer input that indexes an embedding table (Gather), the table's row count. */

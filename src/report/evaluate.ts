@@ -10,7 +10,7 @@ import { FidelityAccumulator, PerplexityAccumulator, argmaxRows, classification,
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { checkFeeds } from '../runtime/feeds.js';
 import { checkShapeOptions, checkSynthesizedSize, synthesizedHint } from '../runtime/synthesized.js';
-import type { Progress } from './progress.js';
+import type { Progress } from '../kernels/progress.js';
 
 export type Metric = 'top1' | 'f1' | 'perplexity' | 'fidelity';
 export const METRICS: Metric[] = ['top1', 'f1', 'perplexity', 'fidelity'];

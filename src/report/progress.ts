@@ -1,16 +1,8 @@
 // Progress reporting: a bar on a terminal, nothing otherwise (CI logs stay clean).
 import cliProgress from 'cli-progress';
-
-export interface Progress {
-  /** `total` items, or bytes with `unit` 'bytes' (the bar then shows the rate). */
-  start(total: number, label: string, unit?: 'items' | 'bytes'): void;
-  tick(n: number): void;
-  stop(): void;
-}
+import { silentProgress, type Progress } from '../kernels/progress.js';
 
 const megabytes = (n: number) => `${(n / 1e6).toFixed(n >= 1e9 ? 0 : 1)} MB`;
-
-export const silentProgress: Progress = { start() {}, tick() {}, stop() {} };
 
 /** The bar drawn on the terminal now, if any. */
 let drawn: Progress | undefined;

@@ -5,7 +5,7 @@ import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import { floatValues, tensorByteLength, toNumber } from '../ir/tensor.js';
 import { forEachTensor } from '../ir/walk.js';
 import type { TensorProto } from '../ir/onnx.js';
-import { sparsity, weightError } from './metrics.js';
+import { sparsity, weightError } from '../kernels/weight-error.js';
 
 export interface TensorRow {
   name: string;

@@ -12,7 +12,7 @@ import { definePass, emptySummary, type PassContext, type PassSummary, type Tens
 import { chooseWeights } from '../pass/select.js';
 import { replaceWeight } from '../quantize/replace.js';
 import { dequantizeForm, evenlySpaced, gatherForm, type Clustered, type Lattice } from './codebook.js';
-import type { ClusterResult, KMeansOptions } from './kmeans.js';
+import type { ClusterResult, KMeansOptions } from '../kernels/kmeans.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import type { JobProgress } from '../kernels/progress.js';
 import { addedSize, storedSize } from './size.js';

@@ -8,7 +8,7 @@ import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import type { NameAllocator } from '../ir/names.js';
 import { makeTensor } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
-import { packNibbles } from '../quantize/kernels.js';
+import { packNibbles } from '../kernels/quantize.js';
 import { intAttribute, makeNode } from '../quantize/replace.js';
 
 export interface Clustered {

@@ -15,7 +15,7 @@ import type { Weight } from '../ir/weights.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
-import { sparsity, weightError } from '../report/metrics.js';
+import { sparsity, weightError } from '../kernels/weight-error.js';
 import { gramMatrix, planGroups, type Bound } from './group.js';
 import { chooseRepresentative, type Representative, type RepresentativeMode } from './represent.js';
 import { roleOf } from './roles.js';

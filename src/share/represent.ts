@@ -2,7 +2,7 @@
 // members the smallest sum of squared relative errors while keeping each within the tolerance.
 // Positions where at least half the members are exactly zero stay zero in the mean, so tensors
 // pruned before sharing stay as sparse.
-import { weightError } from '../report/metrics.js';
+import { weightError } from '../kernels/weight-error.js';
 
 export type Representative = { kind: 'member'; index: number; values: Float32Array } | { kind: 'mean'; values: Float32Array };
 

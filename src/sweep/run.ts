@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomically } from '../io/atomic.js';
 import { packagePath } from '../paths.js';
-import type { Progress } from '../report/progress.js';
+import type { Progress } from '../kernels/progress.js';
 import type { Report } from '../report/report.js';
 import { rowFromReport, type SweepRow } from './table.js';
 import type { Job } from './grid.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compress } from '../../src/pipeline/compress.js';
 import { parseStep } from '../../src/pipeline/registry.js';
-import type { Progress } from '../../src/report/progress.js';
+import type { Progress } from '../../src/kernels/progress.js';
 import { LAZY_READ, scratch } from '../helpers.js';
 import { FLOAT, graph, model, node, save, tensor, valueInfo } from '../robustness/models.js';
 import { noise } from '../share/helpers.js';

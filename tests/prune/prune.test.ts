@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { floatValues, tensorValues } from '../../src/ir/tensor.js';
 import { readModel } from '../../src/io/read.js';
-import { perBlock } from '../../src/quantize/kernels.js';
+import { perBlock } from '../../src/kernels/quantize.js';
 import { countParameters } from '../../src/report/inspect.js';
 import { expectSameForThreads, fixture, LAZY_READ, scratch } from '../helpers.js';
 import { compressAndEvaluate, dequantized, dequantizedInteger } from '../quantize/helpers.js';
@@ -195,8 +195,8 @@ describe('N:M selection', () => {
   it.each([
     [[64, 24], 0, 2, 4], [[24, 64], 1, 2, 4], [[6, 8, 3, 3], 1, 1, 4], [[96, 20], 0, 3, 8], [[2, 32, 5], 1, 5, 16],
   ] as const)('keeps the same weights as a group-by-group selection, ties to the earlier (%j, axis %i, %i:%i)', async (dims, axis, n, m) => {
-    const { pruneNM, pruneNMScalar } = await import('../../src/prune/nm-select.js');
-    const { weightError } = await import('../../src/report/metrics.js');
+    const { pruneNM, pruneNMScalar } = await import('../../src/kernels/nm-select.js');
+    const { weightError } = await import('../../src/kernels/weight-error.js');
     const count = dims.reduce((a, b) => a * b, 1);
     // Few distinct magnitudes, both signs and zeros: plenty of ties inside groups.
     const values = Float32Array.from({ length: count }, (_, i) => ((i * 7919) % 11 - 5) / 4);

@@ -2,7 +2,7 @@
 // rule computed here from its definition — never by calling the code under test — and compared
 // exactly with the initializers the pass writes.
 //
-// The rules (README, Passes; src/quantize/kernels.ts groupParams; ONNX QuantizeLinear):
+// The rules (README, Passes; src/kernels/quantize.ts groupParams; ONNX QuantizeLinear):
 // - int8 symmetric: scale = max|w| / 127 per output channel (float32), zero point 0 (not stored),
 //   code = round(w / scale), ties to even, within [−127, 127] (the most negative code unused).
 // - uint8 asymmetric: the range [min(0, min w), max(0, max w)]; scale = (hi − lo) / 255, zero

@@ -9,7 +9,7 @@ import { scratch } from '../helpers.js';
 import {
   INT4, INT4_FULL, INT8, UINT4, UINT8, clipRatios, packNibbles, perBlock, perChannel, perTensor, quantizeGroups,
   type Groups, type IntRange, type QuantizeResult,
-} from '../../src/quantize/kernels.js';
+} from '../../src/kernels/quantize.js';
 import { simdKernels, slabRows } from '../../src/kernels/simd.js';
 
 function random(n: number, seed: number): Float32Array {
@@ -169,7 +169,7 @@ describe('SIMD quantization kernels', () => {
 
 describe('magnitude pruning kernels', () => {
   it.each([[0], [1], [37], [500], [999], [1000]])('zero the %i smallest magnitudes exactly as the scalar code', async (count) => {
-    const { pruneSmallest, pruneSmallestScalar } = await import('../../src/prune/smallest.js');
+    const { pruneSmallest, pruneSmallestScalar } = await import('../../src/kernels/smallest.js');
     // Repeated magnitudes (and ±0) so that ties at the threshold are broken by position.
     const values = Float32Array.from(random(1000, 13), (x, i) => (i % 7 === 0 ? -Math.fround(Math.round(x * 40) / 40) : Math.fround(Math.round(x * 40) / 40)));
     const { values: a, zeros, error } = pruneSmallest(values, count);
@@ -178,14 +178,14 @@ describe('magnitude pruning kernels', () => {
     expect(zeros).toBe(b.filter((x) => x === 0).length);
     expect(zeros).toBeGreaterThanOrEqual(count);
     // The error figures, measured in the kernel before it zeroes, as the report's own function gives them.
-    const { weightError } = await import('../../src/report/metrics.js');
+    const { weightError } = await import('../../src/kernels/weight-error.js');
     const want = weightError(values, b);
     expect(error.maxAbsError).toBe(want.maxAbsError);
     expect(error.relRmsError).toBeCloseTo(want.relRmsError, 12);
   });
 
   it('select the k-th smallest magnitude across several arrays', async () => {
-    const { kthSmallest } = await import('../../src/prune/smallest.js');
+    const { kthSmallest } = await import('../../src/kernels/smallest.js');
     const parts = [random(300, 1), random(701, 2), random(5, 3)];
     const all = Float32Array.from(parts.flatMap((p) => Array.from(p, Math.abs)));
     for (const k of [0, 1, 500, 1005]) {

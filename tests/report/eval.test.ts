@@ -5,7 +5,7 @@ import { encode } from '../../src/io/codec.js';
 import { readModel } from '../../src/io/read.js';
 import { readTestDataSet } from '../../src/io/testdata.js';
 import { floatValues } from '../../src/ir/tensor.js';
-import { seededRandom } from '../../src/report/data.js';
+import { seededRandom } from '../../src/kernels/random.js';
 import { argmaxRows } from '../../src/report/metrics.js';
 import { createSession, run } from '../../src/report/runtime.js';
 import { cli, fixture, scratch } from '../helpers.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FidelityAccumulator, PerplexityAccumulator, argmaxRows, classification, latencyStats, sparsity, weightError } from '../../src/report/metrics.js';
+import { FidelityAccumulator, PerplexityAccumulator, argmaxRows, classification, latencyStats } from '../../src/report/metrics.js';
+import { sparsity, weightError } from '../../src/kernels/weight-error.js';
 
 describe('metrics', () => {
   it('fidelity of identical outputs: no error, cosine 1, infinite SNR', () => {

@@ -6,7 +6,7 @@ import { AttributeType, DataType } from '../../src/ir/onnx.js';
 import { makeNode } from '../../src/quantize/replace.js';
 import { floatValues } from '../../src/ir/tensor.js';
 import { opsetVersion } from '../../src/ir/opset.js';
-import { weightError } from '../../src/report/metrics.js';
+import { weightError } from '../../src/kernels/weight-error.js';
 import { expectSameForThreads, fixture, LAZY_READ, scratch } from '../helpers.js';
 import { compressAndEvaluate, dequantized } from '../quantize/helpers.js';
 import { bytesOf, expectBitIdentical, gathered, save, setFloats } from './helpers.js';
@@ -143,8 +143,8 @@ describe('share cluster', () => {
 
 describe('the reconstruction error measured with the clusters', () => {
   it.each([[undefined], [0], [1]])('equals weightError and the zero fraction of the reconstructed values (axis %s)', async (axis) => {
-    const { clusterValues } = await import('../../src/share/kmeans.js');
-    const { sparsity } = await import('../../src/report/metrics.js');
+    const { clusterValues } = await import('../../src/kernels/kmeans.js');
+    const { sparsity } = await import('../../src/kernels/weight-error.js');
     const dims = [12, 30];
     // Some exact zeros (kept by keepZero) and a spread of magnitudes.
     const values = Float32Array.from({ length: 360 }, (_, i) => (i % 9 === 0 ? 0 : Math.sin(i * 1.7) * (1 + (i % 5))));

@@ -7,7 +7,7 @@ import { readTestDataSet, type NamedArray } from '../../src/io/testdata.js';
 import { DataType, type TensorProto } from '../../src/ir/onnx.js';
 import type { Model } from '../../src/ir/model.js';
 import { tensorValues } from '../../src/ir/tensor.js';
-import { seededRandom } from '../../src/report/data.js';
+import { seededRandom } from '../../src/kernels/random.js';
 import { createSession, run } from '../../src/report/runtime.js';
 
 export async function outputsOf(path: string, dataDir: string): Promise<NamedArray[]> {

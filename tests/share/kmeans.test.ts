@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { evenlySpaced } from '../../src/share/codebook.js';
 import { gramMatrix, groupCost, planGroups } from '../../src/share/group.js';
-import { kmeans1d } from '../../src/share/kmeans.js';
+import { kmeans1d } from '../../src/kernels/kmeans.js';
 import { noise } from './helpers.js';
 
 const options = { k: 16, seed: 0, maxIterations: 100, keepZero: true };

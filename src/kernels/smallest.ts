@@ -1,9 +1,9 @@
 // Zeroing the smallest magnitudes of a tensor, and the selection behind it: in the WebAssembly
-// kernels where the tensor fits their memory, else in plain JavaScript. Apart from the pass so that
-// the kernel workers can load it alone.
+// kernels where the tensor fits their memory, else in plain JavaScript.
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
-import { simdFits, simdKernels } from '../kernels/simd.js';
-import { weightError, type WeightError } from '../report/metrics.js';
+import { simdFits, simdKernels } from './simd.js';
+import { weightError, type WeightError } from './weight-error.js';
+import type { JobKind } from './job.js';
 
 /** The k-th smallest value (0-based) of `a`, which is reordered (Hoare's selection, O(n) expected). */
 export function kthSmallest(a: Float32Array, k: number): number {
@@ -25,7 +25,7 @@ export function kthSmallest(a: Float32Array, k: number): number {
  * Zeroes exactly `count` of the smallest-magnitude values (ties broken by position, so the result
  * is deterministic). Returns the pruned copy.
  */
-export function pruneSmallest(values: Float32Array | FloatSource, count: number): { values: Float32Array; zeros: number; error: WeightError } {
+export function pruneSmallest(values: Float32Array | FloatSource, count: number): PruneResult {
   // The WebAssembly kernels select by radix (2 s → 0.2 s on BERT-base's MatMul weights) and count
   // the zeros and the error on the way; this scalar code stays for tensors too large for their
   // memory, and as the reference in the tests.
@@ -75,3 +75,22 @@ function zeros(a: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) if (a[i] === 0) n++;
   return n;
 }
+
+/** Pruned values, and the error against the values before. */
+export interface PruneResult {
+  values: Float32Array;
+  zeros: number;
+  error: WeightError;
+}
+
+export interface PruneJob {
+  kind: 'prune';
+  values: Float32Array | FloatSource;
+  /** How many of the smallest magnitudes to zero. */
+  count: number;
+}
+
+export const PRUNE_JOB: JobKind<PruneJob, PruneResult> = {
+  input: 'values',
+  execute: (job) => pruneSmallest(job.values, job.count),
+};

@@ -3,7 +3,8 @@
 import { createHash } from 'node:crypto';
 import type { TensorProto } from '../ir/onnx.js';
 import { dtypeInfo } from '../ir/dtype.js';
-import { toNumber } from '../ir/tensor.js';
+import { bytesOf, toNumber, type ByteRange } from '../ir/tensor.js';
+import type { JobKind } from './job.js';
 
 /** What two tensors must share before their bytes are worth comparing. */
 export function layoutKey(t: TensorProto): string {
@@ -64,3 +65,16 @@ export function fingerprintOf(bytes: Uint8Array, dims: number[], size: number | 
   return print;
 }
 
+
+export interface FingerprintJob {
+  kind: 'fingerprint';
+  bytes: Uint8Array | ByteRange;
+  dims: number[];
+  /** Bytes per element (for the transpose samples), undefined for packed types. */
+  size: number | undefined;
+}
+
+export const FINGERPRINT_JOB: JobKind<FingerprintJob, Fingerprint> = {
+  input: 'bytes',
+  execute: (job) => fingerprintOf(bytesOf(job.bytes), job.dims, job.size),
+};

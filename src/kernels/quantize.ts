@@ -4,9 +4,10 @@
 // Groups laid out in rows or columns go to the WebAssembly SIMD kernels (simd.ts); the scalar code
 // here handles the other layouts (a channel axis in the middle of a tensor) and GPTQ's arithmetic.
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
-import { weightErrorOf } from '../report/metrics.js';
-import { ScaleMode, simdFits, simdKernels, type NBitsPacking, type SimdLayout } from '../kernels/simd.js';
-import type { JobProgress } from '../kernels/progress.js';
+import { weightErrorOf } from './weight-error.js';
+import { ScaleMode, simdFits, simdKernels, type NBitsPacking, type SimdLayout } from './simd.js';
+import type { JobProgress } from './progress.js';
+import type { JobKind } from './job.js';
 
 /** Adding and subtracting 1.5·2^52 rounds a double to the nearest integer, ties to even, without a branch (~3× faster than Math.round in V8). */
 const ROUND = 6755399441055744;
@@ -340,3 +341,30 @@ function quantizeSimd(values: Float32Array | FloatSource, count: number, layout:
     packed: r.packed,
   };
 }
+
+/** How a job's values are grouped, as plain data (a job crosses to a worker thread). */
+export type GroupsSpec =
+  | { kind: 'tensor' }
+  | { kind: 'channel'; dims: number[]; axis: number }
+  | { kind: 'block'; dims: number[]; axis: number; block: number };
+
+export function groupsFrom(spec: GroupsSpec, n: number): Groups {
+  switch (spec.kind) {
+    case 'tensor': return perTensor(n);
+    case 'channel': return perChannel(spec.dims, spec.axis);
+    case 'block': return perBlock(spec.dims, spec.axis, spec.block);
+  }
+}
+
+/** Quantizing a tensor's values; the one kind of job that need not name itself. */
+export interface QuantizeJob {
+  kind?: 'quantize';
+  values: Float32Array | FloatSource;
+  groups: GroupsSpec;
+  options: QuantizeOptions;
+}
+
+export const QUANTIZE_JOB: JobKind<QuantizeJob, QuantizeResult> = {
+  input: 'values',
+  execute: (job, progress) => quantizeGroups(job.values, groupsFrom(job.groups, job.values.length), job.options, progress),
+};

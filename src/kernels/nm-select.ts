@@ -1,7 +1,9 @@
-// N:M selection over a whole tensor, apart from the pass so that the kernel threads can load it alone.
+// N:M selection over a whole tensor: of every m values along an axis, the n largest in magnitude are kept.
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
-import { simdFits, simdKernels } from '../kernels/simd.js';
-import { weightErrorOf, type WeightError } from '../report/metrics.js';
+import { simdFits, simdKernels } from './simd.js';
+import { weightErrorOf } from './weight-error.js';
+import type { JobKind } from './job.js';
+import type { PruneResult } from './smallest.js';
 
 /**
  * Positions 0..size of `values` in `order`, smallest magnitude first; among equal magnitudes the
@@ -31,7 +33,7 @@ function smallestFirst(values: Float32Array, size: number, order: Int32Array): v
  * side: going group by group through a general gather (index arithmetic per value) took 2.3 s on
  * BERT-base's weights for 2:4.
  */
-export function pruneNM(source: Float32Array | FloatSource, dims: number[], axis: number, n: number, m: number): { values: Float32Array; zeros: number; error: WeightError } {
+export function pruneNM(source: Float32Array | FloatSource, dims: number[], axis: number, n: number, m: number): PruneResult {
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
   const length = dims[axis]!;
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
@@ -42,7 +44,7 @@ export function pruneNM(source: Float32Array | FloatSource, dims: number[], axis
 }
 
 /** pruneNM in plain JavaScript, over [outer, length, inner]. */
-export function pruneNMScalar(source: Float32Array | FloatSource, outer: number, length: number, inner: number, n: number, m: number): { values: Float32Array; zeros: number; error: WeightError } {
+export function pruneNMScalar(source: Float32Array | FloatSource, outer: number, length: number, inner: number, n: number, m: number): PruneResult {
   // Values read from the file are a fresh copy, pruned in place; values in memory are copied.
   const values = source instanceof Float32Array ? source.slice() : toFloat32(source);
   const group = new Float32Array(m), order = new Int32Array(m);
@@ -71,3 +73,18 @@ export function pruneNMScalar(source: Float32Array | FloatSource, outer: number,
   }
   return { values, zeros, error: weightErrorOf(maxAbs, errSq, refSq) };
 }
+
+export interface NMJob {
+  kind: 'nm';
+  values: Float32Array | FloatSource;
+  dims: number[];
+  axis: number;
+  /** Kept of every `m` along the axis. */
+  n: number;
+  m: number;
+}
+
+export const NM_JOB: JobKind<NMJob, PruneResult> = {
+  input: 'values',
+  execute: (job) => pruneNM(job.values, job.dims, job.axis, job.n, job.m),
+};
