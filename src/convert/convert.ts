@@ -11,6 +11,7 @@ import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { minIrVersion, normalDomain } from '../ir/opset.js';
 import { toNumber } from '../ir/tensor.js';
+import { subgraphAttributes } from '../ir/walk.js';
 import { AdapterContext, type Site } from './context.js';
 import { ValueFacts } from './facts.js';
 import { ruleFor } from './registry.js';
@@ -94,14 +95,12 @@ function collectSites(proto: ModelProto, from: number): { sites: SiteAt[]; funct
   let subgraphs = 0;
   const addSubgraphs = (nodes: NodeProto[], facts: ValueFacts, version: number, where: string) => {
     for (const node of nodes) {
-      for (const a of node.attribute) {
-        for (const g of a.g ? [a.g, ...a.graphs] : a.graphs) {
-          subgraphs++;
-          const inner = ValueFacts.ofGraph(g, facts);
-          const at = `${where}, subgraph '${a.name ?? ''}' of node '${node.name || node.op_type}'`;
-          sites.push({ nodes: g.node, outputs: new Set(g.output.map((o) => o.name ?? '')), facts: inner, where: at, from: version });
-          addSubgraphs(g.node, inner, version, at);
-        }
+      for (const { attribute, graph: g } of subgraphAttributes(node)) {
+        subgraphs++;
+        const inner = ValueFacts.ofGraph(g, facts);
+        const at = `${where}, subgraph '${attribute.name ?? ''}' of node '${node.name || node.op_type}'`;
+        sites.push({ nodes: g.node, outputs: new Set(g.output.map((o) => o.name ?? '')), facts: inner, where: at, from: version });
+        addSubgraphs(g.node, inner, version, at);
       }
     }
   };

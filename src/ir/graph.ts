@@ -2,6 +2,7 @@
 // initializers (also in IR < 4 models where they are listed among the inputs), and topological order.
 import { InputError } from '../errors.js';
 import type { GraphProto, NodeProto, TensorProto } from './onnx.js';
+import { hasSubgraphs, subgraphsOf } from './walk.js';
 
 /** Names a subgraph reads from enclosing scopes: used but neither produced nor declared inside it. */
 export function outerScopeNames(graph: GraphProto): Set<string> {
@@ -22,10 +23,7 @@ export function outerScopeNames(graph: GraphProto): Set<string> {
 /** Values a node reads through its subgraphs (If/Loop/Scan bodies referring to the outer graph). */
 export function implicitInputs(node: NodeProto): string[] {
   const names = new Set<string>();
-  for (const a of node.attribute) {
-    const graphs = a.g ? [a.g, ...a.graphs] : a.graphs;
-    for (const g of graphs) for (const name of outerScopeNames(g)) names.add(name);
-  }
+  for (const g of subgraphsOf(node)) for (const name of outerScopeNames(g)) names.add(name);
   return [...names];
 }
 
@@ -137,7 +135,7 @@ export class GraphIndex {
     const early = (name: string) => !name || !this.producer.has(name) || seen.has(name);
     for (const node of this.graph.node) {
       if (!node.input.every(early)) return false;
-      if (node.attribute.some((a) => a.g || a.graphs.length > 0) && !implicitInputs(node).every(early)) return false;
+      if (hasSubgraphs(node) && !implicitInputs(node).every(early)) return false;
       for (const o of node.output) seen.add(o);
     }
     return true;

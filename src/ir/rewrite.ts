@@ -2,17 +2,16 @@
 // output depends on, and keeping the node list in topological order.
 import type { GraphProto, NodeProto } from './onnx.js';
 import { GraphIndex, outerScopeNames } from './graph.js';
+import { subgraphsOf } from './walk.js';
 
 function renameInSubgraphs(node: NodeProto, from: string, to: string): void {
-  for (const a of node.attribute) {
-    for (const g of a.g ? [a.g, ...a.graphs] : a.graphs) {
-      if (!outerScopeNames(g).has(from)) continue;
-      for (const n of g.node) {
-        n.input = n.input.map((i) => (i === from ? to : i));
-        renameInSubgraphs(n, from, to);
-      }
-      for (const o of g.output) if (o.name === from) o.name = to;
+  for (const g of subgraphsOf(node)) {
+    if (!outerScopeNames(g).has(from)) continue;
+    for (const n of g.node) {
+      n.input = n.input.map((i) => (i === from ? to : i));
+      renameInSubgraphs(n, from, to);
     }
+    for (const o of g.output) if (o.name === from) o.name = to;
   }
 }
 
@@ -53,9 +52,7 @@ export function removeDeadNodes(graph: GraphProto): { nodes: number; initializer
     if (!p || live.has(p)) continue;
     live.add(p);
     needed.push(...p.input.filter((i) => i !== ''));
-    for (const a of p.attribute) {
-      for (const g of a.g ? [a.g, ...a.graphs] : a.graphs) needed.push(...outerScopeNames(g));
-    }
+    for (const g of subgraphsOf(p)) needed.push(...outerScopeNames(g));
   }
   const before = graph.node.length;
   graph.node = graph.node.filter((n) => live.has(n));

@@ -8,6 +8,7 @@ import { dtypeInfo, dtypeName, rawByteLength, type DtypeInfo } from './dtype.js'
 import { GraphIndex } from './graph.js';
 import { normalDomain } from './opset.js';
 import { numElements } from './tensor.js';
+import { subgraphsOf } from './walk.js';
 
 const TYPED_FIELDS = ['float_data', 'int32_data', 'string_data', 'int64_data', 'double_data', 'uint64_data'] as const;
 
@@ -77,7 +78,7 @@ function checkGraph(graph: GraphProto, outer: Set<string>, domains: Set<string>,
     for (const input of n.input) if (input && !known.has(input)) problems.push(`${where}: node '${label}' reads '${input}', which nothing produces`);
     const domain = normalDomain(n.domain);
     if (!domains.has(domain)) problems.push(`${where}: node '${label}' uses domain '${domain || 'ai.onnx'}', which the model does not import`);
-    for (const a of n.attribute) for (const g of a.g ? [a.g, ...a.graphs] : a.graphs) checkGraph(g, known, domains, problems, `${where}/${label}`);
+    for (const g of subgraphsOf(n)) checkGraph(g, known, domains, problems, `${where}/${label}`);
   }
   for (const o of graph.output) if (!known.has(o.name ?? '')) problems.push(`${where}: output '${o.name}' is not produced`);
   try {
@@ -101,7 +102,7 @@ export function validateModel(model: ModelProto): string[] {
       const p = tensorSizeProblem(t);
       if (p) problems.push(p);
     }
-    for (const n of g.node) for (const a of n.attribute) for (const sub of a.g ? [a.g, ...a.graphs] : a.graphs) visit(sub);
+    for (const n of g.node) for (const sub of subgraphsOf(n)) visit(sub);
   };
   visit(model.graph);
   return problems;

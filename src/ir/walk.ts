@@ -24,14 +24,24 @@ export interface TensorSite {
   attribute?: AttributeProto;
 }
 
-/** The graphs held by a node's attributes (If branches, Loop and Scan bodies). */
-export function subgraphsOf(node: NodeProto): GraphProto[] {
-  const out: GraphProto[] = [];
-  for (const a of node.attribute) {
-    if (a.g) out.push(a.g);
-    for (const g of a.graphs) out.push(g);
+/** The graphs held by a node's attributes (If branches, Loop and Scan bodies), each with its attribute. */
+export function subgraphAttributes(node: NodeProto): { attribute: AttributeProto; graph: GraphProto }[] {
+  const out: { attribute: AttributeProto; graph: GraphProto }[] = [];
+  for (const attribute of node.attribute) {
+    if (attribute.g) out.push({ attribute, graph: attribute.g });
+    for (const graph of attribute.graphs) out.push({ attribute, graph });
   }
   return out;
+}
+
+/** The graphs held by a node's attributes (If branches, Loop and Scan bodies). */
+export function subgraphsOf(node: NodeProto): GraphProto[] {
+  return subgraphAttributes(node).map((s) => s.graph);
+}
+
+/** Whether any attribute of the node holds a graph. */
+export function hasSubgraphs(node: NodeProto): boolean {
+  return node.attribute.some((a) => a.g !== undefined || a.graphs.length > 0);
 }
 
 function walkNodes(nodes: NodeProto[], depth: number, visit: (site: GraphSite) => void): void {

@@ -7,6 +7,7 @@ import type { GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
 import type { GraphIndex } from '../ir/graph.js';
 import { constantTensor, tensorValues, toNumber } from '../ir/tensor.js';
 import { normalDomain } from '../ir/opset.js';
+import { hasSubgraphs } from '../ir/walk.js';
 
 /**
  * A parameter to shrink: keep `keep` (expanded by `factor` consecutive entries each) along `axis`.
@@ -127,7 +128,7 @@ export function followChannels(graph: GraphProto, index: GraphIndex, start: stri
     const state = states.get(name)!;
     const op = normalDomain(node.domain) === '' ? node.op_type ?? '' : `${node.domain}.${node.op_type}`;
     const label = node.name || op;
-    if (node.attribute.some((a) => a.g || a.graphs.length)) throw new Blocked(`'${label}' (${op}) reads it inside a subgraph`);
+    if (hasSubgraphs(node)) throw new Blocked(`'${label}' (${op}) reads it inside a subgraph`);
     const forward = (out: string | undefined, s: PrunedValue = state) => {
       if (!out || states.has(out)) return;
       states.set(out, s);
