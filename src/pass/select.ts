@@ -17,24 +17,36 @@ export interface Selection {
   byOptions(weight: Weight): boolean;
 }
 
+/**
+ * Why the selection options (min-size, include, exclude) leave a tensor alone, given the names it is
+ * matched by (its own and its readers') and its element count; undefined when they take it.
+ */
+export type OptionFilter = (names: readonly string[], elements: number) => string | undefined;
+
+/** The one reading of include=, exclude= and min-size= that every pass shares. */
+export function optionFilter(options: SelectionValues): OptionFilter {
+  const include = options.include ? namePattern(options.include) : undefined;
+  const exclude = options.exclude ? namePattern(options.exclude) : undefined;
+  const minSize = options['min-size'] ?? 0;
+  return (names, elements) => {
+    if (elements < minSize) return `${elements} elements, below min-size ${minSize}`;
+    if (include && !names.some((n) => include.test(n))) return 'does not match include pattern';
+    if (exclude && names.some((n) => exclude.test(n))) return 'matches exclude pattern';
+    return undefined;
+  };
+}
+
 export function selection(options: SelectionValues, ops: Set<string>): Selection {
-  const include = typeof options.include === 'string' && options.include !== '' ? namePattern(options.include) : undefined;
-  const exclude = typeof options.exclude === 'string' && options.exclude !== '' ? namePattern(options.exclude) : undefined;
-  const minSize = typeof options['min-size'] === 'number' ? options['min-size'] : 0;
+  const byOptions = optionFilter(options);
   const names = (w: Weight) => [w.name, ...w.uses.map((u) => u.node.name ?? '').filter((n) => n !== '')];
   return {
     reason(w) {
       const used = w.uses.filter((u) => ops.has(u.node.op_type ?? ''));
       if (used.length === 0) return w.uses.length === 0 ? 'not used as a weight by any op this pass handles' : `its ops (${[...new Set(w.uses.map((u) => u.node.op_type))].join(', ')}) are not selected`;
-      const n = numElements(w.tensor.dims);
-      if (n < minSize) return `${n} elements, below min-size ${minSize}`;
-      if (include && !names(w).some((x) => include.test(x))) return 'does not match include pattern';
-      if (exclude && names(w).some((x) => exclude.test(x))) return 'matches exclude pattern';
-      return undefined;
+      return byOptions(names(w), numElements(w.tensor.dims));
     },
     byOptions(w) {
-      const n = numElements(w.tensor.dims);
-      return w.uses.some((u) => ops.has(u.node.op_type ?? '')) && (n < minSize || (include !== undefined && !names(w).some((x) => include.test(x))) || (exclude !== undefined && names(w).some((x) => exclude.test(x))));
+      return w.uses.some((u) => ops.has(u.node.op_type ?? '')) && byOptions(names(w), numElements(w.tensor.dims)) !== undefined;
     },
   };
 }
@@ -60,16 +72,10 @@ export function chooseWeights(model: Model, options: SelectionValues & { readonl
     if (why) skipped.push({ name: w.name, reason: why, ...(chosen.byOptions(w) ? { chosen: true } : {}) });
     else weights.push(w);
   }
-  const include = typeof options.include === 'string' && options.include !== '' ? namePattern(options.include) : undefined;
-  const exclude = typeof options.exclude === 'string' && options.exclude !== '' ? namePattern(options.exclude) : undefined;
-  const minSize = typeof options['min-size'] === 'number' ? options['min-size'] : 0;
+  const byOptions = optionFilter(options);
   for (const q of findQuantizedWeights(model)) {
-    const names = [q.name, q.node.name ?? ''].filter((n) => n !== '');
-    const n = q.elements;
-    const byOptions = n < minSize ? `${n} elements, below min-size ${minSize}`
-      : include && !names.some((x) => include.test(x)) ? 'does not match include pattern'
-      : exclude && names.some((x) => exclude.test(x)) ? 'matches exclude pattern' : undefined;
-    skipped.push(byOptions ? { name: q.name, reason: byOptions, chosen: true } : { name: q.name, reason: q.reason });
+    const why = byOptions([q.name, q.node.name ?? ''].filter((n) => n !== ''), q.elements);
+    skipped.push(why ? { name: q.name, reason: why, chosen: true } : { name: q.name, reason: q.reason });
   }
   return { weights, skipped };
 }

@@ -7,10 +7,10 @@ import type { NodeProto, TensorProto } from "../ir/onnx.js";
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { floatValues, tensorByteLength, tensorValues, toNumber } from "../ir/tensor.js";
-import { namePattern } from '../ir/weights.js';
 import { parseOpList } from '../pass/ops.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
+import { optionFilter } from '../pass/select.js';
 import { Blocked, followChannels, paramOf, type Param, type SliceEdit } from './closure.js';
 import { pruneHeads } from './heads.js';
 import { sliceTensor } from './slice.js';
@@ -97,9 +97,7 @@ export const structuredPass = definePass({
       return summary;
     }
     const ops = parseOpList(options.ops);
-    const include = options.include ? namePattern(options.include) : undefined;
-    const exclude = options.exclude ? namePattern(options.exclude) : undefined;
-    const minSize = options['min-size'];
+    const byOptions = optionFilter(options);
     const graph = model.graph;
     const bytesOf = new Map<TensorProto, number>();
     for (const layer of [...graph.node]) {
@@ -110,10 +108,8 @@ export const structuredPass = definePass({
       if (source === undefined) continue;
       const name = typeof source === 'string' ? layer.input[1] ?? layer.name ?? '' : source.weight.name;
       if (typeof source === 'string') { summary.skipped.push({ name, reason: source }); continue; }
-      const names = [name, layer.name ?? ''];
-      if (include && !names.some((n) => include.test(n))) { summary.skipped.push({ name, reason: 'does not match include pattern' }); continue; }
-      if (exclude && names.some((n) => exclude.test(n))) { summary.skipped.push({ name, reason: 'matches exclude pattern' }); continue; }
-      if (source.weight.dims.reduce((a, b) => a * b, 1) < minSize) { summary.skipped.push({ name, reason: `below min-size ${minSize}` }); continue; }
+      const unwanted = byOptions([name, layer.name ?? ''].filter((n) => n !== ''), source.weight.dims.reduce((a, b) => a * b, 1));
+      if (unwanted) { summary.skipped.push({ name, reason: unwanted, chosen: true }); continue; }
       if (target !== 'all' && source.kind !== target) { summary.skipped.push({ name, reason: `its layer's ${source.kind} are not the target (${target})` }); continue; }
       const dims = source.weight.dims;
       const channels = dims[source.axis]!;

@@ -13,10 +13,10 @@ import { forEachGraph } from '../ir/walk.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
+import { optionFilter, type OptionFilter } from '../pass/select.js';
 import type { Progress } from '../kernels/progress.js';
 import { makeNode } from '../quantize/replace.js';
 import { mergeConstantNodes } from './cse.js';
-import { valueFilter, type ValueFilter } from './filter.js';
 import { digest, elementBytes, fingerprintOf, layoutKey, sameBytes, transposedLayoutKey, type Fingerprint } from '../kernels/fingerprint.js';
 import { transposedBytes } from '../ir/tensor.js';
 import { intsAttribute } from './nodes.js';
@@ -76,7 +76,7 @@ class Deduplicator {
   constructor(
     private readonly model: Model,
     private readonly summary: PassSummary,
-    private readonly filter: ValueFilter,
+    private readonly filter: OptionFilter,
     private readonly names: NameAllocator,
     private readonly options: { transpose: boolean; nodes: boolean },
     /** Fingerprints computed ahead (on the kernel workers); others are computed here when met. */
@@ -119,7 +119,7 @@ class Deduplicator {
     const print = this.fingerprints.get(value.tensor) ?? fingerprintOf(own(), value.tensor.dims.map(toNumber), elementBytes(value.tensor));
     const layout = layoutKey(value.tensor);
     const kept: Kept = { value, layout, digest: print.digest, samples: print.samples, order: this.order++ };
-    kept.excluded = this.filter(value.name, readers, numElements(value.tensor.dims));
+    kept.excluded = this.filter([value.name, ...readers], numElements(value.tensor.dims));
     const equal = scope.withLayout(layout).filter((k) => !k.transposed && k.digest === kept.digest && sameBytes(tensorBytes(k.value.tensor), own()));
     if (equal.length === 0) return kept;
     const target = equal.find((k) => !k.excluded);
@@ -200,7 +200,7 @@ export const dedupPass = definePass({
   async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     if (!model.proto.graph) return summary;
-    const dedup = new Deduplicator(model, summary, valueFilter(options), new NameAllocator(model), {
+    const dedup = new Deduplicator(model, summary, optionFilter(options), new NameAllocator(model), {
       transpose: options.transpose, nodes: options.nodes,
     }, await fingerprintsAhead(model, context.threads, context.progress));
     dedup.visit(model.graph, new Scope(), new Set());
