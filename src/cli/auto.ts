@@ -42,11 +42,12 @@ export function registerAuto(program: Command): void {
     const report = await buildReport({
       command: 'auto', reference: auto.result.model, referenceFiles: auto.result.input.files, inputParameters: auto.result.inputParameters,
       candidatePath: flags.output!, candidateFiles: auto.result.output.files, candidate: auto.result.model, tensors: auto.result.tensors,
-      passes: auto.result.passes, evaluate, gzip: flags.gzip, gates,
+      passes: auto.result.passes, evaluate: { ...evaluate, part: 'held-out' }, gzip: flags.gzip, gates,
     });
     report.recipe = recipe;
     report.auto = {
       budget: gates.maxAccuracyDrop, recipe: recipePath, withinBudget: auto.withinBudget, sensitivity: auto.sensitivity,
+      data: { chosenOn: auto.tuning.range, reportedOn: auto.tuning.other },
       trials: auto.trials.map((t, i) => ({
         bytes: t.bytes, drop: t.drop, int4: count(t.assignment, 'int4'), int8: count(t.assignment, 'int8'), float: count(t.assignment, 'float'),
         step: stepOf(auto.trials, i, auto.sensitivity.length),

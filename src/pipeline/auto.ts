@@ -1,12 +1,16 @@
 // Automatic per-layer precision within an accuracy budget. Each layer's sensitivity is measured
 // (the accuracy change when only that layer is quantized to 4 bits), then, starting from every
 // layer at 4 bits, the most sensitive layers are raised to 8 bits and then to float until the
-// measured drop of the whole model is within the budget. Every decision rests on a measurement.
+// measured drop of the whole model is within the budget. Every decision rests on a measurement,
+// made on the tuning part of the evaluation data (report/split.ts): the figures reported for the
+// chosen model come from the other, held-out part.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readModel } from '../io/read.js';
 import { evaluate, type EvaluateOptions } from '../report/evaluate.js';
+import { checkEvalData, loadEvalData } from '../report/data.js';
+import type { PartDescription } from '../report/split.js';
 import { findWeights } from '../ir/weights.js';
 import { selection } from '../pass/select.js';
 import { parseOpList } from '../pass/ops.js';
@@ -36,7 +40,10 @@ export interface AutoResult {
   trials: AutoTrial[];
   chosen: AutoTrial;
   steps: PipelineStep[];
+  /** Whether the chosen trial's drop, measured on the tuning part, is within the budget. */
   withinBudget: boolean;
+  /** The part of the data the trials ran on (the report's figures come from the other part). */
+  tuning: PartDescription;
 }
 
 /** `a|b|c` matching exactly these names (characters that are wildcards in patterns are not expected in names). */
@@ -55,6 +62,9 @@ export function stepsFor(assignment: Record<string, Precision>, options: Pick<Au
 
 export async function autoPrecision(input: string, output: string, options: AutoOptions): Promise<AutoResult & { result: CompressResult }> {
   const model = readModel(input);
+  // Data that cannot be split in two is refused before any trial.
+  checkEvalData(model, options.evaluate);
+  const tuning = loadEvalData(model, { ...options.evaluate, part: 'tuning' }).part!;
   const chosen = selection({ 'min-size': 256 }, parseOpList('MatMul,Gemm,Conv,Gather'));
   const layers = findWeights(model).filter((w) => w.uses.length > 0 && !chosen.reason(w) && w.tensor.data_type === 1).map((w) => w.name);
   const scratch = mkdtempSync(join(tmpdir(), 'onnxpress-auto-'));
@@ -63,7 +73,7 @@ export async function autoPrecision(input: string, output: string, options: Auto
   const trial = async (assignment: Record<string, Precision>): Promise<AutoTrial> => {
     const path = join(scratch, `trial-${n++}.onnx`);
     await compress(input, path, { steps: stepsFor(assignment, options) });
-    const { accuracy } = await evaluate(input, path, { ...options.evaluate, runs: 0 }, model);
+    const { accuracy } = await evaluate(input, path, { ...options.evaluate, runs: 0, part: 'tuning' }, model);
     const t = { assignment: { ...assignment }, bytes: statSync(path).size, drop: accuracy.drop };
     rmSync(path, { force: true });
     trials.push(t);
@@ -93,7 +103,7 @@ export async function autoPrecision(input: string, output: string, options: Auto
     }
     const steps = stepsFor(current.assignment, options);
     const result = await compress(input, output, { steps, createOutputFolder: true });
-    return { sensitivity, trials, chosen: current, steps, withinBudget: current.drop <= options.maxDrop, result };
+    return { sensitivity, trials, chosen: current, steps, withinBudget: current.drop <= options.maxDrop, tuning, result };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

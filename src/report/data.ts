@@ -15,6 +15,7 @@ import { dtypeName } from '../ir/dtype.js';
 import { numElements, toNumber } from '../ir/tensor.js';
 import { seededRandom } from '../kernels/random.js';
 import { checkShapeOptions, checkSynthesizedSize, describeShapes, dimValue, synthesizedShapes } from '../runtime/synthesized.js';
+import { splitData, type DataPart, type PartDescription } from './split.js';
 
 export interface EvalBatch {
   inputs: NamedArray[];
@@ -40,6 +41,8 @@ export interface EvalData {
   labels?: { source: string; values: Int32Array; perLine?: number[] };
   /** For synthesized data: its seed, and what synthesizing assumed (dimension values, shapes), for the description. */
   synthesized?: { seed: number; assumed: string[] };
+  /** Set when this is one part of the data (`auto`: tuning or held-out), with the range of each part. */
+  part?: PartDescription;
 }
 
 export interface DataOptions {
@@ -52,6 +55,8 @@ export interface DataOptions {
   shapes?: Record<string, number[]>;
   /** Batches to synthesize (default 4). */
   batches?: number;
+  /** One of two disjoint parts of the data (./split.ts): `auto` tunes on one and reports on the other. */
+  part?: DataPart;
 }
 
 function realInputs(model: Model): ValueInfoProto[] {
@@ -197,7 +202,7 @@ export function loadEvalData(model: Model, options: DataOptions = {}): EvalData 
   } else throw new UsageError(`${path}: --data takes a folder of test_data_set_N, a .npz, .npy or .pb file`);
   if (data.kind !== 'synthesized') data.samples = data.batches.reduce((n, b) => n + (b.inputs[0]?.dims[0] ?? 1), 0);
   if (options.labels) data.labels = { source: options.labels, ...readLabelFile(options.labels) };
-  return data;
+  return options.part ? splitData(data)[options.part] : data;
 }
 
 /**
@@ -213,12 +218,15 @@ export function checkEvalData(model: Model, options: DataOptions): void {
 }
 
 export function describeData(data: EvalData): string {
+  const part = data.part === undefined ? []
+    : data.part.part === 'held-out' ? [`${data.part.range}, held out (the choice was made on ${data.part.other})`]
+      : [`${data.part.range}, to choose on (${data.part.other} held out)`];
   if (data.kind === 'synthesized') {
     // What was assumed, and how to change it: synthesized figures are only as good as these shapes.
     const batches = `${plural(data.batches.length, 'batch', 'batches')} (${plural(data.samples, 'sample')})`;
-    return [`synthesized: ${batches}, seed ${data.synthesized?.seed ?? 0}`, ...(data.synthesized?.assumed ?? [])].join('; ');
+    return [`synthesized: ${batches}, seed ${data.synthesized?.seed ?? 0}`, ...part, ...(data.synthesized?.assumed ?? [])].join('; ');
   }
   const where = data.kind === 'test-data-sets' && data.batches.length === 1 ? data.batches[0]!.source : data.source;
-  return `${plural(data.samples, 'sample')} in ${plural(data.batches.length, 'batch', 'batches')} from ${where}`;
+  return [`${plural(data.samples, 'sample')} in ${plural(data.batches.length, 'batch', 'batches')} from ${where}`, ...part].join('; ');
 }
 

@@ -6,6 +6,7 @@ import { readModel } from '../io/read.js';
 import type { NamedArray } from '../io/testdata.js';
 import type { Model } from '../ir/model.js';
 import { loadEvalData, describeData, type DataOptions, type EvalData } from './data.js';
+import type { PartDescription } from './split.js';
 import { FidelityAccumulator, PerplexityAccumulator, argmaxRows, classification, latencyStats, ratioSpread, type Classification, type Fidelity } from './metrics.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { checkFeeds } from '../runtime/feeds.js';
@@ -18,7 +19,8 @@ export const METRICS: Metric[] = ['top1', 'f1', 'perplexity', 'fidelity'];
 export interface AccuracyReport {
   metric: Metric;
   /** What the figures were measured on. */
-  data: { kind: EvalData['kind']; source: string; batches: number; samples: number; description: string; labels?: string };
+  /** `part`: set when the figures come from one part of the data (`auto` reports on the held-out part). */
+  data: { kind: EvalData['kind']; source: string; batches: number; samples: number; description: string; labels?: string; part?: PartDescription };
   /** The metric for the reference and the compressed model (top-1 or macro F1 as a fraction, perplexity, or cosine). */
   reference: number;
   compressed: number;
@@ -217,7 +219,10 @@ async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: R
   const fid = Object.fromEntries([...fidelity].map(([k, v]) => [k, v.result()]));
   const accuracy: AccuracyReport = {
     metric: metric!,
-    data: { kind: data.kind, source: data.source, batches: data.batches.length, samples: data.samples, description: describeData(data), labels: data.labels?.source },
+    data: {
+      kind: data.kind, source: data.source, batches: data.batches.length, samples: data.samples, description: describeData(data), labels: data.labels?.source,
+      ...(data.part ? { part: data.part } : {}),
+    },
     reference: 1, compressed: 1, drop: 0, fidelity: fid,
   };
   if (metric === 'top1' || metric === 'f1') {

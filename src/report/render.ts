@@ -55,7 +55,9 @@ export function latencyRows(l: LatencyReport | undefined, full: boolean): string
 export function budgetRows(r: Report): string[][] {
   const a = r.auto;
   if (!a) return [];
-  return [['budget', `accuracy drop ≤ ${a.budget}: ${a.withinBudget ? 'within budget' : 'NOT within budget (the smallest drop reached is reported)'}; recipe ${a.recipe}`]];
+  const budget = `accuracy drop ≤ ${a.budget}: ${a.withinBudget ? 'within budget' : 'NOT within budget (the smallest drop reached is reported)'}`;
+  const data = a.data ? [['data', `chosen on ${a.data.chosenOn}; the figures below are measured on ${a.data.reportedOn}, held out from the choice`]] : [];
+  return [['budget', `${budget}${a.data ? ` on ${a.data.chosenOn}` : ''}; recipe ${a.recipe}`], ...data];
 }
 
 /** `auto`: the layers by sensitivity (the drop with only that layer at 4 bits) and the precision chosen for each. */

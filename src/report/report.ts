@@ -52,9 +52,14 @@ export interface Report {
   gates: GateResult[];
   /** The pipeline, evaluation settings and gates exactly as run: `--recipe` of this report reproduces the output. */
   recipe?: RecipeData;
-  /** `auto`: the budget, the sensitivity ranking, every trial and the precision chosen per layer. */
+  /**
+   * `auto`: the budget, the sensitivity ranking, every trial and the precision chosen per layer.
+   * `data`: the trials (and `withinBudget`) were measured on one part of the data, the report's
+   * accuracy and latency on the other, held-out part.
+   */
   auto?: {
     budget: number; recipe: string; withinBudget: boolean; sensitivity: { name: string; drop: number }[];
+    data?: { chosenOn: string; reportedOn: string };
     /** `step`: what the trial tried ("fc2.weight alone at int4", "every layer at int4", "fc2.weight → int8"). */
     trials: { bytes: number; drop: number; int4: number; int8: number; float: number; step?: string }[]; chosen: Record<string, string>;
   };

@@ -9,6 +9,7 @@ import { passLabel, renderMarkdown, renderTerminal } from '../../src/report/rend
 import { REPORT_VERSION, type PassRecord, type Report } from '../../src/report/report.js';
 import { skipLines } from '../../src/report/skips.js';
 import type { TensorRow } from '../../src/report/tensors.js';
+import { digitsData } from '../digits-data.js';
 import { cli, fixture, scratch } from '../helpers.js';
 
 const dir = scratch();
@@ -69,19 +70,23 @@ describe('skip reasons and notes', () => {
 describe('auto writes its own report', () => {
   it('command auto in the JSON, a title in every format, sensitivity and trials in Markdown and HTML; --recipe of the report reproduces it', () => {
     const out = join(dir, 'auto.onnx');
-    const { stdout, md, html, json } = reported('auto', ['auto', DIGITS, '-o', out, '--max-accuracy-drop', '0', ...DATA, '--runs', '0']);
+    // Images 181–360 to choose on (every layer at 4 bits drops two of them), 1–180 held out.
+    const data = digitsData(dir, 'swapped', [[180, 360], [0, 180]]);
+    const { stdout, md, html, json } = reported('auto', ['auto', DIGITS, '-o', out, '--max-accuracy-drop', '0', ...data]);
     expect(json.command).toBe('auto');
     expect(json.auto!.trials[0]!.step).toMatch(/ alone at int4$/);
     expect(stdout.split('\n')[0]).toBe(`onnxpress auto: ${DIGITS} → ${out}`);
-    expect(stdout).toMatch(/ {2}budget {6}accuracy drop ≤ 0: within budget; recipe .*auto\.onnx\.recipe\.yaml\n/);
-    expect(stdout).toMatch(/\n {2}fc2\.weight +0\.0056 +int8\n/);
+    expect(stdout).toMatch(/ {2}budget {6}accuracy drop ≤ 0: within budget on batch 1 of 2; recipe .*auto\.onnx\.recipe\.yaml\n/);
+    expect(stdout).toMatch(/ {2}data {8}chosen on batch 1 of 2; the figures below are measured on batch 2 of 2, held out from the choice\n/);
+    expect(stdout).toMatch(/\n {2}fc2\.weight +0\.0111 +int8\n/);
     expect(md).toMatch(/^### onnxpress auto: /);
-    expect(md).toContain('| layer | drop at 4 bits | chosen |\n| --- | --- | --- |\n| fc2.weight | 0.0056 | int8 |');
+    expect(md).toContain('| data | chosen on batch 1 of 2; the figures below are measured on batch 2 of 2, held out from the choice |');
+    expect(md).toContain('| layer | drop at 4 bits | chosen |\n| --- | --- | --- |\n| fc2.weight | 0.0111 | int8 |');
     expect(md).toContain('| trial | step | int4 | int8 | float | bytes | drop |');
     expect(md).toContain('| every layer at int4 |');
     expect(md).toContain('| fc2.weight → int8 |');
     expect(html).toContain('<h1>onnxpress auto report</h1>');
-    expect(html).toContain('<td>fc2.weight</td><td>0.0056</td><td>int8</td>');
+    expect(html).toContain('<td>fc2.weight</td><td>0.0111</td><td>int8</td>');
     expect(html).toContain('<td>fc2.weight → int8</td>');
     // A report of auto is a recipe for compress, as a compress report is.
     const again = join(dir, 'again.onnx');
