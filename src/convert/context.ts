@@ -4,6 +4,7 @@ import { AttributeType, DataType, type AttributeProto, type NodeProto, type Tens
 import type { NameAllocator } from '../ir/names.js';
 import { makeTensor, toNumber } from '../ir/tensor.js';
 import type { ValueFacts } from './facts.js';
+import { floatToHalf } from '../ir/half.js';
 
 /** A list of nodes that adapters edit: a graph's, or a model-local function's body. */
 export interface Site {
@@ -103,32 +104,6 @@ export function makeNode(op: string, inputs: string[], outputs: string[], name: 
   return { input: inputs, output: outputs, name, op_type: op, attribute: attributes, metadata_props: [], device_configurations: [] };
 }
 
-/** IEEE half precision, rounded to nearest even. */
-function toHalf(value: number): number {
-  const f = new Float32Array([value]);
-  const x = new Uint32Array(f.buffer)[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >> shift;
-    const rest = mant & ((1 << shift) - 1), mid = 1 << (shift - 1);
-    if (rest > mid || (rest === mid && (half & 1))) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (half & 1))) half++;
-  e = half >> 10;
-  return sign | half;
-}
-
 /** Little-endian raw_data for values of a numeric type. */
 export function encodeValues(dataType: number, given: readonly (number | bigint)[]): Uint8Array {
   // int64 values stay exact: attribute values that do not fit a double arrive as bigint.
@@ -137,7 +112,7 @@ export function encodeValues(dataType: number, given: readonly (number | bigint)
   switch (dataType) {
     case DataType.FLOAT: return new Uint8Array(Float32Array.from(values).buffer);
     case DataType.DOUBLE: return new Uint8Array(Float64Array.from(values).buffer);
-    case DataType.FLOAT16: return new Uint8Array(Uint16Array.from(values, toHalf).buffer);
+    case DataType.FLOAT16: return new Uint8Array(Uint16Array.from(values, floatToHalf).buffer);
     case DataType.INT32: return new Uint8Array(Int32Array.from(values).buffer);
     default: throw new Error(`encodeValues: type ${dataType} not supported`);
   }

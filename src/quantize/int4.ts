@@ -19,8 +19,16 @@ import type { JobProgress } from '../kernels/progress.js';
 import { simdKernels } from '../kernels/simd.js';
 import { dequantizeWeight, intAttribute, replaceWeight } from './replace.js';
 import { gptqQuantize, planGptq } from './gptq.js';
+import { toFloat16 } from '../ir/half.js';
+import { dtypeName } from '../ir/dtype.js';
 
 const MS_DOMAIN = 'com.microsoft';
+
+/** Scales in the weight's own float type (float32, or float16 for a float16 weight). */
+function scaleTensor(name: string, dims: number[], scales: Float32Array, dataType: number | undefined): TensorProto {
+  if (dataType === DataType.FLOAT16) return makeTensor(name, DataType.FLOAT16, dims, new Uint8Array(toFloat16(scales).buffer));
+  return makeTensor(name, DataType.FLOAT, dims, new Uint8Array(scales.buffer, scales.byteOffset, scales.byteLength));
+}
 
 /** A MatMul weight read by MatMul nodes alone (and not a graph output) can become MatMulNBits. */
 function matMulOnly(w: Weight): boolean {
@@ -79,8 +87,11 @@ export const int4Pass = definePass({
   async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const { block, symmetric, format, 'accuracy-level': accuracyLevel } = options;
+    // float16 weights keep float16 scales (MatMulNBits, GatherBlockQuantized and DequantizeLinear take
+    // them), so that their readers keep computing in float16 (q4f16).
     const { weights, skipped } = chooseWeights(model, options,
-      (w) => (format === 'matmulnbits' && !matMulOnly(w) ? 'format=matmulnbits, and this weight is not read by MatMul alone' : undefined));
+      (w) => (format === 'matmulnbits' && !matMulOnly(w) ? 'format=matmulnbits, and this weight is not read by MatMul alone' : undefined),
+      [DataType.FLOAT, DataType.FLOAT16]);
     summary.skipped.push(...skipped);
     const toNBits = weights.filter((w) => format !== 'dq' && matMulOnly(w));
     const toDq = weights.filter((w) => !toNBits.includes(w));
@@ -118,7 +129,7 @@ export const int4Pass = definePass({
       summary.bytesBefore += before;
       summary.bytesAfter += after;
       summary.tensors.push({
-        name: w.name, shape, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
+        name: w.name, shape, dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
         form, details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
       });
     };
@@ -128,7 +139,7 @@ export const int4Pass = definePass({
       const factor = gptq?.factors.get(w);
       const { packed, scales, zeros, kBlocks, blob } = packForMatMulNBits(q, K, N, block, symmetric);
       const bName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
-      const initializers = [makeTensor(bName, DataType.UINT8, [N, kBlocks, blob], packed), makeTensor(sName, DataType.FLOAT, [N * kBlocks], new Uint8Array(scales.buffer))];
+      const initializers = [makeTensor(bName, DataType.UINT8, [N, kBlocks, blob], packed), scaleTensor(sName, [N * kBlocks], scales, w.tensor.data_type)];
       const zName = zeros ? names.fresh(`${w.name}_zero_points`) : undefined;
       if (zeros) initializers.push(makeTensor(zName!, DataType.UINT8, [zeros.length], zeros));
       for (const use of w.uses) {
@@ -151,7 +162,7 @@ export const int4Pass = definePass({
       const scaleDims = dims.map((d, i) => (i === axis ? groups.blocks : d));
       const type = symmetric ? DataType.INT4 : DataType.UINT4;
       const { initializers, node } = dequantizeWeight(
-        w, names, { dataType: type, dims, bytes: q.packed?.data ?? packNibbles(q.codes) }, { dims: scaleDims, values: q.scales },
+        w, names, { dataType: type, dims, bytes: q.packed?.data ?? packNibbles(q.codes) }, { dims: scaleDims, values: q.scales, dataType: w.tensor.data_type },
         symmetric ? undefined : { dataType: type, bytes: packNibbles(q.zeroPoints) },
         [intAttribute('axis', axis), intAttribute('block_size', block)],
       );
@@ -172,7 +183,7 @@ export const int4Pass = definePass({
       const qName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
       const initializers = [
         makeTensor(qName, DataType.UINT8, [V, D / 2], data),
-        makeTensor(sName, DataType.FLOAT, [V, blocks], new Uint8Array(q.scales.buffer, q.scales.byteOffset, q.scales.byteLength)),
+        scaleTensor(sName, [V, blocks], q.scales, w.tensor.data_type),
       ];
       let zName: string | undefined;
       if (!symmetric) {

@@ -1,7 +1,8 @@
 // Rewriting a weight as quantized storage plus a dequantizing node that recreates it under its
 // own name, so that every consumer (subgraphs included) keeps reading the same value name.
 import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
-import { AttributeType } from '../ir/onnx.js';
+import { AttributeType, DataType } from '../ir/onnx.js';
+import { toFloat16 } from '../ir/half.js';
 import type { NameAllocator } from '../ir/names.js';
 import { makeTensor } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
@@ -39,7 +40,7 @@ export function dequantizeWeight(
   weight: Weight,
   names: NameAllocator,
   q: { dataType: number; dims: number[]; bytes: Uint8Array },
-  scale: { dims: number[]; values: Float32Array },
+  scale: { dims: number[]; values: Float32Array; /** float16 stores the scales as float16 (opset 19+) */ dataType?: number },
   zeroPoint: { dataType: number; bytes: Uint8Array } | undefined,
   attributes: AttributeProto[],
 ): { initializers: TensorProto[]; node: NodeProto } {
@@ -47,7 +48,9 @@ export function dequantizeWeight(
   const sName = names.fresh(`${weight.name}_scale`);
   const initializers = [
     makeTensor(qName, q.dataType, q.dims, q.bytes),
-    makeTensor(sName, 1, scale.dims, new Uint8Array(scale.values.buffer, scale.values.byteOffset, scale.values.byteLength)),
+    scale.dataType === DataType.FLOAT16
+      ? makeTensor(sName, DataType.FLOAT16, scale.dims, new Uint8Array(toFloat16(scale.values).buffer))
+      : makeTensor(sName, DataType.FLOAT, scale.dims, new Uint8Array(scale.values.buffer, scale.values.byteOffset, scale.values.byteLength)),
   ];
   const inputs = [qName, sName];
   if (zeroPoint) {

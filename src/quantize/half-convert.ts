@@ -1,0 +1,318 @@
+// Moving a graph's float32 compute to float16 or bfloat16, node by node. The caller says which nodes
+// may move (halfNodes); each value then has one type — half where a moved node makes it, or where it
+// is an initializer or Constant that only moved nodes read — and a Cast is added on every edge where
+// a value's type is not what its reader takes. Graph inputs and outputs keep float32 with keepIo.
+// Tensors are replaced, never changed in place, so a trial on a copy of the graph leaves the
+// model's own tensors as they were.
+import { setData } from '../ir/data.js';
+import { elementTypes } from '../ir/elem-types.js';
+import { FLOAT16_MAX, toBfloat16, toFloat16 } from '../ir/half.js';
+import type { Model } from '../ir/model.js';
+import { NameAllocator } from '../ir/names.js';
+import { DataType, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../ir/onnx.js';
+import { constantTensor, floatValues, numElements } from '../ir/tensor.js';
+import { implicitInputs } from '../ir/graph.js';
+import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
+import { intAttribute, makeNode } from './replace.js';
+
+/** Ops that read values of any type and output none of it (shapes, sizes): they need no Cast. */
+const ANY_TYPE_READERS = new Set(['Shape', 'Size']);
+
+export type HalfType = typeof DataType.FLOAT16 | typeof DataType.BFLOAT16;
+
+export interface HalfPlanOptions {
+  dtype: HalfType;
+  /** The model's default-domain opset (some ops take a half type only from a version on). */
+  opset: number;
+  /** Why a node must keep float32 (blocked op, excluded, measured overflow), or undefined when it may move. */
+  keep(node: NodeProto): string | undefined;
+  /** Initializers with fewer elements keep float32 (their half readers get a Cast). */
+  minSize: number;
+}
+
+export interface HalfPlan {
+  /** The nodes that move to the half type. */
+  moved: Set<NodeProto>;
+  /** Nodes with float32 values that stay float32, and why. */
+  kept: { node: NodeProto; reason: string }[];
+}
+
+const typeName = (dtype: HalfType) => (dtype === DataType.FLOAT16 ? 'float16' : 'bfloat16');
+
+function largestMagnitude(values: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < values.length; i++) {
+    const a = Math.abs(values[i]!);
+    if (a > max || Number.isNaN(a)) max = a;
+  }
+  return max;
+}
+
+/** Which nodes of the main graph move to the half type, and why the others with float32 values do not. */
+export function planHalf(graph: GraphProto, options: HalfPlanOptions): HalfPlan {
+  const types = elementTypes(graph);
+  const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
+  const readInside = new Set(graph.node.flatMap((n) => implicitInputs(n)));
+  const used = new Set([...graph.node.flatMap((n) => n.input), ...graph.output.map((o) => o.name ?? ''), ...readInside]);
+  const tooLarge = new Map<string, number>();
+  const outOfRange = (name: string): number | undefined => {
+    if (options.dtype !== DataType.FLOAT16) return undefined;
+    const t = initializers.get(name);
+    if (!t || t.data_type !== DataType.FLOAT) return undefined;
+    if (!tooLarge.has(name)) tooLarge.set(name, largestMagnitude(floatValues(t)));
+    const max = tooLarge.get(name)!;
+    return max > FLOAT16_MAX || Number.isNaN(max) ? max : undefined;
+  };
+  const moved = new Set<NodeProto>();
+  const kept: HalfPlan['kept'] = [];
+  const name = typeName(options.dtype);
+  for (const node of graph.node) {
+    const floatIn = node.input.filter((i) => i && types.get(i) === DataType.FLOAT);
+    const floatOut = node.output.filter((o) => o && types.get(o) === DataType.FLOAT);
+    // Constant values are data: they follow their readers (applyHalf), they compute nothing.
+    if (floatIn.length === 0 && floatOut.length === 0 || (!node.domain && (node.op_type === 'Constant' || ANY_TYPE_READERS.has(node.op_type ?? '')))) continue;
+    const keep = (reason: string) => kept.push({ node, reason });
+    const op = halfOpOf(node);
+    if (!op || (options.dtype === DataType.BFLOAT16 && !op.bfloat16) || (op.minOpset !== undefined && options.opset < op.minOpset)) {
+      keep(`ONNX Runtime's CPU provider has no ${name} ${node.domain ? `${node.domain}.` : ''}${node.op_type} (measured)`);
+      continue;
+    }
+    const reason = options.keep(node);
+    if (reason) {
+      keep(reason);
+      continue;
+    }
+    const ins = halfInputs(op, node.input.length).filter((i) => node.input[i]);
+    const outs = halfOutputs(op, node.output.length);
+    const unknown = [...ins.map((i) => node.input[i]!), ...outs.map((i) => node.output[i]!)].filter((v) => v && !types.has(v));
+    if (unknown.length > 0) {
+      keep(`the type of '${unknown[0]}' is not declared and does not follow from the graph`);
+      continue;
+    }
+    if (ins.some((i) => types.get(node.input[i]!) !== DataType.FLOAT) || outs.some((i) => node.output[i] && types.get(node.output[i]!) !== DataType.FLOAT)) {
+      keep('its values are not float32');
+      continue;
+    }
+    const otherOutputUsed = node.output.some((o, i) => o && !outs.includes(i) && used.has(o));
+    if (otherOutputUsed) {
+      keep(`an output ${name} has no form for is used`);
+      continue;
+    }
+    if (outs.some((i) => readInside.has(node.output[i]!))) {
+      keep('its output is read inside a subgraph, which stays float32');
+      continue;
+    }
+    const large = ins.map((i) => [node.input[i]!, outOfRange(node.input[i]!)] as const).find(([, max]) => max !== undefined);
+    if (large) {
+      keep(`'${large[0]}' holds values up to ${large[1]}, beyond float16's range`);
+      continue;
+    }
+    moved.add(node);
+  }
+  dropIsolated(graph, moved, kept, initializers);
+  return { moved, kept };
+}
+
+/** Ops that only move or select values: in the half type they save no arithmetic. */
+const MOVES_ONLY = new Set([
+  'Concat', 'DepthToSpace', 'Expand', 'Flatten', 'Gather', 'Identity', 'Pad', 'Reshape', 'Slice', 'SpaceToDepth', 'Split',
+  'Squeeze', 'Tile', 'Transpose', 'Unsqueeze',
+]);
+
+/**
+ * Takes back groups of moved nodes (joined by the values they pass in the half type) that read no
+ * weight and either only move values or are a single node: between float32 nodes, moving them
+ * would only add Casts and round their values.
+ */
+function dropIsolated(graph: GraphProto, moved: Set<NodeProto>, kept: HalfPlan['kept'], initializers: Map<string, TensorProto>): void {
+  const constants = new Set(graph.node.filter((n) => n.op_type === 'Constant' && !n.domain).map((n) => n.output[0]));
+  const parent = new Map<NodeProto, NodeProto>([...moved].map((n) => [n, n]));
+  const root = (n: NodeProto): NodeProto => {
+    while (parent.get(n) !== n) n = parent.get(n)!;
+    return n;
+  };
+  const producer = new Map<string, NodeProto>();
+  for (const node of moved) for (const i of halfOutputs(halfOpOf(node)!, node.output.length)) if (node.output[i]) producer.set(node.output[i]!, node);
+  const readsWeight = new Set<NodeProto>();
+  for (const node of moved) {
+    for (const i of halfInputs(halfOpOf(node)!, node.input.length)) {
+      const v = node.input[i];
+      if (!v) continue;
+      if (initializers.has(v) || constants.has(v)) readsWeight.add(node);
+      const from = producer.get(v);
+      if (from) parent.set(root(node), root(from));
+    }
+  }
+  const groups = new Map<NodeProto, NodeProto[]>();
+  for (const node of moved) {
+    const r = root(node);
+    let list = groups.get(r);
+    if (!list) groups.set(r, (list = []));
+    list.push(node);
+  }
+  for (const members of groups.values()) {
+    if (members.some((n) => readsWeight.has(n))) continue;
+    if (members.length > 1 && members.some((n) => !MOVES_ONLY.has(n.op_type ?? ''))) continue;
+    for (const node of members) {
+      moved.delete(node);
+      kept.push({ node, reason: 'among float32 nodes, reading no weight: moving it would only add Casts' });
+    }
+  }
+}
+
+export interface HalfResult {
+  /** Initializers and Constant values stored in the half type now: their old and new tensors. */
+  converted: { before: TensorProto; after: TensorProto }[];
+  casts: number;
+}
+
+function halfTensor(t: TensorProto, dtype: HalfType): TensorProto {
+  const values = floatValues(t);
+  const bits = dtype === DataType.FLOAT16 ? toFloat16(values) : toBfloat16(values);
+  const out: TensorProto = { ...t, data_type: dtype };
+  setData(out, new Uint8Array(bits.buffer));
+  return out;
+}
+
+function setElemType(info: ValueInfoProto, dtype: number): ValueInfoProto {
+  if (!info.type?.tensor_type) return info;
+  return { ...info, type: { ...info.type, tensor_type: { ...info.type.tensor_type, elem_type: dtype } } };
+}
+
+/**
+ * Applies a plan to `model`'s main graph: moved nodes compute in the half type, Casts join them to
+ * the rest. Returns the tensors converted and the Casts added.
+ */
+/** Weights at least this large, read only by nodes that keep float32, are stored in the half type and cast back (weightOnly). */
+export const WEIGHT_ONLY_MIN_ELEMENTS = 256;
+
+export function applyHalf(
+  model: Model, plan: HalfPlan, options: { dtype: HalfType; keepIo: boolean; minSize: number; weightOnly: boolean },
+): HalfResult {
+  const graph = model.graph;
+  const { dtype } = options;
+  const types = elementTypes(graph);
+  const names = new NameAllocator(model);
+  const initializerAt = new Map(graph.initializer.map((t, i) => [t.name ?? '', i]));
+  const constants = new Map<string, NodeProto>();
+  for (const n of graph.node) if (n.op_type === 'Constant' && !n.domain && n.output[0] && constantTensor(n)?.data_type === DataType.FLOAT) constants.set(n.output[0], n);
+  const graphInputs = new Set(graph.input.map((i) => i.name ?? ''));
+  const graphOutputs = new Set(graph.output.map((o) => o.name ?? ''));
+
+  // Who reads each float32 value, and whether in the half type.
+  const readers = new Map<string, { node: NodeProto; index: number; half: boolean }[]>();
+  for (const node of graph.node) {
+    if (!node.domain && ANY_TYPE_READERS.has(node.op_type ?? '')) continue;
+    const op = plan.moved.has(node) ? halfOpOf(node)! : undefined;
+    const halfIn = new Set(op ? halfInputs(op, node.input.length) : []);
+    node.input.forEach((name, index) => {
+      if (!name || types.get(name) !== DataType.FLOAT) return;
+      let list = readers.get(name);
+      if (!list) readers.set(name, (list = []));
+      list.push({ node, index, half: halfIn.has(index) });
+    });
+  }
+  const producedHalf = new Set<string>();
+  for (const node of plan.moved) for (const i of halfOutputs(halfOpOf(node)!, node.output.length)) if (node.output[i]) producedHalf.add(node.output[i]!);
+
+  const converted: HalfResult['converted'] = [];
+  const added: { node: NodeProto; after?: NodeProto }[] = [];
+  const producerOf = new Map<string, NodeProto>();
+  for (const n of graph.node) for (const o of n.output) if (o) producerOf.set(o, n);
+  const cast = (from: string, to: string, toType: number, after: NodeProto | undefined) => {
+    added.push({ node: makeNode('Cast', [from], [to], names.fresh(`${to}_Cast`), [intAttribute('to', toType)]), after });
+  };
+  const halfName = typeName(dtype);
+
+  const halfValues = new Set(producedHalf);
+  for (const value of new Set([...readers.keys(), ...producedHalf])) {
+    const list = readers.get(value) ?? [];
+    const halfReaders = list.filter((r) => r.half);
+    const floatReaders = list.filter((r) => !r.half);
+    const isOutput = graphOutputs.has(value);
+    if (producedHalf.has(value)) {
+      // Made in the half type. A graph output kept float32 is renamed away and cast back under its name.
+      let halfValue = value;
+      if (isOutput && options.keepIo) {
+        halfValue = names.fresh(`${value}_${halfName}`);
+        halfValues.delete(value);
+        const producer = producerOf.get(value)!;
+        producer.output = producer.output.map((o) => (o === value ? halfValue : o));
+        for (const r of halfReaders) r.node.input[r.index] = halfValue;
+        cast(halfValue, value, DataType.FLOAT, producer);
+        for (const r of floatReaders) r.node.input[r.index] = value;
+      } else if (floatReaders.length > 0) {
+        const back = names.fresh(`${value}_float32`);
+        cast(value, back, DataType.FLOAT, producerOf.get(value));
+        for (const r of floatReaders) r.node.input[r.index] = back;
+      }
+      continue;
+    }
+    const initializer = initializerAt.get(value);
+    if (halfReaders.length === 0) {
+      // Read in float32 only: a large weight may still be stored in the half type and cast back.
+      const t = initializer === undefined ? undefined : graph.initializer[initializer]!;
+      if (!options.weightOnly || !t || isOutput || graphInputs.has(value) || numElements(t.dims) < Math.max(options.minSize, WEIGHT_ONLY_MIN_ELEMENTS)) continue;
+      if (dtype === DataType.FLOAT16 && !(largestMagnitude(floatValues(t)) <= FLOAT16_MAX)) continue;
+      const after = { ...halfTensor(t, dtype), name: names.fresh(`${value}_${halfName}`) };
+      graph.initializer[initializer!] = after;
+      converted.push({ before: t, after });
+      cast(after.name, value, DataType.FLOAT, undefined);
+      continue;
+    }
+    const constant = constants.get(value);
+    const allHalf = floatReaders.length === 0 && !isOutput && !graphInputs.has(value);
+    if (allHalf && initializer !== undefined && numElements(graph.initializer[initializer]!.dims) >= options.minSize) {
+      const before = graph.initializer[initializer]!;
+      const after = halfTensor(before, dtype);
+      graph.initializer[initializer] = after;
+      converted.push({ before, after });
+      halfValues.add(value);
+      continue;
+    }
+    if (allHalf && constant) {
+      const attr = constant.attribute.findIndex((a) => a.name === 'value' && a.t);
+      if (attr >= 0) {
+        const before = constant.attribute[attr]!.t!;
+        const after = halfTensor(before, dtype);
+        constant.attribute = constant.attribute.map((a, i) => (i === attr ? { ...a, t: after } : a));
+        converted.push({ before, after });
+        halfValues.add(value);
+        continue;
+      }
+    }
+    if (graphInputs.has(value) && !options.keepIo && initializer === undefined) continue; // the input itself becomes half below
+    const toHalf = names.fresh(`${value}_${halfName}`);
+    cast(value, toHalf, dtype, producerOf.get(value));
+    for (const r of halfReaders) r.node.input[r.index] = toHalf;
+  }
+
+  // Without keepIo, float32 graph inputs read in the half type become half; float32 readers get a Cast back.
+  if (!options.keepIo) {
+    graph.input = graph.input.map((input) => {
+      const name = input.name ?? '';
+      const list = readers.get(name) ?? [];
+      if (initializerAt.has(name) || types.get(name) !== DataType.FLOAT || !list.some((r) => r.half)) return input;
+      const floatReaders = list.filter((r) => !r.half);
+      if (floatReaders.length > 0) {
+        const back = names.fresh(`${name}_float32`);
+        cast(name, back, DataType.FLOAT, undefined);
+        for (const r of floatReaders) r.node.input[r.index] = back;
+      }
+      return setElemType(input, dtype);
+    });
+  }
+  // Declared types follow the values.
+  graph.value_info = graph.value_info.map((v) => (halfValues.has(v.name ?? '') && types.get(v.name ?? '') === DataType.FLOAT ? setElemType(v, dtype) : v));
+  graph.output = graph.output.map((o) => (halfValues.has(o.name ?? '') && !options.keepIo ? setElemType(o, dtype) : o));
+
+  // Casts go right after their producer (graph inputs and initializers: first), keeping the order valid.
+  const after = new Map<NodeProto | undefined, NodeProto[]>();
+  for (const a of added) {
+    let list = after.get(a.after);
+    if (!list) after.set(a.after, (list = []));
+    list.push(a.node);
+  }
+  graph.node = [...(after.get(undefined) ?? []), ...graph.node.flatMap((n) => [n, ...(after.get(n) ?? [])])];
+  return { converted, casts: added.length };
+}
