@@ -9,9 +9,9 @@ import { DataType, type NodeProto } from '../ir/onnx.js';
 import { floatValues, numElements } from '../ir/tensor.js';
 import { weightError } from '../kernels/weight-error.js';
 import { elementTypes } from '../ir/elem-types.js';
-import { namePattern } from '../ir/weights.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassSummary } from '../pass/pass.js';
+import { optionFilter } from '../pass/select.js';
 import { calibrationProblem } from './calibrate.js';
 import { WEIGHT_ONLY_MIN_ELEMENTS, applyHalf, planHalf, type HalfType } from './half-convert.js';
 import { measureHalf } from './half-check.js';
@@ -47,14 +47,11 @@ function halfPass(method: 'fp16' | 'bf16', dtype: HalfType) {
         return summary;
       }
       const blocked = new Set(options.block.split(/[,|]/).map((s) => s.trim()).filter((s) => s !== ''));
-      const include = options.include ? namePattern(options.include) : undefined;
-      const exclude = options.exclude ? namePattern(options.exclude) : undefined;
+      // include/exclude match a node by its name and its outputs' (min-size is about initializers: applyHalf).
+      const chosen = optionFilter({ ...options, 'min-size': 0 });
       const keep = (node: NodeProto): string | undefined => {
         if (blocked.has(node.op_type ?? '')) return `${node.op_type} is in block (kept in float32)`;
-        const name = node.name ?? '';
-        if (include && !include.test(name)) return 'does not match include pattern';
-        if (exclude && exclude.test(name)) return 'matches exclude pattern';
-        return undefined;
+        return chosen([node.name ?? '', ...node.output].filter((n) => n !== ''), 0);
       };
       const minSize = options['min-size'];
       const opset = opsetVersion(model.proto, '') ?? 1;
