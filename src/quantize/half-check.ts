@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { UsageError } from '../errors.js';
 import { writeModel } from '../io/write.js';
 import { elementTypes } from '../ir/elem-types.js';
 import { FLOAT16_MAX } from '../ir/half.js';
@@ -127,7 +128,14 @@ export async function measureHalf(
   model: Model, options: Omit<HalfPlanOptions, 'keep'> & { keep: HalfPlanOptions['keep']; keepIo: boolean; weightOnly: boolean; data?: string; seed: number },
 ): Promise<MeasuredKeep> {
   const label = model.source?.given ?? 'the model';
-  const data = loadEvalData(model, { data: options.data, seed: options.seed, batches: 2 });
+  let data: EvalData;
+  try {
+    data = loadEvalData(model, { data: options.data, seed: options.seed, batches: 2 });
+  } catch (e) {
+    // The evaluation's advice names --data; here the data comes from the pass's own options.
+    if (e instanceof UsageError && options.data === undefined) throw new UsageError(`${e.message.replace(/: give evaluation data with --data$/, '')}: give the check inputs with calibration=DATA, or convert without it (check=none)`);
+    throw e;
+  }
   for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
   const runner = new Runner(data, label);
   const kept = new Map<NodeProto, string>();

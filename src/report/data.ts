@@ -16,6 +16,7 @@ import { numElements, toNumber } from '../ir/tensor.js';
 import { seededRandom } from '../kernels/random.js';
 import { checkShapeOptions, checkSynthesizedSize, describeShapes, dimValue, synthesizedShapes } from '../runtime/synthesized.js';
 import { splitData, type DataPart, type PartDescription } from './split.js';
+import { floatToHalf } from '../ir/half.js';
 
 export interface EvalBatch {
   inputs: NamedArray[];
@@ -154,6 +155,7 @@ function synthesize(model: Model, options: DataOptions): EvalData {
       switch (type) {
         case DataType.FLOAT: data = Float32Array.from({ length: n }, normal); break;
         case DataType.DOUBLE: data = Float64Array.from({ length: n }, normal); break;
+        case DataType.FLOAT16: data = Uint16Array.from({ length: n }, () => floatToHalf(normal())); break;
         case DataType.INT64: case DataType.INT32: {
           const range = indexRange(model, info.name ?? '') ?? 10;
           const values = Array.from({ length: n }, () => Math.floor(random() * range));
@@ -162,6 +164,7 @@ function synthesize(model: Model, options: DataOptions): EvalData {
         }
         case DataType.BOOL: data = Uint8Array.from({ length: n }, () => (random() < 0.5 ? 1 : 0)); break;
         case DataType.UINT8: data = Uint8Array.from({ length: n }, () => Math.floor(random() * 256)); break;
+        case DataType.INT8: data = Int8Array.from({ length: n }, () => Math.floor(random() * 256) - 128); break;
         default: throw new UsageError(`cannot synthesize ${dtypeName(type)} input '${info.name}': give evaluation data with --data`);
       }
       return { name: info.name ?? '', dtype: type!, dims, data };

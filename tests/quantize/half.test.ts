@@ -179,6 +179,16 @@ describe('what fp16 leaves alone', () => {
     expect(y!.dtype).toBe(DataType.FLOAT16);
   });
 
+  it('a model with float16, int8 and float64 inputs: the check synthesizes them, and the float32 part moves', () => {
+    const input = fixture('conformance', 'dtypes', 'model.onnx');
+    const out = join(dir, 'dtypes-fp16.onnx');
+    const r = cli(['compress', input, '-o', out, '--quantize', 'fp16', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const notes = (JSON.parse(r.stdout) as Report).passes[0]!.notes.join(' ');
+    expect(notes).toMatch(/[1-9]\d* of \d+ nodes with float32 values compute in float16/);
+    expect(notes).toMatch(/measured on 2 synthesized batches/);
+  });
+
   it('refuses calibration with check=none before reading the model', () => {
     const r = cli(['compress', join(dir, 'no-such-model.onnx'), '-o', join(dir, 'x.onnx'), '--quantize', `fp16:check=none,calibration=${fixture('mlp', 'test_data_set_0')}`]);
     expect(r.code).toBe(2);
