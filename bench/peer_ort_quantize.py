@@ -17,6 +17,12 @@ Usage:
       (or DequantizeLinear+MatMul with --qdq). The class's own default is is_symmetric=False
       (its command line's default is symmetric); --asymmetric is the class default.
 
+  python bench/peer_ort_quantize.py fp16 MODEL OUT
+      onnxruntime.transformers.float16.convert_float_to_float16(onnx.load(MODEL),
+      keep_io_types=True): every float32 initializer and value to float16 (its default op block
+      list kept in float32 with Casts), graph inputs and outputs float32 — the conversion ONNX
+      Runtime's own tools use, and `fp16` with keep-io=true's peer.
+
 Saves a single-file model (no external data; ORT's quantizers' own __main__ for MatMulNBits
 saves with external data, which would make the size comparison meaningless).
 Prints one JSON line with the in-process phase timings (import, quantize, save) and versions.
@@ -41,7 +47,7 @@ t1 = time.perf_counter()
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["dynamic", "nbits"])
+    ap.add_argument("kind", choices=["dynamic", "nbits", "fp16"])
     ap.add_argument("model")
     ap.add_argument("out")
     ap.add_argument("--per-tensor", action="store_true")
@@ -65,6 +71,15 @@ def main() -> None:
                          op_types_to_quantize=a.ops.split(",") if a.ops else None)
         t4 = time.perf_counter()
         phases = {"quantize_and_save_s": t4 - t2}
+    elif a.kind == "fp16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+        model = onnx.load(a.model)
+        t3 = time.perf_counter()
+        converted = convert_float_to_float16(model, keep_io_types=True)
+        t4 = time.perf_counter()
+        onnx.save(converted, a.out)
+        t5 = time.perf_counter()
+        phases = {"load_s": t3 - t2, "convert_s": t4 - t3, "save_s": t5 - t4}
     else:
         model = onnx.load(a.model)
         t3 = time.perf_counter()

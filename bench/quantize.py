@@ -159,7 +159,16 @@ ROWS = {
                             "ORT MatMulNBits int4 asym block 128"),
 }
 
+ROWS.update({
+    "ours-fp16": ("ours fp16 check=none (a streaming cast)", ours("fp16:check=none"), "ort-fp16", "fp16"),
+    "ours-fp16-measure": ("ours fp16 (default: check=measure on synthesized inputs)", ours("fp16"), "ort-fp16", "fp16"),
+    "ort-fp16": ("ORT float16.convert_float_to_float16 keep_io_types=True", peer("fp16"), None, "fp16"),
+})
+
 PRESETS = {
+    # issue 17: float16 conversion against ONNX Runtime's converter
+    "fp16": ["cp", "ours-fp16", "ours-fp16-measure", "ort-fp16"],
+    "fp16-eval": ["fp32", "ours-fp16", "ours-fp16-measure", "ort-fp16"],
     # issue #8's list: cp, round trip, int8 per-channel, 4-bit block 32, and ORT's quantizers
     "issue8": ["cp", "ours-roundtrip", "ours-int8-auto", "ours-int8", "ort-dyn-channel",
                "ours-int4-b32", "ours-int4-b32-none", "ort-nbits-b32-sym"],

@@ -5,6 +5,7 @@ import { DataType } from './onnx.js';
 import { dataOf, fileRangeOf } from './data.js';
 import { dtypeInfo, rawByteLength } from './dtype.js';
 import { readRange, readRangeInto } from './file-range.js';
+import { fromFloat16 } from './half.js';
 
 export function toNumber(v: Int64): number {
   return typeof v === 'bigint' ? Number(v) : v;
@@ -166,7 +167,7 @@ export function floatValues(t: TensorProto): Float32Array {
   switch (t.data_type) {
     case DataType.FLOAT: return values as Float32Array;
     case DataType.DOUBLE: return Float32Array.from(values as Float64Array);
-    case DataType.FLOAT16: return Float32Array.from(values as Uint16Array, halfToFloat);
+    case DataType.FLOAT16: return fromFloat16(values as Uint16Array);
     case DataType.BFLOAT16: {
       const out = new Float32Array(values.length);
       const bits = new Uint32Array(out.buffer);
@@ -176,15 +177,6 @@ export function floatValues(t: TensorProto): Float32Array {
     }
     default: throw new Error(`tensor '${t.name ?? ''}' is not floating point`);
   }
-}
-
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 function attr(node: NodeProto, name: string): AttributeProto | undefined {

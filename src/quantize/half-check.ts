@@ -157,7 +157,7 @@ export async function measureHalf(
       const originals = new Map(trial.graph.node.map((n, i) => [n, model.graph.node[i]!]));
       const plan = planHalf(trial.graph, { ...options, keep: (n) => keep(originals.get(n) ?? n) });
       // The trial keeps float32 inputs and outputs whatever keep-io says: it runs on the same float32 data.
-      applyHalf(trial, plan, { dtype: options.dtype, keepIo: true, minSize: options.minSize, weightOnly: options.weightOnly });
+      applyHalf(trial, plan, { dtype: options.dtype, keepIo: true, minSize: options.minSize, weightOnly: options.weightOnly, conversions: options.conversions });
       const watched = [...plan.moved].flatMap((n) => n.output.filter((o) => o));
       const converted = await runner.ranges(trial, watched);
       let added = 0;

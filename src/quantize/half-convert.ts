@@ -6,7 +6,8 @@
 // model's own tensors as they were.
 import { setData } from '../ir/data.js';
 import { elementTypes } from '../ir/elem-types.js';
-import { FLOAT16_MAX, toBfloat16, toFloat16 } from '../ir/half.js';
+import { FLOAT16_MAX, toHalf, type HalfConversion } from '../ir/half.js';
+import { weightErrorOf, type WeightError } from '../kernels/weight-error.js';
 import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { DataType, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../ir/onnx.js';
@@ -28,6 +29,7 @@ export interface HalfPlanOptions {
   keep(node: NodeProto): string | undefined;
   /** Initializers with fewer elements keep float32 (their half readers get a Cast). */
   minSize: number;
+  conversions: HalfConversions;
 }
 
 export interface HalfPlan {
@@ -39,13 +41,26 @@ export interface HalfPlan {
 
 const typeName = (dtype: HalfType) => (dtype === DataType.FLOAT16 ? 'float16' : 'bfloat16');
 
-function largestMagnitude(values: Float32Array): number {
-  let max = 0;
-  for (let i = 0; i < values.length; i++) {
-    const a = Math.abs(values[i]!);
-    if (a > max || Number.isNaN(a)) max = a;
+/**
+ * Each float32 tensor converted once, when first asked (the plan's range check, a trial, the final
+ * rewrite all read the same conversion): one read of its values and one pass over them.
+ */
+export class HalfConversions {
+  private readonly done = new Map<TensorProto, HalfConversion>();
+  constructor(readonly dtype: HalfType) {}
+
+  of(t: TensorProto): HalfConversion {
+    let c = this.done.get(t);
+    if (!c) this.done.set(t, (c = toHalf(floatValues(t), this.dtype === DataType.BFLOAT16)));
+    return c;
   }
-  return max;
+
+  /** Whether the tensor's values fit the half type (bfloat16 has float32's range). */
+  fits(t: TensorProto): boolean {
+    if (this.dtype === DataType.BFLOAT16) return true;
+    const largest = this.of(t).largest;
+    return largest <= FLOAT16_MAX;
+  }
 }
 
 /** Which nodes of the main graph move to the half type, and why the others with float32 values do not. */
@@ -54,14 +69,10 @@ export function planHalf(graph: GraphProto, options: HalfPlanOptions): HalfPlan 
   const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
   const readInside = new Set(graph.node.flatMap((n) => implicitInputs(n)));
   const used = new Set([...graph.node.flatMap((n) => n.input), ...graph.output.map((o) => o.name ?? ''), ...readInside]);
-  const tooLarge = new Map<string, number>();
   const outOfRange = (name: string): number | undefined => {
-    if (options.dtype !== DataType.FLOAT16) return undefined;
     const t = initializers.get(name);
-    if (!t || t.data_type !== DataType.FLOAT) return undefined;
-    if (!tooLarge.has(name)) tooLarge.set(name, largestMagnitude(floatValues(t)));
-    const max = tooLarge.get(name)!;
-    return max > FLOAT16_MAX || Number.isNaN(max) ? max : undefined;
+    if (!t || t.data_type !== DataType.FLOAT || options.conversions.fits(t)) return undefined;
+    return options.conversions.of(t).largest;
   };
   const moved = new Set<NodeProto>();
   const kept: HalfPlan['kept'] = [];
@@ -160,18 +171,23 @@ function dropIsolated(graph: GraphProto, moved: Set<NodeProto>, kept: HalfPlan['
   }
 }
 
+export interface Converted {
+  before: TensorProto;
+  after: TensorProto;
+  error: WeightError;
+}
+
 export interface HalfResult {
-  /** Initializers and Constant values stored in the half type now: their old and new tensors. */
-  converted: { before: TensorProto; after: TensorProto }[];
+  /** Initializers and Constant values stored in the half type now: their old and new tensors, and the rounding error. */
+  converted: Converted[];
   casts: number;
 }
 
-function halfTensor(t: TensorProto, dtype: HalfType): TensorProto {
-  const values = floatValues(t);
-  const bits = dtype === DataType.FLOAT16 ? toFloat16(values) : toBfloat16(values);
-  const out: TensorProto = { ...t, data_type: dtype };
-  setData(out, new Uint8Array(bits.buffer));
-  return out;
+function halfTensor(t: TensorProto, conversions: HalfConversions): { tensor: TensorProto; error: WeightError } {
+  const c = conversions.of(t);
+  const tensor: TensorProto = { ...t, data_type: conversions.dtype };
+  setData(tensor, new Uint8Array(c.bits.buffer));
+  return { tensor, error: weightErrorOf(c.maxAbsError, c.errorSquares, c.squares) };
 }
 
 function setElemType(info: ValueInfoProto, dtype: number): ValueInfoProto {
@@ -187,7 +203,7 @@ function setElemType(info: ValueInfoProto, dtype: number): ValueInfoProto {
 export const WEIGHT_ONLY_MIN_ELEMENTS = 256;
 
 export function applyHalf(
-  model: Model, plan: HalfPlan, options: { dtype: HalfType; keepIo: boolean; minSize: number; weightOnly: boolean },
+  model: Model, plan: HalfPlan, options: { dtype: HalfType; keepIo: boolean; minSize: number; weightOnly: boolean; conversions: HalfConversions },
 ): HalfResult {
   const graph = model.graph;
   const { dtype } = options;
@@ -253,10 +269,11 @@ export function applyHalf(
       // Read in float32 only: a large weight may still be stored in the half type and cast back.
       const t = initializer === undefined ? undefined : graph.initializer[initializer]!;
       if (!options.weightOnly || !t || isOutput || graphInputs.has(value) || numElements(t.dims) < Math.max(options.minSize, WEIGHT_ONLY_MIN_ELEMENTS)) continue;
-      if (dtype === DataType.FLOAT16 && !(largestMagnitude(floatValues(t)) <= FLOAT16_MAX)) continue;
-      const after = { ...halfTensor(t, dtype), name: names.fresh(`${value}_${halfName}`) };
+      if (!options.conversions.fits(t)) continue;
+      const half = halfTensor(t, options.conversions);
+      const after = { ...half.tensor, name: names.fresh(`${value}_${halfName}`) };
       graph.initializer[initializer!] = after;
-      converted.push({ before: t, after });
+      converted.push({ before: t, after, error: half.error });
       cast(after.name, value, DataType.FLOAT, undefined);
       continue;
     }
@@ -264,9 +281,9 @@ export function applyHalf(
     const allHalf = floatReaders.length === 0 && !isOutput && !graphInputs.has(value);
     if (allHalf && initializer !== undefined && numElements(graph.initializer[initializer]!.dims) >= options.minSize) {
       const before = graph.initializer[initializer]!;
-      const after = halfTensor(before, dtype);
+      const { tensor: after, error } = halfTensor(before, options.conversions);
       graph.initializer[initializer] = after;
-      converted.push({ before, after });
+      converted.push({ before, after, error });
       halfValues.add(value);
       continue;
     }
@@ -274,9 +291,9 @@ export function applyHalf(
       const attr = constant.attribute.findIndex((a) => a.name === 'value' && a.t);
       if (attr >= 0) {
         const before = constant.attribute[attr]!.t!;
-        const after = halfTensor(before, dtype);
+        const { tensor: after, error } = halfTensor(before, options.conversions);
         constant.attribute = constant.attribute.map((a, i) => (i === attr ? { ...a, t: after } : a));
-        converted.push({ before, after });
+        converted.push({ before, after, error });
         halfValues.add(value);
         continue;
       }

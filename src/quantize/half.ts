@@ -6,14 +6,13 @@ import { dtypeName } from '../ir/dtype.js';
 import { opsetVersion } from '../ir/opset.js';
 import type { Model } from '../ir/model.js';
 import { DataType, type NodeProto } from '../ir/onnx.js';
-import { floatValues, numElements } from '../ir/tensor.js';
-import { weightError } from '../kernels/weight-error.js';
+import { numElements } from '../ir/tensor.js';
 import { elementTypes } from '../ir/elem-types.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassSummary } from '../pass/pass.js';
 import { optionFilter } from '../pass/select.js';
 import { calibrationProblem } from './calibrate.js';
-import { WEIGHT_ONLY_MIN_ELEMENTS, applyHalf, planHalf, type HalfType } from './half-convert.js';
+import { HalfConversions, WEIGHT_ONLY_MIN_ELEMENTS, applyHalf, planHalf, type HalfType } from './half-convert.js';
 import { measureHalf } from './half-check.js';
 
 /** Ops kept in float32 unless asked: those float16 converters are known to break (ONNX Runtime's float16.py block list). */
@@ -55,16 +54,16 @@ function halfPass(method: 'fp16' | 'bf16', dtype: HalfType) {
       };
       const minSize = options['min-size'];
       const opset = opsetVersion(model.proto, '') ?? 1;
+      const conversions = new HalfConversions(dtype);
       const measured = options.check === 'measure'
-        ? await measureHalf(model, { dtype, opset, keep, minSize, keepIo: options['keep-io'], weightOnly: options['weight-only'], data: options.calibration, seed: context.seed })
+        ? await measureHalf(model, { dtype, opset, conversions, keep, minSize, keepIo: options['keep-io'], weightOnly: options['weight-only'], data: options.calibration, seed: context.seed })
         : undefined;
-      const plan = planHalf(model.graph, { dtype, opset, minSize, keep: (n) => measured?.kept.get(n) ?? keep(n) });
-      const result = applyHalf(model, plan, { dtype, keepIo: options['keep-io'], minSize, weightOnly: options['weight-only'] });
-      for (const { before, after } of result.converted) {
+      const plan = planHalf(model.graph, { dtype, opset, conversions, minSize, keep: (n) => measured?.kept.get(n) ?? keep(n) });
+      const result = applyHalf(model, plan, { dtype, keepIo: options['keep-io'], minSize, weightOnly: options['weight-only'], conversions });
+      for (const { before, after, error } of result.converted) {
         const bytesBefore = numElements(before.dims) * 4, bytesAfter = numElements(after.dims) * 2;
         summary.bytesBefore += bytesBefore;
         summary.bytesAfter += bytesAfter;
-        const error = weightError(floatValues(before), floatValues(after));
         summary.tensors.push({
           name: before.name ?? '', shape: before.dims.map(Number), dtypeBefore: dtypeName(before.data_type), dtypeAfter: typeName,
           bytesBefore, bytesAfter, maxAbsError: error.maxAbsError, relRmsError: error.relRmsError, form: after.name === before.name ? typeName : `${typeName}, Cast to float32 (its readers keep float32)`,
