@@ -7,6 +7,7 @@ export * from './ir/onnx.js';
 export { Model, type ModelSource } from './ir/model.js';
 export { GraphIndex, implicitInputs, outerScopeNames } from './ir/graph.js';
 export { replaceInput, insertNodeBefore, removeDeadNodes, removeUnusedInitializers, sortGraph } from './ir/rewrite.js';
+export { GraphEditor, ModelEditor, SUBGRAPH_READ, type Use, type Place } from './ir/editor.js';
 export { ensureOpset, opsetVersion } from './ir/opset.js';
 export { forEachGraph, forEachTensor, type GraphSite, type TensorSite } from './ir/walk.js';
 export { tensorBytes, tensorValues, floatValues, constantTensor, makeTensor, numElements } from './ir/tensor.js';

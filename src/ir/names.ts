@@ -1,11 +1,11 @@
 // Fresh names for values and nodes a pass adds, guaranteed not to collide with any name in the model.
-import type { Model } from './model.js';
+import type { ModelProto } from './onnx.js';
 import { forEachGraph } from './walk.js';
 
 export class NameAllocator {
   private readonly used = new Set<string>();
 
-  constructor(model: Model) {
+  constructor(model: { proto: ModelProto }) {
     forEachGraph(model.proto, ({ graph }) => {
       for (const v of [...graph.input, ...graph.output, ...graph.value_info]) this.used.add(v.name ?? '');
       for (const t of graph.initializer) this.used.add(t.name ?? '');
