@@ -1,6 +1,7 @@
 // What an adapter works with: the node, the graph (or function body) it sits in, fresh names,
 // constants inserted before the node, and what is known of the element types and ranks of values.
 import { AttributeType, DataType, type AttributeProto, type NodeProto, type TensorProto } from '../ir/onnx.js';
+import type { GraphEditor } from '../ir/editor.js';
 import type { NameAllocator } from '../ir/names.js';
 import { makeTensor, toNumber } from '../ir/tensor.js';
 import type { ValueFacts } from './facts.js';
@@ -11,6 +12,8 @@ export interface Site {
   nodes: NodeProto[];
   /** Names read after this list: the graph's or function's outputs. */
   outputs: Set<string>;
+  /** Keeps who reads what current as adapters add nodes. */
+  editor: GraphEditor;
   /** Element types and ranks known here (outer scopes included). */
   facts: ValueFacts;
   /** Where it is, for messages: 'graph', "function 'f'", "subgraph 'body' of node 'loop'". */
@@ -34,8 +37,12 @@ export class AdapterContext {
 
   /** Inserts `node` right before the node being converted. */
   insertBefore(node: NodeProto): void {
-    const at = this.site.nodes.indexOf(this.node);
-    this.site.nodes.splice(at < 0 ? 0 : at, 0, node);
+    this.site.editor.insertNode(node, { before: this.node });
+  }
+
+  /** Inserts `node` right after the node being converted. */
+  insertAfter(node: NodeProto): void {
+    this.site.editor.insertNode(node, { after: this.node });
   }
 
   /** Inserts a Constant node holding `values` before the node; returns its output's name. */

@@ -7,8 +7,7 @@
 // opset halfway through its work).
 import { InputError, UsageError } from '../errors.js';
 import type { AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, TrainingInfoProto } from '../ir/onnx.js';
-import type { Model } from '../ir/model.js';
-import { NameAllocator } from '../ir/names.js';
+import { ModelEditor } from '../ir/editor.js';
 import { minIrVersion, normalDomain } from '../ir/opset.js';
 import { toNumber } from '../ir/tensor.js';
 import { subgraphAttributes } from '../ir/walk.js';
@@ -90,7 +89,7 @@ function defaultVersion(imports: ModelProto['opset_import']): number | undefined
 }
 
 /** Every node list of the model with the facts known there, subgraphs after their parents. */
-function collectSites(proto: ModelProto, from: number): { sites: SiteAt[]; functions: number; subgraphs: number } {
+function collectSites(proto: ModelProto, from: number, edits: ModelEditor): { sites: SiteAt[]; functions: number; subgraphs: number } {
   const sites: SiteAt[] = [];
   let subgraphs = 0;
   const addSubgraphs = (nodes: NodeProto[], facts: ValueFacts, version: number, where: string) => {
@@ -99,14 +98,14 @@ function collectSites(proto: ModelProto, from: number): { sites: SiteAt[]; funct
         subgraphs++;
         const inner = ValueFacts.ofGraph(g, facts);
         const at = `${where}, subgraph '${attribute.name ?? ''}' of node '${node.name || node.op_type}'`;
-        sites.push({ nodes: g.node, outputs: new Set(g.output.map((o) => o.name ?? '')), facts: inner, where: at, from: version });
+        sites.push({ nodes: g.node, editor: edits.graph(g), outputs: new Set(g.output.map((o) => o.name ?? '')), facts: inner, where: at, from: version });
         addSubgraphs(g.node, inner, version, at);
       }
     }
   };
   const addGraph = (g: GraphProto, where: string) => {
     const facts = ValueFacts.ofGraph(g);
-    sites.push({ nodes: g.node, outputs: new Set(g.output.map((o) => o.name ?? '')), facts, where, from });
+    sites.push({ nodes: g.node, editor: edits.graph(g), outputs: new Set(g.output.map((o) => o.name ?? '')), facts, where, from });
     addSubgraphs(g.node, facts, from, where);
   };
   if (proto.graph) addGraph(proto.graph, 'the main graph');
@@ -118,7 +117,7 @@ function collectSites(proto: ModelProto, from: number): { sites: SiteAt[]; funct
     const version = defaultVersion(f.opset_import) ?? from;
     const facts = ValueFacts.ofNodes(f.node);
     const where = `function '${f.name ?? ''}'`;
-    sites.push({ nodes: f.node, outputs: new Set(f.output), facts, where, from: version });
+    sites.push({ nodes: f.node, editor: edits.graph(f), outputs: new Set(f.output), facts, where, from: version });
     addSubgraphs(f.node, facts, version, where);
   }
   return { sites, functions: proto.functions.length, subgraphs };
@@ -169,9 +168,9 @@ function structureCopy(proto: ModelProto): ModelProto {
 
 function convertInPlace(copy: ModelProto, from: number, target: number): ConversionSummary {
   const irFrom = toNumber(copy.ir_version ?? 3);
-  const { sites, functions, subgraphs } = collectSites(copy, from);
-  const names = new NameAllocator({ proto: copy } as Model);
-  for (const f of copy.functions) for (const n of [...f.input, ...f.output]) names.fresh(n);
+  const edits = new ModelEditor({ proto: copy });
+  const { sites, functions, subgraphs } = collectSites(copy, from, edits);
+  for (const f of copy.functions) for (const n of [...f.input, ...f.output]) edits.fresh(n);
 
   // Original nodes: what they were and what was done to them.
   const records = new Map<NodeProto, { op: string; from: number; hows: string[]; site: SiteAt }>();
@@ -193,14 +192,8 @@ function convertInPlace(copy: ModelProto, from: number, target: number): Convers
       records.set(node, { op, from: version, hows: [], site });
     }
   }
-  const allReaders = () => {
-    const read = new Set<string>();
-    for (const s of sites) {
-      for (const n of s.nodes) for (const i of n.input) read.add(i);
-      for (const o of s.outputs) read.add(o);
-    }
-    return read;
-  };
+  // Whether a value is read anywhere in the model: a node of any list, or any list's outputs.
+  const isRead = (name: string) => sites.some((s) => s.outputs.has(name) || s.editor.isRead(name));
   let added = 0;
   for (const site of sites) {
     for (let v = site.from + 1; v <= target; v++) {
@@ -218,8 +211,10 @@ function convertInPlace(copy: ModelProto, from: number, target: number): Convers
           continue;
         }
         const before = site.nodes.length;
-        const ctx = new AdapterContext(node, site, v, names, (name) => allReaders().has(name));
+        const ctx = new AdapterContext(node, site, v, edits.names, isRead);
         const result = rule.adapter.apply(ctx) ?? {};
+        // Adapters change their node's inputs and outputs directly.
+        site.editor.refresh(node);
         if (result.refused) {
           refusals.push({ op, from: prev, to: v, reason: result.refused, where: site.where });
           refused.add(node);

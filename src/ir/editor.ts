@@ -77,6 +77,12 @@ export class GraphEditor {
     return [...(this.uses.get(name) ?? [])];
   }
 
+  /** Whether any node reads the value (in an input slot or inside its subgraphs). */
+  isRead(name: string): boolean {
+    this.refreshStale();
+    return this.uses.has(name);
+  }
+
   /** The nodes reading the value, each once, in its inputs or inside its subgraphs. */
   readers(name: string): NodeProto[] {
     return [...new Set(this.consumers(name).map((u) => u.node))];
@@ -187,7 +193,7 @@ export class GraphEditor {
   // ---------------------------------------------------------------- initializers
 
   addInitializer(tensor: TensorProto): void {
-    this.graph().initializer.push(tensor);
+    this.graph.initializer.push(tensor);
     this.changed();
   }
 
@@ -197,7 +203,7 @@ export class GraphEditor {
    */
   removeInitializer(tensor: TensorProto | string): void {
     const name = typeof tensor === 'string' ? tensor : tensor.name ?? '';
-    const g = this.graph();
+    const g = this.graph;
     keepWhere(g.initializer, typeof tensor === 'string' ? (t) => (t.name ?? '') !== name : (t) => t !== tensor);
     keepWhere(g.input, (i) => i.name !== name);
     this.changed();
@@ -205,7 +211,7 @@ export class GraphEditor {
 
   /** Removes initializers nothing reads (no node, subgraph or graph output); returns how many went. */
   removeUnusedInitializers(): number {
-    const g = this.graph();
+    const g = this.graph;
     const outputs = this.outputNames();
     const unused = new Set(g.initializer.map((t) => t.name ?? '').filter((name) => this.consumers(name).length === 0 && !outputs.has(name)));
     if (unused.size === 0) return 0;
@@ -239,13 +245,14 @@ export class GraphEditor {
 
   /** Puts the nodes in topological order, in place; a graph already in order keeps it. */
   sort(): void {
-    sortNodes(this.graph());
+    sortNodes(this.graph);
   }
 
   // ---------------------------------------------------------------- the index itself
 
-  private graph(): GraphProto {
-    if (!isGraph(this.body)) throw new Error(`function '${this.body.name ?? ''}' has no initializers`);
+  /** The body as a graph (a function's body has no initializers, graph inputs or value_info). */
+  get graph(): GraphProto {
+    if (!isGraph(this.body)) throw new Error(`function '${this.body.name ?? ''}' is not a graph`);
     return this.body;
   }
 
@@ -364,6 +371,12 @@ export class ModelEditor {
   /** `base` if no name in the model is `base`, else `base_2`, `base_3`, ... */
   fresh(base: string): string {
     return this.names.fresh(base);
+  }
+
+  /** Drops every graph's index (made again when next asked for): after the model was edited by other means, as an opset conversion. */
+  reindex(): void {
+    this.editors.clear();
+    this.owners = undefined;
   }
 
   /** The editor of a graph of the model (main, training, subgraph) or of a function's body. */

@@ -3,7 +3,7 @@
 // Mul(A_scale · W_scale) (→ Add(C) for Gemm): the pattern ONNX Runtime fuses into its
 // DynamicQuantizeMatMul kernel.
 import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
-import type { NameAllocator } from '../ir/names.js';
+import type { ModelEditor } from '../ir/editor.js';
 import { makeTensor, toNumber } from '../ir/tensor.js';
 import type { Weight, WeightUse } from '../ir/weights.js';
 import { intAttribute, makeNode, replaceWeight } from './replace.js';
@@ -26,10 +26,11 @@ export function dynamicEligible(use: WeightUse): boolean {
  * transposed for a Gemm with transB), with one scale and zero point per column N.
  */
 export function rewriteDynamic(
-  weight: Weight, names: NameAllocator, K: number, N: number,
+  edits: ModelEditor, weight: Weight, K: number, N: number,
   codes: Int8Array | Uint8Array, scales: Float32Array, zeroPoints: Int8Array | Uint8Array, signed: boolean,
 ): TensorProto[] {
   const type = signed ? DataType.INT8 : DataType.UINT8;
+  const names = edits.names;
   const qName = names.fresh(`${weight.name}_quantized`);
   const sName = names.fresh(`${weight.name}_scale`);
   // MatMulInteger takes a zero point of 0 when none is given: symmetric weights store none.
@@ -55,9 +56,8 @@ export function rewriteDynamic(
       makeNode('Mul', [yFloat, scale], [product], names.fresh(`${base}_output_Mul`)),
     ];
     if (product !== output) nodes.push(makeNode('Add', [product, node.input[2]!], [output], names.fresh(`${base}_bias_Add`)));
-    const at = use.graph.node.indexOf(node);
-    use.graph.node.splice(at, 1, ...nodes);
+    edits.graph(use.graph).replaceNode(node, nodes);
   }
-  replaceWeight(weight, initializers, []);
+  replaceWeight(edits, weight, initializers, []);
   return initializers;
 }

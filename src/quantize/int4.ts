@@ -5,7 +5,7 @@
 import { calibrationProblem } from './calibrate.js';
 import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
-import { NameAllocator } from '../ir/names.js';
+import { ModelEditor } from '../ir/editor.js';
 import { ensureOpset, opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatSource, floatValues, makeTensor, tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
@@ -102,7 +102,8 @@ export const int4Pass = definePass({
     // Eight candidates (1, 0.95 … 0.65): 60 % of the time of 21 down to 0.5; on held-out data neither
     // set is consistently the more accurate (bench/RESULTS.md, "The int4 clipping ratios on held-out data").
     const ratios = options.search === 'mse' ? clipRatios(7, 0.65) : undefined;
-    const names = new NameAllocator(model);
+    const edits = new ModelEditor(model);
+    const names = edits.names;
     if (toNBits.length > 0 || toGbq.size > 0) ensureOpset(model.proto, MS_DOMAIN, 1);
     const opts = { range: symmetric ? (ratios ? INT4 : INT4_FULL) : UINT4, symmetric, clipRatios: ratios };
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
@@ -123,7 +124,7 @@ export const int4Pass = definePass({
     };
     /** Puts the new initializers (and nodes) in the weight's place and records what changed. */
     const finish = (w: Weight, q: QuantizeResult, initializers: TensorProto[], nodes: NodeProto[], before: number, shape: number[], form: string) => {
-      replaceWeight(w, initializers, nodes);
+      replaceWeight(edits, w, initializers, nodes);
       model.settle(initializers);
       const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
       summary.bytesBefore += before;
@@ -146,7 +147,7 @@ export const int4Pass = definePass({
         const node: NodeProto = use.node;
         node.op_type = 'MatMulNBits';
         node.domain = MS_DOMAIN;
-        node.input = [node.input[0]!, bName, sName, ...(zName ? [zName] : [])];
+        edits.graph(use.graph).setInputs(node, [node.input[0]!, bName, sName, ...(zName ? [zName] : [])]);
         node.attribute = [intAttribute('K', K), intAttribute('N', N), intAttribute('bits', 4), intAttribute('block_size', block)];
         if (accuracyLevel > 0) node.attribute.push(intAttribute('accuracy_level', accuracyLevel));
       }
@@ -197,7 +198,7 @@ export const int4Pass = definePass({
         const node: NodeProto = use.node;
         node.op_type = 'GatherBlockQuantized';
         node.domain = MS_DOMAIN;
-        node.input = [qName, node.input[1]!, sName, ...(zName ? [zName] : [])];
+        edits.graph(use.graph).setInputs(node, [qName, node.input[1]!, sName, ...(zName ? [zName] : [])]);
         node.attribute = [intAttribute('gather_axis', 0), intAttribute('quantize_axis', 1), intAttribute('block_size', block), intAttribute('bits', 4)];
       }
       finish(w, q, initializers, [], before, [V, D], `GatherBlockQuantized 4-bit block ${block}${symmetric ? '' : ' with zero points'}`);
@@ -214,6 +215,8 @@ export const int4Pass = definePass({
         try {
           const change = requireDefaultOpset(model.proto, 21, usedOps(model));
           if (change) summary.notes.push(`default opset raised from ${change.from} to 21 for blocked 4-bit DequantizeLinear`);
+          // The conversion edited the graphs in place, not through this pass's editor.
+          if (change) edits.reindex();
         } catch (e) {
           for (const w of toDq.filter((w) => !toGbq.has(w))) summary.skipped.push({ name: w.name, reason: `needs opset 21 for 4-bit DequantizeLinear, and ${(e as Error).message}` });
           dqAllowed = false;

@@ -7,7 +7,7 @@ import { calibrationProblem } from './calibrate.js';
 import { DataType } from '../ir/onnx.js';
 import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
-import { NameAllocator } from '../ir/names.js';
+import { ModelEditor } from '../ir/editor.js';
 import { opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatSource, floatValues, makeTensor, tensorByteLength, toFloat32, type FloatSource } from '../ir/tensor.js';
 import { channelAxis, RECURRENT_OPS, WEIGHT_OPS, type Weight, type WeightUse } from '../ir/weights.js';
@@ -125,7 +125,8 @@ export const int8Pass = definePass({
       model.proto.ir_version = 4;
       summary.notes.push('IR version raised to 4: quantized initializers are no longer listed as graph inputs');
     }
-    const names = new NameAllocator(model);
+    const edits = new ModelEditor(model);
+    const names = edits.names;
     const range = symmetric ? INT8 : UINT8;
     const gptq = options.calibration !== undefined && granularity === 'channel' ? await planGptq(model, candidates.filter((w) => w.tensor.data_type === DataType.FLOAT), options.calibration) : undefined;
     if (gptq) summary.notes.push(gptq.note);
@@ -154,7 +155,7 @@ export const int8Pass = definePass({
       for await (const [w, computed] of inOrder(candidates, windowFor(context.threads), start, report)) {
         const dims = w.tensor.dims.map(Number);
         if (isDynamic(w)) {
-          summary.tensors.push(applyDynamic(model, w, computed, dims, symmetric, granularity, gptq?.factors.get(w), names, summary));
+          summary.tensors.push(applyDynamic(model, edits, w, computed, dims, symmetric, granularity, gptq?.factors.get(w), summary));
           continue;
         }
         const axis = axisOf(w);
@@ -189,7 +190,7 @@ export const int8Pass = definePass({
           last.output = [float];
           nodes.push(makeNode('Cast', [float], [w.name], names.fresh(`${w.name}_Cast`), [intAttribute('to', w.tensor.data_type!)]));
         }
-        replaceWeight(w, initializers, nodes);
+        replaceWeight(edits, w, initializers, nodes);
         model.settle(initializers);
         const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
         summary.bytesBefore += bytesBefore;
@@ -237,8 +238,8 @@ function dynamicCodes(
 
 /** Rewrites a weight read only by MatMul / plain Gemm nodes into the integer form, from its codes. */
 function applyDynamic(
-  model: Model, w: Weight, result: QuantizeResult, dims: number[], symmetric: boolean, granularity: 'channel' | 'tensor',
-  factor: Float64Array | undefined, names: NameAllocator, summary: PassSummary,
+  model: Model, edits: ModelEditor, w: Weight, result: QuantizeResult, dims: number[], symmetric: boolean, granularity: 'channel' | 'tensor',
+  factor: Float64Array | undefined, summary: PassSummary,
 ) {
   const { transposed, K, N } = matrixOf(w, dims);
   const expand = <T extends Float32Array | Int16Array>(a: T): number[] => (granularity === 'channel' ? Array.from(a) : new Array<number>(N).fill(a[0]!));
@@ -246,7 +247,7 @@ function applyDynamic(
   const zeros = symmetric ? Int8Array.from(expand(result.zeroPoints)) : Uint8Array.from(expand(result.zeroPoints));
   const codes = result.codes;
   const bytesBefore = tensorByteLength(w.tensor);
-  const initializers = rewriteDynamic(w, names, K, N, codes, scales, zeros, symmetric);
+  const initializers = rewriteDynamic(edits, w, K, N, codes, scales, zeros, symmetric);
   model.settle(initializers);
   const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
   summary.bytesBefore += bytesBefore;

@@ -1,6 +1,7 @@
 // Rewriting a weight as quantized storage plus a dequantizing node that recreates it under its
 // own name, so that every consumer (subgraphs included) keeps reading the same value name.
-import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
+import type { ModelEditor } from '../ir/editor.js';
+import type { AttributeProto, NodeProto, TensorProto } from '../ir/onnx.js';
 import { AttributeType, DataType } from '../ir/onnx.js';
 import { toFloat16 } from '../ir/half.js';
 import type { NameAllocator } from '../ir/names.js';
@@ -19,20 +20,17 @@ export function makeNode(op: string, inputs: string[], outputs: string[], name: 
 
 /**
  * Removes the weight's float storage (initializer, its IR<4 graph-input entry, or Constant node) and
- * puts `initializers` and `nodes` in its home graph; the last node must output the weight's name.
+ * puts `initializers` and `nodes` in its home graph, the nodes where the Constant was or first; the
+ * last node must output the weight's name.
  */
-export function replaceWeight(weight: Weight, initializers: TensorProto[], nodes: NodeProto[]): void {
-  const home: GraphProto = weight.home;
-  let at = 0;
-  if (weight.constant) {
-    at = home.node.indexOf(weight.constant);
-    home.node.splice(at, 1);
-  } else {
-    home.initializer = home.initializer.filter((t) => t !== weight.tensor);
-    home.input = home.input.filter((i) => i.name !== weight.name);
+export function replaceWeight(edits: ModelEditor, weight: Weight, initializers: TensorProto[], nodes: NodeProto[]): void {
+  const home = edits.graph(weight.home);
+  if (weight.constant) home.replaceNode(weight.constant, nodes);
+  else {
+    home.removeInitializer(weight.tensor);
+    home.insertNodes(nodes, 'start');
   }
-  home.initializer.push(...initializers);
-  home.node.splice(at, 0, ...nodes);
+  for (const t of initializers) home.addInitializer(t);
 }
 
 /** A DequantizeLinear node recreating `weight` from quantized codes. */

@@ -2,7 +2,7 @@
 // centroids found by k-means (per tensor, or per output channel), stored as 4-bit codes (k ≤ 16,
 // opset 21) or 8-bit codes plus a float codebook, and recreated by Gather (see codebook.ts).
 import type { Model } from '../ir/model.js';
-import { NameAllocator } from '../ir/names.js';
+import { ModelEditor } from '../ir/editor.js';
 import { defaultOpsetProblem, opsetVersion, requireDefaultOpset } from '../ir/opset.js';
 import { floatSource, tensorByteLength, toNumber } from '../ir/tensor.js';
 import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
@@ -77,7 +77,8 @@ export const clusterPass = definePass({
       return summary;
     }
     const { bits, opset } = plan;
-    const names = new NameAllocator(model);
+    const edits = new ModelEditor(model);
+    const names = edits.names;
     const kmeans: KMeansOptions = { k, seed: context.seed, maxIterations: options.iterations, keepZero: true };
     const axisOf = (w: Weight) => (options.granularity === 'channel' ? channelAxis(w) : undefined);
     const applyClusters = (w: Weight, { codebooks, codes, iterations, error, sparsity }: ClusterResult): void => {
@@ -94,7 +95,7 @@ export const clusterPass = definePass({
         summary.skipped.push({ name: w.name, reason: `clustering would not make it smaller (${fileBefore} → ${fileAfter} bytes in the file)` });
         return;
       }
-      replaceWeight(w, stored.initializers, stored.nodes);
+      replaceWeight(edits, w, stored.initializers, stored.nodes);
       summary.bytesBefore += bytesBefore;
       summary.bytesAfter += bytesAfter;
       const change: TensorChange = {

@@ -1,9 +1,9 @@
 // Merging identical nodes that compute only from constants. Once dedup has made two copies of a
 // weight one, nodes that recreated each copy (the DequantizeLinear of weights quantized before
 // dedup, a Cast, a Transpose) read the same inputs and compute the same value: one is enough.
-import type { AttributeProto, GraphProto, NodeProto } from '../ir/onnx.js';
+import type { AttributeProto, NodeProto } from '../ir/onnx.js';
 import { normalDomain } from '../ir/opset.js';
-import { replaceInput, sortGraph } from '../ir/rewrite.js';
+import type { GraphEditor } from '../ir/editor.js';
 import { storedValues } from './stored.js';
 import { subgraphsOf } from '../ir/walk.js';
 
@@ -22,8 +22,9 @@ function attributeKey(attributes: AttributeProto[]): string | undefined {
  * (values stored in this graph, `outer` constants, or outputs of nodes merged this way).
  * Returns how many nodes went, and the graph's constant names for its subgraphs.
  */
-export function mergeConstantNodes(graph: GraphProto, outer: ReadonlySet<string>): { merged: number; constants: Set<string> } {
-  sortGraph(graph);
+export function mergeConstantNodes(editor: GraphEditor, outer: ReadonlySet<string>): { merged: number; constants: Set<string> } {
+  editor.sort();
+  const graph = editor.graph;
   const constants = new Set(outer);
   for (const v of storedValues(graph)) constants.add(v.name);
   const outputs = new Set(graph.output.map((o) => o.name ?? ''));
@@ -41,9 +42,9 @@ export function mergeConstantNodes(graph: GraphProto, outer: ReadonlySet<string>
       for (const o of node.output) if (o) constants.add(o);
       continue;
     }
-    node.output.forEach((o, k) => { if (o) replaceInput(graph, o, kept.output[k]!); });
+    node.output.forEach((o, k) => { if (o) editor.replaceAllUses(o, kept.output[k]!); });
     removed.add(node);
   }
-  if (removed.size > 0) graph.node = graph.node.filter((n) => !removed.has(n));
+  editor.removeNodes(removed);
   return { merged: removed.size, constants };
 }

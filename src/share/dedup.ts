@@ -3,11 +3,10 @@
 // embedding written once as the Gather table and once as the LM head's [D, V] MatMul weight) keeps
 // its name as the output of a Transpose of the kept tensor; ONNX Runtime folds that Transpose when
 // it loads the model, so the outputs stay bit-identical.
-import type { GraphProto, TensorProto } from '../ir/onnx.js';
+import type { TensorProto } from '../ir/onnx.js';
 import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
-import { NameAllocator } from '../ir/names.js';
-import { replaceInput, sortGraph } from '../ir/rewrite.js';
+import { ModelEditor, type GraphEditor } from '../ir/editor.js';
 import { byteSource, numElements, tensorByteLength, tensorBytes, toNumber } from '../ir/tensor.js';
 import { forEachGraph } from '../ir/walk.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
@@ -77,40 +76,33 @@ class Deduplicator {
     private readonly model: Model,
     private readonly summary: PassSummary,
     private readonly filter: OptionFilter,
-    private readonly names: NameAllocator,
+    private readonly edits: ModelEditor,
     private readonly options: { transpose: boolean; nodes: boolean },
     /** Fingerprints computed ahead (on the kernel workers); others are computed here when met. */
     private readonly fingerprints: ReadonlyMap<TensorProto, Fingerprint> = new Map(),
   ) {}
 
-  visit(graph: GraphProto, outer: Scope, outerConstants: ReadonlySet<string>): void {
+  visit(editor: GraphEditor, outer: Scope, outerConstants: ReadonlySet<string>): void {
     const scope = outer.child();
     const mine: Kept[] = [];
-    const readers = new Map<string, string[]>();
-    for (const node of graph.node) {
-      for (const input of new Set(node.input)) {
-        if (!node.name) continue;
-        const list = readers.get(input);
-        if (list) list.push(node.name);
-        else readers.set(input, [node.name]);
-      }
-    }
+    const graph = editor.graph;
     for (const value of storedValues(graph)) {
-      const kept = this.exact(graph, value, scope, readers.get(value.name) ?? []);
+      const readers = editor.directReaders(value.name).map((n) => n.name ?? '').filter((n) => n !== '');
+      const kept = this.exact(editor, value, scope, readers);
       if (kept) { scope.add(kept); mine.push(kept); }
     }
-    if (this.options.transpose) for (const k of mine) this.transposed(graph, k, scope);
+    if (this.options.transpose) for (const k of mine) this.transposed(editor, k, scope);
     let constants: ReadonlySet<string> = outerConstants;
     if (this.options.nodes) {
-      const r = mergeConstantNodes(graph, outerConstants);
+      const r = mergeConstantNodes(editor, outerConstants);
       this.mergedNodes += r.merged;
       constants = r.constants;
-    } else if (this.copies + this.transposes > 0) sortGraph(graph);
-    for (const node of graph.node) for (const g of subgraphsOf(node)) this.visit(g, scope, constants);
+    } else if (this.copies + this.transposes > 0) editor.sort();
+    for (const node of graph.node) for (const g of subgraphsOf(node)) this.visit(editor.subgraph(node, g), scope, constants);
   }
 
   /** Merges `value` into an equal visible value; returns it as a new kept value when it stays. */
-  private exact(graph: GraphProto, value: StoredValue, scope: Scope, readers: string[]): Kept | undefined {
+  private exact(editor: GraphEditor, value: StoredValue, scope: Scope, readers: string[]): Kept | undefined {
     const info = dtypeInfo(value.tensor.data_type);
     if (!info || info.bits === 0) return undefined; // strings have no byte form to compare
     // The bytes themselves are read only to confirm a copy whose digest matched.
@@ -129,15 +121,15 @@ class Deduplicator {
       return kept;
     }
     this.record(describeChange(this.model, value.tensor, value.name, `shared: reads ${target.value.name}`, target.value.name));
-    replaceInput(graph, value.name, target.value.name);
-    dropStorage(this.model, value);
+    editor.replaceAllUses(value.name, target.value.name);
+    dropStorage(this.edits, value);
     this.copies++;
     this.kept.add(target.value.name);
     return undefined;
   }
 
   /** Replaces a stored [r, c] value equal to the transpose of an earlier [c, r] one by a Transpose node. */
-  private transposed(graph: GraphProto, k: Kept, scope: Scope): void {
+  private transposed(editor: GraphEditor, k: Kept, scope: Scope): void {
     const t = k.value.tensor;
     const size = elementBytes(t);
     if (t.dims.length !== 2 || size === undefined || k.excluded || mustKeep(this.model, k.value)) return;
@@ -150,9 +142,9 @@ class Deduplicator {
     const source = candidates.find((a) => a.digest === d && sameBytes(tensorBytes(a.value.tensor), flipped));
     if (!source) return;
     this.record(describeChange(this.model, t, k.value.name, `Transpose of ${source.value.name}`, source.value.name));
-    dropStorage(this.model, k.value);
-    const node = makeNode('Transpose', [source.value.name], [k.value.name], this.names.fresh(`${k.value.name}_Transpose`), [intsAttribute('perm', [1, 0])]);
-    graph.node.unshift(node);
+    dropStorage(this.edits, k.value);
+    const node = makeNode('Transpose', [source.value.name], [k.value.name], this.edits.fresh(`${k.value.name}_Transpose`), [intsAttribute('perm', [1, 0])]);
+    editor.insertNode(node, 'start');
     k.transposed = true;
     this.transposes++;
   }
@@ -200,10 +192,11 @@ export const dedupPass = definePass({
   async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     if (!model.proto.graph) return summary;
-    const dedup = new Deduplicator(model, summary, optionFilter(options), new NameAllocator(model), {
+    const edits = new ModelEditor(model);
+    const dedup = new Deduplicator(model, summary, optionFilter(options), edits, {
       transpose: options.transpose, nodes: options.nodes,
     }, await fingerprintsAhead(model, context.threads, context.progress));
-    dedup.visit(model.graph, new Scope(), new Set());
+    dedup.visit(edits.graph(model.graph), new Scope(), new Set());
     if (dedup.copies > 0) summary.notes.push(`${dedup.copies} exact ${dedup.copies === 1 ? 'copy' : 'copies'} of ${dedup.kept.size} ${dedup.kept.size === 1 ? 'tensor' : 'tensors'} removed; their readers read the kept tensor`);
     if (dedup.transposes > 0) summary.notes.push(`${dedup.transposes} transposed ${dedup.transposes === 1 ? 'copy' : 'copies'} recreated by a Transpose node of the kept tensor`);
     if (dedup.mergedNodes > 0) summary.notes.push(`${dedup.mergedNodes} identical ${dedup.mergedNodes === 1 ? 'node' : 'nodes'} computing from constants merged`);

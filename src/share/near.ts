@@ -8,8 +8,7 @@
 // take an ONNX Runtime run per candidate per group.
 import { DataType, type GraphProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
-import { NameAllocator } from '../ir/names.js';
-import { replaceInput } from '../ir/rewrite.js';
+import { ModelEditor } from '../ir/editor.js';
 import { floatValues, makeTensor, tensorByteLength, toNumber } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
 import { selectionOptions } from '../pass/options.js';
@@ -67,7 +66,7 @@ export const nearPass = definePass({
     for (const w of weights) candidates.push({ weight: w, values: floatValues(w.tensor) });
     const bound: Bound = options.count !== undefined ? { count: options.count } : { tolerance: options.tolerance };
     const mode: RepresentativeMode = options.representative;
-    const names = new NameAllocator(model);
+    const edits = new ModelEditor(model);
     let groupNumber = 0, shared = 0;
     const sets = [...candidateSets(candidates, options['group-by'] !== 'shape')].filter(([, set]) => set.length > 1);
     context.progress.start(sets.length, 'sharing');
@@ -84,7 +83,7 @@ export const nearPass = definePass({
         }
         groupNumber++;
         shared += members.length;
-        applyGroup(model, members, rep, names, summary, groupNumber, role);
+        applyGroup(edits, members, rep, summary, groupNumber, role);
       }
       if (plan.groups.length === 0 && 'tolerance' in bound) {
         summary.notes.push(`${role}: ${set.length} tensors, none shared (the closest pair would get a relative error of ${fmt(plan.nextCost)}, above the tolerance ${bound.tolerance})`);
@@ -100,15 +99,15 @@ export const nearPass = definePass({
   },
 });
 
-function applyGroup(model: Model, members: Candidate[], rep: Representative, names: NameAllocator, summary: PassSummary, group: number, role: string): void {
-  const home = members[0]!.weight.home;
+function applyGroup(edits: ModelEditor, members: Candidate[], rep: Representative, summary: PassSummary, group: number, role: string): void {
+  const home = edits.graph(members[0]!.weight.home);
   const holder = rep.kind === 'member' ? members[rep.index]! : members[0]!;
   let sharedName: string;
   if (rep.kind === 'member') sharedName = holder.weight.name;
   else {
-    sharedName = names.fresh(`${members[0]!.weight.name}_shared`);
+    sharedName = edits.fresh(`${members[0]!.weight.name}_shared`);
     const v = rep.values;
-    home.initializer.push(makeTensor(sharedName, DataType.FLOAT, members[0]!.weight.tensor.dims.map(toNumber), new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
+    home.addInitializer(makeTensor(sharedName, DataType.FLOAT, members[0]!.weight.tensor.dims.map(toNumber), new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
   }
   const sharedBytes = rep.values.byteLength;
   const errors: string[] = [];
@@ -125,8 +124,8 @@ function applyGroup(model: Model, members: Candidate[], rep: Representative, nam
     });
     summary.bytesBefore += bytesBefore;
     if (w.name === sharedName) continue;
-    replaceInput(w.home, w.name, sharedName);
-    dropStorage(model, { name: w.name, tensor: w.tensor, graph: w.home, constant: w.constant });
+    edits.graph(w.home).replaceAllUses(w.name, sharedName);
+    dropStorage(edits, { name: w.name, tensor: w.tensor, graph: w.home, constant: w.constant });
   }
   summary.bytesAfter += sharedBytes;
   summary.notes.push(`group ${group} (${role}): ${rep.kind === 'mean' ? 'mean' : `member ${sharedName}`} shared by ${members.length}; relative error ${errors.join(', ')}`);

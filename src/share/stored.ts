@@ -1,6 +1,7 @@
 // The values a graph stores itself (initializers and Constant-node values), and the two edits every
 // sharing pass makes to them: pointing a value's readers at another value, and dropping its storage.
 import type { GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
+import type { ModelEditor } from '../ir/editor.js';
 import type { Model } from '../ir/model.js';
 import { constantTensor, toNumber } from '../ir/tensor.js';
 
@@ -35,11 +36,8 @@ export function mustKeep(model: Model, value: StoredValue): string | undefined {
 }
 
 /** Removes the value's storage: the initializer and its IR<4 graph-input entry, or the Constant node. */
-export function dropStorage(model: Model, value: StoredValue): void {
-  const graph = value.graph;
-  if (value.constant) graph.node = graph.node.filter((n) => n !== value.constant);
-  else {
-    graph.initializer = graph.initializer.filter((t) => t !== value.tensor);
-    graph.input = graph.input.filter((i) => i.name !== value.name);
-  }
+export function dropStorage(edits: ModelEditor, value: StoredValue): void {
+  const graph = edits.graph(value.graph);
+  if (value.constant) graph.removeNode(value.constant);
+  else graph.removeInitializer(value.tensor);
 }

@@ -33,8 +33,7 @@ function coerced(op: string): Adapter {
       node.output[0] = out2d;
       setIntAttribute(node, 'axis', 1);
       // The Reshape back takes the op's output name, after the op.
-      const at = ctx.site.nodes.indexOf(node);
-      ctx.site.nodes.splice(at + 1, 0, makeNode('Reshape', [out2d, shape], [y], ctx.fresh(`${base}_Reshape`)));
+      ctx.insertAfter(makeNode('Reshape', [out2d, shape], [y], ctx.fresh(`${base}_Reshape`)));
     },
   };
 }
