@@ -4,7 +4,7 @@
 // backend data comes with Python's onnx wheel.
 //   node scripts/convert-check.mjs [DIR] [--to 13,21] [--json] [--verbose]
 // DIR defaults to .venv/lib/python3.11/site-packages/onnx/backend/test/data/node.
-import { checkConversions } from '../dist/convert/check.js';
+import { checkConversions } from '../dist/conformance/conversions.js';
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);

@@ -11,7 +11,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { convertOpset } from '../dist/convert/convert.js';
 import { readModel } from '../dist/io/read.js';
 import { opsetVersion } from '../dist/ir/opset.js';
-import { findModels } from '../dist/report/conformance.js';
+import { findModels } from '../dist/conformance/round-trip.js';
 
 const OUT = 'fixtures/convert-backend';
 const LIMIT = 48 * 1024;

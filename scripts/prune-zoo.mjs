@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compress, readModel } from '../dist/index.js';
 import { parseStep } from '../dist/pipeline/registry.js';
-import { loadEvalData } from '../dist/report/data.js';
-import { createSession, run } from '../dist/report/runtime.js';
+import { loadEvalData } from '../dist/runtime/data.js';
+import { createSession, run } from '../dist/runtime/ort.js';
 
 const dir = process.argv[2] ?? '.venv/lib/python3.11/site-packages/onnx/backend/test/data/light';
 const ratio = process.argv[3] ?? '0.3';

@@ -6,9 +6,9 @@ import { listPasses, parseStep, type PipelineStep } from '../pipeline/registry.j
 import { loadRecipe, recipeData } from '../pipeline/recipe.js';
 import { mergeRecipeFlags, recipeEvalOf, recipeGatesOf } from './recipe-flags.js';
 import { buildReport } from '../report/build.js';
-import { checkEvalData } from '../report/data.js';
+import { checkEvalData } from '../runtime/data.js';
 import { prestartOrtChild } from '../runtime/client.js';
-import { terminalProgress } from '../report/progress.js';
+import { terminalProgress } from './progress.js';
 import { compressManyCli } from './compress-many.js';
 import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { InputError } from '../errors.js';
-import { runConformance } from '../report/conformance.js';
+import { runConformance } from '../conformance/round-trip.js';
 
 export function registerConformance(program: Command): void {
   program

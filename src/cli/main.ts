@@ -4,7 +4,7 @@ import { exitCodeOf, knownError } from '../errors.js';
 import { abortAllTempFiles } from '../io/atomic.js';
 import { removeCreatedFolders } from '../io/output-path.js';
 import { printableText } from '../report/printable.js';
-import { endProgressLine } from '../report/progress.js';
+import { endProgressLine } from './progress.js';
 import { registerInspect } from './inspect.js';
 import { registerCompress } from './compress.js';
 import { registerConformance } from './conformance.js';

@@ -9,7 +9,7 @@ import { METRICS, type EvaluateOptions, type Metric } from '../report/evaluate.j
 import { renderHtml } from '../report/html.js';
 import { renderMarkdown, renderTerminal } from '../report/render.js';
 import { reportJson, type GateOptions, type Report } from '../report/report.js';
-import { terminalProgress } from '../report/progress.js';
+import { terminalProgress } from './progress.js';
 
 export interface ReportFlags {
   data?: string;

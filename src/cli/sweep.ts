@@ -7,7 +7,7 @@ import { readInputText } from '../io/input-path.js';
 import { writeFileAtomically } from '../io/atomic.js';
 import { prepareFolder, prepareOutputs } from '../io/output-path.js';
 import { readModel } from '../io/read.js';
-import { terminalProgress } from '../report/progress.js';
+import { terminalProgress } from './progress.js';
 import { expandGrid, parseGrid, parseShard, shardJobs, shardProblems } from '../sweep/grid.js';
 import { runJobs } from '../sweep/run.js';
 import { finishRows, renderSweep, renderSweepHtml, renderSweepMarkdown, SWEEP_VERSION, type SweepReport } from '../sweep/table.js';

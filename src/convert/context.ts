@@ -6,6 +6,10 @@ import type { NameAllocator } from '../ir/names.js';
 import { makeTensor, toNumber } from '../ir/tensor.js';
 import type { ValueFacts } from './facts.js';
 import { floatToHalf } from '../ir/half.js';
+import { makeNode } from '../ir/build.js';
+
+/** The adapters build nodes as passes do. */
+export { makeNode };
 
 /** A list of nodes that adapters edit: a graph's, or a model-local function's body. */
 export interface Site {
@@ -105,10 +109,6 @@ export function setStringAttribute(node: NodeProto, name: string, value: string)
 
 export function tensorAttribute(name: string, t: TensorProto): AttributeProto {
   return { ...emptyAttribute(name, AttributeType.TENSOR), t };
-}
-
-export function makeNode(op: string, inputs: string[], outputs: string[], name: string, attributes: AttributeProto[] = []): NodeProto {
-  return { input: inputs, output: outputs, name, op_type: op, attribute: attributes, metadata_props: [], device_configurations: [] };
 }
 
 /** Little-endian raw_data for values of a numeric type. */

@@ -2,15 +2,15 @@
 // (the accuracy change when only that layer is quantized to 4 bits), then, starting from every
 // layer at 4 bits, the most sensitive layers are raised to 8 bits and then to float until the
 // measured drop of the whole model is within the budget. Every decision rests on a measurement,
-// made on the tuning part of the evaluation data (report/split.ts): the figures reported for the
+// made on the tuning part of the evaluation data (runtime/split.ts): the figures reported for the
 // chosen model come from the other, held-out part.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readModel } from '../io/read.js';
 import { evaluate, type EvaluateOptions } from '../report/evaluate.js';
-import { checkEvalData, loadEvalData } from '../report/data.js';
-import type { PartDescription } from '../report/split.js';
+import { checkEvalData, loadEvalData } from '../runtime/data.js';
+import type { PartDescription } from '../runtime/split.js';
 import { findWeights } from '../ir/weights.js';
 import { selection } from '../pass/select.js';
 import { parseOpList } from '../pass/ops.js';

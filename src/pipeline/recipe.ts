@@ -3,40 +3,15 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { UsageError } from '../errors.js';
 import { readInputText } from '../io/input-path.js';
+import type { RecipeData, RecipeEval, RecipeGates } from '../report/recipe-data.js';
 import { FAMILIES, makeStep, parseStep, type PipelineStep } from './registry.js';
 
-export interface RecipeEval {
-  data?: string;
-  labels?: string;
-  metric?: string;
-  dims?: Record<string, number>;
-  /** Whole shapes of synthesized inputs, by input name (--shape). */
-  shape?: Record<string, number[]>;
-  seed?: number;
-  batches?: number;
-  threads?: number;
-  runs?: number;
-  /** Seconds an evaluation may spend in ONNX Runtime (--eval-timeout). */
-  timeout?: number;
-}
-
-export interface RecipeGates {
-  'max-accuracy-drop'?: number;
-  'min-size-reduction'?: number;
-  'min-cosine'?: number;
-}
+/** The recipe's plain-data shapes live below, in report/, which records them; callers find them here too. */
+export type { RecipeData, RecipeEval, RecipeGates };
 
 export interface Recipe {
   passes: PipelineStep[];
   /** Seed of the passes' randomness (clustering initialisation). */
-  seed?: number;
-  eval?: RecipeEval;
-  gates?: RecipeGates;
-}
-
-/** A recipe as plain data, with every option of every pass written out: what a report records. */
-export interface RecipeData {
-  passes: Record<string, Record<string, unknown>>[];
   seed?: number;
   eval?: RecipeEval;
   gates?: RecipeGates;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { ModelProto } from '../ir/onnx.js';
 import { writeModel } from '../io/write.js';
 import { Model } from '../ir/model.js';
-import { loadEvalData } from '../report/data.js';
+import { loadEvalData } from '../runtime/data.js';
 import { OrtProcess } from '../runtime/client.js';
 import { checkFeeds } from '../runtime/feeds.js';
 

@@ -6,7 +6,7 @@ import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import type { ModelEditor } from '../ir/editor.js';
 import { makeTensor, toNumber } from '../ir/tensor.js';
 import type { Weight, WeightUse } from '../ir/weights.js';
-import { intAttribute, makeNode, replaceWeight } from './replace.js';
+import { intAttribute, makeNode, replaceWeight } from '../ir/build.js';
 
 function attrNumber(node: NodeProto, name: string, fallback: number): number {
   const a = node.attribute.find((x) => x.name === name);

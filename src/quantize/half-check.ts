@@ -12,11 +12,11 @@ import { elementTypes } from '../ir/elem-types.js';
 import { FLOAT16_MAX } from '../ir/half.js';
 import { Model } from '../ir/model.js';
 import { DataType, type ModelProto, type NodeProto } from '../ir/onnx.js';
-import { loadEvalData, type EvalData } from '../report/data.js';
+import { loadEvalData, type EvalData } from '../runtime/data.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { checkFeeds } from '../runtime/feeds.js';
 import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
-import { intAttribute, makeNode } from './replace.js';
+import { intAttribute, makeNode } from '../ir/build.js';
 import { applyHalf, planHalf, type HalfPlanOptions, type HalfType } from './half-convert.js';
 
 /** Per value: the largest magnitude seen and whether every element was finite. */

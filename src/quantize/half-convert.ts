@@ -14,7 +14,7 @@ import { DataType, type GraphProto, type NodeProto, type TensorProto, type Value
 import { constantTensor, floatValues, numElements } from '../ir/tensor.js';
 import { implicitInputs } from '../ir/graph.js';
 import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
-import { intAttribute, makeNode } from './replace.js';
+import { intAttribute, makeNode } from '../ir/build.js';
 
 /** Ops that read values of any type and output none of it (shapes, sizes): they need no Cast. */
 const ANY_TYPE_READERS = new Set(['Shape', 'Size']);

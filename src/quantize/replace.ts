@@ -1,37 +1,12 @@
 // Rewriting a weight as quantized storage plus a dequantizing node that recreates it under its
-// own name, so that every consumer (subgraphs included) keeps reading the same value name.
-import type { ModelEditor } from '../ir/editor.js';
-import type { AttributeProto, NodeProto, TensorProto } from '../ir/onnx.js';
-import { AttributeType, DataType } from '../ir/onnx.js';
+// own name (ir/build.ts replaceWeight puts them in place), so that every consumer (subgraphs
+// included) keeps reading the same value name.
+import { makeNode } from '../ir/build.js';
+import { DataType, type AttributeProto, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import { toFloat16 } from '../ir/half.js';
 import type { NameAllocator } from '../ir/names.js';
 import { makeTensor } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
-
-export function intAttribute(name: string, value: number): AttributeProto {
-  return { name, i: value, type: AttributeType.INT, floats: [], ints: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] };
-}
-
-export function makeNode(op: string, inputs: string[], outputs: string[], name: string, attributes: AttributeProto[] = [], domain?: string): NodeProto {
-  const node: NodeProto = { input: inputs, output: outputs, name, op_type: op, attribute: attributes, metadata_props: [], device_configurations: [] };
-  if (domain) node.domain = domain;
-  return node;
-}
-
-/**
- * Removes the weight's float storage (initializer, its IR<4 graph-input entry, or Constant node) and
- * puts `initializers` and `nodes` in its home graph, the nodes where the Constant was or first; the
- * last node must output the weight's name.
- */
-export function replaceWeight(edits: ModelEditor, weight: Weight, initializers: TensorProto[], nodes: NodeProto[]): void {
-  const home = edits.graph(weight.home);
-  if (weight.constant) home.replaceNode(weight.constant, nodes);
-  else {
-    home.removeInitializer(weight.tensor);
-    home.insertNodes(nodes, 'start');
-  }
-  for (const t of initializers) home.addInitializer(t);
-}
 
 /** A DequantizeLinear node recreating `weight` from quantized codes. */
 export function dequantizeWeight(

@@ -5,13 +5,14 @@ import { knownError, UsageError } from '../errors.js';
 import { readModel } from '../io/read.js';
 import type { NamedArray } from '../io/testdata.js';
 import type { Model } from '../ir/model.js';
-import { loadEvalData, describeData, type DataOptions, type EvalData } from './data.js';
-import type { PartDescription } from './split.js';
+import { loadEvalData, type DataOptions, type EvalData } from '../runtime/data.js';
+import type { PartDescription } from '../runtime/split.js';
 import { FidelityAccumulator, PerplexityAccumulator, argmaxRows, classification, latencyStats, ratioSpread, type Classification, type Fidelity } from './metrics.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { checkFeeds } from '../runtime/feeds.js';
 import { checkShapeOptions, checkSynthesizedSize, synthesizedHint } from '../runtime/synthesized.js';
 import type { Progress } from '../kernels/progress.js';
+import { plural } from './format.js';
 
 export type Metric = 'top1' | 'f1' | 'perplexity' | 'fidelity';
 export const METRICS: Metric[] = ['top1', 'f1', 'perplexity', 'fidelity'];
@@ -255,4 +256,17 @@ async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: R
     };
   }
   return { accuracy, latency };
+}
+
+export function describeData(data: EvalData): string {
+  const part = data.part === undefined ? []
+    : data.part.part === 'held-out' ? [`${data.part.range}, held out (the choice was made on ${data.part.other})`]
+      : [`${data.part.range}, to choose on (${data.part.other} held out)`];
+  if (data.kind === 'synthesized') {
+    // What was assumed, and how to change it: synthesized figures are only as good as these shapes.
+    const batches = `${plural(data.batches.length, 'batch', 'batches')} (${plural(data.samples, 'sample')})`;
+    return [`synthesized: ${batches}, seed ${data.synthesized?.seed ?? 0}`, ...part, ...(data.synthesized?.assumed ?? [])].join('; ');
+  }
+  const where = data.kind === 'test-data-sets' && data.batches.length === 1 ? data.batches[0]!.source : data.source;
+  return [`${plural(data.samples, 'sample')} in ${plural(data.batches.length, 'batch', 'batches')} from ${where}`, ...part].join('; ');
 }

@@ -4,7 +4,7 @@ import { terminalSafeJson } from './printable.js';
 import type { AccuracyReport, LatencyReport } from './evaluate.js';
 import type { FileSize } from './size.js';
 import type { TensorRow } from './tensors.js';
-import type { RecipeData } from '../pipeline/recipe.js';
+import type { RecipeData } from './recipe-data.js';
 
 export const REPORT_VERSION = 1;
 

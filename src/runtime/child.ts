@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
-import { createSession, run, runtime, toFeeds } from '../report/runtime.js';
+import { createSession, run, runtime, toFeeds } from './ort.js';
 import type { Reply, Request } from './protocol.js';
 
 const sessions = new Map<number, Ort.InferenceSession>();

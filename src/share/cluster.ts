@@ -3,14 +3,15 @@
 // opset 21) or 8-bit codes plus a float codebook, and recreated by Gather (see codebook.ts).
 import type { Model } from '../ir/model.js';
 import { ModelEditor } from '../ir/editor.js';
-import { defaultOpsetProblem, opsetVersion, requireDefaultOpset } from '../ir/opset.js';
+import { defaultOpsetProblem, requireDefaultOpset } from '../convert/raise.js';
+import { opsetVersion } from '../ir/opset.js';
 import { floatSource, tensorByteLength, toNumber } from '../ir/tensor.js';
 import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
 import { selectionOptions } from '../pass/options.js';
 import { usedOps } from '../pass/ops.js';
 import { definePass, emptySummary, type PassContext, type PassSummary, type TensorChange } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
-import { replaceWeight } from '../quantize/replace.js';
+import { replaceWeight } from '../ir/build.js';
 import { dequantizeForm, evenlySpaced, gatherForm, type Clustered, type Lattice } from './codebook.js';
 import type { ClusterResult, KMeansOptions } from '../kernels/kmeans.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';

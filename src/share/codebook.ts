@@ -9,7 +9,7 @@ import type { NameAllocator } from '../ir/names.js';
 import { makeTensor } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
 import { packNibbles } from '../kernels/quantize.js';
-import { intAttribute, makeNode } from '../quantize/replace.js';
+import { intAttribute, makeNode } from '../ir/build.js';
 
 export interface Clustered {
   dims: number[];

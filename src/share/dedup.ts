@@ -14,11 +14,10 @@ import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { optionFilter, type OptionFilter } from '../pass/select.js';
 import type { Progress } from '../kernels/progress.js';
-import { makeNode } from '../quantize/replace.js';
+import { intsAttribute, makeNode } from '../ir/build.js';
 import { mergeConstantNodes } from './cse.js';
 import { digest, elementBytes, fingerprintOf, layoutKey, sameBytes, transposedLayoutKey, type Fingerprint } from '../kernels/fingerprint.js';
 import { transposedBytes } from '../ir/tensor.js';
-import { intsAttribute } from './nodes.js';
 import { dropStorage, mustKeep, storedValues, type StoredValue } from './stored.js';
 import { subgraphsOf } from '../ir/walk.js';
 

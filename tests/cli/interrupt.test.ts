@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { endProgressLine, terminalProgress } from '../../src/report/progress.js';
+import { endProgressLine, terminalProgress } from '../../src/cli/progress.js';
 import { ROOT, fixture, scratch } from '../helpers.js';
 
 const dir = scratch();

@@ -2,7 +2,7 @@
 // converted to opsets 13 and 21 and run in ONNX Runtime on their stored inputs: the outputs must
 // match the stored outputs (rtol 1e-3, atol 1e-7) or the original's; nothing may be wrong.
 import { describe, expect, it } from 'vitest';
-import { checkConversions } from '../../src/convert/check.js';
+import { checkConversions } from '../../src/conformance/conversions.js';
 import { fixture } from '../helpers.js';
 
 describe('backend test cases', () => {

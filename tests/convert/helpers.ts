@@ -9,7 +9,7 @@ import { readModel } from '../../src/io/read.js';
 import type { NamedArray } from '../../src/io/testdata.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../../src/ir/onnx.js';
 import { writeModel } from '../../src/io/write.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { cosine } from '../helpers.js';
 import { writeFileSync } from 'node:fs';
 import { Model } from '../../src/ir/model.js';

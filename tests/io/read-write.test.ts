@@ -10,7 +10,7 @@ import { forEachTensor } from '../../src/ir/walk.js';
 import { writeModel } from '../../src/io/write.js';
 import { readTestDataSet } from '../../src/io/testdata.js';
 import { InputError, UsageError } from '../../src/errors.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { fixture, leftoverTemps, scratch } from '../helpers.js';
 
 const dir = scratch();

@@ -12,7 +12,7 @@ import { makeTensor, tensorBytes } from '../../src/ir/tensor.js';
 import { compress } from '../../src/pipeline/compress.js';
 import type { Pass } from '../../src/pass/pass.js';
 import { parseStep, type PipelineStep } from '../../src/pipeline/registry.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { fixture, leftoverTemps, scratch } from '../helpers.js';
 
 const dir = scratch();

@@ -1,4 +1,4 @@
-// onnxpress auto chooses on one part of the evaluation data and reports on the other (src/report/split.ts).
+// onnxpress auto chooses on one part of the evaluation data and reports on the other (src/runtime/split.ts).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { compress } from '../../src/pipeline/compress.js';
 import { parseStep } from '../../src/pipeline/registry.js';
 import { silentProgress, type Progress } from '../../src/kernels/progress.js';
-import { terminalProgress } from '../../src/report/progress.js';
+import { terminalProgress } from '../../src/cli/progress.js';
 import { fixture, scratch } from '../helpers.js';
 
 const dir = scratch();

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { encode } from '../../src/io/codec.js';
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../../src/ir/onnx.js';
 import { makeTensor, tensorValues } from '../../src/ir/tensor.js';
-import { makeNode, intAttribute } from '../../src/quantize/replace.js';
+import { makeNode, intAttribute } from '../../src/ir/build.js';
 import { AttributeType } from '../../src/ir/onnx.js';
 import { scratch } from '../helpers.js';
 import { compressAndEvaluate } from '../quantize/helpers.js';

@@ -21,7 +21,7 @@ import { parseStep } from '../../src/pipeline/registry.js';
 import { readModel } from '../../src/io/read.js';
 import { tensorValues } from '../../src/ir/tensor.js';
 import type { Model } from '../../src/ir/model.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { graph, int, model, node, save, tensor, vi } from '../convert/helpers.js';
 import { scratch } from '../helpers.js';
 

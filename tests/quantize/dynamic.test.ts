@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { encode } from '../../src/io/codec.js';
 import { AttributeType, DataType, type ModelProto } from '../../src/ir/onnx.js';
 import { makeTensor } from '../../src/ir/tensor.js';
-import { makeNode } from '../../src/quantize/replace.js';
+import { makeNode } from '../../src/ir/build.js';
 import { fixture, scratch } from '../helpers.js';
 import { compressAndEvaluate } from './helpers.js';
 

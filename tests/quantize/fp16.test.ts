@@ -9,7 +9,7 @@ import type { NamedArray } from '../../src/io/testdata.js';
 import type { GraphProto, ModelProto, TensorProto } from '../../src/ir/onnx.js';
 import { tensorValues } from '../../src/ir/tensor.js';
 import { validateModel } from '../../src/ir/validate.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { graph, int, model, node, save, values, vi } from '../convert/helpers.js';
 import { cli, cosine, scratch } from '../helpers.js';
 

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DataType, type AttributeProto, type TensorProto } from '../../src/ir/onnx.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { HALF_OPS } from '../../src/quantize/half-ops.js';
 import { float, graph, int, ints, model, node, save, str, tensor, vi } from '../convert/helpers.js';
 import { scratch } from '../helpers.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { DataType, type ModelProto } from '../../src/ir/onnx.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { graph, model, node, save, tensor, vi } from '../convert/helpers.js';
 import { cli, cosine, fixture, scratch } from '../helpers.js';
 

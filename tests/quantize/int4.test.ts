@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { readTestDataSet } from '../../src/io/testdata.js';
 import { FidelityAccumulator } from '../../src/report/metrics.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { expectSameForThreads, fixture, LAZY_READ, scratch } from '../helpers.js';
 import { compressAndEvaluate } from './helpers.js';
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import type { GraphProto, ModelProto } from '../../src/ir/onnx.js';
 import { tensorValues } from '../../src/ir/tensor.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { graph, input, model, node, save, str, int, tensor, values, vi } from '../convert/helpers.js';
 import { cli, cosine, scratch } from '../helpers.js';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runConformance } from '../../src/report/conformance.js';
+import { runConformance } from '../../src/conformance/round-trip.js';
 import { cli, fixture } from '../helpers.js';
 
 describe('conformance', () => {

@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readLabels } from '../../src/report/data.js';
+import { readLabels } from '../../src/runtime/data.js';
 import { cli, fixture, scratch } from '../helpers.js';
 
 const dir = scratch();

@@ -7,7 +7,7 @@ import { readTestDataSet } from '../../src/io/testdata.js';
 import { floatValues } from '../../src/ir/tensor.js';
 import { seededRandom } from '../../src/kernels/random.js';
 import { argmaxRows } from '../../src/report/metrics.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { cli, fixture, scratch } from '../helpers.js';
 
 const dir = scratch();

@@ -9,7 +9,7 @@ import { encode } from '../../src/io/codec.js';
 import { readTestDataSet, type NamedArray } from '../../src/io/testdata.js';
 import { makeTensor } from '../../src/ir/tensor.js';
 import { evaluate } from '../../src/report/evaluate.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { fixture, scratch } from '../helpers.js';
 
 const dir = scratch();

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encode } from '../../src/io/codec.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 import { cli, scratch } from '../helpers.js';
 import { values } from '../convert/helpers.js';
 

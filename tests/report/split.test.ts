@@ -1,10 +1,10 @@
-// The two parts `auto` uses (src/report/split.ts): disjoint, together the whole data, inputs, stored
+// The two parts `auto` uses (src/runtime/split.ts): disjoint, together the whole data, inputs, stored
 // outputs and labels cut at the same sample.
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import type { NamedArray } from '../../src/io/testdata.js';
-import type { EvalBatch, EvalData } from '../../src/report/data.js';
-import { splitData } from '../../src/report/split.js';
+import type { EvalBatch, EvalData } from '../../src/runtime/data.js';
+import { splitData } from '../../src/runtime/split.js';
 
 /** A batch whose samples carry their number: sample s of the whole data has values s·10 … s·10 + 2. */
 function batch(first: number, samples: number, labels?: number[]): EvalBatch {

@@ -10,7 +10,7 @@ import { readModel } from '../../src/io/read.js';
 import { DataType, type NodeProto, type TensorProto } from '../../src/ir/onnx.js';
 import type { Model } from '../../src/ir/model.js';
 import { makeTensor, tensorBytes, toNumber } from '../../src/ir/tensor.js';
-import { intAttribute, makeNode } from '../../src/quantize/replace.js';
+import { intAttribute, makeNode } from '../../src/ir/build.js';
 import { cli, fixture, LAZY_READ, leftoverTemps, scratch } from '../helpers.js';
 import { expectBitIdentical, noise, outputsOf } from './helpers.js';
 

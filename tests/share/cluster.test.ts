@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import { AttributeType, DataType } from '../../src/ir/onnx.js';
-import { makeNode } from '../../src/quantize/replace.js';
+import { makeNode } from '../../src/ir/build.js';
 import { floatValues } from '../../src/ir/tensor.js';
 import { opsetVersion } from '../../src/ir/opset.js';
 import { weightError } from '../../src/kernels/weight-error.js';

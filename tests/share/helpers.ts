@@ -8,7 +8,7 @@ import { DataType, type TensorProto } from '../../src/ir/onnx.js';
 import type { Model } from '../../src/ir/model.js';
 import { tensorValues } from '../../src/ir/tensor.js';
 import { seededRandom } from '../../src/kernels/random.js';
-import { createSession, run } from '../../src/report/runtime.js';
+import { createSession, run } from '../../src/runtime/ort.js';
 
 export async function outputsOf(path: string, dataDir: string): Promise<NamedArray[]> {
   const session = await createSession(path);

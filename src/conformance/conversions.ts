@@ -11,10 +11,10 @@ import { findTestDataSets, readTensorFile, type NamedArray } from '../io/testdat
 import { writeModel } from '../io/write.js';
 import { GraphIndex } from '../ir/graph.js';
 import { opsetVersion } from '../ir/opset.js';
-import { findModels } from '../report/conformance.js';
+import { findModels } from './round-trip.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { RuntimeFailure } from '../runtime/failure.js';
-import { conversionLine, convertOpset } from './convert.js';
+import { conversionLine, convertOpset } from '../convert/convert.js';
 
 export type CheckStatus = 'converted' | 'refused' | 'wrong' | 'skipped' | 'unchanged';
 

@@ -1,7 +1,6 @@
 // Evaluation data: the inputs both models are run on, and the labels metrics compare against.
 // From ONNX test_data_set_N folders, .npz/.npy files, or synthesized from the model's input types
 // with a seeded generator (the same seed gives the same inputs).
-import { plural } from './format.js';
 import { existsSync, lstatSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
@@ -14,7 +13,7 @@ import type { Model } from '../ir/model.js';
 import { dtypeName } from '../ir/dtype.js';
 import { numElements, toNumber } from '../ir/tensor.js';
 import { seededRandom } from '../kernels/random.js';
-import { checkShapeOptions, checkSynthesizedSize, describeShapes, dimValue, synthesizedShapes } from '../runtime/synthesized.js';
+import { checkShapeOptions, checkSynthesizedSize, describeShapes, dimValue, synthesizedShapes } from './synthesized.js';
 import { splitData, type DataPart, type PartDescription } from './split.js';
 import { floatToHalf } from '../ir/half.js';
 
@@ -219,17 +218,3 @@ export function checkEvalData(model: Model, options: DataOptions): void {
   if (options.data === undefined) checkSynthesizedSize(model, label, options);
   if (options.data !== undefined || options.labels !== undefined) loadEvalData(model, options);
 }
-
-export function describeData(data: EvalData): string {
-  const part = data.part === undefined ? []
-    : data.part.part === 'held-out' ? [`${data.part.range}, held out (the choice was made on ${data.part.other})`]
-      : [`${data.part.range}, to choose on (${data.part.other} held out)`];
-  if (data.kind === 'synthesized') {
-    // What was assumed, and how to change it: synthesized figures are only as good as these shapes.
-    const batches = `${plural(data.batches.length, 'batch', 'batches')} (${plural(data.samples, 'sample')})`;
-    return [`synthesized: ${batches}, seed ${data.synthesized?.seed ?? 0}`, ...part, ...(data.synthesized?.assumed ?? [])].join('; ');
-  }
-  const where = data.kind === 'test-data-sets' && data.batches.length === 1 ? data.batches[0]!.source : data.source;
-  return [`${plural(data.samples, 'sample')} in ${plural(data.batches.length, 'batch', 'batches')} from ${where}`, ...part].join('; ');
-}
-

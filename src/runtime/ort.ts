@@ -1,5 +1,5 @@
 // Running models in ONNX Runtime (onnxruntime-node) in this process: the only way a number in a
-// report is measured. onnxpress itself does it in a child process (../runtime/child.ts uses this
+// report is measured. onnxpress itself does it in a child process (child.ts uses this
 // module), where a model that crashes or hangs ONNX Runtime cannot take onnxpress down; the tests
 // call it directly.
 import { createRequire } from 'node:module';
