@@ -15,7 +15,7 @@ export { tensorBytes, tensorValues, floatValues, constantTensor, makeTensor, num
 export { dtypeInfo, dtypeName } from './ir/dtype.js';
 export { PASSES, FAMILIES, findPass, makeStep, parseStep, listPasses, type Family, type PipelineStep } from './pipeline/registry.js';
 export { runPipeline, PassError } from './pipeline/run.js';
-export { definePass, type Pass, type PassContext, type PassSummary, type TensorChange, type Skip } from './pass/pass.js';
+export { definePass, type Pass, type PassContext, type PassSummary, type TensorChange, type Skip, type Finish } from './pass/pass.js';
 export type { OptionSpec, OptionSpecs, OptionValue, OptionValues, OptionsOf } from './pass/options.js';
 export { loadRecipe, parseRecipe, recipeData, type Recipe, type RecipeData, type RecipeEval, type RecipeGates } from './pipeline/recipe.js';
 export { silentProgress, type Progress } from './kernels/progress.js';

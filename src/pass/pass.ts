@@ -10,6 +10,24 @@ export interface PassContext {
   /** Seed for anything random (clustering initialisation, sampling). */
   seed: number;
   threads: number;
+  /**
+   * This run's state of an end-of-run step (`Finish`), made on first use. The pipeline runs each
+   * finish asked for once, after the last step, in the order first asked. Absent when a pass runs
+   * outside runPipeline: nothing is then left for the end.
+   */
+  finishing?<S>(finish: Finish<S>): S;
+}
+
+/**
+ * Work a pass leaves for the end of the run, once no later step can change what it made (pruned
+ * tensors stored sparsely). Every step that asks for the same finish adds to one state, so two
+ * pruning steps give one summary; the state lives in the run, not in the module.
+ */
+export interface Finish<S> {
+  /** The state for one run, before any step adds to it. */
+  start(): S;
+  /** Runs once after the last step: the summary of what it did, or undefined when it did nothing. */
+  run(model: Model, state: S): PassSummary | undefined;
 }
 
 /** What a pass did to one tensor, measured from the values it changed. */

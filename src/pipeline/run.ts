@@ -1,11 +1,11 @@
 // Running a pipeline: the steps in the order the user wrote them, each a pass changing the model in
-// place; a pass that throws is named in the error.
+// place, then the finish steps they asked for (PassContext.finishing); a pass that throws is named
+// in the error.
 import type { Model, SettleListener } from '../ir/model.js';
 import { sortGraph } from '../ir/rewrite.js';
 import { forEachGraph } from '../ir/walk.js';
 import { silentProgress } from '../kernels/progress.js';
-import type { PassContext, PassSummary } from '../pass/pass.js';
-import { storeSparse } from '../prune/store.js';
+import type { Finish, PassContext, PassSummary } from '../pass/pass.js';
 import type { PipelineStep } from './registry.js';
 
 export class PassError extends Error {
@@ -30,7 +30,13 @@ export interface RunOptions extends Partial<PassContext> {
 }
 
 export async function runPipeline(model: Model, steps: PipelineStep[], context: RunOptions = {}): Promise<PassSummary[]> {
-  const ctx: PassContext = { progress: context.progress ?? silentProgress, seed: context.seed ?? 0, threads: context.threads ?? 1 };
+  // This run's finish steps and their states, in the order first asked for.
+  const finishes = new Map<Finish<unknown>, unknown>();
+  const finishing = <S>(finish: Finish<S>): S => {
+    if (!finishes.has(finish)) finishes.set(finish, finish.start());
+    return finishes.get(finish) as S;
+  };
+  const ctx: PassContext = { progress: context.progress ?? silentProgress, seed: context.seed ?? 0, threads: context.threads ?? 1, finishing };
   const summaries: PassSummary[] = [];
   const settleStep = context.settleStep ?? steps.length - 1;
   for (const [i, step] of steps.entries()) {
@@ -43,14 +49,10 @@ export async function runPipeline(model: Model, steps: PipelineStep[], context: 
       model.listenForSettled(undefined);
     }
   }
-  // Pruned tensors that stayed float are stored sparsely where that is smaller, once no pass can change them.
-  const moved = storeSparse(model);
-  if (moved.length > 0) {
-    summaries.push({
-      pass: 'prune', method: 'sparse-storage', options: {}, skipped: [], notes: ['pruned tensors stored as sparse_initializer (values + int64 indices) where smaller than dense'],
-      bytesBefore: moved.reduce((n, m) => n + m.denseBytes, 0), bytesAfter: moved.reduce((n, m) => n + m.sparseBytes, 0),
-      tensors: moved.map((m) => ({ name: m.name, shape: [], dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: m.denseBytes, bytesAfter: m.sparseBytes, form: 'sparse_initializer' })),
-    });
+  // What the steps left for the end (pruned tensors stored sparsely), once no step can change it.
+  for (const [finish, state] of finishes) {
+    const summary = finish.run(model, state);
+    if (summary) summaries.push(summary);
   }
   // A rewritten graph is written in topological order (a graph no pass touched keeps its order).
   if (summaries.some((s) => s.tensors.length > 0)) forEachGraph(model.proto, ({ graph }) => sortGraph(graph));

@@ -55,7 +55,7 @@ export const magnitudePass = definePass({
     const apply = (w: Weight, after: Float32Array, zeroCount: number, error: WeightError): void => {
       const bytes = tensorByteLength(w.tensor);
       setValues(model, w, after);
-      if (options.storage === 'auto') markPruned(model, w, zeroCount);
+      if (options.storage === 'auto') markPruned(context, w, zeroCount);
       summary.bytesBefore += bytes;
       summary.bytesAfter += bytes;
       summary.tensors.push({

@@ -46,7 +46,7 @@ export const nmPass = definePass({
       for await (const [{ w, axis, dims }, pruned] of inOrder(chosen, windowFor(context.threads), start, report)) {
         const bytes = tensorByteLength(w.tensor);
         setValues(model, w, pruned.values);
-        if (options.storage === 'auto') markPruned(model, w, pruned.zeros);
+        if (options.storage === 'auto') markPruned(context, w, pruned.zeros);
         summary.bytesBefore += bytes;
         summary.bytesAfter += bytes;
         summary.tensors.push({
