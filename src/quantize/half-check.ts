@@ -3,64 +3,21 @@
 // range there keeps float32. The converted model is then run the same way, and a node whose output
 // becomes inf or NaN where the float32 run's was finite keeps float32 too, until none does (a few
 // rounds: keeping one node can move an overflow to the next).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { writeModel } from '../io/write.js';
 import { elementTypes } from '../ir/elem-types.js';
 import { FLOAT16_MAX } from '../ir/half.js';
-import { Model } from '../ir/model.js';
-import { DataType, type ModelProto, type NodeProto } from '../ir/onnx.js';
+import type { Model } from '../ir/model.js';
+import { DataType, type NodeProto } from '../ir/onnx.js';
 import { loadEvalData, type EvalData } from '../runtime/data.js';
-import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { checkFeeds } from '../runtime/feeds.js';
 import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
-import { intAttribute, makeNode } from '../ir/build.js';
+import { ProbeRunner, trialCopy } from './probe.js';
 import { applyHalf, planHalf, type HalfPlanOptions, type HalfType } from './half-convert.js';
 
 /** Per value: the largest magnitude seen and whether every element was finite. */
 type Ranges = Map<string, { max: number; finite: boolean }>;
 
 const MAX_ROUNDS = 4;
-
-/** A copy of the model whose graph a conversion may rewrite, sharing the tensors (which it replaces, never changes). */
-function trialCopy(model: Model): Model {
-  const g = model.graph;
-  const graph = {
-    ...g,
-    node: g.node.map((n) => ({ ...n, input: [...n.input], output: [...n.output], attribute: [...n.attribute] })),
-    initializer: [...g.initializer], input: [...g.input], output: [...g.output], value_info: [...g.value_info],
-  };
-  return new Model({ ...model.proto, graph }, model.source);
-}
-
-/**
- * The model with the named values among its outputs (by name; ONNX Runtime infers their types), each
- * half value through a Cast to float32 (ONNX Runtime's JavaScript API has no bfloat16 tensors).
- * Returns the output name each value is read from.
- */
-function exposing(proto: ModelProto, names: string[]): { proto: ModelProto; outputOf: Map<string, string> } {
-  const graph = proto.graph!;
-  const types = elementTypes(graph);
-  const present = new Set(graph.output.map((o) => o.name));
-  const outputOf = new Map<string, string>();
-  const casts: NodeProto[] = [];
-  const extra = [];
-  for (const name of names) {
-    const type = types.get(name);
-    if (type === DataType.FLOAT16 || type === DataType.BFLOAT16) {
-      const out = `${name}__onnxpress_float32`;
-      casts.push(makeNode('Cast', [name], [out], `${out}_Cast`, [intAttribute('to', DataType.FLOAT)]));
-      extra.push({ name: out, metadata_props: [] });
-      outputOf.set(name, out);
-    } else {
-      if (!present.has(name)) extra.push({ name, metadata_props: [] });
-      outputOf.set(name, name);
-    }
-  }
-  return { proto: { ...proto, graph: { ...graph, node: [...graph.node, ...casts], output: [...graph.output, ...extra] } }, outputOf };
-}
 
 function floatValues(model: Model): string[] {
   const types = elementTypes(model.graph);
@@ -70,46 +27,22 @@ function floatValues(model: Model): string[] {
   return [...out];
 }
 
-class Runner {
-  private readonly ort = new OrtProcess(Infinity);
-  private readonly dir = mkdtempSync(join(tmpdir(), 'onnxpress-half-'));
-  private count = 0;
-
-  constructor(private readonly data: EvalData, private readonly label: string) {
-    this.ort.prestart();
-  }
-
-  /** Runs the model on every batch and records the range of each named value. */
-  async ranges(model: Model, names: string[]): Promise<Ranges> {
-    const path = join(this.dir, `probe-${this.count++}.onnx`);
-    const probe = exposing(model.proto, names);
-    const valueOf = new Map([...probe.outputOf].map(([value, output]) => [output, value]));
-    writeModel(new Model(probe.proto, model.source), path);
-    const session: RemoteSession = await this.ort.load(path, this.label);
-    const ranges: Ranges = new Map();
-    for (const batch of this.data.batches) {
-      for (const out of await this.ort.run(session, batch.inputs)) {
-        const name = valueOf.get(out.name);
-        if (name === undefined || !(out.data instanceof Float32Array)) continue;
-        const floats = out.data;
-        let max = 0, finite = true;
-        for (let i = 0; i < floats.length; i++) {
-          const v = floats[i]!;
-          if (!Number.isFinite(v)) finite = false;
-          else if (Math.abs(v) > max) max = Math.abs(v);
-        }
-        const seen = ranges.get(name);
-        ranges.set(name, { max: Math.max(max, seen?.max ?? 0), finite: finite && (seen?.finite ?? true) });
+/** Runs a model on every batch and records the range of each named value. */
+async function ranges(runner: ProbeRunner, model: Model, names: string[]): Promise<Ranges> {
+  const result: Ranges = new Map();
+  await runner.run(model, names, (batch) => {
+    for (const [name, floats] of batch) {
+      let max = 0, finite = true;
+      for (let i = 0; i < floats.length; i++) {
+        const v = floats[i]!;
+        if (!Number.isFinite(v)) finite = false;
+        else if (Math.abs(v) > max) max = Math.abs(v);
       }
+      const seen = result.get(name);
+      result.set(name, { max: Math.max(max, seen?.max ?? 0), finite: finite && (seen?.finite ?? true) });
     }
-    rmSync(path, { force: true });
-    return ranges;
-  }
-
-  close(): void {
-    this.ort.close();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
+  });
+  return result;
 }
 
 export interface MeasuredKeep {
@@ -137,10 +70,10 @@ export async function measureHalf(
     throw e;
   }
   for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
-  const runner = new Runner(data, label);
+  const runner = new ProbeRunner(data, label);
   const kept = new Map<NodeProto, string>();
   try {
-    const reference = await runner.ranges(model, floatValues(model));
+    const reference = await ranges(runner, model, floatValues(model));
     if (options.dtype === DataType.FLOAT16) {
       for (const node of model.graph.node) {
         const op = halfOpOf(node);
@@ -159,7 +92,7 @@ export async function measureHalf(
       // The trial keeps float32 inputs and outputs whatever keep-io says: it runs on the same float32 data.
       applyHalf(trial, plan, { dtype: options.dtype, keepIo: true, minSize: options.minSize, weightOnly: options.weightOnly, conversions: options.conversions });
       const watched = [...plan.moved].flatMap((n) => n.output.filter((o) => o));
-      const converted = await runner.ranges(trial, watched);
+      const converted = await ranges(runner, trial, watched);
       let added = 0;
       for (const node of plan.moved) {
         const bad = node.output.find((o) => o && converted.get(o)?.finite === false && (reference.get(o)?.finite ?? true));
