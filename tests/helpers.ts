@@ -85,3 +85,15 @@ export function cosine(a: ArrayLike<number | bigint>, b: ArrayLike<number | bigi
   }
   return ab / Math.sqrt(aa * bb);
 }
+
+/** A .npy file (format 1.0) holding float32 data of the given shape. */
+export function npy(values: Float32Array, shape: number[]): Buffer {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  header = header.padEnd(118 - 10, ' ') + '\n';
+  const pre = Buffer.alloc(10);
+  pre.write('\x93NUMPY', 0, 'latin1');
+  pre[6] = 1; pre[7] = 0;
+  pre.writeUInt16LE(header.length, 8);
+  return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(values.buffer)]);
+}
+

@@ -23,6 +23,7 @@ import { intAttribute, makeNode, replaceWeight } from '../ir/build.js';
 import { dequantizeWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { gptqQuantize, planGptq } from './gptq.js';
+import { GUARD_MIN_COSINE, guardIntegerForm } from './int8-guard.js';
 
 /**
  * mode=auto: the form per op that ran fastest in ONNX Runtime (bench/RESULTS.md §4; CPU, 1 thread,
@@ -83,6 +84,7 @@ export const int8Pass = definePass({
   options: {
     granularity: { type: 'enum', choices: ['channel', 'tensor'], default: 'channel', description: 'one scale per output channel, or one per tensor' },
     symmetric: { type: 'boolean', default: true, description: 'int8 with zero point 0, or uint8 with a zero point (asymmetric)' },
+    check: { type: 'enum', choices: ['measure', 'none'], default: 'measure', description: `mode=auto: before a MatMul/Gemm weight takes the integer form, run the model on the calibration data (or synthesized inputs) with its activations quantized as that form will, and keep weight-only the layers whose quantized activations move the outputs (cosine below ${GUARD_MIN_COSINE}); none: take the integer form without running anything` },
     mode: { type: 'enum', choices: ['auto', 'weight', 'dynamic'], default: 'auto', description: 'auto: each op gets the form measured fastest in ONNX Runtime (bench/RESULTS.md): weights read only by MatMul or plain Gemm computed in integers, Conv, ConvTranspose and Gather weights weight-only (today the same output as dynamic); weight: every weight stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger) wherever the pass has that form, other weights as weight-only' },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
     calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
@@ -134,7 +136,15 @@ export const int8Pass = definePass({
     if (gptq) summary.notes.push(gptq.note);
     else if (options.calibration !== undefined) summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
-    const isDynamic = (w: Weight) => dynamic && takesDynamic(w);
+    // The fidelity guard (int8-guard.ts): the integer form only where it is measured harmless.
+    const guard = mode === 'auto' && dynamic && options.check === 'measure'
+      ? await guardIntegerForm(model, candidates.filter(takesDynamic), { data: options.calibration, seed: context.seed })
+      : undefined;
+    const isDynamic = (w: Weight) => dynamic && takesDynamic(w) && !guard?.demoted.has(w);
+    if (guard) {
+      const n = guard.demoted.size;
+      summary.notes.push(`auto: the integer form checked on ${guard.source}: lowest output cosine ${guard.cosine.toFixed(6)} with it${n > 0 ? `; ${n} weight${n === 1 ? '' : 's'} kept weight-only, whose quantized activations moved the outputs` : ''}`);
+    }
     if (mode === 'auto') {
       const integer = candidates.filter(isDynamic), weightOnly = candidates.filter((w) => !isDynamic(w));
       const n = (ws: Weight[]) => `${ws.length} weight${ws.length === 1 ? '' : 's'}${ws.length ? ` (${countByOps(ws)})` : ''}`;
@@ -200,7 +210,7 @@ export const int8Pass = definePass({
         summary.tensors.push({
           name: w.name, shape: dims, dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter,
           ...result.error,
-          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}${half ? `, Cast to ${dtypeName(w.tensor.data_type)}` : ''}`,
+          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}${half ? `, Cast to ${dtypeName(w.tensor.data_type)}` : ''}${guard?.demoted.has(w) ? `: ${guard.demoted.get(w)}` : ''}`,
           details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError } : undefined,
         });
       }

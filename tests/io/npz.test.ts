@@ -4,20 +4,9 @@ import { deflateRawSync, crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { readNpz } from '../../src/io/npz.js';
 import { parseNpy, readTestDataSet } from '../../src/io/testdata.js';
-import { cli, fixture, scratch } from '../helpers.js';
+import { cli, fixture, scratch, npy } from '../helpers.js';
 
 const dir = scratch();
-
-/** A .npy file (format 1.0) holding float32 data of the given shape. */
-function npy(values: Float32Array, shape: number[]): Buffer {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header = header.padEnd(118 - 10, ' ') + '\n';
-  const pre = Buffer.alloc(10);
-  pre.write('\x93NUMPY', 0, 'latin1');
-  pre[6] = 1; pre[7] = 0;
-  pre.writeUInt16LE(header.length, 8);
-  return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(values.buffer)]);
-}
 
 /** A zip archive of the entries, stored or deflated (what numpy's savez and savez_compressed write). */
 function zip(entries: [string, Buffer][], deflate: boolean): Buffer {

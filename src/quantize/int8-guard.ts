@@ -1,0 +1,181 @@
+// The fidelity guard of int8's default form (issue 16): computing a MatMul in integers quantizes its
+// input activations per tensor at run time (DynamicQuantizeLinear), which is harmless for most
+// layers and ruinous for inputs of a wide dynamic range (a power spectrum before a mel filter bank
+// and a log: the small energies become 0). So before a weight takes the integer form, the model is
+// run on the data twice — as it is, and with those activations quantized exactly as
+// DynamicQuantizeLinear will (QuantizeLinear + DequantizeLinear of its outputs) — and the model's
+// outputs compared. Where they differ, the layers whose activations quantize worst go weight-only,
+// one at a time, until the outputs agree.
+import { UsageError } from '../errors.js';
+import type { Model } from '../ir/model.js';
+import { NameAllocator } from '../ir/names.js';
+import type { NodeProto } from '../ir/onnx.js';
+import type { Weight } from '../ir/weights.js';
+import { loadEvalData, type EvalData } from '../report/data.js';
+import { checkFeeds } from '../runtime/feeds.js';
+import { ProbeRunner, trialCopy } from './probe.js';
+import { makeNode } from './replace.js';
+
+/** The lowest output cosine (against the float model) the integer form may cost. */
+export const GUARD_MIN_COSINE = 0.999;
+/** Layers taken back to weight-only one at a time before all the rest go at once. */
+const MAX_ROUNDS = 6;
+
+export interface GuardResult {
+  /** Weights whose integer form was measured harmful, with the reason (they become weight-only). */
+  demoted: Map<Weight, string>;
+  /** The lowest output cosine with the integer form where it stays. */
+  cosine: number;
+  source: string;
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!, y = b[i]!;
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  if (aa === 0 && bb === 0) return 1;
+  return aa === 0 || bb === 0 ? 0 : ab / Math.sqrt(aa * bb);
+}
+
+/**
+ * The median relative error DynamicQuantizeLinear makes on these values (uint8, the range stretched
+ * to include 0): how badly a layer's input survives the integer form, used to rank layers.
+ */
+export function activationError(values: Float32Array): number {
+  let min = 0, max = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const scale = (max - min) / 255;
+  if (scale === 0) return 0;
+  const zero = Math.min(255, Math.max(0, Math.round(-min / scale)));
+  const step = Math.max(1, Math.floor(values.length / 65536));
+  const errors: number[] = [];
+  for (let i = 0; i < values.length; i += step) {
+    const v = values[i]!;
+    if (v === 0) continue;
+    const q = Math.min(255, Math.max(0, Math.round(v / scale) + zero));
+    errors.push(Math.abs(v - (q - zero) * scale) / Math.abs(v));
+  }
+  if (errors.length === 0) return 0;
+  errors.sort((a, b) => a - b);
+  return errors[errors.length >> 1]!;
+}
+
+/** The input activation of each use of the weight (its other input). */
+function activationsOf(w: Weight): string[] {
+  return w.uses.map((u) => u.node.input[u.inputIndex === 1 ? 0 : 1] ?? '').filter((n) => n !== '');
+}
+
+/** A copy of the model with the activations of `weights` quantized as the integer form would. */
+function withQuantizedActivations(model: Model, weights: Weight[]): Model {
+  const trial = trialCopy(model);
+  const names = new NameAllocator(trial);
+  const byNode = new Map(model.graph.node.map((n, i) => [n, trial.graph.node[i]!]));
+  const added: NodeProto[] = [];
+  for (const w of weights) {
+    for (const use of w.uses) {
+      const node = byNode.get(use.node);
+      if (!node) continue; // a use inside a subgraph: not probed
+      const index = use.inputIndex === 1 ? 0 : 1;
+      const x = node.input[index]!;
+      const [q, s, z, y] = ['q', 'scale', 'zero', 'dq'].map((p) => names.fresh(`${x}_${p}`)) as [string, string, string, string];
+      added.push(makeNode('DynamicQuantizeLinear', [x], [q, s, z], names.fresh(`${x}_DynamicQuantizeLinear`)));
+      added.push(makeNode('DequantizeLinear', [q, s, z], [y], names.fresh(`${x}_DequantizeLinear`)));
+      node.input[index] = y;
+    }
+  }
+  // Where their inputs exist: before the first reader (a stable topological position is found by sortGraph-free insertion).
+  trial.graph.node = insertBeforeReaders(trial.graph.node, added);
+  return trial;
+}
+
+/** Puts each added pair right before the first node that reads its output. */
+function insertBeforeReaders(nodes: NodeProto[], added: NodeProto[]): NodeProto[] {
+  const producedBy = new Map<string, NodeProto>();
+  for (const n of added) for (const o of n.output) producedBy.set(o, n);
+  const placed = new Set<NodeProto>();
+  const out: NodeProto[] = [];
+  const place = (n: NodeProto) => {
+    if (placed.has(n)) return;
+    for (const i of n.input) {
+      const p = producedBy.get(i);
+      if (p) place(p);
+    }
+    placed.add(n);
+    out.push(n);
+  };
+  for (const n of nodes) {
+    for (const i of n.input) {
+      const p = producedBy.get(i);
+      if (p) place(p);
+    }
+    out.push(n);
+  }
+  return out;
+}
+
+/** Runs the float model and the model with the integer form's activation quantization; demotes what breaks it. */
+export async function guardIntegerForm(model: Model, candidates: Weight[], options: { data?: string; seed: number }): Promise<GuardResult> {
+  const label = model.source?.given ?? 'the model';
+  let data: EvalData;
+  try {
+    data = loadEvalData(model, { data: options.data, seed: options.seed, batches: 2 });
+  } catch (e) {
+    if (e instanceof UsageError && options.data === undefined) {
+      throw new UsageError(`${e.message.replace(/: give evaluation data with --data$/, '')}: give the check inputs with calibration=DATA, or choose the form yourself (mode=weight or mode=dynamic)`);
+    }
+    throw e;
+  }
+  for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
+  const runner = new ProbeRunner(data, label);
+  try {
+    const outputs = model.graph.output.map((o) => o.name ?? '');
+    const activations = [...new Set(candidates.flatMap(activationsOf))];
+    const reference: Map<string, Float32Array>[] = [];
+    const spread = new Map<string, number>();
+    await runner.run(model, [...outputs, ...activations], (values) => {
+      reference.push(new Map(outputs.filter((o) => values.has(o)).map((o) => [o, Float32Array.from(values.get(o)!)])));
+      for (const a of activations) {
+        const v = values.get(a);
+        if (v) spread.set(a, Math.max(spread.get(a) ?? 0, activationError(v)));
+      }
+    });
+    const errorOf = (w: Weight) => Math.max(0, ...activationsOf(w).map((a) => spread.get(a) ?? 0));
+    const worstCosine = async (weights: Weight[]): Promise<number> => {
+      let worst = 1;
+      await runner.run(withQuantizedActivations(model, weights), outputs, (values, batch) => {
+        for (const [name, expected] of reference[batch]!) {
+          const got = values.get(name);
+          if (got) worst = Math.min(worst, cosine(got, expected));
+        }
+      });
+      return worst;
+    };
+    const demoted = new Map<Weight, string>();
+    let kept = [...candidates].sort((a, b) => errorOf(b) - errorOf(a));
+    let worst = await worstCosine(kept);
+    const why = (w: Weight, c: number) =>
+      `the integer form quantizes its input to a median error of ${(100 * errorOf(w)).toFixed(1)} %: output cosine ${c.toFixed(6)} < ${GUARD_MIN_COSINE} on ${data.source} (weight-only instead)`;
+    for (let round = 0; worst < GUARD_MIN_COSINE && kept.length > 0; round++) {
+      if (round >= MAX_ROUNDS) {
+        for (const w of kept) demoted.set(w, why(w, worst));
+        kept = [];
+        break;
+      }
+      const [first, ...rest] = kept;
+      demoted.set(first!, why(first!, worst));
+      kept = rest;
+      worst = kept.length > 0 ? await worstCosine(kept) : 1;
+    }
+    return { demoted, cosine: worst, source: data.source };
+  } finally {
+    runner.close();
+  }
+}
