@@ -26,6 +26,8 @@ export interface GuardResult {
   demoted: Map<Weight, string>;
   /** The lowest output cosine with the integer form where it stays. */
   cosine: number;
+  /** Weights with uses inside subgraphs: the probe does not reach them (they keep the integer form, noted). */
+  unchecked: Weight[];
   source: string;
 }
 
@@ -68,9 +70,9 @@ export function activationError(values: Float32Array): number {
   return errors[errors.length >> 1]!;
 }
 
-/** The input activation of each use of the weight (its other input). */
-function activationsOf(w: Weight): string[] {
-  return w.uses.map((u) => u.node.input[u.inputIndex === 1 ? 0 : 1] ?? '').filter((n) => n !== '');
+/** The input activation of each use of the weight (its other input) in the main graph. */
+function activationsOf(model: Model, w: Weight): string[] {
+  return w.uses.filter((u) => u.graph === model.graph).map((u) => u.node.input[u.inputIndex === 1 ? 0 : 1] ?? '').filter((n) => n !== '');
 }
 
 /** A copy of the model with the activations of `weights` quantized as the integer form would. */
@@ -137,7 +139,7 @@ export async function guardIntegerForm(model: Model, candidates: Weight[], optio
   const runner = new ProbeRunner(data, label);
   try {
     const outputs = model.graph.output.map((o) => o.name ?? '');
-    const activations = [...new Set(candidates.flatMap(activationsOf))];
+    const activations = [...new Set(candidates.flatMap((w) => activationsOf(model, w)))];
     const reference: Map<string, Float32Array>[] = [];
     const spread = new Map<string, number>();
     await runner.run(model, [...outputs, ...activations], (values) => {
@@ -147,7 +149,7 @@ export async function guardIntegerForm(model: Model, candidates: Weight[], optio
         if (v) spread.set(a, Math.max(spread.get(a) ?? 0, activationError(v)));
       }
     });
-    const errorOf = (w: Weight) => Math.max(0, ...activationsOf(w).map((a) => spread.get(a) ?? 0));
+    const errorOf = (w: Weight) => Math.max(0, ...activationsOf(model, w).map((a) => spread.get(a) ?? 0));
     const worstCosine = async (weights: Weight[]): Promise<number> => {
       let worst = 1;
       await runner.run(withQuantizedActivations(model, weights), outputs, (values, batch) => {
@@ -159,7 +161,8 @@ export async function guardIntegerForm(model: Model, candidates: Weight[], optio
       return worst;
     };
     const demoted = new Map<Weight, string>();
-    let kept = [...candidates].sort((a, b) => errorOf(b) - errorOf(a));
+    const unchecked = candidates.filter((w) => w.uses.some((u) => u.graph !== model.graph));
+    let kept = candidates.filter((w) => !unchecked.includes(w)).sort((a, b) => errorOf(b) - errorOf(a));
     let worst = await worstCosine(kept);
     const why = (w: Weight, c: number) =>
       `the integer form quantizes its input to a median error of ${(100 * errorOf(w)).toFixed(1)} %: output cosine ${c.toFixed(6)} < ${GUARD_MIN_COSINE} on ${data.source} (weight-only instead)`;
@@ -174,7 +177,7 @@ export async function guardIntegerForm(model: Model, candidates: Weight[], optio
       kept = rest;
       worst = kept.length > 0 ? await worstCosine(kept) : 1;
     }
-    return { demoted, cosine: worst, source: data.source };
+    return { demoted, cosine: worst, source: data.source, unchecked };
   } finally {
     runner.close();
   }

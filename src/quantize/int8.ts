@@ -141,14 +141,14 @@ export const int8Pass = definePass({
       ? await guardIntegerForm(model, candidates.filter(takesDynamic), { data: options.calibration, seed: context.seed })
       : undefined;
     const isDynamic = (w: Weight) => dynamic && takesDynamic(w) && !guard?.demoted.has(w);
-    if (guard) {
-      const n = guard.demoted.size;
-      summary.notes.push(`auto: the integer form checked on ${guard.source}: lowest output cosine ${guard.cosine.toFixed(6)} with it${n > 0 ? `; ${n} weight${n === 1 ? '' : 's'} kept weight-only, whose quantized activations moved the outputs` : ''}`);
-    }
     if (mode === 'auto') {
       const integer = candidates.filter(isDynamic), weightOnly = candidates.filter((w) => !isDynamic(w));
       const n = (ws: Weight[]) => `${ws.length} weight${ws.length === 1 ? '' : 's'}${ws.length ? ` (${countByOps(ws)})` : ''}`;
       summary.notes.push(`auto: ${n(integer)} dynamic, computed in integers by MatMulInteger; ${n(weightOnly)} weight-only, through DequantizeLinear`);
+    }
+    if (guard) {
+      const n = guard.demoted.size, unchecked = guard.unchecked.length;
+      summary.notes.push(`auto: the integer form checked on ${guard.source}: lowest output cosine ${guard.cosine.toFixed(6)} with it${n > 0 ? `; ${n} weight${n === 1 ? '' : 's'} kept weight-only, whose quantized activations moved the outputs` : ''}${unchecked > 0 ? `; ${unchecked} used inside subgraphs, where the check does not reach, take it unchecked` : ''}`);
     }
     const axisOf = (w: Weight) => (granularity === 'channel' ? channelAxis(w) : undefined);
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
