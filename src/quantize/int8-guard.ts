@@ -11,10 +11,10 @@ import type { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import type { NodeProto } from '../ir/onnx.js';
 import type { Weight } from '../ir/weights.js';
-import { loadEvalData, type EvalData } from '../report/data.js';
+import { loadEvalData, type EvalData } from '../runtime/data.js';
 import { checkFeeds } from '../runtime/feeds.js';
 import { ProbeRunner, trialCopy } from './probe.js';
-import { makeNode } from './replace.js';
+import { makeNode } from '../ir/build.js';
 
 /** The lowest output cosine (against the float model) the integer form may cost. */
 export const GUARD_MIN_COSINE = 0.999;
