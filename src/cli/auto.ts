@@ -53,6 +53,7 @@ export function registerAuto(program: Command): void {
         step: stepOf(auto.trials, i, auto.sensitivity.length),
       })),
       chosen: auto.chosen.assignment,
+      fellBack: auto.fellBack,
     };
     // The report says it all (budget, recipe, sensitivity, trials), in every format.
     emitReport(report, flags);
@@ -64,10 +65,14 @@ export function registerAuto(program: Command): void {
  * then each layer raised, found as the one change from the trial before.
  */
 function stepOf(trials: AutoTrial[], i: number, measured: number): string {
-  const a = trials[i]!.assignment;
-  if (i < measured) return `${Object.keys(a).find((l) => a[l] === 'int4') ?? '?'} alone at int4`;
+  // What was asked names the trial; what was written may differ (a layer without a 4-bit form).
+  const a = trials[i]!.asked;
+  if (i < measured) {
+    const layer = Object.keys(a).find((l) => a[l] === 'int4') ?? '?';
+    return trials[i]!.assignment[layer] === 'int4' ? `${layer} alone at int4` : `${layer} alone at int4 (not written: stays ${trials[i]!.assignment[layer]})`;
+  }
   if (i === measured) return 'every layer at int4';
-  const before = trials[i - 1]!.assignment;
+  const before = trials[i - 1]!.asked;
   const changed = Object.keys(a).filter((l) => a[l] !== before[l]);
   return changed.map((l) => `${l} → ${a[l]}`).join(', ') || 'unchanged';
 }

@@ -29,9 +29,20 @@ export interface AutoOptions {
 }
 
 export interface AutoTrial {
+  /** The precision each layer was written at (what the passes applied, not what was asked). */
   assignment: Record<string, Precision>;
+  /** What the trial asked of each layer. */
+  asked: Record<string, Precision>;
   bytes: number;
   drop: number;
+}
+
+/** A layer that could not take the precision asked: what it got instead, and the pass's reason. */
+export interface FellBack {
+  name: string;
+  asked: Precision;
+  written: Precision;
+  reason: string;
 }
 
 export interface AutoResult {
@@ -44,6 +55,20 @@ export interface AutoResult {
   withinBudget: boolean;
   /** The part of the data the trials ran on (the report's figures come from the other part). */
   tuning: PartDescription;
+  /** Layers whose 4-bit form could not be written (they start from 8 bits, or float). */
+  fellBack: FellBack[];
+}
+
+/** The precision each layer was written at, from the passes' records, and the reasons of those left out. */
+function written(result: CompressResult, layers: string[]): { precision: Record<string, Precision>; reasons: Map<string, string> } {
+  const precision: Record<string, Precision> = Object.fromEntries(layers.map((l) => [l, 'float' as Precision]));
+  const reasons = new Map<string, string>();
+  for (const pass of result.passes) {
+    if (pass.method !== 'int4' && pass.method !== 'int8') continue;
+    for (const t of pass.tensors) if (t.name in precision) precision[t.name] = pass.method;
+    for (const s of pass.skipped) if (s.name in precision && !s.chosen) reasons.set(s.name, `${pass.method}: ${s.reason}`);
+  }
+  return { precision, reasons };
 }
 
 /** `a|b|c` matching exactly these names (characters that are wildcards in patterns are not expected in names). */
@@ -70,11 +95,14 @@ export async function autoPrecision(input: string, output: string, options: Auto
   const scratch = mkdtempSync(join(tmpdir(), 'onnxpress-auto-'));
   const trials: AutoTrial[] = [];
   let n = 0;
+  let reasons = new Map<string, string>();
   const trial = async (assignment: Record<string, Precision>): Promise<AutoTrial> => {
     const path = join(scratch, `trial-${n++}.onnx`);
-    await compress(input, path, { steps: stepsFor(assignment, options) });
+    const result = await compress(input, path, { steps: stepsFor(assignment, options) });
     const { accuracy } = await evaluate(input, path, { ...options.evaluate, runs: 0, part: 'tuning' }, model);
-    const t = { assignment: { ...assignment }, bytes: statSync(path).size, drop: accuracy.drop };
+    const got = written(result, layers);
+    reasons = got.reasons;
+    const t = { assignment: got.precision, asked: { ...assignment }, bytes: statSync(path).size, drop: accuracy.drop };
     rmSync(path, { force: true });
     trials.push(t);
     return t;
@@ -92,10 +120,19 @@ export async function autoPrecision(input: string, output: string, options: Auto
     const assignment: Record<string, Precision> = Object.fromEntries(layers.map((l) => [l, 'int4' as Precision]));
     let current = await trial(assignment);
     options.progress?.(`all 4-bit: drop ${current.drop.toFixed(4)}`);
+    // A layer the 4-bit pass could not take starts from 8 bits (and is float where int8 cannot take it either).
+    const fellBack: FellBack[] = layers.filter((l) => current.assignment[l] !== 'int4').map((name) => ({ name, asked: 'int4', written: 'float', reason: reasons.get(name) ?? 'int4: not written' }));
+    if (fellBack.length > 0) {
+      for (const f of fellBack) assignment[f.name] = 'int8';
+      current = await trial(assignment);
+      for (const f of fellBack) f.written = current.assignment[f.name]!;
+      options.progress?.(`${fellBack.length} layer${fellBack.length === 1 ? '' : 's'} without a 4-bit form at 8 bits: drop ${current.drop.toFixed(4)}`);
+    }
     for (const level of ['int8', 'float'] as Precision[]) {
       for (const { name } of sensitivity) {
         if (current.drop <= options.maxDrop) break;
         if (level === 'float' && assignment[name] !== 'int8') continue;
+        if (assignment[name] === level || (level === 'int8' && assignment[name] === 'float')) continue;
         assignment[name] = level;
         current = await trial(assignment);
         options.progress?.(`${name} → ${level}: drop ${current.drop.toFixed(4)}`);
@@ -103,7 +140,7 @@ export async function autoPrecision(input: string, output: string, options: Auto
     }
     const steps = stepsFor(current.assignment, options);
     const result = await compress(input, output, { steps, createOutputFolder: true });
-    return { sensitivity, trials, chosen: current, steps, withinBudget: current.drop <= options.maxDrop, tuning, result };
+    return { sensitivity, trials, chosen: current, steps, withinBudget: current.drop <= options.maxDrop, tuning, fellBack, result };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

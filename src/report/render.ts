@@ -57,7 +57,8 @@ export function budgetRows(r: Report): string[][] {
   if (!a) return [];
   const budget = `accuracy drop ≤ ${a.budget}: ${a.withinBudget ? 'within budget' : 'NOT within budget (the smallest drop reached is reported)'}`;
   const data = a.data ? [['data', `chosen on ${a.data.chosenOn}; the figures below are measured on ${a.data.reportedOn}, held out from the choice`]] : [];
-  return [['budget', `${budget}${a.data ? ` on ${a.data.chosenOn}` : ''}; recipe ${a.recipe}`], ...data];
+  const fell = (a.fellBack ?? []).map((f) => ['not 4-bit', `${f.name}: written at ${f.written} (${f.reason})`]);
+  return [['budget', `${budget}${a.data ? ` on ${a.data.chosenOn}` : ''}; recipe ${a.recipe}`], ...data, ...fell];
 }
 
 /** `auto`: the layers by sensitivity (the drop with only that layer at 4 bits) and the precision chosen for each. */

@@ -62,6 +62,8 @@ export interface Report {
     data?: { chosenOn: string; reportedOn: string };
     /** `step`: what the trial tried ("fc2.weight alone at int4", "every layer at int4", "fc2.weight → int8"). */
     trials: { bytes: number; drop: number; int4: number; int8: number; float: number; step?: string }[]; chosen: Record<string, string>;
+    /** Layers that could not take 4 bits: what they were written at instead, and why. */
+    fellBack?: { name: string; asked: string; written: string; reason: string }[];
   };
   /** Set when nothing was written (compress --dry-run): sizes are those the files would have. */
   dryRun?: boolean;
