@@ -55,7 +55,7 @@ function mutations(random, bytes) {
     structural('unknown dtype', (g) => { const t = g.initializer[0]; if (!t) return false; t.data_type = 99; }),
     structural('dtype changed', (g) => { const t = g.initializer.find((x) => x.data_type === 1); if (!t) return false; t.data_type = 7; }),
     structural('cycle', (g) => { if (g.node.length < 2) return false; g.node[0].input[0] = g.node[g.node.length - 1].output[0]; }),
-    structural('missing input', (g) => { const n = g.node[pick(g.node.length)]; if (!n || !n.input.length) return false; n.input[0] = 'nothing_makes_this'; }),
+    structural('missing input', (g) => { const n = g.node[pick(g.node.length)]; if (!n?.input.length) return false; n.input[0] = 'nothing_makes_this'; }),
     structural('duplicate output names', (g) => { if (g.node.length < 2) return false; g.node[1].output[0] = g.node[0].output[0]; }),
     structural('no graph outputs', (g) => { g.output = []; }),
     structural('deep nesting', (g) => {

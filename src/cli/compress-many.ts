@@ -1,5 +1,5 @@
 // compress A.onnx B.onnx … -o DIR: the command line's side of several models in one run.
-import { lstatSync, statSync } from 'node:fs';
+import { lstatSync, statSync, type Stats } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { GateError, UsageError } from '../errors.js';
 import { writeFileAtomically } from '../io/atomic.js';
@@ -76,7 +76,7 @@ export async function compressManyCli(paths: string[], flags: ManyFlags, setting
   if (settings.evaluate && flags.labels) throw new UsageError('--labels with several models is not supported yet: evaluate each model with eval');
   const outDir = flags.output;
   // -o names a folder here: an existing file is refused before anything else.
-  let stat;
+  let stat: Stats | undefined;
   try { stat = lstatSync(outDir); } catch { stat = undefined; }
   const target = stat?.isSymbolicLink() ? (() => { try { return statSync(outDir); } catch { return undefined; } })() : stat;
   if (stat && !target?.isDirectory()) throw new UsageError(`${outDir}: is ${target ? fileKind(target) : 'a dangling symbolic link'}; with several models, -o names the folder they are written to`);

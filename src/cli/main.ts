@@ -59,7 +59,7 @@ export async function main(argv: string[]): Promise<void> {
   registerAuto(program);
   registerConformance(program);
   registerConvert(program);
-  program.commands.forEach((c) => c.exitOverride());
+  for (const c of program.commands) c.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (e) {

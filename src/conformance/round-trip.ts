@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { readModel } from '../io/read.js';
 import { writeModel } from '../io/write.js';
+import type { Model } from '../ir/model.js';
 import { findTestDataSets, readTensorFile, type NamedArray } from '../io/testdata.js';
 import { GraphIndex } from '../ir/graph.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
@@ -75,7 +76,7 @@ async function runCase(ort: OrtProcess, modelPath: string, root: string, scratch
   const name = relative(root, dirname(modelPath)) || '.';
   let identical: boolean | undefined;
   let copyPath: string;
-  let model;
+  let model: Model;
   try {
     model = readModel(modelPath);
     const out = join(scratch, name.replace(/[\\/]/g, '__') + '.onnx');

@@ -15,5 +15,5 @@ export interface Adapter {
   /** What it does, for summaries and the README's table ("min/max attributes to inputs"). */
   how: string;
   /** Converts the node in place (inserting nodes before it, renaming its op); returns a refusal to leave it as it was. */
-  apply(ctx: AdapterContext): AdapterResult | void;
+  apply(ctx: AdapterContext): AdapterResult | undefined;
 }

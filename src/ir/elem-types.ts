@@ -75,7 +75,7 @@ export function elementTypes(graph: GraphProto): Map<string, number> {
   }
   for (const node of order) {
     const out = outputTypes(node, typeOf);
-    node.output.forEach((name, i) => set(name, out[i]));
+    for (const [i, name] of node.output.entries()) set(name, out[i]);
   }
   return types;
 }

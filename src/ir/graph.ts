@@ -60,7 +60,7 @@ export class GraphIndex {
   topologicalOrder(): NodeProto[] {
     const nodes = this.graph.node;
     const position = new Map<NodeProto, number>();
-    nodes.forEach((n, i) => position.set(n, i));
+    for (const [i, n] of nodes.entries()) position.set(n, i);
     const waiting = new Map<NodeProto, number>();
     const dependents = new Map<NodeProto, NodeProto[]>();
     for (const node of nodes) {

@@ -115,7 +115,7 @@ export function toHalf(values: Float32Array, bfloat16: boolean): HalfConversion 
       now = asFloat[0]!;
     }
     const v = values[i]!, d = Math.abs(v - now), a = Math.abs(v);
-    if (a > largest || a !== a) largest = a;
+    if (a > largest || Number.isNaN(a)) largest = a;
     if (d > maxAbsError) maxAbsError = d;
     errorSquares += d * d;
     squares += v * v;

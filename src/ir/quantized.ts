@@ -95,7 +95,7 @@ export function findQuantizedWeights(model: Model): QuantizedWeight[] {
         const f = formOf(node, index);
         if (!f || !CODE_TYPES.has(entry.tensor.data_type ?? 0)) return;
         seen.add(entry.tensor);
-        found.push(describe(model, name, entry.tensor, entry.home, node, f.form, f.scale === undefined ? undefined : scope.get(node.input[f.scale] ?? '')?.tensor));
+        found.push(describe(name, entry.tensor, entry.home, node, f.form, f.scale === undefined ? undefined : scope.get(node.input[f.scale] ?? '')?.tensor));
       });
       for (const g of subgraphsOf(node)) visit(g, scope);
     }
@@ -104,7 +104,7 @@ export function findQuantizedWeights(model: Model): QuantizedWeight[] {
   return found;
 }
 
-function describe(model: Model, name: string, tensor: TensorProto, home: GraphProto, node: NodeProto, form: QuantizedForm, scale: TensorProto | undefined): QuantizedWeight {
+function describe(name: string, tensor: TensorProto, home: GraphProto, node: NodeProto, form: QuantizedForm, scale: TensorProto | undefined): QuantizedWeight {
   const dtype = dtypeName(tensor.data_type);
   const fourBit = tensor.data_type === DataType.INT4 || tensor.data_type === DataType.UINT4;
   let bits = fourBit ? 4 : 8;

@@ -246,7 +246,10 @@ export class KernelPool {
     else {
       this.offered.splice(this.offered.indexOf(best), 1);
       // Lost to a worker between the look and the claim: try the next.
-      if (Atomics.compareExchange(best.claim!, 0, 0, 1) !== 0) return this.runLocal();
+      if (Atomics.compareExchange(best.claim!, 0, 0, 1) !== 0) {
+        this.runLocal();
+        return;
+      }
       this.pending.delete(best.id!);
     }
     try {

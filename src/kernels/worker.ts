@@ -6,7 +6,7 @@ import { buffersOf, jobError, throttled } from './pool.js';
 parentPort!.on('message', ({ id, job, claim, progress }: { id: number; job: KernelJob; claim?: Int32Array; progress?: boolean }) => {
   // A job offered to every thread runs on the one that claims it first.
   if (claim && Atomics.compareExchange(claim, 0, 0, 1) !== 0) return;
-  let result;
+  let result: ReturnType<typeof execute>;
   try {
     // Progress goes back as it is made: the main thread's bar moves while this job runs.
     result = execute(job, progress ? throttled((fraction) => parentPort!.postMessage({ id, fraction })) : undefined);

@@ -8,7 +8,7 @@ import { checkOutputs, createFolders } from '../io/output-path.js';
 import { InputError } from '../errors.js';
 import { validateModel } from '../ir/validate.js';
 import type { Model } from '../ir/model.js';
-import { OutputData, PrecopiedOutput, writeModel, writesExternalData, type WriteOptions, type WrittenFile } from '../io/write.js';
+import { OutputData, PrecopiedOutput, writeModel, writesExternalData, type WriteOptions, type WriteResult, type WrittenFile } from '../io/write.js';
 import { countParameters } from '../report/inspect.js';
 import { unchangedTensorRows, type TensorRow } from '../report/tensors.js';
 import type { PassSummary } from '../pass/pass.js';
@@ -128,7 +128,7 @@ async function runAndWrite(
   const sourceBytes = model.source?.bytes ?? 0;
   const compare = checkIdentity ? sourceComparer(model.source!.path, model.source!.buffer) : undefined;
   let identical = checkIdentity;
-  let written;
+  let written: WriteResult;
   try {
     written = writeModel(model, outputPath, {
       threads,

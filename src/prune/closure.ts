@@ -43,7 +43,7 @@ export function paramOf(index: GraphIndex, name: string): Param | undefined {
   if (value && producer.attribute.some((a) => a.name === 'value')) return { name, dims: value.dims.map(toNumber), tensor: value, shapeOnly: false, owner: name };
   if (producer.op_type === 'ConstantOfShape' && producer.input[0]) {
     const shape = index.initializers.get(producer.input[0]);
-    if (!shape || shape.dims.length !== 1) return undefined;
+    if (shape?.dims.length !== 1) return undefined;
     const raw = Array.from(tensorValues(shape) as BigInt64Array, Number);
     // Both the generated value and its shape must belong to this parameter alone.
     if (index.consumersOf(producer.input[0]).length !== 1) return undefined;

@@ -40,14 +40,14 @@ const KEEPS_HEADS = new Set(['Transpose', 'Softmax', 'Mul', 'Div', 'Add', 'Sub',
 function scalarInt(index: GraphIndex, name: string | undefined): { value: number; tensor: TensorProto } | undefined {
   if (!name) return undefined;
   const t = index.initializers.get(name) ?? (index.producer.get(name) ? constantTensor(index.producer.get(name)!) : undefined);
-  if (!t || t.data_type !== 7 || t.dims.reduce<number>((a, b) => a * toNumber(b), 1) !== 1) return undefined;
+  if (t?.data_type !== 7 || t.dims.reduce<number>((a, b) => a * toNumber(b), 1) !== 1) return undefined;
   return { value: Number((tensorValues(t) as BigInt64Array)[0]), tensor: t };
 }
 
 /** The last two constants of a Concat building a shape. */
 function shapeTail(index: GraphIndex, shape: string | undefined, count: number): { value: number; tensor: TensorProto; name: string }[] | undefined {
   const concat = shape ? index.producer.get(shape) : undefined;
-  if (!concat || concat.op_type !== 'Concat' || concat.input.length < count) return undefined;
+  if (concat?.op_type !== 'Concat' || concat.input.length < count) return undefined;
   const tail = concat.input.slice(-count).map((n) => ({ ...scalarInt(index, n)!, name: n }));
   return tail.every((t) => t.tensor) ? tail : undefined;
 }
@@ -62,9 +62,9 @@ function projectionOf(index: GraphIndex, reshape: NodeProto): Projection | undef
     bias = index.initializers.get(a ?? '') ?? index.initializers.get(b ?? '');
     data = index.producer.get(index.initializers.has(a ?? '') ? b ?? '' : a ?? '');
   }
-  if (!data || data.op_type !== 'MatMul') return undefined;
+  if (data?.op_type !== 'MatMul') return undefined;
   const weight = index.initializers.get(data.input[1] ?? '');
-  if (!weight || weight.dims.length !== 2 || weight.data_type !== 1) return undefined;
+  if (weight?.dims.length !== 2 || weight.data_type !== 1) return undefined;
   if (toNumber(weight.dims[1]!) !== tail[0]!.value * tail[1]!.value) return undefined;
   return { reshape, weight, bias, headsConst: tail[0]!.tensor, input: data.input[0] ?? '' };
 }
@@ -98,7 +98,7 @@ function followToMerge(graph: GraphProto, index: GraphIndex, starts: string[], w
       let out = axis;
       if (node.op_type === 'Transpose') {
         const perm = node.attribute.find((a) => a.name === 'perm')?.ints.map(toNumber);
-        if (!perm || perm.length !== 4) return `'${label}' transposes without a 4-axis perm`;
+        if (perm?.length !== 4) return `'${label}' transposes without a 4-axis perm`;
         out = perm.indexOf(axis);
       } else if (node.op_type === 'Softmax') {
         const a = node.attribute.find((x) => x.name === 'axis')?.i;
@@ -191,11 +191,11 @@ export function pruneHeads(model: Model, ratio: number, summary: PassSummary): v
     const touched = [...unit.projections.flatMap((p) => (p.bias ? [p.weight, p.bias] : [p.weight])), unit.outWeight];
     for (const t of touched) before.set(t, tensorByteLength(t));
     for (const p of unit.projections) {
-      sliceTensor(model, p.weight, 1, keep, headSize);
-      if (p.bias) sliceTensor(model, p.bias, 0, keep, headSize);
+      sliceTensor(p.weight, 1, keep, headSize);
+      if (p.bias) sliceTensor(p.bias, 0, keep, headSize);
       setScalar(p.headsConst, keep.length);
     }
-    sliceTensor(model, unit.outWeight, 0, keep, headSize);
+    sliceTensor(unit.outWeight, 0, keep, headSize);
     setScalar(unit.widthConst, keep.length * headSize);
     model.graph.value_info = model.graph.value_info.filter((v) => !unit.values.has(v.name ?? ''));
     for (const t of touched) {

@@ -54,7 +54,7 @@ export const magnitudePass = definePass({
     }
     const apply = (w: Weight, after: Float32Array, zeroCount: number, error: WeightError): void => {
       const bytes = tensorByteLength(w.tensor);
-      setValues(model, w, after);
+      setValues(w, after);
       if (options.storage === 'auto') markPruned(context, w, zeroCount);
       summary.bytesBefore += bytes;
       summary.bytesAfter += bytes;

@@ -45,7 +45,7 @@ export const nmPass = definePass({
       const report = { progress: context.progress, label: `${n}:${m}`, bytesOf: ({ w }: (typeof chosen)[number]) => tensorByteLength(w.tensor) };
       for await (const [{ w, axis, dims }, pruned] of inOrder(chosen, windowFor(context.threads), start, report)) {
         const bytes = tensorByteLength(w.tensor);
-        setValues(model, w, pruned.values);
+        setValues(w, pruned.values);
         if (options.storage === 'auto') markPruned(context, w, pruned.zeros);
         summary.bytesBefore += bytes;
         summary.bytesAfter += bytes;

@@ -1,12 +1,11 @@
 // Shrinking a stored tensor along one axis: the pruning passes' one way of changing shapes.
 import type { TensorProto } from '../ir/onnx.js';
 import { dtypeInfo } from '../ir/dtype.js';
-import type { Model } from '../ir/model.js';
 import { tensorBytes, toNumber } from '../ir/tensor.js';
 import { setData } from '../ir/data.js';
 
 /** Keeps entries `keep` (each expanded to `factor` consecutive entries) along `axis` of a tensor. */
-export function sliceTensor(model: Model, t: TensorProto, axis: number, keep: number[], factor: number): void {
+export function sliceTensor(t: TensorProto, axis: number, keep: number[], factor: number): void {
   const dims = t.dims.map(toNumber);
   const size = dtypeInfo(t.data_type)!.bits / 8;
   if (!Number.isInteger(size) || size <= 0) throw new Error(`cannot slice a ${t.data_type} tensor`);

@@ -10,7 +10,7 @@ import { forEachGraph } from '../ir/walk.js';
 import { dataOf, setData } from '../ir/data.js';
 
 /** Replaces a weight's values (same dtype and shape) with new float32 data. */
-export function setValues(model: Model, w: Weight, values: Float32Array): void {
+export function setValues(w: Weight, values: Float32Array): void {
   const t = w.tensor;
   setData(t, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   if (w.constant) {

@@ -71,7 +71,7 @@ function sourceOf(node: NodeProto, index: GraphIndex): Source | string | undefin
 }
 
 /** Rewrites the shape of a ConstantOfShape parameter so that `axis` has `size` entries. */
-function setShape(model: Model, shape: TensorProto, axis: number, size: number): void {
+function setShape(shape: TensorProto, axis: number, size: number): void {
   const values = Array.from(tensorValues(shape) as BigInt64Array);
   values[axis] = BigInt(size);
   setData(shape, new Uint8Array(BigInt64Array.from(values).buffer));
@@ -142,8 +142,8 @@ export const structuredPass = definePass({
       const all: SliceEdit[] = [{ tensor: source.weight.tensor, axis: source.axis, factor: 1, shapeOnly: source.weight.shapeOnly || undefined }, ...edits];
       for (const e of all) if (!bytesOf.has(e.tensor)) bytesOf.set(e.tensor, tensorByteLength(e.tensor));
       for (const e of all) {
-        if (e.shapeOnly) setShape(model, e.tensor, e.axis, keep.length * e.factor);
-        else sliceTensor(model, e.tensor, e.axis, keep, e.factor);
+        if (e.shapeOnly) setShape(e.tensor, e.axis, keep.length * e.factor);
+        else sliceTensor(e.tensor, e.axis, keep, e.factor);
       }
       // Shapes recorded for the values that shrank are now wrong: value_info entries go (ONNX Runtime
       // infers them again), and initializers listed as graph inputs (IR < 4) get their new shape.

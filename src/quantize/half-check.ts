@@ -12,7 +12,7 @@ import { loadEvalData, type EvalData } from '../runtime/data.js';
 import { checkFeeds } from '../runtime/feeds.js';
 import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
 import { ProbeRunner, trialCopy } from './probe.js';
-import { applyHalf, planHalf, type HalfPlanOptions, type HalfType } from './half-convert.js';
+import { applyHalf, planHalf, type HalfPlanOptions, } from './half-convert.js';
 
 /** Per value: the largest magnitude seen and whether every element was finite. */
 type Ranges = Map<string, { max: number; finite: boolean }>;

@@ -154,7 +154,7 @@ export const int8Pass = definePass({
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
     const pool = new KernelPool(context.threads);
     const start = (w: Weight, progress: JobProgress): Promise<QuantizeResult> => {
-      if (isDynamic(w)) return dynamicCodes(model, w, pool, symmetric, granularity, ratios, gptq?.factors.get(w), progress);
+      if (isDynamic(w)) return dynamicCodes(w, pool, symmetric, granularity, ratios, gptq?.factors.get(w), progress);
       const dims = w.tensor.dims.map(Number);
       const axis = axisOf(w);
       const factor = gptq?.factors.get(w);
@@ -230,8 +230,7 @@ function matrixOf(w: Weight, dims: number[]): { transposed: boolean; K: number; 
 }
 
 /** Codes of the integer form: [K, N], a scale per column (or one for all), on the kernel pool. */
-function dynamicCodes(
-  model: Model, w: Weight, pool: KernelPool, symmetric: boolean, granularity: 'channel' | 'tensor',
+function dynamicCodes(w: Weight, pool: KernelPool, symmetric: boolean, granularity: 'channel' | 'tensor',
   ratios: number[] | undefined, factor: Float64Array | undefined, progress: JobProgress,
 ): Promise<QuantizeResult> {
   const { transposed, K, N } = matrixOf(w, w.tensor.dims.map(Number));

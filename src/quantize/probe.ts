@@ -71,14 +71,14 @@ export class ProbeRunner {
     const wanted = names ?? model.graph.output.map((o) => o.name ?? '');
     const path = join(this.dir, `probe-${this.count++}.onnx`);
     const probe = exposing(model.proto, wanted);
-    const valueOf = new Map([...probe.outputOf].map(([value, output]) => [output, value]));
+    const valueNamed = new Map([...probe.outputOf].map(([value, output]) => [output, value]));
     writeModel(new Model(probe.proto, model.source), path);
     try {
       const session: RemoteSession = await this.ort.load(path, this.label);
       for (const [index, batch] of this.data.batches.entries()) {
         const values: ProbeBatch = new Map();
         for (const out of await this.ort.run(session, batch.inputs)) {
-          const name = valueOf.get(out.name);
+          const name = valueNamed.get(out.name);
           if (name !== undefined && out.data instanceof Float32Array) values.set(name, out.data);
         }
         visit(values, index);

@@ -24,7 +24,7 @@ export interface AcrossFiles {
   perFile: { file: string; tensors: number; bytes: number; transposed: number; transposedBytes: number }[];
 }
 
-function digestOf(model: Model, t: TensorProto): string {
+function digestOf(t: TensorProto): string {
   const h = createHash('sha256');
   const range = fileRangeOf(t);
   if (range) range.writeTo((c) => h.update(c));
@@ -32,7 +32,7 @@ function digestOf(model: Model, t: TensorProto): string {
   return h.digest('hex');
 }
 
-function transposedDigest(model: Model, t: TensorProto, size: number): string {
+function transposedDigest(t: TensorProto, size: number): string {
   const bytes = tensorBytes(t);
   const [rows, cols] = t.dims.map(toNumber) as [number, number];
   const out = new Uint8Array(bytes.byteLength);
@@ -57,11 +57,11 @@ export function inspectAcross(models: { path: string; model: Model }[]): AcrossF
         const info = dtypeInfo(t.data_type);
         const bytes = tensorByteLength(t);
         if (!info || info.bits === 0 || bytes === 0) continue;
-        const key = `${bytes}|${digestOf(model, t)}`;
+        const key = `${bytes}|${digestOf(t)}`;
         if (mine.has(key)) continue;
         mine.set(key, bytes);
         if (index === 0 || seen.has(key) || t.dims.length !== 2 || info.bits % 8 !== 0) continue;
-        const flipped = `${bytes}|${transposedDigest(model, t, info.bits / 8)}`;
+        const flipped = `${bytes}|${transposedDigest(t, info.bits / 8)}`;
         if (seen.has(flipped)) flippedOnly.set(key, bytes);
       }
     });

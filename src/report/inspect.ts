@@ -83,7 +83,7 @@ export function summarizeValue(v: ValueInfoProto): ValueSummary {
   return { name: v.name ?? '', dtype: typeName(v.type), shape: shapeOf(v.type) };
 }
 
-function countDuplicates(model: Model, tensors: { t: import('../ir/onnx.js').TensorProto; bytes: number }[]) {
+function countDuplicates(tensors: { t: import('../ir/onnx.js').TensorProto; bytes: number }[]) {
   // Group by what must match anyway (dtype, dims, size); hash only the groups that could hold copies.
   const groups = new Map<string, typeof tensors>();
   for (const entry of tensors) {
@@ -248,7 +248,7 @@ export function inspectModel(model: Model): InspectReport {
     tensors,
     largest,
     external: { files: [...externalFiles], tensors: externalTensors, bytes: externalBytes },
-    duplicates: countDuplicates(model, forDuplicates),
+    duplicates: countDuplicates(forDuplicates),
     subgraphs,
     functions: proto.functions.length,
     quantized: { tensors: quantized.length, bytes: quantized.reduce((a, q) => a + q.bytes, 0), byForm: countBy(quantized, (q) => q.label) },

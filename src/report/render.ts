@@ -1,6 +1,6 @@
 // Terminal and Markdown renderings of a report.
 import { printable } from './printable.js';
-import type { AccuracyReport, LatencyReport } from './evaluate.js';
+import type { LatencyReport } from './evaluate.js';
 import type { PassRecord, Report } from './report.js';
 import type { TensorRow } from './tensors.js';
 import { formatBytes, plural, table } from './format.js';
@@ -21,8 +21,8 @@ export function headline(r: Report): string {
 export function passRows(r: Report, code: (s: string) => string = (s) => s): string[][] {
   if (r.command === 'eval') return [];
   const rows = [['passes', r.passes.length ? r.passes.map((p) => code(passLabel(p))).join(' → ') : 'none (faithful copy)']];
-  r.passes.flatMap(skipLines).forEach((l, i) => rows.push([i === 0 ? 'skipped' : '', l]));
-  noteLines(r.passes).forEach((l, i) => rows.push([i === 0 ? 'notes' : '', l]));
+  for (const [i, l] of r.passes.flatMap(skipLines).entries()) rows.push([i === 0 ? 'skipped' : '', l]);
+  for (const [i, l] of noteLines(r.passes).entries()) rows.push([i === 0 ? 'notes' : '', l]);
   return rows;
 }
 
@@ -126,7 +126,7 @@ export function renderTerminal(unsafe: Report): string {
   rows.push(['size', sizeLine(r)]);
   rows.push(['parameters', parametersText(r)]);
   if (r.output.identical !== undefined) rows.push(['identical', r.output.identical ? 'yes, byte for byte' : 'no']);
-  accuracyLines(r).forEach((l, i) => rows.push([i === 0 ? 'accuracy' : '', l]));
+  for (const [i, l] of accuracyLines(r).entries()) rows.push([i === 0 ? 'accuracy' : '', l]);
   if (r.accuracy) {
     for (const [name, f] of Object.entries(r.accuracy.fidelity)) {
       rows.push(['fidelity', `${name}: max abs ${fmt(f.maxAbsError)}, mean abs ${fmt(f.meanAbsError)}, cosine ${fmt(f.cosine, 6)}, SNR ${fmt(f.snrDb, 1)} dB`]);
@@ -165,7 +165,7 @@ export function renderMarkdown(unsafe: Report): string {
   const rows: string[][] = [['', ''], ...budgetRows(r), ...passRows(r, (s) => `\`${s}\``)];
   rows.push(['size', sizeLine(r)]);
   rows.push(['parameters', parametersText(r)]);
-  accuracyLines(r).forEach((l, i) => rows.push([i === 0 ? 'accuracy' : '', l]));
+  for (const [i, l] of accuracyLines(r).entries()) rows.push([i === 0 ? 'accuracy' : '', l]);
   rows.push(...latencyRows(r.latency, false));
   for (const g of r.gates) rows.push(['gate', `${g.passed ? '✅' : '❌'} ${g.gate}: ${g.message}`]);
   lines.push(mdTable(rows));

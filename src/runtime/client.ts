@@ -228,8 +228,14 @@ export class OrtProcess {
   private receive(reply: Reply): void {
     const w = this.waiting;
     if (!w || reply.id !== w.id) return;
-    if (reply.tick) return w.onTick?.();
-    if (reply.error === undefined) return this.settle((x) => x.resolve(reply.result));
+    if (reply.tick) {
+      w.onTick?.();
+      return;
+    }
+    if (reply.error === undefined) {
+      this.settle((x) => x.resolve(reply.result));
+      return;
+    }
     this.settle((x) => x.reject(x.phase === 'loading' ? loadFailure(x.label, reply.error!) : runFailure(x.label, reply.error!, x.inputs, x.hint)));
   }
 

@@ -73,7 +73,7 @@ export function evenlySpaced(centroids: Float32Array, maxCode: number): Lattice 
 export function gatherForm(weight: Weight, names: NameAllocator, c: Clustered): Stored {
   const stride = Math.max(...c.codebooks.map((b) => b.length));
   const flat = new Float32Array(stride * c.codebooks.length);
-  c.codebooks.forEach((b, ch) => flat.set(b, ch * stride));
+  for (const [ch, b] of c.codebooks.entries()) flat.set(b, ch * stride);
   const codesName = names.fresh(`${weight.name}_codes`);
   const bookName = names.fresh(`${weight.name}_codebook`);
   const intCodes = names.fresh(`${weight.name}_codes_int32`);

@@ -56,7 +56,7 @@ class Scope {
   }
 }
 
-function describeChange(model: Model, t: TensorProto, name: string, form: string, keptName: string) {
+function describeChange(t: TensorProto, name: string, form: string, keptName: string) {
   return {
     name, shape: t.dims.map(toNumber), dtypeBefore: dtypeName(t.data_type), dtypeAfter: dtypeName(t.data_type),
     bytesBefore: tensorByteLength(t), bytesAfter: 0, maxAbsError: 0, relRmsError: 0, form, details: { sharedWith: keptName },
@@ -119,7 +119,7 @@ class Deduplicator {
       this.summary.skipped.push({ name: value.name, reason: `equals ${equal[0]!.value.name} but ${why}` });
       return kept;
     }
-    this.record(describeChange(this.model, value.tensor, value.name, `shared: reads ${target.value.name}`, target.value.name));
+    this.record(describeChange(value.tensor, value.name, `shared: reads ${target.value.name}`, target.value.name));
     editor.replaceAllUses(value.name, target.value.name);
     dropStorage(this.edits, value);
     this.copies++;
@@ -140,7 +140,7 @@ class Deduplicator {
     const d = digest(flipped);
     const source = candidates.find((a) => a.digest === d && sameBytes(tensorBytes(a.value.tensor), flipped));
     if (!source) return;
-    this.record(describeChange(this.model, t, k.value.name, `Transpose of ${source.value.name}`, source.value.name));
+    this.record(describeChange(t, k.value.name, `Transpose of ${source.value.name}`, source.value.name));
     dropStorage(this.edits, k.value);
     const node = makeNode('Transpose', [source.value.name], [k.value.name], this.edits.fresh(`${k.value.name}_Transpose`), [intsAttribute('perm', [1, 0])]);
     editor.insertNode(node, 'start');

@@ -27,7 +27,7 @@ export function zeroKeepingMean(members: Float32Array[]): Float32Array {
 /** The best allowed representative within the tolerance, or undefined when none is. */
 export function chooseRepresentative(members: Float32Array[], mode: RepresentativeMode, tolerance: number): Representative | undefined {
   const options: Representative[] = [];
-  if (mode !== 'mean') members.forEach((values, index) => options.push({ kind: 'member', index, values }));
+  if (mode !== 'mean') for (const [index, values] of members.entries()) options.push({ kind: 'member', index, values });
   if (mode !== 'member') options.push({ kind: 'mean', values: zeroKeepingMean(members) });
   // The grouping worked in float64 from dot products; allow for float32 rounding of the same figure.
   const limit = tolerance * (1 + 1e-6) + 1e-9;

@@ -19,7 +19,7 @@ describe('1-D k-means', () => {
     const values = n.map((x, i) => [-5, 1, 10][i % 3]! + 0.1 * x);
     const r = kmeans1d(values, { ...options, k: 3, keepZero: false });
     expect(r.centroids).toHaveLength(3);
-    [-5, 1, 10].forEach((m, j) => expect(Math.abs(r.centroids[j]! - m)).toBeLessThan(0.02));
+    for (const [j, m] of [-5, 1, 10].entries()) expect(Math.abs(r.centroids[j]! - m)).toBeLessThan(0.02);
     values.forEach((x, i) => {
       const own = Math.abs(x - r.centroids[r.codes[i]!]!);
       for (const c of r.centroids) expect(own).toBeLessThanOrEqual(Math.abs(x - c));
