@@ -23,6 +23,7 @@ import { dequantizeWeight } from './replace.js';
 import { gptqQuantize, planGptq } from './gptq.js';
 import { toFloat16 } from '../ir/half.js';
 import { dtypeName } from '../ir/dtype.js';
+import { restoreInt8Weights } from './requantize.js';
 
 const MS_DOMAIN = 'com.microsoft';
 
@@ -77,6 +78,7 @@ export const int4Pass = definePass({
     format: { type: 'enum', choices: ['auto', 'matmulnbits', 'dq'], default: 'auto', description: 'auto: MatMulNBits where possible, DequantizeLinear elsewhere; dq: DequantizeLinear everywhere; matmulnbits: MatMul weights only' },
     gather: { type: 'enum', choices: ['dq', 'blockquantized'], default: 'dq', description: 'embedding tables read by Gather: dq (DequantizeLinear of the whole table, standard ONNX) or blockquantized (com.microsoft.GatherBlockQuantized, which dequantizes only the gathered rows; ONNX Runtime)' },
     'accuracy-level': { type: 'integer', min: 0, max: 4, default: 0, description: "MatMulNBits' accuracy_level: 0 unset (float compute), 4 computes with int8 activations (faster; what ONNX Runtime itself uses when it fuses DequantizeLinear+MatMul)" },
+    requantize: { type: 'boolean', default: false, description: 'weights the model already holds as int8/uint8 codes behind a DequantizeLinear (per tensor or per axis) are first put back as the float values it computes, then quantized to 4 bits like float weights (without it they are left as they are: already int8)' },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'mse', description: 'mse: per-block clipping search for the smallest squared error; none: scales from min/max' },
     calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,Gather', description: 'op types whose weights are quantized' },
@@ -89,6 +91,13 @@ export const int4Pass = definePass({
   async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const { block, symmetric, format, 'accuracy-level': accuracyLevel } = options;
+    if (options.requantize) {
+      const restored = restoreInt8Weights(model);
+      const forms = [...new Set(restored.map((r) => r.from))].join(', ');
+      summary.notes.push(restored.length > 0
+        ? `requantize: ${restored.length} weight${restored.length === 1 ? '' : 's'} behind an 8-bit DequantizeLinear (${forms}) put back as their dequantized float32 values, then quantized to 4 bits (errors are against those values)`
+        : 'requantize: no 8-bit DequantizeLinear weight (per tensor or per axis, constant codes and scale) in the main graph');
+    }
     // float16 weights keep float16 scales (MatMulNBits, GatherBlockQuantized and DequantizeLinear take
     // them), so that their readers keep computing in float16 (q4f16).
     const { weights, skipped } = chooseWeights(model, options,
