@@ -10,7 +10,8 @@ import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import type { WeightError } from '../kernels/weight-error.js';
 import { chooseWeights } from '../pass/select.js';
-import { markPruned, setValues, STORAGE_OPTION } from './store.js';
+import { markPruned, PRUNABLE_DTYPES, setValues, STORAGE_OPTION } from './store.js';
+import { dtypeName } from '../ir/dtype.js';
 
 export const magnitudePass = definePass({
   family: 'prune',
@@ -26,7 +27,7 @@ export const magnitudePass = definePass({
   },
   async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
-    const { weights, skipped } = chooseWeights(model, options);
+    const { weights, skipped } = chooseWeights(model, options, undefined, PRUNABLE_DTYPES);
     summary.skipped.push(...skipped);
     const sparsity = options.sparsity;
     // A global threshold needs every tensor at once; per tensor, each is read when its turn comes.
@@ -59,7 +60,7 @@ export const magnitudePass = definePass({
       summary.bytesBefore += bytes;
       summary.bytesAfter += bytes;
       summary.tensors.push({
-        name: w.name, shape: w.tensor.dims.map(Number), dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: bytes, bytesAfter: bytes,
+        name: w.name, shape: w.tensor.dims.map(Number), dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: dtypeName(w.tensor.data_type), bytesBefore: bytes, bytesAfter: bytes,
         sparsity: zeroCount / after.length, ...error,
         form: `magnitude-pruned (${options.scope})`,
       });

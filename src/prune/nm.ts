@@ -7,7 +7,8 @@ import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
-import { markPruned, setValues, STORAGE_OPTION } from './store.js';
+import { markPruned, PRUNABLE_DTYPES, setValues, STORAGE_OPTION } from './store.js';
+import { dtypeName } from '../ir/dtype.js';
 
 export const nmPass = definePass({
   family: 'prune',
@@ -26,7 +27,7 @@ export const nmPass = definePass({
   async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const { n, m } = options;
-    const { weights, skipped } = chooseWeights(model, options);
+    const { weights, skipped } = chooseWeights(model, options, undefined, PRUNABLE_DTYPES);
     summary.skipped.push(...skipped);
     const chosen: { w: Weight; axis: number; dims: number[] }[] = [];
     for (const w of weights) {
@@ -50,7 +51,7 @@ export const nmPass = definePass({
         summary.bytesBefore += bytes;
         summary.bytesAfter += bytes;
         summary.tensors.push({
-          name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: bytes, bytesAfter: bytes,
+          name: w.name, shape: dims, dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: dtypeName(w.tensor.data_type), bytesBefore: bytes, bytesAfter: bytes,
           sparsity: pruned.zeros / pruned.values.length, ...pruned.error, form: `${n}:${m} along axis ${axis}`,
         });
       }

@@ -8,16 +8,25 @@ import type { OptionSpec } from '../pass/options.js';
 import type { Finish, PassContext, PassSummary } from '../pass/pass.js';
 import { forEachGraph } from '../ir/walk.js';
 import { dataOf, setData } from '../ir/data.js';
+import { toHalf } from '../ir/half.js';
 
-/** Replaces a weight's values (same dtype and shape) with new float32 data. */
+/**
+ * Replaces a weight's values (same shape) with new values, stored in the weight's own float type:
+ * a float16 or bfloat16 weight's kept values come back to their own bits, and its zeros are zeros.
+ */
 export function setValues(w: Weight, values: Float32Array): void {
   const t = w.tensor;
-  setData(t, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  if (t.data_type === DataType.FLOAT16 || t.data_type === DataType.BFLOAT16) {
+    setData(t, new Uint8Array(toHalf(values, t.data_type === DataType.BFLOAT16).bits.buffer));
+  } else setData(t, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   if (w.constant) {
     const value = w.constant.attribute.find((a) => a.name === 'value');
     if (value) value.t = t;
   }
 }
+
+/** The weight types the unstructured pruning passes take: float32, and float16/bfloat16 kept in their type. */
+export const PRUNABLE_DTYPES: readonly number[] = [DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16];
 
 /** The `storage` option of the unstructured pruning passes: what markPruned and SPARSE_STORAGE act on. */
 export const STORAGE_OPTION = {
