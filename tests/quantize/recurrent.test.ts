@@ -168,3 +168,32 @@ describe('int8 on a MatMul whose constant is input A', () => {
     expect(cosine(ya.data as ArrayLike<number>, yb.data as ArrayLike<number>)).toBeGreaterThanOrEqual(0.999);
   });
 });
+
+describe('4-bit, pruning and clustering of recurrent weights (opt-in: ops=LSTM|GRU|RNN)', () => {
+  const cases: [string, string[], number][] = [
+    ['int4', ['--quantize', 'int4:ops=LSTM|GRU|RNN'], 0.99],
+    ['magnitude 0.3', ['--prune', 'magnitude:ops=LSTM|GRU|RNN,sparsity=0.3'], 0.97],
+    ['cluster k=16', ['--share', 'cluster:ops=LSTM|GRU|RNN,k=16'], 0.98],
+  ];
+  for (const [label, args, bound] of cases) {
+    it(`${label}: W and R changed, the LSTM runs in ONNX Runtime, Y cosine ≥ ${bound}`, async () => {
+      const proto = recurrentModel(specs[0]!, 40);
+      const original = save(join(dir, `rec-${label.replace(/\W+/g, '_')}.onnx`), proto);
+      const output = join(dir, `rec-${label.replace(/\W+/g, '_')}-out.onnx`);
+      const r = cli(['compress', original, '-o', output, ...args, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const json = JSON.parse(r.stdout) as Result['json'];
+      expect(json.passes[0]!.tensorsChanged).toBe(2);
+      const x = [input('X', [SEQ, BATCH, IN], 9)];
+      const a = await run(await createSession(original), x);
+      const b = await run(await createSession(output), x);
+      const ya = a.find((o) => o.name === 'Y')!, yb = b.find((o) => o.name === 'Y')!;
+      expect(cosine(ya.data as ArrayLike<number>, yb.data as ArrayLike<number>)).toBeGreaterThanOrEqual(bound);
+    });
+  }
+  it('by default these passes leave them alone, and say so', () => {
+    const original = save(join(dir, 'rec-default.onnx'), recurrentModel(specs[0]!, 41));
+    const r = cli(['compress', original, '-o', join(dir, 'rec-default-out.onnx'), '--quantize', 'int4']);
+    expect(r.stdout).toMatch(/its ops \(LSTM\) are not selected/);
+  });
+});
