@@ -14,7 +14,7 @@ import { constantTensor, toNumber } from './tensor.js';
  * [directions, gates·hidden, input] or R [directions, gates·hidden, hidden] of LSTM, GRU or RNN
  * (output rows on axis 1, summed over axis 2; the layout attribute moves only the activations).
  */
-export type WeightRole = 'matmul' | 'matmul-a' | 'gemm' | 'conv' | 'conv-transpose' | 'gather' | 'recurrent';
+export type WeightRole = 'matmul' | 'matmul-a' | 'gemm' | 'conv' | 'conv-transpose' | 'gather' | 'recurrent' | 'einsum' | 'attention';
 
 export interface WeightUse {
   node: NodeProto;
@@ -52,7 +52,10 @@ function attrInt(node: NodeProto, name: string, fallback: number): number {
 
 /** The weight role of input `index` of `node`, with its axes, given the weight's rank. */
 export function weightRole(node: NodeProto, index: number, rank: number): Omit<WeightUse, 'node' | 'graph' | 'inputIndex'> | undefined {
-  if (normalDomain(node.domain) !== '') return undefined;
+  const domain = normalDomain(node.domain);
+  // com.microsoft Attention's weights: [hidden, 3·hidden] of the Q, K and V projections side by side.
+  if (domain === 'com.microsoft' && node.op_type === 'Attention') return index === 1 && rank === 2 ? { role: 'attention', outputAxis: 1, reductionAxis: 0 } : undefined;
+  if (domain !== '') return undefined;
   switch (node.op_type) {
     case 'MatMul':
       if (rank !== 2) return undefined;
@@ -71,11 +74,31 @@ export function weightRole(node: NodeProto, index: number, rank: number): Omit<W
     case 'GRU':
     case 'RNN':
       return (index === 1 || index === 2) && rank === 3 ? { role: 'recurrent', outputAxis: 1, reductionAxis: 2 } : undefined;
+    case 'Einsum':
+      return einsumRole(node, index, rank);
     default:
       return undefined;
   }
 }
 
+
+/**
+ * An Einsum operand's axes from the equation: the output axis is its last subscript that the output
+ * keeps, the reduction axis its first one summed away (`bij,jk->bik`: the constant jk has output
+ * axis 1 (k) and reduction axis 0 (j)). Equations with an ellipsis, or an implicit output, are left alone.
+ */
+function einsumRole(node: NodeProto, index: number, rank: number): Omit<WeightUse, 'node' | 'graph' | 'inputIndex'> | undefined {
+  const equation = node.attribute.find((a) => a.name === 'equation')?.s;
+  if (!equation) return undefined;
+  const text = new TextDecoder().decode(equation).replace(/\s+/g, '');
+  if (text.includes('...') || !text.includes('->')) return undefined;
+  const [inputs, output] = text.split('->') as [string, string];
+  const subscripts = inputs.split(',')[index];
+  if (subscripts === undefined || subscripts.length !== rank) return undefined;
+  const kept = [...subscripts].map((c) => output.includes(c));
+  const outputAxis = kept.lastIndexOf(true), reductionAxis = kept.indexOf(false);
+  return outputAxis < 0 || reductionAxis < 0 ? undefined : { role: 'einsum', outputAxis, reductionAxis };
+}
 
 /** Every floating-point initializer or Constant value of the model, with its uses. */
 export function findWeights(model: Model): Weight[] {

@@ -88,7 +88,7 @@ export const int8Pass = definePass({
     mode: { type: 'enum', choices: ['auto', 'weight', 'dynamic'], default: 'auto', description: 'auto: each op gets the form measured fastest in ONNX Runtime (bench/RESULTS.md): weights read only by MatMul or plain Gemm computed in integers, Conv, ConvTranspose and Gather weights weight-only (today the same output as dynamic); weight: every weight stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger) wherever the pass has that form, other weights as weight-only' },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
     calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
-    ops: { type: 'string', default: `${WEIGHT_OPS},${RECURRENT_OPS}`, description: 'op types whose weights are quantized (LSTM, GRU, RNN: W and R, weight-only)' },
+    ops: { type: 'string', default: `${WEIGHT_OPS},${RECURRENT_OPS},Einsum,Attention`, description: 'op types whose weights are quantized (LSTM, GRU, RNN: W and R; Einsum: a constant operand, on its last output axis; com.microsoft Attention: its QKV weights; these weight-only)' },
     ...selectionOptions(256),
   },
   validate: calibrationProblem,
