@@ -1,5 +1,9 @@
+#!/usr/bin/env python3
+# Usage: .venv/bin/python bench/lstm-forms.py (prints JSON: median ms, ratio to float32, output cosine per form)
 # DynamicQuantizeLSTM (ORT's integer LSTM, what quantize_dynamic writes) against the float LSTM and our weight-only int8.
-import numpy as np, onnx, onnxruntime as ort, time, subprocess, json, sys
+import numpy as np, onnx, onnxruntime as ort, time, subprocess, json, sys, os, tempfile
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.chdir(tempfile.mkdtemp(prefix='onnxpress-lstm-'))  # the models are written here, not in the checkout
 from onnx import helper as h, TensorProto as T, numpy_helper as nh
 from onnxruntime.quantization import quantize_dynamic, QuantType
 res={}
@@ -10,7 +14,7 @@ for H,I,S in [(64,64,32),(128,64,100),(256,128,100)]:
       [h.make_tensor_value_info('Y',T.FLOAT,None),h.make_tensor_value_info('Y_h',T.FLOAT,None),h.make_tensor_value_info('Y_c',T.FLOAT,None)],[nh.from_array(W,'W'),nh.from_array(R,'R'),nh.from_array(B,'B')])
     m=h.make_model(g,opset_imports=[h.make_opsetid('',14)]); m.ir_version=8; onnx.save(m,f'l{H}.onnx')
     quantize_dynamic(f'l{H}.onnx',f'l{H}-ort.onnx',weight_type=QuantType.QInt8)
-    subprocess.run(['node','/work/main/bin/onnxpress','compress',f'l{H}.onnx','-o',f'l{H}-ours.onnx','--force','--quantize','int8'],check=True,capture_output=True)
+    subprocess.run(['node',os.path.join(ROOT, 'bin/onnxpress'),'compress',f'l{H}.onnx','-o',f'l{H}-ours.onnx','--force','--quantize','int8'],check=True,capture_output=True)
     ops=[n.op_type for n in onnx.load(f'l{H}-ort.onnx').graph.node]
     so=ort.SessionOptions(); so.intra_op_num_threads=1; so.inter_op_num_threads=1
     sess={k:ort.InferenceSession(p,so,providers=['CPUExecutionProvider']) for k,p in [('fp32',f'l{H}.onnx'),('ort-dq-lstm',f'l{H}-ort.onnx'),('ours-weight-only',f'l{H}-ours.onnx')]}
