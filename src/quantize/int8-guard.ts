@@ -123,18 +123,51 @@ function insertBeforeReaders(nodes: NodeProto[], added: NodeProto[]): NodeProto[
   return out;
 }
 
-/** Runs the float model and the model with the integer form's activation quantization; demotes what breaks it. */
-export async function guardIntegerForm(model: Model, candidates: Weight[], options: { data?: string; seed: number }): Promise<GuardResult> {
-  const label = model.source?.given ?? 'the model';
-  let data: EvalData;
+/** The data the checks run on: `calibration=` when given, else synthesized inputs. */
+function checkData(model: Model, options: { data?: string; seed: number }): EvalData {
   try {
-    data = loadEvalData(model, { data: options.data, seed: options.seed, batches: 2 });
+    return loadEvalData(model, { data: options.data, seed: options.seed, batches: 2 });
   } catch (e) {
     if (e instanceof UsageError && options.data === undefined) {
       throw new UsageError(`${e.message.replace(/: give evaluation data with --data$/, '')}: give the check inputs with calibration=DATA, or choose the form yourself (mode=weight or mode=dynamic)`);
     }
     throw e;
   }
+}
+
+/**
+ * The lowest output cosine of a variant of the model (`build` rewrites a trial copy) against the
+ * model itself, on the check's data: for forms whose effect cannot be emulated by fake quantization
+ * (the integer LSTM quantizes its hidden state inside the op).
+ */
+export async function trialCosine(model: Model, build: (trial: Model) => void, options: { data?: string; seed: number }): Promise<{ cosine: number; source: string }> {
+  const data = checkData(model, options);
+  const label = model.source?.given ?? 'the model';
+  for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
+  const runner = new ProbeRunner(data, label);
+  try {
+    const outputs = model.graph.output.map((o) => o.name ?? '');
+    const reference: Map<string, Float32Array>[] = [];
+    await runner.run(model, outputs, (values) => reference.push(new Map([...values].map(([k, v]) => [k, Float32Array.from(v)]))));
+    const trial = trialCopy(model);
+    build(trial);
+    let worst = 1;
+    await runner.run(trial, outputs, (values, batch) => {
+      for (const [name, expected] of reference[batch]!) {
+        const got = values.get(name);
+        if (got) worst = Math.min(worst, cosine(got, expected));
+      }
+    });
+    return { cosine: worst, source: data.source };
+  } finally {
+    runner.close();
+  }
+}
+
+/** Runs the float model and the model with the integer form's activation quantization; demotes what breaks it. */
+export async function guardIntegerForm(model: Model, candidates: Weight[], options: { data?: string; seed: number }): Promise<GuardResult> {
+  const label = model.source?.given ?? 'the model';
+  const data = checkData(model, options);
   for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
   const runner = new ProbeRunner(data, label);
   try {

@@ -23,7 +23,9 @@ import { intAttribute, makeNode, replaceWeight } from '../ir/build.js';
 import { dequantizeWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { gptqQuantize, planGptq } from './gptq.js';
-import { GUARD_MIN_COSINE, guardIntegerForm } from './int8-guard.js';
+import { GUARD_MIN_COSINE, guardIntegerForm, trialCosine } from './int8-guard.js';
+import { lstmPairs, quantizeRows, rewriteLstm } from './lstm-integer.js';
+import { NameAllocator } from '../ir/names.js';
 
 /**
  * mode=auto: the form per op that ran fastest in ONNX Runtime (bench/RESULTS.md §4; CPU, 1 thread,
@@ -141,15 +143,54 @@ export const int8Pass = definePass({
       ? await guardIntegerForm(model, candidates.filter(takesDynamic), { data: options.calibration, seed: context.seed })
       : undefined;
     const isDynamic = (w: Weight) => dynamic && takesDynamic(w) && !guard?.demoted.has(w);
+    // The integer LSTM (lstm-integer.ts), measured faster in ONNX Runtime; checked like the integer MatMul.
+    let lstms = (mode === 'auto' || mode === 'dynamic') && symmetric && granularity === 'channel' ? lstmPairs(model, candidates) : [];
+    const lstmCodes = new Map(lstms.map((p) => [p, [quantizeRows(p.w), quantizeRows(p.r)] as const]));
+    if (lstms.length > 0 && mode === 'auto' && options.check === 'measure') {
+      const check = await trialCosine(model, (trial) => {
+        const trialNames = new NameAllocator(trial);
+        for (const p of lstms) {
+          const node = trial.graph.node[model.graph.node.indexOf(p.node)]!;
+          const [qw, qr] = lstmCodes.get(p)!;
+          const made = rewriteLstm(trial, { ...p, node }, qw, qr, trialNames);
+          trial.graph.initializer = [...trial.graph.initializer.filter((t) => t !== p.w.tensor && t !== p.r.tensor), ...made];
+        }
+      }, { data: options.calibration, seed: context.seed });
+      const n = lstms.length;
+      if (check.cosine < GUARD_MIN_COSINE) {
+        summary.notes.push(`auto: the integer LSTM (DynamicQuantizeLSTM) checked on ${check.source}: lowest output cosine ${check.cosine.toFixed(6)} < ${GUARD_MIN_COSINE}; ${n} LSTM${n === 1 ? '' : 's'} kept weight-only`);
+        lstms = [];
+      } else summary.notes.push(`auto: the integer LSTM (DynamicQuantizeLSTM) checked on ${check.source}: lowest output cosine ${check.cosine.toFixed(6)} with it`);
+    }
+    const inLstm = new Set(lstms.flatMap((p) => [p.w, p.r]));
     if (mode === 'auto') {
-      const integer = candidates.filter(isDynamic), weightOnly = candidates.filter((w) => !isDynamic(w));
+      const integer = candidates.filter(isDynamic), weightOnly = candidates.filter((w) => !isDynamic(w) && !inLstm.has(w));
       const n = (ws: Weight[]) => `${ws.length} weight${ws.length === 1 ? '' : 's'}${ws.length ? ` (${countByOps(ws)})` : ''}`;
-      summary.notes.push(`auto: ${n(integer)} dynamic, computed in integers by MatMulInteger; ${n(weightOnly)} weight-only, through DequantizeLinear`);
+      const lstm = lstms.length > 0 ? `; ${lstms.length} LSTM${lstms.length === 1 ? '' : 's'} in integers by DynamicQuantizeLSTM` : '';
+      summary.notes.push(`auto: ${n(integer)} dynamic, computed in integers by MatMulInteger; ${n(weightOnly)} weight-only, through DequantizeLinear${lstm}`);
     }
     if (guard) {
       const n = guard.demoted.size, unchecked = guard.unchecked.length;
       summary.notes.push(`auto: the integer form checked on ${guard.source}: lowest output cosine ${guard.cosine.toFixed(6)} with it${n > 0 ? `; ${n} weight${n === 1 ? '' : 's'} kept weight-only, whose quantized activations moved the outputs` : ''}${unchecked > 0 ? `; ${unchecked} used inside subgraphs, where the check does not reach, take it unchecked` : ''}`);
     }
+    for (const p of lstms) {
+      const [qw, qr] = lstmCodes.get(p)!;
+      const made = rewriteLstm(model, p, qw, qr, names);
+      edits.graph(model.graph).refresh(p.node);
+      replaceWeight(edits, p.w, made, []);
+      replaceWeight(edits, p.r, [], []);
+      model.settle(made);
+      for (const [w, q, part] of [[p.w, qw, made.slice(0, 3)], [p.r, qr, made.slice(3)]] as const) {
+        const bytes = part.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
+        summary.tensors.push({
+          name: w.name, shape: w.tensor.dims.map(Number), dtypeBefore: 'float32', dtypeAfter: 'int8', bytesBefore: tensorByteLength(w.tensor), bytesAfter: bytes,
+          ...q.error, form: 'DynamicQuantizeLSTM int8 per direction and row (the LSTM computed in integers)',
+        });
+        summary.bytesBefore += tensorByteLength(w.tensor);
+        summary.bytesAfter += bytes;
+      }
+    }
+    const rest = candidates.filter((w) => !inLstm.has(w));
     const axisOf = (w: Weight) => (granularity === 'channel' ? channelAxis(w) : undefined);
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
     const pool = new KernelPool(context.threads);
@@ -164,7 +205,7 @@ export const int8Pass = definePass({
     };
     try {
       const report = { progress: context.progress, label: 'int8', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
-      for await (const [w, computed] of inOrder(candidates, windowFor(context.threads), start, report)) {
+      for await (const [w, computed] of inOrder(rest, windowFor(context.threads), start, report)) {
         const dims = w.tensor.dims.map(Number);
         if (isDynamic(w)) {
           summary.tensors.push(applyDynamic(model, edits, w, computed, dims, symmetric, granularity, gptq?.factors.get(w), summary));

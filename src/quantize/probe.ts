@@ -21,7 +21,8 @@ export function trialCopy(model: Model): Model {
     node: g.node.map((n) => ({ ...n, input: [...n.input], output: [...n.output], attribute: [...n.attribute] })),
     initializer: [...g.initializer], input: [...g.input], output: [...g.output], value_info: [...g.value_info],
   };
-  return new Model({ ...model.proto, graph }, model.source);
+  // Opset entries too: a rewrite of the copy may import a domain (ensureOpset).
+  return new Model({ ...model.proto, opset_import: model.proto.opset_import.map((o) => ({ ...o })), graph }, model.source);
 }
 
 /**

@@ -54,10 +54,10 @@ function rowScales(v: ArrayLike<number>, rows: number, cols: number): number[] {
 
 interface Result { original: string; output: string; json: { passes: { tensorsChanged: number; skipped: { name: string }[] }[]; tensors: { name: string; dtypeAfter?: string }[] } }
 
-function quantize(label: string, proto: ModelProto, args: string[] = []): Result {
+function quantize(label: string, proto: ModelProto, args: string[] = [], spec = 'int8:mode=weight'): Result {
   const original = save(join(dir, `${label}.onnx`), proto);
   const output = join(dir, `${label}-int8.onnx`);
-  const r = cli(['compress', original, '-o', output, '--quantize', 'int8', ...args, '--json']);
+  const r = cli(['compress', original, '-o', output, '--quantize', spec, ...args, '--json']);
   expect(r.code, r.stderr).toBe(0);
   return { original, output, json: JSON.parse(r.stdout) };
 }
@@ -167,6 +167,40 @@ describe('int8 on a MatMul whose constant is input A', () => {
     const ya = (await run(await createSession(original), x))[0]!, yb = (await run(await createSession(output), x))[0]!;
     expect(cosine(ya.data as ArrayLike<number>, yb.data as ArrayLike<number>)).toBeGreaterThanOrEqual(0.999);
   });
+});
+
+describe('the integer LSTM (int8 default: DynamicQuantizeLSTM where the check passes)', () => {
+  for (const spec of specs.filter((s) => s.op === 'LSTM')) {
+    const label = `integer-${spec.directions === 2 ? 'bidirectional' : 'forward'}`;
+    it(`${label}: W [D, I, 4H] and R [D, H, 4H] int8 transposed per direction, scales per direction and row, Y cosine ≥ 0.999`, async () => {
+      const proto = recurrentModel(spec, 50 + spec.directions);
+      const { original, output, json } = quantize(label, proto, [], 'int8');
+      expect(json.passes[0]!.tensorsChanged).toBe(2);
+      const m = readModel(output);
+      const lstm = m.graph.node.find((n) => n.op_type === 'DynamicQuantizeLSTM')!;
+      expect(lstm.domain).toBe('com.microsoft');
+      const D = spec.directions, rows = spec.gates * spec.hidden;
+      const w = tensorValues(proto.graph!.initializer.find((t) => t.name === 'W')!) as Float32Array;
+      const codes = m.graph.initializer.find((t) => t.name === lstm.input[1])!;
+      const scales = m.graph.initializer.find((t) => t.name === lstm.input[8])!;
+      expect(codes.dims.map(Number)).toEqual([D, IN, rows]);
+      expect(scales.dims.map(Number)).toEqual([D, rows]);
+      const want = rowScales(w, D * rows, IN);
+      expect(Array.from(tensorValues(scales) as Float32Array)).toEqual(want);
+      // codes[d, i, r] = round(W[d, r, i] / scale[d, r])
+      const c = tensorValues(codes) as Int8Array;
+      for (let d = 0; d < D; d++) for (let r = 0; r < rows; r += 7) for (let i = 0; i < IN; i += 3) {
+        expect(Math.abs(c[(d * IN + i) * rows + r]! - w[(d * rows + r) * IN + i]! / want[d * rows + r]!)).toBeLessThanOrEqual(0.5 + 1e-4);
+      }
+      const x = [input('X', [SEQ, BATCH, IN], 11)];
+      const a = await run(await createSession(original), x);
+      const b = await run(await createSession(output), x);
+      for (const name of ['Y', 'Y_h']) {
+        const ya = a.find((o) => o.name === name)!, yb = b.find((o) => o.name === name)!;
+        expect(cosine(ya.data as ArrayLike<number>, yb.data as ArrayLike<number>)).toBeGreaterThanOrEqual(0.999);
+      }
+    });
+  }
 });
 
 describe('4-bit, pruning and clustering of recurrent weights (opt-in: ops=LSTM|GRU|RNN)', () => {
