@@ -168,6 +168,26 @@ export class GraphEditor {
     this.changed();
   }
 
+  /**
+   * Inserts many nodes in one pass over the list: each group right after its node, in the order
+   * given; the group under `undefined` goes first. For a pass adding nodes all over a large graph.
+   */
+  insertAfterEach(groups: ReadonlyMap<NodeProto | undefined, NodeProto[]>): void {
+    const list = this.body.node;
+    const order = [...(groups.get(undefined) ?? [])];
+    let anchored = 0;
+    for (const n of list) {
+      order.push(n);
+      const after = groups.get(n);
+      if (after) { order.push(...after); anchored++; }
+    }
+    if (anchored < groups.size - (groups.has(undefined) ? 1 : 0)) throw new Error('a node to insert after is not in this graph');
+    const added = order.length - list.length;
+    order.forEach((n, i) => { list[i] = n; });
+    for (const nodes of groups.values()) for (const n of nodes) this.index(n);
+    if (added > 0) this.changed();
+  }
+
   /** Puts `replacement` where `node` was. */
   replaceNode(node: NodeProto, replacement: NodeProto[]): void {
     const at = this.positionOf({ before: node });
@@ -207,6 +227,15 @@ export class GraphEditor {
     keepWhere(g.initializer, typeof tensor === 'string' ? (t) => (t.name ?? '') !== name : (t) => t !== tensor);
     keepWhere(g.input, (i) => i.name !== name);
     this.changed();
+  }
+
+  /** Puts `replacement` in the initializer's place (a new tensor for the value, or under a new name). */
+  replaceInitializer(tensor: TensorProto, replacement: TensorProto): void {
+    const list = this.graph.initializer;
+    const at = list.indexOf(tensor);
+    if (at < 0) throw new Error(`initializer '${tensor.name ?? ''}' is not in this graph`);
+    list[at] = replacement;
+    if (replacement.name !== tensor.name) this.changed();
   }
 
   /** Removes initializers nothing reads (no node, subgraph or graph output); returns how many went. */

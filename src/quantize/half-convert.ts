@@ -9,10 +9,9 @@ import { elementTypes } from '../ir/elem-types.js';
 import { FLOAT16_MAX, toHalf, type HalfConversion } from '../ir/half.js';
 import { weightErrorOf, type WeightError } from '../kernels/weight-error.js';
 import type { Model } from '../ir/model.js';
-import { NameAllocator } from '../ir/names.js';
+import { GraphEditor, ModelEditor, SUBGRAPH_READ } from '../ir/editor.js';
 import { DataType, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../ir/onnx.js';
 import { constantTensor, floatValues, numElements } from '../ir/tensor.js';
-import { implicitInputs } from '../ir/graph.js';
 import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
 import { intAttribute, makeNode } from '../ir/build.js';
 
@@ -67,8 +66,10 @@ export class HalfConversions {
 export function planHalf(graph: GraphProto, options: HalfPlanOptions): HalfPlan {
   const types = elementTypes(graph);
   const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
-  const readInside = new Set(graph.node.flatMap((n) => implicitInputs(n)));
-  const used = new Set([...graph.node.flatMap((n) => n.input), ...graph.output.map((o) => o.name ?? ''), ...readInside]);
+  const index = new GraphEditor(graph);
+  const outputs = index.outputNames();
+  const used = (name: string) => index.isRead(name) || outputs.has(name);
+  const readInside = (name: string) => index.consumers(name).some((u) => u.index === SUBGRAPH_READ);
   const outOfRange = (name: string): number | undefined => {
     const t = initializers.get(name);
     if (!t || t.data_type !== DataType.FLOAT || options.conversions.fits(t)) return undefined;
@@ -104,12 +105,12 @@ export function planHalf(graph: GraphProto, options: HalfPlanOptions): HalfPlan 
       keep('its values are not float32');
       continue;
     }
-    const otherOutputUsed = node.output.some((o, i) => o && !outs.includes(i) && used.has(o));
+    const otherOutputUsed = node.output.some((o, i) => o && !outs.includes(i) && used(o));
     if (otherOutputUsed) {
       keep(`an output ${name} has no form for is used`);
       continue;
     }
-    if (outs.some((i) => readInside.has(node.output[i]!))) {
+    if (outs.some((i) => readInside(node.output[i]!))) {
       keep('its output is read inside a subgraph, which stays float32');
       continue;
     }
@@ -208,41 +209,36 @@ export function applyHalf(
   const graph = model.graph;
   const { dtype } = options;
   const types = elementTypes(graph);
-  const names = new NameAllocator(model);
+  const edits = new ModelEditor(model);
+  const editor = edits.graph(graph);
+  const names = edits.names;
   const initializerAt = new Map(graph.initializer.map((t, i) => [t.name ?? '', i]));
   const constants = new Map<string, NodeProto>();
   for (const n of graph.node) if (n.op_type === 'Constant' && !n.domain && n.output[0] && constantTensor(n)?.data_type === DataType.FLOAT) constants.set(n.output[0], n);
   const graphInputs = new Set(graph.input.map((i) => i.name ?? ''));
   const graphOutputs = new Set(graph.output.map((o) => o.name ?? ''));
 
-  // Who reads each float32 value, and whether in the half type.
-  const readers = new Map<string, { node: NodeProto; index: number; half: boolean }[]>();
-  for (const node of graph.node) {
-    if (!node.domain && ANY_TYPE_READERS.has(node.op_type ?? '')) continue;
-    const op = plan.moved.has(node) ? halfOpOf(node)! : undefined;
-    const halfIn = new Set(op ? halfInputs(op, node.input.length) : []);
-    node.input.forEach((name, index) => {
-      if (!name || types.get(name) !== DataType.FLOAT) return;
-      let list = readers.get(name);
-      if (!list) readers.set(name, (list = []));
-      list.push({ node, index, half: halfIn.has(index) });
-    });
-  }
+  // Who reads a float32 value in an input, and whether in the half type (Shape and Size read any type).
+  const readsAnyType = (node: NodeProto) => !node.domain && ANY_TYPE_READERS.has(node.op_type ?? '');
+  const readersOf = (name: string) => editor.consumers(name)
+    .filter((u) => u.index !== SUBGRAPH_READ && !readsAnyType(u.node))
+    .map((u) => ({ ...u, half: plan.moved.has(u.node) && halfInputs(halfOpOf(u.node)!, u.node.input.length).includes(u.index) }));
+  // The float32 values read, in the order nodes first read them (the order names and Casts are made in).
+  const read = new Set<string>();
+  for (const node of graph.node) if (!readsAnyType(node)) for (const name of node.input) if (name && types.get(name) === DataType.FLOAT) read.add(name);
   const producedHalf = new Set<string>();
   for (const node of plan.moved) for (const i of halfOutputs(halfOpOf(node)!, node.output.length)) if (node.output[i]) producedHalf.add(node.output[i]!);
 
   const converted: HalfResult['converted'] = [];
   const added: { node: NodeProto; after?: NodeProto }[] = [];
-  const producerOf = new Map<string, NodeProto>();
-  for (const n of graph.node) for (const o of n.output) if (o) producerOf.set(o, n);
   const cast = (from: string, to: string, toType: number, after: NodeProto | undefined) => {
     added.push({ node: makeNode('Cast', [from], [to], names.fresh(`${to}_Cast`), [intAttribute('to', toType)]), after });
   };
   const halfName = typeName(dtype);
 
   const halfValues = new Set(producedHalf);
-  for (const value of new Set([...readers.keys(), ...producedHalf])) {
-    const list = readers.get(value) ?? [];
+  for (const value of new Set([...read, ...producedHalf])) {
+    const list = types.get(value) === DataType.FLOAT ? readersOf(value) : [];
     const halfReaders = list.filter((r) => r.half);
     const floatReaders = list.filter((r) => !r.half);
     const isOutput = graphOutputs.has(value);
@@ -252,15 +248,14 @@ export function applyHalf(
       if (isOutput && options.keepIo) {
         halfValue = names.fresh(`${value}_${halfName}`);
         halfValues.delete(value);
-        const producer = producerOf.get(value)!;
-        producer.output = producer.output.map((o) => (o === value ? halfValue : o));
-        for (const r of halfReaders) r.node.input[r.index] = halfValue;
+        const producer = editor.producer(value)!;
+        producer.output.forEach((o, i) => { if (o === value) editor.setOutput(producer, i, halfValue); });
+        for (const r of halfReaders) editor.setInput(r.node, r.index, halfValue);
         cast(halfValue, value, DataType.FLOAT, producer);
-        for (const r of floatReaders) r.node.input[r.index] = value;
       } else if (floatReaders.length > 0) {
         const back = names.fresh(`${value}_float32`);
-        cast(value, back, DataType.FLOAT, producerOf.get(value));
-        for (const r of floatReaders) r.node.input[r.index] = back;
+        cast(value, back, DataType.FLOAT, editor.producer(value));
+        for (const r of floatReaders) editor.setInput(r.node, r.index, back);
       }
       continue;
     }
@@ -272,7 +267,7 @@ export function applyHalf(
       if (!options.conversions.fits(t)) continue;
       const half = halfTensor(t, options.conversions);
       const after = { ...half.tensor, name: names.fresh(`${value}_${halfName}`) };
-      graph.initializer[initializer!] = after;
+      editor.replaceInitializer(t, after);
       converted.push({ before: t, after, error: half.error });
       cast(after.name, value, DataType.FLOAT, undefined);
       continue;
@@ -282,7 +277,7 @@ export function applyHalf(
     if (allHalf && initializer !== undefined && numElements(graph.initializer[initializer]!.dims) >= options.minSize) {
       const before = graph.initializer[initializer]!;
       const { tensor: after, error } = halfTensor(before, options.conversions);
-      graph.initializer[initializer] = after;
+      editor.replaceInitializer(before, after);
       converted.push({ before, after, error });
       halfValues.add(value);
       continue;
@@ -300,21 +295,21 @@ export function applyHalf(
     }
     if (graphInputs.has(value) && !options.keepIo && initializer === undefined) continue; // the input itself becomes half below
     const toHalf = names.fresh(`${value}_${halfName}`);
-    cast(value, toHalf, dtype, producerOf.get(value));
-    for (const r of halfReaders) r.node.input[r.index] = toHalf;
+    cast(value, toHalf, dtype, editor.producer(value));
+    for (const r of halfReaders) editor.setInput(r.node, r.index, toHalf);
   }
 
   // Without keepIo, float32 graph inputs read in the half type become half; float32 readers get a Cast back.
   if (!options.keepIo) {
     graph.input = graph.input.map((input) => {
       const name = input.name ?? '';
-      const list = readers.get(name) ?? [];
+      const list = types.get(name) === DataType.FLOAT ? readersOf(name) : [];
       if (initializerAt.has(name) || types.get(name) !== DataType.FLOAT || !list.some((r) => r.half)) return input;
       const floatReaders = list.filter((r) => !r.half);
       if (floatReaders.length > 0) {
         const back = names.fresh(`${name}_float32`);
         cast(name, back, DataType.FLOAT, undefined);
-        for (const r of floatReaders) r.node.input[r.index] = back;
+        for (const r of floatReaders) editor.setInput(r.node, r.index, back);
       }
       return setElemType(input, dtype);
     });
@@ -330,6 +325,6 @@ export function applyHalf(
     if (!list) after.set(a.after, (list = []));
     list.push(a.node);
   }
-  graph.node = [...(after.get(undefined) ?? []), ...graph.node.flatMap((n) => [n, ...(after.get(n) ?? [])])];
+  editor.insertAfterEach(after);
   return { converted, casts: added.length };
 }
