@@ -56,7 +56,7 @@ describe('GraphEditor', () => {
       const values = () => [...new Set([...g.node.flatMap((n) => n.output), ...g.input.map((i) => i.name!), ...g.initializer.map((t) => t.name!)])];
       for (let step = 0; step < 60; step++) {
         const plain = g.node.filter((n) => n !== ifNode);
-        const choice = Math.floor(next() * 9);
+        const choice = Math.floor(next() * 11);
         if (choice === 0 && plain.length > 0) {
           const n = pick(plain);
           if (n.input.length > 0) editor.setInput(n, Math.floor(next() * n.input.length), pick(values()));
@@ -82,6 +82,13 @@ describe('GraphEditor', () => {
           const n = pick(plain);
           n.input.push(pick(values()));
           editor.refresh(n);
+        }
+        if (choice === 9 && plain.length > 0) {
+          const groups = new Map<NodeProto | undefined, NodeProto[]>([[undefined, [node('Neg', [pick(values())], [`v${fresh++}`])]]]);
+          for (const anchor of [pick(plain), pick(plain)]) groups.set(anchor, [node('Abs', [pick(values())], [`v${fresh++}`])]);
+          editor.insertAfterEach(groups);
+        } else if (choice === 10 && g.initializer.length > 0) {
+          editor.replaceInitializer(pick(g.initializer), tensor(next() < 0.5 ? `w${fresh++}` : 'w0'));
         }
         expectCurrent(editor, g);
         expectCurrent(inner, branch);
@@ -141,6 +148,16 @@ describe('GraphEditor', () => {
     editor.sort();
     expect(g.node).toBe(list);
     expect(g.node.map((n) => n.name)).toEqual(['first', 'second']);
+    expectCurrent(editor, g);
+  });
+
+  it('inserts groups of nodes right after their anchors in one pass, the unanchored group first', () => {
+    const [a, b] = [node('Relu', ['x'], ['a'], 'a'), node('Relu', ['a'], ['b'], 'b')];
+    const g = graph([a, b], ['x'], ['b']);
+    const editor = new GraphEditor(g);
+    editor.insertAfterEach(new Map([[b, [node('Neg', ['b'], ['n2'], 'after-b')]], [undefined, [node('Neg', ['x'], ['n0'], 'first')]],
+      [a, [node('Neg', ['a'], ['n1'], 'after-a'), node('Abs', ['a'], ['n3'], 'after-a-2')]]]));
+    expect(g.node.map((n) => n.name)).toEqual(['first', 'a', 'after-a', 'after-a-2', 'b', 'after-b']);
     expectCurrent(editor, g);
   });
 
