@@ -5,7 +5,7 @@ import type { Model } from '../ir/model.js';
 import { ModelEditor } from '../ir/editor.js';
 import { defaultOpsetProblem, requireDefaultOpset } from '../convert/raise.js';
 import { opsetVersion } from '../ir/opset.js';
-import { floatSource, tensorByteLength, toNumber } from '../ir/tensor.js';
+import { floatSource, floatValues, tensorByteLength, toNumber } from '../ir/tensor.js';
 import { channelAxis, WEIGHT_OPS, type Weight } from '../ir/weights.js';
 import { selectionOptions } from '../pass/options.js';
 import { usedOps } from '../pass/ops.js';
@@ -17,6 +17,10 @@ import type { ClusterResult, KMeansOptions } from '../kernels/kmeans.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import type { JobProgress } from '../kernels/progress.js';
 import { addedSize, storedSize } from './size.js';
+import { fromFloat16, toHalf } from '../ir/half.js';
+import { DataType } from '../ir/onnx.js';
+import { dtypeName } from '../ir/dtype.js';
+import { weightError, type WeightError } from '../kernels/weight-error.js';
 
 /** Whether the default opset can be raised to `version` (converting the model), tried on a copy. */
 function raisable(model: Model, version: number): string | undefined {
@@ -51,6 +55,19 @@ function lattices(c: Clustered, opset: number): Lattice[] | undefined {
   return out;
 }
 
+/** The error of the weight rebuilt from codebooks and codes (a codebook per channel along `axis`, or one). */
+function reconstructionError(w: Weight, codebooks: Float32Array[], codes: ArrayLike<number>, axis: number | undefined): WeightError {
+  const original = floatValues(w.tensor);
+  const dims = w.tensor.dims.map(toNumber);
+  const inner = axis === undefined ? 1 : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const rebuilt = new Float32Array(original.length);
+  for (let i = 0; i < original.length; i++) {
+    const book = codebooks.length === 1 ? codebooks[0]! : codebooks[Math.floor(i / inner) % codebooks.length]!;
+    rebuilt[i] = book[codes[i]!]!;
+  }
+  return weightError(original, rebuilt);
+}
+
 export const clusterPass = definePass({
   family: 'share',
   method: 'cluster',
@@ -68,7 +85,8 @@ export const clusterPass = definePass({
     const candidates: Weight[] = [];
     const ir = toNumber(model.proto.ir_version ?? 3);
     const { weights, skipped } = chooseWeights(model, options, (w) =>
-      (w.isGraphOutput ? 'is a graph output' : undefined) ?? (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined));
+      (w.isGraphOutput ? 'is a graph output' : undefined) ?? (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined),
+    [DataType.FLOAT, DataType.FLOAT16]);
     summary.skipped.push(...skipped);
     for (const w of weights) candidates.push(w);
     if (candidates.length === 0) return summary;
@@ -82,11 +100,20 @@ export const clusterPass = definePass({
     const names = edits.names;
     const kmeans: KMeansOptions = { k, seed: context.seed, maxIterations: options.iterations, keepZero: true };
     const axisOf = (w: Weight) => (options.granularity === 'channel' ? channelAxis(w) : undefined);
-    const applyClusters = (w: Weight, { codebooks, codes, iterations, error, sparsity }: ClusterResult): void => {
+    const applyClusters = (w: Weight, result: ClusterResult): void => {
+      const { codes, iterations, sparsity } = result;
+      let { codebooks, error } = result;
+      const half = w.tensor.data_type === DataType.FLOAT16;
+      if (half) {
+        // Centroids rounded to float16, the type the codebook is stored in; the error measured again with them.
+        codebooks = codebooks.map((b) => fromFloat16(toHalf(b, false).bits));
+        error = reconstructionError(w, codebooks, codes, axisOf(w));
+      }
       const dims = w.tensor.dims.map(toNumber);
       const axis = axisOf(w);
       const clustered: Clustered = { dims, bits, codebooks, axis, codes };
-      const lattice = lattices(clustered, opset);
+      // DequantizeLinear with float16 scales needs opset 19: a float16 weight keeps the Gather form.
+      const lattice = half ? undefined : lattices(clustered, opset);
       const stored = lattice ? dequantizeForm(w, names, clustered, lattice) : gatherForm(w, names, clustered);
       const bytesBefore = tensorByteLength(w.tensor);
       const bytesAfter = stored.initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
@@ -100,7 +127,7 @@ export const clusterPass = definePass({
       summary.bytesBefore += bytesBefore;
       summary.bytesAfter += bytesAfter;
       const change: TensorChange = {
-        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: `uint${bits}`, bytesBefore, bytesAfter,
+        name: w.name, shape: dims, dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: `uint${bits}`, bytesBefore, bytesAfter,
         sparsity, ...error!,
         form: `${stored.form}${options.granularity === 'channel' && axis === undefined ? ' (per tensor: its uses disagree on the channel axis)' : ''}`,
         details: { k, centroids: Math.max(...codebooks.map((b) => b.length)), iterations },

@@ -10,6 +10,7 @@ import { makeTensor } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
 import { packNibbles } from '../kernels/quantize.js';
 import { intAttribute, makeNode } from '../ir/build.js';
+import { toFloat16 } from '../ir/half.js';
 
 export interface Clustered {
   dims: number[];
@@ -71,13 +72,16 @@ export function evenlySpaced(centroids: Float32Array, maxCode: number): Lattice 
 
 /** Cast(codes) [+ Add(channel offsets)] → Gather(codebook) → the weight's name. */
 export function gatherForm(weight: Weight, names: NameAllocator, c: Clustered): Stored {
+  // A float16 weight's codebook is float16 (its centroids already rounded to it): Gather then makes float16.
+  const half = weight.tensor.data_type === DataType.FLOAT16;
   const stride = Math.max(...c.codebooks.map((b) => b.length));
   const flat = new Float32Array(stride * c.codebooks.length);
   for (const [ch, b] of c.codebooks.entries()) flat.set(b, ch * stride);
   const codesName = names.fresh(`${weight.name}_codes`);
   const bookName = names.fresh(`${weight.name}_codebook`);
   const intCodes = names.fresh(`${weight.name}_codes_int32`);
-  const initializers = [codeTensor(codesName, c, c.codes), makeTensor(bookName, DataType.FLOAT, [flat.length], floatBytes(flat))];
+  const book = half ? makeTensor(bookName, DataType.FLOAT16, [flat.length], new Uint8Array(toFloat16(flat).buffer)) : makeTensor(bookName, DataType.FLOAT, [flat.length], floatBytes(flat));
+  const initializers = [codeTensor(codesName, c, c.codes), book];
   const nodes = [makeNode('Cast', [codesName], [intCodes], names.fresh(`${weight.name}_Cast`), [intAttribute('to', DataType.INT32)])];
   let indices = intCodes;
   if (c.axis !== undefined && c.codebooks.length > 1) {
