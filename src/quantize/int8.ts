@@ -131,6 +131,7 @@ export const int8Pass = definePass({
       model.proto.ir_version = 4;
       summary.notes.push('IR version raised to 4: quantized initializers are no longer listed as graph inputs');
     }
+    const defaultOpset = opsetVersion(model.proto, '') ?? 1;
     const edits = new ModelEditor(model);
     const names = edits.names;
     const range = symmetric ? INT8 : UINT8;
@@ -220,10 +221,14 @@ export const int8Pass = definePass({
         const codeDims = rows ? [dims[0]! * dims[1]!, dims[2]!] : dims;
         const scaleDims = axis === undefined ? [] : [codeDims[rows ? 0 : axis]!];
         const bytesBefore = tensorByteLength(w.tensor);
+        // A float16/bfloat16 weight: from opset 19 DequantizeLinear takes scales of its type and makes it
+        // directly; before, float32 scales and a Cast back.
+        const half = w.tensor.data_type !== DataType.FLOAT;
+        const halfScales = half && defaultOpset >= 19;
         const { initializers, node } = dequantizeWeight(
           w, names,
           { dataType: symmetric ? DataType.INT8 : DataType.UINT8, dims: codeDims, bytes: new Uint8Array(codes.buffer) },
-          { dims: scaleDims, values: axis === undefined ? Float32Array.of(result.scales[0]!) : result.scales },
+          { dims: scaleDims, values: axis === undefined ? Float32Array.of(result.scales[0]!) : result.scales, dataType: halfScales ? w.tensor.data_type : DataType.FLOAT },
           // A symmetric zero point is 0, which DequantizeLinear assumes when it is absent: not stored.
           symmetric ? undefined : { dataType: DataType.UINT8, bytes: new Uint8Array(zeroPoints.buffer) },
           axis === undefined ? [] : [intAttribute('axis', rows ? 0 : axis)],
@@ -236,8 +241,7 @@ export const int8Pass = definePass({
           node.output = [flat];
           nodes.push(makeNode('Reshape', [flat, shape], [w.name], names.fresh(`${w.name}_Reshape`)));
         }
-        const half = w.tensor.data_type !== DataType.FLOAT;
-        if (half) {
+        if (half && !halfScales) {
           // float32 from DequantizeLinear back to the weight's own dtype (see HALF_DTYPES).
           const last = nodes[nodes.length - 1]!, float = names.fresh(`${w.name}_float`);
           last.output = [float];
@@ -251,7 +255,7 @@ export const int8Pass = definePass({
         summary.tensors.push({
           name: w.name, shape: dims, dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter,
           ...result.error,
-          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}${half ? `, Cast to ${dtypeName(w.tensor.data_type)}` : ''}${guard?.demoted.has(w) ? `: ${guard.demoted.get(w)}` : ''}`,
+          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}${halfScales ? `, ${dtypeName(w.tensor.data_type)} scales` : half ? `, Cast to ${dtypeName(w.tensor.data_type)}` : ''}${guard?.demoted.has(w) ? `: ${guard.demoted.get(w)}` : ''}`,
           details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError } : undefined,
         });
       }

@@ -3,7 +3,7 @@
 // included) keeps reading the same value name.
 import { makeNode } from '../ir/build.js';
 import { DataType, type AttributeProto, type NodeProto, type TensorProto } from '../ir/onnx.js';
-import { toFloat16 } from '../ir/half.js';
+import { toHalf } from '../ir/half.js';
 import type { NameAllocator } from '../ir/names.js';
 import { makeTensor } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
@@ -21,8 +21,8 @@ export function dequantizeWeight(
   const sName = names.fresh(`${weight.name}_scale`);
   const initializers = [
     makeTensor(qName, q.dataType, q.dims, q.bytes),
-    scale.dataType === DataType.FLOAT16
-      ? makeTensor(sName, DataType.FLOAT16, scale.dims, new Uint8Array(toFloat16(scale.values).buffer))
+    scale.dataType === DataType.FLOAT16 || scale.dataType === DataType.BFLOAT16
+      ? makeTensor(sName, scale.dataType, scale.dims, new Uint8Array(toHalf(scale.values, scale.dataType === DataType.BFLOAT16).bits.buffer))
       : makeTensor(sName, DataType.FLOAT, scale.dims, new Uint8Array(scale.values.buffer, scale.values.byteOffset, scale.values.byteLength)),
   ];
   const inputs = [qName, sName];

@@ -101,6 +101,21 @@ function recreated(g: GraphProto, name: string, axis: number, dims: number[], to
   return { cast, dq, codes, scale };
 }
 
+/** float16 bits of a float32 value, rounded to nearest even (an independent oracle: via the exact binary expansion). */
+function halfBits16(v: number): number {
+  const a = Math.abs(v);
+  if (a === 0) return 0;
+  const e = Math.max(-14, Math.floor(Math.log2(a)));
+  const step = 2 ** (e - 10);
+  let q = a / step;
+  const floor = Math.floor(q);
+  q = q - floor > 0.5 || (q - floor === 0.5 && floor % 2 === 1) ? floor + 1 : floor;
+  const value = q * step;
+  const ee = Math.floor(Math.log2(value));
+  if (ee < -14) return Math.round(value / 2 ** -24);
+  return ((ee + 15) << 10) | Math.round((value / 2 ** ee - 1) * 1024);
+}
+
 /** max|w| / 127 per output channel of w [..] on `axis`, from the float16 values, as float32. */
 function closedFormScales(w: Float64Array | number[], dims: number[], axis: number): number[] {
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1), n = dims[axis]!, inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
@@ -114,6 +129,24 @@ function closedFormScales(w: Float64Array | number[], dims: number[], axis: numb
 }
 
 describe('int8 on float16 and bfloat16 weights', () => {
+  it('opset 19: DequantizeLinear with float16 scales makes the float16 weight itself (no Cast); scales are the closed form in float16', async () => {
+    const proto = { ...mlp(), opset_import: [{ domain: '', version: 19 }] };
+    const { original, output } = quantize('mlp19', proto);
+    const m = readModel(output);
+    expect(m.graph.node.some((n) => n.op_type === 'Cast')).toBe(false);
+    for (const [name, cols] of [['W1', 128], ['W2', 64]] as const) {
+      const dq = m.graph.node.find((n) => n.output[0] === name)!;
+      expect(dq.op_type).toBe('DequantizeLinear');
+      const scale = m.graph.initializer.find((t) => t.name === dq.input[1])!;
+      expect(scale.data_type).toBe(FLOAT16);
+      const w = Array.from(tensorValues(proto.graph!.initializer.find((t) => t.name === name)!) as Uint16Array, halfValue);
+      const want = closedFormScales(w, [128, cols], 1).map((v) => halfBits16(v));
+      expect(Array.from(tensorValues(scale) as Uint16Array)).toEqual(want);
+    }
+    const x = [halfInput('x', [4, 128], 12)];
+    expect(cosine(await outputs(original, x), await outputs(output, x))).toBeGreaterThanOrEqual(0.999);
+  });
+
   it('an fp16 MLP: W1 and W2 weight-only int8 (float32 scales, Cast to float16), ≤ 0.55× the weight bytes, cosine ≥ 0.999', async () => {
     const proto = mlp();
     const { original, output, json } = quantize('mlp', proto);
