@@ -1,9 +1,10 @@
 // Copying byte ranges from file to file on more than one thread. Unchanged tensors are most of an
 // unchanged round trip's bytes, and a single thread moving them through user space is the slowest
-// part of it: on this 2-vCPU VM one thread copies BERT-base's 438 MB in 0.13–0.16 s (as `cp`
-// does), two in 0.10–0.12 s. Node offers no call that copies a range inside the kernel (fs.copyFile
-// copies whole files, and on ext4 its truncate-then-write makes close wait ~0.1 s for block
-// allocation), so this is read and write in pieces, shared out through a queue in shared memory.
+// part of it: on a 2-vCPU VM one thread copies BERT-base as fast as `cp` does, and two copy it
+// faster (bench/RESULTS.md, §"Figures moved from source comments"). Node offers no call that copies
+// a range inside the kernel (fs.copyFile copies whole files, and on ext4 its truncate-then-write
+// makes close wait for block allocation: bench/RESULTS.md, §"Latest: issue #8's harness at
+// 7c6fa60"), so this is read and write in pieces, shared out through a queue in shared memory.
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { InputError, OutputError } from '../errors.js';
@@ -111,8 +112,8 @@ function quiet(w: Worker): Worker {
 }
 
 /**
- * Starts `n` helper threads now, so that their start-up (~40 ms here) overlaps reading the model
- * rather than delaying the copy.
+ * Starts `n` helper threads now, so that their start-up overlaps reading the model rather than
+ * delaying the copy (its cost: bench/RESULTS.md, §"Figures moved from source comments").
  */
 export function prestartCopyHelpers(n: number): void {
   while (waiting.length < n) waiting.push(quiet(new Worker(helperScript())));

@@ -1,10 +1,11 @@
 // Field tables for the ONNX messages. protobufjs parses our onnx.proto when the package is built,
 // and the build writes the result as a plain table (dist/io/onnx.proto.json) that this module turns
-// into specs without protobufjs: loading protobufjs and its JSON form cost each command and each
-// kernel worker ~10 ms, and it is 250 kB of each bundle. (Without a build, as under the tests
-// before `npm run build`, the .proto is parsed.) The wire work is done by codec.ts, because
-// protobufjs's own decoder drops unknown fields and proto2 presence, and its encoder copies large
-// byte fields several times (peaking near 4x the model size).
+// into specs without protobufjs: loading protobufjs and its JSON form slowed the start of each
+// command and each kernel worker, and made each bundle larger (bench/RESULTS.md, §"Figures moved
+// from source comments"). (Without a build, as under the tests before `npm run build`, the .proto
+// is parsed.) The wire work is done by codec.ts, because protobufjs's own decoder drops unknown
+// fields and proto2 presence, and its encoder copies large byte fields several times (its peak
+// memory: same section).
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as Protobuf from 'protobufjs';

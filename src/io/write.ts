@@ -372,8 +372,9 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
  * checks the model: re-encoding a model encoded canonically (as the onnx library and ONNX Runtime
  * write them) puts every byte back where it was. writeModel takes the file over and skips what the
  * copy covers; where the layout turns out to differ, it discards the file and starts afresh.
- * BERT-base's round trip: 0.240 → 0.230 s (the helper thread, started with the command, is ready
- * about when the model has been read; until then nothing can be copied sooner).
+ * The gain is small (bench/RESULTS.md, §"What changed, each measured against the build before it",
+ * c7edc52): the helper thread, started with the command, is ready about when the model has been
+ * read, and until then nothing can be copied sooner.
  */
 export class PrecopiedOutput {
   /** Input offset → length of the tensor bytes being copied to the same offset. */
@@ -481,7 +482,8 @@ function dataLayout(
 
 /**
  * Where the .onnx file's streamed tensor bytes go. Known only by encoding, so the model is encoded
- * once without reading them (the structure alone: ~2 ms for BERT-base).
+ * once without reading them (the structure alone, which is cheap: bench/RESULTS.md, §"Figures
+ * moved from source comments").
  */
 function streamedPlacements(model: Model, substitute: Map<object, object>): Placement[] {
   const placements: Placement[] = [];

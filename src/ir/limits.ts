@@ -1,8 +1,8 @@
 // Structural limits on a model, checked as it is read: before any pass walks it and before ONNX
 // Runtime sees it. A file of a few kilobytes can describe a structure that ONNX Runtime 1.30 cannot
-// survive: it crashes (SIGSEGV, stack overflow) on ~2,700 chained model-local functions with an
-// 8 MiB stack (~400 with 1 MiB), and needs minutes or all memory for functions that call the next
-// one twice (2^17 nodes once inlined, from a 1.4 KB file: over 2 minutes to load).
+// survive: it crashes (SIGSEGV, stack overflow) on long chains of model-local functions, and needs
+// minutes or all memory for functions that call the next one twice (the node count doubles with each
+// level once inlined). Measured: bench/RESULTS.md, §"Structural limits against ONNX Runtime 1.30".
 import { subgraphsOf } from './walk.js';
 import { InputError } from '../errors.js';
 import type { FunctionProto, GraphProto, ModelProto, NodeProto } from './onnx.js';
@@ -10,23 +10,26 @@ import { normalDomain } from './opset.js';
 
 /**
  * Model-local functions calling functions, this deep at most. Exporters nest functions by module
- * (a few levels; ten is already rare); ONNX Runtime 1.30 loads 100 levels in ~25 ms, takes 0.8 s at
- * 1,000 (its time grows with the square), and crashes from ~400 (1 MiB stack) or ~2,700 (8 MiB).
+ * (a few levels; ten is already rare); ONNX Runtime 1.30 loads this depth quickly, but its time grows
+ * with the square of the depth and it crashes (stack overflow) at a few times this depth with a 1 MiB
+ * stack (bench/RESULTS.md, §"Structural limits against ONNX Runtime 1.30").
  */
 export const MAX_FUNCTION_DEPTH = 100;
 
 /**
  * If/Loop/Scan bodies inside bodies, this deep at most, counted through function calls (a body
  * inlined where it is called nests as deep as the call). Real models nest a few levels; ONNX
- * Runtime loads 64 levels in ~0.1 s, but 500 levels take 5.6 s and 1,000 take 34 s.
+ * Runtime loads this depth quickly, but deeper nesting takes it seconds, then tens of seconds
+ * (bench/RESULTS.md, §"Structural limits against ONNX Runtime 1.30").
  */
 export const MAX_SUBGRAPH_DEPTH = 64;
 
 /**
  * Nodes, this many at most: in the graph, its subgraphs and the functions (each body once), and
  * again with every function call replaced by the function's nodes, as ONNX Runtime inlines them.
- * The largest real exports have ~200,000; a million Identity nodes already cost 1.1–1.9 GB to copy
- * and end in bad_alloc in ONNX Runtime.
+ * The largest real exports have ~200,000; a million Identity nodes already cost over a gigabyte to
+ * copy and end in bad_alloc in ONNX Runtime (bench/RESULTS.md, §"Structural limits against ONNX
+ * Runtime 1.30").
  */
 export const MAX_NODES = 500_000;
 

@@ -82,8 +82,9 @@ function checkGraph(graph: GraphProto, outer: Set<string>, domains: Set<string>,
   }
   for (const o of graph.output) if (!known.has(o.name ?? '')) problems.push(`${where}: output '${o.name}' is not produced`);
   try {
-    // A graph in order (as ONNX asks) has no cycle; only others need sorting to find one. A cold
-    // validation of BERT-base (twice a run) took 10–21 ms with the sort, 5–9 ms without.
+    // A graph in order (as ONNX asks) has no cycle; only others need sorting to find one. Without the
+    // sort a cold validation of BERT-base (twice a run) took about half as long (bench/RESULTS.md,
+    // §"What changed, each measured against the build before it", 8d60361).
     if (!index.isSorted()) index.topologicalOrder();
   } catch (e) {
     problems.push(`${where}: ${(e as Error).message}`);

@@ -40,7 +40,7 @@ const SAMPLE_COLS = [0.5, 0.91, 0.07, 0.33, 0.76, 0.21, 0.62, 0.45];
  * `direct` from X[f·rows][g·cols], `crossed` from X[g·rows][f·cols]. When K is the transpose of A,
  * K's direct signature equals A's crossed one, so only such pairs are worth transposing and
  * hashing in full (on BERT-base every square weight was otherwise transposed and hashed against
- * the others: 0.9 s of dedup's 1.5 s).
+ * the others, most of dedup's time: bench/RESULTS.md, §"Figures moved from source comments").
  */
 export function transposeSamples(bytes: Uint8Array, rows: number, cols: number, size: number): { direct: string; crossed: string } {
   const at = (r: number, c: number) => Buffer.from(bytes.buffer, bytes.byteOffset + (r * cols + c) * size, size).toString('hex');

@@ -165,7 +165,8 @@ function assign(values: Float32Array, centroids: Float32Array, progress?: JobPro
 }
 
 function assignRange(values: Float32Array, bounds: Float64Array, codes: Uint8Array): void {
-  // The same search in the kernels, without branches (35 ns per value here on random weights).
+  // The same search in the kernels, without branches: this one mispredicts on random weights
+  // (bench/RESULTS.md, §"Pruning and clustering passes, BERT-base").
   if (simdFits(values.length)) {
     codes.set(simdKernels().countBoundsBelow(values, bounds));
     return;
@@ -196,11 +197,13 @@ function compact(centroids: Float32Array, codes: Uint8Array): { centroids: Float
 
 /**
  * Clusters `values` (finite) into at most k ≤ 256 centroids. `progress` is told the fraction done:
- * the sort is most of the time (64 % on 16M values), then the fit, then the codes.
+ * the sort is most of the time, then the fit, then the codes (bench/RESULTS.md, §"Figures moved
+ * from source comments").
  */
 export function kmeans1d(values: Float32Array, options: KMeansOptions, progress?: JobProgress): KMeansResult {
   const k = Math.min(options.k, 256);
-  // A radix sort in the kernels (~107 ns per value with TypedArray sort on BERT-sized matrices).
+  // A radix sort in the kernels (TypedArray sort was the slow part of clustering BERT-sized matrices:
+  // bench/RESULTS.md, §"Pruning and clustering passes, BERT-base").
   const all = simdFits(values.length * 2) ? simdKernels().sorted(values, part(progress, 0, 0.65)) : values.slice().sort();
   const few = distinctOf(all, k);
   if (few) {
@@ -244,7 +247,8 @@ export interface ClusterResult {
  * What reconstructing every value from its codebook (the channel's, along `axis`) gives, measured
  * against the values: the same sums, in the same order, as weightError and sparsity over a
  * reconstructed copy, without making one (the pass did that on the main thread, after reading the
- * values from the file again: ~1 s of BERT-base's k=16).
+ * values from the file again: a large part of BERT-base's k=16 time; bench/RESULTS.md, §"Figures
+ * moved from source comments").
  */
 function reconstructionError(values: Float32Array, dims: number[], axis: number | undefined, codebooks: Float32Array[], codes: Uint8Array, progress?: JobProgress): { error: WeightError; sparsity: number } {
   const channels = axis === undefined ? 1 : dims[axis]!;
@@ -318,7 +322,8 @@ export interface ClusterJob {
 export const CLUSTER_JOB: JobKind<ClusterJob, ClusterResult> = {
   input: 'values',
   execute(job, progress) {
-    // Reading is a tenth of clustering a tensor from a file (16M values: ~60 of ~730 ms).
+    // Reading is about a tenth of clustering a tensor from a file (bench/RESULTS.md, §"Figures moved
+    // from source comments").
     const inFile = !(job.values instanceof Float32Array);
     const values = readInChunks(job.values, part(progress, 0, 0.1));
     return clusterValues(values, job.dims, job.axis, job.options, part(progress, inFile ? 0.1 : 0, 1));

@@ -8,7 +8,8 @@ import type { PruneResult } from './smallest.js';
 /**
  * Positions 0..size of `values` in `order`, smallest magnitude first; among equal magnitudes the
  * later position first, so that zeroing a prefix keeps the earlier one. An insertion sort over a
- * reused array: sorting a fresh array with a comparator per group took ~0.5 µs (12 s on BERT-base).
+ * reused array: sorting a fresh array with a comparator per group made N:M pruning of BERT-base take
+ * many seconds (bench/RESULTS.md, §"Figures moved from source comments").
  */
 function smallestFirst(values: Float32Array, size: number, order: Int32Array): void {
   for (let a = 0; a < size; a++) {
@@ -30,15 +31,16 @@ function smallestFirst(values: Float32Array, size: number, order: Int32Array): v
  * before.
  *
  * Groups are walked row by row along the innermost axis, reading the m rows of a block side by
- * side: going group by group through a general gather (index arithmetic per value) took 2.3 s on
- * BERT-base's weights for 2:4.
+ * side: going group by group through a general gather (index arithmetic per value) was seconds
+ * slower on BERT-base's weights for 2:4 (bench/RESULTS.md, §"Figures moved from source comments").
  */
 export function pruneNM(source: Float32Array | FloatSource, dims: number[], axis: number, n: number, m: number): PruneResult {
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
   const length = dims[axis]!;
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  // The WebAssembly kernel takes four columns at a time (BERT-base 2:4, the whole command: 1.2 s
-  // with this JavaScript, 0.42 s with it); this code stays for tensors too large for its memory.
+  // The WebAssembly kernel takes four columns at a time, much faster than this JavaScript
+  // (bench/RESULTS.md, §"What changed, each measured against the build before it", 233b8f8);
+  // this code stays for tensors too large for its memory.
   if (simdFits(source.length)) return simdKernels().pruneNM(source, outer, length, inner, n, m);
   return pruneNMScalar(source, outer, length, inner, n, m);
 }

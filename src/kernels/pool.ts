@@ -73,7 +73,8 @@ const spares: Worker[] = [];
 
 /**
  * Starts the kernel workers of `threads` threads now (the calling thread is one of them), so that
- * their start-up (~25–60 ms each) overlaps the reading of the model; the next KernelPool takes them.
+ * their start-up overlaps the reading of the model; the next KernelPool takes them (the start-up's
+ * cost: bench/RESULTS.md, §"Figures moved from source comments").
  */
 export function prestartKernelWorkers(threads: number): void {
   const path = threads > 1 ? workerPath() : undefined;
@@ -109,11 +110,11 @@ interface Entry {
  * (largest first) and the calling thread looks at it smallest first, and the first to set its claim
  * (an atomic flag in shared memory) runs it. No thread waits for another to hand it work: with jobs
  * handed out by this thread, the worker sat idle whenever this thread was busy with a job of its
- * own (BERT-base int8: 13 ms at once). Jobs with values in memory go to one worker, as a copy, a few
- * at a time, or run here.
+ * own (bench/RESULTS.md, §"What changed, each measured against the build before it", 04ac1ae). Jobs
+ * with values in memory go to one worker, as a copy, a few at a time, or run here.
  *
- * With two workers, BERT-base int4 spent ~90 ms of CPU starting them while the model was read, and
- * the calling thread sat idle through the kernels: one worker and this thread did the same sooner.
+ * With two workers, starting them cost CPU time while the model was read, and the calling thread sat
+ * idle through the kernels: one worker and this thread did the same sooner (same section, c57978a).
  */
 export class KernelPool {
   private readonly workers: Worker[] = [];
@@ -261,8 +262,9 @@ export class KernelPool {
   }
 
   /**
-   * Stops the workers without waiting for their threads to end (~16 ms on BERT-base, which the
-   * pass need not spend): unreferenced, they cannot keep the process alive meanwhile.
+   * Stops the workers without waiting for their threads to end (time the pass need not spend:
+   * bench/RESULTS.md, §"After 7c6fa60: kernel workers keep their next job"): unreferenced, they
+   * cannot keep the process alive meanwhile.
    */
   async close(): Promise<void> {
     for (const w of this.workers) {

@@ -90,8 +90,9 @@ export interface IntRange {
   /**
    * Symmetric scales that use the most negative code too: the group's extreme value (whichever sign)
    * maps to `min`, so a scale may be negative. ONNX Runtime's own 4-bit quantizer does this; on the
-   * char LM it beats max|x|/7 for plain rounding (block 32: +3.6 % against +3.8 % perplexity) but not
-   * under the clipping search (+2.4 % against +1.7 %), so the 4-bit pass uses it only without search.
+   * char LM it beats max|x|/7 for plain rounding but not under the clipping search (perplexity:
+   * bench/RESULTS.md, §"Figures moved from source comments"), so the 4-bit pass uses it only
+   * without search.
    */
   fullSymmetric?: boolean;
 }

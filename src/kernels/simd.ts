@@ -87,8 +87,8 @@ const align = (n: number) => Math.ceil(n / 16) * 16;
 /**
  * Values read from a file go through the kernels this many bytes of rows at a time, into the same
  * memory each time, where the kernels then find them in the core's cache. Whole tensors went out to
- * RAM and were read back (BERT-base int4: reading took ~3× as long as copying the same bytes into a
- * small buffer, with two threads at it).
+ * RAM and were read back, and reading them took several times as long as copying the same bytes into
+ * a small buffer (bench/RESULTS.md, §"Figures moved from source comments").
  */
 const SLAB_BYTES = 256 << 10;
 

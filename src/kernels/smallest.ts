@@ -26,9 +26,9 @@ export function kthSmallest(a: Float32Array, k: number): number {
  * is deterministic). Returns the pruned copy.
  */
 export function pruneSmallest(values: Float32Array | FloatSource, count: number): PruneResult {
-  // The WebAssembly kernels select by radix (2 s → 0.2 s on BERT-base's MatMul weights) and count
-  // the zeros and the error on the way; this scalar code stays for tensors too large for their
-  // memory, and as the reference in the tests.
+  // The WebAssembly kernels select by radix (far faster: bench/RESULTS.md, §"Figures moved from
+  // source comments") and count the zeros and the error on the way; this scalar code stays for
+  // tensors too large for their memory, and as the reference in the tests.
   if (simdFits(values.length)) return simdKernels().pruneSmallest(values, count);
   const original = toFloat32(values);
   const pruned = pruneSmallestScalar(original, count);

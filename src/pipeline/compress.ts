@@ -31,8 +31,9 @@ export interface CompressOptions {
   seed?: number;
   /**
    * Threads of the kernels, this one included (threads − 1 workers). Default: one per core for
-   * models of 64 MiB or more (BERT-base int4 0.77 → 0.51 s with two on a 2-vCPU machine), one
-   * below, where starting a worker (~25 ms) costs more than it saves.
+   * models of 64 MiB or more (a second thread shortened BERT-base int4 markedly on a 2-vCPU machine),
+   * one below, where starting a worker costs more than it saves (bench/RESULTS.md, §"Figures moved
+   * from source comments").
    */
   threads?: number;
   write?: WriteOptions;
@@ -59,10 +60,11 @@ export interface CompressResult {
 
 /**
  * Kernel threads when not asked for, by the size of the model file: one per core from 64 MiB on,
- * else one (starting a worker, ~25 ms, costs more than it saves). A model with external data has a
+ * else one (starting a worker costs more than it saves). A model with external data has a
  * small model file, so it gets one too, on purpose: each worker holds the tensor it quantizes, and
- * for the models that may not fit in memory one thread keeps the peak lowest (the 2.64 GB
- * llama-style model int8 took 1.07 GB, 0.40×, on one thread and 1.39 GB, 0.53×, on two).
+ * for the models that may not fit in memory one thread keeps the peak lowest (the llama-style
+ * external-data model's int8 peak was higher on two threads: bench/RESULTS.md, §"Latest: issue #8's
+ * harness at 344ee54").
  */
 export function defaultThreads(modelFile: string): number {
   let bytes = 0;

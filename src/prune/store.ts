@@ -47,7 +47,8 @@ export function markPruned(context: PassContext, w: Weight, zeros: number): void
 
 /**
  * Values that are not ±0, counted without a branch: pruned tensors hold zeros at random places, and
- * a branch per value mispredicted half the time (13 ns per value on BERT-base's weights).
+ * a branch per value mispredicted half the time (bench/RESULTS.md, §"Figures moved from source
+ * comments").
  */
 function countNonZero(values: Float32Array): number {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);

@@ -44,8 +44,9 @@ export async function calibrate(model: Model, names: string[], dataPath: string)
   const dir = mkdtempSync(join(tmpdir(), 'onnxpress-calibrate-'));
   // In a child process, as evaluation: a model that crashes ONNX Runtime fails in one line. No time
   // budget: --eval-timeout does not reach here, and a large calibration set may rightly take long.
-  // The child starts now, while the probe is written; its messages cost ~3 ms per MB of
-  // activations, small beside accumulating their Gram matrices here.
+  // The child starts now, while the probe is written; its messages cost little beside accumulating
+  // the activations' Gram matrices here (bench/RESULTS.md, §"ONNX Runtime in a child process: what
+  // it costs").
   const ort = new OrtProcess(Infinity);
   ort.prestart();
   try {

@@ -72,8 +72,8 @@ export interface GptqOptions {
   damp?: number;
   /**
    * Clip ratios tried for each group's scale (on the values as updated so far). Measured on the char
-   * LM, plain min/max scales do better under GPTQ (block 32: +1.0 % perplexity against +1.8 % with the
-   * search), so the passes leave this unset.
+   * LM, plain min/max scales do better under GPTQ than the search (perplexity: bench/RESULTS.md,
+   * §"Figures moved from source comments"), so the passes leave this unset.
    */
   clipRatios?: number[];
 }

@@ -110,7 +110,7 @@ export const int4Pass = definePass({
     const all = [...toNBits, ...toDq];
     const gptq = options.calibration !== undefined && all.length > 0 ? await planGptq(model, all, options.calibration) : undefined;
     if (gptq) summary.notes.push(gptq.note);
-    // Eight candidates (1, 0.95 … 0.65): 60 % of the time of 21 down to 0.5; on held-out data neither
+    // Eight candidates (1, 0.95 … 0.65) take less time than 21 down to 0.5; on held-out data neither
     // set is consistently the more accurate (bench/RESULTS.md, "The int4 clipping ratios on held-out data").
     const ratios = options.search === 'mse' ? clipRatios(7, 0.65) : undefined;
     const edits = new ModelEditor(model);

@@ -28,19 +28,17 @@ import { lstmPairs, quantizeRows, rewriteLstm } from './lstm-integer.js';
 import { NameAllocator } from '../ir/names.js';
 
 /**
- * mode=auto: the form per op that ran fastest in ONNX Runtime (bench/RESULTS.md §4; CPU, 1 thread,
- * latency as a ratio to fp32):
+ * mode=auto: the form per op that ran fastest in ONNX Runtime (CPU, 1 thread; the figures are in
+ * bench/RESULTS.md, §"4. ONNX Runtime latency per output form" and its "Default form per op"):
  * - MatMul → dynamic. The integer form (which ORT fuses into DynamicQuantizeMatMul) is the fastest
- *   form on every model measured: BERT-base 0.37×, char LM 0.60–0.67×; weight-only DequantizeLinear
- *   is 0.77× on BERT but 1.19× (slower than fp32) on the char LM's small matrices.
+ *   form on every model measured; weight-only DequantizeLinear is faster than fp32 on BERT's large
+ *   matrices but slower on the char LM's small ones.
  * - Gemm (plain: no transA, alpha = beta = 1, which is what rewriteDynamic handles) → dynamic too.
- *   Weight-only Gemm is about as fast as fp32 (digits 0.99×), and the integer form measured faster
- *   on all three models tried: GPT-2 small's 48 Gemm weights 0.53–0.54× (weight-only 0.83–0.89×),
- *   the MLP 0.73–0.79× (weight-only 1.04–1.15×), the digits CNN's two Gemms 0.96× (weight-only
- *   1.00–1.01×).
- * - Conv, ConvTranspose → weight-only. Every quantized Conv form is slower than fp32 (DequantizeLinear
- *   2.0× on digits), and the integer form, ConvInteger, far slower (~8×), so it is not used.
- * - Gather → weight-only (there is no integer form; DequantizeLinear costs 2–9 %).
+ *   Weight-only Gemm is about as fast as fp32, and the integer form ran faster than both on all
+ *   three models tried (GPT-2 small, the MLP, the digits CNN).
+ * - Conv, ConvTranspose → weight-only. Every quantized Conv form is slower than fp32, and the
+ *   integer form, ConvInteger, far slower still, so it is not used.
+ * - Gather → weight-only (there is no integer form; DequantizeLinear costs a little).
  * A weight goes dynamic only if every use takes that form and nothing else reads it.
  */
 const AUTO_DYNAMIC_OPS = new Set(['matmul', 'gemm']);

@@ -1,5 +1,6 @@
-// The integer LSTM: com.microsoft.DynamicQuantizeLSTM, which ONNX Runtime runs in 0.47–0.76× the
-// float LSTM's time where the weight-only form costs ~1.2× (bench/RESULTS.md). It takes W and R as
+// The integer LSTM: com.microsoft.DynamicQuantizeLSTM, which ONNX Runtime runs faster than the float
+// LSTM, where the weight-only form is slower (bench/RESULTS.md, §"LSTM: ONNX Runtime's integer LSTM
+// against the float one and our weight-only int8"). It takes W and R as
 // int8 codes transposed per direction — W [D, I, 4H], R [D, H, 4H] — with a scale and zero point per
 // direction and gate row ([D, 4H]), and quantizes the input and hidden state itself at run time.
 // The codes are the weight-only form's (per direction and row, symmetric, max/127).

@@ -103,7 +103,8 @@ export async function evaluate(referencePath: string, candidatePath: string, opt
 }
 
 async function evaluateIn(ort: OrtProcess, referencePath: string, candidatePath: string, options: EvaluateOptions, reference?: Model): Promise<Evaluation> {
-  // Started first: the child boots and loads ONNX Runtime (~60 ms) while the data is read here.
+  // Started first: the child boots and loads ONNX Runtime while the data is read here (its cost:
+  // bench/RESULTS.md, §"ONNX Runtime in a child process: what it costs").
   ort.prestart();
   try {
     const refModel = reference ?? readModel(referencePath);

@@ -1,7 +1,8 @@
 // Text from a model file (names, producer, doc strings) or from a data file is the file author's, not
 // ours: printed raw, an ANSI escape could rewrite the terminal, a newline could forge a line of the
-// report, and a 1 MB name would flood it. Everything that reaches a terminal or a text report goes
-// through here; JSON keeps the exact values, with the characters that terminals act on escaped.
+// report, and a name a megabyte long would flood it. Everything that reaches a terminal or a text
+// report goes through here; JSON keeps the exact values, with the characters that terminals act on
+// escaped.
 
 /** C0 and C1 control characters, DEL, and the Unicode marks that reorder or hide text. */
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g;

@@ -67,7 +67,8 @@ function hold(child: ChildProcess, held: boolean): void {
 
 /**
  * Starts the child of the next evaluation now: a command that will evaluate calls this first, so
- * that the child's start (~60 ms: a Node process, then ONNX Runtime) overlaps its reading of the models.
+ * that the child's start (a Node process, then ONNX Runtime) overlaps its reading of the models
+ * (its cost: bench/RESULTS.md, §"ONNX Runtime in a child process: what it costs").
  */
 export function prestartOrtChild(): void {
   if (spare) return;

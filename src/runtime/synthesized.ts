@@ -11,9 +11,9 @@ import { declaredShape, declaredType } from './feeds.js';
 
 /**
  * Elements per synthesized input, and per batch of them, at most: 2^26, 256 MiB as float32. Making
- * them takes ~65 ns an element (~4 s for one input at the limit, times 4 batches by default), all
- * batches are held at once and copied to ONNX Runtime; the largest real inputs (a batch of 32
- * images of 224x224, a minute of audio) have a few million.
+ * them takes seconds for one input at the limit, times 4 batches by default (bench/RESULTS.md,
+ * §"Figures moved from source comments"), all batches are held at once and copied to ONNX Runtime;
+ * the largest real inputs (a batch of 32 images of 224x224, a minute of audio) have a few million.
  */
 export const MAX_SYNTHESIZED_ELEMENTS = 2 ** 26;
 
