@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
+import type { CheckInputs } from '../pass/pass.js';
 import { compress } from '../pipeline/compress.js';
 import { prepareOutputs } from '../io/output-path.js';
 import { listPasses, parseStep, type PipelineStep } from '../pipeline/registry.js';
@@ -113,6 +114,8 @@ export function registerCompress(program: Command): void {
       write: { externalData, sizeThreshold: threshold, location: flags.location, force: flags.force ?? false },
       // The evaluation settings are checked (the data and labels given read) before anything is written: a mistake in them leaves no output.
       onInputRead: evaluate ? (model) => checkEvalData(model, evaluate) : undefined,
+      // --data (and --dim/--shape) are also what int8's and fp16's checks run the model on.
+      inputs: checkInputsOf(merged),
     });
     const report = await buildReport({
       command: 'compress', reference: result.model, referenceFiles: result.input.files, inputParameters: result.inputParameters,
@@ -124,4 +127,10 @@ export function registerCompress(program: Command): void {
     report.recipe = recipeData({ passes: pipeline, seed, eval: evaluate ? recipeEvalOf(merged) : undefined, gates: recipeGatesOf(gates) });
     emitReport(report, flags);
   });
+}
+
+/** --data, --dim and --shape as the passes' checks take them (with or without --eval). */
+function checkInputsOf(flags: Parameters<typeof evalOptionsFrom>[0]): CheckInputs {
+  const { data, dims, shapes } = evalOptionsFrom(flags);
+  return { data: typeof data === 'string' ? data : undefined, dims, shapes };
 }

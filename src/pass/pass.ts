@@ -5,11 +5,24 @@ import type { Model } from '../ir/model.js';
 import type { Progress } from '../kernels/progress.js';
 import type { OptionSpecs, OptionsOf, OptionValues } from './options.js';
 
+/** Evaluation inputs as the user gave them: a data path, or values for synthesized inputs' dimensions. */
+export interface CheckInputs {
+  data?: string;
+  dims?: Record<string, number>;
+  shapes?: Record<string, number[]>;
+}
+
 export interface PassContext {
   progress: Progress;
   /** Seed for anything random (clustering initialisation, sampling). */
   seed: number;
   threads: number;
+  /**
+   * The inputs the user gave for evaluation (`--data`, or `--dim`/`--shape` for synthesized ones):
+   * what a pass that runs the model to check its choice (int8's guard, fp16's fallback) runs it on
+   * when its own `calibration=` is not given.
+   */
+  inputs?: CheckInputs;
   /**
    * This run's state of an end-of-run step (`Finish`), made on first use. The pipeline runs each
    * finish asked for once, after the last step, in the order first asked. Absent when a pass runs

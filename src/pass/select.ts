@@ -51,6 +51,9 @@ export function selection(options: SelectionValues, ops: Set<string>): Selection
   };
 }
 
+/** Float tensors of at least this many elements that no op reads as a weight are named in the skips. */
+export const UNUSED_REPORT_ELEMENTS = 4096;
+
 /**
  * The weights a pass works on: float32 weights used by the chosen ops that the selection options
  * allow, each left-out one with its reason. `extra` adds a pass's own reasons to leave one alone.
@@ -64,15 +67,25 @@ export function chooseWeights(model: Model, options: SelectionValues & { readonl
   const chosen = selection(options, parseOpList(options.ops));
   const weights: Weight[] = [];
   const skipped: Skip[] = [];
+  const byOptions = optionFilter(options);
   for (const w of findWeights(model)) {
-    if (w.uses.length === 0) continue;
+    if (w.uses.length === 0) {
+      // A large float tensor no op reads as a weight (sliced apart first, read by an elementwise op,
+      // an LSTM's weights packed into one tensor): said, so that it is never left float in silence.
+      const readers = [...new Set(w.otherUses.map((n) => n.op_type ?? '?'))];
+      const elements = numElements(w.tensor.dims);
+      if (readers.length > 0 && elements >= UNUSED_REPORT_ELEMENTS && dtypes.includes(w.tensor.data_type ?? 0)) {
+        const why = byOptions([w.name], elements);
+        skipped.push(why ? { name: w.name, reason: why, chosen: true } : { name: w.name, reason: `read by ${readers.join(', ')}, not as the weight of an op this pass takes: left as it is` });
+      }
+      continue;
+    }
     const why = chosen.reason(w)
       ?? (!dtypes.includes(w.tensor.data_type ?? 0) ? `${dtypeName(w.tensor.data_type)} weights are left as they are (${only} only)` : undefined)
       ?? extra?.(w);
     if (why) skipped.push({ name: w.name, reason: why, ...(chosen.byOptions(w) ? { chosen: true } : {}) });
     else weights.push(w);
   }
-  const byOptions = optionFilter(options);
   for (const q of findQuantizedWeights(model)) {
     const why = byOptions([q.name, q.node.name ?? ''].filter((n) => n !== ''), q.elements);
     skipped.push(why ? { name: q.name, reason: why, chosen: true } : { name: q.name, reason: q.reason });

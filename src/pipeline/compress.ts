@@ -13,6 +13,7 @@ import { countParameters } from '../report/inspect.js';
 import { unchangedTensorRows, type TensorRow } from '../report/tensors.js';
 import type { PassSummary } from '../pass/pass.js';
 import type { PipelineStep } from './registry.js';
+import type { CheckInputs } from '../pass/pass.js';
 import type { Progress } from '../kernels/progress.js';
 import { runPipeline } from './run.js';
 import { prestartKernelWorkers } from '../kernels/pool.js';
@@ -28,6 +29,8 @@ export interface CompressOptions {
   dryRun?: boolean;
   /** The passes to run, in order. */
   steps?: PipelineStep[];
+  /** Evaluation inputs (--data, --dim, --shape): what passes that check their choice run the model on. */
+  inputs?: CheckInputs;
   seed?: number;
   /**
    * Threads of the kernels, this one included (threads − 1 workers). Default: one per core for
@@ -114,7 +117,7 @@ async function runAndWrite(
     threads: number; data: OutputData | undefined; precopied: PrecopiedOutput | undefined; inputParameters: number; baseRows: TensorRow[];
   },
 ): Promise<CompressResult> {
-  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads, progress: options.progress, settle: data && ((tensors) => data.settle(tensors)) });
+  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads, progress: options.progress, inputs: options.inputs, settle: data && ((tensors) => data.settle(tensors)) });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
   // (With no pass, the model is the input, checked above.)
   const outputProblems = passes.length > 0 ? validateModel(model.proto) : [];

@@ -36,7 +36,7 @@ export async function runPipeline(model: Model, steps: PipelineStep[], context: 
     if (!finishes.has(finish)) finishes.set(finish, finish.start());
     return finishes.get(finish) as S;
   };
-  const ctx: PassContext = { progress: context.progress ?? silentProgress, seed: context.seed ?? 0, threads: context.threads ?? 1, finishing };
+  const ctx: PassContext = { progress: context.progress ?? silentProgress, seed: context.seed ?? 0, threads: context.threads ?? 1, finishing, inputs: context.inputs };
   const summaries: PassSummary[] = [];
   const settleStep = context.settleStep ?? steps.length - 1;
   for (const [i, step] of steps.entries()) {

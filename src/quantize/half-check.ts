@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import { elementTypes } from '../ir/elem-types.js';
 import { FLOAT16_MAX } from '../ir/half.js';
 import type { Model } from '../ir/model.js';
+import type { CheckInputs } from '../pass/pass.js';
 import { DataType, type NodeProto } from '../ir/onnx.js';
 import { loadEvalData, type EvalData } from '../runtime/data.js';
 import { checkFeeds } from '../runtime/feeds.js';
@@ -58,15 +59,16 @@ export interface MeasuredKeep {
  * float32 run, then those whose output turns non-finite in the converted model.
  */
 export async function measureHalf(
-  model: Model, options: Omit<HalfPlanOptions, 'keep'> & { keep: HalfPlanOptions['keep']; keepIo: boolean; weightOnly: boolean; data?: string; seed: number },
+  model: Model, options: Omit<HalfPlanOptions, 'keep'> & { keep: HalfPlanOptions['keep']; keepIo: boolean; weightOnly: boolean; data?: string; inputs?: CheckInputs; seed: number },
 ): Promise<MeasuredKeep> {
   const label = model.source?.given ?? 'the model';
   let data: EvalData;
   try {
-    data = loadEvalData(model, { data: options.data, seed: options.seed, batches: 2 });
+    const given = options.data ?? options.inputs?.data;
+    data = loadEvalData(model, { dims: options.inputs?.dims, shapes: given === undefined ? options.inputs?.shapes : undefined, data: given, seed: options.seed, batches: 2 });
   } catch (e) {
     // The evaluation's advice names --data; here the data comes from the pass's own options.
-    if (e instanceof UsageError && options.data === undefined) throw new UsageError(`${e.message.replace(/: give evaluation data with --data$/, '')}: give the check inputs with calibration=DATA, or convert without it (check=none)`);
+    if (e instanceof UsageError && options.data === undefined && options.inputs?.data === undefined) throw new UsageError(`${e.message.replace(/: give evaluation data with --data$/, '')}: give the check inputs with calibration=DATA, or convert without it (check=none)`);
     throw e;
   }
   for (const batch of data.batches) checkFeeds(model, label, batch.inputs);

@@ -14,6 +14,7 @@ import { optionFilter } from '../pass/select.js';
 import { calibrationProblem } from './calibrate.js';
 import { HalfConversions, WEIGHT_ONLY_MIN_ELEMENTS, applyHalf, planHalf, type HalfType } from './half-convert.js';
 import { measureHalf } from './half-check.js';
+import { uncheckable } from './probe.js';
 
 /** Ops kept in float32 unless asked: those float16 converters are known to break (ONNX Runtime's float16.py block list). */
 const DEFAULT_BLOCK = 'Resize,Upsample,Range,CumSum,TopK,NonMaxSuppression,RoiAlign,RandomNormal,RandomUniform';
@@ -55,9 +56,14 @@ function halfPass(method: 'fp16' | 'bf16', dtype: HalfType) {
       const minSize = options['min-size'];
       const opset = opsetVersion(model.proto, '') ?? 1;
       const conversions = new HalfConversions(dtype);
-      const measured = options.check === 'measure'
-        ? await measureHalf(model, { dtype, opset, conversions, keep, minSize, keepIo: options['keep-io'], weightOnly: options['weight-only'], data: options.calibration, seed: context.seed })
-        : undefined;
+      let measured: Awaited<ReturnType<typeof measureHalf>> | undefined;
+      if (options.check === 'measure') {
+        try {
+          measured = await measureHalf(model, { dtype, opset, conversions, keep, minSize, keepIo: options['keep-io'], weightOnly: options['weight-only'], data: options.calibration, inputs: context.inputs, seed: context.seed });
+        } catch (e) {
+          summary.notes.push(`not measured: the model could not be run for the check, so it is converted without it, as check=none (give the check inputs with --data or calibration=DATA): ${uncheckable(e)}`);
+        }
+      }
       const plan = planHalf(model.graph, { dtype, opset, conversions, minSize, keep: (n) => measured?.kept.get(n) ?? keep(n) });
       const result = applyHalf(model, plan, { dtype, keepIo: options['keep-io'], minSize, weightOnly: options['weight-only'], conversions });
       for (const { before, after, error } of result.converted) {

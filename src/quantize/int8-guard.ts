@@ -8,6 +8,7 @@
 // one at a time, until the outputs agree.
 import { UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
+import type { CheckInputs } from '../pass/pass.js';
 import { NameAllocator } from '../ir/names.js';
 import type { NodeProto } from '../ir/onnx.js';
 import type { Weight } from '../ir/weights.js';
@@ -123,12 +124,20 @@ function insertBeforeReaders(nodes: NodeProto[], added: NodeProto[]): NodeProto[
   return out;
 }
 
-/** The data the checks run on: `calibration=` when given, else synthesized inputs. */
-function checkData(model: Model, options: { data?: string; seed: number }): EvalData {
+/** What the checks run on: `calibration=` (data), else the evaluation inputs the user gave, else synthesized ones. */
+export interface CheckOptions {
+  data?: string;
+  inputs?: CheckInputs;
+  seed: number;
+}
+
+/** The data the checks run on: `calibration=` when given, else `--data`, else synthesized inputs (with `--dim`/`--shape`). */
+function checkData(model: Model, options: CheckOptions): EvalData {
+  const data = options.data ?? options.inputs?.data;
   try {
-    return loadEvalData(model, { data: options.data, seed: options.seed, batches: 2 });
+    return loadEvalData(model, { dims: options.inputs?.dims, shapes: data === undefined ? options.inputs?.shapes : undefined, data, seed: options.seed, batches: 2 });
   } catch (e) {
-    if (e instanceof UsageError && options.data === undefined) {
+    if (e instanceof UsageError && data === undefined) {
       throw new UsageError(`${e.message.replace(/: give evaluation data with --data$/, '')}: give the check inputs with calibration=DATA, or choose the form yourself (mode=weight or mode=dynamic)`);
     }
     throw e;
@@ -140,7 +149,7 @@ function checkData(model: Model, options: { data?: string; seed: number }): Eval
  * model itself, on the check's data: for forms whose effect cannot be emulated by fake quantization
  * (the integer LSTM quantizes its hidden state inside the op).
  */
-export async function trialCosine(model: Model, build: (trial: Model) => void, options: { data?: string; seed: number }): Promise<{ cosine: number; source: string }> {
+export async function trialCosine(model: Model, build: (trial: Model) => void, options: CheckOptions): Promise<{ cosine: number; source: string }> {
   const data = checkData(model, options);
   const label = model.source?.given ?? 'the model';
   for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
@@ -165,7 +174,7 @@ export async function trialCosine(model: Model, build: (trial: Model) => void, o
 }
 
 /** Runs the float model and the model with the integer form's activation quantization; demotes what breaks it. */
-export async function guardIntegerForm(model: Model, candidates: Weight[], options: { data?: string; seed: number }): Promise<GuardResult> {
+export async function guardIntegerForm(model: Model, candidates: Weight[], options: CheckOptions): Promise<GuardResult> {
   const label = model.source?.given ?? 'the model';
   const data = checkData(model, options);
   for (const batch of data.batches) checkFeeds(model, label, batch.inputs);

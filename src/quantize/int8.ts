@@ -23,7 +23,8 @@ import { intAttribute, makeNode, replaceWeight } from '../ir/build.js';
 import { dequantizeWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { gptqQuantize, planGptq } from './gptq.js';
-import { GUARD_MIN_COSINE, guardIntegerForm, trialCosine } from './int8-guard.js';
+import { GUARD_MIN_COSINE, guardIntegerForm, trialCosine, type GuardResult } from './int8-guard.js';
+import { uncheckable } from './probe.js';
 import { lstmPairs, quantizeRows, rewriteLstm } from './lstm-integer.js';
 import { NameAllocator } from '../ir/names.js';
 
@@ -138,9 +139,18 @@ export const int8Pass = definePass({
     else if (options.calibration !== undefined) summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
     // The fidelity guard (int8-guard.ts): the integer form only where it is measured harmless.
-    const guard = mode === 'auto' && dynamic && options.check === 'measure'
-      ? await guardIntegerForm(model, candidates.filter(takesDynamic), { data: options.calibration, seed: context.seed })
-      : undefined;
+    let guard: GuardResult | undefined;
+    if (mode === 'auto' && dynamic && options.check === 'measure') {
+      try {
+        guard = await guardIntegerForm(model, candidates.filter(takesDynamic), { data: options.calibration, inputs: context.inputs, seed: context.seed });
+      } catch (e) {
+        // Not measured, not chosen: the integer form only where its error is measured small.
+        const why = uncheckable(e);
+        const integer = candidates.filter(takesDynamic);
+        guard = { demoted: new Map(integer.map((w) => [w, `the integer form could not be checked (${why}); weight-only instead`])), cosine: Number.NaN, source: '', unchecked: [] };
+        summary.notes.push(`auto: the integer form could not be checked, so ${integer.length} MatMul/Gemm weight${integer.length === 1 ? ' is' : 's are'} weight-only (give the check inputs with --data or calibration=DATA): ${why}`);
+      }
+    }
     const isDynamic = (w: Weight) => dynamic && takesDynamic(w) && !guard?.demoted.has(w);
     // The integer LSTM (lstm-integer.ts), measured faster in ONNX Runtime; checked like the integer MatMul.
     let lstms = (mode === 'auto' || mode === 'dynamic') && symmetric && granularity === 'channel' ? lstmPairs(model, candidates) : [];
@@ -154,9 +164,12 @@ export const int8Pass = definePass({
           const made = rewriteLstm(trial, { ...p, node }, qw, qr, trialNames);
           trial.graph.initializer = [...trial.graph.initializer.filter((t) => t !== p.w.tensor && t !== p.r.tensor), ...made];
         }
-      }, { data: options.calibration, seed: context.seed });
+      }, { data: options.calibration, inputs: context.inputs, seed: context.seed }).catch((e: unknown) => ({ cosine: Number.NaN, source: '', why: uncheckable(e) }));
       const n = lstms.length;
-      if (check.cosine < GUARD_MIN_COSINE) {
+      if ('why' in check) {
+        summary.notes.push(`auto: the integer LSTM could not be checked, so ${n} LSTM${n === 1 ? ' is' : 's are'} weight-only (give the check inputs with --data or calibration=DATA): ${check.why}`);
+        lstms = [];
+      } else if (check.cosine < GUARD_MIN_COSINE) {
         summary.notes.push(`auto: the integer LSTM (DynamicQuantizeLSTM) checked on ${check.source}: lowest output cosine ${check.cosine.toFixed(6)} < ${GUARD_MIN_COSINE}; ${n} LSTM${n === 1 ? '' : 's'} kept weight-only`);
         lstms = [];
       } else summary.notes.push(`auto: the integer LSTM (DynamicQuantizeLSTM) checked on ${check.source}: lowest output cosine ${check.cosine.toFixed(6)} with it`);
@@ -168,7 +181,7 @@ export const int8Pass = definePass({
       const lstm = lstms.length > 0 ? `; ${lstms.length} LSTM${lstms.length === 1 ? '' : 's'} in integers by DynamicQuantizeLSTM` : '';
       summary.notes.push(`auto: ${n(integer)} dynamic, computed in integers by MatMulInteger; ${n(weightOnly)} weight-only, through DequantizeLinear${lstm}`);
     }
-    if (guard) {
+    if (guard && guard.source !== '') {
       const n = guard.demoted.size, unchecked = guard.unchecked.length;
       summary.notes.push(`auto: the integer form checked on ${guard.source}: lowest output cosine ${guard.cosine.toFixed(6)} with it${n > 0 ? `; ${n} weight${n === 1 ? '' : 's'} kept weight-only, whose quantized activations moved the outputs` : ''}${unchecked > 0 ? `; ${unchecked} used inside subgraphs, where the check does not reach, take it unchecked` : ''}`);
     }

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InputError, UsageError } from '../errors.js';
 import { writeModel } from '../io/write.js';
 import { elementTypes } from '../ir/elem-types.js';
 import { Model } from '../ir/model.js';
@@ -93,4 +94,14 @@ export class ProbeRunner {
     this.ort.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Why a check could not run (the model does not run on the inputs it was given or synthesized), as
+ * one line for a note; anything else (a bug) is thrown on.
+ */
+export function uncheckable(e: unknown): string {
+  if (!(e instanceof InputError) && !(e instanceof UsageError)) throw e;
+  const line = e.message.split('\n')[0]!;
+  return line.length > 300 ? `${line.slice(0, 297)}…` : line;
 }

@@ -189,6 +189,18 @@ describe('what fp16 leaves alone', () => {
     expect(notes).toMatch(/measured on 2 synthesized batches/);
   });
 
+  it('a model that does not run on synthesized inputs: converted without the check, and said so', () => {
+    const g = graph(
+      [node('MatMul', ['x', 'W'], ['h']), node('Reshape', ['h', 'shape'], ['y'])],
+      [vi('x', ['N', 64])], [vi('y', [3, 'M'])],
+      [tensor('W', [64, 64], Array.from({ length: 4096 }, (_, i) => Math.sin(i) * 0.1)), tensor('shape', [2], [3, -1], DataType.INT64)],
+    );
+    const input = save(join(dir, 'needs-data.onnx'), model(g, 17));
+    const r = cli(['compress', input, '-o', join(dir, 'needs-data-fp16.onnx'), '--quantize', 'fp16']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/not measured: the model could not be run for the check, so it is converted without it, as check=none/);
+  });
+
   it('refuses calibration with check=none before reading the model', () => {
     const r = cli(['compress', join(dir, 'no-such-model.onnx'), '-o', join(dir, 'x.onnx'), '--quantize', `fp16:check=none,calibration=${fixture('mlp', 'test_data_set_0')}`]);
     expect(r.code).toBe(2);

@@ -104,3 +104,44 @@ describe('activationError (the ranking of layers)', () => {
     expect(activationError(peaky)).toBe(1);
   });
 });
+
+describe('what the check runs on, and when it cannot run', () => {
+  it('runs on --data when no calibration= is given (and so keeps the filter bank weight-only without one)', () => {
+    const model = spectrogramModel();
+    const data = tonalFrames();
+    const r = cli(['compress', model, '-o', join(dir, 'with-data.onnx'), '--force', '--quantize', 'int8', '--data', data, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const notes = (JSON.parse(r.stdout) as Report).passes[0]!.notes.join(' ');
+    expect(notes).toMatch(/the integer form checked on .*tone\.npy/);
+    expect(notes).toMatch(/1 weight kept weight-only/);
+  });
+
+  it('a model that does not run on synthesized inputs: the integer form is not chosen unchecked (weight-only, said), and --data lets it be checked', () => {
+    // x [N, 64] · W, then Reshape to [3, −1]: 64·N must divide by 3, which the synthesized N = 1 does not.
+    const g = graph(
+      [node('MatMul', ['x', 'W'], ['h']), node('Reshape', ['h', 'shape'], ['y'])],
+      [vi('x', ['N', 64])], [vi('y', [3, 'M'])],
+      [tensor('W', [64, 64], Array.from({ length: 4096 }, (_, i) => Math.sin(i) * 0.1)), tensor('shape', [2], [3, -1], 7)],
+    );
+    const input = save(join(dir, 'needs-data.onnx'), model(g, 17));
+    const r = cli(['compress', input, '-o', join(dir, 'needs-data-int8.onnx'), '--force', '--quantize', 'int8', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const notes = (JSON.parse(r.stdout) as Report).passes[0]!.notes.join(' ');
+    expect(notes).toMatch(/the integer form could not be checked, so 1 MatMul\/Gemm weight is weight-only \(give the check inputs with --data or calibration=DATA\)/);
+    expect(readModel(join(dir, 'needs-data-int8.onnx')).graph.node.some((n) => n.op_type === 'MatMulInteger')).toBe(false);
+    const x = join(dir, 'x3.npy');
+    writeFileSync(x, npy(Float32Array.from({ length: 3 * 64 }, (_, i) => Math.cos(i)), [3, 64]));
+    const checked = cli(['compress', input, '-o', join(dir, 'needs-data-int8b.onnx'), '--force', '--quantize', 'int8', '--data', x]);
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(readModel(join(dir, 'needs-data-int8b.onnx')).graph.node.some((n) => n.op_type === 'MatMulInteger')).toBe(true);
+  });
+
+  it('a large float tensor no op reads as a weight is named in the skips (never left float in silence), and --strict fails on it', () => {
+    const g = graph([node('Add', ['x', 'table'], ['y'])], [vi('x', [64, 64])], [vi('y', [64, 64])], [tensor('table', [64, 64], new Array(4096).fill(0.5))]);
+    const input = save(join(dir, 'added.onnx'), model(g, 17));
+    const r = cli(['compress', input, '-o', join(dir, 'added-int8.onnx'), '--force', '--quantize', 'int8']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/read by Add, not as the weight of an op this pass takes: left as it is \(table\)/);
+    expect(cli(['compress', input, '-o', join(dir, 'added-int8.onnx'), '--force', '--quantize', 'int8', '--strict']).code).toBe(3);
+  });
+});
