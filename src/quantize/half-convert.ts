@@ -15,8 +15,8 @@ import { constantTensor, floatValues, numElements } from '../ir/tensor.js';
 import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
 import { intAttribute, makeNode } from '../ir/build.js';
 
-/** Ops that read values of any type and output none of it (shapes, sizes): they need no Cast. */
-const ANY_TYPE_READERS = new Set(['Shape', 'Size']);
+/** Ops that read values of any type and make a type of their own (shapes, sizes, a Cast's `to`): they need no Cast before them. */
+const ANY_TYPE_READERS = new Set(['Shape', 'Size', 'Cast']);
 
 export type HalfType = typeof DataType.FLOAT16 | typeof DataType.BFLOAT16;
 
