@@ -1,12 +1,12 @@
 // What an adapter works with: the node, the graph (or function body) it sits in, fresh names,
 // constants inserted before the node, and what is known of the element types and ranks of values.
-import { AttributeType, DataType, type AttributeProto, type NodeProto, type TensorProto } from '../ir/onnx.js';
+import { DataType, type AttributeProto, type NodeProto } from '../ir/onnx.js';
 import type { GraphEditor } from '../ir/editor.js';
 import type { NameAllocator } from '../ir/names.js';
 import { makeTensor, toNumber } from '../ir/tensor.js';
 import type { ValueFacts } from './facts.js';
 import { floatToHalf } from '../ir/half.js';
-import { makeNode } from '../ir/build.js';
+import { intAttribute, makeNode, stringAttribute, tensorAttribute } from '../ir/build.js';
 
 /** The adapters build nodes as passes do. */
 export { makeNode };
@@ -93,22 +93,14 @@ export function stringOf(a: AttributeProto | undefined): string | undefined {
   return a?.s === undefined ? undefined : new TextDecoder().decode(a.s);
 }
 
-function emptyAttribute(name: string, type: number): AttributeProto {
-  return { name, type, floats: [], ints: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] };
-}
-
 export function setIntAttribute(node: NodeProto, name: string, value: number): void {
   removeAttribute(node, name);
-  node.attribute.push({ ...emptyAttribute(name, AttributeType.INT), i: value });
+  node.attribute.push(intAttribute(name, value));
 }
 
 export function setStringAttribute(node: NodeProto, name: string, value: string): void {
   removeAttribute(node, name);
-  node.attribute.push({ ...emptyAttribute(name, AttributeType.STRING), s: new TextEncoder().encode(value) });
-}
-
-export function tensorAttribute(name: string, t: TensorProto): AttributeProto {
-  return { ...emptyAttribute(name, AttributeType.TENSOR), t };
+  node.attribute.push(stringAttribute(name, value));
 }
 
 /** Little-endian raw_data for values of a numeric type. */

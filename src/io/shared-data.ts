@@ -11,7 +11,8 @@
 // Nothing is renamed into place until the caller commits, after every model is written.
 import { createHash } from 'node:crypto';
 import type { Model } from '../ir/model.js';
-import { NameAllocator } from '../ir/names.js';
+import { intsAttribute, makeNode } from '../ir/build.js';
+import { ModelEditor } from '../ir/editor.js';
 import { forEachGraph } from '../ir/walk.js';
 import { toNumber, transposedBytes } from '../ir/tensor.js';
 import { dtypeInfo } from '../ir/dtype.js';
@@ -20,7 +21,7 @@ import { dataOf, setData, type TensorData } from '../ir/data.js';
 import { FileRange } from '../ir/file-range.js';
 import { repointSettled } from './write.js';
 import type { GraphProto, TensorProto } from '../ir/onnx.js';
-import { AttributeType, DataType } from '../ir/onnx.js';
+import { DataType } from '../ir/onnx.js';
 
 const LARGE_TENSOR = 1 << 20;
 
@@ -117,7 +118,7 @@ export class SharedData {
     this.current = undefined;
     const result: StoreResult = { reused: 0, transposed: 0, savedBytes: 0, readsBytes: 0 };
     const reads = new Set<Stored>();
-    let names: NameAllocator | undefined;
+    let edits: ModelEditor | undefined;
     const sites: { graph: GraphProto; tensor: TensorProto }[] = [];
     forEachGraph(model.proto, ({ graph }) => {
       for (const tensor of graph.initializer) sites.push({ graph, tensor });
@@ -154,19 +155,16 @@ export class SharedData {
         const flipped = transposedBytes(bytes instanceof FileRange ? bytes.load() : bytes, rows, cols, size);
         const other = this.byHash.get(hashOf(flipped));
         if (other && other.length === flipped.byteLength) {
-          names ??= new NameAllocator(model);
+          edits ??= new ModelEditor(model);
+          const home = edits.graph(graph);
           // The tensor keeps its name as the Transpose's output; the stored bytes get a new initializer [cols, rows].
-          const source = names.fresh(`${name}_shared_T`);
-          graph.initializer = graph.initializer.filter((t) => t !== tensor);
-          graph.input = graph.input.filter((i) => i.name !== name);
+          const source = edits.fresh(`${name}_shared_T`);
+          home.removeInitializer(tensor);
           const stored: TensorProto = { ...tensor, name: source, dims: [cols, rows], external_data: [] };
           delete stored.data_location;
           this.point(stored, other);
-          graph.initializer.push(stored);
-          graph.node.unshift({
-            input: [source], output: [name], name: names.fresh(`${name}_Transpose`), op_type: 'Transpose', metadata_props: [], device_configurations: [],
-            attribute: [{ name: 'perm', ints: [1, 0], type: AttributeType.INTS, floats: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] }],
-          });
+          home.addInitializer(stored);
+          home.insertNode(makeNode('Transpose', [source], [name], edits.fresh(`${name}_Transpose`), [intsAttribute('perm', [1, 0])]), 'start');
           other.models.add(index);
           reads.add(other);
           result.reused++;

@@ -4,12 +4,25 @@ import { AttributeType, type AttributeProto, type NodeProto, type TensorProto } 
 import type { ModelEditor } from './editor.js';
 import type { Weight } from './weights.js';
 
+/** An attribute of `type` with every repeated field empty, for the builders below to fill in one value. */
+function attributeOf(name: string, type: number): AttributeProto {
+  return { name, type, floats: [], ints: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] };
+}
+
 export function intAttribute(name: string, value: number): AttributeProto {
-  return { name, i: value, type: AttributeType.INT, floats: [], ints: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] };
+  return { ...attributeOf(name, AttributeType.INT), i: value };
 }
 
 export function intsAttribute(name: string, values: number[]): AttributeProto {
-  return { name, ints: values, type: AttributeType.INTS, floats: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] };
+  return { ...attributeOf(name, AttributeType.INTS), ints: values };
+}
+
+export function stringAttribute(name: string, value: string): AttributeProto {
+  return { ...attributeOf(name, AttributeType.STRING), s: new TextEncoder().encode(value) };
+}
+
+export function tensorAttribute(name: string, t: TensorProto): AttributeProto {
+  return { ...attributeOf(name, AttributeType.TENSOR), t };
 }
 
 export function makeNode(op: string, inputs: string[], outputs: string[], name: string, attributes: AttributeProto[] = [], domain?: string): NodeProto {

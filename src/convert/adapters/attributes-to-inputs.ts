@@ -2,6 +2,7 @@
 // the other reductions 18, Split 13, Squeeze/Unsqueeze 13, Dropout 12, Upsample 9.
 import { DataType } from '../../ir/onnx.js';
 import type { Adapter } from '../adapter.js';
+import { intAttribute } from '../../ir/build.js';
 import { attribute, removeAttribute, stringOf, type AdapterContext } from '../context.js';
 import { dtypeName } from '../../ir/dtype.js';
 
@@ -118,7 +119,7 @@ export const split18: Adapter = {
   apply(ctx) {
     if (ctx.node.input[1]) return { how: 'split input given: unchanged' };
     // Split-13 without 'split' made as many equal parts as it has outputs; 18 wants num_outputs.
-    ctx.node.attribute.push({ name: 'num_outputs', type: 2, i: ctx.node.output.length, floats: [], ints: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] });
+    ctx.node.attribute.push(intAttribute('num_outputs', ctx.node.output.length));
   },
 };
 

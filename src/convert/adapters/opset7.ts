@@ -1,6 +1,7 @@
 // Opset 6 → 7: the legacy 'broadcast'/'axis' attributes of the elementwise ops gave way to numpy
 // broadcasting, and the 'is_test' flags of BatchNormalization and Dropout went away.
 import type { Adapter } from '../adapter.js';
+import { intsAttribute } from '../../ir/build.js';
 import { attribute, intOf, makeNode, removeAttribute } from '../context.js';
 
 /**
@@ -37,7 +38,7 @@ function legacyBroadcast(op: string): Adapter {
       // An Unsqueeze of opset 7's form (axes attribute): later steps convert it like any node.
       const unsqueezed = ctx.fresh(`${b}_aligned`);
       const u = makeNode('Unsqueeze', [b], [unsqueezed], ctx.fresh(`${node.name || op}_align`));
-      u.attribute.push({ name: 'axes', type: 7, ints: Array.from({ length: trailing }, (_, i) => rankB + i), floats: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] });
+      u.attribute.push(intsAttribute('axes', Array.from({ length: trailing }, (_, i) => rankB + i)));
       ctx.insertBefore(u);
       node.input[1] = unsqueezed;
       return { how: "legacy broadcast with axis: B unsqueezed to align, 'broadcast'/'axis' dropped" };
@@ -95,7 +96,7 @@ export const prelu7: Adapter = {
     if (rankX <= 2) return { how: 'unchanged' };
     const aligned = ctx.fresh(`${slope}_per_channel`);
     const u = makeNode('Unsqueeze', [slope], [aligned], ctx.fresh(`${ctx.node.name || 'PRelu'}_slope`));
-    u.attribute.push({ name: 'axes', type: 7, ints: Array.from({ length: rankX - 2 }, (_, i) => i + 1), floats: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] });
+    u.attribute.push(intsAttribute('axes', Array.from({ length: rankX - 2 }, (_, i) => i + 1)));
     ctx.insertBefore(u);
     ctx.node.input[1] = aligned;
   },
