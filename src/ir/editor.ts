@@ -173,19 +173,12 @@ export class GraphEditor {
    * given; the group under `undefined` goes first. For a pass adding nodes all over a large graph.
    */
   insertAfterEach(groups: ReadonlyMap<NodeProto | undefined, NodeProto[]>): void {
-    const list = this.body.node;
-    const order = [...(groups.get(undefined) ?? [])];
-    let anchored = 0;
-    for (const n of list) {
-      order.push(n);
-      const after = groups.get(n);
-      if (after) { order.push(...after); anchored++; }
-    }
-    if (anchored < groups.size - (groups.has(undefined) ? 1 : 0)) throw new Error('a node to insert after is not in this graph');
-    const added = order.length - list.length;
-    order.forEach((n, i) => { list[i] = n; });
-    for (const nodes of groups.values()) for (const n of nodes) this.index(n);
-    if (added > 0) this.changed();
+    this.insertEach(groups, 'after');
+  }
+
+  /** As insertAfterEach, each group right before its node. */
+  insertBeforeEach(groups: ReadonlyMap<NodeProto | undefined, NodeProto[]>): void {
+    this.insertEach(groups, 'before');
   }
 
   /** Puts `replacement` where `node` was. */
@@ -289,6 +282,24 @@ export class GraphEditor {
     const entry = this.indexed.get(node);
     if (!entry) throw new Error(`node '${node.name || node.op_type}' is not in this graph`);
     return entry;
+  }
+
+  private insertEach(groups: ReadonlyMap<NodeProto | undefined, NodeProto[]>, side: 'before' | 'after'): void {
+    const list = this.body.node;
+    const order = [...(groups.get(undefined) ?? [])];
+    let anchored = 0;
+    for (const n of list) {
+      const near = groups.get(n);
+      if (near) anchored++;
+      if (near && side === 'before') order.push(...near);
+      order.push(n);
+      if (near && side === 'after') order.push(...near);
+    }
+    if (anchored < groups.size - (groups.has(undefined) ? 1 : 0)) throw new Error(`a node to insert ${side} is not in this graph`);
+    const added = order.length - list.length;
+    order.forEach((n, i) => { list[i] = n; });
+    for (const nodes of groups.values()) for (const n of nodes) this.index(n);
+    if (added > 0) this.changed();
   }
 
   private positionOf(place: Place): number {

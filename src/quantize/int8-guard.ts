@@ -9,7 +9,7 @@
 import { UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import type { CheckInputs } from '../pass/pass.js';
-import { NameAllocator } from '../ir/names.js';
+import { ModelEditor } from '../ir/editor.js';
 import type { NodeProto } from '../ir/onnx.js';
 import type { Weight } from '../ir/weights.js';
 import { loadEvalData, type EvalData } from '../runtime/data.js';
@@ -79,9 +79,12 @@ function activationsOf(model: Model, w: Weight): string[] {
 /** A copy of the model with the activations of `weights` quantized as the integer form would. */
 function withQuantizedActivations(model: Model, weights: Weight[]): Model {
   const trial = trialCopy(model);
-  const names = new NameAllocator(trial);
+  const edits = new ModelEditor(trial);
+  const graph = edits.graph(trial.graph);
+  const names = edits.names;
   const byNode = new Map(model.graph.node.map((n, i) => [n, trial.graph.node[i]!]));
-  const added: NodeProto[] = [];
+  // Each pair right before the node reading it (where its input exists).
+  const before = new Map<NodeProto, NodeProto[]>();
   for (const w of weights) {
     for (const use of w.uses) {
       const node = byNode.get(use.node);
@@ -89,39 +92,16 @@ function withQuantizedActivations(model: Model, weights: Weight[]): Model {
       const index = use.inputIndex === 1 ? 0 : 1;
       const x = node.input[index]!;
       const [q, s, z, y] = ['q', 'scale', 'zero', 'dq'].map((p) => names.fresh(`${x}_${p}`)) as [string, string, string, string];
-      added.push(makeNode('DynamicQuantizeLinear', [x], [q, s, z], names.fresh(`${x}_DynamicQuantizeLinear`)));
-      added.push(makeNode('DequantizeLinear', [q, s, z], [y], names.fresh(`${x}_DequantizeLinear`)));
-      node.input[index] = y;
+      const pair = [
+        makeNode('DynamicQuantizeLinear', [x], [q, s, z], names.fresh(`${x}_DynamicQuantizeLinear`)),
+        makeNode('DequantizeLinear', [q, s, z], [y], names.fresh(`${x}_DequantizeLinear`)),
+      ];
+      before.set(node, [...(before.get(node) ?? []), ...pair]);
+      graph.setInput(node, index, y);
     }
   }
-  // Where their inputs exist: before the first reader (a stable topological position is found by sortGraph-free insertion).
-  trial.graph.node = insertBeforeReaders(trial.graph.node, added);
+  graph.insertBeforeEach(before);
   return trial;
-}
-
-/** Puts each added pair right before the first node that reads its output. */
-function insertBeforeReaders(nodes: NodeProto[], added: NodeProto[]): NodeProto[] {
-  const producedBy = new Map<string, NodeProto>();
-  for (const n of added) for (const o of n.output) producedBy.set(o, n);
-  const placed = new Set<NodeProto>();
-  const out: NodeProto[] = [];
-  const place = (n: NodeProto) => {
-    if (placed.has(n)) return;
-    for (const i of n.input) {
-      const p = producedBy.get(i);
-      if (p) place(p);
-    }
-    placed.add(n);
-    out.push(n);
-  };
-  for (const n of nodes) {
-    for (const i of n.input) {
-      const p = producedBy.get(i);
-      if (p) place(p);
-    }
-    out.push(n);
-  }
-  return out;
 }
 
 /** What the checks run on: `calibration=` (data), else the evaluation inputs the user gave, else synthesized ones. */

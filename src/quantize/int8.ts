@@ -26,7 +26,6 @@ import { gptqQuantize, planGptq } from './gptq.js';
 import { GUARD_MIN_COSINE, guardIntegerForm, trialCosine, type GuardResult } from './int8-guard.js';
 import { uncheckable } from './probe.js';
 import { lstmPairs, quantizeRows, rewriteLstm } from './lstm-integer.js';
-import { NameAllocator } from '../ir/names.js';
 
 /**
  * mode=auto: the form per op that ran fastest in ONNX Runtime (CPU, 1 thread; the figures are in
@@ -157,12 +156,15 @@ export const int8Pass = definePass({
     const lstmCodes = new Map(lstms.map((p) => [p, [quantizeRows(p.w), quantizeRows(p.r)] as const]));
     if (lstms.length > 0 && mode === 'auto' && options.check === 'measure') {
       const check = await trialCosine(model, (trial) => {
-        const trialNames = new NameAllocator(trial);
+        const trialEdits = new ModelEditor(trial);
+        const graph = trialEdits.graph(trial.graph);
         for (const p of lstms) {
           const node = trial.graph.node[model.graph.node.indexOf(p.node)]!;
           const [qw, qr] = lstmCodes.get(p)!;
-          const made = rewriteLstm(trial, { ...p, node }, qw, qr, trialNames);
-          trial.graph.initializer = [...trial.graph.initializer.filter((t) => t !== p.w.tensor && t !== p.r.tensor), ...made];
+          const made = rewriteLstm(trial, trialEdits, { ...p, node }, qw, qr);
+          graph.removeInitializer(p.w.tensor);
+          graph.removeInitializer(p.r.tensor);
+          for (const t of made) graph.addInitializer(t);
         }
       }, { data: options.calibration, inputs: context.inputs, seed: context.seed }).catch((e: unknown) => ({ cosine: Number.NaN, source: '', why: uncheckable(e) }));
       const n = lstms.length;
@@ -187,8 +189,7 @@ export const int8Pass = definePass({
     }
     for (const p of lstms) {
       const [qw, qr] = lstmCodes.get(p)!;
-      const made = rewriteLstm(model, p, qw, qr, names);
-      edits.graph(model.graph).refresh(p.node);
+      const made = rewriteLstm(model, edits, p, qw, qr);
       replaceWeight(edits, p.w, made, []);
       replaceWeight(edits, p.r, [], []);
       model.settle(made);

@@ -6,7 +6,7 @@
 // The codes are the weight-only form's (per direction and row, symmetric, max/127).
 import { ensureOpset } from '../convert/raise.js';
 import type { Model } from '../ir/model.js';
-import type { NameAllocator } from '../ir/names.js';
+import type { ModelEditor } from '../ir/editor.js';
 import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import { normalDomain } from '../ir/opset.js';
 import { floatValues, makeTensor, transposedBytes } from '../ir/tensor.js';
@@ -57,7 +57,8 @@ function transposedPerDirection(codes: Int8Array, d: number, rows: number, cols:
  * Replaces the LSTM by DynamicQuantizeLSTM reading the codes; returns the new initializers (the
  * caller removes W and R's float storage). `q` are quantizeRows' results for W and R.
  */
-export function rewriteLstm(model: Model, pair: LstmPair, qw: QuantizeResult, qr: QuantizeResult, names: NameAllocator): TensorProto[] {
+export function rewriteLstm(model: Model, edits: ModelEditor, pair: LstmPair, qw: QuantizeResult, qr: QuantizeResult): TensorProto[] {
+  const names = edits.names;
   ensureOpset(model.proto, MS_DOMAIN, 1);
   const made: TensorProto[] = [];
   const inputs: string[] = [];
@@ -76,7 +77,7 @@ export function rewriteLstm(model: Model, pair: LstmPair, qw: QuantizeResult, qr
   const optional = (i: number) => node.input[i] ?? '';
   node.op_type = 'DynamicQuantizeLSTM';
   node.domain = MS_DOMAIN;
-  node.input = [node.input[0]!, wq, rq, optional(3), optional(4), optional(5), optional(6), optional(7), ws, wz, rs, rz];
+  edits.graph(model.graph).setInputs(node, [node.input[0]!, wq, rq, optional(3), optional(4), optional(5), optional(6), optional(7), ws, wz, rs, rz]);
   node.attribute = node.attribute.filter((a) => a.name !== 'layout');
   return made;
 }

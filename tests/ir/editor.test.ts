@@ -86,7 +86,8 @@ describe('GraphEditor', () => {
         if (choice === 9 && plain.length > 0) {
           const groups = new Map<NodeProto | undefined, NodeProto[]>([[undefined, [node('Neg', [pick(values())], [`v${fresh++}`])]]]);
           for (const anchor of [pick(plain), pick(plain)]) groups.set(anchor, [node('Abs', [pick(values())], [`v${fresh++}`])]);
-          editor.insertAfterEach(groups);
+          if (next() < 0.5) editor.insertAfterEach(groups);
+          else editor.insertBeforeEach(groups);
         } else if (choice === 10 && g.initializer.length > 0) {
           editor.replaceInitializer(pick(g.initializer), tensor(next() < 0.5 ? `w${fresh++}` : 'w0'));
         }
@@ -151,13 +152,16 @@ describe('GraphEditor', () => {
     expectCurrent(editor, g);
   });
 
-  it('inserts groups of nodes right after their anchors in one pass, the unanchored group first', () => {
+  it('inserts groups of nodes right after (or before) their anchors in one pass, the unanchored group first', () => {
     const [a, b] = [node('Relu', ['x'], ['a'], 'a'), node('Relu', ['a'], ['b'], 'b')];
     const g = graph([a, b], ['x'], ['b']);
     const editor = new GraphEditor(g);
     editor.insertAfterEach(new Map([[b, [node('Neg', ['b'], ['n2'], 'after-b')]], [undefined, [node('Neg', ['x'], ['n0'], 'first')]],
       [a, [node('Neg', ['a'], ['n1'], 'after-a'), node('Abs', ['a'], ['n3'], 'after-a-2')]]]));
     expect(g.node.map((n) => n.name)).toEqual(['first', 'a', 'after-a', 'after-a-2', 'b', 'after-b']);
+    expectCurrent(editor, g);
+    editor.insertBeforeEach(new Map([[b, [node('Neg', ['a'], ['n4'], 'before-b')]]]));
+    expect(g.node.map((n) => n.name)).toEqual(['first', 'a', 'after-a', 'after-a-2', 'before-b', 'b', 'after-b']);
     expectCurrent(editor, g);
   });
 
