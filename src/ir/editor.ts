@@ -215,10 +215,24 @@ export class GraphEditor {
    * a model before IR 4 lists its initializers among the inputs as well.
    */
   removeInitializer(tensor: TensorProto | string): void {
-    const name = typeof tensor === 'string' ? tensor : tensor.name ?? '';
+    if (typeof tensor !== 'string') {
+      this.removeInitializers([tensor]);
+      return;
+    }
     const g = this.graph;
-    keepWhere(g.initializer, typeof tensor === 'string' ? (t) => (t.name ?? '') !== name : (t) => t !== tensor);
-    keepWhere(g.input, (i) => i.name !== name);
+    keepWhere(g.initializer, (t) => (t.name ?? '') !== tensor);
+    keepWhere(g.input, (i) => i.name !== tensor);
+    this.changed();
+  }
+
+  /** removeInitializer for many tensors, in one pass over the lists. */
+  removeInitializers(tensors: Iterable<TensorProto>): void {
+    const gone = new Set(tensors);
+    if (gone.size === 0) return;
+    const names = new Set([...gone].map((t) => t.name ?? ''));
+    const g = this.graph;
+    keepWhere(g.initializer, (t) => !gone.has(t));
+    keepWhere(g.input, (i) => !names.has(i.name ?? ''));
     this.changed();
   }
 

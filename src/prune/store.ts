@@ -1,6 +1,7 @@
 // Writing pruned values back, and storing pruned tensors sparsely when that is smaller: a finish
 // step (SPARSE_STORAGE), run once after the last step of a pipeline.
-import { DataType, type GraphProto, type SparseTensorProto } from '../ir/onnx.js';
+import { GraphEditor } from '../ir/editor.js';
+import { DataType, type GraphProto, type SparseTensorProto, type TensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import { makeTensor, numElements, tensorValues } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
@@ -67,16 +68,16 @@ function storeSparse(model: Model, names: Pruned): { name: string; denseBytes: n
   const moved: { name: string; denseBytes: number; sparseBytes: number }[] = [];
   if (names.size === 0) return moved;
   forEachGraph(model.proto, ({ graph }: { graph: GraphProto }) => {
-    const keep = [];
+    const dense: TensorProto[] = [];
     for (const t of graph.initializer) {
       const marked = names.get(t.name ?? '');
-      if (!marked || t.data_type !== DataType.FLOAT || graph.input.some((i) => i.name === t.name)) { keep.push(t); continue; }
+      if (!marked || t.data_type !== DataType.FLOAT || graph.input.some((i) => i.name === t.name)) continue;
       const count = numElements(t.dims);
       // The count the pass made, where no later pass changed the bytes (no need to read them).
       const nnz = dataOf(t) === marked.data ? count - marked.zeros : countNonZero(tensorValues(t) as Float32Array);
       const denseBytes = count * 4;
       const sparseBytes = nnz * (4 + 8);
-      if (sparseBytes >= denseBytes) { keep.push(t); continue; }
+      if (sparseBytes >= denseBytes) continue;
       const values = tensorValues(t) as Float32Array;
       const vals = new Float32Array(nnz);
       const idx = new BigInt64Array(nnz);
@@ -89,9 +90,10 @@ function storeSparse(model: Model, names: Pruned): { name: string; denseBytes: n
       };
       delete sparse.indices!.name;
       graph.sparse_initializer.push(sparse);
+      dense.push(t);
       moved.push({ name: t.name ?? '', denseBytes, sparseBytes });
     }
-    graph.initializer = keep;
+    if (dense.length > 0) new GraphEditor(graph).removeInitializers(dense);
   });
   return moved;
 }
