@@ -7,6 +7,7 @@
 //   node scripts/golden-outputs.mjs --update         rewrite tests/golden/outputs.json
 //   node scripts/golden-outputs.mjs --dist DIR       use another build (e.g. bench/out/ref-REV/dist)
 //   node scripts/golden-outputs.mjs --model M.onnx   the same pipelines on one other model (bench models)
+//   node scripts/golden-outputs.mjs --only a,b       only these pipelines (by name)
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,8 +58,10 @@ function pipelines(model) {
 }
 
 function cases() {
+  const names = flag('--only')?.split(',');
+  const pick = (list) => (names ? list.filter((c) => names.includes(c.name.split('/').pop())) : list);
   const only = flag('--model');
-  if (only) return pipelines(resolve(only)).map((c) => ({ ...c, name: `${c.name}` }));
+  if (only) return pick(pipelines(resolve(only)));
   const models = {
     digits: f('digits/model.onnx'),
     mlp: f('mlp/model.onnx'),
@@ -69,7 +72,7 @@ function cases() {
     constants: f('conformance/constants/model.onnx'),
   };
   const all = [];
-  for (const [key, model] of Object.entries(models)) for (const c of pipelines(model)) all.push({ ...c, name: `${key}/${c.name}` });
+  for (const [key, model] of Object.entries(models)) for (const c of pick(pipelines(model))) all.push({ ...c, name: `${key}/${c.name}` });
   all.push({ name: 'charlm/heads', model: models.charlm, steps: [p('heads:ratio=0.5')], options: {} });
   all.push({ name: 'external/none-inline', model: models.external, steps: [], options: { write: { externalData: false } } });
   all.push({ name: 'charlm/int8-gptq', model: models.charlm, steps: [q(`int8:calibration=${f('charlm/test_data_set_0')}`)], options: {} });
