@@ -79,6 +79,16 @@ export interface PassSummary {
   bytesAfter: number;
   /** Anything else worth saying (opset raised, nodes added). */
   notes: string[];
+  /** Static quantization: the activation ranges it used (reusable with ranges=FILE). */
+  ranges?: ActivationRanges;
+}
+
+/** Calibrated activation ranges by value name, with the scale and zero point made from each. */
+export interface ActivationRanges {
+  method: string;
+  source: string;
+  samples: number;
+  values: Record<string, { min: number; max: number; scale?: number; zeroPoint?: number }>;
 }
 
 /**

@@ -26,6 +26,8 @@ import { gptqQuantize, planGptq } from './gptq.js';
 import { GUARD_MIN_COSINE, guardIntegerForm, trialCosine, type GuardResult } from './int8-guard.js';
 import { uncheckable } from './probe.js';
 import { lstmPairs, quantizeRows, rewriteLstm } from './lstm-integer.js';
+import { quantizeStatic, STATIC_OPTIONS, staticProblem } from './static.js';
+import { existsSync } from 'node:fs';
 
 /**
  * mode=auto: the form per op that ran fastest in ONNX Runtime (CPU, 1 thread; the figures are in
@@ -85,21 +87,25 @@ export const int8Pass = definePass({
     granularity: { type: 'enum', choices: ['channel', 'tensor'], default: 'channel', description: 'one scale per output channel, or one per tensor' },
     symmetric: { type: 'boolean', default: true, description: 'int8 with zero point 0, or uint8 with a zero point (asymmetric)' },
     check: { type: 'enum', choices: ['measure', 'none'], default: 'measure', description: `mode=auto: before a MatMul/Gemm weight takes the integer form, run the model on the calibration data (or synthesized inputs) with its activations quantized as that form will, and keep weight-only the layers whose quantized activations move the outputs (cosine below ${GUARD_MIN_COSINE}); none: take the integer form without running anything` },
-    mode: { type: 'enum', choices: ['auto', 'weight', 'dynamic'], default: 'auto', description: 'auto: each op gets the form measured fastest in ONNX Runtime (bench/RESULTS.md): weights read only by MatMul or plain Gemm computed in integers, Conv, ConvTranspose and Gather weights weight-only (today the same output as dynamic); weight: every weight stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger) wherever the pass has that form, other weights as weight-only' },
+    mode: { type: 'enum', choices: ['auto', 'weight', 'dynamic', 'static'], default: 'auto', description: 'auto: each op gets the form measured fastest in ONNX Runtime (bench/RESULTS.md): weights read only by MatMul or plain Gemm computed in integers, Conv, ConvTranspose and Gather weights weight-only (today the same output as dynamic); weight: every weight stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger) wherever the pass has that form, other weights as weight-only; static: Conv, Gemm and MatMul computed in integers with activation scales calibrated on calibration=DATA (QDQ, which ONNX Runtime fuses into QLinearConv, QLinearMatMul and MatMulIntegerToFloat)' },
     search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
-    calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
+    calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs; with mode=static, the activation ranges are measured on them' },
     ops: { type: 'string', default: `${WEIGHT_OPS},${RECURRENT_OPS},Einsum,Attention`, description: 'op types whose weights are quantized (LSTM, GRU, RNN: W and R; Einsum: a constant operand, on its last output axis; com.microsoft Attention: its QKV weights; these weight-only)' },
+    ...STATIC_OPTIONS,
     ...selectionOptions(256),
   },
-  validate: calibrationProblem,
+  validate: (options) => calibrationProblem(options) ?? staticProblem(options, existsSync),
   async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
+    // mode=static computes Conv, MatMul and Gemm in integers; every other weight then goes weight-only.
+    const integer = options.mode === 'static' ? await quantizeStatic(model, options, context, summary) : new Set<string>();
     let granularity = options.granularity;
     const symmetric = options.symmetric;
-    const { weights: candidates, skipped } = chooseWeights(model, options, undefined, [DataType.FLOAT, ...HALF_DTYPES]);
-    summary.skipped.push(...skipped);
+    const chosen = chooseWeights(model, options, undefined, [DataType.FLOAT, ...HALF_DTYPES]);
+    const candidates = chosen.weights.filter((w) => !integer.has(w.name));
+    summary.skipped.push(...chosen.skipped.filter((s) => !integer.has(s.name)));
     if (candidates.length === 0) return summary;
-    const mode = options.mode;
+    const mode = options.mode === 'static' ? 'weight' : options.mode;
     const takesDynamic = (w: Weight) => w.tensor.data_type === DataType.FLOAT && w.otherUses.length === 0 && !w.isGraphOutput && w.uses.every(mode === 'auto' ? autoDynamic : dynamicEligible);
     let dynamic = mode === 'dynamic' || (mode === 'auto' && candidates.some(takesDynamic));
     // DequantizeLinear needs opset 10 (13 for per-axis scales); DynamicQuantizeLinear needs 11.
@@ -133,9 +139,10 @@ export const int8Pass = definePass({
     const edits = new ModelEditor(model);
     const names = edits.names;
     const range = symmetric ? INT8 : UINT8;
-    const gptq = options.calibration !== undefined && granularity === 'channel' ? await planGptq(model, candidates.filter((w) => w.tensor.data_type === DataType.FLOAT), options.calibration) : undefined;
+    const gptqData = options.mode === 'static' ? undefined : options.calibration;
+    const gptq = gptqData !== undefined && granularity === 'channel' ? await planGptq(model, candidates.filter((w) => w.tensor.data_type === DataType.FLOAT), gptqData) : undefined;
     if (gptq) summary.notes.push(gptq.note);
-    else if (options.calibration !== undefined) summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
+    else if (gptqData !== undefined) summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
     // The fidelity guard (int8-guard.ts): the integer form only where it is measured harmless.
     let guard: GuardResult | undefined;

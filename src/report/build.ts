@@ -50,7 +50,7 @@ export async function buildReport(options: BuildOptions): Promise<Report> {
     sizeRatio: 0,
     passes: (options.passes ?? []).map((s): PassRecord => ({
       pass: s.pass, method: s.method, options: s.options, tensorsChanged: s.tensors.length,
-      bytesBefore: s.bytesBefore, bytesAfter: s.bytesAfter, skipped: s.skipped, notes: s.notes,
+      bytesBefore: s.bytesBefore, bytesAfter: s.bytesAfter, skipped: s.skipped, notes: s.notes, ...(s.ranges ? { ranges: s.ranges } : {}),
     })),
     tensors: options.tensors ?? compareTensors(reference, candidate),
     gates: [],

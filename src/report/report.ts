@@ -5,6 +5,7 @@ import type { AccuracyReport, LatencyReport } from './evaluate.js';
 import type { FileSize } from './size.js';
 import type { TensorRow } from './tensors.js';
 import type { RecipeData } from './recipe-data.js';
+import type { ActivationRanges } from '../pass/pass.js';
 
 export const REPORT_VERSION = 1;
 
@@ -21,6 +22,8 @@ export interface PassRecord {
   /** What it left alone, and why. */
   skipped: { name: string; reason: string; chosen?: boolean }[];
   notes: string[];
+  /** Static quantization: the activation ranges used, by value name (`ranges=` of a later run reads them back). */
+  ranges?: ActivationRanges;
 }
 
 export interface GateResult {

@@ -1,41 +1,12 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encode } from '../../src/io/codec.js';
-import { DataType } from '../../src/ir/onnx.js';
-import { makeTensor } from '../../src/ir/tensor.js';
 import { inverseCholeskyUpper } from '../../src/quantize/gptq.js';
 import { fixture, scratch } from '../helpers.js';
-import { compressAndEvaluate } from './helpers.js';
+import { charlmCalibrationSet, compressAndEvaluate } from './helpers.js';
 
 const dir = scratch();
+const calibrationSet = () => charlmCalibrationSet(dir);
 const CHARLM = fixture('charlm', 'model.onnx');
-
-// Plain English prose, unlike the Python documentation the model was trained and is evaluated on.
-const CALIBRATION_TEXT = `A compression tool is only as good as its report: users decide what ships from it, and
-continuous integration scripts gate on it. Every figure in the report is measured, never estimated where it
-can be measured. Model files come from the internet, so a tool that a hostile file can crash, hang or trick
-into reading outside its folder is not fit for unattended use. Quantization is the pass users reach for
-first; pruning removes whole channels so the model itself becomes smaller and faster; sharing stores
-repeated weights once. The order of the passes is the user's choice, and each must behave correctly after
-any other. Small tensors such as biases and norms stay in floating point unless asked, because they cost
-little and matter much. When a gate fails, the report is still written, the output is still written, and
-the exit code says which gate failed and by how much. The engineer reads the table, compares the settings
-side by side, and ships the smallest model whose accuracy is still good enough for the task at hand.`;
-
-/** A calibration set for the char LM made from text that is not in its evaluation set. */
-function calibrationSet(): string {
-  const vocab: string[] = JSON.parse(readFileSync(fixture('charlm', 'vocab.json'), 'utf8'));
-  const index = new Map(vocab.map((c, i) => [c, i]));
-  const text = CALIBRATION_TEXT.replace(/\s+/g, ' ');
-  const ids = [...text].map((c) => index.get(c)).filter((i): i is number => i !== undefined);
-  const rows = 16, seq = 64;
-  const tokens = BigInt64Array.from({ length: rows * seq }, (_, i) => BigInt(ids[(Math.floor(i / seq) * 997 + (i % seq)) % ids.length]!));
-  const set = join(dir, 'calibration', 'test_data_set_0');
-  mkdirSync(set, { recursive: true });
-  writeFileSync(join(set, 'input_0.pb'), encode('onnx.TensorProto', makeTensor('input_ids', DataType.INT64, [rows, seq], new Uint8Array(tokens.buffer))));
-  return set;
-}
 
 describe('GPTQ (calibration=...)', () => {
   it('the inverse-Hessian factor satisfies UᵀU = H⁻¹', () => {

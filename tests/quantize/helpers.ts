@@ -1,9 +1,13 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { encode } from '../../src/io/codec.js';
+import { DataType } from '../../src/ir/onnx.js';
+import { makeTensor, tensorValues } from '../../src/ir/tensor.js';
+import { fixture } from '../helpers.js';
 import { compress } from '../../src/pipeline/compress.js';
 import { parseStep } from '../../src/pipeline/registry.js';
 import { evaluate, type EvaluateOptions } from '../../src/report/evaluate.js';
 import { readModel } from '../../src/io/read.js';
-import { tensorValues } from '../../src/ir/tensor.js';
 import type { Model } from '../../src/ir/model.js';
 
 /** Compresses `input` with the given `--family spec` steps, then evaluates the output against it in ONNX Runtime. */
@@ -55,3 +59,30 @@ export function dequantizedInteger(model: Model, name: string, { transposed = fa
 }
 
 export const out = (dir: string, name: string) => join(dir, name);
+
+// Plain English prose, unlike the Python documentation the model was trained and is evaluated on.
+const CALIBRATION_TEXT = `A compression tool is only as good as its report: users decide what ships from it, and
+continuous integration scripts gate on it. Every figure in the report is measured, never estimated where it
+can be measured. Model files come from the internet, so a tool that a hostile file can crash, hang or trick
+into reading outside its folder is not fit for unattended use. Quantization is the pass users reach for
+first; pruning removes whole channels so the model itself becomes smaller and faster; sharing stores
+repeated weights once. The order of the passes is the user's choice, and each must behave correctly after
+any other. Small tensors such as biases and norms stay in floating point unless asked, because they cost
+little and matter much. When a gate fails, the report is still written, the output is still written, and
+the exit code says which gate failed and by how much. The engineer reads the table, compares the settings
+side by side, and ships the smallest model whose accuracy is still good enough for the task at hand.`;
+
+/** A calibration set for the char LM made from text that is not in its evaluation set, written under `dir`. */
+export function charlmCalibrationSet(dir: string): string {
+  const vocab: string[] = JSON.parse(readFileSync(fixture('charlm', 'vocab.json'), 'utf8'));
+  const index = new Map(vocab.map((c, i) => [c, i]));
+  const text = CALIBRATION_TEXT.replace(/\s+/g, ' ');
+  const ids = [...text].map((c) => index.get(c)).filter((i): i is number => i !== undefined);
+  const rows = 16, seq = 64;
+  const tokens = BigInt64Array.from({ length: rows * seq }, (_, i) => BigInt(ids[(Math.floor(i / seq) * 997 + (i % seq)) % ids.length]!));
+  const set = join(dir, 'calibration', 'test_data_set_0');
+  mkdirSync(set, { recursive: true });
+  writeFileSync(join(set, 'input_0.pb'), encode('onnx.TensorProto', makeTensor('input_ids', DataType.INT64, [rows, seq], new Uint8Array(tokens.buffer))));
+  return set;
+}
+

@@ -1,0 +1,424 @@
+// Static int8 (--quantize int8:mode=static): Conv and MatMul (and Gemm, as MatMul) computed in
+// integers with activation scales measured ahead of time, in the QDQ form ONNX Runtime fuses into its
+// integer kernels (QLinearConv, QLinearMatMul, MatMulIntegerToFloat). Weights are stored int8 per
+// channel behind a DequantizeLinear, Conv biases int32 with scale input_scale × weight_scale, and each
+// activation a compute node reads gets a QuantizeLinear → DequantizeLinear pair with one scale and
+// zero point per tensor from the calibrated range. As ONNX Runtime's own quantizer places them:
+// - a Conv's output is quantized too (QLinearConv writes 8 bits), and so is the product of a Gemm
+//   made MatMul whose bias is added after it (see gemm-as-matmul.ts); another MatMul's only where an
+//   integer node reads it next (elsewhere it stays float: MatMulIntegerToFloat writes float);
+// - a Relu reading a compute node alone is dropped under asymmetric activations: the output's
+//   quantization to [0, max] (zero point at the lowest code) clips exactly as the Relu did;
+// - Reshape, Flatten, Transpose, Squeeze, Unsqueeze and MaxPool between quantized values get the pair
+//   on their output with their input's scale, which ONNX Runtime removes to run them on the 8-bit codes.
+// Everything else (Softmax, LayerNormalization, Gelu, residual Adds) stays in float.
+import { InputError } from '../errors.js';
+import { dtypeName } from '../ir/dtype.js';
+import { requireDefaultOpset } from '../convert/raise.js';
+import { intAttribute, makeNode, replaceWeight } from '../ir/build.js';
+import { ModelEditor, type GraphEditor } from '../ir/editor.js';
+import { elementTypes } from '../ir/elem-types.js';
+import type { Model } from '../ir/model.js';
+import type { NameAllocator } from '../ir/names.js';
+import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
+import { opsetVersion } from '../ir/opset.js';
+import { floatSource, floatValues, makeTensor, tensorByteLength, toNumber } from '../ir/tensor.js';
+import type { Weight } from '../ir/weights.js';
+import { INT8, UINT8, clipRatios, groupParams, type QuantizeResult } from '../kernels/quantize.js';
+import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
+import type { OptionSpecs } from '../pass/options.js';
+import { usedOps } from '../pass/ops.js';
+import type { PassContext, PassSummary, Skip } from '../pass/pass.js';
+import { chooseWeights } from '../pass/select.js';
+import { foldBatchNorms } from './fold-batchnorm.js';
+import { gemmsAsMatMul } from './gemm-as-matmul.js';
+import { readRangesFile, type RangesRecord } from './ranges-file.js';
+import { calibrateRanges, type RangeMethod } from './ranges.js';
+import type { Range } from './range-methods.js';
+import { dequantizeWeight } from './replace.js';
+
+/** The options int8 takes for mode=static alone (no defaults: absent unless given, so other modes can refuse them). */
+export const STATIC_OPTIONS = {
+  activations: { type: 'enum', choices: ['uint8', 'int8'], description: 'mode=static: the type of quantized activations (default uint8)' },
+  'activation-symmetric': { type: 'boolean', description: 'mode=static: activations with zero point 0 (int8) or 128 (uint8) instead of a calibrated one (default false)' },
+  method: { type: 'enum', choices: ['minmax', 'percentile', 'entropy'], description: 'mode=static: how an activation\'s range is chosen from the calibration data: its extremes, a percentile of its values, or the clipping with the least KL divergence (default minmax)' },
+  percentile: { type: 'number', min: 50, max: 100, description: 'method=percentile: the share of values the range keeps, in percent (default 99.999)' },
+  ranges: { type: 'string', description: 'mode=static: activation ranges from a file instead of calibrating: a JSON report of an earlier mode=static run (--report x.json) or a file with its `ranges` object' },
+} as const satisfies OptionSpecs;
+
+export const DEFAULT_PERCENTILE = 99.999;
+
+export interface StaticOptionValues {
+  readonly mode: string;
+  readonly granularity: 'channel' | 'tensor';
+  readonly symmetric: boolean;
+  readonly search: 'none' | 'mse';
+  readonly calibration?: string;
+  readonly ops: string;
+  readonly include?: string;
+  readonly exclude?: string;
+  readonly activations?: 'uint8' | 'int8';
+  readonly 'activation-symmetric'?: boolean;
+  readonly method?: RangeMethod;
+  readonly percentile?: number;
+  readonly ranges?: string;
+}
+
+/** What is wrong with the static options, checked before the model is read (a usage error). */
+export function staticProblem(options: StaticOptionValues, exists: (path: string) => boolean): string | undefined {
+  const given = (Object.keys(STATIC_OPTIONS) as (keyof typeof STATIC_OPTIONS)[]).filter((k) => options[k] !== undefined);
+  if (options.mode !== 'static') return given.length ? `${given[0]}= applies to mode=static` : undefined;
+  if (options.calibration === undefined && options.ranges === undefined) {
+    return 'mode=static needs calibration=DATA (inputs to measure activation ranges on: a test_data_set folder, .npz, .npy or .pb) or ranges=FILE';
+  }
+  if (!options.symmetric) return 'mode=static stores weights as symmetric int8 (what ONNX Runtime\'s integer kernels take): symmetric=false does not apply';
+  if (options.ranges !== undefined && options.calibration !== undefined) return 'calibration= and ranges= both give activation ranges: give one';
+  if (options.ranges !== undefined && options.method !== undefined) return 'method= chooses ranges from calibration data; with ranges=FILE the file gives them';
+  if (options.percentile !== undefined && options.method !== 'percentile') return 'percentile= applies to method=percentile';
+  if (options.ranges !== undefined && !exists(options.ranges)) return `ranges: ${options.ranges}: no such file`;
+  return undefined;
+}
+
+type ComputeOp = 'Conv' | 'MatMul';
+const COMPUTE_OPS: readonly ComputeOp[] = ['Conv', 'MatMul'];
+
+/** Ops between quantized values that ONNX Runtime runs on the codes when input and output share a scale. */
+const PASS_THROUGH = new Set(['Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'MaxPool']);
+
+interface Compute {
+  node: NodeProto;
+  op: ComputeOp;
+  /** The activation it reads, by the name its pair is planned under (a graph input's readers move to a new name). */
+  input: string;
+  weight: Weight;
+  /** The weight's output-channel axis (undefined for per-tensor scales). */
+  axis: number | undefined;
+  /** A Conv's bias, stored int32. */
+  bias?: TensorProto;
+  /** Whether its output is quantized whatever reads it (a Conv, a Gemm made MatMul and Add). */
+  quantizedOutput: boolean;
+}
+
+/** Where a quantized value's scale and zero point come from: its own range, or another value's parameters. */
+type ParamSource = { range: string } | { same: string };
+
+interface Plan {
+  /** Values (as their readers name them) that get a QuantizeLinear → DequantizeLinear pair. */
+  values: Map<string, ParamSource>;
+  /** For a value whose Relu is dropped: the compute output the QuantizeLinear reads instead. */
+  rawOf: Map<string, string>;
+  removed: Set<NodeProto>;
+}
+
+interface Params {
+  scale: number;
+  zeroPoint: number;
+  scaleName: string;
+  zeroPointName: string;
+}
+
+/**
+ * Runs mode=static on `model`, filling `summary`; returns the names of the weights it quantized (the
+ * int8 pass stores the others weight-only, and reports what its selection leaves out).
+ */
+export async function quantizeStatic(model: Model, options: StaticOptionValues, context: PassContext, summary: PassSummary): Promise<Set<string>> {
+  const graph = model.graph;
+  const ops = options.ops.split(/[,|]/).map((s) => s.trim()).filter((op) => ['Conv', 'Gemm', 'MatMul'].includes(op));
+  // Every weight of a node computed in integers is quantized, whatever its size: a node with one
+  // float weight could not run as QLinearConv. include/exclude choose the nodes.
+  const select = () => chooseWeights(model, { ...options, 'min-size': 0, ops: ops.join(',') });
+  const current = opsetVersion(model.proto, '') ?? 1;
+  if (current < 13) {
+    try {
+      const change = requireDefaultOpset(model.proto, 13, usedOps(model));
+      if (change) summary.notes.push(`default opset raised from ${change.from} to ${change.to} for per-channel QuantizeLinear/DequantizeLinear`);
+    } catch (e) {
+      summary.notes.push(`static: nothing computed in integers, as mode=static needs opset 13: ${(e as Error).message}`);
+      return new Set();
+    }
+  }
+  const first = select().weights;
+  const edits = new ModelEditor(model);
+  const names = edits.names;
+  const g = edits.graph(graph);
+  const folded = foldBatchNorms(g, names, (conv) => first.some((w) => w.name === conv.input[1] && w.uses.every((u) => u.node === conv)));
+  if (folded.length) summary.notes.push(`${folded.length} BatchNormalization folded into the Conv before ${folded.length === 1 ? 'it' : 'them'}`);
+  const { rewritten, withBias } = gemmsAsMatMul(g, first, names);
+  if (rewritten) summary.notes.push(`${rewritten} Gemm rewritten as MatMul (+ Add of the bias), which ONNX Runtime computes in integers`);
+  // The selection again, of the weights as the rewrites left them (a Gemm's weight is now MatMul's).
+  const floatCompute: Skip[] = [];
+  const computes = findComputes(g, select().weights, options.granularity, floatCompute, withBias);
+  if (floatCompute.length) {
+    summary.notes.push(`static: ${floatCompute.length} weight${floatCompute.length === 1 ? '' : 's'} of nodes left to compute in float: ${floatCompute.map((s) => `${s.name} (${s.reason})`).join('; ')}`);
+  }
+  if (computes.length === 0) return new Set();
+  const asymmetric = !options['activation-symmetric'];
+  const plan = planValues(g, computes, asymmetric);
+  const sources = [...new Set([...plan.values.values()].flatMap((s) => ('range' in s ? [s.range] : [])))];
+  const ranges = await rangesFor(model, sources, options, summary);
+  const activation = options.activations === 'int8' ? INT8 : UINT8;
+  const params = new Map<string, Params>();
+  const paramsOf = (value: string): Params => {
+    const source = plan.values.get(value)!;
+    if ('same' in source) return paramsOf(source.same);
+    let p = params.get(source.range);
+    if (!p) {
+      const range = ranges.get(source.range)!;
+      // Symmetric int8 activations use ±127, as ONNX Runtime's symmetric quantizer does.
+      const { scale, zeroPoint } = groupParams(range.min, range.max, activation, !asymmetric);
+      const scaleName = names.fresh(`${source.range}_scale`), zeroPointName = names.fresh(`${source.range}_zp`);
+      g.addInitializer(makeTensor(scaleName, DataType.FLOAT, [], new Uint8Array(Float32Array.of(scale).buffer)));
+      g.addInitializer(makeTensor(zeroPointName, activation === INT8 ? DataType.INT8 : DataType.UINT8, [], Uint8Array.of(zeroPoint & 0xff)));
+      params.set(source.range, (p = { scale, zeroPoint, scaleName, zeroPointName }));
+    }
+    return p;
+  };
+  insertPairs(g, plan, paramsOf, names);
+  const handled = await quantizeComputeWeights(model, edits, computes, paramsOf, options, context, summary);
+  const count = (op: ComputeOp) => computes.filter((c) => c.op === op).length;
+  const computed = COMPUTE_OPS.filter((op) => count(op) > 0).map((op) => `${count(op)} ${op}`).join(', ');
+  const removedRelus = plan.removed.size;
+  summary.notes.push(
+    `static: ${computed} computed in integers (QDQ); ${plan.values.size} activations quantized ${options.activations ?? 'uint8'} ${asymmetric ? 'asymmetric' : 'symmetric'} per tensor`
+    + `${removedRelus ? `; ${removedRelus} Relu folded into the quantization before ${removedRelus === 1 ? 'it' : 'them'}` : ''}`,
+  );
+  summary.ranges!.values = Object.fromEntries(sources.map((s) => {
+    const p = params.get(s);
+    return [s, { ...ranges.get(s)!, ...(p ? { scale: p.scale, zeroPoint: p.zeroPoint } : {}) }];
+  }));
+  return handled;
+}
+
+/** The nodes computed in integers: every use of a chosen weight that the integer kernels take. */
+function findComputes(g: GraphEditor, weights: Weight[], granularity: 'channel' | 'tensor', skipped: Skip[], withBias: Set<NodeProto>): Compute[] {
+  const graph = g.graph;
+  const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
+  const types = elementTypes(graph);
+  const computes: Compute[] = [];
+  for (const w of weights) {
+    const why = (() => {
+      if (w.home !== graph || w.uses.some((u) => u.graph !== graph)) return 'used inside a subgraph: mode=static computes the main graph';
+      if (w.tensor.data_type !== DataType.FLOAT) return `${dtypeName(w.tensor.data_type)} weights: mode=static takes float32 models`;
+      const axes = new Set(w.uses.map((u) => u.outputAxis));
+      if (axes.size > 1) return 'read along different axes by its nodes';
+      for (const u of w.uses) {
+        const problem = computeProblem(u.node, u.inputIndex, initializers, types);
+        if (problem) return problem;
+      }
+      return undefined;
+    })();
+    if (why) {
+      skipped.push({ name: w.name, reason: why });
+      continue;
+    }
+    for (const u of w.uses) {
+      const op = u.node.op_type as ComputeOp;
+      const bias = op === 'Conv' ? u.node.input[2] : undefined;
+      computes.push({
+        node: u.node, op, input: u.node.input[0]!, weight: w, axis: granularity === 'channel' ? u.outputAxis : undefined,
+        bias: bias ? initializers.get(bias) : undefined, quantizedOutput: op === 'Conv' || withBias.has(u.node),
+      });
+    }
+  }
+  return computes;
+}
+
+/** Why a node cannot be computed in integers by ONNX Runtime's QDQ fusions, or undefined. */
+function computeProblem(node: NodeProto, inputIndex: number, initializers: Map<string, TensorProto>, types: Map<string, number>): string | undefined {
+  const op = node.op_type;
+  if (op === 'Gemm' && (node.domain ?? '') === '') {
+    return `Gemm '${node.name}' has transA, alpha or beta other than 1, or its weight is read elsewhere: it cannot be rewritten as MatMul, and ONNX Runtime leaves a QDQ Gemm in float`;
+  }
+  if ((node.domain ?? '') !== '' || !(COMPUTE_OPS as readonly string[]).includes(op ?? '')) return `read by ${op}, which mode=static does not compute`;
+  if (inputIndex !== 1) return `the first input of ${op} '${node.name}': mode=static quantizes weights read as the second`;
+  const input = node.input[0] ?? '';
+  if (initializers.has(input)) return `${op} '${node.name}' reads two constants`;
+  if (types.get(input) !== DataType.FLOAT) return `${op} '${node.name}' reads '${input}', which is not known to be float32`;
+  const bias = node.input[2];
+  if (op === 'Conv' && bias) {
+    const t = initializers.get(bias);
+    // QLinearConv takes the bias as int32 codes: it must be a float32 constant with a value per output channel.
+    const channels = toNumber(initializers.get(node.input[1]!)?.dims[0] ?? 0);
+    if (!t || t.data_type !== DataType.FLOAT || t.dims.length !== 1 || toNumber(t.dims[0]!) !== channels) {
+      return `Conv '${node.name}' has a bias that is not a float32 constant vector (QLinearConv takes it as int32)`;
+    }
+  }
+  return undefined;
+}
+
+/** Which values get a QuantizeLinear → DequantizeLinear pair, and where each one's parameters come from. */
+function planValues(g: GraphEditor, computes: Compute[], asymmetric: boolean): Plan {
+  const graph = g.graph;
+  const types = elementTypes(graph);
+  const initializers = new Set(graph.initializer.map((t) => t.name ?? ''));
+  const outputs = g.outputNames();
+  const computeOutputs = new Set(computes.map((c) => c.node.output[0]!));
+  const plan: Plan = { values: new Map(), rawOf: new Map(), removed: new Set() };
+  const readBy = (value: string, node: NodeProto) => !outputs.has(value) && g.readers(value).every((n) => n === node);
+  const droppable = (p: NodeProto) => asymmetric && p.op_type === 'Relu' && (p.domain ?? '') === '' && computeOutputs.has(p.input[0]!) && readBy(p.input[0]!, p);
+  const want = (value: string): boolean => {
+    if (plan.values.has(value)) return true;
+    if (initializers.has(value) || types.get(value) !== DataType.FLOAT) return false;
+    const p = g.producer(value);
+    if (p && droppable(p)) {
+      plan.removed.add(p);
+      plan.rawOf.set(value, p.input[0]!);
+      plan.values.set(value, { range: value });
+    } else if (p && PASS_THROUGH.has(p.op_type ?? '') && (p.domain ?? '') === '' && p.output.filter((o) => o).length === 1 && want(p.input[0] ?? '')) {
+      plan.values.set(value, { same: p.input[0]! });
+    } else {
+      plan.values.set(value, { range: value });
+    }
+    return true;
+  };
+  for (const c of computes) {
+    if (!c.quantizedOutput) continue;
+    // QLinearConv and QLinearMatMul write 8 bits: the output is quantized, after its Relu where that can go.
+    const output = c.node.output[0]!;
+    const readers = g.readers(output);
+    const relu = readers.length === 1 && droppable(readers[0]!) ? readers[0]! : undefined;
+    want(relu ? relu.output[0]! : output);
+  }
+  for (const c of computes) want(c.input);
+  return plan;
+}
+
+/** Inserts each planned pair: the producer writes a new name, which QuantizeLinear reads; DequantizeLinear writes the value's own name. */
+function insertPairs(g: GraphEditor, plan: Plan, paramsOf: (value: string) => Params, names: NameAllocator): void {
+  for (const value of plan.values.keys()) {
+    const p = paramsOf(value);
+    const producer = g.producer(value);
+    let raw = plan.rawOf.get(value);
+    let visible = value;
+    if (raw === undefined && producer) {
+      raw = names.fresh(`${value}_float`);
+      g.setOutput(producer, producer.output.indexOf(value), raw);
+    } else if (raw === undefined) {
+      // A graph input keeps its name: its readers move to the dequantized value.
+      raw = value;
+      visible = names.fresh(`${value}_dq`);
+      g.replaceAllUses(value, visible);
+    }
+    // Short suffixes: a pair per activation adds up in a small model's file.
+    const quantized = names.fresh(`${value}_q8`);
+    const pair = [
+      makeNode('QuantizeLinear', [raw, p.scaleName, p.zeroPointName], [quantized], names.fresh(`${value}_Q`)),
+      makeNode('DequantizeLinear', [quantized, p.scaleName, p.zeroPointName], [visible], names.fresh(`${value}_DQ`)),
+    ];
+    // A dropped Relu's place goes to the pair that clips as it did.
+    if (!producer) g.insertNodes(pair, 'start');
+    else if (plan.removed.has(producer)) g.replaceNode(producer, pair);
+    else g.insertNodes(pair, { after: producer });
+  }
+}
+
+/** The calibrated (or read) range of each value, recorded in the summary. */
+async function rangesFor(model: Model, values: string[], options: StaticOptionValues, summary: PassSummary): Promise<Map<string, Range>> {
+  if (options.ranges !== undefined) {
+    const record: RangesRecord = readRangesFile(options.ranges);
+    const missing = values.find((v) => !Object.hasOwn(record.values, v));
+    if (missing !== undefined) throw new InputError(`ranges ${options.ranges}: no range for '${missing}', which this model quantizes (the file has ${Object.keys(record.values).length})`);
+    summary.ranges = { method: record.method, source: record.source, samples: record.samples, values: {} };
+    summary.notes.push(`activation ranges read from ${options.ranges} (${record.method} on ${record.source})`);
+    return new Map(values.map((v) => [v, { min: record.values[v]!.min, max: record.values[v]!.max }]));
+  }
+  const method = options.method ?? 'minmax';
+  const percentile = options.percentile ?? DEFAULT_PERCENTILE;
+  const calibrated = await calibrateRanges(model, values, { data: options.calibration!, method, percentile, symmetric: options['activation-symmetric'] ?? false });
+  const described = method === 'percentile' ? `percentile ${percentile}` : method;
+  summary.notes.push(`activation ranges: ${described} on ${calibrated.samples} samples from ${calibrated.source}`);
+  summary.notes.push(...calibrated.warnings.map((w) => `warning: ${w}`));
+  summary.ranges = { method: described, source: calibrated.source, samples: calibrated.samples, values: {} };
+  return calibrated.ranges;
+}
+
+/**
+ * Weights int8 per channel behind DequantizeLinear, biases int32 with the scale the fused kernel
+ * assumes. Returns the names of the weights and of their codes.
+ */
+async function quantizeComputeWeights(
+  model: Model, edits: ModelEditor, computes: Compute[], paramsOf: (value: string) => Params,
+  options: StaticOptionValues, context: PassContext, summary: PassSummary,
+): Promise<Set<string>> {
+  const names = edits.names;
+  const handled = new Set<string>();
+  const weights = [...new Set(computes.map((c) => c.weight))];
+  const axisOf = (w: Weight) => computes.find((c) => c.weight === w)!.axis;
+  const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
+  const pool = new KernelPool(context.threads);
+  const start = (w: Weight, progress: Parameters<KernelPool['run']>[1]): Promise<QuantizeResult> => {
+    const axis = axisOf(w), dims = w.tensor.dims.map(Number);
+    return pool.run({ values: floatSource(w.tensor), groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range: INT8, symmetric: true, clipRatios: ratios } }, progress);
+  };
+  const scalesOf = new Map<Weight, Float32Array>();
+  try {
+    const report = { progress: context.progress, label: 'int8 static', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
+    for await (const [w, result] of inOrder(weights, windowFor(context.threads), start, report)) {
+      const axis = axisOf(w), dims = w.tensor.dims.map(Number);
+      const bytesBefore = tensorByteLength(w.tensor);
+      const { initializers, node } = dequantizeWeight(
+        w, names, { dataType: DataType.INT8, dims, bytes: new Uint8Array(result.codes.buffer, result.codes.byteOffset, result.codes.byteLength) },
+        { dims: axis === undefined ? [] : [dims[axis]!], values: result.scales }, undefined, axis === undefined ? [] : [intAttribute('axis', axis)],
+      );
+      replaceWeight(edits, w, initializers, [node]);
+      model.settle(initializers);
+      scalesOf.set(w, result.scales);
+      handled.add(w.name).add(initializers[0]!.name!);
+      const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
+      summary.bytesBefore += bytesBefore;
+      summary.bytesAfter += bytesAfter;
+      const ops = [...new Set(computes.filter((c) => c.weight === w).map((c) => c.op))].join('+');
+      summary.tensors.push({
+        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: 'int8', bytesBefore, bytesAfter, ...result.error,
+        form: `QDQ int8 symmetric ${axis === undefined ? 'per-tensor' : `per-channel (axis ${axis})`}, ${ops} computed in integers (static)`,
+        details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError } : undefined,
+      });
+    }
+  } finally {
+    await pool.close();
+  }
+  const g = edits.graph(model.graph);
+  for (const c of computes) {
+    if (!c.bias) continue;
+    const change = quantizeBias(g, c, paramsOf(c.input).scale, scalesOf.get(c.weight)!, names);
+    summary.bytesBefore += change.bytesBefore;
+    summary.bytesAfter += change.bytesAfter;
+    summary.tensors.push(change);
+  }
+  return handled;
+}
+
+/**
+ * The bias as int32 codes with scale input_scale × weight_scale per channel (zero point 0): the scale
+ * QLinearConv assumes for its int32 bias. Its float initializer goes once nothing reads it.
+ */
+function quantizeBias(g: GraphEditor, c: Compute, inputScale: number, weightScales: Float32Array, names: NameAllocator) {
+  const bias = c.bias!;
+  const values = floatValues(bias);
+  const n = values.length;
+  const scales = new Float32Array(n), codes = new Int32Array(n);
+  let maxAbs = 0, errSq = 0, refSq = 0;
+  for (let i = 0; i < n; i++) {
+    const scale = Math.fround(inputScale * weightScales[weightScales.length === 1 ? 0 : i]!);
+    scales[i] = scale > 0 ? scale : 1;
+    const x = values[i]!;
+    codes[i] = Math.max(-2147483648, Math.min(2147483647, Math.round(x / scales[i]!)));
+    const d = Math.abs(Math.fround(codes[i]! * scales[i]!) - x);
+    maxAbs = Math.max(maxAbs, d);
+    errSq += d * d;
+    refSq += x * x;
+  }
+  const name = bias.name!;
+  const q = names.fresh(`${name}_int32`), s = names.fresh(`${name}_scale`), out = names.fresh(`${name}_dq`);
+  g.addInitializer(makeTensor(q, DataType.INT32, [n], new Uint8Array(codes.buffer)));
+  g.addInitializer(makeTensor(s, DataType.FLOAT, [n], new Uint8Array(scales.buffer)));
+  g.insertNode(makeNode('DequantizeLinear', [q, s], [out], names.fresh(`${name}_DQ`), [intAttribute('axis', 0)]), 'start');
+  g.setInput(c.node, 2, out);
+  const stillRead = g.isRead(name) || g.outputNames().has(name);
+  if (!stillRead) g.removeInitializer(bias);
+  return {
+    name, shape: [n], dtypeBefore: 'float32', dtypeAfter: 'int32', bytesBefore: stillRead ? 0 : n * 4, bytesAfter: n * 8,
+    maxAbsError: maxAbs, relRmsError: refSq > 0 ? Math.sqrt(errSq / refSq) : 0,
+    form: `int32, scale input × weight (${c.op} '${c.node.name}', static)`,
+  };
+}
