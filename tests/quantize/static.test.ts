@@ -33,7 +33,7 @@ async function optimizedOps(path: string): Promise<Record<string, number>> {
 
 describe('quantize int8:mode=static', () => {
   // Measured (calibrated on test_data_set_1, 64 images; evaluated on test_data_set_0, 360): top-1
-  // 0.9806 → 0.9806, logits cosine 0.9998, 155 kB → 44.1 kB (0.285).
+  // 0.9806 → 0.9806, logits cosine 0.9998, 155 kB → 44.1 kB (0.284).
   it('digits CNN: top-1 within 0.3 pt, ≤ 0.30× the size, and ONNX Runtime runs every Conv and MatMul in integers', async () => {
     const out = join(dir, 'digits-static.onnx');
     const { result, evaluation, output } = await compressAndEvaluate(DIGITS, out,
@@ -52,20 +52,22 @@ describe('quantize int8:mode=static', () => {
     expect(ops['com.microsoft.QLinearConv'] ?? ops.QLinearConv).toBe(2);
     expect(ops.QLinearMatMul).toBe(2);
     for (const float of ['Conv', 'Gemm', 'MatMul', 'BatchNormalization']) expect(ops[float], float).toBeUndefined();
-    // MaxPool and Flatten run on the 8-bit codes, with no pair around them. What is left: QuantizeLinear of
-    // the input and of fc2's input (fc1's bias and Relu run in float), DequantizeLinear of the two products.
-    expect(ops.QuantizeLinear).toBe(2);
-    expect(ops.DequantizeLinear).toBe(2);
+    // fc1's bias Add and Relu run as one QLinearAdd; MaxPool and Flatten on the 8-bit codes, with no pair
+    // around them. What is left: QuantizeLinear of the input, DequantizeLinear of fc2's product before its bias.
+    expect(ops['com.microsoft.QLinearAdd']).toBe(1);
+    expect(ops.QuantizeLinear).toBe(1);
+    expect(ops.DequantizeLinear).toBe(1);
   });
 
   // Measured: top-1 0.9778 → 0.9778, cosine 0.99994.
-  it('MLP: top-1 within 0.3 pt, its three Gemms computed as QLinearMatMul', async () => {
+  it('MLP: top-1 within 0.3 pt, its three Gemms computed as QLinearMatMul, two bias Adds with their Relu as QLinearAdd', async () => {
     const out = join(dir, 'mlp-static.onnx');
     const { evaluation } = await compressAndEvaluate(MLP, out, [['quantize', `int8:mode=static,calibration=${fixture('mlp', 'test_data_set_1')}`]],
       { data: fixture('mlp', 'test_data_set_0'), labels: fixture('mlp', 'labels.txt') });
     expect(evaluation.accuracy.drop).toBeLessThanOrEqual(0.003);
     const ops = await optimizedOps(out);
     expect(ops.QLinearMatMul).toBe(3);
+    expect(ops['com.microsoft.QLinearAdd']).toBe(2);
     expect(ops.Gemm).toBeUndefined();
   });
 
