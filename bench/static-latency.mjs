@@ -37,7 +37,6 @@ for (const batch of [1, inputs[0].dims[0]]) {
   for (const s of sessions) for (let i = 0; i < 5; i++) await s.run(feeds);
   const times = models.map(() => []);
   for (let r = 0; r < rounds; r++) {
-    sessions.forEach((s, m) => times[m].push(null));
     for (const [m, s] of sessions.entries()) {
       const each = [];
       for (let i = 0; i < per; i++) {
@@ -45,7 +44,7 @@ for (const batch of [1, inputs[0].dims[0]]) {
         await s.run(feeds);
         each.push(performance.now() - t);
       }
-      times[m][r] = median(each);
+      times[m].push(median(each));
     }
   }
   const base = times[0];

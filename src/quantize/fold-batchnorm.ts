@@ -33,7 +33,7 @@ export function foldBatchNorms(g: GraphEditor, names: NameAllocator, foldable: (
     if (bn.op_type !== 'BatchNormalization' || (bn.domain ?? '') !== '' || bn.output.filter((o) => o).length !== 1) continue;
     if ((attribute(bn, 'training_mode') ?? 0) !== 0) continue;
     const conv = g.producer(bn.input[0] ?? '');
-    if (!conv || conv.op_type !== 'Conv' || (conv.domain ?? '') !== '' || !foldable(conv) || !onlyReader(conv.output[0]!, bn)) continue;
+    if (conv?.op_type !== 'Conv' || (conv.domain ?? '') !== '' || !foldable(conv) || !onlyReader(conv.output[0]!, bn)) continue;
     const weight = initializer(conv.input[1]);
     const bias = conv.input[2] ? initializer(conv.input[2]) : undefined;
     const params = bn.input.slice(1, 5).map(initializer);
