@@ -11,7 +11,7 @@ import { checkEvalData } from '../runtime/data.js';
 import { prestartOrtChild } from '../runtime/client.js';
 import { terminalProgress } from './progress.js';
 import { compressManyCli } from './compress-many.js';
-import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
+import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, latencyGateProblem, type ReportFlags } from './report-options.js';
 
 interface CompressFlags extends ReportFlags {
   strict?: boolean;
@@ -84,10 +84,11 @@ export function registerCompress(program: Command): void {
     const merged = mergeRecipeFlags(flags, recipe, fromCli);
     const gates = { ...gateOptionsFrom(merged), strict: flags.strict };
     const evaluating = (flags.eval || recipe?.eval !== undefined) && !flags.dryRun;
-    if (!evaluating && (gates.maxAccuracyDrop !== undefined || gates.minCosine !== undefined)) {
-      throw new UsageError('--max-accuracy-drop and --min-cosine need --eval');
+    if (!evaluating && (gates.maxAccuracyDrop !== undefined || gates.minCosine !== undefined || gates.maxLatencyRatio !== undefined)) {
+      throw new UsageError('--max-accuracy-drop, --min-cosine and --max-latency-ratio need --eval');
     }
     const evaluate = evaluating ? evalOptionsFrom(merged) : undefined;
+    latencyGateProblem(gates, evaluate);
     // ONNX Runtime's process starts while the model is read and compressed.
     if (evaluate) prestartOrtChild();
     // The passes' seed: --seed, else the recipe's, else its evaluation seed, else 0.

@@ -4,7 +4,7 @@ import { readModel } from '../io/read.js';
 import { prepareOutputs } from '../io/output-path.js';
 import { buildReport } from '../report/build.js';
 import { prestartOrtChild } from '../runtime/client.js';
-import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
+import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, latencyGateProblem, type ReportFlags } from './report-options.js';
 
 interface EvalFlags extends ReportFlags {
   reference: string;
@@ -26,6 +26,7 @@ export function registerEval(program: Command): void {
     // ONNX Runtime's process starts while the models are read and compared.
     prestartOrtChild();
     const gates = gateOptionsFrom(flags);
+    latencyGateProblem(gates, evaluate);
     const reference = readModel(flags.reference);
     const candidate = readModel(path);
     // No report may replace a file this run reads: the models, their data files, the evaluation data.

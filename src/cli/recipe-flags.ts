@@ -9,6 +9,7 @@ const EVAL_FLAGS: [keyof RecipeEval, keyof ReportFlags][] = [
 ];
 const GATE_FLAGS: [keyof RecipeGates, keyof ReportFlags][] = [
   ['max-accuracy-drop', 'maxAccuracyDrop'], ['min-size-reduction', 'minSizeReduction'], ['min-cosine', 'minCosine'],
+  ['max-latency-ratio', 'maxLatencyRatio'],
 ];
 
 export function mergeRecipeFlags(flags: ReportFlags, recipe: Recipe | undefined, fromCli: (key: string) => boolean): ReportFlags {
@@ -44,5 +45,6 @@ export function recipeGatesOf(gates: GateOptions): RecipeGates | undefined {
   if (gates.maxAccuracyDrop !== undefined) out['max-accuracy-drop'] = gates.maxAccuracyDrop;
   if (gates.minSizeReduction !== undefined) out['min-size-reduction'] = gates.minSizeReduction;
   if (gates.minCosine !== undefined) out['min-cosine'] = gates.minCosine;
+  if (gates.maxLatencyRatio !== undefined) out['max-latency-ratio'] = gates.maxLatencyRatio;
   return Object.keys(out).length ? out : undefined;
 }

@@ -28,6 +28,7 @@ export interface ReportFlags {
   maxAccuracyDrop?: string;
   minSizeReduction?: string;
   minCosine?: string;
+  maxLatencyRatio?: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -54,7 +55,8 @@ export function addReportOptions(cmd: Command): Command {
     .option('--no-gzip', 'do not measure the gzip size of the output')
     .option('--max-accuracy-drop <x>', 'exit 3 when accuracy drops by more than X (metric units; relative increase for perplexity)')
     .option('--min-size-reduction <r>', 'exit 3 when the output is not at least R times smaller than the input')
-    .option('--min-cosine <c>', 'exit 3 when any output\'s cosine similarity to the reference is below C');
+    .option('--min-cosine <c>', 'exit 3 when any output\'s cosine similarity to the reference is below C')
+    .option('--max-latency-ratio <r>', 'exit 3 when the compressed model\'s mean ONNX Runtime latency is more than R times the reference\'s (needs --runs ≥ 1; latency is noisy: leave a margin, and see the spread the report gives)');
 }
 
 function number(flag: string, text: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
@@ -108,7 +110,13 @@ export function gateOptionsFrom(flags: ReportFlags): GateOptions {
     maxAccuracyDrop: number('--max-accuracy-drop', flags.maxAccuracyDrop, (n) => n >= 0, 'a number ≥ 0'),
     minSizeReduction: number('--min-size-reduction', flags.minSizeReduction, (n) => n > 0, 'a number > 0'),
     minCosine: number('--min-cosine', flags.minCosine, (n) => n >= -1 && n <= 1, 'a number from -1 to 1'),
+    maxLatencyRatio: number('--max-latency-ratio', flags.maxLatencyRatio, (n) => n > 0, 'a number > 0'),
   };
+}
+
+/** --max-latency-ratio compares timed runs: with --runs 0 there are none (a usage error before anything is read). */
+export function latencyGateProblem(gates: GateOptions, evaluate: EvaluateOptions | undefined): void {
+  if (gates.maxLatencyRatio !== undefined && evaluate?.runs === 0) throw new UsageError('--max-latency-ratio needs timed runs: --runs must be at least 1');
 }
 
 /** The --report files as outputs, refused where the extension names no format. */

@@ -20,7 +20,7 @@ export interface Recipe {
 const EVAL_KEYS: Record<keyof RecipeEval, 'string' | 'number' | 'dims' | 'shapes'> = {
   data: 'string', labels: 'string', metric: 'string', dims: 'dims', shape: 'shapes', seed: 'number', batches: 'number', threads: 'number', runs: 'number', timeout: 'number',
 };
-const GATE_KEYS = ['max-accuracy-drop', 'min-size-reduction', 'min-cosine'] as const;
+const GATE_KEYS = ['max-accuracy-drop', 'min-size-reduction', 'min-cosine', 'max-latency-ratio'] as const;
 
 export function recipeData(recipe: Recipe): RecipeData {
   const passes = recipe.passes.map((s) => {

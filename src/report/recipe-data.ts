@@ -19,6 +19,7 @@ export interface RecipeGates {
   'max-accuracy-drop'?: number;
   'min-size-reduction'?: number;
   'min-cosine'?: number;
+  'max-latency-ratio'?: number;
 }
 
 /** A recipe as plain data, with every option of every pass written out: what a report records. */

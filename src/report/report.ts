@@ -27,7 +27,7 @@ export interface PassRecord {
 }
 
 export interface GateResult {
-  gate: 'max-accuracy-drop' | 'min-size-reduction' | 'min-cosine' | 'strict';
+  gate: 'max-accuracy-drop' | 'min-size-reduction' | 'min-cosine' | 'max-latency-ratio' | 'strict';
   threshold: number;
   actual: number;
   passed: boolean;
@@ -76,6 +76,8 @@ export interface GateOptions {
   maxAccuracyDrop?: number;
   minSizeReduction?: number;
   minCosine?: number;
+  /** --max-latency-ratio: the compressed model's mean latency at most this many times the original's. */
+  maxLatencyRatio?: number;
   /** --strict: every pass changed something, and left nothing out but what the selection options asked. */
   strict?: boolean;
 }
@@ -104,6 +106,14 @@ export function checkGates(report: Report, gates: GateOptions): GateResult[] {
     const passed = worst.cosine >= gates.minCosine;
     results.push({ gate: 'min-cosine', threshold: gates.minCosine, actual: worst.cosine, passed,
       message: `lowest output cosine ${worst.cosine.toFixed(6)}${name ? ` (${name})` : ''} ${passed ? 'meets' : 'is below'} the required ${gates.minCosine}` });
+  }
+  if (gates.maxLatencyRatio !== undefined) {
+    const l = report.latency;
+    if (!l) throw new Error('--max-latency-ratio needs a latency measurement');
+    const passed = l.ratio <= gates.maxLatencyRatio;
+    const ms = (x: number) => x.toFixed(3);
+    results.push({ gate: 'max-latency-ratio', threshold: gates.maxLatencyRatio, actual: l.ratio, passed,
+      message: `mean latency ${ms(l.reference.meanMs)} → ${ms(l.compressed.meanMs)} ms, ${l.ratio.toFixed(3)}× (p10–p90 ${l.ratioP10.toFixed(2)}–${l.ratioP90.toFixed(2)}×, ${l.runs} runs) ${passed ? 'is within' : 'exceeds'} the allowed ${gates.maxLatencyRatio}×` });
   }
   if (gates.strict) {
     const short = report.passes.flatMap((p) => {
