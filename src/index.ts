@@ -27,7 +27,7 @@ export { evaluate, METRICS, type Metric, type Evaluation, type EvaluateOptions, 
 export type { Fidelity, Classification } from './report/metrics.js';
 export type { DataOptions } from './runtime/data.js';
 export { buildReport, type BuildOptions } from './report/build.js';
-export { checkGates, reportJson, REPORT_VERSION, type Report, type PassRecord, type GateResult, type GateOptions } from './report/report.js';
+export { checkGates, reportJson, REPORT_VERSION, type Report, type PassRecord, type GateResult, type GateOptions, type NodeError } from './report/report.js';
 export type { TensorRow } from './report/tensors.js';
 export type { FileSize } from './report/size.js';
 export { renderTerminal, renderMarkdown } from './report/render.js';

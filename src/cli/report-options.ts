@@ -29,6 +29,7 @@ export interface ReportFlags {
   minSizeReduction?: string;
   minCosine?: string;
   maxLatencyRatio?: string;
+  nodeErrors?: boolean;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -44,6 +45,7 @@ export function addEvalOptions(cmd: Command): Command {
     .option('--batches <n>', 'number of synthesized batches', '4')
     .option('--threads <n>', 'threads: ONNX Runtime intra-op threads when evaluating, and (compress) the threads of the quantization, magnitude-pruning, clustering and dedup kernels, this one included (default for the kernels: one per core for single-file models of 64 MiB or more, else 1)', '1')
     .option('--runs <n>', 'timed runs per model for latency (0 to skip)', '20')
+    .option('--no-node-errors', 'skip the per-node error table (every value both models write, compared on the first batch)')
     .option('--eval-timeout <seconds>', 'seconds an evaluation may spend in ONNX Runtime, loading and running both models (each of auto\'s trials is one evaluation); past them it is stopped and fails', '600');
 }
 
@@ -89,6 +91,7 @@ export function evalOptionsFrom(flags: ReportFlags): EvaluateOptions {
     runs: number('--runs', flags.runs, (n) => whole(n) && n >= 0 && n <= 100000, 'a whole number from 0 to 100000'),
     timeout: number('--eval-timeout', flags.evalTimeout, (n) => n > 0, 'a positive number of seconds'),
     progress: terminalProgress(),
+    nodeErrors: flags.nodeErrors !== false,
   };
 }
 

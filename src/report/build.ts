@@ -59,9 +59,10 @@ export async function buildReport(options: BuildOptions): Promise<Report> {
   report.sizeRatio = report.output.bytes / report.input.bytes;
   if (options.gzip ?? options.evaluate !== undefined) report.output.gzipBytes = await gzipBytes(options.candidateFiles.map((f) => f.path));
   if (options.evaluate) {
-    const { accuracy, latency } = await evaluate(reference.source!.path, options.candidatePath, options.evaluate, reference);
+    const { accuracy, latency, nodes } = await evaluate(reference.source!.path, options.candidatePath, options.evaluate, reference);
     report.accuracy = accuracy;
     report.latency = latency;
+    if (nodes) report.nodes = nodes;
   }
   report.gates = checkGates(report, options.gates ?? {});
   return report;

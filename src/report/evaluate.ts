@@ -13,6 +13,8 @@ import { checkFeeds } from '../runtime/feeds.js';
 import { checkShapeOptions, checkSynthesizedSize, synthesizedHint } from '../runtime/synthesized.js';
 import type { Progress } from '../kernels/progress.js';
 import { plural } from './format.js';
+import { nodeErrors } from './node-errors.js';
+import type { NodeError } from './report.js';
 
 export type Metric = 'top1' | 'f1' | 'perplexity' | 'fidelity';
 export const METRICS: Metric[] = ['top1', 'f1', 'perplexity', 'fidelity'];
@@ -72,11 +74,15 @@ export interface EvaluateOptions extends DataOptions {
    * evaluation that fails then says that the file is there, so that a user knows what was left.
    */
   candidateWritten?: string;
+  /** Compare every value of the main graph both models write (node-errors.ts): the per-node error report. */
+  nodeErrors?: boolean;
 }
 
 export interface Evaluation {
   accuracy: AccuracyReport;
   latency?: LatencyReport;
+  /** With nodeErrors: the values both models write, the node adding the most error first. */
+  nodes?: NodeError[];
 }
 
 function classesOf(output: NamedArray): number {
@@ -122,7 +128,9 @@ async function evaluateIn(ort: OrtProcess, referencePath: string, candidatePath:
     const cmpSession = await ort.load(candidatePath, candidatePath, options.threads ?? 1);
     // A model that fails on synthesized inputs most likely wants other shapes: say which options give them.
     const hint = data.kind === 'synthesized' ? synthesizedHint(refModel, options) : 'the inputs came from --data: give inputs of the shapes the model needs';
-    return await measure(ort, refSession, cmpSession, data, options, hint);
+    const evaluation = await measure(ort, refSession, cmpSession, data, options, hint);
+    if (options.nodeErrors) evaluation.nodes = await nodeErrors(ort, refModel, cmpModel, data.batches[0]!, hint);
+    return evaluation;
   } finally {
     ort.close();
   }

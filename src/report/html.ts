@@ -2,7 +2,7 @@
 // summary, the fidelity and tensor tables, and a per-layer chart of size and error.
 import { printable } from './printable.js';
 import type { Report } from './report.js';
-import { budgetRows, fmt, latencyRows, parametersText, passRows, sensitivityTable, trialsTable, worstTensors } from './render.js';
+import { budgetRows, fmt, latencyRows, parametersText, passRows, sensitivityTable, trialsTable, worstTensors, nodeTable, NODES_TITLE } from './render.js';
 import { formatBytes } from './format.js';
 import type { TensorRow } from './tensors.js';
 
@@ -93,6 +93,7 @@ ${r.auto ? `<h2>Sensitivity (drop with only this layer at 4 bits), most sensitiv
 ${layerChart(r.tensors)}
 <h2>Tensors</h2>
 ${tensors}
+${r.nodes?.length ? `<h2>${esc(NODES_TITLE[0]!.toUpperCase() + NODES_TITLE.slice(1))}</h2>${table(nodeTable(r))}` : ''}
 </body></html>
 `;
 }

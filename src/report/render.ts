@@ -118,6 +118,14 @@ function tensorTable(tensors: TensorRow[]): string[][] {
     ])];
 }
 
+/** The ten nodes that add the most error (Report.nodes is in that order). */
+export function nodeTable(r: Report): string[][] {
+  return [['node', 'op', 'output', 'noise added', 'SNR dB', 'cosine', 'max abs err'],
+    ...(r.nodes ?? []).slice(0, 10).map((n) => [n.name, n.opType, n.output, fmt(n.noiseAdded), fmt(n.snrDb, 1), fmt(n.cosine, 6), fmt(n.maxAbsError)])];
+}
+
+export const NODES_TITLE = 'nodes adding the most error (first batch; noise added: noise-to-signal power beyond the inputs\')';
+
 export function renderTerminal(unsafe: Report): string {
   const r = printable(unsafe);
   const out: string[] = [];
@@ -146,6 +154,7 @@ export function renderTerminal(unsafe: Report): string {
     out.push('', 'tensors with the most error');
     out.push(table(tensorTable(r.tensors).map((row) => row.map((c, i) => (i === 0 ? '  ' + c : c)))));
   }
+  if (r.nodes?.length) out.push('', NODES_TITLE, indent(nodeTable(r)));
   return out.join('\n');
 }
 
@@ -182,5 +191,6 @@ export function renderMarkdown(unsafe: Report): string {
     lines.push('', '#### Tensors with the most error', '');
     lines.push(mdTable(tensorTable(r.tensors)));
   }
+  if (r.nodes?.length) lines.push('', `#### ${NODES_TITLE[0]!.toUpperCase()}${NODES_TITLE.slice(1)}`, '', mdTable(nodeTable(r)));
   return lines.join('\n') + '\n';
 }

@@ -9,6 +9,22 @@ import type { ActivationRanges } from '../pass/pass.js';
 
 export const REPORT_VERSION = 1;
 
+/** One value both models write, compared (report/node-errors.ts). */
+export interface NodeError {
+  /** The original model's node that writes the value, and its op. */
+  name: string;
+  opType: string;
+  output: string;
+  cosine: number;
+  snrDb: number;
+  /**
+   * The error the node adds: its noise-to-signal power ratio, 10^(−SNR/10), less that of the worst
+   * compared value it reads (0 for identical inputs); about 0 where it only carries their error.
+   */
+  noiseAdded: number;
+  maxAbsError: number;
+}
+
 /** A pass as run: its options and its own summary (the per-tensor figures are in Report.tensors). */
 export interface PassRecord {
   pass: string;
@@ -52,6 +68,12 @@ export interface Report {
   tensors: TensorRow[];
   accuracy?: AccuracyReport;
   latency?: LatencyReport;
+  /**
+   * `--eval`: every value a node of the compressed model's main graph writes under a name the
+   * original's also has, compared on the first batch; ordered by the error each node adds (its
+   * noise-to-signal power ratio beyond that of the values it reads), worst first.
+   */
+  nodes?: NodeError[];
   gates: GateResult[];
   /** The pipeline, evaluation settings and gates exactly as run: `--recipe` of this report reproduces the output. */
   recipe?: RecipeData;
