@@ -26,10 +26,24 @@ tests.forEach((s, row) => {
 const overlaps = (s) => tests.some((t) => s < t + T + 1 && t < s + T + 1);
 const starts = [];
 for (let s = 0; s + T + 1 <= val.length && starts.length < Number(count); s += T + 1) if (!overlaps(s)) starts.push(s);
-const inputs = BigInt64Array.from(starts.flatMap((s) => val.slice(s, s + T)), BigInt);
-const labels = BigInt64Array.from(starts.flatMap((s) => val.slice(s + 1, s + T + 1)), BigInt);
+const inputs = BigInt64Array.from(
+  starts.flatMap((s) => val.slice(s, s + T)),
+  BigInt,
+);
+const labels = BigInt64Array.from(
+  starts.flatMap((s) => val.slice(s + 1, s + T + 1)),
+  BigInt,
+);
 const set = join(out, 'test_data_set_0');
 mkdirSync(set, { recursive: true });
-writeFileSync(join(set, 'input_0.pb'), encode('onnx.TensorProto', makeTensor('input_ids', 7, [starts.length, T], new Uint8Array(inputs.buffer))));
-writeFileSync(join(set, 'labels_0.pb'), encode('onnx.TensorProto', makeTensor('labels', 7, [starts.length, T], new Uint8Array(labels.buffer))));
-console.log(`${starts.length} windows of ${T} tokens (${starts.length * T} tokens) from the held-out tail, none overlapping the fixture's test windows: ${set}`);
+writeFileSync(
+  join(set, 'input_0.pb'),
+  encode('onnx.TensorProto', makeTensor('input_ids', 7, [starts.length, T], new Uint8Array(inputs.buffer))),
+);
+writeFileSync(
+  join(set, 'labels_0.pb'),
+  encode('onnx.TensorProto', makeTensor('labels', 7, [starts.length, T], new Uint8Array(labels.buffer))),
+);
+console.log(
+  `${starts.length} windows of ${T} tokens (${starts.length * T} tokens) from the held-out tail, none overlapping the fixture's test windows: ${set}`,
+);

@@ -26,13 +26,26 @@ const layers = Math.max(1, Math.round((mb * 1e6) / (D * D * 4)));
 const dir = join(here, 'bench', 'out', `many-${mb}`);
 
 function tensor(name, dims, raw) {
-  return { name, dims, data_type: 1, raw_data: raw, float_data: [], int32_data: [], string_data: [], int64_data: [], double_data: [], uint64_data: [], external_data: [], metadata_props: [] };
+  return {
+    name,
+    dims,
+    data_type: 1,
+    raw_data: raw,
+    float_data: [],
+    int32_data: [],
+    string_data: [],
+    int64_data: [],
+    double_data: [],
+    uint64_data: [],
+    external_data: [],
+    metadata_props: [],
+  };
 }
 
 /** Layer `layer`'s weights, the same in both models (a seeded generator per layer). */
 function weights(layer) {
   const values = new Float32Array(D * D);
-  let s = (layer + 1) * 2654435761 >>> 0;
+  let s = ((layer + 1) * 2654435761) >>> 0;
   for (let i = 0; i < values.length; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     values[i] = (s / 2 ** 32 - 0.5) * (2 / Math.sqrt(D));
@@ -41,9 +54,22 @@ function weights(layer) {
 }
 
 function build(path, prefix) {
-  const vi = (name) => ({ name, type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 1 }, { dim_value: D }] } } }, metadata_props: [] });
-  const node = (op, input, output) => ({ op_type: op, input, output, name: `${output[0]}_${op}`, attribute: [], metadata_props: [], device_configurations: [] });
-  const initializer = [], nodes = [];
+  const vi = (name) => ({
+    name,
+    type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 1 }, { dim_value: D }] } } },
+    metadata_props: [],
+  });
+  const node = (op, input, output) => ({
+    op_type: op,
+    input,
+    output,
+    name: `${output[0]}_${op}`,
+    attribute: [],
+    metadata_props: [],
+    device_configurations: [],
+  });
+  const initializer = [],
+    nodes = [];
   let x = 'x';
   for (let l = 0; l < layers; l++) {
     const w = `${prefix}${l}.weight`;
@@ -52,7 +78,17 @@ function build(path, prefix) {
     x = `${prefix}${l}.out`;
   }
   nodes.push(node('Identity', [x], ['y']));
-  const graph = { node: nodes, initializer, input: [vi('x')], output: [vi('y')], value_info: [], quantization_annotation: [], sparse_initializer: [], metadata_props: [], name: 'g' };
+  const graph = {
+    node: nodes,
+    initializer,
+    input: [vi('x')],
+    output: [vi('y')],
+    value_info: [],
+    quantization_annotation: [],
+    sparse_initializer: [],
+    metadata_props: [],
+    name: 'g',
+  };
   const model = { ir_version: 8, opset_import: [{ domain: '', version: 17 }], graph, functions: [], metadata_props: [], training_info: [] };
   const inline = join(dir, 'inline.onnx');
   writeFileSync(inline, encode('onnx.ModelProto', model));
@@ -60,7 +96,8 @@ function build(path, prefix) {
   rmSync(inline);
 }
 
-const a = join(dir, 'in', 'a.onnx'), b = join(dir, 'in', 'b.onnx');
+const a = join(dir, 'in', 'a.onnx'),
+  b = join(dir, 'in', 'b.onnx');
 if (!existsSync(`${b}.data`)) {
   mkdirSync(join(dir, 'in'), { recursive: true });
   build(a, 'blocks.');
@@ -69,10 +106,16 @@ if (!existsSync(`${b}.data`)) {
 const modelBytes = statSync(a).size + statSync(`${a}.data`).size;
 const out = join(dir, 'out');
 rmSync(out, { recursive: true, force: true });
-const run = spawnSync('/usr/bin/time', ['-f', '%M %e', process.execPath, join(tree, 'bin', 'onnxpress'), 'compress', a, b, '-o', out, ...passes], { encoding: 'utf8' });
+const run = spawnSync(
+  '/usr/bin/time',
+  ['-f', '%M %e', process.execPath, join(tree, 'bin', 'onnxpress'), 'compress', a, b, '-o', out, ...passes],
+  { encoding: 'utf8' },
+);
 if (run.status !== 0) throw new Error(`compress failed (${run.status}): ${run.stderr}`);
 const [kb, seconds] = run.stderr.trim().split('\n').pop().split(' ').map(Number);
 const outBytes = readdirSync(out).reduce((n, f) => n + statSync(join(out, f)).size, 0);
 const MB = (n) => (n / 1e6).toFixed(1);
 console.log(`${tree}: compress a b ${passes.join(' ')}: ${layers} weights of ${D}×${D}, each model ${MB(modelBytes)} MB`);
-console.log(`peak RSS ${MB(kb * 1024)} MB (${((kb * 1024) / modelBytes).toFixed(2)}× one model), ${seconds} s; output ${MB(outBytes)} MB in ${readdirSync(out).sort().join(', ')}`);
+console.log(
+  `peak RSS ${MB(kb * 1024)} MB (${((kb * 1024) / modelBytes).toFixed(2)}× one model), ${seconds} s; output ${MB(outBytes)} MB in ${readdirSync(out).sort().join(', ')}`,
+);

@@ -21,15 +21,21 @@ const out = new URL('./out/tmp/phases.onnx', import.meta.url).pathname;
 const ms = (t) => (performance.now() - t).toFixed(0).padStart(5);
 
 function compare(a, b) {
-  const fa = openSync(a, 'r'), fb = openSync(b, 'r');
-  const ba = Buffer.allocUnsafe(1 << 20), bb = Buffer.allocUnsafe(1 << 20);
+  const fa = openSync(a, 'r'),
+    fb = openSync(b, 'r');
+  const ba = Buffer.allocUnsafe(1 << 20),
+    bb = Buffer.allocUnsafe(1 << 20);
   try {
     for (let pos = 0; ; pos += ba.length) {
-      const na = readSync(fa, ba, 0, ba.length, pos), nb = readSync(fb, bb, 0, bb.length, pos);
+      const na = readSync(fa, ba, 0, ba.length, pos),
+        nb = readSync(fb, bb, 0, bb.length, pos);
       if (na !== nb || ba.compare(bb, 0, nb, 0, na) !== 0) return false;
       if (na === 0) return true;
     }
-  } finally { closeSync(fa); closeSync(fb); }
+  } finally {
+    closeSync(fa);
+    closeSync(fb);
+  }
 }
 
 console.log(`${tree}: ${model}: ${statSync(model).size} bytes; times in ms`);
@@ -51,6 +57,8 @@ for (let r = 1; r <= rounds; r++) {
   t = performance.now();
   const same = compare(model, out);
   const tCmp = ms(t);
-  console.log(`${String(r).padStart(5)}  ${tRead}     ${tDecode}   ${tReadModel}        ${tWrite}       ${tCmp}  ${(process.memoryUsage().rss / 1e6).toFixed(0)}  identical=${same}`);
+  console.log(
+    `${String(r).padStart(5)}  ${tRead}     ${tDecode}   ${tReadModel}        ${tWrite}       ${tCmp}  ${(process.memoryUsage().rss / 1e6).toFixed(0)}  identical=${same}`,
+  );
 }
 rmSync(out, { force: true });

@@ -15,7 +15,8 @@ const option = (name, fallback) => {
   args.splice(i, 2);
   return v;
 };
-const rounds = option('--rounds', 40), per = option('--per', 10);
+const rounds = option('--rounds', 40),
+  per = option('--per', 10);
 const [data, ...models] = args;
 await runtime();
 const { inputs } = readTestDataSet(data);
@@ -51,6 +52,8 @@ for (const batch of [1, inputs[0].dims[0]]) {
   console.log(`batch ${batch}: ${models[0]} median ${median(base).toFixed(3)} ms`);
   for (let m = 1; m < models.length; m++) {
     const ratios = times[m].map((t, r) => t / base[r]);
-    console.log(`  ${models[m]}: median ${median(times[m]).toFixed(3)} ms, ratio ${median(ratios).toFixed(2)}× (p10–p90 ${quantile(ratios, 0.1).toFixed(2)}–${quantile(ratios, 0.9).toFixed(2)}×)`);
+    console.log(
+      `  ${models[m]}: median ${median(times[m]).toFixed(3)} ms, ratio ${median(ratios).toFixed(2)}× (p10–p90 ${quantile(ratios, 0.1).toFixed(2)}–${quantile(ratios, 0.9).toFixed(2)}×)`,
+    );
   }
 }

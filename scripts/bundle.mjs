@@ -25,8 +25,12 @@ const common = {
 // The command line as CommonJS, so that bin/load-cli.mjs can load it through a vm.Script with V8's
 // code cache (ES modules have no code cache API in Node 20).
 await build({
-  ...common, format: 'cjs', banner: { js: 'var __onnxpressUrl = require("node:url").pathToFileURL(__filename).href;' },
-  define: { 'import.meta.url': '__onnxpressUrl' }, entryPoints: ['dist/cli/main.js'], outfile: 'dist/onnxpress.cjs',
+  ...common,
+  format: 'cjs',
+  banner: { js: 'var __onnxpressUrl = require("node:url").pathToFileURL(__filename).href;' },
+  define: { 'import.meta.url': '__onnxpressUrl' },
+  entryPoints: ['dist/cli/main.js'],
+  outfile: 'dist/onnxpress.cjs',
 });
 // The kernel worker too: each worker thread loads it, ~30 ms sooner than its dozen modules.
 await build({ ...common, entryPoints: ['dist/kernels/worker.js'], outfile: 'dist/kernel-worker.mjs' });

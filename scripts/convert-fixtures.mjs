@@ -16,17 +16,26 @@ import { findModels } from '../dist/conformance/round-trip.js';
 const OUT = 'fixtures/convert-backend';
 const LIMIT = 48 * 1024;
 const roots = process.argv.slice(2);
-if (roots.length === 0) { console.error('usage: node scripts/convert-fixtures.mjs ROOT...'); process.exit(2); }
-const size = (p) => statSync(p).isDirectory() ? readdirSync(p).reduce((t, f) => t + size(join(p, f)), 0) : statSync(p).size;
+if (roots.length === 0) {
+  console.error('usage: node scripts/convert-fixtures.mjs ROOT...');
+  process.exit(2);
+}
+const size = (p) => (statSync(p).isDirectory() ? readdirSync(p).reduce((t, f) => t + size(join(p, f)), 0) : statSync(p).size);
 
 rmSync(OUT, { recursive: true, force: true });
-let taken = 0, bytes = 0;
+let taken = 0,
+  bytes = 0;
 for (const root of roots) {
   for (const path of findModels(root)) {
-    const dir = dirname(path), set = join(dir, 'test_data_set_0');
+    const dir = dirname(path),
+      set = join(dir, 'test_data_set_0');
     if (!existsSync(set) || size(path) + size(set) > LIMIT) continue;
     let model;
-    try { model = readModel(path); } catch { continue; }
+    try {
+      model = readModel(path);
+    } catch {
+      continue;
+    }
     const from = opsetVersion(model.proto, '');
     if (from === undefined || from >= 21) continue;
     let take;

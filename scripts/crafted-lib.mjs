@@ -20,11 +20,24 @@ function snapshot(dir) {
   const out = new Map();
   const walk = (d) => {
     let entries;
-    try { entries = readdirSync(d, { withFileTypes: true }); } catch { return; }
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
     for (const e of entries) {
       const p = join(d, e.name);
-      if (e.isDirectory()) { out.set(p, 'dir'); walk(p); continue; }
-      try { const s = statSync(p, { throwIfNoEntry: false }); out.set(p, s ? `${s.size}:${s.mtimeMs}` : 'link'); } catch { out.set(p, 'other'); }
+      if (e.isDirectory()) {
+        out.set(p, 'dir');
+        walk(p);
+        continue;
+      }
+      try {
+        const s = statSync(p, { throwIfNoEntry: false });
+        out.set(p, s ? `${s.size}:${s.mtimeMs}` : 'link');
+      } catch {
+        out.set(p, 'other');
+      }
     }
   };
   walk(dir);
@@ -78,7 +91,9 @@ function treeRss(pid) {
       for (const task of readdirSync(`/proc/${p}/task`)) {
         for (const c of readFileSync(`/proc/${p}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(c);
       }
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   };
   visit(pid);
   return total;
@@ -87,17 +102,41 @@ function treeRss(pid) {
 function runCli(args, { cwd, env, timeoutMs, traceFile, addressSpaceKb }) {
   return new Promise((done) => {
     // An address-space limit (ulimit -v) is set by a shell that then becomes the command line.
-    const base = addressSpaceKb ? ['bash', '-c', `ulimit -v ${addressSpaceKb}; exec "$0" "$@"`, process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
+    const base = addressSpaceKb
+      ? ['bash', '-c', `ulimit -v ${addressSpaceKb}; exec "$0" "$@"`, process.execPath, CLI, ...args]
+      : [process.execPath, CLI, ...args];
     const traced = traceFile
-      ? ['strace', '-f', '-qq', '-o', traceFile, '-e', 'trace=open,openat,creat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,link,linkat,symlink,symlinkat,truncate', ...base]
+      ? [
+          'strace',
+          '-f',
+          '-qq',
+          '-o',
+          traceFile,
+          '-e',
+          'trace=open,openat,creat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,link,linkat,symlink,symlinkat,truncate',
+          ...base,
+        ]
       : base;
     const [command, ...argv] = traced;
     const child = spawn(command, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '', peak = 0, timedOut = false;
-    child.stdout.on('data', (d) => { if (stdout.length < 4 << 20) stdout += d; });
-    child.stderr.on('data', (d) => { if (stderr.length < 4 << 20) stderr += d; });
-    const poll = setInterval(() => { peak = Math.max(peak, treeRss(child.pid)); }, 25);
-    const timer = setTimeout(() => { timedOut = true; spawnSync('pkill', ['-KILL', '-P', String(child.pid)]); child.kill('SIGKILL'); }, timeoutMs);
+    let stdout = '',
+      stderr = '',
+      peak = 0,
+      timedOut = false;
+    child.stdout.on('data', (d) => {
+      if (stdout.length < 4 << 20) stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      if (stderr.length < 4 << 20) stderr += d;
+    });
+    const poll = setInterval(() => {
+      peak = Math.max(peak, treeRss(child.pid));
+    }, 25);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      spawnSync('pkill', ['-KILL', '-P', String(child.pid)]);
+      child.kill('SIGKILL');
+    }, timeoutMs);
     const started = Date.now();
     child.on('close', (code, signal) => {
       clearInterval(poll);
@@ -122,7 +161,8 @@ export async function runCase(c, { root, trace = false }) {
   const home = join(dir, 'home');
   mkdirSync(home);
   const spec = await c.setup(dir, outside);
-  const before = snapshot(outside), logsBefore = matDebugLogs();
+  const before = snapshot(outside),
+    logsBefore = matDebugLogs();
   const traceFile = trace ? join(root, `trace-${Date.now()}.txt`) : undefined;
   // Scratch space the tool asks the system for (os.tmpdir()) is the case's own: anything else written
   // under /tmp is a stray file.
@@ -137,23 +177,28 @@ export async function runCase(c, { root, trace = false }) {
   else if (!expected.includes(r.code)) problems.push(`exit ${r.code}, expected ${expected.join(' or ')}: ${r.stderr.trim().slice(0, 300)}`);
   if (!r.timedOut && r.code !== 0) {
     const lines = r.stderr.trim().split('\n');
-    if (lines.length !== 1 || !lines[0].startsWith('onnxpress: ')) problems.push(`not a one-line error: ${JSON.stringify(r.stderr.slice(0, 300))}`);
+    if (lines.length !== 1 || !lines[0].startsWith('onnxpress: '))
+      problems.push(`not a one-line error: ${JSON.stringify(r.stderr.slice(0, 300))}`);
     if (/internal error/.test(r.stderr)) problems.push(`internal error: ${r.stderr.trim().slice(0, 300)}`);
     if (r.stderr.length > 1200) problems.push(`error line of ${r.stderr.length} characters`);
-    if (spec.stderr && !spec.stderr.test(r.stderr)) problems.push(`stderr ${JSON.stringify(r.stderr.trim().slice(0, 200))} does not match ${spec.stderr}`);
+    if (spec.stderr && !spec.stderr.test(r.stderr))
+      problems.push(`stderr ${JSON.stringify(r.stderr.trim().slice(0, 200))} does not match ${spec.stderr}`);
   }
   if (/[\u001b\u009b]/.test(r.stdout + r.stderr)) problems.push('raw terminal escape printed');
-  if (c.maxRssMb && r.peakRss > c.maxRssMb * 2 ** 20) problems.push(`memory: peak ${(r.peakRss / 2 ** 20).toFixed(0)} MB over ${c.maxRssMb} MB`);
+  if (c.maxRssMb && r.peakRss > c.maxRssMb * 2 ** 20)
+    problems.push(`memory: peak ${(r.peakRss / 2 ** 20).toFixed(0)} MB over ${c.maxRssMb} MB`);
   const leftovers = [...snapshot(dir).keys()].filter((p) => p.includes('.tmp-'));
   if (leftovers.length) problems.push(`partial output left: ${leftovers.map((p) => relative(dir, p)).join(', ')}`);
   for (const d of changes(before, snapshot(outside))) problems.push(`outside the folder: ${d}`);
-  if (readdirSync(home).length > 0 || existsSync(join(home, '.cache'))) problems.push(`wrote to $HOME: ${readdirSync(home, { recursive: true }).slice(0, 3).join(', ')}`);
+  if (readdirSync(home).length > 0 || existsSync(join(home, '.cache')))
+    problems.push(`wrote to $HOME: ${readdirSync(home, { recursive: true }).slice(0, 3).join(', ')}`);
   const newLogs = [...matDebugLogs()].filter((f) => !logsBefore.has(f));
   if (newLogs.length) problems.push(`stray files in /tmp: ${newLogs.join(', ')}`);
   if (traceFile) {
     for (const t of tracedPaths(traceFile, dir)) {
       if (inside(t.path, outside) && !t.failed) problems.push(`traced: ${t.call} ${t.path} (outside the allowed folders)`);
-      else if (t.write && !t.failed && !inside(t.path, dir) && !WRITABLE.some((w) => inside(t.path, w))) problems.push(`traced: ${t.call} ${t.path} writes outside the case's folder`);
+      else if (t.write && !t.failed && !inside(t.path, dir) && !WRITABLE.some((w) => inside(t.path, w)))
+        problems.push(`traced: ${t.call} ${t.path} writes outside the case's folder`);
     }
     rmSync(traceFile, { force: true });
   }
@@ -172,7 +217,9 @@ export async function runCrafted(cases, { root, trace = false, log = () => {} })
   for (const c of cases) {
     const r = await runCase(c, { root, trace });
     results.push({ kind: c.kind, name: c.name, ...r });
-    log(`${r.problems.length ? 'FAIL' : 'ok  '} [${c.kind}] ${c.name} (${r.ms} ms, peak ${(r.peakRss / 2 ** 20).toFixed(0)} MB, exit ${r.code})${r.problems.length ? `\n       ${r.problems.join('\n       ')}` : ''}`);
+    log(
+      `${r.problems.length ? 'FAIL' : 'ok  '} [${c.kind}] ${c.name} (${r.ms} ms, peak ${(r.peakRss / 2 ** 20).toFixed(0)} MB, exit ${r.code})${r.problems.length ? `\n       ${r.problems.join('\n       ')}` : ''}`,
+    );
   }
   return results;
 }

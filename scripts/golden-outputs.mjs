@@ -50,7 +50,11 @@ function pipelines(model) {
     ['dedup-cluster-int8', [s('dedup'), s('cluster:k=16,min-size=16'), q('int8:min-size=16')]],
     ['none', []],
     // The same model read lazily (every payload left in the file) and written with external data.
-    ['int8-lazy-external', [q('int8')], { read: { lazyFileBytes: 0, lazyTensorBytes: 16 }, write: { externalData: true, sizeThreshold: 64 } }],
+    [
+      'int8-lazy-external',
+      [q('int8')],
+      { read: { lazyFileBytes: 0, lazyTensorBytes: 16 }, write: { externalData: true, sizeThreshold: 64 } },
+    ],
     ['magnitude-lazy', [p('magnitude')], { read: { lazyFileBytes: 0, lazyTensorBytes: 16 } }],
     ['int4-external-2threads', [q('int4:min-size=16')], { write: { externalData: true, sizeThreshold: 64 }, threads: 2 }],
     ['cluster-external', [s('cluster:k=8,min-size=16')], { write: { externalData: true, sizeThreshold: 64 } }],
@@ -76,13 +80,21 @@ function cases() {
   all.push({ name: 'charlm/heads', model: models.charlm, steps: [p('heads:ratio=0.5')], options: {} });
   all.push({ name: 'external/none-inline', model: models.external, steps: [], options: { write: { externalData: false } } });
   all.push({ name: 'charlm/int8-gptq', model: models.charlm, steps: [q(`int8:calibration=${f('charlm/test_data_set_0')}`)], options: {} });
-  all.push({ name: 'charlm/int4-gptq', model: models.charlm, steps: [q(`int4:calibration=${f('charlm/test_data_set_0')},min-size=16`)], options: {} });
+  all.push({
+    name: 'charlm/int4-gptq',
+    model: models.charlm,
+    steps: [q(`int4:calibration=${f('charlm/test_data_set_0')},min-size=16`)],
+    options: {},
+  });
   return all;
 }
 
 function hashFolder(dir) {
   const out = {};
-  for (const name of readdirSync(dir).sort()) out[name] = createHash('sha256').update(readFileSync(join(dir, name))).digest('hex');
+  for (const name of readdirSync(dir).sort())
+    out[name] = createHash('sha256')
+      .update(readFileSync(join(dir, name)))
+      .digest('hex');
   return out;
 }
 
@@ -90,11 +102,21 @@ async function runCase(c, work) {
   const dir = join(work, c.name.replace(/[^a-z0-9-]+/gi, '_'));
   mkdirSync(dir, { recursive: true });
   try {
-    await lib.compress(c.model, join(dir, 'out.onnx'), { steps: c.steps, seed: 0, threads: c.options.threads ?? 1, read: c.options.read, write: { force: true, ...c.options.write } });
+    await lib.compress(c.model, join(dir, 'out.onnx'), {
+      steps: c.steps,
+      seed: 0,
+      threads: c.options.threads ?? 1,
+      read: c.options.read,
+      write: { force: true, ...c.options.write },
+    });
     return hashFolder(dir);
   } catch (e) {
     // A pipeline that does not apply to a model is part of the record too.
-    return { error: String(e.message ?? e).replace(work, '<work>').replaceAll(root, '<root>') };
+    return {
+      error: String(e.message ?? e)
+        .replace(work, '<work>')
+        .replaceAll(root, '<root>'),
+    };
   }
 }
 
@@ -103,11 +125,18 @@ async function runMany(work) {
   const dir = join(work, 'many');
   mkdirSync(dir);
   const results = {};
-  for (const [name, steps] of [['many/dedup', [s('dedup')]], ['many/cluster-int8', [s('cluster:k=8,min-size=16'), q('int8:min-size=16')]]]) {
+  for (const [name, steps] of [
+    ['many/dedup', [s('dedup')]],
+    ['many/cluster-int8', [s('cluster:k=8,min-size=16'), q('int8:min-size=16')]],
+  ]) {
     const out = join(dir, name.split('/')[1]);
     const inputs = join(dir, 'in');
     mkdirSync(inputs, { recursive: true });
-    const models = [['repeated.onnx', 'repeated/model.onnx'], ['tied.onnx', 'repeated/tied/model.onnx'], ['mlp.onnx', 'mlp/model.onnx']].map(([to, from]) => {
+    const models = [
+      ['repeated.onnx', 'repeated/model.onnx'],
+      ['tied.onnx', 'repeated/tied/model.onnx'],
+      ['mlp.onnx', 'mlp/model.onnx'],
+    ].map(([to, from]) => {
       copyFileSync(f(from), join(inputs, to));
       return join(inputs, to);
     });

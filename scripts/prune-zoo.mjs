@@ -16,24 +16,32 @@ const ratio = process.argv[3] ?? '0.3';
 const scratch = mkdtempSync(join(tmpdir(), 'onnxpress-zoo-'));
 let failures = 0;
 try {
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort()) {
-    const input = join(dir, file), output = join(scratch, file);
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.onnx'))
+    .sort()) {
+    const input = join(dir, file),
+      output = join(scratch, file);
     try {
-    const result = await compress(input, output, { steps: [parseStep('prune', `structured:ratio=${ratio}`)] });
-    const summary = result.passes[0];
-    const layers = summary.tensors.filter((t) => t.details?.removed !== undefined);
-    const data = loadEvalData(readModel(input), { batches: 1 });
-    const [a, b] = [await run(await createSession(input), data.batches[0].inputs), await run(await createSession(output), data.batches[0].inputs)];
-    const same = a.every((o, i) => o.dims.join() === b[i].dims.join());
-    if (!same) failures++;
-    const reasons = new Map();
-    for (const s of summary.skipped) {
-      const key = s.reason.replace(/'[^']*'/g, "'…'");
-      reasons.set(key, (reasons.get(key) ?? 0) + 1);
-    }
-    console.log(`${file}: ${layers.length} layers pruned, ${summary.skipped.length} left alone; ` +
-      `output shapes ${same ? 'match' : 'DIFFER'} ([${b.map((o) => o.dims.join('x')).join(', ')}]); ${statSync(input).size} → ${statSync(output).size} bytes`);
-    for (const [reason, n] of [...reasons].sort((x, y) => y[1] - x[1]).slice(0, 4)) console.log(`    ${n}× ${reason}`);
+      const result = await compress(input, output, { steps: [parseStep('prune', `structured:ratio=${ratio}`)] });
+      const summary = result.passes[0];
+      const layers = summary.tensors.filter((t) => t.details?.removed !== undefined);
+      const data = loadEvalData(readModel(input), { batches: 1 });
+      const [a, b] = [
+        await run(await createSession(input), data.batches[0].inputs),
+        await run(await createSession(output), data.batches[0].inputs),
+      ];
+      const same = a.every((o, i) => o.dims.join() === b[i].dims.join());
+      if (!same) failures++;
+      const reasons = new Map();
+      for (const s of summary.skipped) {
+        const key = s.reason.replace(/'[^']*'/g, "'…'");
+        reasons.set(key, (reasons.get(key) ?? 0) + 1);
+      }
+      console.log(
+        `${file}: ${layers.length} layers pruned, ${summary.skipped.length} left alone; ` +
+          `output shapes ${same ? 'match' : 'DIFFER'} ([${b.map((o) => o.dims.join('x')).join(', ')}]); ${statSync(input).size} → ${statSync(output).size} bytes`,
+      );
+      for (const [reason, n] of [...reasons].sort((x, y) => y[1] - x[1]).slice(0, 4)) console.log(`    ${n}× ${reason}`);
     } catch (e) {
       failures++;
       console.log(`${file}: FAILED: ${e.message.split('\n')[0]}`);

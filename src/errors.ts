@@ -44,7 +44,14 @@ type KnownError = InputError | UsageError | GateError | OutputError | ResourceEr
  */
 export function knownError(error: unknown): KnownError | undefined {
   for (let e = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    if (e instanceof InputError || e instanceof UsageError || e instanceof GateError || e instanceof OutputError || e instanceof ResourceError) return e;
+    if (
+      e instanceof InputError ||
+      e instanceof UsageError ||
+      e instanceof GateError ||
+      e instanceof OutputError ||
+      e instanceof ResourceError
+    )
+      return e;
   }
   return undefined;
 }

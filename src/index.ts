@@ -22,12 +22,38 @@ export { silentProgress, type Progress } from './kernels/progress.js';
 export { compress, type CompressOptions, type CompressResult } from './pipeline/compress.js';
 export { compressMany, type CompressManyOptions, type CompressManyResult } from './pipeline/compress-many.js';
 export { inspectAcross, type AcrossFiles } from './report/inspect-many.js';
-export { inspectModel, countParameters, renderInspect, type InspectReport, type ValueSummary, type TensorSummary, type TensorWhere, type Dim } from './report/inspect.js';
-export { evaluate, METRICS, type Metric, type Evaluation, type EvaluateOptions, type AccuracyReport, type LatencyReport } from './report/evaluate.js';
+export {
+  inspectModel,
+  countParameters,
+  renderInspect,
+  type InspectReport,
+  type ValueSummary,
+  type TensorSummary,
+  type TensorWhere,
+  type Dim,
+} from './report/inspect.js';
+export {
+  evaluate,
+  METRICS,
+  type Metric,
+  type Evaluation,
+  type EvaluateOptions,
+  type AccuracyReport,
+  type LatencyReport,
+} from './report/evaluate.js';
 export type { Fidelity, Classification } from './report/metrics.js';
 export type { DataOptions } from './runtime/data.js';
 export { buildReport, type BuildOptions } from './report/build.js';
-export { checkGates, reportJson, REPORT_VERSION, type Report, type PassRecord, type GateResult, type GateOptions, type NodeError } from './report/report.js';
+export {
+  checkGates,
+  reportJson,
+  REPORT_VERSION,
+  type Report,
+  type PassRecord,
+  type GateResult,
+  type GateOptions,
+  type NodeError,
+} from './report/report.js';
 export type { TensorRow } from './report/tensors.js';
 export type { FileSize } from './report/size.js';
 export { renderTerminal, renderMarkdown } from './report/render.js';

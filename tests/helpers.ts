@@ -54,7 +54,12 @@ export const LAZY_READ = { lazyFileBytes: 1, lazyTensorBytes: 1024 };
  * Compresses `input` with one pass on 1, 2 and 3 kernel threads and expects byte-identical files
  * and the same per-tensor figures. Returns the single-thread run's summaries.
  */
-export async function expectSameForThreads(input: string, family: string, spec: string, read?: { lazyFileBytes: number; lazyTensorBytes: number }) {
+export async function expectSameForThreads(
+  input: string,
+  family: string,
+  spec: string,
+  read?: { lazyFileBytes: number; lazyTensorBytes: number },
+) {
   const { compress } = await import('../src/pipeline/compress.js');
   const { parseStep } = await import('../src/pipeline/registry.js');
   const { readFileSync } = await import('node:fs');
@@ -78,10 +83,15 @@ export async function expectSameForThreads(input: string, family: string, spec: 
 
 /** Cosine similarity of two equally long vectors, computed here from its definition (the tests' own oracle, not the report's). */
 export function cosine(a: ArrayLike<number | bigint>, b: ArrayLike<number | bigint>): number {
-  let ab = 0, aa = 0, bb = 0;
+  let ab = 0,
+    aa = 0,
+    bb = 0;
   for (let i = 0; i < a.length; i++) {
-    const x = Number(a[i]), y = Number(b[i]);
-    ab += x * y; aa += x * x; bb += y * y;
+    const x = Number(a[i]),
+      y = Number(b[i]);
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
   }
   return ab / Math.sqrt(aa * bb);
 }
@@ -92,8 +102,8 @@ export function npy(values: Float32Array, shape: number[]): Buffer {
   header = header.padEnd(118 - 10, ' ') + '\n';
   const pre = Buffer.alloc(10);
   pre.write('\x93NUMPY', 0, 'latin1');
-  pre[6] = 1; pre[7] = 0;
+  pre[6] = 1;
+  pre[7] = 0;
   pre.writeUInt16LE(header.length, 8);
   return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(values.buffer)]);
 }
-

@@ -49,7 +49,7 @@ function unitOf(file: string): string {
 /** The source with comments blanked (strings kept, so that a `//` inside one is not taken for a comment). */
 function withoutComments(text: string): string {
   let out = '';
-  for (let i = 0; i < text.length;) {
+  for (let i = 0; i < text.length; ) {
     const c = text[i]!;
     if (c === '/' && text[i + 1] === '/') {
       while (i < text.length && text[i] !== '\n') i++;
@@ -57,7 +57,7 @@ function withoutComments(text: string): string {
       const end = text.indexOf('*/', i + 2);
       i = end < 0 ? text.length : end + 2;
       out += ' ';
-    } else if (c === '\'' || c === '"' || c === '`') {
+    } else if (c === "'" || c === '"' || c === '`') {
       let j = i + 1;
       while (j < text.length && text[j] !== c) j += text[j] === '\\' ? 2 : 1;
       out += text.slice(i, j + 1);
@@ -95,10 +95,12 @@ interface Edge {
 }
 
 function edges(): Edge[] {
-  return sourceFiles(SRC).flatMap((file) => importsOf(readFileSync(file, 'utf8')).map((spec) => ({
-    from: file,
-    to: spec.startsWith('.') ? resolve(dirname(file), spec).replace(/\.js$/, '.ts') : spec,
-  })));
+  return sourceFiles(SRC).flatMap((file) =>
+    importsOf(readFileSync(file, 'utf8')).map((spec) => ({
+      from: file,
+      to: spec.startsWith('.') ? resolve(dirname(file), spec).replace(/\.js$/, '.ts') : spec,
+    })),
+  );
 }
 
 const shown = (path: string) => (path.startsWith('/') ? relative(ROOT, path) : path);
@@ -110,7 +112,8 @@ function violations(all: Edge[] = edges()): string[] {
     const unit = unitOf(from);
     if (!to.startsWith('/')) {
       const pkg = to.startsWith('@') ? to.split('/').slice(0, 2).join('/') : to.split('/')[0]!;
-      if (PACKAGE_OWNERS[pkg] !== undefined && PACKAGE_OWNERS[pkg] !== unit) found.add(`${shown(from)} → ${to} (only ${PACKAGE_OWNERS[pkg]}/ loads it)`);
+      if (PACKAGE_OWNERS[pkg] !== undefined && PACKAGE_OWNERS[pkg] !== unit)
+        found.add(`${shown(from)} → ${to} (only ${PACKAGE_OWNERS[pkg]}/ loads it)`);
       continue;
     }
     const target = unitOf(to);
@@ -124,9 +127,17 @@ function violations(all: Edge[] = edges()): string[] {
 describe('layers', () => {
   it('reads every form of import, and nothing in comments', () => {
     const text = [
-      "import a from './a.js';", "export { b } from './b.js';", "export * from './c.js';", "import type { D } from './d.js';",
-      "import './e.js';", "const f = await import('./f.js');", "type G = import('./g.js').G;", "// import x from './comment.js'",
-      "/* import y from './block.js' */", "import {\n  h,\n  type H,\n} from './h.js';", "const url = 'http://example.com'; import i from './i.js';",
+      "import a from './a.js';",
+      "export { b } from './b.js';",
+      "export * from './c.js';",
+      "import type { D } from './d.js';",
+      "import './e.js';",
+      "const f = await import('./f.js');",
+      "type G = import('./g.js').G;",
+      "// import x from './comment.js'",
+      "/* import y from './block.js' */",
+      "import {\n  h,\n  type H,\n} from './h.js';",
+      "const url = 'http://example.com'; import i from './i.js';",
     ].join('\n');
     expect(importsOf(text).sort()).toEqual(['./a.js', './b.js', './c.js', './d.js', './e.js', './f.js', './g.js', './h.js', './i.js']);
   });

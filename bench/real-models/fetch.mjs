@@ -32,7 +32,9 @@ function pack(name, version) {
   const file = join(packsDir, `${name.replace(/^@/, '').replace('/', '-')}-${version}.tgz`);
   if (existsSync(file)) return file;
   mkdirSync(packsDir, { recursive: true });
-  execFileSync('npm', ['pack', `${name}@${version}`, '--pack-destination', packsDir, '--silent'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['pack', `${name}@${version}`, '--pack-destination', packsDir, '--silent'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   if (!existsSync(file)) throw new Error(`npm pack ${name}@${version} did not write ${file}`);
   return file;
 }

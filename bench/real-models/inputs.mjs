@@ -13,7 +13,17 @@ import { fileURLToPath } from 'node:url';
 import { cacheDir, fetchModel, readList } from './fetch.mjs';
 import { speech } from './lib/media.mjs';
 import {
-  detInput, embeddings, embeddingWindows, headWindows, int16Scale, isnetInput, lineBatch, melFrames, runVad, session, vadBatches,
+  detInput,
+  embeddings,
+  embeddingWindows,
+  headWindows,
+  int16Scale,
+  isnetInput,
+  lineBatch,
+  melFrames,
+  runVad,
+  session,
+  vadBatches,
 } from './lib/pipelines.mjs';
 import { detImages, ISNET_SIZE, isnetPhotos, LINES, renderLines, rotated } from './lib/scenes.mjs';
 import { writeTestDataSets } from './lib/tensor-file.mjs';
@@ -42,7 +52,10 @@ const builders = {
   async vad(entry) {
     const run = await runVad(await session(fetchModel(entry)), speech(mediaDir).samples, true);
     const batches = vadBatches(run, 128);
-    return { batches, about: `${run.frames.length} frames of ${run.frameLength} samples of espeak-ng speech (16 kHz), states carried, 128 a batch` };
+    return {
+      batches,
+      about: `${run.frames.length} frames of ${run.frameLength} samples of espeak-ng speech (16 kHz), states carried, 128 a batch`,
+    };
   },
   /** 80 ms chunks with openWakeWord's 480 samples of overlap, int16 scale, 64 a batch. */
   async 'oww-mel'() {
@@ -70,7 +83,10 @@ const builders = {
       const n = Math.min(64, windows.count - b);
       batches.push([{ name: 'input_1', dims: [n, 76, 32, 1], data: windows.data.slice(b * size, (b + n) * size) }]);
     }
-    return { batches, about: `${windows.count} mel windows (76 × 32) of espeak-ng speech from the package's melspectrogram model, 64 a batch` };
+    return {
+      batches,
+      about: `${windows.count} mel windows (76 × 32) of espeak-ng speech from the package's melspectrogram model, 64 a batch`,
+    };
   },
   /** The embedding model's features of the speech, one detector window (batch 1) every 3rd step. */
   async 'oww-head'(entry) {
@@ -79,12 +95,21 @@ const builders = {
     const { emb } = await wakeFeatures();
     const windows = headWindows(emb, length, 3);
     const batches = windows.map((w) => [{ name: head.inputNames[0], dims: [1, length, 96], data: w }]);
-    return { batches, about: `${windows.length} windows of ${length} speech embeddings (from the package's melspectrogram and embedding models), one every 240 ms` };
+    return {
+      batches,
+      about: `${windows.length} windows of ${length} speech embeddings (from the package's melspectrogram and embedding models), one every 240 ms`,
+    };
   },
   /** A rendered document, a scanned page and a photo with a sign, each in its own size. */
   async 'ocr-det'() {
-    const batches = detImages(mediaDir).map((img) => [{ name: 'x', dims: [1, 3, img.height, img.width], data: detInput(img.rgb, img.width, img.height) }]);
-    return { batches, about: '3 images: a document rendered in DejaVu Serif (640×352), skimage page.png (384×192), skimage coffee.png with a sign (608×416)' };
+    const batches = detImages(mediaDir).map((img) => [
+      { name: 'x', dims: [1, 3, img.height, img.width], data: detInput(img.rgb, img.width, img.height) },
+    ]);
+    return {
+      batches,
+      about:
+        '3 images: a document rendered in DejaVu Serif (640×352), skimage page.png (384×192), skimage coffee.png with a sign (608×416)',
+    };
   },
   /** 16 lines in 4 DejaVu faces, height 48, padded to the widest (PaddleOCR's batching). */
   async 'ocr-rec'() {
@@ -106,7 +131,9 @@ const builders = {
   },
   /** Three photos at 1024 × 1024, one a batch. */
   async isnet() {
-    const batches = isnetPhotos(mediaDir).map((p) => [{ name: 'input', dims: [1, 3, ISNET_SIZE, ISNET_SIZE], data: isnetInput(p.rgb, ISNET_SIZE) }]);
+    const batches = isnetPhotos(mediaDir).map((p) => [
+      { name: 'input', dims: [1, 3, ISNET_SIZE, ISNET_SIZE], data: isnetInput(p.rgb, ISNET_SIZE) },
+    ]);
     return { batches, about: '3 photos (skimage astronaut, chelsea, coffee) at 1024×1024' };
   },
 };

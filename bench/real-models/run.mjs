@@ -49,8 +49,22 @@ function skipGroups(report) {
 function compress(entry, quantize) {
   mkdirSync(outDir, { recursive: true });
   const output = join(outDir, `${entry.id}.${quantize.replace(/[^a-z0-9]+/gi, '-')}.onnx`);
-  const args = ['bin/onnxpress', 'compress', relative(root, modelPath(entry)), '-o', relative(root, output), '--force', '--quantize', quantize, '--eval',
-    '--data', relative(root, dataPath(entry)), '--runs', '0', '--json'];
+  const args = [
+    'bin/onnxpress',
+    'compress',
+    relative(root, modelPath(entry)),
+    '-o',
+    relative(root, output),
+    '--force',
+    '--quantize',
+    quantize,
+    '--eval',
+    '--data',
+    relative(root, dataPath(entry)),
+    '--runs',
+    '0',
+    '--json',
+  ];
   const started = Date.now();
   const run = spawnSync('node', args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28 });
   const seconds = (Date.now() - started) / 1000;
@@ -77,7 +91,11 @@ function compress(entry, quantize) {
     tensorsChanged: report.passes?.reduce((n, p) => n + (p.tensorsChanged ?? 0), 0),
     skipped: skipGroups(report),
     notes: report.passes?.flatMap((p) => p.notes ?? []) ?? [],
-    stderr: run.stderr.trim().split('\n').filter((l) => l !== '').slice(-3),
+    stderr: run.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l !== '')
+      .slice(-3),
   };
 }
 
@@ -102,18 +120,25 @@ export function markdown(list, results) {
     for (const [q, r] of Object.entries(results[entry.id] ?? {})) {
       const task = r.task ? `${r.task.pass ? '✓' : '✗'} ${r.task.baseline}; ${r.task.summary}` : (r.taskError ?? '–');
       if (r.error) {
-        rows.push(`| ${entry.id} | ${entry.package}@${entry.version} | ${entry.kind} | ${entry.opset} | ${entry.dtype} | ${q.replace(/=.*$/, '=DATA')} | ${kB(entry.bytes)} | – | – | – | error | exit ${r.rc}: ${r.error.slice(0, 400)} |`);
+        rows.push(
+          `| ${entry.id} | ${entry.package}@${entry.version} | ${entry.kind} | ${entry.opset} | ${entry.dtype} | ${q.replace(/=.*$/, '=DATA')} | ${kB(entry.bytes)} | – | – | – | error | exit ${r.rc}: ${r.error.slice(0, 400)} |`,
+        );
         continue;
       }
-      rows.push(`| ${entry.id} | ${entry.package}@${entry.version} | ${entry.kind} | ${entry.opset} | ${entry.dtype} | ${q.replace(/=.*$/, '=DATA')} | ${kB(r.before)} | ${kB(r.after)} | `
-        + `${r.ratio.toFixed(3)} | ${r.cosine === undefined ? '–' : r.cosine.toFixed(6)} | ${judge(entry, q, r)} | ${task} |`);
+      rows.push(
+        `| ${entry.id} | ${entry.package}@${entry.version} | ${entry.kind} | ${entry.opset} | ${entry.dtype} | ${q.replace(/=.*$/, '=DATA')} | ${kB(r.before)} | ${kB(r.after)} | ` +
+          `${r.ratio.toFixed(3)} | ${r.cosine === undefined ? '–' : r.cosine.toFixed(6)} | ${judge(entry, q, r)} | ${task} |`,
+      );
     }
   }
   const notes = [];
   for (const entry of list) {
     for (const [q, r] of Object.entries(results[entry.id] ?? {})) {
       if (r.error || r.skipped.length === 0) continue;
-      const groups = r.skipped.slice(0, 4).map((g) => `${g.count} × ${g.reason} (e.g. ${g.example})`).join('; ');
+      const groups = r.skipped
+        .slice(0, 4)
+        .map((g) => `${g.count} × ${g.reason} (e.g. ${g.example})`)
+        .join('; ');
       notes.push(`- ${entry.id} ${q.replace(/=.*$/, '=DATA')}: ${r.tensorsChanged} tensors changed; skipped: ${groups}`);
     }
   }

@@ -7,7 +7,16 @@ import { UsageError } from '../errors.js';
 import { autoPrecision, type AutoTrial } from '../pipeline/auto.js';
 import { recipeData } from '../pipeline/recipe.js';
 import { buildReport } from '../report/build.js';
-import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, type ReportFlags } from './report-options.js';
+import {
+  addEvalOptions,
+  addReportOptions,
+  dataInputs,
+  emitReport,
+  reportTargets,
+  evalOptionsFrom,
+  gateOptionsFrom,
+  type ReportFlags,
+} from './report-options.js';
 import { recipeEvalOf, recipeGatesOf } from './recipe-flags.js';
 
 interface AutoFlags extends ReportFlags {
@@ -19,7 +28,9 @@ interface AutoFlags extends ReportFlags {
 export function registerAuto(program: Command): void {
   const cmd = program
     .command('auto')
-    .description('choose per-layer precision (4-bit, 8-bit or float) from measured sensitivity: the smallest model whose measured accuracy drop stays within the budget')
+    .description(
+      'choose per-layer precision (4-bit, 8-bit or float) from measured sensitivity: the smallest model whose measured accuracy drop stays within the budget',
+    )
     .argument('<model>', 'an .onnx file')
     .requiredOption('-o, --output <file>', 'where to write the chosen model')
     .option('--recipe-out <file>', 'where to write the recipe it chose (default: OUTPUT.recipe.yaml)')
@@ -40,16 +51,32 @@ export function registerAuto(program: Command): void {
     const recipe = recipeData({ passes: auto.steps, eval: recipeEvalOf(flags), gates: recipeGatesOf(gates) });
     writeFileAtomically(recipePath, Buffer.from(stringify(recipe), 'utf8'));
     const report = await buildReport({
-      command: 'auto', reference: auto.result.model, referenceFiles: auto.result.input.files, inputParameters: auto.result.inputParameters,
-      candidatePath: flags.output!, candidateFiles: auto.result.output.files, candidate: auto.result.model, tensors: auto.result.tensors,
-      passes: auto.result.passes, evaluate: { ...evaluate, part: 'held-out' }, gzip: flags.gzip, gates,
+      command: 'auto',
+      reference: auto.result.model,
+      referenceFiles: auto.result.input.files,
+      inputParameters: auto.result.inputParameters,
+      candidatePath: flags.output!,
+      candidateFiles: auto.result.output.files,
+      candidate: auto.result.model,
+      tensors: auto.result.tensors,
+      passes: auto.result.passes,
+      evaluate: { ...evaluate, part: 'held-out' },
+      gzip: flags.gzip,
+      gates,
     });
     report.recipe = recipe;
     report.auto = {
-      budget: gates.maxAccuracyDrop, recipe: recipePath, withinBudget: auto.withinBudget, sensitivity: auto.sensitivity,
+      budget: gates.maxAccuracyDrop,
+      recipe: recipePath,
+      withinBudget: auto.withinBudget,
+      sensitivity: auto.sensitivity,
       data: { chosenOn: auto.tuning.range, reportedOn: auto.tuning.other },
       trials: auto.trials.map((t, i) => ({
-        bytes: t.bytes, drop: t.drop, int4: count(t.assignment, 'int4'), int8: count(t.assignment, 'int8'), float: count(t.assignment, 'float'),
+        bytes: t.bytes,
+        drop: t.drop,
+        int4: count(t.assignment, 'int4'),
+        int8: count(t.assignment, 'int8'),
+        float: count(t.assignment, 'float'),
         step: stepOf(auto.trials, i, auto.sensitivity.length),
       })),
       chosen: auto.chosen.assignment,
@@ -69,7 +96,9 @@ function stepOf(trials: AutoTrial[], i: number, measured: number): string {
   const a = trials[i]!.asked;
   if (i < measured) {
     const layer = Object.keys(a).find((l) => a[l] === 'int4') ?? '?';
-    return trials[i]!.assignment[layer] === 'int4' ? `${layer} alone at int4` : `${layer} alone at int4 (not written: stays ${trials[i]!.assignment[layer]})`;
+    return trials[i]!.assignment[layer] === 'int4'
+      ? `${layer} alone at int4`
+      : `${layer} alone at int4 (not written: stays ${trials[i]!.assignment[layer]})`;
   }
   if (i === measured) return 'every layer at int4';
   const before = trials[i - 1]!.asked;

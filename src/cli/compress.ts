@@ -11,7 +11,17 @@ import { checkEvalData } from '../runtime/data.js';
 import { prestartOrtChild } from '../runtime/client.js';
 import { terminalProgress } from './progress.js';
 import { compressManyCli } from './compress-many.js';
-import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, latencyGateProblem, type ReportFlags } from './report-options.js';
+import {
+  addEvalOptions,
+  addReportOptions,
+  dataInputs,
+  emitReport,
+  reportTargets,
+  evalOptionsFrom,
+  gateOptionsFrom,
+  latencyGateProblem,
+  type ReportFlags,
+} from './report-options.js';
 
 interface CompressFlags extends ReportFlags {
   strict?: boolean;
@@ -37,13 +47,25 @@ function kernelThreads(text: string | undefined): number {
 export function registerCompress(program: Command): void {
   // Pass flags of every family land in one list, in the order written: the order the passes run.
   const steps: { family: string; spec: string }[] = [];
-  const step = (family: string) => (spec: string) => { steps.push({ family, spec }); return spec; };
+  const step = (family: string) => (spec: string) => {
+    steps.push({ family, spec });
+    return spec;
+  };
   const cmd = program
     .command('compress')
-    .description('apply compression passes to a model, in the order given, write the result, and report size (and, with --eval, accuracy and latency)')
-    .argument('[models...]', 'an .onnx file, or several (then -o names a folder, and a share pass stores their large tensors once, across them)')
+    .description(
+      'apply compression passes to a model, in the order given, write the result, and report size (and, with --eval, accuracy and latency)',
+    )
+    .argument(
+      '[models...]',
+      'an .onnx file, or several (then -o names a folder, and a share pass stores their large tensors once, across them)',
+    )
     .option('-o, --output <file>', 'where to write the compressed model (with several models: the folder they are written to)')
-    .option('--quantize <spec>', 'a quantization pass, e.g. int8 or int8:granularity=tensor,symmetric=false (see --list-passes)', step('quantize'))
+    .option(
+      '--quantize <spec>',
+      'a quantization pass, e.g. int8 or int8:granularity=tensor,symmetric=false (see --list-passes)',
+      step('quantize'),
+    )
     .option('--prune <spec>', 'a pruning pass (see --list-passes)', step('prune'))
     .option('--share <spec>', 'a parameter-sharing pass (see --list-passes)', step('share'))
     .option('--recipe <file>', 'the pipeline (and evaluation settings and gates) from a YAML or JSON recipe, or from a report JSON')
@@ -55,29 +77,37 @@ export function registerCompress(program: Command): void {
     .option('--external-threshold <bytes>', 'smallest tensor moved to the external data file', '1024')
     .option('--location <name>', 'external data file name (default: <output>.data)')
     .option('--eval', 'run the input and the output in ONNX Runtime and report accuracy and latency')
-    .option('--strict', 'exit 3 (the output and report still written) when a pass changed nothing or left tensors alone for a reason other than min-size/include/exclude');
+    .option(
+      '--strict',
+      'exit 3 (the output and report still written) when a pass changed nothing or left tensors alone for a reason other than min-size/include/exclude',
+    );
   addEvalOptions(cmd);
   addReportOptions(cmd);
   // --data may be given once per model when there are several (--data NAME=DIR).
-  cmd.options.find((o) => o.long === '--data')?.argParser((value: string, previous: string | string[] | undefined) => (previous === undefined ? value : [previous, value].flat()));
+  cmd.options
+    .find((o) => o.long === '--data')
+    ?.argParser((value: string, previous: string | string[] | undefined) => (previous === undefined ? value : [previous, value].flat()));
   cmd.action(async (paths: string[], flags: CompressFlags, command: Command) => {
     const path: string | undefined = paths[0];
     const several = paths.length > 1;
     const dataGiven = flags.data as string | string[] | undefined;
-    if (Array.isArray(dataGiven) && !several) throw new UsageError('--data given more than once (several --data NAME=DIR are for several models)');
+    if (Array.isArray(dataGiven) && !several)
+      throw new UsageError('--data given more than once (several --data NAME=DIR are for several models)');
     if (several) flags.data = undefined;
     if (flags.listPasses) {
       process.stdout.write(listPasses() + '\n');
       return;
     }
     if (!path) throw new UsageError('compress: missing MODEL (see onnxpress compress --help)');
-    if (!flags.output) throw new UsageError("compress: missing -o, --output <file>");
+    if (!flags.output) throw new UsageError('compress: missing -o, --output <file>');
     // The whole pipeline (flags or recipe) is validated before anything is read or written.
     const recipe = flags.recipe ? loadRecipe(flags.recipe) : undefined;
-    if (recipe && steps.length > 0 && recipe.passes.length > 0) throw new UsageError('give the passes on the command line or in the recipe, not both');
+    if (recipe && steps.length > 0 && recipe.passes.length > 0)
+      throw new UsageError('give the passes on the command line or in the recipe, not both');
     const pipeline: PipelineStep[] = recipe && recipe.passes.length > 0 ? recipe.passes : steps.map((s) => parseStep(s.family, s.spec));
     const threshold = Number(flags.externalThreshold);
-    if (!Number.isInteger(threshold) || threshold < 0) throw new UsageError(`--external-threshold must be a whole number of bytes, got '${flags.externalThreshold}'`);
+    if (!Number.isInteger(threshold) || threshold < 0)
+      throw new UsageError(`--external-threshold must be a whole number of bytes, got '${flags.externalThreshold}'`);
     const threads = command.getOptionValueSource('threads') === 'cli' ? kernelThreads(flags.threads) : undefined;
     // Flags given on the command line win over the recipe's settings.
     const fromCli = (key: string) => command.getOptionValueSource(key) === 'cli';
@@ -92,17 +122,26 @@ export function registerCompress(program: Command): void {
     // ONNX Runtime's process starts while the model is read and compressed.
     if (evaluate) prestartOrtChild();
     // The passes' seed: --seed, else the recipe's, else its evaluation seed, else 0.
-    const seed = fromCli('seed') ? Number(flags.seed) : recipe?.seed ?? Number(merged.seed ?? 0);
+    const seed = fromCli('seed') ? Number(flags.seed) : (recipe?.seed ?? Number(merged.seed ?? 0));
     if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a whole number ≥ 0, got '${flags.seed}'`);
     // commander sets externalData to true by default because of --no-external-data; only an explicit flag counts.
     const externalData = fromCli('externalData') ? flags.externalData! : 'auto';
     if (several) {
-      return compressManyCli(paths, { ...flags, output: flags.output }, {
-        pipeline, seed, threads, evaluate, data: dataGiven, gates,
-        recipe: recipeData({ passes: pipeline, seed, eval: evaluate ? recipeEvalOf(merged) : undefined, gates: recipeGatesOf(gates) }),
-        write: { externalData, sizeThreshold: threshold, location: flags.location },
-        inputsRead: [...(flags.recipe ? [flags.recipe] : []), ...(flags.labels ? [flags.labels] : [])],
-      });
+      return compressManyCli(
+        paths,
+        { ...flags, output: flags.output },
+        {
+          pipeline,
+          seed,
+          threads,
+          evaluate,
+          data: dataGiven,
+          gates,
+          recipe: recipeData({ passes: pipeline, seed, eval: evaluate ? recipeEvalOf(merged) : undefined, gates: recipeGatesOf(gates) }),
+          write: { externalData, sizeThreshold: threshold, location: flags.location },
+          inputsRead: [...(flags.recipe ? [flags.recipe] : []), ...(flags.labels ? [flags.labels] : [])],
+        },
+      );
     }
     // Every file this run writes is checked (and its folder created) before the model is read,
     // once every flag has been checked.
@@ -110,7 +149,11 @@ export function registerCompress(program: Command): void {
     prepareOutputs(outputs, { force: flags.force ?? false, inputs: [path, ...(flags.recipe ? [flags.recipe] : []), ...dataInputs(flags)] });
     const result = await compress(path, flags.output, {
       // Kernel threads: --threads, else compress() picks by the model's size.
-      createOutputFolder: true, dryRun: flags.dryRun, steps: pipeline, seed, progress: terminalProgress(),
+      createOutputFolder: true,
+      dryRun: flags.dryRun,
+      steps: pipeline,
+      seed,
+      progress: terminalProgress(),
       threads,
       write: { externalData, sizeThreshold: threshold, location: flags.location, force: flags.force ?? false },
       // The evaluation settings are checked (the data and labels given read) before anything is written: a mistake in them leaves no output.
@@ -119,10 +162,20 @@ export function registerCompress(program: Command): void {
       inputs: checkInputsOf(merged),
     });
     const report = await buildReport({
-      command: 'compress', reference: result.model, referenceFiles: result.input.files, inputParameters: result.inputParameters,
-      candidatePath: flags.output, candidateFiles: result.output.files, candidate: result.model, tensors: result.tensors,
+      command: 'compress',
+      reference: result.model,
+      referenceFiles: result.input.files,
+      inputParameters: result.inputParameters,
+      candidatePath: flags.output,
+      candidateFiles: result.output.files,
+      candidate: result.model,
+      tensors: result.tensors,
       // An evaluation that fails after the output is written says that it was written.
-      passes: result.passes, evaluate: evaluate && { ...evaluate, candidateWritten: flags.output }, gzip: flags.dryRun ? false : flags.gzip, gates, dryRun: flags.dryRun,
+      passes: result.passes,
+      evaluate: evaluate && { ...evaluate, candidateWritten: flags.output },
+      gzip: flags.dryRun ? false : flags.gzip,
+      gates,
+      dryRun: flags.dryRun,
     });
     if (result.identical !== undefined && !flags.dryRun) report.output.identical = result.identical;
     report.recipe = recipeData({ passes: pipeline, seed, eval: evaluate ? recipeEvalOf(merged) : undefined, gates: recipeGatesOf(gates) });

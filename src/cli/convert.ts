@@ -18,9 +18,14 @@ interface ConvertFlags {
 }
 
 function summaryText(s: ConversionSummary, output: string): string {
-  const lines = [`converted opset ${s.from} → ${s.to} (IR version ${s.irVersion.from}${s.irVersion.to !== s.irVersion.from ? ` → ${s.irVersion.to}` : ''}), wrote ${printableText(output)}`];
+  const lines = [
+    `converted opset ${s.from} → ${s.to} (IR version ${s.irVersion.from}${s.irVersion.to !== s.irVersion.from ? ` → ${s.irVersion.to}` : ''}), wrote ${printableText(output)}`,
+  ];
   for (const e of s.converted) lines.push(`  ${conversionLine(e)}`);
-  if (s.unchanged.length > 0) lines.push(`  same meaning, new version: ${s.unchanged.map((e) => `${e.op} ${e.from}→${e.becomes ? `${e.becomes} ` : ''}${e.to} ×${e.count}`).join(', ')}`);
+  if (s.unchanged.length > 0)
+    lines.push(
+      `  same meaning, new version: ${s.unchanged.map((e) => `${e.op} ${e.from}→${e.becomes ? `${e.becomes} ` : ''}${e.to} ×${e.count}`).join(', ')}`,
+    );
   const notes = [`${s.nodes} nodes`, `${s.added} added`];
   if (s.otherDomain) notes.push(`${s.otherDomain} of other domains left alone`);
   if (s.functions) notes.push(`${s.functions} functions`);
@@ -32,7 +37,9 @@ function summaryText(s: ConversionSummary, output: string): string {
 export function registerConvert(program: Command): void {
   program
     .command('convert')
-    .description(`convert a model's default-domain (ai.onnx) opset to a newer one, up to ${MAX_OPSET}, adapting every op whose definition changed`)
+    .description(
+      `convert a model's default-domain (ai.onnx) opset to a newer one, up to ${MAX_OPSET}, adapting every op whose definition changed`,
+    )
     .argument('[model]', 'an .onnx file')
     .option('-o, --output <file>', 'where to write the converted model')
     .option('--opset <n>', `the opset to convert to (the model's up to ${MAX_OPSET})`)
@@ -53,12 +60,25 @@ export function registerConvert(program: Command): void {
       if (threads > 1) prestartCopyHelpers(threads - 1);
       const model = readModel(path);
       const problems = validateModel(model.proto);
-      if (problems.length > 0) throw new InputError(`${path}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`);
+      if (problems.length > 0)
+        throw new InputError(`${path}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`);
       // The output must not be one of the model's files (its external data included).
       checkOutputs([{ path: flags.output, role: 'output' }], { force: flags.force ?? false, inputs: model.sourceFiles() });
       const summary = convertOpset(model, target);
       const written = writeModel(model, flags.output, { force: flags.force ?? false, threads });
-      if (flags.json) process.stdout.write(JSON.stringify({ input: path, output: flags.output, files: [written.model.path, ...(written.externalData ? [written.externalData.path] : [])], ...summary }, null, 2) + '\n');
+      if (flags.json)
+        process.stdout.write(
+          JSON.stringify(
+            {
+              input: path,
+              output: flags.output,
+              files: [written.model.path, ...(written.externalData ? [written.externalData.path] : [])],
+              ...summary,
+            },
+            null,
+            2,
+          ) + '\n',
+        );
       else process.stdout.write(summaryText(summary, flags.output) + '\n');
     });
 }

@@ -4,7 +4,17 @@ import { readModel } from '../io/read.js';
 import { prepareOutputs } from '../io/output-path.js';
 import { buildReport } from '../report/build.js';
 import { prestartOrtChild } from '../runtime/client.js';
-import { addEvalOptions, addReportOptions, dataInputs, emitReport, reportTargets, evalOptionsFrom, gateOptionsFrom, latencyGateProblem, type ReportFlags } from './report-options.js';
+import {
+  addEvalOptions,
+  addReportOptions,
+  dataInputs,
+  emitReport,
+  reportTargets,
+  evalOptionsFrom,
+  gateOptionsFrom,
+  latencyGateProblem,
+  type ReportFlags,
+} from './report-options.js';
 
 interface EvalFlags extends ReportFlags {
   reference: string;
@@ -30,11 +40,22 @@ export function registerEval(program: Command): void {
     const reference = readModel(flags.reference);
     const candidate = readModel(path);
     // No report may replace a file this run reads: the models, their data files, the evaluation data.
-    prepareOutputs(reports, { force: flags.force ?? false, inputs: [...reference.sourceFiles(), ...candidate.sourceFiles(), ...dataInputs(flags)] });
-    const files = (m: typeof reference) => m.sourceFiles().map((p) => ({ path: p === m.source!.path ? m.source!.given : p, bytes: statSync(p).size }));
+    prepareOutputs(reports, {
+      force: flags.force ?? false,
+      inputs: [...reference.sourceFiles(), ...candidate.sourceFiles(), ...dataInputs(flags)],
+    });
+    const files = (m: typeof reference) =>
+      m.sourceFiles().map((p) => ({ path: p === m.source!.path ? m.source!.given : p, bytes: statSync(p).size }));
     const report = await buildReport({
-      command: 'eval', reference, referenceFiles: files(reference), candidatePath: path, candidateFiles: files(candidate), candidate,
-      evaluate, gzip: flags.gzip, gates,
+      command: 'eval',
+      reference,
+      referenceFiles: files(reference),
+      candidatePath: path,
+      candidateFiles: files(candidate),
+      candidate,
+      evaluate,
+      gzip: flags.gzip,
+      gates,
     });
     emitReport(report, flags);
   });

@@ -15,9 +15,11 @@ export function registerInspect(program: Command): void {
         const models = paths.map((path) => ({ path, model: readModel(path) }));
         const reports = models.map(({ model }) => inspectModel(model));
         const across = inspectAcross(models);
-        process.stdout.write(opts.json
-          ? terminalSafeJson(JSON.stringify({ models: reports, across }, null, 2)) + '\n'
-          : [...reports.map(renderInspect), renderAcross(across)].join('\n\n') + '\n');
+        process.stdout.write(
+          opts.json
+            ? terminalSafeJson(JSON.stringify({ models: reports, across }, null, 2)) + '\n'
+            : [...reports.map(renderInspect), renderAcross(across)].join('\n\n') + '\n',
+        );
         return;
       }
       const path = paths[0]!;

@@ -35,7 +35,15 @@ export function terminalProgress(stream: TerminalStream = process.stderr): Progr
     start(total, label, unit = 'items') {
       bytes = unit === 'bytes' ? { total, done: 0, since: performance.now() } : undefined;
       const counts = bytes ? '{done} of {size}, {rate}' : '{value}/{total}';
-      bar = new cliProgress.SingleBar({ stream: stream as NodeJS.WritableStream, format: `${label.padEnd(12)} [{bar}] ${counts} {duration_formatted}`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+      bar = new cliProgress.SingleBar(
+        {
+          stream: stream as NodeJS.WritableStream,
+          format: `${label.padEnd(12)} [{bar}] ${counts} {duration_formatted}`,
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
       bar.start(total, 0, payload());
       drawn = progress;
     },

@@ -5,22 +5,41 @@ import type { Recipe, RecipeEval, RecipeGates } from '../pipeline/recipe.js';
 import { shapesFrom, type ReportFlags } from './report-options.js';
 
 const EVAL_FLAGS: [keyof RecipeEval, keyof ReportFlags][] = [
-  ['data', 'data'], ['labels', 'labels'], ['metric', 'metric'], ['seed', 'seed'], ['batches', 'batches'], ['threads', 'threads'], ['runs', 'runs'], ['timeout', 'evalTimeout'],
+  ['data', 'data'],
+  ['labels', 'labels'],
+  ['metric', 'metric'],
+  ['seed', 'seed'],
+  ['batches', 'batches'],
+  ['threads', 'threads'],
+  ['runs', 'runs'],
+  ['timeout', 'evalTimeout'],
 ];
 const GATE_FLAGS: [keyof RecipeGates, keyof ReportFlags][] = [
-  ['max-accuracy-drop', 'maxAccuracyDrop'], ['min-size-reduction', 'minSizeReduction'], ['min-cosine', 'minCosine'],
+  ['max-accuracy-drop', 'maxAccuracyDrop'],
+  ['min-size-reduction', 'minSizeReduction'],
+  ['min-cosine', 'minCosine'],
   ['max-latency-ratio', 'maxLatencyRatio'],
 ];
 
 export function mergeRecipeFlags(flags: ReportFlags, recipe: Recipe | undefined, fromCli: (key: string) => boolean): ReportFlags {
   const out: ReportFlags = { ...flags };
-  const set = (key: keyof ReportFlags, value: unknown) => { (out as Record<string, unknown>)[key] = value; };
+  const set = (key: keyof ReportFlags, value: unknown) => {
+    (out as Record<string, unknown>)[key] = value;
+  };
   for (const [r, f] of EVAL_FLAGS) {
     const v = recipe?.eval?.[r];
     if (v !== undefined && !fromCli(f)) set(f, String(v));
   }
-  if (recipe?.eval?.dims && !fromCli('dim')) set('dim', Object.entries(recipe.eval.dims).map(([k, v]) => `${k}=${v}`));
-  if (recipe?.eval?.shape && !fromCli('shape')) set('shape', Object.entries(recipe.eval.shape).map(([k, v]) => `${k}=${v.join(',')}`));
+  if (recipe?.eval?.dims && !fromCli('dim'))
+    set(
+      'dim',
+      Object.entries(recipe.eval.dims).map(([k, v]) => `${k}=${v}`),
+    );
+  if (recipe?.eval?.shape && !fromCli('shape'))
+    set(
+      'shape',
+      Object.entries(recipe.eval.shape).map(([k, v]) => `${k}=${v.join(',')}`),
+    );
   for (const [r, f] of GATE_FLAGS) {
     const v = recipe?.gates?.[r];
     if (v !== undefined && !fromCli(f)) set(f, String(v));

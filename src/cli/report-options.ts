@@ -36,17 +36,40 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 export function addEvalOptions(cmd: Command): Command {
   return cmd
-    .option('--data <path>', 'evaluation inputs: a folder of test_data_set_N (input_K.pb), a .npz, .npy or .pb file; default: synthesized from the input types')
-    .option('--labels <file>', 'labels: a text file with a line per sample (one integer, or for perplexity the sample\'s token ids separated by spaces, one a position), a .npy or a TensorProto .pb (in data order)')
-    .addOption(new Option('--metric <name>', 'what accuracy means here (default: top1 with labels, perplexity for [batch, seq, vocab] logits with labels, else fidelity)').choices(METRICS))
+    .option(
+      '--data <path>',
+      'evaluation inputs: a folder of test_data_set_N (input_K.pb), a .npz, .npy or .pb file; default: synthesized from the input types',
+    )
+    .option(
+      '--labels <file>',
+      "labels: a text file with a line per sample (one integer, or for perplexity the sample's token ids separated by spaces, one a position), a .npy or a TensorProto .pb (in data order)",
+    )
+    .addOption(
+      new Option(
+        '--metric <name>',
+        'what accuracy means here (default: top1 with labels, perplexity for [batch, seq, vocab] logits with labels, else fidelity)',
+      ).choices(METRICS),
+    )
     .option('--dim <name=value>', 'value of a symbolic input dimension for synthesized inputs (repeatable)', collect)
-    .option('--shape <input=dims>', "the whole shape of a synthesized input, e.g. x=1,512: for dimensions the model leaves unnamed (repeatable; not with --data)", collect)
-    .option("--seed <n>", "seed of synthesized inputs and of the passes' randomness (clustering)", "0")
+    .option(
+      '--shape <input=dims>',
+      'the whole shape of a synthesized input, e.g. x=1,512: for dimensions the model leaves unnamed (repeatable; not with --data)',
+      collect,
+    )
+    .option('--seed <n>', "seed of synthesized inputs and of the passes' randomness (clustering)", '0')
     .option('--batches <n>', 'number of synthesized batches', '4')
-    .option('--threads <n>', 'threads: ONNX Runtime intra-op threads when evaluating, and (compress) the threads of the quantization, magnitude-pruning, clustering and dedup kernels, this one included (default for the kernels: one per core for single-file models of 64 MiB or more, else 1)', '1')
+    .option(
+      '--threads <n>',
+      'threads: ONNX Runtime intra-op threads when evaluating, and (compress) the threads of the quantization, magnitude-pruning, clustering and dedup kernels, this one included (default for the kernels: one per core for single-file models of 64 MiB or more, else 1)',
+      '1',
+    )
     .option('--runs <n>', 'timed runs per model for latency (0 to skip)', '20')
     .option('--no-node-errors', 'skip the per-node error table (every value both models write, compared on the first batch)')
-    .option('--eval-timeout <seconds>', 'seconds an evaluation may spend in ONNX Runtime, loading and running both models (each of auto\'s trials is one evaluation); past them it is stopped and fails', '600');
+    .option(
+      '--eval-timeout <seconds>',
+      "seconds an evaluation may spend in ONNX Runtime, loading and running both models (each of auto's trials is one evaluation); past them it is stopped and fails",
+      '600',
+    );
 }
 
 export function addReportOptions(cmd: Command): Command {
@@ -57,8 +80,11 @@ export function addReportOptions(cmd: Command): Command {
     .option('--no-gzip', 'do not measure the gzip size of the output')
     .option('--max-accuracy-drop <x>', 'exit 3 when accuracy drops by more than X (metric units; relative increase for perplexity)')
     .option('--min-size-reduction <r>', 'exit 3 when the output is not at least R times smaller than the input')
-    .option('--min-cosine <c>', 'exit 3 when any output\'s cosine similarity to the reference is below C')
-    .option('--max-latency-ratio <r>', 'exit 3 when the compressed model\'s mean ONNX Runtime latency is more than R times the reference\'s (needs --runs ≥ 1; latency is noisy: leave a margin, and see the spread the report gives)');
+    .option('--min-cosine <c>', "exit 3 when any output's cosine similarity to the reference is below C")
+    .option(
+      '--max-latency-ratio <r>',
+      "exit 3 when the compressed model's mean ONNX Runtime latency is more than R times the reference's (needs --runs ≥ 1; latency is noisy: leave a margin, and see the spread the report gives)",
+    );
 }
 
 function number(flag: string, text: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
@@ -77,7 +103,8 @@ export function evalOptionsFrom(flags: ReportFlags): EvaluateOptions {
     dims[m[1]!] = Number(m[2]);
   }
   const shapes = shapesFrom(flags.shape);
-  if (Object.keys(shapes).length > 0 && flags.data !== undefined) throw new UsageError('--shape sets the shapes of synthesized inputs: with --data, the data gives its own shapes');
+  if (Object.keys(shapes).length > 0 && flags.data !== undefined)
+    throw new UsageError('--shape sets the shapes of synthesized inputs: with --data, the data gives its own shapes');
   const whole = (n: number) => Number.isInteger(n);
   return {
     data: flags.data,
@@ -101,7 +128,8 @@ export function shapesFrom(specs: string[] = []): Record<string, number[]> {
   for (const spec of specs) {
     const m = /^(.+)=(\d+(?:,\d+)*)$/.exec(spec);
     const dims = m ? m[2]!.split(',').map(Number) : [];
-    if (!m || dims.some((d) => d < 1 || !Number.isSafeInteger(d))) throw new UsageError(`--shape takes INPUT=D0,D1,... with positive whole dimensions, got '${spec}'`);
+    if (!m || dims.some((d) => d < 1 || !Number.isSafeInteger(d)))
+      throw new UsageError(`--shape takes INPUT=D0,D1,... with positive whole dimensions, got '${spec}'`);
     if (Object.hasOwn(shapes, m[1]!)) throw new UsageError(`--shape given twice for input '${m[1]}'`);
     shapes[m[1]!] = dims;
   }
@@ -119,7 +147,8 @@ export function gateOptionsFrom(flags: ReportFlags): GateOptions {
 
 /** --max-latency-ratio compares timed runs: with --runs 0 there are none (a usage error before anything is read). */
 export function latencyGateProblem(gates: GateOptions, evaluate: EvaluateOptions | undefined): void {
-  if (gates.maxLatencyRatio !== undefined && evaluate?.runs === 0) throw new UsageError('--max-latency-ratio needs timed runs: --runs must be at least 1');
+  if (gates.maxLatencyRatio !== undefined && evaluate?.runs === 0)
+    throw new UsageError('--max-latency-ratio needs timed runs: --runs must be at least 1');
 }
 
 /** The --report files as outputs, refused where the extension names no format. */
@@ -148,4 +177,3 @@ export function emitReport(report: Report, flags: ReportFlags): void {
   const failed = report.gates.filter((g) => !g.passed);
   if (failed.length > 0) throw new GateError(failed.map((g) => `gate ${g.gate} failed: ${g.message}`).join('; '));
 }
-

@@ -27,14 +27,24 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 /** Checks the --report files against the output policy before any work (shared with merge). */
 function prepareSweepReports(flags: { report?: string[]; force?: boolean }, inputs: string[]): void {
-  prepareOutputs((flags.report ?? []).map((path) => ({ path, role: 'report' })), { force: flags.force ?? false, inputs });
+  prepareOutputs(
+    (flags.report ?? []).map((path) => ({ path, role: 'report' })),
+    { force: flags.force ?? false, inputs },
+  );
 }
 
 /** Writes the sweep report files and prints it (shared with merge). */
 export function emitSweep(report: SweepReport, flags: { report?: string[]; json?: boolean }): void {
   for (const path of flags.report ?? []) {
     const ext = extname(path).toLowerCase();
-    const text = ext === '.json' ? JSON.stringify(report, null, 2) + '\n' : ext === '.md' ? renderSweepMarkdown(report) : ext === '.html' || ext === '.htm' ? renderSweepHtml(report) : undefined;
+    const text =
+      ext === '.json'
+        ? JSON.stringify(report, null, 2) + '\n'
+        : ext === '.md'
+          ? renderSweepMarkdown(report)
+          : ext === '.html' || ext === '.htm'
+            ? renderSweepHtml(report)
+            : undefined;
     if (text === undefined) throw new UsageError(`--report ${path}: the file name must end in .json, .md or .html`);
     writeFileAtomically(path, Buffer.from(text));
   }
@@ -44,9 +54,14 @@ export function emitSweep(report: SweepReport, flags: { report?: string[]; json?
 export function registerSweep(program: Command): void {
   const cmd = program
     .command('sweep')
-    .description('compress a model with every combination of a grid of passes, evaluate each, and compare them (Pareto-optimal rows marked)')
+    .description(
+      'compress a model with every combination of a grid of passes, evaluate each, and compare them (Pareto-optimal rows marked)',
+    )
     .argument('<model>', 'an .onnx file')
-    .requiredOption('--grid <spec>', "axes separated by ';', choices by ',': 'quantize=int8,int4:block=32; prune=none,magnitude:sparsity=0.3' (each combination runs prune, share, quantize in that order)")
+    .requiredOption(
+      '--grid <spec>',
+      "axes separated by ';', choices by ',': 'quantize=int8,int4:block=32; prune=none,magnitude:sparsity=0.3' (each combination runs prune, share, quantize in that order)",
+    )
     .option('--jobs <n>', 'combinations run at once, each in its own process', String(Math.max(1, availableParallelism())))
     .option('--plan', 'print the combinations as JSON jobs and run nothing')
     .option('--shard <i/n>', 'run only shard i of n (for spreading a sweep over machines; combine with onnxpress merge)')
@@ -58,7 +73,8 @@ export function registerSweep(program: Command): void {
   cmd.action(async (model: string, flags: SweepFlags) => {
     const axes = parseGrid(flags.grid!);
     const parallel = Number(flags.jobs);
-    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 256) throw new UsageError(`--jobs must be a whole number from 1 to 256, got '${flags.jobs}'`);
+    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 256)
+      throw new UsageError(`--jobs must be a whole number from 1 to 256, got '${flags.jobs}'`);
     evalOptionsFrom(flags); // validates the evaluation flags now, before any job starts
     const jobs = expandGrid(axes, recipeEvalOf(flags));
     if (flags.plan) {
@@ -68,12 +84,21 @@ export function registerSweep(program: Command): void {
     const shard = flags.shard ? parseShard(flags.shard) : undefined;
     const mine = shard ? shardJobs(jobs, shard) : jobs;
     prepareSweepReports(flags, [model, ...dataInputs(flags)]);
-    const inputBytes = readModel(model).sourceFiles().reduce((n, f) => n + statSync(f).size, 0);
+    const inputBytes = readModel(model)
+      .sourceFiles()
+      .reduce((n, f) => n + statSync(f).size, 0);
     const outDir = flags.out ?? mkdtempSync(join(tmpdir(), 'onnxpress-sweep-'));
     prepareFolder(outDir, 'sweep outputs');
     try {
       const rows = await runJobs(model, mine, outDir, parallel, terminalProgress());
-      const report: SweepReport = { version: SWEEP_VERSION, command: 'sweep', model, input: { bytes: inputBytes }, ...(shard ? { shard: flags.shard } : {}), rows: finishRows(rows) };
+      const report: SweepReport = {
+        version: SWEEP_VERSION,
+        command: 'sweep',
+        model,
+        input: { bytes: inputBytes },
+        ...(shard ? { shard: flags.shard } : {}),
+        rows: finishRows(rows),
+      };
       emitSweep(report, flags);
       if (rows.some((r) => r.error)) process.exitCode = 1;
     } finally {
@@ -97,12 +122,18 @@ export function registerMerge(program: Command): void {
         let r: SweepReport;
         // Read under the input policy first, so that its refusals are not reported as bad JSON.
         const text = readInputText(p, { what: 'report' });
-        try { r = JSON.parse(text); } catch (e) { throw new InputError(`${p}: not a sweep report (${(e as Error).message.split('\n')[0]})`); }
-        if (typeof r !== 'object' || r === null || r.command !== 'sweep' || !Array.isArray(r.rows)) throw new InputError(`${p}: not a sweep report`);
+        try {
+          r = JSON.parse(text);
+        } catch (e) {
+          throw new InputError(`${p}: not a sweep report (${(e as Error).message.split('\n')[0]})`);
+        }
+        if (typeof r !== 'object' || r === null || r.command !== 'sweep' || !Array.isArray(r.rows))
+          throw new InputError(`${p}: not a sweep report`);
         return r;
       });
       const model = reports[0]!.model;
-      for (const [i, r] of reports.entries()) if (r.model !== model) throw new InputError(`${paths[i]}: a sweep of ${r.model}, not ${model}`);
+      for (const [i, r] of reports.entries())
+        if (r.model !== model) throw new InputError(`${paths[i]}: a sweep of ${r.model}, not ${model}`);
       // Each shard report records its i/n: a merge of an incomplete set is not the whole sweep.
       const problems = shardProblems(reports.map((r) => (typeof r.shard === 'string' ? r.shard : undefined)));
       if (problems.length > 0) {

@@ -33,9 +33,14 @@ export interface CheckCase {
 function close(actual: NamedArray, expected: NamedArray, rtol = 1e-3, atol = 1e-7): boolean {
   if (actual.dims.join() !== expected.dims.join() || actual.data.length !== expected.data.length) return false;
   for (let i = 0; i < actual.data.length; i++) {
-    const a = actual.data[i], e = expected.data[i];
-    if (typeof a === 'string' || typeof a === 'bigint') { if (a !== e) return false; continue; }
-    const x = Number(a), y = Number(e);
+    const a = actual.data[i],
+      e = expected.data[i];
+    if (typeof a === 'string' || typeof a === 'bigint') {
+      if (a !== e) return false;
+      continue;
+    }
+    const x = Number(a),
+      y = Number(e);
     if (Number.isNaN(x) && Number.isNaN(y)) continue;
     if (x === y) continue;
     if (!(Math.abs(x - y) <= atol + rtol * Math.abs(y))) return false;
@@ -78,7 +83,10 @@ async function checkOne(ort: OrtProcess, path: string, root: string, target: num
   }
   let expected: NamedArray[];
   try {
-    expected = files.filter((f) => /^output_\d+\.pb$/.test(f)).sort((a, b) => Number(a.slice(7, -3)) - Number(b.slice(7, -3))).map((f) => readTensorFile(join(set, f)));
+    expected = files
+      .filter((f) => /^output_\d+\.pb$/.test(f))
+      .sort((a, b) => Number(a.slice(7, -3)) - Number(b.slice(7, -3)))
+      .map((f) => readTensorFile(join(set, f)));
   } catch {
     return { ...base, status: 'skipped', reason: 'an output is not a tensor' };
   }
@@ -89,7 +97,12 @@ async function checkOne(ort: OrtProcess, path: string, root: string, target: num
     a = await ort.run(original, feeds);
   } catch (e) {
     originalFailure = why(e);
-    if (expected.length === 0) return { ...base, status: 'skipped', reason: `ONNX Runtime cannot run the original (${originalFailure}) and there are no stored outputs` };
+    if (expected.length === 0)
+      return {
+        ...base,
+        status: 'skipped',
+        reason: `ONNX Runtime cannot run the original (${originalFailure}) and there are no stored outputs`,
+      };
   }
   let b: NamedArray[];
   try {
@@ -98,11 +111,17 @@ async function checkOne(ort: OrtProcess, path: string, root: string, target: num
   } catch (e) {
     // The same failure for both (an op ONNX Runtime lacks, at whatever version) says nothing of the conversion; another one does.
     const same = (text: string) => text.replace(/\(\d+\)/g, '(N)');
-    if (originalFailure !== undefined && same(why(e)) === same(originalFailure)) return { ...base, status: 'skipped', reason: `ONNX Runtime cannot run the original nor the converted model: ${originalFailure}` };
+    if (originalFailure !== undefined && same(why(e)) === same(originalFailure))
+      return { ...base, status: 'skipped', reason: `ONNX Runtime cannot run the original nor the converted model: ${originalFailure}` };
     return { ...base, status: 'wrong', adapted, reason: `ONNX Runtime cannot run the converted model: ${why(e)}` };
   }
   if (allClose(b, expected) || (a && allClose(b, a))) return { ...base, status: 'converted', adapted, ...(a ? {} : { storedOnly: true }) };
-  return { ...base, status: 'wrong', adapted, reason: `outputs differ from the stored outputs${a ? " and from the original's in ONNX Runtime" : ''}` };
+  return {
+    ...base,
+    status: 'wrong',
+    adapted,
+    reason: `outputs differ from the stored outputs${a ? " and from the original's in ONNX Runtime" : ''}`,
+  };
 }
 
 export interface CheckReport {
@@ -125,7 +144,13 @@ export async function checkConversions(root: string, targets: number[], onCase?:
         try {
           c = await checkOne(ort, path, root, target, scratch);
         } catch (e) {
-          c = { model: relative(root, dirname(path)), from: 0, to: target, status: 'skipped', reason: `cannot read: ${(e as Error).message}` };
+          c = {
+            model: relative(root, dirname(path)),
+            from: 0,
+            to: target,
+            status: 'skipped',
+            reason: `cannot read: ${(e as Error).message}`,
+          };
         }
         await ort.releaseAll();
         cases.push(c);
@@ -141,7 +166,9 @@ export async function checkConversions(root: string, targets: number[], onCase?:
   for (const c of cases) {
     counts[c.status]++;
     if (c.status === 'refused') {
-      const m = /: (?:no adapter for )?(\w+) \d+→\d+|'(\w+)' is not an ONNX operator|: (\w+) (?:does not exist|is deprecated)/.exec(c.reason ?? '');
+      const m = /: (?:no adapter for )?(\w+) \d+→\d+|'(\w+)' is not an ONNX operator|: (\w+) (?:does not exist|is deprecated)/.exec(
+        c.reason ?? '',
+      );
       const op = m?.[1] ?? m?.[2] ?? m?.[3] ?? (/older than/.test(c.reason ?? '') ? `opset ${c.from}` : 'other');
       refusedOps[op] = (refusedOps[op] ?? 0) + 1;
     }

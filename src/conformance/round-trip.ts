@@ -51,7 +51,8 @@ export function findModels(root: string): string[] {
 function sameArray(a: NamedArray, b: NamedArray): boolean {
   if (a.dtype !== b.dtype || a.dims.join() !== b.dims.join() || a.data.length !== b.data.length) return false;
   if (Array.isArray(a.data)) return (a.data as string[]).every((v, i) => v === (b.data as string[])[i]);
-  const x = a.data as Exclude<typeof a.data, string[]>, y = b.data as Exclude<typeof a.data, string[]>;
+  const x = a.data as Exclude<typeof a.data, string[]>,
+    y = b.data as Exclude<typeof a.data, string[]>;
   return Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)) === 0;
 }
 
@@ -59,7 +60,8 @@ function close(actual: NamedArray, expected: NamedArray, rtol = 1e-3, atol = 1e-
   if (actual.dims.join() !== expected.dims.join() || actual.data.length !== expected.data.length) return false;
   if (Array.isArray(actual.data)) return sameArray(actual, expected);
   for (let i = 0; i < actual.data.length; i++) {
-    const a = Number(actual.data[i]), e = Number(expected.data[i]);
+    const a = Number(actual.data[i]),
+      e = Number(expected.data[i]);
     if (Number.isNaN(a) && Number.isNaN(e)) continue;
     if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) return false;
   }
@@ -109,14 +111,19 @@ async function runCase(ort: OrtProcess, modelPath: string, root: string, scratch
     for (let k = 0; k < inputs.length; k++) {
       const file = files.includes(`input_${k}.pb`) ? join(set, `input_${k}.pb`) : undefined;
       if (!file) continue;
-      if (!inputs[k]!.type?.tensor_type) return { model: name, status: 'skip', reason: `input '${inputs[k]!.name}' is not a tensor`, identical, sets: count };
+      if (!inputs[k]!.type?.tensor_type)
+        return { model: name, status: 'skip', reason: `input '${inputs[k]!.name}' is not a tensor`, identical, sets: count };
       feeds.push({ ...readTensorFile(file), name: inputs[k]!.name ?? '' });
     }
     let expectedOutputs: NamedArray[] = [];
     try {
-      expectedOutputs = files.filter((f) => /^output_\d+\.pb$/.test(f)).sort((a, b) => Number(a.slice(7, -3)) - Number(b.slice(7, -3)))
+      expectedOutputs = files
+        .filter((f) => /^output_\d+\.pb$/.test(f))
+        .sort((a, b) => Number(a.slice(7, -3)) - Number(b.slice(7, -3)))
         .map((f) => readTensorFile(join(set, f)));
-    } catch { /* non-tensor outputs: compared through the runtime only */ }
+    } catch {
+      /* non-tensor outputs: compared through the runtime only */
+    }
     let a: NamedArray[];
     try {
       a = await ort.run(original, feeds);
@@ -130,7 +137,14 @@ async function runCase(ort: OrtProcess, modelPath: string, root: string, scratch
       return { model: name, status: 'fail', reason: `ONNX Runtime cannot run the copy: ${why(e)}`, identical, sets: count };
     }
     for (let i = 0; i < a.length; i++) {
-      if (!sameArray(a[i]!, b[i]!)) return { model: name, status: 'fail', reason: `output '${a[i]!.name}' of the copy differs from the original's`, identical, sets: count };
+      if (!sameArray(a[i]!, b[i]!))
+        return {
+          model: name,
+          status: 'fail',
+          reason: `output '${a[i]!.name}' of the copy differs from the original's`,
+          identical,
+          sets: count,
+        };
       const expected = expectedOutputs[i];
       if (expected && !close(a[i]!, expected)) runtimeDiffers = true;
     }

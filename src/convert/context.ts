@@ -109,10 +109,15 @@ export function encodeValues(dataType: number, given: readonly (number | bigint)
   if (dataType === DataType.INT64) return new Uint8Array(BigInt64Array.from(given, (v) => BigInt.asIntN(64, BigInt(v))).buffer);
   const values = given.map(Number);
   switch (dataType) {
-    case DataType.FLOAT: return new Uint8Array(Float32Array.from(values).buffer);
-    case DataType.DOUBLE: return new Uint8Array(Float64Array.from(values).buffer);
-    case DataType.FLOAT16: return new Uint8Array(Uint16Array.from(values, floatToHalf).buffer);
-    case DataType.INT32: return new Uint8Array(Int32Array.from(values).buffer);
-    default: throw new Error(`encodeValues: type ${dataType} not supported`);
+    case DataType.FLOAT:
+      return new Uint8Array(Float32Array.from(values).buffer);
+    case DataType.DOUBLE:
+      return new Uint8Array(Float64Array.from(values).buffer);
+    case DataType.FLOAT16:
+      return new Uint8Array(Uint16Array.from(values, floatToHalf).buffer);
+    case DataType.INT32:
+      return new Uint8Array(Int32Array.from(values).buffer);
+    default:
+      throw new Error(`encodeValues: type ${dataType} not supported`);
   }
 }

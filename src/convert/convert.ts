@@ -68,13 +68,27 @@ function isDefault(node: NodeProto): boolean {
 
 // A copy of the structure (node lists, nodes, attributes, subgraphs); tensors stay shared.
 function cloneAttribute(a: AttributeProto): AttributeProto {
-  return { ...a, ints: [...a.ints], floats: [...a.floats], strings: [...a.strings], g: a.g && cloneGraph(a.g), graphs: a.graphs.map(cloneGraph) };
+  return {
+    ...a,
+    ints: [...a.ints],
+    floats: [...a.floats],
+    strings: [...a.strings],
+    g: a.g && cloneGraph(a.g),
+    graphs: a.graphs.map(cloneGraph),
+  };
 }
 function cloneNode(n: NodeProto): NodeProto {
   return { ...n, input: [...n.input], output: [...n.output], attribute: n.attribute.map(cloneAttribute) };
 }
 function cloneGraph(g: GraphProto): GraphProto {
-  return { ...g, node: g.node.map(cloneNode), initializer: [...g.initializer], input: [...g.input], output: [...g.output], value_info: [...g.value_info] };
+  return {
+    ...g,
+    node: g.node.map(cloneNode),
+    initializer: [...g.initializer],
+    input: [...g.input],
+    output: [...g.output],
+    value_info: [...g.value_info],
+  };
 }
 function cloneFunction(f: FunctionProto): FunctionProto {
   return { ...f, node: f.node.map(cloneNode), opset_import: f.opset_import.map((o) => ({ ...o })) };
@@ -98,7 +112,14 @@ function collectSites(proto: ModelProto, from: number, edits: ModelEditor): { si
         subgraphs++;
         const inner = ValueFacts.ofGraph(g, facts);
         const at = `${where}, subgraph '${attribute.name ?? ''}' of node '${node.name || node.op_type}'`;
-        sites.push({ nodes: g.node, editor: edits.graph(g), outputs: new Set(g.output.map((o) => o.name ?? '')), facts: inner, where: at, from: version });
+        sites.push({
+          nodes: g.node,
+          editor: edits.graph(g),
+          outputs: new Set(g.output.map((o) => o.name ?? '')),
+          facts: inner,
+          where: at,
+          from: version,
+        });
         addSubgraphs(g.node, inner, version, at);
       }
     }
@@ -137,10 +158,13 @@ function refusalText(r: Refusal): string {
 export function convertOpset(model: { proto: ModelProto }, target: number): ConversionSummary {
   const proto = model.proto;
   const from = defaultVersion(proto.opset_import);
-  if (!Number.isInteger(target) || target > MAX_OPSET) throw new UsageError(`opset ${target}: onnxpress converts to opsets up to ${MAX_OPSET}`);
+  if (!Number.isInteger(target) || target > MAX_OPSET)
+    throw new UsageError(`opset ${target}: onnxpress converts to opsets up to ${MAX_OPSET}`);
   if (from === undefined) throw new InputError('the model imports no default-domain (ai.onnx) opset to convert');
-  if (target < from) throw new UsageError(`opset ${target} is older than the model's opset ${from}: onnxpress converts only to newer opsets`);
-  if (from < MIN_SOURCE_OPSET) throw new InputError(`the model's opset ${from} is older than ${MIN_SOURCE_OPSET}, the oldest onnxpress converts from`);
+  if (target < from)
+    throw new UsageError(`opset ${target} is older than the model's opset ${from}: onnxpress converts only to newer opsets`);
+  if (from < MIN_SOURCE_OPSET)
+    throw new InputError(`the model's opset ${from} is older than ${MIN_SOURCE_OPSET}, the oldest onnxpress converts from`);
   // A trial on a copy throws what cannot be converted; the same steps then run on the model.
   convertInPlace(structureCopy(proto), from, target);
   return convertInPlace(proto, from, target);
@@ -161,8 +185,11 @@ export function conversionProblem(proto: ModelProto, target: number): string | u
 
 function structureCopy(proto: ModelProto): ModelProto {
   return {
-    ...proto, graph: proto.graph && cloneGraph(proto.graph), functions: proto.functions.map(cloneFunction),
-    training_info: proto.training_info.map(cloneTraining), opset_import: proto.opset_import.map((o) => ({ ...o })),
+    ...proto,
+    graph: proto.graph && cloneGraph(proto.graph),
+    functions: proto.functions.map(cloneFunction),
+    training_info: proto.training_info.map(cloneTraining),
+    opset_import: proto.opset_import.map((o) => ({ ...o })),
   };
 }
 
@@ -176,18 +203,32 @@ function convertInPlace(copy: ModelProto, from: number, target: number): Convers
   const records = new Map<NodeProto, { op: string; from: number; hows: string[]; site: SiteAt }>();
   const refusals: Refusal[] = [];
   const refused = new Set<NodeProto>();
-  let nodes = 0, otherDomain = 0;
+  let nodes = 0,
+    otherDomain = 0;
   for (const site of sites) {
     for (const node of site.nodes) {
-      if (!isDefault(node)) { otherDomain++; continue; }
+      if (!isDefault(node)) {
+        otherDomain++;
+        continue;
+      }
       nodes++;
       const op = node.op_type ?? '';
       const version = schemaVersion(op, site.from);
       const base = { op, from: site.from, to: target, where: site.where };
-      if (!SCHEMA_VERSIONS[op]) { refusals.push({ ...base, reason: `'${op}' is not an ONNX operator` }); refused.add(node); continue; }
-      if (version === undefined) { refusals.push({ ...base, reason: `${op} does not exist at opset ${site.from}` }); refused.add(node); continue; }
+      if (!SCHEMA_VERSIONS[op]) {
+        refusals.push({ ...base, reason: `'${op}' is not an ONNX operator` });
+        refused.add(node);
+        continue;
+      }
+      if (version === undefined) {
+        refusals.push({ ...base, reason: `${op} does not exist at opset ${site.from}` });
+        refused.add(node);
+        continue;
+      }
       if (DEPRECATED_AT[op] !== undefined && DEPRECATED_AT[op]! <= site.from) {
-        refusals.push({ ...base, reason: `${op} is deprecated at opset ${site.from}` }); refused.add(node); continue;
+        refusals.push({ ...base, reason: `${op} is deprecated at opset ${site.from}` });
+        refused.add(node);
+        continue;
       }
       records.set(node, { op, from: version, hows: [], site });
     }
@@ -228,7 +269,9 @@ function convertInPlace(copy: ModelProto, from: number, target: number): Convers
   if (refusals.length > 0) {
     const seen = new Set<string>();
     const texts = refusals.map(refusalText).filter((t) => !seen.has(t) && seen.add(t));
-    throw new InputError(`cannot convert from opset ${from} to ${target}: ${texts.slice(0, 8).join('; ')}${texts.length > 8 ? `; and ${texts.length - 8} more` : ''}`);
+    throw new InputError(
+      `cannot convert from opset ${from} to ${target}: ${texts.slice(0, 8).join('; ')}${texts.length > 8 ? `; and ${texts.length - 8} more` : ''}`,
+    );
   }
 
   const setDefault = (imports: ModelProto['opset_import']) => {
@@ -255,8 +298,16 @@ function convertInPlace(copy: ModelProto, from: number, target: number): Convers
   }
   const order = (a: ConversionEntry, b: ConversionEntry) => a.op.localeCompare(b.op) || a.from - b.from;
   return {
-    from, to: target, irVersion: { from: irFrom, to: irTo }, converted: [...converted.values()].sort(order),
-    unchanged: [...unchanged.values()].sort(order), nodes, added, otherDomain, functions, subgraphs,
+    from,
+    to: target,
+    irVersion: { from: irFrom, to: irTo },
+    converted: [...converted.values()].sort(order),
+    unchanged: [...unchanged.values()].sort(order),
+    nodes,
+    added,
+    otherDomain,
+    functions,
+    subgraphs,
   };
 }
 

@@ -6,25 +6,175 @@ import { constantTensor, toNumber } from '../ir/tensor.js';
 
 /** Ops whose first output has the element type of input 0 (or of the input named). */
 const SAME_TYPE = new Set([
-  'Abs', 'Acos', 'Acosh', 'Add', 'Asin', 'Asinh', 'Atan', 'Atanh', 'AveragePool', 'BatchNormalization', 'Ceil', 'Celu', 'Clip',
-  'Compress', 'Concat', 'Conv', 'ConvTranspose', 'Cos', 'Cosh', 'CumSum', 'DepthToSpace', 'Div', 'Dropout', 'Einsum', 'Elu', 'Erf',
-  'Exp', 'Expand', 'Flatten', 'Floor', 'Gather', 'GatherElements', 'GatherND', 'Gelu', 'Gemm', 'GlobalAveragePool', 'GlobalLpPool',
-  'GlobalMaxPool', 'GroupNormalization', 'HardSigmoid', 'HardSwish', 'Hardmax', 'Identity', 'InstanceNormalization', 'LRN',
-  'LayerNormalization', 'LeakyRelu', 'Log', 'LogSoftmax', 'LpNormalization', 'LpPool', 'MatMul', 'Max', 'MaxPool', 'Mean',
-  'MeanVarianceNormalization', 'Min', 'Mish', 'Mod', 'Mul', 'Neg', 'PRelu', 'Pad', 'Pow', 'Range', 'Reciprocal', 'ReduceL1',
-  'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceMax', 'ReduceMean', 'ReduceMin', 'ReduceProd', 'ReduceSum',
-  'ReduceSumSquare', 'Relu', 'Reshape', 'Resize', 'ReverseSequence', 'Round', 'Scatter', 'ScatterElements', 'ScatterND', 'Selu',
-  'Shrink', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Slice', 'Softmax', 'Softplus', 'Softsign', 'SpaceToDepth', 'Split', 'Sqrt',
-  'Squeeze', 'Sub', 'Sum', 'Tan', 'Tanh', 'ThresholdedRelu', 'Tile', 'TopK', 'Transpose', 'Trilu', 'Unsqueeze', 'Upsample',
+  'Abs',
+  'Acos',
+  'Acosh',
+  'Add',
+  'Asin',
+  'Asinh',
+  'Atan',
+  'Atanh',
+  'AveragePool',
+  'BatchNormalization',
+  'Ceil',
+  'Celu',
+  'Clip',
+  'Compress',
+  'Concat',
+  'Conv',
+  'ConvTranspose',
+  'Cos',
+  'Cosh',
+  'CumSum',
+  'DepthToSpace',
+  'Div',
+  'Dropout',
+  'Einsum',
+  'Elu',
+  'Erf',
+  'Exp',
+  'Expand',
+  'Flatten',
+  'Floor',
+  'Gather',
+  'GatherElements',
+  'GatherND',
+  'Gelu',
+  'Gemm',
+  'GlobalAveragePool',
+  'GlobalLpPool',
+  'GlobalMaxPool',
+  'GroupNormalization',
+  'HardSigmoid',
+  'HardSwish',
+  'Hardmax',
+  'Identity',
+  'InstanceNormalization',
+  'LRN',
+  'LayerNormalization',
+  'LeakyRelu',
+  'Log',
+  'LogSoftmax',
+  'LpNormalization',
+  'LpPool',
+  'MatMul',
+  'Max',
+  'MaxPool',
+  'Mean',
+  'MeanVarianceNormalization',
+  'Min',
+  'Mish',
+  'Mod',
+  'Mul',
+  'Neg',
+  'PRelu',
+  'Pad',
+  'Pow',
+  'Range',
+  'Reciprocal',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceMax',
+  'ReduceMean',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceSum',
+  'ReduceSumSquare',
+  'Relu',
+  'Reshape',
+  'Resize',
+  'ReverseSequence',
+  'Round',
+  'Scatter',
+  'ScatterElements',
+  'ScatterND',
+  'Selu',
+  'Shrink',
+  'Sigmoid',
+  'Sign',
+  'Sin',
+  'Sinh',
+  'Slice',
+  'Softmax',
+  'Softplus',
+  'Softsign',
+  'SpaceToDepth',
+  'Split',
+  'Sqrt',
+  'Squeeze',
+  'Sub',
+  'Sum',
+  'Tan',
+  'Tanh',
+  'ThresholdedRelu',
+  'Tile',
+  'TopK',
+  'Transpose',
+  'Trilu',
+  'Unsqueeze',
+  'Upsample',
 ]);
 
 /** Ops whose first output has the shape (so the rank) of input 0. */
 const SAME_RANK = new Set([
-  'Abs', 'Acos', 'Asin', 'Atan', 'BatchNormalization', 'Ceil', 'Celu', 'Clip', 'Cos', 'Cosh', 'CumSum', 'Dropout', 'Elu', 'Erf', 'Exp',
-  'Floor', 'Gelu', 'HardSigmoid', 'HardSwish', 'Hardmax', 'Identity', 'InstanceNormalization', 'LRN', 'LayerNormalization',
-  'LeakyRelu', 'Log', 'LogSoftmax', 'LpNormalization', 'Mish', 'Neg', 'Reciprocal', 'Relu', 'Round', 'Selu', 'Shrink', 'Sigmoid',
-  'Sign', 'Sin', 'Sinh', 'Softmax', 'Softplus', 'Softsign', 'Sqrt', 'Tan', 'Tanh', 'ThresholdedRelu', 'Conv', 'MaxPool',
-  'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Upsample', 'Resize', 'Pad', 'Transpose', 'Tile',
+  'Abs',
+  'Acos',
+  'Asin',
+  'Atan',
+  'BatchNormalization',
+  'Ceil',
+  'Celu',
+  'Clip',
+  'Cos',
+  'Cosh',
+  'CumSum',
+  'Dropout',
+  'Elu',
+  'Erf',
+  'Exp',
+  'Floor',
+  'Gelu',
+  'HardSigmoid',
+  'HardSwish',
+  'Hardmax',
+  'Identity',
+  'InstanceNormalization',
+  'LRN',
+  'LayerNormalization',
+  'LeakyRelu',
+  'Log',
+  'LogSoftmax',
+  'LpNormalization',
+  'Mish',
+  'Neg',
+  'Reciprocal',
+  'Relu',
+  'Round',
+  'Selu',
+  'Shrink',
+  'Sigmoid',
+  'Sign',
+  'Sin',
+  'Sinh',
+  'Softmax',
+  'Softplus',
+  'Softsign',
+  'Sqrt',
+  'Tan',
+  'Tanh',
+  'ThresholdedRelu',
+  'Conv',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'GlobalMaxPool',
+  'Upsample',
+  'Resize',
+  'Pad',
+  'Transpose',
+  'Tile',
 ]);
 
 const INT64_OUT = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin', 'NonMaxSuppression']);
@@ -82,10 +232,15 @@ export class ValueFacts {
       const op = node.op_type ?? '';
       const out = node.output[0];
       if (!out) continue;
-      const set = (name: string, type: number | undefined) => { if (type && !this.types.has(name)) this.types.set(name, type); };
+      const set = (name: string, type: number | undefined) => {
+        if (type && !this.types.has(name)) this.types.set(name, type);
+      };
       if (op === 'Constant') {
         const t = constantTensor(node);
-        if (t) { set(out, t.data_type); this.ranks.set(out, t.dims.length); }
+        if (t) {
+          set(out, t.data_type);
+          this.ranks.set(out, t.dims.length);
+        }
         continue;
       }
       if (op === 'Cast') {
@@ -93,8 +248,10 @@ export class ValueFacts {
         if (to?.i !== undefined) set(out, toNumber(to.i));
       } else if (INT64_OUT.has(op)) set(out, DataType.INT64);
       else if (INT32_OUT.has(op)) set(out, DataType.INT32);
-      else if (ALL_OUTPUTS_SAME.has(op)) { const t = this.type(node.input[0] ?? ''); for (const o of node.output) if (o) set(o, t); }
-      else if (op === 'RoiAlign' || op === 'MaxRoiPool') set(out, this.type(node.input[0] ?? ''));
+      else if (ALL_OUTPUTS_SAME.has(op)) {
+        const t = this.type(node.input[0] ?? '');
+        for (const o of node.output) if (o) set(o, t);
+      } else if (op === 'RoiAlign' || op === 'MaxRoiPool') set(out, this.type(node.input[0] ?? ''));
       else if (op === 'DequantizeLinear') set(out, this.type(node.input[1] ?? ''));
       else if (op === 'OneHot') set(out, this.type(node.input[2] ?? ''));
       else if (op === 'ConstantOfShape') {
@@ -103,9 +260,15 @@ export class ValueFacts {
       } else if (DTYPE_ATTR.has(op)) {
         const dtype = node.attribute.find((a) => a.name === 'dtype');
         // RandomNormal/RandomUniform default to float; the others to their input's type.
-        set(out, dtype?.i !== undefined ? toNumber(dtype.i) : op === 'RandomNormal' || op === 'RandomUniform' ? DataType.FLOAT : this.type(node.input[0] ?? ''));
-      }
-      else if (BOOL_OUT.has(op)) set(out, DataType.BOOL);
+        set(
+          out,
+          dtype?.i !== undefined
+            ? toNumber(dtype.i)
+            : op === 'RandomNormal' || op === 'RandomUniform'
+              ? DataType.FLOAT
+              : this.type(node.input[0] ?? ''),
+        );
+      } else if (BOOL_OUT.has(op)) set(out, DataType.BOOL);
       else if (op === 'Where') set(out, this.type(node.input[1] ?? ''));
       else if (SAME_TYPE.has(op)) {
         const t = this.type(node.input[0] ?? '');

@@ -31,7 +31,9 @@ export function ensureOpset(model: ModelProto, domain: string, version: number, 
   try {
     convertOpset({ proto: model }, version);
   } catch (e) {
-    throw new Error(`cannot raise the default opset from ${current} to ${version}: ${(e as Error).message.replace(/^cannot convert from opset \d+ to \d+: /, '')}`);
+    throw new Error(
+      `cannot raise the default opset from ${current} to ${version}: ${(e as Error).message.replace(/^cannot convert from opset \d+ to \d+: /, '')}`,
+    );
   }
   return { domain: want, from: current, to: version };
 }
@@ -41,7 +43,10 @@ export function defaultOpsetProblem(model: ModelProto, version: number): string 
   const current = opsetVersion(model, '');
   if (current === undefined || current >= version) return undefined;
   const problem = conversionProblem(model, version);
-  return problem && `cannot raise the default opset from ${current} to ${version}: ${problem.replace(/^cannot convert from opset \d+ to \d+: /, '')}`;
+  return (
+    problem &&
+    `cannot raise the default opset from ${current} to ${version}: ${problem.replace(/^cannot convert from opset \d+ to \d+: /, '')}`
+  );
 }
 
 /**

@@ -65,4 +65,3 @@ export function openInput(name: string, file = name): OpenInput {
   }
   return { fd, stat };
 }
-

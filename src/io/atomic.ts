@@ -72,8 +72,16 @@ export class TempFile {
 
   /** Closes and deletes the temporary file. */
   abort(): void {
-    try { this.close(); } catch { /* already failing */ }
-    try { if (existsSync(this.tmpPath)) unlinkSync(this.tmpPath); } catch { /* best effort */ }
+    try {
+      this.close();
+    } catch {
+      /* already failing */
+    }
+    try {
+      if (existsSync(this.tmpPath)) unlinkSync(this.tmpPath);
+    } catch {
+      /* best effort */
+    }
     open.delete(this);
   }
 }

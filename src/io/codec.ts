@@ -8,7 +8,10 @@ import type { ChunkOrigin, ChunkSink } from '../ir/file-range.js';
 import { messageSpec, emptyPacked, WireType, type FieldSpec, type MessageSpec } from './schema.js';
 
 export class DecodeError extends Error {
-  constructor(message: string, readonly offset: number) {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
     super(`${message} at byte ${offset}`);
     this.name = 'DecodeError';
   }
@@ -49,7 +52,10 @@ function readVarint(buf: Uint8Array, pos: number, end: number): number {
     if (pos >= end) throw new DecodeError('truncated varint', pos);
     b = buf[pos++]!;
     lo |= (b & 0x7f) << shift;
-    if (b < 0x80) { lo >>>= 0; return pos; }
+    if (b < 0x80) {
+      lo >>>= 0;
+      return pos;
+    }
     shift += 7;
   }
   if (pos >= end) throw new DecodeError('truncated varint', pos);
@@ -62,7 +68,10 @@ function readVarint(buf: Uint8Array, pos: number, end: number): number {
     if (pos >= end) throw new DecodeError('truncated varint', pos);
     b = buf[pos++]!;
     hi |= (b & 0x7f) << shift;
-    if (b < 0x80) { hi >>>= 0; return pos; }
+    if (b < 0x80) {
+      hi >>>= 0;
+      return pos;
+    }
     shift += 7;
   }
   throw new DecodeError('varint longer than 10 bytes', pos);
@@ -92,31 +101,55 @@ function readLength(buf: Uint8Array, pos: number, end: number): number {
 
 function skipField(buf: Uint8Array, pos: number, end: number, wireType: number, at: number): number {
   switch (wireType) {
-    case WireType.VARINT: return readVarint(buf, pos, end);
-    case WireType.FIXED64: if (end - pos < 8) throw new DecodeError('truncated fixed64', at); return pos + 8;
-    case WireType.FIXED32: if (end - pos < 4) throw new DecodeError('truncated fixed32', at); return pos + 4;
-    case WireType.LEN: pos = readLength(buf, pos, end); return pos + lo;
-    default: throw new DecodeError(`unsupported wire type ${wireType}`, at);
+    case WireType.VARINT:
+      return readVarint(buf, pos, end);
+    case WireType.FIXED64:
+      if (end - pos < 8) throw new DecodeError('truncated fixed64', at);
+      return pos + 8;
+    case WireType.FIXED32:
+      if (end - pos < 4) throw new DecodeError('truncated fixed32', at);
+      return pos + 4;
+    case WireType.LEN:
+      pos = readLength(buf, pos, end);
+      return pos + lo;
+    default:
+      throw new DecodeError(`unsupported wire type ${wireType}`, at);
   }
 }
 
 function scalarWireType(f: FieldSpec): number {
   switch (f.kind) {
-    case 'float': return WireType.FIXED32;
-    case 'double': return WireType.FIXED64;
-    case 'string': case 'bytes': case 'message': return WireType.LEN;
-    default: return WireType.VARINT;
+    case 'float':
+      return WireType.FIXED32;
+    case 'double':
+      return WireType.FIXED64;
+    case 'string':
+    case 'bytes':
+    case 'message':
+      return WireType.LEN;
+    default:
+      return WireType.VARINT;
   }
 }
 
 function readScalar(f: FieldSpec, buf: Buffer, pos: number, end: number): [unknown, number] {
   switch (f.kind) {
-    case 'float': return [buf.readFloatLE(pos), pos + 4];
-    case 'double': return [buf.readDoubleLE(pos), pos + 8];
-    case 'int32': case 'enum': pos = readVarint(buf, pos, end); return [lo | 0, pos];
-    case 'int64': pos = readVarint(buf, pos, end); return [int64Value(), pos];
-    case 'uint64': pos = readVarint(buf, pos, end); return [uint64Value(), pos];
-    default: throw new Error(`not a numeric field: ${f.kind}`);
+    case 'float':
+      return [buf.readFloatLE(pos), pos + 4];
+    case 'double':
+      return [buf.readDoubleLE(pos), pos + 8];
+    case 'int32':
+    case 'enum':
+      pos = readVarint(buf, pos, end);
+      return [lo | 0, pos];
+    case 'int64':
+      pos = readVarint(buf, pos, end);
+      return [int64Value(), pos];
+    case 'uint64':
+      pos = readVarint(buf, pos, end);
+      return [uint64Value(), pos];
+    default:
+      throw new Error(`not a numeric field: ${f.kind}`);
   }
 }
 
@@ -142,7 +175,10 @@ function readPackedTyped(f: FieldSpec, buf: Buffer, pos: number, end: number): A
   const n = countVarints(buf, pos, end);
   if (f.kind === 'int32' || f.kind === 'enum') {
     const out = new Int32Array(n);
-    for (let i = 0; i < n; i++) { pos = readVarint(buf, pos, end); out[i] = lo | 0; }
+    for (let i = 0; i < n; i++) {
+      pos = readVarint(buf, pos, end);
+      out[i] = lo | 0;
+    }
     if (pos !== end) throw new DecodeError(`malformed packed ${f.name}`, pos);
     return out;
   }
@@ -168,11 +204,17 @@ function concatTyped(a: ArrayLike<unknown>, b: ArrayLike<unknown>): ArrayLike<un
 
 function typedFrom(f: FieldSpec, values: unknown[]): ArrayLike<unknown> {
   switch (f.kind) {
-    case 'float': return Float32Array.from(values as number[]);
-    case 'double': return Float64Array.from(values as number[]);
-    case 'int32': case 'enum': return Int32Array.from(values as number[]);
-    case 'int64': return BigInt64Array.from(values as (number | bigint)[], (v) => BigInt(v));
-    default: return BigUint64Array.from(values as (number | bigint)[], (v) => BigInt(v));
+    case 'float':
+      return Float32Array.from(values as number[]);
+    case 'double':
+      return Float64Array.from(values as number[]);
+    case 'int32':
+    case 'enum':
+      return Int32Array.from(values as number[]);
+    case 'int64':
+      return BigInt64Array.from(values as (number | bigint)[], (v) => BigInt(v));
+    default:
+      return BigUint64Array.from(values as (number | bigint)[], (v) => BigInt(v));
   }
 }
 
@@ -196,7 +238,11 @@ function decodeMessage(spec: MessageSpec, buf: Buffer, start: number, end: numbe
     if (number === 0) throw new DecodeError('field number 0', at);
     const f = spec.byNumber[number];
     const expected = f === undefined ? -1 : scalarWireType(f);
-    if (f === undefined || (wireType !== expected && !(f.repeated && wireType === WireType.LEN && f.kind !== 'string' && f.kind !== 'bytes' && f.kind !== 'message'))) {
+    if (
+      f === undefined ||
+      (wireType !== expected &&
+        !(f.repeated && wireType === WireType.LEN && f.kind !== 'string' && f.kind !== 'bytes' && f.kind !== 'message'))
+    ) {
       pos = skipField(buf, pos, end, wireType, at);
       ((msg.$unknown ??= []) as Uint8Array[]).push(buf.subarray(at, pos));
       continue;
@@ -206,16 +252,26 @@ function decodeMessage(spec: MessageSpec, buf: Buffer, start: number, end: numbe
       const stop = pos + lo;
       let value: unknown;
       switch (f.kind) {
-        case 'message': value = decodeMessage(f.message!, buf, pos, stop, depth + 1); break;
-        case 'string': value = buf.toString('utf8', pos, stop); break;
-        case 'bytes': value = buf.subarray(pos, stop); break;
+        case 'message':
+          value = decodeMessage(f.message!, buf, pos, stop, depth + 1);
+          break;
+        case 'string':
+          value = buf.toString('utf8', pos, stop);
+          break;
+        case 'bytes':
+          value = buf.subarray(pos, stop);
+          break;
         default: {
           // A packed run of numbers.
           if (f.packed) msg[f.name] = concatTyped(msg[f.name] as ArrayLike<unknown>, readPackedTyped(f, buf, pos, stop));
           else {
             const list = msg[f.name] as unknown[];
             let p = pos;
-            while (p < stop) { const [v, next] = readScalar(f, buf, p, stop); list.push(v); p = next; }
+            while (p < stop) {
+              const [v, next] = readScalar(f, buf, p, stop);
+              list.push(v);
+              p = next;
+            }
           }
           pos = stop;
           continue;
@@ -302,7 +358,10 @@ class Out {
   private buf = Buffer.allocUnsafe(CHUNK);
   private pos = 0;
   total = 0;
-  constructor(private readonly sink: Sink, private readonly placed?: Placed) {}
+  constructor(
+    private readonly sink: Sink,
+    private readonly placed?: Placed,
+  ) {}
 
   flush(): void {
     if (this.pos > 0) {
@@ -317,7 +376,8 @@ class Out {
   varint(): void {
     this.room(10);
     const b = this.buf;
-    let l = lo, h = hi;
+    let l = lo,
+      h = hi;
     while (h !== 0 || l >= 0x80) {
       b[this.pos++] = (l & 0x7f) | 0x80;
       l = ((l >>> 7) | (h << 25)) >>> 0;
@@ -329,8 +389,16 @@ class Out {
     splitInt64(n);
     this.varint();
   }
-  float(v: number): void { this.room(4); this.buf.writeFloatLE(v, this.pos); this.pos += 4; }
-  double(v: number): void { this.room(8); this.buf.writeDoubleLE(v, this.pos); this.pos += 8; }
+  float(v: number): void {
+    this.room(4);
+    this.buf.writeFloatLE(v, this.pos);
+    this.pos += 4;
+  }
+  double(v: number): void {
+    this.room(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
   bytes(view: Uint8Array): void {
     if (view.length >= DIRECT) {
       this.flush();
@@ -348,7 +416,10 @@ class Out {
       this.total += s.byteLength;
       return;
     }
-    s.writeTo((chunk, origin) => { this.sink(chunk, origin); this.total += chunk.length; });
+    s.writeTo((chunk, origin) => {
+      this.sink(chunk, origin);
+      this.total += chunk.length;
+    });
   }
   string(s: string, byteLength: number): void {
     if (byteLength <= CHUNK) {
@@ -384,18 +455,37 @@ class Encoder {
     if (f.kind === 'float') return 4 * values.length;
     if (f.kind === 'double') return 8 * values.length;
     let n = 0;
-    for (let i = 0; i < values.length; i++) { splitScalar(f, values[i]); n += varintSize(); }
+    for (let i = 0; i < values.length; i++) {
+      splitScalar(f, values[i]);
+      n += varintSize();
+    }
     return n;
   }
 
   private valueSize(f: FieldSpec, v: unknown): number {
     switch (f.kind) {
-      case 'message': { const s = this.size(f.message!, v as object); splitInt64(s); return varintSize() + s; }
-      case 'string': { const s = Buffer.byteLength(v as string, 'utf8'); splitInt64(s); return varintSize() + s; }
-      case 'bytes': { const s = (v as Uint8Array | StreamedBytes).byteLength; splitInt64(s); return varintSize() + s; }
-      case 'float': return 4;
-      case 'double': return 8;
-      default: splitScalar(f, v); return varintSize();
+      case 'message': {
+        const s = this.size(f.message!, v as object);
+        splitInt64(s);
+        return varintSize() + s;
+      }
+      case 'string': {
+        const s = Buffer.byteLength(v as string, 'utf8');
+        splitInt64(s);
+        return varintSize() + s;
+      }
+      case 'bytes': {
+        const s = (v as Uint8Array | StreamedBytes).byteLength;
+        splitInt64(s);
+        return varintSize() + s;
+      }
+      case 'float':
+        return 4;
+      case 'double':
+        return 8;
+      default:
+        splitScalar(f, v);
+        return varintSize();
     }
   }
 
@@ -409,7 +499,10 @@ class Encoder {
       if (v === undefined) continue;
       splitInt64(f.tag);
       const tagSize = varintSize();
-      if (!f.repeated) { n += tagSize + this.valueSize(f, v); continue; }
+      if (!f.repeated) {
+        n += tagSize + this.valueSize(f, v);
+        continue;
+      }
       const list = v as ArrayLike<unknown>;
       if (list.length === 0) continue;
       if (f.packed) {
@@ -428,17 +521,33 @@ class Encoder {
 
   private writeValue(f: FieldSpec, v: unknown, out: Out): void {
     switch (f.kind) {
-      case 'message': out.uint(this.size(f.message!, v as object)); this.write(f.message!, v as object, out); return;
-      case 'string': { const s = v as string; const n = Buffer.byteLength(s, 'utf8'); out.uint(n); out.string(s, n); return; }
+      case 'message':
+        out.uint(this.size(f.message!, v as object));
+        this.write(f.message!, v as object, out);
+        return;
+      case 'string': {
+        const s = v as string;
+        const n = Buffer.byteLength(s, 'utf8');
+        out.uint(n);
+        out.string(s, n);
+        return;
+      }
       case 'bytes': {
         const b = v as Uint8Array | StreamedBytes;
         out.uint(b.byteLength);
-        if (b instanceof Uint8Array) out.bytes(b); else out.streamed(b);
+        if (b instanceof Uint8Array) out.bytes(b);
+        else out.streamed(b);
         return;
       }
-      case 'float': out.float(v as number); return;
-      case 'double': out.double(v as number); return;
-      default: splitScalar(f, v); out.varint();
+      case 'float':
+        out.float(v as number);
+        return;
+      case 'double':
+        out.double(v as number);
+        return;
+      default:
+        splitScalar(f, v);
+        out.varint();
     }
   }
 
@@ -450,7 +559,10 @@ class Encoder {
     for (let i = 0; i < values.length; i++) {
       if (f.kind === 'float') out.float(values[i] as number);
       else if (f.kind === 'double') out.double(values[i] as number);
-      else { splitScalar(f, values[i]); out.varint(); }
+      else {
+        splitScalar(f, values[i]);
+        out.varint();
+      }
     }
   }
 
@@ -460,19 +572,22 @@ class Encoder {
       const v = msg[f.name];
       if (v === undefined) continue;
       if (!f.repeated) {
-        splitInt64(f.tag); out.varint();
+        splitInt64(f.tag);
+        out.varint();
         this.writeValue(f, v, out);
         continue;
       }
       const list = v as ArrayLike<unknown>;
       if (list.length === 0) continue;
       if (f.packed) {
-        splitInt64(f.tag); out.varint();
+        splitInt64(f.tag);
+        out.varint();
         out.uint(this.packedPayloadSize(f, list));
         this.writePacked(f, list, out);
       } else {
         for (let i = 0; i < list.length; i++) {
-          splitInt64(f.tag); out.varint();
+          splitInt64(f.tag);
+          out.varint();
           this.writeValue(f, list[i], out);
         }
       }

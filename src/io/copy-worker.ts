@@ -4,7 +4,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { helpQueue, type CopyQueue } from './copy.js';
 
 if (workerData) helpQueue(workerData as CopyQueue);
-else parentPort!.once('message', (queue: CopyQueue) => {
-  helpQueue(queue);
-  parentPort!.close();
-});
+else
+  parentPort!.once('message', (queue: CopyQueue) => {
+    helpQueue(queue);
+    parentPort!.close();
+  });

@@ -65,12 +65,12 @@ export function drainQueue({ pieces, state }: CopyQueue): void {
       const from = fd(p.from, 'r');
       side = 2;
       const to = fd(p.to, 'r+');
-      for (let done = 0; done < p.length;) {
+      for (let done = 0; done < p.length; ) {
         side = 1;
         const n = readSync(from, buffer, 0, Math.min(BUFFER, p.length - done), p.fromOffset + done);
         if (n === 0) throw new Error(`${p.from}: ended before byte ${p.fromOffset + p.length}`);
         side = 2;
-        for (let w = 0; w < n;) w += writeSync(to, buffer, w, n - w, p.toOffset + done + w);
+        for (let w = 0; w < n; ) w += writeSync(to, buffer, w, n - w, p.toOffset + done + w);
         done += n;
       }
     }

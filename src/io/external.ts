@@ -30,7 +30,8 @@ function entry(t: TensorProto, key: string): string | undefined {
 
 function parseCount(text: string | undefined, what: string, where: string): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new InputError(`${where}: external data ${what} '${text}' is not a valid byte count`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
+    throw new InputError(`${where}: external data ${what} '${text}' is not a valid byte count`);
   return Number(text);
 }
 
@@ -38,7 +39,9 @@ function parseCount(text: string | undefined, what: string, where: string): numb
 export function resolveLocation(modelDir: string, location: string, where: string): string {
   if (location === '' || location.includes('\0')) throw new InputError(`${where}: empty or invalid external data location`);
   if (isAbsolute(location) || /^[a-zA-Z]:[\\/]/.test(location) || location.startsWith('\\')) {
-    throw new InputError(`${where}: external data location '${location}' is an absolute path; only paths inside the model's folder are allowed`);
+    throw new InputError(
+      `${where}: external data location '${location}' is an absolute path; only paths inside the model's folder are allowed`,
+    );
   }
   const parts = location.split(/[\\/]+/);
   if (parts.includes('..')) throw new InputError(`${where}: external data location '${location}' leaves the model's folder`);

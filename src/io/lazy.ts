@@ -11,7 +11,10 @@ class Window {
   private readonly buf = Buffer.allocUnsafe(1 << 16);
   private start = 0;
   private end = 0;
-  constructor(private readonly fd: number, readonly size: number) {}
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+  ) {}
   byte(pos: number): number {
     if (pos < this.start || pos >= this.end) {
       if (pos >= this.size) throw new RangeError('past the end');
@@ -21,7 +24,8 @@ class Window {
     return this.buf[pos - this.start]!;
   }
   varint(pos: number): [number, number] {
-    let value = 0, scale = 1;
+    let value = 0,
+      scale = 1;
     for (let i = 0; i < 10; i++) {
       const b = this.byte(pos++);
       value += (b & 0x7f) * scale;
@@ -38,7 +42,8 @@ function scan(w: Window, start: number, end: number, kind: Kind, minLength: numb
   let pos = start;
   while (pos < end) {
     const [tag, afterTag] = w.varint(pos);
-    const field = Math.floor(tag / 8), wire = tag % 8;
+    const field = Math.floor(tag / 8),
+      wire = tag % 8;
     pos = afterTag;
     if (wire === 0) pos = w.varint(pos)[1];
     else if (wire === 1) pos += 8;
@@ -73,7 +78,7 @@ export function readWithHoles(file: string, size: number, minLength: number): { 
     const buffer = Buffer.allocUnsafeSlow(size);
     let pos = 0;
     const fill = (from: number, to: number) => {
-      for (let at = from; at < to;) {
+      for (let at = from; at < to; ) {
         const n = readSync(fd, buffer, at, Math.min(16 << 20, to - at), at);
         if (n === 0) throw new Error(`${file}: ended early`);
         at += n;

@@ -29,8 +29,9 @@ interface Entry {
 
 /** Reads the 64-bit values of a zip64 extra field, in the order the spec gives them, for the fields marked IN_ZIP64. */
 function zip64Values(extra: Buffer, count: number, where: string): number[] {
-  for (let p = 0; p + 4 <= extra.length;) {
-    const id = extra.readUInt16LE(p), size = extra.readUInt16LE(p + 2);
+  for (let p = 0; p + 4 <= extra.length; ) {
+    const id = extra.readUInt16LE(p),
+      size = extra.readUInt16LE(p + 2);
     if (id === ZIP64_EXTRA) {
       if (size < count * 8 || p + 4 + size > extra.length) break;
       return Array.from({ length: count }, (_, i) => {
@@ -56,7 +57,10 @@ function withZip64(values: number[], extra: Buffer, where: string): number[] {
 function centralDirectory(buf: Buffer, path: string): Entry[] {
   let eocd = -1;
   for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 65535); i--) {
-    if (buf.readUInt32LE(i) === END_OF_CENTRAL_DIR) { eocd = i; break; }
+    if (buf.readUInt32LE(i) === END_OF_CENTRAL_DIR) {
+      eocd = i;
+      break;
+    }
   }
   if (eocd < 0) throw new InputError(`${path}: not an .npz (zip) file`);
   const count = buf.readUInt16LE(eocd + 10);
@@ -65,12 +69,18 @@ function centralDirectory(buf: Buffer, path: string): Entry[] {
   for (let n = 0; n < count; n++) {
     if (p + 46 > buf.length || buf.readUInt32LE(p) !== CENTRAL_ENTRY) throw new InputError(`${path}: damaged zip directory`);
     const method = buf.readUInt16LE(p + 10);
-    const nameLen = buf.readUInt16LE(p + 28), extraLen = buf.readUInt16LE(p + 30), commentLen = buf.readUInt16LE(p + 32);
+    const nameLen = buf.readUInt16LE(p + 28),
+      extraLen = buf.readUInt16LE(p + 30),
+      commentLen = buf.readUInt16LE(p + 32);
     if (p + 46 + nameLen + extraLen > buf.length) throw new InputError(`${path}: damaged zip directory`);
     const name = buf.toString('utf8', p + 46, p + 46 + nameLen);
     const extra = buf.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
     // The zip64 field holds, in this order, those of uncompressed size, compressed size and offset that are marked.
-    const [size, compressedSize, local] = withZip64([buf.readUInt32LE(p + 24), buf.readUInt32LE(p + 20), buf.readUInt32LE(p + 42)], extra, `${path}: zip entry '${name}'`);
+    const [size, compressedSize, local] = withZip64(
+      [buf.readUInt32LE(p + 24), buf.readUInt32LE(p + 20), buf.readUInt32LE(p + 42)],
+      extra,
+      `${path}: zip entry '${name}'`,
+    );
     entries.push({ name, method, compressedSize: compressedSize!, size: size!, local: local! });
     p += 46 + nameLen + extraLen + commentLen;
   }
@@ -81,7 +91,8 @@ function centralDirectory(buf: Buffer, path: string): Entry[] {
 function storedBytes(buf: Buffer, e: Entry, where: string): Buffer {
   const local = e.local;
   if (local + 30 > buf.length || buf.readUInt32LE(local) !== LOCAL_HEADER) throw new InputError(`${where}: damaged zip entry`);
-  const nameLen = buf.readUInt16LE(local + 26), extraLen = buf.readUInt16LE(local + 28);
+  const nameLen = buf.readUInt16LE(local + 26),
+    extraLen = buf.readUInt16LE(local + 28);
   const start = local + 30 + nameLen + extraLen;
   if (start > buf.length) throw new InputError(`${where}: damaged zip entry`);
   if ((buf.readUInt16LE(local + 6) & DATA_DESCRIPTOR) === 0) {
@@ -89,10 +100,13 @@ function storedBytes(buf: Buffer, e: Entry, where: string): Buffer {
     const sizes = [buf.readUInt32LE(local + 22), buf.readUInt32LE(local + 18)];
     const [size, compressedSize] = sizes.includes(IN_ZIP64) ? zip64Values(buf.subarray(local + 30 + nameLen, start), 2, where) : sizes;
     if (size !== e.size || compressedSize !== e.compressedSize) {
-      throw new InputError(`${where}: the zip's local header (${size} bytes, ${compressedSize} compressed) disagrees with its directory (${e.size}, ${e.compressedSize})`);
+      throw new InputError(
+        `${where}: the zip's local header (${size} bytes, ${compressedSize} compressed) disagrees with its directory (${e.size}, ${e.compressedSize})`,
+      );
     }
   }
-  if (buf.readUInt16LE(local + 8) !== e.method) throw new InputError(`${where}: the zip's local header and directory disagree on the compression method`);
+  if (buf.readUInt16LE(local + 8) !== e.method)
+    throw new InputError(`${where}: the zip's local header and directory disagree on the compression method`);
   if (start + e.compressedSize > buf.length) throw new InputError(`${where}: zip entry runs past the end of the file`);
   return buf.subarray(start, start + e.compressedSize);
 }
@@ -137,7 +151,9 @@ export function readNpz(path: string): NamedArray[] {
     if (e.method !== 0 && e.method !== 8) throw new InputError(`${where}: unsupported zip compression method ${e.method}`);
     total += e.size;
     if (total > DATA_FILE_LIMIT) {
-      throw new InputError(`${where}: the archive's arrays take ${total} bytes${entries.length > 1 ? ' so far' : ''}, over the ${bytesText(DATA_FILE_LIMIT)} limit for a data file`);
+      throw new InputError(
+        `${where}: the archive's arrays take ${total} bytes${entries.length > 1 ? ' so far' : ''}, over the ${bytesText(DATA_FILE_LIMIT)} limit for a data file`,
+      );
     }
   }
   // Every header checked before any entry is inflated: a lie anywhere costs no memory.
@@ -146,7 +162,9 @@ export function readNpz(path: string): NamedArray[] {
     const raw = storedBytes(buf, e, where);
     const layout = npyLayout(head(raw, e, where), where, true);
     if (layout && layout.start + layout.byteLength !== e.size) {
-      throw new InputError(`${where}: shape (${layout.dims.join(', ')}) needs ${layout.start + layout.byteLength} bytes with its header, the zip declares ${e.size}`);
+      throw new InputError(
+        `${where}: shape (${layout.dims.join(', ')}) needs ${layout.start + layout.byteLength} bytes with its header, the zip declares ${e.size}`,
+      );
     }
     return raw;
   });

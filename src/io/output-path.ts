@@ -68,7 +68,9 @@ function checkDotDot(path: string, role: string): void {
     if (part === '..') {
       const stat = lstatOrUndefined(prefix);
       if (!stat || stat.isSymbolicLink()) {
-        throw new UsageError(`${path}: the ${role}'s path goes through '..' below ${stat ? 'a symbolic link' : 'a folder that does not exist'}`);
+        throw new UsageError(
+          `${path}: the ${role}'s path goes through '..' below ${stat ? 'a symbolic link' : 'a folder that does not exist'}`,
+        );
       }
     }
     if (part !== '') prefix = join(prefix, part);
@@ -123,7 +125,8 @@ function checkOne(target: OutputTarget, policy: OutputPolicy, inputs: Stats[]): 
   const link = lstatOrUndefined(path);
   if (!link) return missing;
   const stat = link.isSymbolicLink() ? statOrUndefined(path) : link;
-  if (stat && inputs.some((i) => sameInode(i, stat))) throw new UsageError(`${target.path}: refusing to replace an input of this run with the ${role}`);
+  if (stat && inputs.some((i) => sameInode(i, stat)))
+    throw new UsageError(`${target.path}: refusing to replace an input of this run with the ${role}`);
   if (stat && !stat.isFile()) {
     const through = link.isSymbolicLink() ? ' (through a symbolic link)' : '';
     throw new UsageError(`${target.path}: is ${fileKind(stat)}${through}; only a regular file can be replaced by the ${role}`);
@@ -176,7 +179,11 @@ export function prepareOutputs(targets: readonly OutputTarget[], policy: OutputP
 /** Removes the folders this run created, deepest first, where they are still empty: called when a run fails. */
 export function removeCreatedFolders(): void {
   while (created.length > 0) {
-    try { rmdirSync(created.pop()!); } catch { /* not empty, or gone */ }
+    try {
+      rmdirSync(created.pop()!);
+    } catch {
+      /* not empty, or gone */
+    }
   }
 }
 
@@ -188,13 +195,15 @@ export function checkReplaceable(path: string): void {
   } catch {
     return;
   }
-  if (!stat.isFile() && !stat.isSymbolicLink()) throw new OutputError(`${path}: is ${fileKind(stat)} now; only a regular file can be replaced`);
+  if (!stat.isFile() && !stat.isSymbolicLink())
+    throw new OutputError(`${path}: is ${fileKind(stat)} now; only a regular file can be replaced`);
 }
 
 /** Creates the folder `dir` (and missing folders above it) for a run's outputs; an existing folder is fine. */
 export function prepareFolder(dir: string, role: string): void {
   const stat = lstatOrUndefined(dir);
   const target = stat?.isSymbolicLink() ? statOrUndefined(dir) : stat;
-  if (stat && !target?.isDirectory()) throw new UsageError(`${dir}: is ${target ? fileKind(target) : 'a dangling symbolic link'}, not a folder for the ${role}`);
+  if (stat && !target?.isDirectory())
+    throw new UsageError(`${dir}: is ${target ? fileKind(target) : 'a dangling symbolic link'}, not a folder for the ${role}`);
   if (!stat) createFolders([...existingAncestor(join(dir, 'file')).missing]);
 }

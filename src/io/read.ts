@@ -48,10 +48,13 @@ export function readModel(path: string, options: ReadOptions = {}): Model {
   try {
     if (stat.size === 0) throw new InputError(`${path}: empty file, not an ONNX model`);
     if (stat.size > MAX_MODEL_FILE_BYTES) {
-      throw new InputError(`${path}: ${stat.size} bytes is over protobuf's 2 GiB limit; models this large keep their weights in external data files`);
+      throw new InputError(
+        `${path}: ${stat.size} bytes is over protobuf's 2 GiB limit; models this large keep their weights in external data files`,
+      );
     }
     // Large files: big tensor payloads stay in the file until something reads them.
-    lazy = stat.size >= (options.lazyFileBytes ?? 64 << 20) ? readWithHoles(full, stat.size, options.lazyTensorBytes ?? 1 << 20) : undefined;
+    lazy =
+      stat.size >= (options.lazyFileBytes ?? 64 << 20) ? readWithHoles(full, stat.size, options.lazyTensorBytes ?? 1 << 20) : undefined;
     bytes = lazy?.buffer ?? readAll(fd, stat.size);
   } finally {
     closeSync(fd);
@@ -63,7 +66,8 @@ export function readModel(path: string, options: ReadOptions = {}): Model {
     for (const t of proto.graph!.initializer) {
       const raw = t.raw_data;
       const length = raw instanceof Uint8Array ? lazy.holes.get(raw.byteOffset) : undefined;
-      if (raw instanceof Uint8Array && raw.buffer === bytes.buffer && length === raw.byteLength) t.raw_data = new FileRange(full, raw.byteOffset, length);
+      if (raw instanceof Uint8Array && raw.buffer === bytes.buffer && length === raw.byteLength)
+        t.raw_data = new FileRange(full, raw.byteOffset, length);
     }
   }
   const dataFiles = new Set<string>();

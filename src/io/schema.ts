@@ -44,10 +44,16 @@ const WIRE_FIXED32 = 5;
 
 function scalarWireType(kind: FieldKind): number {
   switch (kind) {
-    case 'float': return WIRE_FIXED32;
-    case 'double': return WIRE_FIXED64;
-    case 'string': case 'bytes': case 'message': return WIRE_LEN;
-    default: return WIRE_VARINT;
+    case 'float':
+      return WIRE_FIXED32;
+    case 'double':
+      return WIRE_FIXED64;
+    case 'string':
+    case 'bytes':
+    case 'message':
+      return WIRE_LEN;
+    default:
+      return WIRE_VARINT;
   }
 }
 
@@ -62,12 +68,19 @@ const EMPTY = {
 /** The shared empty value of a packed numeric field (typed arrays of length 0 are immutable). */
 export function emptyPacked(kind: FieldKind): ArrayLike<unknown> {
   switch (kind) {
-    case 'float': return EMPTY.float;
-    case 'double': return EMPTY.double;
-    case 'int32': case 'enum': return EMPTY.int32;
-    case 'int64': return EMPTY.int64;
-    case 'uint64': return EMPTY.uint64;
-    default: throw new Error(`no packed form for ${kind}`);
+    case 'float':
+      return EMPTY.float;
+    case 'double':
+      return EMPTY.double;
+    case 'int32':
+    case 'enum':
+      return EMPTY.int32;
+    case 'int64':
+      return EMPTY.int64;
+    case 'uint64':
+      return EMPTY.uint64;
+    default:
+      throw new Error(`no packed form for ${kind}`);
   }
 }
 
@@ -108,7 +121,14 @@ function tableFromProto(): SchemaTable {
             const message = f.resolvedType instanceof protobuf.Type ? f.resolvedType.fullName.replace(/^\./, '') : undefined;
             const kind = (message ? 'message' : f.resolvedType instanceof protobuf.Enum ? 'enum' : f.type) as FieldKind;
             if (!KINDS.includes(kind)) throw new Error(`onnx.proto: unsupported field type ${f.type}`);
-            return { name: f.name, number: f.id, kind, repeated: f.repeated, packed: f.repeated && f.options?.packed === true, ...(message ? { type: message } : {}) };
+            return {
+              name: f.name,
+              number: f.id,
+              kind,
+              repeated: f.repeated,
+              packed: f.repeated && f.options?.packed === true,
+              ...(message ? { type: message } : {}),
+            };
           }),
         });
       }
@@ -139,7 +159,15 @@ function buildSpecs(): Map<string, MessageSpec> {
       .sort((a, b) => a.number - b.number)
       .map((f) => {
         const wireType = f.packed ? WIRE_LEN : scalarWireType(f.kind);
-        return { name: f.name, number: f.number, kind: f.kind, repeated: f.repeated, packed: f.packed, wireType, tag: ((f.number << 3) | wireType) >>> 0 };
+        return {
+          name: f.name,
+          number: f.number,
+          kind: f.kind,
+          repeated: f.repeated,
+          packed: f.packed,
+          wireType,
+          tag: ((f.number << 3) | wireType) >>> 0,
+        };
       });
     const byNumber: (FieldSpec | undefined)[] = [];
     for (const f of fields) byNumber[f.number] = f;

@@ -103,7 +103,11 @@ export class SharedData {
    * @param path the file's final path (checked by the caller with prepareOutputs)
    * @param location its name as the models write it (relative to their folder)
    */
-  constructor(readonly path: string, readonly location: string, private readonly threshold: number) {
+  constructor(
+    readonly path: string,
+    readonly location: string,
+    private readonly threshold: number,
+  ) {
     this.file = new TempFile(path);
   }
 
@@ -151,7 +155,13 @@ export class SharedData {
       const size = elementBytes(tensor);
       const name = tensor.name ?? '';
       const [rows, cols] = tensor.dims.map(toNumber) as [number, number];
-      if (options.transpose && tensor.dims.length === 2 && size !== undefined && this.matrices.has(`${size}|${cols}|${rows}`) && this.replaceable(graph, model, name, size)) {
+      if (
+        options.transpose &&
+        tensor.dims.length === 2 &&
+        size !== undefined &&
+        this.matrices.has(`${size}|${cols}|${rows}`) &&
+        this.replaceable(graph, model, name, size)
+      ) {
         const flipped = transposedBytes(bytes instanceof FileRange ? bytes.load() : bytes, rows, cols, size);
         const other = this.byHash.get(hashOf(flipped));
         if (other && other.length === flipped.byteLength) {
@@ -164,7 +174,10 @@ export class SharedData {
           delete stored.data_location;
           this.point(stored, other);
           home.addInitializer(stored);
-          home.insertNode(makeNode('Transpose', [source], [name], edits.fresh(`${name}_Transpose`), [intsAttribute('perm', [1, 0])]), 'start');
+          home.insertNode(
+            makeNode('Transpose', [source], [name], edits.fresh(`${name}_Transpose`), [intsAttribute('perm', [1, 0])]),
+            'start',
+          );
           other.models.add(index);
           reads.add(other);
           result.reused++;
@@ -213,7 +226,11 @@ export class SharedData {
       const size = elementBytes(t);
       if (this.current.transpose && t.dims.length === 2 && size !== undefined) {
         const [rows, cols] = t.dims.map(toNumber) as [number, number];
-        if (this.matrices.has(`${size}|${cols}|${rows}`) && this.byHash.get(hashOf(transposedBytes(raw, rows, cols, size)))?.length === raw.byteLength) continue;
+        if (
+          this.matrices.has(`${size}|${cols}|${rows}`) &&
+          this.byHash.get(hashOf(transposedBytes(raw, rows, cols, size)))?.length === raw.byteLength
+        )
+          continue;
       }
       this.repoint(t, this.append(t, raw, digest));
       this.settledCount++;
@@ -261,11 +278,23 @@ export class SharedData {
   }
 
   totals(): SharedTotals {
-    let sharedTensors = 0, sharedBytes = 0;
+    let sharedTensors = 0,
+      sharedBytes = 0;
     for (const s of this.byHash.values()) {
-      if (s.models.size > 1) { sharedTensors++; sharedBytes += s.length; }
+      if (s.models.size > 1) {
+        sharedTensors++;
+        sharedBytes += s.length;
+      }
     }
-    return { storedTensors: this.byHash.size, sharedTensors, sharedBytes, savedBytes: this.saved, reused: this.reused, transposed: this.transposes, settled: this.settledCount };
+    return {
+      storedTensors: this.byHash.size,
+      sharedTensors,
+      sharedBytes,
+      savedBytes: this.saved,
+      reused: this.reused,
+      transposed: this.transposes,
+      settled: this.settledCount,
+    };
   }
 
   get bytes(): number {
@@ -282,4 +311,3 @@ export class SharedData {
     this.file.abort();
   }
 }
-

@@ -8,7 +8,18 @@ import { DataType, TENSOR_LOCATION_EXTERNAL, type TensorProto } from '../ir/onnx
 import { tensorValues, numElements, toNumber } from '../ir/tensor.js';
 import { tensorSizeProblem } from '../ir/validate.js';
 
-export type ArrayData = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array | string[];
+export type ArrayData =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+  | string[];
 
 /** A named array of values: what models read and write at run time. */
 export interface NamedArray {
@@ -25,13 +36,15 @@ export interface NamedArray {
  */
 export function arrayFromTensor(t: TensorProto, fallbackName = '', where?: string): NamedArray {
   const at = where === undefined ? '' : `${where}: `;
-  if (t.data_location === TENSOR_LOCATION_EXTERNAL) throw new InputError(`${at}tensor '${t.name ?? fallbackName}' keeps its data in an external file, which a tensor file cannot`);
+  if (t.data_location === TENSOR_LOCATION_EXTERNAL)
+    throw new InputError(`${at}tensor '${t.name ?? fallbackName}' keeps its data in an external file, which a tensor file cannot`);
   const problem = tensorSizeProblem(t);
   if (problem) throw new InputError(at + problem);
   const dims = t.dims.map(toNumber);
-  const data: ArrayData = t.data_type === DataType.STRING
-    ? t.string_data.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('utf8'))
-    : tensorValues(t);
+  const data: ArrayData =
+    t.data_type === DataType.STRING
+      ? t.string_data.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('utf8'))
+      : tensorValues(t);
   return { name: t.name || fallbackName, dtype: t.data_type ?? 0, dims, data };
 }
 
@@ -51,9 +64,18 @@ export function readTensorFile(path: string, file = path): NamedArray {
 }
 
 const NPY_TYPES: Record<string, number> = {
-  f4: DataType.FLOAT, f8: DataType.DOUBLE, f2: DataType.FLOAT16, i1: DataType.INT8, u1: DataType.UINT8,
-  i2: DataType.INT16, u2: DataType.UINT16, i4: DataType.INT32, u4: DataType.UINT32, i8: DataType.INT64,
-  u8: DataType.UINT64, b1: DataType.BOOL,
+  f4: DataType.FLOAT,
+  f8: DataType.DOUBLE,
+  f2: DataType.FLOAT16,
+  i1: DataType.INT8,
+  u1: DataType.UINT8,
+  i2: DataType.INT16,
+  u2: DataType.UINT16,
+  i4: DataType.INT32,
+  u4: DataType.UINT32,
+  i8: DataType.INT64,
+  u8: DataType.UINT64,
+  b1: DataType.BOOL,
 };
 
 /** Where a .npy file's values are and what they are, from its header. */
@@ -95,7 +117,10 @@ export function npyLayout(bytes: Uint8Array, where: string, partial = false): Np
   if (order[1] === 'True') throw new InputError(`${where}: Fortran-ordered .npy data is not supported`);
   const dtype = NPY_TYPES[descr[2]! + descr[3]!];
   if (dtype === undefined) throw new InputError(`${where}: .npy dtype '${descr[2]}${descr[3]}' is not supported`);
-  const parts = shape[1]!.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const parts = shape[1]!
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (parts.some((d) => !/^\d+$/.test(d))) throw new InputError(`${where}: unreadable .npy shape (${shape[1]})`);
   const dims = parts.map(Number);
   const byteLength = numElements(dims) * Number(descr[3]);
@@ -111,8 +136,17 @@ export function parseNpy(bytes: Uint8Array, where: string): NamedArray {
     throw new InputError(`${where}: shape (${dims.join(', ')}) needs ${byteLength} bytes of values, the file holds ${buf.length - start}`);
   }
   const t: TensorProto = {
-    dims, data_type: dtype, raw_data: buf.subarray(start), float_data: [], int32_data: [], string_data: [],
-    int64_data: [], double_data: [], uint64_data: [], external_data: [], metadata_props: [],
+    dims,
+    data_type: dtype,
+    raw_data: buf.subarray(start),
+    float_data: [],
+    int32_data: [],
+    string_data: [],
+    int64_data: [],
+    double_data: [],
+    uint64_data: [],
+    external_data: [],
+    metadata_props: [],
   };
   return arrayFromTensor(t, '', where);
 }
@@ -160,7 +194,9 @@ function requireFolder(dir: string): void {
   let isFolder = false;
   try {
     isFolder = statSync(dir).isDirectory();
-  } catch { /* missing: said below */ }
+  } catch {
+    /* missing: said below */
+  }
   if (!isFolder) throw new InputError(`${dir}: not a folder`);
 }
 

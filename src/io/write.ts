@@ -69,9 +69,15 @@ interface Sink {
 class CountingSink implements Sink {
   bytes = 0;
   constructor(readonly finalPath: string) {}
-  write(chunk: Uint8Array): void { this.bytes += chunk.length; }
-  pad(n: number): void { this.bytes += Math.max(0, n); }
-  skip(n: number): void { this.bytes += n; }
+  write(chunk: Uint8Array): void {
+    this.bytes += chunk.length;
+  }
+  pad(n: number): void {
+    this.bytes += Math.max(0, n);
+  }
+  skip(n: number): void {
+    this.bytes += n;
+  }
   commit(): void {}
   abort(): void {}
 }
@@ -240,7 +246,8 @@ export class OutputData {
 
 function sizeThreshold(options: WriteOptions): number {
   const threshold = options.sizeThreshold ?? 1024;
-  if (!Number.isInteger(threshold) || threshold < 0) throw new UsageError(`size threshold must be a whole number of bytes, got ${threshold}`);
+  if (!Number.isInteger(threshold) || threshold < 0)
+    throw new UsageError(`size threshold must be a whole number of bytes, got ${threshold}`);
   return threshold;
 }
 
@@ -276,7 +283,7 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
     pre = undefined;
   }
   try {
-    const file = modelFile = pre?.file ?? open(out);
+    const file = (modelFile = pre?.file ?? open(out));
     let placed: Placement[] = [];
     if (external) {
       const target = settledData ?? dataTarget(model, out, options);
@@ -295,13 +302,20 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
       for (const { bytes: b, offset } of list) {
         if (b instanceof Uint8Array || !b.origin) continue;
         into.set(b, offset);
-        ranges.push({ from: b.origin.file, fromOffset: b.origin.offset, to: (to as TempFile).tmpPath, toOffset: offset, length: b.byteLength });
+        ranges.push({
+          from: b.origin.file,
+          fromOffset: b.origin.offset,
+          to: (to as TempFile).tmpPath,
+          toOffset: offset,
+          length: b.byteLength,
+        });
       }
     };
     const dataDeferred = new Map<StreamedBytes, number>();
     if (pre) {
       // What the precopy covers is skipped here; the rest is written as it comes.
-      for (const p of prePlacements!) if (!(p.bytes instanceof Uint8Array) && pre.covers(p.bytes, p.offset)) deferred.set(p.bytes, p.offset);
+      for (const p of prePlacements!)
+        if (!(p.bytes instanceof Uint8Array) && pre.covers(p.bytes, p.offset)) deferred.set(p.bytes, p.offset);
     } else if (helpers > 0) {
       if (dataFile) defer(dataFile, placed, dataDeferred);
       // Where the .onnx file's streamed bytes land is found by encoding it once: not worth it for a few.
@@ -320,25 +334,31 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
         sink.pad(offset - sink.bytes);
         if (!(bytes instanceof Uint8Array) && dataDeferred.has(bytes)) sink.skip(bytes.byteLength);
         else if (bytes instanceof Uint8Array) sink.write(bytes);
-        else if (options.dryRun) sink.pad(bytes.byteLength); // counted, not read
+        else if (options.dryRun)
+          sink.pad(bytes.byteLength); // counted, not read
         else bytes.writeTo((chunk) => sink.write(chunk));
       }
     }
     const watch = options.onModelChunk;
-    encodeTo('onnx.ModelProto', model.proto, (chunk, origin) => {
-      watch?.(file.bytes, chunk.length, chunk, origin);
-      file.write(chunk);
-    }, {
-      substitute,
-      placed: (bytes, offset) => {
-        const planned = deferred.get(bytes);
-        if (planned === undefined) return false;
-        if (planned !== offset) throw new Error(`writer: a tensor planned at byte ${planned} came at ${offset}`);
-        watch?.(offset, bytes.byteLength, undefined, bytes.origin);
-        file.skip(bytes.byteLength);
-        return true;
+    encodeTo(
+      'onnx.ModelProto',
+      model.proto,
+      (chunk, origin) => {
+        watch?.(file.bytes, chunk.length, chunk, origin);
+        file.write(chunk);
       },
-    });
+      {
+        substitute,
+        placed: (bytes, offset) => {
+          const planned = deferred.get(bytes);
+          if (planned === undefined) return false;
+          if (planned !== offset) throw new Error(`writer: a tensor planned at byte ${planned} came at ${offset}`);
+          watch?.(offset, bytes.byteLength, undefined, bytes.origin);
+          file.skip(bytes.byteLength);
+          return true;
+        },
+      },
+    );
     copy?.finish();
     pre?.finish();
     let externalData: WrittenFile | undefined;
@@ -346,8 +366,15 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
       const ownData = settledData ? undefined : dataFile;
       if (dataFile) externalData = { path: join(dirname(outPath), options.location ?? `${basename(out)}.data`), bytes: dataFile.bytes };
       const pending = {
-        commit() { ownData?.commit(); file.commit(); },
-        abort() { ownData?.abort(); if (pre) pre.abort(); else file.abort(); },
+        commit() {
+          ownData?.commit();
+          file.commit();
+        },
+        abort() {
+          ownData?.abort();
+          if (pre) pre.abort();
+          else file.abort();
+        },
       };
       return { model: { path: outPath, bytes: file.bytes }, externalData, pending };
     }
@@ -380,7 +407,12 @@ export class PrecopiedOutput {
   /** Input offset → length of the tensor bytes being copied to the same offset. */
   private readonly ranges = new Map<number, number>();
 
-  private constructor(readonly file: TempFile, private readonly source: string, private readonly copy: ParallelCopy, ranges: RangeCopy[]) {
+  private constructor(
+    readonly file: TempFile,
+    private readonly source: string,
+    private readonly copy: ParallelCopy,
+    ranges: RangeCopy[],
+  ) {
     for (const r of ranges) this.ranges.set(r.fromOffset, r.length);
   }
 
@@ -392,7 +424,8 @@ export class PrecopiedOutput {
   static start(model: Model, outPath: string, options: WriteOptions): PrecopiedOutput | undefined {
     const helpers = Math.max(0, (options.threads ?? 1) - 1);
     const source = model.source?.path;
-    if (helpers === 0 || !source || options.dryRun || options.data || model.source!.dataFiles.length > 0 || options.externalData === true) return undefined;
+    if (helpers === 0 || !source || options.dryRun || options.data || model.source!.dataFiles.length > 0 || options.externalData === true)
+      return undefined;
     let out: string;
     try {
       out = outputPath(model, outPath, options);
@@ -459,8 +492,12 @@ interface Placement {
  * external are put back inline.
  */
 function dataLayout(
-  tensors: { tensor: TensorProto; data: Placeable }[], threshold: number, location: string, substitute: Map<object, object>,
-  start: number, settled: SettledData | undefined,
+  tensors: { tensor: TensorProto; data: Placeable }[],
+  threshold: number,
+  location: string,
+  substitute: Map<object, object>,
+  start: number,
+  settled: SettledData | undefined,
 ): Placement[] {
   const placed: Placement[] = [];
   let end = start;
@@ -489,7 +526,10 @@ function streamedPlacements(model: Model, substitute: Map<object, object>): Plac
   const placements: Placement[] = [];
   encodeTo('onnx.ModelProto', model.proto, () => {}, {
     substitute,
-    placed: (bytes, offset) => { placements.push({ bytes, offset }); return true; },
+    placed: (bytes, offset) => {
+      placements.push({ bytes, offset });
+      return true;
+    },
   });
   return placements;
 }

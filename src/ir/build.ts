@@ -25,8 +25,23 @@ export function tensorAttribute(name: string, t: TensorProto): AttributeProto {
   return { ...attributeOf(name, AttributeType.TENSOR), t };
 }
 
-export function makeNode(op: string, inputs: string[], outputs: string[], name: string, attributes: AttributeProto[] = [], domain?: string): NodeProto {
-  const node: NodeProto = { input: inputs, output: outputs, name, op_type: op, attribute: attributes, metadata_props: [], device_configurations: [] };
+export function makeNode(
+  op: string,
+  inputs: string[],
+  outputs: string[],
+  name: string,
+  attributes: AttributeProto[] = [],
+  domain?: string,
+): NodeProto {
+  const node: NodeProto = {
+    input: inputs,
+    output: outputs,
+    name,
+    op_type: op,
+    attribute: attributes,
+    metadata_props: [],
+    device_configurations: [],
+  };
   if (domain) node.domain = domain;
   return node;
 }

@@ -45,7 +45,9 @@ function keepWhere<T>(list: T[], keep: (item: T) => boolean): number {
 export function sortNodes(graph: GraphProto): void {
   const index = new GraphIndex(graph);
   if (index.isSorted()) return;
-  index.topologicalOrder().forEach((n, i) => { graph.node[i] = n; });
+  index.topologicalOrder().forEach((n, i) => {
+    graph.node[i] = n;
+  });
 }
 
 /**
@@ -61,7 +63,10 @@ export class GraphEditor {
   private readonly stale = new Set<NodeProto>();
   private readonly children = new Map<GraphProto, GraphEditor>();
 
-  constructor(readonly body: Body, private readonly parent?: { editor: GraphEditor; node: NodeProto }) {
+  constructor(
+    readonly body: Body,
+    private readonly parent?: { editor: GraphEditor; node: NodeProto },
+  ) {
     for (const node of body.node) this.index(node);
   }
 
@@ -90,7 +95,13 @@ export class GraphEditor {
 
   /** The nodes reading the value in an input slot, each once (reads inside subgraphs not counted). */
   directReaders(name: string): NodeProto[] {
-    return [...new Set(this.consumers(name).filter((u) => u.index !== SUBGRAPH_READ).map((u) => u.node))];
+    return [
+      ...new Set(
+        this.consumers(name)
+          .filter((u) => u.index !== SUBGRAPH_READ)
+          .map((u) => u.node),
+      ),
+    ];
   }
 
   /** Names the graph hands out (its outputs): part of the model's interface, never renamed by an edit. */
@@ -103,7 +114,11 @@ export class GraphEditor {
     if (this.producers.has(name)) return true;
     if (!isGraph(this.body)) return this.body.input.includes(name);
     const g = this.body;
-    return g.input.some((i) => i.name === name) || g.initializer.some((t) => t.name === name) || g.sparse_initializer.some((s) => s.values?.name === name);
+    return (
+      g.input.some((i) => i.name === name) ||
+      g.initializer.some((t) => t.name === name) ||
+      g.sparse_initializer.some((s) => s.values?.name === name)
+    );
   }
 
   /** The editor of a subgraph held by `node`; its edits keep this graph's view of what `node` reads current. */
@@ -249,7 +264,9 @@ export class GraphEditor {
   removeUnusedInitializers(): number {
     const g = this.graph;
     const outputs = this.outputNames();
-    const unused = new Set(g.initializer.map((t) => t.name ?? '').filter((name) => this.consumers(name).length === 0 && !outputs.has(name)));
+    const unused = new Set(
+      g.initializer.map((t) => t.name ?? '').filter((name) => this.consumers(name).length === 0 && !outputs.has(name)),
+    );
     if (unused.size === 0) return 0;
     keepWhere(g.initializer, (t) => !unused.has(t.name ?? ''));
     keepWhere(g.input, (i) => !unused.has(i.name ?? ''));
@@ -311,7 +328,9 @@ export class GraphEditor {
     }
     if (anchored < groups.size - (groups.has(undefined) ? 1 : 0)) throw new Error(`a node to insert ${side} is not in this graph`);
     const added = order.length - list.length;
-    order.forEach((n, i) => { list[i] = n; });
+    order.forEach((n, i) => {
+      list[i] = n;
+    });
     for (const nodes of groups.values()) for (const n of nodes) this.index(n);
     if (added > 0) this.changed();
   }
@@ -329,7 +348,9 @@ export class GraphEditor {
     const entry: Indexed = { inputs: [...node.input], outputs: [...node.output], implicit: hasSubgraphs(node) ? implicitInputs(node) : [] };
     this.indexed.set(node, entry);
     for (const o of entry.outputs) if (o) this.producers.set(o, node);
-    entry.inputs.forEach((name, index) => { if (name) this.addUse(name, { node, index }); });
+    entry.inputs.forEach((name, index) => {
+      if (name) this.addUse(name, { node, index });
+    });
     for (const name of entry.implicit) this.addUse(name, { node, index: SUBGRAPH_READ });
   }
 
@@ -339,7 +360,9 @@ export class GraphEditor {
     this.indexed.delete(node);
     this.stale.delete(node);
     for (const o of entry.outputs) if (o && this.producers.get(o) === node) this.producers.delete(o);
-    entry.inputs.forEach((name, index) => { if (name) this.dropUse(name, node, index); });
+    entry.inputs.forEach((name, index) => {
+      if (name) this.dropUse(name, node, index);
+    });
     for (const name of entry.implicit) this.dropUse(name, node, SUBGRAPH_READ);
   }
 
@@ -418,7 +441,10 @@ export class ModelEditor {
   private readonly editors = new Map<Body, GraphEditor>();
   private owners?: Map<GraphProto, { body: Body; node: NodeProto }>;
 
-  constructor(readonly model: { proto: ModelProto }, names?: NameAllocator) {
+  constructor(
+    readonly model: { proto: ModelProto },
+    names?: NameAllocator,
+  ) {
     this.names = names ?? new NameAllocator(model);
   }
 
@@ -450,10 +476,11 @@ export class ModelEditor {
       // Looked up again when a graph is not known: nodes holding subgraphs may have been added.
       const owners = (this.owners = new Map());
       const visit = (body: Body) => {
-        for (const node of body.node) for (const sub of subgraphsOf(node)) {
-          owners.set(sub, { body, node });
-          visit(sub);
-        }
+        for (const node of body.node)
+          for (const sub of subgraphsOf(node)) {
+            owners.set(sub, { body, node });
+            visit(sub);
+          }
       };
       if (proto.graph) visit(proto.graph);
       for (const t of proto.training_info) for (const g of [t.initialization, t.algorithm]) if (g) visit(g);

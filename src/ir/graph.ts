@@ -68,7 +68,8 @@ export class GraphIndex {
       for (const name of [...node.input, ...implicitInputs(node)]) {
         const p = name ? this.producer.get(name) : undefined;
         if (p && p !== node) deps.add(p);
-        else if (p === node) throw new InputError(`graph '${this.graph.name ?? ''}' has a cycle: node '${node.name ?? node.op_type}' reads its own output`);
+        else if (p === node)
+          throw new InputError(`graph '${this.graph.name ?? ''}' has a cycle: node '${node.name ?? node.op_type}' reads its own output`);
       }
       waiting.set(node, deps.size);
       for (const d of deps) {
@@ -98,7 +99,8 @@ export class GraphIndex {
         ready[0] = last;
         let i = 0;
         for (;;) {
-          const l = 2 * i + 1, r = l + 1;
+          const l = 2 * i + 1,
+            r = l + 1;
           let m = i;
           if (l < ready.length && less(ready[l]!, ready[m]!)) m = l;
           if (r < ready.length && less(ready[r]!, ready[m]!)) m = r;

@@ -10,7 +10,7 @@ const scratchBits = new Uint32Array(scratch.buffer);
 const magic = new Float32Array(1);
 const magicBits = new Uint32Array(magic.buffer);
 /** 0.5 as the smallest float16 subnormal's unit: adding it rounds a small float32 to nearest even in the low bits. */
-const DENORM_MAGIC = ((127 - 15) + (23 - 10) + 1) << 23;
+const DENORM_MAGIC = (127 - 15 + (23 - 10) + 1) << 23;
 const DENORM_MAGIC_FLOAT = new Float32Array(new Uint32Array([DENORM_MAGIC]).buffer)[0]!;
 
 /**
@@ -73,8 +73,11 @@ function float16Table(): Float32Array {
   if (!table) {
     table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) {
-      const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
-      table[h] = exp === 0 ? sign * frac * 2 ** -24 : exp === 31 ? (frac ? NaN : sign * Infinity) : sign * (1 + frac / 1024) * 2 ** (exp - 15);
+      const sign = h & 0x8000 ? -1 : 1,
+        exp = (h >> 10) & 0x1f,
+        frac = h & 0x3ff;
+      table[h] =
+        exp === 0 ? sign * frac * 2 ** -24 : exp === 31 ? (frac ? NaN : sign * Infinity) : sign * (1 + frac / 1024) * 2 ** (exp - 15);
     }
   }
   return table;
@@ -103,8 +106,12 @@ export function toHalf(values: Float32Array, bfloat16: boolean): HalfConversion 
   const input = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const bits = new Uint16Array(values.length);
   const back = bfloat16 ? undefined : float16Table();
-  const word = new Uint32Array(1), asFloat = new Float32Array(word.buffer);
-  let maxAbsError = 0, errorSquares = 0, squares = 0, largest = 0;
+  const word = new Uint32Array(1),
+    asFloat = new Float32Array(word.buffer);
+  let maxAbsError = 0,
+    errorSquares = 0,
+    squares = 0,
+    largest = 0;
   for (let i = 0; i < input.length; i++) {
     const b = bfloat16 ? bfloat16Bits(input[i]!) : halfBits(input[i]!);
     bits[i] = b;
@@ -114,7 +121,9 @@ export function toHalf(values: Float32Array, bfloat16: boolean): HalfConversion 
       word[0] = b << 16;
       now = asFloat[0]!;
     }
-    const v = values[i]!, d = Math.abs(v - now), a = Math.abs(v);
+    const v = values[i]!,
+      d = Math.abs(v - now),
+      a = Math.abs(v);
     if (a > largest || Number.isNaN(a)) largest = a;
     if (d > maxAbsError) maxAbsError = d;
     errorSquares += d * d;

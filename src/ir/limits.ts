@@ -47,7 +47,6 @@ interface Body {
   depth: number;
 }
 
-
 // Subgraphs nest at most ~33 deep here: the decoder refuses messages nested past 100 levels.
 function summarize(nodes: NodeProto[], functions: Map<string, FunctionProto>, body: Body, depth: number): void {
   body.depth = Math.max(body.depth, depth);
@@ -84,7 +83,9 @@ function functionTotals(bodies: Map<string, Body>, where: string): Map<string, T
         if (done.has(call.callee)) continue;
         if (onPath.has(call.callee)) {
           const cycle = [...stack.slice(stack.findIndex((s) => s.fn === call.callee)).map((s) => s.fn), call.callee];
-          throw new InputError(`${where}: model-local function '${call.callee}' calls itself (${cycle.join(' -> ')}); ONNX does not allow recursion`);
+          throw new InputError(
+            `${where}: model-local function '${call.callee}' calls itself (${cycle.join(' -> ')}); ONNX does not allow recursion`,
+          );
         }
         onPath.add(call.callee);
         stack.push({ fn: call.callee, next: 0 });
@@ -118,16 +119,21 @@ export function checkLimits(model: ModelProto, where: string): void {
     bodies.set(name, body);
     declared += body.nodes;
   }
-  const graphs = [model.graph, ...model.training_info.flatMap((t) => [t.initialization, t.algorithm])].filter((g): g is GraphProto => g !== undefined);
+  const graphs = [model.graph, ...model.training_info.flatMap((t) => [t.initialization, t.algorithm])].filter(
+    (g): g is GraphProto => g !== undefined,
+  );
   const mains = graphs.map((g) => {
     const body: Body = { nodes: 0, calls: [], depth: 0 };
     summarize(g.node, functions, body, 0);
     declared += body.nodes;
     return body;
   });
-  if (declared > MAX_NODES) throw new InputError(`${where}: ${declared} nodes (graph, subgraphs and local functions), over the limit of ${MAX_NODES}`);
+  if (declared > MAX_NODES)
+    throw new InputError(`${where}: ${declared} nodes (graph, subgraphs and local functions), over the limit of ${MAX_NODES}`);
   const totals = functionTotals(bodies, where);
-  let calls = 0, depth = 0, expanded = 0;
+  let calls = 0,
+    depth = 0,
+    expanded = 0;
   for (const t of totals.values()) {
     calls = Math.max(calls, t.calls);
     depth = Math.max(depth, t.depth);
@@ -141,7 +147,14 @@ export function checkLimits(model: ModelProto, where: string): void {
       expanded += t.expanded;
     }
   }
-  if (calls > MAX_FUNCTION_DEPTH) throw new InputError(`${where}: model-local functions call each other ${calls} deep, over the limit of ${MAX_FUNCTION_DEPTH}`);
-  if (depth > MAX_SUBGRAPH_DEPTH) throw new InputError(`${where}: subgraphs (If/Loop/Scan bodies) nested ${depth} deep, counting through function calls, over the limit of ${MAX_SUBGRAPH_DEPTH}`);
-  if (expanded > MAX_NODES) throw new InputError(`${where}: ${count(expanded)} nodes once its local functions are expanded where they are called, over the limit of ${MAX_NODES}`);
+  if (calls > MAX_FUNCTION_DEPTH)
+    throw new InputError(`${where}: model-local functions call each other ${calls} deep, over the limit of ${MAX_FUNCTION_DEPTH}`);
+  if (depth > MAX_SUBGRAPH_DEPTH)
+    throw new InputError(
+      `${where}: subgraphs (If/Loop/Scan bodies) nested ${depth} deep, counting through function calls, over the limit of ${MAX_SUBGRAPH_DEPTH}`,
+    );
+  if (expanded > MAX_NODES)
+    throw new InputError(
+      `${where}: ${count(expanded)} nodes once its local functions are expanded where they are called, over the limit of ${MAX_NODES}`,
+    );
 }

@@ -15,7 +15,16 @@ export function opsetVersion(model: ModelProto, domain: string): number | undefi
 
 /** The lowest IR version whose models may import a given default-domain opset (ONNX's versioning table). */
 export function minIrVersion(opset: number): number {
-  const table: [number, number][] = [[23, 11], [21, 10], [19, 9], [15, 8], [12, 7], [11, 6], [10, 5], [9, 4]];
+  const table: [number, number][] = [
+    [23, 11],
+    [21, 10],
+    [19, 9],
+    [15, 8],
+    [12, 7],
+    [11, 6],
+    [10, 5],
+    [9, 4],
+  ];
   for (const [op, ir] of table) if (opset >= op) return ir;
   return 3;
 }

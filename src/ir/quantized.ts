@@ -11,7 +11,15 @@ import { normalDomain } from './opset.js';
 import { constantTensor, numElements, tensorByteLength, toNumber } from './tensor.js';
 import { subgraphsOf } from './walk.js';
 
-export type QuantizedForm = 'DequantizeLinear' | 'QLinearConv' | 'QLinearMatMul' | 'QGemm' | 'ConvInteger' | 'MatMulInteger' | 'MatMulNBits' | 'GatherBlockQuantized';
+export type QuantizedForm =
+  | 'DequantizeLinear'
+  | 'QLinearConv'
+  | 'QLinearMatMul'
+  | 'QGemm'
+  | 'ConvInteger'
+  | 'MatMulInteger'
+  | 'MatMulNBits'
+  | 'GatherBlockQuantized';
 
 export type QuantizedGranularity = 'per-tensor' | 'per-axis' | 'blocked';
 
@@ -53,21 +61,32 @@ function formOf(node: NodeProto, index: number): { form: QuantizedForm; scale?: 
   const domain = normalDomain(node.domain);
   if (domain === '') {
     switch (node.op_type) {
-      case 'DequantizeLinear': return index === 0 ? { form: 'DequantizeLinear', scale: 1 } : undefined;
-      case 'QLinearConv': return index === 3 ? { form: 'QLinearConv', scale: 4 } : undefined;
-      case 'QLinearMatMul': return index === 3 ? { form: 'QLinearMatMul', scale: 4 } : undefined;
-      case 'ConvInteger': return index === 1 ? { form: 'ConvInteger' } : undefined;
-      case 'MatMulInteger': return index === 1 ? { form: 'MatMulInteger' } : undefined;
-      default: return undefined;
+      case 'DequantizeLinear':
+        return index === 0 ? { form: 'DequantizeLinear', scale: 1 } : undefined;
+      case 'QLinearConv':
+        return index === 3 ? { form: 'QLinearConv', scale: 4 } : undefined;
+      case 'QLinearMatMul':
+        return index === 3 ? { form: 'QLinearMatMul', scale: 4 } : undefined;
+      case 'ConvInteger':
+        return index === 1 ? { form: 'ConvInteger' } : undefined;
+      case 'MatMulInteger':
+        return index === 1 ? { form: 'MatMulInteger' } : undefined;
+      default:
+        return undefined;
     }
   }
   if (domain === 'com.microsoft') {
     switch (node.op_type) {
-      case 'DequantizeLinear': return index === 0 ? { form: 'DequantizeLinear', scale: 1 } : undefined;
-      case 'QGemm': return index === 3 ? { form: 'QGemm', scale: 4 } : undefined;
-      case 'MatMulNBits': return index === 1 ? { form: 'MatMulNBits' } : undefined;
-      case 'GatherBlockQuantized': return index === 0 ? { form: 'GatherBlockQuantized' } : undefined;
-      default: return undefined;
+      case 'DequantizeLinear':
+        return index === 0 ? { form: 'DequantizeLinear', scale: 1 } : undefined;
+      case 'QGemm':
+        return index === 3 ? { form: 'QGemm', scale: 4 } : undefined;
+      case 'MatMulNBits':
+        return index === 1 ? { form: 'MatMulNBits' } : undefined;
+      case 'GatherBlockQuantized':
+        return index === 0 ? { form: 'GatherBlockQuantized' } : undefined;
+      default:
+        return undefined;
     }
   }
   return undefined;
@@ -95,7 +114,16 @@ export function findQuantizedWeights(model: Model): QuantizedWeight[] {
         const f = formOf(node, index);
         if (!f || !CODE_TYPES.has(entry.tensor.data_type ?? 0)) return;
         seen.add(entry.tensor);
-        found.push(describe(name, entry.tensor, entry.home, node, f.form, f.scale === undefined ? undefined : scope.get(node.input[f.scale] ?? '')?.tensor));
+        found.push(
+          describe(
+            name,
+            entry.tensor,
+            entry.home,
+            node,
+            f.form,
+            f.scale === undefined ? undefined : scope.get(node.input[f.scale] ?? '')?.tensor,
+          ),
+        );
       });
       for (const g of subgraphsOf(node)) visit(g, scope);
     }
@@ -104,7 +132,14 @@ export function findQuantizedWeights(model: Model): QuantizedWeight[] {
   return found;
 }
 
-function describe(name: string, tensor: TensorProto, home: GraphProto, node: NodeProto, form: QuantizedForm, scale: TensorProto | undefined): QuantizedWeight {
+function describe(
+  name: string,
+  tensor: TensorProto,
+  home: GraphProto,
+  node: NodeProto,
+  form: QuantizedForm,
+  scale: TensorProto | undefined,
+): QuantizedWeight {
   const dtype = dtypeName(tensor.data_type);
   const fourBit = tensor.data_type === DataType.INT4 || tensor.data_type === DataType.UINT4;
   let bits = fourBit ? 4 : 8;
@@ -121,7 +156,8 @@ function describe(name: string, tensor: TensorProto, home: GraphProto, node: Nod
   const short = packed ? `${form} ${bits}-bit` : `${form} ${dtype}`;
   const label = granularity ? `${short} ${granularity}` : short;
   const reason = packed ? `already ${bits}-bit (${form})` : `already ${dtype} (${form}${granularity ? ` ${granularity}` : ''})`;
-  const k = attr(node, 'K'), n = attr(node, 'N');
+  const k = attr(node, 'K'),
+    n = attr(node, 'N');
   let elements = numElements(tensor.dims);
   if (form === 'MatMulNBits' && k !== undefined && n !== undefined) elements = k * n;
   else if (form === 'GatherBlockQuantized' && tensor.data_type === DataType.UINT8 && bits === 4) elements *= 2;

@@ -46,9 +46,12 @@ function typedFieldBytes(t: TensorProto): Uint8Array {
   if (!info) throw new Error(`tensor '${t.name ?? ''}' has unknown data type ${t.data_type}`);
   const count = numElements(t.dims);
   switch (info.field) {
-    case 'float_data': return bytesOfTyped(t.float_data instanceof Float32Array ? t.float_data : Float32Array.from(t.float_data));
-    case 'double_data': return bytesOfTyped(t.double_data instanceof Float64Array ? t.double_data : Float64Array.from(t.double_data));
-    case 'int64_data': return bytesOfTyped(t.int64_data instanceof BigInt64Array ? t.int64_data : BigInt64Array.from(t.int64_data));
+    case 'float_data':
+      return bytesOfTyped(t.float_data instanceof Float32Array ? t.float_data : Float32Array.from(t.float_data));
+    case 'double_data':
+      return bytesOfTyped(t.double_data instanceof Float64Array ? t.double_data : Float64Array.from(t.double_data));
+    case 'int64_data':
+      return bytesOfTyped(t.int64_data instanceof BigInt64Array ? t.int64_data : BigInt64Array.from(t.int64_data));
     case 'uint64_data': {
       const values = t.uint64_data instanceof BigUint64Array ? t.uint64_data : BigUint64Array.from(t.uint64_data);
       if (info.bits === 64) return bytesOfTyped(values);
@@ -62,7 +65,8 @@ function typedFieldBytes(t: TensorProto): Uint8Array {
       // Sub-byte types: each int32 entry holds one byte of packed elements.
       return narrow(values, 1, rawByteLength(t.data_type, count));
     }
-    case 'string_data': throw new Error('string tensors have no raw byte form');
+    case 'string_data':
+      throw new Error('string tensors have no raw byte form');
   }
 }
 
@@ -77,13 +81,33 @@ export function tensorBytes(t: TensorProto): Uint8Array {
   return typedFieldBytes(t);
 }
 
-type Typed = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
+type Typed =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array;
 
-const VIEW: Partial<Record<number, { new (b: ArrayBuffer, o: number, n: number): Typed; new (n: number): Typed; BYTES_PER_ELEMENT: number }>> = {
-  [DataType.FLOAT]: Float32Array, [DataType.DOUBLE]: Float64Array, [DataType.INT8]: Int8Array,
-  [DataType.UINT8]: Uint8Array, [DataType.BOOL]: Uint8Array, [DataType.INT16]: Int16Array,
-  [DataType.UINT16]: Uint16Array, [DataType.FLOAT16]: Uint16Array, [DataType.BFLOAT16]: Uint16Array,
-  [DataType.INT32]: Int32Array, [DataType.UINT32]: Uint32Array, [DataType.INT64]: BigInt64Array,
+const VIEW: Partial<
+  Record<number, { new (b: ArrayBuffer, o: number, n: number): Typed; new (n: number): Typed; BYTES_PER_ELEMENT: number }>
+> = {
+  [DataType.FLOAT]: Float32Array,
+  [DataType.DOUBLE]: Float64Array,
+  [DataType.INT8]: Int8Array,
+  [DataType.UINT8]: Uint8Array,
+  [DataType.BOOL]: Uint8Array,
+  [DataType.INT16]: Int16Array,
+  [DataType.UINT16]: Uint16Array,
+  [DataType.FLOAT16]: Uint16Array,
+  [DataType.BFLOAT16]: Uint16Array,
+  [DataType.INT32]: Int32Array,
+  [DataType.UINT32]: Uint32Array,
+  [DataType.INT64]: BigInt64Array,
   [DataType.UINT64]: BigUint64Array,
 };
 
@@ -96,8 +120,9 @@ export function tensorValues(t: TensorProto): Typed {
   const bytes = tensorBytes(t);
   const Ctor = VIEW[t.data_type ?? 0] ?? Uint8Array;
   const size = Ctor.BYTES_PER_ELEMENT;
-  if (bytes.byteLength % size !== 0) throw new Error(`tensor '${t.name ?? ''}' has ${bytes.byteLength} bytes, not a whole number of elements`);
-  if ((bytes.byteOffset % size) === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / size);
+  if (bytes.byteLength % size !== 0)
+    throw new Error(`tensor '${t.name ?? ''}' has ${bytes.byteLength} bytes, not a whole number of elements`);
+  if (bytes.byteOffset % size === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / size);
   const copy = new Ctor(bytes.byteLength / size);
   new Uint8Array(copy.buffer).set(bytes);
   return copy;
@@ -165,9 +190,12 @@ export function toFloat32(values: Float32Array | FloatSource): Float32Array {
 export function floatValues(t: TensorProto): Float32Array {
   const values = tensorValues(t);
   switch (t.data_type) {
-    case DataType.FLOAT: return values as Float32Array;
-    case DataType.DOUBLE: return Float32Array.from(values as Float64Array);
-    case DataType.FLOAT16: return fromFloat16(values as Uint16Array);
+    case DataType.FLOAT:
+      return values as Float32Array;
+    case DataType.DOUBLE:
+      return Float32Array.from(values as Float64Array);
+    case DataType.FLOAT16:
+      return fromFloat16(values as Uint16Array);
     case DataType.BFLOAT16: {
       const out = new Float32Array(values.length);
       const bits = new Uint32Array(out.buffer);
@@ -175,7 +203,8 @@ export function floatValues(t: TensorProto): Float32Array {
       for (let i = 0; i < src.length; i++) bits[i] = src[i]! << 16;
       return out;
     }
-    default: throw new Error(`tensor '${t.name ?? ''}' is not floating point`);
+    default:
+      throw new Error(`tensor '${t.name ?? ''}' is not floating point`);
   }
 }
 
@@ -189,7 +218,10 @@ export function constantTensor(node: NodeProto): TensorProto | undefined {
   const value = attr(node, 'value');
   if (value?.t) return value.t;
   const base = (dataType: number, dims: number[]): TensorProto => ({
-    ...emptyTensor(), name: node.output[0] ?? '', data_type: dataType, dims,
+    ...emptyTensor(),
+    name: node.output[0] ?? '',
+    data_type: dataType,
+    dims,
   });
   const f = attr(node, 'value_float');
   if (f?.f !== undefined) return { ...base(DataType.FLOAT, []), float_data: Float32Array.of(f.f) };
@@ -205,8 +237,15 @@ export function constantTensor(node: NodeProto): TensorProto | undefined {
 /** A TensorProto with every repeated field empty, ready to be filled in. */
 export function emptyTensor(): TensorProto {
   return {
-    dims: [], float_data: [], int32_data: [], string_data: [], int64_data: [], double_data: [],
-    uint64_data: [], external_data: [], metadata_props: [],
+    dims: [],
+    float_data: [],
+    int32_data: [],
+    string_data: [],
+    int64_data: [],
+    double_data: [],
+    uint64_data: [],
+    external_data: [],
+    metadata_props: [],
   };
 }
 
@@ -224,7 +263,8 @@ export function transposedBytes(bytes: Uint8Array, rows: number, cols: number, s
   if (size === 0.5) {
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < cols; c++) {
-        const from = r * cols + c, to = c * rows + r;
+        const from = r * cols + c,
+          to = c * rows + r;
         const v = (bytes[from >> 1]! >> ((from & 1) * 4)) & 15;
         out[to >> 1] = out[to >> 1]! | (v << ((to & 1) * 4));
       }
@@ -233,13 +273,15 @@ export function transposedBytes(bytes: Uint8Array, rows: number, cols: number, s
   }
   if (size === 4) {
     // Whole 32-bit elements move at once; the copy aligns them whatever the source's offset.
-    const src = new Uint32Array(Uint8Array.from(bytes).buffer), dst = new Uint32Array(out.buffer);
+    const src = new Uint32Array(Uint8Array.from(bytes).buffer),
+      dst = new Uint32Array(out.buffer);
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c]!;
     return out;
   }
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      const from = (r * cols + c) * size, to = (c * rows + r) * size;
+      const from = (r * cols + c) * size,
+        to = (c * rows + r) * size;
       for (let b = 0; b < size; b++) out[to + b] = bytes[from + b]!;
     }
   }

@@ -47,11 +47,17 @@ export function tensorSizeProblem(t: TensorProto, externalLength?: number): stri
   const place = places[0];
   if (count === 0) {
     if (place === undefined) return undefined;
-    const held = place === 'external data' ? `${externalLength} bytes of external data` : place === 'raw_data' ? `${t.raw_data!.byteLength} bytes of raw_data` : `${t[place as (typeof TYPED_FIELDS)[number]].length} values in ${place}`;
+    const held =
+      place === 'external data'
+        ? `${externalLength} bytes of external data`
+        : place === 'raw_data'
+          ? `${t.raw_data!.byteLength} bytes of raw_data`
+          : `${t[place as (typeof TYPED_FIELDS)[number]].length} values in ${place}`;
     return `${name} of shape ${shape} has no elements but holds ${held}`;
   }
   if (info.code === DataType.STRING) {
-    if (place === 'raw_data' || place === 'external data') return `${name} is a string tensor, whose values ONNX keeps in string_data only, but holds ${place}`;
+    if (place === 'raw_data' || place === 'external data')
+      return `${name} is a string tensor, whose values ONNX keeps in string_data only, but holds ${place}`;
   } else if (place === 'external data' || (place === undefined && t.raw_data !== undefined) || place === 'raw_data') {
     const expected = rawByteLength(info.code, count);
     const actual = externalLength ?? t.raw_data!.byteLength;
@@ -62,7 +68,8 @@ export function tensorSizeProblem(t: TensorProto, externalLength?: number): stri
   if (place !== info.field) return `${name} is ${dtypeName(info.code)}, whose values ONNX keeps in ${info.field}, but holds ${place}`;
   const entries = t[info.field].length;
   const needed = typedEntries(info, count);
-  if (entries !== needed) return `${name} has ${entries} values in ${info.field} for shape ${shape} of ${dtypeName(info.code)}, which needs ${needed}`;
+  if (entries !== needed)
+    return `${name} has ${entries} values in ${info.field} for shape ${shape} of ${dtypeName(info.code)}, which needs ${needed}`;
   return undefined;
 }
 
@@ -75,9 +82,11 @@ function checkGraph(graph: GraphProto, outer: Set<string>, domains: Set<string>,
   for (const n of graph.node) for (const o of n.output) if (o) known.add(o);
   for (const n of graph.node) {
     const label = n.name || n.op_type || '(unnamed)';
-    for (const input of n.input) if (input && !known.has(input)) problems.push(`${where}: node '${label}' reads '${input}', which nothing produces`);
+    for (const input of n.input)
+      if (input && !known.has(input)) problems.push(`${where}: node '${label}' reads '${input}', which nothing produces`);
     const domain = normalDomain(n.domain);
-    if (!domains.has(domain)) problems.push(`${where}: node '${label}' uses domain '${domain || 'ai.onnx'}', which the model does not import`);
+    if (!domains.has(domain))
+      problems.push(`${where}: node '${label}' uses domain '${domain || 'ai.onnx'}', which the model does not import`);
     for (const g of subgraphsOf(n)) checkGraph(g, known, domains, problems, `${where}/${label}`);
   }
   for (const o of graph.output) if (!known.has(o.name ?? '')) problems.push(`${where}: output '${o.name}' is not produced`);

@@ -54,7 +54,8 @@ function attrInt(node: NodeProto, name: string, fallback: number): number {
 export function weightRole(node: NodeProto, index: number, rank: number): Omit<WeightUse, 'node' | 'graph' | 'inputIndex'> | undefined {
   const domain = normalDomain(node.domain);
   // com.microsoft Attention's weights: [hidden, 3·hidden] of the Q, K and V projections side by side.
-  if (domain === 'com.microsoft' && node.op_type === 'Attention') return index === 1 && rank === 2 ? { role: 'attention', outputAxis: 1, reductionAxis: 0 } : undefined;
+  if (domain === 'com.microsoft' && node.op_type === 'Attention')
+    return index === 1 && rank === 2 ? { role: 'attention', outputAxis: 1, reductionAxis: 0 } : undefined;
   if (domain !== '') return undefined;
   switch (node.op_type) {
     case 'MatMul':
@@ -63,7 +64,9 @@ export function weightRole(node: NodeProto, index: number, rank: number): Omit<W
       return index === 0 ? { role: 'matmul-a', outputAxis: 0, reductionAxis: 1 } : undefined;
     case 'Gemm':
       if (index !== 1 || rank !== 2) return undefined;
-      return attrInt(node, 'transB', 0) ? { role: 'gemm', outputAxis: 0, reductionAxis: 1 } : { role: 'gemm', outputAxis: 1, reductionAxis: 0 };
+      return attrInt(node, 'transB', 0)
+        ? { role: 'gemm', outputAxis: 0, reductionAxis: 1 }
+        : { role: 'gemm', outputAxis: 1, reductionAxis: 0 };
     case 'Conv':
       return index === 1 && rank >= 3 ? { role: 'conv', outputAxis: 0, reductionAxis: 1 } : undefined;
     case 'ConvTranspose':
@@ -81,7 +84,6 @@ export function weightRole(node: NodeProto, index: number, rank: number): Omit<W
   }
 }
 
-
 /**
  * An Einsum operand's axes from the equation: the output axis is its last subscript that the output
  * keeps, the reduction axis its first one summed away (`bij,jk->bik`: the constant jk has output
@@ -96,7 +98,8 @@ function einsumRole(node: NodeProto, index: number, rank: number): Omit<WeightUs
   const subscripts = inputs.split(',')[index];
   if (subscripts === undefined || subscripts.length !== rank) return undefined;
   const kept = [...subscripts].map((c) => output.includes(c));
-  const outputAxis = kept.lastIndexOf(true), reductionAxis = kept.indexOf(false);
+  const outputAxis = kept.lastIndexOf(true),
+    reductionAxis = kept.indexOf(false);
   return outputAxis < 0 || reductionAxis < 0 ? undefined : { role: 'einsum', outputAxis, reductionAxis };
 }
 
@@ -112,7 +115,17 @@ export function findWeights(model: Model): Weight[] {
     const inputs = new Set(graph.input.map((i) => i.name ?? ''));
     const declare = (tensor: TensorProto, name: string, constant?: NodeProto) => {
       if (!dtypeInfo(tensor.data_type)?.isFloat) return;
-      const w: Weight = { name, tensor, home: graph, depth, constant, uses: [], otherUses: [], isGraphOutput: outputs.has(name), isGraphInput: inputs.has(name) };
+      const w: Weight = {
+        name,
+        tensor,
+        home: graph,
+        depth,
+        constant,
+        uses: [],
+        otherUses: [],
+        isGraphOutput: outputs.has(name),
+        isGraphInput: inputs.has(name),
+      };
       all.push(w);
       scope.set(name, w);
     };
@@ -150,7 +163,15 @@ export const RECURRENT_OPS = 'LSTM,GRU,RNN';
 
 /** Shell-style name patterns: * and ?, alternatives separated by |. */
 export function namePattern(pattern: string): RegExp {
-  const alternatives = pattern.split('|').map((p) => p.trim()).filter((p) => p !== '')
-    .map((p) => p.replace(/[.+^${}()[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.'));
+  const alternatives = pattern
+    .split('|')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
+    .map((p) =>
+      p
+        .replace(/[.+^${}()[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.'),
+    );
   return new RegExp(`^(?:${alternatives.join('|')})$`);
 }

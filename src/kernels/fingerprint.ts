@@ -44,9 +44,11 @@ const SAMPLE_COLS = [0.5, 0.91, 0.07, 0.33, 0.76, 0.21, 0.62, 0.45];
  */
 export function transposeSamples(bytes: Uint8Array, rows: number, cols: number, size: number): { direct: string; crossed: string } {
   const at = (r: number, c: number) => Buffer.from(bytes.buffer, bytes.byteOffset + (r * cols + c) * size, size).toString('hex');
-  const direct: string[] = [], crossed: string[] = [];
+  const direct: string[] = [],
+    crossed: string[] = [];
   for (let s = 0; s < SAMPLE_ROWS.length; s++) {
-    const f = SAMPLE_ROWS[s]!, g = SAMPLE_COLS[s]!;
+    const f = SAMPLE_ROWS[s]!,
+      g = SAMPLE_COLS[s]!;
     direct.push(at(Math.floor(f * rows), Math.floor(g * cols)));
     crossed.push(at(Math.floor(g * rows), Math.floor(f * cols)));
   }
@@ -64,7 +66,6 @@ export function fingerprintOf(bytes: Uint8Array, dims: number[], size: number | 
   if (dims.length === 2 && size !== undefined && bytes.byteLength > 0) print.samples = transposeSamples(bytes, dims[0]!, dims[1]!, size);
   return print;
 }
-
 
 export interface FingerprintJob {
   kind: 'fingerprint';

@@ -85,7 +85,8 @@ function plusPlusStart(sorted: Float32Array, k: number, seed: number): number[] 
       total += nearest[i]!;
     }
     if (total === 0) break;
-    let target = random() * total, i = 0;
+    let target = random() * total,
+      i = 0;
     for (; i < size - 1; i++) {
       target -= nearest[i]!;
       if (target < 0 && nearest[i]! > 0) break;
@@ -119,7 +120,14 @@ interface Run {
   iterations: number;
 }
 
-function lloyd(sorted: Float32Array, s1: Float64Array, s2: Float64Array, start: Float64Array, keepZero: boolean, maxIterations: number): Run {
+function lloyd(
+  sorted: Float32Array,
+  s1: Float64Array,
+  s2: Float64Array,
+  start: Float64Array,
+  keepZero: boolean,
+  maxIterations: number,
+): Run {
   const c = Float64Array.from(start);
   const k = c.length;
   const pinned = keepZero ? c.indexOf(0) : -1;
@@ -133,10 +141,14 @@ function lloyd(sorted: Float32Array, s1: Float64Array, s2: Float64Array, start: 
     split();
     let moved = false;
     for (let j = 0; j < k; j++) {
-      const lo = edges[j]!, hi = edges[j + 1]!;
+      const lo = edges[j]!,
+        hi = edges[j + 1]!;
       if (j === pinned || hi === lo) continue; // an empty interval keeps its centroid
       const mean = (s1[hi]! - s1[lo]!) / (hi - lo);
-      if (mean !== c[j]) { c[j] = mean; moved = true; }
+      if (mean !== c[j]) {
+        c[j] = mean;
+        moved = true;
+      }
     }
     iterations++;
     if (!moved) break;
@@ -144,7 +156,8 @@ function lloyd(sorted: Float32Array, s1: Float64Array, s2: Float64Array, start: 
   split();
   let sse = 0;
   for (let j = 0; j < k; j++) {
-    const lo = edges[j]!, hi = edges[j + 1]!;
+    const lo = edges[j]!,
+      hi = edges[j + 1]!;
     const cj = Math.fround(c[j]!);
     sse += s2[hi]! - s2[lo]! - 2 * cj * (s1[hi]! - s1[lo]!) + (hi - lo) * cj * cj;
   }
@@ -173,7 +186,8 @@ function assignRange(values: Float32Array, bounds: Float64Array, codes: Uint8Arr
   }
   for (let i = 0; i < values.length; i++) {
     const x = values[i]!;
-    let lo = 0, hi = bounds.length;
+    let lo = 0,
+      hi = bounds.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (bounds[mid]! <= x) lo = mid + 1;
@@ -190,7 +204,12 @@ function compact(centroids: Float32Array, codes: Uint8Array): { centroids: Float
   if (used.every((u) => u === 1)) return { centroids, codes };
   const renumber = new Uint8Array(centroids.length);
   const kept: number[] = [];
-  centroids.forEach((c, j) => { if (used[j]) { renumber[j] = kept.length; kept.push(c); } });
+  centroids.forEach((c, j) => {
+    if (used[j]) {
+      renumber[j] = kept.length;
+      kept.push(c);
+    }
+  });
   for (let i = 0; i < codes.length; i++) codes[i] = renumber[codes[i]!]!;
   return { centroids: Float32Array.from(kept), codes };
 }
@@ -213,7 +232,8 @@ export function kmeans1d(values: Float32Array, options: KMeansOptions, progress?
   const keepZero = options.keepZero && all[lowerBound(all, 0)] === 0;
   const sorted = orderStatistics(all, FIT_LIMIT);
   const distinct = distinctOf(sorted)!;
-  const s1 = new Float64Array(sorted.length + 1), s2 = new Float64Array(sorted.length + 1);
+  const s1 = new Float64Array(sorted.length + 1),
+    s2 = new Float64Array(sorted.length + 1);
   for (let i = 0; i < sorted.length; i++) {
     const x = sorted[i]!;
     s1[i + 1] = s1[i]! + x;
@@ -250,11 +270,23 @@ export interface ClusterResult {
  * values from the file again: a large part of BERT-base's k=16 time; bench/RESULTS.md, §"Figures
  * moved from source comments").
  */
-function reconstructionError(values: Float32Array, dims: number[], axis: number | undefined, codebooks: Float32Array[], codes: Uint8Array, progress?: JobProgress): { error: WeightError; sparsity: number } {
+function reconstructionError(
+  values: Float32Array,
+  dims: number[],
+  axis: number | undefined,
+  codebooks: Float32Array[],
+  codes: Uint8Array,
+  progress?: JobProgress,
+): { error: WeightError; sparsity: number } {
   const channels = axis === undefined ? 1 : dims[axis]!;
   const inner = axis === undefined ? values.length : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const outer = values.length / Math.max(1, channels * inner);
-  let maxAbs = 0, errSq = 0, refSq = 0, zeros = 0, at = 0, told = 0;
+  let maxAbs = 0,
+    errSq = 0,
+    refSq = 0,
+    zeros = 0,
+    at = 0,
+    told = 0;
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
       const book = codebooks[c]!;
@@ -262,13 +294,18 @@ function reconstructionError(values: Float32Array, dims: number[], axis: number 
       for (let from = 0; from < inner; from += PROGRESS_CHUNK) {
         const end = Math.min(inner, from + PROGRESS_CHUNK);
         for (let i = from; i < end; i++, at++) {
-          const x = values[at]!, y = book[codes[at]!]!, d = Math.abs(x - y);
+          const x = values[at]!,
+            y = book[codes[at]!]!,
+            d = Math.abs(x - y);
           if (d > maxAbs) maxAbs = d;
           errSq += d * d;
           refSq += x * x;
           if (y === 0) zeros++;
         }
-        if (progress && at - told >= PROGRESS_CHUNK) { told = at; progress(at / values.length); }
+        if (progress && at - told >= PROGRESS_CHUNK) {
+          told = at;
+          progress(at / values.length);
+        }
       }
     }
   }
@@ -285,12 +322,23 @@ export function allFinite(values: Float32Array): boolean {
  * k-means codebooks and codes of a tensor: one codebook, or one per index along `axis`; `progress`
  * is told the fraction done (the error measured at the end is the last tenth).
  */
-export function clusterValues(values: Float32Array, dims: number[], axis: number | undefined, options: KMeansOptions, progress?: JobProgress): ClusterResult {
+export function clusterValues(
+  values: Float32Array,
+  dims: number[],
+  axis: number | undefined,
+  options: KMeansOptions,
+  progress?: JobProgress,
+): ClusterResult {
   if (!allFinite(values)) return { codebooks: [], codes: new Uint8Array(0), iterations: 0, nonFinite: true };
   const measured = part(progress, 0.9, 1);
   if (axis === undefined) {
     const r = kmeans1d(values, options, part(progress, 0, 0.9));
-    return { codebooks: [r.centroids], codes: r.codes, iterations: r.iterations, ...reconstructionError(values, dims, axis, [r.centroids], r.codes, measured) };
+    return {
+      codebooks: [r.centroids],
+      codes: r.codes,
+      iterations: r.iterations,
+      ...reconstructionError(values, dims, axis, [r.centroids], r.codes, measured),
+    };
   }
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
   const channels = dims[axis]!;

@@ -46,11 +46,22 @@ export function pruneNM(source: Float32Array | FloatSource, dims: number[], axis
 }
 
 /** pruneNM in plain JavaScript, over [outer, length, inner]. */
-export function pruneNMScalar(source: Float32Array | FloatSource, outer: number, length: number, inner: number, n: number, m: number): PruneResult {
+export function pruneNMScalar(
+  source: Float32Array | FloatSource,
+  outer: number,
+  length: number,
+  inner: number,
+  n: number,
+  m: number,
+): PruneResult {
   // Values read from the file are a fresh copy, pruned in place; values in memory are copied.
   const values = source instanceof Float32Array ? source.slice() : toFloat32(source);
-  const group = new Float32Array(m), order = new Int32Array(m);
-  let zeros = 0, refSq = 0, errSq = 0, maxAbs = 0;
+  const group = new Float32Array(m),
+    order = new Int32Array(m);
+  let zeros = 0,
+    refSq = 0,
+    errSq = 0,
+    maxAbs = 0;
   for (let o = 0; o < outer; o++) {
     for (let k0 = 0; k0 < length; k0 += m) {
       const base = (o * length + k0) * inner;
@@ -62,7 +73,8 @@ export function pruneNMScalar(source: Float32Array | FloatSource, outer: number,
         }
         smallestFirst(group, m, order);
         for (let k = 0; k < m - n; k++) {
-          const j = order[k]!, x = group[j]!;
+          const j = order[k]!,
+            x = group[j]!;
           values[base + j * inner + i] = 0;
           errSq += x * x;
           if (Math.abs(x) > maxAbs) maxAbs = Math.abs(x);

@@ -25,7 +25,10 @@ function sizeOf(job: KernelJob): number {
 export function throttled(send: JobProgress): JobProgress {
   let told = 0;
   return (f) => {
-    if (f - told >= 1 / 256 || (f >= 1 && told < 1)) { told = f; send(f); }
+    if (f - told >= 1 / 256 || (f >= 1 && told < 1)) {
+      told = f;
+      send(f);
+    }
   };
 }
 
@@ -127,7 +130,10 @@ export class KernelPool {
   private toOffer: Entry[] = [];
   /** Offered jobs this thread may still claim. */
   private offered: Entry[] = [];
-  private readonly pending = new Map<number, { resolve: (r: KernelResult) => void; reject: (e: unknown) => void; progress?: JobProgress }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: KernelResult) => void; reject: (e: unknown) => void; progress?: JobProgress }
+  >();
   private nextId = 0;
 
   constructor(readonly threads: number) {
@@ -152,7 +158,10 @@ export class KernelPool {
         if (m.error) p?.reject(rebuilt(m.error));
         else p?.resolve(m.result!);
       });
-      w.on('error', (e) => { for (const p of this.pending.values()) p.reject(e); this.pending.clear(); });
+      w.on('error', (e) => {
+        for (const p of this.pending.values()) p.reject(e);
+        this.pending.clear();
+      });
       this.workers.push(w);
       this.inFlight.set(w, 0);
     }
@@ -161,7 +170,8 @@ export class KernelPool {
   /** The worker with the fewest jobs of its own in flight, if it has room for one more. */
   private leastBusy(): Worker | undefined {
     let pick: Worker | undefined;
-    for (const w of this.workers) if (this.inFlight.get(w)! < QUEUE_DEPTH && (!pick || this.inFlight.get(w)! < this.inFlight.get(pick)!)) pick = w;
+    for (const w of this.workers)
+      if (this.inFlight.get(w)! < QUEUE_DEPTH && (!pick || this.inFlight.get(w)! < this.inFlight.get(pick)!)) pick = w;
     return pick;
   }
 
@@ -191,7 +201,8 @@ export class KernelPool {
       entry.id = this.nextId++;
       entry.claim = new Int32Array(new SharedArrayBuffer(4));
       this.pending.set(entry.id, entry);
-      for (const w of this.workers) w.postMessage({ id: entry.id, job: entry.job, claim: entry.claim, progress: entry.progress !== undefined });
+      for (const w of this.workers)
+        w.postMessage({ id: entry.id, job: entry.job, claim: entry.claim, progress: entry.progress !== undefined });
       this.offered.push(entry);
     }
     this.scheduleLocal();
@@ -237,10 +248,20 @@ export class KernelPool {
   private runLocal(): void {
     // Offered jobs a worker has claimed are dropped as they are found.
     this.offered = this.offered.filter((e) => Atomics.load(e.claim!, 0) === 0);
-    let best: Entry | undefined, bestSize = Infinity, fromWaiting = -1;
-    for (const e of this.offered) if (sizeOf(e.job) < bestSize) { best = e; bestSize = sizeOf(e.job); }
+    let best: Entry | undefined,
+      bestSize = Infinity,
+      fromWaiting = -1;
+    for (const e of this.offered)
+      if (sizeOf(e.job) < bestSize) {
+        best = e;
+        bestSize = sizeOf(e.job);
+      }
     for (let i = 0; i < this.waiting.length; i++) {
-      if (sizeOf(this.waiting[i]!.job) < bestSize) { best = this.waiting[i]; bestSize = sizeOf(best!.job); fromWaiting = i; }
+      if (sizeOf(this.waiting[i]!.job) < bestSize) {
+        best = this.waiting[i];
+        bestSize = sizeOf(best!.job);
+        fromWaiting = i;
+      }
     }
     if (!best) return;
     if (fromWaiting >= 0) this.waiting.splice(fromWaiting, 1);
@@ -298,10 +319,19 @@ export interface Reporting<T> {
  * computed. The bar counts an item's bytes as its job reports the fraction done (`progress`, which
  * the caller hands to KernelPool.run), and the rest when its job ends, in whatever order they end.
  */
-export async function* inOrder<T, R>(items: T[], window: number, start: (item: T, progress: JobProgress) => Promise<R>, report?: Reporting<T>): AsyncGenerator<[T, R]> {
+export async function* inOrder<T, R>(
+  items: T[],
+  window: number,
+  start: (item: T, progress: JobProgress) => Promise<R>,
+  report?: Reporting<T>,
+): AsyncGenerator<[T, R]> {
   // Sizes first: applying a result may change an item (a weight's tensor is replaced).
   const sizes = report ? items.map((item) => report.bytesOf(item)) : [];
-  report?.progress.start(sizes.reduce((a, b) => a + b, 0), report.label, 'bytes');
+  report?.progress.start(
+    sizes.reduce((a, b) => a + b, 0),
+    report.label,
+    'bytes',
+  );
   /** Bytes of each item counted so far. */
   const counted = new Float64Array(items.length);
   const count = (i: number, fraction: number) => {
@@ -317,7 +347,13 @@ export async function* inOrder<T, R>(items: T[], window: number, start: (item: T
   const fill = (upTo: number) => {
     for (; next < items.length && next < upTo; next++) {
       const i = next;
-      started.set(i, start(items[i]!, (f) => count(i, f)).then((r) => { count(i, 1); return r; }));
+      started.set(
+        i,
+        start(items[i]!, (f) => count(i, f)).then((r) => {
+          count(i, 1);
+          return r;
+        }),
+      );
     }
   };
   try {

@@ -52,7 +52,10 @@ export function perTensor(n: number): Groups {
     maxSize: n,
     layout: { kind: 'rows', rows: 1, length: n, block: n },
     gather(_g, values, out, idx) {
-      for (let i = 0; i < n; i++) { out[i] = values[i]!; idx[i] = i; }
+      for (let i = 0; i < n; i++) {
+        out[i] = values[i]!;
+        idx[i] = i;
+      }
       return n;
     },
   };
@@ -66,13 +69,20 @@ export function perChannel(dims: number[], axis: number): Groups {
   return {
     count: channels,
     maxSize: outer * inner,
-    layout: outer === 1 ? { kind: 'rows', rows: channels, length: inner, block: inner }
-      : inner === 1 ? { kind: 'cols', rows: outer, cols: channels, block: outer } : undefined,
+    layout:
+      outer === 1
+        ? { kind: 'rows', rows: channels, length: inner, block: inner }
+        : inner === 1
+          ? { kind: 'cols', rows: outer, cols: channels, block: outer }
+          : undefined,
     gather(c, values, out, idx) {
       let n = 0;
       for (let o = 0; o < outer; o++) {
         const base = (o * channels + c) * inner;
-        for (let i = 0; i < inner; i++) { out[n] = values[base + i]!; idx[n++] = base + i; }
+        for (let i = 0; i < inner; i++) {
+          out[n] = values[base + i]!;
+          idx[n++] = base + i;
+        }
       }
       return n;
     },
@@ -127,7 +137,8 @@ export function groupParams(min: number, max: number, range: IntRange, symmetric
     const zero = range.min < 0 ? 0 : Math.round((range.min + range.max + 1) / 2);
     return { scale: scale > 0 ? scale : 1, zeroPoint: zero };
   }
-  const lo = Math.min(0, min), hi = Math.max(0, max);
+  const lo = Math.min(0, min),
+    hi = Math.max(0, max);
   const scale = Math.fround((hi - lo) / (range.max - range.min));
   if (!(scale > 0)) return { scale: 1, zeroPoint: range.min < 0 ? 0 : range.min };
   let zp = range.min - lo / scale;
@@ -184,13 +195,19 @@ export interface QuantizeResult {
 }
 
 /** Quantizes `values` group by group, telling `progress` the fraction done as it goes. */
-export function quantizeGroups(source: Float32Array | FloatSource, groups: Groups, options: QuantizeOptions, progress?: JobProgress): QuantizeResult {
+export function quantizeGroups(
+  source: Float32Array | FloatSource,
+  groups: Groups,
+  options: QuantizeOptions,
+  progress?: JobProgress,
+): QuantizeResult {
   const layout = groups.layout;
   if (layout && simdFits(source.length)) return quantizeSimd(source, groups.count, layout, options, progress);
   const values = toFloat32(source);
   const { range, symmetric } = options;
   const ratios = options.clipRatios ?? [1];
-  const lo = range.min, hi = range.max;
+  const lo = range.min,
+    hi = range.max;
   const codes = codesFor(range, values.length);
   const scales = new Float32Array(groups.count);
   const zeroPoints = new Int16Array(groups.count);
@@ -200,10 +217,16 @@ export function quantizeGroups(source: Float32Array | FloatSource, groups: Group
   const idx = new Int32Array(groups.maxSize);
   for (let g = 0; g < groups.count; g++) {
     const n = groups.gather(g, values, buf, idx);
-    let min = 0, max = 0;
+    let min = 0,
+      max = 0;
     if (n > 0) {
-      min = Infinity; max = -Infinity;
-      for (let k = 0; k < n; k++) { const x = buf[k]!; if (x < min) min = x; if (x > max) max = x; }
+      min = Infinity;
+      max = -Infinity;
+      for (let k = 0; k < n; k++) {
+        const x = buf[k]!;
+        if (x < min) min = x;
+        if (x > max) max = x;
+      }
     }
     let best = groupParams(min, max, range, symmetric);
     if (ratios.length > 1) {
@@ -226,13 +249,21 @@ export function quantizeGroups(source: Float32Array | FloatSource, groups: Group
         if (r === 1) continue;
         const p = groupParams(min * r, max * r, range, symmetric);
         const e = groupError(buf, n, p.scale, p.zeroPoint, lo, hi, bestErr);
-        if (e < bestErr) { bestErr = e; best = p; }
+        if (e < bestErr) {
+          bestErr = e;
+          best = p;
+        }
       }
     }
-    const scale = best.scale, zp = best.zeroPoint, inv = 1 / scale;
+    const scale = best.scale,
+      zp = best.zeroPoint,
+      inv = 1 / scale;
     scales[g] = scale;
     zeroPoints[g] = zp;
-    let maxAbs = acc.maxAbs, errSq = 0, refSq = 0, zeros = 0;
+    let maxAbs = acc.maxAbs,
+      errSq = 0,
+      refSq = 0,
+      zeros = 0;
     for (let k = 0; k < n; k++) {
       const x = buf[k]!;
       let q = x * inv + ROUND - ROUND + zp;
@@ -276,8 +307,12 @@ export function perBlock(dims: number[], axis: number, block: number): Groups & 
     count: outer * blocks * inner,
     maxSize: block,
     blocks,
-    layout: inner === 1 ? { kind: 'rows', rows: outer, length, block }
-      : outer === 1 ? { kind: 'cols', rows: length, cols: inner, block } : undefined,
+    layout:
+      inner === 1
+        ? { kind: 'rows', rows: outer, length, block }
+        : outer === 1
+          ? { kind: 'cols', rows: length, cols: inner, block }
+          : undefined,
     gather(g, values, out, idx) {
       const i = g % inner;
       const rest = (g - i) / inner;
@@ -315,14 +350,23 @@ function int16(values: Float32Array): Int16Array {
 }
 
 /** quantizeGroups on the SIMD kernels (same scales and zero points rule, computed in float32). */
-function quantizeSimd(values: Float32Array | FloatSource, count: number, layout: SimdLayout, options: QuantizeOptions, progress?: JobProgress): QuantizeResult {
+function quantizeSimd(
+  values: Float32Array | FloatSource,
+  count: number,
+  layout: SimdLayout,
+  options: QuantizeOptions,
+  progress?: JobProgress,
+): QuantizeResult {
   const { range, symmetric } = options;
   const ratios = options.clipRatios ?? [1];
   const zpSym = range.min < 0 ? 0 : Math.round((range.min + range.max + 1) / 2);
   const r = simdKernels().quantize({
-    values, layout, groups: count,
+    values,
+    layout,
+    groups: count,
     mode: !symmetric ? ScaleMode.Asymmetric : range.fullSymmetric ? ScaleMode.FullSymmetric : ScaleMode.Symmetric,
-    qmin: range.min, qmax: range.max,
+    qmin: range.min,
+    qmax: range.max,
     zpSym,
     // The plain min/max scales are always the first candidate.
     ratios: ratios.length > 1 ? ratios.filter((x) => x !== 1) : [],
@@ -351,9 +395,12 @@ export type GroupsSpec =
 
 export function groupsFrom(spec: GroupsSpec, n: number): Groups {
   switch (spec.kind) {
-    case 'tensor': return perTensor(n);
-    case 'channel': return perChannel(spec.dims, spec.axis);
-    case 'block': return perBlock(spec.dims, spec.axis, spec.block);
+    case 'tensor':
+      return perTensor(n);
+    case 'channel':
+      return perChannel(spec.dims, spec.axis);
+    case 'block':
+      return perBlock(spec.dims, spec.axis, spec.block);
   }
 }
 

@@ -9,10 +9,40 @@ import { weightErrorOf, type WeightError } from './weight-error.js';
 import { part, PROGRESS_CHUNK, type JobProgress } from './progress.js';
 
 interface Exports {
-  colGroups(src: number, R: number, C: number, B: number, codes: number, scales: number, zeros: number,
-    mode: number, qmin: number, qmax: number, zpSym: number, ratios: number, nRatios: number, stats: number, scratch: number): void;
-  rowGroups(src: number, rows: number, L: number, B: number, codes: number, scales: number, zeros: number,
-    mode: number, qmin: number, qmax: number, zpSym: number, ratios: number, nRatios: number, stats: number, scratch: number): void;
+  colGroups(
+    src: number,
+    R: number,
+    C: number,
+    B: number,
+    codes: number,
+    scales: number,
+    zeros: number,
+    mode: number,
+    qmin: number,
+    qmax: number,
+    zpSym: number,
+    ratios: number,
+    nRatios: number,
+    stats: number,
+    scratch: number,
+  ): void;
+  rowGroups(
+    src: number,
+    rows: number,
+    L: number,
+    B: number,
+    codes: number,
+    scales: number,
+    zeros: number,
+    mode: number,
+    qmin: number,
+    qmax: number,
+    zpSym: number,
+    ratios: number,
+    nRatios: number,
+    stats: number,
+    scratch: number,
+  ): void;
   packPairs(codes: number, n: number, out: number): void;
   packMatMulNBits(codes: number, K: number, N: number, block: number, shift: number, zeros: number, out: number): void;
   transpose32(src: number, rows: number, cols: number, dst: number): void;
@@ -112,7 +142,10 @@ export function slabRows(l: SimdLayout): number | undefined {
 
 /** A WebAssembly memory that cannot be had (under an address-space limit: V8 reserves several GB of guard pages per memory; 8 GB failed, 12 GB worked) is the machine's limit, not a bug. */
 function outOfMemory(e: unknown, what: string): never {
-  if (e instanceof RangeError) throw new ResourceError(`not enough memory for the kernels (${what}: ${e.message}); WebAssembly needs an address-space limit (ulimit -v) of about 12 GB or more`);
+  if (e instanceof RangeError)
+    throw new ResourceError(
+      `not enough memory for the kernels (${what}: ${e.message}); WebAssembly needs an address-space limit (ulimit -v) of about 12 GB or more`,
+    );
   throw e;
 }
 
@@ -145,7 +178,8 @@ class Kernels {
   quantize(r: SimdRequest): SimdResult {
     const n = r.values.length;
     const l = r.layout;
-    const rows = l.rows, rowLength = l.kind === 'rows' ? l.length : l.cols;
+    const rows = l.rows,
+      rowLength = l.kind === 'rows' ? l.length : l.cols;
     // Values from a file go through the kernels a slab of rows at a time, read into the same few
     // hundred kB: see SLAB_BYTES.
     const slab = r.values instanceof Float32Array ? undefined : slabRows(l);
@@ -158,7 +192,9 @@ class Kernels {
     const scratch = stats + 64;
     // colSweep keeps three floats per column there; a column search or the ragged edge, a copy of
     // four columns' block and its codes; interleaved rows, four groups of values and their codes.
-    const scratchEnd = align(scratch + (l.kind === 'cols' ? Math.max(12 * l.cols, 20 * Math.min(l.block, l.rows) + 32) : 20 * Math.min(l.block, 256)));
+    const scratchEnd = align(
+      scratch + (l.kind === 'cols' ? Math.max(12 * l.cols, 20 * Math.min(l.block, l.rows) + 32) : 20 * Math.min(l.block, 256)),
+    );
     const mem = this.reserve(scratchEnd);
     new Float32Array(mem.buffer, ratios, r.ratios.length).set(r.ratios);
     new Float64Array(mem.buffer, stats, 8).fill(0);
@@ -166,10 +202,42 @@ class Kernels {
     const run = (row: number, count: number, at = src) => {
       if (l.kind === 'rows') {
         const g = row * Math.ceil(l.length / l.block);
-        this.exports.rowGroups(at, count, l.length, l.block, codes + row * l.length, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, scratch);
+        this.exports.rowGroups(
+          at,
+          count,
+          l.length,
+          l.block,
+          codes + row * l.length,
+          scales + g * 4,
+          zeros + g * 4,
+          r.mode,
+          r.qmin,
+          r.qmax,
+          r.zpSym,
+          ratios,
+          r.ratios.length,
+          stats,
+          scratch,
+        );
       } else {
         const g = (row / l.block) * l.cols;
-        this.exports.colGroups(at, count, l.cols, l.block, codes + row * l.cols, scales + g * 4, zeros + g * 4, r.mode, r.qmin, r.qmax, r.zpSym, ratios, r.ratios.length, stats, scratch);
+        this.exports.colGroups(
+          at,
+          count,
+          l.cols,
+          l.block,
+          codes + row * l.cols,
+          scales + g * 4,
+          zeros + g * 4,
+          r.mode,
+          r.qmin,
+          r.qmax,
+          r.zpSym,
+          ratios,
+          r.ratios.length,
+          stats,
+          scratch,
+        );
       }
     };
     if (slab === undefined) {
@@ -216,7 +284,13 @@ class Kernels {
   }
 
   /** Packs codes still in memory (with their zero points and scales), writing from `free` on. */
-  private packNBitsInPlace(codes: number, zeros: number, scales: number, free: number, p: NBitsPacking): { data: Uint8Array; scales: Float32Array } {
+  private packNBitsInPlace(
+    codes: number,
+    zeros: number,
+    scales: number,
+    free: number,
+    p: NBitsPacking,
+  ): { data: Uint8Array; scales: Float32Array } {
     const kBlocks = Math.ceil(p.K / p.block);
     const size = p.N * kBlocks * (p.block / 2);
     const scalesAt = align(free + size);
@@ -239,7 +313,8 @@ class Kernels {
     if (values instanceof Float32Array) into.set(values);
     else readFloats(values, into);
     // With nothing to prune, a threshold of 0 zeroes nothing and counts the zeros there are.
-    let threshold = 0, ties = 0;
+    let threshold = 0,
+      ties = 0;
     if (count > 0) {
       const selected = this.selectMagnitude(n, Math.min(count, n) - 1, hist);
       threshold = selected.threshold;
@@ -257,7 +332,14 @@ class Kernels {
    * N:M selection along the middle axis of values shaped [outer, length, inner] (length a multiple
    * of m): a pruned copy, its zeros, and the error against the values. See nmRows.
    */
-  pruneNM(values: Float32Array | FloatSource, outer: number, length: number, inner: number, n: number, m: number): { values: Float32Array; zeros: number; error: WeightError } {
+  pruneNM(
+    values: Float32Array | FloatSource,
+    outer: number,
+    length: number,
+    inner: number,
+    n: number,
+    m: number,
+  ): { values: Float32Array; zeros: number; error: WeightError } {
     const count = values.length;
     const scratch = align(BASE + count * 4);
     const figures = align(scratch + 16 * m);
@@ -292,8 +374,14 @@ class Kernels {
    * many magnitudes are smaller. Digits of 11, 11 and 9 bits from the top of the 31 magnitude bits.
    */
   private selectMagnitude(n: number, k: number, hist: number): { threshold: number; below: number } {
-    let prefix = 0, prefixMask = 0, below = 0;
-    for (const [shift, bits] of [[20, 11], [9, 11], [0, 9]] as const) {
+    let prefix = 0,
+      prefixMask = 0,
+      below = 0;
+    for (const [shift, bits] of [
+      [20, 11],
+      [9, 11],
+      [0, 9],
+    ] as const) {
       const digitMask = (1 << bits) - 1;
       const counts = new Uint32Array(this.memory.buffer, hist, 1 << bits);
       counts.fill(0);
@@ -316,7 +404,8 @@ class Kernels {
    */
   sorted(values: Float32Array, progress?: JobProgress): Float32Array {
     const n = values.length;
-    const tmp = align(BASE + n * 4), hist = align(tmp + n * 4);
+    const tmp = align(BASE + n * 4),
+      hist = align(tmp + n * 4);
     const mem = this.reserve(hist + 4 * 4 * 256);
     new Float32Array(mem.buffer, BASE, n).set(values);
     new Uint32Array(mem.buffer, hist, 4 * 256).fill(0);
@@ -330,7 +419,8 @@ class Kernels {
       }
     };
     chunked(0, (lo, hi) => e.sortKeys(BASE, lo, hi, hist));
-    let from = BASE, to = tmp;
+    let from = BASE,
+      to = tmp;
     for (let b = 0; b < 4; b++) {
       if (!e.sortOffsets(from, n, hist, b)) continue;
       const [f, t] = [from, to];
@@ -344,7 +434,8 @@ class Kernels {
   /** For each value, how many of the ascending `bounds` (at most 255) are ≤ it. */
   countBoundsBelow(values: Float32Array, bounds: Float64Array): Uint8Array {
     const n = values.length;
-    const at = align(BASE + n * 4), codes = align(at + bounds.length * 8);
+    const at = align(BASE + n * 4),
+      codes = align(at + bounds.length * 8);
     const mem = this.reserve(codes + n);
     new Float32Array(mem.buffer, BASE, n).set(values);
     new Float64Array(mem.buffer, at, bounds.length).set(bounds);
@@ -363,7 +454,14 @@ class Kernels {
   }
 
   /** Codes made elsewhere (GPTQ, the scalar path) as MatMulNBits' B. */
-  packMatMulNBits(codes: Int8Array | Uint8Array, zeroPoints: ArrayLike<number>, K: number, N: number, block: number, shift: number): Uint8Array {
+  packMatMulNBits(
+    codes: Int8Array | Uint8Array,
+    zeroPoints: ArrayLike<number>,
+    K: number,
+    N: number,
+    block: number,
+    shift: number,
+  ): Uint8Array {
     const kBlocks = Math.ceil(K / block);
     const zeros = align(BASE + codes.length);
     const out = align(zeros + kBlocks * N * 4);

@@ -7,16 +7,26 @@ import type { JobKind } from './job.js';
 
 /** The k-th smallest value (0-based) of `a`, which is reordered (Hoare's selection, O(n) expected). */
 export function kthSmallest(a: Float32Array, k: number): number {
-  let lo = 0, hi = a.length - 1;
+  let lo = 0,
+    hi = a.length - 1;
   while (lo < hi) {
     const pivot = a[(lo + hi) >>> 1]!;
-    let i = lo, j = hi;
+    let i = lo,
+      j = hi;
     while (i <= j) {
       while (a[i]! < pivot) i++;
       while (a[j]! > pivot) j--;
-      if (i <= j) { const t = a[i]!; a[i] = a[j]!; a[j] = t; i++; j--; }
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
     }
-    if (k <= j) hi = j; else if (k >= i) lo = i; else return a[k]!;
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
   }
   return a[k]!;
 }
@@ -48,7 +58,10 @@ export function pruneSmallestScalar(values: Float32Array, count: number): Float3
   for (let i = 0; i < values.length; i++) {
     const a = Math.abs(values[i]!);
     if (a < threshold) out[i] = 0;
-    else if (a === threshold && atThreshold > 0) { out[i] = 0; atThreshold--; }
+    else if (a === threshold && atThreshold > 0) {
+      out[i] = 0;
+      atThreshold--;
+    }
   }
   return out;
 }

@@ -15,9 +15,12 @@ export function weightErrorOf(maxAbs: number, errSq: number, refSq: number): Wei
 
 /** Weight error: max absolute error and RMS of the error relative to the RMS of the original. */
 export function weightError(original: ArrayLike<number>, reconstructed: ArrayLike<number>): WeightError {
-  let maxAbs = 0, errSq = 0, refSq = 0;
+  let maxAbs = 0,
+    errSq = 0,
+    refSq = 0;
   for (let i = 0; i < original.length; i++) {
-    const o = original[i]!, d = Math.abs(o - reconstructed[i]!);
+    const o = original[i]!,
+      d = Math.abs(o - reconstructed[i]!);
     if (d > maxAbs) maxAbs = d;
     errSq += d * d;
     refSq += o * o;

@@ -13,5 +13,10 @@ export function usedOps(model: Model): Set<string> {
 }
 
 export function parseOpList(text: string): Set<string> {
-  return new Set(text.split(/[,|]/).map((s) => s.trim()).filter((s) => s !== ''));
+  return new Set(
+    text
+      .split(/[,|]/)
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+  );
 }

@@ -15,11 +15,13 @@ export type OptionValue = number | boolean | string;
 export type OptionValues = Record<string, OptionValue | undefined>;
 
 /** The value one declared option resolves to: enum options are the union of their choices. */
-export type OptionType<S extends OptionSpec> =
-  S extends { type: 'enum'; choices: readonly (infer C)[] } ? C
-    : S extends { type: 'number' | 'integer' } ? number
-      : S extends { type: 'boolean' } ? boolean
-        : string;
+export type OptionType<S extends OptionSpec> = S extends { type: 'enum'; choices: readonly (infer C)[] }
+  ? C
+  : S extends { type: 'number' | 'integer' }
+    ? number
+    : S extends { type: 'boolean' }
+      ? boolean
+      : string;
 
 type Defaulted<S> = S extends { default: infer D } ? (undefined extends D ? false : true) : false;
 type Flatten<T> = { [K in keyof T]: T[K] };
@@ -29,8 +31,9 @@ type Flatten<T> = { [K in keyof T]: T[K] };
  * option with one is always there; one without may be absent.
  */
 export type OptionsOf<S extends OptionSpecs> = Flatten<
-  { readonly [K in keyof S as Defaulted<S[K]> extends true ? K : never]: OptionType<S[K]> }
-  & { readonly [K in keyof S as Defaulted<S[K]> extends true ? never : K]?: OptionType<S[K]> }
+  { readonly [K in keyof S as Defaulted<S[K]> extends true ? K : never]: OptionType<S[K]> } & {
+    readonly [K in keyof S as Defaulted<S[K]> extends true ? never : K]?: OptionType<S[K]>;
+  }
 >;
 
 /**
@@ -39,8 +42,11 @@ export type OptionsOf<S extends OptionSpecs> = Flatten<
  */
 export function selectionOptions<const M extends number | undefined = undefined>(minSize?: M) {
   return {
-    include: { type: 'string', description: 'only tensors (or the nodes using them) whose name matches this pattern (* and ? wildcards; several separated by |)' },
-    exclude: { type: 'string', description: 'leave tensors whose name (or whose consumer\'s name) matches this pattern alone' },
+    include: {
+      type: 'string',
+      description: 'only tensors (or the nodes using them) whose name matches this pattern (* and ? wildcards; several separated by |)',
+    },
+    exclude: { type: 'string', description: "leave tensors whose name (or whose consumer's name) matches this pattern alone" },
     'min-size': { type: 'integer', min: 0, default: minSize as M, description: 'leave tensors with fewer elements than this alone' },
   } as const satisfies OptionSpecs;
 }
@@ -55,7 +61,8 @@ function convert(where: string, key: string, spec: OptionSpec, raw: unknown): Op
     case 'integer': {
       const n = typeof text === 'number' ? text : typeof text === 'string' && text !== '' ? Number(text) : NaN;
       if (!Number.isFinite(n)) throw new UsageError(`${where}: ${key} must be a number, got '${String(raw)}'`);
-      if (spec.type === 'integer' && !Number.isInteger(n)) throw new UsageError(`${where}: ${key} must be a whole number, got '${String(raw)}'`);
+      if (spec.type === 'integer' && !Number.isInteger(n))
+        throw new UsageError(`${where}: ${key} must be a whole number, got '${String(raw)}'`);
       if (spec.min !== undefined && n < spec.min) throw new UsageError(`${where}: ${key} must be at least ${spec.min}, got ${n}`);
       if (spec.max !== undefined && n > spec.max) throw new UsageError(`${where}: ${key} must be at most ${spec.max}, got ${n}`);
       return n;
@@ -106,8 +113,12 @@ export function parseKeyValues(where: string, text: string): Record<string, stri
 }
 
 export function describeOption(key: string, spec: OptionSpec): string {
-  const range = spec.type === 'enum' ? spec.choices.join('|') : spec.type === 'number' || spec.type === 'integer'
-    ? `${spec.type}${spec.min !== undefined ? ` ≥ ${spec.min}` : ''}${spec.max !== undefined ? ` ≤ ${spec.max}` : ''}` : spec.type;
+  const range =
+    spec.type === 'enum'
+      ? spec.choices.join('|')
+      : spec.type === 'number' || spec.type === 'integer'
+        ? `${spec.type}${spec.min !== undefined ? ` ≥ ${spec.min}` : ''}${spec.max !== undefined ? ` ≤ ${spec.max}` : ''}`
+        : spec.type;
   const def = spec.default !== undefined ? ` (default ${String(spec.default)})` : '';
   return `${key}=${range}${def}: ${spec.description}`;
 }

@@ -42,7 +42,10 @@ export function selection(options: SelectionValues, ops: Set<string>): Selection
   return {
     reason(w) {
       const used = w.uses.filter((u) => ops.has(u.node.op_type ?? ''));
-      if (used.length === 0) return w.uses.length === 0 ? 'not used as a weight by any op this pass handles' : `its ops (${[...new Set(w.uses.map((u) => u.node.op_type))].join(', ')}) are not selected`;
+      if (used.length === 0)
+        return w.uses.length === 0
+          ? 'not used as a weight by any op this pass handles'
+          : `its ops (${[...new Set(w.uses.map((u) => u.node.op_type))].join(', ')}) are not selected`;
       return byOptions(names(w), numElements(w.tensor.dims));
     },
     byOptions(w) {
@@ -62,8 +65,16 @@ export const UNUSED_REPORT_ELEMENTS = 4096;
  * unless min-size, include or exclude leave them out anyway. `dtypes` widens the weights' element
  * types a pass takes (int8 also takes float16 and bfloat16).
  */
-export function chooseWeights(model: Model, options: SelectionValues & { readonly ops: string }, extra?: (w: Weight) => string | undefined, dtypes: readonly number[] = [DataType.FLOAT]): { weights: Weight[]; skipped: Skip[] } {
-  const only = dtypes.map((d) => dtypeName(d)).join(', ').replace(/, ([^,]*)$/, ' and $1');
+export function chooseWeights(
+  model: Model,
+  options: SelectionValues & { readonly ops: string },
+  extra?: (w: Weight) => string | undefined,
+  dtypes: readonly number[] = [DataType.FLOAT],
+): { weights: Weight[]; skipped: Skip[] } {
+  const only = dtypes
+    .map((d) => dtypeName(d))
+    .join(', ')
+    .replace(/, ([^,]*)$/, ' and $1');
   const chosen = selection(options, parseOpList(options.ops));
   const weights: Weight[] = [];
   const skipped: Skip[] = [];
@@ -76,18 +87,28 @@ export function chooseWeights(model: Model, options: SelectionValues & { readonl
       const elements = numElements(w.tensor.dims);
       if (readers.length > 0 && elements >= UNUSED_REPORT_ELEMENTS && dtypes.includes(w.tensor.data_type ?? 0)) {
         const why = byOptions([w.name], elements);
-        skipped.push(why ? { name: w.name, reason: why, chosen: true } : { name: w.name, reason: `read by ${readers.join(', ')}, not as the weight of an op this pass takes: left as it is` });
+        skipped.push(
+          why
+            ? { name: w.name, reason: why, chosen: true }
+            : { name: w.name, reason: `read by ${readers.join(', ')}, not as the weight of an op this pass takes: left as it is` },
+        );
       }
       continue;
     }
-    const why = chosen.reason(w)
-      ?? (!dtypes.includes(w.tensor.data_type ?? 0) ? `${dtypeName(w.tensor.data_type)} weights are left as they are (${only} only)` : undefined)
-      ?? extra?.(w);
+    const why =
+      chosen.reason(w) ??
+      (!dtypes.includes(w.tensor.data_type ?? 0)
+        ? `${dtypeName(w.tensor.data_type)} weights are left as they are (${only} only)`
+        : undefined) ??
+      extra?.(w);
     if (why) skipped.push({ name: w.name, reason: why, ...(chosen.byOptions(w) ? { chosen: true } : {}) });
     else weights.push(w);
   }
   for (const q of findQuantizedWeights(model)) {
-    const why = byOptions([q.name, q.node.name ?? ''].filter((n) => n !== ''), q.elements);
+    const why = byOptions(
+      [q.name, q.node.name ?? ''].filter((n) => n !== ''),
+      q.elements,
+    );
     skipped.push(why ? { name: q.name, reason: why, chosen: true } : { name: q.name, reason: q.reason });
   }
   return { weights, skipped };

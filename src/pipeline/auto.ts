@@ -77,9 +77,13 @@ function exactly(names: string[]): string {
 }
 
 export function stepsFor(assignment: Record<string, Precision>, options: Pick<AutoOptions, 'int4' | 'int8'>): PipelineStep[] {
-  const by = (p: Precision) => Object.keys(assignment).filter((n) => assignment[n] === p).sort();
+  const by = (p: Precision) =>
+    Object.keys(assignment)
+      .filter((n) => assignment[n] === p)
+      .sort();
   const steps: PipelineStep[] = [];
-  const int4 = by('int4'), int8 = by('int8');
+  const int4 = by('int4'),
+    int8 = by('int8');
   if (int4.length) steps.push(makeStep('quantize', 'int4', { ...options.int4, include: exactly(int4), 'min-size': 0 }, 'auto'));
   if (int8.length) steps.push(makeStep('quantize', 'int8', { ...options.int8, include: exactly(int8), 'min-size': 0 }, 'auto'));
   return steps;
@@ -91,7 +95,9 @@ export async function autoPrecision(input: string, output: string, options: Auto
   checkEvalData(model, options.evaluate);
   const tuning = loadEvalData(model, { ...options.evaluate, part: 'tuning' }).part!;
   const chosen = selection({ 'min-size': 256 }, parseOpList('MatMul,Gemm,Conv,Gather'));
-  const layers = findWeights(model).filter((w) => w.uses.length > 0 && !chosen.reason(w) && w.tensor.data_type === 1).map((w) => w.name);
+  const layers = findWeights(model)
+    .filter((w) => w.uses.length > 0 && !chosen.reason(w) && w.tensor.data_type === 1)
+    .map((w) => w.name);
   const scratch = mkdtempSync(join(tmpdir(), 'onnxpress-auto-'));
   const trials: AutoTrial[] = [];
   let n = 0;
@@ -121,12 +127,16 @@ export async function autoPrecision(input: string, output: string, options: Auto
     let current = await trial(assignment);
     options.progress?.(`all 4-bit: drop ${current.drop.toFixed(4)}`);
     // A layer the 4-bit pass could not take starts from 8 bits (and is float where int8 cannot take it either).
-    const fellBack: FellBack[] = layers.filter((l) => current.assignment[l] !== 'int4').map((name) => ({ name, asked: 'int4', written: 'float', reason: reasons.get(name) ?? 'int4: not written' }));
+    const fellBack: FellBack[] = layers
+      .filter((l) => current.assignment[l] !== 'int4')
+      .map((name) => ({ name, asked: 'int4', written: 'float', reason: reasons.get(name) ?? 'int4: not written' }));
     if (fellBack.length > 0) {
       for (const f of fellBack) assignment[f.name] = 'int8';
       current = await trial(assignment);
       for (const f of fellBack) f.written = current.assignment[f.name]!;
-      options.progress?.(`${fellBack.length} layer${fellBack.length === 1 ? '' : 's'} without a 4-bit form at 8 bits: drop ${current.drop.toFixed(4)}`);
+      options.progress?.(
+        `${fellBack.length} layer${fellBack.length === 1 ? '' : 's'} without a 4-bit form at 8 bits: drop ${current.drop.toFixed(4)}`,
+      );
     }
     for (const level of ['int8', 'float'] as Precision[]) {
       for (const { name } of sensitivity) {

@@ -53,7 +53,10 @@ export function outputsFor(inputs: readonly string[], outDir: string): string[] 
   for (const input of inputs) {
     const name = basename(input);
     const earlier = seen.get(name);
-    if (earlier !== undefined) throw new UsageError(`${earlier} and ${input} have the same file name '${name}': each model is written to the output folder under its own name`);
+    if (earlier !== undefined)
+      throw new UsageError(
+        `${earlier} and ${input} have the same file name '${name}': each model is written to the output folder under its own name`,
+      );
     seen.set(name, input);
   }
   return inputs.map((input) => join(outDir, basename(input)));
@@ -81,18 +84,28 @@ export function settleStepOf(steps: readonly PipelineStep[]): number {
   return i;
 }
 
-export async function compressMany(inputs: readonly string[], outDir: string, options: CompressManyOptions = {}): Promise<CompressManyResult> {
+export async function compressMany(
+  inputs: readonly string[],
+  outDir: string,
+  options: CompressManyOptions = {},
+): Promise<CompressManyResult> {
   const steps = options.steps ?? [];
   const outputs = outputsFor(inputs, outDir);
   const sharing = sharingOf(steps);
   const write = options.write ?? {};
   const threshold = write.sizeThreshold ?? 1024;
-  if (!sharing && write.location !== undefined) throw new UsageError('--location names the one data file of several models: it needs a share pass (--share dedup, near or cluster; without one each model gets its own <model>.data)');
+  if (!sharing && write.location !== undefined)
+    throw new UsageError(
+      '--location names the one data file of several models: it needs a share pass (--share dedup, near or cluster; without one each model gets its own <model>.data)',
+    );
   const threads = options.threads ?? (inputs.some((p) => sizeOf(p) >= 64 << 20) ? availableParallelism() : 1);
   if (steps.some((s) => s.pass.family === 'quantize')) prestartKernelWorkers(threads);
   const location = write.location ?? DEFAULT_SHARED_LOCATION;
   // Every output checked, and the folder made, before anything is read (the command line has done so already).
-  const targets = [...outputs.map((path) => ({ path, role: 'output' })), ...(sharing ? [{ path: join(outDir, location), role: 'shared external data file', within: outDir }] : [])];
+  const targets = [
+    ...outputs.map((path) => ({ path, role: 'output' })),
+    ...(sharing ? [{ path: join(outDir, location), role: 'shared external data file', within: outDir }] : []),
+  ];
   createFolders(checkOutputs(targets, { force: write.force ?? true, inputs: [...inputs] }));
   const shared = sharing ? new SharedData(join(outDir, location), location, threshold) : undefined;
   const pending: { commit(): void; abort(): void }[] = [];
@@ -102,13 +115,16 @@ export async function compressMany(inputs: readonly string[], outDir: string, op
       const output = outputs[i]!;
       const model = readModel(input, options.read);
       const problems = validateModel(model.proto);
-      if (problems.length > 0) throw new InputError(`${input}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`);
+      if (problems.length > 0)
+        throw new InputError(`${input}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`);
       // The shared data file replaces none of this model's files (its external data included).
       if (shared) checkOutputs([{ path: shared.path, role: 'shared external data file' }], { force: true, inputs: model.sourceFiles() });
       await options.onInputRead?.(model, i);
       const inputParameters = countParameters(model);
       const baseRows = unchangedTensorRows(model);
-      const inputFiles: WrittenFile[] = model.sourceFiles().map((path) => ({ path: path === model.source!.path ? input : path, bytes: statSync(path).size }));
+      const inputFiles: WrittenFile[] = model
+        .sourceFiles()
+        .map((path) => ({ path: path === model.source!.path ? input : path, bytes: statSync(path).size }));
       // Without sharing, each model has its own data file, written as the last pass settles tensors (as compress()).
       const own = !shared && steps.length > 0 && writesExternalData(model, write) ? new OutputData(model, output, write) : undefined;
       if (own) pending.push({ commit: () => own.commit(), abort: () => own.abort() });
@@ -116,14 +132,28 @@ export async function compressMany(inputs: readonly string[], outDir: string, op
       const streamed = shared && options.settle !== false;
       if (streamed) shared.begin(sharing!);
       const settle = own ? (t: TensorProto[]) => own.settle(t) : streamed ? (t: TensorProto[]) => shared.settle(t) : undefined;
-      const passes = await runPipeline(model, steps, { seed: options.seed, threads, progress: options.progress, settle, settleStep: shared ? settleStepOf(steps) : undefined });
+      const passes = await runPipeline(model, steps, {
+        seed: options.seed,
+        threads,
+        progress: options.progress,
+        settle,
+        settleStep: shared ? settleStepOf(steps) : undefined,
+      });
       let stored: StoreResult | undefined;
       if (shared) stored = shared.store(model, sharing!);
       const after = validateModel(model.proto);
       if (after.length > 0) {
-        throw new Error(`after the passes (and sharing across the files) ${input} is invalid (${after[0]}); nothing was written. This is a bug in onnxpress: please report it with the command that ran`);
+        throw new Error(
+          `after the passes (and sharing across the files) ${input} is invalid (${after[0]}); nothing was written. This is a bug in onnxpress: please report it with the command that ran`,
+        );
       }
-      const written = writeModel(model, output, { threads, ...write, location: shared ? location : write.location, data: shared ?? own, deferCommit: true });
+      const written = writeModel(model, output, {
+        threads,
+        ...write,
+        location: shared ? location : write.location,
+        data: shared ?? own,
+        deferCommit: true,
+      });
       pending.push(written.pending!);
       const outputFiles = [written.model, ...(written.externalData ? [written.externalData] : [])];
       const total = (files: WrittenFile[]) => files.reduce((n, f) => n + f.bytes, 0);
@@ -132,7 +162,11 @@ export async function compressMany(inputs: readonly string[], outDir: string, op
       results.push({
         input: { path: input, bytes: total(inputFiles), files: inputFiles },
         output: { path: output, bytes: total(outputFiles), files: outputFiles },
-        passes, inputParameters, tensors: mergeTensorRows(baseRows, passes), model, shared: stored,
+        passes,
+        inputParameters,
+        tensors: mergeTensorRows(baseRows, passes),
+        model,
+        shared: stored,
       });
     }
     // Everything is written: now the data file, then each model, are renamed into place.

@@ -8,7 +8,15 @@ import { checkOutputs, createFolders } from '../io/output-path.js';
 import { InputError } from '../errors.js';
 import { validateModel } from '../ir/validate.js';
 import type { Model } from '../ir/model.js';
-import { OutputData, PrecopiedOutput, writeModel, writesExternalData, type WriteOptions, type WriteResult, type WrittenFile } from '../io/write.js';
+import {
+  OutputData,
+  PrecopiedOutput,
+  writeModel,
+  writesExternalData,
+  type WriteOptions,
+  type WriteResult,
+  type WrittenFile,
+} from '../io/write.js';
 import { countParameters } from '../report/inspect.js';
 import { unchangedTensorRows, type TensorRow } from '../report/tensors.js';
 import type { PassSummary } from '../pass/pass.js';
@@ -73,7 +81,9 @@ export function defaultThreads(modelFile: string): number {
   let bytes = 0;
   try {
     bytes = statSync(modelFile).size;
-  } catch { /* readModel reports the missing file */ }
+  } catch {
+    /* readModel reports the missing file */
+  }
   return bytes >= 64 << 20 ? availableParallelism() : 1;
 }
 
@@ -86,12 +96,15 @@ export async function compress(inputPath: string, outputPath: string, options: C
   const model = readModel(inputPath, options.read);
   const steps = options.steps ?? [];
   // With no pass, the output's large tensors start copying now, while the model is checked.
-  const precopied = steps.length === 0 ? PrecopiedOutput.start(model, outputPath, { threads, ...options.write, dryRun: options.dryRun }) : undefined;
+  const precopied =
+    steps.length === 0 ? PrecopiedOutput.start(model, outputPath, { threads, ...options.write, dryRun: options.dryRun }) : undefined;
   let data: OutputData | undefined;
   try {
     const inputProblems = validateModel(model.proto);
     if (inputProblems.length > 0) {
-      throw new InputError(`${inputPath}: ${inputProblems[0]}${inputProblems.length > 1 ? ` (and ${inputProblems.length - 1} more problems)` : ''}`);
+      throw new InputError(
+        `${inputPath}: ${inputProblems[0]}${inputProblems.length > 1 ? ` (and ${inputProblems.length - 1} more problems)` : ''}`,
+      );
     }
     await options.onInputRead?.(model);
     const inputParameters = countParameters(model);
@@ -99,10 +112,16 @@ export async function compress(inputPath: string, outputPath: string, options: C
     // An output with external data is opened now, so that the last pass's tensors are written as
     // soon as they are final and memory holds only those in flight (models larger than memory).
     if (!options.dryRun) {
-      const folders = checkOutputs([{ path: outputPath, role: 'output' }], { force: options.write?.force ?? true, inputs: model.sourceFiles() });
+      const folders = checkOutputs([{ path: outputPath, role: 'output' }], {
+        force: options.write?.force ?? true,
+        inputs: model.sourceFiles(),
+      });
       if (options.createOutputFolder) createFolders(folders);
     }
-    data = steps.length > 0 && !options.dryRun && writesExternalData(model, options.write) ? new OutputData(model, outputPath, options.write) : undefined;
+    data =
+      steps.length > 0 && !options.dryRun && writesExternalData(model, options.write)
+        ? new OutputData(model, outputPath, options.write)
+        : undefined;
     return await runAndWrite(model, inputPath, outputPath, options, { threads, data, precopied, inputParameters, baseRows });
   } catch (e) {
     precopied?.abort();
@@ -112,20 +131,43 @@ export async function compress(inputPath: string, outputPath: string, options: C
 }
 
 async function runAndWrite(
-  model: Model, inputPath: string, outputPath: string, options: CompressOptions,
-  { threads, data, precopied, inputParameters, baseRows }: {
-    threads: number; data: OutputData | undefined; precopied: PrecopiedOutput | undefined; inputParameters: number; baseRows: TensorRow[];
+  model: Model,
+  inputPath: string,
+  outputPath: string,
+  options: CompressOptions,
+  {
+    threads,
+    data,
+    precopied,
+    inputParameters,
+    baseRows,
+  }: {
+    threads: number;
+    data: OutputData | undefined;
+    precopied: PrecopiedOutput | undefined;
+    inputParameters: number;
+    baseRows: TensorRow[];
   },
 ): Promise<CompressResult> {
-  const passes = await runPipeline(model, options.steps ?? [], { seed: options.seed, threads, progress: options.progress, inputs: options.inputs, settle: data && ((tensors) => data.settle(tensors)) });
+  const passes = await runPipeline(model, options.steps ?? [], {
+    seed: options.seed,
+    threads,
+    progress: options.progress,
+    inputs: options.inputs,
+    settle: data && ((tensors) => data.settle(tensors)),
+  });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
   // (With no pass, the model is the input, checked above.)
   const outputProblems = passes.length > 0 ? validateModel(model.proto) : [];
   if (outputProblems.length > 0) {
     const names = passes.map((p) => `${p.pass} ${p.method}`).join(' → ');
-    throw new Error(`after ${names} the model is invalid (${outputProblems[0]}); nothing was written. This is a bug in onnxpress: please report it with the command that ran`);
+    throw new Error(
+      `after ${names} the model is invalid (${outputProblems[0]}); nothing was written. This is a bug in onnxpress: please report it with the command that ran`,
+    );
   }
-  const inputFiles = model.sourceFiles().map((path) => ({ path: path === model.source!.path ? inputPath : path, bytes: statSync(path).size }));
+  const inputFiles = model
+    .sourceFiles()
+    .map((path) => ({ path: path === model.source!.path ? inputPath : path, bytes: statSync(path).size }));
   // Whether the output is byte-identical is checked as it is written: against the source in memory,
   // or, for a file read lazily, against the file itself, except for tensor bytes copied from the
   // source to the same offset they were read from (the bulk of the file, which needs no second read).
@@ -145,7 +187,8 @@ async function runAndWrite(
         if (!identical) return;
         const inPlace = origin !== undefined && origin.offset === offset && origin.file === model.source!.path;
         // Bytes the parallel copy moved elsewhere than where they came from are read back to compare.
-        identical = offset + length <= sourceBytes && (inPlace || compare!.same(bytes ?? readRange(origin!.file, origin!.offset, length), offset));
+        identical =
+          offset + length <= sourceBytes && (inPlace || compare!.same(bytes ?? readRange(origin!.file, origin!.offset, length), offset));
       },
     });
   } finally {
@@ -173,10 +216,15 @@ export function mergeTensorRows(base: TensorRow[], passes: PassSummary[]): Tenso
       const row = rows.get(change.name);
       // A later step that only re-stores a tensor (sparse storage) keeps the figures measured before it.
       const merged: TensorRow = {
-        name: change.name, shape: change.shape.length ? change.shape : row?.shape ?? [],
-        dtypeBefore: row?.dtypeBefore ?? change.dtypeBefore, dtypeAfter: change.dtypeAfter,
-        bytesBefore: row?.bytesBefore ?? change.bytesBefore, bytesAfter: change.bytesAfter,
-        sparsity: change.sparsity ?? row?.sparsity, maxAbsError: change.maxAbsError ?? row?.maxAbsError, relRmsError: change.relRmsError ?? row?.relRmsError,
+        name: change.name,
+        shape: change.shape.length ? change.shape : (row?.shape ?? []),
+        dtypeBefore: row?.dtypeBefore ?? change.dtypeBefore,
+        dtypeAfter: change.dtypeAfter,
+        bytesBefore: row?.bytesBefore ?? change.bytesBefore,
+        bytesAfter: change.bytesAfter,
+        sparsity: change.sparsity ?? row?.sparsity,
+        maxAbsError: change.maxAbsError ?? row?.maxAbsError,
+        relRmsError: change.relRmsError ?? row?.relRmsError,
         note: row?.note && change.form === 'sparse_initializer' ? `${row.note}, sparse_initializer` : change.form,
       };
       rows.set(change.name, merged);
@@ -187,7 +235,11 @@ export function mergeTensorRows(base: TensorRow[], passes: PassSummary[]): Tenso
 
 /** Compares written chunks with the source: from memory when it is there, else read from the file. */
 function sourceComparer(path: string, buffer: Uint8Array | undefined) {
-  if (buffer) return { same: (chunk: Uint8Array, offset: number) => Buffer.compare(chunk, buffer.subarray(offset, offset + chunk.length)) === 0, close() {} };
+  if (buffer)
+    return {
+      same: (chunk: Uint8Array, offset: number) => Buffer.compare(chunk, buffer.subarray(offset, offset + chunk.length)) === 0,
+      close() {},
+    };
   const fd = openSync(path, 'r');
   const scratch = Buffer.allocUnsafe(1 << 20);
   return {
@@ -199,6 +251,8 @@ function sourceComparer(path: string, buffer: Uint8Array | undefined) {
       }
       return true;
     },
-    close() { closeSync(fd); },
+    close() {
+      closeSync(fd);
+    },
   };
 }

@@ -18,7 +18,16 @@ export interface Recipe {
 }
 
 const EVAL_KEYS: Record<keyof RecipeEval, 'string' | 'number' | 'dims' | 'shapes'> = {
-  data: 'string', labels: 'string', metric: 'string', dims: 'dims', shape: 'shapes', seed: 'number', batches: 'number', threads: 'number', runs: 'number', timeout: 'number',
+  data: 'string',
+  labels: 'string',
+  metric: 'string',
+  dims: 'dims',
+  shape: 'shapes',
+  seed: 'number',
+  batches: 'number',
+  threads: 'number',
+  runs: 'number',
+  timeout: 'number',
 };
 const GATE_KEYS = ['max-accuracy-drop', 'min-size-reduction', 'min-cosine', 'max-latency-ratio'] as const;
 
@@ -28,7 +37,12 @@ export function recipeData(recipe: Recipe): RecipeData {
     for (const [k, v] of Object.entries(s.options)) if (v !== undefined) options[k] = v;
     return { [s.pass.family]: options };
   });
-  return { passes, ...(recipe.seed !== undefined ? { seed: recipe.seed } : {}), ...(recipe.eval ? { eval: recipe.eval } : {}), ...(recipe.gates ? { gates: recipe.gates } : {}) };
+  return {
+    passes,
+    ...(recipe.seed !== undefined ? { seed: recipe.seed } : {}),
+    ...(recipe.eval ? { eval: recipe.eval } : {}),
+    ...(recipe.gates ? { gates: recipe.gates } : {}),
+  };
 }
 
 /** Parses recipe text (YAML, or JSON, which YAML reads too). `where` names the file in errors. */
@@ -50,7 +64,8 @@ export function parseRecipe(text: string, where: string): Recipe {
   if (!isMap(root)) throw new UsageError(`${where}: a recipe is a mapping with 'passes' (and optionally 'eval' and 'gates')`);
   for (const pair of root.items) {
     const key = isScalar(pair.key) ? String(pair.key.value) : '';
-    if (!['passes', 'seed', 'eval', 'gates'].includes(key)) throw new UsageError(`${at(pair.key, key)}: unknown key (expected passes, seed, eval, gates)`);
+    if (!['passes', 'seed', 'eval', 'gates'].includes(key))
+      throw new UsageError(`${at(pair.key, key)}: unknown key (expected passes, seed, eval, gates)`);
   }
   const passesNode = root.get('passes', true);
   const passes: PipelineStep[] = [];
@@ -58,16 +73,21 @@ export function parseRecipe(text: string, where: string): Recipe {
     if (!isSeq(passesNode)) throw new UsageError(`${at(passesNode, 'passes')}: must be a list of passes`);
     passesNode.items.forEach((item, i) => {
       const path = `passes[${i}]`;
-      if (!isMap(item) || item.items.length !== 1) throw new UsageError(`${at(item, path)}: each pass is one of ${FAMILIES.join(', ')}, e.g. '- quantize: {method: int8}'`);
+      if (!isMap(item) || item.items.length !== 1)
+        throw new UsageError(`${at(item, path)}: each pass is one of ${FAMILIES.join(', ')}, e.g. '- quantize: {method: int8}'`);
       const pair = item.items[0]!;
       const family = isScalar(pair.key) ? String(pair.key.value) : '';
-      if (!(FAMILIES as readonly string[]).includes(family)) throw new UsageError(`${at(pair.key, path)}: unknown pass family '${family}' (expected ${FAMILIES.join(', ')})`);
+      if (!(FAMILIES as readonly string[]).includes(family))
+        throw new UsageError(`${at(pair.key, path)}: unknown pass family '${family}' (expected ${FAMILIES.join(', ')})`);
       const value = pair.value;
       if (isScalar(value) && typeof value.value === 'string') {
         passes.push(parseStep(family, value.value));
         return;
       }
-      if (!isMap(value)) throw new UsageError(`${at(value ?? item, `${path}.${family}`)}: give {method: ..., option: value, ...} or a spec string like 'int8:granularity=tensor'`);
+      if (!isMap(value))
+        throw new UsageError(
+          `${at(value ?? item, `${path}.${family}`)}: give {method: ..., option: value, ...} or a spec string like 'int8:granularity=tensor'`,
+        );
       const raw = value.toJS(doc) as Record<string, unknown>;
       const method = raw.method;
       if (typeof method !== 'string') throw new UsageError(`${at(value, `${path}.${family}.method`)}: missing (which ${family} method?)`);
@@ -77,7 +97,11 @@ export function parseRecipe(text: string, where: string): Recipe {
         passes.push(makeStep(family, method, raw, `${path}.${family}`));
       } catch (e) {
         if (!(e instanceof UsageError)) throw e;
-        const bad = value.items.find((p) => isScalar(p.key) && e.message.includes(`'${String(p.key.value)}'`) || (isScalar(p.key) && e.message.includes(`: ${String(p.key.value)} `)));
+        const bad = value.items.find(
+          (p) =>
+            (isScalar(p.key) && e.message.includes(`'${String(p.key.value)}'`)) ||
+            (isScalar(p.key) && e.message.includes(`: ${String(p.key.value)} `)),
+        );
         throw new UsageError(`${at(bad?.key ?? value, '')}${e.message}`.replace(/: $/, ''));
       }
     });
@@ -99,12 +123,25 @@ export function parseRecipe(text: string, where: string): Recipe {
       if (!kind) throw new UsageError(`${at(pair.key, `eval.${key}`)}: unknown key (expected ${Object.keys(EVAL_KEYS).join(', ')})`);
       const v = isScalar(pair.value) ? pair.value.value : isMap(pair.value) ? pair.value.toJS(doc) : undefined;
       if (kind === 'string' && typeof v !== 'string') throw new UsageError(`${at(pair.value, `eval.${key}`)}: must be text`);
-      if (kind === 'number' && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) throw new UsageError(`${at(pair.value, `eval.${key}`)}: must be a whole number`);
-      if (kind === 'dims' && (typeof v !== 'object' || v === null || Object.values(v).some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < 1))) {
+      if (kind === 'number' && (typeof v !== 'number' || !Number.isInteger(v) || v < 0))
+        throw new UsageError(`${at(pair.value, `eval.${key}`)}: must be a whole number`);
+      if (
+        kind === 'dims' &&
+        (typeof v !== 'object' || v === null || Object.values(v).some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < 1))
+      ) {
         throw new UsageError(`${at(pair.value, `eval.${key}`)}: must map dimension names to positive whole numbers`);
       }
-      if (kind === 'shapes' && (typeof v !== 'object' || v === null || Object.values(v).some((s) => !Array.isArray(s) || s.length === 0 || s.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 1)))) {
-        throw new UsageError(`${at(pair.value, `eval.${key}`)}: must map input names to shapes, lists of positive whole numbers (e.g. {x: [1, 512]})`);
+      if (
+        kind === 'shapes' &&
+        (typeof v !== 'object' ||
+          v === null ||
+          Object.values(v).some(
+            (s) => !Array.isArray(s) || s.length === 0 || s.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 1),
+          ))
+      ) {
+        throw new UsageError(
+          `${at(pair.value, `eval.${key}`)}: must map input names to shapes, lists of positive whole numbers (e.g. {x: [1, 512]})`,
+        );
       }
       (out as Record<string, unknown>)[key] = v;
     }
@@ -116,9 +153,11 @@ export function parseRecipe(text: string, where: string): Recipe {
     const out: RecipeGates = {};
     for (const pair of gatesNode.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : '';
-      if (!(GATE_KEYS as readonly string[]).includes(key)) throw new UsageError(`${at(pair.key, `gates.${key}`)}: unknown gate (expected ${GATE_KEYS.join(', ')})`);
+      if (!(GATE_KEYS as readonly string[]).includes(key))
+        throw new UsageError(`${at(pair.key, `gates.${key}`)}: unknown gate (expected ${GATE_KEYS.join(', ')})`);
       const v = isScalar(pair.value) ? pair.value.value : undefined;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < (key === 'min-cosine' ? -1 : 0)) throw new UsageError(`${at(pair.value, `gates.${key}`)}: must be a number${key === 'min-cosine' ? ' from -1 to 1' : ' ≥ 0'}`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < (key === 'min-cosine' ? -1 : 0))
+        throw new UsageError(`${at(pair.value, `gates.${key}`)}: must be a number${key === 'min-cosine' ? ' from -1 to 1' : ' ≥ 0'}`);
       (out as Record<string, number>)[key] = v;
     }
     recipe.gates = out;
@@ -129,4 +168,3 @@ export function parseRecipe(text: string, where: string): Recipe {
 export function loadRecipe(path: string): Recipe {
   return parseRecipe(readInputText(path, { what: 'recipe' }), path);
 }
-

@@ -28,12 +28,16 @@ export function makeStep(family: string, method: string, raw: Record<string, unk
   const pass = findPass(family, method);
   if (!pass) {
     const methods = PASSES.filter((p) => p.family === family).map((p) => p.method);
-    throw new UsageError(`${where}: unknown ${family} method '${method}'${methods.length ? ` (known: ${methods.join(', ')})` : ` (no ${family} passes exist yet)`}`);
+    throw new UsageError(
+      `${where}: unknown ${family} method '${method}'${methods.length ? ` (known: ${methods.join(', ')})` : ` (no ${family} passes exist yet)`}`,
+    );
   }
   const options = resolveOptions(where, pass.options, raw);
   const problem = pass.validate?.(options);
   if (problem) throw new UsageError(`${where}: ${problem}`);
-  const text = Object.entries(raw).map(([k, v]) => `${k}=${String(v)}`).join(',');
+  const text = Object.entries(raw)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
   return { pass, options, spec: `${family} ${method}${text ? `:${text}` : ''}` };
 }
 

@@ -9,7 +9,10 @@ import type { Finish, PassContext, PassSummary } from '../pass/pass.js';
 import type { PipelineStep } from './registry.js';
 
 export class PassError extends Error {
-  constructor(readonly step: PipelineStep, cause: unknown) {
+  constructor(
+    readonly step: PipelineStep,
+    cause: unknown,
+  ) {
     // The cause is kept: an input or usage error inside a pass keeps its exit code (errors.ts knownError).
     super(`pass ${step.spec} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'PassError';
@@ -36,7 +39,13 @@ export async function runPipeline(model: Model, steps: PipelineStep[], context: 
     if (!finishes.has(finish)) finishes.set(finish, finish.start());
     return finishes.get(finish) as S;
   };
-  const ctx: PassContext = { progress: context.progress ?? silentProgress, seed: context.seed ?? 0, threads: context.threads ?? 1, finishing, inputs: context.inputs };
+  const ctx: PassContext = {
+    progress: context.progress ?? silentProgress,
+    seed: context.seed ?? 0,
+    threads: context.threads ?? 1,
+    finishing,
+    inputs: context.inputs,
+  };
   const summaries: PassSummary[] = [];
   const settleStep = context.settleStep ?? steps.length - 1;
   for (const [i, step] of steps.entries()) {

@@ -40,7 +40,8 @@ export function paramOf(index: GraphIndex, name: string): Param | undefined {
   const producer = index.producer.get(name);
   if (!producer) return undefined;
   const value = constantTensor(producer);
-  if (value && producer.attribute.some((a) => a.name === 'value')) return { name, dims: value.dims.map(toNumber), tensor: value, shapeOnly: false, owner: name };
+  if (value && producer.attribute.some((a) => a.name === 'value'))
+    return { name, dims: value.dims.map(toNumber), tensor: value, shapeOnly: false, owner: name };
   if (producer.op_type === 'ConstantOfShape' && producer.input[0]) {
     const shape = index.initializers.get(producer.input[0]);
     if (shape?.dims.length !== 1) return undefined;
@@ -58,8 +59,36 @@ export interface Closure {
   values: Set<string>;
 }
 
-const UNARY = new Set(['Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Erf', 'Gelu', 'Elu', 'Selu', 'Celu', 'HardSigmoid', 'HardSwish',
-  'Softplus', 'Softsign', 'Abs', 'Neg', 'Sqrt', 'Exp', 'Log', 'Identity', 'Cast', 'Clip', 'Mish', 'ThresholdedRelu', 'Reciprocal', 'Floor', 'Ceil', 'Round', 'Sign']);
+const UNARY = new Set([
+  'Relu',
+  'LeakyRelu',
+  'Sigmoid',
+  'Tanh',
+  'Erf',
+  'Gelu',
+  'Elu',
+  'Selu',
+  'Celu',
+  'HardSigmoid',
+  'HardSwish',
+  'Softplus',
+  'Softsign',
+  'Abs',
+  'Neg',
+  'Sqrt',
+  'Exp',
+  'Log',
+  'Identity',
+  'Cast',
+  'Clip',
+  'Mish',
+  'ThresholdedRelu',
+  'Reciprocal',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sign',
+]);
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'PRelu']);
 const POOL = new Set(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'LpPool', 'GlobalLpPool']);
 
@@ -82,7 +111,14 @@ interface PrunedValue {
  * Follows the pruned channels of `start` (axis `axis` from the end, of `channels` entries) forward.
  * Throws Blocked with a reason when the channels cannot be removed consistently.
  */
-export function followChannels(graph: GraphProto, index: GraphIndex, start: string, axis: number, rank: number | undefined, channels: number): Closure {
+export function followChannels(
+  graph: GraphProto,
+  index: GraphIndex,
+  start: string,
+  axis: number,
+  rank: number | undefined,
+  channels: number,
+): Closure {
   const edits: SliceEdit[] = [];
   const values = new Set<string>();
   const states = new Map<string, PrunedValue>();
@@ -101,17 +137,26 @@ export function followChannels(graph: GraphProto, index: GraphIndex, start: stri
     if (index.consumersOf(name).some((c) => c !== user)) throw new Blocked(`'${name}' is shared with other nodes`);
     return p;
   };
-  const edit = (p: Param, axis: number, factor: number): SliceEdit => ({ tensor: p.tensor, axis, factor, shapeOnly: p.shapeOnly || undefined });
+  const edit = (p: Param, axis: number, factor: number): SliceEdit => ({
+    tensor: p.tensor,
+    axis,
+    factor,
+    shapeOnly: p.shapeOnly || undefined,
+  });
   // A Flatten leaves the number of features per channel (H·W) to be read off the consuming weight.
   const factorFor = (p: Param, axis: number, state: PrunedValue): number => {
     if (state.factor !== 0) return state.factor;
     const dim = p.dims[axis]!;
-    if (dim % channels !== 0) throw new Blocked(`'${p.name}' has ${dim} input features, not a multiple of the ${channels} channels flattened into it`);
+    if (dim % channels !== 0)
+      throw new Blocked(`'${p.name}' has ${dim} input features, not a multiple of the ${channels} channels flattened into it`);
     return dim / channels;
   };
   const sliceAligned = (name: string, user: NodeProto, state: PrunedValue) => {
     const p = paramOf(index, name);
-    if (!p) throw new Blocked(`'${user.name || user.op_type}' mixes the pruned channels with '${name}', a branch that is not pruned the same way (a residual or skip connection)`);
+    if (!p)
+      throw new Blocked(
+        `'${user.name || user.op_type}' mixes the pruned channels with '${name}', a branch that is not pruned the same way (a residual or skip connection)`,
+      );
     const pos = p.dims.length + state.axis;
     if (pos < 0) return; // broadcast over the pruned axis
     const dim = p.dims[pos]!;
@@ -126,7 +171,7 @@ export function followChannels(graph: GraphProto, index: GraphIndex, start: stri
   let deferred: { node: NodeProto; name: string; reason: string }[] = [];
   const visit = (node: NodeProto, name: string): string | undefined => {
     const state = states.get(name)!;
-    const op = normalDomain(node.domain) === '' ? node.op_type ?? '' : `${node.domain}.${node.op_type}`;
+    const op = normalDomain(node.domain) === '' ? (node.op_type ?? '') : `${node.domain}.${node.op_type}`;
     const label = node.name || op;
     if (hasSubgraphs(node)) throw new Blocked(`'${label}' (${op}) reads it inside a subgraph`);
     const forward = (out: string | undefined, s: PrunedValue = state) => {
@@ -136,12 +181,14 @@ export function followChannels(graph: GraphProto, index: GraphIndex, start: stri
     };
     const channelFirst = state.rank !== undefined && state.axis === 1 - state.rank;
     if (UNARY.has(op) || op === 'Dropout') {
-      if (op === 'Clip') for (const extra of node.input.slice(1)) if (extra && !constant(extra)) throw new Blocked(`'${label}' clips with a computed bound`);
+      if (op === 'Clip')
+        for (const extra of node.input.slice(1)) if (extra && !constant(extra)) throw new Blocked(`'${label}' clips with a computed bound`);
       forward(node.output[0]);
     } else if (BINARY.has(op)) {
       for (const other of node.input) {
         if (!other || other === name || states.has(other)) continue;
-        if (!paramOf(index, other)) return `'${label}' mixes the pruned channels with '${other}', a branch that is not pruned the same way (a residual or skip connection)`;
+        if (!paramOf(index, other))
+          return `'${label}' mixes the pruned channels with '${other}', a branch that is not pruned the same way (a residual or skip connection)`;
       }
       for (const other of node.input) if (other && other !== name && !states.has(other)) sliceAligned(other, node, state);
       forward(node.output[0]);
@@ -153,7 +200,8 @@ export function followChannels(graph: GraphProto, index: GraphIndex, start: stri
       if (!channelFirst) throw new Blocked(`'${label}' pools an input whose pruned axis is not the channel axis`);
       forward(node.output[0]);
     } else if (op === 'Conv' || op === 'ConvTranspose') {
-      if (node.input[0] !== name || !channelFirst || attrInt(node, 'group', 1) !== 1) throw new Blocked(`'${label}' (${op}) reads it in a way that cannot shrink (grouped, or as a weight)`);
+      if (node.input[0] !== name || !channelFirst || attrInt(node, 'group', 1) !== 1)
+        throw new Blocked(`'${label}' (${op}) reads it in a way that cannot shrink (grouped, or as a weight)`);
       // Conv weights are [M, C, ...] (input channels on axis 1); ConvTranspose weights [C, M, ...] (axis 0).
       edits.push(edit(own(node.input[1]!, node), op === 'Conv' ? 1 : 0, 1));
     } else if (op === 'MatMul') {
@@ -162,7 +210,8 @@ export function followChannels(graph: GraphProto, index: GraphIndex, start: stri
       if (w.dims.length !== 2) throw new Blocked(`'${label}' has a ${w.dims.length}-D weight`);
       edits.push(edit(w, 0, factorFor(w, 0, state)));
     } else if (op === 'Gemm') {
-      if (node.input[0] !== name || state.axis !== -1 || attrInt(node, 'transA', 0) !== 0) throw new Blocked(`'${label}' (Gemm) does not reduce over the pruned axis`);
+      if (node.input[0] !== name || state.axis !== -1 || attrInt(node, 'transA', 0) !== 0)
+        throw new Blocked(`'${label}' (Gemm) does not reduce over the pruned axis`);
       const w = own(node.input[1]!, node);
       const wAxis = attrInt(node, 'transB', 0) ? 1 : 0;
       edits.push(edit(w, wAxis, factorFor(w, wAxis, state)));
@@ -193,7 +242,10 @@ export function followChannels(graph: GraphProto, index: GraphIndex, start: stri
     for (const d of retry) {
       const wait = visit(d.node, d.name);
       if (wait) deferred.push({ ...d, reason: wait });
-      else { done.add(d.node); progress = true; }
+      else {
+        done.add(d.node);
+        progress = true;
+      }
     }
     if (deferred.length === 0 && queue.length === 0) break;
     if (!progress && queue.length === 0) throw new Blocked(deferred[0]!.reason);

@@ -45,7 +45,11 @@ function scalarInt(index: GraphIndex, name: string | undefined): { value: number
 }
 
 /** The last two constants of a Concat building a shape. */
-function shapeTail(index: GraphIndex, shape: string | undefined, count: number): { value: number; tensor: TensorProto; name: string }[] | undefined {
+function shapeTail(
+  index: GraphIndex,
+  shape: string | undefined,
+  count: number,
+): { value: number; tensor: TensorProto; name: string }[] | undefined {
   const concat = shape ? index.producer.get(shape) : undefined;
   if (concat?.op_type !== 'Concat' || concat.input.length < count) return undefined;
   const tail = concat.input.slice(-count).map((n) => ({ ...scalarInt(index, n)!, name: n }));
@@ -60,7 +64,7 @@ function projectionOf(index: GraphIndex, reshape: NodeProto): Projection | undef
   if (data?.op_type === 'Add') {
     const [a, b] = data.input;
     bias = index.initializers.get(a ?? '') ?? index.initializers.get(b ?? '');
-    data = index.producer.get(index.initializers.has(a ?? '') ? b ?? '' : a ?? '');
+    data = index.producer.get(index.initializers.has(a ?? '') ? (b ?? '') : (a ?? ''));
   }
   if (data?.op_type !== 'MatMul') return undefined;
   const weight = index.initializers.get(data.input[1] ?? '');
@@ -73,7 +77,12 @@ function projectionOf(index: GraphIndex, reshape: NodeProto): Projection | undef
  * Follows the head-split values forward to the one Reshape that merges heads again, tracking which
  * axis holds the heads (values are [B, T, H, Dh] after the split, rank 4), or says why not.
  */
-function followToMerge(graph: GraphProto, index: GraphIndex, starts: string[], width: number): { merge: NodeProto; values: Set<string> } | string {
+function followToMerge(
+  graph: GraphProto,
+  index: GraphIndex,
+  starts: string[],
+  width: number,
+): { merge: NodeProto; values: Set<string> } | string {
   const axisOf = new Map<string, number>(starts.map((s) => [s, 2]));
   const queue = [...starts];
   let merge: NodeProto | undefined;
@@ -102,7 +111,8 @@ function followToMerge(graph: GraphProto, index: GraphIndex, starts: string[], w
         out = perm.indexOf(axis);
       } else if (node.op_type === 'Softmax') {
         const a = node.attribute.find((x) => x.name === 'axis')?.i;
-        if (a === undefined || (toNumber(a) !== -1 && toNumber(a) !== 3) || axis === 3) return `'${label}' normalises across an axis that may be the heads`;
+        if (a === undefined || (toNumber(a) !== -1 && toNumber(a) !== 3) || axis === 3)
+          return `'${label}' normalises across an axis that may be the heads`;
       } else if (node.op_type === 'MatMul') {
         // Batched MatMul of two head-split values: the heads must be a batch axis of both, the same one.
         const others = node.input.filter((i) => i && i !== name);
@@ -116,7 +126,10 @@ function followToMerge(graph: GraphProto, index: GraphIndex, starts: string[], w
             }
           } else if (axisOf.get(other) !== axis) return `'${label}' multiplies values whose heads are on different axes`;
         }
-        if (out === -1) { if (queue.filter((q) => q === name).length > 8) return `'${label}' mixes the heads with a value that is not split the same way`; continue; }
+        if (out === -1) {
+          if (queue.filter((q) => q === name).length > 8) return `'${label}' mixes the heads with a value that is not split the same way`;
+          continue;
+        }
         if (axis >= 2) return `'${label}' reduces over the heads`;
       } else {
         for (const other of node.input) {
@@ -128,7 +141,11 @@ function followToMerge(graph: GraphProto, index: GraphIndex, starts: string[], w
         }
       }
       done.add(node);
-      for (const o of node.output) if (o && !axisOf.has(o)) { axisOf.set(o, out); queue.push(o); }
+      for (const o of node.output)
+        if (o && !axisOf.has(o)) {
+          axisOf.set(o, out);
+          queue.push(o);
+        }
     }
   }
   return merge ? { merge, values: new Set(axisOf.keys()) } : 'the heads never merge back';
@@ -150,17 +167,47 @@ function findUnits(model: Model, skipped: { name: string; reason: string }[]): U
     const tail = shapeTail(index, projections[0]!.reshape.input[1], 2)!;
     const [heads, headSize] = [tail[0]!.value, tail[1]!.value];
     const label = projections.map((p) => p.weight.name).join(', ');
-    const followed = followToMerge(graph, index, projections.map((p) => p.reshape.output[0]!), heads * headSize);
-    if (typeof followed === 'string') { skipped.push({ name: label, reason: followed }); continue; }
+    const followed = followToMerge(
+      graph,
+      index,
+      projections.map((p) => p.reshape.output[0]!),
+      heads * headSize,
+    );
+    if (typeof followed === 'string') {
+      skipped.push({ name: label, reason: followed });
+      continue;
+    }
     const widthTail = shapeTail(index, followed.merge.input[1], 1)!;
     const out = index.consumersOf(followed.merge.output[0]!);
-    const outWeight = out.length === 1 && out[0]!.op_type === 'MatMul' && out[0]!.input[0] === followed.merge.output[0] ? index.initializers.get(out[0]!.input[1] ?? '') : undefined;
-    if (!outWeight || toNumber(outWeight.dims[0]!) !== heads * headSize) { skipped.push({ name: label, reason: 'the merged heads do not feed an output projection MatMul with a stored weight' }); continue; }
+    const outWeight =
+      out.length === 1 && out[0]!.op_type === 'MatMul' && out[0]!.input[0] === followed.merge.output[0]
+        ? index.initializers.get(out[0]!.input[1] ?? '')
+        : undefined;
+    if (!outWeight || toNumber(outWeight.dims[0]!) !== heads * headSize) {
+      skipped.push({ name: label, reason: 'the merged heads do not feed an output projection MatMul with a stored weight' });
+      continue;
+    }
     // Every tensor that changes must belong to this block alone.
-    const owned = [...projections.flatMap((p) => [p.weight.name, p.bias?.name]), outWeight.name, widthTail[0]!.name, ...projections.map((p) => shapeTail(index, p.reshape.input[1], 2)![0]!.name)];
+    const owned = [
+      ...projections.flatMap((p) => [p.weight.name, p.bias?.name]),
+      outWeight.name,
+      widthTail[0]!.name,
+      ...projections.map((p) => shapeTail(index, p.reshape.input[1], 2)![0]!.name),
+    ];
     const shared = owned.find((n) => n && index.consumersOf(n).length > 1);
-    if (shared) { skipped.push({ name: label, reason: `'${shared}' is shared with other nodes` }); continue; }
-    units.push({ heads, headSize, projections, merge: followed.merge, widthConst: widthTail[0]!.tensor, outWeight, values: followed.values });
+    if (shared) {
+      skipped.push({ name: label, reason: `'${shared}' is shared with other nodes` });
+      continue;
+    }
+    units.push({
+      heads,
+      headSize,
+      projections,
+      merge: followed.merge,
+      widthConst: widthTail[0]!.tensor,
+      outWeight,
+      values: followed.values,
+    });
   }
   return units;
 }
@@ -173,7 +220,10 @@ function setScalar(t: TensorProto, value: number): void {
 export function pruneHeads(model: Model, ratio: number, summary: PassSummary): void {
   for (const unit of findUnits(model, summary.skipped)) {
     const remove = Math.min(unit.heads - 1, Math.floor(unit.heads * ratio));
-    if (remove <= 0) { summary.skipped.push({ name: unit.outWeight.name ?? '', reason: `${unit.heads} heads: nothing to remove at ratio ${ratio}` }); continue; }
+    if (remove <= 0) {
+      summary.skipped.push({ name: unit.outWeight.name ?? '', reason: `${unit.heads} heads: nothing to remove at ratio ${ratio}` });
+      continue;
+    }
     const { heads, headSize } = unit;
     const scores = new Float64Array(heads);
     for (const p of unit.projections) {
@@ -200,7 +250,12 @@ export function pruneHeads(model: Model, ratio: number, summary: PassSummary): v
     model.graph.value_info = model.graph.value_info.filter((v) => !unit.values.has(v.name ?? ''));
     for (const t of touched) {
       summary.tensors.push({
-        name: t.name ?? '', shape: [], dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: before.get(t)!, bytesAfter: tensorByteLength(t),
+        name: t.name ?? '',
+        shape: [],
+        dtypeBefore: 'float32',
+        dtypeAfter: 'float32',
+        bytesBefore: before.get(t)!,
+        bytesAfter: tensorByteLength(t),
         form: `${remove} of ${heads} attention heads removed`,
       });
     }
@@ -213,9 +268,16 @@ export function pruneHeads(model: Model, ratio: number, summary: PassSummary): v
 export const headsPass = definePass({
   family: 'prune',
   method: 'heads',
-  description: 'attention-head pruning: removes whole heads of multi-head attention blocks (their Q/K/V columns, output-projection rows and the shape constants)',
+  description:
+    'attention-head pruning: removes whole heads of multi-head attention blocks (their Q/K/V columns, output-projection rows and the shape constants)',
   options: {
-    ratio: { type: 'number', min: 0, max: 0.99, default: 0.25, description: 'fraction of each block\'s heads to remove (a block keeps at least one)' },
+    ratio: {
+      type: 'number',
+      min: 0,
+      max: 0.99,
+      default: 0.25,
+      description: "fraction of each block's heads to remove (a block keeps at least one)",
+    },
     ...selectionOptions(0),
   },
   run(model: Model, options, _context: PassContext): PassSummary {

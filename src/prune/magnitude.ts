@@ -18,9 +18,26 @@ export const magnitudePass = definePass({
   method: 'magnitude',
   description: 'unstructured magnitude pruning: the smallest weights become exactly zero (per tensor, or one global threshold)',
   options: {
-    sparsity: { type: 'number', min: 0, max: 1, default: 0.5, description: 'fraction of weights to zero (of each tensor, or of all chosen weights with scope=global)' },
-    scope: { type: 'enum', choices: ['layer', 'global'], default: 'layer', description: 'layer: each tensor loses the same fraction; global: one magnitude threshold across all chosen tensors' },
-    'max-layer-sparsity': { type: 'number', min: 0, max: 1, default: 0.98, description: 'with scope=global, no tensor is pruned beyond this fraction' },
+    sparsity: {
+      type: 'number',
+      min: 0,
+      max: 1,
+      default: 0.5,
+      description: 'fraction of weights to zero (of each tensor, or of all chosen weights with scope=global)',
+    },
+    scope: {
+      type: 'enum',
+      choices: ['layer', 'global'],
+      default: 'layer',
+      description: 'layer: each tensor loses the same fraction; global: one magnitude threshold across all chosen tensors',
+    },
+    'max-layer-sparsity': {
+      type: 'number',
+      min: 0,
+      max: 1,
+      default: 0.98,
+      description: 'with scope=global, no tensor is pruned beyond this fraction',
+    },
     storage: STORAGE_OPTION,
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,ConvTranspose', description: 'op types whose weights are pruned' },
     ...selectionOptions(256),
@@ -47,7 +64,9 @@ export const magnitudePass = definePass({
         targets.set(w, n);
         assigned += n;
       }
-      summary.notes.push(`global threshold |w| ≤ ${threshold.toPrecision(4)}: ${assigned} of ${total} weights (${(100 * assigned / Math.max(1, total)).toFixed(2)} %) pruned, target ${(100 * sparsity).toFixed(2)} %`);
+      summary.notes.push(
+        `global threshold |w| ≤ ${threshold.toPrecision(4)}: ${assigned} of ${total} weights (${((100 * assigned) / Math.max(1, total)).toFixed(2)} %) pruned, target ${(100 * sparsity).toFixed(2)} %`,
+      );
       // From here on each tensor is read again when its turn comes, as with scope=layer.
       originals.clear();
     } else {
@@ -60,8 +79,14 @@ export const magnitudePass = definePass({
       summary.bytesBefore += bytes;
       summary.bytesAfter += bytes;
       summary.tensors.push({
-        name: w.name, shape: w.tensor.dims.map(Number), dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: dtypeName(w.tensor.data_type), bytesBefore: bytes, bytesAfter: bytes,
-        sparsity: zeroCount / after.length, ...error,
+        name: w.name,
+        shape: w.tensor.dims.map(Number),
+        dtypeBefore: dtypeName(w.tensor.data_type),
+        dtypeAfter: dtypeName(w.tensor.data_type),
+        bytesBefore: bytes,
+        bytesAfter: bytes,
+        sparsity: zeroCount / after.length,
+        ...error,
         form: `magnitude-pruned (${options.scope})`,
       });
     };
@@ -71,7 +96,8 @@ export const magnitudePass = definePass({
     const start = (w: Weight) => pool.run({ kind: 'prune', values: floatSource(w.tensor), count: targets.get(w)! });
     try {
       const report = { progress: context.progress, label: 'magnitude', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
-      for await (const [w, pruned] of inOrder(weights, windowFor(context.threads), start, report)) apply(w, pruned.values, pruned.zeros, pruned.error);
+      for await (const [w, pruned] of inOrder(weights, windowFor(context.threads), start, report))
+        apply(w, pruned.values, pruned.zeros, pruned.error);
     } finally {
       await pool.close();
     }

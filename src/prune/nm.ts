@@ -32,10 +32,16 @@ export const nmPass = definePass({
     const chosen: { w: Weight; axis: number; dims: number[] }[] = [];
     for (const w of weights) {
       const axes = new Set(w.uses.map((u) => u.reductionAxis));
-      if (axes.size !== 1) { summary.skipped.push({ name: w.name, reason: 'its uses reduce over different axes' }); continue; }
+      if (axes.size !== 1) {
+        summary.skipped.push({ name: w.name, reason: 'its uses reduce over different axes' });
+        continue;
+      }
       const axis = [...axes][0]!;
       const dims = w.tensor.dims.map(Number);
-      if (dims[axis]! % m !== 0) { summary.skipped.push({ name: w.name, reason: `reduction axis of length ${dims[axis]} is not a multiple of ${m}` }); continue; }
+      if (dims[axis]! % m !== 0) {
+        summary.skipped.push({ name: w.name, reason: `reduction axis of length ${dims[axis]} is not a multiple of ${m}` });
+        continue;
+      }
       chosen.push({ w, axis, dims });
     }
     // Each tensor on a kernel thread (which reads it from the file itself when it is still there,
@@ -43,7 +49,11 @@ export const nmPass = definePass({
     const pool = new KernelPool(context.threads);
     const start = ({ w, axis, dims }: (typeof chosen)[number]) => pool.run({ kind: 'nm', values: floatSource(w.tensor), dims, axis, n, m });
     try {
-      const report = { progress: context.progress, label: `${n}:${m}`, bytesOf: ({ w }: (typeof chosen)[number]) => tensorByteLength(w.tensor) };
+      const report = {
+        progress: context.progress,
+        label: `${n}:${m}`,
+        bytesOf: ({ w }: (typeof chosen)[number]) => tensorByteLength(w.tensor),
+      };
       for await (const [{ w, axis, dims }, pruned] of inOrder(chosen, windowFor(context.threads), start, report)) {
         const bytes = tensorByteLength(w.tensor);
         setValues(w, pruned.values);
@@ -51,8 +61,15 @@ export const nmPass = definePass({
         summary.bytesBefore += bytes;
         summary.bytesAfter += bytes;
         summary.tensors.push({
-          name: w.name, shape: dims, dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: dtypeName(w.tensor.data_type), bytesBefore: bytes, bytesAfter: bytes,
-          sparsity: pruned.zeros / pruned.values.length, ...pruned.error, form: `${n}:${m} along axis ${axis}`,
+          name: w.name,
+          shape: dims,
+          dtypeBefore: dtypeName(w.tensor.data_type),
+          dtypeAfter: dtypeName(w.tensor.data_type),
+          bytesBefore: bytes,
+          bytesAfter: bytes,
+          sparsity: pruned.zeros / pruned.values.length,
+          ...pruned.error,
+          form: `${n}:${m} along axis ${axis}`,
         });
       }
     } finally {

@@ -31,8 +31,11 @@ export const PRUNABLE_DTYPES: readonly number[] = [DataType.FLOAT, DataType.FLOA
 
 /** The `storage` option of the unstructured pruning passes: what markPruned and SPARSE_STORAGE act on. */
 export const STORAGE_OPTION = {
-  type: 'enum', choices: ['auto', 'dense'], default: 'auto',
-  description: 'auto: store a pruned tensor as a sparse_initializer where that is smaller (and nothing later changes it); dense: always dense',
+  type: 'enum',
+  choices: ['auto', 'dense'],
+  default: 'auto',
+  description:
+    'auto: store a pruned tensor as a sparse_initializer where that is smaller (and nothing later changes it); dense: always dense',
 } as const satisfies OptionSpec;
 
 /** Pruned tensors by name: the bytes the pass left and how many of their values are zero. */
@@ -82,7 +85,11 @@ function storeSparse(model: Model, names: Pruned): { name: string; denseBytes: n
       const vals = new Float32Array(nnz);
       const idx = new BigInt64Array(nnz);
       let j = 0;
-      for (let i = 0; i < values.length; i++) if (values[i] !== 0) { vals[j] = values[i]!; idx[j++] = BigInt(i); }
+      for (let i = 0; i < values.length; i++)
+        if (values[i] !== 0) {
+          vals[j] = values[i]!;
+          idx[j++] = BigInt(i);
+        }
       const sparse: SparseTensorProto = {
         values: makeTensor(t.name ?? '', DataType.FLOAT, [nnz], new Uint8Array(vals.buffer)),
         indices: makeTensor('', DataType.INT64, [nnz], new Uint8Array(idx.buffer)),
@@ -105,9 +112,22 @@ export const SPARSE_STORAGE: Finish<Pruned> = {
     const moved = storeSparse(model, pruned);
     if (moved.length === 0) return undefined;
     return {
-      pass: 'prune', method: 'sparse-storage', options: {}, skipped: [], notes: ['pruned tensors stored as sparse_initializer (values + int64 indices) where smaller than dense'],
-      bytesBefore: moved.reduce((n, m) => n + m.denseBytes, 0), bytesAfter: moved.reduce((n, m) => n + m.sparseBytes, 0),
-      tensors: moved.map((m) => ({ name: m.name, shape: [], dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: m.denseBytes, bytesAfter: m.sparseBytes, form: 'sparse_initializer' })),
+      pass: 'prune',
+      method: 'sparse-storage',
+      options: {},
+      skipped: [],
+      notes: ['pruned tensors stored as sparse_initializer (values + int64 indices) where smaller than dense'],
+      bytesBefore: moved.reduce((n, m) => n + m.denseBytes, 0),
+      bytesAfter: moved.reduce((n, m) => n + m.sparseBytes, 0),
+      tensors: moved.map((m) => ({
+        name: m.name,
+        shape: [],
+        dtypeBefore: 'float32',
+        dtypeAfter: 'float32',
+        bytesBefore: m.denseBytes,
+        bytesAfter: m.sparseBytes,
+        form: 'sparse_initializer',
+      })),
     };
   },
 };

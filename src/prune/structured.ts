@@ -3,10 +3,10 @@
 // layer's bias, a following BatchNormalization, the input channels of the next layers, through
 // activations and pooling), so the model itself becomes smaller and faster. Layers whose channels
 // cannot be removed consistently are left alone, with the reason.
-import type { NodeProto, TensorProto } from "../ir/onnx.js";
+import type { NodeProto, TensorProto } from '../ir/onnx.js';
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { floatValues, tensorByteLength, tensorValues, toNumber } from "../ir/tensor.js";
+import { floatValues, tensorByteLength, tensorValues, toNumber } from '../ir/tensor.js';
 import { parseOpList } from '../pass/ops.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
@@ -62,12 +62,30 @@ function sourceOf(node: NodeProto, index: GraphIndex): Source | string | undefin
   const rank = weight.dims.length;
   if (op === 'Conv') {
     if (attrInt(node, 'group', 1) !== 1) return 'a grouped or depthwise Conv';
-    return { node, weight, axis: 0, output: node.output[0]!, outputAxis: 1 - rank, rank, kind: 'channels', bias: node.input[2] || undefined };
+    return {
+      node,
+      weight,
+      axis: 0,
+      output: node.output[0]!,
+      outputAxis: 1 - rank,
+      rank,
+      kind: 'channels',
+      bias: node.input[2] || undefined,
+    };
   }
   if (rank !== 2) return `a ${rank}-D weight`;
   if (op === 'MatMul') return { node, weight, axis: 1, output: node.output[0]!, outputAxis: -1, kind: 'neurons' };
   if (attrInt(node, 'transA', 0) !== 0) return 'a Gemm with transA';
-  return { node, weight, axis: attrInt(node, 'transB', 0) ? 0 : 1, output: node.output[0]!, outputAxis: -1, rank: 2, kind: 'neurons', bias: node.input[2] || undefined };
+  return {
+    node,
+    weight,
+    axis: attrInt(node, 'transB', 0) ? 0 : 1,
+    output: node.output[0]!,
+    outputAxis: -1,
+    rank: 2,
+    kind: 'neurons',
+    bias: node.input[2] || undefined,
+  };
 }
 
 /** Rewrites the shape of a ConstantOfShape parameter so that `axis` has `size` entries. */
@@ -80,12 +98,36 @@ function setShape(shape: TensorProto, axis: number, size: number): void {
 export const structuredPass = definePass({
   family: 'prune',
   method: 'structured',
-  description: 'structured pruning: removes whole output channels (Conv) or neurons (MatMul/Gemm) and shrinks every tensor that depends on them',
+  description:
+    'structured pruning: removes whole output channels (Conv) or neurons (MatMul/Gemm) and shrinks every tensor that depends on them',
   options: {
-    ratio: { type: 'number', min: 0, max: 0.99, default: 0.3, description: 'fraction of each layer\'s output channels or neurons to remove (a layer keeps at least one)' },
-    target: { type: 'enum', choices: ['channels', 'neurons', 'heads', 'all'], default: 'all', description: 'channels: Conv output channels; neurons: MatMul/Gemm output features (e.g. transformer FFN); heads: attention heads (as --prune heads); all: channels and neurons' },
-    multiple: { type: 'integer', min: 1, max: 256, default: 1, description: 'keep a multiple of this many channels per layer (8 or 16 suit vectorized kernels); fewer are removed to round up' },
-    score: { type: 'enum', choices: ['l1', 'l2'], default: 'l1', description: 'how channels are ranked: the L1 or L2 norm of their weights' },
+    ratio: {
+      type: 'number',
+      min: 0,
+      max: 0.99,
+      default: 0.3,
+      description: "fraction of each layer's output channels or neurons to remove (a layer keeps at least one)",
+    },
+    target: {
+      type: 'enum',
+      choices: ['channels', 'neurons', 'heads', 'all'],
+      default: 'all',
+      description:
+        'channels: Conv output channels; neurons: MatMul/Gemm output features (e.g. transformer FFN); heads: attention heads (as --prune heads); all: channels and neurons',
+    },
+    multiple: {
+      type: 'integer',
+      min: 1,
+      max: 256,
+      default: 1,
+      description: 'keep a multiple of this many channels per layer (8 or 16 suit vectorized kernels); fewer are removed to round up',
+    },
+    score: {
+      type: 'enum',
+      choices: ['l1', 'l2'],
+      default: 'l1',
+      description: 'how channels are ranked: the L1 or L2 norm of their weights',
+    },
     ops: { type: 'string', default: 'Conv,MatMul,Gemm', description: 'op types whose outputs are pruned' },
     ...selectionOptions(0),
   },
@@ -106,17 +148,32 @@ export const structuredPass = definePass({
       const index = new GraphIndex(graph);
       const source = sourceOf(layer, index);
       if (source === undefined) continue;
-      const name = typeof source === 'string' ? layer.input[1] ?? layer.name ?? '' : source.weight.name;
-      if (typeof source === 'string') { summary.skipped.push({ name, reason: source }); continue; }
-      const unwanted = byOptions([name, layer.name ?? ''].filter((n) => n !== ''), source.weight.dims.reduce((a, b) => a * b, 1));
-      if (unwanted) { summary.skipped.push({ name, reason: unwanted, chosen: true }); continue; }
-      if (target !== 'all' && source.kind !== target) { summary.skipped.push({ name, reason: `its layer's ${source.kind} are not the target (${target})` }); continue; }
+      const name = typeof source === 'string' ? (layer.input[1] ?? layer.name ?? '') : source.weight.name;
+      if (typeof source === 'string') {
+        summary.skipped.push({ name, reason: source });
+        continue;
+      }
+      const unwanted = byOptions(
+        [name, layer.name ?? ''].filter((n) => n !== ''),
+        source.weight.dims.reduce((a, b) => a * b, 1),
+      );
+      if (unwanted) {
+        summary.skipped.push({ name, reason: unwanted, chosen: true });
+        continue;
+      }
+      if (target !== 'all' && source.kind !== target) {
+        summary.skipped.push({ name, reason: `its layer's ${source.kind} are not the target (${target})` });
+        continue;
+      }
       const dims = source.weight.dims;
       const channels = dims[source.axis]!;
       const multiple = options.multiple;
       const kept = Math.min(channels, Math.max(1, Math.ceil((channels - Math.floor(channels * ratio)) / multiple) * multiple));
       const remove = channels - kept;
-      if (remove <= 0) { summary.skipped.push({ name, reason: `${channels} output channels: nothing to remove at ratio ${ratio}` }); continue; }
+      if (remove <= 0) {
+        summary.skipped.push({ name, reason: `${channels} output channels: nothing to remove at ratio ${ratio}` });
+        continue;
+      }
       let edits: SliceEdit[];
       let changed: Set<string>;
       try {
@@ -125,11 +182,15 @@ export const structuredPass = definePass({
         changed = closure.values;
         if (source.bias) {
           const bias = paramOf(index, source.bias);
-          if (!bias || index.consumersOf(source.bias).length !== 1) throw new Blocked(`its bias '${source.bias}' is not a parameter of its own`);
+          if (!bias || index.consumersOf(source.bias).length !== 1)
+            throw new Blocked(`its bias '${source.bias}' is not a parameter of its own`);
           edits.push({ tensor: bias.tensor, axis: bias.dims.length - 1, factor: 1, shapeOnly: bias.shapeOnly || undefined });
         }
       } catch (e) {
-        if (e instanceof Blocked) { summary.skipped.push({ name, reason: e.message }); continue; }
+        if (e instanceof Blocked) {
+          summary.skipped.push({ name, reason: e.message });
+          continue;
+        }
         throw e;
       }
       // Parameters generated by ConstantOfShape hold one value everywhere: every channel scores the same.
@@ -139,7 +200,10 @@ export const structuredPass = definePass({
       const order = Array.from(scores.keys()).sort((a, b) => scores[a]! - scores[b]! || a - b);
       const removed = new Set(order.slice(0, remove));
       const keep = Array.from({ length: channels }, (_, i) => i).filter((i) => !removed.has(i));
-      const all: SliceEdit[] = [{ tensor: source.weight.tensor, axis: source.axis, factor: 1, shapeOnly: source.weight.shapeOnly || undefined }, ...edits];
+      const all: SliceEdit[] = [
+        { tensor: source.weight.tensor, axis: source.axis, factor: 1, shapeOnly: source.weight.shapeOnly || undefined },
+        ...edits,
+      ];
       for (const e of all) if (!bytesOf.has(e.tensor)) bytesOf.set(e.tensor, tensorByteLength(e.tensor));
       for (const e of all) {
         if (e.shapeOnly) setShape(e.tensor, e.axis, keep.length * e.factor);
@@ -149,7 +213,9 @@ export const structuredPass = definePass({
       // infers them again), and initializers listed as graph inputs (IR < 4) get their new shape.
       const parameters = new Map<string, number[]>();
       for (const e of all) {
-        const p = e.shapeOnly ? [...index.producer.values()].find((n) => n.op_type === 'ConstantOfShape' && n.input[0] === e.tensor.name)?.output[0] : e.tensor.name;
+        const p = e.shapeOnly
+          ? [...index.producer.values()].find((n) => n.op_type === 'ConstantOfShape' && n.input[0] === e.tensor.name)?.output[0]
+          : e.tensor.name;
         if (p) parameters.set(p, e.shapeOnly ? Array.from(tensorValues(e.tensor) as BigInt64Array, Number) : e.tensor.dims.map(toNumber));
       }
       graph.value_info = graph.value_info.filter((v) => !changed.has(v.name ?? '') && !parameters.has(v.name ?? ''));
@@ -159,13 +225,23 @@ export const structuredPass = definePass({
         if (dims && shape) shape.dim = dims.map((d) => ({ dim_value: d }));
       }
       summary.tensors.push({
-        name, shape: dims, dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: bytesOf.get(source.weight.tensor)!, bytesAfter: tensorByteLength(source.weight.tensor),
+        name,
+        shape: dims,
+        dtypeBefore: 'float32',
+        dtypeAfter: 'float32',
+        bytesBefore: bytesOf.get(source.weight.tensor)!,
+        bytesAfter: tensorByteLength(source.weight.tensor),
         form: `${remove} of ${channels} ${source.kind} removed (${source.weight.shapeOnly ? 'generated by ConstantOfShape: shape rewritten' : `${options.score} norm`})`,
         details: { removed: remove, kept: keep.length, dependents: edits.length },
       });
       for (const e of edits) {
         summary.tensors.push({
-          name: e.tensor.name ?? '', shape: [], dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: bytesOf.get(e.tensor)!, bytesAfter: tensorByteLength(e.tensor),
+          name: e.tensor.name ?? '',
+          shape: [],
+          dtypeBefore: 'float32',
+          dtypeAfter: 'float32',
+          bytesBefore: bytesOf.get(e.tensor)!,
+          bytesAfter: tensorByteLength(e.tensor),
           form: `${e.shapeOnly ? 'shape' : 'sliced'} along axis ${e.axis} to follow ${name}`,
         });
       }
@@ -175,4 +251,3 @@ export const structuredPass = definePass({
     return summary;
   },
 });
-

@@ -39,7 +39,10 @@ export async function calibrate(model: Model, names: string[], dataPath: string)
   const existing = new Set(graph.output.map((o) => o.name));
   const wanted = [...new Set(names)];
   const extra = wanted.filter((n) => !existing.has(n));
-  const proto: ModelProto = { ...model.proto, graph: { ...graph, output: [...graph.output, ...extra.map((name) => ({ name, metadata_props: [] }))] } };
+  const proto: ModelProto = {
+    ...model.proto,
+    graph: { ...graph, output: [...graph.output, ...extra.map((name) => ({ name, metadata_props: [] }))] },
+  };
   const probe = new Model(proto, model.source);
   const dir = mkdtempSync(join(tmpdir(), 'onnxpress-calibrate-'));
   // In a child process, as evaluation: a model that crashes ONNX Runtime fails in one line. No time

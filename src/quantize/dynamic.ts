@@ -26,8 +26,14 @@ export function dynamicEligible(use: WeightUse): boolean {
  * transposed for a Gemm with transB), with one scale and zero point per column N.
  */
 export function rewriteDynamic(
-  edits: ModelEditor, weight: Weight, K: number, N: number,
-  codes: Int8Array | Uint8Array, scales: Float32Array, zeroPoints: Int8Array | Uint8Array, signed: boolean,
+  edits: ModelEditor,
+  weight: Weight,
+  K: number,
+  N: number,
+  codes: Int8Array | Uint8Array,
+  scales: Float32Array,
+  zeroPoints: Int8Array | Uint8Array,
+  signed: boolean,
 ): TensorProto[] {
   const type = signed ? DataType.INT8 : DataType.UINT8;
   const names = edits.names;
@@ -39,14 +45,19 @@ export function rewriteDynamic(
     makeTensor(qName, type, [K, N], new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength)),
     makeTensor(sName, DataType.FLOAT, [N], new Uint8Array(scales.buffer, scales.byteOffset, scales.byteLength)),
   ];
-  if (zName) initializers.push(makeTensor(zName, type, [N], new Uint8Array(zeroPoints.buffer, zeroPoints.byteOffset, zeroPoints.byteLength)));
+  if (zName)
+    initializers.push(makeTensor(zName, type, [N], new Uint8Array(zeroPoints.buffer, zeroPoints.byteOffset, zeroPoints.byteLength)));
   for (const use of weight.uses) {
     const node = use.node;
     const base = node.name || weight.name;
     const input = node.input[0]!;
     const output = node.output[0]!;
-    const aq = names.fresh(`${input}_quantized`), as = names.fresh(`${input}_scale`), az = names.fresh(`${input}_zero_point`);
-    const yInt = names.fresh(`${output}_int32`), yFloat = names.fresh(`${output}_int32_float`), scale = names.fresh(`${output}_scale`);
+    const aq = names.fresh(`${input}_quantized`),
+      as = names.fresh(`${input}_scale`),
+      az = names.fresh(`${input}_zero_point`);
+    const yInt = names.fresh(`${output}_int32`),
+      yFloat = names.fresh(`${output}_int32_float`),
+      scale = names.fresh(`${output}_scale`);
     const product = use.role === 'gemm' && node.input[2] ? names.fresh(`${output}_product`) : output;
     const nodes: NodeProto[] = [
       makeNode('DynamicQuantizeLinear', [input], [aq, as, az], names.fresh(`${base}_DynamicQuantizeLinear`)),

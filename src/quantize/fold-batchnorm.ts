@@ -38,7 +38,8 @@ export function foldBatchNorms(g: GraphEditor, names: NameAllocator, foldable: (
     const bias = conv.input[2] ? initializer(conv.input[2]) : undefined;
     const params = bn.input.slice(1, 5).map(initializer);
     if (!weight || (conv.input[2] && !bias) || params.some((p) => !p)) continue;
-    if (!onlyReader(weight.name!, conv) || (bias && !onlyReader(bias.name!, conv)) || params.some((p) => !onlyReader(p!.name!, bn))) continue;
+    if (!onlyReader(weight.name!, conv) || (bias && !onlyReader(bias.name!, conv)) || params.some((p) => !onlyReader(p!.name!, bn)))
+      continue;
     const [gamma, beta, mean, variance] = params.map((p) => floatValues(p!));
     const channels = toNumber(weight.dims[0]!);
     if ([gamma, beta, mean, variance].some((v) => v!.length !== channels)) continue;
@@ -54,7 +55,12 @@ export function foldBatchNorms(g: GraphEditor, names: NameAllocator, foldable: (
     setData(weight, new Uint8Array(w.buffer));
     if (bias) setData(bias, new Uint8Array(b.buffer));
     else {
-      const added: TensorProto = makeTensor(names.fresh(`${conv.name || weight.name}_bias`), DataType.FLOAT, [channels], new Uint8Array(b.buffer));
+      const added: TensorProto = makeTensor(
+        names.fresh(`${conv.name || weight.name}_bias`),
+        DataType.FLOAT,
+        [channels],
+        new Uint8Array(b.buffer),
+      );
       g.addInitializer(added);
       g.setInput(conv, 2, added.name!);
     }

@@ -34,9 +34,16 @@ export function gemmsAsMatMul(g: GraphEditor, weights: Weight[], names: NameAllo
   const withBias = new Set<NodeProto>();
   for (const w of weights) {
     const gemms = w.uses.map((u) => u.node);
-    const fits = !w.constant && w.home === graph && w.otherUses.length === 0 && !w.isGraphOutput && w.tensor.data_type === DataType.FLOAT
-      && w.tensor.dims.length === 2 && w.uses.every((u) => u.graph === graph && u.node.op_type === 'Gemm' && u.inputIndex === 1 && plainGemm(u.node))
-      && new Set(gemms.map((n) => attribute(n, 'transB', 0))).size === 1 && g.readers(w.name).every((n) => gemms.includes(n));
+    const fits =
+      !w.constant &&
+      w.home === graph &&
+      w.otherUses.length === 0 &&
+      !w.isGraphOutput &&
+      w.tensor.data_type === DataType.FLOAT &&
+      w.tensor.dims.length === 2 &&
+      w.uses.every((u) => u.graph === graph && u.node.op_type === 'Gemm' && u.inputIndex === 1 && plainGemm(u.node)) &&
+      new Set(gemms.map((n) => attribute(n, 'transB', 0))).size === 1 &&
+      g.readers(w.name).every((n) => gemms.includes(n));
     if (!fits) continue;
     if (attribute(gemms[0]!, 'transB', 0) === 1) {
       const [n, k] = w.tensor.dims.map(Number) as [number, number];

@@ -84,7 +84,8 @@ export interface GptqOptions {
  */
 export function gptqQuantize(original: Float32Array, k: number, n: number, u: Float64Array, options: GptqOptions): QuantizeResult {
   const { range, symmetric } = options;
-  const lo = range.min, hi = range.max;
+  const lo = range.min,
+    hi = range.max;
   const block = options.block ?? k;
   const blocks = Math.ceil(k / block);
   const w = Float64Array.from(original);
@@ -98,9 +99,15 @@ export function gptqQuantize(original: Float32Array, k: number, n: number, u: Fl
       const b = row / block;
       const end = Math.min(k, row + block);
       for (let c = 0; c < n; c++) {
-        let min = Infinity, max = -Infinity;
-        for (let r = row; r < end; r++) { const x = w[r * n + c]!; if (x < min) min = x; if (x > max) max = x; }
-        let best = groupParams(min, max, range, symmetric), bestErr = Infinity;
+        let min = Infinity,
+          max = -Infinity;
+        for (let r = row; r < end; r++) {
+          const x = w[r * n + c]!;
+          if (x < min) min = x;
+          if (x > max) max = x;
+        }
+        let best = groupParams(min, max, range, symmetric),
+          bestErr = Infinity;
         for (const ratio of ratios) {
           const p = ratio === 1 ? best : groupParams(min * ratio, max * ratio, range, symmetric);
           let e = 0;
@@ -111,7 +118,10 @@ export function gptqQuantize(original: Float32Array, k: number, n: number, u: Fl
             const d = Math.fround((q - p.zeroPoint) * p.scale) - x;
             e += d * d;
           }
-          if (e < bestErr) { bestErr = e; best = p; }
+          if (e < bestErr) {
+            bestErr = e;
+            best = p;
+          }
         }
         scales[b * n + c] = best.scale;
         zeroPoints[b * n + c] = best.zeroPoint;
@@ -120,7 +130,8 @@ export function gptqQuantize(original: Float32Array, k: number, n: number, u: Fl
     const b = Math.floor(row / block);
     const d = u[row * k + row]!;
     for (let c = 0; c < n; c++) {
-      const scale = scales[b * n + c]!, zp = zeroPoints[b * n + c]!;
+      const scale = scales[b * n + c]!,
+        zp = zeroPoints[b * n + c]!;
       const x = w[row * n + c]!;
       let q = x / scale + ROUND - ROUND + zp;
       q = q < lo ? lo : q > hi ? hi : q;
@@ -150,11 +161,13 @@ export function gptqQuantize(original: Float32Array, k: number, n: number, u: Fl
   return { codes, scales, zeroPoints, error: acc.result() };
 }
 
-
 /** Weights GPTQ can take: [K, N] read by MatMul (or Gemm without transB) nodes of the main graph. */
 export function gptqEligible(model: Model, w: Weight): boolean {
-  return w.uses.length > 0 && w.tensor.dims.length === 2 && w.uses.every((u) =>
-    u.graph === model.graph && !!u.node.input[0] && (u.role === 'matmul' || (u.role === 'gemm' && u.outputAxis === 1)));
+  return (
+    w.uses.length > 0 &&
+    w.tensor.dims.length === 2 &&
+    w.uses.every((u) => u.graph === model.graph && !!u.node.input[0] && (u.role === 'matmul' || (u.role === 'gemm' && u.outputAxis === 1)))
+  );
 }
 
 export interface GptqPlan {
@@ -166,7 +179,11 @@ export interface GptqPlan {
 /** Runs the calibration data through the model and prepares GPTQ for every eligible weight. */
 export async function planGptq(model: Model, weights: Weight[], dataPath: string, damp = 0.01): Promise<GptqPlan> {
   const eligible = weights.filter((w) => gptqEligible(model, w));
-  const calibration = await calibrate(model, eligible.flatMap((w) => w.uses.map((u) => u.node.input[0]!)), dataPath);
+  const calibration = await calibrate(
+    model,
+    eligible.flatMap((w) => w.uses.map((u) => u.node.input[0]!)),
+    dataPath,
+  );
   const factors = new Map<Weight, Float64Array>();
   let singular = 0;
   for (const w of eligible) {
@@ -175,17 +192,24 @@ export async function planGptq(model: Model, weights: Weight[], dataPath: string
     let complete = true;
     for (const u of w.uses) {
       const g = calibration.gram.get(u.node.input[0]!);
-      if (!g || g.k !== k) { complete = false; break; }
+      if (!g || g.k !== k) {
+        complete = false;
+        break;
+      }
       for (let i = 0; i < h.length; i++) h[i]! += g.matrix[i]!;
     }
     if (!complete) continue;
     const f = inverseCholeskyUpper(h, k, damp);
-    if (f) factors.set(w, f); else singular++;
+    if (f) factors.set(w, f);
+    else singular++;
   }
   const others = weights.length - factors.size;
   return {
     factors,
-    note: `GPTQ on ${factors.size} weights, calibrated on ${calibration.samples} samples from ${calibration.source}` +
-      (others ? `; ${others} others rounded as usual (not MatMul weights of the main graph${singular ? `, or ${singular} with singular curvature` : ''})` : ''),
+    note:
+      `GPTQ on ${factors.size} weights, calibrated on ${calibration.samples} samples from ${calibration.source}` +
+      (others
+        ? `; ${others} others rounded as usual (not MatMul weights of the main graph${singular ? `, or ${singular} with singular curvature` : ''})`
+        : ''),
   };
 }

@@ -13,7 +13,7 @@ import { loadEvalData, type EvalData } from '../runtime/data.js';
 import { checkFeeds } from '../runtime/feeds.js';
 import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
 import { ProbeRunner, trialCopy } from './probe.js';
-import { applyHalf, planHalf, type HalfPlanOptions, } from './half-convert.js';
+import { applyHalf, planHalf, type HalfPlanOptions } from './half-convert.js';
 
 /** Per value: the largest magnitude seen and whether every element was finite. */
 type Ranges = Map<string, { max: number; finite: boolean }>;
@@ -23,7 +23,9 @@ const MAX_ROUNDS = 4;
 function floatValues(model: Model): string[] {
   const types = elementTypes(model.graph);
   const out = new Set<string>();
-  for (const n of model.graph.node) for (const o of n.output) if (o && (types.get(o) === DataType.FLOAT || types.get(o) === DataType.FLOAT16 || types.get(o) === DataType.BFLOAT16)) out.add(o);
+  for (const n of model.graph.node)
+    for (const o of n.output)
+      if (o && (types.get(o) === DataType.FLOAT || types.get(o) === DataType.FLOAT16 || types.get(o) === DataType.BFLOAT16)) out.add(o);
   for (const i of model.graph.input) if (i.name && types.get(i.name) === DataType.FLOAT) out.add(i.name);
   return [...out];
 }
@@ -33,7 +35,8 @@ async function ranges(runner: ProbeRunner, model: Model, names: string[]): Promi
   const result: Ranges = new Map();
   await runner.run(model, names, (batch) => {
     for (const [name, floats] of batch) {
-      let max = 0, finite = true;
+      let max = 0,
+        finite = true;
       for (let i = 0; i < floats.length; i++) {
         const v = floats[i]!;
         if (!Number.isFinite(v)) finite = false;
@@ -59,16 +62,33 @@ export interface MeasuredKeep {
  * float32 run, then those whose output turns non-finite in the converted model.
  */
 export async function measureHalf(
-  model: Model, options: Omit<HalfPlanOptions, 'keep'> & { keep: HalfPlanOptions['keep']; keepIo: boolean; weightOnly: boolean; data?: string; inputs?: CheckInputs; seed: number },
+  model: Model,
+  options: Omit<HalfPlanOptions, 'keep'> & {
+    keep: HalfPlanOptions['keep'];
+    keepIo: boolean;
+    weightOnly: boolean;
+    data?: string;
+    inputs?: CheckInputs;
+    seed: number;
+  },
 ): Promise<MeasuredKeep> {
   const label = model.source?.given ?? 'the model';
   let data: EvalData;
   try {
     const given = options.data ?? options.inputs?.data;
-    data = loadEvalData(model, { dims: options.inputs?.dims, shapes: given === undefined ? options.inputs?.shapes : undefined, data: given, seed: options.seed, batches: 2 });
+    data = loadEvalData(model, {
+      dims: options.inputs?.dims,
+      shapes: given === undefined ? options.inputs?.shapes : undefined,
+      data: given,
+      seed: options.seed,
+      batches: 2,
+    });
   } catch (e) {
     // The evaluation's advice names --data; here the data comes from the pass's own options.
-    if (e instanceof UsageError && options.data === undefined && options.inputs?.data === undefined) throw new UsageError(`${e.message.replace(/: give evaluation data with --data$/, '')}: give the check inputs with calibration=DATA, or convert without it (check=none)`);
+    if (e instanceof UsageError && options.data === undefined && options.inputs?.data === undefined)
+      throw new UsageError(
+        `${e.message.replace(/: give evaluation data with --data$/, '')}: give the check inputs with calibration=DATA, or convert without it (check=none)`,
+      );
     throw e;
   }
   for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
@@ -80,9 +100,16 @@ export async function measureHalf(
       for (const node of model.graph.node) {
         const op = halfOpOf(node);
         if (!op) continue;
-        const values = [...halfInputs(op, node.input.length).map((i) => node.input[i]!), ...halfOutputs(op, node.output.length).map((i) => node.output[i]!)];
+        const values = [
+          ...halfInputs(op, node.input.length).map((i) => node.input[i]!),
+          ...halfOutputs(op, node.output.length).map((i) => node.output[i]!),
+        ];
         const over = values.find((v) => v && (reference.get(v)?.max ?? 0) > FLOAT16_MAX);
-        if (over) kept.set(node, `'${over}' reaches ${formatMagnitude(reference.get(over)!.max)} on ${data.source}, beyond float16's range (${FLOAT16_MAX})`);
+        if (over)
+          kept.set(
+            node,
+            `'${over}' reaches ${formatMagnitude(reference.get(over)!.max)} on ${data.source}, beyond float16's range (${FLOAT16_MAX})`,
+          );
       }
     }
     let rounds = 1;
@@ -92,14 +119,23 @@ export async function measureHalf(
       const originals = new Map(trial.graph.node.map((n, i) => [n, model.graph.node[i]!]));
       const plan = planHalf(trial.graph, { ...options, keep: (n) => keep(originals.get(n) ?? n) });
       // The trial keeps float32 inputs and outputs whatever keep-io says: it runs on the same float32 data.
-      applyHalf(trial, plan, { dtype: options.dtype, keepIo: true, minSize: options.minSize, weightOnly: options.weightOnly, conversions: options.conversions });
+      applyHalf(trial, plan, {
+        dtype: options.dtype,
+        keepIo: true,
+        minSize: options.minSize,
+        weightOnly: options.weightOnly,
+        conversions: options.conversions,
+      });
       const watched = [...plan.moved].flatMap((n) => n.output.filter((o) => o));
       const converted = await ranges(runner, trial, watched);
       let added = 0;
       for (const node of plan.moved) {
         const bad = node.output.find((o) => o && converted.get(o)?.finite === false && (reference.get(o)?.finite ?? true));
         if (!bad) continue;
-        kept.set(originals.get(node)!, `'${bad}' becomes inf or NaN in ${options.dtype === DataType.FLOAT16 ? 'float16' : 'bfloat16'} on ${data.source} (finite in float32)`);
+        kept.set(
+          originals.get(node)!,
+          `'${bad}' becomes inf or NaN in ${options.dtype === DataType.FLOAT16 ? 'float16' : 'bfloat16'} on ${data.source} (finite in float32)`,
+        );
         added++;
       }
       if (added === 0) break;

@@ -82,7 +82,11 @@ export function planHalf(graph: GraphProto, options: HalfPlanOptions): HalfPlan 
     const floatIn = node.input.filter((i) => i && types.get(i) === DataType.FLOAT);
     const floatOut = node.output.filter((o) => o && types.get(o) === DataType.FLOAT);
     // Constant values are data: they follow their readers (applyHalf), they compute nothing.
-    if (floatIn.length === 0 && floatOut.length === 0 || (!node.domain && (node.op_type === 'Constant' || ANY_TYPE_READERS.has(node.op_type ?? '')))) continue;
+    if (
+      (floatIn.length === 0 && floatOut.length === 0) ||
+      (!node.domain && (node.op_type === 'Constant' || ANY_TYPE_READERS.has(node.op_type ?? '')))
+    )
+      continue;
     const keep = (reason: string) => kept.push({ node, reason });
     const op = halfOpOf(node);
     if (!op || (options.dtype === DataType.BFLOAT16 && !op.bfloat16) || (op.minOpset !== undefined && options.opset < op.minOpset)) {
@@ -101,7 +105,10 @@ export function planHalf(graph: GraphProto, options: HalfPlanOptions): HalfPlan 
       keep(`the type of '${unknown[0]}' is not declared and does not follow from the graph`);
       continue;
     }
-    if (ins.some((i) => types.get(node.input[i]!) !== DataType.FLOAT) || outs.some((i) => node.output[i] && types.get(node.output[i]!) !== DataType.FLOAT)) {
+    if (
+      ins.some((i) => types.get(node.input[i]!) !== DataType.FLOAT) ||
+      outs.some((i) => node.output[i] && types.get(node.output[i]!) !== DataType.FLOAT)
+    ) {
       keep('its values are not float32');
       continue;
     }
@@ -127,8 +134,21 @@ export function planHalf(graph: GraphProto, options: HalfPlanOptions): HalfPlan 
 
 /** Ops that only move or select values: in the half type they save no arithmetic. */
 const MOVES_ONLY = new Set([
-  'Concat', 'DepthToSpace', 'Expand', 'Flatten', 'Gather', 'Identity', 'Pad', 'Reshape', 'Slice', 'SpaceToDepth', 'Split',
-  'Squeeze', 'Tile', 'Transpose', 'Unsqueeze',
+  'Concat',
+  'DepthToSpace',
+  'Expand',
+  'Flatten',
+  'Gather',
+  'Identity',
+  'Pad',
+  'Reshape',
+  'Slice',
+  'SpaceToDepth',
+  'Split',
+  'Squeeze',
+  'Tile',
+  'Transpose',
+  'Unsqueeze',
 ]);
 
 /**
@@ -144,7 +164,8 @@ function dropIsolated(graph: GraphProto, moved: Set<NodeProto>, kept: HalfPlan['
     return n;
   };
   const producer = new Map<string, NodeProto>();
-  for (const node of moved) for (const i of halfOutputs(halfOpOf(node)!, node.output.length)) if (node.output[i]) producer.set(node.output[i]!, node);
+  for (const node of moved)
+    for (const i of halfOutputs(halfOpOf(node)!, node.output.length)) if (node.output[i]) producer.set(node.output[i]!, node);
   const readsWeight = new Set<NodeProto>();
   for (const node of moved) {
     for (const i of halfInputs(halfOpOf(node)!, node.input.length)) {
@@ -204,7 +225,9 @@ function setElemType(info: ValueInfoProto, dtype: number): ValueInfoProto {
 export const WEIGHT_ONLY_MIN_ELEMENTS = 256;
 
 export function applyHalf(
-  model: Model, plan: HalfPlan, options: { dtype: HalfType; keepIo: boolean; minSize: number; weightOnly: boolean; conversions: HalfConversions },
+  model: Model,
+  plan: HalfPlan,
+  options: { dtype: HalfType; keepIo: boolean; minSize: number; weightOnly: boolean; conversions: HalfConversions },
 ): HalfResult {
   const graph = model.graph;
   const { dtype } = options;
@@ -214,20 +237,26 @@ export function applyHalf(
   const names = edits.names;
   const initializerAt = new Map(graph.initializer.map((t, i) => [t.name ?? '', i]));
   const constants = new Map<string, NodeProto>();
-  for (const n of graph.node) if (n.op_type === 'Constant' && !n.domain && n.output[0] && constantTensor(n)?.data_type === DataType.FLOAT) constants.set(n.output[0], n);
+  for (const n of graph.node)
+    if (n.op_type === 'Constant' && !n.domain && n.output[0] && constantTensor(n)?.data_type === DataType.FLOAT)
+      constants.set(n.output[0], n);
   const graphInputs = new Set(graph.input.map((i) => i.name ?? ''));
   const graphOutputs = new Set(graph.output.map((o) => o.name ?? ''));
 
   // Who reads a float32 value in an input, and whether in the half type (Shape and Size read any type).
   const readsAnyType = (node: NodeProto) => !node.domain && ANY_TYPE_READERS.has(node.op_type ?? '');
-  const readersOf = (name: string) => editor.consumers(name)
-    .filter((u) => u.index !== SUBGRAPH_READ && !readsAnyType(u.node))
-    .map((u) => ({ ...u, half: plan.moved.has(u.node) && halfInputs(halfOpOf(u.node)!, u.node.input.length).includes(u.index) }));
+  const readersOf = (name: string) =>
+    editor
+      .consumers(name)
+      .filter((u) => u.index !== SUBGRAPH_READ && !readsAnyType(u.node))
+      .map((u) => ({ ...u, half: plan.moved.has(u.node) && halfInputs(halfOpOf(u.node)!, u.node.input.length).includes(u.index) }));
   // The float32 values read, in the order nodes first read them (the order names and Casts are made in).
   const read = new Set<string>();
-  for (const node of graph.node) if (!readsAnyType(node)) for (const name of node.input) if (name && types.get(name) === DataType.FLOAT) read.add(name);
+  for (const node of graph.node)
+    if (!readsAnyType(node)) for (const name of node.input) if (name && types.get(name) === DataType.FLOAT) read.add(name);
   const producedHalf = new Set<string>();
-  for (const node of plan.moved) for (const i of halfOutputs(halfOpOf(node)!, node.output.length)) if (node.output[i]) producedHalf.add(node.output[i]!);
+  for (const node of plan.moved)
+    for (const i of halfOutputs(halfOpOf(node)!, node.output.length)) if (node.output[i]) producedHalf.add(node.output[i]!);
 
   const converted: HalfResult['converted'] = [];
   const added: { node: NodeProto; after?: NodeProto }[] = [];
@@ -249,7 +278,9 @@ export function applyHalf(
         halfValue = names.fresh(`${value}_${halfName}`);
         halfValues.delete(value);
         const producer = editor.producer(value)!;
-        producer.output.forEach((o, i) => { if (o === value) editor.setOutput(producer, i, halfValue); });
+        producer.output.forEach((o, i) => {
+          if (o === value) editor.setOutput(producer, i, halfValue);
+        });
         for (const r of halfReaders) editor.setInput(r.node, r.index, halfValue);
         cast(halfValue, value, DataType.FLOAT, producer);
       } else if (floatReaders.length > 0) {
@@ -263,7 +294,14 @@ export function applyHalf(
     if (halfReaders.length === 0) {
       // Read in float32 only: a large weight may still be stored in the half type and cast back.
       const t = initializer === undefined ? undefined : graph.initializer[initializer]!;
-      if (!options.weightOnly || !t || isOutput || graphInputs.has(value) || numElements(t.dims) < Math.max(options.minSize, WEIGHT_ONLY_MIN_ELEMENTS)) continue;
+      if (
+        !options.weightOnly ||
+        !t ||
+        isOutput ||
+        graphInputs.has(value) ||
+        numElements(t.dims) < Math.max(options.minSize, WEIGHT_ONLY_MIN_ELEMENTS)
+      )
+        continue;
       if (!options.conversions.fits(t)) continue;
       const half = halfTensor(t, options.conversions);
       const after = { ...half.tensor, name: names.fresh(`${value}_${halfName}`) };
@@ -315,7 +353,9 @@ export function applyHalf(
     });
   }
   // Declared types follow the values.
-  graph.value_info = graph.value_info.map((v) => (halfValues.has(v.name ?? '') && types.get(v.name ?? '') === DataType.FLOAT ? setElemType(v, dtype) : v));
+  graph.value_info = graph.value_info.map((v) =>
+    halfValues.has(v.name ?? '') && types.get(v.name ?? '') === DataType.FLOAT ? setElemType(v, dtype) : v,
+  );
   graph.output = graph.output.map((o) => (halfValues.has(o.name ?? '') && !options.keepIo ? setElemType(o, dtype) : o));
 
   // Casts go right after their producer (graph inputs and initializers: first), keeping the order valid.

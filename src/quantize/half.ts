@@ -27,10 +27,23 @@ function halfPass(method: 'fp16' | 'bf16', dtype: HalfType) {
     description: `half precision: float32 weights and compute become ${typeName} where ONNX Runtime's CPU provider runs the op in ${typeName}, with Casts where the rest meets them; nodes whose values overflow on the data keep float32 (check=measure)`,
     options: {
       'keep-io': { type: 'boolean', default: true, description: 'graph inputs and outputs keep float32 (Casts at the boundary)' },
-      'weight-only': { type: 'boolean', default: true, description: `weights of at least ${WEIGHT_ONLY_MIN_ELEMENTS} elements read only by nodes that keep float32 are stored in ${typeName} and Cast back to float32 (a smaller file; the compute stays float32)` },
+      'weight-only': {
+        type: 'boolean',
+        default: true,
+        description: `weights of at least ${WEIGHT_ONLY_MIN_ELEMENTS} elements read only by nodes that keep float32 are stored in ${typeName} and Cast back to float32 (a smaller file; the compute stays float32)`,
+      },
       block: { type: 'string', default: DEFAULT_BLOCK, description: 'op types kept in float32 (separated by , or |)' },
-      check: { type: 'enum', choices: ['measure', 'none'], default: 'measure', description: `measure: run the model on the calibration data (or synthesized inputs) and keep in float32 the nodes whose values leave ${typeName}'s range or become inf/NaN once converted; none: convert without running anything` },
-      calibration: { type: 'string', description: 'inputs the check runs on (a test_data_set folder, .npz, .npy or .pb, like --data); default: synthesized from the input types' },
+      check: {
+        type: 'enum',
+        choices: ['measure', 'none'],
+        default: 'measure',
+        description: `measure: run the model on the calibration data (or synthesized inputs) and keep in float32 the nodes whose values leave ${typeName}'s range or become inf/NaN once converted; none: convert without running anything`,
+      },
+      calibration: {
+        type: 'string',
+        description:
+          'inputs the check runs on (a test_data_set folder, .npz, .npy or .pb, like --data); default: synthesized from the input types',
+      },
       ...selectionOptions(0),
     },
     validate(options) {
@@ -43,15 +56,26 @@ function halfPass(method: 'fp16' | 'bf16', dtype: HalfType) {
       const already = model.graph.initializer.filter((t) => t.data_type === dtype).length;
       const floats = [...types.values()].filter((t) => t === DataType.FLOAT).length;
       if (floats === 0) {
-        summary.skipped.push({ name: model.source?.given ?? 'the model', reason: already > 0 ? `already ${typeName}: no float32 values to convert` : 'no float32 values to convert' });
+        summary.skipped.push({
+          name: model.source?.given ?? 'the model',
+          reason: already > 0 ? `already ${typeName}: no float32 values to convert` : 'no float32 values to convert',
+        });
         return summary;
       }
-      const blocked = new Set(options.block.split(/[,|]/).map((s) => s.trim()).filter((s) => s !== ''));
+      const blocked = new Set(
+        options.block
+          .split(/[,|]/)
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+      );
       // include/exclude match a node by its name and its outputs' (min-size is about initializers: applyHalf).
       const chosen = optionFilter({ ...options, 'min-size': 0 });
       const keep = (node: NodeProto): string | undefined => {
         if (blocked.has(node.op_type ?? '')) return `${node.op_type} is in block (kept in float32)`;
-        return chosen([node.name ?? '', ...node.output].filter((n) => n !== ''), 0);
+        return chosen(
+          [node.name ?? '', ...node.output].filter((n) => n !== ''),
+          0,
+        );
       };
       const minSize = options['min-size'];
       const opset = opsetVersion(model.proto, '') ?? 1;
@@ -59,20 +83,47 @@ function halfPass(method: 'fp16' | 'bf16', dtype: HalfType) {
       let measured: Awaited<ReturnType<typeof measureHalf>> | undefined;
       if (options.check === 'measure') {
         try {
-          measured = await measureHalf(model, { dtype, opset, conversions, keep, minSize, keepIo: options['keep-io'], weightOnly: options['weight-only'], data: options.calibration, inputs: context.inputs, seed: context.seed });
+          measured = await measureHalf(model, {
+            dtype,
+            opset,
+            conversions,
+            keep,
+            minSize,
+            keepIo: options['keep-io'],
+            weightOnly: options['weight-only'],
+            data: options.calibration,
+            inputs: context.inputs,
+            seed: context.seed,
+          });
         } catch (e) {
-          summary.notes.push(`not measured: the model could not be run for the check, so it is converted without it, as check=none (give the check inputs with --data or calibration=DATA): ${uncheckable(e)}`);
+          summary.notes.push(
+            `not measured: the model could not be run for the check, so it is converted without it, as check=none (give the check inputs with --data or calibration=DATA): ${uncheckable(e)}`,
+          );
         }
       }
       const plan = planHalf(model.graph, { dtype, opset, conversions, minSize, keep: (n) => measured?.kept.get(n) ?? keep(n) });
-      const result = applyHalf(model, plan, { dtype, keepIo: options['keep-io'], minSize, weightOnly: options['weight-only'], conversions });
+      const result = applyHalf(model, plan, {
+        dtype,
+        keepIo: options['keep-io'],
+        minSize,
+        weightOnly: options['weight-only'],
+        conversions,
+      });
       for (const { before, after, error } of result.converted) {
-        const bytesBefore = numElements(before.dims) * 4, bytesAfter = numElements(after.dims) * 2;
+        const bytesBefore = numElements(before.dims) * 4,
+          bytesAfter = numElements(after.dims) * 2;
         summary.bytesBefore += bytesBefore;
         summary.bytesAfter += bytesAfter;
         summary.tensors.push({
-          name: before.name ?? '', shape: before.dims.map(Number), dtypeBefore: dtypeName(before.data_type), dtypeAfter: typeName,
-          bytesBefore, bytesAfter, maxAbsError: error.maxAbsError, relRmsError: error.relRmsError, form: after.name === before.name ? typeName : `${typeName}, Cast to float32 (its readers keep float32)`,
+          name: before.name ?? '',
+          shape: before.dims.map(Number),
+          dtypeBefore: dtypeName(before.data_type),
+          dtypeAfter: typeName,
+          bytesBefore,
+          bytesAfter,
+          maxAbsError: error.maxAbsError,
+          relRmsError: error.relRmsError,
+          form: after.name === before.name ? typeName : `${typeName}, Cast to float32 (its readers keep float32)`,
         });
       }
       for (const { node, reason } of plan.kept) {
@@ -80,7 +131,9 @@ function halfPass(method: 'fp16' | 'bf16', dtype: HalfType) {
         summary.skipped.push({ name: node.name || `${node.op_type} → ${node.output[0] ?? ''}`, reason, ...(chosen ? { chosen } : {}) });
       }
       const nodes = plan.moved.size + plan.kept.length;
-      summary.notes.push(`${plan.moved.size} of ${nodes} nodes with float32 values compute in ${typeName}; ${result.casts} Cast${result.casts === 1 ? '' : 's'} added`);
+      summary.notes.push(
+        `${plan.moved.size} of ${nodes} nodes with float32 values compute in ${typeName}; ${result.casts} Cast${result.casts === 1 ? '' : 's'} added`,
+      );
       if (measured) {
         const count = measured.kept.size;
         summary.notes.push(`measured on ${measured.source}: ${count} node${count === 1 ? '' : 's'} kept in float32 for range or inf/NaN`);

@@ -43,8 +43,13 @@ function matMulOnly(w: Weight): boolean {
  * com.microsoft.GatherBlockQuantized, which dequantizes only the rows it gathers.
  */
 function gatherOnly(w: Weight): boolean {
-  return w.uses.length > 0 && w.uses.every((u) => u.role === 'gather') && w.otherUses.length === 0 && !w.isGraphOutput
-    && Number(w.tensor.dims[1]) % 2 === 0;
+  return (
+    w.uses.length > 0 &&
+    w.uses.every((u) => u.role === 'gather') &&
+    w.otherUses.length === 0 &&
+    !w.isGraphOutput &&
+    Number(w.tensor.dims[1]) % 2 === 0
+  );
 }
 
 /** MatMulNBits' B: [N, k_blocks, block/2] bytes, codes low-first along K; scales [N, k_blocks]. */
@@ -71,16 +76,50 @@ const nbitsShift = (symmetric: boolean) => (symmetric ? 8 : 0);
 export const int4Pass = definePass({
   family: 'quantize',
   method: 'int4',
-  description: '4-bit weights in blocks along the reduction axis: MatMulNBits for MatMul weights, opset-21 DequantizeLinear (INT4/UINT4, block_size) for the rest',
+  description:
+    '4-bit weights in blocks along the reduction axis: MatMulNBits for MatMul weights, opset-21 DequantizeLinear (INT4/UINT4, block_size) for the rest',
   options: {
     block: { type: 'integer', min: 16, max: 128, default: 32, description: 'block size along the reduction axis: 16, 32, 64 or 128' },
     symmetric: { type: 'boolean', default: true, description: 'codes −8..7 around zero, or 0..15 with a zero point per block' },
-    format: { type: 'enum', choices: ['auto', 'matmulnbits', 'dq'], default: 'auto', description: 'auto: MatMulNBits where possible, DequantizeLinear elsewhere; dq: DequantizeLinear everywhere; matmulnbits: MatMul weights only' },
-    gather: { type: 'enum', choices: ['dq', 'blockquantized'], default: 'dq', description: 'embedding tables read by Gather: dq (DequantizeLinear of the whole table, standard ONNX) or blockquantized (com.microsoft.GatherBlockQuantized, which dequantizes only the gathered rows; ONNX Runtime)' },
-    'accuracy-level': { type: 'integer', min: 0, max: 4, default: 0, description: "MatMulNBits' accuracy_level: 0 unset (float compute), 4 computes with int8 activations (faster; what ONNX Runtime itself uses when it fuses DequantizeLinear+MatMul)" },
-    requantize: { type: 'boolean', default: false, description: 'weights the model already holds as int8/uint8 codes behind a DequantizeLinear (per tensor or per axis) are first put back as the float values it computes, then quantized to 4 bits like float weights (without it they are left as they are: already int8)' },
-    search: { type: 'enum', choices: ['none', 'mse'], default: 'mse', description: 'mse: per-block clipping search for the smallest squared error; none: scales from min/max' },
-    calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs' },
+    format: {
+      type: 'enum',
+      choices: ['auto', 'matmulnbits', 'dq'],
+      default: 'auto',
+      description:
+        'auto: MatMulNBits where possible, DequantizeLinear elsewhere; dq: DequantizeLinear everywhere; matmulnbits: MatMul weights only',
+    },
+    gather: {
+      type: 'enum',
+      choices: ['dq', 'blockquantized'],
+      default: 'dq',
+      description:
+        'embedding tables read by Gather: dq (DequantizeLinear of the whole table, standard ONNX) or blockquantized (com.microsoft.GatherBlockQuantized, which dequantizes only the gathered rows; ONNX Runtime)',
+    },
+    'accuracy-level': {
+      type: 'integer',
+      min: 0,
+      max: 4,
+      default: 0,
+      description:
+        "MatMulNBits' accuracy_level: 0 unset (float compute), 4 computes with int8 activations (faster; what ONNX Runtime itself uses when it fuses DequantizeLinear+MatMul)",
+    },
+    requantize: {
+      type: 'boolean',
+      default: false,
+      description:
+        'weights the model already holds as int8/uint8 codes behind a DequantizeLinear (per tensor or per axis) are first put back as the float values it computes, then quantized to 4 bits like float weights (without it they are left as they are: already int8)',
+    },
+    search: {
+      type: 'enum',
+      choices: ['none', 'mse'],
+      default: 'mse',
+      description: 'mse: per-block clipping search for the smallest squared error; none: scales from min/max',
+    },
+    calibration: {
+      type: 'string',
+      description:
+        "inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer's output error on these inputs",
+    },
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,Gather', description: 'op types whose weights are quantized' },
     ...selectionOptions(256),
   },
@@ -94,15 +133,20 @@ export const int4Pass = definePass({
     if (options.requantize) {
       const restored = restoreInt8Weights(model);
       const forms = [...new Set(restored.map((r) => r.from))].join(', ');
-      summary.notes.push(restored.length > 0
-        ? `requantize: ${restored.length} weight${restored.length === 1 ? '' : 's'} behind an 8-bit DequantizeLinear (${forms}) put back as their dequantized float32 values, then quantized to 4 bits (errors are against those values)`
-        : 'requantize: no 8-bit DequantizeLinear weight (per tensor or per axis, constant codes and scale) in the main graph');
+      summary.notes.push(
+        restored.length > 0
+          ? `requantize: ${restored.length} weight${restored.length === 1 ? '' : 's'} behind an 8-bit DequantizeLinear (${forms}) put back as their dequantized float32 values, then quantized to 4 bits (errors are against those values)`
+          : 'requantize: no 8-bit DequantizeLinear weight (per tensor or per axis, constant codes and scale) in the main graph',
+      );
     }
     // float16 weights keep float16 scales (MatMulNBits, GatherBlockQuantized and DequantizeLinear take
     // them), so that their readers keep computing in float16 (q4f16).
-    const { weights, skipped } = chooseWeights(model, options,
+    const { weights, skipped } = chooseWeights(
+      model,
+      options,
       (w) => (format === 'matmulnbits' && !matMulOnly(w) ? 'format=matmulnbits, and this weight is not read by MatMul alone' : undefined),
-      [DataType.FLOAT, DataType.FLOAT16]);
+      [DataType.FLOAT, DataType.FLOAT16],
+    );
     summary.skipped.push(...skipped);
     const toNBits = weights.filter((w) => format !== 'dq' && matMulOnly(w));
     const toDq = weights.filter((w) => !toNBits.includes(w));
@@ -124,25 +168,44 @@ export const int4Pass = definePass({
     const start = (w: Weight, axis: number, progress: JobProgress, nbits = false): Promise<QuantizeResult> => {
       const dims = w.tensor.dims.map(Number);
       const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
-      if (factor) return Promise.resolve(gptqQuantize(floatValues(w.tensor), dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }));
+      if (factor)
+        return Promise.resolve(gptqQuantize(floatValues(w.tensor), dims[0]!, dims[1]!, factor, { range: opts.range, symmetric, block }));
       // MatMulNBits weights are packed where the kernels ran, saving a copy of the codes each way.
       const pack = nbits ? { K: dims[0]!, N: dims[1]!, block, shift: nbitsShift(symmetric) } : undefined;
-      return pool.run({ values: floatSource(w.tensor), groups: { kind: 'block', dims, axis, block }, options: { ...opts, nbits: pack, pairs: !nbits } }, progress);
+      return pool.run(
+        { values: floatSource(w.tensor), groups: { kind: 'block', dims, axis, block }, options: { ...opts, nbits: pack, pairs: !nbits } },
+        progress,
+      );
     };
     const axisOf = (w: Weight) => {
       const axes = new Set(w.uses.map((u) => u.reductionAxis));
       return axes.size === 1 ? [...axes][0]! : w.uses[0]!.reductionAxis;
     };
     /** Puts the new initializers (and nodes) in the weight's place and records what changed. */
-    const finish = (w: Weight, q: QuantizeResult, initializers: TensorProto[], nodes: NodeProto[], before: number, shape: number[], form: string) => {
+    const finish = (
+      w: Weight,
+      q: QuantizeResult,
+      initializers: TensorProto[],
+      nodes: NodeProto[],
+      before: number,
+      shape: number[],
+      form: string,
+    ) => {
       replaceWeight(edits, w, initializers, nodes);
       model.settle(initializers);
       const after = initializers.reduce((n, t) => n + t.raw_data!.byteLength, 0);
       summary.bytesBefore += before;
       summary.bytesAfter += after;
       summary.tensors.push({
-        name: w.name, shape, dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: symmetric ? 'int4' : 'uint4', bytesBefore: before, bytesAfter: after, ...q.error,
-        form, details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
+        name: w.name,
+        shape,
+        dtypeBefore: dtypeName(w.tensor.data_type),
+        dtypeAfter: symmetric ? 'int4' : 'uint4',
+        bytesBefore: before,
+        bytesAfter: after,
+        ...q.error,
+        form,
+        details: q.errorBeforeSearch ? { relRmsErrorMinMax: q.errorBeforeSearch.relRmsError } : undefined,
       });
     };
     const applyNBits = (w: Weight, q: QuantizeResult) => {
@@ -150,8 +213,12 @@ export const int4Pass = definePass({
       const before = tensorByteLength(w.tensor);
       const factor = gptq?.factors.get(w);
       const { packed, scales, zeros, kBlocks, blob } = packForMatMulNBits(q, K, N, block, symmetric);
-      const bName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
-      const initializers = [makeTensor(bName, DataType.UINT8, [N, kBlocks, blob], packed), scaleTensor(sName, [N * kBlocks], scales, w.tensor.data_type)];
+      const bName = names.fresh(`${w.name}_Q4`),
+        sName = names.fresh(`${w.name}_scales`);
+      const initializers = [
+        makeTensor(bName, DataType.UINT8, [N, kBlocks, blob], packed),
+        scaleTensor(sName, [N * kBlocks], scales, w.tensor.data_type),
+      ];
       const zName = zeros ? names.fresh(`${w.name}_zero_points`) : undefined;
       if (zeros) initializers.push(makeTensor(zName!, DataType.UINT8, [zeros.length], zeros));
       for (const use of w.uses) {
@@ -162,7 +229,15 @@ export const int4Pass = definePass({
         node.attribute = [intAttribute('K', K), intAttribute('N', N), intAttribute('bits', 4), intAttribute('block_size', block)];
         if (accuracyLevel > 0) node.attribute.push(intAttribute('accuracy_level', accuracyLevel));
       }
-      finish(w, q, initializers, [], before, [K, N], `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}${factor ? ', GPTQ' : ''}`);
+      finish(
+        w,
+        q,
+        initializers,
+        [],
+        before,
+        [K, N],
+        `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}${factor ? ', GPTQ' : ''}`,
+      );
     };
     const applyDq = (w: Weight, q: QuantizeResult) => {
       const dims = w.tensor.dims.map(Number);
@@ -174,11 +249,22 @@ export const int4Pass = definePass({
       const scaleDims = dims.map((d, i) => (i === axis ? groups.blocks : d));
       const type = symmetric ? DataType.INT4 : DataType.UINT4;
       const { initializers, node } = dequantizeWeight(
-        w, names, { dataType: type, dims, bytes: q.packed?.data ?? packNibbles(q.codes) }, { dims: scaleDims, values: q.scales, dataType: w.tensor.data_type },
+        w,
+        names,
+        { dataType: type, dims, bytes: q.packed?.data ?? packNibbles(q.codes) },
+        { dims: scaleDims, values: q.scales, dataType: w.tensor.data_type },
         symmetric ? undefined : { dataType: type, bytes: packNibbles(q.zeroPoints) },
         [intAttribute('axis', axis), intAttribute('block_size', block)],
       );
-      finish(w, q, initializers, [node], before, dims, `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}${factor ? ', GPTQ' : ''}`);
+      finish(
+        w,
+        q,
+        initializers,
+        [node],
+        before,
+        dims,
+        `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}${factor ? ', GPTQ' : ''}`,
+      );
     };
     /**
      * GatherBlockQuantized in its uint8 form (bits 4), which needs no opset 21 or IR 10: two codes a
@@ -192,7 +278,8 @@ export const int4Pass = definePass({
       const data = q.packed?.data ?? packNibbles(q.codes);
       // (c + 8) & 15 is (c & 15) ^ 8: the shift is one XOR per byte of packed signed codes.
       if (symmetric) for (let i = 0; i < data.length; i++) data[i] = data[i]! ^ 0x88;
-      const qName = names.fresh(`${w.name}_Q4`), sName = names.fresh(`${w.name}_scales`);
+      const qName = names.fresh(`${w.name}_Q4`),
+        sName = names.fresh(`${w.name}_scales`);
       const initializers = [
         makeTensor(qName, DataType.UINT8, [V, D / 2], data),
         scaleTensor(sName, [V, blocks], q.scales, w.tensor.data_type),
@@ -201,7 +288,8 @@ export const int4Pass = definePass({
       if (!symmetric) {
         const rowBytes = Math.ceil(blocks / 2);
         const zeros = new Uint8Array(V * rowBytes);
-        for (let v = 0; v < V; v++) for (let b = 0; b < blocks; b++) zeros[v * rowBytes + (b >> 1)]! |= (q.zeroPoints[v * blocks + b]! & 0x0f) << ((b & 1) * 4);
+        for (let v = 0; v < V; v++)
+          for (let b = 0; b < blocks; b++) zeros[v * rowBytes + (b >> 1)]! |= (q.zeroPoints[v * blocks + b]! & 0x0f) << ((b & 1) * 4);
         zName = names.fresh(`${w.name}_zero_points`);
         initializers.push(makeTensor(zName, DataType.UINT8, [V, rowBytes], zeros));
       }
@@ -210,7 +298,12 @@ export const int4Pass = definePass({
         node.op_type = 'GatherBlockQuantized';
         node.domain = MS_DOMAIN;
         edits.graph(use.graph).setInputs(node, [qName, node.input[1]!, sName, ...(zName ? [zName] : [])]);
-        node.attribute = [intAttribute('gather_axis', 0), intAttribute('quantize_axis', 1), intAttribute('block_size', block), intAttribute('bits', 4)];
+        node.attribute = [
+          intAttribute('gather_axis', 0),
+          intAttribute('quantize_axis', 1),
+          intAttribute('block_size', block),
+          intAttribute('bits', 4),
+        ];
       }
       finish(w, q, initializers, [], before, [V, D], `GatherBlockQuantized 4-bit block ${block}${symmetric ? '' : ' with zero points'}`);
     };
@@ -229,7 +322,8 @@ export const int4Pass = definePass({
           // The conversion edited the graphs in place, not through this pass's editor.
           if (change) edits.reindex();
         } catch (e) {
-          for (const w of toDq.filter((w) => !toGbq.has(w))) summary.skipped.push({ name: w.name, reason: `needs opset 21 for 4-bit DequantizeLinear, and ${(e as Error).message}` });
+          for (const w of toDq.filter((w) => !toGbq.has(w)))
+            summary.skipped.push({ name: w.name, reason: `needs opset 21 for 4-bit DequantizeLinear, and ${(e as Error).message}` });
           dqAllowed = false;
         }
       }
@@ -240,7 +334,12 @@ export const int4Pass = definePass({
     const nbits = new Set(toNBits);
     try {
       const report = { progress: context.progress, label: 'int4', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
-      for await (const [w, q] of inOrder([...toNBits, ...toDq], window, (w, progress) => (nbits.has(w) ? start(w, 0, progress, true) : start(w, axisOf(w), progress)), report)) {
+      for await (const [w, q] of inOrder(
+        [...toNBits, ...toDq],
+        window,
+        (w, progress) => (nbits.has(w) ? start(w, 0, progress, true) : start(w, axisOf(w), progress)),
+        report,
+      )) {
         if (nbits.has(w)) applyNBits(w, q);
         else if (toGbq.has(w)) applyGbq(w, q);
         else if (allowDq()) applyDq(w, q);
@@ -251,4 +350,3 @@ export const int4Pass = definePass({
     return summary;
   },
 });
-

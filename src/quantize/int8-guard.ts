@@ -33,9 +33,12 @@ export interface GuardResult {
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
+  let ab = 0,
+    aa = 0,
+    bb = 0;
   for (let i = 0; i < a.length; i++) {
-    const x = a[i]!, y = b[i]!;
+    const x = a[i]!,
+      y = b[i]!;
     ab += x * y;
     aa += x * x;
     bb += y * y;
@@ -49,7 +52,8 @@ function cosine(a: Float32Array, b: Float32Array): number {
  * to include 0): how badly a layer's input survives the integer form, used to rank layers.
  */
 export function activationError(values: Float32Array): number {
-  let min = 0, max = 0;
+  let min = 0,
+    max = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v < min) min = v;
@@ -73,7 +77,10 @@ export function activationError(values: Float32Array): number {
 
 /** The input activation of each use of the weight (its other input) in the main graph. */
 function activationsOf(model: Model, w: Weight): string[] {
-  return w.uses.filter((u) => u.graph === model.graph).map((u) => u.node.input[u.inputIndex === 1 ? 0 : 1] ?? '').filter((n) => n !== '');
+  return w.uses
+    .filter((u) => u.graph === model.graph)
+    .map((u) => u.node.input[u.inputIndex === 1 ? 0 : 1] ?? '')
+    .filter((n) => n !== '');
 }
 
 /** A copy of the model with the activations of `weights` quantized as the integer form would. */
@@ -115,10 +122,18 @@ export interface CheckOptions {
 function checkData(model: Model, options: CheckOptions): EvalData {
   const data = options.data ?? options.inputs?.data;
   try {
-    return loadEvalData(model, { dims: options.inputs?.dims, shapes: data === undefined ? options.inputs?.shapes : undefined, data, seed: options.seed, batches: 2 });
+    return loadEvalData(model, {
+      dims: options.inputs?.dims,
+      shapes: data === undefined ? options.inputs?.shapes : undefined,
+      data,
+      seed: options.seed,
+      batches: 2,
+    });
   } catch (e) {
     if (e instanceof UsageError && data === undefined) {
-      throw new UsageError(`${e.message.replace(/: give evaluation data with --data$/, '')}: give the check inputs with calibration=DATA, or choose the form yourself (mode=weight or mode=dynamic)`);
+      throw new UsageError(
+        `${e.message.replace(/: give evaluation data with --data$/, '')}: give the check inputs with calibration=DATA, or choose the form yourself (mode=weight or mode=dynamic)`,
+      );
     }
     throw e;
   }
@@ -129,7 +144,11 @@ function checkData(model: Model, options: CheckOptions): EvalData {
  * model itself, on the check's data: for forms whose effect cannot be emulated by fake quantization
  * (the integer LSTM quantizes its hidden state inside the op).
  */
-export async function trialCosine(model: Model, build: (trial: Model) => void, options: CheckOptions): Promise<{ cosine: number; source: string }> {
+export async function trialCosine(
+  model: Model,
+  build: (trial: Model) => void,
+  options: CheckOptions,
+): Promise<{ cosine: number; source: string }> {
   const data = checkData(model, options);
   const label = model.source?.given ?? 'the model';
   for (const batch of data.batches) checkFeeds(model, label, batch.inputs);

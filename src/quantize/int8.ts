@@ -76,21 +76,55 @@ function countByOps(weights: Weight[]): string {
     const ops = [...new Set(w.uses.map((u) => u.node.op_type ?? ''))].sort().join('+');
     counts.set(ops, (counts.get(ops) ?? 0) + 1);
   }
-  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([ops, n]) => `${n} ${ops}`).join(', ');
+  return [...counts]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([ops, n]) => `${n} ${ops}`)
+    .join(', ');
 }
 
 export const int8Pass = definePass({
   family: 'quantize',
   method: 'int8',
-  description: '8-bit weights: int8/uint8 codes with per-channel or per-tensor scales; MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger), other weights dequantized by DequantizeLinear (mode=auto)',
+  description:
+    '8-bit weights: int8/uint8 codes with per-channel or per-tensor scales; MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger), other weights dequantized by DequantizeLinear (mode=auto)',
   options: {
-    granularity: { type: 'enum', choices: ['channel', 'tensor'], default: 'channel', description: 'one scale per output channel, or one per tensor' },
+    granularity: {
+      type: 'enum',
+      choices: ['channel', 'tensor'],
+      default: 'channel',
+      description: 'one scale per output channel, or one per tensor',
+    },
     symmetric: { type: 'boolean', default: true, description: 'int8 with zero point 0, or uint8 with a zero point (asymmetric)' },
-    check: { type: 'enum', choices: ['measure', 'none'], default: 'measure', description: `mode=auto: before a MatMul/Gemm weight takes the integer form, run the model on the calibration data (or synthesized inputs) with its activations quantized as that form will, and keep weight-only the layers whose quantized activations move the outputs (cosine below ${GUARD_MIN_COSINE}); none: take the integer form without running anything` },
-    mode: { type: 'enum', choices: ['auto', 'weight', 'dynamic', 'static'], default: 'auto', description: 'auto: each op gets the form measured fastest in ONNX Runtime (bench/RESULTS.md): weights read only by MatMul or plain Gemm computed in integers, Conv, ConvTranspose and Gather weights weight-only (today the same output as dynamic); weight: every weight stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger) wherever the pass has that form, other weights as weight-only; static: Conv, Gemm and MatMul computed in integers with activation scales calibrated on calibration=DATA (QDQ, which ONNX Runtime fuses into QLinearConv, QLinearMatMul and MatMulIntegerToFloat)' },
-    search: { type: 'enum', choices: ['none', 'mse'], default: 'none', description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error' },
-    calibration: { type: 'string', description: 'inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer\'s output error on these inputs; with mode=static, the activation ranges are measured on them' },
-    ops: { type: 'string', default: `${WEIGHT_OPS},${RECURRENT_OPS},Einsum,Attention`, description: 'op types whose weights are quantized (LSTM, GRU, RNN: W and R; Einsum: a constant operand, on its last output axis; com.microsoft Attention: its QKV weights; these weight-only)' },
+    check: {
+      type: 'enum',
+      choices: ['measure', 'none'],
+      default: 'measure',
+      description: `mode=auto: before a MatMul/Gemm weight takes the integer form, run the model on the calibration data (or synthesized inputs) with its activations quantized as that form will, and keep weight-only the layers whose quantized activations move the outputs (cosine below ${GUARD_MIN_COSINE}); none: take the integer form without running anything`,
+    },
+    mode: {
+      type: 'enum',
+      choices: ['auto', 'weight', 'dynamic', 'static'],
+      default: 'auto',
+      description:
+        'auto: each op gets the form measured fastest in ONNX Runtime (bench/RESULTS.md): weights read only by MatMul or plain Gemm computed in integers, Conv, ConvTranspose and Gather weights weight-only (today the same output as dynamic); weight: every weight stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger) wherever the pass has that form, other weights as weight-only; static: Conv, Gemm and MatMul computed in integers with activation scales calibrated on calibration=DATA (QDQ, which ONNX Runtime fuses into QLinearConv, QLinearMatMul and MatMulIntegerToFloat)',
+    },
+    search: {
+      type: 'enum',
+      choices: ['none', 'mse'],
+      default: 'none',
+      description: 'none: scales from min/max; mse: clipping search per group for the smallest squared error',
+    },
+    calibration: {
+      type: 'string',
+      description:
+        "inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): MatMul weights of the main graph are then quantized with GPTQ, which minimizes each layer's output error on these inputs; with mode=static, the activation ranges are measured on them",
+    },
+    ops: {
+      type: 'string',
+      default: `${WEIGHT_OPS},${RECURRENT_OPS},Einsum,Attention`,
+      description:
+        'op types whose weights are quantized (LSTM, GRU, RNN: W and R; Einsum: a constant operand, on its last output axis; com.microsoft Attention: its QKV weights; these weight-only)',
+    },
     ...STATIC_OPTIONS,
     ...selectionOptions(256),
   },
@@ -106,7 +140,11 @@ export const int8Pass = definePass({
     summary.skipped.push(...chosen.skipped.filter((s) => !integer.has(s.name)));
     if (candidates.length === 0) return summary;
     const mode = options.mode === 'static' ? 'weight' : options.mode;
-    const takesDynamic = (w: Weight) => w.tensor.data_type === DataType.FLOAT && w.otherUses.length === 0 && !w.isGraphOutput && w.uses.every(mode === 'auto' ? autoDynamic : dynamicEligible);
+    const takesDynamic = (w: Weight) =>
+      w.tensor.data_type === DataType.FLOAT &&
+      w.otherUses.length === 0 &&
+      !w.isGraphOutput &&
+      w.uses.every(mode === 'auto' ? autoDynamic : dynamicEligible);
     let dynamic = mode === 'dynamic' || (mode === 'auto' && candidates.some(takesDynamic));
     // DequantizeLinear needs opset 10 (13 for per-axis scales); DynamicQuantizeLinear needs 11.
     const current = opsetVersion(model.proto, '') ?? 1;
@@ -115,7 +153,10 @@ export const int8Pass = definePass({
       if (current >= needed) break;
       try {
         const change = requireDefaultOpset(model.proto, needed, usedOps(model));
-        if (change) summary.notes.push(`default opset raised from ${change.from} to ${change.to} for ${dynamic ? 'DynamicQuantizeLinear and ' : ''}DequantizeLinear`);
+        if (change)
+          summary.notes.push(
+            `default opset raised from ${change.from} to ${change.to} for ${dynamic ? 'DynamicQuantizeLinear and ' : ''}DequantizeLinear`,
+          );
         break;
       } catch (e) {
         if (granularity === 'channel' && current >= 10) {
@@ -126,7 +167,11 @@ export const int8Pass = definePass({
           dynamic = false;
           summary.notes.push(`every weight weight-only (the dynamic form needs opset 11): ${(e as Error).message}`);
         } else {
-          for (const w of candidates) summary.skipped.push({ name: w.name, reason: `opset ${current} has no DequantizeLinear and cannot be raised: ${(e as Error).message}` });
+          for (const w of candidates)
+            summary.skipped.push({
+              name: w.name,
+              reason: `opset ${current} has no DequantizeLinear and cannot be raised: ${(e as Error).message}`,
+            });
           return summary;
         }
       }
@@ -140,7 +185,14 @@ export const int8Pass = definePass({
     const names = edits.names;
     const range = symmetric ? INT8 : UINT8;
     const gptqData = options.mode === 'static' ? undefined : options.calibration;
-    const gptq = gptqData !== undefined && granularity === 'channel' ? await planGptq(model, candidates.filter((w) => w.tensor.data_type === DataType.FLOAT), gptqData) : undefined;
+    const gptq =
+      gptqData !== undefined && granularity === 'channel'
+        ? await planGptq(
+            model,
+            candidates.filter((w) => w.tensor.data_type === DataType.FLOAT),
+            gptqData,
+          )
+        : undefined;
     if (gptq) summary.notes.push(gptq.note);
     else if (gptqData !== undefined) summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
@@ -148,13 +200,24 @@ export const int8Pass = definePass({
     let guard: GuardResult | undefined;
     if (mode === 'auto' && dynamic && options.check === 'measure') {
       try {
-        guard = await guardIntegerForm(model, candidates.filter(takesDynamic), { data: options.calibration, inputs: context.inputs, seed: context.seed });
+        guard = await guardIntegerForm(model, candidates.filter(takesDynamic), {
+          data: options.calibration,
+          inputs: context.inputs,
+          seed: context.seed,
+        });
       } catch (e) {
         // Not measured, not chosen: the integer form only where its error is measured small.
         const why = uncheckable(e);
         const integer = candidates.filter(takesDynamic);
-        guard = { demoted: new Map(integer.map((w) => [w, `the integer form could not be checked (${why}); weight-only instead`])), cosine: Number.NaN, source: '', unchecked: [] };
-        summary.notes.push(`auto: the integer form could not be checked, so ${integer.length} MatMul/Gemm weight${integer.length === 1 ? ' is' : 's are'} weight-only (give the check inputs with --data or calibration=DATA): ${why}`);
+        guard = {
+          demoted: new Map(integer.map((w) => [w, `the integer form could not be checked (${why}); weight-only instead`])),
+          cosine: Number.NaN,
+          source: '',
+          unchecked: [],
+        };
+        summary.notes.push(
+          `auto: the integer form could not be checked, so ${integer.length} MatMul/Gemm weight${integer.length === 1 ? ' is' : 's are'} weight-only (give the check inputs with --data or calibration=DATA): ${why}`,
+        );
       }
     }
     const isDynamic = (w: Weight) => dynamic && takesDynamic(w) && !guard?.demoted.has(w);
@@ -162,37 +225,54 @@ export const int8Pass = definePass({
     let lstms = (mode === 'auto' || mode === 'dynamic') && symmetric && granularity === 'channel' ? lstmPairs(model, candidates) : [];
     const lstmCodes = new Map(lstms.map((p) => [p, [quantizeRows(p.w), quantizeRows(p.r)] as const]));
     if (lstms.length > 0 && mode === 'auto' && options.check === 'measure') {
-      const check = await trialCosine(model, (trial) => {
-        const trialEdits = new ModelEditor(trial);
-        const graph = trialEdits.graph(trial.graph);
-        for (const p of lstms) {
-          const node = trial.graph.node[model.graph.node.indexOf(p.node)]!;
-          const [qw, qr] = lstmCodes.get(p)!;
-          const made = rewriteLstm(trial, trialEdits, { ...p, node }, qw, qr);
-          graph.removeInitializer(p.w.tensor);
-          graph.removeInitializer(p.r.tensor);
-          for (const t of made) graph.addInitializer(t);
-        }
-      }, { data: options.calibration, inputs: context.inputs, seed: context.seed }).catch((e: unknown) => ({ cosine: Number.NaN, source: '', why: uncheckable(e) }));
+      const check = await trialCosine(
+        model,
+        (trial) => {
+          const trialEdits = new ModelEditor(trial);
+          const graph = trialEdits.graph(trial.graph);
+          for (const p of lstms) {
+            const node = trial.graph.node[model.graph.node.indexOf(p.node)]!;
+            const [qw, qr] = lstmCodes.get(p)!;
+            const made = rewriteLstm(trial, trialEdits, { ...p, node }, qw, qr);
+            graph.removeInitializer(p.w.tensor);
+            graph.removeInitializer(p.r.tensor);
+            for (const t of made) graph.addInitializer(t);
+          }
+        },
+        { data: options.calibration, inputs: context.inputs, seed: context.seed },
+      ).catch((e: unknown) => ({ cosine: Number.NaN, source: '', why: uncheckable(e) }));
       const n = lstms.length;
       if ('why' in check) {
-        summary.notes.push(`auto: the integer LSTM could not be checked, so ${n} LSTM${n === 1 ? ' is' : 's are'} weight-only (give the check inputs with --data or calibration=DATA): ${check.why}`);
+        summary.notes.push(
+          `auto: the integer LSTM could not be checked, so ${n} LSTM${n === 1 ? ' is' : 's are'} weight-only (give the check inputs with --data or calibration=DATA): ${check.why}`,
+        );
         lstms = [];
       } else if (check.cosine < GUARD_MIN_COSINE) {
-        summary.notes.push(`auto: the integer LSTM (DynamicQuantizeLSTM) checked on ${check.source}: lowest output cosine ${check.cosine.toFixed(6)} < ${GUARD_MIN_COSINE}; ${n} LSTM${n === 1 ? '' : 's'} kept weight-only`);
+        summary.notes.push(
+          `auto: the integer LSTM (DynamicQuantizeLSTM) checked on ${check.source}: lowest output cosine ${check.cosine.toFixed(6)} < ${GUARD_MIN_COSINE}; ${n} LSTM${n === 1 ? '' : 's'} kept weight-only`,
+        );
         lstms = [];
-      } else summary.notes.push(`auto: the integer LSTM (DynamicQuantizeLSTM) checked on ${check.source}: lowest output cosine ${check.cosine.toFixed(6)} with it`);
+      } else
+        summary.notes.push(
+          `auto: the integer LSTM (DynamicQuantizeLSTM) checked on ${check.source}: lowest output cosine ${check.cosine.toFixed(6)} with it`,
+        );
     }
     const inLstm = new Set(lstms.flatMap((p) => [p.w, p.r]));
     if (mode === 'auto') {
-      const integer = candidates.filter(isDynamic), weightOnly = candidates.filter((w) => !isDynamic(w) && !inLstm.has(w));
+      const integer = candidates.filter(isDynamic),
+        weightOnly = candidates.filter((w) => !isDynamic(w) && !inLstm.has(w));
       const n = (ws: Weight[]) => `${ws.length} weight${ws.length === 1 ? '' : 's'}${ws.length ? ` (${countByOps(ws)})` : ''}`;
       const lstm = lstms.length > 0 ? `; ${lstms.length} LSTM${lstms.length === 1 ? '' : 's'} in integers by DynamicQuantizeLSTM` : '';
-      summary.notes.push(`auto: ${n(integer)} dynamic, computed in integers by MatMulInteger; ${n(weightOnly)} weight-only, through DequantizeLinear${lstm}`);
+      summary.notes.push(
+        `auto: ${n(integer)} dynamic, computed in integers by MatMulInteger; ${n(weightOnly)} weight-only, through DequantizeLinear${lstm}`,
+      );
     }
     if (guard && guard.source !== '') {
-      const n = guard.demoted.size, unchecked = guard.unchecked.length;
-      summary.notes.push(`auto: the integer form checked on ${guard.source}: lowest output cosine ${guard.cosine.toFixed(6)} with it${n > 0 ? `; ${n} weight${n === 1 ? '' : 's'} kept weight-only, whose quantized activations moved the outputs` : ''}${unchecked > 0 ? `; ${unchecked} used inside subgraphs, where the check does not reach, take it unchecked` : ''}`);
+      const n = guard.demoted.size,
+        unchecked = guard.unchecked.length;
+      summary.notes.push(
+        `auto: the integer form checked on ${guard.source}: lowest output cosine ${guard.cosine.toFixed(6)} with it${n > 0 ? `; ${n} weight${n === 1 ? '' : 's'} kept weight-only, whose quantized activations moved the outputs` : ''}${unchecked > 0 ? `; ${unchecked} used inside subgraphs, where the check does not reach, take it unchecked` : ''}`,
+      );
     }
     for (const p of lstms) {
       const [qw, qr] = lstmCodes.get(p)!;
@@ -200,11 +280,20 @@ export const int8Pass = definePass({
       replaceWeight(edits, p.w, made, []);
       replaceWeight(edits, p.r, [], []);
       model.settle(made);
-      for (const [w, q, part] of [[p.w, qw, made.slice(0, 3)], [p.r, qr, made.slice(3)]] as const) {
+      for (const [w, q, part] of [
+        [p.w, qw, made.slice(0, 3)],
+        [p.r, qr, made.slice(3)],
+      ] as const) {
         const bytes = part.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
         summary.tensors.push({
-          name: w.name, shape: w.tensor.dims.map(Number), dtypeBefore: 'float32', dtypeAfter: 'int8', bytesBefore: tensorByteLength(w.tensor), bytesAfter: bytes,
-          ...q.error, form: 'DynamicQuantizeLSTM int8 per direction and row (the LSTM computed in integers)',
+          name: w.name,
+          shape: w.tensor.dims.map(Number),
+          dtypeBefore: 'float32',
+          dtypeAfter: 'int8',
+          bytesBefore: tensorByteLength(w.tensor),
+          bytesAfter: bytes,
+          ...q.error,
+          form: 'DynamicQuantizeLSTM int8 per direction and row (the LSTM computed in integers)',
         });
         summary.bytesBefore += tensorByteLength(w.tensor);
         summary.bytesAfter += bytes;
@@ -219,9 +308,25 @@ export const int8Pass = definePass({
       const dims = w.tensor.dims.map(Number);
       const axis = axisOf(w);
       const factor = gptq?.factors.get(w);
-      if (recurrentRows(w, dims, axis)) return pool.run({ values: floatSource(w.tensor), groups: { kind: 'channel', dims: [dims[0]! * dims[1]!, dims[2]!], axis: 0 }, options: { range, symmetric, clipRatios: ratios } }, progress);
-      if (factor && axis === 1) return Promise.resolve(gptqQuantize(floatValues(w.tensor), dims[0]!, dims[1]!, factor, { range, symmetric }));
-      return pool.run({ values: floatSource(w.tensor), groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range, symmetric, clipRatios: ratios } }, progress);
+      if (recurrentRows(w, dims, axis))
+        return pool.run(
+          {
+            values: floatSource(w.tensor),
+            groups: { kind: 'channel', dims: [dims[0]! * dims[1]!, dims[2]!], axis: 0 },
+            options: { range, symmetric, clipRatios: ratios },
+          },
+          progress,
+        );
+      if (factor && axis === 1)
+        return Promise.resolve(gptqQuantize(floatValues(w.tensor), dims[0]!, dims[1]!, factor, { range, symmetric }));
+      return pool.run(
+        {
+          values: floatSource(w.tensor),
+          groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis },
+          options: { range, symmetric, clipRatios: ratios },
+        },
+        progress,
+      );
     };
     try {
       const report = { progress: context.progress, label: 'int8', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
@@ -245,9 +350,14 @@ export const int8Pass = definePass({
         const half = w.tensor.data_type !== DataType.FLOAT;
         const halfScales = half && defaultOpset >= 19;
         const { initializers, node } = dequantizeWeight(
-          w, names,
+          w,
+          names,
           { dataType: symmetric ? DataType.INT8 : DataType.UINT8, dims: codeDims, bytes: new Uint8Array(codes.buffer) },
-          { dims: scaleDims, values: axis === undefined ? Float32Array.of(result.scales[0]!) : result.scales, dataType: halfScales ? w.tensor.data_type : DataType.FLOAT },
+          {
+            dims: scaleDims,
+            values: axis === undefined ? Float32Array.of(result.scales[0]!) : result.scales,
+            dataType: halfScales ? w.tensor.data_type : DataType.FLOAT,
+          },
           // A symmetric zero point is 0, which DequantizeLinear assumes when it is absent: not stored.
           symmetric ? undefined : { dataType: DataType.UINT8, bytes: new Uint8Array(zeroPoints.buffer) },
           axis === undefined ? [] : [intAttribute('axis', rows ? 0 : axis)],
@@ -255,14 +365,16 @@ export const int8Pass = definePass({
         const nodes = [node];
         if (rows) {
           // [D·G·H, I] back to [D, G·H, I] (see recurrentRows).
-          const shape = names.fresh(`${w.name}_shape`), flat = names.fresh(`${w.name}_rows`);
+          const shape = names.fresh(`${w.name}_shape`),
+            flat = names.fresh(`${w.name}_rows`);
           initializers.push(makeTensor(shape, DataType.INT64, [3], new Uint8Array(BigInt64Array.from(dims, BigInt).buffer)));
           node.output = [flat];
           nodes.push(makeNode('Reshape', [flat, shape], [w.name], names.fresh(`${w.name}_Reshape`)));
         }
         if (half && !halfScales) {
           // float32 from DequantizeLinear back to the weight's own dtype (see HALF_DTYPES).
-          const last = nodes[nodes.length - 1]!, float = names.fresh(`${w.name}_float`);
+          const last = nodes[nodes.length - 1]!,
+            float = names.fresh(`${w.name}_float`);
           last.output = [float];
           nodes.push(makeNode('Cast', [float], [w.name], names.fresh(`${w.name}_Cast`), [intAttribute('to', w.tensor.data_type!)]));
         }
@@ -272,10 +384,17 @@ export const int8Pass = definePass({
         summary.bytesBefore += bytesBefore;
         summary.bytesAfter += bytesAfter;
         summary.tensors.push({
-          name: w.name, shape: dims, dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter,
+          name: w.name,
+          shape: dims,
+          dtypeBefore: dtypeName(w.tensor.data_type),
+          dtypeAfter: symmetric ? 'int8' : 'uint8',
+          bytesBefore,
+          bytesAfter,
           ...result.error,
           form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}${halfScales ? `, ${dtypeName(w.tensor.data_type)} scales` : half ? `, Cast to ${dtypeName(w.tensor.data_type)}` : ''}${guard?.demoted.has(w) ? `: ${guard.demoted.get(w)}` : ''}`,
-          details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError } : undefined,
+          details: result.errorBeforeSearch
+            ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError }
+            : undefined,
         });
       }
     } finally {
@@ -294,13 +413,20 @@ function matrixOf(w: Weight, dims: number[]): { transposed: boolean; K: number; 
 }
 
 /** Codes of the integer form: [K, N], a scale per column (or one for all), on the kernel pool. */
-function dynamicCodes(w: Weight, pool: KernelPool, symmetric: boolean, granularity: 'channel' | 'tensor',
-  ratios: number[] | undefined, factor: Float64Array | undefined, progress: JobProgress,
+function dynamicCodes(
+  w: Weight,
+  pool: KernelPool,
+  symmetric: boolean,
+  granularity: 'channel' | 'tensor',
+  ratios: number[] | undefined,
+  factor: Float64Array | undefined,
+  progress: JobProgress,
 ): Promise<QuantizeResult> {
   const { transposed, K, N } = matrixOf(w, w.tensor.dims.map(Number));
   const source = floatSource(w.tensor);
   const range = symmetric ? INT8 : UINT8;
-  if (factor && !transposed && granularity === 'channel') return Promise.resolve(gptqQuantize(toFloat32(source), K, N, factor, { range, symmetric }));
+  if (factor && !transposed && granularity === 'channel')
+    return Promise.resolve(gptqQuantize(toFloat32(source), K, N, factor, { range, symmetric }));
   let kn: Float32Array | FloatSource = source;
   if (transposed) {
     const a = toFloat32(source);
@@ -308,16 +434,31 @@ function dynamicCodes(w: Weight, pool: KernelPool, symmetric: boolean, granulari
     for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) out[k * N + n] = a[n * K + k]!;
     kn = out;
   }
-  return pool.run({ values: kn, groups: granularity === 'channel' ? { kind: 'channel', dims: [K, N], axis: 1 } : { kind: 'tensor' }, options: { range, symmetric, clipRatios: ratios } }, progress);
+  return pool.run(
+    {
+      values: kn,
+      groups: granularity === 'channel' ? { kind: 'channel', dims: [K, N], axis: 1 } : { kind: 'tensor' },
+      options: { range, symmetric, clipRatios: ratios },
+    },
+    progress,
+  );
 }
 
 /** Rewrites a weight read only by MatMul / plain Gemm nodes into the integer form, from its codes. */
 function applyDynamic(
-  model: Model, edits: ModelEditor, w: Weight, result: QuantizeResult, dims: number[], symmetric: boolean, granularity: 'channel' | 'tensor',
-  factor: Float64Array | undefined, summary: PassSummary,
+  model: Model,
+  edits: ModelEditor,
+  w: Weight,
+  result: QuantizeResult,
+  dims: number[],
+  symmetric: boolean,
+  granularity: 'channel' | 'tensor',
+  factor: Float64Array | undefined,
+  summary: PassSummary,
 ) {
   const { transposed, K, N } = matrixOf(w, dims);
-  const expand = <T extends Float32Array | Int16Array>(a: T): number[] => (granularity === 'channel' ? Array.from(a) : new Array<number>(N).fill(a[0]!));
+  const expand = <T extends Float32Array | Int16Array>(a: T): number[] =>
+    granularity === 'channel' ? Array.from(a) : new Array<number>(N).fill(a[0]!);
   const scales = Float32Array.from(expand(result.scales));
   const zeros = symmetric ? Int8Array.from(expand(result.zeroPoints)) : Uint8Array.from(expand(result.zeroPoints));
   const codes = result.codes;
@@ -328,7 +469,13 @@ function applyDynamic(
   summary.bytesBefore += bytesBefore;
   summary.bytesAfter += bytesAfter;
   return {
-    name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: symmetric ? 'int8' : 'uint8', bytesBefore, bytesAfter, ...result.error,
+    name: w.name,
+    shape: dims,
+    dtypeBefore: 'float32',
+    dtypeAfter: symmetric ? 'int8' : 'uint8',
+    bytesBefore,
+    bytesAfter,
+    ...result.error,
     form: `MatMulInteger ${symmetric ? 'int8' : 'uint8'} ${granularity === 'channel' ? 'per-column' : 'per-tensor'} (dynamic${factor && !transposed && granularity === 'channel' ? ', GPTQ' : ''})`,
     details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError } : undefined,
   };

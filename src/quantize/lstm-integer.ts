@@ -25,14 +25,22 @@ export interface LstmPair {
 export function lstmPairs(model: Model, candidates: Weight[]): LstmPair[] {
   const byName = new Map(candidates.map((w) => [w.name, w]));
   const only = (w: Weight | undefined, node: NodeProto) =>
-    w !== undefined && w.tensor.data_type === DataType.FLOAT && w.home === model.graph && w.uses.length === 1 && w.uses[0]!.node === node
-    && w.otherUses.length === 0 && !w.isGraphOutput && !w.isGraphInput && w.tensor.dims.length === 3;
+    w !== undefined &&
+    w.tensor.data_type === DataType.FLOAT &&
+    w.home === model.graph &&
+    w.uses.length === 1 &&
+    w.uses[0]!.node === node &&
+    w.otherUses.length === 0 &&
+    !w.isGraphOutput &&
+    !w.isGraphInput &&
+    w.tensor.dims.length === 3;
   const pairs: LstmPair[] = [];
   for (const node of model.graph.node) {
     if (node.op_type !== 'LSTM' || normalDomain(node.domain) !== '') continue;
     const layout = node.attribute.find((a) => a.name === 'layout');
     if (layout?.i !== undefined && Number(layout.i) !== 0) continue;
-    const w = byName.get(node.input[1] ?? ''), r = byName.get(node.input[2] ?? '');
+    const w = byName.get(node.input[1] ?? ''),
+      r = byName.get(node.input[2] ?? '');
     if (only(w, node) && only(r, node) && w !== r) pairs.push({ node, w: w!, r: r! });
   }
   return pairs;
@@ -62,9 +70,14 @@ export function rewriteLstm(model: Model, edits: ModelEditor, pair: LstmPair, qw
   ensureOpset(model.proto, MS_DOMAIN, 1);
   const made: TensorProto[] = [];
   const inputs: string[] = [];
-  for (const [w, q] of [[pair.w, qw], [pair.r, qr]] as const) {
+  for (const [w, q] of [
+    [pair.w, qw],
+    [pair.r, qr],
+  ] as const) {
     const [d, rows, cols] = w.tensor.dims.map(Number) as [number, number, number];
-    const codes = names.fresh(`${w.name}_quantized`), scale = names.fresh(`${w.name}_scale`), zero = names.fresh(`${w.name}_zero_point`);
+    const codes = names.fresh(`${w.name}_quantized`),
+      scale = names.fresh(`${w.name}_scale`),
+      zero = names.fresh(`${w.name}_zero_point`);
     made.push(
       makeTensor(codes, DataType.INT8, [d, cols, rows], transposedPerDirection(q.codes as Int8Array, d, rows, cols)),
       makeTensor(scale, DataType.FLOAT, [d, rows], new Uint8Array(q.scales.buffer, q.scales.byteOffset, q.scales.byteLength)),
@@ -77,7 +90,9 @@ export function rewriteLstm(model: Model, edits: ModelEditor, pair: LstmPair, qw
   const optional = (i: number) => node.input[i] ?? '';
   node.op_type = 'DynamicQuantizeLSTM';
   node.domain = MS_DOMAIN;
-  edits.graph(model.graph).setInputs(node, [node.input[0]!, wq, rq, optional(3), optional(4), optional(5), optional(6), optional(7), ws, wz, rs, rz]);
+  edits
+    .graph(model.graph)
+    .setInputs(node, [node.input[0]!, wq, rq, optional(3), optional(4), optional(5), optional(6), optional(7), ws, wz, rs, rz]);
   node.attribute = node.attribute.filter((a) => a.name !== 'layout');
   return made;
 }

@@ -20,7 +20,10 @@ export function trialCopy(model: Model): Model {
   const graph = {
     ...g,
     node: g.node.map((n) => ({ ...n, input: [...n.input], output: [...n.output], attribute: [...n.attribute] })),
-    initializer: [...g.initializer], input: [...g.input], output: [...g.output], value_info: [...g.value_info],
+    initializer: [...g.initializer],
+    input: [...g.input],
+    output: [...g.output],
+    value_info: [...g.value_info],
   };
   // Opset entries too: a rewrite of the copy may import a domain (ensureOpset).
   return new Model({ ...model.proto, opset_import: model.proto.opset_import.map((o) => ({ ...o })), graph }, model.source);
@@ -61,7 +64,10 @@ export class ProbeRunner {
   private readonly dir = mkdtempSync(join(tmpdir(), 'onnxpress-probe-'));
   private count = 0;
 
-  constructor(private readonly data: EvalData, private readonly label: string) {
+  constructor(
+    private readonly data: EvalData,
+    private readonly label: string,
+  ) {
     this.ort.prestart();
   }
 

@@ -20,7 +20,9 @@ export function emptyExtremes(): Extremes {
 
 /** Adds the finite values of `data` to `e` (an attention mask's −∞ is not part of any range). */
 export function addExtremes(e: Extremes, data: Float32Array): void {
-  let min = e.min, max = e.max, count = 0;
+  let min = e.min,
+    max = e.max,
+    count = 0;
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
     if (v - v !== 0) continue;
@@ -42,7 +44,9 @@ export class Histogram {
   add(data: Float32Array): void {
     const a = this.absMax;
     if (!(a > 0)) return;
-    const counts = this.counts, half = HISTOGRAM_BINS / 2, perUnit = half / a;
+    const counts = this.counts,
+      half = HISTOGRAM_BINS / 2,
+      perUnit = half / a;
     for (let i = 0; i < data.length; i++) {
       const v = data[i]!;
       if (v - v !== 0) continue;
@@ -81,7 +85,8 @@ export function percentileRange(h: Histogram, e: Extremes, percentile: number, s
     return clamp({ min: -t, max: t });
   }
   const tail = (1 - percentile / 100) / 2;
-  const lo = cut(h.counts, tail), hi = cut(h.counts, 1 - tail);
+  const lo = cut(h.counts, tail),
+    hi = cut(h.counts, 1 - tail);
   const edge = (bin: number) => (bin - HISTOGRAM_BINS / 2) * width;
   return clamp({ min: edge(lo), max: edge(hi + 1) });
 }
@@ -110,8 +115,10 @@ export function entropyRange(h: Histogram, e: Extremes, levels: number): Range {
   const m = h.magnitudes();
   const bins = m.length;
   const width = h.absMax / bins;
-  let best = bins, bestKl = Infinity;
-  const p = new Float64Array(bins), q = new Float64Array(bins);
+  let best = bins,
+    bestKl = Infinity;
+  const p = new Float64Array(bins),
+    q = new Float64Array(bins);
   let beyond = 0;
   for (let i = 0; i < bins; i++) beyond += m[i]!;
   // Thresholds from `levels` bins up, each candidate taking one more bin: `beyond` counts what lies past it.
@@ -121,8 +128,10 @@ export function entropyRange(h: Histogram, e: Extremes, levels: number): Range {
     for (let k = 0; k < i; k++) p[k] = m[k]!;
     p[i - 1]! += beyond;
     for (let j = 0; j < levels; j++) {
-      const start = Math.floor((j * i) / levels), end = Math.floor(((j + 1) * i) / levels);
-      let total = 0, nonEmpty = 0;
+      const start = Math.floor((j * i) / levels),
+        end = Math.floor(((j + 1) * i) / levels);
+      let total = 0,
+        nonEmpty = 0;
       for (let k = start; k < end; k++) {
         total += m[k]!;
         if (m[k] !== 0) nonEmpty++;
@@ -153,10 +162,11 @@ function divergence(p: Float64Array, q: Float64Array, n: number): number {
     if (zeros === n) return 0;
     const take = (eps * zeros) / (n - zeros);
     let sum = 0;
-    for (let k = 0; k < n; k++) sum += (a[k] = a[k] === 0 ? eps : a[k]! - take);
+    for (let k = 0; k < n; k++) sum += a[k] = a[k] === 0 ? eps : a[k]! - take;
     return sum;
   };
-  const sp = smooth(p), sq = smooth(q);
+  const sp = smooth(p),
+    sq = smooth(q);
   if (sp === 0 || sq === 0) return Infinity;
   let kl = 0;
   for (let k = 0; k < n; k++) {

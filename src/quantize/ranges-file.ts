@@ -18,18 +18,33 @@ export function readRangesFile(path: string): RangesRecord {
     if (e instanceof SyntaxError) throw new InputError(`ranges ${path}: not JSON (${e.message})`);
     throw e;
   }
-  const fromReport = isObject(json) && Array.isArray(json.passes) ? json.passes.find((p) => isObject(p) && isObject(p.ranges))?.ranges : undefined;
+  const fromReport =
+    isObject(json) && Array.isArray(json.passes) ? json.passes.find((p) => isObject(p) && isObject(p.ranges))?.ranges : undefined;
   const record = fromReport ?? (isObject(json) && isObject(json.ranges) ? json.ranges : json);
   if (!isObject(record) || !isObject(record.values)) {
-    throw new InputError(`ranges ${path}: no activation ranges (a report of a mode=static run, or an object with 'values': { name: { min, max } })`);
+    throw new InputError(
+      `ranges ${path}: no activation ranges (a report of a mode=static run, or an object with 'values': { name: { min, max } })`,
+    );
   }
   const values: RangesRecord['values'] = Object.create(null);
   for (const [name, v] of Object.entries(record.values)) {
-    if (!isObject(v) || typeof v.min !== 'number' || typeof v.max !== 'number' || !Number.isFinite(v.min) || !Number.isFinite(v.max) || v.min > v.max) {
+    if (
+      !isObject(v) ||
+      typeof v.min !== 'number' ||
+      typeof v.max !== 'number' ||
+      !Number.isFinite(v.min) ||
+      !Number.isFinite(v.max) ||
+      v.min > v.max
+    ) {
       throw new InputError(`ranges ${path}: '${name}' needs finite numbers min ≤ max`);
     }
     values[name] = { min: v.min, max: v.max };
   }
   const text = (v: unknown, fallback: string) => (typeof v === 'string' ? v : fallback);
-  return { method: text(record.method, 'given'), source: text(record.source, path), samples: typeof record.samples === 'number' ? record.samples : 0, values };
+  return {
+    method: text(record.method, 'given'),
+    source: text(record.source, path),
+    samples: typeof record.samples === 'number' ? record.samples : 0,
+    values,
+  };
 }

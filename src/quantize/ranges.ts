@@ -46,14 +46,22 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
       checkFeeds(model, label, batch.inputs);
     } catch (e) {
       // checkFeeds speaks of evaluation data; here the file is named in the label.
-      if (e instanceof InputError) throw new InputError(e.message.replace('which the evaluation data does not give', 'which it does not give').replace('the evaluation data gives', 'it gives'));
+      if (e instanceof InputError)
+        throw new InputError(
+          e.message
+            .replace('which the evaluation data does not give', 'which it does not give')
+            .replace('the evaluation data gives', 'it gives'),
+        );
       throw e;
     }
     refuseNonFinite(batch, label);
   }
   const inputs = new Set(model.graph.input.map((i) => i.name ?? ''));
   const wanted = [...new Set(names)];
-  const probe = exposing(model, wanted.filter((n) => !inputs.has(n)));
+  const probe = exposing(
+    model,
+    wanted.filter((n) => !inputs.has(n)),
+  );
   const dir = mkdtempSync(join(tmpdir(), 'onnxpress-ranges-'));
   // No time budget, as for GPTQ's calibration: --eval-timeout does not reach passes.
   const ort = new OrtProcess(Infinity);
@@ -79,7 +87,9 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
       for (const [name, e] of extremes) ranges.set(name, seen(e));
     } else {
       if (data.samples < MIN_HISTOGRAM_SAMPLES) {
-        warnings.push(`method=${options.method} on ${data.samples} calibration samples (fewer than ${MIN_HISTOGRAM_SAMPLES}): the tails it clips are measured on few values; give more samples, or method=minmax`);
+        warnings.push(
+          `method=${options.method} on ${data.samples} calibration samples (fewer than ${MIN_HISTOGRAM_SAMPLES}): the tails it clips are measured on few values; give more samples, or method=minmax`,
+        );
       }
       const histograms = new Map([...extremes].map(([n, e]) => [n, new Histogram(Math.max(Math.abs(seen(e).min), Math.abs(seen(e).max)))]));
       await each((name, values) => histograms.get(name)?.add(values));
@@ -116,6 +126,9 @@ function refuseNonFinite(batch: EvalBatch, label: string): void {
   for (const a of batch.inputs as NamedArray[]) {
     if (!(a.data instanceof Float32Array || a.data instanceof Float64Array)) continue;
     const i = a.data.findIndex((v) => !Number.isFinite(v));
-    if (i >= 0) throw new InputError(`${label}: input '${a.name}' of ${batch.source} holds ${a.data[i]} at element ${i}: calibration needs finite values`);
+    if (i >= 0)
+      throw new InputError(
+        `${label}: input '${a.name}' of ${batch.source} holds ${a.data[i]} at element ${i}: calibration needs finite values`,
+      );
   }
 }

@@ -13,7 +13,7 @@ export function dequantizeWeight(
   weight: Weight,
   names: NameAllocator,
   q: { dataType: number; dims: number[]; bytes: Uint8Array },
-  scale: { dims: number[]; values: Float32Array; /** float16 stores the scales as float16 (opset 19+) */ dataType?: number },
+  scale: { dims: number[]; values: Float32Array /** float16 stores the scales as float16 (opset 19+) */; dataType?: number },
   zeroPoint: { dataType: number; bytes: Uint8Array } | undefined,
   attributes: AttributeProto[],
 ): { initializers: TensorProto[]; node: NodeProto } {
@@ -22,8 +22,18 @@ export function dequantizeWeight(
   const initializers = [
     makeTensor(qName, q.dataType, q.dims, q.bytes),
     scale.dataType === DataType.FLOAT16 || scale.dataType === DataType.BFLOAT16
-      ? makeTensor(sName, scale.dataType, scale.dims, new Uint8Array(toHalf(scale.values, scale.dataType === DataType.BFLOAT16).bits.buffer))
-      : makeTensor(sName, DataType.FLOAT, scale.dims, new Uint8Array(scale.values.buffer, scale.values.byteOffset, scale.values.byteLength)),
+      ? makeTensor(
+          sName,
+          scale.dataType,
+          scale.dims,
+          new Uint8Array(toHalf(scale.values, scale.dataType === DataType.BFLOAT16).bits.buffer),
+        )
+      : makeTensor(
+          sName,
+          DataType.FLOAT,
+          scale.dims,
+          new Uint8Array(scale.values.buffer, scale.values.byteOffset, scale.values.byteLength),
+        ),
   ];
   const inputs = [qName, sName];
   if (zeroPoint) {

@@ -22,7 +22,12 @@ function intAttr(node: NodeProto, name: string): number | undefined {
 }
 
 /** The dequantized values, or undefined where the form is not one this handles (blocked, 4-bit, other dtypes). */
-function dequantized(x: TensorProto, scale: TensorProto, zero: TensorProto | undefined, node: NodeProto): { values: Float32Array; granularity: string } | undefined {
+function dequantized(
+  x: TensorProto,
+  scale: TensorProto,
+  zero: TensorProto | undefined,
+  node: NodeProto,
+): { values: Float32Array; granularity: string } | undefined {
   if (x.data_type !== DataType.INT8 && x.data_type !== DataType.UINT8) return undefined;
   if (scale.data_type !== DataType.FLOAT || (zero && zero.data_type !== x.data_type)) return undefined;
   if ((intAttr(node, 'block_size') ?? 0) > 0) return undefined;
@@ -60,7 +65,8 @@ export function restoreInt8Weights(model: Model): Restored[] {
   for (const node of [...graph.node]) {
     if (node.op_type !== 'DequantizeLinear' || normalDomain(node.domain) !== '' || node.output.length !== 1) continue;
     const [xName, sName, zName] = node.input;
-    const x = initializers.get(xName ?? ''), scale = initializers.get(sName ?? '');
+    const x = initializers.get(xName ?? ''),
+      scale = initializers.get(sName ?? '');
     const zero = zName ? initializers.get(zName) : undefined;
     const y = node.output[0]!;
     if (!x || !scale || (zName && !zero) || outputs.has(y)) continue;

@@ -40,10 +40,27 @@ import { dequantizeWeight } from './replace.js';
 /** The options int8 takes for mode=static alone (no defaults: absent unless given, so other modes can refuse them). */
 export const STATIC_OPTIONS = {
   activations: { type: 'enum', choices: ['uint8', 'int8'], description: 'mode=static: the type of quantized activations (default uint8)' },
-  'activation-symmetric': { type: 'boolean', description: 'mode=static: activations with zero point 0 (int8) or 128 (uint8) instead of a calibrated one (default false)' },
-  method: { type: 'enum', choices: ['minmax', 'percentile', 'entropy'], description: 'mode=static: how an activation\'s range is chosen from the calibration data: its extremes, a percentile of its values, or the clipping with the least KL divergence (default minmax)' },
-  percentile: { type: 'number', min: 50, max: 100, description: 'method=percentile: the share of values the range keeps, in percent (default 99.999)' },
-  ranges: { type: 'string', description: 'mode=static: activation ranges from a file instead of calibrating: a JSON report of an earlier mode=static run (--report x.json) or a file with its `ranges` object' },
+  'activation-symmetric': {
+    type: 'boolean',
+    description: 'mode=static: activations with zero point 0 (int8) or 128 (uint8) instead of a calibrated one (default false)',
+  },
+  method: {
+    type: 'enum',
+    choices: ['minmax', 'percentile', 'entropy'],
+    description:
+      "mode=static: how an activation's range is chosen from the calibration data: its extremes, a percentile of its values, or the clipping with the least KL divergence (default minmax)",
+  },
+  percentile: {
+    type: 'number',
+    min: 50,
+    max: 100,
+    description: 'method=percentile: the share of values the range keeps, in percent (default 99.999)',
+  },
+  ranges: {
+    type: 'string',
+    description:
+      'mode=static: activation ranges from a file instead of calibrating: a JSON report of an earlier mode=static run (--report x.json) or a file with its `ranges` object',
+  },
 } as const satisfies OptionSpecs;
 
 export const DEFAULT_PERCENTILE = 99.999;
@@ -71,9 +88,12 @@ export function staticProblem(options: StaticOptionValues, exists: (path: string
   if (options.calibration === undefined && options.ranges === undefined) {
     return 'mode=static needs calibration=DATA (inputs to measure activation ranges on: a test_data_set folder, .npz, .npy or .pb) or ranges=FILE';
   }
-  if (!options.symmetric) return 'mode=static stores weights as symmetric int8 (what ONNX Runtime\'s integer kernels take): symmetric=false does not apply';
-  if (options.ranges !== undefined && options.calibration !== undefined) return 'calibration= and ranges= both give activation ranges: give one';
-  if (options.ranges !== undefined && options.method !== undefined) return 'method= chooses ranges from calibration data; with ranges=FILE the file gives them';
+  if (!options.symmetric)
+    return "mode=static stores weights as symmetric int8 (what ONNX Runtime's integer kernels take): symmetric=false does not apply";
+  if (options.ranges !== undefined && options.calibration !== undefined)
+    return 'calibration= and ranges= both give activation ranges: give one';
+  if (options.ranges !== undefined && options.method !== undefined)
+    return 'method= chooses ranges from calibration data; with ranges=FILE the file gives them';
   if (options.percentile !== undefined && options.method !== 'percentile') return 'percentile= applies to method=percentile';
   if (options.ranges !== undefined && !exists(options.ranges)) return `ranges: ${options.ranges}: no such file`;
   return undefined;
@@ -125,9 +145,17 @@ interface Params {
  * Runs mode=static on `model`, filling `summary`; returns the names of the weights it quantized (the
  * int8 pass stores the others weight-only, and reports what its selection leaves out).
  */
-export async function quantizeStatic(model: Model, options: StaticOptionValues, context: PassContext, summary: PassSummary): Promise<Set<string>> {
+export async function quantizeStatic(
+  model: Model,
+  options: StaticOptionValues,
+  context: PassContext,
+  summary: PassSummary,
+): Promise<Set<string>> {
   const graph = model.graph;
-  const ops = options.ops.split(/[,|]/).map((s) => s.trim()).filter((op) => ['Conv', 'Gemm', 'MatMul'].includes(op));
+  const ops = options.ops
+    .split(/[,|]/)
+    .map((s) => s.trim())
+    .filter((op) => ['Conv', 'Gemm', 'MatMul'].includes(op));
   // Every weight of a node computed in integers is quantized, whatever its size: a node with one
   // float weight could not run as QLinearConv. include/exclude choose the nodes.
   const select = () => chooseWeights(model, { ...options, 'min-size': 0, ops: ops.join(',') });
@@ -135,7 +163,8 @@ export async function quantizeStatic(model: Model, options: StaticOptionValues, 
   if (current < 13) {
     try {
       const change = requireDefaultOpset(model.proto, 13, usedOps(model));
-      if (change) summary.notes.push(`default opset raised from ${change.from} to ${change.to} for per-channel QuantizeLinear/DequantizeLinear`);
+      if (change)
+        summary.notes.push(`default opset raised from ${change.from} to ${change.to} for per-channel QuantizeLinear/DequantizeLinear`);
     } catch (e) {
       summary.notes.push(`static: nothing computed in integers, as mode=static needs opset 13: ${(e as Error).message}`);
       return new Set();
@@ -146,14 +175,17 @@ export async function quantizeStatic(model: Model, options: StaticOptionValues, 
   const names = edits.names;
   const g = edits.graph(graph);
   const folded = foldBatchNorms(g, names, (conv) => first.some((w) => w.name === conv.input[1] && w.uses.every((u) => u.node === conv)));
-  if (folded.length) summary.notes.push(`${folded.length} BatchNormalization folded into the Conv before ${folded.length === 1 ? 'it' : 'them'}`);
+  if (folded.length)
+    summary.notes.push(`${folded.length} BatchNormalization folded into the Conv before ${folded.length === 1 ? 'it' : 'them'}`);
   const { rewritten, withBias } = gemmsAsMatMul(g, first, names);
   if (rewritten) summary.notes.push(`${rewritten} Gemm rewritten as MatMul (+ Add of the bias), which ONNX Runtime computes in integers`);
   // The selection again, of the weights as the rewrites left them (a Gemm's weight is now MatMul's).
   const floatCompute: Skip[] = [];
   const computes = findComputes(g, select().weights, options.granularity, floatCompute, withBias);
   if (floatCompute.length) {
-    summary.notes.push(`static: ${floatCompute.length} weight${floatCompute.length === 1 ? '' : 's'} of nodes left to compute in float: ${floatCompute.map((s) => `${s.name} (${s.reason})`).join('; ')}`);
+    summary.notes.push(
+      `static: ${floatCompute.length} weight${floatCompute.length === 1 ? '' : 's'} of nodes left to compute in float: ${floatCompute.map((s) => `${s.name} (${s.reason})`).join('; ')}`,
+    );
   }
   if (computes.length === 0) return new Set();
   const asymmetric = !options['activation-symmetric'];
@@ -170,9 +202,12 @@ export async function quantizeStatic(model: Model, options: StaticOptionValues, 
       const range = ranges.get(source.range)!;
       // Symmetric int8 activations use ±127, as ONNX Runtime's symmetric quantizer does.
       const { scale, zeroPoint } = groupParams(range.min, range.max, activation, !asymmetric);
-      const scaleName = names.fresh(`${source.range}_scale`), zeroPointName = names.fresh(`${source.range}_zp`);
+      const scaleName = names.fresh(`${source.range}_scale`),
+        zeroPointName = names.fresh(`${source.range}_zp`);
       g.addInitializer(makeTensor(scaleName, DataType.FLOAT, [], new Uint8Array(Float32Array.of(scale).buffer)));
-      g.addInitializer(makeTensor(zeroPointName, activation === INT8 ? DataType.INT8 : DataType.UINT8, [], Uint8Array.of(zeroPoint & 0xff)));
+      g.addInitializer(
+        makeTensor(zeroPointName, activation === INT8 ? DataType.INT8 : DataType.UINT8, [], Uint8Array.of(zeroPoint & 0xff)),
+      );
       params.set(source.range, (p = { scale, zeroPoint, scaleName, zeroPointName }));
     }
     return p;
@@ -181,22 +216,32 @@ export async function quantizeStatic(model: Model, options: StaticOptionValues, 
   const handled = await quantizeComputeWeights(model, edits, computes, paramsOf, options, context, summary);
   const biasAdds = quantizeBiasAdds(g, computes, plan, activation, asymmetric, names, summary, handled);
   const count = (op: ComputeOp) => computes.filter((c) => c.op === op).length;
-  const computed = COMPUTE_OPS.filter((op) => count(op) > 0).map((op) => `${count(op)} ${op}`).join(', ');
+  const computed = COMPUTE_OPS.filter((op) => count(op) > 0)
+    .map((op) => `${count(op)} ${op}`)
+    .join(', ');
   const removedRelus = plan.removed.size;
   summary.notes.push(
-    `static: ${computed} computed in integers (QDQ); ${plan.values.size} activations quantized ${options.activations ?? 'uint8'} ${asymmetric ? 'asymmetric' : 'symmetric'} per tensor`
-    + `${removedRelus ? `; ${removedRelus} Relu folded into the quantization before ${removedRelus === 1 ? 'it' : 'them'}` : ''}`
-    + `${biasAdds ? `; ${biasAdds} bias Add${biasAdds === 1 ? '' : 's'} between quantized values with ${activation === INT8 ? 'int8' : 'uint8'} biases (QLinearAdd)` : ''}`,
+    `static: ${computed} computed in integers (QDQ); ${plan.values.size} activations quantized ${options.activations ?? 'uint8'} ${asymmetric ? 'asymmetric' : 'symmetric'} per tensor` +
+      `${removedRelus ? `; ${removedRelus} Relu folded into the quantization before ${removedRelus === 1 ? 'it' : 'them'}` : ''}` +
+      `${biasAdds ? `; ${biasAdds} bias Add${biasAdds === 1 ? '' : 's'} between quantized values with ${activation === INT8 ? 'int8' : 'uint8'} biases (QLinearAdd)` : ''}`,
   );
-  summary.ranges!.values = Object.fromEntries(sources.map((s) => {
-    const p = params.get(s);
-    return [s, { ...ranges.get(s)!, ...(p ? { scale: p.scale, zeroPoint: p.zeroPoint } : {}) }];
-  }));
+  summary.ranges!.values = Object.fromEntries(
+    sources.map((s) => {
+      const p = params.get(s);
+      return [s, { ...ranges.get(s)!, ...(p ? { scale: p.scale, zeroPoint: p.zeroPoint } : {}) }];
+    }),
+  );
   return handled;
 }
 
 /** The nodes computed in integers: every use of a chosen weight that the integer kernels take. */
-function findComputes(g: GraphEditor, weights: Weight[], granularity: 'channel' | 'tensor', skipped: Skip[], withBias: Set<NodeProto>): Compute[] {
+function findComputes(
+  g: GraphEditor,
+  weights: Weight[],
+  granularity: 'channel' | 'tensor',
+  skipped: Skip[],
+  withBias: Set<NodeProto>,
+): Compute[] {
   const graph = g.graph;
   const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
   const types = elementTypes(graph);
@@ -221,8 +266,14 @@ function findComputes(g: GraphEditor, weights: Weight[], granularity: 'channel' 
       const op = u.node.op_type as ComputeOp;
       const bias = op === 'Conv' ? u.node.input[2] : undefined;
       computes.push({
-        node: u.node, op, input: u.node.input[0]!, output: u.node.output[0]!, weight: w, axis: granularity === 'channel' ? u.outputAxis : undefined,
-        bias: bias ? initializers.get(bias) : undefined, quantizedOutput: op === 'Conv' || withBias.has(u.node),
+        node: u.node,
+        op,
+        input: u.node.input[0]!,
+        output: u.node.output[0]!,
+        weight: w,
+        axis: granularity === 'channel' ? u.outputAxis : undefined,
+        bias: bias ? initializers.get(bias) : undefined,
+        quantizedOutput: op === 'Conv' || withBias.has(u.node),
       });
     }
   }
@@ -230,12 +281,18 @@ function findComputes(g: GraphEditor, weights: Weight[], granularity: 'channel' 
 }
 
 /** Why a node cannot be computed in integers by ONNX Runtime's QDQ fusions, or undefined. */
-function computeProblem(node: NodeProto, inputIndex: number, initializers: Map<string, TensorProto>, types: Map<string, number>): string | undefined {
+function computeProblem(
+  node: NodeProto,
+  inputIndex: number,
+  initializers: Map<string, TensorProto>,
+  types: Map<string, number>,
+): string | undefined {
   const op = node.op_type;
   if (op === 'Gemm' && (node.domain ?? '') === '') {
     return `Gemm '${node.name}' has transA, alpha or beta other than 1, or its weight is read elsewhere: it cannot be rewritten as MatMul, and ONNX Runtime leaves a QDQ Gemm in float`;
   }
-  if ((node.domain ?? '') !== '' || !(COMPUTE_OPS as readonly string[]).includes(op ?? '')) return `read by ${op}, which mode=static does not compute`;
+  if ((node.domain ?? '') !== '' || !(COMPUTE_OPS as readonly string[]).includes(op ?? ''))
+    return `read by ${op}, which mode=static does not compute`;
   if (inputIndex !== 1) return `the first input of ${op} '${node.name}': mode=static quantizes weights read as the second`;
   const input = node.input[0] ?? '';
   if (initializers.has(input)) return `${op} '${node.name}' reads two constants`;
@@ -261,7 +318,8 @@ function planValues(g: GraphEditor, computes: Compute[], asymmetric: boolean): P
   const computeOutputs = new Set(computes.map((c) => c.node.output[0]!));
   const plan: Plan = { values: new Map(), rawOf: new Map(), removed: new Set(), quantizedRaw: new Set() };
   const readBy = (value: string, node: NodeProto) => !outputs.has(value) && g.readers(value).every((n) => n === node);
-  const droppable = (p: NodeProto) => asymmetric && p.op_type === 'Relu' && (p.domain ?? '') === '' && computeOutputs.has(p.input[0]!) && readBy(p.input[0]!, p);
+  const droppable = (p: NodeProto) =>
+    asymmetric && p.op_type === 'Relu' && (p.domain ?? '') === '' && computeOutputs.has(p.input[0]!) && readBy(p.input[0]!, p);
   const want = (value: string): boolean => {
     if (plan.values.has(value)) return true;
     if (initializers.has(value) || types.get(value) !== DataType.FLOAT) return false;
@@ -270,7 +328,13 @@ function planValues(g: GraphEditor, computes: Compute[], asymmetric: boolean): P
       plan.removed.add(p);
       plan.rawOf.set(value, p.input[0]!);
       plan.values.set(value, { range: value });
-    } else if (p && PASS_THROUGH.has(p.op_type ?? '') && (p.domain ?? '') === '' && p.output.filter((o) => o).length === 1 && want(p.input[0] ?? '')) {
+    } else if (
+      p &&
+      PASS_THROUGH.has(p.op_type ?? '') &&
+      (p.domain ?? '') === '' &&
+      p.output.filter((o) => o).length === 1 &&
+      want(p.input[0] ?? '')
+    ) {
       plan.values.set(value, { same: p.input[0]! });
     } else {
       plan.values.set(value, { range: value });
@@ -324,14 +388,22 @@ async function rangesFor(model: Model, values: string[], options: StaticOptionVa
   if (options.ranges !== undefined) {
     const record: RangesRecord = readRangesFile(options.ranges);
     const missing = values.find((v) => !Object.hasOwn(record.values, v));
-    if (missing !== undefined) throw new InputError(`ranges ${options.ranges}: no range for '${missing}', which this model quantizes (the file has ${Object.keys(record.values).length})`);
+    if (missing !== undefined)
+      throw new InputError(
+        `ranges ${options.ranges}: no range for '${missing}', which this model quantizes (the file has ${Object.keys(record.values).length})`,
+      );
     summary.ranges = { method: record.method, source: record.source, samples: record.samples, values: {} };
     summary.notes.push(`activation ranges read from ${options.ranges} (${record.method} on ${record.source})`);
     return new Map(values.map((v) => [v, { min: record.values[v]!.min, max: record.values[v]!.max }]));
   }
   const method = options.method ?? 'minmax';
   const percentile = options.percentile ?? DEFAULT_PERCENTILE;
-  const calibrated = await calibrateRanges(model, values, { data: options.calibration!, method, percentile, symmetric: options['activation-symmetric'] ?? false });
+  const calibrated = await calibrateRanges(model, values, {
+    data: options.calibration!,
+    method,
+    percentile,
+    symmetric: options['activation-symmetric'] ?? false,
+  });
   const described = method === 'percentile' ? `percentile ${percentile}` : method;
   summary.notes.push(`activation ranges: ${described} on ${calibrated.samples} samples from ${calibrated.source}`);
   summary.notes.push(...calibrated.warnings.map((w) => `warning: ${w}`));
@@ -344,8 +416,13 @@ async function rangesFor(model: Model, values: string[], options: StaticOptionVa
  * assumes. Returns the names of the weights and of their codes.
  */
 async function quantizeComputeWeights(
-  model: Model, edits: ModelEditor, computes: Compute[], paramsOf: (value: string) => Params,
-  options: StaticOptionValues, context: PassContext, summary: PassSummary,
+  model: Model,
+  edits: ModelEditor,
+  computes: Compute[],
+  paramsOf: (value: string) => Params,
+  options: StaticOptionValues,
+  context: PassContext,
+  summary: PassSummary,
 ): Promise<Set<string>> {
   const names = edits.names;
   const handled = new Set<string>();
@@ -354,18 +431,31 @@ async function quantizeComputeWeights(
   const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
   const pool = new KernelPool(context.threads);
   const start = (w: Weight, progress: Parameters<KernelPool['run']>[1]): Promise<QuantizeResult> => {
-    const axis = axisOf(w), dims = w.tensor.dims.map(Number);
-    return pool.run({ values: floatSource(w.tensor), groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis }, options: { range: INT8, symmetric: true, clipRatios: ratios } }, progress);
+    const axis = axisOf(w),
+      dims = w.tensor.dims.map(Number);
+    return pool.run(
+      {
+        values: floatSource(w.tensor),
+        groups: axis === undefined ? { kind: 'tensor' } : { kind: 'channel', dims, axis },
+        options: { range: INT8, symmetric: true, clipRatios: ratios },
+      },
+      progress,
+    );
   };
   const scalesOf = new Map<Weight, Float32Array>();
   try {
     const report = { progress: context.progress, label: 'int8 static', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
     for await (const [w, result] of inOrder(weights, windowFor(context.threads), start, report)) {
-      const axis = axisOf(w), dims = w.tensor.dims.map(Number);
+      const axis = axisOf(w),
+        dims = w.tensor.dims.map(Number);
       const bytesBefore = tensorByteLength(w.tensor);
       const { initializers, node } = dequantizeWeight(
-        w, names, { dataType: DataType.INT8, dims, bytes: new Uint8Array(result.codes.buffer, result.codes.byteOffset, result.codes.byteLength) },
-        { dims: axis === undefined ? [] : [dims[axis]!], values: result.scales }, undefined, axis === undefined ? [] : [intAttribute('axis', axis)],
+        w,
+        names,
+        { dataType: DataType.INT8, dims, bytes: new Uint8Array(result.codes.buffer, result.codes.byteOffset, result.codes.byteLength) },
+        { dims: axis === undefined ? [] : [dims[axis]!], values: result.scales },
+        undefined,
+        axis === undefined ? [] : [intAttribute('axis', axis)],
       );
       replaceWeight(edits, w, initializers, [node]);
       model.settle(initializers);
@@ -376,9 +466,17 @@ async function quantizeComputeWeights(
       summary.bytesAfter += bytesAfter;
       const ops = [...new Set(computes.filter((c) => c.weight === w).map((c) => c.op))].join('+');
       summary.tensors.push({
-        name: w.name, shape: dims, dtypeBefore: 'float32', dtypeAfter: 'int8', bytesBefore, bytesAfter, ...result.error,
+        name: w.name,
+        shape: dims,
+        dtypeBefore: 'float32',
+        dtypeAfter: 'int8',
+        bytesBefore,
+        bytesAfter,
+        ...result.error,
         form: `QDQ int8 symmetric ${axis === undefined ? 'per-tensor' : `per-channel (axis ${axis})`}, ${ops} computed in integers (static)`,
-        details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError } : undefined,
+        details: result.errorBeforeSearch
+          ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError }
+          : undefined,
       });
     }
   } finally {
@@ -403,7 +501,14 @@ async function quantizeComputeWeights(
  * in float; the bias's rounding error is half a step of its own range. Returns how many.
  */
 function quantizeBiasAdds(
-  g: GraphEditor, computes: Compute[], plan: Plan, range: IntRange, asymmetric: boolean, names: NameAllocator, summary: PassSummary, handled: Set<string>,
+  g: GraphEditor,
+  computes: Compute[],
+  plan: Plan,
+  range: IntRange,
+  asymmetric: boolean,
+  names: NameAllocator,
+  summary: PassSummary,
+  handled: Set<string>,
 ): number {
   let count = 0;
   for (const c of computes) {
@@ -415,12 +520,15 @@ function quantizeBiasAdds(
     const bias = g.graph.initializer.find((t) => t.name === add.input[biasIndex] && t.data_type === DataType.FLOAT);
     const out = add.output[0]!;
     const [next, ...more] = g.readers(out);
-    const quantizedAfter = plan.quantizedRaw.has(out) || (next && more.length === 0 && next.op_type === 'Relu' && plan.quantizedRaw.has(next.output[0]!));
+    const quantizedAfter =
+      plan.quantizedRaw.has(out) || (next && more.length === 0 && next.op_type === 'Relu' && plan.quantizedRaw.has(next.output[0]!));
     if (!bias || !quantizedAfter || g.outputNames().has(out)) continue;
     const values = floatValues(bias);
     const { scale, zeroPoint } = groupParams(Math.min(...values), Math.max(...values), range, !asymmetric);
     const codes = range === INT8 ? new Int8Array(values.length) : new Uint8Array(values.length);
-    let maxAbs = 0, errSq = 0, refSq = 0;
+    let maxAbs = 0,
+      errSq = 0,
+      refSq = 0;
     values.forEach((x, i) => {
       codes[i] = Math.max(range.min, Math.min(range.max, Math.round(x / scale) + zeroPoint));
       const d = Math.abs(Math.fround((codes[i]! - zeroPoint) * scale) - x);
@@ -428,8 +536,12 @@ function quantizeBiasAdds(
       errSq += d * d;
       refSq += x * x;
     });
-    const name = bias.name!, type = range === INT8 ? DataType.INT8 : DataType.UINT8;
-    const q = names.fresh(`${name}_q8`), s = names.fresh(`${name}_scale`), z = names.fresh(`${name}_zp`), dq = names.fresh(`${name}_dq`);
+    const name = bias.name!,
+      type = range === INT8 ? DataType.INT8 : DataType.UINT8;
+    const q = names.fresh(`${name}_q8`),
+      s = names.fresh(`${name}_scale`),
+      z = names.fresh(`${name}_zp`),
+      dq = names.fresh(`${name}_dq`);
     g.addInitializer(makeTensor(q, type, [...bias.dims.map(Number)], new Uint8Array(codes.buffer)));
     g.addInitializer(makeTensor(s, DataType.FLOAT, [], new Uint8Array(Float32Array.of(scale).buffer)));
     g.addInitializer(makeTensor(z, type, [], Uint8Array.of(zeroPoint & 0xff)));
@@ -442,8 +554,15 @@ function quantizeBiasAdds(
     summary.bytesBefore += stillRead ? 0 : values.length * 4;
     summary.bytesAfter += bytesAfter;
     summary.tensors.push({
-      name, shape: bias.dims.map(Number), dtypeBefore: 'float32', dtypeAfter: range === INT8 ? 'int8' : 'uint8', bytesBefore: stillRead ? 0 : values.length * 4, bytesAfter,
-      maxAbsError: maxAbs, relRmsError: refSq > 0 ? Math.sqrt(errSq / refSq) : 0, form: `QDQ ${range === INT8 ? 'int8' : 'uint8'} per-tensor, bias of QLinearAdd (static)`,
+      name,
+      shape: bias.dims.map(Number),
+      dtypeBefore: 'float32',
+      dtypeAfter: range === INT8 ? 'int8' : 'uint8',
+      bytesBefore: stillRead ? 0 : values.length * 4,
+      bytesAfter,
+      maxAbsError: maxAbs,
+      relRmsError: refSq > 0 ? Math.sqrt(errSq / refSq) : 0,
+      form: `QDQ ${range === INT8 ? 'int8' : 'uint8'} per-tensor, bias of QLinearAdd (static)`,
     });
     count++;
   }
@@ -458,8 +577,11 @@ function quantizeBias(g: GraphEditor, c: Compute, inputScale: number, weightScal
   const bias = c.bias!;
   const values = floatValues(bias);
   const n = values.length;
-  const scales = new Float32Array(n), codes = new Int32Array(n);
-  let maxAbs = 0, errSq = 0, refSq = 0;
+  const scales = new Float32Array(n),
+    codes = new Int32Array(n);
+  let maxAbs = 0,
+    errSq = 0,
+    refSq = 0;
   for (let i = 0; i < n; i++) {
     const scale = Math.fround(inputScale * weightScales[weightScales.length === 1 ? 0 : i]!);
     scales[i] = scale > 0 ? scale : 1;
@@ -471,7 +593,9 @@ function quantizeBias(g: GraphEditor, c: Compute, inputScale: number, weightScal
     refSq += x * x;
   }
   const name = bias.name!;
-  const q = names.fresh(`${name}_int32`), s = names.fresh(`${name}_scale`), out = names.fresh(`${name}_dq`);
+  const q = names.fresh(`${name}_int32`),
+    s = names.fresh(`${name}_scale`),
+    out = names.fresh(`${name}_dq`);
   g.addInitializer(makeTensor(q, DataType.INT32, [n], new Uint8Array(codes.buffer)));
   g.addInitializer(makeTensor(s, DataType.FLOAT, [n], new Uint8Array(scales.buffer)));
   g.insertNode(makeNode('DequantizeLinear', [q, s], [out], names.fresh(`${name}_DQ`), [intAttribute('axis', 0)]), 'start');
@@ -479,8 +603,14 @@ function quantizeBias(g: GraphEditor, c: Compute, inputScale: number, weightScal
   const stillRead = g.isRead(name) || g.outputNames().has(name);
   if (!stillRead) g.removeInitializer(bias);
   return {
-    name, shape: [n], dtypeBefore: 'float32', dtypeAfter: 'int32', bytesBefore: stillRead ? 0 : n * 4, bytesAfter: n * 8,
-    maxAbsError: maxAbs, relRmsError: refSq > 0 ? Math.sqrt(errSq / refSq) : 0,
+    name,
+    shape: [n],
+    dtypeBefore: 'float32',
+    dtypeAfter: 'int32',
+    bytesBefore: stillRead ? 0 : n * 4,
+    bytesAfter: n * 8,
+    maxAbsError: maxAbs,
+    relRmsError: refSq > 0 ? Math.sqrt(errSq / refSq) : 0,
     form: `int32, scale input × weight (${c.op} '${c.node.name}', static)`,
   };
 }

@@ -40,18 +40,38 @@ export async function buildReport(options: BuildOptions): Promise<Report> {
   const dry = options.dryRun ? { dryRun: true } : {};
   const reference = options.reference;
   // The input's, counted before the passes changed the model, or counted here (eval).
-  const inputCounts = options.inputParameters !== undefined ? { parameters: options.inputParameters } : parameters(parameterCounts(reference));
+  const inputCounts =
+    options.inputParameters !== undefined ? { parameters: options.inputParameters } : parameters(parameterCounts(reference));
   const report: Report = {
     version: REPORT_VERSION,
     tool: { name: 'onnxpress', version: VERSION },
     command: options.command,
-    input: { path: reference.source?.given ?? '', bytes: totalBytes(options.referenceFiles), files: options.referenceFiles, ...inputCounts },
-    output: { path: options.candidatePath, bytes: totalBytes(options.candidateFiles), files: options.candidateFiles, ...parameters(parameterCounts(candidate)) },
+    input: {
+      path: reference.source?.given ?? '',
+      bytes: totalBytes(options.referenceFiles),
+      files: options.referenceFiles,
+      ...inputCounts,
+    },
+    output: {
+      path: options.candidatePath,
+      bytes: totalBytes(options.candidateFiles),
+      files: options.candidateFiles,
+      ...parameters(parameterCounts(candidate)),
+    },
     sizeRatio: 0,
-    passes: (options.passes ?? []).map((s): PassRecord => ({
-      pass: s.pass, method: s.method, options: s.options, tensorsChanged: s.tensors.length,
-      bytesBefore: s.bytesBefore, bytesAfter: s.bytesAfter, skipped: s.skipped, notes: s.notes, ...(s.ranges ? { ranges: s.ranges } : {}),
-    })),
+    passes: (options.passes ?? []).map(
+      (s): PassRecord => ({
+        pass: s.pass,
+        method: s.method,
+        options: s.options,
+        tensorsChanged: s.tensors.length,
+        bytesBefore: s.bytesBefore,
+        bytesAfter: s.bytesAfter,
+        skipped: s.skipped,
+        notes: s.notes,
+        ...(s.ranges ? { ranges: s.ranges } : {}),
+      }),
+    ),
     tensors: options.tensors ?? compareTensors(reference, candidate),
     gates: [],
     ...dry,

@@ -7,7 +7,16 @@ import type { NamedArray } from '../io/testdata.js';
 import type { Model } from '../ir/model.js';
 import { loadEvalData, type DataOptions, type EvalData } from '../runtime/data.js';
 import type { PartDescription } from '../runtime/split.js';
-import { FidelityAccumulator, PerplexityAccumulator, argmaxRows, classification, latencyStats, ratioSpread, type Classification, type Fidelity } from './metrics.js';
+import {
+  FidelityAccumulator,
+  PerplexityAccumulator,
+  argmaxRows,
+  classification,
+  latencyStats,
+  ratioSpread,
+  type Classification,
+  type Fidelity,
+} from './metrics.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { checkFeeds } from '../runtime/feeds.js';
 import { checkShapeOptions, checkSynthesizedSize, synthesizedHint } from '../runtime/synthesized.js';
@@ -23,7 +32,15 @@ export interface AccuracyReport {
   metric: Metric;
   /** What the figures were measured on. */
   /** `part`: set when the figures come from one part of the data (`auto` reports on the held-out part). */
-  data: { kind: EvalData['kind']; source: string; batches: number; samples: number; description: string; labels?: string; part?: PartDescription };
+  data: {
+    kind: EvalData['kind'];
+    source: string;
+    batches: number;
+    samples: number;
+    description: string;
+    labels?: string;
+    part?: PartDescription;
+  };
   /** The metric for the reference and the compressed model (top-1 or macro F1 as a fraction, perplexity, or cosine). */
   reference: number;
   compressed: number;
@@ -96,7 +113,12 @@ function chooseMetric(requested: Metric | undefined, hasLabels: boolean, firstOu
 }
 
 /** Evaluates `candidatePath` against `referencePath`. Both are run in ONNX Runtime from their files. */
-export async function evaluate(referencePath: string, candidatePath: string, options: EvaluateOptions = {}, reference?: Model): Promise<Evaluation> {
+export async function evaluate(
+  referencePath: string,
+  candidatePath: string,
+  options: EvaluateOptions = {},
+  reference?: Model,
+): Promise<Evaluation> {
   try {
     return await evaluateIn(new OrtProcess(options.timeout), referencePath, candidatePath, options, reference);
   } catch (e) {
@@ -108,7 +130,13 @@ export async function evaluate(referencePath: string, candidatePath: string, opt
   }
 }
 
-async function evaluateIn(ort: OrtProcess, referencePath: string, candidatePath: string, options: EvaluateOptions, reference?: Model): Promise<Evaluation> {
+async function evaluateIn(
+  ort: OrtProcess,
+  referencePath: string,
+  candidatePath: string,
+  options: EvaluateOptions,
+  reference?: Model,
+): Promise<Evaluation> {
   // Started first: the child boots and loads ONNX Runtime while the data is read here (its cost:
   // bench/RESULTS.md, §"ONNX Runtime in a child process: what it costs").
   ort.prestart();
@@ -127,7 +155,10 @@ async function evaluateIn(ort: OrtProcess, referencePath: string, candidatePath:
     const refSession = await ort.load(referencePath, refLabel, options.threads ?? 1);
     const cmpSession = await ort.load(candidatePath, candidatePath, options.threads ?? 1);
     // A model that fails on synthesized inputs most likely wants other shapes: say which options give them.
-    const hint = data.kind === 'synthesized' ? synthesizedHint(refModel, options) : 'the inputs came from --data: give inputs of the shapes the model needs';
+    const hint =
+      data.kind === 'synthesized'
+        ? synthesizedHint(refModel, options)
+        : 'the inputs came from --data: give inputs of the shapes the model needs';
     const evaluation = await measure(ort, refSession, cmpSession, data, options, hint);
     if (options.nodeErrors) evaluation.nodes = await nodeErrors(ort, refModel, cmpModel, data.batches[0]!, hint);
     return evaluation;
@@ -146,7 +177,10 @@ export function latencyWarnings(runs: number, spread: { p10: number; p90: number
   if (spread.p10 < 1 && spread.p90 > 1) {
     warnings.push(`the spread of the ratio crosses 1.0 (p10 ${x(spread.p10)}, p90 ${x(spread.p90)}): the difference is within the noise`);
   }
-  if (runs < MIN_RELIABLE_RUNS) warnings.push(`fewer than ${MIN_RELIABLE_RUNS} runs (${runs}): the ratio and its spread are rough; give --runs ${MIN_RELIABLE_RUNS} or more`);
+  if (runs < MIN_RELIABLE_RUNS)
+    warnings.push(
+      `fewer than ${MIN_RELIABLE_RUNS} runs (${runs}): the ratio and its spread are rough; give --runs ${MIN_RELIABLE_RUNS} or more`,
+    );
   return warnings;
 }
 
@@ -160,39 +194,65 @@ function samplesOf(output: NamedArray): number {
  * of a batch's output: a line each, with one label for each of its positions.
  */
 function checkLines(source: string, perLine: number[], first: number, output: NamedArray, positions: number): void {
-  const samples = samplesOf(output), each = positions / samples;
+  const samples = samplesOf(output),
+    each = positions / samples;
   for (let i = 0; i < samples; i++) {
     const line = first + i;
-    if (line >= perLine.length) throw new UsageError(`${source}: ${perLine.length} lines of labels, but the data has more samples (at least ${line + 1}; one line a sample)`);
+    if (line >= perLine.length)
+      throw new UsageError(
+        `${source}: ${perLine.length} lines of labels, but the data has more samples (at least ${line + 1}; one line a sample)`,
+      );
     if (perLine[line] !== each) {
-      throw new UsageError(`${source}: line ${line + 1} has ${perLine[line]} labels, but sample ${line + 1} of the data has ${each} position${each === 1 ? '' : 's'} (predictions of shape [${output.dims.join(', ')}]; one label a position, one sample a line)`);
+      throw new UsageError(
+        `${source}: line ${line + 1} has ${perLine[line]} labels, but sample ${line + 1} of the data has ${each} position${each === 1 ? '' : 's'} (predictions of shape [${output.dims.join(', ')}]; one label a position, one sample a line)`,
+      );
     }
   }
 }
 
 /** Runs both models on every batch, then times them. */
-async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: RemoteSession, data: EvalData, options: EvaluateOptions, hint: string): Promise<Evaluation> {
+async function measure(
+  ort: OrtProcess,
+  refSession: RemoteSession,
+  cmpSession: RemoteSession,
+  data: EvalData,
+  options: EvaluateOptions,
+  hint: string,
+): Promise<Evaluation> {
   const threads = options.threads ?? 1;
   const fidelity = new Map<string, FidelityAccumulator>();
-  const refPred: number[] = [], cmpPred: number[] = [], labels: number[] = [];
-  const refPpl = new PerplexityAccumulator(), cmpPpl = new PerplexityAccumulator();
+  const refPred: number[] = [],
+    cmpPred: number[] = [],
+    labels: number[] = [];
+  const refPpl = new PerplexityAccumulator(),
+    cmpPpl = new PerplexityAccumulator();
   let metric: Metric | undefined;
-  let labelCursor = 0, lineCursor = 0;
+  let labelCursor = 0,
+    lineCursor = 0;
   const explicit = data.labels?.values;
-  const batchLabels = (batch: typeof data.batches[number], positions: number, output: NamedArray, expected: NamedArray | undefined): ArrayLike<number> | undefined => {
+  const batchLabels = (
+    batch: (typeof data.batches)[number],
+    positions: number,
+    output: NamedArray,
+    expected: NamedArray | undefined,
+  ): ArrayLike<number> | undefined => {
     if (explicit) {
       const perLine = data.labels!.perLine;
       // A text file with a token sequence a line: each line is one sample's labels, all its positions.
       if (perLine) checkLines(data.labels!.source, perLine, lineCursor, output, positions);
       lineCursor += samplesOf(output);
-      if (labelCursor + positions > explicit.length) throw new UsageError(`${data.labels!.source}: ${explicit.length} labels, but the data has more samples (at least ${labelCursor + positions})`);
+      if (labelCursor + positions > explicit.length)
+        throw new UsageError(
+          `${data.labels!.source}: ${explicit.length} labels, but the data has more samples (at least ${labelCursor + positions})`,
+        );
       const slice = explicit.subarray(labelCursor, labelCursor + positions);
       labelCursor += positions;
       return slice;
     }
     if (batch.labels) return batch.labels;
     // Without labels, stored expected outputs of a classifier give labels: their top-1 class.
-    if (expected && expected.dims.length === 2 && (metric === 'top1' || metric === 'f1')) return argmaxRows(expected.data as ArrayLike<number>, classesOf(expected));
+    if (expected && expected.dims.length === 2 && (metric === 'top1' || metric === 'f1'))
+      return argmaxRows(expected.data as ArrayLike<number>, classesOf(expected));
     return undefined;
   };
   const hasLabels = explicit !== undefined || data.batches.some((b) => b.labels !== undefined);
@@ -207,7 +267,8 @@ async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: R
       acc.add(a[i]!.data as ArrayLike<number>, b[i]!.data as ArrayLike<number>);
     }
     if (metric !== 'fidelity') {
-      const out = a[0]!, classes = classesOf(out);
+      const out = a[0]!,
+        classes = classesOf(out);
       const positions = out.data.length / classes;
       const target = batchLabels(batch, positions, out, batch.expected[0]);
       if (!target) throw new UsageError(`metric ${metric} needs labels: give --labels FILE (or labels beside each test_data_set)`);
@@ -224,25 +285,49 @@ async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: R
     options.progress?.tick(1);
   }
   options.progress?.stop();
-  if (explicit && labelCursor !== explicit.length) throw new UsageError(`${data.labels!.source}: ${explicit.length} labels for ${labelCursor} predictions`);
-  if (data.labels?.perLine && lineCursor !== data.labels.perLine.length) throw new UsageError(`${data.labels.source}: ${data.labels.perLine.length} lines of labels for ${lineCursor} samples (one line a sample)`);
+  if (explicit && labelCursor !== explicit.length)
+    throw new UsageError(`${data.labels!.source}: ${explicit.length} labels for ${labelCursor} predictions`);
+  if (data.labels?.perLine && lineCursor !== data.labels.perLine.length)
+    throw new UsageError(
+      `${data.labels.source}: ${data.labels.perLine.length} lines of labels for ${lineCursor} samples (one line a sample)`,
+    );
   const fid = Object.fromEntries([...fidelity].map(([k, v]) => [k, v.result()]));
   const accuracy: AccuracyReport = {
     metric: metric!,
     data: {
-      kind: data.kind, source: data.source, batches: data.batches.length, samples: data.samples, description: describeData(data), labels: data.labels?.source,
+      kind: data.kind,
+      source: data.source,
+      batches: data.batches.length,
+      samples: data.samples,
+      description: describeData(data),
+      labels: data.labels?.source,
       ...(data.part ? { part: data.part } : {}),
     },
-    reference: 1, compressed: 1, drop: 0, fidelity: fid,
+    reference: 1,
+    compressed: 1,
+    drop: 0,
+    fidelity: fid,
   };
   if (metric === 'top1' || metric === 'f1') {
-    const r = classification(refPred, labels), c = classification(cmpPred, labels);
+    const r = classification(refPred, labels),
+      c = classification(cmpPred, labels);
     const key = metric === 'top1' ? 'top1' : 'macroF1';
-    Object.assign(accuracy, { reference: r[key], compressed: c[key], drop: r[key] - c[key], classification: { reference: r, compressed: c } });
+    Object.assign(accuracy, {
+      reference: r[key],
+      compressed: c[key],
+      drop: r[key] - c[key],
+      classification: { reference: r, compressed: c },
+    });
   } else if (metric === 'perplexity') {
-    const r = refPpl.result(), c = cmpPpl.result();
+    const r = refPpl.result(),
+      c = cmpPpl.result();
     const relativeIncrease = c.perplexity / r.perplexity - 1;
-    Object.assign(accuracy, { reference: r.perplexity, compressed: c.perplexity, drop: relativeIncrease, perplexity: { reference: r.perplexity, compressed: c.perplexity, tokens: r.tokens, relativeIncrease } });
+    Object.assign(accuracy, {
+      reference: r.perplexity,
+      compressed: c.perplexity,
+      drop: relativeIncrease,
+      perplexity: { reference: r.perplexity, compressed: c.perplexity, tokens: r.tokens, relativeIncrease },
+    });
   } else {
     const cosines = Object.values(fid).map((f) => f.cosine);
     const worst = cosines.length ? Math.min(...cosines) : 1;
@@ -255,22 +340,41 @@ async function measure(ort: OrtProcess, refSession: RemoteSession, cmpSession: R
     const batch = data.batches[0]!;
     options.progress?.start(runs, 'timing');
     // Timed in the child around session.run alone, the two models in turn (not the messages to it).
-    const [refTimes, cmpTimes] = await ort.time([refSession, cmpSession], batch.inputs, runs, warmup, () => options.progress?.tick(1), hint) as [number[], number[]];
+    const [refTimes, cmpTimes] = (await ort.time(
+      [refSession, cmpSession],
+      batch.inputs,
+      runs,
+      warmup,
+      () => options.progress?.tick(1),
+      hint,
+    )) as [number[], number[]];
     options.progress?.stop();
-    const r = latencyStats(refTimes), c = latencyStats(cmpTimes);
+    const r = latencyStats(refTimes),
+      c = latencyStats(cmpTimes);
     const spread = ratioSpread(refTimes, cmpTimes);
     latency = {
-      threads, runs, warmup, batch: batch.source, reference: { meanMs: r.meanMs, p90Ms: r.p90Ms }, compressed: { meanMs: c.meanMs, p90Ms: c.p90Ms },
-      ratio: c.meanMs / r.meanMs, ratioP10: spread.p10, ratioP90: spread.p90, warnings: latencyWarnings(runs, spread),
+      threads,
+      runs,
+      warmup,
+      batch: batch.source,
+      reference: { meanMs: r.meanMs, p90Ms: r.p90Ms },
+      compressed: { meanMs: c.meanMs, p90Ms: c.p90Ms },
+      ratio: c.meanMs / r.meanMs,
+      ratioP10: spread.p10,
+      ratioP90: spread.p90,
+      warnings: latencyWarnings(runs, spread),
     };
   }
   return { accuracy, latency };
 }
 
 export function describeData(data: EvalData): string {
-  const part = data.part === undefined ? []
-    : data.part.part === 'held-out' ? [`${data.part.range}, held out (the choice was made on ${data.part.other})`]
-      : [`${data.part.range}, to choose on (${data.part.other} held out)`];
+  const part =
+    data.part === undefined
+      ? []
+      : data.part.part === 'held-out'
+        ? [`${data.part.range}, held out (the choice was made on ${data.part.other})`]
+        : [`${data.part.range}, to choose on (${data.part.other} held out)`];
   if (data.kind === 'synthesized') {
     // What was assumed, and how to change it: synthesized figures are only as good as these shapes.
     const batches = `${plural(data.batches.length, 'batch', 'batches')} (${plural(data.samples, 'sample')})`;

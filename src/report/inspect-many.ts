@@ -38,7 +38,8 @@ function transposedDigest(t: TensorProto, size: number): string {
   const out = new Uint8Array(bytes.byteLength);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
-      const from = (r * cols + c) * size, to = (c * rows + r) * size;
+      const from = (r * cols + c) * size,
+        to = (c * rows + r) * size;
       for (let b = 0; b < size; b++) out[to + b] = bytes[from + b]!;
     }
   }
@@ -48,7 +49,14 @@ function transposedDigest(t: TensorProto, size: number): string {
 /** What the files hold in common: each file's initializers against those of the files before it. */
 export function inspectAcross(models: { path: string; model: Model }[]): AcrossFiles {
   const seen = new Map<string, Set<number>>(); // `${length}|${sha256}` → files holding it
-  const result: AcrossFiles = { files: models.map((m) => m.path), tensors: 0, bytes: 0, groups: 0, transposed: { tensors: 0, bytes: 0 }, perFile: [] };
+  const result: AcrossFiles = {
+    files: models.map((m) => m.path),
+    tensors: 0,
+    bytes: 0,
+    groups: 0,
+    transposed: { tensors: 0, bytes: 0 },
+    perFile: [],
+  };
   for (const [index, { path, model }] of models.entries()) {
     const mine = new Map<string, number>();
     const flippedOnly = new Map<string, number>();
@@ -90,8 +98,13 @@ export function inspectAcross(models: { path: string; model: Model }[]): AcrossF
 
 export function renderAcross(unsafe: AcrossFiles): string {
   const r = printable(unsafe);
-  const lines = [`across the ${r.files.length} files: ${r.tensors} ${r.tensors === 1 ? 'initializer repeats' : 'initializers repeat'} another file's bytes (${formatBytes(r.bytes)} in ${r.groups} groups); ${r.transposed.tensors} more ${r.transposed.tensors === 1 ? 'is' : 'are'} another file's stored transposed (${formatBytes(r.transposed.bytes)})`];
-  for (const f of r.perFile) lines.push(`  ${f.file}: ${f.tensors} repeated (${formatBytes(f.bytes)}), ${f.transposed} transposed (${formatBytes(f.transposedBytes)})`);
+  const lines = [
+    `across the ${r.files.length} files: ${r.tensors} ${r.tensors === 1 ? 'initializer repeats' : 'initializers repeat'} another file's bytes (${formatBytes(r.bytes)} in ${r.groups} groups); ${r.transposed.tensors} more ${r.transposed.tensors === 1 ? 'is' : 'are'} another file's stored transposed (${formatBytes(r.transposed.bytes)})`,
+  ];
+  for (const f of r.perFile)
+    lines.push(
+      `  ${f.file}: ${f.tensors} repeated (${formatBytes(f.bytes)}), ${f.transposed} transposed (${formatBytes(f.transposedBytes)})`,
+    );
   lines.push(`  (compress ${r.files.join(' ')} -o DIR --share dedup stores each once)`);
   return lines.join('\n');
 }

@@ -93,7 +93,9 @@ function countDuplicates(tensors: { t: import('../ir/onnx.js').TensorProto; byte
     if (!list) groups.set(key, (list = []));
     list.push(entry);
   }
-  let copies = 0, groupCount = 0, bytes = 0;
+  let copies = 0,
+    groupCount = 0,
+    bytes = 0;
   for (const list of groups.values()) {
     if (list.length < 2) continue;
     const byHash = new Map<string, number>();
@@ -103,7 +105,10 @@ function countDuplicates(tensors: { t: import('../ir/onnx.js').TensorProto; byte
       const seen = byHash.get(digest) ?? 0;
       byHash.set(digest, seen + 1);
       if (seen === 1) groupCount++;
-      if (seen >= 1) { copies++; bytes += n; }
+      if (seen >= 1) {
+        copies++;
+        bytes += n;
+      }
     }
   }
   return { tensors: copies, groups: groupCount, bytes };
@@ -144,7 +149,10 @@ export function parameterCounts(model: Model): ParameterCounts {
     const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
     for (const n of graph.node) {
       // A codebook's values are stored once; the weight the model computes has an element per code.
-      const codes = n.op_type === 'Gather' && n.input[0] && n.input[1] && initializers.has(n.input[0]) ? codesBehind(n.input[1], producers, initializers) : undefined;
+      const codes =
+        n.op_type === 'Gather' && n.input[0] && n.input[1] && initializers.has(n.input[0])
+          ? codesBehind(n.input[1], producers, initializers)
+          : undefined;
       if (codes) {
         quantized.set(codes, -1);
         quantized.set(n.input[0]!, 0);
@@ -163,12 +171,14 @@ export function parameterCounts(model: Model): ParameterCounts {
       }
       if (n.op_type === 'MatMulNBits' && n.input[1]) {
         for (const aux of n.input.slice(2, 4)) if (aux) quantized.set(aux, 0);
-        const k = n.attribute.find((a) => a.name === 'K')?.i, nn = n.attribute.find((a) => a.name === 'N')?.i;
+        const k = n.attribute.find((a) => a.name === 'K')?.i,
+          nn = n.attribute.find((a) => a.name === 'N')?.i;
         if (k !== undefined && nn !== undefined) quantized.set(n.input[1], toNumber(k) * toNumber(nn));
       }
     }
   });
-  let count = 0, codebookValues = 0;
+  let count = 0,
+    codebookValues = 0;
   forEachTensor(model.proto, ({ tensor }) => {
     const q = quantized.get(tensor.name ?? '');
     if (q !== undefined) count += q >= 0 ? q : numElements(tensor.dims);
@@ -183,11 +193,12 @@ export function inspectModel(model: Model): InspectReport {
   const graph = model.graph;
   const initializerNames = new Set(graph.initializer.map((t) => t.name ?? ''));
   const ops: Record<string, number> = {};
-  let nodes = 0, subgraphs = 0;
+  let nodes = 0,
+    subgraphs = 0;
   const countNodes = (list: import('../ir/onnx.js').NodeProto[]) => {
     for (const n of list) {
       const domain = normalDomain(n.domain);
-      const key = domain ? `${domain}.${n.op_type ?? ''}` : n.op_type ?? '';
+      const key = domain ? `${domain}.${n.op_type ?? ''}` : (n.op_type ?? '');
       ops[key] = (ops[key] ?? 0) + 1;
       nodes++;
     }
@@ -201,7 +212,10 @@ export function inspectModel(model: Model): InspectReport {
   const tensors: TensorSummary[] = [];
   const forDuplicates: { t: import('../ir/onnx.js').TensorProto; bytes: number }[] = [];
   const byDtype: InspectReport['byDtype'] = {};
-  let parameters = 0, weightBytes = 0, externalTensors = 0, externalBytes = 0;
+  let parameters = 0,
+    weightBytes = 0,
+    externalTensors = 0,
+    externalBytes = 0;
   const externalFiles = new Set<string>();
   forEachTensor(proto, ({ tensor, place, depth }) => {
     const bytes = tensorByteLength(tensor);
@@ -266,7 +280,10 @@ export function quantizedLine(q: InspectReport['quantized']): string {
     const short = form.replace(/ (per-tensor|per-axis|blocked)$/, '');
     counts.set(short, (counts.get(short) ?? 0) + n);
   }
-  const forms = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([f, n]) => `${n} ${f}`).join(', ');
+  const forms = [...counts]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([f, n]) => `${n} ${f}`)
+    .join(', ');
   return `quantized weights: ${q.tensors} tensor${q.tensors === 1 ? '' : 's'}, ${formatBytes(q.bytes)}: ${forms}`;
 }
 
@@ -275,21 +292,48 @@ export function renderInspect(unsafe: InspectReport): string {
   const r = printable(unsafe);
   const lines: string[] = [];
   lines.push(`${r.file ?? 'model'}  ${r.fileBytes !== undefined ? formatBytes(r.fileBytes) : ''}`.trimEnd());
-  lines.push(`  IR ${r.irVersion}, opsets ${Object.entries(r.opsets).map(([d, v]) => `${d} ${v}`).join(', ')}${r.producer.name ? `, made by ${r.producer.name} ${r.producer.version ?? ''}`.trimEnd() : ''}`);
+  lines.push(
+    `  IR ${r.irVersion}, opsets ${Object.entries(r.opsets)
+      .map(([d, v]) => `${d} ${v}`)
+      .join(', ')}${r.producer.name ? `, made by ${r.producer.name} ${r.producer.version ?? ''}`.trimEnd() : ''}`,
+  );
   lines.push('', 'inputs');
   lines.push(table(r.inputs.map((v) => ['  ' + v.name, v.dtype, shapeText(v)])));
   lines.push('outputs');
   lines.push(table(r.outputs.map((v) => ['  ' + v.name, v.dtype, shapeText(v)])));
-  lines.push('', `${r.nodes} nodes${r.subgraphs ? ` (${r.subgraphs} subgraphs)` : ''}${r.functions ? `, ${r.functions} functions` : ''}: ` +
-    Object.entries(r.ops).slice(0, 12).map(([op, n]) => `${op} ${n}`).join(', ') + (Object.keys(r.ops).length > 12 ? ', …' : ''));
-  lines.push('', `weights: ${formatCount(r.parameters)} floating-point parameters, ${formatBytes(r.weightBytes)} in ${r.tensors.length} tensors`);
-  lines.push(table(Object.entries(r.byDtype).map(([d, e]) => ['  ' + d, `${e.tensors} tensors`, formatCount(e.elements), formatBytes(e.bytes)]), [false, true, true, true]));
-  if (r.external.tensors > 0) lines.push(`external data: ${r.external.tensors} tensors, ${formatBytes(r.external.bytes)} in ${r.external.files.join(', ')}`);
+  lines.push(
+    '',
+    `${r.nodes} nodes${r.subgraphs ? ` (${r.subgraphs} subgraphs)` : ''}${r.functions ? `, ${r.functions} functions` : ''}: ` +
+      Object.entries(r.ops)
+        .slice(0, 12)
+        .map(([op, n]) => `${op} ${n}`)
+        .join(', ') +
+      (Object.keys(r.ops).length > 12 ? ', …' : ''),
+  );
+  lines.push(
+    '',
+    `weights: ${formatCount(r.parameters)} floating-point parameters, ${formatBytes(r.weightBytes)} in ${r.tensors.length} tensors`,
+  );
+  lines.push(
+    table(
+      Object.entries(r.byDtype).map(([d, e]) => ['  ' + d, `${e.tensors} tensors`, formatCount(e.elements), formatBytes(e.bytes)]),
+      [false, true, true, true],
+    ),
+  );
+  if (r.external.tensors > 0)
+    lines.push(`external data: ${r.external.tensors} tensors, ${formatBytes(r.external.bytes)} in ${r.external.files.join(', ')}`);
   if (r.quantized.tensors > 0) lines.push(quantizedLine(r.quantized));
-  lines.push(`duplicates: ${r.duplicates.tensors} tensors repeat another (${formatBytes(r.duplicates.bytes)} in ${r.duplicates.groups} groups)`);
+  lines.push(
+    `duplicates: ${r.duplicates.tensors} tensors repeat another (${formatBytes(r.duplicates.bytes)} in ${r.duplicates.groups} groups)`,
+  );
   if (r.largest.length > 0) {
     lines.push('', 'largest tensors');
-    lines.push(table(r.largest.slice(0, 5).map((t) => ['  ' + t.name, t.dtype, `[${t.shape.join(', ')}]`, formatBytes(t.bytes), t.where]), [false, false, false, true, false]));
+    lines.push(
+      table(
+        r.largest.slice(0, 5).map((t) => ['  ' + t.name, t.dtype, `[${t.shape.join(', ')}]`, formatBytes(t.bytes), t.where]),
+        [false, false, false, true, false],
+      ),
+    );
   }
   return lines.join('\n');
 }

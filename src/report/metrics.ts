@@ -27,7 +27,8 @@ export class FidelityAccumulator {
   add(reference: ArrayLike<number | bigint>, compressed: ArrayLike<number | bigint>): void {
     if (reference.length !== compressed.length) throw new Error(`outputs differ in size: ${reference.length} vs ${compressed.length}`);
     for (let i = 0; i < reference.length; i++) {
-      const r = Number(reference[i]), c = Number(compressed[i]);
+      const r = Number(reference[i]),
+        c = Number(compressed[i]);
       if (!Number.isFinite(r) || !Number.isFinite(c)) {
         // Identical non-finite values (both NaN, same infinity) carry no error; any other pairing is unbounded.
         if (!(Object.is(r, c) || (Number.isNaN(r) && Number.isNaN(c)))) this.nonFinite++;
@@ -45,7 +46,8 @@ export class FidelityAccumulator {
   }
 
   result(): Fidelity {
-    if (this.nonFinite > 0) return { maxAbsError: Infinity, meanAbsError: Infinity, cosine: NaN, snrDb: -Infinity, count: this.n + this.nonFinite };
+    if (this.nonFinite > 0)
+      return { maxAbsError: Infinity, meanAbsError: Infinity, cosine: NaN, snrDb: -Infinity, count: this.n + this.nonFinite };
     const norms = Math.sqrt(this.refSq) * Math.sqrt(this.cmpSq);
     // Identical outputs have cosine exactly 1; the division would leave a rounding residue.
     const cosine = this.errSq === 0 ? 1 : norms === 0 ? 0 : this.dot / norms;
@@ -64,10 +66,14 @@ export function argmaxRows(values: ArrayLike<number | bigint>, classes: number):
   const rows = Math.floor(values.length / classes);
   const out = new Int32Array(rows);
   for (let r = 0; r < rows; r++) {
-    let best = 0, bestValue = -Infinity;
+    let best = 0,
+      bestValue = -Infinity;
     for (let c = 0; c < classes; c++) {
       const v = Number(values[r * classes + c]);
-      if (v > bestValue) { bestValue = v; best = c; }
+      if (v > bestValue) {
+        bestValue = v;
+        best = c;
+      }
     }
     out[r] = best;
   }
@@ -84,17 +90,28 @@ export interface Classification {
 
 export function classification(predictions: ArrayLike<number>, labels: ArrayLike<number>): Classification {
   if (predictions.length !== labels.length) throw new Error(`${predictions.length} predictions for ${labels.length} labels`);
-  const tp = new Map<number, number>(), fp = new Map<number, number>(), fn = new Map<number, number>();
+  const tp = new Map<number, number>(),
+    fp = new Map<number, number>(),
+    fn = new Map<number, number>();
   const bump = (m: Map<number, number>, k: number) => m.set(k, (m.get(k) ?? 0) + 1);
   let correct = 0;
   for (let i = 0; i < labels.length; i++) {
-    const p = predictions[i]!, l = labels[i]!;
-    if (p === l) { correct++; bump(tp, l); } else { bump(fp, p); bump(fn, l); }
+    const p = predictions[i]!,
+      l = labels[i]!;
+    if (p === l) {
+      correct++;
+      bump(tp, l);
+    } else {
+      bump(fp, p);
+      bump(fn, l);
+    }
   }
   const classes = new Set([...tp.keys(), ...fp.keys(), ...fn.keys()]);
   let f1Sum = 0;
   for (const c of classes) {
-    const t = tp.get(c) ?? 0, f = fp.get(c) ?? 0, n = fn.get(c) ?? 0;
+    const t = tp.get(c) ?? 0,
+      f = fp.get(c) ?? 0,
+      n = fn.get(c) ?? 0;
     f1Sum += t === 0 ? 0 : (2 * t) / (2 * t + f + n);
   }
   return { top1: labels.length ? correct / labels.length : 0, macroF1: classes.size ? f1Sum / classes.size : 0, samples: labels.length };
@@ -149,7 +166,8 @@ export function nearestRank(sorted: number[], q: number): number {
  * timer's resolution) has no ratio and is left out; with none left both are NaN.
  */
 export function ratioSpread(referenceMs: number[], compressedMs: number[]): { p10: number; p90: number; ratios: number[] } {
-  if (referenceMs.length !== compressedMs.length) throw new Error(`${referenceMs.length} reference runs for ${compressedMs.length} compressed runs`);
+  if (referenceMs.length !== compressedMs.length)
+    throw new Error(`${referenceMs.length} reference runs for ${compressedMs.length} compressed runs`);
   const ratios = referenceMs.flatMap((r, i) => (r > 0 ? [compressedMs[i]! / r] : []));
   const sorted = [...ratios].sort((a, b) => a - b);
   return { p10: nearestRank(sorted, 0.1), p90: nearestRank(sorted, 0.9), ratios };

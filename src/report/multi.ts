@@ -24,7 +24,9 @@ export interface MultiReport {
   };
   /** The one external data file every model reads (with a share pass: dedup, near or cluster). */
   shared?: {
-    path: string; bytes: number; tensors: number;
+    path: string;
+    bytes: number;
+    tensors: number;
     /** Per model, in order: its tensors that read bytes stored before (transposed: through a new Transpose node), and the bytes it reads. */
     models: { path: string; reused: number; transposed: number; savedBytes: number; readsBytes: number }[];
   };
@@ -44,10 +46,16 @@ export function renderMultiTerminal(report: MultiReport): string {
     lines.push(`  ${safe.input}: ${formatBytes(m.input.bytes)} → ${safe.output}: ${formatBytes(m.output.bytes)}`);
   }
   if (report.shared) {
-    lines.push(`  shared data ${printable(report.shared.path)}: ${formatBytes(report.shared.bytes)}, ${report.shared.tensors} tensors (counted once in the total; each model's figure above counts the part it reads)`);
-    lines.push(`  stored once for several models: ${t.sharedTensors} ${t.sharedTensors === 1 ? 'tensor' : 'tensors'}, ${formatBytes(t.sharedBytes)}; ${formatBytes(t.savedBytes)} not written again`);
+    lines.push(
+      `  shared data ${printable(report.shared.path)}: ${formatBytes(report.shared.bytes)}, ${report.shared.tensors} tensors (counted once in the total; each model's figure above counts the part it reads)`,
+    );
+    lines.push(
+      `  stored once for several models: ${t.sharedTensors} ${t.sharedTensors === 1 ? 'tensor' : 'tensors'}, ${formatBytes(t.sharedBytes)}; ${formatBytes(t.savedBytes)} not written again`,
+    );
   }
-  lines.push(`  total: ${formatBytes(t.inputBytes)} → ${formatBytes(t.outputBytes)} (${t.sizeRatio > 0 ? (1 / t.sizeRatio).toFixed(2) : '∞'}× smaller)`);
+  lines.push(
+    `  total: ${formatBytes(t.inputBytes)} → ${formatBytes(t.outputBytes)} (${t.sizeRatio > 0 ? (1 / t.sizeRatio).toFixed(2) : '∞'}× smaller)`,
+  );
   return [...parts, lines.join('\n')].join('\n\n');
 }
 
@@ -57,19 +65,26 @@ export function renderMultiMarkdown(unsafe: MultiReport): string {
   const t = r.total;
   const cell = (text: string) => text.replace(/\|/g, '\\|');
   const rows = [
-    '| file | input | output |', '| --- | ---: | ---: |',
+    '| file | input | output |',
+    '| --- | ---: | ---: |',
     ...r.models.map((m) => `| \`${cell(m.output.path)}\` | ${formatBytes(m.input.bytes)} | ${formatBytes(m.output.bytes)} |`),
     ...(r.shared ? [`| \`${cell(r.shared.path)}\` (shared data, ${r.shared.tensors} tensors) | | ${formatBytes(r.shared.bytes)} |`] : []),
     `| **total** | ${formatBytes(t.inputBytes)} | ${formatBytes(t.outputBytes)} |`,
   ];
   const lines = [`### onnxpress compress: ${r.models.length} models`, '', ...rows, ''];
-  if (r.shared) lines.push(`Stored once for several models: ${t.sharedTensors} tensors, ${formatBytes(t.sharedBytes)}; ${formatBytes(t.savedBytes)} not written again. Each model's output counts its model file and the part of the shared data it reads.`, '');
+  if (r.shared)
+    lines.push(
+      `Stored once for several models: ${t.sharedTensors} tensors, ${formatBytes(t.sharedBytes)}; ${formatBytes(t.savedBytes)} not written again. Each model's output counts its model file and the part of the shared data it reads.`,
+      '',
+    );
   return [lines.join('\n'), ...unsafe.models.map((m) => renderMarkdown(m))].join('\n');
 }
 
 export function multiReport(models: Report[], total: Omit<MultiReport['total'], 'sizeRatio'>, shared?: MultiReport['shared']): MultiReport {
   return {
-    version: REPORT_VERSION, command: 'compress', models,
+    version: REPORT_VERSION,
+    command: 'compress',
+    models,
     total: { ...total, sizeRatio: total.inputBytes > 0 ? total.outputBytes / total.inputBytes : 0 },
     ...(shared ? { shared } : {}),
   };

@@ -62,7 +62,13 @@ function exposing(model: Model, names: string[]): Model {
 }
 
 /** The per-node errors on `batch`, worst cosine first. */
-export async function nodeErrors(ort: OrtProcess, reference: Model, candidate: Model, batch: EvalBatch, hint: string): Promise<NodeError[]> {
+export async function nodeErrors(
+  ort: OrtProcess,
+  reference: Model,
+  candidate: Model,
+  batch: EvalBatch,
+  hint: string,
+): Promise<NodeError[]> {
   const refOutputs = floatNodeOutputs(reference);
   const shared = [...floatNodeOutputs(candidate).keys()].filter((name) => refOutputs.has(name));
   if (shared.length === 0) return [];
@@ -79,19 +85,27 @@ export async function nodeErrors(ort: OrtProcess, reference: Model, candidate: M
     const cmp = await run(candidate, 'candidate.onnx', candidate.source?.given ?? 'the compressed model');
     const errors: Omit<NodeError, 'noiseAdded'>[] = [];
     for (const name of shared) {
-      const a = ref.get(name), b = cmp.get(name);
+      const a = ref.get(name),
+        b = cmp.get(name);
       if (!a || !b || !(a.data instanceof Float32Array) || !(b.data instanceof Float32Array) || a.data.length !== b.data.length) continue;
       const acc = new FidelityAccumulator();
       acc.add(a.data, b.data);
       const f = acc.result();
       const node = refOutputs.get(name)!;
-      errors.push({ name: node.name || name, opType: node.op_type ?? '', output: name, cosine: f.cosine, snrDb: f.snrDb, maxAbsError: f.maxAbsError });
+      errors.push({
+        name: node.name || name,
+        opType: node.op_type ?? '',
+        output: name,
+        cosine: f.cosine,
+        snrDb: f.snrDb,
+        maxAbsError: f.maxAbsError,
+      });
     }
     const snrOf = new Map(errors.map((e) => [e.output, Number.isNaN(e.snrDb) ? -Infinity : e.snrDb]));
     const upstream = upstreamSnr(reference, snrOf);
     const noise = (snrDb: number) => 10 ** (-snrDb / 10);
     const ranked = errors.map((e) => {
-      const input = Math.min(Infinity, ...(refOutputs.get(e.output)!.input.map((i) => upstream(i))));
+      const input = Math.min(Infinity, ...refOutputs.get(e.output)!.input.map((i) => upstream(i)));
       return { ...e, noiseAdded: noise(snrOf.get(e.output)!) - noise(input) };
     });
     return ranked.sort((x, y) => y.noiseAdded - x.noiseAdded || x.snrDb - y.snrDb);

@@ -56,7 +56,9 @@ export function budgetRows(r: Report): string[][] {
   const a = r.auto;
   if (!a) return [];
   const budget = `accuracy drop ≤ ${a.budget}: ${a.withinBudget ? 'within budget' : 'NOT within budget (the smallest drop reached is reported)'}`;
-  const data = a.data ? [['data', `chosen on ${a.data.chosenOn}; the figures below are measured on ${a.data.reportedOn}, held out from the choice`]] : [];
+  const data = a.data
+    ? [['data', `chosen on ${a.data.chosenOn}; the figures below are measured on ${a.data.reportedOn}, held out from the choice`]]
+    : [];
   const fell = (a.fellBack ?? []).map((f) => ['not 4-bit', `${f.name}: written at ${f.written} (${f.reason})`]);
   return [['budget', `${budget}${a.data ? ` on ${a.data.chosenOn}` : ''}; recipe ${a.recipe}`], ...data, ...fell];
 }
@@ -71,8 +73,20 @@ export function sensitivityTable(r: Report): string[][] {
 export function trialsTable(r: Report, from = 0): string[][] {
   const a = r.auto!;
   const measured = a.sensitivity.length;
-  return [['trial', 'step', 'int4', 'int8', 'float', 'bytes', 'drop'],
-    ...a.trials.map((t, i) => [String(i + 1), t.step ?? (i < measured ? 'sensitivity' : 'search'), String(t.int4), String(t.int8), String(t.float), formatBytes(t.bytes), fmt(t.drop)]).slice(from)];
+  return [
+    ['trial', 'step', 'int4', 'int8', 'float', 'bytes', 'drop'],
+    ...a.trials
+      .map((t, i) => [
+        String(i + 1),
+        t.step ?? (i < measured ? 'sensitivity' : 'search'),
+        String(t.int4),
+        String(t.int8),
+        String(t.float),
+        formatBytes(t.bytes),
+        fmt(t.drop),
+      ])
+      .slice(from),
+  ];
 }
 
 export function fmt(v: number | undefined, digits = 4): string {
@@ -104,27 +118,40 @@ function accuracyLines(r: Report): string[] {
   const lines: string[] = [];
   // A perplexity that fell shows as −0.08 %, not +-0.08 %.
   const drop = a.metric === 'perplexity' ? `${a.drop < 0 ? '−' : '+'}${fmt(100 * Math.abs(a.drop), 2)}%` : `drop ${fmt(a.drop)}`;
-  lines.push(`${metricName(a.metric)} ${fmt(a.reference)} → ${fmt(a.compressed)} (${drop}) on ${a.data.description}${a.data.labels ? `, labels ${a.data.labels}` : ''}`);
-  if (a.classification && a.metric === 'top1') lines.push(`macro F1 ${fmt(a.classification.reference.macroF1)} → ${fmt(a.classification.compressed.macroF1)}`);
+  lines.push(
+    `${metricName(a.metric)} ${fmt(a.reference)} → ${fmt(a.compressed)} (${drop}) on ${a.data.description}${a.data.labels ? `, labels ${a.data.labels}` : ''}`,
+  );
+  if (a.classification && a.metric === 'top1')
+    lines.push(`macro F1 ${fmt(a.classification.reference.macroF1)} → ${fmt(a.classification.compressed.macroF1)}`);
   if (a.perplexity) lines.push(plural(a.perplexity.tokens, 'token'));
   return lines;
 }
 
 function tensorTable(tensors: TensorRow[]): string[][] {
-  return [['tensor', 'dtype', 'bytes', 'sparsity', 'max abs err', 'rel RMS err'],
+  return [
+    ['tensor', 'dtype', 'bytes', 'sparsity', 'max abs err', 'rel RMS err'],
     ...worstTensors(tensors).map((t) => [
-      t.name, `${t.dtypeBefore} → ${t.dtypeAfter ?? '–'}`, `${formatBytes(t.bytesBefore)} → ${formatBytes(t.bytesAfter)}`,
-      t.sparsity === undefined ? '–' : `${(100 * t.sparsity).toFixed(1)}%`, fmt(t.maxAbsError), fmt(t.relRmsError),
-    ])];
+      t.name,
+      `${t.dtypeBefore} → ${t.dtypeAfter ?? '–'}`,
+      `${formatBytes(t.bytesBefore)} → ${formatBytes(t.bytesAfter)}`,
+      t.sparsity === undefined ? '–' : `${(100 * t.sparsity).toFixed(1)}%`,
+      fmt(t.maxAbsError),
+      fmt(t.relRmsError),
+    ]),
+  ];
 }
 
 /** The ten nodes that add the most error (Report.nodes is in that order). */
 export function nodeTable(r: Report): string[][] {
-  return [['node', 'op', 'output', 'noise added', 'SNR dB', 'cosine', 'max abs err'],
-    ...(r.nodes ?? []).slice(0, 10).map((n) => [n.name, n.opType, n.output, fmt(n.noiseAdded), fmt(n.snrDb, 1), fmt(n.cosine, 6), fmt(n.maxAbsError)])];
+  return [
+    ['node', 'op', 'output', 'noise added', 'SNR dB', 'cosine', 'max abs err'],
+    ...(r.nodes ?? [])
+      .slice(0, 10)
+      .map((n) => [n.name, n.opType, n.output, fmt(n.noiseAdded), fmt(n.snrDb, 1), fmt(n.cosine, 6), fmt(n.maxAbsError)]),
+  ];
 }
 
-export const NODES_TITLE = 'nodes adding the most error (first batch; noise added: noise-to-signal power beyond the inputs\')';
+export const NODES_TITLE = "nodes adding the most error (first batch; noise added: noise-to-signal power beyond the inputs')";
 
 export function renderTerminal(unsafe: Report): string {
   const r = printable(unsafe);
@@ -137,7 +164,10 @@ export function renderTerminal(unsafe: Report): string {
   for (const [i, l] of accuracyLines(r).entries()) rows.push([i === 0 ? 'accuracy' : '', l]);
   if (r.accuracy) {
     for (const [name, f] of Object.entries(r.accuracy.fidelity)) {
-      rows.push(['fidelity', `${name}: max abs ${fmt(f.maxAbsError)}, mean abs ${fmt(f.meanAbsError)}, cosine ${fmt(f.cosine, 6)}, SNR ${fmt(f.snrDb, 1)} dB`]);
+      rows.push([
+        'fidelity',
+        `${name}: max abs ${fmt(f.maxAbsError)}, mean abs ${fmt(f.meanAbsError)}, cosine ${fmt(f.cosine, 6)}, SNR ${fmt(f.snrDb, 1)} dB`,
+      ]);
     }
   }
   rows.push(...latencyRows(r.latency, true));
@@ -180,8 +210,18 @@ export function renderMarkdown(unsafe: Report): string {
   lines.push(mdTable(rows));
   if (r.accuracy) {
     lines.push('', '#### Output fidelity', '');
-    lines.push(mdTable([['output', 'max abs', 'mean abs', 'cosine', 'SNR dB'],
-      ...Object.entries(r.accuracy.fidelity).map(([n, f]) => [n, fmt(f.maxAbsError), fmt(f.meanAbsError), fmt(f.cosine, 6), fmt(f.snrDb, 1)])]));
+    lines.push(
+      mdTable([
+        ['output', 'max abs', 'mean abs', 'cosine', 'SNR dB'],
+        ...Object.entries(r.accuracy.fidelity).map(([n, f]) => [
+          n,
+          fmt(f.maxAbsError),
+          fmt(f.meanAbsError),
+          fmt(f.cosine, 6),
+          fmt(f.snrDb, 1),
+        ]),
+      ]),
+    );
   }
   if (r.auto) {
     lines.push('', '#### Sensitivity (drop with only this layer at 4 bits), most sensitive first', '', mdTable(sensitivityTable(r)));

@@ -61,7 +61,15 @@ export interface Report {
    * each codebook's values); absent where it equals `parameters`.
    */
   input: { path: string; bytes: number; files: FileSize[]; parameters: number; storedParameters?: number };
-  output: { path: string; bytes: number; files: FileSize[]; parameters: number; storedParameters?: number; gzipBytes?: number; identical?: boolean };
+  output: {
+    path: string;
+    bytes: number;
+    files: FileSize[];
+    parameters: number;
+    storedParameters?: number;
+    gzipBytes?: number;
+    identical?: boolean;
+  };
   /** output.bytes / input.bytes. */
   sizeRatio: number;
   passes: PassRecord[];
@@ -83,10 +91,14 @@ export interface Report {
    * accuracy and latency on the other, held-out part.
    */
   auto?: {
-    budget: number; recipe: string; withinBudget: boolean; sensitivity: { name: string; drop: number }[];
+    budget: number;
+    recipe: string;
+    withinBudget: boolean;
+    sensitivity: { name: string; drop: number }[];
     data?: { chosenOn: string; reportedOn: string };
     /** `step`: what the trial tried ("fc2.weight alone at int4", "every layer at int4", "fc2.weight → int8"). */
-    trials: { bytes: number; drop: number; int4: number; int8: number; float: number; step?: string }[]; chosen: Record<string, string>;
+    trials: { bytes: number; drop: number; int4: number; int8: number; float: number; step?: string }[];
+    chosen: Record<string, string>;
     /** Layers that could not take 4 bits: what they were written at instead, and why. */
     fellBack?: { name: string; asked: string; written: string; reason: string }[];
   };
@@ -109,16 +121,26 @@ export function checkGates(report: Report, gates: GateOptions): GateResult[] {
   if (gates.minSizeReduction !== undefined) {
     const actual = report.input.bytes / report.output.bytes;
     const passed = actual >= gates.minSizeReduction;
-    results.push({ gate: 'min-size-reduction', threshold: gates.minSizeReduction, actual, passed,
-      message: `size reduction ${actual.toFixed(3)}× ${passed ? 'meets' : 'is below'} the required ${gates.minSizeReduction}×` });
+    results.push({
+      gate: 'min-size-reduction',
+      threshold: gates.minSizeReduction,
+      actual,
+      passed,
+      message: `size reduction ${actual.toFixed(3)}× ${passed ? 'meets' : 'is below'} the required ${gates.minSizeReduction}×`,
+    });
   }
   if (gates.maxAccuracyDrop !== undefined) {
     const a = report.accuracy;
     if (!a) throw new Error('--max-accuracy-drop needs an evaluation');
     const passed = a.drop <= gates.maxAccuracyDrop;
     const what = a.metric === 'perplexity' ? 'relative perplexity increase' : a.metric === 'fidelity' ? '1 − cosine' : `${a.metric} drop`;
-    results.push({ gate: 'max-accuracy-drop', threshold: gates.maxAccuracyDrop, actual: a.drop, passed,
-      message: `${what} ${a.drop.toFixed(4)} ${passed ? 'is within' : 'exceeds'} the allowed ${gates.maxAccuracyDrop} by ${Math.abs(gates.maxAccuracyDrop - a.drop).toFixed(4)}` });
+    results.push({
+      gate: 'max-accuracy-drop',
+      threshold: gates.maxAccuracyDrop,
+      actual: a.drop,
+      passed,
+      message: `${what} ${a.drop.toFixed(4)} ${passed ? 'is within' : 'exceeds'} the allowed ${gates.maxAccuracyDrop} by ${Math.abs(gates.maxAccuracyDrop - a.drop).toFixed(4)}`,
+    });
   }
   if (gates.minCosine !== undefined) {
     const a = report.accuracy;
@@ -126,16 +148,26 @@ export function checkGates(report: Report, gates: GateOptions): GateResult[] {
     const cosines = Object.entries(a.fidelity);
     const [name, worst] = cosines.reduce((w, e) => (e[1].cosine < w[1].cosine ? e : w), cosines[0] ?? ['', { cosine: 1 } as never]);
     const passed = worst.cosine >= gates.minCosine;
-    results.push({ gate: 'min-cosine', threshold: gates.minCosine, actual: worst.cosine, passed,
-      message: `lowest output cosine ${worst.cosine.toFixed(6)}${name ? ` (${name})` : ''} ${passed ? 'meets' : 'is below'} the required ${gates.minCosine}` });
+    results.push({
+      gate: 'min-cosine',
+      threshold: gates.minCosine,
+      actual: worst.cosine,
+      passed,
+      message: `lowest output cosine ${worst.cosine.toFixed(6)}${name ? ` (${name})` : ''} ${passed ? 'meets' : 'is below'} the required ${gates.minCosine}`,
+    });
   }
   if (gates.maxLatencyRatio !== undefined) {
     const l = report.latency;
     if (!l) throw new Error('--max-latency-ratio needs a latency measurement');
     const passed = l.ratio <= gates.maxLatencyRatio;
     const ms = (x: number) => x.toFixed(3);
-    results.push({ gate: 'max-latency-ratio', threshold: gates.maxLatencyRatio, actual: l.ratio, passed,
-      message: `mean latency ${ms(l.reference.meanMs)} → ${ms(l.compressed.meanMs)} ms, ${l.ratio.toFixed(3)}× (p10–p90 ${l.ratioP10.toFixed(2)}–${l.ratioP90.toFixed(2)}×, ${l.runs} runs) ${passed ? 'is within' : 'exceeds'} the allowed ${gates.maxLatencyRatio}×` });
+    results.push({
+      gate: 'max-latency-ratio',
+      threshold: gates.maxLatencyRatio,
+      actual: l.ratio,
+      passed,
+      message: `mean latency ${ms(l.reference.meanMs)} → ${ms(l.compressed.meanMs)} ms, ${l.ratio.toFixed(3)}× (p10–p90 ${l.ratioP10.toFixed(2)}–${l.ratioP90.toFixed(2)}×, ${l.runs} runs) ${passed ? 'is within' : 'exceeds'} the allowed ${gates.maxLatencyRatio}×`,
+    });
   }
   if (gates.strict) {
     const short = report.passes.flatMap((p) => {
@@ -144,16 +176,27 @@ export function checkGates(report: Report, gates: GateOptions): GateResult[] {
       if (p.tensorsChanged === 0) return [`${name} changed nothing`];
       return limits > 0 ? [`${name} left ${limits} tensor${limits === 1 ? '' : 's'} alone (see skipped)`] : [];
     });
-    results.push({ gate: 'strict', threshold: 0, actual: short.length, passed: short.length === 0,
-      message: short.length === 0 ? 'every pass did all it was asked' : short.join('; ') });
+    results.push({
+      gate: 'strict',
+      threshold: 0,
+      actual: short.length,
+      passed: short.length === 0,
+      message: short.length === 0 ? 'every pass did all it was asked' : short.join('; '),
+    });
   }
   return results;
 }
 
 /** JSON text of the report. Infinite values (an identical output's SNR) are written as the strings "Infinity"/"-Infinity". */
 export function reportJson(report: Report): string {
-  return terminalSafeJson(JSON.stringify(report, (_k, v) => {
-    if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? null : v > 0 ? 'Infinity' : '-Infinity';
-    return v;
-  }, 2));
+  return terminalSafeJson(
+    JSON.stringify(
+      report,
+      (_k, v) => {
+        if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? null : v > 0 ? 'Infinity' : '-Infinity';
+        return v;
+      },
+      2,
+    ),
+  );
 }

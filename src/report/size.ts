@@ -15,8 +15,13 @@ export function totalBytes(files: FileSize[]): number {
 export async function gzipBytes(paths: string[]): Promise<number> {
   const gzip = createGzip();
   let total = 0;
-  gzip.on('data', (chunk: Buffer) => { total += chunk.length; });
-  const done = new Promise<void>((resolve, reject) => { gzip.on('end', resolve); gzip.on('error', reject); });
+  gzip.on('data', (chunk: Buffer) => {
+    total += chunk.length;
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    gzip.on('end', resolve);
+    gzip.on('error', reject);
+  });
   for (const path of paths) {
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
       if (!gzip.write(chunk)) await new Promise((r) => gzip.once('drain', r));

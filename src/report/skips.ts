@@ -26,23 +26,28 @@ export function skipGroups(p: PassRecord): SkipGroup[] {
   const groups = new Map<string, { texts: string[]; numbers: string[][]; names: string[] }>();
   for (const s of p.skipped) {
     const parts = s.reason.split(NUMBER);
-    const texts = parts.filter((_, i) => i % 2 === 0), numbers = parts.filter((_, i) => i % 2 === 1);
+    const texts = parts.filter((_, i) => i % 2 === 0),
+      numbers = parts.filter((_, i) => i % 2 === 1);
     const key = JSON.stringify(texts);
     const g = groups.get(key) ?? { texts, numbers: [], names: [] };
     g.numbers.push(numbers);
     g.names.push(s.name);
     groups.set(key, g);
   }
-  return [...groups.values()].map((g) => {
-    const reason = g.texts.map((text, slot) => {
-      if (slot === g.texts.length - 1) return text;
-      const shown = new Set(g.numbers.map((n) => n[slot]!));
-      if (shown.size === 1) return text + [...shown][0];
-      const values = [...shown].map(Number);
-      return text + `${Math.min(...values)}–${Math.max(...values)}`;
-    }).join('');
-    return { reason, count: g.names.length, examples: g.names.slice(0, EXAMPLES) };
-  }).sort((a, b) => b.count - a.count);
+  return [...groups.values()]
+    .map((g) => {
+      const reason = g.texts
+        .map((text, slot) => {
+          if (slot === g.texts.length - 1) return text;
+          const shown = new Set(g.numbers.map((n) => n[slot]!));
+          if (shown.size === 1) return text + [...shown][0];
+          const values = [...shown].map(Number);
+          return text + `${Math.min(...values)}–${Math.max(...values)}`;
+        })
+        .join('');
+      return { reason, count: g.names.length, examples: g.names.slice(0, EXAMPLES) };
+    })
+    .sort((a, b) => b.count - a.count);
 }
 
 /** One line per reason: "quantize int8: 47 tensors skipped: <reason> (a, b, c and 44 more)". */

@@ -43,7 +43,16 @@ export function unchangedTensorRows(model: Model): TensorRow[] {
     if (!dtypeInfo(t.data_type)?.isFloat) continue;
     const bytes = tensorByteLength(t);
     const dtype = dtypeName(t.data_type);
-    rows.push({ name, shape: t.dims.map(toNumber), dtypeBefore: dtype, dtypeAfter: dtype, bytesBefore: bytes, bytesAfter: bytes, maxAbsError: 0, relRmsError: 0 });
+    rows.push({
+      name,
+      shape: t.dims.map(toNumber),
+      dtypeBefore: dtype,
+      dtypeAfter: dtype,
+      bytesBefore: bytes,
+      bytesAfter: bytes,
+      maxAbsError: 0,
+      relRmsError: 0,
+    });
   }
   return rows;
 }

@@ -41,8 +41,10 @@ async function handle(request: Request): Promise<unknown> {
       sessions.set(++loaded, await createSession(request.path, { threads: request.threads }));
       return loaded;
     }
-    case 'run': return run(session(request.session), request.inputs);
-    case 'time': return time(request);
+    case 'run':
+      return run(session(request.session), request.inputs);
+    case 'time':
+      return time(request);
     case 'release':
       await session(request.session).release();
       return sessions.delete(request.session);

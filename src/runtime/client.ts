@@ -51,7 +51,9 @@ function spawnChild(): ChildProcess {
   child.on('exit', () => live.delete(child));
   if (!exitHook) {
     exitHook = true;
-    process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+    process.on('exit', () => {
+      for (const c of live) c.kill('SIGKILL');
+    });
   }
   return child;
 }
@@ -128,7 +130,7 @@ export class OrtProcess {
   }
 
   async load(path: string, label: string, threads = 1): Promise<RemoteSession> {
-    const id = await this.request({ op: 'load', path, threads }, 'loading', label, []) as number;
+    const id = (await this.request({ op: 'load', path, threads }, 'loading', label, [])) as number;
     const session = { id, label, child: this.child! };
     this.sessions.push(session);
     return session;
@@ -137,14 +139,35 @@ export class OrtProcess {
   /** Every output of the model, in the session's output order; `hint` is what a failure suggests. */
   async run(session: RemoteSession, inputs: NamedArray[], hint?: string): Promise<NamedArray[]> {
     this.check([session]);
-    return await this.request({ op: 'run', session: session.id, inputs: sendable(inputs) }, 'running', session.label, inputs, undefined, hint) as NamedArray[];
+    return (await this.request(
+      { op: 'run', session: session.id, inputs: sendable(inputs) },
+      'running',
+      session.label,
+      inputs,
+      undefined,
+      hint,
+    )) as NamedArray[];
   }
 
   /** Milliseconds of each session.run, per session: `runs` rounds in turn, after `warmup` untimed ones. */
-  async time(sessions: RemoteSession[], inputs: NamedArray[], runs: number, warmup: number, onTick?: () => void, hint?: string): Promise<number[][]> {
+  async time(
+    sessions: RemoteSession[],
+    inputs: NamedArray[],
+    runs: number,
+    warmup: number,
+    onTick?: () => void,
+    hint?: string,
+  ): Promise<number[][]> {
     this.check(sessions);
     const label = sessions.map((s) => s.label).join(' and ');
-    return await this.request({ op: 'time', sessions: sessions.map((s) => s.id), inputs: sendable(inputs), runs, warmup }, 'running', label, inputs, onTick, hint) as number[][];
+    return (await this.request(
+      { op: 'time', sessions: sessions.map((s) => s.id), inputs: sendable(inputs), runs, warmup },
+      'running',
+      label,
+      inputs,
+      onTick,
+      hint,
+    )) as number[][];
   }
 
   /** Frees every session loaded so far (a child that ended took its sessions with it). */
@@ -174,7 +197,9 @@ export class OrtProcess {
     if (this.child) return this.child;
     const child = takeSpare() ?? spawnChild();
     this.stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => { this.stderr = (this.stderr + s).slice(-4096); });
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+      this.stderr = (this.stderr + s).slice(-4096);
+    });
     child.on('message', (reply: Reply) => this.receive(reply));
     child.on('exit', (code, signal) => this.exited(child, code, signal));
     child.on('error', (e) => {
@@ -185,7 +210,14 @@ export class OrtProcess {
     return (this.child = child);
   }
 
-  private request(body: RequestBody, phase: Waiting['phase'], label: string, inputs: NamedArray[], onTick?: () => void, hint?: string): Promise<unknown> {
+  private request(
+    body: RequestBody,
+    phase: Waiting['phase'],
+    label: string,
+    inputs: NamedArray[],
+    onTick?: () => void,
+    hint?: string,
+  ): Promise<unknown> {
     if (this.waiting) return Promise.reject(new Error('ONNX Runtime child: one request at a time'));
     return new Promise((resolve, reject) => {
       const budgetMs = this.timeoutS * 1000 - this.spentMs;
@@ -205,11 +237,13 @@ export class OrtProcess {
         this.settle((w) => w.reject(timeoutFailure(label, phase, this.timeoutS)));
       };
       arm();
-      const done = <T>(f: (v: T) => void) => (v: T) => {
-        clearTimeout(timer);
-        this.spentMs += performance.now() - begun;
-        f(v);
-      };
+      const done =
+        <T>(f: (v: T) => void) =>
+        (v: T) => {
+          clearTimeout(timer);
+          this.spentMs += performance.now() - begun;
+          f(v);
+        };
       this.waiting = { id, phase, label, inputs, hint, resolve: done(resolve), reject: done(reject), onTick };
       try {
         // A send that fails because the child died is reported by its exit, with the signal.
@@ -237,7 +271,9 @@ export class OrtProcess {
       this.settle((x) => x.resolve(reply.result));
       return;
     }
-    this.settle((x) => x.reject(x.phase === 'loading' ? loadFailure(x.label, reply.error!) : runFailure(x.label, reply.error!, x.inputs, x.hint)));
+    this.settle((x) =>
+      x.reject(x.phase === 'loading' ? loadFailure(x.label, reply.error!) : runFailure(x.label, reply.error!, x.inputs, x.hint)),
+    );
   }
 
   private exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

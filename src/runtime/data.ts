@@ -6,7 +6,16 @@ import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { readInputText } from '../io/input-path.js';
 import { readNpz } from '../io/npz.js';
-import { dataFolder, findInDataFolder, findTestDataSets, readTensorFile, readTestDataSet, type ArrayData, type DataFolder, type NamedArray } from '../io/testdata.js';
+import {
+  dataFolder,
+  findInDataFolder,
+  findTestDataSets,
+  readTensorFile,
+  readTestDataSet,
+  type ArrayData,
+  type DataFolder,
+  type NamedArray,
+} from '../io/testdata.js';
 import { DataType, type ValueInfoProto } from '../ir/onnx.js';
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
@@ -69,7 +78,9 @@ function nameInputs(model: Model, arrays: NamedArray[], where: string): NamedArr
   const names = new Set(inputs.map((i) => i.name));
   if (arrays.every((a) => names.has(a.name))) return arrays;
   if (arrays.length !== inputs.length) {
-    throw new InputError(`${where}: ${arrays.length} input files for a model with ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')})`);
+    throw new InputError(
+      `${where}: ${arrays.length} input files for a model with ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')})`,
+    );
   }
   return arrays.map((a, i) => ({ ...a, name: inputs[i]!.name ?? '' }));
 }
@@ -92,17 +103,24 @@ export function readLabelFile(path: string, file = path): { values: Int32Array; 
     }
     return { values: Int32Array.from(a.data as ArrayLike<number | bigint>, (v) => Number(v)) };
   }
-  const values: number[] = [], perLine: number[] = [];
-  readInputText(path, { file, what: 'labels file' }).split(/\r?\n/).forEach((line, i) => {
-    const words = line.trim().split(/\s+/).filter((w) => w !== '');
-    if (words.length === 0) return;
-    for (const w of words) {
-      // Beyond 2^31 an Int32Array would wrap the value silently.
-      if (!/^-?\d+$/.test(w) || Math.abs(Number(w)) > 2 ** 31 - 1) throw new InputError(`${path}:${i + 1}: '${w.slice(0, 40)}' is not an integer label`);
-      values.push(Number(w));
-    }
-    perLine.push(words.length);
-  });
+  const values: number[] = [],
+    perLine: number[] = [];
+  readInputText(path, { file, what: 'labels file' })
+    .split(/\r?\n/)
+    .forEach((line, i) => {
+      const words = line
+        .trim()
+        .split(/\s+/)
+        .filter((w) => w !== '');
+      if (words.length === 0) return;
+      for (const w of words) {
+        // Beyond 2^31 an Int32Array would wrap the value silently.
+        if (!/^-?\d+$/.test(w) || Math.abs(Number(w)) > 2 ** 31 - 1)
+          throw new InputError(`${path}:${i + 1}: '${w.slice(0, 40)}' is not an integer label`);
+        values.push(Number(w));
+      }
+      perLine.push(words.length);
+    });
   return { values: Int32Array.from(values), ...(perLine.some((n) => n > 1) ? { perLine } : {}) };
 }
 
@@ -152,19 +170,33 @@ function synthesize(model: Model, options: DataOptions): EvalData {
       const type = tensor.elem_type;
       let data: ArrayData;
       switch (type) {
-        case DataType.FLOAT: data = Float32Array.from({ length: n }, normal); break;
-        case DataType.DOUBLE: data = Float64Array.from({ length: n }, normal); break;
-        case DataType.FLOAT16: data = Uint16Array.from({ length: n }, () => floatToHalf(normal())); break;
-        case DataType.INT64: case DataType.INT32: {
+        case DataType.FLOAT:
+          data = Float32Array.from({ length: n }, normal);
+          break;
+        case DataType.DOUBLE:
+          data = Float64Array.from({ length: n }, normal);
+          break;
+        case DataType.FLOAT16:
+          data = Uint16Array.from({ length: n }, () => floatToHalf(normal()));
+          break;
+        case DataType.INT64:
+        case DataType.INT32: {
           const range = indexRange(model, info.name ?? '') ?? 10;
           const values = Array.from({ length: n }, () => Math.floor(random() * range));
           data = type === DataType.INT64 ? BigInt64Array.from(values, BigInt) : Int32Array.from(values);
           break;
         }
-        case DataType.BOOL: data = Uint8Array.from({ length: n }, () => (random() < 0.5 ? 1 : 0)); break;
-        case DataType.UINT8: data = Uint8Array.from({ length: n }, () => Math.floor(random() * 256)); break;
-        case DataType.INT8: data = Int8Array.from({ length: n }, () => Math.floor(random() * 256) - 128); break;
-        default: throw new UsageError(`cannot synthesize ${dtypeName(type)} input '${info.name}': give evaluation data with --data`);
+        case DataType.BOOL:
+          data = Uint8Array.from({ length: n }, () => (random() < 0.5 ? 1 : 0));
+          break;
+        case DataType.UINT8:
+          data = Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
+          break;
+        case DataType.INT8:
+          data = Int8Array.from({ length: n }, () => Math.floor(random() * 256) - 128);
+          break;
+        default:
+          throw new UsageError(`cannot synthesize ${dtypeName(type)} input '${info.name}': give evaluation data with --data`);
       }
       return { name: info.name ?? '', dtype: type!, dims, data };
     });
@@ -198,9 +230,19 @@ export function loadEvalData(model: Model, options: DataOptions = {}): EvalData 
     });
     data = { kind: 'test-data-sets', source: path, batches, samples: 0 };
   } else if (path.endsWith('.npz')) {
-    data = { kind: 'npz', source: path, batches: [{ inputs: nameInputs(model, readNpz(path), path), expected: [], source: path }], samples: 0 };
+    data = {
+      kind: 'npz',
+      source: path,
+      batches: [{ inputs: nameInputs(model, readNpz(path), path), expected: [], source: path }],
+      samples: 0,
+    };
   } else if (path.endsWith('.npy') || path.endsWith('.pb')) {
-    data = { kind: 'npy', source: path, batches: [{ inputs: nameInputs(model, [readTensorFile(path)], path), expected: [], source: path }], samples: 0 };
+    data = {
+      kind: 'npy',
+      source: path,
+      batches: [{ inputs: nameInputs(model, [readTensorFile(path)], path), expected: [], source: path }],
+      samples: 0,
+    };
   } else throw new UsageError(`${path}: --data takes a folder of test_data_set_N, a .npz, .npy or .pb file`);
   if (data.kind !== 'synthesized') data.samples = data.batches.reduce((n, b) => n + (b.inputs[0]?.dims[0] ?? 1), 0);
   if (options.labels) data.labels = { source: options.labels, ...readLabelFile(options.labels) };

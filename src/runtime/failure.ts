@@ -8,7 +8,11 @@ export type FailureKind = 'load' | 'run' | 'crash' | 'timeout';
 
 /** A model ONNX Runtime could not load or run, crashed on, or ran past the time budget on. */
 export class RuntimeFailure extends InputError {
-  constructor(message: string, readonly kind: FailureKind, readonly detail: string) {
+  constructor(
+    message: string,
+    readonly kind: FailureKind,
+    readonly detail: string,
+  ) {
     super(message);
   }
 }
@@ -25,7 +29,9 @@ const LOCATION = /(?:\/onnxruntime_src\/)?[\w/.+-]+\.(?:cc|cpp|h):\d+ /;
  * status codes.
  */
 export function ortMessage(message: string): string {
-  let rest = (message.split('\n').find((l) => l.trim() !== '') ?? '').replace(/^Load model from .*? failed:/, '').replace(/\[ONNXRuntimeError\] : \d+ : \w+ : /g, '');
+  let rest = (message.split('\n').find((l) => l.trim() !== '') ?? '')
+    .replace(/^Load model from .*? failed:/, '')
+    .replace(/\[ONNXRuntimeError\] : \d+ : \w+ : /g, '');
   let text = '';
   for (let m = LOCATION.exec(rest); m; m = LOCATION.exec(rest)) {
     text += rest.slice(0, m.index);
@@ -43,7 +49,9 @@ export function ortMessage(message: string): string {
  * it, or 0 when it does not start with one.
  */
 function signatureLength(text: string): number {
-  let depth = 0, words = 0, parens = false;
+  let depth = 0,
+    words = 0,
+    parens = false;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === '(' || c === '<') {
@@ -62,7 +70,10 @@ function signatureLength(text: string): number {
 /** "x: float32 [1, 3], y: int64 [2]", for messages: the first 8 (a one-line message has room for a few). */
 export function describeArrays(arrays: NamedArray[]): string {
   if (arrays.length === 0) return 'no inputs';
-  const shown = arrays.slice(0, 8).map((a) => `${a.name}: ${dtypeName(a.dtype)} [${a.dims.join(', ')}]`).join(', ');
+  const shown = arrays
+    .slice(0, 8)
+    .map((a) => `${a.name}: ${dtypeName(a.dtype)} [${a.dims.join(', ')}]`)
+    .join(', ');
   return arrays.length > 8 ? `${shown} and ${arrays.length - 8} more` : shown;
 }
 
@@ -72,7 +83,8 @@ export function loadFailure(label: string, message: string): RuntimeFailure {
 }
 
 /** What a run failure suggests unless its caller knows better (evaluate.ts knows where the inputs came from). */
-export const RUN_HINT = 'give inputs that fit the model with --data, other symbolic dimensions with --dim, or whole input shapes with --shape INPUT=D0,D1,...';
+export const RUN_HINT =
+  'give inputs that fit the model with --data, other symbolic dimensions with --dim, or whole input shapes with --shape INPUT=D0,D1,...';
 
 export function runFailure(label: string, message: string, inputs: NamedArray[], hint = RUN_HINT): RuntimeFailure {
   const detail = ortMessage(message);

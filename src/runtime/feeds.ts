@@ -32,9 +32,11 @@ function mismatch(input: ValueInfoProto, a: NamedArray): string | undefined {
   const shape = tensor.shape?.dim;
   const fixed = (d: TensorShapeDimension) => (d.dim_value === undefined ? undefined : toNumber(d.dim_value));
   // As ONNX Runtime does: a scalar input takes any one-element tensor, [1] or [1, 1] too.
-  const shapeFits = !shape || (shape.length === 0
-    ? a.dims.every((d) => d === 1)
-    : shape.length === a.dims.length && shape.every((d, i) => (fixed(d) ?? -1) < 0 || fixed(d) === a.dims[i]));
+  const shapeFits =
+    !shape ||
+    (shape.length === 0
+      ? a.dims.every((d) => d === 1)
+      : shape.length === a.dims.length && shape.every((d, i) => (fixed(d) ?? -1) < 0 || fixed(d) === a.dims[i]));
   const fits = (tensor.elem_type === undefined || tensor.elem_type === a.dtype) && shapeFits;
   if (!fits) return `input '${a.name}' is ${declaredType(input.type)}, the data gives ${given(a)}`;
   if (!dtypeInfo(a.dtype)?.ort) return `input '${a.name}' is ${dtypeName(a.dtype)}, which ONNX Runtime for Node cannot take`;
@@ -48,7 +50,9 @@ export function checkFeeds(model: Model, label: string, inputs: NamedArray[]): v
   const names = inputs.length ? inputs.map((a) => `'${a.name}'`).join(', ') : 'none';
   for (const input of new GraphIndex(model.graph).realInputs()) {
     if (!fed.has(input.name ?? '')) {
-      throw new InputError(`${label}: needs input '${input.name}' (${declaredType(input.type)}), which the evaluation data does not give (it gives ${names})`);
+      throw new InputError(
+        `${label}: needs input '${input.name}' (${declaredType(input.type)}), which the evaluation data does not give (it gives ${names})`,
+      );
     }
   }
   for (const a of inputs) {

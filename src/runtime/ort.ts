@@ -9,10 +9,21 @@ import { dtypeInfo, dtypeName } from '../ir/dtype.js';
 import type { ArrayData, NamedArray } from '../io/testdata.js';
 
 const FROM_ORT: Record<string, number> = {
-  float32: DataType.FLOAT, float64: DataType.DOUBLE, int8: DataType.INT8, uint8: DataType.UINT8,
-  int16: DataType.INT16, uint16: DataType.UINT16, int32: DataType.INT32, uint32: DataType.UINT32,
-  int64: DataType.INT64, uint64: DataType.UINT64, bool: DataType.BOOL, string: DataType.STRING,
-  float16: DataType.FLOAT16, int4: DataType.INT4, uint4: DataType.UINT4,
+  float32: DataType.FLOAT,
+  float64: DataType.DOUBLE,
+  int8: DataType.INT8,
+  uint8: DataType.UINT8,
+  int16: DataType.INT16,
+  uint16: DataType.UINT16,
+  int32: DataType.INT32,
+  uint32: DataType.UINT32,
+  int64: DataType.INT64,
+  uint64: DataType.UINT64,
+  bool: DataType.BOOL,
+  string: DataType.STRING,
+  float16: DataType.FLOAT16,
+  int4: DataType.INT4,
+  uint4: DataType.UINT4,
 };
 
 export interface SessionOptions {
@@ -69,4 +80,3 @@ export async function run(session: Ort.InferenceSession, inputs: NamedArray[]): 
   const results = await session.run(toFeeds(inputs));
   return session.outputNames.map((name) => fromOrtTensor(name, results[name]!));
 }
-

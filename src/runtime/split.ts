@@ -31,13 +31,16 @@ function sliceBatch(batch: EvalBatch, from: number, to: number): EvalBatch {
   const samples = samplesIn(batch);
   const odd = batch.inputs.find((a) => a.dims[0] !== samples);
   if (odd) {
-    throw new UsageError(`${batch.source}: cannot split its samples in two: input '${odd.name}' has shape [${odd.dims.join(', ')}], `
-      + `not ${samples} samples along the first dimension like the others (give --data with two or more batches)`);
+    throw new UsageError(
+      `${batch.source}: cannot split its samples in two: input '${odd.name}' has shape [${odd.dims.join(', ')}], ` +
+        `not ${samples} samples along the first dimension like the others (give --data with two or more batches)`,
+    );
   }
   let labels: ArrayLike<number> | undefined;
   if (batch.labels) {
     const per = batch.labels.length / samples;
-    if (!Number.isInteger(per)) throw new UsageError(`${batch.source}: ${batch.labels.length} labels for ${samples} samples cannot be split between them`);
+    if (!Number.isInteger(per))
+      throw new UsageError(`${batch.source}: ${batch.labels.length} labels for ${samples} samples cannot be split between them`);
     labels = Array.prototype.slice.call(batch.labels, from * per, to * per) as number[];
   }
   return {
@@ -60,7 +63,9 @@ function cutLabels(data: EvalData, samples: number): [EvalData['labels'], EvalDa
   } else {
     const per = labels.values.length / data.samples;
     if (!Number.isInteger(per)) {
-      throw new UsageError(`${labels.source}: ${labels.values.length} labels for ${data.samples} samples cannot be split between them (give one line a sample)`);
+      throw new UsageError(
+        `${labels.source}: ${labels.values.length} labels for ${data.samples} samples cannot be split between them (give one line a sample)`,
+      );
     }
     at = per * samples;
   }
@@ -93,7 +98,8 @@ export function splitData(data: EvalData): Record<DataPart, EvalData> {
     const k = Math.ceil(n / 2);
     const cut = data.batches.slice(0, k).reduce((s, b) => s + samplesIn(b), 0);
     const [first, second] = cutLabels(data, cut);
-    const a = range('batch', 0, k, n), b = range('batch', k, n, n);
+    const a = range('batch', 0, k, n),
+      b = range('batch', k, n, n);
     return {
       tuning: withBatches(data, data.batches.slice(0, k), first, { part: 'tuning', range: a, other: b }),
       'held-out': withBatches(data, data.batches.slice(k), second, { part: 'held-out', range: b, other: a }),
@@ -102,12 +108,15 @@ export function splitData(data: EvalData): Record<DataPart, EvalData> {
   const batch = data.batches[0]!;
   const samples = samplesIn(batch);
   if (samples < 2) {
-    throw new UsageError(`${data.source}: one sample cannot be split into a part to choose on and a part to report on `
-      + '(give --data with two or more samples, or --batches 2 or more for synthesized inputs)');
+    throw new UsageError(
+      `${data.source}: one sample cannot be split into a part to choose on and a part to report on ` +
+        '(give --data with two or more samples, or --batches 2 or more for synthesized inputs)',
+    );
   }
   const k = Math.ceil(samples / 2);
   const [first, second] = cutLabels(data, k);
-  const a = range('sample', 0, k, samples), b = range('sample', k, samples, samples);
+  const a = range('sample', 0, k, samples),
+    b = range('sample', k, samples, samples);
   return {
     tuning: withBatches(data, [sliceBatch(batch, 0, k)], first, { part: 'tuning', range: a, other: b }),
     'held-out': withBatches(data, [sliceBatch(batch, k, samples)], second, { part: 'held-out', range: b, other: a }),

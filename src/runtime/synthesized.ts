@@ -28,15 +28,25 @@ export function checkSynthesizedSize(model: Model, label: string, options: Shape
     total += n;
     sizes.push(`${s.name} ${n}`);
     // What the user gave that made it this large, if anything: that is what to make smaller.
-    const mine = s.fromShape ? 'give a smaller --shape' : s.named.some((d) => own(options.dims, d) !== undefined) ? 'give smaller --dim values' : undefined;
+    const mine = s.fromShape
+      ? 'give a smaller --shape'
+      : s.named.some((d) => own(options.dims, d) !== undefined)
+        ? 'give smaller --dim values'
+        : undefined;
     if (mine) advice.add(mine);
     if (n > MAX_SYNTHESIZED_ELEMENTS) {
-      throw refusal(mine !== undefined, `${label}: synthesized input '${s.name}' of shape [${s.dims.join(', ')}] would have ${n} elements, over the limit of ${MAX_SYNTHESIZED_ELEMENTS} (2^26)${mine ? `; ${mine}` : ''}; or give evaluation data with --data`);
+      throw refusal(
+        mine !== undefined,
+        `${label}: synthesized input '${s.name}' of shape [${s.dims.join(', ')}] would have ${n} elements, over the limit of ${MAX_SYNTHESIZED_ELEMENTS} (2^26)${mine ? `; ${mine}` : ''}; or give evaluation data with --data`,
+      );
     }
   }
   if (total > MAX_SYNTHESIZED_ELEMENTS) {
     const mine = [...advice].join(' or ');
-    throw refusal(advice.size > 0, `${label}: synthesized inputs would have ${total} elements per batch (${sizes.join(', ')}), over the limit of ${MAX_SYNTHESIZED_ELEMENTS} (2^26)${mine ? `; ${mine}` : ''}; or give evaluation data with --data`);
+    throw refusal(
+      advice.size > 0,
+      `${label}: synthesized inputs would have ${total} elements per batch (${sizes.join(', ')}), over the limit of ${MAX_SYNTHESIZED_ELEMENTS} (2^26)${mine ? `; ${mine}` : ''}; or give evaluation data with --data`,
+    );
   }
 }
 
@@ -90,7 +100,8 @@ export function synthesizedShapes(model: Model, options: ShapeOptions = {}): Syn
     const name = input.name ?? '';
     const declared = input.type?.tensor_type?.shape?.dim;
     const given = own(options.shapes, name);
-    const unnamed: number[] = [], named: string[] = [];
+    const unnamed: number[] = [],
+      named: string[] = [];
     (declared ?? []).forEach((d, i) => {
       if (fixedValue(d) !== undefined) return;
       if (d.dim_param) named.push(d.dim_param);
@@ -98,7 +109,15 @@ export function synthesizedShapes(model: Model, options: ShapeOptions = {}): Syn
     });
     if (given) return { input, name, dims: [...given], fromShape: true, named: [], unnamed, shapeless: declared === undefined };
     const dims = (declared ?? []).map((d) => fixedValue(d) ?? dimValue(options, d.dim_param ?? ''));
-    return { input, name, dims, fromShape: false, named, unnamed, shapeless: declared === undefined && input.type?.tensor_type !== undefined };
+    return {
+      input,
+      name,
+      dims,
+      fromShape: false,
+      named,
+      unnamed,
+      shapeless: declared === undefined && input.type?.tensor_type !== undefined,
+    };
   });
 }
 
@@ -124,11 +143,14 @@ export function dimensionNames(model: Model): string[] {
  */
 export function checkShapeOptions(model: Model, label: string, options: ShapeOptions & { data?: string }): void {
   const shapes = Object.entries(options.shapes ?? {});
-  if (shapes.length > 0 && options.data !== undefined) throw new UsageError('--shape sets the shapes of synthesized inputs: with --data, the data gives its own shapes');
+  if (shapes.length > 0 && options.data !== undefined)
+    throw new UsageError('--shape sets the shapes of synthesized inputs: with --data, the data gives its own shapes');
   const known = dimensionNames(model);
   for (const name of Object.keys(options.dims ?? {})) {
     if (known.includes(name)) continue;
-    const has = known.length ? `its named dimensions: ${known.join(', ')}` : 'it has none; give an input\'s whole shape with --shape INPUT=D0,D1,...';
+    const has = known.length
+      ? `its named dimensions: ${known.join(', ')}`
+      : "it has none; give an input's whole shape with --shape INPUT=D0,D1,...";
     throw new UsageError(`--dim ${name}: no input of ${label} has a dimension named '${name}' (${has})`);
   }
   const inputs = new Map(new GraphIndex(model.graph).realInputs().map((i) => [i.name ?? '', i]));
@@ -141,11 +163,14 @@ export function checkShapeOptions(model: Model, label: string, options: ShapeOpt
     const declared = tensor.shape?.dim;
     if (!declared) continue;
     if (declared.length !== dims.length) {
-      throw new UsageError(`${spec}: input '${name}' of ${label} is ${declaredType(input.type)}, of rank ${declared.length}; the shape given has ${dims.length} dimension${dims.length === 1 ? '' : 's'}`);
+      throw new UsageError(
+        `${spec}: input '${name}' of ${label} is ${declaredType(input.type)}, of rank ${declared.length}; the shape given has ${dims.length} dimension${dims.length === 1 ? '' : 's'}`,
+      );
     }
     declared.forEach((d, i) => {
       const fixed = fixedValue(d);
-      if (fixed !== undefined && fixed !== dims[i]) throw new UsageError(`${spec}: input '${name}' of ${label} is ${declaredType(input.type)}: dimension ${i} is fixed at ${fixed}`);
+      if (fixed !== undefined && fixed !== dims[i])
+        throw new UsageError(`${spec}: input '${name}' of ${label} is ${declaredType(input.type)}: dimension ${i} is fixed at ${fixed}`);
     });
   }
 }
@@ -163,10 +188,13 @@ export function describeShapes(shapes: SynthesizedShape[], options: ShapeOptions
   for (const s of shapes) {
     const shape = `[${s.dims.join(', ')}]`;
     if (s.fromShape) pieces.push(`input '${s.name}' ${shape} from --shape`);
-    else if (s.shapeless) pieces.push(`input '${s.name}' has no declared shape: synthesized as a scalar (set with --shape ${s.name}=D0,D1,...)`);
+    else if (s.shapeless)
+      pieces.push(`input '${s.name}' has no declared shape: synthesized as a scalar (set with --shape ${s.name}=D0,D1,...)`);
     else if (s.unnamed.length) {
       const example = s.dims.map((d, i) => (s.unnamed.includes(i) ? 'N' : String(d))).join(',');
-      pieces.push(`input '${s.name}' ${declaredShape(s.input.type)} synthesized as ${shape}, unnamed dimensions set to 1 (set with --shape ${s.name}=${example})`);
+      pieces.push(
+        `input '${s.name}' ${declaredShape(s.input.type)} synthesized as ${shape}, unnamed dimensions set to 1 (set with --shape ${s.name}=${example})`,
+      );
     }
   }
   if (pieces.length === 0) pieces.push('every input shape fixed by the model');
@@ -188,6 +216,11 @@ export function synthesizedHint(model: Model, options: ShapeOptions = {}): strin
     return `--shape ${s.name}=${dims}`;
   });
   const names = dimensionNames(model);
-  const dim = names.length ? `, the symbolic dimensions with --dim (${names.slice(0, 4).map((n) => `${n}=N`).join(', ')})` : '';
+  const dim = names.length
+    ? `, the symbolic dimensions with --dim (${names
+        .slice(0, 4)
+        .map((n) => `${n}=N`)
+        .join(', ')})`
+    : '';
   return `the inputs were synthesized: give the shapes the model needs with ${examples.join(' or ') || '--shape INPUT=D0,D1,...'}${dim}, or real inputs with --data`;
 }

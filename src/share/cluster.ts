@@ -71,11 +71,29 @@ function reconstructionError(w: Weight, codebooks: Float32Array[], codes: ArrayL
 export const clusterPass = definePass({
   family: 'share',
   method: 'cluster',
-  description: 'weight clustering: each weight\'s values become k centroids (k-means, seeded) stored as 4/8-bit codes plus a float codebook, recreated by Gather (DequantizeLinear when the centroids are evenly spaced)',
+  description:
+    "weight clustering: each weight's values become k centroids (k-means, seeded) stored as 4/8-bit codes plus a float codebook, recreated by Gather (DequantizeLinear when the centroids are evenly spaced)",
   options: {
-    k: { type: 'integer', default: 16, min: 2, max: 256, description: 'centroids per tensor (or per channel): k ≤ 16 stores 4-bit codes, up to 256 8-bit codes' },
-    granularity: { type: 'enum', choices: ['tensor', 'channel'], default: 'tensor', description: 'one codebook per tensor, or one per output channel' },
-    iterations: { type: 'integer', default: 100, min: 1, max: 1000, description: 'Lloyd iterations at most per k-means start (it stops when the centroids no longer move)' },
+    k: {
+      type: 'integer',
+      default: 16,
+      min: 2,
+      max: 256,
+      description: 'centroids per tensor (or per channel): k ≤ 16 stores 4-bit codes, up to 256 8-bit codes',
+    },
+    granularity: {
+      type: 'enum',
+      choices: ['tensor', 'channel'],
+      default: 'tensor',
+      description: 'one codebook per tensor, or one per output channel',
+    },
+    iterations: {
+      type: 'integer',
+      default: 100,
+      min: 1,
+      max: 1000,
+      description: 'Lloyd iterations at most per k-means start (it stops when the centroids no longer move)',
+    },
     ops: { type: 'string', default: WEIGHT_OPS, description: 'op types whose weights are clustered' },
     ...selectionOptions(256),
   },
@@ -84,15 +102,21 @@ export const clusterPass = definePass({
     const k = options.k;
     const candidates: Weight[] = [];
     const ir = toNumber(model.proto.ir_version ?? 3);
-    const { weights, skipped } = chooseWeights(model, options, (w) =>
-      (w.isGraphOutput ? 'is a graph output' : undefined) ?? (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined),
-    [DataType.FLOAT, DataType.FLOAT16]);
+    const { weights, skipped } = chooseWeights(
+      model,
+      options,
+      (w) =>
+        (w.isGraphOutput ? 'is a graph output' : undefined) ??
+        (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined),
+      [DataType.FLOAT, DataType.FLOAT16],
+    );
     summary.skipped.push(...skipped);
     for (const w of weights) candidates.push(w);
     if (candidates.length === 0) return summary;
     const plan = chooseBits(model, k, summary.notes);
     if ('refused' in plan) {
-      for (const w of candidates) summary.skipped.push({ name: w.name, reason: `the opset cannot be raised for Cast and Gather: ${plan.refused}` });
+      for (const w of candidates)
+        summary.skipped.push({ name: w.name, reason: `the opset cannot be raised for Cast and Gather: ${plan.refused}` });
       return summary;
     }
     const { bits, opset } = plan;
@@ -120,15 +144,24 @@ export const clusterPass = definePass({
       const [fileBefore, fileAfter] = [storedSize(w), addedSize(stored.initializers, stored.nodes)];
       if (fileAfter >= fileBefore) {
         // Per-channel codebooks of small channels, or the nodes around a small tensor, can outweigh what clustering saves.
-        summary.skipped.push({ name: w.name, reason: `clustering would not make it smaller (${fileBefore} → ${fileAfter} bytes in the file)` });
+        summary.skipped.push({
+          name: w.name,
+          reason: `clustering would not make it smaller (${fileBefore} → ${fileAfter} bytes in the file)`,
+        });
         return;
       }
       replaceWeight(edits, w, stored.initializers, stored.nodes);
       summary.bytesBefore += bytesBefore;
       summary.bytesAfter += bytesAfter;
       const change: TensorChange = {
-        name: w.name, shape: dims, dtypeBefore: dtypeName(w.tensor.data_type), dtypeAfter: `uint${bits}`, bytesBefore, bytesAfter,
-        sparsity, ...error!,
+        name: w.name,
+        shape: dims,
+        dtypeBefore: dtypeName(w.tensor.data_type),
+        dtypeAfter: `uint${bits}`,
+        bytesBefore,
+        bytesAfter,
+        sparsity,
+        ...error!,
         form: `${stored.form}${options.granularity === 'channel' && axis === undefined ? ' (per tensor: its uses disagree on the channel axis)' : ''}`,
         details: { k, centroids: Math.max(...codebooks.map((b) => b.length)), iterations },
       };
@@ -137,11 +170,18 @@ export const clusterPass = definePass({
     // k-means runs on the kernel threads, a few tensors ahead (each reads its tensor from the file
     // when its turn comes, and measures the reconstruction's error); results are applied here in order.
     const pool = new KernelPool(context.threads);
-    const start = (w: Weight, progress: JobProgress) => pool.run({ kind: 'cluster', values: floatSource(w.tensor), dims: w.tensor.dims.map(toNumber), axis: axisOf(w), options: kmeans }, progress);
+    const start = (w: Weight, progress: JobProgress) =>
+      pool.run(
+        { kind: 'cluster', values: floatSource(w.tensor), dims: w.tensor.dims.map(toNumber), axis: axisOf(w), options: kmeans },
+        progress,
+      );
     const report = { progress: context.progress, label: 'clustering', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
     try {
       for await (const [w, result] of inOrder(candidates, windowFor(context.threads), start, report)) {
-        if (result.nonFinite) { summary.skipped.push({ name: w.name, reason: 'has non-finite values' }); continue; }
+        if (result.nonFinite) {
+          summary.skipped.push({ name: w.name, reason: 'has non-finite values' });
+          continue;
+        }
         applyClusters(w, result);
       }
     } finally {
@@ -154,7 +194,8 @@ export const clusterPass = definePass({
 
 function raiseVersions(model: Model, opset: number, notes: string[]): void {
   const change = requireDefaultOpset(model.proto, opset, usedOps(model));
-  if (change) notes.push(`default opset raised from ${change.from} to ${change.to} for ${opset >= 21 ? 'Cast of UINT4 codes' : 'Cast and Gather'}`);
+  if (change)
+    notes.push(`default opset raised from ${change.from} to ${change.to} for ${opset >= 21 ? 'Cast of UINT4 codes' : 'Cast and Gather'}`);
   if (toNumber(model.proto.ir_version ?? 3) < 4) {
     model.proto.ir_version = 4;
     notes.push('IR version raised to 4: the codes and codebooks are initializers not listed as graph inputs');

@@ -80,7 +80,9 @@ export function gatherForm(weight: Weight, names: NameAllocator, c: Clustered): 
   const codesName = names.fresh(`${weight.name}_codes`);
   const bookName = names.fresh(`${weight.name}_codebook`);
   const intCodes = names.fresh(`${weight.name}_codes_int32`);
-  const book = half ? makeTensor(bookName, DataType.FLOAT16, [flat.length], new Uint8Array(toFloat16(flat).buffer)) : makeTensor(bookName, DataType.FLOAT, [flat.length], floatBytes(flat));
+  const book = half
+    ? makeTensor(bookName, DataType.FLOAT16, [flat.length], new Uint8Array(toFloat16(flat).buffer))
+    : makeTensor(bookName, DataType.FLOAT, [flat.length], floatBytes(flat));
   const initializers = [codeTensor(codesName, c, c.codes), book];
   const nodes = [makeNode('Cast', [codesName], [intCodes], names.fresh(`${weight.name}_Cast`), [intAttribute('to', DataType.INT32)])];
   let indices = intCodes;
@@ -93,7 +95,8 @@ export function gatherForm(weight: Weight, names: NameAllocator, c: Clustered): 
     nodes.push(makeNode('Add', [intCodes, offsetsName], [indices], names.fresh(`${weight.name}_Add`)));
   }
   nodes.push(makeNode('Gather', [bookName, indices], [weight.name], names.fresh(`${weight.name}_Gather`), [intAttribute('axis', 0)]));
-  const per = c.codebooks.length > 1 ? `per-channel (axis ${c.axis}), ${c.codebooks.length}×${stride} codebook` : `${flat.length}-entry codebook`;
+  const per =
+    c.codebooks.length > 1 ? `per-channel (axis ${c.axis}), ${c.codebooks.length}×${stride} codebook` : `${flat.length}-entry codebook`;
   return { initializers, nodes, form: `Gather uint${c.bits} codes, ${per}` };
 }
 
@@ -111,9 +114,23 @@ export function dequantizeForm(weight: Weight, names: NameAllocator, c: Clustere
   const initializers = [
     codeTensor(codesName, c, codes),
     makeTensor(scaleName, DataType.FLOAT, paramDims, floatBytes(Float32Array.from(lattices, (l) => l.scale))),
-    c.bits === 4 ? makeTensor(zeroName, DataType.UINT4, paramDims, packNibbles(zeros)) : makeTensor(zeroName, DataType.UINT8, paramDims, Uint8Array.from(zeros)),
+    c.bits === 4
+      ? makeTensor(zeroName, DataType.UINT4, paramDims, packNibbles(zeros))
+      : makeTensor(zeroName, DataType.UINT8, paramDims, Uint8Array.from(zeros)),
   ];
   const attributes = perChannel ? [intAttribute('axis', c.axis!)] : [];
-  const nodes = [makeNode('DequantizeLinear', [codesName, scaleName, zeroName], [weight.name], names.fresh(`${weight.name}_DequantizeLinear`), attributes)];
-  return { initializers, nodes, form: `DequantizeLinear uint${c.bits} ${perChannel ? `per-channel (axis ${c.axis})` : 'per-tensor'} (evenly spaced centroids)` };
+  const nodes = [
+    makeNode(
+      'DequantizeLinear',
+      [codesName, scaleName, zeroName],
+      [weight.name],
+      names.fresh(`${weight.name}_DequantizeLinear`),
+      attributes,
+    ),
+  ];
+  return {
+    initializers,
+    nodes,
+    form: `DequantizeLinear uint${c.bits} ${perChannel ? `per-channel (axis ${c.axis})` : 'per-tensor'} (evenly spaced centroids)`,
+  };
 }

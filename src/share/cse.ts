@@ -8,11 +8,36 @@ import { storedValues } from './stored.js';
 import { subgraphsOf } from '../ir/walk.js';
 
 // Deterministic default-domain ops whose result depends only on inputs and attributes.
-const PURE = new Set(['DequantizeLinear', 'Transpose', 'Cast', 'Gather', 'Reshape', 'Unsqueeze', 'Squeeze', 'Identity', 'Flatten', 'Concat', 'Add', 'Sub', 'Mul', 'Div']);
+const PURE = new Set([
+  'DequantizeLinear',
+  'Transpose',
+  'Cast',
+  'Gather',
+  'Reshape',
+  'Unsqueeze',
+  'Squeeze',
+  'Identity',
+  'Flatten',
+  'Concat',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+]);
 
 function attributeKey(attributes: AttributeProto[]): string | undefined {
-  if (attributes.some((a) => a.t || a.g || a.graphs.length || a.tensors.length || a.sparse_tensor || a.sparse_tensors.length)) return undefined;
-  const parts = attributes.map((a) => [a.name, a.type, a.i, a.f, a.s ? [...a.s] : undefined, a.ints, a.floats, a.strings.map((s) => [...s])]);
+  if (attributes.some((a) => a.t || a.g || a.graphs.length || a.tensors.length || a.sparse_tensor || a.sparse_tensors.length))
+    return undefined;
+  const parts = attributes.map((a) => [
+    a.name,
+    a.type,
+    a.i,
+    a.f,
+    a.s ? [...a.s] : undefined,
+    a.ints,
+    a.floats,
+    a.strings.map((s) => [...s]),
+  ]);
   parts.sort((x, y) => String(x[0]).localeCompare(String(y[0])));
   return JSON.stringify(parts, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
@@ -42,7 +67,9 @@ export function mergeConstantNodes(editor: GraphEditor, outer: ReadonlySet<strin
       for (const o of node.output) if (o) constants.add(o);
       continue;
     }
-    node.output.forEach((o, k) => { if (o) editor.replaceAllUses(o, kept.output[k]!); });
+    node.output.forEach((o, k) => {
+      if (o) editor.replaceAllUses(o, kept.output[k]!);
+    });
     removed.add(node);
   }
   editor.removeNodes(removed);

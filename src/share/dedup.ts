@@ -16,7 +16,15 @@ import { optionFilter, type OptionFilter } from '../pass/select.js';
 import type { Progress } from '../kernels/progress.js';
 import { intsAttribute, makeNode } from '../ir/build.js';
 import { mergeConstantNodes } from './cse.js';
-import { digest, elementBytes, fingerprintOf, layoutKey, sameBytes, transposedLayoutKey, type Fingerprint } from '../kernels/fingerprint.js';
+import {
+  digest,
+  elementBytes,
+  fingerprintOf,
+  layoutKey,
+  sameBytes,
+  transposedLayoutKey,
+  type Fingerprint,
+} from '../kernels/fingerprint.js';
 import { transposedBytes } from '../ir/tensor.js';
 import { dropStorage, mustKeep, storedValues, type StoredValue } from './stored.js';
 import { subgraphsOf } from '../ir/walk.js';
@@ -58,8 +66,16 @@ class Scope {
 
 function describeChange(t: TensorProto, name: string, form: string, keptName: string) {
   return {
-    name, shape: t.dims.map(toNumber), dtypeBefore: dtypeName(t.data_type), dtypeAfter: dtypeName(t.data_type),
-    bytesBefore: tensorByteLength(t), bytesAfter: 0, maxAbsError: 0, relRmsError: 0, form, details: { sharedWith: keptName },
+    name,
+    shape: t.dims.map(toNumber),
+    dtypeBefore: dtypeName(t.data_type),
+    dtypeAfter: dtypeName(t.data_type),
+    bytesBefore: tensorByteLength(t),
+    bytesAfter: 0,
+    maxAbsError: 0,
+    relRmsError: 0,
+    form,
+    details: { sharedWith: keptName },
   };
 }
 
@@ -86,9 +102,15 @@ class Deduplicator {
     const mine: Kept[] = [];
     const graph = editor.graph;
     for (const value of storedValues(graph)) {
-      const readers = editor.directReaders(value.name).map((n) => n.name ?? '').filter((n) => n !== '');
+      const readers = editor
+        .directReaders(value.name)
+        .map((n) => n.name ?? '')
+        .filter((n) => n !== '');
       const kept = this.exact(editor, value, scope, readers);
-      if (kept) { scope.add(kept); mine.push(kept); }
+      if (kept) {
+        scope.add(kept);
+        mine.push(kept);
+      }
     }
     if (this.options.transpose) for (const k of mine) this.transposed(editor, k, scope);
     let constants: ReadonlySet<string> = outerConstants;
@@ -111,7 +133,9 @@ class Deduplicator {
     const layout = layoutKey(value.tensor);
     const kept: Kept = { value, layout, digest: print.digest, samples: print.samples, order: this.order++ };
     kept.excluded = this.filter([value.name, ...readers], numElements(value.tensor.dims));
-    const equal = scope.withLayout(layout).filter((k) => !k.transposed && k.digest === kept.digest && sameBytes(tensorBytes(k.value.tensor), own()));
+    const equal = scope
+      .withLayout(layout)
+      .filter((k) => !k.transposed && k.digest === kept.digest && sameBytes(tensorBytes(k.value.tensor), own()));
     if (equal.length === 0) return kept;
     const target = equal.find((k) => !k.excluded);
     const why = kept.excluded ?? mustKeep(this.model, value) ?? (target ? undefined : `${equal[0]!.value.name}: ${equal[0]!.excluded}`);
@@ -132,8 +156,17 @@ class Deduplicator {
     const t = k.value.tensor;
     const size = elementBytes(t);
     if (t.dims.length !== 2 || size === undefined || k.excluded || mustKeep(this.model, k.value)) return;
-    const candidates = scope.withLayout(transposedLayoutKey(t)).filter((a) => a !== k && a.order < k.order && !a.excluded && !a.transposed
-      && a.samples !== undefined && a.samples.crossed === k.samples?.direct);
+    const candidates = scope
+      .withLayout(transposedLayoutKey(t))
+      .filter(
+        (a) =>
+          a !== k &&
+          a.order < k.order &&
+          !a.excluded &&
+          !a.transposed &&
+          a.samples !== undefined &&
+          a.samples.crossed === k.samples?.direct,
+      );
     if (candidates.length === 0) return;
     const [rows, cols] = t.dims.map(toNumber) as [number, number];
     const flipped = transposedBytes(tensorBytes(t), rows, cols, size);
@@ -142,7 +175,9 @@ class Deduplicator {
     if (!source) return;
     this.record(describeChange(t, k.value.name, `Transpose of ${source.value.name}`, source.value.name));
     dropStorage(this.edits, k.value);
-    const node = makeNode('Transpose', [source.value.name], [k.value.name], this.edits.fresh(`${k.value.name}_Transpose`), [intsAttribute('perm', [1, 0])]);
+    const node = makeNode('Transpose', [source.value.name], [k.value.name], this.edits.fresh(`${k.value.name}_Transpose`), [
+      intsAttribute('perm', [1, 0]),
+    ]);
     editor.insertNode(node, 'start');
     k.transposed = true;
     this.transposes++;
@@ -169,7 +204,8 @@ async function fingerprintsAhead(model: Model, threads: number, progress: Progre
   });
   const prints = new Map<TensorProto, Fingerprint>();
   const pool = new KernelPool(threads);
-  const start = (t: TensorProto) => pool.run({ kind: 'fingerprint', bytes: byteSource(t), dims: t.dims.map(toNumber), size: elementBytes(t) });
+  const start = (t: TensorProto) =>
+    pool.run({ kind: 'fingerprint', bytes: byteSource(t), dims: t.dims.map(toNumber), size: elementBytes(t) });
   try {
     const report = { progress, label: 'dedup', bytesOf: (t: TensorProto) => tensorByteLength(t) };
     for await (const [t, print] of inOrder(tensors, windowFor(threads), start, report)) prints.set(t, print);
@@ -182,23 +218,48 @@ async function fingerprintsAhead(model: Model, threads: number, progress: Progre
 export const dedupPass = definePass({
   family: 'share',
   method: 'dedup',
-  description: 'exact dedup: initializers and Constant values with the same dtype, shape and bytes are stored once (also 2-D copies stored transposed, recreated by a Transpose); lossless',
+  description:
+    'exact dedup: initializers and Constant values with the same dtype, shape and bytes are stored once (also 2-D copies stored transposed, recreated by a Transpose); lossless',
   options: {
-    transpose: { type: 'boolean', default: true, description: 'also find 2-D copies stored transposed and recreate them with a Transpose of the kept tensor (folded by ONNX Runtime at load)' },
-    nodes: { type: 'boolean', default: true, description: 'also merge identical nodes that compute only from constants (the DequantizeLinear of copies quantized before dedup)' },
+    transpose: {
+      type: 'boolean',
+      default: true,
+      description:
+        'also find 2-D copies stored transposed and recreate them with a Transpose of the kept tensor (folded by ONNX Runtime at load)',
+    },
+    nodes: {
+      type: 'boolean',
+      default: true,
+      description: 'also merge identical nodes that compute only from constants (the DequantizeLinear of copies quantized before dedup)',
+    },
     ...selectionOptions(),
   },
   async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     if (!model.proto.graph) return summary;
     const edits = new ModelEditor(model);
-    const dedup = new Deduplicator(model, summary, optionFilter(options), edits, {
-      transpose: options.transpose, nodes: options.nodes,
-    }, await fingerprintsAhead(model, context.threads, context.progress));
+    const dedup = new Deduplicator(
+      model,
+      summary,
+      optionFilter(options),
+      edits,
+      {
+        transpose: options.transpose,
+        nodes: options.nodes,
+      },
+      await fingerprintsAhead(model, context.threads, context.progress),
+    );
     dedup.visit(edits.graph(model.graph), new Scope(), new Set());
-    if (dedup.copies > 0) summary.notes.push(`${dedup.copies} exact ${dedup.copies === 1 ? 'copy' : 'copies'} of ${dedup.kept.size} ${dedup.kept.size === 1 ? 'tensor' : 'tensors'} removed; their readers read the kept tensor`);
-    if (dedup.transposes > 0) summary.notes.push(`${dedup.transposes} transposed ${dedup.transposes === 1 ? 'copy' : 'copies'} recreated by a Transpose node of the kept tensor`);
-    if (dedup.mergedNodes > 0) summary.notes.push(`${dedup.mergedNodes} identical ${dedup.mergedNodes === 1 ? 'node' : 'nodes'} computing from constants merged`);
+    if (dedup.copies > 0)
+      summary.notes.push(
+        `${dedup.copies} exact ${dedup.copies === 1 ? 'copy' : 'copies'} of ${dedup.kept.size} ${dedup.kept.size === 1 ? 'tensor' : 'tensors'} removed; their readers read the kept tensor`,
+      );
+    if (dedup.transposes > 0)
+      summary.notes.push(
+        `${dedup.transposes} transposed ${dedup.transposes === 1 ? 'copy' : 'copies'} recreated by a Transpose node of the kept tensor`,
+      );
+    if (dedup.mergedNodes > 0)
+      summary.notes.push(`${dedup.mergedNodes} identical ${dedup.mergedNodes === 1 ? 'node' : 'nodes'} computing from constants merged`);
     if (model.graph.sparse_initializer.length > 0) summary.notes.push('sparse initializers are left as they are');
     return summary;
   },

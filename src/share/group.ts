@@ -12,7 +12,8 @@ export function gramMatrix(vectors: ArrayLike<number>[]): Float64Array {
   const g = new Float64Array(n * n);
   for (let a = 0; a < n; a++) {
     for (let b = a; b < n; b++) {
-      const x = vectors[a]!, y = vectors[b]!;
+      const x = vectors[a]!,
+        y = vectors[b]!;
       let s = 0;
       for (let i = 0; i < x.length; i++) s += x[i]! * y[i]!;
       g[a * n + b] = s;
@@ -46,14 +47,17 @@ export function groupCost(g: Float64Array, n: number, members: number[], allowed
     const rowSums = members.map((a) => members.reduce((s, b) => s + g[a * n + b]!, 0));
     const total = rowSums.reduce((s, x) => s + x, 0);
     let worst = 0;
-    members.forEach((a, i) => { worst = Math.max(worst, relative(g[a * n + a]! - (2 / k) * rowSums[i]! + total / (k * k), g[a * n + a]!)); });
+    members.forEach((a, i) => {
+      worst = Math.max(worst, relative(g[a * n + a]! - (2 / k) * rowSums[i]! + total / (k * k), g[a * n + a]!));
+    });
     best = worst;
   }
-  if (allowed.member) for (const r of members) {
-    let worst = 0;
-    for (const a of members) worst = Math.max(worst, relative(g[a * n + a]! + g[r * n + r]! - 2 * g[a * n + r]!, g[a * n + a]!));
-    best = Math.min(best, worst);
-  }
+  if (allowed.member)
+    for (const r of members) {
+      let worst = 0;
+      for (const a of members) worst = Math.max(worst, relative(g[a * n + a]! + g[r * n + r]! - 2 * g[a * n + r]!, g[a * n + a]!));
+      best = Math.min(best, worst);
+    }
   return best;
 }
 
@@ -74,15 +78,28 @@ export function planGroups(g: Float64Array, n: number, bound: Bound, allowed: Ca
   const costOf = (a: number[], b: number[]) => {
     const k = key(a, b);
     let c = cost.get(k);
-    if (c === undefined) cost.set(k, (c = groupCost(g, n, [...a, ...b].sort((x, y) => x - y), allowed)));
+    if (c === undefined)
+      cost.set(
+        k,
+        (c = groupCost(
+          g,
+          n,
+          [...a, ...b].sort((x, y) => x - y),
+          allowed,
+        )),
+      );
     return c;
   };
   for (;;) {
-    let best: [number, number] | undefined, bestCost = Infinity;
+    let best: [number, number] | undefined,
+      bestCost = Infinity;
     for (let i = 0; i < clusters.length; i++) {
       for (let j = i + 1; j < clusters.length; j++) {
         const c = costOf(clusters[i]!, clusters[j]!);
-        if (c < bestCost) { bestCost = c; best = [i, j]; }
+        if (c < bestCost) {
+          bestCost = c;
+          best = [i, j];
+        }
       }
     }
     const stop = !best || ('tolerance' in bound ? bestCost > bound.tolerance : clusters.length <= bound.count);

@@ -47,12 +47,29 @@ const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
 export const nearPass = definePass({
   family: 'share',
   method: 'near',
-  description: 'near-duplicate sharing: same-shape weights of the same role whose relative difference is under a tolerance are replaced by one shared tensor (a member or their mean)',
+  description:
+    'near-duplicate sharing: same-shape weights of the same role whose relative difference is under a tolerance are replaced by one shared tensor (a member or their mean)',
   options: {
-    tolerance: { type: 'number', default: 0.01, min: 0, description: 'largest relative error ‖member − shared‖ / ‖member‖ a member may get' },
+    tolerance: {
+      type: 'number',
+      default: 0.01,
+      min: 0,
+      description: 'largest relative error ‖member − shared‖ / ‖member‖ a member may get',
+    },
     count: { type: 'integer', min: 1, description: 'instead of a tolerance: merge until each role has at most this many distinct tensors' },
-    'group-by': { type: 'enum', choices: ['role', 'shape'], default: 'role', description: 'role: only tensors used the same way by nodes named alike but for layer numbers (blocks.0/q, blocks.1/q); shape: any tensors of the same shape' },
-    representative: { type: 'enum', choices: ['best', 'mean', 'member'], default: 'best', description: 'the shared tensor: the better of a member and the mean, or always one of them' },
+    'group-by': {
+      type: 'enum',
+      choices: ['role', 'shape'],
+      default: 'role',
+      description:
+        'role: only tensors used the same way by nodes named alike but for layer numbers (blocks.0/q, blocks.1/q); shape: any tensors of the same shape',
+    },
+    representative: {
+      type: 'enum',
+      choices: ['best', 'mean', 'member'],
+      default: 'best',
+      description: 'the shared tensor: the better of a member and the mean, or always one of them',
+    },
     ops: { type: 'string', default: DEFAULT_OPS, description: 'op types whose weights may be shared' },
     ...selectionOptions(256),
   },
@@ -60,25 +77,42 @@ export const nearPass = definePass({
     const summary = emptySummary(this, options);
     const ir = toNumber(model.proto.ir_version ?? 3);
     const candidates: Candidate[] = [];
-    const { weights, skipped } = chooseWeights(model, options, (w) =>
-      (w.isGraphOutput ? 'is a graph output' : undefined) ?? (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined));
+    const { weights, skipped } = chooseWeights(
+      model,
+      options,
+      (w) =>
+        (w.isGraphOutput ? 'is a graph output' : undefined) ??
+        (w.isGraphInput && ir >= 4 ? 'is an overridable graph input (IR ≥ 4)' : undefined),
+    );
     summary.skipped.push(...skipped);
     for (const w of weights) candidates.push({ weight: w, values: floatValues(w.tensor) });
     const bound: Bound = options.count !== undefined ? { count: options.count } : { tolerance: options.tolerance };
     const mode: RepresentativeMode = options.representative;
     const edits = new ModelEditor(model);
-    let groupNumber = 0, shared = 0;
+    let groupNumber = 0,
+      shared = 0;
     const sets = [...candidateSets(candidates, options['group-by'] !== 'shape')].filter(([, set]) => set.length > 1);
     context.progress.start(sets.length, 'sharing');
     for (const [key, set] of sets) {
       context.progress.tick(1);
       const role = key.split('|').slice(2).join(' ');
-      const plan = planGroups(gramMatrix(set.map((c) => c.values)), set.length, bound, { member: mode !== 'mean', mean: mode !== 'member' });
+      const plan = planGroups(gramMatrix(set.map((c) => c.values)), set.length, bound, {
+        member: mode !== 'mean',
+        mean: mode !== 'member',
+      });
       for (const indices of plan.groups) {
         const members = indices.map((i) => set[i]!);
-        const rep = chooseRepresentative(members.map((m) => m.values), mode, 'tolerance' in bound ? bound.tolerance : Infinity);
+        const rep = chooseRepresentative(
+          members.map((m) => m.values),
+          mode,
+          'tolerance' in bound ? bound.tolerance : Infinity,
+        );
         if (!rep) {
-          for (const m of members) summary.skipped.push({ name: m.weight.name, reason: 'no shared tensor keeps every member of its group within the tolerance once zeros are kept' });
+          for (const m of members)
+            summary.skipped.push({
+              name: m.weight.name,
+              reason: 'no shared tensor keeps every member of its group within the tolerance once zeros are kept',
+            });
           continue;
         }
         groupNumber++;
@@ -86,7 +120,9 @@ export const nearPass = definePass({
         applyGroup(edits, members, rep, summary, groupNumber, role);
       }
       if (plan.groups.length === 0 && 'tolerance' in bound) {
-        summary.notes.push(`${role}: ${set.length} tensors, none shared (the closest pair would get a relative error of ${fmt(plan.nextCost)}, above the tolerance ${bound.tolerance})`);
+        summary.notes.push(
+          `${role}: ${set.length} tensors, none shared (the closest pair would get a relative error of ${fmt(plan.nextCost)}, above the tolerance ${bound.tolerance})`,
+        );
       }
     }
     context.progress.stop();
@@ -94,12 +130,21 @@ export const nearPass = definePass({
       model.proto.ir_version = 4;
       summary.notes.push('IR version raised to 4: the shared means are initializers not listed as graph inputs');
     }
-    summary.notes.unshift(`${shared} tensors in ${groupNumber} ${groupNumber === 1 ? 'group' : 'groups'} now stored ${groupNumber === 1 ? 'once' : 'once each'}`);
+    summary.notes.unshift(
+      `${shared} tensors in ${groupNumber} ${groupNumber === 1 ? 'group' : 'groups'} now stored ${groupNumber === 1 ? 'once' : 'once each'}`,
+    );
     return summary;
   },
 });
 
-function applyGroup(edits: ModelEditor, members: Candidate[], rep: Representative, summary: PassSummary, group: number, role: string): void {
+function applyGroup(
+  edits: ModelEditor,
+  members: Candidate[],
+  rep: Representative,
+  summary: PassSummary,
+  group: number,
+  role: string,
+): void {
   const home = edits.graph(members[0]!.weight.home);
   const holder = rep.kind === 'member' ? members[rep.index]! : members[0]!;
   let sharedName: string;
@@ -107,7 +152,14 @@ function applyGroup(edits: ModelEditor, members: Candidate[], rep: Representativ
   else {
     sharedName = edits.fresh(`${members[0]!.weight.name}_shared`);
     const v = rep.values;
-    home.addInitializer(makeTensor(sharedName, DataType.FLOAT, members[0]!.weight.tensor.dims.map(toNumber), new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
+    home.addInitializer(
+      makeTensor(
+        sharedName,
+        DataType.FLOAT,
+        members[0]!.weight.tensor.dims.map(toNumber),
+        new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
+      ),
+    );
   }
   const sharedBytes = rep.values.byteLength;
   const errors: string[] = [];
@@ -117,8 +169,14 @@ function applyGroup(edits: ModelEditor, members: Candidate[], rep: Representativ
     const error = weightError(m.values, rep.values);
     errors.push(`${w.name} ${fmt(error.relRmsError)}`);
     summary.tensors.push({
-      name: w.name, shape: w.tensor.dims.map(toNumber), dtypeBefore: 'float32', dtypeAfter: 'float32',
-      bytesBefore, bytesAfter: m === holder ? sharedBytes : 0, sparsity: sparsity(rep.values), ...error,
+      name: w.name,
+      shape: w.tensor.dims.map(toNumber),
+      dtypeBefore: 'float32',
+      dtypeAfter: 'float32',
+      bytesBefore,
+      bytesAfter: m === holder ? sharedBytes : 0,
+      sparsity: sparsity(rep.values),
+      ...error,
       form: `shared with ${members.length - 1} other${members.length > 2 ? 's' : ''} (group ${group}): ${rep.kind === 'mean' ? `their mean ${sharedName}` : `member ${sharedName}`}`,
       details: { group, representative: sharedName, kind: rep.kind, members: members.length },
     });
@@ -128,5 +186,7 @@ function applyGroup(edits: ModelEditor, members: Candidate[], rep: Representativ
     dropStorage(edits, { name: w.name, tensor: w.tensor, graph: w.home, constant: w.constant });
   }
   summary.bytesAfter += sharedBytes;
-  summary.notes.push(`group ${group} (${role}): ${rep.kind === 'mean' ? 'mean' : `member ${sharedName}`} shared by ${members.length}; relative error ${errors.join(', ')}`);
+  summary.notes.push(
+    `group ${group} (${role}): ${rep.kind === 'mean' ? 'mean' : `member ${sharedName}`} shared by ${members.length}; relative error ${errors.join(', ')}`,
+  );
 }

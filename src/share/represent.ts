@@ -10,10 +10,12 @@ export type RepresentativeMode = 'best' | 'mean' | 'member';
 
 /** The members' mean, with zeros where at least half the members are zero. */
 export function zeroKeepingMean(members: Float32Array[]): Float32Array {
-  const n = members[0]!.length, k = members.length;
+  const n = members[0]!.length,
+    k = members.length;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    let sum = 0, zeros = 0;
+    let sum = 0,
+      zeros = 0;
     for (const m of members) {
       const x = m[i]!;
       sum += x;
@@ -31,15 +33,20 @@ export function chooseRepresentative(members: Float32Array[], mode: Representati
   if (mode !== 'member') options.push({ kind: 'mean', values: zeroKeepingMean(members) });
   // The grouping worked in float64 from dot products; allow for float32 rounding of the same figure.
   const limit = tolerance * (1 + 1e-6) + 1e-9;
-  let best: Representative | undefined, bestScore = Infinity;
+  let best: Representative | undefined,
+    bestScore = Infinity;
   for (const option of options) {
-    let score = 0, worst = 0;
+    let score = 0,
+      worst = 0;
     for (const m of members) {
       const e = weightError(m, option.values).relRmsError;
       score += e * e;
       worst = Math.max(worst, e);
     }
-    if (worst <= limit && score < bestScore) { best = option; bestScore = score; }
+    if (worst <= limit && score < bestScore) {
+      best = option;
+      bestScore = score;
+    }
   }
   return best;
 }

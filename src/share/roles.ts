@@ -9,6 +9,8 @@ export function layerless(name: string): string {
 }
 
 export function roleOf(w: Weight): string {
-  const uses = new Set(w.uses.map((u) => `${u.role}${u.role === 'gemm' && u.outputAxis === 0 ? '(transB)' : ''}:${layerless(u.node.name ?? '')}`));
+  const uses = new Set(
+    w.uses.map((u) => `${u.role}${u.role === 'gemm' && u.outputAxis === 0 ? '(transB)' : ''}:${layerless(u.node.name ?? '')}`),
+  );
   return [...uses].sort().join(',');
 }

@@ -19,5 +19,8 @@ export function storedSize(w: Weight): number {
 
 /** Bytes the given initializers and nodes take in the written file. */
 export function addedSize(initializers: TensorProto[], nodes: NodeProto[]): number {
-  return initializers.reduce((n, t) => n + encodedSize('onnx.TensorProto', t), 0) + nodes.reduce((n, x) => n + encodedSize('onnx.NodeProto', x), 0);
+  return (
+    initializers.reduce((n, t) => n + encodedSize('onnx.TensorProto', t), 0) +
+    nodes.reduce((n, x) => n + encodedSize('onnx.NodeProto', x), 0)
+  );
 }

@@ -23,14 +23,22 @@ export interface Job {
 
 export function parseGrid(text: string): GridAxis[] {
   const axes: GridAxis[] = [];
-  for (const part of text.split(';').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const part of text
+    .split(';')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
     const eq = part.indexOf('=');
     if (eq < 0) throw new UsageError(`--grid: '${part}' is not family=choice,choice,...`);
     const family = part.slice(0, eq).trim();
-    if (!(FAMILIES as readonly string[]).includes(family)) throw new UsageError(`--grid: unknown pass family '${family}' (expected ${FAMILIES.join(', ')})`);
+    if (!(FAMILIES as readonly string[]).includes(family))
+      throw new UsageError(`--grid: unknown pass family '${family}' (expected ${FAMILIES.join(', ')})`);
     if (axes.some((a) => a.family === family)) throw new UsageError(`--grid: '${family}' given twice`);
     const choices: (string | undefined)[] = [];
-    for (const token of part.slice(eq + 1).split(',').map((t) => t.trim()).filter((t) => t !== '')) {
+    for (const token of part
+      .slice(eq + 1)
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== '')) {
       const continuation = token.includes('=') && !token.includes(':');
       if (continuation) {
         const last = choices[choices.length - 1];
@@ -53,7 +61,11 @@ export function expandGrid(axes: GridAxis[], evalSettings?: RecipeEval, gates?: 
   for (const axis of ordered) combos = combos.flatMap((c) => axis.choices.map((spec) => [...c, { family: axis.family, spec }]));
   return combos.map((combo, i) => {
     const steps = combo.filter((c) => c.spec !== undefined).map((c) => parseStep(c.family, c.spec!));
-    const label = combo.filter((c) => c.spec !== undefined).map((c) => `${c.family} ${c.spec}`).join(' + ') || 'none';
+    const label =
+      combo
+        .filter((c) => c.spec !== undefined)
+        .map((c) => `${c.family} ${c.spec}`)
+        .join(' + ') || 'none';
     return { id: `job-${String(i + 1).padStart(3, '0')}`, label, recipe: recipeData({ passes: steps, eval: evalSettings, gates }) };
   });
 }
@@ -61,7 +73,8 @@ export function expandGrid(axes: GridAxis[], evalSettings?: RecipeEval, gates?: 
 /** Parses 'i/n' (1-based shard i of n). */
 export function parseShard(text: string): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
-  if (!m || Number(m[2]) < 1 || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new UsageError(`--shard takes i/n with 1 ≤ i ≤ n, got '${text}'`);
+  if (!m || Number(m[2]) < 1 || Number(m[1]) < 1 || Number(m[1]) > Number(m[2]))
+    throw new UsageError(`--shard takes i/n with 1 ≤ i ≤ n, got '${text}'`);
   return { index: Number(m[1]), count: Number(m[2]) };
 }
 

@@ -17,18 +17,40 @@ function runJob(model: string, job: Job, outDir: string): Promise<SweepRow> {
   const reportPath = join(outDir, `${job.id}.json`);
   // Under the output policy's writer: a link planted at this name is replaced, never written through.
   writeFileAtomically(recipePath, Buffer.from(JSON.stringify(job.recipe, null, 2) + '\n'));
-  const args = [CLI, 'compress', model, '-o', join(outDir, `${job.id}.onnx`), '--force', '--recipe', recipePath, '--report', reportPath, '--json'];
+  const args = [
+    CLI,
+    'compress',
+    model,
+    '-o',
+    join(outDir, `${job.id}.onnx`),
+    '--force',
+    '--recipe',
+    recipePath,
+    '--report',
+    reportPath,
+    '--json',
+  ];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('close', (code) => {
       // Exit 3 (a gate failed) still wrote the report: the row stands, with its gates.
       if ((code === 0 || code === 3) && existsSync(reportPath)) {
         const report = JSON.parse(readFileSync(reportPath, 'utf8')) as Report;
         resolve(rowFromReport(job.id, job.label, job.recipe, report));
       } else {
-        resolve({ id: job.id, label: job.label, recipe: job.recipe, output: { bytes: 0 }, sizeRatio: 0, pareto: false, error: stderr.trim().split('\n').pop() || `exit code ${code}` });
+        resolve({
+          id: job.id,
+          label: job.label,
+          recipe: job.recipe,
+          output: { bytes: 0 },
+          sizeRatio: 0,
+          pareto: false,
+          error: stderr.trim().split('\n').pop() || `exit code ${code}`,
+        });
       }
     });
   });

@@ -9,7 +9,8 @@ const DIGITS = fixture('digits', 'model.onnx');
 
 describe('the bundled command line', () => {
   it('starts from the code cache the build wrote, which V8 accepts', () => {
-    const probe = "import('./bin/load-cli.mjs').then(({ loadCli }) => { const { script } = loadCli(); console.log(JSON.stringify({ rejected: script.cachedDataRejected })); })";
+    const probe =
+      "import('./bin/load-cli.mjs').then(({ loadCli }) => { const { script } = loadCli(); console.log(JSON.stringify({ rejected: script.cachedDataRejected })); })";
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: ROOT, encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ rejected: false });
@@ -105,9 +106,30 @@ describe('errors', () => {
   const bad: [string, () => string[]][] = [
     ['a missing file', () => ['inspect', join(dir, 'missing.onnx')]],
     ['a directory', () => ['inspect', dir]],
-    ['an empty file', () => { const p = join(dir, 'empty.onnx'); writeFileSync(p, ''); return ['inspect', p]; }],
-    ['random bytes', () => { const p = join(dir, 'rand.onnx'); writeFileSync(p, Buffer.from(Array.from({ length: 999 }, (_, i) => (i * 7919) & 0xff))); return ['inspect', p]; }],
-    ['a truncated model', () => { const p = join(dir, 'trunc.onnx'); writeFileSync(p, readFileSync(DIGITS).subarray(0, 777)); return ['compress', p, '-o', join(dir, 'trunc-out.onnx')]; }],
+    [
+      'an empty file',
+      () => {
+        const p = join(dir, 'empty.onnx');
+        writeFileSync(p, '');
+        return ['inspect', p];
+      },
+    ],
+    [
+      'random bytes',
+      () => {
+        const p = join(dir, 'rand.onnx');
+        writeFileSync(p, Buffer.from(Array.from({ length: 999 }, (_, i) => (i * 7919) & 0xff)));
+        return ['inspect', p];
+      },
+    ],
+    [
+      'a truncated model',
+      () => {
+        const p = join(dir, 'trunc.onnx');
+        writeFileSync(p, readFileSync(DIGITS).subarray(0, 777));
+        return ['compress', p, '-o', join(dir, 'trunc-out.onnx')];
+      },
+    ],
   ];
   it.each(bad)('%s: one line naming the file, exit code 1, no stack trace, no output file', (_what, args) => {
     const argv = args();

@@ -14,10 +14,12 @@ const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).statu
 const atFreshLine = (text: string) => /(\n|\x1b\[1G\x1b\[2K)$/.test(text);
 
 describe('an interrupt during a progress bar', () => {
-  it('ends the bar\'s line (and shows the cursor again) before anything else is written', () => {
+  it("ends the bar's line (and shows the cursor again) before anything else is written", () => {
     const tty = Object.assign(new PassThrough(), { isTTY: true, columns: 100 }) as unknown as NodeJS.WriteStream;
     let text = '';
-    (tty as unknown as PassThrough).on('data', (d: Buffer) => { text += d.toString(); });
+    (tty as unknown as PassThrough).on('data', (d: Buffer) => {
+      text += d.toString();
+    });
     const bar = terminalProgress(tty);
     bar.start(100, 'timing');
     bar.tick(10);
@@ -33,27 +35,46 @@ describe('an interrupt during a progress bar', () => {
   });
 
   // A real terminal (a pseudo-terminal from util-linux's script): Ctrl-C typed while the timing bar runs.
-  it.skipIf(!hasScript)('Ctrl-C on a terminal: "onnxpress: interrupted by SIGINT" starts on a line of its own, exit 130', async () => {
-    const command = [process.execPath, join(ROOT, 'bin', 'onnxpress'), 'compress', fixture('digits', 'model.onnx'), '-o', join(dir, 'out.onnx'),
-      '--quantize', 'int8', '--eval', '--runs', '100000', '--data', fixture('digits', 'test_data_set_0')].map((a) => `'${a}'`).join(' ');
-    const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let typed = false;
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      // Ctrl-C once the bar has been drawn a few times.
-      if (!typed && (out.match(/timing +\[/g) ?? []).length >= 3) {
-        typed = true;
-        child.stdin.write('\x03');
-      }
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    clearTimeout(timer);
-    expect(typed).toBe(true);
-    expect(code).toBe(130);
-    const at = out.indexOf('onnxpress: interrupted by SIGINT');
-    expect(at).toBeGreaterThan(0);
-    expect(atFreshLine(out.slice(0, at)), JSON.stringify(out.slice(Math.max(0, at - 120), at + 40))).toBe(true);
-  }, 90_000);
+  it.skipIf(!hasScript)(
+    'Ctrl-C on a terminal: "onnxpress: interrupted by SIGINT" starts on a line of its own, exit 130',
+    async () => {
+      const command = [
+        process.execPath,
+        join(ROOT, 'bin', 'onnxpress'),
+        'compress',
+        fixture('digits', 'model.onnx'),
+        '-o',
+        join(dir, 'out.onnx'),
+        '--quantize',
+        'int8',
+        '--eval',
+        '--runs',
+        '100000',
+        '--data',
+        fixture('digits', 'test_data_set_0'),
+      ]
+        .map((a) => `'${a}'`)
+        .join(' ');
+      const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let typed = false;
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        // Ctrl-C once the bar has been drawn a few times.
+        if (!typed && (out.match(/timing +\[/g) ?? []).length >= 3) {
+          typed = true;
+          child.stdin.write('\x03');
+        }
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      clearTimeout(timer);
+      expect(typed).toBe(true);
+      expect(code).toBe(130);
+      const at = out.indexOf('onnxpress: interrupted by SIGINT');
+      expect(at).toBeGreaterThan(0);
+      expect(atFreshLine(out.slice(0, at)), JSON.stringify(out.slice(Math.max(0, at - 120), at + 40))).toBe(true);
+    },
+    90_000,
+  );
 });

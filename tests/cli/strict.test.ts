@@ -10,16 +10,34 @@ const DIGITS = fixture('digits', 'model.onnx');
 
 /** Two MatMuls: one float32 weight (int8 quantizes it) and one float64 weight (int8 leaves it alone). */
 function mixedModel(): string {
-  const value = (name: string, elem: number) => ({ name, type: { tensor_type: { elem_type: elem, shape: { dim: [{ dim_value: 1 }, { dim_value: 64 }] } } } });
-  const weight = (name: string, dtype: number, bytes: number) => ({ name, dims: [64, 64], data_type: dtype, raw_data: new Uint8Array(64 * 64 * bytes).fill(60) });
+  const value = (name: string, elem: number) => ({
+    name,
+    type: { tensor_type: { elem_type: elem, shape: { dim: [{ dim_value: 1 }, { dim_value: 64 }] } } },
+  });
+  const weight = (name: string, dtype: number, bytes: number) => ({
+    name,
+    dims: [64, 64],
+    data_type: dtype,
+    raw_data: new Uint8Array(64 * 64 * bytes).fill(60),
+  });
   const path = join(dir, 'mixed.onnx');
-  writeFileSync(path, encode('onnx.ModelProto', {
-    ir_version: 8, opset_import: [{ domain: '', version: 13 }],
-    graph: {
-      name: 'g', node: [{ op_type: 'MatMul', input: ['x', 'w32'], output: ['y'] }, { op_type: 'MatMul', input: ['h', 'w64'], output: ['z'] }],
-      input: [value('x', 1), value('h', 11)], output: [value('y', 1), value('z', 11)], initializer: [weight('w32', 1, 4), weight('w64', 11, 8)],
-    },
-  }));
+  writeFileSync(
+    path,
+    encode('onnx.ModelProto', {
+      ir_version: 8,
+      opset_import: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'g',
+        node: [
+          { op_type: 'MatMul', input: ['x', 'w32'], output: ['y'] },
+          { op_type: 'MatMul', input: ['h', 'w64'], output: ['z'] },
+        ],
+        input: [value('x', 1), value('h', 11)],
+        output: [value('y', 1), value('z', 11)],
+        initializer: [weight('w32', 1, 4), weight('w64', 11, 8)],
+      },
+    }),
+  );
   return path;
 }
 

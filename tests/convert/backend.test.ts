@@ -14,7 +14,25 @@ describe('backend test cases', () => {
     expect(report.refusedOps).toEqual({ Scan: 2, 'opset 1': 6 });
     // Adapters of every kind ran on real cases.
     const adapted = new Set(report.cases.flatMap((c) => c.adapted ?? []).map((l) => l.split(' ')[0]));
-    for (const op of ['Add', 'BatchNormalization', 'Softmax', 'LogSoftmax', 'Pad', 'Clip', 'Split', 'Squeeze', 'Unsqueeze', 'ReduceSum', 'ReduceMean', 'Slice', 'Upsample', 'Scatter', 'Dropout', 'PRelu', 'DFT']) {
+    for (const op of [
+      'Add',
+      'BatchNormalization',
+      'Softmax',
+      'LogSoftmax',
+      'Pad',
+      'Clip',
+      'Split',
+      'Squeeze',
+      'Unsqueeze',
+      'ReduceSum',
+      'ReduceMean',
+      'Slice',
+      'Upsample',
+      'Scatter',
+      'Dropout',
+      'PRelu',
+      'DFT',
+    ]) {
       expect(adapted, op).toContain(op);
     }
   }, 120_000);

@@ -14,11 +14,21 @@ const dir = scratch();
 
 describe('onnxpress convert on a large model', () => {
   it('writes the same bytes as a one-thread write of the library conversion', () => {
-    const rows = 4100, cols = 4096; // 67,174,400 bytes of weights: above the 64 MiB of the lazy read and the helper threads
-    const big = save(join(dir, 'big13.onnx'), model(graph([
-      node('MatMul', ['x', 'w'], ['h']),
-      node('ReduceMean', ['h'], ['y'], [ints('axes', [1]), int('keepdims', 1)]),
-    ], [vi('x', [1, rows])], [vi('y', [1, 1])], [tensor('w', [rows, cols], Array.from(values(rows * cols, 3)))]), 13, { ir_version: 7 }));
+    const rows = 4100,
+      cols = 4096; // 67,174,400 bytes of weights: above the 64 MiB of the lazy read and the helper threads
+    const big = save(
+      join(dir, 'big13.onnx'),
+      model(
+        graph(
+          [node('MatMul', ['x', 'w'], ['h']), node('ReduceMean', ['h'], ['y'], [ints('axes', [1]), int('keepdims', 1)])],
+          [vi('x', [1, rows])],
+          [vi('y', [1, 1])],
+          [tensor('w', [rows, cols], Array.from(values(rows * cols, 3)))],
+        ),
+        13,
+        { ir_version: 7 },
+      ),
+    );
     const out = join(dir, 'big21.onnx');
     const r = cli(['convert', big, '-o', out, '--opset', '21']);
     expect(r.code, r.stderr).toBe(0);
@@ -27,7 +37,8 @@ describe('onnxpress convert on a large model', () => {
     convertOpset(m, 21);
     const one = join(dir, 'big21-one-thread.onnx');
     writeModel(m, one, { threads: 1 });
-    const a = readFileSync(out), b = readFileSync(one);
+    const a = readFileSync(out),
+      b = readFileSync(one);
     expect(a.length).toBe(b.length);
     expect(a.equals(b)).toBe(true);
   }, 60_000);

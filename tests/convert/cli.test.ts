@@ -8,11 +8,21 @@ import { cli, scratch } from '../helpers.js';
 import { float, graph, graphAttr, int, model, node, save, vi } from './helpers.js';
 
 const dir = scratch();
-const clip = save(join(dir, 'clip9.onnx'), model(graph([
-  node('Clip', ['x'], ['a'], [float('min', 0), float('max', 6)]),
-  node('Relu', ['a'], ['b']),
-  node('Clip', ['b'], ['y'], [float('max', 1)]),
-], [vi('x', [2, 3])], [vi('y', [2, 3])]), 9));
+const clip = save(
+  join(dir, 'clip9.onnx'),
+  model(
+    graph(
+      [
+        node('Clip', ['x'], ['a'], [float('min', 0), float('max', 6)]),
+        node('Relu', ['a'], ['b']),
+        node('Clip', ['b'], ['y'], [float('max', 1)]),
+      ],
+      [vi('x', [2, 3])],
+      [vi('y', [2, 3])],
+    ),
+    9,
+  ),
+);
 
 function expectRefused(args: string[], code: number, pattern: RegExp, out: string) {
   const r = cli(['convert', ...args]);
@@ -58,15 +68,27 @@ describe('onnxpress convert', () => {
 
   it('refuses an op with no adapter with exit 1, naming the op and versions, writing nothing', () => {
     const body = graph([node('Identity', ['s'], ['s2']), node('Identity', ['x'], ['o'])], [vi('s'), vi('x')], [vi('s2'), vi('o')]);
-    const scan = save(join(dir, 'scan8.onnx'), model(graph([node('Scan', ['', 'init', 'xs'], ['final', 'ys'], [graphAttr('body', body), int('num_scan_inputs', 1)])],
-      [vi('init', [1, 1]), vi('xs', [1, 3, 1])], [vi('final'), vi('ys')]), 8));
+    const scan = save(
+      join(dir, 'scan8.onnx'),
+      model(
+        graph(
+          [node('Scan', ['', 'init', 'xs'], ['final', 'ys'], [graphAttr('body', body), int('num_scan_inputs', 1)])],
+          [vi('init', [1, 1]), vi('xs', [1, 3, 1])],
+          [vi('final'), vi('ys')],
+        ),
+        8,
+      ),
+    );
     const out = join(dir, 'scan13.onnx');
     expectRefused([scan, '-o', out, '--opset', '13'], 1, /cannot convert from opset 8 to 13: Scan 8→9/, out);
     expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
   it('leaves a custom-domain op alone', () => {
-    const p = model(graph([node('Clip', ['x'], ['a'], [float('min', 0)]), node('Gelu', ['a'], ['y'], [], 'com.example')], [vi('x', [2])], [vi('y', [2])]), 11);
+    const p = model(
+      graph([node('Clip', ['x'], ['a'], [float('min', 0)]), node('Gelu', ['a'], ['y'], [], 'com.example')], [vi('x', [2])], [vi('y', [2])]),
+      11,
+    );
     p.opset_import.push({ domain: 'com.example', version: 1 });
     const path = save(join(dir, 'custom.onnx'), p);
     const out = join(dir, 'custom13.onnx');

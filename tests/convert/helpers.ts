@@ -14,7 +14,10 @@ import { cosine } from '../helpers.js';
 import { writeFileSync } from 'node:fs';
 import { Model } from '../../src/ir/model.js';
 
-export const FLOAT = 1, INT64 = 7, BOOL = 9, DOUBLE = 11;
+export const FLOAT = 1,
+  INT64 = 7,
+  BOOL = 9,
+  DOUBLE = 11;
 
 const base = { floats: [], ints: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] };
 export const ints = (name: string, v: (number | bigint)[]): AttributeProto => ({ ...base, name, type: 7, ints: v });
@@ -30,21 +33,67 @@ export function vi(name: string, dims?: (number | string)[], elemType = FLOAT): 
 }
 
 export function node(op: string, input: string[], output: string[], attribute: AttributeProto[] = [], domain?: string): NodeProto {
-  return { op_type: op, input, output, attribute, metadata_props: [], device_configurations: [], name: `${op}_${output[0]}`, ...(domain ? { domain } : {}) };
+  return {
+    op_type: op,
+    input,
+    output,
+    attribute,
+    metadata_props: [],
+    device_configurations: [],
+    name: `${op}_${output[0]}`,
+    ...(domain ? { domain } : {}),
+  };
 }
 
 export function tensor(name: string, dims: number[], values: number[], dataType = FLOAT): TensorProto {
-  const raw = dataType === INT64 ? new Uint8Array(BigInt64Array.from(values, BigInt).buffer) : new Uint8Array(Float32Array.from(values).buffer);
-  return { name, dims, data_type: dataType, raw_data: raw, float_data: [], int32_data: [], string_data: [], int64_data: [], double_data: [], uint64_data: [], external_data: [], metadata_props: [] };
+  const raw =
+    dataType === INT64 ? new Uint8Array(BigInt64Array.from(values, BigInt).buffer) : new Uint8Array(Float32Array.from(values).buffer);
+  return {
+    name,
+    dims,
+    data_type: dataType,
+    raw_data: raw,
+    float_data: [],
+    int32_data: [],
+    string_data: [],
+    int64_data: [],
+    double_data: [],
+    uint64_data: [],
+    external_data: [],
+    metadata_props: [],
+  };
 }
 
-export function graph(nodes: NodeProto[], inputs: ValueInfoProto[], outputs: ValueInfoProto[], initializer: TensorProto[] = []): GraphProto {
-  return { node: nodes, initializer, input: inputs, output: outputs, value_info: [], quantization_annotation: [], sparse_initializer: [], metadata_props: [], name: 'g' };
+export function graph(
+  nodes: NodeProto[],
+  inputs: ValueInfoProto[],
+  outputs: ValueInfoProto[],
+  initializer: TensorProto[] = [],
+): GraphProto {
+  return {
+    node: nodes,
+    initializer,
+    input: inputs,
+    output: outputs,
+    value_info: [],
+    quantization_annotation: [],
+    sparse_initializer: [],
+    metadata_props: [],
+    name: 'g',
+  };
 }
 
 export function model(g: GraphProto, opset: number, extra: Partial<ModelProto> = {}): ModelProto {
   const ir = opset >= 9 ? 4 : 3;
-  return { ir_version: ir, opset_import: [{ domain: '', version: opset }], graph: g, functions: [], metadata_props: [], training_info: [], ...extra };
+  return {
+    ir_version: ir,
+    opset_import: [{ domain: '', version: opset }],
+    graph: g,
+    functions: [],
+    metadata_props: [],
+    training_info: [],
+    ...extra,
+  };
 }
 
 export function save(path: string, proto: ModelProto): string {
@@ -57,14 +106,26 @@ export function values(n: number, seed = 1): Float32Array {
   const out = new Float32Array(n);
   let s = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     out[i] = (s / 2 ** 32) * 4 - 2;
   }
   return out;
 }
 
 export function input(name: string, dims: number[], seed = 1): NamedArray {
-  return { name, dtype: FLOAT, dims, data: values(dims.reduce((a, b) => a * b, 1), seed) };
+  return {
+    name,
+    dtype: FLOAT,
+    dims,
+    data: values(
+      dims.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+  };
 }
 
 function maxDifference(a: NamedArray, b: NamedArray): number {
@@ -72,7 +133,8 @@ function maxDifference(a: NamedArray, b: NamedArray): number {
   expect(b.dtype).toBe(a.dtype);
   let worst = 0;
   for (let i = 0; i < a.data.length; i++) {
-    const x = Number(a.data[i]), y = Number(b.data[i]);
+    const x = Number(a.data[i]),
+      y = Number(b.data[i]);
     if (Number.isNaN(x) && Number.isNaN(y)) continue;
     worst = Math.max(worst, Math.abs(x - y));
   }
@@ -86,7 +148,13 @@ export interface Converted {
 }
 
 /** Converts `proto` (saved in `dir`) to `target`, runs both in ONNX Runtime on `inputs`, expects the same outputs within 1e-5. */
-export async function expectSameOutputs(dir: string, label: string, proto: ModelProto, target: number, inputs: NamedArray[]): Promise<Converted> {
+export async function expectSameOutputs(
+  dir: string,
+  label: string,
+  proto: ModelProto,
+  target: number,
+  inputs: NamedArray[],
+): Promise<Converted> {
   const original = save(join(dir, `${label}.onnx`), proto);
   const m = readModel(original);
   const summary = convertOpset(m, target);
@@ -95,7 +163,8 @@ export async function expectSameOutputs(dir: string, label: string, proto: Model
   const a = await run(await createSession(original), inputs);
   const b = await run(await createSession(path), inputs);
   expect(b.length, label).toBe(a.length);
-  for (let i = 0; i < a.length; i++) expect(maxDifference(a[i]!, b[i]!), `${label} → ${target}, output ${a[i]!.name}`).toBeLessThanOrEqual(1e-5);
+  for (let i = 0; i < a.length; i++)
+    expect(maxDifference(a[i]!, b[i]!), `${label} → ${target}, output ${a[i]!.name}`).toBeLessThanOrEqual(1e-5);
   const opset = readModel(path).proto.opset_import.find((o) => (o.domain ?? '') === '')!.version;
   expect(Number(opset)).toBe(target);
   return { summary, path, proto: m.proto };
@@ -106,7 +175,14 @@ export function opsOf(proto: ModelProto): string[] {
 }
 
 /** Converts `proto` to `target` and expects the converted model's outputs to be `want` within 1e-5 (for originals ONNX Runtime cannot run). */
-export async function expectConvertedOutputs(dir: string, label: string, proto: ModelProto, target: number, inputs: NamedArray[], want: Float32Array[]): Promise<ConversionSummary> {
+export async function expectConvertedOutputs(
+  dir: string,
+  label: string,
+  proto: ModelProto,
+  target: number,
+  inputs: NamedArray[],
+  want: Float32Array[],
+): Promise<ConversionSummary> {
   // A copy: conversion works in place, and callers reuse their graphs.
   const m = new Model(decode<ModelProto>('onnx.ModelProto', encode('onnx.ModelProto', proto)));
   const summary = convertOpset(m, target);

@@ -12,32 +12,68 @@ import { INT64, graph, int, ints, model, node, save, str, tensor, values, vi, wo
 const dir = scratch();
 
 function detector(): string {
-  const w = (name: string, dims: number[], seed: number) => tensor(name, dims, Array.from(values(dims.reduce((a, b) => a * b, 1), seed), (v) => v / 4));
-  const g = graph([
-    // Pad-11: pads and the constant value are inputs.
-    node('Pad', ['x', 'pads', 'pad_value'], ['p'], [str('mode', 'constant')]),
-    node('Conv', ['p', 'w1', 'b1'], ['c1'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2])]),
-    // Clip-11: min and max are inputs (ReLU6).
-    node('Clip', ['c1', 'clip_min', 'clip_max'], ['r1']),
-    node('Conv', ['r1', 'w2', 'b2'], ['c2'], [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1]), ints('strides', [2, 2])]),
-    node('Relu', ['c2'], ['r2']),
-    // Resize-11 by scales: nearest, as PyTorch exports F.interpolate(scale_factor=2) at opset 11.
-    node('Resize', ['r2', 'roi', 'scales'], ['u2'], [str('mode', 'nearest'), str('coordinate_transformation_mode', 'asymmetric'), str('nearest_mode', 'floor')]),
-    node('Concat', ['u2', 'r1'], ['cat'], [int('axis', 1)]),
-    node('Conv', ['cat', 'w3', 'b3'], ['c3'], [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])]),
-    node('Relu', ['c3'], ['r3']),
-    // Resize-11 by sizes (scales empty): bilinear back to the input's size.
-    node('Resize', ['r3', 'roi', 'no_scales', 'sizes'], ['u3'], [str('mode', 'linear'), str('coordinate_transformation_mode', 'half_pixel')]),
-    node('Conv', ['u3', 'w4', 'b4'], ['c4'], [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])]),
-    node('Sigmoid', ['c4'], ['y']),
-  ], [vi('x', [1, 3, 32, 32])], [vi('y', [1, 2, 32, 32])], [
-    tensor('pads', [8], [0, 0, 1, 1, 0, 0, 0, 0], INT64), tensor('pad_value', [], [0]),
-    tensor('clip_min', [], [0]), tensor('clip_max', [], [6]),
-    tensor('roi', [0], []), tensor('scales', [4], [1, 1, 2, 2]), tensor('no_scales', [0], []),
-    tensor('sizes', [4], [1, 16, 32, 32], INT64),
-    w('w1', [16, 3, 3, 3], 2), w('b1', [16], 3), w('w2', [32, 16, 3, 3], 4), w('b2', [32], 5),
-    w('w3', [16, 48, 3, 3], 6), w('b3', [16], 7), w('w4', [2, 16, 3, 3], 8), w('b4', [2], 9),
-  ]);
+  const w = (name: string, dims: number[], seed: number) =>
+    tensor(
+      name,
+      dims,
+      Array.from(
+        values(
+          dims.reduce((a, b) => a * b, 1),
+          seed,
+        ),
+        (v) => v / 4,
+      ),
+    );
+  const g = graph(
+    [
+      // Pad-11: pads and the constant value are inputs.
+      node('Pad', ['x', 'pads', 'pad_value'], ['p'], [str('mode', 'constant')]),
+      node('Conv', ['p', 'w1', 'b1'], ['c1'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2])]),
+      // Clip-11: min and max are inputs (ReLU6).
+      node('Clip', ['c1', 'clip_min', 'clip_max'], ['r1']),
+      node('Conv', ['r1', 'w2', 'b2'], ['c2'], [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1]), ints('strides', [2, 2])]),
+      node('Relu', ['c2'], ['r2']),
+      // Resize-11 by scales: nearest, as PyTorch exports F.interpolate(scale_factor=2) at opset 11.
+      node(
+        'Resize',
+        ['r2', 'roi', 'scales'],
+        ['u2'],
+        [str('mode', 'nearest'), str('coordinate_transformation_mode', 'asymmetric'), str('nearest_mode', 'floor')],
+      ),
+      node('Concat', ['u2', 'r1'], ['cat'], [int('axis', 1)]),
+      node('Conv', ['cat', 'w3', 'b3'], ['c3'], [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])]),
+      node('Relu', ['c3'], ['r3']),
+      // Resize-11 by sizes (scales empty): bilinear back to the input's size.
+      node(
+        'Resize',
+        ['r3', 'roi', 'no_scales', 'sizes'],
+        ['u3'],
+        [str('mode', 'linear'), str('coordinate_transformation_mode', 'half_pixel')],
+      ),
+      node('Conv', ['u3', 'w4', 'b4'], ['c4'], [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])]),
+      node('Sigmoid', ['c4'], ['y']),
+    ],
+    [vi('x', [1, 3, 32, 32])],
+    [vi('y', [1, 2, 32, 32])],
+    [
+      tensor('pads', [8], [0, 0, 1, 1, 0, 0, 0, 0], INT64),
+      tensor('pad_value', [], [0]),
+      tensor('clip_min', [], [0]),
+      tensor('clip_max', [], [6]),
+      tensor('roi', [0], []),
+      tensor('scales', [4], [1, 1, 2, 2]),
+      tensor('no_scales', [0], []),
+      tensor('sizes', [4], [1, 16, 32, 32], INT64),
+      w('w1', [16, 3, 3, 3], 2),
+      w('b1', [16], 3),
+      w('w2', [32, 16, 3, 3], 4),
+      w('b2', [32], 5),
+      w('w3', [16, 48, 3, 3], 6),
+      w('b3', [16], 7),
+      w('w4', [2, 16, 3, 3], 8),
+      w('b4', [2], 9),
+    ],
+  );
   return save(join(dir, 'detector11.onnx'), model(g, 11, { ir_version: 6 }));
 }
 
@@ -46,7 +82,11 @@ describe('quantizing an opset-11 detector with Resize', () => {
   // (1 − cosine, which goes with the step squared) grows by up to ~300×: int8 measures 1 − cos =
   // 2.7e-4 here, which predicts ~0.08 for plain rounding; per-block scales and the scale search give
   // 0.978 (worst of 3 inputs). 0.97 leaves room for other inputs.
-  for (const [spec, bar] of [['int8', 0.999], ['int8:granularity=channel,mode=weight', 0.999], ['int4:block=32,format=dq', 0.97]] as const) {
+  for (const [spec, bar] of [
+    ['int8', 0.999],
+    ['int8:granularity=channel,mode=weight', 0.999],
+    ['int4:block=32,format=dq', 0.97],
+  ] as const) {
     it(`${spec}: the model is converted (opset raised past Resize-13) and its output keeps cosine ≥ ${bar} in ONNX Runtime`, async () => {
       const original = detector();
       const out = join(dir, `${spec.replace(/[^a-z0-9]/gi, '_')}.onnx`);

@@ -58,7 +58,9 @@ describe('codec', () => {
     expect(back.dims).toEqual(values);
     expect([...back.int64_data]).toEqual(values.map((v) => BigInt(v)));
     // -1 as int64 is the 10-byte varint ff ff ff ff ff ff ff ff ff 01, as protobuf writes it.
-    expect(encode('onnx.TensorProto', { ...emptyTensor(), dims: [-1] })).toEqual(Buffer.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]));
+    expect(encode('onnx.TensorProto', { ...emptyTensor(), dims: [-1] })).toEqual(
+      Buffer.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+    );
   });
 
   it('reads packed floats at unaligned offsets through a copy, aligned ones as a view', () => {
@@ -77,7 +79,10 @@ describe('codec', () => {
     expect(decode<TensorProto>('onnx.TensorProto', Buffer.from([0x0a, 2, 2, 3])).dims).toEqual([2, 3]);
     // float_data (field 4) unpacked: two fixed32 entries.
     const f = Buffer.alloc(10);
-    f[0] = 0x25; f.writeFloatLE(1.5, 1); f[5] = 0x25; f.writeFloatLE(2.5, 6);
+    f[0] = 0x25;
+    f.writeFloatLE(1.5, 1);
+    f[5] = 0x25;
+    f.writeFloatLE(2.5, 6);
     expect([...decode<TensorProto>('onnx.TensorProto', f).float_data]).toEqual([1.5, 2.5]);
   });
 
@@ -107,7 +112,15 @@ describe('codec', () => {
     expect(() => decode('onnx.TypeProto', inner)).not.toThrow();
     let deep: Buffer = Buffer.alloc(0);
     for (let i = 0; i < 120; i++) {
-      const len = (n: number) => { const out: number[] = []; while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n >>>= 7; } out.push(n); return Buffer.from(out); };
+      const len = (n: number) => {
+        const out: number[] = [];
+        while (n >= 0x80) {
+          out.push((n & 0x7f) | 0x80);
+          n >>>= 7;
+        }
+        out.push(n);
+        return Buffer.from(out);
+      };
       const seq = Buffer.concat([Buffer.from([0x0a]), len(deep.length), deep]);
       deep = Buffer.concat([Buffer.from([0x22]), len(seq.length), seq]);
     }
@@ -123,6 +136,10 @@ describe('schema', () => {
     // The table covers the types a model needs, with their fields' numbers.
     const tensor = built.find((m) => m.name === 'onnx.TensorProto')!;
     expect(tensor.fields.find((f) => f.name === 'raw_data')).toMatchObject({ number: 9, kind: 'bytes' });
-    expect(built.find((m) => m.name === 'onnx.ModelProto')!.fields.find((f) => f.name === 'graph')).toMatchObject({ number: 7, kind: 'message', type: 'onnx.GraphProto' });
+    expect(built.find((m) => m.name === 'onnx.ModelProto')!.fields.find((f) => f.name === 'graph')).toMatchObject({
+      number: 7,
+      kind: 'message',
+      type: 'onnx.GraphProto',
+    });
   });
 });

@@ -24,14 +24,23 @@ describe('lazy reading of large files', () => {
     expect(inspectModel(model).duplicates).toEqual(inspectModel(readModel(CHARLM)).duplicates);
   });
 
-  it.each([[[] as [string, string][]], [[['quantize', 'int8']] as [string, string][]], [[['prune', 'structured:ratio=0.3'], ['quantize', 'int4']] as [string, string][]]])(
-    'gives byte-identical outputs to an eager read (%j)', async (steps) => {
-      const a = join(dir, `eager-${steps.length}.onnx`), b = join(dir, `lazy-${steps.length}.onnx`);
-      await compress(CHARLM, a, { steps: steps.map(([f, s]) => parseStep(f, s)) });
-      const r = await compress(CHARLM, b, { steps: steps.map(([f, s]) => parseStep(f, s)), read: lazy });
-      expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
-      if (steps.length === 0) expect(r.identical).toBe(true);
-    });
+  it.each([
+    [[] as [string, string][]],
+    [[['quantize', 'int8']] as [string, string][]],
+    [
+      [
+        ['prune', 'structured:ratio=0.3'],
+        ['quantize', 'int4'],
+      ] as [string, string][],
+    ],
+  ])('gives byte-identical outputs to an eager read (%j)', async (steps) => {
+    const a = join(dir, `eager-${steps.length}.onnx`),
+      b = join(dir, `lazy-${steps.length}.onnx`);
+    await compress(CHARLM, a, { steps: steps.map(([f, s]) => parseStep(f, s)) });
+    const r = await compress(CHARLM, b, { steps: steps.map(([f, s]) => parseStep(f, s)), read: lazy });
+    expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
+    if (steps.length === 0) expect(r.identical).toBe(true);
+  });
 
   it('notices a difference outside the copied tensor bytes without reading them twice', async () => {
     // The same model with ir_version (field 1) moved after the graph: valid protobuf that our
@@ -59,10 +68,14 @@ describe('copying unchanged tensor bytes on two threads', () => {
     const moved = join(dir, 'moved-source.onnx');
     writeFileSync(moved, Buffer.concat([bytes.subarray(2), bytes.subarray(0, 2)]));
     for (const source of [CHARLM, moved]) {
-      const one = join(dir, 'copy-one.onnx'), two = join(dir, 'copy-two.onnx');
+      const one = join(dir, 'copy-one.onnx'),
+        two = join(dir, 'copy-two.onnx');
       writeModel(readModel(source, lazy), one, { threads: 1 });
       const seen: { offset: number; length: number; read: boolean }[] = [];
-      writeModel(readModel(source, lazy), two, { ...twoThreads, onModelChunk: (offset, length, chunk) => seen.push({ offset, length, read: chunk !== undefined }) });
+      writeModel(readModel(source, lazy), two, {
+        ...twoThreads,
+        onModelChunk: (offset, length, chunk) => seen.push({ offset, length, read: chunk !== undefined }),
+      });
       expect(Buffer.compare(readFileSync(one), readFileSync(two))).toBe(0);
       // The big payloads went to the copy (never through this thread), and the pieces tile the file.
       expect(seen.filter((s) => !s.read).length).toBeGreaterThan(10);
@@ -89,7 +102,7 @@ describe('copying unchanged tensor bytes on two threads', () => {
     expect(m.identical).toBe(false);
   });
 
-  it('starts copying a round trip\'s tensors as the model is read, and starts afresh where they move', async () => {
+  it("starts copying a round trip's tensors as the model is read, and starts afresh where they move", async () => {
     const started = vi.spyOn(PrecopiedOutput, 'start');
     const aborted = vi.spyOn(PrecopiedOutput.prototype, 'abort');
     try {
@@ -104,7 +117,8 @@ describe('copying unchanged tensor bytes on two threads', () => {
       const bytes = readFileSync(CHARLM);
       const moved = join(dir, 'pre-moved.onnx');
       writeFileSync(moved, Buffer.concat([bytes.subarray(2), bytes.subarray(0, 2)]));
-      const two = join(dir, 'pre-moved-two.onnx'), one = join(dir, 'pre-moved-one.onnx');
+      const two = join(dir, 'pre-moved-two.onnx'),
+        one = join(dir, 'pre-moved-one.onnx');
       await compress(moved, two, { read: lazy, threads: 2, write: { parallelCopyFrom: 0 } });
       expect(started.mock.results[1]!.value).toBeInstanceOf(PrecopiedOutput);
       expect(aborted).toHaveBeenCalledTimes(1);
@@ -117,7 +131,7 @@ describe('copying unchanged tensor bytes on two threads', () => {
     }
   });
 
-  it('stops the round trip\'s early copy and leaves nothing behind when the model turns out invalid', async () => {
+  it("stops the round trip's early copy and leaves nothing behind when the model turns out invalid", async () => {
     // A node reading a value nothing produces: found by validation, after the copy started.
     const model = readModel(CHARLM);
     model.graph.node[0]!.input[0] = 'nowhere';

@@ -40,23 +40,62 @@ function externalRanges(model: Model): FileRange[] {
 
 async function outputsOf(path: string, setDir: string) {
   const session = await createSession(path);
-  return run(session, readTestDataSet(setDir).inputs.map((a, i) => ({ ...a, name: session.inputNames[i]! })));
+  return run(
+    session,
+    readTestDataSet(setDir).inputs.map((a, i) => ({ ...a, name: session.inputNames[i]! })),
+  );
 }
 
 describe('readModel', () => {
   const bad: [string, () => string, RegExp][] = [
     ['a missing file', () => join(dir, 'nope.onnx'), /no such file/],
     ['a directory', () => dir, /is a directory/],
-    ['an empty file', () => { const p = join(dir, 'empty.onnx'); writeFileSync(p, ''); return p; }, /empty file/],
-    ['random bytes', () => { const p = join(dir, 'random.onnx'); writeFileSync(p, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24))); return p; }, /not (a valid|an) ONNX model/],
-    ['a truncated model', () => { const p = join(dir, 'truncated.onnx'); writeFileSync(p, readFileSync(fixture('digits', 'model.onnx')).subarray(0, 5000)); return p; }, /not a valid ONNX model/],
-    ['a text file', () => { const p = join(dir, 'text.onnx'); writeFileSync(p, 'hello, this is not a model\n'); return p; }, /not (a valid|an) ONNX model/],
+    [
+      'an empty file',
+      () => {
+        const p = join(dir, 'empty.onnx');
+        writeFileSync(p, '');
+        return p;
+      },
+      /empty file/,
+    ],
+    [
+      'random bytes',
+      () => {
+        const p = join(dir, 'random.onnx');
+        writeFileSync(p, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24)));
+        return p;
+      },
+      /not (a valid|an) ONNX model/,
+    ],
+    [
+      'a truncated model',
+      () => {
+        const p = join(dir, 'truncated.onnx');
+        writeFileSync(p, readFileSync(fixture('digits', 'model.onnx')).subarray(0, 5000));
+        return p;
+      },
+      /not a valid ONNX model/,
+    ],
+    [
+      'a text file',
+      () => {
+        const p = join(dir, 'text.onnx');
+        writeFileSync(p, 'hello, this is not a model\n');
+        return p;
+      },
+      /not (a valid|an) ONNX model/,
+    ],
   ];
   it.each(bad)('refuses %s with an error naming the file', (_what, make, message) => {
     const path = make();
     expect(() => readModel(path)).toThrow(InputError);
     expect(() => readModel(path)).toThrow(message);
-    try { readModel(path); } catch (e) { expect((e as Error).message.startsWith(path)).toBe(true); }
+    try {
+      readModel(path);
+    } catch (e) {
+      expect((e as Error).message.startsWith(path)).toBe(true);
+    }
   });
 
   it('checks external data when reading, without loading it', () => {

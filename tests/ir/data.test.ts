@@ -18,14 +18,24 @@ const dir = scratch();
 
 /** The toy pass: every float32 initializer negated. */
 const negate: Pass = {
-  family: 'share', method: 'negate', description: 'negates every float32 initializer', options: {},
+  family: 'share',
+  method: 'negate',
+  description: 'negates every float32 initializer',
+  options: {},
   run(model: Model) {
     const tensors = [];
     for (const t of model.graph.initializer) {
       if (t.data_type !== DataType.FLOAT) continue;
       const values = Float32Array.from(floatValues(t), (v) => -v);
       setData(t, new Uint8Array(values.buffer));
-      tensors.push({ name: t.name ?? '', shape: [], dtypeBefore: 'float32', dtypeAfter: 'float32', bytesBefore: values.byteLength, bytesAfter: values.byteLength });
+      tensors.push({
+        name: t.name ?? '',
+        shape: [],
+        dtypeBefore: 'float32',
+        dtypeAfter: 'float32',
+        bytesBefore: values.byteLength,
+        bytesAfter: values.byteLength,
+      });
     }
     return { pass: 'share', method: 'negate', options: {}, tensors, skipped: [], bytesBefore: 0, bytesAfter: 0, notes: [] };
   },

@@ -8,18 +8,38 @@ import { removeDeadNodes } from '../../src/ir/rewrite.js';
 import { seededRandom } from '../../src/kernels/random.js';
 
 const node = (op: string, inputs: string[], outputs: string[], name = ''): NodeProto => ({
-  op_type: op, input: inputs, output: outputs, name, attribute: [], metadata_props: [], device_configurations: [],
+  op_type: op,
+  input: inputs,
+  output: outputs,
+  name,
+  attribute: [],
+  metadata_props: [],
+  device_configurations: [],
 });
 const graph = (nodes: NodeProto[], inputs: string[], outputs: string[], initializers: string[] = []): GraphProto => ({
-  node: nodes, initializer: initializers.map(tensor), input: inputs.map((name) => ({ name, metadata_props: [] })),
-  output: outputs.map((name) => ({ name, metadata_props: [] })), value_info: [], quantization_annotation: [],
-  sparse_initializer: [], metadata_props: [],
+  node: nodes,
+  initializer: initializers.map(tensor),
+  input: inputs.map((name) => ({ name, metadata_props: [] })),
+  output: outputs.map((name) => ({ name, metadata_props: [] })),
+  value_info: [],
+  quantization_annotation: [],
+  sparse_initializer: [],
+  metadata_props: [],
 });
-const tensor = (name: string): TensorProto => ({ name, dims: [1], data_type: 1, float_data: [0] } as unknown as TensorProto);
+const tensor = (name: string): TensorProto => ({ name, dims: [1], data_type: 1, float_data: [0] }) as unknown as TensorProto;
 const graphAttribute = (name: string, g: GraphProto): AttributeProto => ({
-  name, g, graphs: [], floats: [], ints: [], strings: [], tensors: [], sparse_tensors: [], type_protos: [],
+  name,
+  g,
+  graphs: [],
+  floats: [],
+  ints: [],
+  strings: [],
+  tensors: [],
+  sparse_tensors: [],
+  type_protos: [],
 });
-const model = (g: GraphProto): ModelProto => ({ graph: g, opset_import: [], functions: [], metadata_props: [], training_info: [], configuration: [] } as unknown as ModelProto);
+const model = (g: GraphProto): ModelProto =>
+  ({ graph: g, opset_import: [], functions: [], metadata_props: [], training_info: [], configuration: [] }) as unknown as ModelProto;
 
 /** The editor's lists equal a fresh GraphIndex's: producers, and readers (input slots and subgraph reads). */
 function expectCurrent(editor: GraphEditor, g: GraphProto): void {
@@ -47,13 +67,19 @@ describe('GraphEditor', () => {
       // An If whose branch reads 'a' and 'w0' from the main graph.
       const branch = graph([node('Add', ['a', 'w0'], ['t'], 'inner'), node('Relu', ['t'], ['u'])], [], ['u']);
       const ifNode = { ...node('If', ['x'], ['y'], 'if'), attribute: [graphAttribute('then_branch', branch)] };
-      const g = graph([node('Relu', ['x'], ['a'], 'r'), node('Mul', ['a', 'w1'], ['b'], 'm'), ifNode, node('Add', ['b', 'y'], ['z'], 'out')],
-        ['x', 'w0'], ['z'], ['w0', 'w1', 'w2']);
+      const g = graph(
+        [node('Relu', ['x'], ['a'], 'r'), node('Mul', ['a', 'w1'], ['b'], 'm'), ifNode, node('Add', ['b', 'y'], ['z'], 'out')],
+        ['x', 'w0'],
+        ['z'],
+        ['w0', 'w1', 'w2'],
+      );
       const edits = new ModelEditor({ proto: model(g) });
       const editor = edits.graph(g);
       const inner = edits.graph(branch);
       let fresh = 0;
-      const values = () => [...new Set([...g.node.flatMap((n) => n.output), ...g.input.map((i) => i.name!), ...g.initializer.map((t) => t.name!)])];
+      const values = () => [
+        ...new Set([...g.node.flatMap((n) => n.output), ...g.input.map((i) => i.name!), ...g.initializer.map((t) => t.name!)]),
+      ];
       for (let step = 0; step < 60; step++) {
         const plain = g.node.filter((n) => n !== ifNode);
         const choice = Math.floor(next() * 11);
@@ -129,7 +155,12 @@ describe('GraphEditor', () => {
   });
 
   it('removes an initializer with its graph-input entry, and dead nodes with what only they read', () => {
-    const g = graph([node('Mul', ['x', 'w'], ['m']), node('Add', ['m', 'b'], ['dead']), node('Relu', ['m'], ['y'])], ['x', 'w', 'b'], ['y'], ['w', 'b', 'c']);
+    const g = graph(
+      [node('Mul', ['x', 'w'], ['m']), node('Add', ['m', 'b'], ['dead']), node('Relu', ['m'], ['y'])],
+      ['x', 'w', 'b'],
+      ['y'],
+      ['w', 'b', 'c'],
+    );
     const editor = new GraphEditor(g);
     editor.removeInitializer('c');
     expect(g.initializer.map((t) => t.name)).toEqual(['w', 'b']);
@@ -138,7 +169,12 @@ describe('GraphEditor', () => {
     expect(g.input.map((i) => i.name)).toEqual(['x', 'w']);
     expectCurrent(editor, g);
     // The same answer as the graph-level function, which runs through a fresh editor.
-    const again = graph([node('Mul', ['x', 'w'], ['m']), node('Add', ['m', 'b'], ['dead']), node('Relu', ['m'], ['y'])], ['x', 'w', 'b'], ['y'], ['w', 'b']);
+    const again = graph(
+      [node('Mul', ['x', 'w'], ['m']), node('Add', ['m', 'b'], ['dead']), node('Relu', ['m'], ['y'])],
+      ['x', 'w', 'b'],
+      ['y'],
+      ['w', 'b'],
+    );
     expect(removeDeadNodes(again)).toEqual({ nodes: 1, initializers: 1 });
   });
 
@@ -156,8 +192,13 @@ describe('GraphEditor', () => {
     const [a, b] = [node('Relu', ['x'], ['a'], 'a'), node('Relu', ['a'], ['b'], 'b')];
     const g = graph([a, b], ['x'], ['b']);
     const editor = new GraphEditor(g);
-    editor.insertAfterEach(new Map([[b, [node('Neg', ['b'], ['n2'], 'after-b')]], [undefined, [node('Neg', ['x'], ['n0'], 'first')]],
-      [a, [node('Neg', ['a'], ['n1'], 'after-a'), node('Abs', ['a'], ['n3'], 'after-a-2')]]]));
+    editor.insertAfterEach(
+      new Map([
+        [b, [node('Neg', ['b'], ['n2'], 'after-b')]],
+        [undefined, [node('Neg', ['x'], ['n0'], 'first')]],
+        [a, [node('Neg', ['a'], ['n1'], 'after-a'), node('Abs', ['a'], ['n3'], 'after-a-2')]],
+      ]),
+    );
     expect(g.node.map((n) => n.name)).toEqual(['first', 'a', 'after-a', 'after-a-2', 'b', 'after-b']);
     expectCurrent(editor, g);
     editor.insertBeforeEach(new Map([[b, [node('Neg', ['a'], ['n4'], 'before-b')]]]));

@@ -10,12 +10,23 @@ import { constantTensor, floatValues, tensorValues } from '../../src/ir/tensor.j
 import { fixture } from '../helpers.js';
 
 const node = (op: string, inputs: string[], outputs: string[], name = ''): NodeProto => ({
-  op_type: op, input: inputs, output: outputs, name, attribute: [], metadata_props: [], device_configurations: [],
+  op_type: op,
+  input: inputs,
+  output: outputs,
+  name,
+  attribute: [],
+  metadata_props: [],
+  device_configurations: [],
 });
 const graph = (nodes: NodeProto[], inputs: string[], outputs: string[]): GraphProto => ({
-  node: nodes, initializer: [], input: inputs.map((name) => ({ name, metadata_props: [] })),
-  output: outputs.map((name) => ({ name, metadata_props: [] })), value_info: [], quantization_annotation: [],
-  sparse_initializer: [], metadata_props: [],
+  node: nodes,
+  initializer: [],
+  input: inputs.map((name) => ({ name, metadata_props: [] })),
+  output: outputs.map((name) => ({ name, metadata_props: [] })),
+  value_info: [],
+  quantization_annotation: [],
+  sparse_initializer: [],
+  metadata_props: [],
 });
 
 describe('GraphIndex', () => {
@@ -41,12 +52,25 @@ describe('GraphIndex', () => {
 
   it('finds cycles when validating, direct or through a subgraph read, and none in sorted graphs', async () => {
     const { validateModel } = await import('../../src/ir/validate.js');
-    const model = (g: GraphProto) => ({ graph: g, opset_import: [{ domain: '', version: 17 }], functions: [], metadata_props: [], training_info: [], configuration: [] }) as never;
+    const model = (g: GraphProto) =>
+      ({
+        graph: g,
+        opset_import: [{ domain: '', version: 17 }],
+        functions: [],
+        metadata_props: [],
+        training_info: [],
+        configuration: [],
+      }) as never;
     const direct = graph([node('Add', ['x', 'b'], ['a']), node('Relu', ['a'], ['b'])], ['x'], ['b']);
     expect(validateModel(model(direct)).join()).toMatch(/cycle/);
     // The If's branch reads 'later', which a node fed by the If produces.
     const branch = graph([node('Identity', ['later'], ['y'])], [], ['y']);
-    const ifNode = { ...node('If', ['x'], ['z']), attribute: [{ name: 'then_branch', g: branch, graphs: [], floats: [], ints: [], strings: [], tensors: [], sparse_tensors: [], type_protos: [] }] } as NodeProto;
+    const ifNode = {
+      ...node('If', ['x'], ['z']),
+      attribute: [
+        { name: 'then_branch', g: branch, graphs: [], floats: [], ints: [], strings: [], tensors: [], sparse_tensors: [], type_protos: [] },
+      ],
+    } as NodeProto;
     const throughSubgraph = graph([ifNode, node('Relu', ['z'], ['later'])], ['x'], ['later']);
     expect(new GraphIndex(throughSubgraph).isSorted()).toBe(false);
     expect(validateModel(model(throughSubgraph)).join()).toMatch(/cycle/);
@@ -82,7 +106,9 @@ describe('walking', () => {
     expect(places(fixture('conformance', 'if_subgraph', 'model.onnx')).some((p) => p.endsWith('@1'))).toBe(true);
     expect(places(fixture('conformance', 'constants', 'model.onnx'))).toContain('constant@0');
     let subgraphs = 0;
-    forEachGraph(readModel(fixture('conformance', 'loop_scan', 'model.onnx')).proto, ({ depth }) => { if (depth > 0) subgraphs++; });
+    forEachGraph(readModel(fixture('conformance', 'loop_scan', 'model.onnx')).proto, ({ depth }) => {
+      if (depth > 0) subgraphs++;
+    });
     expect(subgraphs).toBeGreaterThanOrEqual(2);
   });
 
@@ -106,7 +132,19 @@ describe('walking', () => {
 describe('rewrites', () => {
   it('renames uses, inserts nodes, removes dead nodes and unused initializers, sorts', () => {
     const g = graph([node('Relu', ['x'], ['a'], 'r'), node('Neg', ['x'], ['dead'], 'd'), node('Abs', ['a'], ['y'], 'abs')], ['x'], ['y']);
-    g.initializer.push({ name: 'unused', dims: [1], data_type: 1, float_data: [1], int32_data: [], string_data: [], int64_data: [], double_data: [], uint64_data: [], external_data: [], metadata_props: [] });
+    g.initializer.push({
+      name: 'unused',
+      dims: [1],
+      data_type: 1,
+      float_data: [1],
+      int32_data: [],
+      string_data: [],
+      int64_data: [],
+      double_data: [],
+      uint64_data: [],
+      external_data: [],
+      metadata_props: [],
+    });
     const absNode = g.node[2]!;
     insertNodeBefore(g, node('Sigmoid', ['a'], ['a2'], 's'), absNode);
     expect(replaceInput(g, 'a', 'a2', [absNode])).toBe(1);
@@ -124,7 +162,9 @@ describe('rewrites', () => {
     expect(opsetVersion(model, 'com.microsoft')).toBe(1);
     expect(ensureOpset(model, '', 21, ['Conv', 'Gemm', 'Relu'])).toEqual({ domain: '', from: 17, to: 21 });
     const other = readModel(fixture('digits', 'model.onnx')).proto;
-    expect(() => ensureOpset(other, '', 22)).toThrow(/cannot raise the default opset from 17 to 22: opset 22: onnxpress converts to opsets up to 21/);
+    expect(() => ensureOpset(other, '', 22)).toThrow(
+      /cannot raise the default opset from 17 to 22: opset 22: onnxpress converts to opsets up to 21/,
+    );
     expect(opsetVersion(other, '')).toBe(17);
   });
 });

@@ -51,11 +51,26 @@ console.log(PASSES.length, pass?.method, cosine, texts.length, renderInspect(ins
 `;
 
 function typeCheck(root: string, types: string[], args: string[] = []): { code: number; output: string } {
-  writeFileSync(join(root, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, skipLibCheck: false, noEmit: true, types },
-    files: ['consumer.ts'],
-  }));
-  const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json'), ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  writeFileSync(
+    join(root, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'es2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        strict: true,
+        skipLibCheck: false,
+        noEmit: true,
+        types,
+      },
+      files: ['consumer.ts'],
+    }),
+  );
+  const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: r.status ?? -1, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -68,7 +83,9 @@ describe('the library from a consumer project', () => {
     // through a '/// <reference types>' of a dependency) that this repository has and a user may not.
     const files = typeCheck(bare, [], ['--listFiles']).output.trim().split('\n');
     expect(files).toContain(join(ROOT, 'dist', 'index.d.ts'));
-    expect(files.filter((f) => !f.endsWith('/consumer.ts') && !f.startsWith(join(ROOT, 'dist') + '/') && !/\/lib\.[\w.]+\.d\.ts$/.test(f))).toEqual([]);
+    expect(
+      files.filter((f) => !f.endsWith('/consumer.ts') && !f.startsWith(join(ROOT, 'dist') + '/') && !/\/lib\.[\w.]+\.d\.ts$/.test(f)),
+    ).toEqual([]);
     const withNode = project('with-node', { 'consumer.ts': CONSUMER });
     mkdirSync(join(withNode, 'node_modules', '@types'));
     symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(withNode, 'node_modules', '@types', 'node'), 'dir');
@@ -89,10 +106,11 @@ describe('the library from a consumer project', () => {
     const lines = run.stdout.trim().split('\n');
 
     // The pass summaries, as the example prints them.
-    const passes = (name: string) => lines.flatMap((l) => {
-      const m = new RegExp(`^${name}: (\\S+) (\\S+), (\\d+) tensors, (\\d+) → (\\d+) bytes$`).exec(l);
-      return m ? [{ pass: m[1], method: m[2], tensorsChanged: Number(m[3]), bytesBefore: Number(m[4]), bytesAfter: Number(m[5]) }] : [];
-    });
+    const passes = (name: string) =>
+      lines.flatMap((l) => {
+        const m = new RegExp(`^${name}: (\\S+) (\\S+), (\\d+) tensors, (\\d+) → (\\d+) bytes$`).exec(l);
+        return m ? [{ pass: m[1], method: m[2], tensorsChanged: Number(m[3]), bytesBefore: Number(m[4]), bytesAfter: Number(m[5]) }] : [];
+      });
     // The same pipelines through the CLI: the steps' specs as flags, and the recipe file.
     const source = readFileSync(join(root, 'example.mjs'), 'utf8');
     const flags = [...source.matchAll(/parseStep\('(\w+)', '([^']+)'\)/g)].flatMap(([, family, spec]) => [`--${family}`, spec!]);
@@ -102,7 +120,11 @@ describe('the library from a consumer project', () => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       return (JSON.parse(r.stdout) as { passes: Record<string, unknown>[] }).passes.map((p) => ({
-        pass: p.pass, method: p.method, tensorsChanged: p.tensorsChanged, bytesBefore: p.bytesBefore, bytesAfter: p.bytesAfter,
+        pass: p.pass,
+        method: p.method,
+        tensorsChanged: p.tensorsChanged,
+        bytesBefore: p.bytesBefore,
+        bytesAfter: p.bytesAfter,
       }));
     };
     const fromSteps = passes('steps');
@@ -142,7 +164,11 @@ describe("a library user's mistakes get the CLI's errors", () => {
     cases.push([() => parseStep('prune', 'random'), ['--prune', 'random']]);
     for (const [call, args] of cases) {
       let error: unknown;
-      try { call(); } catch (e) { error = e; }
+      try {
+        call();
+      } catch (e) {
+        error = e;
+      }
       expect(error).toBeInstanceOf(UsageError);
       const r = cli(['compress', model, '-o', join(dir, 'never.onnx'), ...args]);
       expect(r.code).toBe((error as InstanceType<typeof UsageError>).exitCode);
@@ -156,7 +182,11 @@ describe("a library user's mistakes get the CLI's errors", () => {
     writeFileSync(cases[0]!, 'not a model');
     for (const path of cases) {
       let error: unknown;
-      try { readModel(path); } catch (e) { error = e; }
+      try {
+        readModel(path);
+      } catch (e) {
+        error = e;
+      }
       expect(error).toBeInstanceOf(InputError);
       await expect(compress(path, join(dir, 'never.onnx'), { steps: [parseStep('quantize', 'int8')] })).rejects.toThrow(InputError);
       const r = cli(['compress', path, '-o', join(dir, 'never.onnx'), '--quantize', 'int8']);

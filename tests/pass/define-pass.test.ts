@@ -12,14 +12,24 @@ const SOURCE = join(ROOT, 'tests', 'pass', 'define-pass.types.ts');
 /** tsc (strict, as the project) on one file; the error lines it reports, 1-based. */
 function compile(file: string): { code: number; errorLines: number[]; output: string } {
   const config = join(dir, `${file.replace(/\W/g, '_')}.tsconfig.json`);
-  writeFileSync(config, JSON.stringify({
-    compilerOptions: {
-      target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noUncheckedIndexedAccess: true,
-      noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')],
-      paths: { vitest: [join(ROOT, 'node_modules', 'vitest')] },
-    },
-    files: [file],
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      compilerOptions: {
+        target: 'es2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        strict: true,
+        noUncheckedIndexedAccess: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: ['node'],
+        typeRoots: [join(ROOT, 'node_modules', '@types')],
+        paths: { vitest: [join(ROOT, 'node_modules', 'vitest')] },
+      },
+      files: [file],
+    }),
+  );
   const r = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', config], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   const output = `${r.stdout}${r.stderr}`;
   const errorLines = [...output.matchAll(/define-pass[\w.-]*\.ts\((\d+),\d+\): error/g)].map((m) => Number(m[1]));

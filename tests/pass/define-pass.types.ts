@@ -43,7 +43,10 @@ const toy = definePass({
 
 // Without a default for min-size, it may be absent.
 const bare = definePass({
-  family: 'share', method: 'bare', description: 'selection options without a min-size default', options: { ...selectionOptions() },
+  family: 'share',
+  method: 'bare',
+  description: 'selection options without a min-size default',
+  options: { ...selectionOptions() },
   run(_model, options) {
     expectTypeOf(options['min-size']).toEqualTypeOf<number | undefined>();
     return emptySummary(this, options);

@@ -9,11 +9,27 @@ import { cli, scratch } from '../helpers.js';
 const dir = scratch();
 
 function scanModel(): string {
-  const body = graph([node('Add', ['s', 'xt'], ['s2']), node('Identity', ['xt'], ['yt'])], [vi('s', [8]), vi('xt', [8])], [vi('s2', [8]), vi('yt', [8])]);
+  const body = graph(
+    [node('Add', ['s', 'xt'], ['s2']), node('Identity', ['xt'], ['yt'])],
+    [vi('s', [8]), vi('xt', [8])],
+    [vi('s2', [8]), vi('yt', [8])],
+  );
   const g = graph(
-    [node('Scan', ['', 's0', 'x'], ['sf', 'ys'], [int('num_scan_inputs', 1), graphAttr('body', body)]), node('Gemm', ['sf', 'G', 'C'], ['y'])],
-    [vi('x', [1, 5, 8])], [vi('y', [1, 64]), vi('ys', [1, 5, 8])],
-    [tensor('G', [8, 64], Array.from({ length: 512 }, (_, i) => Math.sin(i) * 0.1)), tensor('C', [64], new Array(64).fill(0)), tensor('s0', [1, 8], new Array(8).fill(0))],
+    [
+      node('Scan', ['', 's0', 'x'], ['sf', 'ys'], [int('num_scan_inputs', 1), graphAttr('body', body)]),
+      node('Gemm', ['sf', 'G', 'C'], ['y']),
+    ],
+    [vi('x', [1, 5, 8])],
+    [vi('y', [1, 64]), vi('ys', [1, 5, 8])],
+    [
+      tensor(
+        'G',
+        [8, 64],
+        Array.from({ length: 512 }, (_, i) => Math.sin(i) * 0.1),
+      ),
+      tensor('C', [64], new Array(64).fill(0)),
+      tensor('s0', [1, 8], new Array(8).fill(0)),
+    ],
   );
   return save(join(dir, 'scan8.onnx'), model(g, 8));
 }
@@ -24,7 +40,13 @@ describe('auto never reports a precision it did not write', () => {
     const out = join(dir, 'auto.onnx');
     const r = cli(['auto', input, '-o', out, '--max-accuracy-drop', '0.5', '--runs', '0', '--json', '--force']);
     expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { auto: { chosen: Record<string, string>; trials: { int4: number; int8: number; float: number }[]; fellBack: { name: string; written: string; reason: string }[] } };
+    const report = JSON.parse(r.stdout) as {
+      auto: {
+        chosen: Record<string, string>;
+        trials: { int4: number; int8: number; float: number }[];
+        fellBack: { name: string; written: string; reason: string }[];
+      };
+    };
     expect(report.auto.chosen).toEqual({ G: 'float' });
     expect(report.auto.trials.every((t) => t.int4 === 0 && t.int8 === 0 && t.float === 1)).toBe(true);
     expect(report.auto.fellBack).toHaveLength(1);

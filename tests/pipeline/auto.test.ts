@@ -34,9 +34,21 @@ describe('auto', () => {
   // images 1–180. With 181–360 first, the search has to raise a layer (fc2, the most sensitive, to 8
   // bits brings the drop to 0), and what it reports must be 1–180's figures (reference top-1 0.9833
   // there, 0.9778 on 181–360).
-  it('a zero budget: layers raised until the drop on the tuning part is zero; the figures are the held-out part\'s', () => {
+  it("a zero budget: layers raised until the drop on the tuning part is zero; the figures are the held-out part's", () => {
     const out = join(dir, 'auto0.onnx');
-    const r = cli(['auto', DIGITS, '-o', out, '--max-accuracy-drop', '0', ...digitsData('swapped', [[180, 360], [0, 180]]), '--json']);
+    const r = cli([
+      'auto',
+      DIGITS,
+      '-o',
+      out,
+      '--max-accuracy-drop',
+      '0',
+      ...digitsData('swapped', [
+        [180, 360],
+        [0, 180],
+      ]),
+      '--json',
+    ]);
     const report = JSON.parse(r.stdout);
     expect(report.auto.data).toEqual({ chosenOn: 'batch 1 of 2', reportedOn: 'batch 2 of 2' });
     expect(report.auto.trials.at(-1).drop).toBe(0);
@@ -45,9 +57,15 @@ describe('auto', () => {
     expect(report.auto.trials.length).toBeGreaterThan(4);
     expect(r.code).toBe(report.accuracy.drop <= 0 ? 0 : 3);
     // The same model evaluated on each half alone: the report's figures are those of images 1–180 ...
-    const evalOn = (name: string, range: [number, number]) => JSON.parse(cli(['eval', out, '--reference', DIGITS, ...digitsData(name, [range]), '--json']).stdout).accuracy;
-    const heldOut = evalOn('first', [0, 180]), tuning = evalOn('second', [180, 360]);
-    expect([report.accuracy.reference, report.accuracy.compressed, report.accuracy.drop]).toEqual([heldOut.reference, heldOut.compressed, heldOut.drop]);
+    const evalOn = (name: string, range: [number, number]) =>
+      JSON.parse(cli(['eval', out, '--reference', DIGITS, ...digitsData(name, [range]), '--json']).stdout).accuracy;
+    const heldOut = evalOn('first', [0, 180]),
+      tuning = evalOn('second', [180, 360]);
+    expect([report.accuracy.reference, report.accuracy.compressed, report.accuracy.drop]).toEqual([
+      heldOut.reference,
+      heldOut.compressed,
+      heldOut.drop,
+    ]);
     // ... and the chosen trial's are those of images 181–360, which differ observably.
     expect(tuning.drop).toBe(report.auto.trials.at(-1).drop);
     expect(tuning.reference).not.toBe(heldOut.reference);

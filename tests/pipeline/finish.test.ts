@@ -17,7 +17,10 @@ const COUNT: Finish<{ asked: number }> = {
 };
 
 const asking: Pass = {
-  family: 'test', method: 'ask', description: 'asks for COUNT', options: {},
+  family: 'test',
+  method: 'ask',
+  description: 'asks for COUNT',
+  options: {},
   run(_model, options, context) {
     const state = context.finishing?.(COUNT);
     if (state) state.asked++;
@@ -41,7 +44,12 @@ describe('finish steps', () => {
     const steps = [parseStep('prune', 'magnitude:sparsity=0.8,include=fc1.weight'), parseStep('prune', 'nm:n=1,m=4,include=conv2.weight')];
     const summaries = await runPipeline(readModel(DIGITS), steps);
     expect(summaries.map((s) => s.method)).toEqual(['magnitude', 'nm', 'sparse-storage']);
-    expect(summaries.at(-1)!.tensors.map((t) => t.name).sort()).toEqual(['conv2.weight', 'fc1.weight']);
+    expect(
+      summaries
+        .at(-1)!
+        .tensors.map((t) => t.name)
+        .sort(),
+    ).toEqual(['conv2.weight', 'fc1.weight']);
     // Outside a pipeline nothing is left for an end: the tensors stay dense.
     const model = readModel(DIGITS);
     await steps[1]!.pass.run(model, steps[1]!.options, { progress: silentProgress, seed: 0, threads: 1 });

@@ -9,7 +9,11 @@ import { expect, test } from 'vitest';
 const root = join(import.meta.dirname, '../..');
 
 test('every pipeline on the fixtures writes the same bytes as the recorded run', () => {
-  const run = spawnSync(process.execPath, [join(root, 'scripts/golden-outputs.mjs')], { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
+  const run = spawnSync(process.execPath, [join(root, 'scripts/golden-outputs.mjs')], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    killSignal: 'SIGKILL',
+  });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   const now = JSON.parse(run.stdout) as Record<string, Record<string, string>>;

@@ -16,25 +16,36 @@ const N = 2048;
 /** y = x · W with one 2048×2048 weight (16 MB): one job, the whole pass. */
 const BIG = (() => {
   const w = noise(N * N, 7);
-  const g = graph([node('MatMul', ['x', 'W'], ['y'])], [valueInfo('x', FLOAT, [1, N])], [valueInfo('y', FLOAT, [1, N])],
-    { initializer: [tensor('W', [N, N], FLOAT, new Uint8Array(w.buffer))] });
+  const g = graph([node('MatMul', ['x', 'W'], ['y'])], [valueInfo('x', FLOAT, [1, N])], [valueInfo('y', FLOAT, [1, N])], {
+    initializer: [tensor('W', [N, N], FLOAT, new Uint8Array(w.buffer))],
+  });
   return save(join(dir, 'big.onnx'), model(g, { opset_import: [{ domain: '', version: 21 }] }));
 })();
 
 function recorder() {
   const calls = { totals: [] as number[], ticks: [] as number[], stops: 0 };
   const progress: Progress = {
-    start(total) { calls.totals.push(total); },
-    tick(n) { calls.ticks.push(n); },
-    stop() { calls.stops++; },
+    start(total) {
+      calls.totals.push(total);
+    },
+    tick(n) {
+      calls.ticks.push(n);
+    },
+    stop() {
+      calls.stops++;
+    },
   };
   return { calls, progress };
 }
 
 describe('progress moves through one large tensor', () => {
   it.each([
-    ['quantize', 'int4', 1, false], ['quantize', 'int4', 2, true], ['quantize', 'int4:format=dq', 2, false],
-    ['share', 'cluster:k=16', 1, false], ['share', 'cluster:k=16', 2, true], ['share', 'cluster:k=16,granularity=channel', 2, false],
+    ['quantize', 'int4', 1, false],
+    ['quantize', 'int4', 2, true],
+    ['quantize', 'int4:format=dq', 2, false],
+    ['share', 'cluster:k=16', 1, false],
+    ['share', 'cluster:k=16', 2, true],
+    ['share', 'cluster:k=16,granularity=channel', 2, false],
   ] as const)('%s %s on %i thread(s), lazy %s: many ticks, each forward, adding up to the total', async (family, spec, threads, lazy) => {
     const { calls, progress } = recorder();
     const out = join(dir, `${spec.replace(/[:=,]/g, '_')}-${threads}-${lazy}.onnx`);

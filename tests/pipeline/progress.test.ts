@@ -14,20 +14,32 @@ const dir = scratch();
 function recorder() {
   const calls: { start: [number, string, string | undefined][]; ticks: number[]; stops: number } = { start: [], ticks: [], stops: 0 };
   const progress: Progress = {
-    start(total, label, unit) { calls.start.push([total, label, unit]); },
-    tick(n) { calls.ticks.push(n); },
-    stop() { calls.stops++; },
+    start(total, label, unit) {
+      calls.start.push([total, label, unit]);
+    },
+    tick(n) {
+      calls.ticks.push(n);
+    },
+    stop() {
+      calls.stops++;
+    },
   };
   return { calls, progress };
 }
 
 describe('progress', () => {
   it.each([
-    ['quantize', 'int8', 'int8'], ['quantize', 'int4', 'int4'], ['prune', 'magnitude', 'magnitude'],
-    ['share', 'cluster:k=16', 'clustering'], ['share', 'dedup', 'dedup'],
-  ])('%s %s reports every weight\'s bytes, once each', async (family, spec, label) => {
+    ['quantize', 'int8', 'int8'],
+    ['quantize', 'int4', 'int4'],
+    ['prune', 'magnitude', 'magnitude'],
+    ['share', 'cluster:k=16', 'clustering'],
+    ['share', 'dedup', 'dedup'],
+  ])("%s %s reports every weight's bytes, once each", async (family, spec, label) => {
     const { calls, progress } = recorder();
-    const result = await compress(fixture('charlm', 'model.onnx'), join(dir, `${spec.replace(/[:=]/g, '_')}.onnx`), { steps: [parseStep(family, spec)], progress });
+    const result = await compress(fixture('charlm', 'model.onnx'), join(dir, `${spec.replace(/[:=]/g, '_')}.onnx`), {
+      steps: [parseStep(family, spec)],
+      progress,
+    });
     expect(calls.start.length).toBe(1);
     const [total, shown, unit] = calls.start[0]!;
     expect([shown, unit]).toEqual([label, 'bytes']);
@@ -41,9 +53,17 @@ describe('progress', () => {
 
   it('draws nothing where the stream is not a terminal, and a rate in MB/s where it is', async () => {
     expect(terminalProgress(Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream)).toBe(silentProgress);
-    const tty = Object.assign(new PassThrough(), { isTTY: true, columns: 120, cursorTo: () => true, clearLine: () => true, moveCursor: () => true }) as unknown as NodeJS.WriteStream;
+    const tty = Object.assign(new PassThrough(), {
+      isTTY: true,
+      columns: 120,
+      cursorTo: () => true,
+      clearLine: () => true,
+      moveCursor: () => true,
+    }) as unknown as NodeJS.WriteStream;
     let text = '';
-    (tty as unknown as PassThrough).on('data', (d: Buffer) => { text += d.toString(); });
+    (tty as unknown as PassThrough).on('data', (d: Buffer) => {
+      text += d.toString();
+    });
     const bar = terminalProgress(tty);
     bar.start(4e6, 'int8', 'bytes');
     bar.tick(2e6);

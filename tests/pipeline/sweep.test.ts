@@ -9,8 +9,16 @@ const DIGITS = fixture('digits', 'model.onnx');
 const GRID = 'quantize=int8,int4:block=32; prune=none,magnitude:sparsity=0.3,magnitude:sparsity=0.5';
 const DATA = ['--data', fixture('digits', 'test_data_set_0'), '--labels', fixture('digits', 'labels.txt'), '--runs', '0'];
 
-interface Row { id: string; label: string; recipe: unknown; output: { bytes: number }; accuracy: { compressed: number; drop: number }; pareto: boolean }
-const strip = (rows: Row[]) => rows.map((r) => ({ id: r.id, label: r.label, bytes: r.output.bytes, accuracy: r.accuracy, pareto: r.pareto }));
+interface Row {
+  id: string;
+  label: string;
+  recipe: unknown;
+  output: { bytes: number };
+  accuracy: { compressed: number; drop: number };
+  pareto: boolean;
+}
+const strip = (rows: Row[]) =>
+  rows.map((r) => ({ id: r.id, label: r.label, bytes: r.output.bytes, accuracy: r.accuracy, pareto: r.pareto }));
 
 describe('sweep', () => {
   it('parses grids, with options that contain commas', () => {
@@ -22,7 +30,21 @@ describe('sweep', () => {
 
   it('6 combinations: a table sorted by size whose rows match individual compress runs, Pareto rows marked', () => {
     const reportPath = join(dir, 'sweep.json');
-    const r = cli(['sweep', DIGITS, '--grid', GRID, ...DATA, '--jobs', '2', '--out', join(dir, 'sweep'), '--report', reportPath, '--report', join(dir, 'sweep.html')]);
+    const r = cli([
+      'sweep',
+      DIGITS,
+      '--grid',
+      GRID,
+      ...DATA,
+      '--jobs',
+      '2',
+      '--out',
+      join(dir, 'sweep'),
+      '--report',
+      reportPath,
+      '--report',
+      join(dir, 'sweep.html'),
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/6 combinations/);
     const report = JSON.parse(readFileSync(reportPath, 'utf8'));
@@ -40,14 +62,19 @@ describe('sweep', () => {
       expect(Buffer.compare(readFileSync(join(dir, `${row.id}-single.onnx`)), readFileSync(join(dir, 'sweep', `${row.id}.onnx`)))).toBe(0);
     }
     // Pruning runs before quantization in every combination.
-    expect(rows.find((x) => x.label.includes('sparsity=0.5') && x.label.includes('int8'))!.label).toBe('prune magnitude:sparsity=0.5 + quantize int8');
+    expect(rows.find((x) => x.label.includes('sparsity=0.5') && x.label.includes('int8'))!.label).toBe(
+      'prune magnitude:sparsity=0.5 + quantize int8',
+    );
     expect(readFileSync(join(dir, 'sweep.html'), 'utf8')).toContain('<svg');
   });
 
   it('--plan lists the jobs; two shards merged give the same table as one sweep', () => {
     const plan = JSON.parse(cli(['sweep', DIGITS, '--grid', GRID, ...DATA, '--plan']).stdout);
     expect(plan.jobs).toHaveLength(6);
-    const whole = join(dir, 'whole.json'), a = join(dir, 'a.json'), b = join(dir, 'b.json'), merged = join(dir, 'merged.json');
+    const whole = join(dir, 'whole.json'),
+      a = join(dir, 'a.json'),
+      b = join(dir, 'b.json'),
+      merged = join(dir, 'merged.json');
     expect(cli(['sweep', DIGITS, '--grid', GRID, ...DATA, '--report', whole]).code).toBe(0);
     expect(cli(['sweep', DIGITS, '--grid', GRID, ...DATA, '--shard', '1/2', '--report', a]).code).toBe(0);
     expect(cli(['sweep', DIGITS, '--grid', GRID, ...DATA, '--shard', '2/2', '--report', b]).code).toBe(0);
@@ -72,6 +99,3 @@ describe('sweep', () => {
     expect(cli(['sweep', DIGITS, '--grid', 'quantize=int8', '--shard', '3/2']).code).toBe(2);
   });
 });
-
-
-

@@ -16,9 +16,27 @@ describe.each([['fp16', DataType.FLOAT16]] as const)('%s weights', (spec, dtype)
   it.each(['magnitude:sparsity=0.5', 'nm'])('%s: half the values zero, the others their own bits, the type kept', (prune) => {
     expect(cli(['compress', fixture('mlp', 'model.onnx'), '-o', half, '--force', '--quantize', `${spec}:check=none`]).code).toBe(0);
     const out = join(dir, `mlp-${spec}-${prune.replace(/\W+/g, '_')}.onnx`);
-    const r = cli(['compress', half, '-o', out, '--prune', `${prune}${prune.includes(':') ? ',' : ':'}min-size=0,storage=dense`, '--eval', '--data', fixture('mlp', 'test_data_set_0'), '--labels', fixture('mlp', 'labels.txt'), '--runs', '0', '--json']);
+    const r = cli([
+      'compress',
+      half,
+      '-o',
+      out,
+      '--prune',
+      `${prune}${prune.includes(':') ? ',' : ':'}min-size=0,storage=dense`,
+      '--eval',
+      '--data',
+      fixture('mlp', 'test_data_set_0'),
+      '--labels',
+      fixture('mlp', 'labels.txt'),
+      '--runs',
+      '0',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { tensors: { name: string; dtypeAfter: string; sparsity?: number }[]; accuracy: { drop: number } };
+    const report = JSON.parse(r.stdout) as {
+      tensors: { name: string; dtypeAfter: string; sparsity?: number }[];
+      accuracy: { drop: number };
+    };
     const pruned = report.tensors.filter((t) => t.sparsity !== undefined && t.sparsity > 0);
     expect(pruned.length).toBeGreaterThan(0);
     expect(report.accuracy.drop).toBeLessThan(0.1);
@@ -27,7 +45,8 @@ describe.each([['fp16', DataType.FLOAT16]] as const)('%s weights', (spec, dtype)
       expect(dtypeAfter).toBe(spec === 'fp16' ? 'float16' : 'bfloat16');
       const now = readModel(out).graph.initializer.find((t) => t.name === name)!;
       expect(now.data_type).toBe(dtype);
-      const a = tensorValues(before.get(name)!) as Uint16Array, b = tensorValues(now) as Uint16Array;
+      const a = tensorValues(before.get(name)!) as Uint16Array,
+        b = tensorValues(now) as Uint16Array;
       let zeros = 0;
       for (let i = 0; i < a.length; i++) {
         if ((b[i]! & 0x7fff) === 0) zeros++;

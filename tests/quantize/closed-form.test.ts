@@ -29,7 +29,8 @@ const dir = scratch();
 
 /** Round half to even, as ONNX QuantizeLinear defines it. */
 function roundEven(x: number): number {
-  const f = Math.floor(x), d = x - f;
+  const f = Math.floor(x),
+    d = x - f;
   // + 0: no −0 (codes are integers).
   if (d < 0.5) return f + 0;
   if (d > 0.5) return f + 1;
@@ -68,9 +69,13 @@ function dequantizeOf(m: Model, weight: string) {
   const n = dq[0]!;
   const q = init(m, n.input[0]!);
   return {
-    codes: values(m, n.input[0]!), codeType: q.data_type, dims: q.dims.map(Number),
-    scaleDims: init(m, n.input[1]!).dims.map(Number), scales: values(m, n.input[1]!),
-    zeroPoints: n.input[2] ? values(m, n.input[2]) : undefined, zeroType: n.input[2] ? init(m, n.input[2]).data_type : undefined,
+    codes: values(m, n.input[0]!),
+    codeType: q.data_type,
+    dims: q.dims.map(Number),
+    scaleDims: init(m, n.input[1]!).dims.map(Number),
+    scales: values(m, n.input[1]!),
+    zeroPoints: n.input[2] ? values(m, n.input[2]) : undefined,
+    zeroType: n.input[2] ? init(m, n.input[2]).data_type : undefined,
     axis: n.attribute.find((a) => a.name === 'axis')?.i === undefined ? undefined : Number(n.attribute.find((a) => a.name === 'axis')!.i),
   };
 }
@@ -84,7 +89,8 @@ function symmetricInt8(channel: number[]): { scale: number; codes: number[] } {
 
 /** Closed-form asymmetric uint8 for one channel's values. */
 function asymmetricUint8(channel: number[]): { scale: number; zeroPoint: number; codes: number[] } {
-  const lo = Math.min(0, ...channel), hi = Math.max(0, ...channel);
+  const lo = Math.min(0, ...channel),
+    hi = Math.max(0, ...channel);
   // Test data: a range exact in float32, so float32 and float64 arithmetic give the same scale.
   expect(Math.fround(hi - lo)).toBe(hi - lo);
   const scale = Math.fround((hi - lo) / 255);
@@ -95,7 +101,8 @@ function asymmetricUint8(channel: number[]): { scale: number; zeroPoint: number;
 // A [K = 6, N = 4] MatMul weight whose columns differ in magnitude by up to 10^5, so any scale shared
 // by columns, or taken along rows, gives other numbers. Column 0 has max 127 · 2^-3: its scale is
 // 0.125 exactly, and its entries include exact ties (±2.5, 0.5, 3.5 steps), which round to even.
-const K = 6, N = 4;
+const K = 6,
+  N = 4;
 const COLUMNS = [
   f32([127 * 0.125, 2.5 * 0.125, -2.5 * 0.125, 0.5 * 0.125, 3.5 * 0.125, -126.75 * 0.125]),
   f32([-1.0, 0.3, -0.77, 0.01, 0.52, 0.123]),
@@ -121,7 +128,10 @@ function matmulModel(weights: number[]) {
 }
 
 function gemmTransBModel(weights: number[]) {
-  return model(graph([node('Gemm', ['x', 'W'], ['y'], [int('transB', 1)])], [vi('x', [2, K])], [vi('y', [2, N])], [tensor('W', [N, K], weights)]), 17);
+  return model(
+    graph([node('Gemm', ['x', 'W'], ['y'], [int('transB', 1)])], [vi('x', [2, K])], [vi('y', [2, N])], [tensor('W', [N, K], weights)]),
+    17,
+  );
 }
 
 describe('int8 symmetric: scale max|w|/127 per output channel, zero point 0, codes round-half-even', () => {
@@ -150,7 +160,9 @@ describe('int8 symmetric: scale max|w|/127 per output channel, zero point 0, cod
     expect(mmi.input).toHaveLength(3); // no weight zero point: 0
     expect(init(m, mmi.input[1]!).dims.map(Number)).toEqual([K, N]);
     expect(values(m, mmi.input[1]!)).toEqual(Array.from({ length: K * N }, (_, i) => expected[i % N]!.codes[Math.floor(i / N)]));
-    const scale = m.graph.node.find((n) => n.op_type === 'Mul' && n.input[0] === m.graph.node.find((d) => d.op_type === 'DynamicQuantizeLinear')!.output[1])!;
+    const scale = m.graph.node.find(
+      (n) => n.op_type === 'Mul' && n.input[0] === m.graph.node.find((d) => d.op_type === 'DynamicQuantizeLinear')!.output[1],
+    )!;
     expect(values(m, scale.input[1]!)).toEqual(expected.map((e) => e.scale));
   });
 
@@ -169,7 +181,10 @@ describe('int8 symmetric: scale max|w|/127 per output channel, zero point 0, cod
 
   it('Conv [C_out, C_in, kH, kW]: a scale per output channel (axis 0)', async () => {
     // C_out = 4 channels, each 2 × 3 values: channel c is COLUMNS[c] as [C_in = 2, 1, 3].
-    const proto = model(graph([node('Conv', ['x', 'W'], ['y'])], [vi('x', [1, 2, 4, 5])], [vi('y', [1, 4, 4, 3])], [tensor('W', [4, 2, 1, 3], NK)]), 17);
+    const proto = model(
+      graph([node('Conv', ['x', 'W'], ['y'])], [vi('x', [1, 2, 4, 5])], [vi('y', [1, 4, 4, 3])], [tensor('W', [4, 2, 1, 3], NK)]),
+      17,
+    );
     const m = await quantize(proto, 'int8:min-size=0');
     const dq = dequantizeOf(m, 'W');
     expect(dq.axis).toBe(0);
@@ -220,10 +235,16 @@ describe('uint8 asymmetric: scale (hi − lo)/255 over a range including 0, zero
 describe('ConvTranspose: per output channel on axis 1 of [C_in, C_out, kH, kW]', () => {
   // C_in = 3, C_out = 4 (so axis 0 and axis 1 give different counts), kernel 3 × 3; output channel c
   // has magnitude 10^(2 − 2c): 100, 1, 0.01, 0.0001.
-  const CIN = 3, COUT = 4, KH = 3, KW = 3;
+  const CIN = 3,
+    COUT = 4,
+    KH = 3,
+    KW = 3;
   const W: number[] = [];
   let s = 12345;
-  const next = () => { s = (s * 1103515245 + 12345) % 2 ** 31; return s / 2 ** 31 * 2 - 1; };
+  const next = () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return (s / 2 ** 31) * 2 - 1;
+  };
   for (let i = 0; i < CIN; i++) for (let c = 0; c < COUT; c++) for (let k = 0; k < KH * KW; k++) W.push(next() * 10 ** (2 - 2 * c));
   // Each channel's largest value 127 · 2^e (its scale 2^e exactly) and exact ties ±2.5 and 0.5 steps,
   // which round to even.
@@ -235,7 +256,15 @@ describe('ConvTranspose: per output channel on axis 1 of [C_in, C_out, kH, kW]',
     W[(2 * COUT + c) * KH * KW + 3] = 0.5 * step;
   }
   const weights = f32(W);
-  const proto = model(graph([node('ConvTranspose', ['x', 'W'], ['y'])], [vi('x', [1, CIN, 5, 5])], [vi('y', [1, COUT, 7, 7])], [tensor('W', [CIN, COUT, KH, KW], weights)]), 17);
+  const proto = model(
+    graph(
+      [node('ConvTranspose', ['x', 'W'], ['y'])],
+      [vi('x', [1, CIN, 5, 5])],
+      [vi('y', [1, COUT, 7, 7])],
+      [tensor('W', [CIN, COUT, KH, KW], weights)],
+    ),
+    17,
+  );
   const channel = (c: number) => {
     const out: number[] = [];
     for (let i = 0; i < CIN; i++) for (let k = 0; k < KH * KW; k++) out.push(weights[(i * COUT + c) * KH * KW + k]!);
@@ -249,24 +278,40 @@ describe('ConvTranspose: per output channel on axis 1 of [C_in, C_out, kH, kW]',
     expect(dq.scaleDims).toEqual([COUT]);
     const expected = Array.from({ length: COUT }, (_, c) => symmetricInt8(channel(c)));
     expect(dq.scales).toEqual(expected.map((e) => e.scale));
-    expect(expected.map((e) => [e.codes[0], e.codes[KH * KW + 1], e.codes[2 * KH * KW + 2], e.codes[2 * KH * KW + 3]])).toEqual(Array(COUT).fill([127, 2, -2, 0]));
-    for (let i = 0; i < CIN; i++) for (let c = 0; c < COUT; c++) for (let k = 0; k < KH * KW; k++) {
-      expect(dq.codes[(i * COUT + c) * KH * KW + k]).toBe(expected[c]!.codes[i * KH * KW + k]);
-    }
+    expect(expected.map((e) => [e.codes[0], e.codes[KH * KW + 1], e.codes[2 * KH * KW + 2], e.codes[2 * KH * KW + 3]])).toEqual(
+      Array(COUT).fill([127, 2, -2, 0]),
+    );
+    for (let i = 0; i < CIN; i++)
+      for (let c = 0; c < COUT; c++)
+        for (let k = 0; k < KH * KW; k++) {
+          expect(dq.codes[(i * COUT + c) * KH * KW + k]).toBe(expected[c]!.codes[i * KH * KW + k]);
+        }
   });
 
-  it('runs in ONNX Runtime with each output channel\'s cosine near 1', async () => {
+  it("runs in ONNX Runtime with each output channel's cosine near 1", async () => {
     const input = join(dir, 'convt.onnx');
     save(input, proto);
     const output = join(dir, 'convt-q8.onnx');
     await compress(input, output, { steps: [parseStep('quantize', 'int8:min-size=0')], threads: 1 });
-    const x = { name: 'x', dtype: 1, dims: [1, CIN, 5, 5], data: Float32Array.from({ length: CIN * 25 }, (_, i) => Math.sin(i * 0.7) + 0.1) };
+    const x = {
+      name: 'x',
+      dtype: 1,
+      dims: [1, CIN, 5, 5],
+      data: Float32Array.from({ length: CIN * 25 }, (_, i) => Math.sin(i * 0.7) + 0.1),
+    };
     const [a] = await run(await createSession(input), [x]);
     const [b] = await run(await createSession(output), [x]);
-    const ya = a!.data as Float32Array, yb = b!.data as Float32Array;
+    const ya = a!.data as Float32Array,
+      yb = b!.data as Float32Array;
     for (let c = 0; c < COUT; c++) {
-      let ab = 0, aa = 0, bb = 0;
-      for (let p = c * 49; p < (c + 1) * 49; p++) { ab += ya[p]! * yb[p]!; aa += ya[p]! ** 2; bb += yb[p]! ** 2; }
+      let ab = 0,
+        aa = 0,
+        bb = 0;
+      for (let p = c * 49; p < (c + 1) * 49; p++) {
+        ab += ya[p]! * yb[p]!;
+        aa += ya[p]! ** 2;
+        bb += yb[p]! ** 2;
+      }
       expect(ab / Math.sqrt(aa * bb), `output channel ${c}`).toBeGreaterThan(0.9999);
     }
   });
@@ -274,7 +319,10 @@ describe('ConvTranspose: per output channel on axis 1 of [C_in, C_out, kH, kW]',
 
 describe('Gather [V, D]: a scale per row (embedding)', () => {
   it('scales: V of them, max|row| / 127', async () => {
-    const proto = model(graph([node('Gather', ['E', 'ids'], ['y'])], [vi('ids', [3], 7)], [vi('y', [3, K])], [tensor('E', [N, K], NK)]), 17);
+    const proto = model(
+      graph([node('Gather', ['E', 'ids'], ['y'])], [vi('ids', [3], 7)], [vi('y', [3, K])], [tensor('E', [N, K], NK)]),
+      17,
+    );
     const m = await quantize(proto, 'int8:min-size=0');
     const dq = dequantizeOf(m, 'E');
     const expected = COLUMNS.map(symmetricInt8);
@@ -289,12 +337,23 @@ describe('int4, search=none: closed-form block scales (symmetric extreme/−8, a
   // power of two, and ties, so every code is exact; the extreme is positive in some blocks, negative
   // in others; column 1's block 0 has ±4 steps: at equal magnitudes the negative one is the extreme
   // (scale > 0), and the positive one clamps to code 7.
-  const K4 = 32, N4 = 19, BLOCK = 16;
+  const K4 = 32,
+    N4 = 19,
+    BLOCK = 16;
   const steps = [
     // column 0: block 0's extreme is +8 steps (a negative scale), block 1's −8 steps
-    [[8, 1, -2.5, 3.5, 0.5, -7, 6, 0, 2, -1, 1.5, -3, 4, 5, -6, 7], [-8, 1, 2.5, -3.5, -0.5, 7, -6, 0, -2, 1, -1.5, 3, -4, -5, 6, 2]],
-    [[4, -3, 2, -1, 0.5, 1.5, -2.5, 3.5, 0, 0, 1, 2, 3, -4, -2, 1], [-6, 3, 2, -1, 0.25, 1.75, 5, -5.5, 4, 0, 1, 2, 3, -4, -2, 1]],
-    [[1, 2, 3, 4, 5, 6, 7, -7.5, 0, 0, 0, 0, 0, 0, 0, 0], [0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3, -3, 4, -4, 5, -5, 6, -6, 7, -6.5]],
+    [
+      [8, 1, -2.5, 3.5, 0.5, -7, 6, 0, 2, -1, 1.5, -3, 4, 5, -6, 7],
+      [-8, 1, 2.5, -3.5, -0.5, 7, -6, 0, -2, 1, -1.5, 3, -4, -5, 6, 2],
+    ],
+    [
+      [4, -3, 2, -1, 0.5, 1.5, -2.5, 3.5, 0, 0, 1, 2, 3, -4, -2, 1],
+      [-6, 3, 2, -1, 0.25, 1.75, 5, -5.5, 4, 0, 1, 2, 3, -4, -2, 1],
+    ],
+    [
+      [1, 2, 3, 4, 5, 6, 7, -7.5, 0, 0, 0, 0, 0, 0, 0, 0],
+      [0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3, -3, 4, -4, 5, -5, 6, -6, 7, -6.5],
+    ],
   ];
   const unit = [0.0625, 2, 0.5];
   /** w[k][n] */
@@ -303,14 +362,18 @@ describe('int4, search=none: closed-form block scales (symmetric extreme/−8, a
   const KN4 = Array.from({ length: K4 * N4 }, (_, i) => column(i % N4)[Math.floor(i / N4)]!);
   /** Closed form for one block: the extreme (by magnitude, keeping its sign; the negative one at a tie) over −8. */
   const block = (vals: number[]) => {
-    const min = Math.min(...vals), max = Math.max(...vals);
+    const min = Math.min(...vals),
+      max = Math.max(...vals);
     const extreme = -min >= max ? min : max;
     const scale = Math.fround(extreme / -8);
     return { scale, codes: vals.map((v) => Math.min(7, Math.max(-8, roundChecked(v / scale)))) };
   };
 
   it('B, scales: closed form, code + 8 two a byte, low nibble first along K', async () => {
-    const proto = model(graph([node('MatMul', ['x', 'W'], ['y'])], [vi('x', [2, K4])], [vi('y', [2, N4])], [tensor('W', [K4, N4], KN4)]), 17);
+    const proto = model(
+      graph([node('MatMul', ['x', 'W'], ['y'])], [vi('x', [2, K4])], [vi('y', [2, N4])], [tensor('W', [K4, N4], KN4)]),
+      17,
+    );
     const m = await quantize(proto, `int4:block=${BLOCK},search=none,min-size=0`);
     const nb = m.graph.node.find((n) => n.op_type === 'MatMulNBits')!;
     expect(nb.domain).toBe('com.microsoft');
@@ -318,7 +381,9 @@ describe('int4, search=none: closed-form block scales (symmetric extreme/−8, a
     const attr = (name: string) => Number(nb.attribute.find((a) => a.name === name)!.i);
     expect([attr('K'), attr('N'), attr('bits'), attr('block_size')]).toEqual([K4, N4, 4, BLOCK]);
     const blocks = K4 / BLOCK;
-    const expected = Array.from({ length: N4 }, (_, n) => Array.from({ length: blocks }, (_, b) => block(column(n).slice(b * BLOCK, (b + 1) * BLOCK))));
+    const expected = Array.from({ length: N4 }, (_, n) =>
+      Array.from({ length: blocks }, (_, b) => block(column(n).slice(b * BLOCK, (b + 1) * BLOCK))),
+    );
     expect(expected[0]![0]!.scale).toBe(-0.0625); // +8 steps of 1/16 is the extreme: scale 0.5/−8
     expect(expected[0]![1]!.scale).toBe(0.0625);
     expect(expected[1]![0]!.scale).toBe(1);
@@ -328,19 +393,31 @@ describe('int4, search=none: closed-form block scales (symmetric extreme/−8, a
     const bTensor = init(m, nb.input[1]!);
     expect(bTensor.dims.map(Number)).toEqual([N4, blocks, BLOCK / 2]);
     const bytes: number[] = [];
-    for (let n = 0; n < N4; n++) for (let b = 0; b < blocks; b++) for (let j = 0; j < BLOCK / 2; j++) {
-      const lo = expected[n]![b]!.codes[2 * j]! + 8, hi = expected[n]![b]!.codes[2 * j + 1]! + 8;
-      bytes.push(lo | (hi << 4));
-    }
+    for (let n = 0; n < N4; n++)
+      for (let b = 0; b < blocks; b++)
+        for (let j = 0; j < BLOCK / 2; j++) {
+          const lo = expected[n]![b]!.codes[2 * j]! + 8,
+            hi = expected[n]![b]!.codes[2 * j + 1]! + 8;
+          bytes.push(lo | (hi << 4));
+        }
     expect(values(m, nb.input[1]!)).toEqual(bytes);
   });
 
   // A Gemm with transB = 1 reads [N, K]: blocks run along axis 1 (K), and the weight becomes opset-21
   // DequantizeLinear on INT4 (or UINT4 with zero points), two codes a byte in the tensor's row-major
   // order, the first in the low nibble; scales [N, blocks].
-  const gemm = () => model(graph([node('Gemm', ['x', 'W'], ['y'], [int('transB', 1)])], [vi('x', [2, K4])], [vi('y', [2, N4])],
-    [tensor('W', [N4, K4], Array.from({ length: N4 }, (_, n) => column(n)).flat())]), 17);
-  const pairs = (codes: number[]) => Array.from({ length: codes.length / 2 }, (_, j) => (codes[2 * j]! & 15) | ((codes[2 * j + 1]! & 15) << 4));
+  const gemm = () =>
+    model(
+      graph(
+        [node('Gemm', ['x', 'W'], ['y'], [int('transB', 1)])],
+        [vi('x', [2, K4])],
+        [vi('y', [2, N4])],
+        [tensor('W', [N4, K4], Array.from({ length: N4 }, (_, n) => column(n)).flat())],
+      ),
+      17,
+    );
+  const pairs = (codes: number[]) =>
+    Array.from({ length: codes.length / 2 }, (_, j) => (codes[2 * j]! & 15) | ((codes[2 * j + 1]! & 15) << 4));
   const raw = (m: Model, name: string) => Array.from(init(m, name).raw_data!);
 
   it('Gemm transB=1, symmetric: INT4 DequantizeLinear, blocks along axis 1, the same closed form', async () => {
@@ -351,7 +428,9 @@ describe('int4, search=none: closed-form block scales (symmetric extreme/−8, a
     expect(n.input).toHaveLength(2);
     expect(init(m, n.input[0]!).data_type).toBe(22); // INT4
     const blocks = K4 / BLOCK;
-    const expected = Array.from({ length: N4 }, (_, r) => Array.from({ length: blocks }, (_, b) => block(column(r).slice(b * BLOCK, (b + 1) * BLOCK))));
+    const expected = Array.from({ length: N4 }, (_, r) =>
+      Array.from({ length: blocks }, (_, b) => block(column(r).slice(b * BLOCK, (b + 1) * BLOCK))),
+    );
     expect(init(m, n.input[1]!).dims.map(Number)).toEqual([N4, blocks]);
     expect(values(m, n.input[1]!)).toEqual(expected.flatMap((row) => row.map((e) => e.scale)));
     expect(raw(m, n.input[0]!)).toEqual(pairs(expected.flatMap((row) => row.flatMap((e) => e.codes))));
@@ -361,19 +440,35 @@ describe('int4, search=none: closed-form block scales (symmetric extreme/−8, a
     // Blocks of three kinds (both signs, all positive, all negative) whose range (with 0) is 15 · 2^e:
     // the scale is 2^e exactly and the zero point an integer, and seeded values in between.
     let seed = 7;
-    const next = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
-    const rows = Array.from({ length: N4 }, (_, r) => Array.from({ length: K4 / BLOCK }, (_, b) => {
-      const kind = (r + b) % 3, step = 2 ** ((r % 4) - 5), j = 1 + (r % 14);
-      const [lo, hi] = kind === 0 ? [-j * step, (15 - j) * step] : kind === 1 ? [0, 15 * step] : [-15 * step, 0];
-      const ends = kind === 0 ? [lo, hi] : kind === 1 ? [hi, 0.5 * step] : [lo, -0.5 * step];
-      return [...ends, ...Array.from({ length: BLOCK - 2 }, () => Math.fround(lo + (hi - lo) * next()))];
-    }).flat());
-    const proto = model(graph([node('Gemm', ['x', 'W'], ['y'], [int('transB', 1)])], [vi('x', [2, K4])], [vi('y', [2, N4])], [tensor('W', [N4, K4], rows.flat())]), 17);
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const rows = Array.from({ length: N4 }, (_, r) =>
+      Array.from({ length: K4 / BLOCK }, (_, b) => {
+        const kind = (r + b) % 3,
+          step = 2 ** ((r % 4) - 5),
+          j = 1 + (r % 14);
+        const [lo, hi] = kind === 0 ? [-j * step, (15 - j) * step] : kind === 1 ? [0, 15 * step] : [-15 * step, 0];
+        const ends = kind === 0 ? [lo, hi] : kind === 1 ? [hi, 0.5 * step] : [lo, -0.5 * step];
+        return [...ends, ...Array.from({ length: BLOCK - 2 }, () => Math.fround(lo + (hi - lo) * next()))];
+      }).flat(),
+    );
+    const proto = model(
+      graph(
+        [node('Gemm', ['x', 'W'], ['y'], [int('transB', 1)])],
+        [vi('x', [2, K4])],
+        [vi('y', [2, N4])],
+        [tensor('W', [N4, K4], rows.flat())],
+      ),
+      17,
+    );
     const m = await quantize(proto, `int4:block=${BLOCK},search=none,symmetric=false,min-size=0`);
     const n = m.graph.node.find((x) => x.op_type === 'DequantizeLinear' && x.output[0] === 'W')!;
     expect(init(m, n.input[0]!).data_type).toBe(21); // UINT4
     const asym = (vals: number[]) => {
-      const lo = Math.min(0, ...vals), hi = Math.max(0, ...vals);
+      const lo = Math.min(0, ...vals),
+        hi = Math.max(0, ...vals);
       expect(Math.fround(hi - lo)).toBe(hi - lo);
       const scale = Math.fround((hi - lo) / 15);
       const zeroPoint = roundChecked(-lo / scale);

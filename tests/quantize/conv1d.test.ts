@@ -13,7 +13,9 @@ import { cli, cosine, scratch } from '../helpers.js';
 const dir = scratch();
 
 function scalesOn(w: Float32Array, dims: number[], axis: number): number[] {
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1), n = dims[axis]!, outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1),
+    n = dims[axis]!,
+    outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
   return Array.from({ length: n }, (_, c) => {
     let m = 0;
     for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) m = Math.max(m, Math.abs(w[(o * n + c) * inner + i]!));
@@ -39,7 +41,17 @@ describe.each([
     expect(Number(dq.attribute.find((a) => a.name === 'axis')!.i)).toBe(axis);
     const scale = m.graph.initializer.find((t) => t.name === dq.input[1])!;
     expect(Array.from(tensorValues(scale) as Float32Array)).toEqual(scalesOn(w, [...wDims], axis));
-    const x = [{ name: 'x', dtype: DataType.FLOAT, dims: [...xDims], data: values(xDims.reduce((a, b) => a * b, 1), 7) }];
+    const x = [
+      {
+        name: 'x',
+        dtype: DataType.FLOAT,
+        dims: [...xDims],
+        data: values(
+          xDims.reduce((a, b) => a * b, 1),
+          7,
+        ),
+      },
+    ];
     const [a] = await run(await createSession(original), x);
     const [b] = await run(await createSession(output), x);
     expect(b!.dims).toEqual([...yDims]);

@@ -11,7 +11,9 @@ import { graph, int, model, node, save, str, tensor, values, vi } from '../conve
 import { cli, cosine, scratch } from '../helpers.js';
 
 const dir = scratch();
-const D = 64, E = 32, S = 8;
+const D = 64,
+  E = 32,
+  S = 8;
 
 describe('Einsum operand axes from the equation', () => {
   it.each([
@@ -30,17 +32,44 @@ describe('Einsum operand axes from the equation', () => {
 describe('int8 on Attention and Einsum weights', () => {
   it('weight-only per output channel (axis 1 of [D, 3D] and of [D, E]), closed-form scales, cosine ≥ 0.999 in ONNX Runtime', async () => {
     const g = graph(
-      [node('Attention', ['x', 'W', 'B'], ['a'], [int('num_heads', 4)], 'com.microsoft'), node('Einsum', ['a', 'P'], ['y'], [str('equation', 'bsd,de->bse')])],
-      [vi('x', [1, S, D])], [vi('y', [1, S, E])],
-      [tensor('W', [D, 3 * D], Array.from(values(D * 3 * D, 3), (v) => v * 0.05)), tensor('B', [3 * D], new Array(3 * D).fill(0)), tensor('P', [D, E], Array.from(values(D * E, 4), (v) => v * 0.1))],
+      [
+        node('Attention', ['x', 'W', 'B'], ['a'], [int('num_heads', 4)], 'com.microsoft'),
+        node('Einsum', ['a', 'P'], ['y'], [str('equation', 'bsd,de->bse')]),
+      ],
+      [vi('x', [1, S, D])],
+      [vi('y', [1, S, E])],
+      [
+        tensor(
+          'W',
+          [D, 3 * D],
+          Array.from(values(D * 3 * D, 3), (v) => v * 0.05),
+        ),
+        tensor('B', [3 * D], new Array(3 * D).fill(0)),
+        tensor(
+          'P',
+          [D, E],
+          Array.from(values(D * E, 4), (v) => v * 0.1),
+        ),
+      ],
     );
-    const original = save(join(dir, 'attn.onnx'), model(g, 14, { opset_import: [{ domain: '', version: 14 }, { domain: 'com.microsoft', version: 1 }] }));
+    const original = save(
+      join(dir, 'attn.onnx'),
+      model(g, 14, {
+        opset_import: [
+          { domain: '', version: 14 },
+          { domain: 'com.microsoft', version: 1 },
+        ],
+      }),
+    );
     const output = join(dir, 'attn-int8.onnx');
     const r = cli(['compress', original, '-o', output, '--quantize', 'int8']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/2 weights \(1 Attention, 1 Einsum\) weight-only/);
     const m = readModel(output);
-    for (const [name, cols] of [['W', 3 * D], ['P', E]] as const) {
+    for (const [name, cols] of [
+      ['W', 3 * D],
+      ['P', E],
+    ] as const) {
       const dq = m.graph.node.find((n) => n.op_type === 'DequantizeLinear' && n.output[0] === name)!;
       expect(Number(dq.attribute.find((a) => a.name === 'axis')!.i)).toBe(1);
       const scale = Array.from(tensorValues(m.graph.initializer.find((t) => t.name === dq.input[1])!) as Float32Array);

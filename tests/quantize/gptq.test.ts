@@ -13,15 +13,16 @@ describe('GPTQ (calibration=...)', () => {
     const h = Float64Array.of(4, 2, 0.6, 2, 5, 1, 0.6, 1, 3);
     const u = inverseCholeskyUpper(h, 3, 0)!;
     // (UᵀU)·H should be the identity.
-    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
-      let v = 0;
-      for (let k = 0; k < 3; k++) {
-        let utu = 0;
-        for (let m = 0; m < 3; m++) utu += u[m * 3 + i]! * u[m * 3 + k]!;
-        v += utu * h[k * 3 + j]!;
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 3; j++) {
+        let v = 0;
+        for (let k = 0; k < 3; k++) {
+          let utu = 0;
+          for (let m = 0; m < 3; m++) utu += u[m * 3 + i]! * u[m * 3 + k]!;
+          v += utu * h[k * 3 + j]!;
+        }
+        expect(v).toBeCloseTo(i === j ? 1 : 0, 10);
       }
-      expect(v).toBeCloseTo(i === j ? 1 : 0, 10);
-    }
   });
 
   // Measured (calibrated on README text, evaluated on the held-out pydoc text): block 32 with GPTQ keeps
@@ -32,7 +33,12 @@ describe('GPTQ (calibration=...)', () => {
     const data = { data: fixture('charlm', 'test_data_set_0') };
     const { evaluation: rtn } = await compressAndEvaluate(CHARLM, join(dir, 'rtn.onnx'), [['quantize', 'int4:block=32,search=none']], data);
     const { evaluation: searched } = await compressAndEvaluate(CHARLM, join(dir, 'search.onnx'), [['quantize', 'int4:block=32']], data);
-    const { evaluation: gptq, result } = await compressAndEvaluate(CHARLM, join(dir, 'gptq.onnx'), [['quantize', `int4:block=32,calibration=${calibration}`]], data);
+    const { evaluation: gptq, result } = await compressAndEvaluate(
+      CHARLM,
+      join(dir, 'gptq.onnx'),
+      [['quantize', `int4:block=32,calibration=${calibration}`]],
+      data,
+    );
     expect(result.passes[0]!.notes.join()).toMatch(/GPTQ on 19 weights, calibrated on 16 samples/);
     expect(result.passes[0]!.tensors.filter((t) => t.form!.endsWith('GPTQ'))).toHaveLength(19);
     expect(gptq.accuracy.drop).toBeLessThan(searched.accuracy.drop);
@@ -40,14 +46,24 @@ describe('GPTQ (calibration=...)', () => {
   });
 
   it('int8 per-channel (weight-only) with GPTQ runs and stays within 0.5 % perplexity', async () => {
-    const { evaluation, result } = await compressAndEvaluate(CHARLM, join(dir, 'q8.onnx'), [['quantize', `int8:mode=weight,calibration=${calibrationSet()}`]], { data: fixture('charlm', 'test_data_set_0') });
+    const { evaluation, result } = await compressAndEvaluate(
+      CHARLM,
+      join(dir, 'q8.onnx'),
+      [['quantize', `int8:mode=weight,calibration=${calibrationSet()}`]],
+      { data: fixture('charlm', 'test_data_set_0') },
+    );
     expect(result.passes[0]!.tensors.some((t) => t.form!.endsWith('GPTQ'))).toBe(true);
     expect(Math.abs(evaluation.accuracy.drop)).toBeLessThan(0.005);
   });
 
   // Measured: perplexity 3.7446 → 3.7424 (−0.06 %), logits cosine 0.999864.
   it('the default int8 (MatMul weights in integers) takes GPTQ codes too, within 0.5 % perplexity', async () => {
-    const { evaluation, result } = await compressAndEvaluate(CHARLM, join(dir, 'q8-auto.onnx'), [['quantize', `int8:calibration=${calibrationSet()}`]], { data: fixture('charlm', 'test_data_set_0') });
+    const { evaluation, result } = await compressAndEvaluate(
+      CHARLM,
+      join(dir, 'q8-auto.onnx'),
+      [['quantize', `int8:calibration=${calibrationSet()}`]],
+      { data: fixture('charlm', 'test_data_set_0') },
+    );
     expect(result.passes[0]!.tensors.filter((t) => t.form === 'MatMulInteger int8 per-column (dynamic, GPTQ)')).toHaveLength(19);
     expect(Math.abs(evaluation.accuracy.drop)).toBeLessThan(0.005);
   });

@@ -15,42 +15,99 @@ const INT64 = DataType.INT64;
 
 /** An input: a float of this shape (fed), or a constant of another type (an initializer). */
 type Input = number[] | { int64: number[] } | { float32: number[] } | { bool: number[] } | { uint8: number[]; dims: number[] } | 'none';
-interface Case { inputs: Input[]; attributes?: AttributeProto[]; outputs?: number; domain?: string }
+interface Case {
+  inputs: Input[];
+  attributes?: AttributeProto[];
+  outputs?: number;
+  domain?: string;
+}
 
 const v = (dims: number[]) => dims;
 const CASES: Record<string, Case> = {
-  Abs: { inputs: [v([2, 3])] }, Add: { inputs: [v([2, 3]), v([2, 3])] }, AveragePool: { inputs: [v([1, 2, 4, 4])], attributes: [ints('kernel_shape', [2, 2])] },
-  BatchNormalization: { inputs: [v([1, 2, 4, 4]), v([2]), v([2]), v([2]), v([2])] }, Ceil: { inputs: [v([2, 3])] },
-  Clip: { inputs: [v([2, 3]), v([]), v([])] }, Concat: { inputs: [v([2, 3]), v([2, 3])], attributes: [int('axis', 0)] },
-  Conv: { inputs: [v([1, 2, 5, 5]), v([3, 2, 3, 3]), v([3])] }, ConvTranspose: { inputs: [v([1, 2, 5, 5]), v([2, 3, 3, 3]), v([3])] },
-  Cos: { inputs: [v([2, 3])] }, DepthToSpace: { inputs: [v([1, 4, 2, 2])], attributes: [int('blocksize', 2)] }, Div: { inputs: [v([2, 3]), v([2, 3])] },
-  Dropout: { inputs: [v([2, 3])] }, Einsum: { inputs: [v([2, 3]), v([3, 4])], attributes: [str('equation', 'ij,jk->ik')] },
-  Elu: { inputs: [v([2, 3])] }, Erf: { inputs: [v([2, 3])] }, Exp: { inputs: [v([2, 3])] }, Expand: { inputs: [v([1, 3]), { int64: [2, 3] }] },
-  Flatten: { inputs: [v([2, 3])] }, Floor: { inputs: [v([2, 3])] }, Gather: { inputs: [v([4, 3]), { int64: [0, 2] }] }, Gelu: { inputs: [v([2, 3])] },
-  Gemm: { inputs: [v([2, 3]), v([3, 4]), v([4])] }, GlobalAveragePool: { inputs: [v([1, 2, 4, 4])] }, GlobalMaxPool: { inputs: [v([1, 2, 4, 4])] },
-  GroupNormalization: { inputs: [v([1, 4, 2, 2]), v([4]), v([4])], attributes: [int('num_groups', 2)] }, HardSigmoid: { inputs: [v([2, 3])] },
-  HardSwish: { inputs: [v([2, 3])] }, Identity: { inputs: [v([2, 3])] }, InstanceNormalization: { inputs: [v([1, 2, 4, 4]), v([2]), v([2])] },
-  LayerNormalization: { inputs: [v([2, 3]), v([3]), v([3])] }, LeakyRelu: { inputs: [v([2, 3])], attributes: [float('alpha', 0.1)] },
-  Log: { inputs: [v([2, 3])] }, LogSoftmax: { inputs: [v([2, 3])] }, LpNormalization: { inputs: [v([2, 3])] }, MatMul: { inputs: [v([2, 3]), v([3, 4])] },
-  Max: { inputs: [v([2, 3]), v([2, 3])] }, MaxPool: { inputs: [v([1, 2, 4, 4])], attributes: [ints('kernel_shape', [2, 2])] },
-  Mean: { inputs: [v([2, 3]), v([2, 3])] }, Min: { inputs: [v([2, 3]), v([2, 3])] }, Mish: { inputs: [v([2, 3])] }, Mul: { inputs: [v([2, 3]), v([2, 3])] },
-  Neg: { inputs: [v([2, 3])] }, PRelu: { inputs: [v([2, 3]), v([2, 3])] }, Pad: { inputs: [v([2, 3]), { int64: [0, 1, 0, 1] }, v([])] },
-  Pow: { inputs: [v([2, 3]), v([2, 3])] }, Reciprocal: { inputs: [v([2, 3])] }, ReduceL2: { inputs: [v([2, 3])] }, ReduceMax: { inputs: [v([2, 3])] },
-  ReduceMean: { inputs: [v([2, 3])] }, ReduceMin: { inputs: [v([2, 3])] }, ReduceSum: { inputs: [v([2, 3])] }, Relu: { inputs: [v([2, 3])] },
-  Reshape: { inputs: [v([2, 3]), { int64: [3, 2] }] }, Resize: { inputs: [v([1, 1, 2, 2]), 'none', { float32: [1, 1, 2, 2] }] },
-  Round: { inputs: [v([2, 3])] }, Selu: { inputs: [v([2, 3])] }, Sigmoid: { inputs: [v([2, 3])] }, Sign: { inputs: [v([2, 3])] }, Sin: { inputs: [v([2, 3])] },
-  Slice: { inputs: [v([2, 4]), { int64: [0] }, { int64: [2] }] }, Softmax: { inputs: [v([2, 3])] }, Softplus: { inputs: [v([2, 3])] },
-  SpaceToDepth: { inputs: [v([1, 1, 4, 4])], attributes: [int('blocksize', 2)] }, Split: { inputs: [v([2, 4]), { int64: [2, 2] }], attributes: [int('axis', 1)], outputs: 2 },
-  Sqrt: { inputs: [v([2, 3])] }, Squeeze: { inputs: [v([1, 3]), { int64: [0] }] }, Sub: { inputs: [v([2, 3]), v([2, 3])] }, Sum: { inputs: [v([2, 3]), v([2, 3])] },
-  Tanh: { inputs: [v([2, 3])] }, Tile: { inputs: [v([2, 3]), { int64: [2, 1] }] }, Transpose: { inputs: [v([2, 3])] }, Trilu: { inputs: [v([3, 3])] },
-  Unsqueeze: { inputs: [v([2, 3]), { int64: [0] }] }, Where: { inputs: [{ bool: [1, 0, 1, 0, 1, 0] }, v([2, 3]), v([2, 3])] },
+  Abs: { inputs: [v([2, 3])] },
+  Add: { inputs: [v([2, 3]), v([2, 3])] },
+  AveragePool: { inputs: [v([1, 2, 4, 4])], attributes: [ints('kernel_shape', [2, 2])] },
+  BatchNormalization: { inputs: [v([1, 2, 4, 4]), v([2]), v([2]), v([2]), v([2])] },
+  Ceil: { inputs: [v([2, 3])] },
+  Clip: { inputs: [v([2, 3]), v([]), v([])] },
+  Concat: { inputs: [v([2, 3]), v([2, 3])], attributes: [int('axis', 0)] },
+  Conv: { inputs: [v([1, 2, 5, 5]), v([3, 2, 3, 3]), v([3])] },
+  ConvTranspose: { inputs: [v([1, 2, 5, 5]), v([2, 3, 3, 3]), v([3])] },
+  Cos: { inputs: [v([2, 3])] },
+  DepthToSpace: { inputs: [v([1, 4, 2, 2])], attributes: [int('blocksize', 2)] },
+  Div: { inputs: [v([2, 3]), v([2, 3])] },
+  Dropout: { inputs: [v([2, 3])] },
+  Einsum: { inputs: [v([2, 3]), v([3, 4])], attributes: [str('equation', 'ij,jk->ik')] },
+  Elu: { inputs: [v([2, 3])] },
+  Erf: { inputs: [v([2, 3])] },
+  Exp: { inputs: [v([2, 3])] },
+  Expand: { inputs: [v([1, 3]), { int64: [2, 3] }] },
+  Flatten: { inputs: [v([2, 3])] },
+  Floor: { inputs: [v([2, 3])] },
+  Gather: { inputs: [v([4, 3]), { int64: [0, 2] }] },
+  Gelu: { inputs: [v([2, 3])] },
+  Gemm: { inputs: [v([2, 3]), v([3, 4]), v([4])] },
+  GlobalAveragePool: { inputs: [v([1, 2, 4, 4])] },
+  GlobalMaxPool: { inputs: [v([1, 2, 4, 4])] },
+  GroupNormalization: { inputs: [v([1, 4, 2, 2]), v([4]), v([4])], attributes: [int('num_groups', 2)] },
+  HardSigmoid: { inputs: [v([2, 3])] },
+  HardSwish: { inputs: [v([2, 3])] },
+  Identity: { inputs: [v([2, 3])] },
+  InstanceNormalization: { inputs: [v([1, 2, 4, 4]), v([2]), v([2])] },
+  LayerNormalization: { inputs: [v([2, 3]), v([3]), v([3])] },
+  LeakyRelu: { inputs: [v([2, 3])], attributes: [float('alpha', 0.1)] },
+  Log: { inputs: [v([2, 3])] },
+  LogSoftmax: { inputs: [v([2, 3])] },
+  LpNormalization: { inputs: [v([2, 3])] },
+  MatMul: { inputs: [v([2, 3]), v([3, 4])] },
+  Max: { inputs: [v([2, 3]), v([2, 3])] },
+  MaxPool: { inputs: [v([1, 2, 4, 4])], attributes: [ints('kernel_shape', [2, 2])] },
+  Mean: { inputs: [v([2, 3]), v([2, 3])] },
+  Min: { inputs: [v([2, 3]), v([2, 3])] },
+  Mish: { inputs: [v([2, 3])] },
+  Mul: { inputs: [v([2, 3]), v([2, 3])] },
+  Neg: { inputs: [v([2, 3])] },
+  PRelu: { inputs: [v([2, 3]), v([2, 3])] },
+  Pad: { inputs: [v([2, 3]), { int64: [0, 1, 0, 1] }, v([])] },
+  Pow: { inputs: [v([2, 3]), v([2, 3])] },
+  Reciprocal: { inputs: [v([2, 3])] },
+  ReduceL2: { inputs: [v([2, 3])] },
+  ReduceMax: { inputs: [v([2, 3])] },
+  ReduceMean: { inputs: [v([2, 3])] },
+  ReduceMin: { inputs: [v([2, 3])] },
+  ReduceSum: { inputs: [v([2, 3])] },
+  Relu: { inputs: [v([2, 3])] },
+  Reshape: { inputs: [v([2, 3]), { int64: [3, 2] }] },
+  Resize: { inputs: [v([1, 1, 2, 2]), 'none', { float32: [1, 1, 2, 2] }] },
+  Round: { inputs: [v([2, 3])] },
+  Selu: { inputs: [v([2, 3])] },
+  Sigmoid: { inputs: [v([2, 3])] },
+  Sign: { inputs: [v([2, 3])] },
+  Sin: { inputs: [v([2, 3])] },
+  Slice: { inputs: [v([2, 4]), { int64: [0] }, { int64: [2] }] },
+  Softmax: { inputs: [v([2, 3])] },
+  Softplus: { inputs: [v([2, 3])] },
+  SpaceToDepth: { inputs: [v([1, 1, 4, 4])], attributes: [int('blocksize', 2)] },
+  Split: { inputs: [v([2, 4]), { int64: [2, 2] }], attributes: [int('axis', 1)], outputs: 2 },
+  Sqrt: { inputs: [v([2, 3])] },
+  Squeeze: { inputs: [v([1, 3]), { int64: [0] }] },
+  Sub: { inputs: [v([2, 3]), v([2, 3])] },
+  Sum: { inputs: [v([2, 3]), v([2, 3])] },
+  Tanh: { inputs: [v([2, 3])] },
+  Tile: { inputs: [v([2, 3]), { int64: [2, 1] }] },
+  Transpose: { inputs: [v([2, 3])] },
+  Trilu: { inputs: [v([3, 3])] },
+  Unsqueeze: { inputs: [v([2, 3]), { int64: [0] }] },
+  Where: { inputs: [{ bool: [1, 0, 1, 0, 1, 0] }, v([2, 3]), v([2, 3])] },
   DequantizeLinear: { inputs: [{ uint8: [1, 2, 3, 4, 5, 6], dims: [2, 3] }, v([])] },
   'com.microsoft.MatMulNBits': {
-    inputs: [v([1, 32]), { uint8: new Array(4 * 16).fill(0x98), dims: [4, 1, 16] }, v([4])], domain: 'com.microsoft',
+    inputs: [v([1, 32]), { uint8: new Array(4 * 16).fill(0x98), dims: [4, 1, 16] }, v([4])],
+    domain: 'com.microsoft',
     attributes: [int('K', 32), int('N', 4), int('bits', 4), int('block_size', 32)],
   },
   'com.microsoft.GatherBlockQuantized': {
-    inputs: [{ uint8: new Array(4 * 16).fill(0x98), dims: [4, 16] }, { int64: [0, 2] }, v([4, 1])], domain: 'com.microsoft',
+    inputs: [{ uint8: new Array(4 * 16).fill(0x98), dims: [4, 16] }, { int64: [0, 2] }, v([4, 1])],
+    domain: 'com.microsoft',
     attributes: [int('gather_axis', 0), int('quantize_axis', 1), int('block_size', 32), int('bits', 4)],
   },
 };
@@ -60,7 +117,10 @@ const CASES: Record<string, Case> = {
  * the node (ONNX Runtime's JavaScript API has no bfloat16 tensors); the node still needs a bfloat16 kernel.
  */
 function oneNode(op: string, c: Case, dtype: number): string {
-  const inputs = [], initializers: TensorProto[] = [], names: string[] = [], casts = [];
+  const inputs = [],
+    initializers: TensorProto[] = [],
+    names: string[] = [],
+    casts = [];
   const wrapped = dtype === DataType.BFLOAT16;
   for (const [i, input] of c.inputs.entries()) {
     const name = `x${i}`;
@@ -89,17 +149,31 @@ function oneNode(op: string, c: Case, dtype: number): string {
   const back = wrapped ? outputs.map((o, i) => node('Cast', [made[i]!], [o], [int('to', DataType.FLOAT)])) : [];
   const opType = c.domain ? op.slice(c.domain.length + 1) : op;
   const nodes = [...casts, node(opType, names, made, c.attributes ?? [], c.domain), ...back];
-  const g = graph(nodes, inputs, outputs.map((o) => vi(o, undefined, wrapped ? DataType.FLOAT : dtype)), initializers);
-  const extra = c.domain ? { opset_import: [{ domain: '', version: 21 }, { domain: c.domain, version: 1 }] } : {};
+  const g = graph(
+    nodes,
+    inputs,
+    outputs.map((o) => vi(o, undefined, wrapped ? DataType.FLOAT : dtype)),
+    initializers,
+  );
+  const extra = c.domain
+    ? {
+        opset_import: [
+          { domain: '', version: 21 },
+          { domain: c.domain, version: 1 },
+        ],
+      }
+    : {};
   return save(join(dir, `${op}-${dtype}.onnx`), model(g, 21, extra));
 }
 
 async function runsInFloat16(op: string, c: Case): Promise<void> {
   const path = oneNode(op, c, DataType.FLOAT16);
   const session = await createSession(path);
-  const feeds = c.inputs.flatMap((input, i) => (Array.isArray(input)
-    ? [{ name: `x${i}`, dtype: DataType.FLOAT16, dims: input, data: new Uint16Array(input.reduce((a, b) => a * b, 1)).fill(0x3c00) }]
-    : []));
+  const feeds = c.inputs.flatMap((input, i) =>
+    Array.isArray(input)
+      ? [{ name: `x${i}`, dtype: DataType.FLOAT16, dims: input, data: new Uint16Array(input.reduce((a, b) => a * b, 1)).fill(0x3c00) }]
+      : [],
+  );
   const outputs = await run(session, feeds);
   expect(outputs[0]!.dtype).toBe(DataType.FLOAT16);
 }

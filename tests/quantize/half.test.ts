@@ -15,7 +15,8 @@ const dir = scratch();
 interface Report {
   passes: { skipped: { name: string; reason: string }[]; notes: string[] }[];
   accuracy: {
-    reference: number; compressed: number;
+    reference: number;
+    compressed: number;
     fidelity: Record<string, { cosine: number }>;
     perplexity?: { relativeIncrease: number };
   };
@@ -79,23 +80,34 @@ describe('bf16', () => {
 function overflowing(): ModelProto {
   const g = graph(
     [node('MatMul', ['x', 'W'], ['a']), node('MatMul', ['a', 'W'], ['y']), node('MatMul', ['x', 'V'], ['z'])],
-    [vi('x', [1, 8])], [vi('y', [1, 8]), vi('z', [1, 8])],
-    [tensor('W', [8, 8], new Array(64).fill(100)), tensor('V', [8, 8], Array.from({ length: 64 }, (_, i) => 0.001 * (1 + (i % 5))))],
+    [vi('x', [1, 8])],
+    [vi('y', [1, 8]), vi('z', [1, 8])],
+    [
+      tensor('W', [8, 8], new Array(64).fill(100)),
+      tensor(
+        'V',
+        [8, 8],
+        Array.from({ length: 64 }, (_, i) => 0.001 * (1 + (i % 5))),
+      ),
+    ],
   );
   return model(g, 17);
 }
 
 const halfValue = (h: number) => {
-  const e = (h >> 10) & 0x1f, f = h & 0x3ff, sign = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f,
+    f = h & 0x3ff,
+    sign = h & 0x8000 ? -1 : 1;
   return e === 31 ? (f ? NaN : sign * Infinity) : e === 0 ? sign * f * 2 ** -24 : sign * (1 + f / 1024) * 2 ** (e - 15);
 };
 
 async function outputsOf(path: string): Promise<Float32Array[]> {
   const session = await createSession(path);
   const x = Float32Array.from({ length: 8 }, (_, i) => 0.5 + i / 16);
-  const input = readModel(path).graph.input[0]!.type!.tensor_type!.elem_type === DataType.FLOAT16
-    ? { name: 'x', dtype: DataType.FLOAT16, dims: [1, 8], data: Uint16Array.from(x, (v) => Math.round((v - 0.5) * 2048) + 0x3800) }
-    : { name: 'x', dtype: DataType.FLOAT, dims: [1, 8], data: x };
+  const input =
+    readModel(path).graph.input[0]!.type!.tensor_type!.elem_type === DataType.FLOAT16
+      ? { name: 'x', dtype: DataType.FLOAT16, dims: [1, 8], data: Uint16Array.from(x, (v) => Math.round((v - 0.5) * 2048) + 0x3800) }
+      : { name: 'x', dtype: DataType.FLOAT, dims: [1, 8], data: x };
   const outs = await run(session, [input]);
   return outs.map((o) => (o.dtype === DataType.FLOAT16 ? Float32Array.from(o.data as Uint16Array, halfValue) : (o.data as Float32Array)));
 }
@@ -103,8 +115,20 @@ async function outputsOf(path: string): Promise<Float32Array[]> {
 describe('q4f16: 4-bit weights with float16 compute', () => {
   const perplexity = (r: Report) => r.accuracy.compressed;
   const args = (out: string, specs: string[]) => [
-    'compress', fixture('charlm', 'model.onnx'), '-o', out, '--force', ...specs.flatMap((s) => ['--quantize', s]),
-    '--eval', '--data', fixture('charlm', 'test_data_set_0'), '--labels', fixture('charlm', 'labels_0.npy'), '--runs', '0', '--json',
+    'compress',
+    fixture('charlm', 'model.onnx'),
+    '-o',
+    out,
+    '--force',
+    ...specs.flatMap((s) => ['--quantize', s]),
+    '--eval',
+    '--data',
+    fixture('charlm', 'test_data_set_0'),
+    '--labels',
+    fixture('charlm', 'labels_0.npy'),
+    '--runs',
+    '0',
+    '--json',
   ];
   const run4 = (out: string, specs: string[]) => {
     const r = cli(args(out, specs));
@@ -112,19 +136,22 @@ describe('q4f16: 4-bit weights with float16 compute', () => {
     return JSON.parse(r.stdout) as Report;
   };
 
-  it.each([[['fp16', 'int4']], [['int4', 'fp16']]])('%s: MatMulNBits with float16 scales, perplexity within 1 percent of float32-compute int4', (specs) => {
-    const int4 = run4(join(dir, 'charlm-int4.onnx'), ['int4']);
-    const out = join(dir, `charlm-${specs.join('-')}.onnx`);
-    const q4f16 = run4(out, specs);
-    expect(Math.abs(perplexity(q4f16) / perplexity(int4) - 1)).toBeLessThanOrEqual(0.01);
-    expect(statSync(out).size).toBeLessThan(statSync(join(dir, 'charlm-int4.onnx')).size);
-    const written = readModel(out);
-    const nbits = written.graph.node.filter((n) => n.op_type === 'MatMulNBits');
-    expect(nbits.length).toBeGreaterThan(0);
-    const types = new Map(written.graph.initializer.map((t) => [t.name, t.data_type]));
-    for (const n of nbits) expect(types.get(n.input[2]!)).toBe(DataType.FLOAT16);
-    expect(written.graph.initializer.filter((t) => t.data_type === DataType.FLOAT)).toEqual([]);
-  });
+  it.each([[['fp16', 'int4']], [['int4', 'fp16']]])(
+    '%s: MatMulNBits with float16 scales, perplexity within 1 percent of float32-compute int4',
+    (specs) => {
+      const int4 = run4(join(dir, 'charlm-int4.onnx'), ['int4']);
+      const out = join(dir, `charlm-${specs.join('-')}.onnx`);
+      const q4f16 = run4(out, specs);
+      expect(Math.abs(perplexity(q4f16) / perplexity(int4) - 1)).toBeLessThanOrEqual(0.01);
+      expect(statSync(out).size).toBeLessThan(statSync(join(dir, 'charlm-int4.onnx')).size);
+      const written = readModel(out);
+      const nbits = written.graph.node.filter((n) => n.op_type === 'MatMulNBits');
+      expect(nbits.length).toBeGreaterThan(0);
+      const types = new Map(written.graph.initializer.map((t) => [t.name, t.data_type]));
+      for (const n of nbits) expect(types.get(n.input[2]!)).toBe(DataType.FLOAT16);
+      expect(written.graph.initializer.filter((t) => t.data_type === DataType.FLOAT)).toEqual([]);
+    },
+  );
 });
 
 describe('measured fallback', () => {
@@ -167,15 +194,17 @@ describe('what fp16 leaves alone', () => {
     expect(cli(['compress', once, '-o', twice, '--force', '--quantize', 'fp16', '--strict']).code).toBe(3);
   });
 
-  it('keep-io=false: the graph\'s inputs and outputs become float16 too, and the model runs on float16 inputs', async () => {
+  it("keep-io=false: the graph's inputs and outputs become float16 too, and the model runs on float16 inputs", async () => {
     const out = join(dir, 'mlp-fp16-io.onnx');
     expect(cli(['compress', fixture('mlp', 'model.onnx'), '-o', out, '--quantize', 'fp16:keep-io=false']).code).toBe(0);
     const written = readModel(out);
     expect(written.graph.input[0]!.type!.tensor_type!.elem_type).toBe(DataType.FLOAT16);
     expect(written.graph.output[0]!.type!.tensor_type!.elem_type).toBe(DataType.FLOAT16);
     const session = await createSession(out);
-    const dims = (written.graph.input[0]!.type!.tensor_type!.shape!.dim).map((d) => (d.dim_value === undefined ? 2 : Number(d.dim_value)));
-    const [y] = await run(session, [{ name: session.inputNames[0]!, dtype: DataType.FLOAT16, dims, data: new Uint16Array(dims.reduce((a, b) => a * b, 1)).fill(0x3c00) }]);
+    const dims = written.graph.input[0]!.type!.tensor_type!.shape!.dim.map((d) => (d.dim_value === undefined ? 2 : Number(d.dim_value)));
+    const [y] = await run(session, [
+      { name: session.inputNames[0]!, dtype: DataType.FLOAT16, dims, data: new Uint16Array(dims.reduce((a, b) => a * b, 1)).fill(0x3c00) },
+    ]);
     expect(y!.dtype).toBe(DataType.FLOAT16);
   });
 
@@ -192,8 +221,16 @@ describe('what fp16 leaves alone', () => {
   it('a model that does not run on synthesized inputs: converted without the check, and said so', () => {
     const g = graph(
       [node('MatMul', ['x', 'W'], ['h']), node('Reshape', ['h', 'shape'], ['y'])],
-      [vi('x', ['N', 64])], [vi('y', [3, 'M'])],
-      [tensor('W', [64, 64], Array.from({ length: 4096 }, (_, i) => Math.sin(i) * 0.1)), tensor('shape', [2], [3, -1], DataType.INT64)],
+      [vi('x', ['N', 64])],
+      [vi('y', [3, 'M'])],
+      [
+        tensor(
+          'W',
+          [64, 64],
+          Array.from({ length: 4096 }, (_, i) => Math.sin(i) * 0.1),
+        ),
+        tensor('shape', [2], [3, -1], DataType.INT64),
+      ],
     );
     const input = save(join(dir, 'needs-data.onnx'), model(g, 17));
     const r = cli(['compress', input, '-o', join(dir, 'needs-data-fp16.onnx'), '--quantize', 'fp16']);
@@ -202,7 +239,14 @@ describe('what fp16 leaves alone', () => {
   });
 
   it('refuses calibration with check=none before reading the model', () => {
-    const r = cli(['compress', join(dir, 'no-such-model.onnx'), '-o', join(dir, 'x.onnx'), '--quantize', `fp16:check=none,calibration=${fixture('mlp', 'test_data_set_0')}`]);
+    const r = cli([
+      'compress',
+      join(dir, 'no-such-model.onnx'),
+      '-o',
+      join(dir, 'x.onnx'),
+      '--quantize',
+      `fp16:check=none,calibration=${fixture('mlp', 'test_data_set_0')}`,
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/calibration is only read by check=measure/);
   });

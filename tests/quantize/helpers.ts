@@ -22,7 +22,9 @@ export function dequantized(model: Model, name: string): Float32Array {
   const graph = model.graph;
   const node = graph.node.find((n) => n.op_type === 'DequantizeLinear' && n.output[0] === name)!;
   const init = (n: string) => graph.initializer.find((t) => t.name === n)!;
-  const q = init(node.input[0]!), s = init(node.input[1]!), z = node.input[2] ? init(node.input[2]) : undefined;
+  const q = init(node.input[0]!),
+    s = init(node.input[1]!),
+    z = node.input[2] ? init(node.input[2]) : undefined;
   const codes = tensorValues(q) as Int8Array | Uint8Array;
   const scales = tensorValues(s) as Float32Array;
   const zeros = z ? (tensorValues(z) as Int8Array | Uint8Array) : new Int8Array(scales.length);
@@ -45,16 +47,20 @@ export function dequantized(model: Model, name: string): Float32Array {
  */
 export function dequantizedInteger(model: Model, name: string, { transposed = false } = {}): Float32Array {
   const init = (n: string) => model.graph.initializer.find((t) => t.name === n);
-  const q = init(`${name}_quantized`)!, s = init(`${name}_scale`)!, z = init(`${name}_zero_point`);
-  if (!model.graph.node.some((n) => n.op_type === 'MatMulInteger' && n.input[1] === q.name)) throw new Error(`no MatMulInteger reads ${q.name}`);
+  const q = init(`${name}_quantized`)!,
+    s = init(`${name}_scale`)!,
+    z = init(`${name}_zero_point`);
+  if (!model.graph.node.some((n) => n.op_type === 'MatMulInteger' && n.input[1] === q.name))
+    throw new Error(`no MatMulInteger reads ${q.name}`);
   const codes = tensorValues(q) as Int8Array | Uint8Array;
   const scales = tensorValues(s) as Float32Array;
   const [K, N] = q.dims.map(Number) as [number, number];
   const zeros = z ? (tensorValues(z) as Int8Array | Uint8Array) : new Int8Array(N);
   const out = new Float32Array(codes.length);
-  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) {
-    out[transposed ? n * K + k : k * N + n] = Math.fround((codes[k * N + n]! - zeros[n]!) * scales[n]!);
-  }
+  for (let k = 0; k < K; k++)
+    for (let n = 0; n < N; n++) {
+      out[transposed ? n * K + k : k * N + n] = Math.fround((codes[k * N + n]! - zeros[n]!) * scales[n]!);
+    }
   return out;
 }
 
@@ -78,11 +84,14 @@ export function charlmCalibrationSet(dir: string): string {
   const index = new Map(vocab.map((c, i) => [c, i]));
   const text = CALIBRATION_TEXT.replace(/\s+/g, ' ');
   const ids = [...text].map((c) => index.get(c)).filter((i): i is number => i !== undefined);
-  const rows = 16, seq = 64;
+  const rows = 16,
+    seq = 64;
   const tokens = BigInt64Array.from({ length: rows * seq }, (_, i) => BigInt(ids[(Math.floor(i / seq) * 997 + (i % seq)) % ids.length]!));
   const set = join(dir, 'calibration', 'test_data_set_0');
   mkdirSync(set, { recursive: true });
-  writeFileSync(join(set, 'input_0.pb'), encode('onnx.TensorProto', makeTensor('input_ids', DataType.INT64, [rows, seq], new Uint8Array(tokens.buffer))));
+  writeFileSync(
+    join(set, 'input_0.pb'),
+    encode('onnx.TensorProto', makeTensor('input_ids', DataType.INT64, [rows, seq], new Uint8Array(tokens.buffer))),
+  );
   return set;
 }
-

@@ -12,15 +12,21 @@ import { graph, model, node, save, tensor, vi } from '../convert/helpers.js';
 import { cli, fixture, npy, scratch } from '../helpers.js';
 
 const dir = scratch();
-const N = 256, K = 129, M = 32, F = 8, CLASSES = 8;
+const N = 256,
+  K = 129,
+  M = 32,
+  F = 8,
+  CLASSES = 8;
 
 /** x [1, F, N] frames → |DFT|² → mel filter bank → log(1 + ·) → a linear classifier. */
 function spectrogramModel(): string {
-  const cos = [], sin = [];
-  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) {
-    cos.push(Math.cos((2 * Math.PI * n * k) / N));
-    sin.push(Math.sin((2 * Math.PI * n * k) / N));
-  }
+  const cos = [],
+    sin = [];
+  for (let n = 0; n < N; n++)
+    for (let k = 0; k < K; k++) {
+      cos.push(Math.cos((2 * Math.PI * n * k) / N));
+      sin.push(Math.sin((2 * Math.PI * n * k) / N));
+    }
   const mel = new Array<number>(K * M).fill(0);
   for (let m = 0; m < M; m++) {
     const [l, c, r] = [m, m + 1, m + 2].map((i) => (i * (K - 1)) / (M + 1)) as [number, number, number];
@@ -29,13 +35,25 @@ function spectrogramModel(): string {
   const classifier = Array.from({ length: M * CLASSES }, (_, i) => Math.sin(i * 12.9898) * 0.3);
   const g = graph(
     [
-      node('MatMul', ['x', 'dft_cos'], ['re']), node('MatMul', ['x', 'dft_sin'], ['im']),
-      node('Mul', ['re', 're'], ['re2']), node('Mul', ['im', 'im'], ['im2']), node('Add', ['re2', 'im2'], ['power']),
-      node('MatMul', ['power', 'mel'], ['bands']), node('Add', ['bands', 'one'], ['bands1']), node('Log', ['bands1'], ['logmel']),
+      node('MatMul', ['x', 'dft_cos'], ['re']),
+      node('MatMul', ['x', 'dft_sin'], ['im']),
+      node('Mul', ['re', 're'], ['re2']),
+      node('Mul', ['im', 'im'], ['im2']),
+      node('Add', ['re2', 'im2'], ['power']),
+      node('MatMul', ['power', 'mel'], ['bands']),
+      node('Add', ['bands', 'one'], ['bands1']),
+      node('Log', ['bands1'], ['logmel']),
       node('MatMul', ['logmel', 'classifier'], ['logits']),
     ],
-    [vi('x', [1, F, N])], [vi('logits', [1, F, CLASSES])],
-    [tensor('dft_cos', [N, K], cos), tensor('dft_sin', [N, K], sin), tensor('mel', [K, M], mel), tensor('one', [], [1]), tensor('classifier', [M, CLASSES], classifier)],
+    [vi('x', [1, F, N])],
+    [vi('logits', [1, F, CLASSES])],
+    [
+      tensor('dft_cos', [N, K], cos),
+      tensor('dft_sin', [N, K], sin),
+      tensor('mel', [K, M], mel),
+      tensor('one', [], [1]),
+      tensor('classifier', [M, CLASSES], classifier),
+    ],
   );
   return save(join(dir, 'spectrogram.onnx'), model(g, 17));
 }
@@ -47,13 +65,20 @@ function tonalFrames(): string {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
     return seed / 2 ** 31 - 0.5;
   };
-  const x = Float32Array.from({ length: F * N }, (_, t) => Math.sin((2 * Math.PI * t * 17.3) / N) + 0.05 * Math.sin((2 * Math.PI * t * 61.7) / N) + 0.1 * noise());
+  const x = Float32Array.from(
+    { length: F * N },
+    (_, t) => Math.sin((2 * Math.PI * t * 17.3) / N) + 0.05 * Math.sin((2 * Math.PI * t * 61.7) / N) + 0.1 * noise(),
+  );
   const path = join(dir, 'tone.npy');
   writeFileSync(path, npy(x, [1, F, N]));
   return path;
 }
 
-interface Report { passes: { notes: string[] }[]; tensors: { name: string; note?: string }[]; accuracy: { fidelity: { logits: { cosine: number } } } }
+interface Report {
+  passes: { notes: string[] }[];
+  tensors: { name: string; note?: string }[];
+  accuracy: { fidelity: { logits: { cosine: number } } };
+}
 
 let outputs = 0;
 function int8(input: string, spec: string, data: string): Report & { path: string } {
@@ -120,24 +145,45 @@ describe('what the check runs on, and when it cannot run', () => {
     // x [N, 64] · W, then Reshape to [3, −1]: 64·N must divide by 3, which the synthesized N = 1 does not.
     const g = graph(
       [node('MatMul', ['x', 'W'], ['h']), node('Reshape', ['h', 'shape'], ['y'])],
-      [vi('x', ['N', 64])], [vi('y', [3, 'M'])],
-      [tensor('W', [64, 64], Array.from({ length: 4096 }, (_, i) => Math.sin(i) * 0.1)), tensor('shape', [2], [3, -1], 7)],
+      [vi('x', ['N', 64])],
+      [vi('y', [3, 'M'])],
+      [
+        tensor(
+          'W',
+          [64, 64],
+          Array.from({ length: 4096 }, (_, i) => Math.sin(i) * 0.1),
+        ),
+        tensor('shape', [2], [3, -1], 7),
+      ],
     );
     const input = save(join(dir, 'needs-data.onnx'), model(g, 17));
     const r = cli(['compress', input, '-o', join(dir, 'needs-data-int8.onnx'), '--force', '--quantize', 'int8', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const notes = (JSON.parse(r.stdout) as Report).passes[0]!.notes.join(' ');
-    expect(notes).toMatch(/the integer form could not be checked, so 1 MatMul\/Gemm weight is weight-only \(give the check inputs with --data or calibration=DATA\)/);
+    expect(notes).toMatch(
+      /the integer form could not be checked, so 1 MatMul\/Gemm weight is weight-only \(give the check inputs with --data or calibration=DATA\)/,
+    );
     expect(readModel(join(dir, 'needs-data-int8.onnx')).graph.node.some((n) => n.op_type === 'MatMulInteger')).toBe(false);
     const x = join(dir, 'x3.npy');
-    writeFileSync(x, npy(Float32Array.from({ length: 3 * 64 }, (_, i) => Math.cos(i)), [3, 64]));
+    writeFileSync(
+      x,
+      npy(
+        Float32Array.from({ length: 3 * 64 }, (_, i) => Math.cos(i)),
+        [3, 64],
+      ),
+    );
     const checked = cli(['compress', input, '-o', join(dir, 'needs-data-int8b.onnx'), '--force', '--quantize', 'int8', '--data', x]);
     expect(checked.code, checked.stderr).toBe(0);
     expect(readModel(join(dir, 'needs-data-int8b.onnx')).graph.node.some((n) => n.op_type === 'MatMulInteger')).toBe(true);
   });
 
   it('a large float tensor no op reads as a weight is named in the skips (never left float in silence), and --strict fails on it', () => {
-    const g = graph([node('Add', ['x', 'table'], ['y'])], [vi('x', [64, 64])], [vi('y', [64, 64])], [tensor('table', [64, 64], new Array(4096).fill(0.5))]);
+    const g = graph(
+      [node('Add', ['x', 'table'], ['y'])],
+      [vi('x', [64, 64])],
+      [vi('y', [64, 64])],
+      [tensor('table', [64, 64], new Array(4096).fill(0.5))],
+    );
     const input = save(join(dir, 'added.onnx'), model(g, 17));
     const r = cli(['compress', input, '-o', join(dir, 'added-int8.onnx'), '--force', '--quantize', 'int8']);
     expect(r.code).toBe(0);

@@ -51,7 +51,12 @@ describe('quantize int8 (weight-only)', () => {
   });
 
   it('the mse scale search lowers the weight error and reports it before and after', async () => {
-    const { result } = await compressAndEvaluate(DIGITS, join(dir, 'mse.onnx'), [['quantize', 'int8:granularity=tensor,search=mse']], digitsData);
+    const { result } = await compressAndEvaluate(
+      DIGITS,
+      join(dir, 'mse.onnx'),
+      [['quantize', 'int8:granularity=tensor,search=mse']],
+      digitsData,
+    );
     for (const t of result.passes[0]!.tensors) {
       expect(t.details!.relRmsErrorMinMax).toBeGreaterThanOrEqual(t.relRmsError!);
     }
@@ -65,8 +70,17 @@ describe('quantize int8 (weight-only)', () => {
     fc1.raw_data = new Uint8Array(values.buffer);
     const pruned = join(dir, 'pruned.onnx');
     writeFileSync(pruned, encode('onnx.ModelProto', model.proto));
-    for (const spec of ['int8:mode=weight', 'int8:mode=weight,symmetric=false', 'int8:mode=weight,granularity=tensor,symmetric=false,search=mse']) {
-      const { output, result } = await compressAndEvaluate(pruned, join(dir, `pz-${spec.replace(/[:=,]/g, '_')}.onnx`), [['quantize', spec]], digitsData);
+    for (const spec of [
+      'int8:mode=weight',
+      'int8:mode=weight,symmetric=false',
+      'int8:mode=weight,granularity=tensor,symmetric=false,search=mse',
+    ]) {
+      const { output, result } = await compressAndEvaluate(
+        pruned,
+        join(dir, `pz-${spec.replace(/[:=,]/g, '_')}.onnx`),
+        [['quantize', spec]],
+        digitsData,
+      );
       const after = dequantized(output, 'fc1.weight');
       for (let i = 0; i < values.length; i += 2) expect(after[i]).toBe(0);
       expect(result.passes[0]!.tensors.find((t) => t.name === 'fc1.weight')!.sparsity).toBeGreaterThanOrEqual(0.5);
@@ -76,7 +90,9 @@ describe('quantize int8 (weight-only)', () => {
   it('finds weights inside If branches and in Constant nodes, and the outputs stay close', async () => {
     for (const name of ['if_subgraph', 'constants', 'loop_scan']) {
       const input = fixture('conformance', name, 'model.onnx');
-      const { result, evaluation } = await compressAndEvaluate(input, join(dir, `${name}-q8.onnx`), [['quantize', 'int8:min-size=0']], { data: fixture('conformance', name) });
+      const { result, evaluation } = await compressAndEvaluate(input, join(dir, `${name}-q8.onnx`), [['quantize', 'int8:min-size=0']], {
+        data: fixture('conformance', name),
+      });
       expect(result.passes[0]!.tensors.length, name).toBeGreaterThan(0);
       for (const f of Object.values(evaluation.accuracy.fidelity)) expect(f.cosine, name).toBeGreaterThan(0.999);
     }
@@ -90,26 +106,40 @@ describe('quantize int8 (weight-only)', () => {
     removeUnusedInitializers(model.graph);
     const shared = join(dir, 'shared.onnx');
     writeFileSync(shared, encode('onnx.ModelProto', model.proto));
-    const { result, output } = await compressAndEvaluate(shared, join(dir, 'shared-q8.onnx'), [['quantize', 'int8:mode=weight']], { data: fixture('repeated', 'test_data_set_0') });
+    const { result, output } = await compressAndEvaluate(shared, join(dir, 'shared-q8.onnx'), [['quantize', 'int8:mode=weight']], {
+      data: fixture('repeated', 'test_data_set_0'),
+    });
     expect(result.passes[0]!.tensors.filter((t) => t.name === w1[0])).toHaveLength(1);
     const dq = output.graph.node.filter((n) => n.op_type === 'DequantizeLinear' && n.output[0] === w1[0]);
     expect(dq).toHaveLength(1);
     // The default computes each of the four MatMuls in integers, all from the one set of codes.
-    const auto = await compressAndEvaluate(shared, join(dir, 'shared-auto.onnx'), [['quantize', 'int8']], { data: fixture('repeated', 'test_data_set_0') });
+    const auto = await compressAndEvaluate(shared, join(dir, 'shared-auto.onnx'), [['quantize', 'int8']], {
+      data: fixture('repeated', 'test_data_set_0'),
+    });
     expect(auto.result.passes[0]!.tensors.filter((t) => t.name === w1[0])).toHaveLength(1);
     expect(auto.output.graph.node.filter((n) => n.op_type === 'MatMulInteger' && n.input[1] === `${w1[0]}_quantized`)).toHaveLength(4);
     for (const f of Object.values(auto.evaluation.accuracy.fidelity)) expect(f.cosine).toBeGreaterThan(0.999);
   });
 
   it('keeps excluded layers in float (mixed precision) and skips integer tensors with a reason', async () => {
-    const { result, output } = await compressAndEvaluate(DIGITS, join(dir, 'mixed.onnx'), [['quantize', 'int8:exclude=fc2*|conv2*']], digitsData);
+    const { result, output } = await compressAndEvaluate(
+      DIGITS,
+      join(dir, 'mixed.onnx'),
+      [['quantize', 'int8:exclude=fc2*|conv2*']],
+      digitsData,
+    );
     expect(result.passes[0]!.tensors.map((t) => t.name)).toEqual(['fc1.weight']);
     expect(result.passes[0]!.skipped).toContainEqual({ name: 'fc2.weight', reason: 'matches exclude pattern', chosen: true });
     expect(output.graph.initializer.find((t) => t.name === 'fc2.weight')?.data_type).toBe(1);
   });
 
   it('raises an old opset when no op changed meaning, and per-tensor stays within opset 10', async () => {
-    const { result, output } = await compressAndEvaluate(fixture('conformance', 'ir3_init_as_inputs', 'model.onnx'), join(dir, 'ir3-q8.onnx'), [['quantize', 'int8:min-size=0']], { data: fixture('conformance', 'ir3_init_as_inputs') });
+    const { result, output } = await compressAndEvaluate(
+      fixture('conformance', 'ir3_init_as_inputs', 'model.onnx'),
+      join(dir, 'ir3-q8.onnx'),
+      [['quantize', 'int8:min-size=0']],
+      { data: fixture('conformance', 'ir3_init_as_inputs') },
+    );
     expect(result.passes[0]!.tensors.length).toBeGreaterThan(0);
     expect(result.passes[0]!.notes.join(' ')).toMatch(/opset raised from 8 to 13/);
     expect(Number(output.proto.ir_version)).toBeGreaterThanOrEqual(7);
@@ -117,7 +147,14 @@ describe('quantize int8 (weight-only)', () => {
 
   it('validates the whole pipeline before reading anything (exit 2, nothing written)', () => {
     const target = join(dir, 'never.onnx');
-    for (const bad of [['--quantize', 'int9'], ['--quantize', 'int8:granularity=row'], ['--quantize', 'int8:bogus=1'], ['--quantize', 'int4:block=7'], ['--prune', 'magnitude:sparsity=1.5'], ['--share', 'nothing']]) {
+    for (const bad of [
+      ['--quantize', 'int9'],
+      ['--quantize', 'int8:granularity=row'],
+      ['--quantize', 'int8:bogus=1'],
+      ['--quantize', 'int4:block=7'],
+      ['--prune', 'magnitude:sparsity=1.5'],
+      ['--share', 'nothing'],
+    ]) {
       const r = cli(['compress', DIGITS, '-o', target, ...bad]);
       expect(r.code, bad.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -129,15 +166,21 @@ describe('quantize int8 (weight-only)', () => {
 
 describe('quantize a model with external data', () => {
   // Its three weights feed MatMuls: the default computes them in integers, mode=weight dequantizes them.
-  it.each([['int8:min-size=0', 'MatMulInteger'], ['int8:min-size=0,mode=weight', 'DequantizeLinear']])(
-    '%s reads the weights from the data file, writes a new one, and the result runs', async (spec, op) => {
-      const dir2 = scratch();
-      const out = join(dir2, 'ext-q8.onnx');
-      const { result, evaluation, output } = await compressAndEvaluate(fixture('conformance', 'external', 'model.onnx'), out,
-        [['quantize', spec]], { data: fixture('conformance', 'external') });
-      expect(result.passes[0]!.tensors.map((t) => t.name).sort()).toEqual(['W1', 'W2', 'W3']);
-      expect(result.output.files.length).toBeGreaterThanOrEqual(1);
-      for (const f of Object.values(evaluation.accuracy.fidelity)) expect(f.cosine).toBeGreaterThan(0.9999);
-      expect(output.graph.node.filter((n) => n.op_type === op)).toHaveLength(3);
-    });
+  it.each([
+    ['int8:min-size=0', 'MatMulInteger'],
+    ['int8:min-size=0,mode=weight', 'DequantizeLinear'],
+  ])('%s reads the weights from the data file, writes a new one, and the result runs', async (spec, op) => {
+    const dir2 = scratch();
+    const out = join(dir2, 'ext-q8.onnx');
+    const { result, evaluation, output } = await compressAndEvaluate(
+      fixture('conformance', 'external', 'model.onnx'),
+      out,
+      [['quantize', spec]],
+      { data: fixture('conformance', 'external') },
+    );
+    expect(result.passes[0]!.tensors.map((t) => t.name).sort()).toEqual(['W1', 'W2', 'W3']);
+    expect(result.output.files.length).toBeGreaterThanOrEqual(1);
+    for (const f of Object.values(evaluation.accuracy.fidelity)) expect(f.cosine).toBeGreaterThan(0.9999);
+    expect(output.graph.node.filter((n) => n.op_type === op)).toHaveLength(3);
+  });
 });

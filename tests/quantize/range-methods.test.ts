@@ -15,12 +15,14 @@ function stats(values: Float32Array) {
 function normalWithOutliers(n: number, outliers: number[]): Float32Array {
   const random = seededRandom(7);
   const out = Float32Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()));
-  outliers.forEach((v, i) => { out[i * 97] = v; });
+  outliers.forEach((v, i) => {
+    out[i * 97] = v;
+  });
   return out;
 }
 
 describe('activation range methods', () => {
-  it('extremes skip non-finite values (an attention mask\'s −∞)', () => {
+  it("extremes skip non-finite values (an attention mask's −∞)", () => {
     const e = emptyExtremes();
     addExtremes(e, Float32Array.of(-Infinity, 2, -3, NaN, 5));
     expect(e).toEqual({ min: -3, max: 5, count: 3 });

@@ -14,13 +14,21 @@ import { graph, input, model, node, save, str, int, tensor, values, vi } from '.
 import { cli, cosine, scratch } from '../helpers.js';
 
 const dir = scratch();
-const SEQ = 8, BATCH = 2, IN = 40;
+const SEQ = 8,
+  BATCH = 2,
+  IN = 40;
 
-interface Spec { op: 'LSTM' | 'GRU' | 'RNN'; gates: number; hidden: number; directions: 1 | 2 }
+interface Spec {
+  op: 'LSTM' | 'GRU' | 'RNN';
+  gates: number;
+  hidden: number;
+  directions: 1 | 2;
+}
 
 /** Weights like PyTorch's init, U(−1/√H, 1/√H); the reverse direction's W three times larger (its own range). */
 function recurrentModel({ op, gates, hidden, directions }: Spec, seed: number): ModelProto {
-  const k = 1 / Math.sqrt(hidden), rows = gates * hidden;
+  const k = 1 / Math.sqrt(hidden),
+    rows = gates * hidden;
   const scaled = (n: number, s: number, perDirection: boolean) => {
     const v = values(n, s);
     return Array.from(v, (x, i) => x * 0.5 * k * (perDirection && i >= n / directions ? 3 : 1));
@@ -52,7 +60,11 @@ function rowScales(v: ArrayLike<number>, rows: number, cols: number): number[] {
   return out;
 }
 
-interface Result { original: string; output: string; json: { passes: { tensorsChanged: number; skipped: { name: string }[] }[]; tensors: { name: string; dtypeAfter?: string }[] } }
+interface Result {
+  original: string;
+  output: string;
+  json: { passes: { tensorsChanged: number; skipped: { name: string }[] }[]; tensors: { name: string; dtypeAfter?: string }[] };
+}
 
 function quantize(label: string, proto: ModelProto, args: string[] = [], spec = 'int8:mode=weight'): Result {
   const original = save(join(dir, `${label}.onnx`), proto);
@@ -83,7 +95,12 @@ describe('int8 on LSTM, GRU and RNN weights', () => {
       const proto = recurrentModel(spec, 10 * (i + 1));
       const { original, output, json } = quantize(label, proto);
       expect(json.passes[0]!.tensorsChanged).toBe(2);
-      expect(json.tensors.filter((t) => t.dtypeAfter === 'int8').map((t) => t.name).sort()).toEqual(['R', 'W']);
+      expect(
+        json.tensors
+          .filter((t) => t.dtypeAfter === 'int8')
+          .map((t) => t.name)
+          .sort(),
+      ).toEqual(['R', 'W']);
       const m = readModel(output);
       const rec = m.graph.node.find((n) => n.op_type === spec.op)!;
       for (const name of ['W', 'R']) {
@@ -102,7 +119,8 @@ describe('int8 on LSTM, GRU and RNN weights', () => {
       const a = await run(await createSession(original), x);
       const b = await run(await createSession(output), x);
       for (const name of ['Y', 'Y_h']) {
-        const ya = a.find((o) => o.name === name)!, yb = b.find((o) => o.name === name)!;
+        const ya = a.find((o) => o.name === name)!,
+          yb = b.find((o) => o.name === name)!;
         expect(yb.dims).toEqual(ya.dims);
         expect(cosine(ya.data as ArrayLike<number>, yb.data as ArrayLike<number>), `${label} ${name}`).toBeGreaterThanOrEqual(0.999);
       }
@@ -114,7 +132,8 @@ describe('int8 on LSTM, GRU and RNN weights', () => {
     const proto = recurrentModel(spec, 20);
     const { output } = quantize('closed-form', proto);
     const m = readModel(output);
-    const D = 2, rows = spec.gates * spec.hidden;
+    const D = 2,
+      rows = spec.gates * spec.hidden;
     const w = tensorValues(proto.graph!.initializer.find((t) => t.name === 'W')!) as Float32Array;
     const dq = dequantizerOf(m.graph, 'W')!;
     const scaleT = m.graph.initializer.find((t) => t.name === dq.input[1])!;
@@ -127,9 +146,10 @@ describe('int8 on LSTM, GRU and RNN weights', () => {
     // The two directions have their own scales (the reverse one ~3× larger), not one shared per row.
     expect(got[rows]! / got[0]!).toBeGreaterThan(1.5);
     const codes = tensorValues(codesT) as Int8Array;
-    for (let r = 0; r < D * rows; r++) for (let c = 0; c < IN; c++) {
-      expect(Math.abs(codes[r * IN + c]! - w[r * IN + c]! / want[r]!)).toBeLessThanOrEqual(0.5 + 1e-4);
-    }
+    for (let r = 0; r < D * rows; r++)
+      for (let c = 0; c < IN; c++) {
+        expect(Math.abs(codes[r * IN + c]! - w[r * IN + c]! / want[r]!)).toBeLessThanOrEqual(0.5 + 1e-4);
+      }
     const reshape = m.graph.node.find((n) => n.op_type === 'Reshape' && n.output[0] === 'W')!;
     const shape = m.graph.initializer.find((t) => t.name === reshape.input[1])!;
     expect(Array.from(tensorValues(shape) as BigInt64Array, Number)).toEqual([D, rows, IN]);
@@ -151,7 +171,9 @@ describe('int8 on LSTM, GRU and RNN weights', () => {
 
 describe('int8 on a MatMul whose constant is input A', () => {
   it('per-channel on axis 0 of A [M, K] (the output rows), weight-only; closed-form scales; cosine ≥ 0.999', async () => {
-    const M = 24, K = 64, N = 8;
+    const M = 24,
+      K = 64,
+      N = 8;
     const a = Array.from(values(M * K, 5), (v, i) => v * (1 + Math.floor(i / K) / 4)); // rows of different ranges
     const proto = model(graph([node('MatMul', ['A', 'X'], ['Y'])], [vi('X', [K, N])], [vi('Y', [M, N])], [tensor('A', [M, K], a)]), 14);
     const { original, output, json } = quantize('matmul-a', proto);
@@ -164,7 +186,8 @@ describe('int8 on a MatMul whose constant is input A', () => {
     const scaleT = m.graph.initializer.find((t) => t.name === dq.input[1])!;
     expect(Array.from(tensorValues(scaleT) as Float32Array)).toEqual(rowScales(Float32Array.from(a), M, K));
     const x = [input('X', [K, N], 3)];
-    const ya = (await run(await createSession(original), x))[0]!, yb = (await run(await createSession(output), x))[0]!;
+    const ya = (await run(await createSession(original), x))[0]!,
+      yb = (await run(await createSession(output), x))[0]!;
     expect(cosine(ya.data as ArrayLike<number>, yb.data as ArrayLike<number>)).toBeGreaterThanOrEqual(0.999);
   });
 });
@@ -179,7 +202,8 @@ describe('the integer LSTM (int8 default: DynamicQuantizeLSTM where the check pa
       const m = readModel(output);
       const lstm = m.graph.node.find((n) => n.op_type === 'DynamicQuantizeLSTM')!;
       expect(lstm.domain).toBe('com.microsoft');
-      const D = spec.directions, rows = spec.gates * spec.hidden;
+      const D = spec.directions,
+        rows = spec.gates * spec.hidden;
       const w = tensorValues(proto.graph!.initializer.find((t) => t.name === 'W')!) as Float32Array;
       const codes = m.graph.initializer.find((t) => t.name === lstm.input[1])!;
       const scales = m.graph.initializer.find((t) => t.name === lstm.input[8])!;
@@ -189,14 +213,19 @@ describe('the integer LSTM (int8 default: DynamicQuantizeLSTM where the check pa
       expect(Array.from(tensorValues(scales) as Float32Array)).toEqual(want);
       // codes[d, i, r] = round(W[d, r, i] / scale[d, r])
       const c = tensorValues(codes) as Int8Array;
-      for (let d = 0; d < D; d++) for (let r = 0; r < rows; r += 7) for (let i = 0; i < IN; i += 3) {
-        expect(Math.abs(c[(d * IN + i) * rows + r]! - w[(d * rows + r) * IN + i]! / want[d * rows + r]!)).toBeLessThanOrEqual(0.5 + 1e-4);
-      }
+      for (let d = 0; d < D; d++)
+        for (let r = 0; r < rows; r += 7)
+          for (let i = 0; i < IN; i += 3) {
+            expect(Math.abs(c[(d * IN + i) * rows + r]! - w[(d * rows + r) * IN + i]! / want[d * rows + r]!)).toBeLessThanOrEqual(
+              0.5 + 1e-4,
+            );
+          }
       const x = [input('X', [SEQ, BATCH, IN], 11)];
       const a = await run(await createSession(original), x);
       const b = await run(await createSession(output), x);
       for (const name of ['Y', 'Y_h']) {
-        const ya = a.find((o) => o.name === name)!, yb = b.find((o) => o.name === name)!;
+        const ya = a.find((o) => o.name === name)!,
+          yb = b.find((o) => o.name === name)!;
         expect(cosine(ya.data as ArrayLike<number>, yb.data as ArrayLike<number>)).toBeGreaterThanOrEqual(0.999);
       }
     });
@@ -221,7 +250,8 @@ describe('4-bit, pruning and clustering of recurrent weights (opt-in: ops=LSTM|G
       const x = [input('X', [SEQ, BATCH, IN], 9)];
       const a = await run(await createSession(original), x);
       const b = await run(await createSession(output), x);
-      const ya = a.find((o) => o.name === 'Y')!, yb = b.find((o) => o.name === 'Y')!;
+      const ya = a.find((o) => o.name === 'Y')!,
+        yb = b.find((o) => o.name === 'Y')!;
       expect(cosine(ya.data as ArrayLike<number>, yb.data as ArrayLike<number>)).toBeGreaterThanOrEqual(bound);
     });
   }

@@ -7,8 +7,20 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scratch } from '../helpers.js';
 import {
-  INT4, INT4_FULL, INT8, UINT4, UINT8, clipRatios, packNibbles, perBlock, perChannel, perTensor, quantizeGroups,
-  type Groups, type IntRange, type QuantizeResult,
+  INT4,
+  INT4_FULL,
+  INT8,
+  UINT4,
+  UINT8,
+  clipRatios,
+  packNibbles,
+  perBlock,
+  perChannel,
+  perTensor,
+  quantizeGroups,
+  type Groups,
+  type IntRange,
+  type QuantizeResult,
 } from '../../src/kernels/quantize.js';
 import { simdKernels, slabRows } from '../../src/kernels/simd.js';
 
@@ -65,7 +77,10 @@ describe('SIMD quantization kernels', () => {
     ['4-bit blocks in rows, asymmetric, no search', [12, 64], (d) => perBlock(d, 1, 16), UINT4, false, undefined],
   ];
   it.each(cases)('%s: as the scalar code', (_name, dims, make, range, symmetric, ratios) => {
-    const values = random(dims.reduce((a, b) => a * b, 1), dims.length * 7 + dims[0]!);
+    const values = random(
+      dims.reduce((a, b) => a * b, 1),
+      dims.length * 7 + dims[0]!,
+    );
     const groups = make(dims);
     expect(groups.layout).toBeDefined();
     const options = { range, symmetric, clipRatios: ratios };
@@ -74,7 +89,12 @@ describe('SIMD quantization kernels', () => {
 
   it('keep exact zeros exactly zero, and the codes in range', () => {
     const values = random(64 * 32, 5);
-    for (const [range, symmetric] of [[INT8, true], [UINT8, false], [INT4, true], [UINT4, false]] as const) {
+    for (const [range, symmetric] of [
+      [INT8, true],
+      [UINT8, false],
+      [INT4, true],
+      [UINT4, false],
+    ] as const) {
       const r = quantizeGroups(values, perBlock([64, 32], 0, 16), { range, symmetric });
       for (let i = 0; i < values.length; i++) {
         expect(r.codes[i]).toBeGreaterThanOrEqual(range.min);
@@ -100,36 +120,47 @@ describe('SIMD quantization kernels', () => {
     ['4-bit rows (Gather), search, ragged last block', [3001, 70], 1, 32, INT4, true, clipRatios(7, 0.65), 'pairs'],
     ['4-bit rows, groups four at a time and a tail of three', [4001, 96], 1, 32, INT4, true, clipRatios(7, 0.65), 'codes'],
     ['int8 per channel (one call: a group spans every row)', [3000, 40], 0, 3000, INT8, true, undefined, 'codes'],
-  ] as const)('stream a large tensor from its file a slab of rows at a time as if whole (%s)', (_name, dims, axis, block, range, symmetric, ratios, output) => {
-    const values = random(dims[0] * dims[1], dims[0] + dims[1]);
-    const file = join(scratch(), 'large.bin');
-    writeFileSync(file, Buffer.concat([Buffer.alloc(5, 0xcd), Buffer.from(values.buffer)]));
-    const groups = perBlock([...dims], axis, block);
-    expect(slabRows(groups.layout!) === undefined).toBe(block === 3000);
-    const options = {
-      range, symmetric, clipRatios: ratios ? [...ratios] : undefined,
-      nbits: output === 'nbits' ? { K: dims[0], N: dims[1], block, shift: 8 } : undefined, pairs: output === 'pairs',
-    };
-    const streamed = quantizeGroups({ file, offset: 5, length: values.length }, groups, options);
-    const whole = quantizeGroups(values, groups, options);
-    expect(streamed.codes).toEqual(whole.codes);
-    expect(streamed.scales).toEqual(whole.scales);
-    expect(streamed.zeroPoints).toEqual(whole.zeroPoints);
-    expect(streamed.packed).toEqual(whole.packed);
-    // The error sums are added slab by slab: the same up to float64 rounding.
-    for (const key of ['relRmsError', 'maxAbsError', 'sparsity'] as const) expect(streamed.error[key]).toBeCloseTo(whole.error[key], 12);
-  });
+  ] as const)(
+    'stream a large tensor from its file a slab of rows at a time as if whole (%s)',
+    (_name, dims, axis, block, range, symmetric, ratios, output) => {
+      const values = random(dims[0] * dims[1], dims[0] + dims[1]);
+      const file = join(scratch(), 'large.bin');
+      writeFileSync(file, Buffer.concat([Buffer.alloc(5, 0xcd), Buffer.from(values.buffer)]));
+      const groups = perBlock([...dims], axis, block);
+      expect(slabRows(groups.layout!) === undefined).toBe(block === 3000);
+      const options = {
+        range,
+        symmetric,
+        clipRatios: ratios ? [...ratios] : undefined,
+        nbits: output === 'nbits' ? { K: dims[0], N: dims[1], block, shift: 8 } : undefined,
+        pairs: output === 'pairs',
+      };
+      const streamed = quantizeGroups({ file, offset: 5, length: values.length }, groups, options);
+      const whole = quantizeGroups(values, groups, options);
+      expect(streamed.codes).toEqual(whole.codes);
+      expect(streamed.scales).toEqual(whole.scales);
+      expect(streamed.zeroPoints).toEqual(whole.zeroPoints);
+      expect(streamed.packed).toEqual(whole.packed);
+      // The error sums are added slab by slab: the same up to float64 rounding.
+      for (const key of ['relRmsError', 'maxAbsError', 'sparsity'] as const) expect(streamed.error[key]).toBeCloseTo(whole.error[key], 12);
+    },
+  );
 
   it('pack for MatMulNBits where the codes were made exactly as from the codes afterwards', () => {
     const [K, N, block] = [100, 50, 32];
     const values = random(K * N, 11);
-    for (const [range, symmetric, shift] of [[INT4, true, 8], [UINT4, false, 0]] as const) {
+    for (const [range, symmetric, shift] of [
+      [INT4, true, 8],
+      [UINT4, false, 0],
+    ] as const) {
       const options = { range, symmetric, clipRatios: clipRatios(7, 0.65) };
       const plain = quantizeGroups(values, perBlock([K, N], 0, block), options);
       const packed = quantizeGroups(values, perBlock([K, N], 0, block), { ...options, nbits: { K, N, block, shift } });
       expect(packed.packed!.data).toEqual(simdKernels().packMatMulNBits(plain.codes, plain.zeroPoints, K, N, block, shift));
       const kBlocks = Math.ceil(K / block);
-      expect(packed.packed!.scales).toEqual(Float32Array.from({ length: N * kBlocks }, (_, i) => plain.scales[(i % kBlocks) * N + Math.floor(i / kBlocks)]!));
+      expect(packed.packed!.scales).toEqual(
+        Float32Array.from({ length: N * kBlocks }, (_, i) => plain.scales[(i % kBlocks) * N + Math.floor(i / kBlocks)]!),
+      );
       expect(packed.error).toEqual(plain.error);
       // Two to a byte (DequantizeLinear INT4/UINT4), rows and columns alike.
       for (const groups of [perBlock([K, N], 0, block), perBlock([N, K], 1, 16)]) {
@@ -151,17 +182,22 @@ describe('SIMD quantization kernels', () => {
     };
     expect(packNibbles(codes)).toEqual(scalarPack(codes));
     // [K, N] codes, K not a multiple of the block: the padding holds the zero point.
-    const K = 70, N = 20, block = 32, kBlocks = 3;
+    const K = 70,
+      N = 20,
+      block = 32,
+      kBlocks = 3;
     const kn = codes.subarray(0, K * N);
     const zeros = Float32Array.from({ length: kBlocks * N }, (_, g) => g % 16);
     for (const shift of [8, 0]) {
       const got = simdKernels().packMatMulNBits(kn, zeros, K, N, block, shift);
-      const want = new Uint8Array(N * kBlocks * block / 2);
-      for (let n = 0; n < N; n++) for (let b = 0; b < kBlocks; b++) for (let j = 0; j < block; j++) {
-        const k = b * block + j;
-        const c = k < K ? kn[k * N + n]! + shift : zeros[b * N + n]! + shift;
-        want[(n * kBlocks + b) * block / 2 + (j >> 1)]! |= (c & 15) << ((j & 1) * 4);
-      }
+      const want = new Uint8Array((N * kBlocks * block) / 2);
+      for (let n = 0; n < N; n++)
+        for (let b = 0; b < kBlocks; b++)
+          for (let j = 0; j < block; j++) {
+            const k = b * block + j;
+            const c = k < K ? kn[k * N + n]! + shift : zeros[b * N + n]! + shift;
+            want[((n * kBlocks + b) * block) / 2 + (j >> 1)]! |= (c & 15) << ((j & 1) * 4);
+          }
       expect(got).toEqual(want);
     }
   });
@@ -171,7 +207,9 @@ describe('magnitude pruning kernels', () => {
   it.each([[0], [1], [37], [500], [999], [1000]])('zero the %i smallest magnitudes exactly as the scalar code', async (count) => {
     const { pruneSmallest, pruneSmallestScalar } = await import('../../src/kernels/smallest.js');
     // Repeated magnitudes (and ±0) so that ties at the threshold are broken by position.
-    const values = Float32Array.from(random(1000, 13), (x, i) => (i % 7 === 0 ? -Math.fround(Math.round(x * 40) / 40) : Math.fround(Math.round(x * 40) / 40)));
+    const values = Float32Array.from(random(1000, 13), (x, i) =>
+      i % 7 === 0 ? -Math.fround(Math.round(x * 40) / 40) : Math.fround(Math.round(x * 40) / 40),
+    );
     const { values: a, zeros, error } = pruneSmallest(values, count);
     const b = pruneSmallestScalar(values, count);
     expect(Array.from(a)).toEqual(Array.from(b));
@@ -210,10 +248,22 @@ describe('nearest-centroid kernel', () => {
       const centroids = Float32Array.from(random(k, k), (x) => x * 10).sort();
       const bounds = Float64Array.from({ length: k - 1 }, (_, j) => (centroids[j]! + centroids[j + 1]!) / 2);
       // Values on the bounds themselves (as float32) and around them, and beyond both ends.
-      const values = Float32Array.from([...random(2000, 7 * k)].map((x) => x * 12).concat(Array.from(bounds, (b) => Math.fround(b)), [-1e9, 1e9]));
+      const values = Float32Array.from(
+        [...random(2000, 7 * k)]
+          .map((x) => x * 12)
+          .concat(
+            Array.from(bounds, (b) => Math.fround(b)),
+            [-1e9, 1e9],
+          ),
+      );
       const want = Uint8Array.from(values, (x) => {
-        let lo = 0, hi = bounds.length;
-        while (lo < hi) { const mid = (lo + hi) >>> 1; if (bounds[mid]! <= x) lo = mid + 1; else hi = mid; }
+        let lo = 0,
+          hi = bounds.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (bounds[mid]! <= x) lo = mid + 1;
+          else hi = mid;
+        }
         return lo;
       });
       expect(simdKernels().countBoundsBelow(values, bounds)).toEqual(want);

@@ -21,7 +21,12 @@ const CHARLM = fixture('charlm', 'model.onnx');
 async function optimizedOps(path: string): Promise<Record<string, number>> {
   const ort = await runtime();
   const optimized = `${path}.ort.onnx`;
-  const session = await ort.InferenceSession.create(path, { graphOptimizationLevel: 'extended', optimizedModelFilePath: optimized, intraOpNumThreads: 1, logSeverityLevel: 4 });
+  const session = await ort.InferenceSession.create(path, {
+    graphOptimizationLevel: 'extended',
+    optimizedModelFilePath: optimized,
+    intraOpNumThreads: 1,
+    logSeverityLevel: 4,
+  });
   await session.release();
   const counts: Record<string, number> = {};
   for (const n of readModel(optimized).graph.node) {
@@ -36,9 +41,12 @@ describe('quantize int8:mode=static', () => {
   // 0.9806 → 0.9806, logits cosine 0.9998, 155 kB → 44.1 kB (0.284).
   it('digits CNN: top-1 within 0.3 pt, ≤ 0.30× the size, and ONNX Runtime runs every Conv and MatMul in integers', async () => {
     const out = join(dir, 'digits-static.onnx');
-    const { result, evaluation, output } = await compressAndEvaluate(DIGITS, out,
+    const { result, evaluation, output } = await compressAndEvaluate(
+      DIGITS,
+      out,
       [['quantize', `int8:mode=static,calibration=${fixture('digits', 'test_data_set_1')}`]],
-      { data: fixture('digits', 'test_data_set_0'), labels: fixture('digits', 'labels.txt') });
+      { data: fixture('digits', 'test_data_set_0'), labels: fixture('digits', 'labels.txt') },
+    );
     expect(evaluation.accuracy.metric).toBe('top1');
     expect(evaluation.accuracy.drop).toBeLessThanOrEqual(0.003);
     expect(statSync(out).size / statSync(DIGITS).size).toBeLessThanOrEqual(0.3);
@@ -46,7 +54,11 @@ describe('quantize int8:mode=static', () => {
     expect(notes).toMatch(/1 BatchNormalization folded into the Conv before it/);
     expect(notes).toMatch(/2 Conv, 2 MatMul computed in integers/);
     // Every weight int8 per channel, conv1's too (below min-size, but a float weight would keep its Conv in float).
-    expect(result.passes[0]!.tensors.filter((t) => t.dtypeAfter === 'int8').map((t) => t.name).sort()).toEqual(['conv1.weight', 'conv2.weight', 'fc1.weight', 'fc2.weight']);
+    expect(
+      result.passes[0]!.tensors.filter((t) => t.dtypeAfter === 'int8')
+        .map((t) => t.name)
+        .sort(),
+    ).toEqual(['conv1.weight', 'conv2.weight', 'fc1.weight', 'fc2.weight']);
     expect(output.graph.node.some((n) => n.op_type === 'BatchNormalization' || n.op_type === 'Gemm')).toBe(false);
     const ops = await optimizedOps(out);
     expect(ops['com.microsoft.QLinearConv'] ?? ops.QLinearConv).toBe(2);
@@ -62,8 +74,12 @@ describe('quantize int8:mode=static', () => {
   // Measured: top-1 0.9778 → 0.9778, cosine 0.99994.
   it('MLP: top-1 within 0.3 pt, its three Gemms computed as QLinearMatMul, two bias Adds with their Relu as QLinearAdd', async () => {
     const out = join(dir, 'mlp-static.onnx');
-    const { evaluation } = await compressAndEvaluate(MLP, out, [['quantize', `int8:mode=static,calibration=${fixture('mlp', 'test_data_set_1')}`]],
-      { data: fixture('mlp', 'test_data_set_0'), labels: fixture('mlp', 'labels.txt') });
+    const { evaluation } = await compressAndEvaluate(
+      MLP,
+      out,
+      [['quantize', `int8:mode=static,calibration=${fixture('mlp', 'test_data_set_1')}`]],
+      { data: fixture('mlp', 'test_data_set_0'), labels: fixture('mlp', 'labels.txt') },
+    );
     expect(evaluation.accuracy.drop).toBeLessThanOrEqual(0.003);
     const ops = await optimizedOps(out);
     expect(ops.QLinearMatMul).toBe(3);
@@ -74,8 +90,12 @@ describe('quantize int8:mode=static', () => {
   // Measured (calibrated on unrelated English prose, 16 windows): perplexity 3.7446 → 3.75 (+0.3 %).
   it('char LM: perplexity within +1 %, its 19 MatMuls computed as MatMulIntegerToFloat, embeddings weight-only', async () => {
     const out = join(dir, 'charlm-static.onnx');
-    const { result, evaluation } = await compressAndEvaluate(CHARLM, out, [['quantize', `int8:mode=static,calibration=${charlmCalibrationSet(dir)}`]],
-      { data: fixture('charlm', 'test_data_set_0') });
+    const { result, evaluation } = await compressAndEvaluate(
+      CHARLM,
+      out,
+      [['quantize', `int8:mode=static,calibration=${charlmCalibrationSet(dir)}`]],
+      { data: fixture('charlm', 'test_data_set_0') },
+    );
     expect(evaluation.accuracy.metric).toBe('perplexity');
     expect(evaluation.accuracy.drop).toBeLessThanOrEqual(0.01);
     expect(statSync(out).size / statSync(CHARLM).size).toBeLessThanOrEqual(0.3);
@@ -90,17 +110,24 @@ describe('quantize int8:mode=static', () => {
     expect(ops.LayerNormalization).toBe(7);
   });
 
-  it('method=percentile and entropy clip ranges inside minmax\'s, warn on few samples, and keep top-1', async () => {
+  it("method=percentile and entropy clip ranges inside minmax's, warn on few samples, and keep top-1", async () => {
     const data = { data: fixture('digits', 'test_data_set_0'), labels: fixture('digits', 'labels.txt') };
     const calibration = fixture('digits', 'test_data_set_1');
     const runs = [];
     for (const method of ['minmax', 'percentile,percentile=99.9', 'entropy']) {
       const out = join(dir, `digits-${method.replace(/[,=]/g, '_')}.onnx`);
-      runs.push(await compressAndEvaluate(DIGITS, out, [['quantize', `int8:mode=static,method=${method},calibration=${calibration}`]], data));
+      runs.push(
+        await compressAndEvaluate(DIGITS, out, [['quantize', `int8:mode=static,method=${method},calibration=${calibration}`]], data),
+      );
     }
     const [minmax, percentile, entropy] = runs.map((r) => r.result.passes[0]!);
-    for (const [name, pass] of [['percentile', percentile], ['entropy', entropy]] as const) {
-      expect(pass!.notes).toContain(`warning: method=${name} on 64 calibration samples (fewer than 100): the tails it clips are measured on few values; give more samples, or method=minmax`);
+    for (const [name, pass] of [
+      ['percentile', percentile],
+      ['entropy', entropy],
+    ] as const) {
+      expect(pass!.notes).toContain(
+        `warning: method=${name} on 64 calibration samples (fewer than 100): the tails it clips are measured on few values; give more samples, or method=minmax`,
+      );
       for (const [value, range] of Object.entries(pass!.ranges!.values)) {
         const wide = minmax!.ranges!.values[value]!;
         expect(range.min, value).toBeGreaterThanOrEqual(wide.min);
@@ -113,20 +140,39 @@ describe('quantize int8:mode=static', () => {
   });
 
   it('the ranges a run used are in its JSON report; ranges=REPORT reuses them and writes the same bytes', () => {
-    const first = join(dir, 'ranges-a.onnx'), second = join(dir, 'ranges-b.onnx'), report = join(dir, 'ranges-a.json');
+    const first = join(dir, 'ranges-a.onnx'),
+      second = join(dir, 'ranges-b.onnx'),
+      report = join(dir, 'ranges-a.json');
     const calibration = fixture('digits', 'test_data_set_1');
-    const a = cli(['compress', DIGITS, '-o', first, '--quantize', `int8:mode=static,method=entropy,calibration=${calibration}`, '--report', report]);
+    const a = cli([
+      'compress',
+      DIGITS,
+      '-o',
+      first,
+      '--quantize',
+      `int8:mode=static,method=entropy,calibration=${calibration}`,
+      '--report',
+      report,
+    ]);
     expect(a.code, a.stderr).toBe(0);
     const ranges = JSON.parse(readFileSync(report, 'utf8')).passes[0].ranges;
     expect(ranges.method).toBe('entropy');
     expect(ranges.samples).toBe(64);
-    expect(ranges.values.input).toEqual(expect.objectContaining({ min: expect.any(Number), max: expect.any(Number), scale: expect.any(Number), zeroPoint: expect.any(Number) }));
+    expect(ranges.values.input).toEqual(
+      expect.objectContaining({
+        min: expect.any(Number),
+        max: expect.any(Number),
+        scale: expect.any(Number),
+        zeroPoint: expect.any(Number),
+      }),
+    );
     const b = cli(['compress', DIGITS, '-o', second, '--quantize', `int8:mode=static,ranges=${report}`]);
     expect(b.code, b.stderr).toBe(0);
     expect(b.stdout).toMatch(/activation ranges read from .*ranges-a\.json \(entropy on /);
     expect(readFileSync(second).equals(readFileSync(first))).toBe(true);
     // A file of the ranges object alone works too; one missing a value the model needs is refused, naming it.
-    const alone = join(dir, 'ranges-alone.json'), partial = join(dir, 'ranges-partial.json');
+    const alone = join(dir, 'ranges-alone.json'),
+      partial = join(dir, 'ranges-partial.json');
     writeFileSync(alone, JSON.stringify(ranges));
     expect(cli(['compress', DIGITS, '-o', join(dir, 'ranges-c.onnx'), '--quantize', `int8:mode=static,ranges=${alone}`]).code).toBe(0);
     writeFileSync(partial, JSON.stringify({ values: { input: ranges.values.input } }));
@@ -156,12 +202,17 @@ describe('quantize int8:mode=static: refusals', () => {
   it('calibration data that does not fit the model: one line naming the file and the input, exit 1, nothing written', () => {
     const bad = join(dir, 'bad-calibration', 'test_data_set_0');
     mkdirSync(bad, { recursive: true });
-    writeFileSync(join(bad, 'input_0.pb'), encode('onnx.TensorProto', makeTensor('input', DataType.FLOAT, [2, 64], new Uint8Array(2 * 64 * 4))));
+    writeFileSync(
+      join(bad, 'input_0.pb'),
+      encode('onnx.TensorProto', makeTensor('input', DataType.FLOAT, [2, 64], new Uint8Array(2 * 64 * 4))),
+    );
     const out = join(dir, 'bad.onnx');
     const r = cli(['compress', DIGITS, '-o', out, '--quantize', `int8:mode=static,calibration=${join(dir, 'bad-calibration')}`]);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/calibration data .*bad-calibration: input 'input' is float32 \[N, 1, 8, 8\], the data gives float32 \[2, 64\]/);
+    expect(r.stderr).toMatch(
+      /calibration data .*bad-calibration: input 'input' is float32 \[N, 1, 8, 8\], the data gives float32 \[2, 64\]/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 
@@ -170,11 +221,16 @@ describe('quantize int8:mode=static: refusals', () => {
     mkdirSync(bad, { recursive: true });
     const values = new Float32Array(2 * 64).fill(0.5);
     values[70] = NaN;
-    writeFileSync(join(bad, 'input_0.pb'), encode('onnx.TensorProto', makeTensor('input', DataType.FLOAT, [2, 1, 8, 8], new Uint8Array(values.buffer))));
+    writeFileSync(
+      join(bad, 'input_0.pb'),
+      encode('onnx.TensorProto', makeTensor('input', DataType.FLOAT, [2, 1, 8, 8], new Uint8Array(values.buffer))),
+    );
     const out = join(dir, 'nan.onnx');
     const r = cli(['compress', DIGITS, '-o', out, '--quantize', `int8:mode=static,calibration=${join(dir, 'nan-calibration')}`]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/calibration data .*nan-calibration: input 'input' of .* holds NaN at element 70: calibration needs finite values/);
+    expect(r.stderr).toMatch(
+      /calibration data .*nan-calibration: input 'input' of .* holds NaN at element 70: calibration needs finite values/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 });

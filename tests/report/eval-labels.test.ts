@@ -48,7 +48,9 @@ describe('a text labels file with a token sequence a line', () => {
     const r = cli(['eval', CHARLM, '--reference', CHARLM, ...DATA, '--runs', '0', '--labels', short]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr.trim()).toMatch(/short-line\.txt: line 3 has 63 labels, but sample 3 of the data has 64 positions \(predictions of shape \[8, 64, 94\]; one label a position, one sample a line\)$/);
+    expect(r.stderr.trim()).toMatch(
+      /short-line\.txt: line 3 has 63 labels, but sample 3 of the data has 64 positions \(predictions of shape \[8, 64, 94\]; one label a position, one sample a line\)$/,
+    );
   });
 
   it('fewer or more lines than samples: one line with both counts', () => {

@@ -54,7 +54,19 @@ describe('eval', () => {
   it('a damaged copy: the drop is measured, the gate fails with exit code 3, the report is still written', async () => {
     const damaged = damagedDigits(3);
     const reportPath = join(dir, 'damaged.json');
-    const r = cli(['eval', damaged, '--reference', DIGITS, ...DIGITS_DATA, '--max-accuracy-drop', '0.001', '--report', reportPath, '--runs', '0']);
+    const r = cli([
+      'eval',
+      damaged,
+      '--reference',
+      DIGITS,
+      ...DIGITS_DATA,
+      '--max-accuracy-drop',
+      '0.001',
+      '--report',
+      reportPath,
+      '--runs',
+      '0',
+    ]);
     expect(r.code).toBe(3);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/gate max-accuracy-drop failed: top1 drop [\d.]+ exceeds the allowed 0.001/);
@@ -76,14 +88,40 @@ describe('eval', () => {
 
   it('a mildly damaged copy passes a loose gate with exit code 0', () => {
     const damaged = damagedDigits(0.01);
-    const r = cli(['eval', damaged, '--reference', DIGITS, ...DIGITS_DATA, '--max-accuracy-drop', '0.05', '--min-cosine', '0.99', '--runs', '0', '--json']);
+    const r = cli([
+      'eval',
+      damaged,
+      '--reference',
+      DIGITS,
+      ...DIGITS_DATA,
+      '--max-accuracy-drop',
+      '0.05',
+      '--min-cosine',
+      '0.99',
+      '--runs',
+      '0',
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.gates.map((g: { passed: boolean }) => g.passed)).toEqual([true, true]);
   });
 
   it('without data: synthesized seeded inputs and output fidelity', () => {
-    const a = JSON.parse(cli(['eval', fixture('mlp', 'model.onnx'), '--reference', fixture('mlp', 'model.onnx'), '--dim', 'N=3', '--json', '--runs', '0', '--no-gzip']).stdout);
+    const a = JSON.parse(
+      cli([
+        'eval',
+        fixture('mlp', 'model.onnx'),
+        '--reference',
+        fixture('mlp', 'model.onnx'),
+        '--dim',
+        'N=3',
+        '--json',
+        '--runs',
+        '0',
+        '--no-gzip',
+      ]).stdout,
+    );
     expect(a.accuracy.metric).toBe('fidelity');
     expect(a.accuracy.data.kind).toBe('synthesized');
     expect(a.accuracy.data.samples).toBe(12);
@@ -101,7 +139,8 @@ describe('eval', () => {
   });
 
   it('writes Markdown and a self-contained HTML page', () => {
-    const md = join(dir, 'r.md'), html = join(dir, 'r.html');
+    const md = join(dir, 'r.md'),
+      html = join(dir, 'r.html');
     const r = cli(['eval', damagedDigits(0.5), '--reference', DIGITS, ...DIGITS_DATA, '--report', md, '--report', html, '--runs', '0']);
     expect(r.code).toBe(0);
     expect(readFileSync(md, 'utf8')).toMatch(/\| logits \| [\d.e-]+ \|/);
@@ -119,7 +158,9 @@ describe('eval', () => {
     expect(cli(['compress', DIGITS, '-o', join(dir, 'y.onnx'), '--max-accuracy-drop', '0.1']).code).toBe(2);
     const labels = join(dir, 'short.txt');
     writeFileSync(labels, '1\n2\n');
-    expect(cli(['eval', DIGITS, '--reference', DIGITS, '--data', fixture('digits', 'test_data_set_0'), '--labels', labels, '--runs', '0']).code).toBe(2);
+    expect(
+      cli(['eval', DIGITS, '--reference', DIGITS, '--data', fixture('digits', 'test_data_set_0'), '--labels', labels, '--runs', '0']).code,
+    ).toBe(2);
   });
 });
 

@@ -15,8 +15,12 @@ import { fixture, scratch } from '../helpers.js';
 const dir = scratch();
 const MODEL = fixture('digits', 'model.onnx');
 const IMAGES = readTestDataSet(fixture('digits', 'test_data_set_0')).inputs[0]!;
-const LABELS = readFileSync(fixture('digits', 'labels.txt'), 'utf8').split('\n').filter((l) => l.trim() !== '').map(Number);
-const SAMPLES = 360, PIXELS = 64;
+const LABELS = readFileSync(fixture('digits', 'labels.txt'), 'utf8')
+  .split('\n')
+  .filter((l) => l.trim() !== '')
+  .map(Number);
+const SAMPLES = 360,
+  PIXELS = 64;
 
 /** Writes `batches` test_data_set_N folders of consecutive images (and, with `beside`, each batch's labels.pb). */
 function splitData(name: string, batches: number, beside?: number[]): string {
@@ -56,7 +60,12 @@ function top1(logits: Float32Array, classes: number, labels: number[]): number {
 async function topOne(data: string, labels?: string): Promise<{ reference: number; compressed: number; batches: number; samples: number }> {
   const e = await evaluate(MODEL, MODEL, { data, labels, runs: 0 });
   expect(e.accuracy.metric).toBe('top1');
-  return { reference: e.accuracy.reference, compressed: e.accuracy.compressed, batches: e.accuracy.data.batches, samples: e.accuracy.data.samples };
+  return {
+    reference: e.accuracy.reference,
+    compressed: e.accuracy.compressed,
+    batches: e.accuracy.data.batches,
+    samples: e.accuracy.data.samples,
+  };
 }
 
 describe('labels across several batches', () => {
@@ -72,7 +81,7 @@ describe('labels across several batches', () => {
     classes = out!.dims[1]!;
   });
 
-  it('the oracle: the model\'s top-1 on the 360 images, 353/360 (the fixture\'s figure)', async () => {
+  it("the oracle: the model's top-1 on the 360 images, 353/360 (the fixture's figure)", async () => {
     expect(top1(logits, classes, LABELS)).toBe(353 / 360);
     const single = await topOne(fixture('digits', 'test_data_set_0'), fixture('digits', 'labels.txt'));
     expect(single).toEqual({ reference: 353 / 360, compressed: 353 / 360, batches: 1, samples: SAMPLES });
@@ -88,7 +97,7 @@ describe('labels across several batches', () => {
     expect(r).toEqual({ reference: 353 / 360, compressed: 353 / 360, batches: 12, samples: SAMPLES });
   });
 
-  it('each batch\'s own labels.pb beside its inputs: the same figure', async () => {
+  it("each batch's own labels.pb beside its inputs: the same figure", async () => {
     const r = await topOne(splitData('beside', 3, LABELS));
     expect(r).toEqual({ reference: 353 / 360, compressed: 353 / 360, batches: 3, samples: SAMPLES });
   });
@@ -97,7 +106,10 @@ describe('labels across several batches', () => {
     const expected = top1(logits, classes, SHIFTED);
     expect(expected).toBeLessThan(0.3);
     const shifted = labelsFile('shifted.txt', SHIFTED);
-    for (const [name, n] of [['three', 3], ['twelve', 12]] as const) {
+    for (const [name, n] of [
+      ['three', 3],
+      ['twelve', 12],
+    ] as const) {
       const r = await topOne(join(dir, name), shifted);
       expect(r.reference, `${n} batches`).toBe(expected);
       expect(r.compressed, `${n} batches`).toBe(expected);

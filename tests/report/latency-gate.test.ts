@@ -12,7 +12,18 @@ const MLP = fixture('mlp', 'model.onnx');
 const DATA = ['--data', fixture('mlp', 'test_data_set_0')];
 
 function withLatency(ratio: number): Report {
-  const latency = { threads: 1, runs: 20, warmup: 3, batch: '360', reference: { meanMs: 2, p90Ms: 2.2 }, compressed: { meanMs: 2 * ratio, p90Ms: 2.4 * ratio }, ratio, ratioP10: ratio * 0.9, ratioP90: ratio * 1.1, warnings: [] };
+  const latency = {
+    threads: 1,
+    runs: 20,
+    warmup: 3,
+    batch: '360',
+    reference: { meanMs: 2, p90Ms: 2.2 },
+    compressed: { meanMs: 2 * ratio, p90Ms: 2.4 * ratio },
+    ratio,
+    ratioP10: ratio * 0.9,
+    ratioP90: ratio * 1.1,
+    warnings: [],
+  };
   return { latency } as unknown as Report;
 }
 
@@ -31,17 +42,38 @@ describe('--max-latency-ratio', () => {
     expect(JSON.parse(loose.stdout).gates).toEqual([expect.objectContaining({ gate: 'max-latency-ratio', passed: true, threshold: 100 })]);
     const strict = cli(['eval', MLP, '--reference', MLP, ...DATA, '--runs', '5', '--max-latency-ratio', '0.01']);
     expect(strict.code).toBe(3);
-    expect(strict.stderr).toMatch(/gate max-latency-ratio failed: mean latency .* ms, .*× \(p10–p90 .*, 5 runs\) exceeds the allowed 0\.01×/);
+    expect(strict.stderr).toMatch(
+      /gate max-latency-ratio failed: mean latency .* ms, .*× \(p10–p90 .*, 5 runs\) exceeds the allowed 0\.01×/,
+    );
   });
 
   it('compress --eval: the output and the report are written, exit 3; the recipe records the gate', () => {
-    const out = join(dir, 'gated.onnx'), report = join(dir, 'gated.json');
-    const r = cli(['compress', MLP, '-o', out, '--quantize', 'int8', '--eval', ...DATA, '--runs', '5', '--max-latency-ratio', '0.01', '--report', report]);
+    const out = join(dir, 'gated.onnx'),
+      report = join(dir, 'gated.json');
+    const r = cli([
+      'compress',
+      MLP,
+      '-o',
+      out,
+      '--quantize',
+      'int8',
+      '--eval',
+      ...DATA,
+      '--runs',
+      '5',
+      '--max-latency-ratio',
+      '0.01',
+      '--report',
+      report,
+    ]);
     expect(r.code).toBe(3);
     expect(existsSync(out)).toBe(true);
     expect(existsSync(report)).toBe(true);
     const recipe = join(dir, 'recipe.yaml');
-    writeFileSync(recipe, `passes:\n  - quantize: int8\neval:\n  data: ${fixture('mlp', 'test_data_set_0')}\n  runs: 5\ngates:\n  max-latency-ratio: 100\n`);
+    writeFileSync(
+      recipe,
+      `passes:\n  - quantize: int8\neval:\n  data: ${fixture('mlp', 'test_data_set_0')}\n  runs: 5\ngates:\n  max-latency-ratio: 100\n`,
+    );
     const fromRecipe = cli(['compress', MLP, '-o', join(dir, 'recipe.onnx'), '--recipe', recipe, '--json']);
     expect(fromRecipe.code, fromRecipe.stderr).toBe(0);
     const json = JSON.parse(fromRecipe.stdout);
@@ -59,6 +91,8 @@ describe('--max-latency-ratio', () => {
       const r = cli(args);
       expect(r.code, args.join(' ')).toBe(2);
     }
-    expect(cli(['eval', missing, '--reference', missing, '--runs', '0', '--max-latency-ratio', '1.2']).stderr).toMatch(/--max-latency-ratio needs timed runs: --runs must be at least 1/);
+    expect(cli(['eval', missing, '--reference', missing, '--runs', '0', '--max-latency-ratio', '1.2']).stderr).toMatch(
+      /--max-latency-ratio needs timed runs: --runs must be at least 1/,
+    );
   });
 });

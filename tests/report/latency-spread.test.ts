@@ -16,7 +16,10 @@ describe('ratioSpread', () => {
 
   it('twenty runs, by hand: ratios k/4 for k = 1..20 in a scrambled order; p10 the 2nd (0.5), p90 the 18th (4.5)', () => {
     const ks = [7, 19, 2, 13, 5, 20, 11, 1, 16, 9, 4, 18, 14, 3, 8, 12, 17, 6, 15, 10];
-    const s = ratioSpread(ks.map(() => 4), ks.map((k) => k));
+    const s = ratioSpread(
+      ks.map(() => 4),
+      ks.map((k) => k),
+    );
     expect(s.p10).toBe(0.5);
     expect(s.p90).toBe(4.5);
   });
@@ -30,10 +33,14 @@ describe('ratioSpread', () => {
 
 describe('latencyWarnings', () => {
   it('a spread crossing 1.0, and fewer than 10 runs', () => {
-    expect(latencyWarnings(20, { p10: 0.9, p90: 1.2 })).toEqual(['the spread of the ratio crosses 1.0 (p10 0.90×, p90 1.20×): the difference is within the noise']);
+    expect(latencyWarnings(20, { p10: 0.9, p90: 1.2 })).toEqual([
+      'the spread of the ratio crosses 1.0 (p10 0.90×, p90 1.20×): the difference is within the noise',
+    ]);
     expect(latencyWarnings(20, { p10: 1.05, p90: 1.2 })).toEqual([]);
     expect(latencyWarnings(20, { p10: 0.5, p90: 0.95 })).toEqual([]);
-    expect(latencyWarnings(9, { p10: 1.05, p90: 1.2 })).toEqual(['fewer than 10 runs (9): the ratio and its spread are rough; give --runs 10 or more']);
+    expect(latencyWarnings(9, { p10: 1.05, p90: 1.2 })).toEqual([
+      'fewer than 10 runs (9): the ratio and its spread are rough; give --runs 10 or more',
+    ]);
     expect(latencyWarnings(10, { p10: 1.05, p90: 1.2 })).toEqual([]);
   });
 });

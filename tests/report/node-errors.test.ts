@@ -28,7 +28,15 @@ describe('per-node errors', () => {
     const r = cli(['compress', broken('conv2.weight'), '-o', out, '--quantize', 'int8:mode=weight', '--runs', '0', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const e = cli(['eval', out, '--reference', DIGITS, ...DATA, '--runs', '0', '--json']);
-    const nodes = JSON.parse(e.stdout).nodes as { name: string; opType: string; output: string; noiseAdded: number; snrDb: number; cosine: number; maxAbsError: number }[];
+    const nodes = JSON.parse(e.stdout).nodes as {
+      name: string;
+      opType: string;
+      output: string;
+      noiseAdded: number;
+      snrDb: number;
+      cosine: number;
+      maxAbsError: number;
+    }[];
     expect(nodes[0]).toMatchObject({ name: '/conv2/Conv', opType: 'Conv', output: '/conv2/Conv_output_0' });
     expect(nodes[0]!.snrDb).toBeLessThan(0);
     // What follows carries conv2's error without adding to it.
@@ -41,10 +49,24 @@ describe('per-node errors', () => {
 
   it('static int8: the quantized activations line up by name with the original; --no-node-errors leaves them out', () => {
     const out = join(dir, 'static.onnx');
-    const r = cli(['compress', DIGITS, '-o', out, '--quantize', `int8:mode=static,calibration=${fixture('digits', 'test_data_set_1')}`, '--eval', ...DATA, '--runs', '0', '--json']);
+    const r = cli([
+      'compress',
+      DIGITS,
+      '-o',
+      out,
+      '--quantize',
+      `int8:mode=static,calibration=${fixture('digits', 'test_data_set_1')}`,
+      '--eval',
+      ...DATA,
+      '--runs',
+      '0',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const nodes = JSON.parse(r.stdout).nodes as { output: string; cosine: number }[];
-    expect(nodes.map((n) => n.output)).toEqual(expect.arrayContaining(['/relu/Relu_output_0', '/pool/MaxPool_output_0', '/fc1/Gemm_output_0', 'logits']));
+    expect(nodes.map((n) => n.output)).toEqual(
+      expect.arrayContaining(['/relu/Relu_output_0', '/pool/MaxPool_output_0', '/fc1/Gemm_output_0', 'logits']),
+    );
     for (const n of nodes) expect(n.cosine).toBeGreaterThan(0.99);
     const md = join(dir, 'static.md');
     expect(cli(['eval', out, '--reference', DIGITS, ...DATA, '--runs', '0', '--report', md]).code).toBe(0);

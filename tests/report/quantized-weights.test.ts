@@ -10,9 +10,14 @@ import { cli, scratch } from '../helpers.js';
 import { values } from '../convert/helpers.js';
 
 const dir = scratch();
-const FLOAT = 1, UINT8 = 2, INT8 = 3;
+const FLOAT = 1,
+  UINT8 = 2,
+  INT8 = 3;
 
-const value = (name: string, dims: number[], elem = FLOAT) => ({ name, type: { tensor_type: { elem_type: elem, shape: { dim: dims.map((d) => ({ dim_value: d })) } } } });
+const value = (name: string, dims: number[], elem = FLOAT) => ({
+  name,
+  type: { tensor_type: { elem_type: elem, shape: { dim: dims.map((d) => ({ dim_value: d })) } } },
+});
 const tensor = (name: string, dims: number[], dataType: number, raw: Uint8Array) => ({ name, dims, data_type: dataType, raw_data: raw });
 const floats = (name: string, dims: number[], v: Float32Array) => tensor(name, dims, FLOAT, new Uint8Array(v.buffer));
 const codes = (n: number, seed: number) => Uint8Array.from(values(n, seed), (x) => Math.round(x * 60) & 0xff);
@@ -26,57 +31,87 @@ function save(name: string, graph: object, opsets: { domain: string; version: nu
 /** int8 codes [32, 16] → DequantizeLinear (per-axis scales, axis 1) → MatMul; `withFloat` adds a float32 MatMul after it. */
 function qdqModel(name: string, withFloat: boolean): string {
   const node = [
-    { op_type: 'DequantizeLinear', input: ['w_q', 'w_scale', 'w_zp'], output: ['w'], name: 'dq', attribute: [{ name: 'axis', type: 2, i: 1 }] },
+    {
+      op_type: 'DequantizeLinear',
+      input: ['w_q', 'w_scale', 'w_zp'],
+      output: ['w'],
+      name: 'dq',
+      attribute: [{ name: 'axis', type: 2, i: 1 }],
+    },
     { op_type: 'MatMul', input: ['x', 'w'], output: [withFloat ? 'h' : 'y'], name: 'mm' },
     ...(withFloat ? [{ op_type: 'MatMul', input: ['h', 'w2'], output: ['y'], name: 'mm2' }] : []),
   ];
-  return save(name, {
-    node, input: [value('x', [2, 32])], output: [value('y', [2, 16])],
-    initializer: [
-      tensor('w_q', [32, 16], INT8, codes(512, 3)),
-      floats('w_scale', [16], Float32Array.from({ length: 16 }, (_, i) => 0.01 + i / 1000)),
-      tensor('w_zp', [16], INT8, new Uint8Array(16)),
-      ...(withFloat ? [floats('w2', [16, 16], values(256, 5))] : []),
-    ],
-  }, [{ domain: '', version: 13 }]);
+  return save(
+    name,
+    {
+      node,
+      input: [value('x', [2, 32])],
+      output: [value('y', [2, 16])],
+      initializer: [
+        tensor('w_q', [32, 16], INT8, codes(512, 3)),
+        floats(
+          'w_scale',
+          [16],
+          Float32Array.from({ length: 16 }, (_, i) => 0.01 + i / 1000),
+        ),
+        tensor('w_zp', [16], INT8, new Uint8Array(16)),
+        ...(withFloat ? [floats('w2', [16, 16], values(256, 5))] : []),
+      ],
+    },
+    [{ domain: '', version: 13 }],
+  );
 }
 
 /** A dynamically quantized Conv: DynamicQuantizeLinear on the input, uint8 weight [16, 2, 3, 3] in ConvInteger, rescaled to float. */
 function convIntegerModel(): string {
-  return save('convinteger.onnx', {
-    node: [
-      { op_type: 'DynamicQuantizeLinear', input: ['x'], output: ['x_q', 'x_scale', 'x_zp'], name: 'dql' },
-      { op_type: 'ConvInteger', input: ['x_q', 'w_q', 'x_zp', 'w_zp'], output: ['acc'], name: 'conv' },
-      { op_type: 'Cast', input: ['acc'], output: ['acc_f'], name: 'cast', attribute: [{ name: 'to', type: 2, i: FLOAT }] },
-      { op_type: 'Mul', input: ['x_scale', 'w_scale'], output: ['scale'], name: 'scales' },
-      { op_type: 'Mul', input: ['acc_f', 'scale'], output: ['y'], name: 'rescale' },
-    ],
-    input: [value('x', [1, 2, 8, 8])], output: [value('y', [1, 16, 6, 6])],
-    initializer: [
-      tensor('w_q', [16, 2, 3, 3], UINT8, codes(288, 7)),
-      tensor('w_zp', [], UINT8, Uint8Array.of(128)),
-      floats('w_scale', [], Float32Array.of(0.02)),
-    ],
-  }, [{ domain: '', version: 11 }]);
+  return save(
+    'convinteger.onnx',
+    {
+      node: [
+        { op_type: 'DynamicQuantizeLinear', input: ['x'], output: ['x_q', 'x_scale', 'x_zp'], name: 'dql' },
+        { op_type: 'ConvInteger', input: ['x_q', 'w_q', 'x_zp', 'w_zp'], output: ['acc'], name: 'conv' },
+        { op_type: 'Cast', input: ['acc'], output: ['acc_f'], name: 'cast', attribute: [{ name: 'to', type: 2, i: FLOAT }] },
+        { op_type: 'Mul', input: ['x_scale', 'w_scale'], output: ['scale'], name: 'scales' },
+        { op_type: 'Mul', input: ['acc_f', 'scale'], output: ['y'], name: 'rescale' },
+      ],
+      input: [value('x', [1, 2, 8, 8])],
+      output: [value('y', [1, 16, 6, 6])],
+      initializer: [
+        tensor('w_q', [16, 2, 3, 3], UINT8, codes(288, 7)),
+        tensor('w_zp', [], UINT8, Uint8Array.of(128)),
+        floats('w_scale', [], Float32Array.of(0.02)),
+      ],
+    },
+    [{ domain: '', version: 11 }],
+  );
 }
 
 /** A float32 MatMul [64, 32], which `--quantize int4` turns into com.microsoft.MatMulNBits. */
 function matMulModel(): string {
-  return save('matmul.onnx', {
-    node: [{ op_type: 'MatMul', input: ['x', 'w'], output: ['y'], name: 'mm' }],
-    input: [value('x', [1, 64])], output: [value('y', [1, 32])],
-    initializer: [floats('w', [64, 32], values(64 * 32, 9))],
-  }, [{ domain: '', version: 13 }]);
+  return save(
+    'matmul.onnx',
+    {
+      node: [{ op_type: 'MatMul', input: ['x', 'w'], output: ['y'], name: 'mm' }],
+      input: [value('x', [1, 64])],
+      output: [value('y', [1, 32])],
+      initializer: [floats('w', [64, 32], values(64 * 32, 9))],
+    },
+    [{ domain: '', version: 13 }],
+  );
 }
 
-interface Inspected { quantized: { tensors: number; bytes: number; byForm: Record<string, number> } }
+interface Inspected {
+  quantized: { tensors: number; bytes: number; byForm: Record<string, number> };
+}
 const inspectJson = (path: string) => {
   const r = cli(['inspect', path, '--json']);
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as Inspected).quantized;
 };
 
-interface Compressed { passes: { method: string; tensorsChanged: number; skipped: { name: string; reason: string; chosen?: boolean }[] }[] }
+interface Compressed {
+  passes: { method: string; tensorsChanged: number; skipped: { name: string; reason: string; chosen?: boolean }[] }[];
+}
 
 /** compress with `spec`: the terminal report, the JSON report, and --strict's exit code and message. */
 function compress(path: string, spec: string, label: string) {
@@ -121,7 +156,9 @@ describe('already-quantized weights', () => {
     // Left out by the selection options, it is the user's choice (chosen), and --strict passes.
     const excluded = cli(['compress', mixed, '-o', join(dir, 'qdq-excluded.onnx'), '--quantize', 'int8:exclude=w_q', '--strict', '--json']);
     expect(excluded.code, excluded.stderr).toBe(0);
-    expect((JSON.parse(excluded.stdout) as Compressed).passes[0]!.skipped).toEqual([{ name: 'w_q', reason: 'matches exclude pattern', chosen: true }]);
+    expect((JSON.parse(excluded.stdout) as Compressed).passes[0]!.skipped).toEqual([
+      { name: 'w_q', reason: 'matches exclude pattern', chosen: true },
+    ]);
   });
 
   it('ConvInteger (uint8 weight, DynamicQuantizeLinear on the input): inspect counts it; int8 and int4 say "already uint8"', () => {

@@ -21,28 +21,57 @@ function reported(name: string, args: string[]) {
   const [md, html, json] = ['md', 'html', 'json'].map((e) => join(dir, `${name}.${e}`));
   const r = cli([...args, '--report', md, '--report', html, '--report', json]);
   expect(r.code, r.stderr).toBe(0);
-  return { stdout: r.stdout, md: readFileSync(md, 'utf8'), html: readFileSync(html, 'utf8'), json: JSON.parse(readFileSync(json, 'utf8')) as Report };
-}
-
-const pass = (skipped: { name: string; reason: string }[], notes: string[] = []): PassRecord =>
-  ({ pass: 'quantize', method: 'int8', options: {}, tensorsChanged: 1, bytesBefore: 0, bytesAfter: 0, skipped, notes });
-
-function report(extra: Partial<Report> = {}): Report {
   return {
-    version: REPORT_VERSION, tool: { name: 'onnxpress', version: '0' }, command: 'compress',
-    input: { path: 'in.onnx', bytes: 2000, files: [], parameters: 10 }, output: { path: 'out.onnx', bytes: 1000, files: [], parameters: 10 },
-    sizeRatio: 0.5, passes: [], tensors: [], gates: [], ...extra,
+    stdout: r.stdout,
+    md: readFileSync(md, 'utf8'),
+    html: readFileSync(html, 'utf8'),
+    json: JSON.parse(readFileSync(json, 'utf8')) as Report,
   };
 }
 
-const latency = { threads: 1, runs: 20, warmup: 5, batch: 'b', reference: { meanMs: 1.21, p90Ms: 1.235 }, compressed: { meanMs: 2.395, p90Ms: 2.423 }, ratio: 1.98 };
+const pass = (skipped: { name: string; reason: string }[], notes: string[] = []): PassRecord => ({
+  pass: 'quantize',
+  method: 'int8',
+  options: {},
+  tensorsChanged: 1,
+  bytesBefore: 0,
+  bytesAfter: 0,
+  skipped,
+  notes,
+});
+
+function report(extra: Partial<Report> = {}): Report {
+  return {
+    version: REPORT_VERSION,
+    tool: { name: 'onnxpress', version: '0' },
+    command: 'compress',
+    input: { path: 'in.onnx', bytes: 2000, files: [], parameters: 10 },
+    output: { path: 'out.onnx', bytes: 1000, files: [], parameters: 10 },
+    sizeRatio: 0.5,
+    passes: [],
+    tensors: [],
+    gates: [],
+    ...extra,
+  };
+}
+
+const latency = {
+  threads: 1,
+  runs: 20,
+  warmup: 5,
+  batch: 'b',
+  reference: { meanMs: 1.21, p90Ms: 1.235 },
+  compressed: { meanMs: 2.395, p90Ms: 2.423 },
+  ratio: 1.98,
+};
 
 describe('skip reasons and notes', () => {
   // digits int8: conv1.weight (144 elements) is under min-size; the note says which form each op got.
   it('compress: the terminal, Markdown and HTML reports give each reason with its count and names, and the notes', () => {
     const { stdout, md, html } = reported('int8', ['compress', DIGITS, '-o', join(dir, 'int8.onnx'), '--quantize', 'int8']);
     const line = 'quantize int8: 1 tensor skipped: 144 elements, below min-size 256 (conv1.weight)';
-    const note = 'quantize int8: auto: 2 weights (2 Gemm) dynamic, computed in integers by MatMulInteger; 1 weight (1 Conv) weight-only, through DequantizeLinear';
+    const note =
+      'quantize int8: auto: 2 weights (2 Gemm) dynamic, computed in integers by MatMulInteger; 1 weight (1 Conv) weight-only, through DequantizeLinear';
     expect(stdout).toContain(`  skipped     ${line}\n`);
     expect(stdout).toContain(`  notes       ${note}\n`);
     expect(md).toContain(`| skipped | ${line} |`);
@@ -62,8 +91,14 @@ describe('skip reasons and notes', () => {
       'quantize int8: 2 tensors skipped: opset 9 has no DequantizeLinear and cannot be raised: Upsample (emb, head)',
     ]);
     // A number inside a name is part of the name, not of the reason.
-    expect(skipLines(pass([{ name: 'a', reason: 'equals layer.3.weight but is a graph output' }, { name: 'b', reason: 'equals layer.4.weight but is a graph output' }])))
-      .toHaveLength(2);
+    expect(
+      skipLines(
+        pass([
+          { name: 'a', reason: 'equals layer.3.weight but is a graph output' },
+          { name: 'b', reason: 'equals layer.4.weight but is a graph output' },
+        ]),
+      ),
+    ).toHaveLength(2);
   });
 });
 
@@ -71,13 +106,18 @@ describe('auto writes its own report', () => {
   it('command auto in the JSON, a title in every format, sensitivity and trials in Markdown and HTML; --recipe of the report reproduces it', () => {
     const out = join(dir, 'auto.onnx');
     // Images 181–360 to choose on (every layer at 4 bits drops two of them), 1–180 held out.
-    const data = digitsData(dir, 'swapped', [[180, 360], [0, 180]]);
+    const data = digitsData(dir, 'swapped', [
+      [180, 360],
+      [0, 180],
+    ]);
     const { stdout, md, html, json } = reported('auto', ['auto', DIGITS, '-o', out, '--max-accuracy-drop', '0', ...data]);
     expect(json.command).toBe('auto');
     expect(json.auto!.trials[0]!.step).toMatch(/ alone at int4$/);
     expect(stdout.split('\n')[0]).toBe(`onnxpress auto: ${DIGITS} → ${out}`);
     expect(stdout).toMatch(/ {2}budget {6}accuracy drop ≤ 0: within budget on batch 1 of 2; recipe .*auto\.onnx\.recipe\.yaml\n/);
-    expect(stdout).toMatch(/ {2}data {8}chosen on batch 1 of 2; the figures below are measured on batch 2 of 2, held out from the choice\n/);
+    expect(stdout).toMatch(
+      / {2}data {8}chosen on batch 1 of 2; the figures below are measured on batch 2 of 2, held out from the choice\n/,
+    );
     expect(stdout).toMatch(/\n {2}fc2\.weight +0\.0111 +int8\n/);
     expect(md).toMatch(/^### onnxpress auto: /);
     expect(md).toContain('| data | chosen on batch 1 of 2; the figures below are measured on batch 2 of 2, held out from the choice |');
@@ -111,7 +151,15 @@ describe('the HTML chart', () => {
   it('a 60-character tensor name fits the viewBox (middle ellipsis), whole in its tooltip', () => {
     const long = 'model.decoder.layers.11.encoder_attn.k_proj.weight_quantized'; // 60 characters
     expect(long).toHaveLength(60);
-    const rows: TensorRow[] = [long, 'fc.weight'].map((name, i) => ({ name, shape: [4], dtypeBefore: 'float32', dtypeAfter: 'int8', bytesBefore: 1000 - i, bytesAfter: 250, relRmsError: 0.01 }));
+    const rows: TensorRow[] = [long, 'fc.weight'].map((name, i) => ({
+      name,
+      shape: [4],
+      dtypeBefore: 'float32',
+      dtypeAfter: 'int8',
+      bytesBefore: 1000 - i,
+      bytesAfter: 250,
+      relRmsError: 0.01,
+    }));
     const svg = layerChart(rows);
     const { width, texts } = textsOf(svg);
     expect(width).toBeGreaterThan(0);
@@ -161,11 +209,19 @@ describe('parameters after clustering', () => {
 
 describe('latency spread and warnings', () => {
   it('the ratio with its p10–p90 spread, each warning on a line of its own, in every format', () => {
-    const r = report({ latency: { ...latency, ratioP10: 1.9, ratioP90: 2.05, warnings: ['fewer than 10 runs (5): rough', 'the spread crosses 1.0'] } });
+    const r = report({
+      latency: { ...latency, ratioP10: 1.9, ratioP90: 2.05, warnings: ['fewer than 10 runs (5): rough', 'the spread crosses 1.0'] },
+    });
     const t = renderTerminal(r);
-    expect(t).toContain('  latency     1.210 → 2.395 ms mean, p90 1.235 → 2.423 ms (1.98×, p10–p90 1.90–2.05×), 20 runs, 1 thread\n              warning: fewer than 10 runs (5): rough\n              warning: the spread crosses 1.0');
-    expect(renderMarkdown(r)).toContain('| latency | 1.210 → 2.395 ms (1.98×, p10–p90 1.90–2.05×) |\n|  | warning: fewer than 10 runs (5): rough |\n|  | warning: the spread crosses 1.0 |');
-    expect(renderHtml(r)).toContain('<th>latency</th><td>1.210 → 2.395 ms (1.98×, p10–p90 1.90–2.05×)</td></tr><tr><th></th><td>warning: fewer than 10 runs (5): rough</td>');
+    expect(t).toContain(
+      '  latency     1.210 → 2.395 ms mean, p90 1.235 → 2.423 ms (1.98×, p10–p90 1.90–2.05×), 20 runs, 1 thread\n              warning: fewer than 10 runs (5): rough\n              warning: the spread crosses 1.0',
+    );
+    expect(renderMarkdown(r)).toContain(
+      '| latency | 1.210 → 2.395 ms (1.98×, p10–p90 1.90–2.05×) |\n|  | warning: fewer than 10 runs (5): rough |\n|  | warning: the spread crosses 1.0 |',
+    );
+    expect(renderHtml(r)).toContain(
+      '<th>latency</th><td>1.210 → 2.395 ms (1.98×, p10–p90 1.90–2.05×)</td></tr><tr><th></th><td>warning: fewer than 10 runs (5): rough</td>',
+    );
     // A report without the fields (written before them) renders as before.
     const old = report({ latency: latency as Report['latency'] });
     expect(renderTerminal(old)).toContain('(1.98×), 20 runs, 1 thread');
@@ -177,6 +233,8 @@ describe('latency spread and warnings', () => {
     const r = cli(['compress', DIGITS, '-o', join(dir, 'eval.onnx'), '--quantize', 'int8', '--eval', ...DATA, '--runs', '5']);
     expect(r.code, r.stderr).toBe(0);
     // (On a busy machine the spread may cross 1.0 too: that warning comes first, on a line of its own.)
-    expect(r.stdout).toMatch(/ {2}latency {5}.* ms \(\d+\.\d\d×, p10–p90 \d+\.\d\d–\d+\.\d\d×\), 5 runs, 1 thread\n( {14}warning: .*\n)? {14}warning: fewer than 10 runs/);
+    expect(r.stdout).toMatch(
+      / {2}latency {5}.* ms \(\d+\.\d\d×, p10–p90 \d+\.\d\d–\d+\.\d\d×\), 5 runs, 1 thread\n( {14}warning: .*\n)? {14}warning: fewer than 10 runs/,
+    );
   });
 });

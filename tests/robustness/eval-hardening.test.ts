@@ -35,12 +35,15 @@ function childrenOf(pid: number): number[] {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
-    } catch { /* ended meanwhile */ }
+    } catch {
+      /* ended meanwhile */
+    }
   }
   return out;
 }
 
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^\S+ \S+ Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/\(.*\)/, 'x'));
+const alive = (pid: number) =>
+  existsSync(`/proc/${pid}`) && !/^\S+ \S+ Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/\(.*\)/, 'x'));
 
 async function waitFor<T>(f: () => T | undefined, ms = 20_000): Promise<T> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
@@ -53,7 +56,8 @@ async function waitFor<T>(f: () => T | undefined, ms = 20_000): Promise<T> {
 /** Runs the command line without waiting; `done` gives what cli() gives. */
 function start(args: string[]) {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT });
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const done = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
@@ -71,14 +75,21 @@ describe('ONNX Runtime in a child process', () => {
     const run = start(['eval', loop, '--reference', loop, '--eval-timeout', '1.5']);
     const child = await ortChild(run.pid);
     const r = await run.done;
-    refused(r, /^onnxpress: .*loop\.onnx: evaluation ran past its time budget of 1\.5 s while running it in ONNX Runtime \(raise it with --eval-timeout SECONDS\)$/);
+    refused(
+      r,
+      /^onnxpress: .*loop\.onnx: evaluation ran past its time budget of 1\.5 s while running it in ONNX Runtime \(raise it with --eval-timeout SECONDS\)$/,
+    );
     expect(Date.now() - t).toBeLessThan(15_000);
     await waitFor(() => (alive(child) ? undefined : true), 5_000);
   });
 
   it('--eval-timeout takes a positive number of seconds', () => {
     for (const value of ['0', '-3', 'soon']) {
-      refused(cli(['eval', DIGITS, '--reference', DIGITS, '--eval-timeout', value]), new RegExp(`--eval-timeout must be a positive number of seconds, got '${value}'`), 2);
+      refused(
+        cli(['eval', DIGITS, '--reference', DIGITS, '--eval-timeout', value]),
+        new RegExp(`--eval-timeout must be a positive number of seconds, got '${value}'`),
+        2,
+      );
     }
   });
 
@@ -98,7 +109,10 @@ describe('ONNX Runtime in a child process', () => {
     const path = save(join(dir, 'chain.onnx'), chainedFunctions(20_000));
     const ort = new OrtProcess(60);
     try {
-      const failure = await ort.load(path, 'chain.onnx').then(() => undefined, (e: unknown) => e);
+      const failure = await ort.load(path, 'chain.onnx').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(failure).toBeInstanceOf(RuntimeFailure);
       expect((failure as RuntimeFailure).message).toMatch(/^ONNX Runtime crashed \(SIG[A-Z]+\) while loading chain\.onnx$/);
       const session = await ort.load(DIGITS, 'digits');
@@ -109,14 +123,17 @@ describe('ONNX Runtime in a child process', () => {
     }
   });
 
-  it('the budget counts time spent waiting for ONNX Runtime, not the caller\'s own work between runs', async () => {
+  it("the budget counts time spent waiting for ONNX Runtime, not the caller's own work between runs", async () => {
     const ort = new OrtProcess(1);
     try {
       const digits = await ort.load(DIGITS, 'digits');
       await new Promise((r) => setTimeout(r, 1200));
       await ort.run(digits, [{ name: 'input', dtype: 1, dims: [1, 1, 8, 8], data: new Float32Array(64) }]);
       const endless = await ort.load(loop, 'loop.onnx');
-      const failure = await ort.run(endless, [{ name: 'x', dtype: 1, dims: [1], data: new Float32Array(1) }]).then(() => undefined, (e: unknown) => e);
+      const failure = await ort.run(endless, [{ name: 'x', dtype: 1, dims: [1], data: new Float32Array(1) }]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect((failure as RuntimeFailure).kind).toBe('timeout');
     } finally {
       ort.close();
@@ -141,7 +158,11 @@ describe('telemetry', () => {
     const before = logs();
     const env = { ...process.env, HOME: home };
     delete env.ORT_DISABLE_TELEMETRY;
-    const r = spawnSync(process.execPath, [CLI, 'eval', DIGITS, '--reference', DIGITS, '--runs', '2'], { cwd: ROOT, env, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'eval', DIGITS, '--reference', DIGITS, '--runs', '2'], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
     // The library's in-process runtime (what the tests use) too.
     const script = `import('${join(ROOT, 'dist', 'report', 'runtime.js')}').then((m) => m.createSession('${DIGITS}'))`;
@@ -155,13 +176,27 @@ describe('telemetry', () => {
 describe('models ONNX Runtime refuses: one line naming the model, never an internal error', () => {
   const io: [ValueInfoProto[], ValueInfoProto[]] = [[valueInfo('x')], [valueInfo('y')]];
   const cases: [string, ReturnType<typeof model>, RegExp][] = [
-    ['cycle', model(graph([node('Relu', ['t2'], ['t1']), node('Relu', ['t1'], ['t2']), node('Add', ['x', 't2'], ['y'])], ...io)), /the graph is not acyclic/],
+    [
+      'cycle',
+      model(graph([node('Relu', ['t2'], ['t1']), node('Relu', ['t1'], ['t2']), node('Add', ['x', 't2'], ['y'])], ...io)),
+      /the graph is not acyclic/,
+    ],
     ['no-opset', model(graph([node('Relu', ['x'], ['y'])], ...io), { opset_import: [] }), /Missing opset in the model/],
-    ['ir-99', model(graph([node('Relu', ['x'], ['y'])], ...io), { ir_version: 99 }), /Unsupported model IR version: 99, max supported IR version: \d+$/],
+    [
+      'ir-99',
+      model(graph([node('Relu', ['x'], ['y'])], ...io), { ir_version: 99 }),
+      /Unsupported model IR version: 99, max supported IR version: \d+$/,
+    ],
     ['unknown-op', model(graph([node('Frobnicate', ['x'], ['y'])], ...io)), /No Op registered for Frobnicate/],
-    ['bad-sparse', model(graph([node('Add', ['x', 'w'], ['y'])], [valueInfo('x', 1, [4])], [valueInfo('y', 1, [4])], {
-      sparse_initializer: [{ values: tensor('w', [2], 1, new Uint8Array(8)), indices: int64s('', [5n, 99n]), dims: [4] }],
-    })), /^onnxpress: .*: ONNX Runtime cannot load it: Sparse tensor: w index is out of bounds/],
+    [
+      'bad-sparse',
+      model(
+        graph([node('Add', ['x', 'w'], ['y'])], [valueInfo('x', 1, [4])], [valueInfo('y', 1, [4])], {
+          sparse_initializer: [{ values: tensor('w', [2], 1, new Uint8Array(8)), indices: int64s('', [5n, 99n]), dims: [4] }],
+        }),
+      ),
+      /^onnxpress: .*: ONNX Runtime cannot load it: Sparse tensor: w index is out of bounds/,
+    ],
   ];
   for (const [name, proto, message] of cases) {
     it(name, () => {
@@ -175,8 +210,18 @@ describe('models ONNX Runtime refuses: one line naming the model, never an inter
 
   it('a failure while running names the model and the inputs fed, and suggests --data or --dim', () => {
     // Reshape of the 1-element input to [3]: fine to load, fails to run.
-    const path = save(join(dir, 'reshape.onnx'), model(graph([node('Reshape', ['x', 'shape'], ['y'])], [valueInfo('x', 1, ['n'])], [valueInfo('y', 1, [3])], { initializer: [int64s('shape', [3n])] })));
-    refused(cli(['eval', path, '--reference', path, '--runs', '0']), /^onnxpress: .*reshape\.onnx: ONNX Runtime failed running it on x: float32 \[1\]: .*cannot be reshaped.* \(the inputs were synthesized: give the shapes the model needs with --shape x=N, the symbolic dimensions with --dim \(n=N\), or real inputs with --data\)$/);
+    const path = save(
+      join(dir, 'reshape.onnx'),
+      model(
+        graph([node('Reshape', ['x', 'shape'], ['y'])], [valueInfo('x', 1, ['n'])], [valueInfo('y', 1, [3])], {
+          initializer: [int64s('shape', [3n])],
+        }),
+      ),
+    );
+    refused(
+      cli(['eval', path, '--reference', path, '--runs', '0']),
+      /^onnxpress: .*reshape\.onnx: ONNX Runtime failed running it on x: float32 \[1\]: .*cannot be reshaped.* \(the inputs were synthesized: give the shapes the model needs with --shape x=N, the symbolic dimensions with --dim \(n=N\), or real inputs with --data\)$/,
+    );
   });
 });
 
@@ -185,21 +230,39 @@ describe('evaluation inputs checked against each model before running', () => {
 
   it('an input the candidate needs that the data (made for the reference) does not give', () => {
     const other = save(join(dir, 'other-names.onnx'), model(graph([node('Identity', ['z'], ['y'])], [valueInfo('z')], [valueInfo('y')])));
-    refused(cli(['eval', other, '--reference', ref]), /^onnxpress: .*other-names\.onnx: needs input 'z' \(float32 \[1\]\), which the evaluation data does not give \(it gives 'x'\)$/);
+    refused(
+      cli(['eval', other, '--reference', ref]),
+      /^onnxpress: .*other-names\.onnx: needs input 'z' \(float32 \[1\]\), which the evaluation data does not give \(it gives 'x'\)$/,
+    );
   });
 
   it('another dtype, rank or fixed dimension: the input, what it expects and what the data gives', () => {
-    refused(cli(['eval', single('int64.onnx', INT64, [1]), '--reference', ref]), /int64\.onnx: input 'x' is int64 \[1\], the data gives float32 \[1\]$/);
-    refused(cli(['eval', single('rank2.onnx', 1, [1, 1]), '--reference', ref]), /rank2\.onnx: input 'x' is float32 \[1, 1\], the data gives float32 \[1\]$/);
-    refused(cli(['eval', single('three.onnx', 1, [3]), '--reference', single('two.onnx', 1, [2])]), /three\.onnx: input 'x' is float32 \[3\], the data gives float32 \[2\]$/);
+    refused(
+      cli(['eval', single('int64.onnx', INT64, [1]), '--reference', ref]),
+      /int64\.onnx: input 'x' is int64 \[1\], the data gives float32 \[1\]$/,
+    );
+    refused(
+      cli(['eval', single('rank2.onnx', 1, [1, 1]), '--reference', ref]),
+      /rank2\.onnx: input 'x' is float32 \[1, 1\], the data gives float32 \[1\]$/,
+    );
+    refused(
+      cli(['eval', single('three.onnx', 1, [3]), '--reference', single('two.onnx', 1, [2])]),
+      /three\.onnx: input 'x' is float32 \[3\], the data gives float32 \[2\]$/,
+    );
   });
 
   it('the reference too, with --data', () => {
     const set = join(dir, 'int-data', 'test_data_set_0');
     mkdirSync(set, { recursive: true });
     const values = new BigInt64Array(64);
-    writeFileSync(join(set, 'input_0.pb'), encode('onnx.TensorProto', makeTensor('input', INT64, [1, 1, 8, 8], new Uint8Array(values.buffer))));
-    refused(cli(['eval', DIGITS, '--reference', DIGITS, '--data', join(dir, 'int-data')]), /digits\/model\.onnx: input 'input' is float32 \[N, 1, 8, 8\], the data gives int64 \[1, 1, 8, 8\]$/);
+    writeFileSync(
+      join(set, 'input_0.pb'),
+      encode('onnx.TensorProto', makeTensor('input', INT64, [1, 1, 8, 8], new Uint8Array(values.buffer))),
+    );
+    refused(
+      cli(['eval', DIGITS, '--reference', DIGITS, '--data', join(dir, 'int-data')]),
+      /digits\/model\.onnx: input 'input' is float32 \[N, 1, 8, 8\], the data gives int64 \[1, 1, 8, 8\]$/,
+    );
   });
 
   it('a scalar input takes a one-element tensor, as ONNX Runtime allows', () => {
@@ -215,11 +278,18 @@ describe('evaluation inputs checked against each model before running', () => {
 describe('synthesized inputs with huge declared sizes are refused before they are made', () => {
   it('a model whose input is [1000000, 1000000]: exit 1, the input, its element count and the limit', () => {
     const path = single('huge-input.onnx', 1, [1_000_000, 1_000_000]);
-    refused(cli(['eval', path, '--reference', path]), /^onnxpress: .*huge-input\.onnx: synthesized input 'x' of shape \[1000000, 1000000\] would have 1000000000000 elements, over the limit of 67108864 \(2\^26\); or give evaluation data with --data$/);
+    refused(
+      cli(['eval', path, '--reference', path]),
+      /^onnxpress: .*huge-input\.onnx: synthesized input 'x' of shape \[1000000, 1000000\] would have 1000000000000 elements, over the limit of 67108864 \(2\^26\); or give evaluation data with --data$/,
+    );
   });
 
   it('--dim n=1000000000: exit 2, suggesting smaller --dim values', () => {
     const path = single('dim-input.onnx', 1, ['n', 1000]);
-    refused(cli(['eval', path, '--reference', path, '--dim', 'n=1000000000']), /synthesized input 'x' of shape \[1000000000, 1000\] would have 1000000000000 elements, over the limit of 67108864 \(2\^26\); give smaller --dim values; or give evaluation data with --data$/, 2);
+    refused(
+      cli(['eval', path, '--reference', path, '--dim', 'n=1000000000']),
+      /synthesized input 'x' of shape \[1000000000, 1000\] would have 1000000000000 elements, over the limit of 67108864 \(2\^26\); give smaller --dim values; or give evaluation data with --data$/,
+      2,
+    );
   });
 });

@@ -18,7 +18,11 @@ const EVAL = ['eval', DIGITS, '--reference', DIGITS, '--runs', '0'];
  */
 function run(args: string[]) {
   const started = Date.now();
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'onnxpress'), ...args], { encoding: 'utf8', timeout: 15_000, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'onnxpress'), ...args], {
+    encoding: 'utf8',
+    timeout: 15_000,
+    killSignal: 'SIGKILL',
+  });
   return { code: r.status, signal: r.signal, stderr: r.stderr, seconds: (Date.now() - started) / 1000 };
 }
 
@@ -56,7 +60,10 @@ describe('only regular files are read, and a FIFO never blocks', () => {
 
   it('a FIFO as --labels', () => {
     const labels = fifo(join(dir, 'labels-fifo.txt'));
-    expectRefused(run([...EVAL, '--data', fixture('digits', 'test_data_set_0'), '--labels', labels]), /labels-fifo\.txt: not a regular file \(it is a FIFO\)/);
+    expectRefused(
+      run([...EVAL, '--data', fixture('digits', 'test_data_set_0'), '--labels', labels]),
+      /labels-fifo\.txt: not a regular file \(it is a FIFO\)/,
+    );
   });
 
   it('a FIFO as --data (.npz)', () => {
@@ -71,7 +78,10 @@ describe('only regular files are read, and a FIFO never blocks', () => {
 
   it('a FIFO as --recipe', () => {
     const recipe = fifo(join(dir, 'recipe-fifo.yaml'));
-    expectRefused(run(['compress', DIGITS, '-o', join(dir, 'recipe-out.onnx'), '--recipe', recipe]), /recipe-fifo\.yaml: not a regular file \(it is a FIFO\)/);
+    expectRefused(
+      run(['compress', DIGITS, '-o', join(dir, 'recipe-out.onnx'), '--recipe', recipe]),
+      /recipe-fifo\.yaml: not a regular file \(it is a FIFO\)/,
+    );
   });
 
   it('a FIFO as a report given to merge, and a report that is JSON but not an object', () => {

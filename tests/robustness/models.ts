@@ -4,7 +4,9 @@ import { writeFileSync } from 'node:fs';
 import { encode } from '../../src/io/codec.js';
 import type { AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../../src/ir/onnx.js';
 
-export const FLOAT = 1, INT64 = 7, BOOL = 9;
+export const FLOAT = 1,
+  INT64 = 7,
+  BOOL = 9;
 const LOCAL = { domain: 'local', version: 1 };
 
 export function valueInfo(name: string, elemType = FLOAT, dims: (number | string)[] = [1]): ValueInfoProto {
@@ -20,12 +22,41 @@ export function graphAttribute(name: string, g: GraphProto): AttributeProto {
   return { name, type: 5, g, floats: [], ints: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] };
 }
 
-export function graph(nodes: NodeProto[], inputs: ValueInfoProto[], outputs: ValueInfoProto[], extra: Partial<GraphProto> = {}): GraphProto {
-  return { node: nodes, initializer: [], input: inputs, output: outputs, value_info: [], quantization_annotation: [], sparse_initializer: [], metadata_props: [], name: 'g', ...extra };
+export function graph(
+  nodes: NodeProto[],
+  inputs: ValueInfoProto[],
+  outputs: ValueInfoProto[],
+  extra: Partial<GraphProto> = {},
+): GraphProto {
+  return {
+    node: nodes,
+    initializer: [],
+    input: inputs,
+    output: outputs,
+    value_info: [],
+    quantization_annotation: [],
+    sparse_initializer: [],
+    metadata_props: [],
+    name: 'g',
+    ...extra,
+  };
 }
 
 export function tensor(name: string, dims: number[], dataType: number, raw: Uint8Array): TensorProto {
-  return { name, dims, data_type: dataType, raw_data: raw, float_data: [], int32_data: [], string_data: [], int64_data: [], double_data: [], uint64_data: [], external_data: [], metadata_props: [] };
+  return {
+    name,
+    dims,
+    data_type: dataType,
+    raw_data: raw,
+    float_data: [],
+    int32_data: [],
+    string_data: [],
+    int64_data: [],
+    double_data: [],
+    uint64_data: [],
+    external_data: [],
+    metadata_props: [],
+  };
 }
 
 export function int64s(name: string, values: bigint[], dims = [values.length]): TensorProto {
@@ -34,7 +65,18 @@ export function int64s(name: string, values: bigint[], dims = [values.length]): 
 
 /** A model-local function (domain 'local') from a to b. */
 export function localFunction(name: string, nodes: NodeProto[], input = ['a'], output = ['b']): FunctionProto {
-  return { name, domain: 'local', input, output, attribute: [], attribute_proto: [], node: nodes, opset_import: [{ domain: '', version: 17 }, LOCAL], value_info: [], metadata_props: [] };
+  return {
+    name,
+    domain: 'local',
+    input,
+    output,
+    attribute: [],
+    attribute_proto: [],
+    node: nodes,
+    opset_import: [{ domain: '', version: 17 }, LOCAL],
+    value_info: [],
+    metadata_props: [],
+  };
 }
 
 export const call = (fn: string, input: string[], output: string[]) => node(fn, input, output, { domain: 'local' });
@@ -59,7 +101,8 @@ export function identities(n: number): ModelProto {
 /** The main graph calls f0, f0 calls f1, ... f(n-1) is an Identity. */
 export function chainedFunctions(n: number): ModelProto {
   const functions: FunctionProto[] = [];
-  for (let i = 0; i < n; i++) functions.push(localFunction(`f${i}`, [i === n - 1 ? node('Identity', ['a'], ['b']) : call(`f${i + 1}`, ['a'], ['b'])]));
+  for (let i = 0; i < n; i++)
+    functions.push(localFunction(`f${i}`, [i === n - 1 ? node('Identity', ['a'], ['b']) : call(`f${i + 1}`, ['a'], ['b'])]));
   return model(graph([call('f0', ['x'], ['y'])], [valueInfo('x')], [valueInfo('y')]), { functions });
 }
 
@@ -91,9 +134,14 @@ export function nestedThroughFunctions(n: number): ModelProto {
 
 /** A Loop of 2^63-1 iterations: ONNX Runtime never returns from running it. */
 export function endlessLoop(): ModelProto {
-  const body = graph([node('Identity', ['cond_in'], ['cond_out']), node('Identity', ['v_in'], ['v_out'])],
-    [valueInfo('iter', INT64, []), valueInfo('cond_in', BOOL, []), valueInfo('v_in')], [valueInfo('cond_out', BOOL, []), valueInfo('v_out')]);
-  return model(graph([node('Loop', ['M', 'c', 'x'], ['y'], { attribute: [graphAttribute('body', body)] })], [valueInfo('x')], [valueInfo('y')], {
-    initializer: [int64s('M', [9223372036854775807n], []), tensor('c', [], BOOL, new Uint8Array([1]))],
-  }));
+  const body = graph(
+    [node('Identity', ['cond_in'], ['cond_out']), node('Identity', ['v_in'], ['v_out'])],
+    [valueInfo('iter', INT64, []), valueInfo('cond_in', BOOL, []), valueInfo('v_in')],
+    [valueInfo('cond_out', BOOL, []), valueInfo('v_out')],
+  );
+  return model(
+    graph([node('Loop', ['M', 'c', 'x'], ['y'], { attribute: [graphAttribute('body', body)] })], [valueInfo('x')], [valueInfo('y')], {
+      initializer: [int64s('M', [9223372036854775807n], []), tensor('c', [], BOOL, new Uint8Array([1]))],
+    }),
+  );
 }

@@ -42,14 +42,26 @@ function deflatedZeros(prefix: Buffer, zeros: number): Buffer {
 function zip(name: string, body: Buffer, size: number, localSize = size): Buffer {
   const n = Buffer.from(name);
   const local = Buffer.alloc(30);
-  local.writeUInt32LE(0x04034b50, 0); local.writeUInt16LE(20, 4); local.writeUInt16LE(8, 8);
-  local.writeUInt32LE(body.length, 18); local.writeUInt32LE(localSize, 22); local.writeUInt16LE(n.length, 26);
+  local.writeUInt32LE(0x04034b50, 0);
+  local.writeUInt16LE(20, 4);
+  local.writeUInt16LE(8, 8);
+  local.writeUInt32LE(body.length, 18);
+  local.writeUInt32LE(localSize, 22);
+  local.writeUInt16LE(n.length, 26);
   const central = Buffer.alloc(46);
-  central.writeUInt32LE(0x02014b50, 0); central.writeUInt16LE(20, 4); central.writeUInt16LE(20, 6); central.writeUInt16LE(8, 10);
-  central.writeUInt32LE(body.length, 20); central.writeUInt32LE(size, 24); central.writeUInt16LE(n.length, 28);
+  central.writeUInt32LE(0x02014b50, 0);
+  central.writeUInt16LE(20, 4);
+  central.writeUInt16LE(20, 6);
+  central.writeUInt16LE(8, 10);
+  central.writeUInt32LE(body.length, 20);
+  central.writeUInt32LE(size, 24);
+  central.writeUInt16LE(n.length, 28);
   const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0); end.writeUInt16LE(1, 8); end.writeUInt16LE(1, 10);
-  end.writeUInt32LE(46 + n.length, 12); end.writeUInt32LE(30 + n.length + body.length, 16);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(1, 8);
+  end.writeUInt16LE(1, 10);
+  end.writeUInt32LE(46 + n.length, 12);
+  end.writeUInt32LE(30 + n.length + body.length, 16);
   return Buffer.concat([local, n, body, central, n, end]);
 }
 
@@ -78,11 +90,27 @@ describe('.npz decompression limits', () => {
     const path = join(dir, 'bomb.npz');
     writeFileSync(path, zip('input.npy', deflatedZeros(npyHeader(big), 3 * GiB), bigBytes));
     const r = readInChild(path);
-    expect(r.message).toMatch(/^InputError: \S*bomb\.npz:input\.npy: the archive's arrays take 3221225600 bytes, over the \d+ (GiB|MiB|bytes) limit for a data file$/);
+    expect(r.message).toMatch(
+      /^InputError: \S*bomb\.npz:input\.npy: the archive's arrays take 3221225600 bytes, over the \d+ (GiB|MiB|bytes) limit for a data file$/,
+    );
     expect(r.ms).toBeLessThan(1000);
     expect(r.peak).toBeLessThan(300 * 2 ** 20);
     // The CLI: one line, exit 1.
-    const cli = spawnSync(process.execPath, [join(ROOT, 'bin', 'onnxpress'), 'eval', fixture('digits', 'model.onnx'), '--reference', fixture('digits', 'model.onnx'), '--data', path, '--runs', '0'], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+    const cli = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'onnxpress'),
+        'eval',
+        fixture('digits', 'model.onnx'),
+        '--reference',
+        fixture('digits', 'model.onnx'),
+        '--data',
+        path,
+        '--runs',
+        '0',
+      ],
+      { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' },
+    );
     expect(cli.stderr.trim().split('\n')).toHaveLength(1);
     expect(cli.stderr).toMatch(/over the .* limit for a data file/);
     expect(cli.status).toBe(1);
@@ -124,8 +152,12 @@ describe('.npy lengths', () => {
   const header = npyHeader([64]);
   it('the values must fill the file exactly: shape × dtype against its length', () => {
     expect(parseNpy(Buffer.concat([header, Buffer.alloc(256)]), 'ok.npy').dims).toEqual([64]);
-    expect(() => parseNpy(Buffer.concat([header, Buffer.alloc(256 + 5)]), 'long.npy')).toThrow(/^long\.npy: shape \(64\) needs 256 bytes of values, the file holds 261$/);
-    expect(() => parseNpy(Buffer.concat([header, Buffer.alloc(100)]), 'short.npy')).toThrow(/^short\.npy: shape \(64\) needs 256 bytes of values, the file holds 100$/);
+    expect(() => parseNpy(Buffer.concat([header, Buffer.alloc(256 + 5)]), 'long.npy')).toThrow(
+      /^long\.npy: shape \(64\) needs 256 bytes of values, the file holds 261$/,
+    );
+    expect(() => parseNpy(Buffer.concat([header, Buffer.alloc(100)]), 'short.npy')).toThrow(
+      /^short\.npy: shape \(64\) needs 256 bytes of values, the file holds 100$/,
+    );
   });
 
   it('a shape that is not whole numbers is refused', () => {

@@ -1,7 +1,17 @@
 // The output-path policy (src/io/output-path.ts), met where users meet it: the command line.
 // Each case is one that replaced, lost or wrote outside a user's files before the policy.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, cli, fixture, scratch } from '../helpers.js';
@@ -93,7 +103,11 @@ describe('only regular files are replaced', () => {
     mkdirSync(join(dir, 'a-folder.onnx'));
     execFileSync('mkfifo', [join(dir, 'fifo.onnx')]);
     symlinkSync('/dev/null', join(dir, 'null.onnx'));
-    const cases: [string, RegExp][] = [['a-folder.onnx', /is a directory/], ['fifo.onnx', /is a FIFO/], ['null.onnx', /is a character device \(through a symbolic link\)/]];
+    const cases: [string, RegExp][] = [
+      ['a-folder.onnx', /is a directory/],
+      ['fifo.onnx', /is a FIFO/],
+      ['null.onnx', /is a character device \(through a symbolic link\)/],
+    ];
     for (const [name, reason] of cases) {
       const r = cli(['compress', model, '-o', join(dir, name), '--force']);
       expect(r.code, name).toBe(2);
@@ -142,7 +156,11 @@ describe('nothing written outside the output folder', () => {
 describe('no hang, no leftovers', () => {
   it('an output folder that cannot be created fails at once with one line (Node’s recursive mkdir spins under /proc)', () => {
     const { model } = folder();
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'onnxpress'), 'compress', model, '-o', '/proc/nope/deeper/out.onnx'], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'onnxpress'), 'compress', model, '-o', '/proc/nope/deeper/out.onnx'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      killSignal: 'SIGKILL',
+    });
     expect(r.error).toBeUndefined();
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/\/proc\/nope: cannot create the folder \(ENOENT\)/);
@@ -203,7 +221,10 @@ describe('terminal safety: text from a model file is escaped and cut', () => {
 
   it('inspect and the compress report print names escaped, on their own lines', async () => {
     const model = await renamed();
-    for (const args of [['inspect', model], ['compress', model, '-o', join(root, `t-${n++}.onnx`), '--quantize', 'int8:min-size=0']]) {
+    for (const args of [
+      ['inspect', model],
+      ['compress', model, '-o', join(root, `t-${n++}.onnx`), '--quantize', 'int8:min-size=0'],
+    ]) {
       const r = cli(args);
       expect(r.code, args[0]).toBe(0);
       expect(r.stdout).not.toMatch(raw);

@@ -14,8 +14,10 @@ const CHARLM = fixture('charlm', 'model.onnx');
 
 /** Options that contradict each other or name a missing file, and what the error says. */
 const CONTRADICTIONS = [
-  ['--prune', 'nm:n=4,m=4', /n must be smaller than m/], ['--quantize', 'int4:block=48', /block must be 16, 32, 64 or 128/],
-  ['--quantize', 'int8:calibration=/missing', /calibration: \/missing: no such file/], ['--quantize', 'int4:calibration=/missing', /calibration: \/missing: no such file/],
+  ['--prune', 'nm:n=4,m=4', /n must be smaller than m/],
+  ['--quantize', 'int4:block=48', /block must be 16, 32, 64 or 128/],
+  ['--quantize', 'int8:calibration=/missing', /calibration: \/missing: no such file/],
+  ['--quantize', 'int4:calibration=/missing', /calibration: \/missing: no such file/],
 ] as const;
 
 describe('hostile input', () => {
@@ -66,17 +68,23 @@ describe('faults', () => {
     const input = join(dir, 'kill-input.onnx');
     copyFileSync(CHARLM, input);
     const before = readModel(input).source!.bytes;
-    let complete = 0, interrupted = 0;
+    let complete = 0,
+      interrupted = 0;
     for (let i = 0; i < 50; i++) {
       const out = join(dir, `kill-${i}.onnx`);
-      const child = spawn(process.execPath, [join(ROOT, 'bin', 'onnxpress'), 'compress', input, '-o', out, '--quantize', 'int8'], { stdio: 'ignore' });
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'onnxpress'), 'compress', input, '-o', out, '--quantize', 'int8'], {
+        stdio: 'ignore',
+      });
       const closed = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
       // Spread over the run: start-up, reading, the pass, writing and the report (about 0.4 s in all).
       const delay = (i * 37) % 500;
       await new Promise((r) => setTimeout(r, delay));
       child.kill(i % 2 ? 'SIGINT' : 'SIGTERM');
       const code = await closed;
-      if (existsSync(out)) { readModel(out); complete++; } else interrupted++;
+      if (existsSync(out)) {
+        readModel(out);
+        complete++;
+      } else interrupted++;
       expect([0, 130, 143, null]).toContain(code);
       expect(readdirSync(dir).filter((f) => f.startsWith(`kill-${i}.onnx.tmp-`))).toEqual([]);
     }
@@ -88,7 +96,11 @@ describe('faults', () => {
   it('a write that fails (file-size limit, like a full disk) leaves nothing behind', () => {
     const out = join(dir, 'efbig', 'out.onnx');
     mkdirSync(join(dir, 'efbig'), { recursive: true });
-    const r = spawnSync('bash', ['-c', `ulimit -f 100; exec "${process.execPath}" "${join(ROOT, 'bin', 'onnxpress')}" compress "${CHARLM}" -o "${out}"`], { encoding: 'utf8' });
+    const r = spawnSync(
+      'bash',
+      ['-c', `ulimit -f 100; exec "${process.execPath}" "${join(ROOT, 'bin', 'onnxpress')}" compress "${CHARLM}" -o "${out}"`],
+      { encoding: 'utf8' },
+    );
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toMatch(/write failed \(EFBIG\)$/);
     expect(readdirSync(join(dir, 'efbig'))).toEqual([]);
@@ -107,18 +119,29 @@ describe('faults', () => {
 
   it('on a 210 MB model, each such error comes back (exit 2, one line, nothing written) in a fraction of the time reading the model takes', () => {
     // 210 tensors of 1,000,000 bytes: under the lazy read's 1 MiB, so reading the model reads them all.
-    const weights = Array.from({ length: 210 }, (_, t) => tensor(`w${t}`, [500, 500], FLOAT, new Uint8Array(new Float32Array(250_000).fill(t / 210).buffer)));
+    const weights = Array.from({ length: 210 }, (_, t) =>
+      tensor(`w${t}`, [500, 500], FLOAT, new Uint8Array(new Float32Array(250_000).fill(t / 210).buffer)),
+    );
     const big = join(dir, 'big.onnx');
-    writeFileSync(big, encode('onnx.ModelProto', model(graph([node('Identity', ['x'], ['y'])], [valueInfo('x')], [valueInfo('y')], { initializer: weights }))));
+    writeFileSync(
+      big,
+      encode(
+        'onnx.ModelProto',
+        model(graph([node('Identity', ['x'], ['y'])], [valueInfo('x')], [valueInfo('y')], { initializer: weights })),
+      ),
+    );
     expect(statSync(big).size).toBeGreaterThan(200e6);
     // The fastest of three runs: what the work takes, without the shared machine's stalls.
-    const fastest = (args: string[], code: number) => Math.min(...[1, 2, 3].map(() => {
-      const start = performance.now();
-      const r = cli(args);
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(code);
-      if (code === 2) expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      return performance.now() - start;
-    }));
+    const fastest = (args: string[], code: number) =>
+      Math.min(
+        ...[1, 2, 3].map(() => {
+          const start = performance.now();
+          const r = cli(args);
+          expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(code);
+          if (code === 2) expect(r.stderr.trim().split('\n')).toHaveLength(1);
+          return performance.now() - start;
+        }),
+      );
     const reading = fastest(['inspect', big], 0);
     const out = join(dir, 'never-big.onnx');
     for (const [flag, spec] of CONTRADICTIONS) {
@@ -130,16 +153,33 @@ describe('faults', () => {
 });
 
 describe('crafted hostile cases (scripts/crafted-cases.mjs; npm run fuzz runs the heavy ones too)', () => {
-  it('each quick case ends as expected: one-line error or result, nothing outside touched, no leftovers, no stray files', { timeout: 240_000 }, async () => {
+  it('each quick case ends as expected: one-line error or result, nothing outside touched, no leftovers, no stray files', {
+    timeout: 240_000,
+  }, async () => {
     // @ts-expect-error -- plain JavaScript modules shared with scripts/fuzz.mjs
     const { CRAFTED } = await import('../../scripts/crafted-cases.mjs');
     // @ts-expect-error -- as above
     const { runCrafted } = await import('../../scripts/crafted-lib.mjs');
     const quick = (CRAFTED as { heavy?: boolean }[]).filter((c) => !c.heavy);
     expect(quick.length).toBeGreaterThan(40);
-    const results = await runCrafted(quick, { root: join(dir, 'crafted') }) as { kind: string; name: string; problems: string[] }[];
+    const results = (await runCrafted(quick, { root: join(dir, 'crafted') })) as { kind: string; name: string; problems: string[] }[];
     expect(results.filter((r) => r.problems.length > 0).map((r) => `[${r.kind}] ${r.name}: ${r.problems.join('; ')}`)).toEqual([]);
     // Every class of the attack probe has at least one case.
-    expect(new Set(results.map((r) => r.kind))).toEqual(new Set(['data loss', 'write outside', 'read outside', 'hang', 'crash', 'memory', 'accepted though wrong', 'internal error', 'left behind', 'terminal', 'stray files', 'user mistake']));
+    expect(new Set(results.map((r) => r.kind))).toEqual(
+      new Set([
+        'data loss',
+        'write outside',
+        'read outside',
+        'hang',
+        'crash',
+        'memory',
+        'accepted though wrong',
+        'internal error',
+        'left behind',
+        'terminal',
+        'stray files',
+        'user mistake',
+      ]),
+    );
   });
 });

@@ -22,7 +22,8 @@ const dir = scratch();
 const size = (p: string) => statSync(p).size;
 
 function transposed(bytes: Uint8Array, rows: number, cols: number): Uint8Array {
-  const src = new Float32Array(Uint8Array.from(bytes).buffer), out = new Float32Array(rows * cols);
+  const src = new Float32Array(Uint8Array.from(bytes).buffer),
+    out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c]!;
   return new Uint8Array(out.buffer);
 }
@@ -32,7 +33,23 @@ function int64s(values: number[]): TensorProto {
 }
 
 function constant(name: string, values: number[]): NodeProto {
-  return { ...makeNode('Constant', [], [name], `${name}_node`), attribute: [{ name: 'value', t: int64s(values), type: 4, floats: [], ints: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] }] };
+  return {
+    ...makeNode('Constant', [], [name], `${name}_node`),
+    attribute: [
+      {
+        name: 'value',
+        t: int64s(values),
+        type: 4,
+        floats: [],
+        ints: [],
+        strings: [],
+        tensors: [],
+        graphs: [],
+        type_protos: [],
+        sparse_tensors: [],
+      },
+    ],
+  };
 }
 
 /**
@@ -59,10 +76,15 @@ function exporterCopy(path: string): { path: string; transposed: number; renamed
     const [k, n] = w.dims.map(toNumber) as [number, number];
     w.raw_data = transposed(tensorBytes(w), k, n);
     w.dims = [n, k];
-    const x = node.input[0]!, y = node.output[0]!, p = `t${i}`;
+    const x = node.input[0]!,
+      y = node.output[0]!,
+      p = `t${i}`;
     const replacement: NodeProto[] = [
       makeNode('Shape', [x], [`${p}_shape`], `${p}_Shape`),
-      constant(`${p}_starts`, [0]), constant(`${p}_ends`, [-1]), constant(`${p}_n`, [n]), constant(`${p}_flat`, [-1, k]),
+      constant(`${p}_starts`, [0]),
+      constant(`${p}_ends`, [-1]),
+      constant(`${p}_n`, [n]),
+      constant(`${p}_flat`, [-1, k]),
       makeNode('Slice', [`${p}_shape`, `${p}_starts`, `${p}_ends`], [`${p}_lead`], `${p}_Slice`),
       makeNode('Concat', [`${p}_lead`, `${p}_n`], [`${p}_outshape`], `${p}_Concat`, [intAttribute('axis', 0)]),
       makeNode('Reshape', [x, `${p}_flat`], [`${p}_x2`], `${p}_Reshape_in`),
@@ -107,7 +129,12 @@ function largeInitializers(model: Model, threshold = 1024): Map<string, number> 
 function content(path: string): string {
   const model = readModel(path);
   const g = model.graph;
-  const inits = g.initializer.map((t) => ({ name: t.name, dtype: t.data_type, dims: t.dims.map(toNumber), sha: createHash('sha256').update(tensorBytes(t)).digest('hex') }));
+  const inits = g.initializer.map((t) => ({
+    name: t.name,
+    dtype: t.data_type,
+    dims: t.dims.map(toNumber),
+    sha: createHash('sha256').update(tensorBytes(t)).digest('hex'),
+  }));
   return JSON.stringify({ nodes: g.node, inputs: g.input, outputs: g.output, inits, opset: model.proto.opset_import });
 }
 
@@ -148,22 +175,29 @@ describe('compress A B -o DIR --share dedup', () => {
     await expectBitIdentical(pair.a, join(out, 'lm.onnx'), CHARLM_DATA);
     await expectBitIdentical(pair.b, join(out, 'lm-exported.onnx'), CHARLM_DATA);
     // The terminal report: each model's own, then the totals.
-    const md = join(dir, 'pair.md'), json = join(dir, 'pair.json');
+    const md = join(dir, 'pair.md'),
+      json = join(dir, 'pair.json');
     const text = cli(['compress', pair.a, pair.b, '-o', join(dir, 'pair-text'), '--share', 'dedup', '--report', md, '--report', json]);
     expect(text.code, text.stderr).toBe(0);
-    expect(readFileSync(md, 'utf8')).toMatch(/### onnxpress compress: 2 models[\s\S]*\| \*\*total\*\* \|[\s\S]*### onnxpress compress: `.*lm-exported\.onnx`/);
+    expect(readFileSync(md, 'utf8')).toMatch(
+      /### onnxpress compress: 2 models[\s\S]*\| \*\*total\*\* \|[\s\S]*### onnxpress compress: `.*lm-exported\.onnx`/,
+    );
     expect((JSON.parse(readFileSync(json, 'utf8')) as MultiJson).total.sharedTensors).toBe(large.size);
     expect(text.stdout).toMatch(/all 2 models/);
     expect(text.stdout).toMatch(/stored once for several models: \d+ tensors/);
   }, 120_000);
 
-  for (const order of [['--quantize', 'int8', '--share', 'dedup'], ['--share', 'dedup', '--quantize', 'int8']]) {
+  for (const order of [
+    ['--quantize', 'int8', '--share', 'dedup'],
+    ['--share', 'dedup', '--quantize', 'int8'],
+  ]) {
     it(`with ${order.join(' ')}: each weight stored once, outputs as separate compression gives`, async () => {
       const tag = order[1]!.replace(/\W/g, '') + order[0]!.replace(/\W/g, '');
       const out = join(dir, `q-${tag}`);
       const r = cli(['compress', pair.a, pair.b, '-o', out, ...order, '--json']);
       expect(r.code, r.stderr).toBe(0);
-      const sepA = join(dir, `sep-${tag}-a.onnx`), sepB = join(dir, `sep-${tag}-b.onnx`);
+      const sepA = join(dir, `sep-${tag}-a.onnx`),
+        sepB = join(dir, `sep-${tag}-b.onnx`);
       expect(cli(['compress', pair.a, '-o', sepA, ...order]).code).toBe(0);
       expect(cli(['compress', pair.b, '-o', sepB, ...order]).code).toBe(0);
       // One model's quantized weights: the large initializers of the separately compressed lm.onnx.
@@ -210,7 +244,10 @@ describe('compress A B -o DIR --share dedup', () => {
     const report = JSON.parse(r.stdout) as MultiJson;
     expect(report.total.sharedTensors).toBe(0);
     expect(report.total.sharedBytes).toBe(0);
-    for (const [input, data] of [[pair.a, CHARLM_DATA], [mlp, MLP_DATA]] as const) {
+    for (const [input, data] of [
+      [pair.a, CHARLM_DATA],
+      [mlp, MLP_DATA],
+    ] as const) {
       const name = input.split('/').pop()!;
       const separate = join(dir, `disjoint-sep-${name}`);
       expect(cli(['compress', input, '-o', separate, '--share', 'dedup']).code).toBe(0);
@@ -231,14 +268,19 @@ describe('compress A B -o DIR --share dedup', () => {
   // near:tolerance=1 groups 18 weights in each file (6 groups in the char LM, 5 in the copy, whose
   // Gemm readers are another role than its MatMul ones): the representatives both files hold, and
   // the weights left alone, are stored once (0.58 measured).
-  for (const [spec, bound] of [['cluster:k=16', 0.6], ['near', 0.55], ['near:tolerance=1', 0.6]] as const) {
+  for (const [spec, bound] of [
+    ['cluster:k=16', 0.6],
+    ['near', 0.55],
+    ['near:tolerance=1', 0.6],
+  ] as const) {
     it(`--share ${spec}: the pair's weights stored once, each output bit-identical to the file compressed alone`, async () => {
       const tag = spec.replace(/\W/g, '');
       const out = join(dir, `any-${tag}`);
       const r = cli(['compress', pair.a, pair.b, '-o', out, '--share', spec, '--json']);
       expect(r.code, r.stderr).toBe(0);
       expect(readdirSync(out).sort()).toEqual(['lm-exported.onnx', 'lm.onnx', 'shared.data']);
-      const sepA = join(dir, `any-sep-${tag}-a.onnx`), sepB = join(dir, `any-sep-${tag}-b.onnx`);
+      const sepA = join(dir, `any-sep-${tag}-a.onnx`),
+        sepB = join(dir, `any-sep-${tag}-b.onnx`);
       expect(cli(['compress', pair.a, '-o', sepA, '--share', spec]).code).toBe(0);
       expect(cli(['compress', pair.b, '-o', sepB, '--share', spec]).code).toBe(0);
       const separate = size(sepA) + size(sepB);
@@ -261,18 +303,23 @@ describe('compress A B -o DIR --share dedup', () => {
   // Streaming (issue 22): the step that makes the tensors (int8 here, also before a trailing dedup)
   // hands each to the shared file as it is made. Against the same run storing every tensor after the
   // passes (settle: false, the way before), the models and the stored byte strings are the same.
-  for (const order of [['quantize', 'int8', 'share', 'dedup'], ['share', 'dedup', 'quantize', 'int8']]) {
+  for (const order of [
+    ['quantize', 'int8', 'share', 'dedup'],
+    ['share', 'dedup', 'quantize', 'int8'],
+  ]) {
     it(`settles ${order[0]} ${order[1]} → ${order[2]} ${order[3]} into the shared file as made: the same models as storing after the passes`, async () => {
       const { compressMany } = await import('../../src/pipeline/compress-many.js');
       const { parseStep } = await import('../../src/pipeline/registry.js');
       const tag = `${order[1]}-${order[3]}`;
       const steps = () => [parseStep(order[0]!, order[1]!), parseStep(order[2]!, order[3]!)];
-      const after = join(dir, `after-${tag}`), streamed = join(dir, `streamed-${tag}`);
+      const after = join(dir, `after-${tag}`),
+        streamed = join(dir, `streamed-${tag}`);
       const a = await compressMany([pair.a, pair.b], after, { steps: steps(), settle: false });
       const s = await compressMany([pair.a, pair.b], streamed, { steps: steps() });
       expect(a.shared!.totals.settled).toBe(0);
       expect(s.shared!.totals.settled).toBeGreaterThan(10);
-      const { settled: _a, ...totalsAfter } = a.shared!.totals, { settled: _s, ...totalsStreamed } = s.shared!.totals;
+      const { settled: _a, ...totalsAfter } = a.shared!.totals,
+        { settled: _s, ...totalsStreamed } = s.shared!.totals;
       expect(totalsStreamed).toEqual(totalsAfter);
       expect(s.models.map((m) => m.shared)).toEqual(a.models.map((m) => m.shared));
       // Each stored byte string once in both files; only their order (and the padding between them) may differ.
@@ -298,7 +345,9 @@ describe('compress A B -o DIR --share dedup', () => {
     const out = join(dir, 'from-ext');
     const r = cli(['compress', join(ext, 'lm.onnx'), join(ext, 'lm-exported.onnx'), '-o', out, '--share', 'dedup', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(size(join(out, 'shared.data'))).toBeLessThan(0.55 * (size(join(ext, 'lm.onnx.data')) + size(join(ext, 'lm-exported.onnx.data'))));
+    expect(size(join(out, 'shared.data'))).toBeLessThan(
+      0.55 * (size(join(ext, 'lm.onnx.data')) + size(join(ext, 'lm-exported.onnx.data'))),
+    );
     await expectBitIdentical(pair.b, join(out, 'lm-exported.onnx'), CHARLM_DATA);
     const plain = join(dir, 'no-share');
     const p = cli(['compress', join(ext, 'lm.onnx'), join(ext, 'lm-exported.onnx'), '-o', plain, '--quantize', 'int8']);
@@ -319,8 +368,23 @@ describe('compress A B -o DIR --share dedup', () => {
 
   it('--eval evaluates each model against its own original, data by file name', () => {
     const out = join(dir, 'eval');
-    const r = cli(['compress', pair.a, pair.b, '-o', out, '--share', 'dedup', '--eval', '--runs', '0', '--json',
-      '--data', `lm.onnx=${CHARLM_DATA}`, '--data', `lm-exported=${CHARLM_DATA}`]);
+    const r = cli([
+      'compress',
+      pair.a,
+      pair.b,
+      '-o',
+      out,
+      '--share',
+      'dedup',
+      '--eval',
+      '--runs',
+      '0',
+      '--json',
+      '--data',
+      `lm.onnx=${CHARLM_DATA}`,
+      '--data',
+      `lm-exported=${CHARLM_DATA}`,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { models: { accuracy: { cosine?: { min: number } } & Record<string, unknown> }[] };
     expect(report.models).toHaveLength(2);
@@ -328,7 +392,20 @@ describe('compress A B -o DIR --share dedup', () => {
     // One --data for models with different inputs is ambiguous.
     const mlp = join(dir, 'in', 'mlp.onnx');
     if (!existsSync(mlp)) copyFileSync(fixture('mlp', 'model.onnx'), mlp);
-    const amb = cli(['compress', pair.a, mlp, '-o', join(dir, 'eval-amb'), '--share', 'dedup', '--eval', '--runs', '0', '--data', CHARLM_DATA]);
+    const amb = cli([
+      'compress',
+      pair.a,
+      mlp,
+      '-o',
+      join(dir, 'eval-amb'),
+      '--share',
+      'dedup',
+      '--eval',
+      '--runs',
+      '0',
+      '--data',
+      CHARLM_DATA,
+    ]);
     expect(amb.code).toBe(2);
     expect(amb.stderr).toMatch(/ambiguous/);
     expect(existsSync(join(dir, 'eval-amb'))).toBe(false);
@@ -378,7 +455,10 @@ describe('compress A B -o DIR: bad input', () => {
     writeFileSync(bad, Buffer.from('this is not a model at all, just text'.repeat(10)));
     const existing = join(dir, 'fail-existing');
     mkdirSync(existing);
-    for (const passes of [['--share', 'dedup'], ['--quantize', 'int8']]) {
+    for (const passes of [
+      ['--share', 'dedup'],
+      ['--quantize', 'int8'],
+    ]) {
       const r = cli(['compress', pair.a, bad, '-o', existing, ...passes]);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toMatch(/^onnxpress: /);
@@ -395,7 +475,10 @@ describe('inspect A B', () => {
   it('counts the initializers the files hold in common, exact and transposed', () => {
     const r = cli(['inspect', pair.a, pair.b, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { models: unknown[]; across: { tensors: number; transposed: { tensors: number; bytes: number } } };
+    const report = JSON.parse(r.stdout) as {
+      models: unknown[];
+      across: { tensors: number; transposed: { tensors: number; bytes: number } };
+    };
     expect(report.models).toHaveLength(2);
     // Every initializer of the char LM (all distinct) is in the copy: renamed, or stored transposed.
     const distinct = new Set(readModel(CHARLM).graph.initializer.map((t) => createHash('sha256').update(tensorBytes(t)).digest('hex')));

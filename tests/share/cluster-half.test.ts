@@ -9,10 +9,27 @@ import { cli, fixture, scratch } from '../helpers.js';
 
 const dir = scratch();
 
-interface Report { tensors: { name: string; dtypeBefore: string; relRmsError?: number }[]; accuracy: { fidelity: Record<string, { cosine: number }> } }
+interface Report {
+  tensors: { name: string; dtypeBefore: string; relRmsError?: number }[];
+  accuracy: { fidelity: Record<string, { cosine: number }> };
+}
 
 function cluster(input: string, out: string): Report {
-  const r = cli(['compress', input, '-o', out, '--force', '--share', 'cluster:min-size=16', '--eval', '--data', fixture('repeated', 'test_data_set_0'), '--runs', '0', '--json']);
+  const r = cli([
+    'compress',
+    input,
+    '-o',
+    out,
+    '--force',
+    '--share',
+    'cluster:min-size=16',
+    '--eval',
+    '--data',
+    fixture('repeated', 'test_data_set_0'),
+    '--runs',
+    '0',
+    '--json',
+  ]);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Report;
 }

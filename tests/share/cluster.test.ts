@@ -51,19 +51,37 @@ describe('share cluster', () => {
   // conv2 has 144 values, so its codebooks would outweigh the weight: skipped with the sizes.
   it('per channel: one codebook per output channel; skips a tensor clustering would not shrink', async () => {
     const out = join(dir, 'digits-channel-16.onnx');
-    const { result, evaluation, output } = await compressAndEvaluate(DIGITS, out, [['share', 'cluster:k=16,granularity=channel']], digitsData);
+    const { result, evaluation, output } = await compressAndEvaluate(
+      DIGITS,
+      out,
+      [['share', 'cluster:k=16,granularity=channel']],
+      digitsData,
+    );
     expect(bytesOf(out)).toBeLessThan(31000);
     expect(evaluation.accuracy.drop).toBeLessThanOrEqual(0.003);
     expect(evaluation.accuracy.fidelity.logits!.cosine).toBeGreaterThan(0.999);
-    expect(result.passes[0]!.tensors.find((t) => t.name === 'fc1.weight')!.form).toBe('Gather uint4 codes, per-channel (axis 0), 64×16 codebook');
+    expect(result.passes[0]!.tensors.find((t) => t.name === 'fc1.weight')!.form).toBe(
+      'Gather uint4 codes, per-channel (axis 0), 64×16 codebook',
+    );
     const original = readModel(DIGITS);
     const fc1 = floatValues(original.graph.initializer.find((t) => t.name === 'fc1.weight')!);
     const after = gathered(output, 'fc1.weight');
-    expect(result.passes[0]!.tensors.find((t) => t.name === 'fc1.weight')!.relRmsError).toBeCloseTo(weightError(fc1, after).relRmsError, 12);
+    expect(result.passes[0]!.tensors.find((t) => t.name === 'fc1.weight')!.relRmsError).toBeCloseTo(
+      weightError(fc1, after).relRmsError,
+      12,
+    );
     for (let row = 0; row < 64; row++) expect(new Set(after.subarray(row * 512, (row + 1) * 512)).size).toBeLessThanOrEqual(16);
 
-    const big = await compressAndEvaluate(DIGITS, join(dir, 'digits-channel-256.onnx'), [['share', 'cluster:k=256,granularity=channel']], digitsData);
-    expect(big.result.passes[0]!.skipped).toContainEqual({ name: 'conv2.weight', reason: expect.stringMatching(/^clustering would not make it smaller \(184\d\d → 23\d\d\d bytes in the file\)$/) });
+    const big = await compressAndEvaluate(
+      DIGITS,
+      join(dir, 'digits-channel-256.onnx'),
+      [['share', 'cluster:k=256,granularity=channel']],
+      digitsData,
+    );
+    expect(big.result.passes[0]!.skipped).toContainEqual({
+      name: 'conv2.weight',
+      reason: expect.stringMatching(/^clustering would not make it smaller \(184\d\d → 23\d\d\d bytes in the file\)$/),
+    });
     expect(big.result.passes[0]!.tensors.map((t) => t.name)).toEqual(['fc1.weight']);
   });
 
@@ -75,7 +93,12 @@ describe('share cluster', () => {
     setFloats(fc1, values);
     const pruned = save(model, join(dir, 'pruned.onnx'));
     for (const spec of ['cluster:k=16', 'cluster:k=256', 'cluster:k=16,granularity=channel']) {
-      const { output, result } = await compressAndEvaluate(pruned, join(dir, `pruned-${spec.replace(/[:=,]/g, '_')}.onnx`), [['share', spec]], digitsData);
+      const { output, result } = await compressAndEvaluate(
+        pruned,
+        join(dir, `pruned-${spec.replace(/[:=,]/g, '_')}.onnx`),
+        [['share', spec]],
+        digitsData,
+      );
       const after = gathered(output, 'fc1.weight');
       for (let i = 0; i < values.length; i += 2) expect(after[i], spec).toBe(0);
       expect(result.passes[0]!.tensors.find((t) => t.name === 'fc1.weight')!.sparsity).toBeGreaterThanOrEqual(0.5);
@@ -87,7 +110,10 @@ describe('share cluster', () => {
     const model = readModel(DIGITS);
     const fc1 = model.graph.initializer.find((t) => t.name === 'fc1.weight')!;
     const step = 2 ** -6;
-    setFloats(fc1, floatValues(fc1).map((x) => Math.min(7, Math.max(-8, Math.round(x / step))) * step));
+    setFloats(
+      fc1,
+      floatValues(fc1).map((x) => Math.min(7, Math.max(-8, Math.round(x / step))) * step),
+    );
     const input = save(model, join(dir, 'lattice.onnx'));
     const out = join(dir, 'lattice-clustered.onnx');
     const { result, output } = await compressAndEvaluate(input, out, [['share', 'cluster:k=16,include=fc1.weight']], digitsData);
@@ -98,7 +124,12 @@ describe('share cluster', () => {
     // The 8-bit form gives the same values, checked here from the stored codes.
     const wide = await compressAndEvaluate(input, join(dir, 'lattice-8.onnx'), [['share', 'cluster:k=64,include=fc1.weight']], digitsData);
     expect(wide.result.passes[0]!.tensors[0]!.form).toBe('DequantizeLinear uint8 per-tensor (evenly spaced centroids)');
-    expect(weightError(floatValues(readModel(input).graph.initializer.find((t) => t.name === 'fc1.weight')!), dequantized(wide.output, 'fc1.weight')).maxAbsError).toBe(0);
+    expect(
+      weightError(
+        floatValues(readModel(input).graph.initializer.find((t) => t.name === 'fc1.weight')!),
+        dequantized(wide.output, 'fc1.weight'),
+      ).maxAbsError,
+    ).toBe(0);
     await expectBitIdentical(input, out, digitsData.data);
   });
 
@@ -106,7 +137,22 @@ describe('share cluster', () => {
     const model = readModel(DIGITS);
     const fc1 = model.graph.initializer.find((t) => t.name === 'fc1.weight')!;
     model.graph.initializer = model.graph.initializer.filter((t) => t !== fc1);
-    model.graph.node.unshift(makeNode('Constant', [], ['fc1.weight'], 'fc1/Constant', [{ name: 'value', t: fc1, type: AttributeType.TENSOR, floats: [], ints: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] }]));
+    model.graph.node.unshift(
+      makeNode('Constant', [], ['fc1.weight'], 'fc1/Constant', [
+        {
+          name: 'value',
+          t: fc1,
+          type: AttributeType.TENSOR,
+          floats: [],
+          ints: [],
+          strings: [],
+          tensors: [],
+          graphs: [],
+          type_protos: [],
+          sparse_tensors: [],
+        },
+      ]),
+    );
     const input = save(model, join(dir, 'constant-fc1.onnx'));
     const out = join(dir, 'constant-fc1-clustered.onnx');
     const { result, output } = await compressAndEvaluate(input, out, [['share', 'cluster:k=16']], digitsData);
@@ -118,7 +164,8 @@ describe('share cluster', () => {
   });
 
   it('gives byte-identical output for the same seed', async () => {
-    const a = join(dir, 'seed-a.onnx'), b = join(dir, 'seed-b.onnx');
+    const a = join(dir, 'seed-a.onnx'),
+      b = join(dir, 'seed-b.onnx');
     await compressAndEvaluate(DIGITS, a, [['share', 'cluster:k=16']], digitsData);
     await compressAndEvaluate(DIGITS, b, [['share', 'cluster:k=16']], digitsData);
     expect(Buffer.compare(readFileSync(a), readFileSync(b))).toBe(0);
@@ -133,7 +180,9 @@ describe('share cluster', () => {
     ['cluster:k=256', 710000, 0.001],
   ] as const)('char LM, %s: size and perplexity as measured', async (spec, maxBytes, maxIncrease) => {
     const out = join(dir, `charlm-${spec.replace(/[:=,]/g, '_')}.onnx`);
-    const { result, evaluation } = await compressAndEvaluate(fixture('charlm', 'model.onnx'), out, [['share', spec]], { data: fixture('charlm', 'test_data_set_0') });
+    const { result, evaluation } = await compressAndEvaluate(fixture('charlm', 'model.onnx'), out, [['share', spec]], {
+      data: fixture('charlm', 'test_data_set_0'),
+    });
     expect(result.passes[0]!.tensors).toHaveLength(21);
     expect(bytesOf(out)).toBeLessThan(maxBytes);
     expect(evaluation.accuracy.metric).toBe('perplexity');
@@ -159,10 +208,13 @@ describe('the reconstruction error measured with the clusters', () => {
 });
 
 describe('cluster on worker threads', () => {
-  it.each([['cluster:k=16'], ['cluster:k=8,granularity=channel']])('gives byte-identical outputs with 1 and 2 threads (%s), eager and lazy reads', async (spec) => {
-    for (const read of [undefined, LAZY_READ]) {
-      const passes = await expectSameForThreads(fixture('charlm', 'model.onnx'), 'share', spec, read);
-      expect(passes[0]!.tensors.length).toBeGreaterThan(0);
-    }
-  });
+  it.each([['cluster:k=16'], ['cluster:k=8,granularity=channel']])(
+    'gives byte-identical outputs with 1 and 2 threads (%s), eager and lazy reads',
+    async (spec) => {
+      for (const read of [undefined, LAZY_READ]) {
+        const passes = await expectSameForThreads(fixture('charlm', 'model.onnx'), 'share', spec, read);
+        expect(passes[0]!.tensors.length).toBeGreaterThan(0);
+      }
+    },
+  );
 });

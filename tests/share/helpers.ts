@@ -61,7 +61,8 @@ export function gathered(model: Model, name: string): Float32Array {
   const init = (n: string) => graph.initializer.find((t) => t.name === n)!;
   const gather = producer(name);
   const book = tensorValues(init(gather.input[0]!)) as Float32Array;
-  let offsets: Int32Array | undefined, offsetDims: number[] = [];
+  let offsets: Int32Array | undefined,
+    offsetDims: number[] = [];
   let cast = producer(gather.input[1]!);
   if (cast.op_type === 'Add') {
     const o = init(cast.input[1]!);
@@ -73,9 +74,8 @@ export function gathered(model: Model, name: string): Float32Array {
   const dims = codesTensor.dims.map(Number);
   const n = dims.reduce((a, b) => a * b, 1);
   const packed = tensorValues(codesTensor) as Uint8Array;
-  const codes = codesTensor.data_type === DataType.UINT4
-    ? Uint8Array.from({ length: n }, (_, i) => (packed[i >> 1]! >> ((i & 1) * 4)) & 0x0f)
-    : packed;
+  const codes =
+    codesTensor.data_type === DataType.UINT4 ? Uint8Array.from({ length: n }, (_, i) => (packed[i >> 1]! >> ((i & 1) * 4)) & 0x0f) : packed;
   const out = new Float32Array(n);
   const axis = offsetDims.findIndex((d) => d > 1);
   const inner = axis < 0 ? 1 : dims.slice(axis + 1).reduce((a, b) => a * b, 1);

@@ -27,14 +27,17 @@ function nearCopies(relative: number, name: string, zeroEvery = 0): string {
     const scale = relative * rms(base);
     for (let b = 1; b < 4; b++) {
       const n = noise(base.length, 100 * b + (w === 'W1' ? 1 : 2));
-      setFloats(init(`block${b}.${w}`), base.map((x, i) => (x === 0 ? 0 : x + scale * n[i]!)));
+      setFloats(
+        init(`block${b}.${w}`),
+        base.map((x, i) => (x === 0 ? 0 : x + scale * n[i]!)),
+      );
     }
   }
   return save(model, join(dir, name));
 }
 
 describe('share near', () => {
-  it('shares near-duplicate blocks within the tolerance and reports each member\'s error', async () => {
+  it("shares near-duplicate blocks within the tolerance and reports each member's error", async () => {
     const input = nearCopies(0.002, 'near-0.002.onnx');
     const out = join(dir, 'near-0.002-shared.onnx');
     const { result, evaluation, output } = await compressAndEvaluate(input, out, [['share', 'near:tolerance=0.01']], repeatedData);
@@ -50,7 +53,9 @@ describe('share near', () => {
       expect(t.details!.kind).toBe('mean');
     }
     expect(summary!.notes.filter((n) => n.startsWith('group '))).toHaveLength(2);
-    expect(summary!.notes[1]).toMatch(/^group 1 \(64×128 matmul:block#\/fc#\/MatMul\): mean shared by 4; relative error block0\.W1 0\.000\d, block1\.W1 0\.00\d\d/);
+    expect(summary!.notes[1]).toMatch(
+      /^group 1 \(64×128 matmul:block#\/fc#\/MatMul\): mean shared by 4; relative error block0\.W1 0\.000\d, block1\.W1 0\.00\d\d/,
+    );
     expect(bytesOf(out)).toBeLessThan(bytesOf(input) - 6 * 32768 + 1000);
     expect(output.graph.initializer.filter((t) => t.dims.length === 2)).toHaveLength(3);
     expect(evaluation.accuracy.fidelity.logits!.cosine).toBeGreaterThan(0.99999);
@@ -61,10 +66,12 @@ describe('share near', () => {
     // Below the copies' differences, nothing is shared, and the notes say how close they came.
     const tight = await compressAndEvaluate(input, join(dir, 'near-tight.onnx'), [['share', 'near:tolerance=0.0005']], repeatedData);
     expect(tight.result.passes[0]!.tensors).toHaveLength(0);
-    expect(tight.result.passes[0]!.notes.join('\n')).toMatch(/64×128 matmul:block#\/fc#\/MatMul: 4 tensors, none shared \(the closest pair would get a relative error of 0\.00\d+, above the tolerance 0\.0005\)/);
+    expect(tight.result.passes[0]!.notes.join('\n')).toMatch(
+      /64×128 matmul:block#\/fc#\/MatMul: 4 tensors, none shared \(the closest pair would get a relative error of 0\.00\d+, above the tolerance 0\.0005\)/,
+    );
   });
 
-  it('keeps an exact copy\'s member as the shared tensor, so the outputs stay bit-identical', async () => {
+  it("keeps an exact copy's member as the shared tensor, so the outputs stay bit-identical", async () => {
     const out = join(dir, 'near-exact.onnx');
     const { result } = await compressAndEvaluate(REPEATED, out, [['share', 'near']], repeatedData);
     for (const t of result.passes[0]!.tensors) {
@@ -77,19 +84,34 @@ describe('share near', () => {
 
   it('representative=member keeps the member with least error; representative=mean the mean', async () => {
     const input = nearCopies(0.002, 'near-rep.onnx');
-    const member = await compressAndEvaluate(input, join(dir, 'near-member.onnx'), [['share', 'near:tolerance=0.01,representative=member']], repeatedData);
+    const member = await compressAndEvaluate(
+      input,
+      join(dir, 'near-member.onnx'),
+      [['share', 'near:tolerance=0.01,representative=member']],
+      repeatedData,
+    );
     const rows = member.result.passes[0]!.tensors;
     expect(rows.every((t) => t.details!.kind === 'member')).toBe(true);
     expect(rows.filter((t) => t.relRmsError === 0)).toHaveLength(2);
     // The mean spreads the error: its sum of squares is smaller, which is why 'best' picks it.
-    const mean = await compressAndEvaluate(input, join(dir, 'near-mean.onnx'), [['share', 'near:tolerance=0.01,representative=mean']], repeatedData);
+    const mean = await compressAndEvaluate(
+      input,
+      join(dir, 'near-mean.onnx'),
+      [['share', 'near:tolerance=0.01,representative=mean']],
+      repeatedData,
+    );
     const sumSq = (r: typeof rows) => r.reduce((s, t) => s + t.relRmsError! ** 2, 0);
     expect(sumSq(mean.result.passes[0]!.tensors)).toBeLessThan(sumSq(rows));
   });
 
   it('keeps pruned zeros: positions zero in the members stay zero in the shared mean', async () => {
     const input = nearCopies(0.002, 'near-pruned.onnx', 2);
-    const { result, output } = await compressAndEvaluate(input, join(dir, 'near-pruned-shared.onnx'), [['share', 'near:tolerance=0.01,representative=mean']], repeatedData);
+    const { result, output } = await compressAndEvaluate(
+      input,
+      join(dir, 'near-pruned-shared.onnx'),
+      [['share', 'near:tolerance=0.01,representative=mean']],
+      repeatedData,
+    );
     const shared = output.graph.initializer.find((t) => t.name === 'block0.W1_shared')!;
     const values = floatValues(shared);
     for (let i = 0; i < values.length; i += 2) expect(values[i]).toBe(0);

@@ -203,9 +203,29 @@ export const FONTS = {
 /** One line of text rendered black on white at `height` pixels high; its width follows the text, squashed to `maxWidth` where wider. */
 export function textLine(text, font, height, maxWidth = Infinity) {
   need('convert', 'apt-get install -y imagemagick');
-  const args = ['-background', 'white', '-fill', 'black', '-font', font, '-pointsize', String(2 * height), `label:${text}`, '-trim', '-bordercolor', 'white',
-    '-border', '6', '-resize', `x${height}`];
-  let [width] = execFileSync('convert', [...args, '-format', '%w %h', 'info:'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim().split(' ').map(Number);
+  const args = [
+    '-background',
+    'white',
+    '-fill',
+    'black',
+    '-font',
+    font,
+    '-pointsize',
+    String(2 * height),
+    `label:${text}`,
+    '-trim',
+    '-bordercolor',
+    'white',
+    '-border',
+    '6',
+    '-resize',
+    `x${height}`,
+  ];
+  let [width] = execFileSync('convert', [...args, '-format', '%w %h', 'info:'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    .toString()
+    .trim()
+    .split(' ')
+    .map(Number);
   if (width > maxWidth) {
     args.push('-resize', `${maxWidth}x${height}!`);
     width = maxWidth;

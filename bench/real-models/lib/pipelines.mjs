@@ -131,7 +131,8 @@ export function lineBatch(lines, height, width) {
     const w = Math.min(width, line.width);
     for (let c = 0; c < 3; c++) {
       for (let y = 0; y < height; y++) {
-        for (let x = 0; x < w; x++) data[((i * 3 + c) * height + y) * width + x] = (line.rgb[(y * line.width + x) * 3 + (2 - c)] / 255 - 0.5) / 0.5;
+        for (let x = 0; x < w; x++)
+          data[((i * 3 + c) * height + y) * width + x] = (line.rgb[(y * line.width + x) * 3 + (2 - c)] / 255 - 0.5) / 0.5;
       }
     }
   });

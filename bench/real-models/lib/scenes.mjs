@@ -37,15 +37,53 @@ export function rotated(line) {
   return { ...line, rgb };
 }
 
-const PARAGRAPH = 'Quarterly report. Revenue grew 12% to $4.2 million, driven by new customers in Europe and Asia. '
-  + 'Operating costs were flat. The board approved the 2027 budget on 14 March; the next meeting is on 2 June at 10:00.';
+const PARAGRAPH =
+  'Quarterly report. Revenue grew 12% to $4.2 million, driven by new customers in Europe and Asia. ' +
+  'Operating costs were flat. The board approved the 2027 budget on 14 March; the next meeting is on 2 June at 10:00.';
 
 /** The detector's images, each in its own size (sides multiples of 32, as PaddleOCR resizes them). */
 export function detImages(mediaDir) {
-  const doc = magickRgb(['-background', 'white', '-fill', 'black', '-font', FONTS.serif, '-pointsize', '20', '-size', '560x', `caption:${PARAGRAPH}`,
-    '-gravity', 'center', '-extent', '640x352'], 640, 352);
-  const sign = magickRgb([photo(mediaDir, 'coffee.png'), '-font', FONTS.bold, '-pointsize', '40', '-fill', 'white', '-undercolor', '#00000080',
-    '-annotate', '+40+70', 'CAFE  OPEN 7-19', '-resize', '608x416!'], 608, 416);
+  const doc = magickRgb(
+    [
+      '-background',
+      'white',
+      '-fill',
+      'black',
+      '-font',
+      FONTS.serif,
+      '-pointsize',
+      '20',
+      '-size',
+      '560x',
+      `caption:${PARAGRAPH}`,
+      '-gravity',
+      'center',
+      '-extent',
+      '640x352',
+    ],
+    640,
+    352,
+  );
+  const sign = magickRgb(
+    [
+      photo(mediaDir, 'coffee.png'),
+      '-font',
+      FONTS.bold,
+      '-pointsize',
+      '40',
+      '-fill',
+      'white',
+      '-undercolor',
+      '#00000080',
+      '-annotate',
+      '+40+70',
+      'CAFE  OPEN 7-19',
+      '-resize',
+      '608x416!',
+    ],
+    608,
+    416,
+  );
   return [
     { name: 'rendered document', width: 640, height: 352, rgb: doc },
     { name: 'scanned page (skimage page.png)', width: 384, height: 192, rgb: imageRgb(photo(mediaDir, 'page.png'), 384, 192) },
@@ -57,5 +95,8 @@ export const ISNET_SIZE = 1024;
 
 /** Background removal's photos at IS-Net's 1024 × 1024 (stretched, as @imgly resizes them). */
 export function isnetPhotos(mediaDir) {
-  return ['astronaut.png', 'chelsea.png', 'coffee.png'].map((name) => ({ name, rgb: imageRgb(photo(mediaDir, name), ISNET_SIZE, ISNET_SIZE) }));
+  return ['astronaut.png', 'chelsea.png', 'coffee.png'].map((name) => ({
+    name,
+    rgb: imageRgb(photo(mediaDir, name), ISNET_SIZE, ISNET_SIZE),
+  }));
 }

@@ -107,10 +107,11 @@ async function top1(ctx, original, compressed, entry) {
     };
   }
   const sets = readTestDataSets(ctx.dataDir);
-  const rows = async (path) => (await runSets(path, sets)).flatMap((t) => {
-    const [n, k] = t.dims;
-    return Array.from({ length: n }, (_, i) => argmax(t.data.subarray(i * k, (i + 1) * k)));
-  });
+  const rows = async (path) =>
+    (await runSets(path, sets)).flatMap((t) => {
+      const [n, k] = t.dims;
+      return Array.from({ length: n }, (_, i) => argmax(t.data.subarray(i * k, (i + 1) * k)));
+    });
   const a = await rows(original);
   const b = await rows(compressed);
   const truth = a.map((_, i) => (i < a.length / 2 ? 0 : 1));
@@ -125,7 +126,8 @@ async function top1(ctx, original, compressed, entry) {
 async function ctc(ctx, original, compressed) {
   const sets = readTestDataSets(ctx.dataDir);
   const keys = ctx.ocrKeys();
-  const read = async (path) => (await runSets(path, sets)).flatMap((t) => ctcDecode(t.data, t.dims).map((ids) => ids.map((k) => keys[k - 1] ?? ' ').join('')));
+  const read = async (path) =>
+    (await runSets(path, sets)).flatMap((t) => ctcDecode(t.data, t.dims).map((ids) => ids.map((k) => keys[k - 1] ?? ' ').join('')));
   const a = await read(original);
   const b = await read(compressed);
   const changed = a.filter((s, i) => s !== b[i]);
@@ -163,4 +165,3 @@ async function mask(ctx, original, compressed, entry) {
 }
 
 export const TASKS = { vad, wake, 'wake-front': wakeFront, top1, ctc, mask };
-

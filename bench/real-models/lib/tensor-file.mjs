@@ -25,7 +25,16 @@ export function encodeTensor({ name, dims, data }) {
   if (!(data instanceof Float32Array) && type !== INT64) throw new Error(`${name}: only float32 and int64 are written`);
   const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const nameBytes = new TextEncoder().encode(name);
-  const head = [...dims.flatMap((d) => [0x08, ...varint(d)]), 0x10, type, 0x42, ...varint(nameBytes.length), ...nameBytes, 0x4a, ...varint(raw.length)];
+  const head = [
+    ...dims.flatMap((d) => [0x08, ...varint(d)]),
+    0x10,
+    type,
+    0x42,
+    ...varint(nameBytes.length),
+    ...nameBytes,
+    0x4a,
+    ...varint(raw.length),
+  ];
   const out = new Uint8Array(head.length + raw.length);
   out.set(head);
   out.set(raw, head.length);
@@ -80,12 +89,18 @@ export function writeTestDataSets(dir, batches) {
 
 /** Reads them back: a list of batches, each a map from input name to { dims, data }. */
 export function readTestDataSets(dir) {
-  const sets = readdirSync(dir).filter((f) => /^test_data_set_\d+$/.test(f)).sort((a, b) => Number(a.split('_').pop()) - Number(b.split('_').pop()));
+  const sets = readdirSync(dir)
+    .filter((f) => /^test_data_set_\d+$/.test(f))
+    .sort((a, b) => Number(a.split('_').pop()) - Number(b.split('_').pop()));
   return sets.map((set) => {
-    const files = readdirSync(join(dir, set)).filter((f) => /^input_\d+\.pb$/.test(f)).sort();
-    return Object.fromEntries(files.map((f) => {
-      const t = decodeTensor(readFileSync(join(dir, set, f)));
-      return [t.name, t];
-    }));
+    const files = readdirSync(join(dir, set))
+      .filter((f) => /^input_\d+\.pb$/.test(f))
+      .sort();
+    return Object.fromEntries(
+      files.map((f) => {
+        const t = decodeTensor(readFileSync(join(dir, set, f)));
+        return [t.name, t];
+      }),
+    );
   });
 }

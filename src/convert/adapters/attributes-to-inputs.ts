@@ -36,9 +36,12 @@ function trimInputs(ctx: AdapterContext): void {
 }
 
 export const clip11: Adapter = {
-  op: 'Clip', version: 11, how: 'min/max attributes to inputs',
+  op: 'Clip',
+  version: 11,
+  how: 'min/max attributes to inputs',
   apply(ctx) {
-    const min = attribute(ctx.node, 'min'), max = attribute(ctx.node, 'max');
+    const min = attribute(ctx.node, 'min'),
+      max = attribute(ctx.node, 'max');
     if (min || max) {
       const type = floatTypeOf(ctx, ctx.node.input[0]!);
       if (typeof type === 'string') return { refused: type };
@@ -52,7 +55,9 @@ export const clip11: Adapter = {
 };
 
 export const pad11: Adapter = {
-  op: 'Pad', version: 11, how: 'pads/value attributes to inputs',
+  op: 'Pad',
+  version: 11,
+  how: 'pads/value attributes to inputs',
   apply(ctx) {
     const pads = attribute(ctx.node, 'pads');
     if (!pads) return { refused: "it has no 'pads' attribute" };
@@ -71,7 +76,9 @@ export const pad11: Adapter = {
 };
 
 export const slice10: Adapter = {
-  op: 'Slice', version: 10, how: 'starts/ends/axes attributes to inputs',
+  op: 'Slice',
+  version: 10,
+  how: 'starts/ends/axes attributes to inputs',
   apply(ctx) {
     if (!attribute(ctx.node, 'starts') || !attribute(ctx.node, 'ends')) return { refused: "it lacks 'starts' or 'ends'" };
     ctx.node.input.length = 1;
@@ -82,7 +89,9 @@ export const slice10: Adapter = {
 };
 
 export const topk10: Adapter = {
-  op: 'TopK', version: 10, how: 'k attribute to input',
+  op: 'TopK',
+  version: 10,
+  how: 'k attribute to input',
   apply(ctx) {
     const k = removeAttribute(ctx.node, 'k');
     if (!k || k.i === undefined) return { refused: "it has no 'k' attribute" };
@@ -94,7 +103,9 @@ export const topk10: Adapter = {
 /** Reductions whose axes attribute became an input (ReduceSum at 13, the others at 18). */
 function reduceAxes(op: string, version: number): Adapter {
   return {
-    op, version, how: 'axes attribute to input',
+    op,
+    version,
+    how: 'axes attribute to input',
     apply(ctx) {
       ctx.node.input.length = 1;
       if (!intsToInput(ctx, 'axes', 1)) return { how: 'no axes (all reduced): unchanged' };
@@ -103,11 +114,22 @@ function reduceAxes(op: string, version: number): Adapter {
 }
 
 export const reduceSum13 = reduceAxes('ReduceSum', 13);
-export const reduce18 = ['ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceMax', 'ReduceMean', 'ReduceMin', 'ReduceProd', 'ReduceSumSquare']
-  .map((op) => reduceAxes(op, 18));
+export const reduce18 = [
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceMax',
+  'ReduceMean',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceSumSquare',
+].map((op) => reduceAxes(op, 18));
 
 export const split13: Adapter = {
-  op: 'Split', version: 13, how: 'split attribute to input',
+  op: 'Split',
+  version: 13,
+  how: 'split attribute to input',
   apply(ctx) {
     ctx.node.input.length = 1;
     if (!intsToInput(ctx, 'split', 1)) return { how: 'equal parts: unchanged' };
@@ -115,7 +137,9 @@ export const split13: Adapter = {
 };
 
 export const split18: Adapter = {
-  op: 'Split', version: 18, how: 'equal parts: num_outputs attribute set',
+  op: 'Split',
+  version: 18,
+  how: 'equal parts: num_outputs attribute set',
   apply(ctx) {
     if (ctx.node.input[1]) return { how: 'split input given: unchanged' };
     // Split-13 without 'split' made as many equal parts as it has outputs; 18 wants num_outputs.
@@ -125,7 +149,9 @@ export const split18: Adapter = {
 
 function axesToInput(op: string): Adapter {
   return {
-    op, version: 13, how: 'axes attribute to input',
+    op,
+    version: 13,
+    how: 'axes attribute to input',
     apply(ctx) {
       ctx.node.input.length = 1;
       if (!intsToInput(ctx, 'axes', 1)) {
@@ -140,7 +166,9 @@ export const squeeze13 = axesToInput('Squeeze');
 export const unsqueeze13 = axesToInput('Unsqueeze');
 
 export const dropout12: Adapter = {
-  op: 'Dropout', version: 12, how: 'ratio attribute to input',
+  op: 'Dropout',
+  version: 12,
+  how: 'ratio attribute to input',
   apply(ctx) {
     const ratio = removeAttribute(ctx.node, 'ratio');
     ctx.node.input.length = 1;
@@ -150,7 +178,9 @@ export const dropout12: Adapter = {
 };
 
 export const upsample9: Adapter = {
-  op: 'Upsample', version: 9, how: 'scales attribute to input',
+  op: 'Upsample',
+  version: 9,
+  how: 'scales attribute to input',
   apply(ctx) {
     const scales = removeAttribute(ctx.node, 'scales');
     if (!scales) return { refused: "it has no 'scales' attribute" };

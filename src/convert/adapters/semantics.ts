@@ -12,7 +12,9 @@ import { DataType } from '../../ir/onnx.js';
  */
 function coerced(op: string): Adapter {
   return {
-    op, version: 13, how: 'old 2-D coercion kept with Flatten+Reshape',
+    op,
+    version: 13,
+    how: 'old 2-D coercion kept with Flatten+Reshape',
     apply(ctx) {
       const node = ctx.node;
       const axis = intOf(attribute(node, 'axis')) ?? 1;
@@ -23,7 +25,9 @@ function coerced(op: string): Adapter {
         return { how: 'axis is the last: made explicit' };
       }
       const base = node.output[0] || node.name || op;
-      const shape = ctx.fresh(`${base}_shape`), flat = ctx.fresh(`${base}_2d`), out2d = ctx.fresh(`${base}_${op}_2d`);
+      const shape = ctx.fresh(`${base}_shape`),
+        flat = ctx.fresh(`${base}_2d`),
+        out2d = ctx.fresh(`${base}_${op}_2d`);
       ctx.insertBefore(makeNode('Shape', [x], [shape], ctx.fresh(`${base}_Shape`)));
       const flatten = makeNode('Flatten', [x], [flat], ctx.fresh(`${base}_Flatten`));
       setIntAttribute(flatten, 'axis', axis);
@@ -43,7 +47,9 @@ export const logSoftmax13 = coerced('LogSoftmax');
 export const hardmax13 = coerced('Hardmax');
 
 export const upsample10: Adapter = {
-  op: 'Upsample', version: 10, how: 'replaced by Resize (same inputs and meaning)',
+  op: 'Upsample',
+  version: 10,
+  how: 'replaced by Resize (same inputs and meaning)',
   apply(ctx) {
     // Upsample-9 and Resize-10 take the same inputs (X, scales) and attribute (mode) with the same meaning.
     const mode = stringOf(attribute(ctx.node, 'mode')) ?? 'nearest';
@@ -53,7 +59,9 @@ export const upsample10: Adapter = {
 };
 
 export const resize11: Adapter = {
-  op: 'Resize', version: 11, how: 'roi input added, asymmetric coordinates and floor rounding made explicit',
+  op: 'Resize',
+  version: 11,
+  how: 'roi input added, asymmetric coordinates and floor rounding made explicit',
   apply(ctx) {
     const node = ctx.node;
     const mode = stringOf(attribute(node, 'mode')) ?? 'nearest';
@@ -67,7 +75,9 @@ export const resize11: Adapter = {
 };
 
 export const batchNormalization9: Adapter = {
-  op: 'BatchNormalization', version: 9, how: "'spatial' attribute dropped",
+  op: 'BatchNormalization',
+  version: 9,
+  how: "'spatial' attribute dropped",
   apply(ctx) {
     const spatial = intOf(attribute(ctx.node, 'spatial')) ?? 1;
     if (spatial !== 1) return { refused: 'spatial=0 (per-activation statistics) has no equivalent at opset 9' };
@@ -76,7 +86,9 @@ export const batchNormalization9: Adapter = {
 };
 
 export const batchNormalization14: Adapter = {
-  op: 'BatchNormalization', version: 14, how: 'inference form: unchanged',
+  op: 'BatchNormalization',
+  version: 14,
+  how: 'inference form: unchanged',
   apply(ctx) {
     // 14 added training_mode (default 0, inference), where the optional training outputs must be absent;
     // unread ones are dropped, read ones refused (they mean something else now).
@@ -90,7 +102,9 @@ export const batchNormalization14: Adapter = {
 };
 
 export const dropout10: Adapter = {
-  op: 'Dropout', version: 10, how: 'unchanged',
+  op: 'Dropout',
+  version: 10,
+  how: 'unchanged',
   apply(ctx) {
     const mask = ctx.node.output[1];
     if (mask === undefined || mask === '') return;
@@ -102,21 +116,27 @@ export const dropout10: Adapter = {
 };
 
 export const scatter11: Adapter = {
-  op: 'Scatter', version: 11, how: 'replaced by ScatterElements (same meaning)',
+  op: 'Scatter',
+  version: 11,
+  how: 'replaced by ScatterElements (same meaning)',
   apply(ctx) {
     ctx.node.op_type = 'ScatterElements';
   },
 };
 
 export const roiAlign16: Adapter = {
-  op: 'RoiAlign', version: 16, how: "coordinate_transformation_mode='output_half_pixel' (the old behaviour) made explicit",
+  op: 'RoiAlign',
+  version: 16,
+  how: "coordinate_transformation_mode='output_half_pixel' (the old behaviour) made explicit",
   apply(ctx) {
     setStringAttribute(ctx.node, 'coordinate_transformation_mode', 'output_half_pixel');
   },
 };
 
 export const gridSample20: Adapter = {
-  op: 'GridSample', version: 20, how: 'mode renamed (bilinear→linear, bicubic→cubic)',
+  op: 'GridSample',
+  version: 20,
+  how: 'mode renamed (bilinear→linear, bicubic→cubic)',
   apply(ctx) {
     const mode = stringOf(attribute(ctx.node, 'mode')) ?? 'bilinear';
     const renamed: Record<string, string> = { bilinear: 'linear', bicubic: 'cubic', nearest: 'nearest' };
@@ -126,7 +146,9 @@ export const gridSample20: Adapter = {
 };
 
 export const dft20: Adapter = {
-  op: 'DFT', version: 20, how: 'axis attribute to input',
+  op: 'DFT',
+  version: 20,
+  how: 'axis attribute to input',
   apply(ctx) {
     // DFT-17's axis attribute (default 1) counts from the front as 20's axis input does; 20's default is -2.
     const axis = removeAttribute(ctx.node, 'axis');
@@ -138,17 +160,22 @@ export const dft20: Adapter = {
 };
 
 export const convTranspose11: Adapter = {
-  op: 'ConvTranspose', version: 11, how: 'unchanged (explicit pads)',
+  op: 'ConvTranspose',
+  version: 11,
+  how: 'unchanged (explicit pads)',
   apply(ctx) {
     // 11 rewrote how SAME_UPPER/SAME_LOWER split an odd total padding; explicit pads mean the same.
     const autoPad = stringOf(attribute(ctx.node, 'auto_pad')) ?? 'NOTSET';
-    if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return { refused: `auto_pad=${autoPad}, whose padding split was redefined at 11` };
+    if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER')
+      return { refused: `auto_pad=${autoPad}, whose padding split was redefined at 11` };
     return { how: 'unchanged' };
   },
 };
 
 export const groupNormalization21: Adapter = {
-  op: 'GroupNormalization', version: 21, how: 'per-group scale and bias repeated per channel',
+  op: 'GroupNormalization',
+  version: 21,
+  how: 'per-group scale and bias repeated per channel',
   apply(ctx) {
     // 18 took one scale and bias per group, 21 one per channel: each group's value is repeated over
     // its C/num_groups channels (groups are contiguous), with C read from the input's shape.
@@ -172,7 +199,9 @@ export const groupNormalization21: Adapter = {
     const one = ctx.constant('axis1', DataType.INT64, [1], [1]);
     const flat = ctx.constant('flat', DataType.INT64, [1], [-1]);
     const repeat = (name: string, what: string) => {
-      const col = ctx.fresh(`${name}_column`), wide = ctx.fresh(`${name}_by_group`), out = ctx.fresh(`${name}_per_channel`);
+      const col = ctx.fresh(`${name}_column`),
+        wide = ctx.fresh(`${name}_by_group`),
+        out = ctx.fresh(`${name}_per_channel`);
       ctx.insertBefore(makeNode('Unsqueeze', [name, one], [col], ctx.fresh(`${base}_${what}_Unsqueeze`)));
       ctx.insertBefore(makeNode('Expand', [col, grid], [wide], ctx.fresh(`${base}_${what}_Expand`)));
       ctx.insertBefore(makeNode('Reshape', [wide, flat], [out], ctx.fresh(`${base}_${what}_Reshape`)));
