@@ -160,7 +160,10 @@ async function evaluateIn(
         ? synthesizedHint(refModel, options)
         : 'the inputs came from --data: give inputs of the shapes the model needs';
     const evaluation = await measure(ort, refSession, cmpSession, data, options, hint);
-    if (options.nodeErrors) evaluation.nodes = await nodeErrors(ort, refModel, cmpModel, data.batches[0]!, hint);
+    // The reference as it is on disk: a `reference` given here may be the model the passes just changed
+    // (compress hands over its in-memory model for the inputs' metadata), not the original's values.
+    if (options.nodeErrors)
+      evaluation.nodes = await nodeErrors(ort, reference ? readModel(referencePath) : refModel, cmpModel, data.batches[0]!, hint);
     return evaluation;
   } finally {
     ort.close();
