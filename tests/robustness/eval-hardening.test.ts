@@ -165,7 +165,7 @@ describe('telemetry', () => {
     });
     expect(r.status, r.stderr).toBe(0);
     // The library's in-process runtime (what the tests use) too.
-    const script = `import('${join(ROOT, 'dist', 'report', 'runtime.js')}').then((m) => m.createSession('${DIGITS}'))`;
+    const script = `import('${join(ROOT, 'dist', 'runtime', 'ort.js')}').then((m) => m.createSession('${DIGITS}'))`;
     const p = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
     expect(p.status, p.stderr).toBe(0);
     expect(readdirSync(home)).toEqual([]);
