@@ -1,121 +1,9 @@
 // What can be known of values without ONNX's shape inference: element types and ranks from the
 // declared inputs, outputs, value_info, initializers and Constant nodes, carried forward through
 // ops whose output has their first input's type (and rank, for elementwise ops).
-import { DataType, type GraphProto, type NodeProto, type ValueInfoProto } from '../ir/onnx.js';
-import { constantTensor, toNumber } from '../ir/tensor.js';
-
-/** Ops whose first output has the element type of input 0 (or of the input named). */
-const SAME_TYPE = new Set([
-  'Abs',
-  'Acos',
-  'Acosh',
-  'Add',
-  'Asin',
-  'Asinh',
-  'Atan',
-  'Atanh',
-  'AveragePool',
-  'BatchNormalization',
-  'Ceil',
-  'Celu',
-  'Clip',
-  'Compress',
-  'Concat',
-  'Conv',
-  'ConvTranspose',
-  'Cos',
-  'Cosh',
-  'CumSum',
-  'DepthToSpace',
-  'Div',
-  'Dropout',
-  'Einsum',
-  'Elu',
-  'Erf',
-  'Exp',
-  'Expand',
-  'Flatten',
-  'Floor',
-  'Gather',
-  'GatherElements',
-  'GatherND',
-  'Gelu',
-  'Gemm',
-  'GlobalAveragePool',
-  'GlobalLpPool',
-  'GlobalMaxPool',
-  'GroupNormalization',
-  'HardSigmoid',
-  'HardSwish',
-  'Hardmax',
-  'Identity',
-  'InstanceNormalization',
-  'LRN',
-  'LayerNormalization',
-  'LeakyRelu',
-  'Log',
-  'LogSoftmax',
-  'LpNormalization',
-  'LpPool',
-  'MatMul',
-  'Max',
-  'MaxPool',
-  'Mean',
-  'MeanVarianceNormalization',
-  'Min',
-  'Mish',
-  'Mod',
-  'Mul',
-  'Neg',
-  'PRelu',
-  'Pad',
-  'Pow',
-  'Range',
-  'Reciprocal',
-  'ReduceL1',
-  'ReduceL2',
-  'ReduceLogSum',
-  'ReduceLogSumExp',
-  'ReduceMax',
-  'ReduceMean',
-  'ReduceMin',
-  'ReduceProd',
-  'ReduceSum',
-  'ReduceSumSquare',
-  'Relu',
-  'Reshape',
-  'Resize',
-  'ReverseSequence',
-  'Round',
-  'Scatter',
-  'ScatterElements',
-  'ScatterND',
-  'Selu',
-  'Shrink',
-  'Sigmoid',
-  'Sign',
-  'Sin',
-  'Sinh',
-  'Slice',
-  'Softmax',
-  'Softplus',
-  'Softsign',
-  'SpaceToDepth',
-  'Split',
-  'Sqrt',
-  'Squeeze',
-  'Sub',
-  'Sum',
-  'Tan',
-  'Tanh',
-  'ThresholdedRelu',
-  'Tile',
-  'TopK',
-  'Transpose',
-  'Trilu',
-  'Unsqueeze',
-  'Upsample',
-]);
+import { outputElementTypes } from '../ir/elem-types.js';
+import type { GraphProto, NodeProto, ValueInfoProto } from '../ir/onnx.js';
+import { constantTensor } from '../ir/tensor.js';
 
 /** Ops whose first output has the shape (so the rank) of input 0. */
 const SAME_RANK = new Set([
@@ -177,14 +65,6 @@ const SAME_RANK = new Set([
   'Tile',
 ]);
 
-const INT64_OUT = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin', 'NonMaxSuppression']);
-const INT32_OUT = new Set(['MatMulInteger', 'ConvInteger']);
-/** Ops whose every output has the element type of input 0 (recurrent layers). */
-const ALL_OUTPUTS_SAME = new Set(['LSTM', 'GRU', 'RNN']);
-/** Ops whose output type is given by a 'dtype' attribute (default float). */
-const DTYPE_ATTR = new Set(['RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'EyeLike', 'Bernoulli']);
-const BOOL_OUT = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
-
 export class ValueFacts {
   private readonly types = new Map<string, number>();
   private readonly ranks = new Map<string, number>();
@@ -232,50 +112,17 @@ export class ValueFacts {
       const op = node.op_type ?? '';
       const out = node.output[0];
       if (!out) continue;
-      const set = (name: string, type: number | undefined) => {
-        if (type && !this.types.has(name)) this.types.set(name, type);
-      };
+      // Element types by the one set of rules (ir/elem-types.ts); what is declared stays.
+      const types = outputElementTypes(node, (name) => this.type(name));
+      for (const [i, name] of node.output.entries()) {
+        const type = types[i];
+        if (name && type && !this.types.has(name)) this.types.set(name, type);
+      }
       if (op === 'Constant') {
         const t = constantTensor(node);
-        if (t) {
-          set(out, t.data_type);
-          this.ranks.set(out, t.dims.length);
-        }
+        if (t) this.ranks.set(out, t.dims.length);
         continue;
       }
-      if (op === 'Cast') {
-        const to = node.attribute.find((a) => a.name === 'to');
-        if (to?.i !== undefined) set(out, toNumber(to.i));
-      } else if (INT64_OUT.has(op)) set(out, DataType.INT64);
-      else if (INT32_OUT.has(op)) set(out, DataType.INT32);
-      else if (ALL_OUTPUTS_SAME.has(op)) {
-        const t = this.type(node.input[0] ?? '');
-        for (const o of node.output) if (o) set(o, t);
-      } else if (op === 'RoiAlign' || op === 'MaxRoiPool') set(out, this.type(node.input[0] ?? ''));
-      else if (op === 'DequantizeLinear') set(out, this.type(node.input[1] ?? ''));
-      else if (op === 'OneHot') set(out, this.type(node.input[2] ?? ''));
-      else if (op === 'ConstantOfShape') {
-        const value = node.attribute.find((a) => a.name === 'value');
-        set(out, value?.t?.data_type ?? DataType.FLOAT);
-      } else if (DTYPE_ATTR.has(op)) {
-        const dtype = node.attribute.find((a) => a.name === 'dtype');
-        // RandomNormal/RandomUniform default to float; the others to their input's type.
-        set(
-          out,
-          dtype?.i !== undefined
-            ? toNumber(dtype.i)
-            : op === 'RandomNormal' || op === 'RandomUniform'
-              ? DataType.FLOAT
-              : this.type(node.input[0] ?? ''),
-        );
-      } else if (BOOL_OUT.has(op)) set(out, DataType.BOOL);
-      else if (op === 'Where') set(out, this.type(node.input[1] ?? ''));
-      else if (SAME_TYPE.has(op)) {
-        const t = this.type(node.input[0] ?? '');
-        set(out, t);
-        if (op === 'Split') for (const o of node.output) if (o) set(o, t);
-      }
-      if (op === 'TopK' && node.output[1]) set(node.output[1], DataType.INT64);
       if (SAME_RANK.has(op) && !this.ranks.has(out)) {
         const r = this.rank(node.input[0] ?? '');
         if (r !== undefined) this.ranks.set(out, r);
