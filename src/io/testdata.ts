@@ -5,21 +5,11 @@ import { InputError } from '../errors.js';
 import { DecodeError, decode } from './codec.js';
 import { DATA_FILE_LIMIT, insideDataFolder, readInput, realFolder } from './input-path.js';
 import { DataType, TENSOR_LOCATION_EXTERNAL, type TensorProto } from '../ir/onnx.js';
-import { tensorValues, numElements, toNumber } from '../ir/tensor.js';
+import { tensorValues, numElements, toNumber, type Typed } from '../ir/tensor.js';
 import { tensorSizeProblem } from '../ir/validate.js';
 
-export type ArrayData =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array
-  | string[];
+/** A run-time array's values: a tensor's typed array, or strings. */
+export type ArrayData = Typed | string[];
 
 /** A named array of values: what models read and write at run time. */
 export interface NamedArray {

@@ -81,7 +81,8 @@ export function tensorBytes(t: TensorProto): Uint8Array {
   return typedFieldBytes(t);
 }
 
-type Typed =
+/** The typed arrays a tensor's values come in (float16/bfloat16 as Uint16 bits, sub-byte types packed in Uint8). */
+export type Typed =
   | Float32Array
   | Float64Array
   | Int8Array
