@@ -11,7 +11,7 @@ import { elementTypes } from '../ir/elem-types.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassSummary } from '../pass/pass.js';
 import { optionFilter } from '../pass/select.js';
-import { calibrationProblem } from './calibrate.js';
+import { calibrationProblem } from '../runtime/calibrate.js';
 import { HalfConversions, WEIGHT_ONLY_MIN_ELEMENTS, applyHalf, planHalf, type HalfType } from './half-convert.js';
 import { measureHalf } from './half-check.js';
 import { uncheckable } from './probe.js';

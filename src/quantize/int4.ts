@@ -2,7 +2,7 @@
 // block (and a zero point when asymmetric). MatMul weights become ONNX Runtime's
 // com.microsoft.MatMulNBits (its fast CPU path); other weights (Gemm, Conv, Gather, or a MatMul
 // weight also read by other ops) become opset-21 DequantizeLinear on INT4/UINT4 with block_size.
-import { calibrationProblem } from './calibrate.js';
+import { calibrationProblem } from '../runtime/calibrate.js';
 import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
 import { ModelEditor } from '../ir/editor.js';

@@ -3,7 +3,7 @@
 // DequantizeLinear node recreates the float weight, and ONNX Runtime runs the model unchanged
 // otherwise) or dynamic (the MatMul computes in integers: see ./dynamic.ts). `mode` picks the form:
 // weight, dynamic, or auto (the default), which gives each op the form measured fastest for it.
-import { calibrationProblem } from './calibrate.js';
+import { calibrationProblem } from '../runtime/calibrate.js';
 import { DataType } from '../ir/onnx.js';
 import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';

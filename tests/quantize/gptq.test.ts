@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inverseCholeskyUpper } from '../../src/quantize/gptq.js';
+import { inverseCholeskyUpper } from '../../src/kernels/cholesky.js';
 import { fixture, scratch } from '../helpers.js';
 import { charlmCalibrationSet, compressAndEvaluate } from './helpers.js';
 

@@ -1,16 +1,18 @@
 // Calibration: what a layer's inputs look like on real data. The model is run in ONNX Runtime with
 // the chosen layers' inputs exposed as extra outputs, and for each the Gram matrix XᵀX over all rows
 // is accumulated: the curvature of the layer's output error, which GPTQ uses to decide how the
-// rounding error of one input feature is compensated by the weights of the others.
+// rounding error of one input feature is compensated by the weights of the others, and the pruning
+// passes use to score and update weights (Wanda, SparseGPT). Here, below the pass folders, so that
+// quantize/ and prune/ share it.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelProto } from '../ir/onnx.js';
 import { writeModel } from '../io/write.js';
 import { Model } from '../ir/model.js';
-import { loadEvalData } from '../runtime/data.js';
-import { OrtProcess } from '../runtime/client.js';
-import { checkFeeds } from '../runtime/feeds.js';
+import { loadEvalData } from './data.js';
+import { OrtProcess } from './client.js';
+import { checkFeeds } from './feeds.js';
 
 export interface Calibration {
   /** XᵀX (K×K, row-major) of each requested value, whose last axis has K features. */
