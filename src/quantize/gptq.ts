@@ -127,7 +127,7 @@ export async function planGptq(model: Model, weights: Weight[], dataPath: string
   const eligible = weights.filter((w) => gptqEligible(model, w));
   const calibration = await calibrate(
     model,
-    eligible.flatMap((w) => w.uses.map((u) => u.node.input[0]!)),
+    { grams: eligible.flatMap((w) => w.uses.map((u) => ({ name: u.node.input[0]!, k: Number(w.tensor.dims[0]) }))) },
     dataPath,
   );
   const factors = new Map<Weight, Float64Array>();

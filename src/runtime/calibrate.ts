@@ -7,77 +7,152 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ModelProto } from '../ir/onnx.js';
+import type { ModelProto, NodeProto, TensorProto } from '../ir/onnx.js';
+import { intAttribute, intsAttribute, makeNode } from '../ir/build.js';
+import { NameAllocator } from '../ir/names.js';
+import { makeTensor } from '../ir/tensor.js';
 import { writeModel } from '../io/write.js';
 import { Model } from '../ir/model.js';
 import { loadEvalData } from './data.js';
 import { OrtProcess } from './client.js';
 import { checkFeeds } from './feeds.js';
 
+/** XᵀX (K×K, row-major, both triangles) of one value, over all its rows in the calibration data. */
+export interface Gram {
+  k: number;
+  matrix: Float64Array;
+  rows: number;
+}
+
+/** Σ x² per feature of one value (the squared L2 norm of each input feature's activations). */
+export interface FeatureNorms {
+  k: number;
+  sumSq: Float64Array;
+  rows: number;
+}
+
+/** A value of the main graph whose last axis holds `k` features: the input of a layer whose weight has K = k. */
+export interface GramRequest {
+  name: string;
+  k: number;
+}
+
 export interface Calibration {
-  /** XᵀX (K×K, row-major) of each requested value, whose last axis has K features. */
-  gram: Map<string, { k: number; matrix: Float64Array; rows: number }>;
+  gram: Map<string, Gram>;
+  norms: Map<string, FeatureNorms>;
   samples: number;
   source: string;
 }
 
-/** Accumulates XᵀX of rows of length k into `g` (upper triangle; mirrored by the caller). */
-function addGram(g: Float64Array, x: Float32Array, k: number): void {
-  const rows = x.length / k;
-  for (let r = 0; r < rows; r++) {
-    const base = r * k;
-    for (let i = 0; i < k; i++) {
-      const xi = x[base + i]!;
-      if (xi === 0) continue;
-      const gi = i * k;
-      for (let j = i; j < k; j++) g[gi + j]! += xi * x[base + j]!;
-    }
+const DOUBLE = 11;
+const INT64 = 7;
+
+/**
+ * Adds to the probe, for each value, XᵀX computed by ONNX Runtime (the value as rows of k features,
+ * in double precision, then one matrix product) and the value's shape as rows: every layer's Gram
+ * matrix comes out of the same run, and only K×K numbers per layer cross to this process instead of
+ * every activation.
+ */
+function gramNodes(model: Model, requests: GramRequest[]) {
+  const names = new NameAllocator(model);
+  const nodes: NodeProto[] = [];
+  const initializers: TensorProto[] = [];
+  const outputs = new Map<string, { gram: string; shape: string }>();
+  for (const { name, k } of requests) {
+    const shape = names.fresh(`${name}_gram_shape`);
+    initializers.push(makeTensor(shape, INT64, [2], new Uint8Array(BigInt64Array.of(-1n, BigInt(k)).buffer)));
+    const [rows, cast, transposed, gram, rowsShape] = ['rows', 'double', 'transposed', 'gram', 'rows_shape'].map((s) =>
+      names.fresh(`${name}_${s}`),
+    ) as [string, string, string, string, string];
+    nodes.push(
+      makeNode('Reshape', [name, shape], [rows], names.fresh(`${name}_gram_reshape`)),
+      makeNode('Cast', [rows], [cast], names.fresh(`${name}_gram_cast`), [intAttribute('to', DOUBLE)]),
+      makeNode('Transpose', [cast], [transposed], names.fresh(`${name}_gram_transpose`), [intsAttribute('perm', [1, 0])]),
+      makeNode('MatMul', [transposed, cast], [gram], names.fresh(`${name}_gram_matmul`)),
+      makeNode('Shape', [rows], [rowsShape], names.fresh(`${name}_gram_rows`)),
+    );
+    outputs.set(name, { gram, shape: rowsShape });
+  }
+  return { nodes, initializers, outputs };
+}
+
+/** Adds Σ x² per feature of rows of length k to `sumSq`. */
+function addSquares(sumSq: Float64Array, x: ArrayLike<number>, k: number): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    sumSq[i % k]! += v * v;
   }
 }
 
-/** Runs `model` on the calibration data and returns XᵀX for each named value of the main graph. */
-export async function calibrate(model: Model, names: string[], dataPath: string): Promise<Calibration> {
+/**
+ * Runs `model` once over the calibration data, in one ONNX Runtime session for all layers (never a
+ * run per layer), and returns XᵀX for each value in `grams` and the feature norms of each value in
+ * `norms` (which needs only the activations, not a K×K product).
+ */
+export async function calibrate(
+  model: Model,
+  requests: { grams?: GramRequest[]; norms?: string[] },
+  dataPath: string,
+): Promise<Calibration> {
   const graph = model.graph;
+  const gramRequests = [...new Map((requests.grams ?? []).map((r) => [r.name, r])).values()];
+  const normNames = [...new Set(requests.norms ?? [])];
+  const added = gramNodes(model, gramRequests);
   const existing = new Set(graph.output.map((o) => o.name));
-  const wanted = [...new Set(names)];
-  const extra = wanted.filter((n) => !existing.has(n));
+  const extra = [...normNames.filter((n) => !existing.has(n)), ...[...added.outputs.values()].flatMap((o) => [o.gram, o.shape])];
   const proto: ModelProto = {
     ...model.proto,
-    graph: { ...graph, output: [...graph.output, ...extra.map((name) => ({ name, metadata_props: [] }))] },
+    graph: {
+      ...graph,
+      node: [...graph.node, ...added.nodes],
+      initializer: [...graph.initializer, ...added.initializers],
+      output: [...graph.output, ...extra.map((name) => ({ name, metadata_props: [] }))],
+    },
   };
   const probe = new Model(proto, model.source);
   const dir = mkdtempSync(join(tmpdir(), 'onnxpress-calibrate-'));
   // In a child process, as evaluation: a model that crashes ONNX Runtime fails in one line. No time
   // budget: --eval-timeout does not reach here, and a large calibration set may rightly take long.
-  // The child starts now, while the probe is written; its messages cost little beside accumulating
-  // the activations' Gram matrices here (bench/RESULTS.md, §"ONNX Runtime in a child process: what
-  // it costs").
+  // The child starts now, while the probe is written.
   const ort = new OrtProcess(Infinity);
   ort.prestart();
   try {
-    const path = join(dir, 'probe.onnx');
-    writeModel(probe, path);
     const label = model.source?.given ?? 'the model';
+    // The data is read and checked against the model's inputs before anything else: a mismatch is
+    // one line naming the input, before the probe is written or ONNX Runtime started.
     const data = loadEvalData(model, { data: dataPath });
     for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
+    const path = join(dir, 'probe.onnx');
+    writeModel(probe, path);
     const session = await ort.load(path, label);
-    const gram = new Map<string, { k: number; matrix: Float64Array; rows: number }>();
+    const gram = new Map<string, Gram>();
+    const norms = new Map<string, FeatureNorms>();
     for (const batch of data.batches) {
-      const outputs = await ort.run(session, batch.inputs);
-      for (const name of wanted) {
-        const out = outputs.find((o) => o.name === name);
-        if (!out || !(out.data instanceof Float32Array)) continue;
+      const outputs = new Map((await ort.run(session, batch.inputs)).map((o) => [o.name, o]));
+      for (const { name, k } of gramRequests) {
+        const names = added.outputs.get(name)!;
+        const g = outputs.get(names.gram)?.data;
+        const shape = outputs.get(names.shape)?.data;
+        if (!(g instanceof Float64Array) || !(shape instanceof BigInt64Array)) continue;
+        const entry = gram.get(name);
+        if (!entry) gram.set(name, { k, matrix: g, rows: Number(shape[0]) });
+        else {
+          for (let i = 0; i < g.length; i++) entry.matrix[i]! += g[i]!;
+          entry.rows += Number(shape[0]);
+        }
+      }
+      for (const name of normNames) {
+        const out = outputs.get(name);
+        if (!out || !(out.data instanceof Float32Array || out.data instanceof Float64Array)) continue;
         const k = out.dims[out.dims.length - 1]!;
-        let entry = gram.get(name);
-        if (!entry) gram.set(name, (entry = { k, matrix: new Float64Array(k * k), rows: 0 }));
-        addGram(entry.matrix, out.data, k);
+        let entry = norms.get(name);
+        if (!entry) norms.set(name, (entry = { k, sumSq: new Float64Array(k), rows: 0 }));
+        if (entry.k !== k) continue;
+        addSquares(entry.sumSq, out.data, k);
         entry.rows += out.data.length / k;
       }
     }
-    for (const { k, matrix } of gram.values()) {
-      for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) matrix[i * k + j] = matrix[j * k + i]!;
-    }
-    return { gram, samples: data.samples, source: data.source };
+    return { gram, norms, samples: data.samples, source: data.source };
   } finally {
     ort.close();
     rmSync(dir, { recursive: true, force: true });
