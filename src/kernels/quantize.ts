@@ -122,7 +122,7 @@ export interface GroupParams {
 /**
  * Scale and zero point for a group with the given range. Symmetric: zero point 0 and ±max|x| maps to
  * ±(range.max) (for 8 bits the most negative code is unused, as ONNX Runtime's symmetric int8 kernels
- * expect; 4-bit ranges use it, see IntRange.fullSymmetric).
+ * expect; 4-bit ranges use it, see IntRange.fullSymmetric); an unsigned range puts its middle code at 0.
  * Asymmetric: the range always includes 0, so 0.0 is exactly representable (pruned zeros stay zero).
  */
 export function groupParams(min: number, max: number, range: IntRange, symmetric: boolean): GroupParams {
@@ -133,7 +133,9 @@ export function groupParams(min: number, max: number, range: IntRange, symmetric
   }
   if (symmetric) {
     const absMax = Math.max(Math.abs(min), Math.abs(max));
-    const scale = Math.fround(absMax / range.max);
+    // Signed codes: ±max around 0. Unsigned codes: [−absMax, absMax] over the whole code range around
+    // the middle code (uint8: scale 2·absMax/255, zero point 128, as ONNX Runtime's compute_scale_zp).
+    const scale = Math.fround(range.min < 0 ? absMax / range.max : (2 * absMax) / (range.max - range.min));
     const zero = range.min < 0 ? 0 : Math.round((range.min + range.max + 1) / 2);
     return { scale: scale > 0 ? scale : 1, zeroPoint: zero };
   }
