@@ -1,60 +1,22 @@
 // How a calibrated activation range is chosen from what was seen: the extremes (minmax), a
-// percentile of the values, or the clipping threshold whose 8-bit distribution is closest to the
-// values' own by KL divergence (entropy, as TensorRT and ONNX Runtime do it). The statistics stream:
-// a running min/max per value, then a histogram over [−A, A] (A = the largest magnitude seen), so
-// that memory holds a few thousand counts per value, never the activations themselves.
+// percentile of the values, the clipping threshold whose 8-bit distribution is closest to the
+// values' own by KL divergence (entropy, as TensorRT and ONNX Runtime do it), or the range whose
+// 8-bit grid gives the least mean squared error (mse, as NNCF's and PyTorch's histogram observers).
+// The statistics stream (kernels/activation-stats.ts): a running min/max per value, then a histogram
+// over [−A, A] (A = the largest magnitude seen), so that memory holds a few thousand counts per
+// value, never the activations themselves.
+import { addToHistogram, HISTOGRAM_BINS, type Extremes } from '../kernels/activation-stats.js';
+import { groupParams, type IntRange } from '../kernels/quantize.js';
 
-/** Bins of a value's histogram over [−A, A]: 2048 on each side of zero, as TensorRT's calibrator uses. */
-export const HISTOGRAM_BINS = 4096;
-
-export interface Extremes {
-  min: number;
-  max: number;
-  /** Finite elements seen. */
-  count: number;
-}
-
-export function emptyExtremes(): Extremes {
-  return { min: Infinity, max: -Infinity, count: 0 };
-}
-
-/** Adds the finite values of `data` to `e` (an attention mask's −∞ is not part of any range). */
-export function addExtremes(e: Extremes, data: Float32Array): void {
-  let min = e.min,
-    max = e.max,
-    count = 0;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    if (v - v !== 0) continue;
-    if (v < min) min = v;
-    if (v > max) max = v;
-    count++;
-  }
-  e.min = min;
-  e.max = max;
-  e.count += count;
-}
-
-/** Counts of a value's elements over [−absMax, absMax] in HISTOGRAM_BINS equal bins. */
+/** A value's counts over [−absMax, absMax] in HISTOGRAM_BINS equal bins (filled by kernels/activation-stats.ts). */
 export class Histogram {
-  readonly counts = new Float64Array(HISTOGRAM_BINS);
-
-  constructor(readonly absMax: number) {}
+  constructor(
+    readonly absMax: number,
+    readonly counts = new Float64Array(HISTOGRAM_BINS),
+  ) {}
 
   add(data: Float32Array): void {
-    const a = this.absMax;
-    if (!(a > 0)) return;
-    const counts = this.counts,
-      half = HISTOGRAM_BINS / 2,
-      perUnit = half / a;
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i]!;
-      if (v - v !== 0) continue;
-      let bin = Math.floor(v * perUnit) + half;
-      if (bin < 0) bin = 0;
-      else if (bin >= HISTOGRAM_BINS) bin = HISTOGRAM_BINS - 1;
-      counts[bin]! += 1;
-    }
+    addToHistogram(this.counts, this.absMax, data);
   }
 
   /** The counts of |x| over [0, absMax], HISTOGRAM_BINS / 2 bins. */
@@ -174,4 +136,106 @@ function divergence(p: Float64Array, q: Float64Array, n: number): number {
     kl += pk * Math.log(pk / (q[k]! / sq));
   }
   return kl;
+}
+
+/**
+ * The range whose quantization grid (as groupParams makes it for `range`) gives the histogram's values
+ * the least mean squared error, counting both the rounding inside the grid and the clipping beyond
+ * it (NNCF's and PyTorch's histogram-based MSE). Each bin's values are taken as spread evenly over the
+ * bin, so its error is an exact integral (squaredErrorIntegral). The search: for each end of the
+ * range, 64 thresholds evenly spaced up to the extreme, then 32 between the best one's neighbours;
+ * asymmetric ranges with values of both signs move one end, then the other, twice.
+ */
+export function mseRange(h: Histogram, e: Extremes, range: IntRange, symmetric: boolean): Range {
+  const lowest = Math.min(e.min, 0),
+    highest = Math.max(e.max, 0);
+  if (e.count === 0 || !(h.absMax > 0)) return { min: lowest, max: highest };
+  const bins = binsOf(h);
+  const error = (lo: number, hi: number) => gridError(bins, groupParams(lo, hi, range, symmetric), range);
+  if (symmetric) {
+    const t = bestThreshold(Math.max(-lowest, highest), (t) => error(-t, t));
+    return { min: Math.max(-t, e.min), max: Math.min(t, e.max) };
+  }
+  let lo = lowest,
+    hi = highest;
+  for (let round = 0; round < 2; round++) {
+    if (highest > 0) hi = bestThreshold(highest, (t) => error(lo, t));
+    if (lowest < 0) lo = -bestThreshold(-lowest, (t) => error(-t, hi));
+    if (lowest === 0 || highest === 0) break;
+  }
+  return { min: Math.max(lo, e.min), max: Math.min(hi, e.max) };
+}
+
+/** The threshold in (0, extreme] with the least `cost`: a coarse sweep, then a finer one around the best. */
+function bestThreshold(extreme: number, cost: (t: number) => number): number {
+  const coarse = 64,
+    fine = 32;
+  let best = extreme,
+    bestCost = cost(extreme);
+  const consider = (t: number) => {
+    const c = cost(t);
+    if (c < bestCost) {
+      bestCost = c;
+      best = t;
+    }
+  };
+  const step = extreme / coarse;
+  for (let k = 1; k < coarse; k++) consider(k * step);
+  const around = best;
+  for (let k = -fine; k <= fine; k++) if (k !== 0) consider(around + (k * step) / fine);
+  return Math.min(best, extreme);
+}
+
+/** A histogram's non-empty bins: their edges and counts. */
+interface Bins {
+  lower: Float64Array;
+  upper: Float64Array;
+  counts: Float64Array;
+}
+
+function binsOf(h: Histogram): Bins {
+  const width = h.absMax / (HISTOGRAM_BINS / 2);
+  const filled: number[] = [];
+  h.counts.forEach((c, i) => {
+    if (c > 0) filled.push(i);
+  });
+  const lower = new Float64Array(filled.length),
+    upper = new Float64Array(filled.length),
+    counts = new Float64Array(filled.length);
+  filled.forEach((bin, k) => {
+    lower[k] = (bin - HISTOGRAM_BINS / 2) * width;
+    upper[k] = lower[k]! + width;
+    counts[k] = h.counts[bin]!;
+  });
+  return { lower, upper, counts };
+}
+
+/** The summed squared error of the bins' values on the grid of `params` (codes range.min … range.max). */
+function gridError(bins: Bins, params: { scale: number; zeroPoint: number }, range: IntRange): number {
+  const s = params.scale,
+    start = (range.min - params.zeroPoint) * s,
+    steps = range.max - range.min;
+  let total = 0;
+  for (let k = 0; k < bins.counts.length; k++) {
+    const a = (bins.lower[k]! - start) / s,
+      b = (bins.upper[k]! - start) / s;
+    total += (bins.counts[k]! * (squaredErrorIntegral(b, steps) - squaredErrorIntegral(a, steps))) / (b - a);
+  }
+  return total * s * s;
+}
+
+/**
+ * ∫₀ᵘ e(v)² dv for the rounding error e of a grid with codes at 0, 1, … steps (in units of its step):
+ * inside, each code's half-open cell [m − ½, m + ½) adds 1/12 and the part of the current cell up to u
+ * adds (u − m)³/3; below 0 and above `steps` the error is the distance to the end code (clipping).
+ */
+export function squaredErrorIntegral(u: number, steps: number): number {
+  if (u <= 0) return (u * u * u) / 3;
+  if (u >= steps) {
+    const d = u - steps;
+    return steps / 12 + (d * d * d) / 3;
+  }
+  const m = Math.floor(u + 0.5),
+    d = u - m;
+  return m / 12 + (d * d * d) / 3;
 }

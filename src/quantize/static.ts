@@ -46,9 +46,9 @@ export const STATIC_OPTIONS = {
   },
   method: {
     type: 'enum',
-    choices: ['minmax', 'percentile', 'entropy'],
+    choices: ['minmax', 'percentile', 'entropy', 'mse'],
     description:
-      "mode=static: how an activation's range is chosen from the calibration data: its extremes, a percentile of its values, or the clipping with the least KL divergence (default minmax)",
+      "mode=static: how an activation's range is chosen from the calibration data: its extremes, a percentile of its values, the clipping with the least KL divergence, or the range with the least mean squared quantization error (default minmax)",
   },
   percentile: {
     type: 'number',
@@ -403,6 +403,7 @@ async function rangesFor(model: Model, values: string[], options: StaticOptionVa
     method,
     percentile,
     symmetric: options['activation-symmetric'] ?? false,
+    activations: options.activations,
   });
   const described = method === 'percentile' ? `percentile ${percentile}` : method;
   summary.notes.push(`activation ranges: ${described} on ${calibrated.samples} samples from ${calibrated.source}`);

@@ -5,7 +5,8 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { createSession, run, runtime, toFeeds } from './ort.js';
-import type { Reply, Request } from './protocol.js';
+import { addExtremes, addToHistogram, emptyExtremes, HISTOGRAM_BINS } from '../kernels/activation-stats.js';
+import type { Collected, CollectResult, Reply, Request } from './protocol.js';
 
 const sessions = new Map<number, Ort.InferenceSession>();
 let loaded = 0;
@@ -35,6 +36,27 @@ async function time(request: Extract<Request, { op: 'time' }>): Promise<number[]
   return times;
 }
 
+/** Statistics of outputs, per session, kept here so that the activations never cross to onnxpress. */
+const collections = new Map<number, Collected>();
+
+async function collect(request: Extract<Request, { op: 'collect' }>): Promise<CollectResult> {
+  let c = collections.get(request.session);
+  if (!c) collections.set(request.session, (c = { extremes: Object.create(null), histograms: Object.create(null) }));
+  const results = await session(request.session).run(toFeeds(request.inputs));
+  let bytes = 0;
+  for (const name of request.names) {
+    const data = results[name]?.data;
+    if (!(data instanceof Float32Array)) continue;
+    bytes += data.byteLength;
+    const absMax = request.histograms?.[name];
+    if (absMax === undefined) addExtremes((c.extremes[name] ??= emptyExtremes()), data);
+    else addToHistogram((c.histograms[name] ??= new Float64Array(HISTOGRAM_BINS)), absMax, data);
+  }
+  // The outputs' native memory goes now, not at the next collection of garbage.
+  for (const t of Object.values(results)) t.dispose();
+  return { bytes };
+}
+
 async function handle(request: Request): Promise<unknown> {
   switch (request.op) {
     case 'load': {
@@ -47,7 +69,15 @@ async function handle(request: Request): Promise<unknown> {
       return time(request);
     case 'release':
       await session(request.session).release();
+      collections.delete(request.session);
       return sessions.delete(request.session);
+    case 'collect':
+      return collect(request);
+    case 'collected': {
+      const c = collections.get(request.session) ?? { extremes: {}, histograms: {} };
+      collections.delete(request.session);
+      return c;
+    }
   }
 }
 

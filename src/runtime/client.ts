@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { NamedArray } from '../io/testdata.js';
 import { packagePath } from '../paths.js';
 import { crashFailure, loadFailure, runFailure, timeoutFailure } from './failure.js';
-import type { Reply, Request } from './protocol.js';
+import type { Collected, CollectResult, Reply, Request } from './protocol.js';
 
 /** Seconds an evaluation may spend in ONNX Runtime unless told otherwise (--eval-timeout). */
 export const DEFAULT_EVAL_TIMEOUT_S = 600;
@@ -147,6 +147,31 @@ export class OrtProcess {
       undefined,
       hint,
     )) as NamedArray[];
+  }
+
+  /**
+   * Runs the session and adds the named outputs' statistics to those the child keeps for it (see
+   * the 'collect' request); the outputs stay in the child.
+   */
+  async collect(
+    session: RemoteSession,
+    inputs: NamedArray[],
+    names: string[],
+    histograms?: Record<string, number>,
+  ): Promise<CollectResult> {
+    this.check([session]);
+    return (await this.request(
+      { op: 'collect', session: session.id, inputs: sendable(inputs), names, histograms },
+      'running',
+      session.label,
+      inputs,
+    )) as CollectResult;
+  }
+
+  /** The statistics collected for the session since the last call. */
+  async collected(session: RemoteSession): Promise<Collected> {
+    this.check([session]);
+    return (await this.request({ op: 'collected', session: session.id }, 'running', session.label, [])) as Collected;
   }
 
   /** Milliseconds of each session.run, per session: `runs` rounds in turn, after `warmup` untimed ones. */
