@@ -106,7 +106,7 @@ export const int8Pass = definePass({
       choices: ['auto', 'weight', 'dynamic', 'static'],
       default: 'auto',
       description:
-        'auto: each op gets the form measured fastest in ONNX Runtime (bench/RESULTS.md): weights read only by MatMul or plain Gemm computed in integers, Conv, ConvTranspose and Gather weights weight-only (today the same output as dynamic); weight: every weight stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger) wherever the pass has that form, other weights as weight-only; static: Conv, Gemm and MatMul computed in integers with activation scales calibrated on calibration=DATA (QDQ, which ONNX Runtime fuses into QLinearConv, QLinearMatMul and MatMulIntegerToFloat)',
+        'auto: each op gets the form measured fastest in ONNX Runtime (bench/RESULTS.md): weights read only by MatMul or plain Gemm computed in integers, Conv, ConvTranspose and Gather weights weight-only (today the same output as dynamic); weight: every weight stored in 8 bits, computed in float (DequantizeLinear); dynamic: MatMul/Gemm computed in integers (DynamicQuantizeLinear + MatMulInteger) wherever the pass has that form, other weights as weight-only; static: Conv, Gemm and MatMul computed in integers with activation scales calibrated on calibration=DATA (QDQ, which ONNX Runtime fuses into QLinearConv, QGemm, QLinearMatMul and MatMulIntegerToFloat)',
     },
     search: {
       type: 'enum',

@@ -8,6 +8,15 @@ import type { NameAllocator } from '../ir/names.js';
 import { makeTensor } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
 
+/** How dequantizeWeight names what it adds: the codes' and zero point's suffixes, and whether the node gets a name. */
+export interface WeightNaming {
+  codes: string;
+  zeroPoint: string;
+  nodeName: boolean;
+}
+
+const DEFAULT_NAMING: WeightNaming = { codes: '_quantized', zeroPoint: '_zero_point', nodeName: true };
+
 /** A DequantizeLinear node recreating `weight` from quantized codes. */
 export function dequantizeWeight(
   weight: Weight,
@@ -16,8 +25,9 @@ export function dequantizeWeight(
   scale: { dims: number[]; values: Float32Array /** float16 stores the scales as float16 (opset 19+) */; dataType?: number },
   zeroPoint: { dataType: number; bytes: Uint8Array } | undefined,
   attributes: AttributeProto[],
+  naming: WeightNaming = DEFAULT_NAMING,
 ): { initializers: TensorProto[]; node: NodeProto } {
-  const qName = names.fresh(`${weight.name}_quantized`);
+  const qName = names.fresh(`${weight.name}${naming.codes}`);
   const sName = names.fresh(`${weight.name}_scale`);
   const initializers = [
     makeTensor(qName, q.dataType, q.dims, q.bytes),
@@ -37,10 +47,11 @@ export function dequantizeWeight(
   ];
   const inputs = [qName, sName];
   if (zeroPoint) {
-    const zName = names.fresh(`${weight.name}_zero_point`);
+    const zName = names.fresh(`${weight.name}${naming.zeroPoint}`);
     initializers.push(makeTensor(zName, zeroPoint.dataType, scale.dims, zeroPoint.bytes));
     inputs.push(zName);
   }
-  const node = makeNode('DequantizeLinear', inputs, [weight.name], names.fresh(`${weight.name}_DequantizeLinear`), attributes);
+  const nodeName = naming.nodeName ? names.fresh(`${weight.name}_DequantizeLinear`) : '';
+  const node = makeNode('DequantizeLinear', inputs, [weight.name], nodeName, attributes);
   return { initializers, node };
 }

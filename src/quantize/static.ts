@@ -1,16 +1,20 @@
-// Static int8 (--quantize int8:mode=static): Conv and MatMul (and Gemm, as MatMul) computed in
-// integers with activation scales measured ahead of time, in the QDQ form ONNX Runtime fuses into its
-// integer kernels (QLinearConv, QLinearMatMul, MatMulIntegerToFloat). Weights are stored int8 per
-// channel behind a DequantizeLinear, Conv biases int32 with scale input_scale × weight_scale, and each
-// activation a compute node reads gets a QuantizeLinear → DequantizeLinear pair with one scale and
-// zero point per tensor from the calibrated range. As ONNX Runtime's own quantizer places them:
-// - a Conv's output is quantized too (QLinearConv writes 8 bits), and so is the product of a Gemm
-//   made MatMul whose bias is added after it (see gemm-as-matmul.ts); another MatMul's only where an
-//   integer node reads it next (elsewhere it stays float: MatMulIntegerToFloat writes float);
+// Static int8 (--quantize int8:mode=static): Conv, Gemm and MatMul computed in integers with
+// activation scales measured ahead of time, in the QDQ form ONNX Runtime fuses into its integer
+// kernels (QLinearConv, QGemm, QLinearMatMul, MatMulIntegerToFloat). Weights are stored int8 per
+// channel behind a DequantizeLinear, Conv and Gemm biases int32 with scale input_scale × weight_scale
+// (a Mul of the two scales the model already holds), and each activation a compute node reads gets a
+// QuantizeLinear → DequantizeLinear pair with one scale and zero point per tensor from the calibrated
+// range. As ONNX Runtime's own quantizer places them:
+// - a Conv's output is quantized too (QLinearConv writes 8 bits); a Gemm's or MatMul's only where an
+//   integer node reads it next (elsewhere it stays float: QGemm and MatMulIntegerToFloat write float,
+//   so the last layer needs no DequantizeLinear and its bias is added in the kernel);
 // - a Relu reading a compute node alone is dropped under asymmetric activations: the output's
 //   quantization to [0, max] (zero point at the lowest code) clips exactly as the Relu did;
 // - Reshape, Flatten, Transpose, Squeeze, Unsqueeze and MaxPool between quantized values get the pair
 //   on their output with their input's scale, which ONNX Runtime removes to run them on the 8-bit codes.
+// A Conv reading fewer than MIN_INTEGER_CONV_CHANNELS channels (a greyscale or RGB first layer) stays
+// float, weight included: ONNX Runtime's QLinearConv is slower there than its float Conv, which a
+// dequantized weight would also slow (bench/RESULTS.md); its output is quantized for the next node.
 // Everything else (Softmax, LayerNormalization, Gelu, residual Adds) stays in float.
 import { InputError } from '../errors.js';
 import { dtypeName } from '../ir/dtype.js';
@@ -24,18 +28,17 @@ import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import { opsetVersion } from '../ir/opset.js';
 import { floatSource, floatValues, makeTensor, tensorByteLength, toNumber } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
-import { INT8, UINT8, clipRatios, groupParams, type IntRange, type QuantizeResult } from '../kernels/quantize.js';
+import { INT8, UINT8, clipRatios, groupParams, type QuantizeResult } from '../kernels/quantize.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import type { OptionSpecs } from '../pass/options.js';
 import { usedOps } from '../pass/ops.js';
 import type { PassContext, PassSummary, Skip } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
 import { foldBatchNorms } from './fold-batchnorm.js';
-import { gemmsAsMatMul } from './gemm-as-matmul.js';
 import { readRangesFile, type RangesRecord } from './ranges-file.js';
 import { calibrateRanges, type RangeMethod } from './ranges.js';
 import type { Range } from './range-methods.js';
-import { dequantizeWeight } from './replace.js';
+import { dequantizeWeight, type WeightNaming } from './replace.js';
 
 /** The options int8 takes for mode=static alone (no defaults: absent unless given, so other modes can refuse them). */
 export const STATIC_OPTIONS = {
@@ -99,8 +102,19 @@ export function staticProblem(options: StaticOptionValues, exists: (path: string
   return undefined;
 }
 
-type ComputeOp = 'Conv' | 'MatMul';
-const COMPUTE_OPS: readonly ComputeOp[] = ['Conv', 'MatMul'];
+type ComputeOp = 'Conv' | 'Gemm' | 'MatMul';
+const COMPUTE_OPS: readonly ComputeOp[] = ['Conv', 'Gemm', 'MatMul'];
+
+// The nodes and initializers static adds are many and small: in a small model their names weigh
+// (the digits MLP's are 10 % of its quantized file), so the nodes go unnamed (their outputs are
+// named) and suffixes are short.
+const COMPACT_WEIGHT_NAMING: WeightNaming = { codes: '_q', zeroPoint: '_zp', nodeName: false };
+
+/** Input channels (of a Conv with one group) below which the Conv stays float: ONNX Runtime's QLinearConv is slower there. */
+export const MIN_INTEGER_CONV_CHANNELS = 8;
+
+/** Ops that read only their input's shape. */
+const SHAPE_ONLY = new Set(['Shape', 'Size']);
 
 /** Ops between quantized values that ONNX Runtime runs on the codes when input and output share a scale. */
 const PASS_THROUGH = new Set(['Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'MaxPool']);
@@ -115,9 +129,9 @@ interface Compute {
   weight: Weight;
   /** The weight's output-channel axis (undefined for per-tensor scales). */
   axis: number | undefined;
-  /** A Conv's bias, stored int32. */
+  /** A Conv's or Gemm's bias, stored int32. */
   bias?: TensorProto;
-  /** Whether its output is quantized whatever reads it (a Conv, a Gemm made MatMul and Add). */
+  /** Whether its output is quantized whatever reads it (a Conv's: QLinearConv writes 8 bits). */
   quantizedOutput: boolean;
 }
 
@@ -177,23 +191,38 @@ export async function quantizeStatic(
   const folded = foldBatchNorms(g, names, (conv) => first.some((w) => w.name === conv.input[1] && w.uses.every((u) => u.node === conv)));
   if (folded.length)
     summary.notes.push(`${folded.length} BatchNormalization folded into the Conv before ${folded.length === 1 ? 'it' : 'them'}`);
-  const { rewritten, withBias } = gemmsAsMatMul(g, first, names);
-  if (rewritten) summary.notes.push(`${rewritten} Gemm rewritten as MatMul (+ Add of the bias), which ONNX Runtime computes in integers`);
-  // The selection again, of the weights as the rewrites left them (a Gemm's weight is now MatMul's).
+  // The selection again, of the weights as the folding left them.
   const floatCompute: Skip[] = [];
-  const computes = findComputes(g, select().weights, options.granularity, floatCompute, withBias);
+  const keptFloat: Skip[] = [];
+  const computes = findComputes(g, select().weights, options.granularity, floatCompute, keptFloat);
   if (floatCompute.length) {
     summary.notes.push(
       `static: ${floatCompute.length} weight${floatCompute.length === 1 ? '' : 's'} of nodes left to compute in float: ${floatCompute.map((s) => `${s.name} (${s.reason})`).join('; ')}`,
     );
   }
-  if (computes.length === 0) return new Set();
+  if (keptFloat.length) {
+    summary.notes.push(
+      `static: ${keptFloat.length} Conv${keptFloat.length === 1 ? '' : 's'} kept in float, weight${keptFloat.length === 1 ? '' : 's'} included: ${keptFloat.map((s) => `${s.name} (${s.reason})`).join('; ')}`,
+    );
+  }
+  if (computes.length === 0) return new Set(keptFloat.map((s) => s.name));
   const asymmetric = !options['activation-symmetric'];
   const plan = planValues(g, computes, asymmetric);
   const sources = [...new Set([...plan.values.values()].flatMap((s) => ('range' in s ? [s.range] : [])))];
   const ranges = await rangesFor(model, sources, options, summary);
   const activation = options.activations === 'int8' ? INT8 : UINT8;
   const params = new Map<string, Params>();
+  // One initializer per zero point value: most are 0 (a Relu's output) or the type's middle.
+  const zeroPoints = new Map<number, string>();
+  const zeroPointName = (zeroPoint: number): string => {
+    let name = zeroPoints.get(zeroPoint);
+    if (name === undefined) {
+      name = names.fresh(`zp_${activation === INT8 ? 'i8' : 'u8'}_${zeroPoint}`);
+      g.addInitializer(makeTensor(name, activation === INT8 ? DataType.INT8 : DataType.UINT8, [], Uint8Array.of(zeroPoint & 0xff)));
+      zeroPoints.set(zeroPoint, name);
+    }
+    return name;
+  };
   const paramsOf = (value: string): Params => {
     const source = plan.values.get(value)!;
     if ('same' in source) return paramsOf(source.same);
@@ -202,19 +231,15 @@ export async function quantizeStatic(
       const range = ranges.get(source.range)!;
       // Symmetric int8 activations use ±127, as ONNX Runtime's symmetric quantizer does.
       const { scale, zeroPoint } = groupParams(range.min, range.max, activation, !asymmetric);
-      const scaleName = names.fresh(`${source.range}_scale`),
-        zeroPointName = names.fresh(`${source.range}_zp`);
+      const scaleName = names.fresh(`${source.range}_scale`);
       g.addInitializer(makeTensor(scaleName, DataType.FLOAT, [], new Uint8Array(Float32Array.of(scale).buffer)));
-      g.addInitializer(
-        makeTensor(zeroPointName, activation === INT8 ? DataType.INT8 : DataType.UINT8, [], Uint8Array.of(zeroPoint & 0xff)),
-      );
-      params.set(source.range, (p = { scale, zeroPoint, scaleName, zeroPointName }));
+      params.set(source.range, (p = { scale, zeroPoint, scaleName, zeroPointName: zeroPointName(zeroPoint) }));
     }
     return p;
   };
   insertPairs(g, plan, paramsOf, names);
   const handled = await quantizeComputeWeights(model, edits, computes, paramsOf, options, context, summary);
-  const biasAdds = quantizeBiasAdds(g, computes, plan, activation, asymmetric, names, summary, handled);
+  for (const s of keptFloat) handled.add(s.name);
   const count = (op: ComputeOp) => computes.filter((c) => c.op === op).length;
   const computed = COMPUTE_OPS.filter((op) => count(op) > 0)
     .map((op) => `${count(op)} ${op}`)
@@ -222,8 +247,7 @@ export async function quantizeStatic(
   const removedRelus = plan.removed.size;
   summary.notes.push(
     `static: ${computed} computed in integers (QDQ); ${plan.values.size} activations quantized ${options.activations ?? 'uint8'} ${asymmetric ? 'asymmetric' : 'symmetric'} per tensor` +
-      `${removedRelus ? `; ${removedRelus} Relu folded into the quantization before ${removedRelus === 1 ? 'it' : 'them'}` : ''}` +
-      `${biasAdds ? `; ${biasAdds} bias Add${biasAdds === 1 ? '' : 's'} between quantized values with ${activation === INT8 ? 'int8' : 'uint8'} biases (QLinearAdd)` : ''}`,
+      `${removedRelus ? `; ${removedRelus} Relu folded into the quantization before ${removedRelus === 1 ? 'it' : 'them'}` : ''}`,
   );
   summary.ranges!.values = Object.fromEntries(
     sources.map((s) => {
@@ -234,14 +258,12 @@ export async function quantizeStatic(
   return handled;
 }
 
-/** The nodes computed in integers: every use of a chosen weight that the integer kernels take. */
-function findComputes(
-  g: GraphEditor,
-  weights: Weight[],
-  granularity: 'channel' | 'tensor',
-  skipped: Skip[],
-  withBias: Set<NodeProto>,
-): Compute[] {
+/**
+ * The nodes computed in integers: every use of a chosen weight that the integer kernels take.
+ * `skipped` gets the weights whose nodes cannot be (stored weight-only by the int8 pass), `keptFloat`
+ * those of Convs faster in float (left as they are).
+ */
+function findComputes(g: GraphEditor, weights: Weight[], granularity: 'channel' | 'tensor', skipped: Skip[], keptFloat: Skip[]): Compute[] {
   const graph = g.graph;
   const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
   const types = elementTypes(graph);
@@ -262,9 +284,17 @@ function findComputes(
       skipped.push({ name: w.name, reason: why });
       continue;
     }
+    const fewChannels = w.uses.find((u) => u.node.op_type === 'Conv' && fewInputChannels(u.node, w.tensor));
+    if (fewChannels) {
+      keptFloat.push({
+        name: w.name,
+        reason: `Conv '${fewChannels.node.name}' reads ${toNumber(w.tensor.dims[1]!)} channel${toNumber(w.tensor.dims[1]!) === 1 ? '' : 's'}, fewer than ${MIN_INTEGER_CONV_CHANNELS}: ONNX Runtime's QLinearConv is slower there than its float Conv`,
+      });
+      continue;
+    }
     for (const u of w.uses) {
       const op = u.node.op_type as ComputeOp;
-      const bias = op === 'Conv' ? u.node.input[2] : undefined;
+      const bias = op === 'MatMul' ? undefined : u.node.input[2];
       computes.push({
         node: u.node,
         op,
@@ -273,11 +303,26 @@ function findComputes(
         weight: w,
         axis: granularity === 'channel' ? u.outputAxis : undefined,
         bias: bias ? initializers.get(bias) : undefined,
-        quantizedOutput: op === 'Conv' || withBias.has(u.node),
+        quantizedOutput: op === 'Conv',
       });
     }
   }
   return computes;
+}
+
+/** Whether a Conv of one group reads fewer than MIN_INTEGER_CONV_CHANNELS input channels (its weight's second dimension). */
+function fewInputChannels(conv: NodeProto, weight: TensorProto): boolean {
+  const group = conv.attribute.find((a) => a.name === 'group');
+  return (group?.i === undefined || toNumber(group.i) === 1) && toNumber(weight.dims[1] ?? 0) < MIN_INTEGER_CONV_CHANNELS;
+}
+
+/** Whether a Gemm computes plain A·B (+ C): no transA, alpha and beta 1 (what QGemm's int32 bias assumes). */
+function plainGemm(node: NodeProto): boolean {
+  const value = (name: string, fallback: number) => {
+    const a = node.attribute.find((x) => x.name === name);
+    return a === undefined ? fallback : a.f !== undefined ? a.f : a.i !== undefined ? toNumber(a.i) : fallback;
+  };
+  return value('transA', 0) === 0 && value('alpha', 1) === 1 && value('beta', 1) === 1;
 }
 
 /** Why a node cannot be computed in integers by ONNX Runtime's QDQ fusions, or undefined. */
@@ -288,22 +333,24 @@ function computeProblem(
   types: Map<string, number>,
 ): string | undefined {
   const op = node.op_type;
-  if (op === 'Gemm' && (node.domain ?? '') === '') {
-    return `Gemm '${node.name}' has transA, alpha or beta other than 1, or its weight is read elsewhere: it cannot be rewritten as MatMul, and ONNX Runtime leaves a QDQ Gemm in float`;
-  }
   if ((node.domain ?? '') !== '' || !(COMPUTE_OPS as readonly string[]).includes(op ?? ''))
     return `read by ${op}, which mode=static does not compute`;
   if (inputIndex !== 1) return `the first input of ${op} '${node.name}': mode=static quantizes weights read as the second`;
   const input = node.input[0] ?? '';
   if (initializers.has(input)) return `${op} '${node.name}' reads two constants`;
   if (types.get(input) !== DataType.FLOAT) return `${op} '${node.name}' reads '${input}', which is not known to be float32`;
+  if (op === 'Gemm' && !plainGemm(node))
+    return `Gemm '${node.name}' has transA, alpha or beta other than 1, which QGemm's int32 bias does not take`;
   const bias = node.input[2];
-  if (op === 'Conv' && bias) {
+  if (op !== 'MatMul' && bias) {
     const t = initializers.get(bias);
-    // QLinearConv takes the bias as int32 codes: it must be a float32 constant with a value per output channel.
-    const channels = toNumber(initializers.get(node.input[1]!)?.dims[0] ?? 0);
+    // QLinearConv and QGemm take the bias as int32 codes: it must be a float32 constant with a value per output channel.
+    const weight = initializers.get(node.input[1]!);
+    const transB = node.attribute.find((a) => a.name === 'transB')?.i;
+    const axis = op === 'Gemm' && (transB === undefined || toNumber(transB) === 0) ? 1 : 0;
+    const channels = toNumber(weight?.dims[axis] ?? 0);
     if (!t || t.data_type !== DataType.FLOAT || t.dims.length !== 1 || toNumber(t.dims[0]!) !== channels) {
-      return `Conv '${node.name}' has a bias that is not a float32 constant vector (QLinearConv takes it as int32)`;
+      return `${op} '${node.name}' has a bias that is not a float32 constant vector (${op === 'Conv' ? 'QLinearConv' : 'QGemm'} takes it as int32)`;
     }
   }
   return undefined;
@@ -373,13 +420,21 @@ function insertPairs(g: GraphEditor, plan: Plan, paramsOf: (value: string) => Pa
     // Short suffixes: a pair per activation adds up in a small model's file.
     const quantized = names.fresh(`${value}_q8`);
     const pair = [
-      makeNode('QuantizeLinear', [raw, p.scaleName, p.zeroPointName], [quantized], names.fresh(`${value}_Q`)),
-      makeNode('DequantizeLinear', [quantized, p.scaleName, p.zeroPointName], [visible], names.fresh(`${value}_DQ`)),
+      makeNode('QuantizeLinear', [raw, p.scaleName, p.zeroPointName], [quantized], ''),
+      makeNode('DequantizeLinear', [quantized, p.scaleName, p.zeroPointName], [visible], ''),
     ];
     // A dropped Relu's place goes to the pair that clips as it did.
     if (!producer) g.insertNodes(pair, 'start');
     else if (plan.removed.has(producer)) g.replaceNode(producer, pair);
     else g.insertNodes(pair, { after: producer });
+    // A Shape or Size reads the float value itself: through the pair it would keep a DequantizeLinear
+    // of the whole tensor running for its dimensions alone.
+    for (const reader of g.readers(visible)) {
+      if ((reader.domain ?? '') !== '' || !SHAPE_ONLY.has(reader.op_type ?? '')) continue;
+      reader.input.forEach((name, i) => {
+        if (name === visible) g.setInput(reader, i, raw);
+      });
+    }
   }
 }
 
@@ -443,24 +498,29 @@ async function quantizeComputeWeights(
       progress,
     );
   };
-  const scalesOf = new Map<Weight, Float32Array>();
+  const scalesOf = new Map<Weight, { values: Float32Array; name: string }>();
   try {
     const report = { progress: context.progress, label: 'int8 static', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
     for await (const [w, result] of inOrder(weights, windowFor(context.threads), start, report)) {
       const axis = axisOf(w),
         dims = w.tensor.dims.map(Number);
       const bytesBefore = tensorByteLength(w.tensor);
+      // ONNX Runtime fuses a QDQ Gemm into QGemm only when its weight's DequantizeLinear names a zero point.
+      const zeroPoint = computes.some((c) => c.weight === w && c.op === 'Gemm')
+        ? { dataType: DataType.INT8, bytes: new Uint8Array(result.scales.length) }
+        : undefined;
       const { initializers, node } = dequantizeWeight(
         w,
         names,
         { dataType: DataType.INT8, dims, bytes: new Uint8Array(result.codes.buffer, result.codes.byteOffset, result.codes.byteLength) },
         { dims: axis === undefined ? [] : [dims[axis]!], values: result.scales },
-        undefined,
+        zeroPoint,
         axis === undefined ? [] : [intAttribute('axis', axis)],
+        COMPACT_WEIGHT_NAMING,
       );
       replaceWeight(edits, w, initializers, [node]);
       model.settle(initializers);
-      scalesOf.set(w, result.scales);
+      scalesOf.set(w, { values: result.scales, name: initializers[1]!.name! });
       handled.add(w.name).add(initializers[0]!.name!);
       const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
       summary.bytesBefore += bytesBefore;
@@ -486,7 +546,7 @@ async function quantizeComputeWeights(
   const g = edits.graph(model.graph);
   for (const c of computes) {
     if (!c.bias) continue;
-    const change = quantizeBias(g, c, paramsOf(c.input).scale, scalesOf.get(c.weight)!, names);
+    const change = quantizeBias(g, c, paramsOf(c.input), scalesOf.get(c.weight)!, names);
     summary.bytesBefore += change.bytesBefore;
     summary.bytesAfter += change.bytesAfter;
     summary.tensors.push(change);
@@ -495,100 +555,31 @@ async function quantizeComputeWeights(
 }
 
 /**
- * The bias of a Gemm made MatMul, in 8 bits with a scale of its own, where its Add sits between two
- * quantized values: the quantized product, and the Add's output (or its Relu's) quantized for the next
- * integer node. ONNX Runtime then runs the Add (and the Relu, which the output's zero point makes
- * redundant) as one QLinearAdd on the codes instead of DequantizeLinear, Add, Relu and QuantizeLinear
- * in float; the bias's rounding error is half a step of its own range. Returns how many.
- */
-function quantizeBiasAdds(
-  g: GraphEditor,
-  computes: Compute[],
-  plan: Plan,
-  range: IntRange,
-  asymmetric: boolean,
-  names: NameAllocator,
-  summary: PassSummary,
-  handled: Set<string>,
-): number {
-  let count = 0;
-  for (const c of computes) {
-    if (c.op !== 'MatMul' || !c.quantizedOutput) continue;
-    // The product's DequantizeLinear writes its name; the Add reads it.
-    const [add, ...others] = g.readers(c.output);
-    if (!add || others.length > 0 || add.op_type !== 'Add' || add.input.length !== 2) continue;
-    const biasIndex = add.input[0] === c.output ? 1 : 0;
-    const bias = g.graph.initializer.find((t) => t.name === add.input[biasIndex] && t.data_type === DataType.FLOAT);
-    const out = add.output[0]!;
-    const [next, ...more] = g.readers(out);
-    const quantizedAfter =
-      plan.quantizedRaw.has(out) || (next && more.length === 0 && next.op_type === 'Relu' && plan.quantizedRaw.has(next.output[0]!));
-    if (!bias || !quantizedAfter || g.outputNames().has(out)) continue;
-    const values = floatValues(bias);
-    const { scale, zeroPoint } = groupParams(Math.min(...values), Math.max(...values), range, !asymmetric);
-    const codes = range === INT8 ? new Int8Array(values.length) : new Uint8Array(values.length);
-    let maxAbs = 0,
-      errSq = 0,
-      refSq = 0;
-    values.forEach((x, i) => {
-      codes[i] = Math.max(range.min, Math.min(range.max, Math.round(x / scale) + zeroPoint));
-      const d = Math.abs(Math.fround((codes[i]! - zeroPoint) * scale) - x);
-      maxAbs = Math.max(maxAbs, d);
-      errSq += d * d;
-      refSq += x * x;
-    });
-    const name = bias.name!,
-      type = range === INT8 ? DataType.INT8 : DataType.UINT8;
-    const q = names.fresh(`${name}_q8`),
-      s = names.fresh(`${name}_scale`),
-      z = names.fresh(`${name}_zp`),
-      dq = names.fresh(`${name}_dq`);
-    g.addInitializer(makeTensor(q, type, [...bias.dims.map(Number)], new Uint8Array(codes.buffer)));
-    g.addInitializer(makeTensor(s, DataType.FLOAT, [], new Uint8Array(Float32Array.of(scale).buffer)));
-    g.addInitializer(makeTensor(z, type, [], Uint8Array.of(zeroPoint & 0xff)));
-    g.insertNode(makeNode('DequantizeLinear', [q, s, z], [dq], names.fresh(`${name}_DQ`)), 'start');
-    g.setInput(add, biasIndex, dq);
-    handled.add(name).add(q);
-    const stillRead = g.isRead(name) || g.outputNames().has(name);
-    if (!stillRead) g.removeInitializer(bias);
-    const bytesAfter = values.length + 5;
-    summary.bytesBefore += stillRead ? 0 : values.length * 4;
-    summary.bytesAfter += bytesAfter;
-    summary.tensors.push({
-      name,
-      shape: bias.dims.map(Number),
-      dtypeBefore: 'float32',
-      dtypeAfter: range === INT8 ? 'int8' : 'uint8',
-      bytesBefore: stillRead ? 0 : values.length * 4,
-      bytesAfter,
-      maxAbsError: maxAbs,
-      relRmsError: refSq > 0 ? Math.sqrt(errSq / refSq) : 0,
-      form: `QDQ ${range === INT8 ? 'int8' : 'uint8'} per-tensor, bias of QLinearAdd (static)`,
-    });
-    count++;
-  }
-  return count;
-}
-
-/**
  * The bias as int32 codes with scale input_scale × weight_scale per channel (zero point 0): the scale
- * QLinearConv assumes for its int32 bias. Its float initializer goes once nothing reads it.
+ * QLinearConv and QGemm assume for their int32 bias. The scale is a Mul of the two scales the model
+ * already holds (ONNX Runtime folds it before fusing), not 4 more bytes per channel. The float
+ * initializer goes once nothing reads it.
  */
-function quantizeBias(g: GraphEditor, c: Compute, inputScale: number, weightScales: Float32Array, names: NameAllocator) {
+function quantizeBias(
+  g: GraphEditor,
+  c: Compute,
+  input: Params,
+  weightScales: { values: Float32Array; name: string },
+  names: NameAllocator,
+) {
   const bias = c.bias!;
   const values = floatValues(bias);
   const n = values.length;
-  const scales = new Float32Array(n),
-    codes = new Int32Array(n);
+  const codes = new Int32Array(n);
   let maxAbs = 0,
     errSq = 0,
     refSq = 0;
   for (let i = 0; i < n; i++) {
-    const scale = Math.fround(inputScale * weightScales[weightScales.length === 1 ? 0 : i]!);
-    scales[i] = scale > 0 ? scale : 1;
+    // What Mul computes in float32: the product of two float32s, rounded once.
+    const scale = Math.fround(input.scale * weightScales.values[weightScales.values.length === 1 ? 0 : i]!);
     const x = values[i]!;
-    codes[i] = Math.max(-2147483648, Math.min(2147483647, Math.round(x / scales[i]!)));
-    const d = Math.abs(Math.fround(codes[i]! * scales[i]!) - x);
+    codes[i] = scale > 0 ? Math.max(-2147483648, Math.min(2147483647, Math.round(x / scale))) : 0;
+    const d = Math.abs(Math.fround(codes[i]! * scale) - x);
     maxAbs = Math.max(maxAbs, d);
     errSq += d * d;
     refSq += x * x;
@@ -598,8 +589,14 @@ function quantizeBias(g: GraphEditor, c: Compute, inputScale: number, weightScal
     s = names.fresh(`${name}_scale`),
     out = names.fresh(`${name}_dq`);
   g.addInitializer(makeTensor(q, DataType.INT32, [n], new Uint8Array(codes.buffer)));
-  g.addInitializer(makeTensor(s, DataType.FLOAT, [n], new Uint8Array(scales.buffer)));
-  g.insertNode(makeNode('DequantizeLinear', [q, s], [out], names.fresh(`${name}_DQ`), [intAttribute('axis', 0)]), 'start');
+  const perChannel = weightScales.values.length > 1;
+  g.insertNodes(
+    [
+      makeNode('Mul', [input.scaleName, weightScales.name], [s], ''),
+      makeNode('DequantizeLinear', [q, s], [out], '', perChannel ? [intAttribute('axis', 0)] : []),
+    ],
+    'start',
+  );
   g.setInput(c.node, 2, out);
   const stillRead = g.isRead(name) || g.outputNames().has(name);
   if (!stillRead) g.removeInitializer(bias);
@@ -609,7 +606,7 @@ function quantizeBias(g: GraphEditor, c: Compute, inputScale: number, weightScal
     dtypeBefore: 'float32',
     dtypeAfter: 'int32',
     bytesBefore: stillRead ? 0 : n * 4,
-    bytesAfter: n * 8,
+    bytesAfter: n * 4,
     maxAbsError: maxAbs,
     relRmsError: refSq > 0 ? Math.sqrt(errSq / refSq) : 0,
     form: `int32, scale input × weight (${c.op} '${c.node.name}', static)`,
