@@ -23,6 +23,7 @@ interface AutoFlags extends ReportFlags {
   output?: string;
   force?: boolean;
   recipeOut?: string;
+  calibration?: string;
 }
 
 export function registerAuto(program: Command): void {
@@ -34,7 +35,11 @@ export function registerAuto(program: Command): void {
     .argument('<model>', 'an .onnx file')
     .requiredOption('-o, --output <file>', 'where to write the chosen model')
     .option('--recipe-out <file>', 'where to write the recipe it chose (default: OUTPUT.recipe.yaml)')
-    .option('--force', 'overwrite the output if it exists');
+    .option('--force', 'overwrite the output if it exists')
+    .option(
+      '--calibration <data>',
+      'inputs to calibrate activation ranges on (formats as --data): the layers kept at 8 bits are then computed in integers (int8:mode=static, QDQ) instead of the default int8 form',
+    );
   addEvalOptions(cmd);
   addReportOptions(cmd);
   cmd.action(async (path: string, flags: AutoFlags) => {
@@ -43,11 +48,14 @@ export function registerAuto(program: Command): void {
     const recipePath = flags.recipeOut ?? `${flags.output}.recipe.yaml`;
     // Every file this run writes is checked (and its folder created) before the model is read.
     const outputs = [{ path: flags.output!, role: 'output' }, { path: recipePath, role: 'recipe' }, ...reportTargets(flags)];
-    prepareOutputs(outputs, { force: flags.force ?? false, inputs: [path, ...dataInputs(flags)] });
+    const calibration = flags.calibration === undefined ? [] : [flags.calibration];
+    prepareOutputs(outputs, { force: flags.force ?? false, inputs: [path, ...dataInputs(flags), ...calibration] });
     const evaluate = evalOptionsFrom(flags);
     prestartOrtChild();
     const progress = process.stderr.isTTY ? (m: string) => process.stderr.write(`  ${m}\n`) : undefined;
-    const auto = await autoPrecision(path, flags.output!, { maxDrop: gates.maxAccuracyDrop, evaluate, progress });
+    // With calibration data, 8 bits means static int8: the form computed in integers, measured in every trial like the others.
+    const int8 = flags.calibration === undefined ? undefined : { mode: 'static', calibration: flags.calibration };
+    const auto = await autoPrecision(path, flags.output!, { maxDrop: gates.maxAccuracyDrop, evaluate, progress, int8 });
     const recipe = recipeData({ passes: auto.steps, eval: recipeEvalOf(flags), gates: recipeGatesOf(gates) });
     writeFileAtomically(recipePath, Buffer.from(stringify(recipe), 'utf8'));
     const report = await buildReport({
@@ -68,6 +76,7 @@ export function registerAuto(program: Command): void {
     report.auto = {
       budget: gates.maxAccuracyDrop,
       recipe: recipePath,
+      ...(flags.calibration === undefined ? {} : { int8: `static (calibration ${flags.calibration})` }),
       withinBudget: auto.withinBudget,
       sensitivity: auto.sensitivity,
       data: { chosenOn: auto.tuning.range, reportedOn: auto.tuning.other },

@@ -60,7 +60,8 @@ export function budgetRows(r: Report): string[][] {
     ? [['data', `chosen on ${a.data.chosenOn}; the figures below are measured on ${a.data.reportedOn}, held out from the choice`]]
     : [];
   const fell = (a.fellBack ?? []).map((f) => ['not 4-bit', `${f.name}: written at ${f.written} (${f.reason})`]);
-  return [['budget', `${budget}${a.data ? ` on ${a.data.chosenOn}` : ''}; recipe ${a.recipe}`], ...data, ...fell];
+  const int8 = a.int8 ? [['8-bit form', `${a.int8}: 8-bit layers computed in integers`]] : [];
+  return [['budget', `${budget}${a.data ? ` on ${a.data.chosenOn}` : ''}; recipe ${a.recipe}`], ...data, ...int8, ...fell];
 }
 
 /** `auto`: the layers by sensitivity (the drop with only that layer at 4 bits) and the precision chosen for each. */

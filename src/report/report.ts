@@ -93,6 +93,8 @@ export interface Report {
   auto?: {
     budget: number;
     recipe: string;
+    /** `auto --calibration`: the form its 8-bit layers take (static int8, calibrated on that data). */
+    int8?: string;
     withinBudget: boolean;
     sensitivity: { name: string; drop: number }[];
     data?: { chosenOn: string; reportedOn: string };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { digitsData as parts } from '../digits-data.js';
 import { cli, fixture, scratch } from '../helpers.js';
+import { readModel } from '../../src/io/read.js';
 
 const dir = scratch();
 const DIGITS = fixture('digits', 'model.onnx');
@@ -69,6 +70,34 @@ describe('auto', () => {
     // ... and the chosen trial's are those of images 181–360, which differ observably.
     expect(tuning.drop).toBe(report.auto.trials.at(-1).drop);
     expect(tuning.reference).not.toBe(heldOut.reference);
+  });
+
+  // With swapped halves and a zero budget fc2 is raised to 8 bits (above); with --calibration that
+  // layer takes static int8: its Gemm and its input in QDQ form, which ONNX Runtime runs as QGemm.
+  it('--calibration: the layers raised to 8 bits are static int8 (computed in integers), in the recipe too', () => {
+    const out = join(dir, 'auto-static.onnx');
+    const calibration = fixture('digits', 'test_data_set_1');
+    const data = digitsData('swapped-static', [
+      [180, 360],
+      [0, 180],
+    ]);
+    const r = cli(['auto', DIGITS, '-o', out, '--max-accuracy-drop', '0', '--calibration', calibration, ...data, '--json']);
+    const report = JSON.parse(r.stdout);
+    expect(report.auto.int8).toBe(`static (calibration ${calibration})`);
+    expect(report.auto.trials.at(-1).drop).toBe(0);
+    const raised = Object.keys(report.auto.chosen).filter((l) => report.auto.chosen[l] === 'int8');
+    expect(raised.length).toBeGreaterThan(0);
+    const recipe = readFileSync(report.auto.recipe, 'utf8');
+    expect(recipe).toMatch(/mode: static/);
+    expect(recipe).toContain(calibration);
+    const model = readModel(out);
+    for (const layer of raised) {
+      const gemm = model.graph.node.find((n) => n.input[1] === layer)!;
+      const input = model.graph.node.find((n) => n.output[0] === gemm.input[0])!;
+      expect([gemm.op_type, input.op_type], layer).toEqual(['Gemm', 'DequantizeLinear']);
+    }
+    expect(cli(['compress', DIGITS, '-o', join(dir, 'auto-static-again.onnx'), '--recipe', report.auto.recipe]).code).toBe(0);
+    expect(Buffer.compare(readFileSync(out), readFileSync(join(dir, 'auto-static-again.onnx')))).toBe(0);
   });
 
   it('data that cannot be split in two (one sample): exit 2, one line, nothing written', () => {
