@@ -73,6 +73,8 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
   const inputs = new Set(model.graph.input.map((i) => i.name ?? ''));
   const wanted = [...new Set(names)];
   const exposed = wanted.filter((n) => !inputs.has(n));
+  // The graph inputs among the values asked for (a model whose first Conv stays float asks for none).
+  const measuredInputs = new Set(wanted.filter((n) => inputs.has(n)));
   const probe = exposing(model, exposed);
   const splittable = freeFirstDimension(model);
   const dir = mkdtempSync(join(tmpdir(), 'onnxpress-ranges-'));
@@ -87,7 +89,7 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
     const pass = async (visitInput: (name: string, values: Float32Array) => void, histograms?: Record<string, number>) => {
       let perSample = 0;
       for (const batch of data.batches) {
-        for (const a of batch.inputs) if (inputs.has(a.name) && a.data instanceof Float32Array) visitInput(a.name, a.data);
+        for (const a of batch.inputs) if (measuredInputs.has(a.name) && a.data instanceof Float32Array) visitInput(a.name, a.data);
         if (exposed.length === 0) continue;
         const samples = batch.inputs[0]?.dims[0] ?? 1;
         const whole = !splittable || batch.inputs.some((a) => a.dims[0] !== samples);
