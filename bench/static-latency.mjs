@@ -2,10 +2,18 @@
 // data's full batch: the models run in turn, round after round (so that a busy machine slows all of
 // them alike), each round's median of `per` runs per model, and each round's ratio to the original.
 // Prints per model and batch the median ratio and its p10–p90 over the rounds.
-//   node bench/static-latency.mjs DATA ORIGINAL.onnx A.onnx [B.onnx ...] [--rounds 40] [--per 10]
+//   node bench/static-latency.mjs DATA ORIGINAL.onnx A.onnx [B.onnx ...] [--rounds 40] [--per 10] [--floor]
 //   (DATA: a test_data_set folder; build first: npm run build)
+// --floor adds a model that only copies the original's input to its output (one Identity node): the
+// cost of a run that computes nothing (binding the inputs, fetching the output, the session's own
+// work), which no quantized form of the model can go below.
 import { runtime, createSession, toFeeds } from '../dist/runtime/ort.js';
 import { readTestDataSet } from '../dist/io/testdata.js';
+import { readModel } from '../dist/io/read.js';
+import { writeModel } from '../dist/io/write.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -17,7 +25,25 @@ const option = (name, fallback) => {
 };
 const rounds = option('--rounds', 40),
   per = option('--per', 10);
+const floor = args.includes('--floor');
+if (floor) args.splice(args.indexOf('--floor'), 1);
 const [data, ...models] = args;
+if (floor) models.push(floorModel(models[0]));
+
+/** The original's first input copied to its only output by one Identity node, written to a temporary file. */
+function floorModel(original) {
+  const model = readModel(original);
+  const g = model.graph;
+  const input = g.input.find((i) => !g.initializer.some((t) => t.name === i.name));
+  g.node = [{ op_type: 'Identity', input: [input.name], output: ['floor_output'], name: 'floor', attribute: [] }];
+  g.initializer = [];
+  g.value_info = [];
+  g.input = [input];
+  g.output = [{ ...input, name: 'floor_output' }];
+  const path = join(mkdtempSync(join(tmpdir(), 'static-latency-')), 'floor (Identity).onnx');
+  writeModel(model, path);
+  return path;
+}
 await runtime();
 const { inputs } = readTestDataSet(data);
 
