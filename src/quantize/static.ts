@@ -397,6 +397,14 @@ function planValues(g: GraphEditor, computes: Compute[], asymmetric: boolean): P
     want(relu ? relu.output[0]! : output);
   }
   for (const c of computes) want(c.input);
+  // A Gemm or MatMul whose Relu stays (symmetric activations) and is quantized after: ONNX Runtime
+  // fuses neither with a Relu between it and a QuantizeLinear that does not clip as the Relu does, so
+  // its own output is quantized too (QGemm, QLinearMatMul), and the Relu runs between two pairs.
+  for (const c of computes) {
+    const readers = g.readers(c.output);
+    const relu = readers.length === 1 && readers[0]!.op_type === 'Relu' ? readers[0]! : undefined;
+    if (relu && !plan.removed.has(relu) && plan.values.has(relu.output[0]!) && !outputs.has(c.output)) want(c.output);
+  }
   return plan;
 }
 

@@ -98,6 +98,22 @@ describe('quantize int8:mode=static', () => {
     expect(ops).toEqual({ QuantizeLinear: 1, 'com.microsoft.QGemm': 3 });
   });
 
+  // Measured: top-1 unchanged, cosine 0.99998. Symmetric zero points do not clip at 0, so the Relus stay.
+  it('MLP with activation-symmetric=true: the Relus stay, between pairs, and every Gemm is still a QGemm', async () => {
+    const out = join(dir, 'mlp-static-symmetric.onnx');
+    const { evaluation } = await compressAndEvaluate(
+      MLP,
+      out,
+      [['quantize', `int8:mode=static,activation-symmetric=true,calibration=${fixture('mlp', 'test_data_set_1')}`]],
+      { data: fixture('mlp', 'test_data_set_0'), labels: fixture('mlp', 'labels.txt') },
+    );
+    expect(evaluation.accuracy.drop).toBeLessThanOrEqual(0.003);
+    const ops = await optimizedOps(out);
+    expect(ops['com.microsoft.QGemm']).toBe(3);
+    expect(ops.Relu).toBe(2);
+    for (const float of ['Gemm', 'com.microsoft.FusedGemm']) expect(ops[float], float).toBeUndefined();
+  });
+
   // Measured (calibrated on fixtures/charlm/calibration, 32 windows of training text): perplexity
   // 3.7446 → 3.7510 (+0.17 %). Latency (bench/RESULTS.md): about 0.7× fp32.
   it('char LM: perplexity within +1 %, its 19 MatMuls computed as MatMulIntegerToFloat, embeddings weight-only', async () => {
