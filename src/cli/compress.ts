@@ -72,8 +72,11 @@ export function registerCompress(program: Command): void {
     .option('--dry-run', 'validate, run the passes in memory and report what they would change and the output size, writing nothing')
     .option('--list-passes', 'print every pass with its options and defaults')
     .option('--force', 'replace the output, its external data file and --report files where they exist (never an input)')
-    .option('--external-data', 'store tensors in an external data file next to the output')
-    .option('--no-external-data', 'store every tensor inside the .onnx file')
+    .option(
+      '--external-data',
+      'store tensors in an external data file next to the output (default: when the input has one, or the output would pass 2 GiB or not fit in memory)',
+    )
+    .option('--no-external-data', 'store every tensor inside the .onnx file (refused when its tensors would not fit in memory)')
     .option('--external-threshold <bytes>', 'smallest tensor moved to the external data file', '1024')
     .option('--location <name>', 'external data file name (default: <output>.data)')
     .option('--eval', 'run the input and the output in ONNX Runtime and report accuracy and latency')

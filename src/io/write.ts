@@ -20,7 +20,8 @@ import { TENSOR_LOCATION_EXTERNAL } from '../ir/onnx.js';
 export interface WriteOptions {
   /**
    * true: tensors of at least `sizeThreshold` bytes go to an external data file; false: one file;
-   * 'auto' (default): external when the source model used external data or the model would pass 2 GiB.
+   * 'auto' (default): external when the source model used external data or the model would pass 2 GiB
+   * (compress also when the passes' tensors would not fit in memory: pipeline/compress.ts).
    */
   externalData?: boolean | 'auto';
   /** Name of the external data file, relative to the output's folder (default: `<output name>.data`). */
@@ -143,6 +144,15 @@ function checkLocation(location: string): void {
 
 function externalWanted(option: WriteOptions['externalData'], anyExternal: boolean, dataBytes: number): boolean {
   return option === 'auto' || option === undefined ? anyExternal || dataBytes > AUTO_EXTERNAL_BYTES : option;
+}
+
+/** The bytes of every tensor's data (inline, in the source file or in external data files). */
+export function tensorDataBytes(model: Model): number {
+  let bytes = 0;
+  forEachTensor(model.proto, ({ tensor }) => {
+    bytes += placeableOf(tensor)?.bytes.byteLength ?? 0;
+  });
+  return bytes;
 }
 
 /** Whether `model` written with `options` gets an external data file. */

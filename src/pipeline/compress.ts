@@ -5,13 +5,15 @@ import { prestartCopyHelpers } from '../io/copy.js';
 import { readRange } from '../ir/file-range.js';
 import { readModel, type ReadOptions } from '../io/read.js';
 import { checkOutputs, createFolders } from '../io/output-path.js';
-import { InputError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
+import { memoryLimit, type MemoryLimit } from '../fs/memory.js';
 import { validateModel } from '../ir/validate.js';
 import type { Model } from '../ir/model.js';
 import {
   OutputData,
   PrecopiedOutput,
   writeModel,
+  tensorDataBytes,
   writesExternalData,
   type WriteOptions,
   type WriteResult,
@@ -53,6 +55,8 @@ export interface CompressOptions {
    * the run will need (evaluation data) is checked here, so that a mistake in it leaves no output.
    */
   onInputRead?: (model: Model) => void | Promise<void>;
+  /** The memory this process may use (default: fs/memory.ts's reading of the machine and its cgroups). */
+  memoryLimit?: MemoryLimit;
 }
 
 export interface CompressResult {
@@ -118,16 +122,33 @@ export async function compress(inputPath: string, outputPath: string, options: C
       });
       if (options.createOutputFolder) createFolders(folders);
     }
-    data =
-      steps.length > 0 && !options.dryRun && writesExternalData(model, options.write)
-        ? new OutputData(model, outputPath, options.write)
-        : undefined;
+    const external = steps.length > 0 && !options.dryRun && (writesExternalData(model, options.write) || !singleFileFits(model, options));
+    data = external ? new OutputData(model, outputPath, { ...options.write, externalData: true }) : undefined;
     return await runAndWrite(model, inputPath, outputPath, options, { threads, data, precopied, inputParameters, baseRows });
   } catch (e) {
     precopied?.abort();
     data?.abort();
     throw e;
   }
+}
+
+/**
+ * Whether a single-file output fits in memory. The passes' tensors for one .onnx file are held until
+ * it is written (an external data file takes them as they are finished), so a model whose tensors
+ * exceed this process's memory gets an external data file when the choice is left to onnxpress, and
+ * is refused up front when --no-external-data asked for one file.
+ */
+function singleFileFits(model: Model, options: CompressOptions): boolean {
+  const limit = options.memoryLimit ?? memoryLimit();
+  const bytes = tensorDataBytes(model);
+  if (bytes <= limit.bytes) return true;
+  if (options.write?.externalData === false) {
+    const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+    throw new UsageError(
+      `a single-file output would hold up to ${gib(bytes)} of tensors in memory, more than the ${gib(limit.bytes)} this process may use (${limit.source}): write them to a data file as they are finished with --external-data`,
+    );
+  }
+  return false;
 }
 
 async function runAndWrite(
