@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import { writeModel } from '../io/write.js';
+import { tensorDataBytes, writeModel } from '../io/write.js';
+import { memoryLimit } from '../fs/memory.js';
 import { elementTypes } from '../ir/elem-types.js';
 import { Model } from '../ir/model.js';
 import { DataType, type ModelProto, type NodeProto } from '../ir/onnx.js';
@@ -76,6 +77,14 @@ export class ProbeRunner {
    * when none are named), one batch at a time: nothing is kept after the visit.
    */
   async run(model: Model, names: string[] | undefined, visit: (values: ProbeBatch, batch: number) => void): Promise<void> {
+    // ONNX Runtime holds every weight in memory: a model larger than this process may use is not run
+    // (the child would be killed for memory, and the probe's copy would double the disk it takes).
+    const bytes = tensorDataBytes(model);
+    const limit = memoryLimit();
+    if (bytes > limit.bytes) {
+      const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+      throw new InputError(`the model's ${gib(bytes)} of tensors exceed the ${gib(limit.bytes)} this process may use (${limit.source})`);
+    }
     const wanted = names ?? model.graph.output.map((o) => o.name ?? '');
     const path = join(this.dir, `probe-${this.count++}.onnx`);
     const probe = exposing(model.proto, wanted);
