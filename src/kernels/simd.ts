@@ -5,6 +5,7 @@ import { ResourceError } from '../errors.js';
 import { packagePath } from '../paths.js';
 import { RangeReader } from '../ir/file-range.js';
 import { readFloats, type FloatSource } from '../ir/tensor.js';
+import type { HalfConversion } from '../ir/half.js';
 import { weightErrorOf, type WeightError } from './weight-error.js';
 import { part, PROGRESS_CHUNK, type JobProgress } from './progress.js';
 
@@ -56,6 +57,7 @@ interface Exports {
   sortScatter(from: number, to: number, lo: number, hi: number, hist: number, b: number): void;
   sortUnkeys(from: number, dst: number, lo: number, hi: number): void;
   countBoundsBelow(src: number, n: number, bounds: number, nb: number, codes: number): void;
+  toHalf(src: number, n: number, out: number, bf16: number, stats: number): void;
 }
 
 /** How a scale is derived from a group's range (the kernel's `mode`). */
@@ -471,6 +473,35 @@ class Kernels {
     new Float32Array(mem.buffer, zeros, kBlocks * N).set(zeroPoints);
     this.exports.packMatMulNBits(BASE, K, N, block, shift, zeros, out);
     return mem.slice(out, out + size);
+  }
+
+  /**
+   * float32 values to float16 (or bfloat16) bits, the same bits as ir/half.ts's toHalf, with its error
+   * figures; a slab at a time through the same small memory (SLAB_BYTES).
+   */
+  toHalf(values: Float32Array | FloatSource, bfloat16: boolean): HalfConversion {
+    const n = values.length;
+    const slab = SLAB_BYTES / 4;
+    const out = align(BASE + Math.min(n, slab) * 4);
+    const stats = align(out + Math.min(n, slab) * 2);
+    const mem = this.reserve(stats + 32);
+    const figures = new Float64Array(mem.buffer, stats, 4);
+    figures.fill(0);
+    const bits = new Uint16Array(n);
+    // Values still in a file are read straight into the kernels' memory, a slab at a time.
+    const reader = values instanceof Float32Array ? undefined : new RangeReader(values.file);
+    try {
+      for (let at = 0; at < n; at += slab) {
+        const count = Math.min(slab, n - at);
+        if (values instanceof Float32Array) new Float32Array(mem.buffer, BASE, count).set(values.subarray(at, at + count));
+        else reader!.readInto(values.offset + at * 4, new Uint8Array(mem.buffer, BASE, count * 4));
+        this.exports.toHalf(BASE, count, out, bfloat16 ? 1 : 0, stats);
+        bits.set(new Uint16Array(mem.buffer, out, count), at);
+      }
+    } finally {
+      reader?.close();
+    }
+    return { bits, maxAbsError: figures[0]!, errorSquares: figures[1]!, squares: figures[2]!, largest: figures[3]! };
   }
 }
 

@@ -6,12 +6,13 @@
 // model's own tensors as they were.
 import { setData } from '../ir/data.js';
 import { elementTypes } from '../ir/elem-types.js';
-import { FLOAT16_MAX, toHalf, type HalfConversion } from '../ir/half.js';
+import { FLOAT16_MAX, type HalfConversion } from '../ir/half.js';
+import { simdKernels } from '../kernels/simd.js';
 import { weightErrorOf, type WeightError } from '../kernels/weight-error.js';
 import type { Model } from '../ir/model.js';
 import { GraphEditor, ModelEditor, SUBGRAPH_READ } from '../ir/editor.js';
 import { DataType, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../ir/onnx.js';
-import { constantTensor, floatValues, numElements } from '../ir/tensor.js';
+import { constantTensor, floatSource, numElements } from '../ir/tensor.js';
 import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
 import { intAttribute, makeNode } from '../ir/build.js';
 
@@ -50,7 +51,7 @@ export class HalfConversions {
 
   of(t: TensorProto): HalfConversion {
     let c = this.done.get(t);
-    if (!c) this.done.set(t, (c = toHalf(floatValues(t), this.dtype === DataType.BFLOAT16)));
+    if (!c) this.done.set(t, (c = simdKernels().toHalf(floatSource(t), this.dtype === DataType.BFLOAT16)));
     return c;
   }
 

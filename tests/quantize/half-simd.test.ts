@@ -1,0 +1,37 @@
+// The WebAssembly float16/bfloat16 conversion (assembly/half.ts) against the JavaScript one
+// (ir/half.ts), itself checked against closed-form values in tests/ir: the same bits and the same
+// error figures. (Every one of the 2^32 float32 bit patterns was compared once, in both types:
+// bench/RESULTS.md; here a spread of them.)
+import { describe, expect, it } from 'vitest';
+import { toHalf } from '../../src/ir/half.js';
+import { simdKernels } from '../../src/kernels/simd.js';
+
+/** Every 4093rd bit pattern (a prime stride: every exponent, both signs, varied low bits), plus the edges. */
+function patterns(): Float32Array {
+  const bits: number[] = [];
+  for (let u = 0; u < 2 ** 32; u += 4093) bits.push(u);
+  const edges = [0x38800000, 0x387fffff, 0x33000000, 0x33000001, 0x477fefff, 0x477ff000, 0x47800000, 0x7f800000, 0x7f800001, 0x7fc00000];
+  for (const e of edges) for (let d = -3; d <= 3; d++) for (const sign of [0, 0x80000000]) bits.push(((e + d) | sign) >>> 0);
+  return new Float32Array(Uint32Array.from(bits).buffer);
+}
+
+describe('the SIMD half-precision conversion', () => {
+  const values = patterns();
+  const normal = Float32Array.from({ length: 100_003 }, (_, i) => Math.sin(i * 12.9898) * 3.7 + (i % 7) * 1e-6);
+
+  it.each([
+    ['float16', false],
+    ['bfloat16', true],
+  ])('gives the JavaScript conversion’s %s bits for every sampled pattern and its figures', (_name, bf16) => {
+    for (const v of [values, normal, normal.subarray(3, 1000)]) {
+      const js = toHalf(v, bf16);
+      const simd = simdKernels().toHalf(v, bf16);
+      expect(Buffer.from(simd.bits.buffer).equals(Buffer.from(js.bits.buffer))).toBe(true);
+      expect(simd.maxAbsError).toBe(js.maxAbsError);
+      expect(Object.is(simd.largest, js.largest)).toBe(true);
+      if (Number.isFinite(js.errorSquares)) expect(simd.errorSquares).toBeCloseTo(js.errorSquares, 10);
+      else expect(simd.errorSquares).toBeNaN();
+      if (Number.isFinite(js.squares)) expect(simd.squares / js.squares).toBeCloseTo(1, 12);
+    }
+  });
+});
