@@ -159,6 +159,51 @@ export async function calibrate(
   }
 }
 
+/**
+ * Runs `model` once over the calibration data with the named values of the main graph exposed, and
+ * hands each float32 value of each batch to `visit` (nothing is kept after the visit): for statistics
+ * that are not a Gram matrix of the last axis (structured pruning's im2col features of a Conv's input,
+ * and the feature sums its bias compensation needs). The data are checked against the model's inputs
+ * first, as in calibrate().
+ */
+export async function collectActivations(
+  model: Model,
+  names: string[],
+  dataPath: string,
+  visit: (name: string, data: Float32Array, dims: number[]) => void,
+): Promise<{ samples: number; source: string }> {
+  const graph = model.graph;
+  const existing = new Set(graph.output.map((o) => o.name));
+  const wanted = [...new Set(names)];
+  const extra = wanted.filter((n) => !existing.has(n));
+  const label = model.source?.given ?? 'the model';
+  const data = loadEvalData(model, { data: dataPath });
+  for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
+  const proto: ModelProto = {
+    ...model.proto,
+    graph: { ...graph, output: [...graph.output, ...extra.map((name) => ({ name, metadata_props: [] }))] },
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'onnxpress-activations-'));
+  const ort = new OrtProcess(Infinity);
+  ort.prestart();
+  try {
+    const path = join(dir, 'probe.onnx');
+    writeModel(new Model(proto, model.source), path);
+    const session = await ort.load(path, label);
+    for (const batch of data.batches) {
+      const outputs = new Map((await ort.run(session, batch.inputs)).map((o) => [o.name, o]));
+      for (const name of wanted) {
+        const out = outputs.get(name);
+        if (out && out.data instanceof Float32Array) visit(name, out.data, out.dims);
+      }
+    }
+    return { samples: data.samples, source: data.source };
+  } finally {
+    ort.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** The `calibration=` option's problem, if any: it must name a file or folder that exists (checked before the model is read). */
 export function calibrationProblem(options: { readonly calibration?: string }): string | undefined {
   const path = options.calibration;
