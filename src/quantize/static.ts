@@ -15,7 +15,10 @@
 // A Conv reading fewer than MIN_INTEGER_CONV_CHANNELS channels (a greyscale or RGB first layer) stays
 // float, weight included: ONNX Runtime's QLinearConv is slower there than its float Conv, which a
 // dequantized weight would also slow (bench/RESULTS.md); its output is quantized for the next node.
-// Everything else (Softmax, LayerNormalization, Gelu, residual Adds) stays in float.
+// An Add of two activations or a Concat whose output is quantized gets its inputs quantized too, so
+// that ONNX Runtime runs it on the codes (QLinearAdd, QLinearConcat): a CNN's residual stream stays in
+// 8 bits. Everything else (Softmax, LayerNormalization, Gelu, a transformer's residual Adds, read by
+// LayerNormalization) stays in float.
 import { InputError } from '../errors.js';
 import { dtypeName } from '../ir/dtype.js';
 import { requireDefaultOpset } from '../convert/raise.js';
@@ -112,6 +115,9 @@ const COMPACT_WEIGHT_NAMING: WeightNaming = { codes: '_q', zeroPoint: '_zp', nod
 
 /** Input channels (of a Conv with one group) below which the Conv stays float: ONNX Runtime's QLinearConv is slower there. */
 export const MIN_INTEGER_CONV_CHANNELS = 8;
+
+/** Ops ONNX Runtime runs on 8-bit codes (QLinearAdd, QLinearConcat) when every input and the output are quantized. */
+const INTEGER_JOINS = new Set(['Add', 'Concat']);
 
 /** Ops that read only their input's shape. */
 const SHAPE_ONLY = new Set(['Shape', 'Size']);
@@ -385,9 +391,19 @@ function planValues(g: GraphEditor, computes: Compute[], asymmetric: boolean): P
       plan.values.set(value, { same: p.input[0]! });
     } else {
       plan.values.set(value, { range: value });
+      // An Add of two activations or a Concat whose output is quantized runs on the codes (QLinearAdd,
+      // QLinearConcat) once its inputs are quantized too: a residual stream or a branch's concatenation
+      // between integer nodes stays in 8 bits instead of DequantizeLinear, float, QuantizeLinear.
+      if (p && integerJoin(p)) for (const input of p.input) want(input);
     }
     return true;
   };
+  const integerJoin = (p: NodeProto): boolean =>
+    (p.domain ?? '') === '' &&
+    INTEGER_JOINS.has(p.op_type ?? '') &&
+    p.output.filter((o) => o).length === 1 &&
+    p.input.length >= (p.op_type === 'Add' ? 2 : 1) &&
+    p.input.every((i) => i && !initializers.has(i) && types.get(i) === DataType.FLOAT);
   for (const c of computes) {
     if (!c.quantizedOutput) continue;
     // QLinearConv and QLinearMatMul write 8 bits: the output is quantized, after its Relu where that can go.
