@@ -56,3 +56,38 @@ export function inverseCholeskyUpper(h: Float64Array, n: number, damp: number): 
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) u[j * n + i] = hinv[i * n + j]!;
   return u;
 }
+
+/**
+ * The same factor U (upper, UᵀU = H⁻¹, H damped as inverseCholeskyUpper does) computed with one
+ * Cholesky factorization and one triangular inverse, in place in `h` (which it consumes): with P
+ * the reversal of the features, PHP = LLᵀ gives U = P L⁻¹ P, and reversing both axes of a
+ * row-major matrix is reversing its array. About a third of inverseCholeskyUpper's arithmetic and
+ * one K×K array instead of four. Returns false if H is not positive definite after damping.
+ */
+export function inverseFactorInPlace(h: Float64Array, n: number, damp: number): boolean {
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += h[i * n + i]!;
+  mean /= n;
+  for (let i = 0; i < n; i++) {
+    if (h[i * n + i] === 0) h[i * n + i] = 1;
+    h[i * n + i]! += damp * (mean > 0 ? mean : 1);
+  }
+  h.reverse();
+  if (!cholesky(h, n)) return false;
+  // L⁻¹ row by row (each row a combination of the rows above), over L in place.
+  const row = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    row.fill(0, 0, i + 1);
+    row[i] = 1;
+    for (let k = 0; k < i; k++) {
+      const f = h[i * n + k]!;
+      if (f === 0) continue;
+      const base = k * n;
+      for (let j = 0; j <= k; j++) row[j]! -= f * h[base + j]!;
+    }
+    const d = h[i * n + i]!;
+    for (let j = 0; j <= i; j++) h[i * n + j] = row[j]! / d;
+  }
+  h.reverse();
+  return true;
+}

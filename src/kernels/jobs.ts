@@ -8,9 +8,19 @@ import { CLUSTER_JOB } from './kmeans.js';
 import { NM_JOB } from './nm-select.js';
 import { QUANTIZE_JOB } from './quantize.js';
 import { PRUNE_JOB } from './smallest.js';
+import { SPARSEGPT_JOB } from './sparsegpt.js';
+import { WANDA_JOB } from './wanda.js';
 import type { JobProgress } from './progress.js';
 
-const JOBS = { quantize: QUANTIZE_JOB, cluster: CLUSTER_JOB, prune: PRUNE_JOB, nm: NM_JOB, fingerprint: FINGERPRINT_JOB };
+const JOBS = {
+  quantize: QUANTIZE_JOB,
+  cluster: CLUSTER_JOB,
+  prune: PRUNE_JOB,
+  nm: NM_JOB,
+  fingerprint: FINGERPRINT_JOB,
+  sparsegpt: SPARSEGPT_JOB,
+  wanda: WANDA_JOB,
+};
 
 type Kinds = typeof JOBS;
 type JobOfKind<K extends keyof Kinds> = Parameters<Kinds[K]['execute']>[0];

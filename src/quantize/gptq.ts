@@ -48,16 +48,19 @@ export function gptqQuantize(original: Float32Array, k: number, n: number, u: Fl
         let min = Infinity,
           max = -Infinity;
         for (let r = row; r < end; r++) {
+          if (original[r * n + c] === 0) continue;
           const x = w[r * n + c]!;
           if (x < min) min = x;
           if (x > max) max = x;
         }
+        if (min > max) min = max = 0;
         let best = groupParams(min, max, range, symmetric),
           bestErr = Infinity;
         for (const ratio of ratios) {
           const p = ratio === 1 ? best : groupParams(min * ratio, max * ratio, range, symmetric);
           let e = 0;
           for (let r = row; r < end; r++) {
+            if (original[r * n + c] === 0) continue;
             const x = w[r * n + c]!;
             let q = x / p.scale + ROUND - ROUND + p.zeroPoint;
             q = q < lo ? lo : q > hi ? hi : q;
@@ -79,7 +82,9 @@ export function gptqQuantize(original: Float32Array, k: number, n: number, u: Fl
       const scale = scales[b * n + c]!,
         zp = zeroPoints[b * n + c]!;
       const x = w[row * n + c]!;
-      let q = x / scale + ROUND - ROUND + zp;
+      // A weight that is exactly zero (pruned) stays zero: its code is the zero point, and what the
+      // updates moved onto it is spread over the weights still to come, as SparseGPT does with a mask.
+      let q = original[row * n + c] === 0 ? zp : x / scale + ROUND - ROUND + zp;
       q = q < lo ? lo : q > hi ? hi : q;
       codes[row * n + c] = q;
       err[c] = (x - Math.fround((q - zp) * scale)) / d;
