@@ -23,6 +23,14 @@ Usage:
       list kept in float32 with Casts), graph inputs and outputs float32 — the conversion ONNX
       Runtime's own tools use, and `fp16` with keep-io=true's peer.
 
+  python bench/peer_ort_quantize.py static MODEL OUT --calibration DATA.npz [--method minmax|entropy|percentile]
+      quantize_static(MODEL, OUT, reader, quant_format=QuantFormat.QDQ, per_channel=True,
+      activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=METHOD)
+      with its defaults otherwise (all its op types; CalibPercentile 99.999, as ours): the
+      reader yields the .npz's samples one at a time (the first dimension of each array, named
+      by the model's inputs), as ONNX Runtime's examples feed it. `onnxpress --quantize
+      int8:mode=static,calibration=DATA.npz`'s peer.
+
 Saves a single-file model (no external data; ORT's quantizers' own __main__ for MatMulNBits
 saves with external data, which would make the size comparison meaningless).
 Prints one JSON line with the in-process phase timings (import, quantize, save) and versions.
@@ -47,7 +55,9 @@ t1 = time.perf_counter()
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["dynamic", "nbits", "fp16"])
+    ap.add_argument("kind", choices=["dynamic", "nbits", "fp16", "static"])
+    ap.add_argument("--calibration", help="static: a .npz of calibration inputs, samples along the first dimension")
+    ap.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
     ap.add_argument("model")
     ap.add_argument("out")
     ap.add_argument("--per-tensor", action="store_true")
@@ -71,6 +81,24 @@ def main() -> None:
                          op_types_to_quantize=a.ops.split(",") if a.ops else None)
         t4 = time.perf_counter()
         phases = {"quantize_and_save_s": t4 - t2}
+    elif a.kind == "static":
+        import numpy as np
+        from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, quantize_static
+
+        class Reader(CalibrationDataReader):
+            def __init__(self, path):
+                arrays = dict(np.load(path))
+                n = next(iter(arrays.values())).shape[0]
+                self.samples = iter([{k: v[i:i + 1] for k, v in arrays.items()} for i in range(n)])
+
+            def get_next(self):
+                return next(self.samples, None)
+
+        method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                  "percentile": CalibrationMethod.Percentile}[a.method]
+        quantize_static(a.model, a.out, Reader(a.calibration), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method)
+        phases = {"quantize_and_save_s": time.perf_counter() - t2}
     elif a.kind == "fp16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
         model = onnx.load(a.model)

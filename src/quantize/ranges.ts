@@ -1,20 +1,27 @@
-// Activation ranges for static quantization: the model is run in ONNX Runtime on the calibration data
-// with the values to quantize exposed as extra outputs. The child process that runs it keeps per value
-// only its running extremes (and, for percentile, entropy and mse, a histogram filled in a second pass
-// over the data, once the extremes fix its bins); the activations never leave it, and it runs the data
-// in batches sized so that one batch's exposed values take at most BATCH_BYTES.
-import { mkdtempSync, rmSync } from 'node:fs';
+// Activation ranges for static quantization: the model is run in ONNX Runtime on the calibration data.
+// The extremes of the values to quantize are computed by the model itself (ReduceMin/ReduceMax added
+// as extra outputs), so that for minmax no activation leaves ONNX Runtime's memory; for percentile,
+// entropy and mse the values are then exposed as extra outputs in a second pass over the data, and
+// the child process that runs it keeps only a histogram of each (its bins fixed by the extremes).
+// The data runs in batches sized so that one batch's values take at most BATCH_BYTES.
+import { linkSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
+import { encode } from '../io/codec.js';
 import type { NamedArray } from '../io/testdata.js';
 import { writeModel } from '../io/write.js';
+import { intAttribute, makeNode } from '../ir/build.js';
 import { GraphIndex } from '../ir/graph.js';
 import { Model } from '../ir/model.js';
-import type { ModelProto } from '../ir/onnx.js';
+import { NameAllocator } from '../ir/names.js';
+import { fileRangeOf } from '../ir/data.js';
+import { TENSOR_LOCATION_EXTERNAL, type ModelProto, type TensorProto } from '../ir/onnx.js';
+import { forEachTensor } from '../ir/walk.js';
 import { addExtremes, emptyExtremes, mergeExtremes, type Extremes } from '../kernels/activation-stats.js';
 import { INT8, UINT8 } from '../kernels/quantize.js';
-import { OrtProcess } from '../runtime/client.js';
+import { OrtProcess, type RemoteSession } from '../runtime/client.js';
+import type { Reduction } from '../runtime/protocol.js';
 import { loadEvalData, type EvalBatch } from '../runtime/data.js';
 import { checkFeeds } from '../runtime/feeds.js';
 import { entropyRange, Histogram, mseRange, percentileRange, type Range } from './range-methods.js';
@@ -53,11 +60,11 @@ export interface CalibratedRanges {
 
 /** The range of each named value (graph inputs or node outputs of the main graph) on the calibration data. */
 export async function calibrateRanges(model: Model, names: string[], options: RangeOptions): Promise<CalibratedRanges> {
-  const label = `calibration data ${options.data}`;
+  const dataLabel = `calibration data ${options.data}`;
   const data = loadEvalData(model, { data: options.data });
   for (const batch of data.batches) {
     try {
-      checkFeeds(model, label, batch.inputs);
+      checkFeeds(model, dataLabel, batch.inputs);
     } catch (e) {
       // checkFeeds speaks of evaluation data; here the file is named in the label.
       if (e instanceof InputError)
@@ -68,48 +75,66 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
         );
       throw e;
     }
-    refuseNonFinite(batch, label);
+    refuseNonFinite(batch, dataLabel);
   }
   const inputs = new Set(model.graph.input.map((i) => i.name ?? ''));
   const wanted = [...new Set(names)];
   const exposed = wanted.filter((n) => !inputs.has(n));
   // The graph inputs among the values asked for (a model whose first Conv stays float asks for none).
   const measuredInputs = new Set(wanted.filter((n) => inputs.has(n)));
-  const probe = exposing(model, exposed);
   const splittable = freeFirstDimension(model);
+  const label = model.source?.given ?? 'the model';
+  const threads = options.threads ?? availableParallelism();
   const dir = mkdtempSync(join(tmpdir(), 'onnxpress-ranges-'));
   // No time budget, as for GPTQ's calibration: --eval-timeout does not reach passes.
   const ort = new OrtProcess(Infinity);
   ort.prestart();
   try {
-    const path = join(dir, 'probe.onnx');
-    writeModel(probe, path);
-    const session = await ort.load(path, model.source?.given ?? 'the model', options.threads ?? availableParallelism());
-    // One pass over the data: graph inputs measured here, the exposed values in the child.
-    const pass = async (visitInput: (name: string, values: Float32Array) => void, histograms?: Record<string, number>) => {
+    const load = async (probe: Model, file: string) => ort.load(writeProbe(probe, dir, file), label, threads, false);
+    /** One pass over the data: graph inputs measured here, the other values in the child (raw `names`, or `reductions`). */
+    const pass = async (
+      session: RemoteSession | undefined,
+      visitInput: ((name: string, values: Float32Array) => void) | undefined,
+      { names = [], histograms, reductions }: { names?: string[]; histograms?: Record<string, number>; reductions?: Reduction[] },
+    ) => {
       let perSample = 0;
       for (const batch of data.batches) {
-        for (const a of batch.inputs) if (measuredInputs.has(a.name) && a.data instanceof Float32Array) visitInput(a.name, a.data);
-        if (exposed.length === 0) continue;
+        if (visitInput)
+          for (const a of batch.inputs) if (measuredInputs.has(a.name) && a.data instanceof Float32Array) visitInput(a.name, a.data);
+        if (!session) continue;
         const samples = batch.inputs[0]?.dims[0] ?? 1;
         const whole = !splittable || batch.inputs.some((a) => a.dims[0] !== samples);
         for (let from = 0; from < samples; ) {
           // The first run takes one sample, and tells how many fit in BATCH_BYTES.
           const take = whole ? samples : Math.max(1, Math.min(samples - from, perSample > 0 ? Math.floor(BATCH_BYTES / perSample) : 1));
           const part = whole ? batch.inputs : batch.inputs.map((a) => rows(a, from, from + take));
-          const { bytes } = await ort.collect(session, part, exposed, histograms);
+          const { bytes } = await ort.collect(session, part, names, histograms, reductions);
           perSample = Math.max(perSample, bytes / take);
           from += take;
         }
       }
-      return ort.collected(session);
+      return session ? ort.collected(session) : { extremes: {}, histograms: {}, nonFinite: [] };
     };
     const extremes = new Map(wanted.map((n) => [n, emptyExtremes()]));
-    const first = await pass((name, values) => addExtremes(extremes.get(name)!, values));
-    for (const [name, e] of Object.entries(first.extremes)) mergeExtremes(extremes.get(name)!, e);
+    const measureInput = (name: string, values: Float32Array) => addExtremes(extremes.get(name)!, values);
+    // The extremes, reduced inside ONNX Runtime: no value leaves its memory, and what reads a value
+    // (a Relu after a Conv) is still fused with it.
+    const reductions = reductionsOf(model, exposed);
+    const reducedSession = exposed.length > 0 ? await load(withReductions(model, reductions), 'reduced.onnx') : undefined;
+    const reduced = await pass(reducedSession, measureInput, { reductions });
+    for (const [name, e] of Object.entries(reduced.extremes)) mergeExtremes(extremes.get(name)!, e);
+    const histogramMethod = options.method !== 'minmax';
+    // The values themselves, exposed: those whose reduction met NaN or ±∞ (an attention mask's −∞),
+    // whose extremes only count the finite elements, and every value for the histogram methods.
+    const raw = histogramMethod ? exposed : reduced.nonFinite;
+    const rawSession = raw.length > 0 ? await load(exposing(model, raw), 'exposed.onnx') : undefined;
+    if (rawSession && reduced.nonFinite.length > 0) {
+      const finite = await pass(rawSession, undefined, { names: reduced.nonFinite });
+      for (const [name, e] of Object.entries(finite.extremes)) mergeExtremes(extremes.get(name)!, e);
+    }
     const ranges = new Map<string, Range>();
     const warnings: string[] = [];
-    if (options.method === 'minmax') {
+    if (!histogramMethod) {
       for (const [name, e] of extremes) ranges.set(name, seen(e));
     } else {
       if (data.samples < MIN_HISTOGRAM_SAMPLES) {
@@ -118,11 +143,11 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
         );
       }
       const histograms = new Map([...extremes].map(([n, e]) => [n, new Histogram(Math.max(Math.abs(seen(e).min), Math.abs(seen(e).max)))]));
-      const second = await pass(
-        (name, values) => histograms.get(name)!.add(values),
-        Object.fromEntries(exposed.map((n) => [n, histograms.get(n)!.absMax])),
-      );
-      for (const [name, counts] of Object.entries(second.histograms)) {
+      const counted = await pass(rawSession, (name, values) => histograms.get(name)!.add(values), {
+        names: exposed,
+        histograms: Object.fromEntries(exposed.map((n) => [n, histograms.get(n)!.absMax])),
+      });
+      for (const [name, counts] of Object.entries(counted.histograms)) {
         const h = histograms.get(name)!;
         for (let i = 0; i < counts.length; i++) h.counts[i]! += counts[i]!;
       }
@@ -140,6 +165,83 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
     ort.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Writes `probe` as `dir`/`file` with its weights left where they are: each main-graph initializer
+ * whose bytes are still in a file (a large payload of a model read lazily, or external data) becomes
+ * an external-data reference to that file, through a hard link in `dir` (ONNX Runtime reads external
+ * data only from the model's folder, and follows symbolic links out of it to refuse them). Nothing is
+ * copied, and ONNX Runtime maps those bytes from the page cache instead of reading a second copy into
+ * its memory. Where no hard link can be made, or a tensor elsewhere (a subgraph's) is in a file, the
+ * probe is written whole. Returns the path.
+ */
+function writeProbe(probe: Model, dir: string, file: string): string {
+  const path = join(dir, file);
+  const graph = probe.graph;
+  let elsewhere = false;
+  forEachTensor(probe.proto, ({ tensor, place, depth }) => {
+    if (fileRangeOf(tensor) && (place !== 'initializer' || depth > 0)) elsewhere = true;
+  });
+  if (elsewhere) {
+    writeModel(probe, path);
+    return path;
+  }
+  const links = new Map<string, string>();
+  try {
+    for (const t of graph.initializer) {
+      const target = fileRangeOf(t)?.file;
+      if (target === undefined || links.has(target)) continue;
+      const link = `${file}.data${links.size}`;
+      linkSync(target, join(dir, link));
+      links.set(target, link);
+    }
+  } catch {
+    // Another file system, or no hard links there: the probe is written whole.
+    writeModel(probe, path);
+    return path;
+  }
+  const initializer = graph.initializer.map((t): TensorProto => {
+    const range = fileRangeOf(t);
+    if (!range) return t;
+    const reference: TensorProto = {
+      ...t,
+      external_data: [
+        { key: 'location', value: links.get(range.file)! },
+        { key: 'offset', value: String(range.offset) },
+        { key: 'length', value: String(range.length) },
+      ],
+      data_location: TENSOR_LOCATION_EXTERNAL,
+    };
+    delete reference.raw_data;
+    return reference;
+  });
+  writeFileSync(path, encode('onnx.ModelProto', { ...probe.proto, graph: { ...graph, initializer } }));
+  return path;
+}
+
+/** Output names for each value's minimum, maximum and element count, free in the model. */
+function reductionsOf(model: Model, values: string[]): Reduction[] {
+  const names = new NameAllocator(model);
+  return values.map((name) => ({
+    name,
+    min: names.fresh(`${name}_calibration_min`),
+    max: names.fresh(`${name}_calibration_max`),
+    size: names.fresh(`${name}_calibration_size`),
+  }));
+}
+
+/** The model with ReduceMin, ReduceMax (over all axes) and Size of each value as its outputs. */
+function withReductions(model: Model, reductions: Reduction[]): Model {
+  const graph = model.graph;
+  const nodes = reductions.flatMap((r) => [
+    makeNode('ReduceMin', [r.name], [r.min], r.min, [intAttribute('keepdims', 0)]),
+    makeNode('ReduceMax', [r.name], [r.max], r.max, [intAttribute('keepdims', 0)]),
+    makeNode('Size', [r.name], [r.size], r.size),
+  ]);
+  const outputs = reductions.flatMap((r) => [r.min, r.max, r.size].map((name) => ({ name, metadata_props: [] })));
+  const proto: ModelProto = { ...model.proto, graph: { ...graph, node: [...graph.node, ...nodes], output: [...graph.output, ...outputs] } };
+  return new Model(proto, model.source);
 }
 
 /** Whether every input of the model leaves its first dimension free (symbolic or unknown), so that samples can be run in smaller batches. */

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { createSession, run, runtime, toFeeds } from './ort.js';
-import { addExtremes, addToHistogram, emptyExtremes, HISTOGRAM_BINS } from '../kernels/activation-stats.js';
+import { addExtremes, addToHistogram, emptyExtremes, HISTOGRAM_BINS, mergeExtremes } from '../kernels/activation-stats.js';
 import type { Collected, CollectResult, Reply, Request } from './protocol.js';
 
 const sessions = new Map<number, Ort.InferenceSession>();
@@ -41,9 +41,21 @@ const collections = new Map<number, Collected>();
 
 async function collect(request: Extract<Request, { op: 'collect' }>): Promise<CollectResult> {
   let c = collections.get(request.session);
-  if (!c) collections.set(request.session, (c = { extremes: Object.create(null), histograms: Object.create(null) }));
+  if (!c) collections.set(request.session, (c = { extremes: Object.create(null), histograms: Object.create(null), nonFinite: [] }));
   const results = await session(request.session).run(toFeeds(request.inputs));
   let bytes = 0;
+  for (const r of request.reductions ?? []) {
+    const min = Number(results[r.min]?.data[0]),
+      max = Number(results[r.max]?.data[0]),
+      size = Number(results[r.size]?.data[0]);
+    bytes += size * 4;
+    if (size === 0) continue;
+    if (!Number.isFinite(min) || !Number.isFinite(max)) {
+      if (!c.nonFinite.includes(r.name)) c.nonFinite.push(r.name);
+      continue;
+    }
+    mergeExtremes((c.extremes[r.name] ??= emptyExtremes()), { min, max, count: size });
+  }
   for (const name of request.names) {
     const data = results[name]?.data;
     if (!(data instanceof Float32Array)) continue;
@@ -60,7 +72,7 @@ async function collect(request: Extract<Request, { op: 'collect' }>): Promise<Co
 async function handle(request: Request): Promise<unknown> {
   switch (request.op) {
     case 'load': {
-      sessions.set(++loaded, await createSession(request.path, { threads: request.threads }));
+      sessions.set(++loaded, await createSession(request.path, { threads: request.threads, spinning: request.spinning }));
       return loaded;
     }
     case 'run':
@@ -74,7 +86,7 @@ async function handle(request: Request): Promise<unknown> {
     case 'collect':
       return collect(request);
     case 'collected': {
-      const c = collections.get(request.session) ?? { extremes: {}, histograms: {} };
+      const c = collections.get(request.session) ?? { extremes: {}, histograms: {}, nonFinite: [] };
       collections.delete(request.session);
       return c;
     }

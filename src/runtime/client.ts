@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { NamedArray } from '../io/testdata.js';
 import { packagePath } from '../paths.js';
 import { crashFailure, loadFailure, runFailure, timeoutFailure } from './failure.js';
-import type { Collected, CollectResult, Reply, Request } from './protocol.js';
+import type { Collected, CollectResult, Reduction, Reply, Request } from './protocol.js';
 
 /** Seconds an evaluation may spend in ONNX Runtime unless told otherwise (--eval-timeout). */
 export const DEFAULT_EVAL_TIMEOUT_S = 600;
@@ -129,8 +129,9 @@ export class OrtProcess {
     this.spentMs = 0;
   }
 
-  async load(path: string, label: string, threads = 1): Promise<RemoteSession> {
-    const id = (await this.request({ op: 'load', path, threads }, 'loading', label, [])) as number;
+  /** `spinning: false` makes ONNX Runtime's idle threads sleep instead of spin (see SessionOptions.spinning). */
+  async load(path: string, label: string, threads = 1, spinning?: boolean): Promise<RemoteSession> {
+    const id = (await this.request({ op: 'load', path, threads, spinning }, 'loading', label, [])) as number;
     const session = { id, label, child: this.child! };
     this.sessions.push(session);
     return session;
@@ -158,10 +159,11 @@ export class OrtProcess {
     inputs: NamedArray[],
     names: string[],
     histograms?: Record<string, number>,
+    reductions?: Reduction[],
   ): Promise<CollectResult> {
     this.check([session]);
     return (await this.request(
-      { op: 'collect', session: session.id, inputs: sendable(inputs), names, histograms },
+      { op: 'collect', session: session.id, inputs: sendable(inputs), names, histograms, reductions },
       'running',
       session.label,
       inputs,

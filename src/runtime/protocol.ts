@@ -5,7 +5,7 @@ import type { Extremes } from '../kernels/activation-stats.js';
 
 export type Request =
   /** Creates a session; the result is its number. */
-  | { id: number; op: 'load'; path: string; threads: number }
+  | { id: number; op: 'load'; path: string; threads: number; spinning?: boolean }
   /** Runs a session; the result is every output, in the session's output order. */
   | { id: number; op: 'run'; session: number; inputs: NamedArray[] }
   /**
@@ -17,23 +17,45 @@ export type Request =
   | { id: number; op: 'release'; session: number }
   /**
    * Runs a session and adds the named outputs' statistics to what the child keeps for it (their
-   * extremes, or, for those in `histograms`, their counts over [−absMax, absMax]); the outputs
-   * themselves stay in the child. The result is the bytes the named outputs took (CollectResult).
+   * extremes, or, for those in `histograms`, their counts over [−absMax, absMax]), and the extremes
+   * of values the model reduces itself (`reductions`); the outputs themselves stay in the child.
    */
-  | { id: number; op: 'collect'; session: number; inputs: NamedArray[]; names: string[]; histograms?: Record<string, number> }
+  | {
+      id: number;
+      op: 'collect';
+      session: number;
+      inputs: NamedArray[];
+      names: string[];
+      histograms?: Record<string, number>;
+      reductions?: Reduction[];
+    }
   /** The statistics collected for a session since the last such request (Collected), which the child then forgets. */
   | { id: number; op: 'collected'; session: number };
 
+/**
+ * A value whose extremes the model computes itself: outputs `min` and `max` (ReduceMin, ReduceMax
+ * of all its elements) and `size` (its element count, int64), so that the value never leaves ONNX
+ * Runtime's own memory.
+ */
+export interface Reduction {
+  name: string;
+  min: string;
+  max: string;
+  size: string;
+}
+
 /** What a 'collect' request's run produced. */
 export interface CollectResult {
-  /** Bytes of the named outputs of this run, so that the caller can size its next batch. */
+  /** Bytes of the named and reduced values of this run, so that the caller can size its next batch. */
   bytes: number;
 }
 
-/** Statistics collected by 'collect' requests, by output name. */
+/** Statistics collected by 'collect' requests, by value name. */
 export interface Collected {
   extremes: Record<string, Extremes>;
   histograms: Record<string, Float64Array>;
+  /** Reduced values whose minimum or maximum was not finite (NaN, ±∞): their extremes need the values themselves. */
+  nonFinite: string[];
 }
 
 export interface Reply {
