@@ -12,11 +12,12 @@ import { encode } from '../io/codec.js';
 import type { NamedArray } from '../io/testdata.js';
 import { writeModel } from '../io/write.js';
 import { intAttribute, makeNode } from '../ir/build.js';
+import { elementTypes } from '../ir/elem-types.js';
 import { GraphIndex } from '../ir/graph.js';
 import { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
 import { fileRangeOf } from '../ir/data.js';
-import { TENSOR_LOCATION_EXTERNAL, type ModelProto, type TensorProto } from '../ir/onnx.js';
+import { DataType, TENSOR_LOCATION_EXTERNAL, type ModelProto, type TensorProto } from '../ir/onnx.js';
 import { forEachTensor } from '../ir/walk.js';
 import { addExtremes, emptyExtremes, mergeExtremes, type Extremes } from '../kernels/activation-stats.js';
 import { INT8, UINT8 } from '../kernels/quantize.js';
@@ -49,6 +50,8 @@ export interface RangeOptions {
   activations?: 'uint8' | 'int8';
   /** ONNX Runtime's threads for the calibration runs (default: the machine's cores). */
   threads?: number;
+  /** The most bytes of values one run may produce (default BATCH_BYTES). */
+  batchBytes?: number;
 }
 
 export interface CalibratedRanges {
@@ -58,7 +61,7 @@ export interface CalibratedRanges {
   warnings: string[];
 }
 
-/** The range of each named value (graph inputs or node outputs of the main graph) on the calibration data. */
+/** The range of each named float32 value (graph inputs or node outputs of the main graph) on the calibration data; [0, 0] for others. */
 export async function calibrateRanges(model: Model, names: string[], options: RangeOptions): Promise<CalibratedRanges> {
   const dataLabel = `calibration data ${options.data}`;
   const data = loadEvalData(model, { data: options.data });
@@ -79,12 +82,15 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
   }
   const inputs = new Set(model.graph.input.map((i) => i.name ?? ''));
   const wanted = [...new Set(names)];
-  const exposed = wanted.filter((n) => !inputs.has(n));
+  // Activations are float32 (what static quantization takes); other values (shapes, masks) are not measured.
+  const types = elementTypes(model.graph);
+  const exposed = wanted.filter((n) => !inputs.has(n) && types.get(n) === DataType.FLOAT);
   // The graph inputs among the values asked for (a model whose first Conv stays float asks for none).
   const measuredInputs = new Set(wanted.filter((n) => inputs.has(n)));
   const splittable = freeFirstDimension(model);
   const label = model.source?.given ?? 'the model';
   const threads = options.threads ?? availableParallelism();
+  const batchBytes = options.batchBytes ?? BATCH_BYTES;
   const dir = mkdtempSync(join(tmpdir(), 'onnxpress-ranges-'));
   // No time budget, as for GPTQ's calibration: --eval-timeout does not reach passes.
   const ort = new OrtProcess(Infinity);
@@ -106,7 +112,7 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
         const whole = !splittable || batch.inputs.some((a) => a.dims[0] !== samples);
         for (let from = 0; from < samples; ) {
           // The first run takes one sample, and tells how many fit in BATCH_BYTES.
-          const take = whole ? samples : Math.max(1, Math.min(samples - from, perSample > 0 ? Math.floor(BATCH_BYTES / perSample) : 1));
+          const take = whole ? samples : Math.max(1, Math.min(samples - from, perSample > 0 ? Math.floor(batchBytes / perSample) : 1));
           const part = whole ? batch.inputs : batch.inputs.map((a) => rows(a, from, from + take));
           const { bytes } = await ort.collect(session, part, names, histograms, reductions);
           perSample = Math.max(perSample, bytes / take);
@@ -120,7 +126,7 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
     // The extremes, reduced inside ONNX Runtime: no value leaves its memory, and what reads a value
     // (a Relu after a Conv) is still fused with it.
     const reductions = reductionsOf(model, exposed);
-    const reducedSession = exposed.length > 0 ? await load(withReductions(model, reductions), 'reduced.onnx') : undefined;
+    const reducedSession = reductions.length > 0 ? await load(withReductions(model, reductions), 'reduced.onnx') : undefined;
     const reduced = await pass(reducedSession, measureInput, { reductions });
     for (const [name, e] of Object.entries(reduced.extremes)) mergeExtremes(extremes.get(name)!, e);
     const histogramMethod = options.method !== 'minmax';
