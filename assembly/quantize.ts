@@ -15,6 +15,17 @@ const SYMMETRIC: i32 = 0;
 /** Symmetric with the group's extreme on the most negative code (the scale may be negative). */
 const FULL: i32 = 1;
 const ASYMMETRIC: i32 = 2;
+/**
+ * A search whose first candidate is FULL's scale (round-to-nearest, as `search=none` makes it) and
+ * whose clip ratios shrink SYMMETRIC's: no group ends worse than round-to-nearest on the measure.
+ */
+const FULL_FIRST: i32 = 3;
+
+/** The mode the clip ratios scale. */
+@inline
+function clipMode(mode: i32): i32 {
+  return mode == FULL_FIRST ? SYMMETRIC : mode;
+}
 
 let outScale: v128 = f32x4.splat(1);
 let outZero: v128 = f32x4.splat(0);
@@ -30,7 +41,7 @@ function params(mn: v128, mx: v128, mode: i32, qmin: f32, qmax: f32, zpSym: f32)
     const scale = f32x4.div(absMax, f32x4.splat(qmax));
     outScale = v128.bitselect(scale, one, f32x4.gt(scale, zero));
     outZero = f32x4.splat(zpSym);
-  } else if (mode == FULL) {
+  } else if (mode == FULL || mode == FULL_FIRST) {
     const extreme = v128.bitselect(mn, mx, f32x4.ge(f32x4.abs(mn), f32x4.abs(mx)));
     const scale = f32x4.div(extreme, f32x4.splat(qmin));
     outScale = v128.bitselect(scale, one, f32x4.ne(scale, zero));
@@ -132,7 +143,7 @@ let plainWorstV: v128 = f32x4.splat(0);
 @inline
 function clipped(mn: v128, mx: v128, ratios: usize, k: i32, mode: i32, qmin: f32, qmax: f32): v128 {
   const ratio = f32x4.splat(load<f32>(ratios + (<usize>(k - 1) << 2)));
-  params(f32x4.mul(mn, ratio), f32x4.mul(mx, ratio), mode, qmin, qmax, 0);
+  params(f32x4.mul(mn, ratio), f32x4.mul(mx, ratio), clipMode(mode), qmin, qmax, 0);
   return outScale;
 }
 
@@ -240,7 +251,7 @@ function chunk(
     plainMax = max(plainMax, hmax(worst));
     for (let k = 0; k < nRatios; k++) {
       const ratio = f32x4.splat(load<f32>(ratios + (<usize>k << 2)));
-      params(f32x4.mul(mn, ratio), f32x4.mul(mx, ratio), mode, qmin, qmax, zpSym);
+      params(f32x4.mul(mn, ratio), f32x4.mul(mx, ratio), clipMode(mode), qmin, qmax, zpSym);
       const s = outScale, z = outZero;
       inv = f32x4.div(one, s);
       const err = candidateError(first, stride, n, inv, s, z, lo, hi);
@@ -545,7 +556,7 @@ function single(
     plainMax = max(plainMax, worstS);
     for (let k = 0; k < nRatios; k++) {
       const ratio = load<f32>(ratios + (<usize>k << 2));
-      params(f32x4.splat(mn * ratio), f32x4.splat(mx * ratio), mode, qmin, qmax, zpSym);
+      params(f32x4.splat(mn * ratio), f32x4.splat(mx * ratio), clipMode(mode), qmin, qmax, zpSym);
       const s2 = f32x4.extract_lane(outScale, 0), z2 = f32x4.extract_lane(outZero, 0);
       const e = groupError(first, n, s2, z2, qmin, qmax);
       if (e < best) { best = e; scale = s2; zp = z2; }

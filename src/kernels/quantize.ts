@@ -5,6 +5,7 @@
 // here handles the other layouts (a channel axis in the middle of a tensor) and GPTQ's arithmetic.
 import { toFloat32, type FloatSource } from '../ir/tensor.js';
 import { weightErrorOf } from './weight-error.js';
+import { hqqParams } from './hqq.js';
 import { ScaleMode, simdFits, simdKernels, type NBitsPacking, type SimdLayout } from './simd.js';
 import type { JobProgress } from './progress.js';
 import type { JobKind } from './job.js';
@@ -99,10 +100,10 @@ export interface IntRange {
   max: number;
   /**
    * Symmetric scales that use the most negative code too: the group's extreme value (whichever sign)
-   * maps to `min`, so a scale may be negative. ONNX Runtime's own 4-bit quantizer does this; on the
-   * char LM it beats max|x|/7 for plain rounding but not under the clipping search (perplexity:
-   * bench/RESULTS.md, §"Figures moved from source comments"), so the 4-bit pass uses it only
-   * without search.
+   * maps to `min`, so a scale may be negative. ONNX Runtime's own 4-bit quantizer does this: it is
+   * round-to-nearest's scale. Under a clipping search it is the first candidate, and the clip ratios
+   * shrink max|x|/max (both kinds are needed: bench/RESULTS.md, "A 4-bit search never worse than
+   * round-to-nearest"), so no group ends worse than round-to-nearest on the search's measure.
    */
   fullSymmetric?: boolean;
 }
@@ -110,7 +111,7 @@ export interface IntRange {
 export const INT8: IntRange = { min: -128, max: 127 };
 export const UINT8: IntRange = { min: 0, max: 255 };
 export const INT4: IntRange = { min: -8, max: 7 };
-/** 4-bit with the extreme on code −8 (see fullSymmetric): better for plain rounding, worse under the clipping search (measured). */
+/** 4-bit with the extreme on code −8 (see fullSymmetric): round-to-nearest, and the first candidate of the search. */
 export const INT4_FULL: IntRange = { min: -8, max: 7, fullSymmetric: true };
 export const UINT4: IntRange = { min: 0, max: 15 };
 
@@ -167,6 +168,19 @@ function groupError(values: Float32Array, n: number, scale: number, zeroPoint: n
   return err;
 }
 
+/** Σ |error| of values[0..n) quantized with `p`. */
+function groupAbsError(values: Float32Array, n: number, p: GroupParams, min: number, max: number): number {
+  let err = 0;
+  const inv = 1 / p.scale;
+  for (let k = 0; k < n; k++) {
+    const x = values[k]!;
+    let q = x * inv + ROUND - ROUND + p.zeroPoint;
+    q = q < min ? min : q > max ? max : q;
+    err += Math.abs(Math.fround((q - p.zeroPoint) * p.scale) - x);
+  }
+  return err;
+}
+
 export interface QuantizeOptions {
   range: IntRange;
   symmetric: boolean;
@@ -175,6 +189,11 @@ export interface QuantizeOptions {
    * smallest squared error. [1] is plain min/max.
    */
   clipRatios?: number[];
+  /**
+   * Half-quadratic quantization (kernels/hqq.ts) per group, kept where its mean |error| (HQQ's
+   * measure) is below round-to-nearest's. Scalar code.
+   */
+  hqq?: boolean;
   /** Pack the codes for MatMulNBits on the way out, where the kernels ran (see QuantizeResult.packed). */
   nbits?: NBitsPacking;
   /** Pack the codes two to a byte on the way out (see QuantizeResult.packed). */
@@ -204,17 +223,19 @@ export function quantizeGroups(
   progress?: JobProgress,
 ): QuantizeResult {
   const layout = groups.layout;
-  if (layout && simdFits(source.length)) return quantizeSimd(source, groups.count, layout, options, progress);
+  if (layout && simdFits(source.length) && !options.hqq) return quantizeSimd(source, groups.count, layout, options, progress);
   const values = toFloat32(source);
   const { range, symmetric } = options;
   const ratios = options.clipRatios ?? [1];
+  const clipRange = range.fullSymmetric ? { ...range, fullSymmetric: false } : range;
   const lo = range.min,
     hi = range.max;
   const codes = codesFor(range, values.length);
   const scales = new Float32Array(groups.count);
   const zeroPoints = new Int16Array(groups.count);
   const acc = new ErrorAccumulator();
-  const plain = ratios.length > 1 ? new ErrorAccumulator() : undefined;
+  const searching = ratios.length > 1 || options.hqq === true;
+  const plain = searching ? new ErrorAccumulator() : undefined;
   const buf = new Float32Array(groups.maxSize);
   const idx = new Int32Array(groups.maxSize);
   for (let g = 0; g < groups.count; g++) {
@@ -231,7 +252,7 @@ export function quantizeGroups(
       }
     }
     let best = groupParams(min, max, range, symmetric);
-    if (ratios.length > 1) {
+    if (searching) {
       const first = best;
       let bestErr = groupError(buf, n, best.scale, best.zeroPoint, lo, hi);
       if (plain) {
@@ -248,13 +269,19 @@ export function quantizeGroups(
         plain.count += n;
       }
       for (const r of ratios) {
-        if (r === 1) continue;
-        const p = groupParams(min * r, max * r, range, symmetric);
+        if (r === 1 && !range.fullSymmetric) continue;
+        const p = groupParams(min * r, max * r, clipRange, symmetric);
         const e = groupError(buf, n, p.scale, p.zeroPoint, lo, hi, bestErr);
         if (e < bestErr) {
           bestErr = e;
           best = p;
         }
+      }
+      // HQQ's own measure is the mean |error| (the reference stops on it): kept where it beats
+      // round-to-nearest's there, once the zero point is rounded to a code.
+      if (options.hqq) {
+        const h = hqqParams(buf, n, min, max, range, symmetric);
+        if (groupAbsError(buf, n, h, lo, hi) < groupAbsError(buf, n, best, lo, hi)) best = h;
       }
     }
     const scale = best.scale,
@@ -361,17 +388,24 @@ function quantizeSimd(
 ): QuantizeResult {
   const { range, symmetric } = options;
   const ratios = options.clipRatios ?? [1];
+  const search = ratios.length > 1;
   const zpSym = range.min < 0 ? 0 : Math.round((range.min + range.max + 1) / 2);
   const r = simdKernels().quantize({
     values,
     layout,
     groups: count,
-    mode: !symmetric ? ScaleMode.Asymmetric : range.fullSymmetric ? ScaleMode.FullSymmetric : ScaleMode.Symmetric,
+    mode: !symmetric
+      ? ScaleMode.Asymmetric
+      : range.fullSymmetric
+        ? search
+          ? ScaleMode.FullFirst
+          : ScaleMode.FullSymmetric
+        : ScaleMode.Symmetric,
     qmin: range.min,
     qmax: range.max,
     zpSym,
-    // The plain min/max scales are always the first candidate.
-    ratios: ratios.length > 1 ? ratios.filter((x) => x !== 1) : [],
+    // The plain min/max scales are always the first candidate (FullFirst's ratio 1 is another scale).
+    ratios: search ? (range.fullSymmetric ? ratios : ratios.filter((x) => x !== 1)) : [],
     nbits: layout.kind === 'cols' ? options.nbits : undefined,
     pairs: options.pairs,
     progress,

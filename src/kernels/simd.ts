@@ -60,8 +60,11 @@ interface Exports {
   toHalf(src: number, n: number, out: number, bf16: number, stats: number): void;
 }
 
-/** How a scale is derived from a group's range (the kernel's `mode`). */
-export const ScaleMode = { Symmetric: 0, FullSymmetric: 1, Asymmetric: 2 } as const;
+/**
+ * How a scale is derived from a group's range (the kernel's `mode`). FullFirst: a search whose first
+ * candidate is FullSymmetric's scale and whose clip ratios (1 included) shrink Symmetric's.
+ */
+export const ScaleMode = { Symmetric: 0, FullSymmetric: 1, Asymmetric: 2, FullFirst: 3 } as const;
 export type ScaleMode = (typeof ScaleMode)[keyof typeof ScaleMode];
 
 /** Groups the kernels handle: contiguous groups in rows, or groups of rows in each column. */

@@ -4,7 +4,7 @@
 // it minimizes; the weight error it leaves is usually larger than round-to-nearest's.
 import type { Model } from '../ir/model.js';
 import type { Weight } from '../ir/weights.js';
-import { calibrate } from '../runtime/calibrate.js';
+import { calibrate, type Calibration, type GramRequest } from '../runtime/calibrate.js';
 import { inverseCholeskyUpper } from '../kernels/cholesky.js';
 import { ErrorAccumulator, codesFor, groupParams, type IntRange, type QuantizeResult } from '../kernels/quantize.js';
 
@@ -127,14 +127,27 @@ export interface GptqPlan {
   note: string;
 }
 
-/** Runs the calibration data through the model and prepares GPTQ for every eligible weight. */
-export async function planGptq(model: Model, weights: Weight[], dataPath: string, damp = 0.01): Promise<GptqPlan> {
+/** The layer inputs whose XᵀX GPTQ needs for these weights. */
+export function gptqRequests(model: Model, weights: Weight[]): GramRequest[] {
+  return weights
+    .filter((w) => gptqEligible(model, w))
+    .flatMap((w) => w.uses.map((u) => ({ name: u.node.input[0]!, k: Number(w.tensor.dims[0]) })));
+}
+
+/**
+ * Runs the calibration data through the model (or takes a calibration already run) and prepares GPTQ
+ * for every eligible weight. `inputScales`: weights whose rows were multiplied by s (AWQ), whose layer
+ * input is then X / s, so that their curvature is diag(1/s)·XᵀX·diag(1/s).
+ */
+export async function planGptq(
+  model: Model,
+  weights: Weight[],
+  data: string | Calibration,
+  damp = 0.01,
+  inputScales?: Map<Weight, Float32Array>,
+): Promise<GptqPlan> {
   const eligible = weights.filter((w) => gptqEligible(model, w));
-  const calibration = await calibrate(
-    model,
-    { grams: eligible.flatMap((w) => w.uses.map((u) => ({ name: u.node.input[0]!, k: Number(w.tensor.dims[0]) }))) },
-    dataPath,
-  );
+  const calibration = typeof data === 'string' ? await calibrate(model, { grams: gptqRequests(model, eligible) }, data) : data;
   const factors = new Map<Weight, Float64Array>();
   let singular = 0;
   for (const w of eligible) {
@@ -150,6 +163,8 @@ export async function planGptq(model: Model, weights: Weight[], dataPath: string
       for (let i = 0; i < h.length; i++) h[i]! += g.matrix[i]!;
     }
     if (!complete) continue;
+    const s = inputScales?.get(w);
+    if (s) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j]! /= s[i]! * s[j]!;
     const f = inverseCholeskyUpper(h, k, damp);
     if (f) factors.set(w, f);
     else singular++;
