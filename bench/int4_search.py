@@ -39,6 +39,7 @@ import onnxruntime as ort
 from onnx import numpy_helper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # importing fixtures/make_fixtures.py leaves no __pycache__ there
 sys.path.insert(0, os.path.join(ROOT, "fixtures"))
 RATIOS = [1 - 0.05 * i for i in range(8)]  # 1, 0.95 ... 0.65
 
