@@ -4,8 +4,9 @@
 // Reshape to [.., H·Dh] that feeds the output projection. Between them only ops that keep heads
 // apart are allowed (Transpose, MatMul of two head-split values, Softmax over the last axis,
 // elementwise ops with constants or masks that do not vary by head). Heads are scored by the L1
-// norm of their weights in all projections; the projections' columns, their biases, the output
-// projection's rows and the two shape constants shrink together.
+// norm of their weights in all projections (or, through HeadHooks, by the output projection's
+// calibrated inputs); the projections' columns, their biases, the output projection's rows and the
+// two shape constants shrink together.
 import type { GraphProto, NodeProto, TensorProto } from '../ir/onnx.js';
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
@@ -32,7 +33,18 @@ interface Unit {
   /** The int64 constant holding H·Dh in the merging reshape's shape. */
   widthConst: TensorProto;
   outWeight: TensorProto;
+  /** The output projection (a MatMul reading the merged heads). */
+  outNode: NodeProto;
   values: Set<string>;
+}
+
+/** An attention block as found (exported for calibrated scoring and reconstruction of its output projection). */
+export type AttentionBlock = Unit;
+
+/** What a calibrated caller adds: head scores from activations, and a rebuild of the output projection before its rows go. */
+export interface HeadHooks {
+  scores?(block: AttentionBlock): Float64Array | undefined;
+  rebuild?(block: AttentionBlock, keep: number[]): string | undefined;
 }
 
 const KEEPS_HEADS = new Set(['Transpose', 'Softmax', 'Mul', 'Div', 'Add', 'Sub', 'Where', 'MatMul', 'Cast', 'Dropout', 'Identity']);
@@ -151,7 +163,7 @@ function followToMerge(
   return merge ? { merge, values: new Set(axisOf.keys()) } : 'the heads never merge back';
 }
 
-function findUnits(model: Model, skipped: { name: string; reason: string }[]): Unit[] {
+export function attentionBlocks(model: Model, skipped: { name: string; reason: string }[]): Unit[] {
   const graph = model.graph;
   const index = new GraphIndex(graph);
   const groups = new Map<string, Projection[]>();
@@ -206,6 +218,7 @@ function findUnits(model: Model, skipped: { name: string; reason: string }[]): U
       merge: followed.merge,
       widthConst: widthTail[0]!.tensor,
       outWeight,
+      outNode: out[0]!,
       values: followed.values,
     });
   }
@@ -217,29 +230,28 @@ function setScalar(t: TensorProto, value: number): void {
 }
 
 /** Removes `ratio` of the heads of every attention block found, recording what it did in `summary`. */
-export function pruneHeads(model: Model, ratio: number, summary: PassSummary): void {
-  for (const unit of findUnits(model, summary.skipped)) {
+export function pruneHeads(
+  model: Model,
+  ratio: number,
+  summary: PassSummary,
+  hooks: HeadHooks = {},
+  blocks: AttentionBlock[] = attentionBlocks(model, summary.skipped),
+): void {
+  for (const unit of blocks) {
     const remove = Math.min(unit.heads - 1, Math.floor(unit.heads * ratio));
     if (remove <= 0) {
       summary.skipped.push({ name: unit.outWeight.name ?? '', reason: `${unit.heads} heads: nothing to remove at ratio ${ratio}` });
       continue;
     }
     const { heads, headSize } = unit;
-    const scores = new Float64Array(heads);
-    for (const p of unit.projections) {
-      const w = floatValues(p.weight);
-      const n = heads * headSize;
-      for (let i = 0; i < w.length; i++) scores[Math.floor((i % n) / headSize)]! += Math.abs(w[i]!);
-    }
-    const o = floatValues(unit.outWeight);
-    const cols = o.length / (heads * headSize);
-    for (let i = 0; i < o.length; i++) scores[Math.floor(Math.floor(i / cols) / headSize)]! += Math.abs(o[i]!);
+    const scores = hooks.scores?.(unit) ?? weightScores(unit);
     const order = Array.from(scores.keys()).sort((a, b) => scores[a]! - scores[b]! || a - b);
     const removed = new Set(order.slice(0, remove));
     const keep = Array.from({ length: heads }, (_, i) => i).filter((i) => !removed.has(i));
     const before = new Map<TensorProto, number>();
     const touched = [...unit.projections.flatMap((p) => (p.bias ? [p.weight, p.bias] : [p.weight])), unit.outWeight];
     for (const t of touched) before.set(t, tensorByteLength(t));
+    const rebuilt = hooks.rebuild?.(unit, keep);
     for (const p of unit.projections) {
       sliceTensor(p.weight, 1, keep, headSize);
       if (p.bias) sliceTensor(p.bias, 0, keep, headSize);
@@ -256,13 +268,28 @@ export function pruneHeads(model: Model, ratio: number, summary: PassSummary): v
         dtypeAfter: 'float32',
         bytesBefore: before.get(t)!,
         bytesAfter: tensorByteLength(t),
-        form: `${remove} of ${heads} attention heads removed`,
+        form: `${remove} of ${heads} attention heads removed${t === unit.outWeight && rebuilt ? `; ${rebuilt}` : ''}`,
       });
     }
     summary.bytesBefore += [...before.values()].reduce((a, b) => a + b, 0);
     summary.bytesAfter += touched.reduce((n, t) => n + tensorByteLength(t), 0);
     summary.notes.push(`${unit.projections.length} projections of ${heads} heads × ${headSize}: kept heads ${keep.join(', ')}`);
   }
+}
+
+/** Heads scored by the L1 norm of their weights in every projection. */
+function weightScores(unit: Unit): Float64Array {
+  const { heads, headSize } = unit;
+  const scores = new Float64Array(heads);
+  for (const p of unit.projections) {
+    const w = floatValues(p.weight);
+    const n = heads * headSize;
+    for (let i = 0; i < w.length; i++) scores[Math.floor((i % n) / headSize)]! += Math.abs(w[i]!);
+  }
+  const o = floatValues(unit.outWeight);
+  const cols = o.length / (heads * headSize);
+  for (let i = 0; i < o.length; i++) scores[Math.floor(Math.floor(i / cols) / headSize)]! += Math.abs(o[i]!);
+  return scores;
 }
 
 export const headsPass = definePass({

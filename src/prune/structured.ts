@@ -18,7 +18,7 @@ import { optionFilter } from '../pass/select.js';
 import { calibrationProblem, collectActivations } from '../runtime/calibrate.js';
 import { paramOf, type Param } from './params.js';
 import { attrInt, channelGroup, find, type ChannelGroup, type Sink, type Source } from './channel-groups.js';
-import { pruneHeads } from './heads.js';
+import { attentionBlocks, pruneHeads, type AttentionBlock } from './heads.js';
 import { entryIndex, rebuild, type Reconstruction, type WeightLayout } from './reconstruct.js';
 import { selectUnits } from './select-units.js';
 import { accumulate, finish, newStats, type SinkStats } from './sink-stats.js';
@@ -144,13 +144,14 @@ export const structuredPass = definePass({
   async run(model: Model, options, _context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const { ratio, target } = options;
-    if (target === 'heads') {
-      pruneHeads(model, ratio, summary);
-      return summary;
-    }
     const calibrated = options.calibration !== undefined;
     const score = options.score === 'auto' ? (calibrated ? 'activation' : 'l1') : options.score;
     const mode: Reconstruction = options.reconstruct === 'auto' ? (calibrated ? 'lstsq' : 'none') : options.reconstruct;
+    if (target === 'heads') {
+      if (!calibrated) pruneHeads(model, ratio, summary);
+      else await calibratedHeads(model, options.calibration!, { ratio, score, mode, damp: options.damp }, summary);
+      return summary;
+    }
     const ops = parseOpList(options.ops);
     const byOptions = optionFilter(options);
     const graph = model.graph;
@@ -195,7 +196,14 @@ export const structuredPass = definePass({
       grouped.add(layer);
       groups.push(group);
     }
-    const stats = calibrated ? await calibrateSinks(model, groups, options.calibration!, mode === 'lstsq') : undefined;
+    const stats = calibrated
+      ? await calibrateSinks(
+          model,
+          groups.flatMap((g) => g.sinks),
+          options.calibration!,
+          mode === 'lstsq',
+        )
+      : undefined;
     if (stats) {
       summary.notes.push(
         `calibrated on ${stats.source} (${stats.samples} samples): scores ${score}, reconstruction ${mode}${mode === 'lstsq' ? ` (damp ${options.damp})` : ''}`,
@@ -252,17 +260,54 @@ interface CalibratedSinks {
   source: string;
 }
 
+/**
+ * Heads scored by the output projection's calibrated inputs (each head's Dh features: ‖X_h‖·‖W_h,:‖,
+ * as channels), and the output projection rebuilt for the heads it loses.
+ */
+async function calibratedHeads(
+  model: Model,
+  data: string,
+  o: { ratio: number; score: (typeof SCORES)[number]; mode: Reconstruction; damp: number },
+  summary: PassSummary,
+): Promise<void> {
+  const index = new GraphIndex(model.graph);
+  const blocks = attentionBlocks(model, summary.skipped);
+  const sinks = new Map<AttentionBlock, Sink>();
+  for (const b of blocks) {
+    const weight = paramOf(index, b.outWeight.name!)!;
+    sinks.set(b, { node: b.outNode, weight, value: b.merge.output[0]!, axis: 0, factor: b.headSize, op: 'MatMul', groups: 1 });
+  }
+  const stats = await calibrateSinks(model, [...sinks.values()], data, o.mode === 'lstsq');
+  summary.notes.push(
+    `calibrated on ${stats.source} (${stats.samples} samples): scores ${o.score}, reconstruction ${o.mode}${o.mode === 'lstsq' ? ` (damp ${o.damp})` : ''}`,
+  );
+  const ctx = { model, index, editor: new ModelEditor(model), mode: o.mode, damp: o.damp, stats: stats.bySink };
+  pruneHeads(
+    model,
+    o.ratio,
+    summary,
+    {
+      scores: (b) => {
+        const sink = sinks.get(b)!;
+        const s = stats.bySink.get(sink.node);
+        return o.score === 'activation' && s ? activationScores(sink, s, floatValues(b.outWeight), o.mode !== 'none', b.heads) : undefined;
+      },
+      rebuild: (b, keep) => (o.mode === 'none' ? undefined : reconstructSink(sinks.get(b)!, keep, b.heads, ctx)),
+    },
+    blocks,
+  );
+}
+
 /** One run of the original model on the calibration data, collecting every sink's input statistics. */
-async function calibrateSinks(model: Model, groups: ChannelGroup[], data: string, gram: boolean): Promise<CalibratedSinks> {
+async function calibrateSinks(model: Model, sinks: Sink[], data: string, gram: boolean): Promise<CalibratedSinks> {
   const bySink = new Map<NodeProto, SinkStats>();
   const readers = new Map<string, Sink[]>();
-  for (const g of groups)
-    for (const sink of g.sinks) {
-      if (sink.weight.shapeOnly) continue;
-      bySink.set(sink.node, newStats(sink, gram));
-      const name = sink.node.input[0]!;
-      readers.set(name, [...(readers.get(name) ?? []), sink]);
-    }
+  for (const sink of sinks) {
+    if (sink.weight.shapeOnly) continue;
+    bySink.set(sink.node, newStats(sink, gram));
+    const name = sink.node.input[0]!;
+    readers.set(name, [...(readers.get(name) ?? []), sink]);
+  }
   const { samples, source } = await collectActivations(model, [...readers.keys()], data, (name, values, dims) => {
     for (const sink of readers.get(name) ?? []) accumulate(bySink.get(sink.node)!, sink, values, dims);
   });
@@ -490,7 +535,9 @@ function applyGroup(group: ChannelGroup, ctx: ApplyContext): void {
 }
 
 /** Rebuilds one sink's weights and bias for the features it loses; returns what it did, for the report. */
-function reconstructSink(sink: Sink, keep: number[], width: number, ctx: ApplyContext): string | undefined {
+type RebuildContext = Pick<ApplyContext, 'model' | 'index' | 'editor' | 'mode' | 'damp' | 'stats'>;
+
+function reconstructSink(sink: Sink, keep: number[], width: number, ctx: RebuildContext): string | undefined {
   const stats = ctx.stats?.get(sink.node);
   if (!stats || sink.weight.shapeOnly) return undefined;
   if (sink.groups > 1) return 'not reconstructed (a grouped Conv)';
@@ -521,7 +568,7 @@ function attrFloat(node: NodeProto, name: string): number {
 /** The sink's bias as a vector to read and write: its own (Conv/Gemm C, or the Add after a MatMul), or a new one. */
 function biasHolder(
   sink: Sink,
-  ctx: ApplyContext,
+  ctx: RebuildContext,
   outputs: number,
 ): { values: Float32Array; write: (b: Float32Array) => void } | undefined {
   const { index, editor, model } = ctx;
