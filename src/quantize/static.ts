@@ -609,9 +609,13 @@ function quantizeBias(
     refSq += x * x;
   }
   const name = bias.name!;
+  // Read by this node alone, the float bias goes and its DequantizeLinear writes its name, as a
+  // weight's does; a bias shared with other nodes gets a DequantizeLinear of its own per node.
+  const alone = g.readers(name).every((r) => r === c.node) && !g.outputNames().has(name);
+  if (alone) g.removeInitializer(bias);
   const q = names.fresh(`${name}_int32`),
     s = names.fresh(`${name}_scale`),
-    out = names.fresh(`${name}_dq`);
+    out = alone ? name : names.fresh(`${name}_dq`);
   g.addInitializer(makeTensor(q, DataType.INT32, [n], new Uint8Array(codes.buffer)));
   const perChannel = weightScales.values.length > 1;
   g.insertNodes(
@@ -621,9 +625,10 @@ function quantizeBias(
     ],
     'start',
   );
-  g.setInput(c.node, 2, out);
-  const stillRead = g.isRead(name) || g.outputNames().has(name);
-  if (!stillRead) g.removeInitializer(bias);
+  if (!alone) g.setInput(c.node, 2, out);
+  const removedNow = !alone && !g.isRead(name) && !g.outputNames().has(name);
+  if (removedNow) g.removeInitializer(bias);
+  const stillRead = !alone && !removedNow;
   return {
     name,
     shape: [n],

@@ -39,7 +39,7 @@ async function optimizedOps(path: string): Promise<Record<string, number>> {
 
 describe('quantize int8:mode=static', () => {
   // Measured (calibrated on test_data_set_1, 64 images; evaluated on test_data_set_0, 360): top-1
-  // 0.9806 → 0.9806, logits cosine 0.99997, 155 kB → 43.0 kB (0.277). Latency (bench/RESULTS.md):
+  // 0.9806 → 0.9806, logits cosine 0.99997, 155 kB → 42.9 kB (0.277). Latency (bench/RESULTS.md):
   // 0.63× fp32 at full batch.
   it('digits CNN: top-1 within 0.3 pt, ≤ 0.30× the size; ONNX Runtime runs conv2 as QLinearConv and both Gemms as QGemm, conv1 in float', async () => {
     const out = join(dir, 'digits-static.onnx');
@@ -76,7 +76,7 @@ describe('quantize int8:mode=static', () => {
     expect(ops.DequantizeLinear).toBeUndefined();
   });
 
-  // Measured: top-1 0.9778 → 0.9778, cosine 0.99999, 69.6 kB → 20.9 kB (0.300). Latency (bench/RESULTS.md):
+  // Measured: top-1 0.9778 → 0.9778, cosine 0.99999, 69.6 kB → 20.8 kB (0.2995). Latency (bench/RESULTS.md):
   // 0.69× fp32 at full batch.
   it('MLP: top-1 within 0.3 pt, ≤ 0.30× the size, its three Gemms computed as QGemm (biases int32, the last writing float)', async () => {
     const out = join(dir, 'mlp-static.onnx');
