@@ -14,7 +14,7 @@ import { selectionOptions } from '../pass/options.js';
 import { usedOps } from '../pass/ops.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
-import { INT4, INT4_FULL, UINT4, clipRatios, packNibbles, perBlock, type QuantizeResult } from '../kernels/quantize.js';
+import { INT4, INT4_FULL, INT8, UINT4, UINT8, clipRatios, packNibbles, perBlock, type QuantizeResult } from '../kernels/quantize.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import type { JobProgress } from '../kernels/progress.js';
 import { simdKernels } from '../kernels/simd.js';
@@ -22,7 +22,8 @@ import { intAttribute, replaceWeight } from '../ir/build.js';
 import { dequantizeWeight } from './replace.js';
 import { gptqQuantize, gptqRequests, planGptq, type GptqPlan } from './gptq.js';
 import { applyActivationScales, awqRequests, planAwq, scaledWeight } from './awq.js';
-import { calibrate } from '../runtime/calibrate.js';
+import { calibrate, type Calibration } from '../runtime/calibrate.js';
+import { namePattern } from '../ir/weights.js';
 import { toFloat16 } from '../ir/half.js';
 import { dtypeName } from '../ir/dtype.js';
 import { restoreInt8Weights } from './requantize.js';
@@ -74,6 +75,108 @@ function packForMatMulNBits(q: QuantizeResult, K: number, N: number, block: numb
 
 /** Symmetric codes are signed (−8..7) around 0; MatMulNBits codes are unsigned with zero point 8. */
 const nbitsShift = (symmetric: boolean) => (symmetric ? 8 : 0);
+
+/**
+ * MatMulNBits' B for 8 bits: [N, k_blocks, block] bytes, codes along K (unsigned: symmetric codes + 128,
+ * the op's default zero point for 8 bits), K padded with the zero code; zero points one byte a block.
+ */
+function packForMatMulNBits8(q: QuantizeResult, K: number, N: number, block: number, symmetric: boolean) {
+  const kBlocks = Math.ceil(K / block);
+  const packed = new Uint8Array(N * kBlocks * block);
+  const scales = new Float32Array(N * kBlocks);
+  const zeros = symmetric ? undefined : new Uint8Array(N * kBlocks);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < kBlocks; b++) {
+      const g = b * N + n;
+      scales[n * kBlocks + b] = q.scales[g]!;
+      if (zeros) zeros[n * kBlocks + b] = q.zeroPoints[g]!;
+      const base = (n * kBlocks + b) * block;
+      const fill = symmetric ? 128 : q.zeroPoints[g]!;
+      for (let i = 0; i < block; i++) {
+        const k = b * block + i;
+        packed[base + i] = k < K ? (symmetric ? q.codes[k * N + n]! + 128 : q.codes[k * N + n]!) : fill;
+      }
+    }
+  }
+  return { packed, scales, zeros, kBlocks, blob: block };
+}
+
+/** The mean squared activation of the weight's layer input on the calibration data (1 without it). */
+function activationEnergy(w: Weight, calibration: Calibration | undefined): number {
+  const input = w.uses[0]?.node.input[0];
+  const gram = input && w.uses[0]?.role === 'matmul' ? calibration?.gram.get(input) : undefined;
+  if (!gram || gram.rows === 0) return 1;
+  let trace = 0;
+  for (let i = 0; i < gram.k; i++) trace += gram.matrix[i * gram.k + i]!;
+  return trace / gram.rows / gram.k;
+}
+
+/** Bytes of a weight's codes, scales and zero points at `bits`, blocks of `block` along its reduction axis. */
+function blockBytes(w: Weight, axis: number, block: number, bits: number, symmetric: boolean): number {
+  const dims = w.tensor.dims.map(Number);
+  const n = dims.reduce((a, b) => a * b, 1);
+  const groups = (n / dims[axis]!) * Math.ceil(dims[axis]! / block);
+  return Math.ceil((n * bits) / 8) + groups * 4 + (symmetric ? 0 : Math.ceil((groups * bits) / 8));
+}
+
+/**
+ * mix=auto: round-to-nearest at 4 bits for every weight (on the kernels), scored by its squared error
+ * times its layer input's mean squared activation; the largest scores get 8 bits while the bytes stay
+ * within `budget` more than every weight at 4 bits (a weight that does not fit is passed over for
+ * smaller ones).
+ */
+async function chooseEightBit(
+  weights: Weight[],
+  already: Set<Weight>,
+  o: {
+    pool: KernelPool;
+    block: number;
+    symmetric: boolean;
+    axisOf: (w: Weight) => number;
+    budget: number;
+    activation: (w: Weight) => number;
+    calibrated: boolean;
+  },
+): Promise<{ weights: Weight[]; note: string }> {
+  const range = o.symmetric ? INT4_FULL : UINT4;
+  const scored = await Promise.all(
+    weights.map(async (w) => {
+      const dims = w.tensor.dims.map(Number);
+      const q = await o.pool.run({
+        values: floatSource(w.tensor),
+        groups: { kind: 'block', dims, axis: o.axisOf(w), block: o.block },
+        options: { range, symmetric: o.symmetric },
+      });
+      const e = q.error;
+      // relRmsError = √(Σ error² / Σ x²): the squared error back from it and Σ x².
+      let sumSq = 0;
+      for (const x of floatValues(w.tensor)) sumSq += x * x;
+      return { w, score: e.relRmsError * e.relRmsError * sumSq * o.activation(w) };
+    }),
+  );
+  const four = (w: Weight) => blockBytes(w, o.axisOf(w), o.block, 4, o.symmetric);
+  const extra = (w: Weight) => blockBytes(w, o.axisOf(w), o.block, 8, o.symmetric) - four(w);
+  const allowance = o.budget * weights.reduce((a, w) => a + four(w), 0);
+  let used = [...already].reduce((a, w) => a + extra(w), 0);
+  const chosen: Weight[] = [];
+  for (const { w } of scored.filter((s) => !already.has(s.w)).sort((a, b) => b.score - a.score)) {
+    if (used + extra(w) > allowance) continue;
+    used += extra(w);
+    chosen.push(w);
+  }
+  const all4 = weights.reduce((a, w) => a + four(w), 0);
+  return {
+    weights: chosen,
+    note: `mix=auto: ${chosen.length} weight${chosen.length === 1 ? '' : 's'} at 8 bits (largest 4-bit error${o.calibrated ? ' × mean squared activation' : ''} first), ${((100 * used) / Math.max(1, all4)).toFixed(1)} % more bytes than all at 4 bits (budget ${(100 * o.budget).toFixed(0)} %)${
+      chosen.length
+        ? `: ${chosen
+            .slice(0, 4)
+            .map((w) => w.name)
+            .join(', ')}${chosen.length > 4 ? ', …' : ''}`
+        : ''
+    }`,
+  };
+}
 
 export const int4Pass = definePass({
   family: 'quantize',
@@ -134,6 +237,25 @@ export const int4Pass = definePass({
       default: true,
       description: 'with calibration=: GPTQ on the (AWQ-scaled) MatMul weights; false rounds them as without calibration',
     },
+    keep8: {
+      type: 'string',
+      description:
+        "weights given 8 bits instead of 4 (MatMulNBits bits=8, else int8/uint8 DequantizeLinear, blocks as the 4-bit ones): name patterns with * and ?, separated by | (e.g. lm_head*|*down_proj*), matched against the weight's and its readers' names",
+    },
+    mix: {
+      type: 'enum',
+      choices: ['none', 'auto'],
+      default: 'none',
+      description:
+        "auto: 8 bits for the weights whose 4-bit error is largest (round-to-nearest's squared error, times the mean squared activation of the layer's input with calibration=), as long as the weights stay within mix-budget more bytes than all 4-bit",
+    },
+    'mix-budget': {
+      type: 'number',
+      min: 0,
+      max: 1,
+      default: 0.1,
+      description: 'mix=auto: at most this fraction more bytes than every weight at 4 bits',
+    },
     ops: { type: 'string', default: 'MatMul,Gemm,Conv,Gather', description: 'op types whose weights are quantized' },
     ...selectionOptions(256),
   },
@@ -169,11 +291,16 @@ export const int4Pass = definePass({
     const all = [...toNBits, ...toDq];
     const edits = new ModelEditor(model);
     const names = edits.names;
-    const calibrated = options.calibration !== undefined && all.length > 0 && (options.awq || options.gptq);
+    const calibrated = options.calibration !== undefined && all.length > 0 && (options.awq || options.gptq || options.mix === 'auto');
     const calibration = calibrated
       ? await calibrate(
           model,
-          { grams: [...(options.gptq ? gptqRequests(model, all) : []), ...(options.awq ? awqRequests(model, all) : [])] },
+          {
+            grams: [
+              ...(options.gptq ? gptqRequests(model, all) : []),
+              ...(options.awq || options.mix === 'auto' ? awqRequests(model, all) : []),
+            ],
+          },
           options.calibration!,
         )
       : undefined;
@@ -229,9 +356,38 @@ export const int4Pass = definePass({
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
     const pool = new KernelPool(context.threads);
     const window = windowFor(context.threads);
+    const axisOf = (w: Weight) => {
+      const axes = new Set(w.uses.map((u) => u.reductionAxis));
+      return axes.size === 1 ? [...axes][0]! : w.uses[0]!.reductionAxis;
+    };
+    const eight = new Set<Weight>();
+    if (options.keep8) {
+      const pattern = namePattern(options.keep8);
+      for (const w of all) if ([w.name, ...w.uses.map((u) => u.node.name ?? '')].some((n) => n !== '' && pattern.test(n))) eight.add(w);
+      summary.notes.push(`keep8: ${eight.size} weight${eight.size === 1 ? '' : 's'} at 8 bits (${options.keep8})`);
+    }
+    if (options.mix === 'auto') {
+      const chosen = await chooseEightBit(all, eight, {
+        pool,
+        block,
+        symmetric,
+        axisOf,
+        budget: options['mix-budget'],
+        activation: (w) => activationEnergy(w, calibration),
+        calibrated: calibration !== undefined,
+      });
+      for (const w of chosen.weights) eight.add(w);
+      summary.notes.push(chosen.note);
+    }
+    const opts8 = { range: symmetric ? INT8 : UINT8, symmetric };
     /** Blocks along the reduction axis; GPTQ where calibrated (a [K, N] weight blocked along K). */
     const start = (w: Weight, axis: number, progress: JobProgress, nbits = false): Promise<QuantizeResult> => {
       const dims = w.tensor.dims.map(Number);
+      if (eight.has(w))
+        return pool.run(
+          { values: scaled.get(w) ?? floatSource(w.tensor), groups: { kind: 'block', dims, axis, block }, options: opts8 },
+          progress,
+        );
       const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
       if (factor)
         return Promise.resolve(
@@ -247,10 +403,6 @@ export const int4Pass = definePass({
         },
         progress,
       );
-    };
-    const axisOf = (w: Weight) => {
-      const axes = new Set(w.uses.map((u) => u.reductionAxis));
-      return axes.size === 1 ? [...axes][0]! : w.uses[0]!.reductionAxis;
     };
     /** Puts the new initializers (and nodes) in the weight's place and records what changed. */
     const finish = (
@@ -271,7 +423,7 @@ export const int4Pass = definePass({
         name: w.name,
         shape,
         dtypeBefore: dtypeName(w.tensor.data_type),
-        dtypeAfter: symmetric ? 'int4' : 'uint4',
+        dtypeAfter: eight.has(w) ? (symmetric ? 'int8' : 'uint8') : symmetric ? 'int4' : 'uint4',
         bytesBefore: before,
         bytesAfter: after,
         ...q.error,
@@ -282,9 +434,11 @@ export const int4Pass = definePass({
     const applyNBits = (w: Weight, q: QuantizeResult) => {
       const [K, N] = w.tensor.dims.map(Number) as [number, number];
       const before = tensorByteLength(w.tensor);
-      const factor = gptq?.factors.get(w);
-      const { packed, scales, zeros, kBlocks, blob } = packForMatMulNBits(q, K, N, block, symmetric);
-      const bName = names.fresh(`${w.name}_Q4`),
+      const factor = eight.has(w) ? undefined : gptq?.factors.get(w);
+      const bits = eight.has(w) ? 8 : 4;
+      const { packed, scales, zeros, kBlocks, blob } =
+        bits === 8 ? packForMatMulNBits8(q, K, N, block, symmetric) : packForMatMulNBits(q, K, N, block, symmetric);
+      const bName = names.fresh(`${w.name}_Q${bits}`),
         sName = names.fresh(`${w.name}_scales`);
       const initializers = [
         makeTensor(bName, DataType.UINT8, [N, kBlocks, blob], packed),
@@ -297,7 +451,7 @@ export const int4Pass = definePass({
         node.op_type = 'MatMulNBits';
         node.domain = MS_DOMAIN;
         edits.graph(use.graph).setInputs(node, [node.input[0]!, bName, sName, ...(zName ? [zName] : [])]);
-        node.attribute = [intAttribute('K', K), intAttribute('N', N), intAttribute('bits', 4), intAttribute('block_size', block)];
+        node.attribute = [intAttribute('K', K), intAttribute('N', N), intAttribute('bits', bits), intAttribute('block_size', block)];
         if (accuracyLevel > 0) node.attribute.push(intAttribute('accuracy_level', accuracyLevel));
       }
       finish(
@@ -307,7 +461,7 @@ export const int4Pass = definePass({
         [],
         before,
         [K, N],
-        `MatMulNBits 4-bit block ${block}${symmetric ? '' : ' with zero points'}${factor ? ', GPTQ' : ''}`,
+        `MatMulNBits ${bits}-bit block ${block}${symmetric ? '' : ' with zero points'}${factor ? ', GPTQ' : ''}`,
       );
     };
     const applyDq = (w: Weight, q: QuantizeResult) => {
@@ -316,15 +470,17 @@ export const int4Pass = definePass({
       const before = tensorByteLength(w.tensor);
       const groups = perBlock(dims, axis, block);
       // GPTQ works on [K, N] with blocks along K: the layout of a MatMul weight (axis 0).
-      const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
+      const wide = eight.has(w);
+      const factor = !wide && axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
       const scaleDims = dims.map((d, i) => (i === axis ? groups.blocks : d));
-      const type = symmetric ? DataType.INT4 : DataType.UINT4;
+      const type = wide ? (symmetric ? DataType.INT8 : DataType.UINT8) : symmetric ? DataType.INT4 : DataType.UINT4;
+      const codes = (c: Int8Array | Uint8Array | Int16Array) => (wide ? new Uint8Array(Int8Array.from(c).buffer) : packNibbles(c));
       const { initializers, node } = dequantizeWeight(
         w,
         names,
-        { dataType: type, dims, bytes: q.packed?.data ?? packNibbles(q.codes) },
+        { dataType: type, dims, bytes: wide ? codes(q.codes) : (q.packed?.data ?? packNibbles(q.codes)) },
         { dims: scaleDims, values: q.scales, dataType: w.tensor.data_type },
-        symmetric ? undefined : { dataType: type, bytes: packNibbles(q.zeroPoints) },
+        symmetric ? undefined : { dataType: type, bytes: codes(q.zeroPoints) },
         [intAttribute('axis', axis), intAttribute('block_size', block)],
       );
       finish(
@@ -334,7 +490,7 @@ export const int4Pass = definePass({
         [node],
         before,
         dims,
-        `DequantizeLinear ${symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}${factor ? ', GPTQ' : ''}`,
+        `DequantizeLinear ${wide ? (symmetric ? 'int8' : 'uint8') : symmetric ? 'int4' : 'uint4'} block ${block} along axis ${axis}${factor ? ', GPTQ' : ''}`,
       );
     };
     /**
@@ -408,11 +564,11 @@ export const int4Pass = definePass({
       for await (const [w, q] of inOrder(
         [...toNBits, ...toDq],
         window,
-        (w, progress) => (nbits.has(w) ? start(w, 0, progress, true) : start(w, axisOf(w), progress)),
+        (w, progress) => (nbits.has(w) ? start(w, 0, progress, !eight.has(w)) : start(w, axisOf(w), progress)),
         report,
       )) {
         if (nbits.has(w)) applyNBits(w, q);
-        else if (toGbq.has(w)) applyGbq(w, q);
+        else if (toGbq.has(w) && !eight.has(w)) applyGbq(w, q);
         else if (allowDq()) applyDq(w, q);
       }
     } finally {

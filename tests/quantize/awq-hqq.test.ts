@@ -32,7 +32,9 @@ describe('int4 AWQ and HQQ', () => {
   });
 
   it('refuses awq=true without calibration data, before reading the model', async () => {
-    await expect(compressAndEvaluate(CHARLM, join(dir, 'x.onnx'), [['quantize', 'int4:awq=true']], data)).rejects.toThrow(/awq needs calibration/);
+    await expect(compressAndEvaluate(CHARLM, join(dir, 'x.onnx'), [['quantize', 'int4:awq=true']], data)).rejects.toThrow(
+      /awq needs calibration/,
+    );
   });
 
   it('HQQ never ends a block with a larger mean |error| than round-to-nearest (its own measure), and changes some', () => {
@@ -68,5 +70,31 @@ describe('int4 AWQ and HQQ', () => {
   it('search=hqq: the char LM runs in ONNX Runtime within 5 % perplexity', async () => {
     const { evaluation } = await compressAndEvaluate(CHARLM, join(dir, 'hqq.onnx'), [['quantize', 'int4:search=hqq']], data);
     expect(evaluation.accuracy.drop).toBeLessThan(0.05);
+  });
+});
+
+describe('int4 mixed with 8 bits', () => {
+  it('keep8=PATTERN: the matching MatMul weights become MatMulNBits bits=8, the rest 4; perplexity closer to float32', async () => {
+    const four = await compressAndEvaluate(CHARLM, join(dir, 'four.onnx'), [['quantize', 'int4:ops=MatMul']], data);
+    const mixed = await compressAndEvaluate(CHARLM, join(dir, 'keep8.onnx'), [['quantize', 'int4:ops=MatMul,keep8=onnx::MatMul_4*']], data);
+    const graph = readModel(join(dir, 'keep8.onnx')).graph;
+    const bits = (n: (typeof graph.node)[number]) => Number(n.attribute.find((a) => a.name === 'bits')!.i);
+    const nbits = graph.node.filter((n) => n.op_type === 'MatMulNBits');
+    const wide = mixed.result.passes[0]!.tensors.filter((t) => t.dtypeAfter === 'int8').map((t) => t.name);
+    expect(wide.length).toBeGreaterThan(0);
+    expect(wide.every((n) => n.startsWith('onnx::MatMul_4'))).toBe(true);
+    expect(nbits.filter((n) => bits(n) === 8)).toHaveLength(wide.length);
+    expect(nbits.filter((n) => bits(n) === 4)).toHaveLength(19 - wide.length);
+    expect(mixed.evaluation.accuracy.drop).toBeLessThan(four.evaluation.accuracy.drop);
+  });
+
+  it('mix=auto stays within mix-budget more bytes than all at 4 bits, and beats all at 4 bits', async () => {
+    const four = await compressAndEvaluate(CHARLM, join(dir, 'four-all.onnx'), [['quantize', 'int4']], data);
+    const mixed = await compressAndEvaluate(CHARLM, join(dir, 'mix.onnx'), [['quantize', 'int4:mix=auto,mix-budget=0.1,format=dq']], data);
+    const bytes = (r: typeof four.result) => r.passes[0]!.bytesAfter;
+    expect(mixed.result.passes[0]!.notes.join()).toMatch(/mix=auto: [1-9]\d* weights? at 8 bits/);
+    expect(bytes(mixed.result)).toBeGreaterThan(bytes(four.result));
+    expect(bytes(mixed.result)).toBeLessThanOrEqual(bytes(four.result) * 1.1);
+    expect(mixed.evaluation.accuracy.drop).toBeLessThan(four.evaluation.accuracy.drop);
   });
 });
