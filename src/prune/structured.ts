@@ -211,9 +211,11 @@ export const structuredPass = definePass({
     }
     const bytesOf = new Map<TensorProto, number>();
     const editor = new ModelEditor(model);
+    const createdBias = new Map<NodeProto, TensorProto>();
     for (const group of groups) {
       applyGroup(group, {
         model,
+        createdBias,
         index,
         summary,
         bytesOf,
@@ -281,7 +283,7 @@ async function calibratedHeads(
   summary.notes.push(
     `calibrated on ${stats.source} (${stats.samples} samples): scores ${o.score}, reconstruction ${o.mode}${o.mode === 'lstsq' ? ` (damp ${o.damp})` : ''}`,
   );
-  const ctx = { model, index, editor: new ModelEditor(model), mode: o.mode, damp: o.damp, stats: stats.bySink };
+  const ctx = { model, index, editor: new ModelEditor(model), mode: o.mode, damp: o.damp, stats: stats.bySink, createdBias: new Map() };
   pruneHeads(
     model,
     o.ratio,
@@ -317,6 +319,8 @@ async function calibrateSinks(model: Model, sinks: Sink[], data: string, gram: b
 
 interface ApplyContext {
   model: Model;
+  /** Biases reconstruction added to layers that had none, by layer: a later group removing the layer's outputs slices them too. */
+  createdBias: Map<NodeProto, TensorProto>;
   index: GraphIndex;
   summary: PassSummary;
   bytesOf: Map<TensorProto, number>;
@@ -441,13 +445,6 @@ function applyGroup(group: ChannelGroup, ctx: ApplyContext): void {
     if (t && !bytesOf.has(t)) bytesOf.set(t, tensorByteLength(t));
   }
   for (const s of sources) if (!bytesOf.has(s.weight.tensor)) bytesOf.set(s.weight.tensor, tensorByteLength(s.weight.tensor));
-  // Reconstruction first, in the sinks' original input order (the slicing below then drops the removed features).
-  const rebuilt = new Map<NodeProto, string>();
-  if (ctx.mode !== 'none' && ctx.stats)
-    for (const sink of sinks) {
-      const note = reconstructSink(sink, keepOf(sink.value), values.get(sink.value)!.width, ctx);
-      if (note) rebuilt.set(sink.node, note);
-    }
   const changed = new Set<string>([...values.keys(), ...group.intermediates]);
   const generatedShape = new Map<TensorProto, string>();
   for (const [out, node] of ctx.index.producer)
@@ -470,7 +467,21 @@ function applyGroup(group: ChannelGroup, ctx: ApplyContext): void {
       else sliceTensor(s.bias.tensor, 0, keep, 1);
       record(s.bias);
     }
+    // A bias an earlier group's reconstruction gave this layer follows its outputs too.
+    const added = ctx.createdBias.get(s.node);
+    if (added && !s.bias) {
+      sliceTensor(added, 0, keep, 1);
+      record({ name: added.name!, dims: added.dims.map(toNumber), tensor: added, shapeOnly: false, owner: added.name! });
+    }
   }
+  // Then reconstruction, on the layers' outputs as they now are and their inputs still in their
+  // original order (the slicing below drops the removed features).
+  const rebuilt = new Map<NodeProto, string>();
+  if (ctx.mode !== 'none' && ctx.stats)
+    for (const sink of sinks) {
+      const note = reconstructSink(sink, keepOf(sink.value), values.get(sink.value)!.width, ctx);
+      if (note) rebuilt.set(sink.node, note);
+    }
   const described: { tensor: TensorProto; form: string }[] = [];
   for (const e of edits) {
     const keep = keepOf(e.value);
@@ -501,11 +512,28 @@ function applyGroup(group: ChannelGroup, ctx: ApplyContext): void {
     if (dims && shape) shape.dim = dims.map((d) => ({ dim_value: d }));
   }
   const how = ctx.score === 'activation' ? `activation score, ${ctx.mode} reconstruction` : `${ctx.score} norm`;
-  const joint = sources.length > 1 ? `, jointly with ${sources.length - 1} other layer${sources.length > 2 ? 's' : ''}` : '';
+  // Layers tied to each other: those writing the same units (a residual stream's writers).
+  const writers = new Map<number, Set<Source>>();
+  for (const s of sources) {
+    const v = values.get(s.value)!;
+    for (let p = 0; p < v.width; p++) {
+      const r = find(parent, v.base + p);
+      writers.set(r, (writers.get(r) ?? new Set()).add(s));
+    }
+  }
   for (const s of sources) {
     const v = values.get(s.value)!;
     const kept = keepOf(s.value).length;
     const gone = v.width - kept;
+    if (gone === 0) {
+      const frozenWhy = [...Array(v.width).keys()].map((p) => group.frozen.get(find(parent, v.base + p))).find((w) => w);
+      const reason = frozenWhy ?? selection.notes[0] ?? `${v.width} output ${s.kind}: nothing to remove at ratio ${ctx.ratio}`;
+      summary.skipped.push({ name: name(s), reason });
+      continue;
+    }
+    const tied = new Set<Source>();
+    for (let p = 0; p < v.width; p++) for (const w of writers.get(find(parent, v.base + p))!) if (w !== s) tied.add(w);
+    const joint = tied.size > 0 ? `, jointly with ${tied.size} other layer${tied.size > 1 ? 's' : ''}` : '';
     summary.tensors.push({
       name: name(s),
       shape: s.weight.dims,
@@ -535,7 +563,7 @@ function applyGroup(group: ChannelGroup, ctx: ApplyContext): void {
 }
 
 /** Rebuilds one sink's weights and bias for the features it loses; returns what it did, for the report. */
-type RebuildContext = Pick<ApplyContext, 'model' | 'index' | 'editor' | 'mode' | 'damp' | 'stats'>;
+type RebuildContext = Pick<ApplyContext, 'model' | 'index' | 'editor' | 'mode' | 'damp' | 'stats' | 'createdBias'>;
 
 function reconstructSink(sink: Sink, keep: number[], width: number, ctx: RebuildContext): string | undefined {
   const stats = ctx.stats?.get(sink.node);
@@ -586,6 +614,7 @@ function biasHolder(
   const fresh = (base: string): TensorProto => {
     const t = makeTensor(editor.fresh(base), DataType.FLOAT, [outputs], new Uint8Array(outputs * 4));
     editor.graph(graph).addInitializer(t);
+    ctx.createdBias.set(sink.node, t);
     return t;
   };
   if (sink.op !== 'MatMul') {

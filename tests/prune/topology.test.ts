@@ -4,7 +4,7 @@
 // are made exactly zero in the fixture (zero weights, no biases, ReLU(0) = 0), so the pruned model
 // must compute the original's outputs exactly — any channel mapped to the wrong place would change
 // them. When ONNX's light model zoo is installed (the onnx Python wheel), all nine are pruned too.
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encode } from '../../src/io/codec.js';
@@ -139,6 +139,38 @@ describe('structured pruning across residual, Concat, grouped, depthwise and shu
     const fidelity = evaluation.accuracy.fidelity.y!;
     expect(fidelity.count).toBe(3);
     expect(fidelity.maxAbsError).toBeLessThan(1e-5);
+  });
+});
+
+describe('calibrated structured pruning across the same topology', () => {
+  it('scores the zero channels lowest and rebuilds the layers reading them without changing the outputs (lstsq and bias)', async () => {
+    const model = topologyModel();
+    // Four inputs (the model's batch is 1: one test_data_set each), so that every live channel varies.
+    for (let n = 0; n < 4; n++) {
+      const set = join(dir, 'calibration', `test_data_set_${n}`);
+      mkdirSync(set, { recursive: true });
+      const x = Float32Array.from({ length: 4 * 36 }, (_, i) => Math.cos(i * 0.61 + n * 1.3) + 0.2 * n);
+      const t = makeTensor('x', DataType.FLOAT, [1, 4, 6, 6], new Uint8Array(x.buffer));
+      writeFileSync(join(set, 'input_0.pb'), encode('onnx.TensorProto', t));
+    }
+    for (const reconstruct of ['lstsq', 'bias']) {
+      const { result, evaluation, output } = await compressAndEvaluate(
+        model,
+        join(dir, `topology-${reconstruct}.onnx`),
+        [['prune', `structured:ratio=0.5,calibration=${join(dir, 'calibration')},reconstruct=${reconstruct}`]],
+        { batches: 1 },
+      );
+      const dims = (name: string) => output.graph.initializer.find((t) => t.name === name)!.dims.map(Number);
+      expect(dims('W1')).toEqual([4, 4, 3, 3]);
+      expect(dims('Wg')).toEqual([6, 5, 1, 1]);
+      expect(dims('Wf')).toEqual([3, 6, 1, 1]);
+      expect(result.passes[0]!.notes[0]).toMatch(/\(4 samples\): scores activation, reconstruction /);
+      // The grouped Conv is not rebuilt (said so); the others are, and keep computing the same outputs.
+      expect(result.passes[0]!.tensors.find((t) => t.name === 'Wg' && /sliced|groups keeps/.test(t.form!))!.form).toMatch(
+        /not reconstructed \(a grouped Conv\)/,
+      );
+      expect(evaluation.accuracy.fidelity.y!.maxAbsError).toBeLessThan(1e-4);
+    }
   });
 });
 
