@@ -201,7 +201,6 @@ export const structuredPass = definePass({
           model,
           groups.flatMap((g) => g.sinks),
           options.calibration!,
-          mode === 'lstsq',
         )
       : undefined;
     if (stats) {
@@ -279,7 +278,7 @@ async function calibratedHeads(
     const weight = paramOf(index, b.outWeight.name!)!;
     sinks.set(b, { node: b.outNode, weight, value: b.merge.output[0]!, axis: 0, factor: b.headSize, op: 'MatMul', groups: 1 });
   }
-  const stats = await calibrateSinks(model, [...sinks.values()], data, o.mode === 'lstsq');
+  const stats = await calibrateSinks(model, [...sinks.values()], data);
   summary.notes.push(
     `calibrated on ${stats.source} (${stats.samples} samples): scores ${o.score}, reconstruction ${o.mode}${o.mode === 'lstsq' ? ` (damp ${o.damp})` : ''}`,
   );
@@ -294,19 +293,20 @@ async function calibratedHeads(
         const s = stats.bySink.get(sink.node);
         return o.score === 'activation' && s ? activationScores(sink, s, floatValues(b.outWeight), o.mode !== 'none', b.heads) : undefined;
       },
-      rebuild: (b, keep) => (o.mode === 'none' ? undefined : reconstructSink(sinks.get(b)!, keep, b.heads, ctx)),
+      rebuild: (b, keep) => reconstructSink(sinks.get(b)!, keep, b.heads, ctx),
     },
     blocks,
   );
 }
 
 /** One run of the original model on the calibration data, collecting every sink's input statistics. */
-async function calibrateSinks(model: Model, sinks: Sink[], data: string, gram: boolean): Promise<CalibratedSinks> {
+/** XᵀX is collected for every layer (up to GRAM_LIMIT features): lstsq needs it, and every mode reports the layer's output error from it. */
+async function calibrateSinks(model: Model, sinks: Sink[], data: string): Promise<CalibratedSinks> {
   const bySink = new Map<NodeProto, SinkStats>();
   const readers = new Map<string, Sink[]>();
   for (const sink of sinks) {
     if (sink.weight.shapeOnly) continue;
-    bySink.set(sink.node, newStats(sink, gram));
+    bySink.set(sink.node, newStats(sink, true));
     const name = sink.node.input[0]!;
     readers.set(name, [...(readers.get(name) ?? []), sink]);
   }
@@ -477,7 +477,7 @@ function applyGroup(group: ChannelGroup, ctx: ApplyContext): void {
   // Then reconstruction, on the layers' outputs as they now are and their inputs still in their
   // original order (the slicing below drops the removed features).
   const rebuilt = new Map<NodeProto, string>();
-  if (ctx.mode !== 'none' && ctx.stats)
+  if (ctx.stats)
     for (const sink of sinks) {
       const note = reconstructSink(sink, keepOf(sink.value), values.get(sink.value)!.width, ctx);
       if (note) rebuilt.set(sink.node, note);
@@ -575,9 +575,18 @@ function reconstructSink(sink: Sink, keep: number[], width: number, ctx: Rebuild
   const removed = new Array<boolean>(stats.k).fill(true);
   for (const p of keep) for (let f = p * stats.perPosition; f < (p + 1) * stats.perPosition; f++) removed[f] = false;
   if (stats.k !== width * stats.perPosition) return undefined;
+  const weights = floatValues(sink.weight.tensor);
+  if (ctx.mode === 'none') {
+    // Nothing rebuilt: the layer's output error alone, measured against its bias as it is (or none).
+    const own = sink.node.input[2] ? paramOf(ctx.index, sink.node.input[2]) : undefined;
+    const bias = own && !own.shapeOnly && own.dims.length === 1 ? floatValues(own.tensor) : new Float32Array(l.outputs);
+    const r = rebuild(stats, l, weights, bias.length === l.outputs ? bias : new Float32Array(l.outputs), removed, 'none', ctx.damp);
+    return r.errorNone !== undefined
+      ? `not reconstructed, layer output error on the calibration data ${r.errorNone.toFixed(4)}`
+      : undefined;
+  }
   const holder = biasHolder(sink, ctx, l.outputs);
   if (!holder) return 'not reconstructed (its bias is shared or not a stored vector)';
-  const weights = floatValues(sink.weight.tensor);
   const bias = holder.values;
   const r = rebuild(stats, l, weights, bias, removed, ctx.mode, ctx.damp);
   setData(sink.weight.tensor, new Uint8Array(r.weights.buffer));
