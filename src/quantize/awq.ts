@@ -217,6 +217,8 @@ export function applyActivationScales(
       graph.addInitializer(vector(bName, b));
       graph.setInput(ln, 2, bName);
     }
+    // The originals go when nothing else reads them (another LayerNormalization may share them).
+    for (const t of [gamma!, beta]) if (t?.name && !graph.isRead(t.name) && !graph.outputNames().has(t.name)) graph.removeInitializer(t);
     return 'LayerNormalization';
   }
   const inv = scales.map((s) => 1 / s);
