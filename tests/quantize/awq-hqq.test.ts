@@ -7,6 +7,14 @@ import { compressAndEvaluate } from './helpers.js';
 import { INT4_FULL, UINT4, perBlock, quantizeGroups } from '../../src/kernels/quantize.js';
 import { readModel } from '../../src/io/read.js';
 import { floatValues } from '../../src/ir/tensor.js';
+import { findWeights } from '../../src/ir/weights.js';
+import { ModelEditor } from '../../src/ir/editor.js';
+import { setData } from '../../src/ir/data.js';
+import { writeModel } from '../../src/io/write.js';
+import { readTestDataSet } from '../../src/io/testdata.js';
+import { FidelityAccumulator } from '../../src/report/metrics.js';
+import { createSession, run } from '../../src/runtime/ort.js';
+import { applyActivationScales, awqEligible, scaledWeight } from '../../src/quantize/awq.js';
 
 const dir = scratch();
 const CHARLM = fixture('charlm', 'model.onnx');
@@ -96,5 +104,49 @@ describe('int4 mixed with 8 bits', () => {
     expect(bytes(mixed.result)).toBeGreaterThan(bytes(four.result));
     expect(bytes(mixed.result)).toBeLessThanOrEqual(bytes(four.result) * 1.1);
     expect(mixed.evaluation.accuracy.drop).toBeLessThan(four.evaluation.accuracy.drop);
+  });
+});
+
+describe('AWQ scaling without rounding', () => {
+  // The rewrite alone (rows of W times s, the activation divided by s in its LayerNormalization or by a
+  // Mul) must leave the float model's outputs as they were: X·W = (X / s)·(diag(s)·W).
+  it('leaves the char LM’s logits unchanged (within float32 rounding), LayerNorm folds and Muls alike', async () => {
+    const model = readModel(CHARLM);
+    const weights = findWeights(model).filter((w) => awqEligible(model, w));
+    const byInput = new Map<string, typeof weights>();
+    for (const w of weights) byInput.set(w.uses[0]!.node.input[0]!, [...(byInput.get(w.uses[0]!.node.input[0]!) ?? []), w]);
+    const edits = new ModelEditor(model);
+    const inits = new Map(model.graph.initializer.map((t) => [t.name, t]));
+    const where: string[] = [];
+    let seed = 7;
+    for (const [input, members] of byInput) {
+      const k = Number(members[0]!.tensor.dims[0]);
+      const scales = Float32Array.from({ length: k }, () => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return 0.25 + (seed / 2 ** 32) * 4;
+      });
+      for (const w of members) {
+        const v = scaledWeight(w, scales);
+        setData(w.tensor, new Uint8Array(v.buffer));
+      }
+      where.push(
+        applyActivationScales(
+          edits.graph(model.graph),
+          { input, weights: members, scales, alpha: 1, relativeError: 1 },
+          (b) => edits.names.fresh(b),
+          (n) => inits.get(n),
+        ),
+      );
+    }
+    expect(where).toContain('LayerNormalization');
+    expect(where).toContain('Mul');
+    const out = join(dir, 'awq-float.onnx');
+    writeModel(model, out);
+    const inputs = readTestDataSet(fixture('charlm', 'test_data_set_0')).inputs.map((x) => ({ ...x, name: 'input_ids' }));
+    const [x] = await run(await createSession(CHARLM), inputs);
+    const [y] = await run(await createSession(out), inputs);
+    const f = new FidelityAccumulator();
+    f.add(x!.data as Float32Array, y!.data as Float32Array);
+    expect(f.result().maxAbsError).toBeLessThan(1e-3);
   });
 });
