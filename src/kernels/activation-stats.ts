@@ -7,6 +7,12 @@
 /** Bins of a value's histogram over [−A, A]: 2048 on each side of zero, as TensorRT's calibrator uses. */
 export const HISTOGRAM_BINS = 4096;
 
+/**
+ * A histogram's storage: its HISTOGRAM_BINS counts, then the count of elements exactly 0 (also in
+ * their bin). A Relu's output is half zeros, which any grid holds exactly (its zero point).
+ */
+export const HISTOGRAM_SLOTS = HISTOGRAM_BINS + 1;
+
 export interface Extremes {
   min: number;
   max: number;
@@ -42,18 +48,24 @@ export function mergeExtremes(into: Extremes, from: Extremes): void {
   into.count += from.count;
 }
 
-/** Adds the finite values of `data` to `counts`, HISTOGRAM_BINS equal bins over [−absMax, absMax] (the ends take what lies beyond). */
-export function addToHistogram(counts: Float64Array, absMax: number, data: Float32Array): void {
+/**
+ * Adds the finite values of `data` to `slots` (HISTOGRAM_SLOTS): HISTOGRAM_BINS equal bins over
+ * [−absMax, absMax] (the ends take what lies beyond), then the exact zeros.
+ */
+export function addToHistogram(slots: Float64Array, absMax: number, data: Float32Array): void {
   if (!(absMax > 0)) return;
   const half = HISTOGRAM_BINS / 2,
     perUnit = half / absMax,
     last = HISTOGRAM_BINS - 1;
+  let zeros = 0;
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
     if (v - v !== 0) continue;
+    if (v === 0) zeros++;
     let bin = Math.floor(v * perUnit) + half;
     if (bin < 0) bin = 0;
     else if (bin > last) bin = last;
-    counts[bin]! += 1;
+    slots[bin]! += 1;
   }
+  slots[HISTOGRAM_BINS]! += zeros;
 }

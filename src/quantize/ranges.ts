@@ -155,7 +155,7 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
       });
       for (const [name, counts] of Object.entries(counted.histograms)) {
         const h = histograms.get(name)!;
-        for (let i = 0; i < counts.length; i++) h.counts[i]! += counts[i]!;
+        for (let i = 0; i < counts.length; i++) h.slots[i]! += counts[i]!;
       }
       const activations = options.activations === 'int8' ? INT8 : UINT8;
       for (const [name, e] of extremes) {

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { createSession, run, runtime, toFeeds } from './ort.js';
-import { addExtremes, addToHistogram, emptyExtremes, HISTOGRAM_BINS, mergeExtremes } from '../kernels/activation-stats.js';
+import { addExtremes, addToHistogram, emptyExtremes, HISTOGRAM_SLOTS, mergeExtremes } from '../kernels/activation-stats.js';
 import type { Collected, CollectResult, Reply, Request } from './protocol.js';
 
 const sessions = new Map<number, Ort.InferenceSession>();
@@ -62,7 +62,7 @@ async function collect(request: Extract<Request, { op: 'collect' }>): Promise<Co
     bytes += data.byteLength;
     const absMax = request.histograms?.[name];
     if (absMax === undefined) addExtremes((c.extremes[name] ??= emptyExtremes()), data);
-    else addToHistogram((c.histograms[name] ??= new Float64Array(HISTOGRAM_BINS)), absMax, data);
+    else addToHistogram((c.histograms[name] ??= new Float64Array(HISTOGRAM_SLOTS)), absMax, data);
   }
   // The outputs' native memory goes now, not at the next collection of garbage.
   for (const t of Object.values(results)) t.dispose();
