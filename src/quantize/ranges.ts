@@ -129,6 +129,8 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
     const reducedSession = reductions.length > 0 ? await load(withReductions(model, reductions), 'reduced.onnx') : undefined;
     const reduced = await pass(reducedSession, measureInput, { reductions });
     for (const [name, e] of Object.entries(reduced.extremes)) mergeExtremes(extremes.get(name)!, e);
+    // Its weights (and ONNX Runtime's packed copies of them) go before the next session loads its own.
+    await ort.releaseAll();
     const histogramMethod = options.method !== 'minmax';
     // The values themselves, exposed: those whose reduction met NaN or ±∞ (an attention mask's −∞),
     // whose extremes only count the finite elements, and every value for the histogram methods.
