@@ -31,6 +31,10 @@ Usage:
       by the model's inputs), as ONNX Runtime's examples feed it. `onnxpress --quantize
       int8:mode=static,calibration=DATA.npz`'s peer.
 
+  python bench/peer_ort_quantize.py infer MODEL - --calibration DATA.npz
+      No quantization: the model's session created and run once on each sample of DATA.npz (2
+      threads, not spinning): what any calibration on that data costs at least.
+
 Saves a single-file model (no external data; ORT's quantizers' own __main__ for MatMulNBits
 saves with external data, which would make the size comparison meaningless).
 Prints one JSON line with the in-process phase timings (import, quantize, save) and versions.
@@ -55,7 +59,7 @@ t1 = time.perf_counter()
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["dynamic", "nbits", "fp16", "static"])
+    ap.add_argument("kind", choices=["dynamic", "nbits", "fp16", "static", "infer"])
     ap.add_argument("--calibration", help="static: a .npz of calibration inputs, samples along the first dimension")
     ap.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
     ap.add_argument("model")
@@ -81,6 +85,17 @@ def main() -> None:
                          op_types_to_quantize=a.ops.split(",") if a.ops else None)
         t4 = time.perf_counter()
         phases = {"quantize_and_save_s": t4 - t2}
+    elif a.kind == "infer":
+        # The floor of any calibration: the model run once on each calibration sample (2 threads, no spinning, as ours).
+        import numpy as np
+        opts = onnxruntime.SessionOptions()
+        opts.intra_op_num_threads = 2
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = onnxruntime.InferenceSession(a.model, opts, providers=["CPUExecutionProvider"])
+        arrays = dict(np.load(a.calibration))
+        for i in range(next(iter(arrays.values())).shape[0]):
+            session.run(None, {k: v[i:i + 1] for k, v in arrays.items()})
+        phases = {"infer_s": time.perf_counter() - t2}
     elif a.kind == "static":
         import numpy as np
         from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, quantize_static

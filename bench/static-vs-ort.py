@@ -175,7 +175,7 @@ def main():
         calib = os.path.join(outdir, "calibration.npz")
         np.savez(calib, **make_data(key, model, a.calibration, 1))
         held_out = make_data(key, model, a.held_out, 2)
-        rows = {}
+        rows = {"floor-inference": [*PEER, "infer", model, "-", "--calibration", calib]}
         for m in a.methods.split(","):
             rows[f"ours-{m}"] = ["node", binpath, "compress", model, "-o", "{out}", "--force", "--quantize",
                                  f"int8:mode=static,calibration={calib},method={m}"]
@@ -190,14 +190,17 @@ def main():
             for k, argv in rows.items():
                 if os.path.exists(outs[k]):
                     os.unlink(outs[k])
+                if k.startswith("floor"):
+                    outs[k] = "-"
                 wall, rss, rc, tail = run_measured([x.replace("{out}", outs[k]) for x in argv])
                 print(f"{key} {'warm-up' if r <= 0 else f'run {r}'} {k:18s} {wall:7.2f} s  peak {rss / size:5.2f}× model  rc={rc}",
                       flush=True)
                 if rc != 0:
                     print(tail)
                 if r > 0:
-                    runs[k].append({"wall_s": wall, "peak_tree_rss_bytes": rss, "exit_code": rc})
-        ok = {k: outs[k] for k in rows if all(x["exit_code"] == 0 for x in runs[k])}
+                    runs[k].append({"wall_s": wall, "peak_tree_rss_bytes": rss, "exit_code": rc,
+                                    **({"tail": tail} if rc else {})})
+        ok = {k: outs[k] for k in rows if all(x["exit_code"] == 0 for x in runs[k]) and not k.startswith("floor")}
         quality = evaluate(model, ok, held_out, a.latency_rounds)
         summary = {}
         for k in rows:
@@ -206,6 +209,9 @@ def main():
                           "median_wall_s": statistics.median(walls),
                           "peak_rss_ratio": max(x["peak_tree_rss_bytes"] for x in runs[k]) / size,
                           "output_bytes": os.path.getsize(outs[k]) if k in ok else None, **quality.get(k, {})}
+            failed = [x for x in runs[k] if x["exit_code"] != 0]
+            if failed:
+                summary[k]["failed"] = failed[0].get("tail", "")[-300:]
         results["models"][key] = {"path": os.path.relpath(model, ROOT), "bytes": size, "rows": summary,
                                   "calibration_samples": a.calibration, "held_out_samples": a.held_out}
         lines += [f"**{key}** (`{os.path.relpath(model, ROOT)}`, {size / 1e6:.1f} MB; {a.calibration} calibration samples, "
@@ -216,7 +222,19 @@ def main():
         for k, s in summary.items():
             tool, m = k.split("-", 1)
             peer = summary.get(f"ort-{m}")
-            speedup = f"{peer['median_wall_s'] / s['median_wall_s']:.1f}×" if tool == "ours" and peer else ""
+            speedup = (f"{peer['median_wall_s'] / s['median_wall_s']:.1f}×"
+                       if tool == "ours" and peer and "failed" not in peer else "")
+            if "failed" in s:
+                error = s["failed"].strip().splitlines()[-1][:120] if s["failed"].strip() else "non-zero exit"
+                lines.append(f"| {m} | {'ours' if tool == 'ours' else 'ORT quantize_static'} | failed after "
+                             f"{' '.join(f'{w:.0f}' for w in s['walls_s'])} s: {error} | | {s['peak_rss_ratio']:.2f}× | | |"
+                             + (" |" if key == "resnet" else "") + " |")
+                continue
+            if tool == "floor":
+                lines.append(f"| – | ONNX Runtime inference alone (the floor) | {s['median_wall_s']:.2f} "
+                             f"({' '.join(f'{w:.2f}' for w in s['walls_s'])}) | | {s['peak_rss_ratio']:.2f}× | | | "
+                             + ("| " if key == "resnet" else "") + "|")
+                continue
             lat = s.get("latency_ratio")
             lines.append(
                 f"| {m} | {'ours' if tool == 'ours' else 'ORT quantize_static'} | {s['median_wall_s']:.2f} "
