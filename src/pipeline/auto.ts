@@ -4,8 +4,8 @@
 // measured drop of the whole model is within the budget. Every decision rests on a measurement,
 // made on the tuning part of the evaluation data (runtime/split.ts): the figures reported for the
 // chosen model come from the other, held-out part.
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { makeScratchDir, removeScratchDir } from '../fs/scratch.js';
+import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readModel } from '../io/read.js';
 import { evaluate, type EvaluateOptions } from '../report/evaluate.js';
@@ -98,7 +98,7 @@ export async function autoPrecision(input: string, output: string, options: Auto
   const layers = findWeights(model)
     .filter((w) => w.uses.length > 0 && !chosen.reason(w) && w.tensor.data_type === 1)
     .map((w) => w.name);
-  const scratch = mkdtempSync(join(tmpdir(), 'onnxpress-auto-'));
+  const scratch = makeScratchDir('auto');
   const trials: AutoTrial[] = [];
   let n = 0;
   let reasons = new Map<string, string>();
@@ -152,6 +152,6 @@ export async function autoPrecision(input: string, output: string, options: Auto
     const result = await compress(input, output, { steps, createOutputFolder: true });
     return { sensitivity, trials, chosen: current, steps, withinBudget: current.drop <= options.maxDrop, tuning, fellBack, result };
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    removeScratchDir(scratch);
   }
 }

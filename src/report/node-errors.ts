@@ -6,8 +6,7 @@
 // carried from earlier layers shows in every later one, so the list is ordered by the error a node
 // adds: its noise-to-signal power ratio less that of the worst value it reads (traced back through
 // nodes not compared), which is about 0 for a node that only carries its inputs' error.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { makeScratchDir, removeScratchDir } from '../fs/scratch.js';
 import { join } from 'node:path';
 import { writeModel } from '../io/write.js';
 import { elementTypes } from '../ir/elem-types.js';
@@ -72,7 +71,7 @@ export async function nodeErrors(
   const refOutputs = floatNodeOutputs(reference);
   const shared = [...floatNodeOutputs(candidate).keys()].filter((name) => refOutputs.has(name));
   if (shared.length === 0) return [];
-  const dir = mkdtempSync(join(tmpdir(), 'onnxpress-nodes-'));
+  const dir = makeScratchDir('nodes');
   try {
     const run = async (model: Model, file: string, label: string) => {
       const path = join(dir, file);
@@ -110,6 +109,6 @@ export async function nodeErrors(
     });
     return ranked.sort((x, y) => y.noiseAdded - x.noiseAdded || x.snrDb - y.snrDb);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeScratchDir(dir);
   }
 }

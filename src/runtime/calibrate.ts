@@ -4,8 +4,8 @@
 // rounding error of one input feature is compensated by the weights of the others, and the pruning
 // passes use to score and update weights (Wanda, SparseGPT). Here, below the pass folders, so that
 // quantize/ and prune/ share it.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { makeScratchDir, removeScratchDir } from '../fs/scratch.js';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelProto, NodeProto, TensorProto } from '../ir/onnx.js';
 import { intAttribute, intsAttribute, makeNode } from '../ir/build.js';
@@ -110,7 +110,7 @@ export async function calibrate(
     },
   };
   const probe = new Model(proto, model.source);
-  const dir = mkdtempSync(join(tmpdir(), 'onnxpress-calibrate-'));
+  const dir = makeScratchDir('calibrate');
   // In a child process, as evaluation: a model that crashes ONNX Runtime fails in one line. No time
   // budget: --eval-timeout does not reach here, and a large calibration set may rightly take long.
   // The child starts now, while the probe is written.
@@ -155,7 +155,7 @@ export async function calibrate(
     return { gram, norms, samples: data.samples, source: data.source };
   } finally {
     ort.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeScratchDir(dir);
   }
 }
 
@@ -183,7 +183,7 @@ export async function collectActivations(
     ...model.proto,
     graph: { ...graph, output: [...graph.output, ...extra.map((name) => ({ name, metadata_props: [] }))] },
   };
-  const dir = mkdtempSync(join(tmpdir(), 'onnxpress-activations-'));
+  const dir = makeScratchDir('activations');
   const ort = new OrtProcess(Infinity);
   ort.prestart();
   try {
@@ -200,7 +200,7 @@ export async function collectActivations(
     return { samples: data.samples, source: data.source };
   } finally {
     ort.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeScratchDir(dir);
   }
 }
 
