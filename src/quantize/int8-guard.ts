@@ -10,7 +10,8 @@ import { UsageError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import type { CheckInputs } from '../pass/pass.js';
 import { ModelEditor } from '../ir/editor.js';
-import type { NodeProto } from '../ir/onnx.js';
+import { DataType, type NodeProto } from '../ir/onnx.js';
+import type { NamedArray } from '../io/testdata.js';
 import type { Weight } from '../ir/weights.js';
 import { loadEvalData, type EvalData } from '../runtime/data.js';
 import { checkFeeds } from '../runtime/feeds.js';
@@ -83,32 +84,54 @@ function activationsOf(model: Model, w: Weight): string[] {
     .filter((n) => n !== '');
 }
 
-/** A copy of the model with the activations of `weights` quantized as the integer form would. */
-function withQuantizedActivations(model: Model, weights: Weight[]): Model {
+/**
+ * A copy of the model where each weight's input activations can be quantized as the integer form
+ * would (DynamicQuantizeLinear then DequantizeLinear, right before the node reading them), switched
+ * by a boolean scalar input per weight (Where): every variant the guard measures is then one ONNX
+ * Runtime session, fed different switches, and a switch off passes the activation through unchanged.
+ */
+function switchableActivations(model: Model, weights: Weight[]): { trial: Model; switchOf: Map<Weight, string> } {
   const trial = trialCopy(model);
   const edits = new ModelEditor(trial);
   const graph = edits.graph(trial.graph);
   const names = edits.names;
   const byNode = new Map(model.graph.node.map((n, i) => [n, trial.graph.node[i]!]));
+  const switchOf = new Map<Weight, string>();
   // Each pair right before the node reading it (where its input exists).
   const before = new Map<NodeProto, NodeProto[]>();
   for (const w of weights) {
+    const on = names.fresh(`${w.name}_integer_form`);
     for (const use of w.uses) {
       const node = byNode.get(use.node);
       if (!node) continue; // a use inside a subgraph: not probed
       const index = use.inputIndex === 1 ? 0 : 1;
       const x = node.input[index]!;
-      const [q, s, z, y] = ['q', 'scale', 'zero', 'dq'].map((p) => names.fresh(`${x}_${p}`)) as [string, string, string, string];
-      const pair = [
-        makeNode('DynamicQuantizeLinear', [x], [q, s, z], names.fresh(`${x}_DynamicQuantizeLinear`)),
-        makeNode('DequantizeLinear', [q, s, z], [y], names.fresh(`${x}_DequantizeLinear`)),
+      const [q, s, z, dq, y] = ['q', 'scale', 'zero', 'dq', 'switched'].map((p) => names.fresh(`${x}_${p}`)) as [
+        string,
+        string,
+        string,
+        string,
+        string,
       ];
-      before.set(node, [...(before.get(node) ?? []), ...pair]);
+      const nodes = [
+        makeNode('DynamicQuantizeLinear', [x], [q, s, z], names.fresh(`${x}_DynamicQuantizeLinear`)),
+        makeNode('DequantizeLinear', [q, s, z], [dq], names.fresh(`${x}_DequantizeLinear`)),
+        makeNode('Where', [on, dq, x], [y], names.fresh(`${x}_Where`)),
+      ];
+      before.set(node, [...(before.get(node) ?? []), ...nodes]);
       graph.setInput(node, index, y);
+      switchOf.set(w, on);
     }
   }
   graph.insertBeforeEach(before);
-  return trial;
+  for (const on of new Set(switchOf.values()))
+    trial.graph.input.push({ name: on, type: { tensor_type: { elem_type: DataType.BOOL, shape: { dim: [] } } }, metadata_props: [] });
+  return { trial, switchOf };
+}
+
+/** The switches' values: on for the weights in `on`, off for the rest. */
+function switches(switchOf: Map<Weight, string>, on: Set<Weight>): NamedArray[] {
+  return [...switchOf].map(([w, name]) => ({ name, dtype: DataType.BOOL, dims: [], data: Uint8Array.of(on.has(w) ? 1 : 0) }));
 }
 
 /** What the checks run on: `calibration=` (data), else the evaluation inputs the user gave, else synthesized ones. */
@@ -183,42 +206,50 @@ export async function guardIntegerForm(model: Model, candidates: Weight[], optio
     const activations = [...new Set(candidates.flatMap((w) => activationsOf(model, w)))];
     const reference: Map<string, Float32Array>[] = [];
     const spread = new Map<string, number>();
-    await runner.run(model, [...outputs, ...activations], (values) => {
-      reference.push(new Map(outputs.filter((o) => values.has(o)).map((o) => [o, Float32Array.from(values.get(o)!)])));
-      for (const a of activations) {
-        const v = values.get(a);
-        if (v) spread.set(a, Math.max(spread.get(a) ?? 0, activationError(v)));
-      }
-    });
-    const errorOf = (w: Weight) => Math.max(0, ...activationsOf(model, w).map((a) => spread.get(a) ?? 0));
-    const worstCosine = async (weights: Weight[]): Promise<number> => {
-      let worst = 1;
-      await runner.run(withQuantizedActivations(model, weights), outputs, (values, batch) => {
-        for (const [name, expected] of reference[batch]!) {
-          const got = values.get(name);
-          if (got) worst = Math.min(worst, cosine(got, expected));
+    const checked = candidates.filter((w) => w.uses.every((u) => u.graph === model.graph));
+    const unchecked = candidates.filter((w) => !checked.includes(w));
+    const { trial, switchOf } = switchableActivations(model, checked);
+    const session = await runner.open(trial, [...outputs, ...activations]);
+    try {
+      // Every switch off: the float model.
+      await session.run(switches(switchOf, new Set()), (values) => {
+        reference.push(new Map(outputs.filter((o) => values.has(o)).map((o) => [o, Float32Array.from(values.get(o)!)])));
+        for (const a of activations) {
+          const v = values.get(a);
+          if (v) spread.set(a, Math.max(spread.get(a) ?? 0, activationError(v)));
         }
       });
-      return worst;
-    };
-    const demoted = new Map<Weight, string>();
-    const unchecked = candidates.filter((w) => w.uses.some((u) => u.graph !== model.graph));
-    let kept = candidates.filter((w) => !unchecked.includes(w)).sort((a, b) => errorOf(b) - errorOf(a));
-    let worst = await worstCosine(kept);
-    const why = (w: Weight, c: number) =>
-      `the integer form quantizes its input to a median error of ${(100 * errorOf(w)).toFixed(1)} %: output cosine ${c.toFixed(6)} < ${GUARD_MIN_COSINE} on ${data.source} (weight-only instead)`;
-    for (let round = 0; worst < GUARD_MIN_COSINE && kept.length > 0; round++) {
-      if (round >= MAX_ROUNDS) {
-        for (const w of kept) demoted.set(w, why(w, worst));
-        kept = [];
-        break;
+      const errorOf = (w: Weight) => Math.max(0, ...activationsOf(model, w).map((a) => spread.get(a) ?? 0));
+      const worstCosine = async (weights: Weight[]): Promise<number> => {
+        let worst = 1;
+        await session.run(switches(switchOf, new Set(weights)), (values, batch) => {
+          for (const [name, expected] of reference[batch]!) {
+            const got = values.get(name);
+            if (got) worst = Math.min(worst, cosine(got, expected));
+          }
+        });
+        return worst;
+      };
+      const demoted = new Map<Weight, string>();
+      let kept = [...checked].sort((a, b) => errorOf(b) - errorOf(a));
+      let worst = await worstCosine(kept);
+      const why = (w: Weight, c: number) =>
+        `the integer form quantizes its input to a median error of ${(100 * errorOf(w)).toFixed(1)} %: output cosine ${c.toFixed(6)} < ${GUARD_MIN_COSINE} on ${data.source} (weight-only instead)`;
+      for (let round = 0; worst < GUARD_MIN_COSINE && kept.length > 0; round++) {
+        if (round >= MAX_ROUNDS) {
+          for (const w of kept) demoted.set(w, why(w, worst));
+          kept = [];
+          break;
+        }
+        const [first, ...rest] = kept;
+        demoted.set(first!, why(first!, worst));
+        kept = rest;
+        worst = kept.length > 0 ? await worstCosine(kept) : 1;
       }
-      const [first, ...rest] = kept;
-      demoted.set(first!, why(first!, worst));
-      kept = rest;
-      worst = kept.length > 0 ? await worstCosine(kept) : 1;
+      return { demoted, cosine: worst, source: data.source, unchecked };
+    } finally {
+      await session.close();
     }
-    return { demoted, cosine: worst, source: data.source, unchecked };
   } finally {
     runner.close();
   }

@@ -2,16 +2,20 @@
 // the graph to rewrite (sharing the tensors), and a runner that writes it to a temporary file, runs
 // it in ONNX Runtime (a child process, as evaluation) with chosen values exposed as outputs, and
 // returns them as float32.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { makeScratchDir, removeScratchDir } from '../fs/scratch.js';
+import { linkSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { tensorDataBytes, writeModel } from '../io/write.js';
 import { memoryLimit } from '../fs/memory.js';
 import { elementTypes } from '../ir/elem-types.js';
 import { Model } from '../ir/model.js';
-import { DataType, type ModelProto, type NodeProto } from '../ir/onnx.js';
+import { DataType, TENSOR_LOCATION_EXTERNAL, type ModelProto, type NodeProto, type TensorProto } from '../ir/onnx.js';
+import { fileRangeOf } from '../ir/data.js';
+import { forEachTensor } from '../ir/walk.js';
+import { encode } from '../io/codec.js';
 import type { EvalData } from '../runtime/data.js';
+import type { NamedArray } from '../io/testdata.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { intAttribute, makeNode } from '../ir/build.js';
 
@@ -57,12 +61,72 @@ export function exposing(proto: ModelProto, names: string[]): { proto: ModelProt
   return { proto: { ...proto, graph: { ...graph, node: [...graph.node, ...casts], output: [...graph.output, ...extra] } }, outputOf };
 }
 
+/**
+ * Writes `probe` as `dir`/`file` with its weights left where they are: each main-graph initializer
+ * whose bytes are still in a file (a large payload of a model read lazily, or external data) becomes
+ * an external-data reference to that file, through a hard link in `dir` (ONNX Runtime reads external
+ * data only from the model's folder, and follows symbolic links out of it to refuse them). Nothing is
+ * copied, and ONNX Runtime maps those bytes from the page cache instead of reading a second copy into
+ * its memory. Where no hard link can be made, or a tensor elsewhere (a subgraph's) is in a file, the
+ * probe is written whole. Returns the path.
+ */
+export function writeProbe(probe: Model, dir: string, file: string): string {
+  const path = join(dir, file);
+  const graph = probe.graph;
+  let elsewhere = false;
+  forEachTensor(probe.proto, ({ tensor, place, depth }) => {
+    if (fileRangeOf(tensor) && (place !== 'initializer' || depth > 0)) elsewhere = true;
+  });
+  if (elsewhere) {
+    writeModel(probe, path);
+    return path;
+  }
+  const links = new Map<string, string>();
+  try {
+    for (const t of graph.initializer) {
+      const target = fileRangeOf(t)?.file;
+      if (target === undefined || links.has(target)) continue;
+      const link = `${file}.data${links.size}`;
+      linkSync(target, join(dir, link));
+      links.set(target, link);
+    }
+  } catch {
+    // Another file system, or no hard links there: the probe is written whole.
+    writeModel(probe, path);
+    return path;
+  }
+  const initializer = graph.initializer.map((t): TensorProto => {
+    const range = fileRangeOf(t);
+    if (!range) return t;
+    const reference: TensorProto = {
+      ...t,
+      external_data: [
+        { key: 'location', value: links.get(range.file)! },
+        { key: 'offset', value: String(range.offset) },
+        { key: 'length', value: String(range.length) },
+      ],
+      data_location: TENSOR_LOCATION_EXTERNAL,
+    };
+    delete reference.raw_data;
+    return reference;
+  });
+  writeFileSync(path, encode('onnx.ModelProto', { ...probe.proto, graph: { ...graph, initializer } }));
+  return path;
+}
+
 /** Float values of each batch, by name. */
 export type ProbeBatch = Map<string, Float32Array>;
 
+/** A model loaded once in ONNX Runtime, run over the batches as often as needed (ProbeRunner.open). */
+export interface ProbeSession {
+  /** Runs every batch with `extra` inputs added and hands `visit` the named values of each. */
+  run(extra: NamedArray[], visit: (values: ProbeBatch, batch: number) => void): Promise<void>;
+  close(): Promise<void>;
+}
+
 export class ProbeRunner {
   private readonly ort = new OrtProcess(Infinity);
-  private readonly dir = mkdtempSync(join(tmpdir(), 'onnxpress-probe-'));
+  private readonly dir = makeScratchDir('probe');
   private count = 0;
 
   constructor(
@@ -77,8 +141,22 @@ export class ProbeRunner {
    * when none are named), one batch at a time: nothing is kept after the visit.
    */
   async run(model: Model, names: string[] | undefined, visit: (values: ProbeBatch, batch: number) => void): Promise<void> {
+    const session = await this.open(model, names);
+    try {
+      await session.run([], visit);
+    } finally {
+      await session.close();
+    }
+  }
+
+  /**
+   * Loads the model once, for several runs over the batches with different extra inputs (a model
+   * whose variants are switched by inputs costs one ONNX Runtime session, not one per variant: a
+   * session of a 2.6 GB model takes seconds to create).
+   */
+  async open(model: Model, names: string[] | undefined): Promise<ProbeSession> {
     // ONNX Runtime holds every weight in memory: a model larger than this process may use is not run
-    // (the child would be killed for memory, and the probe's copy would double the disk it takes).
+    // (the child would be killed for memory).
     const bytes = tensorDataBytes(model);
     const limit = memoryLimit();
     if (bytes > limit.bytes) {
@@ -86,28 +164,42 @@ export class ProbeRunner {
       throw new InputError(`the model's ${gib(bytes)} of tensors exceed the ${gib(limit.bytes)} this process may use (${limit.source})`);
     }
     const wanted = names ?? model.graph.output.map((o) => o.name ?? '');
-    const path = join(this.dir, `probe-${this.count++}.onnx`);
+    const file = `probe-${this.count++}.onnx`;
     const probe = exposing(model.proto, wanted);
     const valueNamed = new Map([...probe.outputOf].map(([value, output]) => [output, value]));
-    writeModel(new Model(probe.proto, model.source), path);
+    const path = writeProbe(new Model(probe.proto, model.source), this.dir, file);
+    // The probe and its links to the weights' files.
+    const remove = () => {
+      for (const f of readdirSync(this.dir)) if (f.startsWith(file)) rmSync(join(this.dir, f), { force: true });
+    };
+    let session: RemoteSession;
     try {
-      const session: RemoteSession = await this.ort.load(path, this.label);
-      for (const [index, batch] of this.data.batches.entries()) {
-        const values: ProbeBatch = new Map();
-        for (const out of await this.ort.run(session, batch.inputs)) {
-          const name = valueNamed.get(out.name);
-          if (name !== undefined && out.data instanceof Float32Array) values.set(name, out.data);
-        }
-        visit(values, index);
-      }
-    } finally {
-      rmSync(path, { force: true });
+      session = await this.ort.load(path, this.label);
+    } catch (e) {
+      remove();
+      throw e;
     }
+    return {
+      run: async (extra, visit) => {
+        for (const [index, batch] of this.data.batches.entries()) {
+          const values: ProbeBatch = new Map();
+          for (const out of await this.ort.run(session, [...batch.inputs, ...extra])) {
+            const name = valueNamed.get(out.name);
+            if (name !== undefined && out.data instanceof Float32Array) values.set(name, out.data);
+          }
+          visit(values, index);
+        }
+      },
+      close: async () => {
+        remove();
+        await this.ort.releaseAll();
+      },
+    };
   }
 
   close(): void {
     this.ort.close();
-    rmSync(this.dir, { recursive: true, force: true });
+    removeScratchDir(this.dir);
   }
 }
 

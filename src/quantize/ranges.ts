@@ -4,27 +4,23 @@
 // entropy and mse the values are then exposed as extra outputs in a second pass over the data, and
 // the child process that runs it keeps only a histogram of each (its bins fixed by the extremes).
 // The data runs in batches sized so that one batch's values take at most BATCH_BYTES.
-import { linkSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { makeScratchDir, removeScratchDir } from '../fs/scratch.js';
+import { availableParallelism } from 'node:os';
 import { InputError } from '../errors.js';
-import { encode } from '../io/codec.js';
 import type { NamedArray } from '../io/testdata.js';
-import { writeModel } from '../io/write.js';
 import { intAttribute, makeNode } from '../ir/build.js';
 import { elementTypes } from '../ir/elem-types.js';
 import { GraphIndex } from '../ir/graph.js';
 import { Model } from '../ir/model.js';
 import { NameAllocator } from '../ir/names.js';
-import { fileRangeOf } from '../ir/data.js';
-import { DataType, TENSOR_LOCATION_EXTERNAL, type ModelProto, type TensorProto } from '../ir/onnx.js';
-import { forEachTensor } from '../ir/walk.js';
+import { DataType, type ModelProto } from '../ir/onnx.js';
 import { addExtremes, emptyExtremes, mergeExtremes, type Extremes } from '../kernels/activation-stats.js';
 import { INT8, UINT8 } from '../kernels/quantize.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import type { Reduction } from '../runtime/protocol.js';
 import { loadEvalData, type EvalBatch } from '../runtime/data.js';
 import { checkFeeds } from '../runtime/feeds.js';
+import { writeProbe } from './probe.js';
 import { entropyRange, Histogram, mseRange, percentileRange, type Range } from './range-methods.js';
 
 export type RangeMethod = 'minmax' | 'percentile' | 'entropy' | 'mse';
@@ -91,7 +87,7 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
   const label = model.source?.given ?? 'the model';
   const threads = options.threads ?? availableParallelism();
   const batchBytes = options.batchBytes ?? BATCH_BYTES;
-  const dir = mkdtempSync(join(tmpdir(), 'onnxpress-ranges-'));
+  const dir = makeScratchDir('ranges');
   // No time budget, as for GPTQ's calibration: --eval-timeout does not reach passes.
   const ort = new OrtProcess(Infinity);
   ort.prestart();
@@ -171,61 +167,8 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
     return { ranges, source: data.source, samples: data.samples, warnings };
   } finally {
     ort.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeScratchDir(dir);
   }
-}
-
-/**
- * Writes `probe` as `dir`/`file` with its weights left where they are: each main-graph initializer
- * whose bytes are still in a file (a large payload of a model read lazily, or external data) becomes
- * an external-data reference to that file, through a hard link in `dir` (ONNX Runtime reads external
- * data only from the model's folder, and follows symbolic links out of it to refuse them). Nothing is
- * copied, and ONNX Runtime maps those bytes from the page cache instead of reading a second copy into
- * its memory. Where no hard link can be made, or a tensor elsewhere (a subgraph's) is in a file, the
- * probe is written whole. Returns the path.
- */
-function writeProbe(probe: Model, dir: string, file: string): string {
-  const path = join(dir, file);
-  const graph = probe.graph;
-  let elsewhere = false;
-  forEachTensor(probe.proto, ({ tensor, place, depth }) => {
-    if (fileRangeOf(tensor) && (place !== 'initializer' || depth > 0)) elsewhere = true;
-  });
-  if (elsewhere) {
-    writeModel(probe, path);
-    return path;
-  }
-  const links = new Map<string, string>();
-  try {
-    for (const t of graph.initializer) {
-      const target = fileRangeOf(t)?.file;
-      if (target === undefined || links.has(target)) continue;
-      const link = `${file}.data${links.size}`;
-      linkSync(target, join(dir, link));
-      links.set(target, link);
-    }
-  } catch {
-    // Another file system, or no hard links there: the probe is written whole.
-    writeModel(probe, path);
-    return path;
-  }
-  const initializer = graph.initializer.map((t): TensorProto => {
-    const range = fileRangeOf(t);
-    if (!range) return t;
-    const reference: TensorProto = {
-      ...t,
-      external_data: [
-        { key: 'location', value: links.get(range.file)! },
-        { key: 'offset', value: String(range.offset) },
-        { key: 'length', value: String(range.length) },
-      ],
-      data_location: TENSOR_LOCATION_EXTERNAL,
-    };
-    delete reference.raw_data;
-    return reference;
-  });
-  writeFileSync(path, encode('onnx.ModelProto', { ...probe.proto, graph: { ...graph, initializer } }));
-  return path;
 }
 
 /** Output names for each value's minimum, maximum and element count, free in the model. */
