@@ -15,7 +15,7 @@ import { parseOpList } from '../pass/ops.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { optionFilter } from '../pass/select.js';
-import { calibrationProblem, collectActivations } from '../runtime/calibrate.js';
+import { calibrate, calibrationProblem, collectActivations } from '../runtime/calibrate.js';
 import { paramOf, type Param } from './params.js';
 import { attrInt, channelGroup, find, type ChannelGroup, type Sink, type Source } from './channel-groups.js';
 import { attentionBlocks, pruneHeads, type AttentionBlock } from './heads.js';
@@ -300,21 +300,45 @@ async function calibratedHeads(
 }
 
 /** One run of the original model on the calibration data, collecting every sink's input statistics. */
-/** XᵀX is collected for every layer (up to GRAM_LIMIT features): lstsq needs it, and every mode reports the layer's output error from it. */
+/**
+ * XᵀX is collected for every layer (up to GRAM_LIMIT features): lstsq needs it, and every mode
+ * reports the layer's output error from it. MatMul/Gemm inputs (features on the last axis) get it
+ * from ONNX Runtime's own matrix product (runtime/calibrate.ts), Conv inputs (im2col patches) here.
+ */
 async function calibrateSinks(model: Model, sinks: Sink[], data: string): Promise<CalibratedSinks> {
   const bySink = new Map<NodeProto, SinkStats>();
   const readers = new Map<string, Sink[]>();
+  const products: Sink[] = [];
   for (const sink of sinks) {
     if (sink.weight.shapeOnly) continue;
-    bySink.set(sink.node, newStats(sink, true));
+    const stats = newStats(sink, true);
+    if (sink.op !== 'Conv' && stats.gram) {
+      products.push(sink);
+      continue;
+    }
+    bySink.set(sink.node, stats);
     const name = sink.node.input[0]!;
     readers.set(name, [...(readers.get(name) ?? []), sink]);
   }
-  const { samples, source } = await collectActivations(model, [...readers.keys()], data, (name, values, dims) => {
-    for (const sink of readers.get(name) ?? []) accumulate(bySink.get(sink.node)!, sink, values, dims);
-  });
-  for (const s of bySink.values()) finish(s);
-  return { bySink, samples, source };
+  let run = { samples: 0, source: data };
+  if (products.length > 0) {
+    const grams = products.map((sink) => ({ name: sink.node.input[0]!, k: sink.weight.dims[sink.axis]!, sums: true }));
+    const c = await calibrate(model, { grams }, data);
+    run = { samples: c.samples, source: c.source };
+    for (const sink of products) {
+      const g = c.gram.get(sink.node.input[0]!);
+      if (!g?.sums) continue;
+      const sq = Float64Array.from({ length: g.k }, (_, i) => g.matrix[i * g.k + i]!);
+      bySink.set(sink.node, { k: g.k, spread: 1, perPosition: sink.factor, sum: g.sums, sq, gram: g.matrix, rows: g.rows });
+    }
+  }
+  if (readers.size > 0) {
+    run = await collectActivations(model, [...readers.keys()], data, (name, values, dims) => {
+      for (const sink of readers.get(name) ?? []) accumulate(bySink.get(sink.node)!, sink, values, dims);
+    });
+    for (const sink of readers.values()) for (const k of sink) finish(bySink.get(k.node)!);
+  }
+  return { bySink, ...run };
 }
 
 interface ApplyContext {

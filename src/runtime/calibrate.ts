@@ -13,6 +13,7 @@ import { NameAllocator } from '../ir/names.js';
 import { makeTensor } from '../ir/tensor.js';
 import { writeModel } from '../io/write.js';
 import { Model } from '../ir/model.js';
+import { opsetVersion } from '../ir/opset.js';
 import { loadEvalData } from './data.js';
 import { OrtProcess } from './client.js';
 import { checkFeeds } from './feeds.js';
@@ -22,6 +23,8 @@ export interface Gram {
   k: number;
   matrix: Float64Array;
   rows: number;
+  /** Σx per feature, when asked for (GramRequest.sums). */
+  sums?: Float64Array;
 }
 
 /** Σ x² per feature of one value (the squared L2 norm of each input feature's activations). */
@@ -35,6 +38,8 @@ export interface FeatureNorms {
 export interface GramRequest {
   name: string;
   k: number;
+  /** Also Σx per feature (a bias compensation's means, a least-squares intercept). */
+  sums?: boolean;
 }
 
 export interface Calibration {
@@ -57,8 +62,9 @@ function gramNodes(model: Model, requests: GramRequest[]) {
   const names = new NameAllocator(model);
   const nodes: NodeProto[] = [];
   const initializers: TensorProto[] = [];
-  const outputs = new Map<string, { gram: string; shape: string }>();
-  for (const { name, k } of requests) {
+  const outputs = new Map<string, { gram: string; shape: string; sums?: string }>();
+  const opset = opsetVersion(model.proto, '') ?? 1;
+  for (const { name, k, sums } of requests) {
     const shape = names.fresh(`${name}_gram_shape`);
     initializers.push(makeTensor(shape, INT64, [2], new Uint8Array(BigInt64Array.of(-1n, BigInt(k)).buffer)));
     const [rows, cast, transposed, gram, rowsShape] = ['rows', 'double', 'transposed', 'gram', 'rows_shape'].map((s) =>
@@ -71,7 +77,23 @@ function gramNodes(model: Model, requests: GramRequest[]) {
       makeNode('MatMul', [transposed, cast], [gram], names.fresh(`${name}_gram_matmul`)),
       makeNode('Shape', [rows], [rowsShape], names.fresh(`${name}_gram_rows`)),
     );
-    outputs.set(name, { gram, shape: rowsShape });
+    let sum: string | undefined;
+    if (sums) {
+      // ReduceSum's axes: an attribute before opset 13, an input from 13.
+      sum = names.fresh(`${name}_sums`);
+      if (opset >= 13) {
+        const axes = names.fresh(`${name}_sums_axes`);
+        initializers.push(makeTensor(axes, INT64, [1], new Uint8Array(BigInt64Array.of(0n).buffer)));
+        nodes.push(makeNode('ReduceSum', [cast, axes], [sum], names.fresh(`${name}_sums_reduce`), [intAttribute('keepdims', 0)]));
+      } else
+        nodes.push(
+          makeNode('ReduceSum', [cast], [sum], names.fresh(`${name}_sums_reduce`), [
+            intsAttribute('axes', [0]),
+            intAttribute('keepdims', 0),
+          ]),
+        );
+    }
+    outputs.set(name, { gram, shape: rowsShape, sums: sum });
   }
   return { nodes, initializers, outputs };
 }
@@ -99,7 +121,10 @@ export async function calibrate(
   const normNames = [...new Set(requests.norms ?? [])];
   const added = gramNodes(model, gramRequests);
   const existing = new Set(graph.output.map((o) => o.name));
-  const extra = [...normNames.filter((n) => !existing.has(n)), ...[...added.outputs.values()].flatMap((o) => [o.gram, o.shape])];
+  const extra = [
+    ...normNames.filter((n) => !existing.has(n)),
+    ...[...added.outputs.values()].flatMap((o) => (o.sums ? [o.gram, o.shape, o.sums] : [o.gram, o.shape])),
+  ];
   const proto: ModelProto = {
     ...model.proto,
     graph: {
@@ -134,11 +159,19 @@ export async function calibrate(
         const g = outputs.get(names.gram)?.data;
         const shape = outputs.get(names.shape)?.data;
         if (!(g instanceof Float64Array) || !(shape instanceof BigInt64Array)) continue;
+        const sums = names.sums ? outputs.get(names.sums)?.data : undefined;
         const entry = gram.get(name);
-        if (!entry) gram.set(name, { k, matrix: g, rows: Number(shape[0]) });
+        if (!entry)
+          gram.set(name, {
+            k,
+            matrix: g,
+            rows: Number(shape[0]),
+            sums: sums instanceof Float64Array ? Float64Array.from(sums) : undefined,
+          });
         else {
           for (let i = 0; i < g.length; i++) entry.matrix[i]! += g[i]!;
           entry.rows += Number(shape[0]);
+          if (entry.sums && sums instanceof Float64Array) for (let i = 0; i < k; i++) entry.sums[i]! += sums[i]!;
         }
       }
       for (const name of normNames) {
