@@ -105,7 +105,7 @@ describe('skip reasons and notes', () => {
 describe('auto writes its own report', () => {
   it('command auto in the JSON, a title in every format, sensitivity and trials in Markdown and HTML; --recipe of the report reproduces it', () => {
     const out = join(dir, 'auto.onnx');
-    // Images 181–360 to choose on (every layer at 4 bits drops two of them), 1–180 held out.
+    // Images 181–360 to choose on (every layer at 4 bits drops one of them), 1–180 held out.
     const data = digitsData(dir, 'swapped', [
       [180, 360],
       [0, 180],
