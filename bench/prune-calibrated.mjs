@@ -4,14 +4,16 @@
 // (input_ids, attention_mask) into bench/out/, then runs the two commands interleaved ROUNDS times
 // and prints wall seconds and peak RSS (GNU time's %M: the largest single process, the CLI or its
 // ONNX Runtime child) for each, with their ratios.
-//   npm run build && node bench/prune-calibrated.mjs bench/models/bert_base.onnx [sequences=128] [length=128] [rounds=3]
+//   npm run build && node bench/prune-calibrated.mjs bench/models/bert_base.onnx [sequences=128] [length=128] [rounds=3] [include]
+// `include` (a pattern as the passes' include= takes, e.g. '*layer.0/*') limits both to those layers.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encode } from '../dist/io/codec.js';
 import { makeTensor } from '../dist/ir/tensor.js';
 
-const [model, sequences = '128', length = '128', rounds = '3'] = process.argv.slice(2);
+const [model, sequences = '128', length = '128', rounds = '3', include] = process.argv.slice(2);
+const only = include ? `,include=${include}` : '';
 const S = Number(sequences),
   T = Number(length);
 const dir = join('bench', 'out', `calibration-${S}x${T}`, 'test_data_set_0');
@@ -28,8 +30,8 @@ writeFileSync(join(dir, 'input_1.pb'), encode('onnx.TensorProto', makeTensor('at
 const calibration = join('bench', 'out', `calibration-${S}x${T}`);
 
 const runs = {
-  sparsegpt: ['--prune', `sparsegpt:sparsity=0.5,calibration=${calibration}`],
-  'gptq int4': ['--quantize', `int4:calibration=${calibration}`],
+  sparsegpt: ['--prune', `sparsegpt:sparsity=0.5,calibration=${calibration}${only}`],
+  'gptq int4': ['--quantize', `int4:calibration=${calibration}${only}`],
 };
 const out = join('bench', 'out', 'prune-calibrated.onnx');
 const results = Object.fromEntries(Object.keys(runs).map((k) => [k, []]));
@@ -50,7 +52,7 @@ for (let round = 0; round < Number(rounds); round++) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const modelMb = statSync(model).size / 1e6;
 const base = median(results['gptq int4'].map((r) => r.seconds));
-console.log(`| run (${S} sequences × ${T} tokens) | median s | × GPTQ int4 | peak RSS MB (max) | × model bytes |`);
+console.log(`| run (${S} sequences × ${T} tokens${include ? `, ${include}` : ''}) | median s | × GPTQ int4 | peak RSS MB (max) | × model bytes |`);
 console.log('| --- | --- | --- | --- | --- |');
 for (const [name, rs] of Object.entries(results)) {
   const s = median(rs.map((r) => r.seconds));
