@@ -6,7 +6,7 @@
 // ONNX Runtime child) for each, with their ratios.
 //   npm run build && node bench/prune-calibrated.mjs bench/models/bert_base.onnx [sequences=128] [length=128] [rounds=3] [include]
 // `include` (a pattern as the passes' include= takes, e.g. '*layer.0/*') limits both to those layers.
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encode } from '../dist/io/codec.js';
@@ -39,10 +39,12 @@ for (let round = 0; round < Number(rounds); round++) {
   for (const [name, args] of Object.entries(runs)) {
     rmSync(out, { force: true });
     const start = process.hrtime.bigint();
-    const stderr = execFileSync('/usr/bin/time', ['-f', '%M', 'bin/onnxpress', 'compress', model, '-o', out, '--force', ...args], {
+    const run = spawnSync('/usr/bin/time', ['-f', '%M', 'bin/onnxpress', 'compress', model, '-o', out, '--force', ...args], {
       encoding: 'utf8',
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    if (run.status !== 0) throw new Error(`${name}: exit ${run.status}: ${run.stderr}`);
+    const stderr = run.stderr;
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     const rssKb = Number(stderr.trim().split('\n').pop());
     results[name].push({ seconds, rssMb: rssKb / 1024 });
