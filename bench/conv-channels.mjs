@@ -19,8 +19,9 @@ const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const rounds = option('--rounds', 15),
   per = option('--per', 5);
-// [input channels, output channels, height = width, batch]: the digits CNN's first layer, RGB-like
-// first layers, and the channel counts around the change.
+// [input channels, output channels, height = width, batch, kernel (3)]: the digits CNN's first layer,
+// RGB-like first layers, the channel counts around the change, and 7×7 first layers (ResNet's conv1:
+// 3 channels, but a GEMM depth of 3·7·7 = 147).
 const CASES = [
   [1, 16, 8, 360],
   [1, 32, 28, 64],
@@ -32,6 +33,9 @@ const CASES = [
   [8, 16, 8, 360],
   [16, 32, 8, 360],
   [32, 64, 16, 32],
+  [1, 16, 28, 16, 7],
+  [3, 64, 56, 4, 7],
+  [3, 64, 112, 1, 7],
 ];
 const dir = mkdtempSync(join(tmpdir(), 'conv-channels-'));
 const bytes = (typed) => new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
@@ -58,14 +62,15 @@ function values(n, seed) {
   return out;
 }
 
-function convModel(cin, cout, hw, quantized) {
-  const conv = (inputs, output) => makeNode('Conv', inputs, [output], 'conv', [intsAttribute('pads', [1, 1, 1, 1])]);
-  const weight = values(cout * cin * 9, 7).map((v) => v * 0.1);
+function convModel(cin, cout, hw, quantized, k) {
+  const p = (k - 1) / 2;
+  const conv = (inputs, output) => makeNode('Conv', inputs, [output], 'conv', [intsAttribute('pads', [p, p, p, p])]);
+  const weight = values(cout * cin * k * k, 7).map((v) => v * 0.1);
   const nodes = [];
   const initializers = [];
   if (!quantized) {
     initializers.push(
-      makeTensor('w', DataType.FLOAT, [cout, cin, 3, 3], bytes(weight)),
+      makeTensor('w', DataType.FLOAT, [cout, cin, k, k], bytes(weight)),
       makeTensor('b', DataType.FLOAT, [cout], bytes(new Float32Array(cout))),
     );
     nodes.push(conv(['x', 'w', 'b'], 'y'));
@@ -74,7 +79,7 @@ function convModel(cin, cout, hw, quantized) {
     initializers.push(
       scalar('xs', DataType.FLOAT, Float32Array.of(1 / 255)),
       scalar('xz', DataType.UINT8, Uint8Array.of(0)),
-      makeTensor('wq', DataType.INT8, [cout, cin, 3, 3], bytes(codes)),
+      makeTensor('wq', DataType.INT8, [cout, cin, k, k], bytes(codes)),
       makeTensor('ws', DataType.FLOAT, [cout], bytes(new Float32Array(cout).fill(0.001))),
       makeTensor('bq', DataType.INT32, [cout], bytes(new Int32Array(cout))),
       makeTensor('bs', DataType.FLOAT, [cout], bytes(new Float32Array(cout).fill(0.001 / 255))),
@@ -102,7 +107,7 @@ function convModel(cin, cout, hw, quantized) {
     sparse_initializer: [],
     metadata_props: [],
   };
-  const path = join(dir, `conv-${cin}-${cout}-${hw}-${quantized ? 'qdq' : 'float'}.onnx`);
+  const path = join(dir, `conv-${cin}-${cout}-${hw}-${k}-${quantized ? 'qdq' : 'float'}.onnx`);
   writeModel(
     new Model({ ir_version: 10, opset_import: [{ domain: '', version: 17 }], graph, metadata_props: [], training_info: [], functions: [] }),
     path,
@@ -113,8 +118,8 @@ function convModel(cin, cout, hw, quantized) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
-for (const [cin, cout, hw, batch] of CASES) {
-  const sessions = await Promise.all([false, true].map((q) => createSession(convModel(cin, cout, hw, q), { threads: 1 })));
+for (const [cin, cout, hw, batch, k = 3] of CASES) {
+  const sessions = await Promise.all([false, true].map((q) => createSession(convModel(cin, cout, hw, q, k), { threads: 1 })));
   const feeds = toFeeds([
     { name: 'x', dtype: DataType.FLOAT, dims: [batch, cin, hw, hw], data: values(batch * cin * hw * hw, 3).map((v) => (v + 1) / 2) },
   ]);

@@ -12,9 +12,11 @@
 //   quantization to [0, max] (zero point at the lowest code) clips exactly as the Relu did;
 // - Reshape, Flatten, Transpose, Squeeze, Unsqueeze and MaxPool between quantized values get the pair
 //   on their output with their input's scale, which ONNX Runtime removes to run them on the 8-bit codes.
-// A Conv reading fewer than MIN_INTEGER_CONV_CHANNELS channels (a greyscale or RGB first layer) stays
-// float, weight included: ONNX Runtime's QLinearConv is slower there than its float Conv, which a
-// dequantized weight would also slow (bench/RESULTS.md); its output is quantized for the next node.
+// A Conv reading fewer than MIN_INTEGER_CONV_CHANNELS channels whose dot products are also shorter than
+// MIN_INTEGER_CONV_DEPTH (channels × kernel area: a greyscale or RGB first layer with a small kernel)
+// stays float, weight included: ONNX Runtime's QLinearConv is slower there than its float Conv, which a
+// dequantized weight would also slow (bench/RESULTS.md, conv-channels.mjs); its output is quantized
+// for the next node.
 // An Add of two activations or a Concat whose output is quantized gets its inputs quantized too, so
 // that ONNX Runtime runs it on the codes (QLinearAdd, QLinearConcat): a CNN's residual stream stays in
 // 8 bits. Everything else (Softmax, LayerNormalization, Gelu, a transformer's residual Adds, read by
@@ -113,8 +115,15 @@ const COMPUTE_OPS: readonly ComputeOp[] = ['Conv', 'Gemm', 'MatMul'];
 // named) and suffixes are short.
 const COMPACT_WEIGHT_NAMING: WeightNaming = { codes: '_q', zeroPoint: '_zp', nodeName: false };
 
-/** Input channels (of a Conv with one group) below which the Conv stays float: ONNX Runtime's QLinearConv is slower there. */
+/**
+ * A Conv with one group, fewer input channels than MIN_INTEGER_CONV_CHANNELS and dot products shorter
+ * than MIN_INTEGER_CONV_DEPTH (channels × kernel area) stays float: ONNX Runtime's QLinearConv is slower
+ * there. Measured with 3×3 kernels: slower below 8 channels, faster from 8 (depth 72); with a 7×7
+ * kernel, 1 channel (depth 49) twice as slow, 3 channels (ResNet's first layer, depth 147) as fast or
+ * faster (bench/RESULTS.md). 1×1 kernels on many channels are fast in integers whatever their depth.
+ */
 export const MIN_INTEGER_CONV_CHANNELS = 8;
+export const MIN_INTEGER_CONV_DEPTH = 72;
 
 /** Ops ONNX Runtime runs on 8-bit codes (QLinearAdd, QLinearConcat) when every input and the output are quantized. */
 const INTEGER_JOINS = new Set(['Add', 'Concat']);
@@ -290,11 +299,12 @@ function findComputes(g: GraphEditor, weights: Weight[], granularity: 'channel' 
       skipped.push({ name: w.name, reason: why });
       continue;
     }
-    const fewChannels = w.uses.find((u) => u.node.op_type === 'Conv' && fewInputChannels(u.node, w.tensor));
-    if (fewChannels) {
+    const shallow = w.uses.find((u) => u.node.op_type === 'Conv' && shallowConv(u.node, w.tensor));
+    if (shallow) {
+      const channels = toNumber(w.tensor.dims[1]!);
       keptFloat.push({
         name: w.name,
-        reason: `Conv '${fewChannels.node.name}' reads ${toNumber(w.tensor.dims[1]!)} channel${toNumber(w.tensor.dims[1]!) === 1 ? '' : 's'}, fewer than ${MIN_INTEGER_CONV_CHANNELS}: ONNX Runtime's QLinearConv is slower there than its float Conv`,
+        reason: `Conv '${shallow.node.name}' reads ${channels} channel${channels === 1 ? '' : 's'} × a ${w.tensor.dims.slice(2).map(toNumber).join('×')} kernel, a depth of ${convDepth(w.tensor)}, below ${MIN_INTEGER_CONV_DEPTH} with fewer than ${MIN_INTEGER_CONV_CHANNELS} channels: ONNX Runtime's QLinearConv is slower there than its float Conv`,
       });
       continue;
     }
@@ -316,10 +326,16 @@ function findComputes(g: GraphEditor, weights: Weight[], granularity: 'channel' 
   return computes;
 }
 
-/** Whether a Conv of one group reads fewer than MIN_INTEGER_CONV_CHANNELS input channels (its weight's second dimension). */
-function fewInputChannels(conv: NodeProto, weight: TensorProto): boolean {
+/** The length of a Conv's dot products: input channels × kernel area, from its weight. */
+function convDepth(weight: TensorProto): number {
+  return weight.dims.slice(1).reduce((n: number, d) => n * toNumber(d), 1);
+}
+
+/** Whether a Conv of one group reads too few channels, over too small a kernel, to gain from integers. */
+function shallowConv(conv: NodeProto, weight: TensorProto): boolean {
   const group = conv.attribute.find((a) => a.name === 'group');
-  return (group?.i === undefined || toNumber(group.i) === 1) && toNumber(weight.dims[1] ?? 0) < MIN_INTEGER_CONV_CHANNELS;
+  if (group?.i !== undefined && toNumber(group.i) !== 1) return false;
+  return toNumber(weight.dims[1] ?? 0) < MIN_INTEGER_CONV_CHANNELS && convDepth(weight) < MIN_INTEGER_CONV_DEPTH;
 }
 
 /** Whether a Gemm computes plain A·B (+ C): no transA, alpha and beta 1 (what QGemm's int32 bias assumes). */

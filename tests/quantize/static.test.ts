@@ -56,7 +56,9 @@ describe('quantize int8:mode=static', () => {
     expect(notes).toMatch(/1 BatchNormalization folded into the Conv before it/);
     expect(notes).toMatch(/1 Conv, 2 Gemm computed in integers/);
     // conv1 reads one channel: QLinearConv would be slower than the float Conv, so it stays float, weight included.
-    expect(notes).toMatch(/1 Conv kept in float, weight included: conv1\.weight \(Conv '\/conv1\/Conv' reads 1 channel, fewer than 8/);
+    expect(notes).toMatch(
+      /1 Conv kept in float, weight included: conv1\.weight \(Conv '\/conv1\/Conv' reads 1 channel × a 3×3 kernel, a depth of 9, below 72 with fewer than 8 channels/,
+    );
     // Every other weight int8 per channel, fc2's too (below min-size, but a float weight would keep its Gemm in float).
     expect(
       result.passes[0]!.tensors.filter((t) => t.dtypeAfter === 'int8')
