@@ -54,7 +54,9 @@ for (let round = 0; round < Number(rounds); round++) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const modelMb = statSync(model).size / 1e6;
 const base = median(results['gptq int4'].map((r) => r.seconds));
-console.log(`| run (${S} sequences × ${T} tokens${include ? `, ${include}` : ''}) | median s | × GPTQ int4 | peak RSS MB (max) | × model bytes |`);
+console.log(
+  `| run (${S} sequences × ${T} tokens${include ? `, ${include}` : ''}) | median s | × GPTQ int4 | peak RSS MB (max) | × model bytes |`,
+);
 console.log('| --- | --- | --- | --- | --- |');
 for (const [name, rs] of Object.entries(results)) {
   const s = median(rs.map((r) => r.seconds));
