@@ -2,7 +2,6 @@
 // without transA, in the main graph), their options, the one calibration run that measures every
 // layer's inputs, the per-layer fractions of scope=global, and applying and reporting the results.
 import type { Model } from '../ir/model.js';
-import { dtypeName } from '../ir/dtype.js';
 import { floatValues, tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
 import { KernelPool, inOrder } from '../kernels/pool.js';
@@ -14,7 +13,7 @@ import { calibrate, type Calibration } from '../runtime/calibrate.js';
 import { selectionOptions } from '../pass/options.js';
 import type { PassContext, PassSummary, TensorChange } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
-import { markPruned, PRUNABLE_DTYPES, setValues, STORAGE_OPTION } from './store.js';
+import { PRUNABLE_DTYPES, recordPruned, STORAGE_OPTION } from './store.js';
 
 /** The options both calibrated pruning passes take. */
 export const CALIBRATED_OPTIONS = {
@@ -189,23 +188,7 @@ export async function pruneLayers<R extends PruneResult>(
   try {
     const report = { progress: context.progress, label, bytesOf: (l: Layer) => tensorByteLength(l.w.tensor) };
     for await (const [l, pruned] of inOrder(layers, window, start, report)) {
-      const w = l.w;
-      const bytes = tensorByteLength(w.tensor);
-      setValues(w, pruned.values);
-      if (options.storage === 'auto') markPruned(context, w, pruned.zeros);
-      summary.bytesBefore += bytes;
-      summary.bytesAfter += bytes;
-      summary.tensors.push({
-        name: w.name,
-        shape: w.tensor.dims.map(Number),
-        dtypeBefore: dtypeName(w.tensor.data_type),
-        dtypeAfter: dtypeName(w.tensor.data_type),
-        bytesBefore: bytes,
-        bytesAfter: bytes,
-        sparsity: pruned.zeros / pruned.values.length,
-        ...pruned.error,
-        ...describe(l, pruned),
-      });
+      recordPruned(context, summary, l.w, { ...pruned, storage: options.storage }, { ...pruned.error, ...describe(l, pruned) });
     }
   } finally {
     await pool.close();

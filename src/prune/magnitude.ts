@@ -10,8 +10,7 @@ import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import type { WeightError } from '../kernels/weight-error.js';
 import { chooseWeights } from '../pass/select.js';
-import { markPruned, PRUNABLE_DTYPES, setValues, STORAGE_OPTION } from './store.js';
-import { dtypeName } from '../ir/dtype.js';
+import { PRUNABLE_DTYPES, recordPruned, STORAGE_OPTION } from './store.js';
 
 export const magnitudePass = definePass({
   family: 'prune',
@@ -72,24 +71,17 @@ export const magnitudePass = definePass({
     } else {
       for (const w of weights) targets.set(w, Math.floor(sparsity * numElements(w.tensor.dims)));
     }
-    const apply = (w: Weight, after: Float32Array, zeroCount: number, error: WeightError): void => {
-      const bytes = tensorByteLength(w.tensor);
-      setValues(w, after);
-      if (options.storage === 'auto') markPruned(context, w, zeroCount);
-      summary.bytesBefore += bytes;
-      summary.bytesAfter += bytes;
-      summary.tensors.push({
-        name: w.name,
-        shape: w.tensor.dims.map(Number),
-        dtypeBefore: dtypeName(w.tensor.data_type),
-        dtypeAfter: dtypeName(w.tensor.data_type),
-        bytesBefore: bytes,
-        bytesAfter: bytes,
-        sparsity: zeroCount / after.length,
-        ...error,
-        form: `magnitude-pruned (${options.scope})`,
-      });
-    };
+    const apply = (w: Weight, after: Float32Array, zeroCount: number, error: WeightError): void =>
+      recordPruned(
+        context,
+        summary,
+        w,
+        { values: after, zeros: zeroCount, storage: options.storage },
+        {
+          ...error,
+          form: `magnitude-pruned (${options.scope})`,
+        },
+      );
     // Each tensor is pruned on a kernel thread (which reads it from the file itself when it is still
     // there, and measures the error while it has both); results are applied here in order.
     const pool = new KernelPool(context.threads);

@@ -7,8 +7,7 @@ import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
-import { markPruned, PRUNABLE_DTYPES, setValues, STORAGE_OPTION } from './store.js';
-import { dtypeName } from '../ir/dtype.js';
+import { PRUNABLE_DTYPES, recordPruned, STORAGE_OPTION } from './store.js';
 
 export const nmPass = definePass({
   family: 'prune',
@@ -55,22 +54,17 @@ export const nmPass = definePass({
         bytesOf: ({ w }: (typeof chosen)[number]) => tensorByteLength(w.tensor),
       };
       for await (const [{ w, axis, dims }, pruned] of inOrder(chosen, windowFor(context.threads), start, report)) {
-        const bytes = tensorByteLength(w.tensor);
-        setValues(w, pruned.values);
-        if (options.storage === 'auto') markPruned(context, w, pruned.zeros);
-        summary.bytesBefore += bytes;
-        summary.bytesAfter += bytes;
-        summary.tensors.push({
-          name: w.name,
-          shape: dims,
-          dtypeBefore: dtypeName(w.tensor.data_type),
-          dtypeAfter: dtypeName(w.tensor.data_type),
-          bytesBefore: bytes,
-          bytesAfter: bytes,
-          sparsity: pruned.zeros / pruned.values.length,
-          ...pruned.error,
-          form: `${n}:${m} along axis ${axis}`,
-        });
+        recordPruned(
+          context,
+          summary,
+          w,
+          { ...pruned, storage: options.storage },
+          {
+            shape: dims,
+            ...pruned.error,
+            form: `${n}:${m} along axis ${axis}`,
+          },
+        );
       }
     } finally {
       await pool.close();

@@ -3,10 +3,11 @@
 import { GraphEditor } from '../ir/editor.js';
 import { DataType, type GraphProto, type SparseTensorProto, type TensorProto } from '../ir/onnx.js';
 import type { Model } from '../ir/model.js';
-import { makeTensor, numElements, tensorValues } from '../ir/tensor.js';
+import { makeTensor, numElements, tensorByteLength, tensorValues } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
 import type { OptionSpec } from '../pass/options.js';
-import type { Finish, PassContext, PassSummary } from '../pass/pass.js';
+import type { Finish, PassContext, PassSummary, TensorChange } from '../pass/pass.js';
+import { dtypeName } from '../ir/dtype.js';
 import { forEachGraph } from '../ir/walk.js';
 import { dataOf, setData } from '../ir/data.js';
 import { toHalf } from '../ir/half.js';
@@ -47,6 +48,35 @@ type Pruned = Map<string, { data: unknown; zeros: number }>;
  */
 export function markPruned(context: PassContext, w: Weight, zeros: number): void {
   context.finishing?.(SPARSE_STORAGE).set(w.name, { data: dataOf(w.tensor), zeros });
+}
+
+/**
+ * Gives a weight its pruned values (same shape, `zeros` of them ±0), marks it for sparse storage when
+ * `storage` is auto, and adds its row to the pass's summary (a dense tensor keeps its bytes here).
+ */
+export function recordPruned(
+  context: PassContext,
+  summary: PassSummary,
+  w: Weight,
+  pruned: { values: Float32Array; zeros: number; storage: string },
+  row: Omit<TensorChange, 'name' | 'shape' | 'dtypeBefore' | 'dtypeAfter' | 'bytesBefore' | 'bytesAfter' | 'sparsity'> &
+    Partial<Pick<TensorChange, 'shape'>>,
+): void {
+  const bytes = tensorByteLength(w.tensor);
+  setValues(w, pruned.values);
+  if (pruned.storage === 'auto') markPruned(context, w, pruned.zeros);
+  summary.bytesBefore += bytes;
+  summary.bytesAfter += bytes;
+  summary.tensors.push({
+    name: w.name,
+    shape: w.tensor.dims.map(Number),
+    dtypeBefore: dtypeName(w.tensor.data_type),
+    dtypeAfter: dtypeName(w.tensor.data_type),
+    bytesBefore: bytes,
+    bytesAfter: bytes,
+    sparsity: pruned.zeros / pruned.values.length,
+    ...row,
+  });
 }
 
 /**
