@@ -9,41 +9,31 @@ import type { HalfConversion } from '../ir/half.js';
 import { weightErrorOf, type WeightError } from './weight-error.js';
 import { part, PROGRESS_CHUNK, type JobProgress } from './progress.js';
 
+/**
+ * colGroups and rowGroups: quantize the values at `src` ([rows, length] for row groups, [R, C] for
+ * groups of rows in each column) in groups of B, writing codes, scales, zero points and figures.
+ */
+type GroupKernel = (
+  src: number,
+  rows: number,
+  length: number,
+  B: number,
+  codes: number,
+  scales: number,
+  zeros: number,
+  mode: number,
+  qmin: number,
+  qmax: number,
+  zpSym: number,
+  ratios: number,
+  nRatios: number,
+  stats: number,
+  scratch: number,
+) => void;
+
 interface Exports {
-  colGroups(
-    src: number,
-    R: number,
-    C: number,
-    B: number,
-    codes: number,
-    scales: number,
-    zeros: number,
-    mode: number,
-    qmin: number,
-    qmax: number,
-    zpSym: number,
-    ratios: number,
-    nRatios: number,
-    stats: number,
-    scratch: number,
-  ): void;
-  rowGroups(
-    src: number,
-    rows: number,
-    L: number,
-    B: number,
-    codes: number,
-    scales: number,
-    zeros: number,
-    mode: number,
-    qmin: number,
-    qmax: number,
-    zpSym: number,
-    ratios: number,
-    nRatios: number,
-    stats: number,
-    scratch: number,
-  ): void;
+  colGroups: GroupKernel;
+  rowGroups: GroupKernel;
   packPairs(codes: number, n: number, out: number): void;
   packMatMulNBits(codes: number, K: number, N: number, block: number, shift: number, zeros: number, out: number): void;
   transpose32(src: number, rows: number, cols: number, dst: number): void;
