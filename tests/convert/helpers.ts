@@ -13,6 +13,7 @@ import { createSession, run } from '../../src/runtime/ort.js';
 import { cosine } from '../helpers.js';
 import { writeFileSync } from 'node:fs';
 import { Model } from '../../src/ir/model.js';
+import { makeTensor } from '../../src/ir/tensor.js';
 
 export const FLOAT = 1,
   INT64 = 7,
@@ -48,20 +49,7 @@ export function node(op: string, input: string[], output: string[], attribute: A
 export function tensor(name: string, dims: number[], values: number[], dataType = FLOAT): TensorProto {
   const raw =
     dataType === INT64 ? new Uint8Array(BigInt64Array.from(values, BigInt).buffer) : new Uint8Array(Float32Array.from(values).buffer);
-  return {
-    name,
-    dims,
-    data_type: dataType,
-    raw_data: raw,
-    float_data: [],
-    int32_data: [],
-    string_data: [],
-    int64_data: [],
-    double_data: [],
-    uint64_data: [],
-    external_data: [],
-    metadata_props: [],
-  };
+  return makeTensor(name, dataType, dims, raw);
 }
 
 export function graph(

@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { encode } from '../../src/io/codec.js';
 import type { AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from '../../src/ir/onnx.js';
+import { makeTensor } from '../../src/ir/tensor.js';
 
 export const FLOAT = 1,
   INT64 = 7,
@@ -43,20 +44,7 @@ export function graph(
 }
 
 export function tensor(name: string, dims: number[], dataType: number, raw: Uint8Array): TensorProto {
-  return {
-    name,
-    dims,
-    data_type: dataType,
-    raw_data: raw,
-    float_data: [],
-    int32_data: [],
-    string_data: [],
-    int64_data: [],
-    double_data: [],
-    uint64_data: [],
-    external_data: [],
-    metadata_props: [],
-  };
+  return makeTensor(name, dataType, dims, raw);
 }
 
 export function int64s(name: string, values: bigint[], dims = [values.length]): TensorProto {
