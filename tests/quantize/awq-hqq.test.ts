@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, scratch } from '../helpers.js';
 import { compressAndEvaluate } from './helpers.js';
+import { parseStep } from '../../src/pipeline/registry.js';
+import { UsageError } from '../../src/errors.js';
 import { INT4_FULL, UINT4, perBlock, quantizeGroups } from '../../src/kernels/quantize.js';
 import { readModel } from '../../src/io/read.js';
 import { floatValues } from '../../src/ir/tensor.js';
@@ -82,6 +84,14 @@ describe('int4 AWQ and HQQ', () => {
 });
 
 describe('int4 mixed with 8 bits', () => {
+  it('keep8 with an empty pattern is a usage error, not a silent no-op', () => {
+    for (const spec of ['int4:keep8=', 'int4:keep8=a||b', 'int4:keep8=a|']) {
+      expect(() => parseStep('quantize', spec)).toThrow(UsageError);
+      expect(() => parseStep('quantize', spec)).toThrow(/keep8 takes name patterns separated by \|, with none empty/);
+    }
+    expect(() => parseStep('quantize', 'int4:keep8=lm_head*|*down_proj*')).not.toThrow();
+  });
+
   it('keep8=PATTERN: the matching MatMul weights become MatMulNBits bits=8, the rest 4; perplexity closer to float32', async () => {
     const four = await compressAndEvaluate(CHARLM, join(dir, 'four.onnx'), [['quantize', 'int4:ops=MatMul']], data);
     const mixed = await compressAndEvaluate(CHARLM, join(dir, 'keep8.onnx'), [['quantize', 'int4:ops=MatMul,keep8=onnx::MatMul_4*']], data);
