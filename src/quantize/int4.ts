@@ -262,7 +262,7 @@ export const int4Pass = definePass({
   validate(options): string | undefined {
     if (![16, 32, 64, 128].includes(options.block)) return `block must be 16, 32, 64 or 128, got ${options.block}`;
     if (options.awq && options.calibration === undefined) return 'awq needs calibration=DATA (the activations it scales by)';
-    if (options.keep8 !== undefined && options.keep8.split('|').some((p) => p.trim() === ''))
+    if (options.keep8?.split('|').some((p) => p.trim() === ''))
       return `keep8 takes name patterns separated by |, with none empty (e.g. lm_head*|*down_proj*), got '${options.keep8}'`;
     return calibrationProblem(options);
   },
