@@ -9,19 +9,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encode } from '../../src/io/codec.js';
 import { intAttribute, intsAttribute, makeNode } from '../../src/ir/build.js';
-import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../../src/ir/onnx.js';
+import { DataType, type NodeProto, type TensorProto } from '../../src/ir/onnx.js';
 import { makeTensor, tensorValues } from '../../src/ir/tensor.js';
 import { readModel } from '../../src/io/read.js';
 import { scratch } from '../helpers.js';
+import { graph, model, save, vi } from '../convert/helpers.js';
 import { compressAndEvaluate } from '../quantize/helpers.js';
 
 const dir = scratch();
 
-const io = (name: string, dims: number[]) => ({
-  name,
-  metadata_props: [],
-  type: { tensor_type: { elem_type: 1, shape: { dim: dims.map((d) => ({ dim_value: d })) } } },
-});
 const int64s = (name: string, values: number[]) =>
   makeTensor(name, DataType.INT64, [values.length], new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer));
 
@@ -81,28 +77,11 @@ function topologyModel(): string {
     makeNode('Flatten', ['p'], ['fl'], 'flatten', [intAttribute('axis', 1)]),
     makeNode('Gemm', ['fl', 'Wy'], ['y'], 'fc'),
   ];
-  const model: ModelProto = {
+  const proto = model(graph(node, [vi('x', [1, 4, 6, 6])], [vi('y', [1, 3])], initializer), 13, {
     ir_version: 8,
-    opset_import: [{ domain: '', version: 13 }],
     producer_name: 'onnxpress-test',
-    graph: {
-      name: 'topology',
-      node,
-      initializer,
-      input: [io('x', [1, 4, 6, 6])],
-      output: [io('y', [1, 3])],
-      value_info: [],
-      quantization_annotation: [],
-      sparse_initializer: [],
-      metadata_props: [],
-    },
-    metadata_props: [],
-    training_info: [],
-    functions: [],
-    configuration: [],
-  };
-  const path = join(dir, 'topology.onnx');
-  writeFileSync(path, encode('onnx.ModelProto', model));
+  });
+  const path = save(join(dir, 'topology.onnx'), proto);
   return path;
 }
 

@@ -2,13 +2,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encode } from '../../src/io/codec.js';
 import { readModel } from '../../src/io/read.js';
 import { makeNode } from '../../src/ir/build.js';
-import type { ModelProto, ValueInfoProto } from '../../src/ir/onnx.js';
 import { makeTensor } from '../../src/ir/tensor.js';
 import { calibrateRanges, type RangeMethod } from '../../src/quantize/ranges.js';
 import { fixture, npy, scratch } from '../helpers.js';
+import { graph, model, save, vi } from '../convert/helpers.js';
 
 const dir = scratch();
 
@@ -27,34 +26,14 @@ describe('calibrated activation ranges', () => {
   });
 
   it("measure only a value's finite elements where it holds −∞ (an attention mask added)", async () => {
-    const io = (name: string, dims: number[]): ValueInfoProto => ({
-      name,
-      metadata_props: [],
-      type: { tensor_type: { elem_type: 1, shape: { dim: dims.map((d, i) => (i === 0 ? { dim_param: 'n' } : { dim_value: d })) } } },
-    });
     const f32 = (values: number[]) => new Uint8Array(Float32Array.from(values).buffer);
-    const proto: ModelProto = {
+    const nodes = [makeNode('Add', ['x', 'mask'], ['masked'], 'add'), makeNode('MatMul', ['masked', 'W'], ['y'], 'matmul')];
+    const initializers = [makeTensor('mask', 1, [4], f32([0, -Infinity, 0, 0])), makeTensor('W', 1, [4, 2], f32([1, 0, 0, 1, 1, 0, 0, 1]))];
+    const proto = model(graph(nodes, [vi('x', ['n', 4])], [vi('y', ['n', 2])], initializers), 17, {
       ir_version: 8,
-      opset_import: [{ domain: '', version: 17 }],
       producer_name: 'onnxpress-test',
-      graph: {
-        name: 'masked',
-        node: [makeNode('Add', ['x', 'mask'], ['masked'], 'add'), makeNode('MatMul', ['masked', 'W'], ['y'], 'matmul')],
-        initializer: [makeTensor('mask', 1, [4], f32([0, -Infinity, 0, 0])), makeTensor('W', 1, [4, 2], f32([1, 0, 0, 1, 1, 0, 0, 1]))],
-        input: [io('x', [0, 4])],
-        output: [io('y', [0, 2])],
-        value_info: [],
-        quantization_annotation: [],
-        sparse_initializer: [],
-        metadata_props: [],
-      },
-      metadata_props: [],
-      training_info: [],
-      functions: [],
-      configuration: [],
-    };
-    const path = join(dir, 'masked.onnx');
-    writeFileSync(path, encode('onnx.ModelProto', proto));
+    });
+    const path = save(join(dir, 'masked.onnx'), proto);
     const x = Float32Array.from({ length: 12 }, (_, i) => (i % 5) - 2.5 + i / 10);
     const data = join(dir, 'x.npy');
     writeFileSync(data, npy(x, [3, 4]));
