@@ -6,7 +6,7 @@ import { parseOpList } from './ops.js';
 import { DataType } from '../ir/onnx.js';
 import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
-import { findWeights, namePattern, type Weight } from '../ir/weights.js';
+import { findWeights, namePattern, onlyMoved, type Weight } from '../ir/weights.js';
 import { numElements } from '../ir/tensor.js';
 import { findQuantizedWeights } from '../ir/quantized.js';
 
@@ -63,13 +63,16 @@ export const UNUSED_REPORT_ELEMENTS = 4096;
  * Weights already quantized (src/ir/quantized.ts) are left out with that as the reason ("already
  * int8 (DequantizeLinear per-axis)", "already 4-bit (MatMulNBits)"), not the selection options' —
  * unless min-size, include or exclude leave them out anyway. `dtypes` widens the weights' element
- * types a pass takes (int8 also takes float16 and bfloat16).
+ * types a pass takes (int8 also takes float16 and bfloat16). `takes.moved` also takes weights read
+ * only through moves (Slice, Concat, Transpose …: `onlyMoved`), for a pass that replaces the weight
+ * itself by an equal value (a DequantizeLinear) and leaves its readers as they are.
  */
 export function chooseWeights(
   model: Model,
   options: SelectionValues & { readonly ops: string },
   extra?: (w: Weight) => string | undefined,
   dtypes: readonly number[] = [DataType.FLOAT],
+  takes: { moved?: boolean } = {},
 ): { weights: Weight[]; skipped: Skip[] } {
   const only = dtypes
     .map((d) => dtypeName(d))
@@ -80,6 +83,18 @@ export function chooseWeights(
   const skipped: Skip[] = [];
   const byOptions = optionFilter(options);
   for (const w of findWeights(model)) {
+    if (takes.moved && onlyMoved(w)) {
+      // Read only through moves (ir/weights.ts): chosen by the ops at the ends of the moves.
+      const why =
+        chosen.reason({ ...w, uses: w.movedUses }) ??
+        (!dtypes.includes(w.tensor.data_type ?? 0)
+          ? `${dtypeName(w.tensor.data_type)} weights are left as they are (${only} only)`
+          : undefined) ??
+        extra?.(w);
+      if (why) skipped.push({ name: w.name, reason: why, ...(chosen.byOptions({ ...w, uses: w.movedUses }) ? { chosen: true } : {}) });
+      else weights.push(w);
+      continue;
+    }
     if (w.uses.length === 0) {
       // A large float tensor no op reads as a weight (sliced apart first, read by an elementwise op,
       // an LSTM's weights packed into one tensor): said, so that it is never left float in silence.

@@ -65,7 +65,7 @@ const HALF_DTYPES = [DataType.FLOAT16, DataType.BFLOAT16];
  * both directions would not.
  */
 function recurrentRows(w: Weight, dims: number[], axis: number | undefined): boolean {
-  return axis === 1 && dims.length === 3 && dims[0]! > 1 && w.uses.every((u) => u.role === 'recurrent');
+  return axis === 1 && dims.length === 3 && dims[0]! > 1 && w.uses.length > 0 && w.uses.every((u) => u.role === 'recurrent');
 }
 const autoDynamic = (use: WeightUse) => AUTO_DYNAMIC_OPS.has(use.role) && dynamicEligible(use);
 
@@ -73,7 +73,10 @@ const autoDynamic = (use: WeightUse) => AUTO_DYNAMIC_OPS.has(use.role) && dynami
 function countByOps(weights: Weight[]): string {
   const counts = new Map<string, number>();
   for (const w of weights) {
-    const ops = [...new Set(w.uses.map((u) => u.node.op_type ?? ''))].sort().join('+');
+    const direct = [...new Set(w.uses.map((u) => u.node.op_type ?? ''))].sort().join('+');
+    const ops =
+      direct ||
+      `${[...new Set(w.otherUses.map((n) => n.op_type ?? ''))].sort().join('+')} → ${[...new Set(w.movedUses.map((u) => u.node.op_type ?? ''))].sort().join('+')}`;
     counts.set(ops, (counts.get(ops) ?? 0) + 1);
   }
   return [...counts]
@@ -135,7 +138,7 @@ export const int8Pass = definePass({
     const integer = options.mode === 'static' ? await quantizeStatic(model, options, context, summary) : new Set<string>();
     let granularity = options.granularity;
     const symmetric = options.symmetric;
-    const chosen = chooseWeights(model, options, undefined, [DataType.FLOAT, ...HALF_DTYPES]);
+    const chosen = chooseWeights(model, options, undefined, [DataType.FLOAT, ...HALF_DTYPES], { moved: true });
     const candidates = chosen.weights.filter((w) => !integer.has(w.name));
     summary.skipped.push(...chosen.skipped.filter((s) => !integer.has(s.name)));
     if (candidates.length === 0) return summary;
@@ -391,7 +394,7 @@ export const int8Pass = definePass({
           bytesBefore,
           bytesAfter,
           ...result.error,
-          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}${halfScales ? `, ${dtypeName(w.tensor.data_type)} scales` : half ? `, Cast to ${dtypeName(w.tensor.data_type)}` : ''}${guard?.demoted.has(w) ? `: ${guard.demoted.get(w)}` : ''}`,
+          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}${halfScales ? `, ${dtypeName(w.tensor.data_type)} scales` : half ? `, Cast to ${dtypeName(w.tensor.data_type)}` : ''}${w.uses.length === 0 ? `, read through ${countByOps([w]).replace(/^1 /, '')}` : ''}${guard?.demoted.has(w) ? `: ${guard.demoted.get(w)}` : ''}`,
           details: result.errorBeforeSearch
             ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError }
             : undefined,

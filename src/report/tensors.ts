@@ -27,8 +27,11 @@ export interface TensorRow {
 
 function weights(model: Model): Map<string, TensorProto> {
   const out = new Map<string, TensorProto>();
-  forEachTensor(model.proto, ({ tensor }) => {
-    if (tensor.name && !out.has(tensor.name)) out.set(tensor.name, tensor);
+  forEachTensor(model.proto, ({ tensor, place, node }) => {
+    // A Constant's value goes by the node's output, the name its readers and the passes use; the
+    // TensorProto's own name (an exporter's "decoder.rnn.weight_ih") is not one the graph knows.
+    const name = place === 'constant' ? node?.output[0] || tensor.name : tensor.name;
+    if (name && !out.has(name)) out.set(name, tensor);
   });
   return out;
 }
