@@ -26,6 +26,7 @@ export interface ManyFlags {
   gzip?: boolean;
   labels?: string;
   recipe?: string;
+  keepDebugInfo?: boolean;
 }
 
 /**
@@ -147,6 +148,7 @@ export async function compressManyCli(
     steps: settings.pipeline,
     seed: settings.seed,
     threads: settings.threads,
+    keepDebugInfo: flags.keepDebugInfo,
     progress: terminalProgress(),
     write: { ...settings.write, force: flags.force ?? false },
     onInputRead: (model, i) => {

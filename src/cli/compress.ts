@@ -35,6 +35,7 @@ interface CompressFlags extends ReportFlags {
   location?: string;
   listPasses?: boolean;
   seed?: string;
+  keepDebugInfo?: boolean;
 }
 
 /** --threads for the kernels, checked whether or not the run evaluates. */
@@ -79,6 +80,10 @@ export function registerCompress(program: Command): void {
     .option('--no-external-data', 'store every tensor inside the .onnx file (refused when its tensors would not fit in memory)')
     .option('--external-threshold <bytes>', 'smallest tensor moved to the external data file', '1024')
     .option('--location <name>', 'external data file name (default: <output>.data)')
+    .option(
+      '--keep-debug-info',
+      "keep what exporters leave on the nodes for debugging (metadata_props such as torch.onnx's stack traces, doc strings), which a run with passes removes",
+    )
     .option('--eval', 'run the input and the output in ONNX Runtime and report accuracy and latency')
     .option(
       '--strict',
@@ -158,6 +163,7 @@ export function registerCompress(program: Command): void {
       seed,
       progress: terminalProgress(),
       threads,
+      keepDebugInfo: flags.keepDebugInfo,
       write: { externalData, sizeThreshold: threshold, location: flags.location, force: flags.force ?? false },
       // The evaluation settings are checked (the data and labels given read) before anything is written: a mistake in them leaves no output.
       onInputRead: evaluate ? (model) => checkEvalData(model, evaluate) : undefined,

@@ -28,6 +28,8 @@ export interface CompressManyOptions {
   steps?: PipelineStep[];
   seed?: number;
   threads?: number;
+  /** Keep the exporters' debug info on the nodes (removed by default when passes run: ir/debug-info.ts). */
+  keepDebugInfo?: boolean;
   /** externalData, sizeThreshold, force; `location` names the shared data file (default shared.data). */
   write?: WriteOptions;
   /**
@@ -138,6 +140,7 @@ export async function compressMany(
         progress: options.progress,
         settle,
         settleStep: shared ? settleStepOf(steps) : undefined,
+        keepDebugInfo: options.keepDebugInfo,
       });
       let stored: StoreResult | undefined;
       if (shared) stored = shared.store(model, sharing!);

@@ -55,6 +55,8 @@ export interface CompressOptions {
    * the run will need (evaluation data) is checked here, so that a mistake in it leaves no output.
    */
   onInputRead?: (model: Model) => void | Promise<void>;
+  /** Keep the exporters' debug info on the nodes (removed by default when passes run: ir/debug-info.ts). */
+  keepDebugInfo?: boolean;
   /** The memory this process may use (default: fs/memory.ts's reading of the machine and its cgroups). */
   memoryLimit?: MemoryLimit;
 }
@@ -176,6 +178,7 @@ async function runAndWrite(
     progress: options.progress,
     inputs: options.inputs,
     settle: data && ((tensors) => data.settle(tensors)),
+    keepDebugInfo: options.keepDebugInfo,
   });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
   // (With no pass, the model is the input, checked above.)

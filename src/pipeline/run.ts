@@ -2,6 +2,8 @@
 // place, then the finish steps they asked for (PassContext.finishing); a pass that throws is named
 // in the error.
 import type { Model, SettleListener } from '../ir/model.js';
+import { stripDebugInfo } from '../ir/debug-info.js';
+import { formatBytes } from '../report/format.js';
 import { sortGraph } from '../ir/rewrite.js';
 import { forEachGraph } from '../ir/walk.js';
 import { silentProgress } from '../kernels/progress.js';
@@ -30,6 +32,8 @@ export interface RunOptions extends Partial<PassContext> {
    * writer is content-addressed and the steps after it only drop or merge tensors (compress-many.ts).
    */
   settleStep?: number;
+  /** Keep the exporters' debug info on the nodes (ir/debug-info.ts), which a pipeline of passes removes. */
+  keepDebugInfo?: boolean;
 }
 
 export async function runPipeline(model: Model, steps: PipelineStep[], context: RunOptions = {}): Promise<PassSummary[]> {
@@ -62,6 +66,19 @@ export async function runPipeline(model: Model, steps: PipelineStep[], context: 
   for (const [finish, state] of finishes) {
     const summary = finish.run(model, state);
     if (summary) summaries.push(summary);
+  }
+  // A compressed model sheds what only a debugger reads; said in the last step's notes.
+  if (steps.length > 0 && !context.keepDebugInfo) {
+    const stripped = stripDebugInfo(model.proto);
+    if (stripped.nodes > 0 && summaries.length > 0) {
+      const keys = stripped.byKey
+        .slice(0, 3)
+        .map(([key, bytes]) => `${key} ${formatBytes(bytes)}`)
+        .join(', ');
+      summaries[summaries.length - 1]!.notes.push(
+        `removed the exporter's debug info from ${stripped.nodes} node${stripped.nodes === 1 ? '' : 's'} (${formatBytes(stripped.bytes)}: ${keys}${stripped.byKey.length > 3 ? ', …' : ''}); --keep-debug-info keeps it`,
+      );
+    }
   }
   // A rewritten graph is written in topological order (a graph no pass touched keeps its order).
   if (summaries.some((s) => s.tensors.length > 0)) forEachGraph(model.proto, ({ graph }) => sortGraph(graph));
