@@ -64,7 +64,10 @@ export function addEvalOptions(cmd: Command): Command {
       '1',
     )
     .option('--runs <n>', 'timed runs per model for latency (0 to skip)', '20')
-    .option('--no-node-errors', 'skip the per-node error table (every value both models write, compared on the first batch)')
+    .option(
+      '--no-node-errors',
+      'skip the per-node error table (every value both models write, compared on the first samples of the first batch)',
+    )
     .option(
       '--eval-timeout <seconds>',
       "seconds an evaluation may spend in ONNX Runtime, loading and running both models (each of auto's trials is one evaluation); past them it is stopped and fails",

@@ -7,7 +7,7 @@ import { setData } from '../ir/data.js';
 import type { GraphEditor } from '../ir/editor.js';
 import type { NameAllocator } from '../ir/names.js';
 import { DataType, type NodeProto, type TensorProto } from '../ir/onnx.js';
-import { floatValues, makeTensor, numElements, toNumber } from '../ir/tensor.js';
+import { constantTensor, floatValues, makeTensor, numElements, toNumber } from '../ir/tensor.js';
 
 function attribute(node: NodeProto, name: string): number | undefined {
   const a = node.attribute.find((x) => x.name === name);
@@ -24,9 +24,16 @@ export function foldBatchNorms(g: GraphEditor, names: NameAllocator, foldable: (
   const graph = g.graph;
   const outputs = g.outputNames();
   const onlyReader = (value: string, node: NodeProto) => !outputs.has(value) && g.readers(value).every((n) => n === node);
-  const initializer = (name: string | undefined) => {
-    const t = name ? graph.initializer.find((x) => x.name === name) : undefined;
-    return t && t.data_type === DataType.FLOAT ? t : undefined;
+  // A float32 initializer of the graph or the value of a Constant node in it (paddle2onnx's exports
+  // keep every weight in Constant nodes), by the name its readers use, with the way to remove it.
+  const valueOf = (name: string | undefined): { name: string; tensor: TensorProto; remove: () => void } | undefined => {
+    if (!name) return undefined;
+    const t = graph.initializer.find((x) => x.name === name);
+    if (t) return t.data_type === DataType.FLOAT ? { name, tensor: t, remove: () => g.removeInitializer(t) } : undefined;
+    const producer = g.producer(name);
+    const value = producer && constantTensor(producer);
+    if (!producer || !value || value.data_type !== DataType.FLOAT || !producer.attribute.some((a) => a.name === 'value')) return undefined;
+    return { name, tensor: value, remove: () => g.removeNode(producer) };
   };
   const folded: NodeProto[] = [];
   for (const bn of [...graph.node]) {
@@ -34,26 +41,27 @@ export function foldBatchNorms(g: GraphEditor, names: NameAllocator, foldable: (
     if ((attribute(bn, 'training_mode') ?? 0) !== 0) continue;
     const conv = g.producer(bn.input[0] ?? '');
     if (conv?.op_type !== 'Conv' || (conv.domain ?? '') !== '' || !foldable(conv) || !onlyReader(conv.output[0]!, bn)) continue;
-    const weight = initializer(conv.input[1]);
-    const bias = conv.input[2] ? initializer(conv.input[2]) : undefined;
-    const params = bn.input.slice(1, 5).map(initializer);
+    const weight = valueOf(conv.input[1]);
+    const bias = conv.input[2] ? valueOf(conv.input[2]) : undefined;
+    const params = bn.input.slice(1, 5).map(valueOf);
     if (!weight || (conv.input[2] && !bias) || params.some((p) => !p)) continue;
-    if (!onlyReader(weight.name!, conv) || (bias && !onlyReader(bias.name!, conv)) || params.some((p) => !onlyReader(p!.name!, bn)))
-      continue;
-    const [gamma, beta, mean, variance] = params.map((p) => floatValues(p!));
-    const channels = toNumber(weight.dims[0]!);
+    if (!onlyReader(weight.name, conv) || (bias && !onlyReader(bias.name, conv)) || params.some((p) => !onlyReader(p!.name, bn))) continue;
+    // The same tensor read twice (one Constant for γ and β) cannot be removed twice.
+    if (new Set(params.map((p) => p!.name)).size !== 4) continue;
+    const [gamma, beta, mean, variance] = params.map((p) => floatValues(p!.tensor));
+    const channels = toNumber(weight.tensor.dims[0]!);
     if ([gamma, beta, mean, variance].some((v) => v!.length !== channels)) continue;
     const epsilon = attribute(bn, 'epsilon') ?? 1e-5;
-    const w = Float32Array.from(floatValues(weight));
-    const b = bias ? Float32Array.from(floatValues(bias)) : new Float32Array(channels);
-    const inner = numElements(weight.dims) / channels;
+    const w = Float32Array.from(floatValues(weight.tensor));
+    const b = bias ? Float32Array.from(floatValues(bias.tensor)) : new Float32Array(channels);
+    const inner = numElements(weight.tensor.dims) / channels;
     for (let c = 0; c < channels; c++) {
       const factor = gamma![c]! / Math.sqrt(variance![c]! + epsilon);
       for (let i = c * inner; i < (c + 1) * inner; i++) w[i] = w[i]! * factor;
       b[c] = (b[c]! - mean![c]!) * factor + beta![c]!;
     }
-    setData(weight, new Uint8Array(w.buffer));
-    if (bias) setData(bias, new Uint8Array(b.buffer));
+    setData(weight.tensor, new Uint8Array(w.buffer));
+    if (bias) setData(bias.tensor, new Uint8Array(b.buffer));
     else {
       const added: TensorProto = makeTensor(
         names.fresh(`${conv.name || weight.name}_bias`),
@@ -67,7 +75,7 @@ export function foldBatchNorms(g: GraphEditor, names: NameAllocator, foldable: (
     // The Conv now writes the normalization's output, under its name.
     g.removeNode(bn);
     g.setOutput(conv, 0, bn.output[0]!);
-    for (const p of params) g.removeInitializer(p!);
+    for (const p of params) p!.remove();
     folded.push(conv);
   }
   return folded;

@@ -27,6 +27,7 @@ import { GUARD_MIN_COSINE, guardIntegerForm, trialCosine, type GuardResult } fro
 import { uncheckable } from './probe.js';
 import { lstmPairs, quantizeRows, rewriteLstm } from './lstm-integer.js';
 import { quantizeStatic, STATIC_OPTIONS, staticProblem } from './static.js';
+import { foldBatchNorms } from './fold-batchnorm.js';
 import { existsSync } from 'node:fs';
 
 /**
@@ -128,6 +129,12 @@ export const int8Pass = definePass({
       description:
         'op types whose weights are quantized (LSTM, GRU, RNN: W and R; Einsum: a constant operand, on its last output axis; com.microsoft Attention: its QKV weights; these weight-only)',
     },
+    'fold-batchnorm': {
+      type: 'boolean',
+      default: true,
+      description:
+        "fold each BatchNormalization into the Conv before it (W·γ/√(σ²+ε) and a bias) when that Conv's weight is quantized: the same function with four tensors fewer per layer, and the per-channel scales take γ/√(σ²+ε) exactly (ONNX Runtime folds them the same way when it loads the model); mode=static always folds",
+    },
     ...STATIC_OPTIONS,
     ...selectionOptions(256),
   },
@@ -142,6 +149,7 @@ export const int8Pass = definePass({
     const candidates = chosen.weights.filter((w) => !integer.has(w.name));
     summary.skipped.push(...chosen.skipped.filter((s) => !integer.has(s.name)));
     if (candidates.length === 0) return summary;
+    if (options['fold-batchnorm'] && options.mode !== 'static') foldBeforeQuantizing(model, candidates, summary);
     const mode = options.mode === 'static' ? 'weight' : options.mode;
     const takesDynamic = (w: Weight) =>
       w.tensor.data_type === DataType.FLOAT &&
@@ -406,6 +414,22 @@ export const int8Pass = definePass({
     return summary;
   },
 });
+
+/**
+ * Folds the BatchNormalizations that follow Convs of the main graph whose weight the pass quantizes
+ * (read by that Conv alone) into them (./fold-batchnorm.ts), before the weights are quantized.
+ */
+function foldBeforeQuantizing(model: Model, candidates: Weight[], summary: PassSummary): void {
+  const edits = new ModelEditor(model);
+  const quantized = new Set(
+    candidates.filter((w) => w.home === model.graph && w.uses.length === 1 && w.uses[0]!.role === 'conv').map((w) => w.uses[0]!.node),
+  );
+  const folded = foldBatchNorms(edits.graph(model.graph), edits.names, (conv) => quantized.has(conv));
+  if (folded.length > 0)
+    summary.notes.push(
+      `${folded.length} BatchNormalization${folded.length === 1 ? '' : 's'} folded into the Conv before ${folded.length === 1 ? 'it' : 'each'} (W·γ/√(σ²+ε), a bias): the same function, four tensors fewer per layer; fold-batchnorm=false keeps them`,
+    );
+}
 
 /** The weight as [K, N] (a Gemm with transB stores [N, K]) and its shape. */
 function matrixOf(w: Weight, dims: number[]): { transposed: boolean; K: number; N: number } {

@@ -1,4 +1,5 @@
 // Terminal and Markdown renderings of a report.
+import { NODE_SAMPLES } from './node-errors.js';
 import { printable } from './printable.js';
 import type { LatencyReport } from './evaluate.js';
 import type { PassRecord, Report } from './report.js';
@@ -152,7 +153,7 @@ export function nodeTable(r: Report): string[][] {
   ];
 }
 
-export const NODES_TITLE = "nodes adding the most error (first batch; noise added: noise-to-signal power beyond the inputs')";
+export const NODES_TITLE = `nodes adding the most error (the first batch's first ${NODE_SAMPLES} samples at most; noise added: noise-to-signal power beyond the inputs')`;
 
 export function renderTerminal(unsafe: Report): string {
   const r = printable(unsafe);

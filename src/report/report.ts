@@ -78,7 +78,7 @@ export interface Report {
   latency?: LatencyReport;
   /**
    * `--eval`: every value a node of the compressed model's main graph writes under a name the
-   * original's also has, compared on the first batch; ordered by the error each node adds (its
+   * original's also has, compared on the first batch's first samples; ordered by the error each node adds (its
    * noise-to-signal power ratio beyond that of the values it reads), worst first.
    */
   nodes?: NodeError[];

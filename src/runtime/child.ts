@@ -6,7 +6,8 @@ import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import { createSession, run, runtime, toFeeds } from './ort.js';
 import { addExtremes, addToHistogram, emptyExtremes, HISTOGRAM_SLOTS, mergeExtremes } from '../kernels/activation-stats.js';
-import type { Collected, CollectResult, Reply, Request } from './protocol.js';
+import { FidelityAccumulator } from '../kernels/fidelity.js';
+import type { Collected, CollectResult, Compared, Reply, Request } from './protocol.js';
 
 const sessions = new Map<number, Ort.InferenceSession>();
 let loaded = 0;
@@ -69,6 +70,34 @@ async function collect(request: Extract<Request, { op: 'collect' }>): Promise<Co
   return { bytes };
 }
 
+/** First group of a comparison: small, until the values' sizes are known. */
+const FIRST_GROUP = 16;
+
+async function compare(request: Extract<Request, { op: 'compare' }>): Promise<Compared> {
+  const feeds = toFeeds(request.inputs);
+  const reference = session(request.reference),
+    candidate = session(request.candidate);
+  const out: Compared = Object.create(null);
+  let largest = 0;
+  for (let i = 0; i < request.names.length; ) {
+    const group = request.names.slice(i, i + (largest === 0 ? FIRST_GROUP : Math.max(1, Math.floor(request.budgetBytes / largest))));
+    i += group.length;
+    const a = await reference.run(feeds, group);
+    const b = await candidate.run(feeds, group);
+    for (const name of group) {
+      const x = a[name]?.data,
+        y = b[name]?.data;
+      if (x instanceof Float32Array) largest = Math.max(largest, x.byteLength);
+      if (!(x instanceof Float32Array) || !(y instanceof Float32Array) || x.length !== y.length) continue;
+      const acc = new FidelityAccumulator();
+      acc.add(x, y);
+      out[name] = acc.result();
+    }
+    for (const t of [...Object.values(a), ...Object.values(b)]) t.dispose();
+  }
+  return out;
+}
+
 async function handle(request: Request): Promise<unknown> {
   switch (request.op) {
     case 'load': {
@@ -85,6 +114,8 @@ async function handle(request: Request): Promise<unknown> {
       return sessions.delete(request.session);
     case 'collect':
       return collect(request);
+    case 'compare':
+      return compare(request);
     case 'collected': {
       const c = collections.get(request.session) ?? { extremes: {}, histograms: {}, nonFinite: [] };
       collections.delete(request.session);

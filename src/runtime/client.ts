@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { NamedArray } from '../io/testdata.js';
 import { packagePath } from '../paths.js';
 import { crashFailure, loadFailure, runFailure, timeoutFailure } from './failure.js';
-import type { Collected, CollectResult, Reduction, Reply, Request } from './protocol.js';
+import type { Collected, CollectResult, Compared, Reduction, Reply, Request } from './protocol.js';
 
 /** Seconds an evaluation may spend in ONNX Runtime unless told otherwise (--eval-timeout). */
 export const DEFAULT_EVAL_TIMEOUT_S = 600;
@@ -168,6 +168,29 @@ export class OrtProcess {
       session.label,
       inputs,
     )) as CollectResult;
+  }
+
+  /**
+   * Runs both sessions on `inputs` and compares the named values inside the child, a group at a
+   * time within `budgetBytes` (the values never cross to this process): a Fidelity by name.
+   */
+  async compare(
+    reference: RemoteSession,
+    candidate: RemoteSession,
+    inputs: NamedArray[],
+    names: string[],
+    budgetBytes: number,
+    hint?: string,
+  ): Promise<Compared> {
+    this.check([reference, candidate]);
+    return (await this.request(
+      { op: 'compare', reference: reference.id, candidate: candidate.id, inputs: sendable(inputs), names, budgetBytes },
+      'running',
+      `${reference.label} and ${candidate.label}`,
+      inputs,
+      undefined,
+      hint,
+    )) as Compared;
   }
 
   /** The statistics collected for the session since the last call. */

@@ -2,6 +2,10 @@
 // with Node's 'advanced' serialization (structured clone), so typed arrays arrive as typed arrays.
 import type { NamedArray } from '../io/testdata.js';
 import type { Extremes } from '../kernels/activation-stats.js';
+import type { Fidelity } from '../kernels/fidelity.js';
+
+/** What a 'compare' request found, by value name. */
+export type Compared = Record<string, Fidelity>;
 
 export type Request =
   /** Creates a session; the result is its number. */
@@ -30,7 +34,13 @@ export type Request =
       reductions?: Reduction[];
     }
   /** The statistics collected for a session since the last such request (Collected), which the child then forgets. */
-  | { id: number; op: 'collected'; session: number };
+  | { id: number; op: 'collected'; session: number }
+  /**
+   * Runs both sessions on the inputs, fetching the named values a group at a time (as many as fit
+   * `budgetBytes` by the largest value seen so far), and compares each pair where it is: the result
+   * is a Fidelity by name, for values both runs wrote as float32 arrays of one length.
+   */
+  | { id: number; op: 'compare'; reference: number; candidate: number; inputs: NamedArray[]; names: string[]; budgetBytes: number };
 
 /**
  * A value whose extremes the model computes itself: outputs `min` and `max` (ReduceMin, ReduceMax
