@@ -26,7 +26,7 @@ export function foldBatchNorms(g: GraphEditor, names: NameAllocator, foldable: (
   const onlyReader = (value: string, node: NodeProto) => !outputs.has(value) && g.readers(value).every((n) => n === node);
   // A float32 initializer of the graph or the value of a Constant node in it (paddle2onnx's exports
   // keep every weight in Constant nodes), by the name its readers use, with the way to remove it.
-  const valueOf = (name: string | undefined): { name: string; tensor: TensorProto; remove: () => void } | undefined => {
+  const constantOrInitializer = (name: string | undefined): { name: string; tensor: TensorProto; remove: () => void } | undefined => {
     if (!name) return undefined;
     const t = graph.initializer.find((x) => x.name === name);
     if (t) return t.data_type === DataType.FLOAT ? { name, tensor: t, remove: () => g.removeInitializer(t) } : undefined;
@@ -41,9 +41,9 @@ export function foldBatchNorms(g: GraphEditor, names: NameAllocator, foldable: (
     if ((attribute(bn, 'training_mode') ?? 0) !== 0) continue;
     const conv = g.producer(bn.input[0] ?? '');
     if (conv?.op_type !== 'Conv' || (conv.domain ?? '') !== '' || !foldable(conv) || !onlyReader(conv.output[0]!, bn)) continue;
-    const weight = valueOf(conv.input[1]);
-    const bias = conv.input[2] ? valueOf(conv.input[2]) : undefined;
-    const params = bn.input.slice(1, 5).map(valueOf);
+    const weight = constantOrInitializer(conv.input[1]);
+    const bias = conv.input[2] ? constantOrInitializer(conv.input[2]) : undefined;
+    const params = bn.input.slice(1, 5).map(constantOrInitializer);
     if (!weight || (conv.input[2] && !bias) || params.some((p) => !p)) continue;
     if (!onlyReader(weight.name, conv) || (bias && !onlyReader(bias.name, conv)) || params.some((p) => !onlyReader(p!.name, bn))) continue;
     // The same tensor read twice (one Constant for γ and β) cannot be removed twice.

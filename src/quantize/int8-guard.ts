@@ -33,7 +33,7 @@ export interface GuardResult {
   source: string;
 }
 
-function cosine(a: Float32Array, b: Float32Array): number {
+export function cosine(a: Float32Array, b: Float32Array): number {
   let ab = 0,
     aa = 0,
     bb = 0;
@@ -142,7 +142,7 @@ export interface CheckOptions {
 }
 
 /** The data the checks run on: `calibration=` when given, else `--data`, else synthesized inputs (with `--dim`/`--shape`). */
-function checkData(model: Model, options: CheckOptions): EvalData {
+export function checkData(model: Model, options: CheckOptions): EvalData {
   const data = options.data ?? options.inputs?.data;
   try {
     return loadEvalData(model, {

@@ -28,6 +28,7 @@ import { uncheckable } from './probe.js';
 import { lstmPairs, quantizeRows, rewriteLstm } from './lstm-integer.js';
 import { quantizeStatic, STATIC_OPTIONS, staticProblem } from './static.js';
 import { foldBatchNorms } from './fold-batchnorm.js';
+import { guardWeightOnly } from './int8-weight-guard.js';
 import { existsSync } from 'node:fs';
 
 /**
@@ -68,6 +69,12 @@ const HALF_DTYPES = [DataType.FLOAT16, DataType.BFLOAT16];
 function recurrentRows(w: Weight, dims: number[], axis: number | undefined): boolean {
   return axis === 1 && dims.length === 3 && dims[0]! > 1 && w.uses.length > 0 && w.uses.every((u) => u.role === 'recurrent');
 }
+/**
+ * The 8-bit weights' check (int8-weight-guard.ts) runs a copy of the model holding each weight twice
+ * (float32 and int8's values): on BERT-base's 420 MiB it took the default int8 from 1.2 s to 4.2 s and
+ * its peak memory from 0.43 to 1.5 GB, so models with more weights than this are not checked (said).
+ */
+const WEIGHT_CHECK_MAX_BYTES = 64 * 2 ** 20;
 const autoDynamic = (use: WeightUse) => AUTO_DYNAMIC_OPS.has(use.role) && dynamicEligible(use);
 
 /** "3 MatMul, 1 Gather+MatMul": weights counted by the op types that read them. */
@@ -340,8 +347,64 @@ export const int8Pass = definePass({
       );
     };
     try {
+      // The 8-bit weights' fidelity guard (int8-weight-guard.ts): the weights are quantized first and
+      // run in the model as int8 makes them, and the ones that move the outputs stay float32.
+      const early = new Map<Weight, QuantizeResult>();
+      let keptFloat = new Map<Weight, string>();
+      const guarded =
+        options.mode !== 'static' && options.check === 'measure'
+          ? rest.filter((w) => w.tensor.data_type === DataType.FLOAT && inMainGraph(model, w))
+          : [];
+      const guardedBytes = guarded.reduce((n, w) => n + tensorByteLength(w.tensor), 0);
+      if (guardedBytes > WEIGHT_CHECK_MAX_BYTES) {
+        summary.notes.push(
+          `the 8-bit weights are not checked in the model: ${(guardedBytes / 2 ** 20).toFixed(0)} MiB of them, over the ${WEIGHT_CHECK_MAX_BYTES / 2 ** 20} MiB the check holds a second copy of (compare with --eval)`,
+        );
+      } else if (guarded.length > 0) {
+        for (const w of guarded) early.set(w, await start(w, () => {}));
+        // The integer form's codes are [K, N] with a scale per column (or one); a weight stored [N, K] is transposed back.
+        const valuesOf = (w: Weight): Float32Array => {
+          if (!isDynamic(w)) return dequantizedValues(early.get(w)!, codeLayout(w, axisOf(w)));
+          const { transposed, K, N } = matrixOf(w, w.tensor.dims.map(Number));
+          const kn = dequantizedValues(early.get(w)!, { dims: [K, N], axis: granularity === 'channel' ? 1 : undefined });
+          if (!transposed) return kn;
+          const nk = new Float32Array(kn.length);
+          for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) nk[n * K + k] = kn[k * N + n]!;
+          return nk;
+        };
+        const values = new Map(guarded.map((w) => [w, valuesOf(w)]));
+        const codeBytes = new Map(guarded.map((w) => [w, early.get(w)!.codes.byteLength + 4 * early.get(w)!.scales.length]));
+        try {
+          const checked = await guardWeightOnly(model, guarded, values, codeBytes, {
+            data: options.calibration,
+            inputs: context.inputs,
+            seed: context.seed,
+          });
+          keptFloat = checked.kept;
+          const n = keptFloat.size;
+          const bytes = [...keptFloat.keys()].reduce((b, w) => b + tensorByteLength(w.tensor), 0);
+          summary.notes.push(
+            n === 0
+              ? `the 8-bit weights checked on ${checked.source}: lowest output cosine ${checked.cosineAll.toFixed(6)} with all ${guarded.length} as int8`
+              : `the 8-bit weights checked on ${checked.source}: lowest output cosine ${checked.cosineAll.toFixed(6)} < ${GUARD_MIN_COSINE} with all ${guarded.length} as int8; ${n} weight${n === 1 ? '' : 's'} (${(bytes / 1000).toFixed(1)} kB) kept float32, those costing the most cosine per byte saved, each measured alone: ${checked.cosine.toFixed(6)} with the rest as int8 (check=none skips this)`,
+          );
+          for (const [w, why] of keptFloat) summary.skipped.push({ name: w.name, reason: why });
+        } catch (e) {
+          summary.notes.push(
+            `the weight-only form could not be checked, so every weight is int8 (give the check inputs with --data or calibration=DATA): ${uncheckable(e)}`,
+          );
+        }
+      }
+      const quantizeOnce = (w: Weight, progress: JobProgress): Promise<QuantizeResult> => {
+        const done = early.get(w);
+        if (!done) return start(w, progress);
+        early.delete(w);
+        progress(1);
+        return Promise.resolve(done);
+      };
       const report = { progress: context.progress, label: 'int8', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
-      for await (const [w, computed] of inOrder(rest, windowFor(context.threads), start, report)) {
+      const quantized = rest.filter((w) => !keptFloat.has(w));
+      for await (const [w, computed] of inOrder(quantized, windowFor(context.threads), quantizeOnce, report)) {
         const dims = w.tensor.dims.map(Number);
         if (isDynamic(w)) {
           summary.tensors.push(applyDynamic(model, edits, w, computed, dims, symmetric, granularity, gptq?.factors.get(w), summary));
@@ -429,6 +492,34 @@ function foldBeforeQuantizing(model: Model, candidates: Weight[], summary: PassS
     summary.notes.push(
       `${folded.length} BatchNormalization${folded.length === 1 ? '' : 's'} folded into the Conv before ${folded.length === 1 ? 'it' : 'each'} (W·γ/√(σ²+ε), a bias): the same function, four tensors fewer per layer; fold-batchnorm=false keeps them`,
     );
+}
+
+/** Whether the weight and everything reading it, moved or not, are in the main graph (where the checks run the model). */
+function inMainGraph(model: Model, w: Weight): boolean {
+  return w.home === model.graph && w.uses.every((u) => u.graph === model.graph) && w.movedUses.every((u) => u.graph === model.graph);
+}
+
+/** How a weight's codes are laid out: their shape and the axis of their scales (undefined: one scale). */
+function codeLayout(w: Weight, axis: number | undefined): { dims: number[]; axis: number | undefined } {
+  const dims = w.tensor.dims.map(Number);
+  return recurrentRows(w, dims, axis) ? { dims: [dims[0]! * dims[1]!, dims[2]!], axis: 0 } : { dims, axis };
+}
+
+/** The values DequantizeLinear makes of the codes: (code − zero point) · scale, in float32. */
+function dequantizedValues(result: QuantizeResult, layout: { dims: number[]; axis: number | undefined }): Float32Array {
+  const { codes, scales, zeroPoints } = result;
+  const out = new Float32Array(codes.length);
+  if (layout.axis === undefined) {
+    for (let i = 0; i < codes.length; i++) out[i] = (codes[i]! - zeroPoints[0]!) * scales[0]!;
+    return out;
+  }
+  const inner = layout.dims.slice(layout.axis + 1).reduce((a, b) => a * b, 1);
+  const count = layout.dims[layout.axis]!;
+  for (let i = 0; i < codes.length; i++) {
+    const c = Math.floor(i / inner) % count;
+    out[i] = (codes[i]! - zeroPoints[c]!) * scales[c]!;
+  }
+  return out;
 }
 
 /** The weight as [K, N] (a Gemm with transB stores [N, K]) and its shape. */

@@ -14,7 +14,7 @@ import { DataType, TENSOR_LOCATION_EXTERNAL, type ModelProto, type NodeProto, ty
 import { fileRangeOf } from '../ir/data.js';
 import { forEachTensor } from '../ir/walk.js';
 import { encode } from '../io/codec.js';
-import type { EvalData } from '../runtime/data.js';
+import type { EvalBatch, EvalData } from '../runtime/data.js';
 import type { NamedArray } from '../io/testdata.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { intAttribute, makeNode } from '../ir/build.js';
@@ -119,8 +119,8 @@ export type ProbeBatch = Map<string, Float32Array>;
 
 /** A model loaded once in ONNX Runtime, run over the batches as often as needed (ProbeRunner.open). */
 export interface ProbeSession {
-  /** Runs every batch with `extra` inputs added and hands `visit` the named values of each. */
-  run(extra: NamedArray[], visit: (values: ProbeBatch, batch: number) => void): Promise<void>;
+  /** Runs every batch (or those given) with `extra` inputs added and hands `visit` the named values of each. */
+  run(extra: NamedArray[], visit: (values: ProbeBatch, batch: number) => void, batches?: EvalBatch[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -180,8 +180,8 @@ export class ProbeRunner {
       throw e;
     }
     return {
-      run: async (extra, visit) => {
-        for (const [index, batch] of this.data.batches.entries()) {
+      run: async (extra, visit, batches = this.data.batches) => {
+        for (const [index, batch] of batches.entries()) {
           const values: ProbeBatch = new Map();
           for (const out of await this.ort.run(session, [...batch.inputs, ...extra])) {
             const name = valueNamed.get(out.name);

@@ -13,9 +13,8 @@ import { writeModel } from '../io/write.js';
 import { elementTypes } from '../ir/elem-types.js';
 import { Model } from '../ir/model.js';
 import { DataType, type ModelProto, type NodeProto } from '../ir/onnx.js';
-import type { NamedArray } from '../io/testdata.js';
 import type { OrtProcess } from '../runtime/client.js';
-import type { EvalBatch } from '../runtime/data.js';
+import { firstSamples, type EvalBatch } from '../runtime/data.js';
 import type { NodeError } from './report.js';
 
 /**
@@ -74,22 +73,6 @@ const GROUP_BYTES = 1 << 30;
  * of its evaluation); four samples rank the nodes as well on the fixtures' tests.
  */
 export const NODE_SAMPLES = 4;
-
-/**
- * The first `count` samples of a batch, where every input has them on axis 0 and the model declares
- * no fixed size there; else the batch as it is.
- */
-function firstSamples(model: Model, inputs: NamedArray[], count: number): NamedArray[] {
-  const n = inputs[0]?.dims[0];
-  if (n === undefined || n <= count || inputs.some((a) => a.dims[0] !== n)) return inputs;
-  const declared = new Map(model.graph.input.map((i) => [i.name, i.type?.tensor_type?.shape?.dim?.[0]]));
-  if (inputs.some((a) => declared.get(a.name)?.dim_value !== undefined)) return inputs;
-  return inputs.map((a) => ({
-    ...a,
-    dims: [count, ...a.dims.slice(1)],
-    data: a.data.slice(0, (a.data.length / n) * count) as typeof a.data,
-  }));
-}
 
 /** The per-node errors on `batch` (its first NODE_SAMPLES samples), worst cosine first. */
 export async function nodeErrors(

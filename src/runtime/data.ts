@@ -260,3 +260,19 @@ export function checkEvalData(model: Model, options: DataOptions): void {
   if (options.data === undefined) checkSynthesizedSize(model, label, options);
   if (options.data !== undefined || options.labels !== undefined) loadEvalData(model, options);
 }
+
+/**
+ * The first `count` samples of a batch, where every input has them on axis 0 and the model declares
+ * no fixed size there; else the batch as it is.
+ */
+export function firstSamples(model: Model, inputs: NamedArray[], count: number): NamedArray[] {
+  const n = inputs[0]?.dims[0];
+  if (n === undefined || n <= count || inputs.some((a) => a.dims[0] !== n)) return inputs;
+  const declared = new Map(model.graph.input.map((i) => [i.name, i.type?.tensor_type?.shape?.dim?.[0]]));
+  if (inputs.some((a) => declared.get(a.name)?.dim_value !== undefined)) return inputs;
+  return inputs.map((a) => ({
+    ...a,
+    dims: [count, ...a.dims.slice(1)],
+    data: a.data.slice(0, (a.data.length / n) * count) as typeof a.data,
+  }));
+}

@@ -1,0 +1,91 @@
+// The 8-bit weights' check of int8's default (check=measure): a weight whose int8 values move the
+// outputs stays float32, said in the skips (so --strict fails), and the others are quantized. The
+// model: X → MatMul(W1) → MatMul(W2). W1 has an outlier of 1000 in its first row, so that its
+// per-column scale (1000/127) rounds every other value (~0.01) to 0; the data never feeds that row
+// (X[:, 0] = 0), so the float model's output comes from the small values alone. Oracle: the
+// original model in ONNX Runtime on the same data.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readModel } from '../../src/io/read.js';
+import { createSession, run } from '../../src/runtime/ort.js';
+import { graph, model, node, save, tensor, values, vi } from '../convert/helpers.js';
+import { cli, cosine, npy, scratch } from '../helpers.js';
+
+const dir = scratch();
+const IN = 32,
+  MID = 16,
+  OUT = 16,
+  ROWS = 64;
+
+function outlierModel(): string {
+  const w1 = Array.from(values(IN * MID, 3), (x) => x * 0.01);
+  for (let c = 0; c < MID; c++) w1[c] = 1000; // row 0
+  const w2 = Array.from(values(MID * OUT, 4));
+  const g = graph(
+    [node('MatMul', ['X', 'W1'], ['h']), node('MatMul', ['h', 'W2'], ['Y'])],
+    [vi('X', [ROWS, IN])],
+    [vi('Y', [ROWS, OUT])],
+    [tensor('W1', [IN, MID], w1), tensor('W2', [MID, OUT], w2)],
+  );
+  return save(join(dir, 'outlier.onnx'), model(g, 13));
+}
+
+function data(): { path: string; x: Float32Array } {
+  const x = values(ROWS * IN, 9);
+  for (let r = 0; r < ROWS; r++) x[r * IN] = 0;
+  const path = join(dir, 'x.npy');
+  writeFileSync(path, npy(x, [ROWS, IN]));
+  return { path, x };
+}
+
+async function outputCosine(original: string, output: string, x: Float32Array): Promise<number> {
+  const feeds = [{ name: 'X', dtype: 1, dims: [ROWS, IN], data: x }];
+  const a = (await run(await createSession(original), feeds))[0]!,
+    b = (await run(await createSession(output), feeds))[0]!;
+  return cosine(a.data as Float32Array, b.data as Float32Array);
+}
+
+const dtypeOf = (path: string, name: string) => {
+  const m = readModel(path);
+  const direct = m.graph.initializer.find((t) => t.name === name);
+  if (direct) return direct.data_type;
+  // Quantized: the codes of its DequantizeLinear or its integer MatMul.
+  return m.graph.initializer.find((t) => t.name?.startsWith(`${name}_`) && (t.data_type === 3 || t.data_type === 2))?.data_type;
+};
+
+describe('int8 checks its 8-bit weights in the model (check=measure)', () => {
+  const original = outlierModel();
+  const { path: x, x: xValues } = data();
+
+  it('keeps float32 the weight that moves the outputs, quantizes the other; cosine ≥ 0.999 where the unchecked output is far off', async () => {
+    const checked = join(dir, 'checked.onnx'),
+      unchecked = join(dir, 'unchecked.onnx');
+    const a = cli(['compress', original, '-o', checked, '--quantize', 'int8', '--data', x, '--json']);
+    expect(a.code, a.stderr).toBe(0);
+    const report = JSON.parse(a.stdout) as { passes: { notes: string[]; skipped: { name: string; reason: string }[] }[] };
+    expect(report.passes[0]!.skipped).toEqual([
+      expect.objectContaining({ name: 'W1', reason: expect.stringMatching(/^kept float32: as int8 alone it moves the outputs to cosine/) }),
+    ]);
+    expect(report.passes[0]!.notes.join('\n')).toMatch(
+      /the 8-bit weights checked on .*x\.npy: lowest output cosine 0\.\d+ < 0\.999 with all 2 as int8; 1 weight \(2\.0 kB\) kept float32/,
+    );
+    expect(dtypeOf(checked, 'W1')).toBe(1);
+    expect(dtypeOf(checked, 'W2')).not.toBe(1);
+
+    const b = cli(['compress', original, '-o', unchecked, '--quantize', 'int8:check=none']);
+    expect(b.code, b.stderr).toBe(0);
+    expect(dtypeOf(unchecked, 'W1')).not.toBe(1);
+
+    expect(await outputCosine(original, checked, xValues)).toBeGreaterThanOrEqual(0.999);
+    // Unchecked, every small value of W1 is 0: the output is 0 (cosine NaN) or far off.
+    const far = await outputCosine(original, unchecked, xValues);
+    expect(Number.isNaN(far) || far < 0.9, `unchecked cosine ${far}`).toBe(true);
+  });
+
+  it('--strict exits 3 on the weight kept float32', () => {
+    const r = cli(['compress', original, '-o', join(dir, 'strict.onnx'), '--quantize', 'int8', '--data', x, '--strict']);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/kept float32/);
+  });
+});
