@@ -14,7 +14,7 @@ import type { Weight } from '../ir/weights.js';
 import { checkFeeds } from '../runtime/feeds.js';
 import { firstSamples, type EvalBatch } from '../runtime/data.js';
 import { makeNode } from '../ir/build.js';
-import { checkData, cosine, GUARD_MIN_COSINE, type CheckOptions } from './int8-guard.js';
+import { checkData, GUARD_MIN_COSINE, OutputCosines, type CheckOptions } from './int8-guard.js';
 import { ProbeRunner, trialCopy } from './probe.js';
 
 /**
@@ -97,18 +97,18 @@ export async function guardWeightOnly(
       const sample = { ...first, inputs: firstSamples(model, first.inputs, RANKING_SAMPLES) };
       const sampleReference: Map<string, Float32Array>[] = [];
       const against = (references: Map<string, Float32Array>[], quantized: Iterable<Weight>, batches?: EvalBatch[]) => async () => {
-        let worst = 1;
+        const cosines = new OutputCosines();
         await session.run(
           switches(switchOf, new Set(quantized)),
           (got, batch) => {
             for (const [name, expected] of references[batch]!) {
               const v = got.get(name);
-              if (v) worst = Math.min(worst, cosine(v, expected));
+              if (v) cosines.add(name, v, expected);
             }
           },
           batches,
         );
-        return worst;
+        return cosines.worst();
       };
       const worstCosine = (quantized: Iterable<Weight>) => against(reference, quantized)();
       const sampleCosine = (quantized: Iterable<Weight>) => against(sampleReference, quantized, [sample])();

@@ -4,10 +4,12 @@
 // per-column scale (1000/127) rounds every other value (~0.01) to 0; the data never feeds that row
 // (X[:, 0] = 0), so the float model's output comes from the small values alone. Oracle: the
 // original model in ONNX Runtime on the same data.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { encode } from '../../src/io/codec.js';
 import { readModel } from '../../src/io/read.js';
+import { makeTensor } from '../../src/ir/tensor.js';
 import { createSession, run } from '../../src/runtime/ort.js';
 import { graph, model, node, save, tensor, values, vi } from '../convert/helpers.js';
 import { cli, cosine, npy, scratch } from '../helpers.js';
@@ -87,5 +89,43 @@ describe('int8 checks its 8-bit weights in the model (check=measure)', () => {
     const r = cli(['compress', original, '-o', join(dir, 'strict.onnx'), '--quantize', 'int8', '--data', x, '--strict']);
     expect(r.code).toBe(3);
     expect(r.stdout).toMatch(/kept float32/);
+  });
+});
+
+describe('the checks compare each output over every batch together, as the report does', () => {
+  it('a batch whose one output is ~1e-6 flips sign as int8, yet over both batches the cosine is ~1: the weight is quantized', () => {
+    // W [256, 1]: W[0] = 1 (exact in int8), the rest in ±0.5. Batch 2 is built against int8's
+    // rounding error e = round(W/s)·s − W (s = 1/127): X2[i] = −sign(e[i]), and X2[0] makes X2·W = 1e-6,
+    // so X2·W_int8 ≈ 1e-6 − Σ|e| < 0. Batch 1's output is ~100× larger than that error.
+    const K = 256;
+    const w = Float32Array.from(values(K, 21), (v, i) => (i === 0 ? 1 : v / 4));
+    const s = Math.fround(1 / 127);
+    const e = Array.from(w, (v) => Math.round(v / s) * s - v);
+    const x2 = Float32Array.from(e, (d) => -Math.sign(d) || 1);
+    let rest = 0;
+    for (let i = 1; i < K; i++) rest += x2[i]! * w[i]!;
+    x2[0] = 1e-6 - rest;
+    const x1 = Float32Array.from(values(K, 22), (v) => 100 * v);
+    const path = save(
+      join(dir, 'scalar.onnx'),
+      model(graph([node('MatMul', ['X', 'W'], ['Y'])], [vi('X', [1, K])], [vi('Y', [1, 1])], [tensor('W', [K, 1], Array.from(w))]), 13),
+    );
+    const data = join(dir, 'scalar-data');
+    for (const [i, x] of [x1, x2].entries()) {
+      mkdirSync(join(data, `test_data_set_${i}`), { recursive: true });
+      writeFileSync(
+        join(data, `test_data_set_${i}`, 'input_0.pb'),
+        encode('onnx.TensorProto', makeTensor('X', 1, [1, K], new Uint8Array(x.buffer))),
+      );
+    }
+    const out = join(dir, 'scalar-int8.onnx');
+    const r = cli(['compress', path, '-o', out, '--quantize', 'int8:mode=weight', '--data', data, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { passes: { notes: string[]; skipped: unknown[] }[] };
+    expect(report.passes[0]!.skipped).toEqual([]);
+    expect(report.passes[0]!.notes.join('\n')).toMatch(
+      /the 8-bit weights checked on .*scalar-data: lowest output cosine 0\.9999\d+ with all 1 as int8/,
+    );
+    expect(dtypeOf(out, 'W')).not.toBe(1);
   });
 });
