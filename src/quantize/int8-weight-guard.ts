@@ -78,6 +78,8 @@ export async function guardWeightOnly(
   values: Map<Weight, Float32Array>,
   codeBytes: Map<Weight, number>,
   options: CheckOptions,
+  /** false: measure only the outputs with every weight as `values` (cosineAll), keep nothing float32. */
+  rank = true,
 ): Promise<WeightGuardResult> {
   const label = model.source?.given ?? 'the model';
   const data = checkData(model, options);
@@ -114,7 +116,7 @@ export async function guardWeightOnly(
       const sampleCosine = (quantized: Iterable<Weight>) => against(sampleReference, quantized, [sample])();
       const cosineAll = await worstCosine(weights);
       const kept = new Map<Weight, string>();
-      if (cosineAll >= GUARD_MIN_COSINE) return { kept, cosineAll, cosine: cosineAll, source: data.source };
+      if (cosineAll >= GUARD_MIN_COSINE || !rank) return { kept, cosineAll, cosine: cosineAll, source: data.source };
       // Each weight's own cost, then the most per byte saved first.
       // A large batch is sampled for the ranking (RANKING_SAMPLES), a small one used whole.
       const rankOnSample = sample.inputs !== first.inputs;

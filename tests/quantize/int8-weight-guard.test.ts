@@ -92,6 +92,41 @@ describe('int8 checks its 8-bit weights in the model (check=measure)', () => {
   });
 });
 
+describe('int8 falls back on blocks of 32 along the reduction axis before keeping weights float32', () => {
+  it('an outlier that ruins its column per channel costs only its own block: blocked DequantizeLinear (opset 21), cosine ≥ 0.999, nothing float32', async () => {
+    // W1 [64, 16]: 1000 in row 0, ~0.01 elsewhere; the data feeds rows 32–63 only. Per column the
+    // scale 1000/127 rounds rows 32–63 to 0 (output 0); in blocks of 32 rows they keep their own scale.
+    const K = 64;
+    const w1 = Array.from(values(K * MID, 5), (v) => v * 0.01);
+    for (let c = 0; c < MID; c++) w1[c] = 1000;
+    const path = save(
+      join(dir, 'blocks.onnx'),
+      model(graph([node('MatMul', ['X', 'W1'], ['Y'])], [vi('X', [ROWS, K])], [vi('Y', [ROWS, MID])], [tensor('W1', [K, MID], w1)]), 13),
+    );
+    const x = values(ROWS * K, 6);
+    for (let r = 0; r < ROWS; r++) for (let k = 0; k < 32; k++) x[r * K + k] = 0;
+    const data = join(dir, 'blocks-x.npy');
+    writeFileSync(data, npy(x, [ROWS, K]));
+    const out = join(dir, 'blocks-int8.onnx');
+    const r = cli(['compress', path, '-o', out, '--quantize', 'int8', '--data', data, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { passes: { notes: string[]; skipped: unknown[] }[] };
+    expect(report.passes[0]!.skipped).toEqual([]);
+    expect(report.passes[0]!.notes.join('\n')).toMatch(
+      /with all 1 as int8 per channel, 0\.999\d+ in blocks of 32 along the reduction axis, so every one of them is in blocks/,
+    );
+    const m = readModel(out);
+    expect(m.proto.opset_import.find((o) => (o.domain ?? '') === '')?.version).toBe(21);
+    const dq = m.graph.node.find((n) => n.op_type === 'DequantizeLinear' && n.output[0] === 'W1')!;
+    expect(Number(dq.attribute.find((a) => a.name === 'block_size')?.i)).toBe(32);
+    expect(Number(dq.attribute.find((a) => a.name === 'axis')?.i)).toBe(0);
+    const feeds = [{ name: 'X', dtype: 1, dims: [ROWS, K], data: x }];
+    const a = (await run(await createSession(path), feeds))[0]!,
+      b = (await run(await createSession(out), feeds))[0]!;
+    expect(cosine(a.data as Float32Array, b.data as Float32Array)).toBeGreaterThanOrEqual(0.999);
+  });
+});
+
 describe('the checks compare each output over every batch together, as the report does', () => {
   it('a batch whose one output is ~1e-6 flips sign as int8, yet over both batches the cosine is ~1: the weight is quantized', () => {
     // W [256, 1]: W[0] = 1 (exact in int8), the rest in ±0.5. Batch 2 is built against int8's
