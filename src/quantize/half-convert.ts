@@ -15,6 +15,7 @@ import { DataType, type GraphProto, type NodeProto, type TensorProto, type Value
 import { constantTensor, floatSource, numElements } from '../ir/tensor.js';
 import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
 import { intAttribute, makeNode } from '../ir/build.js';
+import { forEachGraph } from '../ir/walk.js';
 
 /** Ops that read values of any type and make a type of their own (shapes, sizes, a Cast's `to`): they need no Cast before them. */
 const ANY_TYPE_READERS = new Set(['Shape', 'Size', 'Cast']);
@@ -367,5 +368,60 @@ export function applyHalf(
     list.push(a.node);
   }
   editor.insertAfterEach(after);
-  return { converted, casts: added.length };
+  const inSubgraphs = options.weightOnly ? storeSubgraphWeights(model, edits, options) : { converted: [], casts: 0 };
+  return { converted: [...converted, ...inSubgraphs.converted], casts: added.length + inSubgraphs.casts };
+}
+
+/**
+ * Weights inside subgraphs (If branches, Loop and Scan bodies), which the plan leaves in float32 (the
+ * CPU provider has no float16 If), and the main graph's Constant values still float32: stored in the
+ * half type and cast back where they are declared, as the main graph's float32-only initializers are.
+ * The Silero VADs keep their whole network inside an If, or their LSTM weights in Constants.
+ */
+function storeSubgraphWeights(
+  model: Model,
+  edits: ModelEditor,
+  options: { dtype: HalfType; minSize: number; conversions: HalfConversions },
+): { converted: HalfResult['converted']; casts: number } {
+  const converted: HalfResult['converted'] = [];
+  let casts = 0;
+  const large = (t: TensorProto) =>
+    t.data_type === DataType.FLOAT &&
+    numElements(t.dims) >= Math.max(options.minSize, WEIGHT_ONLY_MIN_ELEMENTS) &&
+    options.conversions.fits(t);
+  forEachGraph(model.proto, ({ graph, depth }) => {
+    const editor = edits.graph(graph);
+    const outputs = new Set(graph.output.map((o) => o.name ?? ''));
+    const castBack = (from: string, to: string) =>
+      makeNode('Cast', [from], [to], edits.names.fresh(`${to}_Cast`), [intAttribute('to', DataType.FLOAT)]);
+    const after = new Map<NodeProto | undefined, NodeProto[]>();
+    for (const node of [...graph.node]) {
+      const value = node.output[0];
+      const attr = node.attribute.findIndex((a) => a.name === 'value' && a.t);
+      if (node.op_type !== 'Constant' || node.domain || !value || outputs.has(value) || attr < 0) continue;
+      const before = node.attribute[attr]!.t!;
+      if (!large(before)) continue;
+      const { tensor, error } = halfTensor(before, options.conversions);
+      const stored = edits.names.fresh(`${value}_${typeName(options.dtype)}`);
+      node.attribute = node.attribute.map((a, i) => (i === attr ? { ...a, t: tensor } : a));
+      editor.setOutput(node, 0, stored);
+      after.set(node, [castBack(stored, value)]);
+      converted.push({ before: { ...before, name: value }, after: tensor, error });
+    }
+    // The main graph's initializers that its own nodes read were handled with the plan (applyHalf);
+    // those read only inside subgraphs were not.
+    const onlyInSubgraphs = (name: string) => editor.consumers(name).every((u) => u.index === SUBGRAPH_READ);
+    for (const t of [...graph.initializer]) {
+      const value = t.name ?? '';
+      if (!large(t) || outputs.has(value) || (depth === 0 && !onlyInSubgraphs(value))) continue;
+      const { tensor, error } = halfTensor(t, options.conversions);
+      const stored = { ...tensor, name: edits.names.fresh(`${value}_${typeName(options.dtype)}`) };
+      editor.replaceInitializer(t, stored);
+      after.set(undefined, [...(after.get(undefined) ?? []), castBack(stored.name, value)]);
+      converted.push({ before: t, after: stored, error });
+    }
+    casts += [...after.values()].reduce((n, list) => n + list.length, 0);
+    editor.insertAfterEach(after);
+  });
+  return { converted, casts };
 }

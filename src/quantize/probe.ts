@@ -10,7 +10,7 @@ import { tensorDataBytes, writeModel } from '../io/write.js';
 import { memoryLimit } from '../fs/memory.js';
 import { elementTypes } from '../ir/elem-types.js';
 import { Model } from '../ir/model.js';
-import { DataType, TENSOR_LOCATION_EXTERNAL, type ModelProto, type NodeProto, type TensorProto } from '../ir/onnx.js';
+import { DataType, TENSOR_LOCATION_EXTERNAL, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../ir/onnx.js';
 import { fileRangeOf } from '../ir/data.js';
 import { forEachTensor } from '../ir/walk.js';
 import { encode } from '../io/codec.js';
@@ -19,17 +19,29 @@ import type { NamedArray } from '../io/testdata.js';
 import { OrtProcess, type RemoteSession } from '../runtime/client.js';
 import { intAttribute, makeNode } from '../ir/build.js';
 
-/** A copy of the model whose graph a conversion may rewrite, sharing the tensors (which it replaces, never changes). */
-export function trialCopy(model: Model): Model {
-  const g = model.graph;
-  const graph = {
+/** A graph's structure copied, its subgraphs' too; the tensors shared. */
+function copyGraph(g: GraphProto): GraphProto {
+  return {
     ...g,
-    node: g.node.map((n) => ({ ...n, input: [...n.input], output: [...n.output], attribute: [...n.attribute] })),
+    node: g.node.map((n) => ({
+      ...n,
+      input: [...n.input],
+      output: [...n.output],
+      // A subgraph is the node's own: a rewrite of the copy's (fp16 storing a branch's weights) must not reach the model.
+      attribute: n.attribute.map((a) =>
+        a.g || a.graphs.length > 0 ? { ...a, g: a.g && copyGraph(a.g), graphs: a.graphs.map(copyGraph) } : a,
+      ),
+    })),
     initializer: [...g.initializer],
     input: [...g.input],
     output: [...g.output],
     value_info: [...g.value_info],
   };
+}
+
+/** A copy of the model whose graphs a conversion may rewrite, sharing the tensors (which it replaces, never changes). */
+export function trialCopy(model: Model): Model {
+  const graph = copyGraph(model.graph);
   // Opset entries too: a rewrite of the copy may import a domain (ensureOpset).
   return new Model({ ...model.proto, opset_import: model.proto.opset_import.map((o) => ({ ...o })), graph }, model.source);
 }
