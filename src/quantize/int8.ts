@@ -4,7 +4,7 @@
 // otherwise) or dynamic (the MatMul computes in integers: see ./dynamic.ts). `mode` picks the form:
 // weight, dynamic, or auto (the default), which gives each op the form measured fastest for it.
 import { calibrationProblem } from '../runtime/calibrate.js';
-import { DataType } from '../ir/onnx.js';
+import { DataType, type TensorProto } from '../ir/onnx.js';
 import { dtypeName } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { ModelEditor } from '../ir/editor.js';
@@ -14,9 +14,9 @@ import { floatSource, floatValues, makeTensor, tensorByteLength, toFloat32, type
 import { channelAxis, RECURRENT_OPS, WEIGHT_OPS, type Weight, type WeightUse } from '../ir/weights.js';
 import { selectionOptions } from '../pass/options.js';
 import { usedOps } from '../pass/ops.js';
-import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
+import { definePass, emptySummary, type PassContext, type PassSummary, type TensorChange } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
-import { INT8, UINT8, clipRatios, type QuantizeResult } from '../kernels/quantize.js';
+import { INT8, UINT8, clipRatios, type ErrorStats, type QuantizeResult } from '../kernels/quantize.js';
 import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
 import type { JobProgress } from '../kernels/progress.js';
 import { intAttribute, makeNode, replaceWeight } from '../ir/build.js';
@@ -469,7 +469,6 @@ export const int8Pass = definePass({
         const rows = recurrentRows(w, dims, axis);
         const codeDims = rows ? [dims[0]! * dims[1]!, dims[2]!] : dims;
         const scaleDims = axis === undefined ? [] : [codeDims[rows ? 0 : axis]!];
-        const bytesBefore = tensorByteLength(w.tensor);
         // A float16/bfloat16 weight: from opset 19 DequantizeLinear takes scales of its type and makes it
         // directly; before, float32 scales and a Cast back.
         const half = w.tensor.data_type !== DataType.FLOAT;
@@ -504,23 +503,16 @@ export const int8Pass = definePass({
           nodes.push(makeNode('Cast', [float], [w.name], names.fresh(`${w.name}_Cast`), [intAttribute('to', w.tensor.data_type!)]));
         }
         replaceWeight(edits, w, initializers, nodes);
-        model.settle(initializers);
-        const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
-        summary.bytesBefore += bytesBefore;
-        summary.bytesAfter += bytesAfter;
-        summary.tensors.push({
-          name: w.name,
-          shape: dims,
-          dtypeBefore: dtypeName(w.tensor.data_type),
-          dtypeAfter: symmetric ? 'int8' : 'uint8',
-          bytesBefore,
-          bytesAfter,
-          ...result.error,
-          form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}${halfScales ? `, ${dtypeName(w.tensor.data_type)} scales` : half ? `, Cast to ${dtypeName(w.tensor.data_type)}` : ''}${w.uses.length === 0 ? `, read through ${countByOps([w]).replace(/^1 /, '')}` : ''}${guard?.demoted.has(w) ? `: ${guard.demoted.get(w)}` : ''}`,
-          details: result.errorBeforeSearch
-            ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError }
-            : undefined,
-        });
+        summary.tensors.push(
+          settleWeight(model, summary, w, initializers, {
+            dtypeAfter: symmetric ? 'int8' : 'uint8',
+            error: result.error,
+            form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} ${axis === undefined ? 'per-tensor' : rows ? 'per direction and row (axis 0 of [directions·rows, columns], then Reshape)' : `per-channel (axis ${axis})`}${factor && axis === 1 ? ', GPTQ' : ''}${halfScales ? `, ${dtypeName(w.tensor.data_type)} scales` : half ? `, Cast to ${dtypeName(w.tensor.data_type)}` : ''}${w.uses.length === 0 ? `, read through ${countByOps([w]).replace(/^1 /, '')}` : ''}${guard?.demoted.has(w) ? `: ${guard.demoted.get(w)}` : ''}`,
+            details: result.errorBeforeSearch
+              ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError, maxAbsErrorMinMax: result.errorBeforeSearch.maxAbsError }
+              : undefined,
+          }),
+        );
       }
     } finally {
       await pool.close();
@@ -594,6 +586,21 @@ function applyBlocks(model: Model, edits: ModelEditor, w: Weight, result: Quanti
     [intAttribute('axis', axis), intAttribute('block_size', INT8_BLOCK)],
   );
   replaceWeight(edits, w, initializers, [node]);
+  return settleWeight(model, summary, w, initializers, {
+    dtypeAfter: symmetric ? 'int8' : 'uint8',
+    error: result.error,
+    form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} in blocks of ${INT8_BLOCK} along axis ${axis} (per channel moved the outputs)`,
+  });
+}
+
+/** A weight's new tensors settled (final: an external data file takes them now), their bytes counted in the summary, and its row there. */
+function settleWeight(
+  model: Model,
+  summary: PassSummary,
+  w: Weight,
+  initializers: TensorProto[],
+  row: { dtypeAfter: string; error: ErrorStats; form: string; details?: TensorChange['details'] },
+): TensorChange {
   model.settle(initializers);
   const bytesBefore = tensorByteLength(w.tensor);
   const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
@@ -601,13 +608,14 @@ function applyBlocks(model: Model, edits: ModelEditor, w: Weight, result: Quanti
   summary.bytesAfter += bytesAfter;
   return {
     name: w.name,
-    shape: dims,
-    dtypeBefore: 'float32',
-    dtypeAfter: symmetric ? 'int8' : 'uint8',
+    shape: w.tensor.dims.map(Number),
+    dtypeBefore: dtypeName(w.tensor.data_type),
+    dtypeAfter: row.dtypeAfter,
     bytesBefore,
     bytesAfter,
-    ...result.error,
-    form: `DequantizeLinear ${symmetric ? 'int8 symmetric' : 'uint8 asymmetric'} in blocks of ${INT8_BLOCK} along axis ${axis} (per channel moved the outputs)`,
+    ...row.error,
+    form: row.form,
+    details: row.details,
   };
 }
 
@@ -697,21 +705,11 @@ function applyDynamic(
   const scales = Float32Array.from(expand(result.scales));
   const zeros = symmetric ? Int8Array.from(expand(result.zeroPoints)) : Uint8Array.from(expand(result.zeroPoints));
   const codes = result.codes;
-  const bytesBefore = tensorByteLength(w.tensor);
   const initializers = rewriteDynamic(edits, w, K, N, codes, scales, zeros, symmetric);
-  model.settle(initializers);
-  const bytesAfter = initializers.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
-  summary.bytesBefore += bytesBefore;
-  summary.bytesAfter += bytesAfter;
-  return {
-    name: w.name,
-    shape: dims,
-    dtypeBefore: 'float32',
+  return settleWeight(model, summary, w, initializers, {
     dtypeAfter: symmetric ? 'int8' : 'uint8',
-    bytesBefore,
-    bytesAfter,
-    ...result.error,
+    error: result.error,
     form: `MatMulInteger ${symmetric ? 'int8' : 'uint8'} ${granularity === 'channel' ? 'per-column' : 'per-tensor'} (dynamic${factor && !transposed && granularity === 'channel' ? ', GPTQ' : ''})`,
     details: result.errorBeforeSearch ? { relRmsErrorMinMax: result.errorBeforeSearch.relRmsError } : undefined,
-  };
+  });
 }

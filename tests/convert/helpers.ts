@@ -27,6 +27,7 @@ export const float = (name: string, v: number): AttributeProto => ({ ...base, na
 export const floats = (name: string, v: number[]): AttributeProto => ({ ...base, name, type: 6, floats: v });
 export const str = (name: string, v: string): AttributeProto => ({ ...base, name, type: 3, s: new TextEncoder().encode(v) });
 export const graphAttr = (name: string, g: GraphProto): AttributeProto => ({ ...base, name, type: 5, g });
+export const tensorAttr = (name: string, t: TensorProto): AttributeProto => ({ ...base, name, type: 4, t });
 
 export function vi(name: string, dims?: (number | string)[], elemType = FLOAT): ValueInfoProto {
   const shape = dims && { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) };

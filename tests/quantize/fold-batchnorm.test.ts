@@ -6,27 +6,14 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
-import type { NodeProto, TensorProto } from '../../src/ir/onnx.js';
+import type { NodeProto } from '../../src/ir/onnx.js';
 import { createSession, run } from '../../src/runtime/ort.js';
-import { float, graph, input, ints, model, node, save, tensor, values, vi } from '../convert/helpers.js';
+import { float, graph, input, ints, model, node, save, tensor, tensorAttr, values, vi } from '../convert/helpers.js';
 import { cli, cosine, scratch } from '../helpers.js';
 
 const dir = scratch();
 const C = 24,
   IN = 8;
-
-const tensorAttr = (t: TensorProto) => ({
-  name: 'value',
-  type: 4,
-  t,
-  floats: [],
-  ints: [],
-  strings: [],
-  tensors: [],
-  graphs: [],
-  type_protos: [],
-  sparse_tensors: [],
-});
 
 function convBnModel(asConstants: boolean) {
   const positive = (n: number, seed: number) => Array.from(values(n, seed), (x) => 0.5 + Math.abs(x));
@@ -50,7 +37,7 @@ function convBnModel(asConstants: boolean) {
     node('BatchNormalization', ['c', 'gamma', 'beta', 'mean', 'var'], ['b'], [float('epsilon', 1e-5)]),
     node('Relu', ['b'], ['Y']),
   ];
-  const constants = asConstants ? weights.map((t) => node('Constant', [], [t.name!], [tensorAttr(t)])) : [];
+  const constants = asConstants ? weights.map((t) => node('Constant', [], [t.name!], [tensorAttr('value', t)])) : [];
   return model(graph([...constants, ...nodes], [vi('X', [2, IN, 10, 10])], [vi('Y', [2, C, 10, 10])], asConstants ? [] : weights), 13);
 }
 

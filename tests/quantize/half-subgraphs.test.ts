@@ -9,19 +9,13 @@ import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
 import type { GraphProto, TensorProto } from '../../src/ir/onnx.js';
 import { createSession, run } from '../../src/runtime/ort.js';
-import { BOOL, graph, graphAttr, input, model, node, save, tensor, values, vi } from '../convert/helpers.js';
+import { BOOL, graph, graphAttr, input, model, node, save, tensor, tensorAttr, values, vi } from '../convert/helpers.js';
 import { cli, cosine, scratch } from '../helpers.js';
 
 const dir = scratch();
 const N = 48;
 
-const constant = (t: TensorProto) =>
-  node(
-    'Constant',
-    [],
-    [t.name!],
-    [{ name: 'value', type: 4, t, floats: [], ints: [], strings: [], tensors: [], graphs: [], type_protos: [], sparse_tensors: [] }],
-  );
+const constant = (t: TensorProto) => node('Constant', [], [t.name!], [tensorAttr('value', t)]);
 
 function ifModel(): string {
   const weight = (name: string, seed: number) => tensor(name, [N, N], Array.from(values(N * N, seed)));

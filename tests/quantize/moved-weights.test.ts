@@ -11,7 +11,7 @@ import { readModel } from '../../src/io/read.js';
 import type { GraphProto, ModelProto, NodeProto, TensorProto } from '../../src/ir/onnx.js';
 import { tensorValues } from '../../src/ir/tensor.js';
 import { createSession, run } from '../../src/runtime/ort.js';
-import { graph, graphAttr, input, int, ints, model, node, save, tensor, values, vi, BOOL, INT64 } from '../convert/helpers.js';
+import { graph, graphAttr, input, int, ints, model, node, save, tensor, tensorAttr, values, vi, BOOL, INT64 } from '../convert/helpers.js';
 import { cli, cosine, scratch } from '../helpers.js';
 
 const dir = scratch();
@@ -19,19 +19,6 @@ const SEQ = 6,
   BATCH = 2,
   IN = 24,
   H = 16;
-
-const tensorAttr = (name: string, t: TensorProto) => ({
-  name,
-  type: 4,
-  t,
-  floats: [],
-  ints: [],
-  strings: [],
-  tensors: [],
-  graphs: [],
-  type_protos: [],
-  sparse_tensors: [],
-});
 
 /** torch's gate order i, f, g, o → ONNX's i, o, f, c: rows [0:H], [3H:4H], [H:3H]. */
 const GATE_SLICES: [number, number][] = [

@@ -12,6 +12,7 @@ import type { Model } from '../../src/ir/model.js';
 import { makeTensor, tensorBytes, toNumber } from '../../src/ir/tensor.js';
 import { intAttribute, makeNode } from '../../src/ir/build.js';
 import { cli, fixture, LAZY_READ, leftoverTemps, scratch } from '../helpers.js';
+import { tensorAttr } from '../convert/helpers.js';
 import { expectBitIdentical, noise, outputsOf } from './helpers.js';
 
 const CHARLM = fixture('charlm', 'model.onnx');
@@ -33,23 +34,7 @@ function int64s(values: number[]): TensorProto {
 }
 
 function constant(name: string, values: number[]): NodeProto {
-  return {
-    ...makeNode('Constant', [], [name], `${name}_node`),
-    attribute: [
-      {
-        name: 'value',
-        t: int64s(values),
-        type: 4,
-        floats: [],
-        ints: [],
-        strings: [],
-        tensors: [],
-        graphs: [],
-        type_protos: [],
-        sparse_tensors: [],
-      },
-    ],
-  };
+  return { ...makeNode('Constant', [], [name], `${name}_node`), attribute: [tensorAttr('value', int64s(values))] };
 }
 
 /**
