@@ -178,6 +178,14 @@ export function checkData(model: Model, options: CheckOptions): EvalData {
   }
 }
 
+/** The check's data, its feeds checked against the model, and a runner of the model's variants on it. */
+export function openCheck(model: Model, options: CheckOptions): { data: EvalData; runner: ProbeRunner } {
+  const label = model.source?.given ?? 'the model';
+  const data = checkData(model, options);
+  for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
+  return { data, runner: new ProbeRunner(data, label) };
+}
+
 /**
  * The lowest output cosine of a variant of the model (`build` rewrites a trial copy) against the
  * model itself, on the check's data: for forms whose effect cannot be emulated by fake quantization
@@ -188,10 +196,7 @@ export async function trialCosine(
   build: (trial: Model) => void,
   options: CheckOptions,
 ): Promise<{ cosine: number; source: string }> {
-  const data = checkData(model, options);
-  const label = model.source?.given ?? 'the model';
-  for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
-  const runner = new ProbeRunner(data, label);
+  const { data, runner } = openCheck(model, options);
   try {
     const outputs = model.graph.output.map((o) => o.name ?? '');
     const reference: Map<string, Float32Array>[] = [];
@@ -213,10 +218,7 @@ export async function trialCosine(
 
 /** Runs the float model and the model with the integer form's activation quantization; demotes what breaks it. */
 export async function guardIntegerForm(model: Model, candidates: Weight[], options: CheckOptions): Promise<GuardResult> {
-  const label = model.source?.given ?? 'the model';
-  const data = checkData(model, options);
-  for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
-  const runner = new ProbeRunner(data, label);
+  const { data, runner } = openCheck(model, options);
   try {
     const outputs = model.graph.output.map((o) => o.name ?? '');
     const activations = [...new Set(candidates.flatMap((w) => activationsOf(model, w)))];

@@ -11,11 +11,10 @@ import { DataType, type NodeProto } from '../ir/onnx.js';
 import type { NamedArray } from '../io/testdata.js';
 import { makeTensor, tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
-import { checkFeeds } from '../runtime/feeds.js';
 import { firstSamples, type EvalBatch } from '../runtime/data.js';
 import { makeNode } from '../ir/build.js';
-import { checkData, GUARD_MIN_COSINE, OutputCosines, type CheckOptions } from './int8-guard.js';
-import { ProbeRunner, trialCopy } from './probe.js';
+import { GUARD_MIN_COSINE, openCheck, OutputCosines, type CheckOptions } from './int8-guard.js';
+import { trialCopy } from './probe.js';
 
 /**
  * Each weight's own cost is measured on the check's data (one run per weight), or, when its first
@@ -81,10 +80,7 @@ export async function guardWeightOnly(
   /** false: measure only the outputs with every weight as `values` (cosineAll), keep nothing float32. */
   rank = true,
 ): Promise<WeightGuardResult> {
-  const label = model.source?.given ?? 'the model';
-  const data = checkData(model, options);
-  for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
-  const runner = new ProbeRunner(data, label);
+  const { data, runner } = openCheck(model, options);
   try {
     const outputs = model.graph.output.map((o) => o.name ?? '');
     const { trial, switchOf } = switchableWeights(model, weights, values);

@@ -95,3 +95,14 @@ export function charlmCalibrationSet(dir: string): string {
   );
   return set;
 }
+
+/** max|row| / 127 in float32 for each row of a [rows, cols] float array: int8's symmetric per-row scales, in closed form. */
+export function rowScales(v: ArrayLike<number>, rows: number, cols: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    let m = 0;
+    for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(v[r * cols + c]!));
+    out.push(Math.fround(Math.fround(m) / 127));
+  }
+  return out;
+}

@@ -13,6 +13,7 @@ import { tensorValues } from '../../src/ir/tensor.js';
 import { createSession, run } from '../../src/runtime/ort.js';
 import { graph, graphAttr, input, int, ints, model, node, save, tensor, tensorAttr, values, vi, BOOL, INT64 } from '../convert/helpers.js';
 import { cli, cosine, scratch } from '../helpers.js';
+import { rowScales } from './helpers.js';
 
 const dir = scratch();
 const SEQ = 6,
@@ -107,17 +108,6 @@ function tensorNamed(g: GraphProto, name: string): TensorProto | undefined {
   ];
   const c = allNodes(g).find((n) => n.op_type === 'Constant' && n.output[0] === name);
   return c?.attribute[0]?.t ?? inits(g).find((t) => t.name === name);
-}
-
-/** max|row| / 127 in float32 for each row of a [rows, cols] float array. */
-function rowScales(v: ArrayLike<number>, rows: number, cols: number): number[] {
-  const out: number[] = [];
-  for (let r = 0; r < rows; r++) {
-    let m = 0;
-    for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(v[r * cols + c]!));
-    out.push(Math.fround(Math.fround(m) / 127));
-  }
-  return out;
 }
 
 async function outputCosine(original: string, output: string, feeds = [input('X', [SEQ, BATCH, IN], 7)]): Promise<number> {

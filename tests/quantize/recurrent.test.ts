@@ -12,6 +12,7 @@ import { tensorValues } from '../../src/ir/tensor.js';
 import { createSession, run } from '../../src/runtime/ort.js';
 import { graph, input, model, node, save, str, int, tensor, values, vi } from '../convert/helpers.js';
 import { cli, cosine, scratch } from '../helpers.js';
+import { rowScales } from './helpers.js';
 
 const dir = scratch();
 const SEQ = 8,
@@ -48,17 +49,6 @@ function recurrentModel({ op, gates, hidden, directions }: Spec, seed: number): 
 }
 
 const weightBytes = (path: string) => readModel(path).graph.initializer.reduce((n, t) => n + (t.raw_data?.byteLength ?? 0), 0);
-
-/** max|row| / 127 in float32 for each row of a [rows, cols] float array. */
-function rowScales(v: ArrayLike<number>, rows: number, cols: number): number[] {
-  const out: number[] = [];
-  for (let r = 0; r < rows; r++) {
-    let m = 0;
-    for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(v[r * cols + c]!));
-    out.push(Math.fround(Math.fround(m) / 127));
-  }
-  return out;
-}
 
 interface Result {
   original: string;
