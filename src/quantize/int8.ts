@@ -381,9 +381,11 @@ export const int8Pass = definePass({
           // Per channel first; then every weight in blocks along its reduction axis (opset 21); only
           // then do the weights that cost the most stay float32 (each measured: one run per weight).
           let checked = await guardWeightOnly(model, guarded, values, codeBytes, checkOptions, false);
-          if (checked.cosineAll < GUARD_MIN_COSINE && granularity === 'channel' && guarded.every((w) => blockAxisOf(w) !== undefined)) {
+          let blockRest: { results: Map<Weight, QuantizeResult>; values: Map<Weight, Float32Array> } | undefined;
+          const blockable = guarded.filter((w) => blockAxisOf(w) !== undefined);
+          if (checked.cosineAll < GUARD_MIN_COSINE && granularity === 'channel' && blockable.length > 0) {
             const results = new Map<Weight, QuantizeResult>();
-            for (const w of guarded) {
+            for (const w of blockable) {
               const dims = w.tensor.dims.map(Number);
               results.set(
                 w,
@@ -397,11 +399,17 @@ export const int8Pass = definePass({
                 ),
               );
             }
+            // The weights that cannot be blocked keep their values per channel.
             const blockValues = new Map(
-              guarded.map((w) => [w, dequantizedBlocks(results.get(w)!, w.tensor.dims.map(Number), blockAxisOf(w)!, INT8_BLOCK)]),
+              guarded.map((w) => [
+                w,
+                results.has(w)
+                  ? dequantizedBlocks(results.get(w)!, w.tensor.dims.map(Number), blockAxisOf(w)!, INT8_BLOCK)
+                  : values.get(w)!,
+              ]),
             );
             const inBlocks = await guardWeightOnly(model, guarded, blockValues, codeBytes, checkOptions, false);
-            const figures = `lowest output cosine ${checked.cosineAll.toFixed(6)} < ${GUARD_MIN_COSINE} with all ${guarded.length} as int8 per channel, ${inBlocks.cosineAll.toFixed(6)} in blocks of ${INT8_BLOCK} along the reduction axis`;
+            const figures = `lowest output cosine ${checked.cosineAll.toFixed(6)} < ${GUARD_MIN_COSINE} with all ${guarded.length} as int8 per channel, ${inBlocks.cosineAll.toFixed(6)} with ${blockable.length} of them in blocks of ${INT8_BLOCK} along the reduction axis`;
             if (inBlocks.cosineAll >= GUARD_MIN_COSINE) {
               try {
                 if ((opsetVersion(model.proto, '') ?? 1) < 21) {
@@ -414,26 +422,47 @@ export const int8Pass = definePass({
                   early.set(w, r);
                 }
                 summary.notes.push(
-                  `the 8-bit weights checked on ${checked.source}: ${figures}, so every one of them is in blocks (DequantizeLinear, opset 21; check=none skips this)`,
+                  `the 8-bit weights checked on ${checked.source}: ${figures}, so those are in blocks (DequantizeLinear, opset 21; check=none skips this)`,
                 );
               } catch (e) {
                 summary.notes.push(
                   `the 8-bit weights checked on ${checked.source}: ${figures}, but blocks need opset 21: ${(e as Error).message}`,
                 );
               }
-            } else summary.notes.push(`the 8-bit weights checked on ${checked.source}: ${figures}`);
+            } else {
+              summary.notes.push(`the 8-bit weights checked on ${checked.source}: ${figures}`);
+              // Closer in blocks: those stay in blocks, and the weights kept float32 are chosen with them so.
+              if (inBlocks.cosineAll > checked.cosineAll)
+                try {
+                  if ((opsetVersion(model.proto, '') ?? 1) < 21) {
+                    const change = requireDefaultOpset(model.proto, 21, usedOps(model));
+                    if (change) summary.notes.push(`default opset raised from ${change.from} to 21 for blocked int8 DequantizeLinear`);
+                    edits.reindex();
+                  }
+                  blockRest = { results, values: blockValues };
+                } catch (e) {
+                  summary.notes.push(`blocks need opset 21: ${(e as Error).message}`);
+                }
+            }
           }
           if (checked.cosineAll < GUARD_MIN_COSINE && blocked.size === 0) {
-            checked = await guardWeightOnly(model, guarded, values, codeBytes, checkOptions);
+            checked = await guardWeightOnly(model, guarded, blockRest?.values ?? values, codeBytes, checkOptions);
             keptFloat = checked.kept;
+            if (blockRest) {
+              for (const [w, r] of blockRest.results)
+                if (!keptFloat.has(w)) {
+                  blocked.add(w);
+                  early.set(w, r);
+                }
+            }
           }
           const n = keptFloat.size;
           const bytes = [...keptFloat.keys()].reduce((b, w) => b + tensorByteLength(w.tensor), 0);
-          if (blocked.size === 0)
+          if (blocked.size === 0 || keptFloat.size > 0)
             summary.notes.push(
               n === 0
                 ? `the 8-bit weights checked on ${checked.source}: lowest output cosine ${checked.cosineAll.toFixed(6)} with all ${guarded.length} as int8`
-                : `the 8-bit weights checked on ${checked.source}: lowest output cosine ${checked.cosineAll.toFixed(6)} < ${GUARD_MIN_COSINE} with all ${guarded.length} as int8; ${n} weight${n === 1 ? '' : 's'} (${(bytes / 1000).toFixed(1)} kB) kept float32, those costing the most cosine per byte saved, each measured alone: ${checked.cosine.toFixed(6)} with the rest as int8 (check=none skips this)`,
+                : `the 8-bit weights checked on ${checked.source}: lowest output cosine ${checked.cosineAll.toFixed(6)} < ${GUARD_MIN_COSINE} with all ${guarded.length} as int8; ${n} weight${n === 1 ? '' : 's'} (${(bytes / 1000).toFixed(1)} kB) kept float32, those costing the most cosine per byte saved, each measured alone: ${checked.cosine.toFixed(6)} with the rest as int8${blockRest ? `, ${blocked.size} of them in blocks of ${INT8_BLOCK}` : ''} (check=none skips this)`,
             );
           for (const [w, why] of keptFloat) summary.skipped.push({ name: w.name, reason: why });
         } catch (e) {
@@ -544,11 +573,21 @@ function foldBeforeQuantizing(model: Model, candidates: Weight[], summary: PassS
  */
 const INT8_BLOCK = 32;
 
-/** The axis a weight's uses sum over, where they agree (moved uses for a weight read through moves). */
+/**
+ * The axis a Conv weight's uses sum over, where they agree (moved uses for a weight read through
+ * moves) and it is long enough for blocks: a depthwise Conv's [C, 1, k, k] sums over one input channel, and
+ * blocks along it would be single values, a scale each.
+ */
 function blockAxisOf(w: Weight): number | undefined {
-  const axes = new Set((w.uses.length > 0 ? w.uses : w.movedUses).map((u) => u.reductionAxis));
+  const uses = w.uses.length > 0 ? w.uses : w.movedUses;
+  // Conv weights only: ONNX Runtime fuses a blocked int8 DequantizeLinear into the MatMul after it
+  // (MatMulNBits, 8 bits), which computes otherwise than the check measured (a test model's output
+  // cosine 0.10 with optimizations, 0.99999 without).
+  if (!uses.every((u) => u.role === 'conv')) return undefined;
+  const axes = new Set(uses.map((u) => u.reductionAxis));
   const [axis] = axes;
-  return axes.size === 1 && axis !== undefined && axis >= 0 ? axis : undefined;
+  if (axes.size !== 1 || axis === undefined || axis < 0) return undefined;
+  return Number(w.tensor.dims[axis]) >= INT8_BLOCK ? axis : undefined;
 }
 
 /** The values blocked DequantizeLinear makes of the codes (kernels/quantize.ts perBlock's group numbering). */

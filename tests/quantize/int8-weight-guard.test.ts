@@ -92,38 +92,98 @@ describe('int8 checks its 8-bit weights in the model (check=measure)', () => {
   });
 });
 
+// Blocks are for Conv weights only (ONNX Runtime fuses a blocked int8 DequantizeLinear before a MatMul
+// into MatMulNBits, which computes otherwise than the check measures): 1×1 Convs over [rows, channels, 1, 1].
+const K = 64;
+
+/** A 1×1 Conv model X [ROWS, K, 1, 1] → convs → Y, and data whose channels 0–31 are 0. */
+function convChain(
+  label: string,
+  weights: { name: string; out: number; values: number[] }[],
+): { path: string; data: string; x: Float32Array } {
+  const nodes = weights.map((w, i) => node('Conv', [i === 0 ? 'X' : `h${i}`, w.name], [i === weights.length - 1 ? 'Y' : `h${i + 1}`]));
+  const last = weights[weights.length - 1]!.out;
+  const path = save(
+    join(dir, `${label}.onnx`),
+    model(
+      graph(
+        nodes,
+        [vi('X', [ROWS, K, 1, 1])],
+        [vi('Y', [ROWS, last, 1, 1])],
+        weights.map((w) => tensor(w.name, [w.out, K, 1, 1], w.values)),
+      ),
+      13,
+    ),
+  );
+  const x = values(ROWS * K, 13);
+  for (let r = 0; r < ROWS; r++) for (let k = 0; k < 32; k++) x[r * K + k] = 0;
+  const data = join(dir, `${label}-x.npy`);
+  writeFileSync(data, npy(x, [ROWS, K, 1, 1]));
+  return { path, data, x };
+}
+
+/** [out, K, 1, 1] of ~0.01 with 1000 at input channel 0 of every output channel. */
+function outlierConv(out: number, seed: number): number[] {
+  const w = Array.from(values(out * K, seed), (v) => v * 0.01);
+  for (let o = 0; o < out; o++) w[o * K] = 1000;
+  return w;
+}
+
+async function chainCosine(path: string, out: string, x: Float32Array): Promise<number> {
+  const feeds = [{ name: 'X', dtype: 1, dims: [ROWS, K, 1, 1], data: x }];
+  const ya = (await run(await createSession(path), feeds))[0]!,
+    yb = (await run(await createSession(out), feeds))[0]!;
+  return cosine(ya.data as Float32Array, yb.data as Float32Array);
+}
+
+const blockOf = (path: string, name: string) => {
+  const dq = readModel(path).graph.node.find((n) => n.op_type === 'DequantizeLinear' && n.output[0] === name);
+  return (
+    dq && {
+      axis: Number(dq.attribute.find((a) => a.name === 'axis')?.i),
+      block: Number(dq.attribute.find((a) => a.name === 'block_size')?.i),
+    }
+  );
+};
+
 describe('int8 falls back on blocks of 32 along the reduction axis before keeping weights float32', () => {
-  it('an outlier that ruins its column per channel costs only its own block: blocked DequantizeLinear (opset 21), cosine ≥ 0.999, nothing float32', async () => {
-    // W1 [64, 16]: 1000 in row 0, ~0.01 elsewhere; the data feeds rows 32–63 only. Per column the
-    // scale 1000/127 rounds rows 32–63 to 0 (output 0); in blocks of 32 rows they keep their own scale.
-    const K = 64;
-    const w1 = Array.from(values(K * MID, 5), (v) => v * 0.01);
-    for (let c = 0; c < MID; c++) w1[c] = 1000;
-    const path = save(
-      join(dir, 'blocks.onnx'),
-      model(graph([node('MatMul', ['X', 'W1'], ['Y'])], [vi('X', [ROWS, K])], [vi('Y', [ROWS, MID])], [tensor('W1', [K, MID], w1)]), 13),
-    );
-    const x = values(ROWS * K, 6);
-    for (let r = 0; r < ROWS; r++) for (let k = 0; k < 32; k++) x[r * K + k] = 0;
-    const data = join(dir, 'blocks-x.npy');
-    writeFileSync(data, npy(x, [ROWS, K]));
+  it('an outlier that ruins its channel per channel costs only its own block: blocked DequantizeLinear (opset 21), cosine ≥ 0.999, nothing float32', async () => {
+    // W [16, 64, 1, 1]: 1000 at input channel 0; the data feeds channels 32–63 only. Per output
+    // channel the scale 1000/127 rounds them to 0 (output 0); in blocks of 32 they keep their own.
+    const { path, data, x } = convChain('blocks', [{ name: 'W', out: OUT, values: outlierConv(OUT, 5) }]);
     const out = join(dir, 'blocks-int8.onnx');
     const r = cli(['compress', path, '-o', out, '--quantize', 'int8', '--data', data, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { passes: { notes: string[]; skipped: unknown[] }[] };
     expect(report.passes[0]!.skipped).toEqual([]);
     expect(report.passes[0]!.notes.join('\n')).toMatch(
-      /with all 1 as int8 per channel, 0\.999\d+ in blocks of 32 along the reduction axis, so every one of them is in blocks/,
+      /with all 1 as int8 per channel, 0\.999\d+ with 1 of them in blocks of 32 along the reduction axis, so those are in blocks/,
     );
-    const m = readModel(out);
-    expect(m.proto.opset_import.find((o) => (o.domain ?? '') === '')?.version).toBe(21);
-    const dq = m.graph.node.find((n) => n.op_type === 'DequantizeLinear' && n.output[0] === 'W1')!;
-    expect(Number(dq.attribute.find((a) => a.name === 'block_size')?.i)).toBe(32);
-    expect(Number(dq.attribute.find((a) => a.name === 'axis')?.i)).toBe(0);
-    const feeds = [{ name: 'X', dtype: 1, dims: [ROWS, K], data: x }];
-    const a = (await run(await createSession(path), feeds))[0]!,
-      b = (await run(await createSession(out), feeds))[0]!;
-    expect(cosine(a.data as Float32Array, b.data as Float32Array)).toBeGreaterThanOrEqual(0.999);
+    expect(readModel(out).proto.opset_import.find((o) => (o.domain ?? '') === '')?.version).toBe(21);
+    expect(blockOf(out, 'W')).toEqual({ axis: 1, block: 32 });
+    expect(await chainCosine(path, out, x)).toBeGreaterThanOrEqual(0.999);
+  });
+
+  it('blocks where they help, float32 where they do not: A in blocks, B (its outlier shares a block with channels in use) kept float32', async () => {
+    // A [64, 64, 1, 1] as above, and A's output channel 0 made 0 (A[0, 32:] = 0); B [16, 64, 1, 1] has
+    // its 1000s at input channel 0, which that 0 feeds, in the block of channels 1–31, which are in use.
+    const a = outlierConv(K, 11);
+    for (let i = 32; i < K; i++) a[i] = 0;
+    const { path, data, x } = convChain('mixed', [
+      { name: 'A', out: K, values: a },
+      { name: 'B', out: OUT, values: outlierConv(OUT, 12) },
+    ]);
+    const out = join(dir, 'mixed-int8.onnx');
+    const r = cli(['compress', path, '-o', out, '--quantize', 'int8', '--data', data, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { passes: { notes: string[]; skipped: { name: string }[] }[] };
+    expect(report.passes[0]!.skipped.map((s) => s.name)).toEqual(['B']);
+    expect(report.passes[0]!.notes.join('\n')).toMatch(
+      /1 weight \(4\.1 kB\) kept float32, .* with the rest as int8, 1 of them in blocks of 32/,
+    );
+    expect(blockOf(out, 'A')).toEqual({ axis: 1, block: 32 });
+    expect(readModel(out).graph.initializer.find((t) => t.name === 'B')?.data_type).toBe(1);
+    expect(await chainCosine(path, out, x)).toBeGreaterThanOrEqual(0.999);
   });
 });
 
