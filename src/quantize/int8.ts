@@ -381,7 +381,7 @@ export const int8Pass = definePass({
           // Per channel first; then every weight in blocks along its reduction axis (opset 21); only
           // then do the weights that cost the most stay float32 (each measured: one run per weight).
           let checked = await guardWeightOnly(model, guarded, values, codeBytes, checkOptions, false);
-          let blockRest: { results: Map<Weight, QuantizeResult>; values: Map<Weight, Float32Array> } | undefined;
+          let blockRest: { results: Map<Weight, QuantizeResult>; values: Map<Weight, Float32Array>; enough: boolean } | undefined;
           const blockable = guarded.filter((w) => blockAxisOf(w) !== undefined);
           if (checked.cosineAll < GUARD_MIN_COSINE && granularity === 'channel' && blockable.length > 0) {
             const results = new Map<Weight, QuantizeResult>();
@@ -410,55 +410,38 @@ export const int8Pass = definePass({
             );
             const inBlocks = await guardWeightOnly(model, guarded, blockValues, codeBytes, checkOptions, false);
             const figures = `lowest output cosine ${checked.cosineAll.toFixed(6)} < ${GUARD_MIN_COSINE} with all ${guarded.length} as int8 per channel, ${inBlocks.cosineAll.toFixed(6)} with ${blockable.length} of them in blocks of ${INT8_BLOCK} along the reduction axis`;
-            if (inBlocks.cosineAll >= GUARD_MIN_COSINE) {
+            const enough = inBlocks.cosineAll >= GUARD_MIN_COSINE;
+            // Closer in blocks: those stay in blocks (opset 21); short of the line still, the weights
+            // kept float32 are then chosen with them in place.
+            let why = '';
+            if (inBlocks.cosineAll > checked.cosineAll)
               try {
                 if ((opsetVersion(model.proto, '') ?? 1) < 21) {
                   const change = requireDefaultOpset(model.proto, 21, usedOps(model));
                   if (change) summary.notes.push(`default opset raised from ${change.from} to 21 for blocked int8 DequantizeLinear`);
                   edits.reindex();
                 }
-                for (const [w, r] of results) {
-                  blocked.add(w);
-                  early.set(w, r);
-                }
-                summary.notes.push(
-                  `the 8-bit weights checked on ${checked.source}: ${figures}, so those are in blocks (DequantizeLinear, opset 21; check=none skips this)`,
-                );
+                blockRest = { results, values: blockValues, enough };
+                if (enough) why = ', so those are in blocks (DequantizeLinear, opset 21; check=none skips this)';
               } catch (e) {
-                summary.notes.push(
-                  `the 8-bit weights checked on ${checked.source}: ${figures}, but blocks need opset 21: ${(e as Error).message}`,
-                );
+                why = `, but blocks need opset 21: ${(e as Error).message}`;
               }
-            } else {
-              summary.notes.push(`the 8-bit weights checked on ${checked.source}: ${figures}`);
-              // Closer in blocks: those stay in blocks, and the weights kept float32 are chosen with them so.
-              if (inBlocks.cosineAll > checked.cosineAll)
-                try {
-                  if ((opsetVersion(model.proto, '') ?? 1) < 21) {
-                    const change = requireDefaultOpset(model.proto, 21, usedOps(model));
-                    if (change) summary.notes.push(`default opset raised from ${change.from} to 21 for blocked int8 DequantizeLinear`);
-                    edits.reindex();
-                  }
-                  blockRest = { results, values: blockValues };
-                } catch (e) {
-                  summary.notes.push(`blocks need opset 21: ${(e as Error).message}`);
-                }
-            }
+            summary.notes.push(`the 8-bit weights checked on ${checked.source}: ${figures}${why}`);
           }
-          if (checked.cosineAll < GUARD_MIN_COSINE && blocked.size === 0) {
-            checked = await guardWeightOnly(model, guarded, blockRest?.values ?? values, codeBytes, checkOptions);
-            keptFloat = checked.kept;
-            if (blockRest) {
-              for (const [w, r] of blockRest.results)
-                if (!keptFloat.has(w)) {
-                  blocked.add(w);
-                  early.set(w, r);
-                }
+          if (checked.cosineAll < GUARD_MIN_COSINE) {
+            if (!blockRest?.enough) {
+              checked = await guardWeightOnly(model, guarded, blockRest?.values ?? values, codeBytes, checkOptions);
+              keptFloat = checked.kept;
             }
+            for (const [w, r] of blockRest?.results ?? [])
+              if (!keptFloat.has(w)) {
+                blocked.add(w);
+                early.set(w, r);
+              }
           }
           const n = keptFloat.size;
           const bytes = [...keptFloat.keys()].reduce((b, w) => b + tensorByteLength(w.tensor), 0);
-          if (blocked.size === 0 || keptFloat.size > 0)
+          if (!blockRest?.enough)
             summary.notes.push(
               n === 0
                 ? `the 8-bit weights checked on ${checked.source}: lowest output cosine ${checked.cosineAll.toFixed(6)} with all ${guarded.length} as int8`
