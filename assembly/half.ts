@@ -11,7 +11,7 @@ function halfLanes(x: v128): v128 {
   const sign = v128.and(i32x4.shr_u(x, 16), i32x4.splat(0x8000));
   const f = v128.and(x, i32x4.splat(0x7fffffff));
   // ≥ 65536 (rounds to infinity), infinity, NaN.
-  const special = v128.or(sign, v128.bitselect(i32x4.splat(0x7e00), i32x4.splat(0x7c00), i32x4.gt_u(f, i32x4.splat(0x7f800000))));
+  const special = v128.or(sign, v128.bitselect(i32x4.splat(0x7e00), i32x4.splat(0x7c00), i32x4.gt_s(f, i32x4.splat(0x7f800000))));
   // Below float16's smallest normal: the float addition rounds the subnormal's bits into place.
   const sub = i32x4.sub(f32x4.add(f, f32x4.splat(reinterpret<f32>(DENORM_MAGIC))), i32x4.splat(DENORM_MAGIC));
   const odd = v128.and(i32x4.shr_u(f, 13), i32x4.splat(1));
@@ -19,8 +19,8 @@ function halfLanes(x: v128): v128 {
     i32x4.shr_u(i32x4.add(i32x4.add(f, i32x4.splat(<i32>((15 - 127) << 23) + 0xfff)), odd), 13),
     i32x4.splat(0xffff),
   );
-  const finite = v128.bitselect(sub, normal, i32x4.lt_u(f, i32x4.splat(0x38800000)));
-  return v128.bitselect(special, v128.or(sign, finite), i32x4.ge_u(f, i32x4.splat(0x47800000)));
+  const finite = v128.bitselect(sub, normal, i32x4.lt_s(f, i32x4.splat(0x38800000)));
+  return v128.bitselect(special, v128.or(sign, finite), i32x4.ge_s(f, i32x4.splat(0x47800000)));
 }
 
 /** bfloat16 bits of four float32 values: the upper halves rounded to nearest even; NaN stays a quiet NaN. */
@@ -46,7 +46,7 @@ function fromHalfLanes(h: v128): v128 {
   const normal = f32x4.mul(i32x4.add(i32x4.shr_u(twice, 4), i32x4.splat(0xe0 << 23)), f32x4.splat(reinterpret<f32>(0x7800000)));
   // Subnormals: the fraction placed under 0.5's exponent, minus 0.5.
   const subnormal = f32x4.sub(v128.or(i32x4.shr_u(twice, 17), i32x4.splat(126 << 23)), f32x4.splat(0.5));
-  return v128.or(sign, v128.bitselect(subnormal, normal, i32x4.lt_u(twice, i32x4.splat(1 << 27))));
+  return v128.or(sign, v128.bitselect(subnormal, normal, i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0))));
 }
 
 /**
@@ -55,36 +55,63 @@ function fromHalfLanes(h: v128): v128 {
  * keeps in [3] the largest |x| (NaN once any value is NaN).
  */
 export function toHalf(src: usize, n: i32, out: usize, bf16: i32, stats: usize): void {
+  if (bf16) convert(src, n, out, stats, true);
+  else convert(src, n, out, stats, false);
+}
+
+// Squares are summed in float32 over a chunk of CHUNK values, then in float64: the sums' relative
+// error stays below CHUNK/4 × 2^-24 (they are figures for a report), and float64 for every value
+// cost a quarter of the conversion's time.
+const CHUNK: i32 = 512;
+/** Below this a chunk's float32 sum of squares may have lost terms to underflow (squares below 2^-126). */
+const SMALLEST_SUM: f64 = 8.673617379884035e-19; // 2^-60
+
+@inline
+function convert(src: usize, n: i32, out: usize, stats: usize, bf16: bool): void {
   let maxErr = f32x4.splat(0), largest = f32x4.splat(0);
-  let errSq = f64x2.splat(0), sq = f64x2.splat(0);
+  let errSq: f64 = 0, sq: f64 = 0;
   const n8 = n & ~7;
-  for (let i = 0; i < n8; i += 8) {
-    const p = src + (<usize>i << 2);
-    const a = v128.load(p), b = v128.load(p, 16);
-    const ha = bf16 ? bfloat16Lanes(a) : halfLanes(a);
-    const hb = bf16 ? bfloat16Lanes(b) : halfLanes(b);
-    v128.store(out + (<usize>i << 1), i16x8.narrow_i32x4_u(ha, hb));
-    const ba = bf16 ? i32x4.shl(ha, 16) : fromHalfLanes(ha);
-    const bb = bf16 ? i32x4.shl(hb, 16) : fromHalfLanes(hb);
-    // x − converted is exact in float32 (it is the bits the rounding dropped); squares sum in f64.
-    const da = f32x4.abs(f32x4.sub(a, ba)), db = f32x4.abs(f32x4.sub(b, bb));
-    maxErr = f32x4.pmax(f32x4.pmax(maxErr, da), db);
-    largest = f32x4.max(f32x4.max(largest, f32x4.abs(a)), f32x4.abs(b));
-    const d0 = f64x2.promote_low_f32x4(da), d1 = f64x2.promote_low_f32x4(i64x2.shuffle(da, da, 1, 0));
-    const d2 = f64x2.promote_low_f32x4(db), d3 = f64x2.promote_low_f32x4(i64x2.shuffle(db, db, 1, 0));
-    errSq = f64x2.add(errSq, f64x2.add(f64x2.add(f64x2.mul(d0, d0), f64x2.mul(d1, d1)), f64x2.add(f64x2.mul(d2, d2), f64x2.mul(d3, d3))));
-    const x0 = f64x2.promote_low_f32x4(a), x1 = f64x2.promote_low_f32x4(i64x2.shuffle(a, a, 1, 0));
-    const x2 = f64x2.promote_low_f32x4(b), x3 = f64x2.promote_low_f32x4(i64x2.shuffle(b, b, 1, 0));
-    sq = f64x2.add(sq, f64x2.add(f64x2.add(f64x2.mul(x0, x0), f64x2.mul(x1, x1)), f64x2.add(f64x2.mul(x2, x2), f64x2.mul(x3, x3))));
+  for (let j = 0; j < n8; j += CHUNK) {
+    const end = min(j + CHUNK, n8);
+    let e4 = f32x4.splat(0), s4 = f32x4.splat(0);
+    for (let i = j; i < end; i += 8) {
+      const p = src + (<usize>i << 2);
+      const a = v128.load(p), b = v128.load(p, 16);
+      const ha = bf16 ? bfloat16Lanes(a) : halfLanes(a);
+      const hb = bf16 ? bfloat16Lanes(b) : halfLanes(b);
+      v128.store(out + (<usize>i << 1), i16x8.narrow_i32x4_u(ha, hb));
+      const ba = bf16 ? i32x4.shl(ha, 16) : fromHalfLanes(ha);
+      const bb = bf16 ? i32x4.shl(hb, 16) : fromHalfLanes(hb);
+      // x − converted is exact in float32 (it is the bits the rounding dropped).
+      const da = f32x4.abs(f32x4.sub(a, ba)), db = f32x4.abs(f32x4.sub(b, bb));
+      maxErr = f32x4.pmax(f32x4.pmax(maxErr, da), db);
+      // |x| as bits: unsigned integer order is float order, and NaN's bits sort above infinity's.
+      largest = i32x4.max_u(i32x4.max_u(largest, f32x4.abs(a)), f32x4.abs(b));
+      e4 = f32x4.add(e4, f32x4.add(f32x4.mul(da, da), f32x4.mul(db, db)));
+      s4 = f32x4.add(s4, f32x4.add(f32x4.mul(a, a), f32x4.mul(b, b)));
+    }
+    const e = <f64>f32x4.extract_lane(e4, 0) + <f64>f32x4.extract_lane(e4, 1) + <f64>f32x4.extract_lane(e4, 2) + <f64>f32x4.extract_lane(e4, 3);
+    const s = <f64>f32x4.extract_lane(s4, 0) + <f64>f32x4.extract_lane(s4, 1) + <f64>f32x4.extract_lane(s4, 2) + <f64>f32x4.extract_lane(s4, 3);
+    if (s >= SMALLEST_SUM && isFinite(s)) {
+      errSq += e;
+      sq += s;
+    } else {
+      // A square past float32's range (|x| ≥ 2^64), inf/NaN, or a chunk of values so small (or zero)
+      // that their float32 squares lose their digits: its sums again in float64.
+      for (let i = j; i < end; i++) {
+        const x = <f64>load<f32>(src + (<usize>i << 2));
+        const h = <u32>load<u16>(out + (<usize>i << 1));
+        const back = <f64>f32x4.extract_lane(bf16 ? i32x4.shl(i32x4.splat(h), 16) : fromHalfLanes(i32x4.splat(h)), 0);
+        errSq += (x - back) * (x - back);
+        sq += x * x;
+      }
+    }
   }
   let mErr = <f64>Mathf.max(Mathf.max(f32x4.extract_lane(maxErr, 0), f32x4.extract_lane(maxErr, 1)), 0);
   mErr = Math.max(mErr, <f64>Mathf.max(f32x4.extract_lane(maxErr, 2), f32x4.extract_lane(maxErr, 3)));
-  let big = Math.max(
-    Math.max(<f64>f32x4.extract_lane(largest, 0), <f64>f32x4.extract_lane(largest, 1)),
-    Math.max(<f64>f32x4.extract_lane(largest, 2), <f64>f32x4.extract_lane(largest, 3)),
-  );
-  let e2 = f64x2.extract_lane(errSq, 0) + f64x2.extract_lane(errSq, 1);
-  let s2 = f64x2.extract_lane(sq, 0) + f64x2.extract_lane(sq, 1);
+  const bigBits = max(max(i32x4.extract_lane(largest, 0) as u32, i32x4.extract_lane(largest, 1) as u32), max(i32x4.extract_lane(largest, 2) as u32, i32x4.extract_lane(largest, 3) as u32));
+  let big = bigBits > 0x7f800000 ? NaN : <f64>reinterpret<f32>(bigBits);
+  let e2 = errSq, s2 = sq;
   for (let i = n8; i < n; i++) {
     const x = v128.splat<f32>(load<f32>(src + (<usize>i << 2)));
     const h = bf16 ? bfloat16Lanes(x) : halfLanes(x);
