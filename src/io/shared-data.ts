@@ -162,7 +162,7 @@ export class SharedData {
         this.matrices.has(`${size}|${cols}|${rows}`) &&
         this.replaceable(graph, model, name, size)
       ) {
-        const flipped = transposedBytes(bytes instanceof FileRange ? bytes.load() : bytes, rows, cols, size);
+        const flipped = transposedBytes(bytes instanceof Uint8Array ? bytes : bytes.load(), rows, cols, size);
         const other = this.byHash.get(hashOf(flipped));
         if (other && other.length === flipped.byteLength) {
           edits ??= new ModelEditor(model);

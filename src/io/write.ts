@@ -12,7 +12,7 @@ import { TempFile } from './atomic.js';
 import { checkOutputs, createFolders } from './output-path.js';
 import { encodeTo, type ChunkOrigin, type StreamedBytes } from './codec.js';
 import { ParallelCopy, type RangeCopy } from './copy.js';
-import { dataOf, isExternalData, setData, type TensorData } from '../ir/data.js';
+import { dataOf, isExternalData, setData, type DerivedBytes, type TensorData } from '../ir/data.js';
 import { FileRange } from '../ir/file-range.js';
 import type { TensorProto } from '../ir/onnx.js';
 import { TENSOR_LOCATION_EXTERNAL } from '../ir/onnx.js';
@@ -53,6 +53,20 @@ export interface WriteOptions {
   force?: boolean;
   /** The .onnx file, opened as the model was read with its large tensors already being copied in (see PrecopiedOutput). */
   precopied?: PrecopiedOutput;
+  /**
+   * Leave the place of every tensor's DerivedBytes empty, listed in the result's `derived`, for the
+   * caller to fill (on several threads: kernels/half-fill.ts) before it commits; implies deferCommit.
+   * Ignored by a dry run, which counts them.
+   */
+  leaveDerived?: boolean;
+}
+
+/** Where the writer left a tensor's derived bytes to be filled (WriteOptions.leaveDerived). */
+export interface DerivedPlacement {
+  bytes: DerivedBytes;
+  /** The file (its temporary name) and the offset the bytes go to. */
+  path: string;
+  offset: number;
 }
 
 /** Where the bytes go: a temporary file renamed when complete, or (dry run) nowhere, counted. */
@@ -93,6 +107,8 @@ export interface WriteResult {
   externalData?: WrittenFile;
   /** With deferCommit: the files still under temporary names (`data` excepted). */
   pending?: { commit(): void; abort(): void };
+  /** With leaveDerived: the places left for derived bytes, to fill before committing. */
+  derived?: DerivedPlacement[];
 }
 
 /** An external data file some tensors were already written to (OutputData, io/shared-data.ts's SharedData). */
@@ -338,12 +354,17 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
     }
     const copy = ranges.length > 0 ? new ParallelCopy(ranges, helpers) : undefined;
 
+    const leave = options.leaveDerived === true && !options.dryRun;
+    const derived: DerivedPlacement[] = [];
     if (dataFile) {
       const sink = dataFile;
       for (const { bytes, offset } of placed) {
         sink.pad(offset - sink.bytes);
         if (!(bytes instanceof Uint8Array) && dataDeferred.has(bytes)) sink.skip(bytes.byteLength);
-        else if (bytes instanceof Uint8Array) sink.write(bytes);
+        else if (leave && !(bytes instanceof Uint8Array) && !(bytes instanceof FileRange)) {
+          derived.push({ bytes: bytes as DerivedBytes, path: (sink as TempFile).tmpPath, offset });
+          sink.skip(bytes.byteLength);
+        } else if (bytes instanceof Uint8Array) sink.write(bytes);
         else if (options.dryRun)
           sink.pad(bytes.byteLength); // counted, not read
         else bytes.writeTo((chunk) => sink.write(chunk));
@@ -360,6 +381,12 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
       {
         substitute,
         placed: (bytes, offset) => {
+          // Streamed tensor bytes are a FileRange or DerivedBytes.
+          if (leave && !(bytes instanceof FileRange)) {
+            derived.push({ bytes: bytes as DerivedBytes, path: (file as TempFile).tmpPath, offset });
+            file.skip(bytes.byteLength);
+            return true;
+          }
           const planned = deferred.get(bytes);
           if (planned === undefined) return false;
           if (planned !== offset) throw new Error(`writer: a tensor planned at byte ${planned} came at ${offset}`);
@@ -372,7 +399,7 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
     copy?.finish();
     pre?.finish();
     let externalData: WrittenFile | undefined;
-    if (options.deferCommit) {
+    if (options.deferCommit || leave) {
       const ownData = settledData ? undefined : dataFile;
       if (dataFile) externalData = { path: join(dirname(outPath), options.location ?? `${basename(out)}.data`), bytes: dataFile.bytes };
       const pending = {
@@ -386,7 +413,7 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
           else file.abort();
         },
       };
-      return { model: { path: outPath, bytes: file.bytes }, externalData, pending };
+      return { model: { path: outPath, bytes: file.bytes }, externalData, pending, ...(leave ? { derived } : {}) };
     }
     if (dataFile) {
       if (settledData) settledData.commit();

@@ -1,11 +1,31 @@
-// A tensor's data has one place: its raw_data field holds either the bytes in memory or a FileRange
-// (bytes still in the model's file, an external data file, or an output's data file). The reader
-// creates it, passes read and replace it only through these functions, and the writer consumes it.
+// A tensor's data has one place: its raw_data field holds the bytes in memory, a FileRange (bytes
+// still in the model's file, an external data file, or an output's data file), or DerivedBytes
+// (bytes a pass left to be computed from others when first read or written). The reader creates
+// it, passes read and replace it only through these functions, and the writer consumes it.
 // The typed repeated fields (float_data, ...) are the other form ONNX allows; setData clears them.
-import { FileRange } from './file-range.js';
+import { FileRange, type ChunkSink } from './file-range.js';
 import type { TensorProto } from './onnx.js';
 
-export type TensorData = Uint8Array | FileRange;
+/**
+ * Bytes computed from other bytes when first read or written: the float16 values of a float32
+ * weight still in its file (kernels/half-file.ts). A pass that leaves its result so spares memory
+ * and time: the writer can leave the bytes' place in the output for its caller to fill on several
+ * threads (pipeline/compress.ts).
+ */
+export interface DerivedBytes {
+  readonly byteLength: number;
+  /** The bytes, computed now (and kept). */
+  load(): Uint8Array;
+  /** The bytes handed over in pieces, each consumed before the next. */
+  writeTo(write: ChunkSink): void;
+}
+
+export type TensorData = Uint8Array | FileRange | DerivedBytes;
+
+/** Whether the data is DerivedBytes: neither in memory nor a file range. */
+export function isDerived(data: TensorData): data is DerivedBytes {
+  return !(data instanceof Uint8Array) && !(data instanceof FileRange);
+}
 
 /** The tensor's raw data (in memory or in a file); undefined when its values are in a typed field. */
 export function dataOf(t: TensorProto): TensorData | undefined {

@@ -91,14 +91,28 @@ export function fromFloat16(bits: Uint16Array): Float32Array {
   return out;
 }
 
-export interface HalfConversion {
-  bits: Uint16Array;
+/** What a conversion to half precision measured on the way. */
+export interface HalfFigures {
   /** The largest |original − converted|, and Σ(original − converted)² and Σ original² (for a relative RMS error). */
   maxAbsError: number;
   errorSquares: number;
   squares: number;
   /** The largest |original| (NaN when a value is NaN). */
   largest: number;
+}
+
+export interface HalfConversion extends HalfFigures {
+  bits: Uint16Array;
+}
+
+/** Figures of two parts of one tensor's conversion, as the conversion of the whole would give them. */
+export function addHalfFigures(a: HalfFigures, b: HalfFigures): HalfFigures {
+  return {
+    maxAbsError: Math.max(a.maxAbsError, b.maxAbsError),
+    errorSquares: a.errorSquares + b.errorSquares,
+    squares: a.squares + b.squares,
+    largest: Number.isNaN(a.largest) || Number.isNaN(b.largest) ? NaN : Math.max(a.largest, b.largest),
+  };
 }
 
 /** float32 values to float16 or bfloat16 bits, measuring the rounding error on the way (one pass). */

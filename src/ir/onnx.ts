@@ -3,7 +3,7 @@
 // file had it (proto2 presence), repeated fields are always arrays, int64 values are numbers
 // unless they do not fit a double exactly, then bigint. Byte fields are views into the file.
 
-import type { FileRange } from './file-range.js';
+import type { TensorData } from './data.js';
 
 export type Int64 = number | bigint;
 
@@ -37,7 +37,7 @@ export interface TensorProto extends Unknown {
   int64_data: BigInt64Array | bigint[];
   name?: string;
   /** Decoded: a view into the file. After reading, large payloads may stay in a file (ir/data.ts). */
-  raw_data?: Uint8Array | FileRange;
+  raw_data?: TensorData;
   double_data: Float64Array | number[];
   uint64_data: BigUint64Array | bigint[];
   doc_string?: string;

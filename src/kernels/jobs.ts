@@ -4,6 +4,7 @@
 // kind in it.
 import type { JobInput, JobKind } from './job.js';
 import { FINGERPRINT_JOB } from './fingerprint.js';
+import { HALF_FILL_JOB } from './half-file.js';
 import { CLUSTER_JOB } from './kmeans.js';
 import { NM_JOB } from './nm-select.js';
 import { QUANTIZE_JOB } from './quantize.js';
@@ -20,6 +21,7 @@ const JOBS = {
   fingerprint: FINGERPRINT_JOB,
   sparsegpt: SPARSEGPT_JOB,
   wanda: WANDA_JOB,
+  'half-fill': HALF_FILL_JOB,
 };
 
 type Kinds = typeof JOBS;

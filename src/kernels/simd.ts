@@ -5,7 +5,7 @@ import { ResourceError } from '../errors.js';
 import { packagePath } from '../paths.js';
 import { RangeReader } from '../ir/file-range.js';
 import { readFloats, type FloatSource } from '../ir/tensor.js';
-import type { HalfConversion } from '../ir/half.js';
+import type { HalfConversion, HalfFigures } from '../ir/half.js';
 import { weightErrorOf, type WeightError } from './weight-error.js';
 import { part, PROGRESS_CHUNK, type JobProgress } from './progress.js';
 
@@ -473,6 +473,20 @@ class Kernels {
    * figures; a slab at a time through the same small memory (SLAB_BYTES).
    */
   toHalf(values: Float32Array | FloatSource, bfloat16: boolean): HalfConversion {
+    const bits = new Uint16Array(values.length);
+    let at = 0;
+    const figures = this.toHalfPieces(values, bfloat16, (piece) => {
+      new Uint8Array(bits.buffer, at * 2, piece.length).set(piece);
+      at += piece.length / 2;
+    });
+    return { bits, ...figures };
+  }
+
+  /**
+   * The same conversion handed to `write` a slab at a time, as views of the kernels' memory that
+   * `write` must consume before it returns (the writer's fill puts them straight into a file).
+   */
+  toHalfPieces(values: Float32Array | FloatSource, bfloat16: boolean, write: (piece: Uint8Array) => void): HalfFigures {
     const n = values.length;
     const slab = SLAB_BYTES / 4;
     const out = align(BASE + Math.min(n, slab) * 4);
@@ -480,7 +494,6 @@ class Kernels {
     const mem = this.reserve(stats + 32);
     const figures = new Float64Array(mem.buffer, stats, 4);
     figures.fill(0);
-    const bits = new Uint16Array(n);
     // Values still in a file are read straight into the kernels' memory, a slab at a time.
     const reader = values instanceof Float32Array ? undefined : new RangeReader(values.file);
     try {
@@ -489,12 +502,12 @@ class Kernels {
         if (values instanceof Float32Array) new Float32Array(mem.buffer, BASE, count).set(values.subarray(at, at + count));
         else reader!.readInto(values.offset + at * 4, new Uint8Array(mem.buffer, BASE, count * 4));
         this.exports.toHalf(BASE, count, out, bfloat16 ? 1 : 0, stats);
-        bits.set(new Uint16Array(mem.buffer, out, count), at);
+        write(new Uint8Array(mem.buffer, out, count * 2));
       }
     } finally {
       reader?.close();
     }
-    return { bits, maxAbsError: figures[0]!, errorSquares: figures[1]!, squares: figures[2]!, largest: figures[3]! };
+    return { maxAbsError: figures[0]!, errorSquares: figures[1]!, squares: figures[2]!, largest: figures[3]! };
   }
 }
 

@@ -29,6 +29,14 @@ export interface PassContext {
    * outside runPipeline: nothing is then left for the end.
    */
   finishing?<S>(finish: Finish<S>): S;
+  /**
+   * A pass may leave tensors as DerivedBytes (ir/data.ts) computed when written, assuming what only
+   * computing them can confirm (fp16: that a weight's values fit float16). Set by compress(), which
+   * fills them on its threads and, should the assumption fail (kernels/half-file.ts
+   * HalfRangeExceeded), runs the pipeline again without it. Off elsewhere: everything is computed in
+   * the pass.
+   */
+  deferConversions?: boolean;
 }
 
 /**

@@ -27,6 +27,8 @@ import type { CheckInputs } from '../pass/pass.js';
 import type { Progress } from '../kernels/progress.js';
 import { runPipeline } from './run.js';
 import { prestartKernelWorkers } from '../kernels/pool.js';
+import { fillDerived } from '../kernels/half-fill.js';
+import { HalfRangeExceeded } from '../kernels/half-file.js';
 
 export interface CompressOptions {
   /** Create the output's folder when it does not exist (after the input has been read). */
@@ -59,6 +61,11 @@ export interface CompressOptions {
   keepDebugInfo?: boolean;
   /** The memory this process may use (default: fs/memory.ts's reading of the machine and its cgroups). */
   memoryLimit?: MemoryLimit;
+  /**
+   * Let passes leave tensors to be computed as they are written, on every thread (default true;
+   * PassContext.deferConversions). compress() turns it off itself when it must run again.
+   */
+  deferConversions?: boolean;
 }
 
 export interface CompressResult {
@@ -130,8 +137,17 @@ export async function compress(inputPath: string, outputPath: string, options: C
   } catch (e) {
     precopied?.abort();
     data?.abort();
+    // A conversion left to the writer found values its pass had assumed would fit: everything again,
+    // each conversion made (and checked) in its pass. Rare: float32 weights beyond 65504.
+    if (rangeExceeded(e) && options.deferConversions !== false)
+      return compress(inputPath, outputPath, { ...options, deferConversions: false });
     throw e;
   }
+}
+
+function rangeExceeded(e: unknown): boolean {
+  for (let x = e; x instanceof Error; x = x.cause) if (x instanceof HalfRangeExceeded) return true;
+  return false;
 }
 
 /**
@@ -172,6 +188,7 @@ async function runAndWrite(
     baseRows: TensorRow[];
   },
 ): Promise<CompressResult> {
+  const leaveDerived = options.deferConversions !== false && !options.dryRun && (options.steps ?? []).length > 0;
   const passes = await runPipeline(model, options.steps ?? [], {
     seed: options.seed,
     threads,
@@ -179,6 +196,7 @@ async function runAndWrite(
     inputs: options.inputs,
     settle: data && ((tensors) => data.settle(tensors)),
     keepDebugInfo: options.keepDebugInfo,
+    deferConversions: leaveDerived,
   });
   // Every model written is checked first: a pass that broke the graph is a bug, and nothing is written.
   // (With no pass, the model is the input, checked above.)
@@ -207,6 +225,7 @@ async function runAndWrite(
       data,
       precopied,
       dryRun: options.dryRun,
+      leaveDerived,
       onModelChunk: (offset, length, bytes, origin) => {
         if (!identical) return;
         const inPlace = origin !== undefined && origin.offset === offset && origin.file === model.source!.path;
@@ -217,6 +236,17 @@ async function runAndWrite(
     });
   } finally {
     compare?.close();
+  }
+  if (written.pending) {
+    // The writer left the derived tensors' places (fp16 weights still in the input): filled on every thread.
+    try {
+      await fillDerived(written.derived ?? [], threads);
+      data?.commit();
+      written.pending.commit();
+    } catch (e) {
+      written.pending.abort();
+      throw e;
+    }
   }
   const outputFiles = [written.model, ...(written.externalData ? [written.externalData] : [])];
   const total = (files: WrittenFile[]) => files.reduce((n, f) => n + f.bytes, 0);

@@ -49,6 +49,7 @@ export async function runPipeline(model: Model, steps: PipelineStep[], context: 
     threads: context.threads ?? 1,
     finishing,
     inputs: context.inputs,
+    deferConversions: context.deferConversions,
   };
   const summaries: PassSummary[] = [];
   const settleStep = context.settleStep ?? steps.length - 1;

@@ -4,15 +4,16 @@
 // a value's type is not what its reader takes. Graph inputs and outputs keep float32 with keepIo.
 // Tensors are replaced, never changed in place, so a trial on a copy of the graph leaves the
 // model's own tensors as they were.
-import { setData } from '../ir/data.js';
+import { setData, type TensorData } from '../ir/data.js';
 import { elementTypes } from '../ir/elem-types.js';
-import { FLOAT16_MAX, type HalfConversion } from '../ir/half.js';
+import { FLOAT16_MAX, type HalfConversion, type HalfFigures } from '../ir/half.js';
+import { HalfOfFile } from '../kernels/half-file.js';
 import { simdKernels } from '../kernels/simd.js';
 import { weightErrorOf, type WeightError } from '../kernels/weight-error.js';
 import type { Model } from '../ir/model.js';
 import { GraphEditor, ModelEditor, SUBGRAPH_READ } from '../ir/editor.js';
 import { DataType, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../ir/onnx.js';
-import { constantTensor, floatSource, numElements } from '../ir/tensor.js';
+import { constantTensor, floatSource, numElements, type FloatSource } from '../ir/tensor.js';
 import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
 import { intAttribute, makeNode } from '../ir/build.js';
 import { forEachGraph } from '../ir/walk.js';
@@ -44,11 +45,16 @@ const typeName = (dtype: HalfType) => (dtype === DataType.FLOAT16 ? 'float16' : 
 
 /**
  * Each float32 tensor converted once, when first asked (the plan's range check, a trial, the final
- * rewrite all read the same conversion): one read of its values and one pass over them.
+ * rewrite all read the same conversion): one read of its values and one pass over them. With
+ * `deferFromFiles`, a weight still in its file that nothing has converted yet is assumed to fit and
+ * left to be converted as it is written (kernels/half-file.ts; PassContext.deferConversions).
  */
 export class HalfConversions {
   private readonly done = new Map<TensorProto, HalfConversion>();
-  constructor(readonly dtype: HalfType) {}
+  constructor(
+    readonly dtype: HalfType,
+    private readonly deferFromFiles = false,
+  ) {}
 
   of(t: TensorProto): HalfConversion {
     let c = this.done.get(t);
@@ -56,12 +62,38 @@ export class HalfConversions {
     return c;
   }
 
-  /** Whether the tensor's values fit the half type (bfloat16 has float32's range). */
+  /** The values still in a file, when this tensor's conversion is left to the writer. */
+  private deferred(t: TensorProto): FloatSource | undefined {
+    if (!this.deferFromFiles || this.done.has(t) || t.data_type !== DataType.FLOAT) return undefined;
+    const source = floatSource(t);
+    return source instanceof Float32Array ? undefined : source;
+  }
+
+  /**
+   * Whether the tensor's values fit the half type (bfloat16 has float32's range). A deferred one is
+   * assumed to: its conversion checks, and compress() runs again without deferring if it does not.
+   */
   fits(t: TensorProto): boolean {
-    if (this.dtype === DataType.BFLOAT16) return true;
+    if (this.dtype === DataType.BFLOAT16 || this.deferred(t)) return true;
     const largest = this.of(t).largest;
     return largest <= FLOAT16_MAX;
   }
+
+  /** The tensor's half-precision data and, once converted, its error. */
+  stored(t: TensorProto): { data: TensorData; error: () => WeightError | undefined } {
+    const source = this.deferred(t);
+    if (source) {
+      const half = new HalfOfFile(t.name ?? '', source, this.dtype === DataType.BFLOAT16);
+      return { data: half, error: () => half.figures && errorOf(half.figures) };
+    }
+    const c = this.of(t);
+    const error = errorOf(c);
+    return { data: new Uint8Array(c.bits.buffer), error: () => error };
+  }
+}
+
+function errorOf(f: HalfFigures): WeightError {
+  return weightErrorOf(f.maxAbsError, f.errorSquares, f.squares);
 }
 
 /** Which nodes of the main graph move to the half type, and why the others with float32 values do not. */
@@ -198,7 +230,8 @@ function dropIsolated(graph: GraphProto, moved: Set<NodeProto>, kept: HalfPlan['
 export interface Converted {
   before: TensorProto;
   after: TensorProto;
-  error: WeightError;
+  /** The rounding error; undefined until a conversion left to the writer has run. */
+  error: () => WeightError | undefined;
 }
 
 export interface HalfResult {
@@ -207,11 +240,11 @@ export interface HalfResult {
   casts: number;
 }
 
-function halfTensor(t: TensorProto, conversions: HalfConversions): { tensor: TensorProto; error: WeightError } {
-  const c = conversions.of(t);
+function halfTensor(t: TensorProto, conversions: HalfConversions): { tensor: TensorProto; error: Converted['error'] } {
+  const { data, error } = conversions.stored(t);
   const tensor: TensorProto = { ...t, data_type: conversions.dtype };
-  setData(tensor, new Uint8Array(c.bits.buffer));
-  return { tensor, error: weightErrorOf(c.maxAbsError, c.errorSquares, c.squares) };
+  setData(tensor, data);
+  return { tensor, error };
 }
 
 function setElemType(info: ValueInfoProto, dtype: number): ValueInfoProto {
