@@ -240,7 +240,7 @@ async function runAndWrite(
   if (written.pending) {
     // The writer left the derived tensors' places (fp16 weights still in the input): filled on every thread.
     try {
-      await fillDerived(written.derived ?? [], threads);
+      await fillDerived(written.derived ?? [], threads, options.progress);
       data?.commit();
       written.pending.commit();
     } catch (e) {
