@@ -1,15 +1,18 @@
-// What Wanda and SparseGPT share: the layers they take (a 2-D weight read by MatMul, or by Gemm
-// without transA, in the main graph), their options, the one calibration run that measures every
-// layer's inputs, the per-layer fractions of scope=global, and applying and reporting the results.
+// What Wanda and SparseGPT share: the layers they take (in the main graph, a 2-D weight read by
+// MatMul, or by Gemm without transA, or a 2-D Conv's weight as a matrix over its input's patches),
+// their options, the one calibration run that measures every layer's inputs, the per-layer
+// fractions of scope=global, and applying and reporting the results.
 import type { Model } from '../ir/model.js';
 import { floatValues, tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
+import { convPatches, patchFeatures, patchesKey, type ConvPatches } from '../ir/conv.js';
 import { KernelPool, inOrder } from '../kernels/pool.js';
 import type { PruneResult } from '../kernels/smallest.js';
 import { kthMagnitude } from '../kernels/smallest.js';
 import type { SparsityPattern } from '../kernels/sparsegpt.js';
 import type { JobProgress } from '../kernels/progress.js';
 import { calibrate, type Calibration } from '../runtime/calibrate.js';
+import { GRAM_LIMIT } from './sink-stats.js';
 import { selectionOptions } from '../pass/options.js';
 import type { PassContext, PassSummary, TensorChange } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
@@ -46,7 +49,12 @@ export const CALIBRATED_OPTIONS = {
       "inputs to calibrate on (a test_data_set folder, .npz, .npy or .pb, like --data): required; each layer's inputs are measured on them",
   },
   storage: STORAGE_OPTION,
-  ops: { type: 'string', default: 'MatMul,Gemm', description: 'op types whose weights are pruned (MatMul and Gemm)' },
+  ops: {
+    type: 'string',
+    default: 'MatMul,Gemm,Conv',
+    description:
+      "op types whose weights are pruned (MatMul, Gemm, and 2-D Convs with one group: their weight as [O, C·kh·kw] over the input's patches)",
+  },
   ...selectionOptions(256),
 } as const;
 
@@ -64,26 +72,50 @@ export function calibratedProblem(options: {
   return undefined;
 }
 
-/** A chosen layer: its weight [K, N] (or [N, K] when transposed) and the values whose rows it multiplies. */
+/**
+ * A chosen layer: its weight [K, N] (or [N, K] when transposed: a Conv's [O, C, kh, kw] is [O, C·kh·kw])
+ * and the values whose rows it multiplies (a Conv's: its input's patches).
+ */
 export interface Layer {
   w: Weight;
   k: number;
   n: number;
   transposed: boolean;
+  /** The values the layer reads, and the keys of their measurements (the value's name, or with the patches). */
+  values: string[];
   inputs: string[];
+  patches?: ConvPatches;
+}
+
+/** A 2-D Conv's weight as the matrix [O, C·kh·kw] over its input's patches, or why not. */
+function convLayerOf(w: Weight, m: number | undefined): Layer | string {
+  const dims = w.tensor.dims.map(Number);
+  const geometries = w.uses.map((u) => convPatches(u.node, dims));
+  if (geometries.some((g) => g === undefined))
+    return 'not a 2-D Conv with one group and explicit pads (its patches are not formed as rows here)';
+  const patches = geometries[0]!;
+  const k = patchFeatures(patches);
+  if (k > GRAM_LIMIT) return `its patches have ${k} entries, more than the ${GRAM_LIMIT} whose XᵀX is measured`;
+  if (m !== undefined && k % m !== 0) return `patch of ${k} entries is not a multiple of ${m}`;
+  const values = w.uses.map((u) => u.node.input[0] ?? '');
+  if (values.includes('')) return 'a use has no input';
+  // Uses with other strides or pads see other rows: each is measured, under its own key.
+  const inputs = values.map((v, i) => `${v}#${patchesKey(geometries[i]!)}`);
+  return { w, k, n: dims[0]!, transposed: true, values, inputs, patches };
 }
 
 /** The layer a weight is, or why it is not one these passes take. */
 function layerOf(model: Model, w: Weight, m: number | undefined): Layer | string {
-  if (w.tensor.dims.length !== 2) return 'not a 2-D weight';
   if (w.otherUses.length > 0) return 'also read by other ops';
   if (!w.uses.every((u) => u.graph === model.graph)) return 'read inside a subgraph, which calibration does not measure';
+  if (w.uses.length > 0 && w.uses.every((u) => u.role === 'conv')) return convLayerOf(w, m);
+  if (w.tensor.dims.length !== 2) return 'not a 2-D weight';
   if (
     !w.uses.every(
       (u) => u.role === 'matmul' || (u.role === 'gemm' && !u.node.attribute.some((a) => a.name === 'transA' && Number(a.i) !== 0)),
     )
   )
-    return 'not the weight of a MatMul or Gemm (without transA)';
+    return 'not the weight of a MatMul, a Gemm (without transA) or a Conv';
   const axes = new Set(w.uses.map((u) => u.reductionAxis));
   if (axes.size !== 1) return 'its uses reduce over different axes';
   const axis = [...axes][0]!;
@@ -93,7 +125,7 @@ function layerOf(model: Model, w: Weight, m: number | undefined): Layer | string
   if (m !== undefined && k % m !== 0) return `reduction axis of length ${k} is not a multiple of ${m}`;
   const inputs = w.uses.map((u) => u.node.input[0] ?? '');
   if (inputs.includes('')) return 'a use has no input';
-  return { w, k, n, transposed: axis === 1, inputs };
+  return { w, k, n, transposed: axis === 1, values: inputs, inputs };
 }
 
 /** The pattern the options ask for. */
@@ -164,8 +196,18 @@ export function globalFractions(
 /** Runs the model once on the calibration data, measuring what the layers need: XᵀX, or only Σx² per feature. */
 export function measureLayers(model: Model, layers: Layer[], what: 'gram' | 'norms', dataPath: string): Promise<Calibration> {
   return what === 'gram'
-    ? calibrate(model, { grams: layers.flatMap((l) => l.inputs.map((name) => ({ name, k: l.k }))) }, dataPath)
-    : calibrate(model, { norms: layers.flatMap((l) => l.inputs) }, dataPath);
+    ? calibrate(
+        model,
+        { grams: layers.flatMap((l) => l.values.map((name, i) => ({ name, k: l.k, patches: l.patches, id: l.inputs[i]! }))) },
+        dataPath,
+      )
+    : calibrate(
+        model,
+        {
+          norms: layers.flatMap((l) => l.values.map((name, i) => (l.patches ? { name, patches: l.patches, id: l.inputs[i]! } : name))),
+        },
+        dataPath,
+      );
 }
 
 /**

@@ -3,8 +3,7 @@
 // matrix XᵀX. A MatMul/Gemm's features are its input's last axis; a 2-D Conv's are its im2col patch
 // entries (channel, kernel row, kernel column — the order of its weight), so that the Conv is a
 // matrix product over them. Other Convs (grouped, 1-D/3-D, auto_pad) get per-channel figures only.
-import type { NodeProto } from '../ir/onnx.js';
-import { toNumber } from '../ir/tensor.js';
+import { convPatches, type ConvPatches } from '../ir/conv.js';
 import type { Sink } from './channel-groups.js';
 
 export interface SinkStats {
@@ -24,35 +23,9 @@ export interface SinkStats {
 /** The Gram matrix is collected up to this many features (k² doubles). */
 export const GRAM_LIMIT = 4096;
 
-interface ConvGeometry {
-  kh: number;
-  kw: number;
-  strides: [number, number];
-  pads: [number, number, number, number];
-  dilations: [number, number];
-}
-
-function ints(node: NodeProto, name: string): number[] | undefined {
-  const a = node.attribute.find((x) => x.name === name);
-  return a ? a.ints.map(toNumber) : undefined;
-}
-
-/** A Conv whose im2col features can be formed here: 2-D, group 1, explicit pads. */
-function geometry(sink: Sink): ConvGeometry | undefined {
-  const dims = sink.weight.dims;
-  if (sink.op !== 'Conv' || sink.groups !== 1 || dims.length !== 4) return undefined;
-  const autoPad = sink.node.attribute.find((a) => a.name === 'auto_pad')?.s;
-  if (autoPad && autoPad.length > 0 && new TextDecoder().decode(autoPad) !== 'NOTSET') return undefined;
-  const s = ints(sink.node, 'strides') ?? [1, 1];
-  const p = ints(sink.node, 'pads') ?? [0, 0, 0, 0];
-  const d = ints(sink.node, 'dilations') ?? [1, 1];
-  return {
-    kh: dims[2]!,
-    kw: dims[3]!,
-    strides: [s[0]!, s[1]!],
-    pads: [p[0]!, p[1]!, p[2]!, p[3]!],
-    dilations: [d[0]!, d[1]!],
-  };
+/** A Conv whose im2col features can be formed here (ir/conv.ts): 2-D, group 1, explicit pads. */
+function geometry(sink: Sink): ConvPatches | undefined {
+  return sink.op === 'Conv' && sink.groups === 1 ? convPatches(sink.node, sink.weight.dims) : undefined;
 }
 
 export function newStats(sink: Sink, gram: boolean): SinkStats {

@@ -11,6 +11,7 @@ import type { ModelProto, NodeProto, TensorProto } from '../ir/onnx.js';
 import { intAttribute, intsAttribute, makeNode } from '../ir/build.js';
 import { NameAllocator } from '../ir/names.js';
 import { makeTensor } from '../ir/tensor.js';
+import { patchFeatures, type ConvPatches } from '../ir/conv.js';
 import { writeModel } from '../io/write.js';
 import { Model } from '../ir/model.js';
 import { opsetVersion } from '../ir/opset.js';
@@ -35,13 +36,23 @@ export interface FeatureNorms {
   rows: number;
 }
 
-/** A value of the main graph whose last axis holds `k` features: the input of a layer whose weight has K = k. */
+/**
+ * A value of the main graph whose last axis holds `k` features: the input of a layer whose weight
+ * has K = k; or, with `patches`, the input [N, C, H, W] of a 2-D Conv, whose features are its
+ * patches' entries (ir/conv.ts), one row per output position.
+ */
 export interface GramRequest {
   name: string;
   k: number;
   /** Also Σx per feature (a bias compensation's means, a least-squares intercept). */
   sums?: boolean;
+  patches?: ConvPatches;
+  /** The key of the result (default `name`): a value two Convs read with different patches is measured twice. */
+  id?: string;
 }
+
+/** Feature norms of a value's last axis (a name), or of a Conv input's patches. */
+export type NormRequest = string | { name: string; patches: ConvPatches; id: string };
 
 export interface Calibration {
   gram: Map<string, Gram>;
@@ -50,6 +61,32 @@ export interface Calibration {
   source: string;
 }
 
+/**
+ * Adds nodes that turn a Conv's input [N, C, H, W] into its patches as rows [N, Ho, Wo, C·kh·kw]: a
+ * Conv whose kernel picks one patch entry per output channel (a one-hot weight: each output is
+ * exactly one input value), then channels last. Returns the rows' value.
+ */
+function patchRows(name: string, p: ConvPatches, names: NameAllocator, nodes: NodeProto[], initializers: TensorProto[]): string {
+  const k = patchFeatures(p);
+  const picks = new Float32Array(k * k);
+  // Output channel f = (c·kh + i)·kw + j reads input channel c at kernel position (i, j): weight [f, c, i, j].
+  for (let f = 0; f < k; f++) picks[f * k + f] = 1;
+  const weight = names.fresh(`${name}_patch_picks`);
+  initializers.push(makeTensor(weight, FLOAT, [k, p.channels, p.kh, p.kw], new Uint8Array(picks.buffer)));
+  const [patches, rows] = [names.fresh(`${name}_patches`), names.fresh(`${name}_patch_rows`)];
+  nodes.push(
+    makeNode('Conv', [name, weight], [patches], names.fresh(`${name}_im2col`), [
+      intsAttribute('kernel_shape', [p.kh, p.kw]),
+      intsAttribute('strides', p.strides),
+      intsAttribute('pads', p.pads),
+      intsAttribute('dilations', p.dilations),
+    ]),
+    makeNode('Transpose', [patches], [rows], names.fresh(`${name}_patch_transpose`), [intsAttribute('perm', [0, 2, 3, 1])]),
+  );
+  return rows;
+}
+
+const FLOAT = 1;
 const DOUBLE = 11;
 const INT64 = 7;
 
@@ -65,14 +102,15 @@ function gramNodes(model: Model, requests: GramRequest[]) {
   const initializers: TensorProto[] = [];
   const outputs = new Map<string, { gram: string; shape: string; sums?: string }>();
   const opset = opsetVersion(model.proto, '') ?? 1;
-  for (const { name, k, sums } of requests) {
+  for (const { name, k, sums, patches, id } of requests) {
+    const source = patches ? patchRows(name, patches, names, nodes, initializers) : name;
     const shape = names.fresh(`${name}_gram_shape`);
     initializers.push(makeTensor(shape, INT64, [2], new Uint8Array(BigInt64Array.of(-1n, BigInt(k)).buffer)));
     const [rows, cast, transposed, gram, rowsShape] = ['rows', 'double', 'transposed', 'gram', 'rows_shape'].map((s) =>
       names.fresh(`${name}_${s}`),
     ) as [string, string, string, string, string];
     nodes.push(
-      makeNode('Reshape', [name, shape], [rows], names.fresh(`${name}_gram_reshape`)),
+      makeNode('Reshape', [source, shape], [rows], names.fresh(`${name}_gram_reshape`)),
       makeNode('Cast', [rows], [cast], names.fresh(`${name}_gram_cast`), [intAttribute('to', DOUBLE)]),
       makeNode('Transpose', [cast], [transposed], names.fresh(`${name}_gram_transpose`), [intsAttribute('perm', [1, 0])]),
       makeNode('MatMul', [transposed, cast], [gram], names.fresh(`${name}_gram_matmul`)),
@@ -94,7 +132,46 @@ function gramNodes(model: Model, requests: GramRequest[]) {
           ]),
         );
     }
-    outputs.set(name, { gram, shape: rowsShape, sums: sum });
+    outputs.set(id ?? name, { gram, shape: rowsShape, sums: sum });
+  }
+  return { nodes, initializers, outputs, names };
+}
+
+/**
+ * Adds, for each Conv input, Σx² of each patch entry over all rows, computed by ONNX Runtime (only
+ * C·kh·kw numbers per run cross to this process), and the rows' shape.
+ */
+function patchNormNodes(model: Model, requests: { name: string; patches: ConvPatches; id: string }[], names: NameAllocator) {
+  const nodes: NodeProto[] = [];
+  const initializers: TensorProto[] = [];
+  const outputs = new Map<string, { sumSq: string; shape: string }>();
+  const opset = opsetVersion(model.proto, '') ?? 1;
+  for (const { name, patches, id } of requests) {
+    const k = patchFeatures(patches);
+    const rows4 = patchRows(name, patches, names, nodes, initializers);
+    const shape = names.fresh(`${name}_norm_shape`);
+    initializers.push(makeTensor(shape, INT64, [2], new Uint8Array(BigInt64Array.of(-1n, BigInt(k)).buffer)));
+    const [rows, cast, sumSq, rowsShape] = ['norm_rows', 'norm_double', 'sum_squares', 'norm_rows_shape'].map((x) =>
+      names.fresh(`${name}_${x}`),
+    ) as [string, string, string, string];
+    nodes.push(
+      makeNode('Reshape', [rows4, shape], [rows], names.fresh(`${name}_norm_reshape`)),
+      makeNode('Cast', [rows], [cast], names.fresh(`${name}_norm_cast`), [intAttribute('to', DOUBLE)]),
+      makeNode('Shape', [rows], [rowsShape], names.fresh(`${name}_norm_rows`)),
+    );
+    // ReduceSumSquare's axes: an attribute before opset 18, an input from 18.
+    if (opset >= 18) {
+      const axes = names.fresh(`${name}_norm_axes`);
+      initializers.push(makeTensor(axes, INT64, [1], new Uint8Array(BigInt64Array.of(0n).buffer)));
+      nodes.push(makeNode('ReduceSumSquare', [cast, axes], [sumSq], names.fresh(`${name}_norm_reduce`), [intAttribute('keepdims', 0)]));
+    } else
+      nodes.push(
+        makeNode('ReduceSumSquare', [cast], [sumSq], names.fresh(`${name}_norm_reduce`), [
+          intsAttribute('axes', [0]),
+          intAttribute('keepdims', 0),
+        ]),
+      );
+    outputs.set(id, { sumSq, shape: rowsShape });
   }
   return { nodes, initializers, outputs };
 }
@@ -141,24 +218,27 @@ function addSquares(sumSq: Float64Array, x: ArrayLike<number>, k: number): void 
  */
 export async function calibrate(
   model: Model,
-  requests: { grams?: GramRequest[]; norms?: string[] },
+  requests: { grams?: GramRequest[]; norms?: NormRequest[] },
   dataPath: string,
 ): Promise<Calibration> {
   const graph = model.graph;
-  const gramRequests = [...new Map((requests.grams ?? []).map((r) => [r.name, r])).values()];
-  const normNames = [...new Set(requests.norms ?? [])];
+  const gramRequests = [...new Map((requests.grams ?? []).map((r) => [r.id ?? r.name, r])).values()];
+  const normNames = [...new Set((requests.norms ?? []).filter((r): r is string => typeof r === 'string'))];
+  const patchNorms = [...new Map((requests.norms ?? []).flatMap((r) => (typeof r === 'string' ? [] : [[r.id, r] as const]))).values()];
   const added = gramNodes(model, gramRequests);
+  const addedNorms = patchNormNodes(model, patchNorms, added.names);
   const existing = new Set(graph.output.map((o) => o.name));
   const extra = [
     ...normNames.filter((n) => !existing.has(n)),
     ...[...added.outputs.values()].flatMap((o) => (o.sums ? [o.gram, o.shape, o.sums] : [o.gram, o.shape])),
+    ...[...addedNorms.outputs.values()].flatMap((o) => [o.sumSq, o.shape]),
   ];
   const proto: ModelProto = {
     ...model.proto,
     graph: {
       ...graph,
-      node: [...graph.node, ...added.nodes],
-      initializer: [...graph.initializer, ...added.initializers],
+      node: [...graph.node, ...added.nodes, ...addedNorms.nodes],
+      initializer: [...graph.initializer, ...added.initializers, ...addedNorms.initializers],
       output: [...graph.output, ...extra.map((name) => ({ name, metadata_props: [] }))],
     },
   };
@@ -182,7 +262,8 @@ export async function calibrate(
     const norms = new Map<string, FeatureNorms>();
     for (const inputs of data.batches.flatMap((b) => samplesOf(b.inputs, CHUNK_SAMPLES))) {
       const outputs = new Map((await ort.run(session, inputs)).map((o) => [o.name, o]));
-      for (const { name, k } of gramRequests) {
+      for (const { name: value, k, id } of gramRequests) {
+        const name = id ?? value;
         const names = added.outputs.get(name)!;
         const g = outputs.get(names.gram)?.data;
         const shape = outputs.get(names.shape)?.data;
@@ -200,6 +281,17 @@ export async function calibrate(
           for (let i = 0; i < g.length; i++) entry.matrix[i]! += g[i]!;
           entry.rows += Number(shape[0]);
           if (entry.sums && sums instanceof Float64Array) for (let i = 0; i < k; i++) entry.sums[i]! += sums[i]!;
+        }
+      }
+      for (const [id, names] of addedNorms.outputs) {
+        const sumSq = outputs.get(names.sumSq)?.data;
+        const shape = outputs.get(names.shape)?.data;
+        if (!(sumSq instanceof Float64Array) || !(shape instanceof BigInt64Array)) continue;
+        const entry = norms.get(id);
+        if (!entry) norms.set(id, { k: sumSq.length, sumSq: Float64Array.from(sumSq), rows: Number(shape[0]) });
+        else {
+          for (let i = 0; i < entry.k; i++) entry.sumSq[i]! += sumSq[i]!;
+          entry.rows += Number(shape[0]);
         }
       }
       for (const name of normNames) {
