@@ -95,7 +95,8 @@ function convLayerOf(w: Weight, m: number | undefined): Layer | string {
     return 'not a 2-D Conv with one group and explicit pads (its patches are not formed as rows here)';
   const patches = geometries[0]!;
   const k = patchFeatures(patches);
-  if (k > GRAM_LIMIT) return `its patches have ${k} entries, more than the ${GRAM_LIMIT} whose XᵀX is measured`;
+  // The Conv that forms the patches in ONNX Runtime has k² weights, and SparseGPT's XᵀX k² doubles.
+  if (k > GRAM_LIMIT) return `its patches have ${k} entries, more than the ${GRAM_LIMIT} calibration forms`;
   if (m !== undefined && k % m !== 0) return `patch of ${k} entries is not a multiple of ${m}`;
   const values = w.uses.map((u) => u.node.input[0] ?? '');
   if (values.includes('')) return 'a use has no input';
