@@ -12,7 +12,7 @@ import { TempFile } from './atomic.js';
 import { checkOutputs, createFolders } from './output-path.js';
 import { encodeTo, type ChunkOrigin, type StreamedBytes } from './codec.js';
 import { ParallelCopy, type RangeCopy } from './copy.js';
-import { dataOf, isExternalData, setData, type DerivedBytes, type TensorData } from '../ir/data.js';
+import { dataOf, isDerived, isExternalData, setData, type DerivedBytes, type TensorData } from '../ir/data.js';
 import { FileRange } from '../ir/file-range.js';
 import type { TensorProto } from '../ir/onnx.js';
 import { TENSOR_LOCATION_EXTERNAL } from '../ir/onnx.js';
@@ -361,7 +361,7 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
       for (const { bytes, offset } of placed) {
         sink.pad(offset - sink.bytes);
         if (!(bytes instanceof Uint8Array) && dataDeferred.has(bytes)) sink.skip(bytes.byteLength);
-        else if (leave && !(bytes instanceof Uint8Array) && !(bytes instanceof FileRange)) {
+        else if (leave && isDerived(bytes as TensorData)) {
           derived.push({ bytes: bytes as DerivedBytes, path: (sink as TempFile).tmpPath, offset });
           sink.skip(bytes.byteLength);
         } else if (bytes instanceof Uint8Array) sink.write(bytes);
@@ -381,8 +381,7 @@ export function writeModel(model: Model, outPath: string, options: WriteOptions 
       {
         substitute,
         placed: (bytes, offset) => {
-          // Streamed tensor bytes are a FileRange or DerivedBytes.
-          if (leave && !(bytes instanceof FileRange)) {
+          if (leave && isDerived(bytes as TensorData)) {
             derived.push({ bytes: bytes as DerivedBytes, path: (file as TempFile).tmpPath, offset });
             file.skip(bytes.byteLength);
             return true;
