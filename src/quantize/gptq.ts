@@ -5,7 +5,7 @@
 import type { Model } from '../ir/model.js';
 import type { Weight } from '../ir/weights.js';
 import { calibrate, type Calibration, type GramRequest } from '../runtime/calibrate.js';
-import { inverseCholeskyUpper } from '../kernels/cholesky.js';
+import { inverseFactorInPlace } from '../kernels/cholesky.js';
 import { ErrorAccumulator, codesFor, groupParams, type IntRange, type QuantizeResult } from '../kernels/quantize.js';
 
 const ROUND = 6755399441055744;
@@ -165,8 +165,8 @@ export async function planGptq(
     if (!complete) continue;
     const s = inputScales?.get(w);
     if (s) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j]! /= s[i]! * s[j]!;
-    const f = inverseCholeskyUpper(h, k, damp);
-    if (f) factors.set(w, f);
+    // h, this weight's own sum, becomes the factor.
+    if (inverseFactorInPlace(h, k, damp)) factors.set(w, h);
     else singular++;
   }
   const others = weights.length - factors.size;
