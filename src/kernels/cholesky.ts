@@ -1,6 +1,7 @@
 // The inverse of a layer's Hessian H = XᵀX (damped) as the upper Cholesky factor U with UᵀU = H⁻¹:
 // what GPTQ (quantize/) and SparseGPT (prune/) read row by row to spread one input feature's error
 // over the features not yet visited.
+import { simdKernels } from './simd.js';
 
 /** In-place Cholesky factorization of a symmetric positive definite matrix (lower triangle, row-major). */
 export function cholesky(a: Float64Array, n: number): boolean {
@@ -25,12 +26,18 @@ export function cholesky(a: Float64Array, n: number): boolean {
  * in calibration gets unit curvature, so its weights are simply rounded), computed with one
  * Cholesky factorization and one triangular inverse, in place in `h` (which it consumes): with P
  * the reversal of the features, PHP = LLᵀ gives U = P L⁻¹ P, and reversing both axes of a
- * row-major matrix is reversing its array. Every loop runs along rows: the former way (L⁻¹ by
- * columns, then L⁻ᵀL⁻¹ and a second factorization) read K×K arrays down their columns and took
- * 120 s of GPTQ's 134 s on BERT-base's first layer (bench/RESULTS.md). Returns false if H is not
- * positive definite after damping.
+ * row-major matrix is reversing its array. Every loop runs along rows (assembly/cholesky.ts, two
+ * values per instruction): the former way, L⁻¹ by columns and then L⁻ᵀL⁻¹ and a second
+ * factorization, read K×K arrays down their columns and took 120 s of GPTQ's 134 s on BERT-base's
+ * first layer; the same loops in JavaScript 26 s (bench/RESULTS.md, §"GPTQ and SparseGPT's
+ * factor"). Returns false if H is not positive definite after damping.
  */
 export function inverseFactorInPlace(h: Float64Array, n: number, damp: number): boolean {
+  return simdKernels().inverseFactor(h, n, damp);
+}
+
+/** The same in JavaScript, loop for loop: the kernel's reference in the tests. */
+export function inverseFactorReference(h: Float64Array, n: number, damp: number): boolean {
   let mean = 0;
   for (let i = 0; i < n; i++) mean += h[i * n + i]!;
   mean /= n;

@@ -48,6 +48,7 @@ interface Exports {
   sortUnkeys(from: number, dst: number, lo: number, hi: number): void;
   countBoundsBelow(src: number, n: number, bounds: number, nb: number, codes: number): void;
   toHalf(src: number, n: number, out: number, bf16: number, stats: number): void;
+  inverseFactor(h: number, n: number, damp: number, row: number): number;
 }
 
 /**
@@ -466,6 +467,20 @@ class Kernels {
     new Float32Array(mem.buffer, zeros, kBlocks * N).set(zeroPoints);
     this.exports.packMatMulNBits(BASE, K, N, block, shift, zeros, out);
     return mem.slice(out, out + size);
+  }
+
+  /**
+   * The damped inverse Hessian's upper factor, in place in `h` (n×n float64): assembly/cholesky.ts.
+   * Returns false when H is not positive definite after damping (h is then left undefined).
+   */
+  inverseFactor(h: Float64Array, n: number, damp: number): boolean {
+    const matrix = align(BASE);
+    const row = align(matrix + n * n * 8);
+    const mem = this.reserve(row + n * 8);
+    new Float64Array(mem.buffer, matrix, n * n).set(h);
+    const ok = this.exports.inverseFactor(matrix, n, damp, row) === 1;
+    if (ok) h.set(new Float64Array(mem.buffer, matrix, n * n));
+    return ok;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inverseFactorInPlace } from '../../src/kernels/cholesky.js';
+import { inverseFactorInPlace, inverseFactorReference } from '../../src/kernels/cholesky.js';
 import { fixture, scratch } from '../helpers.js';
 import { charlmCalibrationSet, compressAndEvaluate } from './helpers.js';
 
@@ -26,6 +26,24 @@ describe('GPTQ (calibration=...)', () => {
         }
         expect(v).toBeCloseTo(i === j ? 1 : 0, 10);
       }
+  });
+
+  it('the WebAssembly factor is the JavaScript one, loop for loop, to rounding; both refuse a matrix that is not positive definite', () => {
+    // 37 features (odd: the kernel's tail loops), the 5th never seen in calibration (zero row and column).
+    const n = 37;
+    const x = Float64Array.from({ length: 3 * n * n }, (_, i) => Math.sin(i * 12.9898) * 3);
+    const h = new Float64Array(n * n);
+    for (let r = 0; r < 3 * n; r++)
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== 5 && j !== 5) h[i * n + j]! += x[r * n + i]! * x[r * n + j]!;
+    const wasm = Float64Array.from(h),
+      js = Float64Array.from(h);
+    expect(inverseFactorInPlace(wasm, n, 0.01)).toBe(true);
+    expect(inverseFactorReference(js, n, 0.01)).toBe(true);
+    const scale = Math.max(...js.map(Math.abs));
+    for (let i = 0; i < n * n; i++) expect(Math.abs(wasm[i]! - js[i]!) / scale).toBeLessThan(1e-12);
+    const indefinite = Float64Array.of(1, 2, 2, 1);
+    expect(inverseFactorInPlace(Float64Array.from(indefinite), 2, 0)).toBe(false);
+    expect(inverseFactorReference(Float64Array.from(indefinite), 2, 0)).toBe(false);
   });
 
   // Measured (calibrated on README text, evaluated on the held-out pydoc text): block 32 with GPTQ keeps
