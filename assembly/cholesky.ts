@@ -103,3 +103,33 @@ export function inverseFactor(h: usize, n: i32, damp: f64, row: usize): i32 {
   reverse(h, n * n);
   return 1;
 }
+
+/**
+ * The sweeps' compensation (GPTQ, SparseGPT): rows first … first + count − 1 of W (n float64 each, at
+ * `w`) each minus coeffs[j] times the row `e`. The same products and differences as the JavaScript
+ * loop, in the same order: the same bits.
+ */
+export function subScaledRows(w: usize, n: i32, first: i32, count: i32, coeffs: usize, e: usize): void {
+  const rowBytes = <usize>n << 3;
+  for (let j = 0; j < count; j++) {
+    const f = load<f64>(coeffs + (<usize>j << 3));
+    if (f == 0) continue;
+    subScaled(w + <usize>(first + j) * rowBytes, e, f, n);
+  }
+}
+
+/**
+ * SparseGPT's lazy update: rows from … to − 1 of W each minus Σ over the block's features rb (b0 …
+ * b1 − 1, in order) of U[rb, row] times error row rb − b0 (at `err`). U is k×k at `u`.
+ */
+export function blockUpdate(w: usize, n: i32, from: i32, to: i32, u: usize, k: i32, b0: i32, b1: i32, err: usize): void {
+  const rowBytes = <usize>n << 3;
+  for (let r2 = from; r2 < to; r2++) {
+    const row = w + <usize>r2 * rowBytes;
+    for (let rb = b0; rb < b1; rb++) {
+      const f = load<f64>(u + ((<usize>rb * <usize>k + <usize>r2) << 3));
+      if (f == 0) continue;
+      subScaled(row, err + <usize>(rb - b0) * rowBytes, f, n);
+    }
+  }
+}

@@ -49,6 +49,26 @@ interface Exports {
   countBoundsBelow(src: number, n: number, bounds: number, nb: number, codes: number): void;
   toHalf(src: number, n: number, out: number, bf16: number, stats: number): void;
   inverseFactor(h: number, n: number, damp: number, row: number): number;
+  subScaledRows(w: number, n: number, first: number, count: number, coeffs: number, e: number): void;
+  blockUpdate(w: number, n: number, from: number, to: number, u: number, k: number, b0: number, b1: number, err: number): void;
+}
+
+/**
+ * Float64 arrays in the kernels' memory for a GPTQ or SparseGPT sweep over W [k, n] with its factor
+ * U [k, k]: the caller fills and reads them as arrays, the kernels update W's rows in place. Valid
+ * until the kernels' next use of their memory.
+ */
+export interface SweepSpace {
+  k: number;
+  n: number;
+  u: Float64Array;
+  w: Float64Array;
+  /** Error rows (n each). */
+  e: Float64Array;
+  /** rows first … first + count − 1 of w, each minus u[coeffAt + j] times error row `eRow`. */
+  subScaledRows(first: number, count: number, coeffAt: number, eRow: number): void;
+  /** rows from … to − 1 of w, each minus Σ over rb in [b0, b1) of u[rb, row] times error row rb − b0. */
+  blockUpdate(from: number, to: number, b0: number, b1: number): void;
 }
 
 /**
@@ -467,6 +487,24 @@ class Kernels {
     new Float32Array(mem.buffer, zeros, kBlocks * N).set(zeroPoints);
     this.exports.packMatMulNBits(BASE, K, N, block, shift, zeros, out);
     return mem.slice(out, out + size);
+  }
+
+  /** Space for a sweep over W [k, n] with `eRows` error rows (see SweepSpace). */
+  sweepSpace(k: number, n: number, eRows: number): SweepSpace {
+    const u = align(BASE);
+    const w = align(u + k * k * 8);
+    const e = align(w + k * n * 8);
+    const mem = this.reserve(e + eRows * n * 8);
+    const x = this.exports;
+    return {
+      k,
+      n,
+      u: new Float64Array(mem.buffer, u, k * k),
+      w: new Float64Array(mem.buffer, w, k * n),
+      e: new Float64Array(mem.buffer, e, eRows * n),
+      subScaledRows: (first, count, coeffAt, eRow) => x.subScaledRows(w, n, first, count, u + coeffAt * 8, e + eRow * n * 8),
+      blockUpdate: (from, to, b0, b1) => x.blockUpdate(w, n, from, to, u, k, b0, b1, e),
+    };
   }
 
   /**

@@ -12,6 +12,7 @@ import type { JobProgress } from './progress.js';
 import { kthSmallest, type PruneResult } from './smallest.js';
 import { weightError } from './weight-error.js';
 import { inverseFactorInPlace } from './cholesky.js';
+import { simdKernels } from './simd.js';
 
 export interface SparsityPattern {
   /** Fraction of the weights to zero (unstructured); ignored with `nm`. */
@@ -92,8 +93,12 @@ export function sparseGpt(
   progress?: JobProgress,
 ): PruneResult & { loss: number } {
   const { block, nm } = options;
-  const w = Float64Array.from(original);
-  const err = new Float64Array(block * n);
+  // W, U and the block's error rows live in the kernels' memory: the updates run there.
+  const space = simdKernels().sweepSpace(k, n, block);
+  space.u.set(u);
+  const w = space.w;
+  for (let i = 0; i < k * n; i++) w[i] = original[i]!;
+  const err = space.e;
   const mask = new Uint8Array(block * n);
   const scores = new Float64Array(block * n);
   const scratch = new Float32Array(block * n);
@@ -132,23 +137,11 @@ export function sparseGpt(
           w[r * n + c] = 0;
         } else e[c] = 0;
       }
-      for (let r2 = r + 1; r2 < b1; r2++) {
-        const f = u[r * k + r2]!;
-        if (f === 0) continue;
-        const base = r2 * n;
-        for (let c = 0; c < n; c++) w[base + c]! -= f * e[c]!;
-      }
+      // Rows r2 in the block after r: minus U[r, r2] · e (assembly/cholesky.ts).
+      space.subScaledRows(r + 1, b1 - r - 1, r * k + r + 1, local);
     }
     // The block's updates to every later feature, together.
-    for (let r2 = b1; r2 < k; r2++) {
-      const base = r2 * n;
-      for (let rb = b0; rb < b1; rb++) {
-        const f = u[rb * k + r2]!;
-        if (f === 0) continue;
-        const e = (rb - b0) * n;
-        for (let c = 0; c < n; c++) w[base + c]! -= f * err[e + c]!;
-      }
-    }
+    space.blockUpdate(b1, k, b0, b1);
     progress?.(b1 / k);
   }
   const values = new Float32Array(k * n);

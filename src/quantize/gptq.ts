@@ -6,6 +6,7 @@ import type { Model } from '../ir/model.js';
 import type { Weight } from '../ir/weights.js';
 import { calibrate, type Calibration, type GramRequest } from '../runtime/calibrate.js';
 import { inverseFactorInPlace } from '../kernels/cholesky.js';
+import { simdKernels } from '../kernels/simd.js';
 import { ErrorAccumulator, codesFor, groupParams, type IntRange, type QuantizeResult } from '../kernels/quantize.js';
 
 const ROUND = 6755399441055744;
@@ -34,12 +35,16 @@ export function gptqQuantize(original: Float32Array, k: number, n: number, u: Fl
     hi = range.max;
   const block = options.block ?? k;
   const blocks = Math.ceil(k / block);
-  const w = Float64Array.from(original);
+  // W, U and the error row live in the kernels' memory: the compensation below runs there.
+  const space = simdKernels().sweepSpace(k, n, 1);
+  space.u.set(u);
+  const w = space.w;
+  for (let i = 0; i < k * n; i++) w[i] = original[i]!;
   const codes = codesFor(range, k * n);
   const scales = new Float32Array(blocks * n);
   const zeroPoints = new Int16Array(blocks * n);
   const ratios = options.clipRatios ?? [1];
-  const err = new Float64Array(n);
+  const err = space.e;
   for (let row = 0; row < k; row++) {
     if (row % block === 0) {
       const b = row / block;
@@ -89,13 +94,8 @@ export function gptqQuantize(original: Float32Array, k: number, n: number, u: Fl
       codes[row * n + c] = q;
       err[c] = (x - Math.fround((q - zp) * scale)) / d;
     }
-    // Compensate in the rows still to be quantized.
-    for (let r = row + 1; r < k; r++) {
-      const f = u[row * k + r]!;
-      if (f === 0) continue;
-      const base = r * n;
-      for (let c = 0; c < n; c++) w[base + c]! -= f * err[c]!;
-    }
+    // Compensate in the rows still to be quantized: row r − U[row, r] · err (assembly/cholesky.ts).
+    space.subScaledRows(row + 1, k - row - 1, row * k + row + 1, 0);
   }
   const acc = new ErrorAccumulator();
   for (let i = 0; i < codes.length; i++) {
