@@ -149,6 +149,19 @@ export async function planGptq(
   const eligible = weights.filter((w) => gptqEligible(model, w));
   const calibration = typeof data === 'string' ? await calibrate(model, { grams: gptqRequests(model, eligible) }, data) : data;
   const factors = new Map<Weight, Float64Array>();
+  // A calibration run here is this plan's own: each XᵀX is let go once the last weight reading that
+  // input has its factor, so that the factors do not add up on top of every XᵀX (BERT-base: 1.08 GB each).
+  const owned = typeof data === 'string';
+  const readers = new Map<string, number>();
+  for (const w of eligible) for (const u of w.uses) readers.set(u.node.input[0]!, (readers.get(u.node.input[0]!) ?? 0) + 1);
+  const done = (w: Weight) => {
+    if (!owned) return;
+    for (const u of w.uses) {
+      const left = readers.get(u.node.input[0]!)! - 1;
+      readers.set(u.node.input[0]!, left);
+      if (left === 0) calibration.gram.delete(u.node.input[0]!);
+    }
+  };
   let singular = 0;
   for (const w of eligible) {
     const k = Number(w.tensor.dims[0]);
@@ -162,6 +175,7 @@ export async function planGptq(
       }
       for (let i = 0; i < h.length; i++) h[i]! += g.matrix[i]!;
     }
+    done(w);
     if (!complete) continue;
     const s = inputScales?.get(w);
     if (s) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j]! /= s[i]! * s[j]!;

@@ -260,8 +260,8 @@ export async function calibrate(
     const session = await ort.load(path, label);
     const gram = new Map<string, Gram>();
     const norms = new Map<string, FeatureNorms>();
-    for (const inputs of data.batches.flatMap((b) => samplesOf(b.inputs, CHUNK_SAMPLES))) {
-      const outputs = new Map((await ort.run(session, inputs)).map((o) => [o.name, o]));
+    /** Adds one run's outputs (or the child's sums over every run) to the Gram matrices and patch norms. */
+    const take = (outputs: Map<string, { data: unknown }>) => {
       for (const { name: value, k, id } of gramRequests) {
         const name = id ?? value;
         const names = added.outputs.get(name)!;
@@ -294,17 +294,32 @@ export async function calibrate(
           entry.rows += Number(shape[0]);
         }
       }
-      for (const name of normNames) {
-        const out = outputs.get(name);
-        if (!out || !(out.data instanceof Float32Array || out.data instanceof Float64Array)) continue;
-        const k = out.dims[out.dims.length - 1]!;
-        let entry = norms.get(name);
-        if (!entry) norms.set(name, (entry = { k, sumSq: new Float64Array(k), rows: 0 }));
-        if (entry.k !== k) continue;
-        addSquares(entry.sumSq, out.data, k);
-        entry.rows += out.data.length / k;
+    };
+    const chunks = data.batches.flatMap((b) => samplesOf(b.inputs, CHUNK_SAMPLES));
+    if (normNames.length === 0) {
+      // Every output is a sum over rows: added up in the child and received once, where a run's
+      // outputs each crossed over before (BERT-base, 48 XᵀX of 1.08 GB in all: 5.3 GB here at the peak).
+      const summed = [
+        ...[...added.outputs.values()].flatMap((o) => (o.sums ? [o.gram, o.shape, o.sums] : [o.gram, o.shape])),
+        ...[...addedNorms.outputs.values()].flatMap((o) => [o.sumSq, o.shape]),
+      ];
+      for (const inputs of chunks) await ort.sum(session, inputs, summed);
+      take(new Map(Object.entries(await ort.summed(session)).map(([name, d]) => [name, { data: d }])));
+    } else
+      for (const inputs of chunks) {
+        const outputs = new Map((await ort.run(session, inputs)).map((o) => [o.name, o]));
+        take(outputs);
+        for (const name of normNames) {
+          const out = outputs.get(name);
+          if (!out || !(out.data instanceof Float32Array || out.data instanceof Float64Array)) continue;
+          const k = out.dims[out.dims.length - 1]!;
+          let entry = norms.get(name);
+          if (!entry) norms.set(name, (entry = { k, sumSq: new Float64Array(k), rows: 0 }));
+          if (entry.k !== k) continue;
+          addSquares(entry.sumSq, out.data, k);
+          entry.rows += out.data.length / k;
+        }
       }
-    }
     return { gram, norms, samples: data.samples, source: data.source };
   } finally {
     ort.close();

@@ -7,7 +7,7 @@ import type * as Ort from 'onnxruntime-node';
 import { createSession, run, runtime, toFeeds } from './ort.js';
 import { addExtremes, addToHistogram, emptyExtremes, HISTOGRAM_SLOTS, mergeExtremes } from '../kernels/activation-stats.js';
 import { FidelityAccumulator } from '../kernels/fidelity.js';
-import type { Collected, CollectResult, Compared, Reply, Request } from './protocol.js';
+import type { Collected, CollectResult, Compared, Reply, Request, Summed } from './protocol.js';
 
 const sessions = new Map<number, Ort.InferenceSession>();
 let loaded = 0;
@@ -35,6 +35,31 @@ async function time(request: Extract<Request, { op: 'time' }>): Promise<number[]
     send({ id: request.id, tick: true });
   }
   return times;
+}
+
+/** Output sums, per session ('sum' requests). */
+const sums = new Map<number, Summed>();
+
+async function sum(request: Extract<Request, { op: 'sum' }>): Promise<null> {
+  let s = sums.get(request.session);
+  if (!s) sums.set(request.session, (s = Object.create(null) as Summed));
+  const results = await session(request.session).run(toFeeds(request.inputs));
+  try {
+    for (const name of request.names) {
+      const data = results[name]?.data;
+      const have = s[name];
+      if (data instanceof BigInt64Array) {
+        if (!have) s[name] = BigInt64Array.from(data);
+        else if (have instanceof BigInt64Array && have.length === data.length) for (let i = 0; i < data.length; i++) have[i]! += data[i]!;
+      } else if (data instanceof Float64Array || data instanceof Float32Array) {
+        if (!have) s[name] = Float64Array.from(data);
+        else if (have instanceof Float64Array && have.length === data.length) for (let i = 0; i < data.length; i++) have[i]! += data[i]!;
+      }
+    }
+  } finally {
+    for (const t of Object.values(results)) t.dispose();
+  }
+  return null;
 }
 
 /** Statistics of outputs, per session, kept here so that the activations never cross to onnxpress. */
@@ -111,11 +136,19 @@ async function handle(request: Request): Promise<unknown> {
     case 'release':
       await session(request.session).release();
       collections.delete(request.session);
+      sums.delete(request.session);
       return sessions.delete(request.session);
     case 'collect':
       return collect(request);
     case 'compare':
       return compare(request);
+    case 'sum':
+      return sum(request);
+    case 'summed': {
+      const s = sums.get(request.session) ?? {};
+      sums.delete(request.session);
+      return s;
+    }
     case 'collected': {
       const c = collections.get(request.session) ?? { extremes: {}, histograms: {}, nonFinite: [] };
       collections.delete(request.session);

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { NamedArray } from '../io/testdata.js';
 import { packagePath } from '../paths.js';
 import { crashFailure, loadFailure, runFailure, timeoutFailure } from './failure.js';
-import type { Collected, CollectResult, Compared, Reduction, Reply, Request } from './protocol.js';
+import type { Collected, CollectResult, Compared, Reduction, Reply, Request, Summed } from './protocol.js';
 
 /** Seconds an evaluation may spend in ONNX Runtime unless told otherwise (--eval-timeout). */
 export const DEFAULT_EVAL_TIMEOUT_S = 600;
@@ -191,6 +191,18 @@ export class OrtProcess {
       undefined,
       hint,
     )) as Compared;
+  }
+
+  /** Runs the session and adds the named outputs to the sums the child keeps for it (see the 'sum' request). */
+  async sum(session: RemoteSession, inputs: NamedArray[], names: string[]): Promise<void> {
+    this.check([session]);
+    await this.request({ op: 'sum', session: session.id, inputs: sendable(inputs), names }, 'running', session.label, inputs);
+  }
+
+  /** The sums of the named outputs over the runs since the last call, by name. */
+  async summed(session: RemoteSession): Promise<Summed> {
+    this.check([session]);
+    return (await this.request({ op: 'summed', session: session.id }, 'running', session.label, [])) as Summed;
   }
 
   /** The statistics collected for the session since the last call. */

@@ -36,6 +36,14 @@ export type Request =
   /** The statistics collected for a session since the last such request (Collected), which the child then forgets. */
   | { id: number; op: 'collected'; session: number }
   /**
+   * Runs a session and adds the named outputs, element by element, to the sums the child keeps for
+   * it (float outputs in float64, int64 ones in int64): calibration's XᵀX over many runs then crosses
+   * to onnxpress once ('summed'), not once a run.
+   */
+  | { id: number; op: 'sum'; session: number; inputs: NamedArray[]; names: string[] }
+  /** The sums of 'sum' requests since the last such request, by output name (Summed), which the child then forgets. */
+  | { id: number; op: 'summed'; session: number }
+  /**
    * Runs both sessions on the inputs, fetching the named values a group at a time (as many as fit
    * `budgetBytes` by the largest value seen so far), and compares each pair where it is: the result
    * is a Fidelity by name, for values both runs wrote as float32 arrays of one length.
@@ -59,6 +67,9 @@ export interface CollectResult {
   /** Bytes of the named and reduced values of this run, so that the caller can size its next batch. */
   bytes: number;
 }
+
+/** Outputs summed over 'sum' requests, by name. */
+export type Summed = Record<string, Float64Array | BigInt64Array>;
 
 /** Statistics collected by 'collect' requests, by value name. */
 export interface Collected {
