@@ -297,14 +297,15 @@ export async function calibrate(
     };
     const chunks = data.batches.flatMap((b) => samplesOf(b.inputs, CHUNK_SAMPLES));
     if (normNames.length === 0) {
-      // Every output is a sum over rows: added up in the child and received once, where a run's
-      // outputs each crossed over before (BERT-base, 48 XᵀX of 1.08 GB in all: 5.3 GB here at the peak).
-      const summed = [
-        ...[...added.outputs.values()].flatMap((o) => (o.sums ? [o.gram, o.shape, o.sums] : [o.gram, o.shape])),
-        ...[...addedNorms.outputs.values()].flatMap((o) => [o.sumSq, o.shape]),
+      // Every output is a sum over rows: added up in the child and received once, one value's at a
+      // time, where a run's outputs each crossed over before (BERT-base, 48 XᵀX of 1.08 GB in all:
+      // 5.3 GB here at the peak).
+      const groups = [
+        ...[...added.outputs.values()].map((o) => (o.sums ? [o.gram, o.shape, o.sums] : [o.gram, o.shape])),
+        ...[...addedNorms.outputs.values()].map((o) => [o.sumSq, o.shape]),
       ];
-      for (const inputs of chunks) await ort.sum(session, inputs, summed);
-      take(new Map(Object.entries(await ort.summed(session)).map(([name, d]) => [name, { data: d }])));
+      for (const inputs of chunks) await ort.sum(session, inputs, groups.flat());
+      for (const names of groups) take(new Map(Object.entries(await ort.summed(session, names)).map(([name, d]) => [name, { data: d }])));
     } else
       for (const inputs of chunks) {
         const outputs = new Map((await ort.run(session, inputs)).map((o) => [o.name, o]));

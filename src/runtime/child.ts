@@ -146,8 +146,16 @@ async function handle(request: Request): Promise<unknown> {
       return sum(request);
     case 'summed': {
       const s = sums.get(request.session) ?? {};
-      sums.delete(request.session);
-      return s;
+      if (!request.names) {
+        sums.delete(request.session);
+        return s;
+      }
+      const some: Summed = {};
+      for (const name of request.names) {
+        if (s[name]) some[name] = s[name];
+        delete s[name];
+      }
+      return some;
     }
     case 'collected': {
       const c = collections.get(request.session) ?? { extremes: {}, histograms: {}, nonFinite: [] };

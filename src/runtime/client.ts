@@ -199,10 +199,10 @@ export class OrtProcess {
     await this.request({ op: 'sum', session: session.id, inputs: sendable(inputs), names }, 'running', session.label, inputs);
   }
 
-  /** The sums of the named outputs over the runs since the last call, by name. */
-  async summed(session: RemoteSession): Promise<Summed> {
+  /** The sums of the named outputs (all when absent) over the runs since they were last asked for, by name. */
+  async summed(session: RemoteSession, names?: string[]): Promise<Summed> {
     this.check([session]);
-    return (await this.request({ op: 'summed', session: session.id }, 'running', session.label, [])) as Summed;
+    return (await this.request({ op: 'summed', session: session.id, names }, 'running', session.label, [])) as Summed;
   }
 
   /** The statistics collected for the session since the last call. */

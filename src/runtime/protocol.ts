@@ -41,8 +41,11 @@ export type Request =
    * to onnxpress once ('summed'), not once a run.
    */
   | { id: number; op: 'sum'; session: number; inputs: NamedArray[]; names: string[] }
-  /** The sums of 'sum' requests since the last such request, by output name (Summed), which the child then forgets. */
-  | { id: number; op: 'summed'; session: number }
+  /**
+   * The sums of 'sum' requests of the named outputs (all when `names` is absent), by output name
+   * (Summed), which the child then forgets: asked a few at a time, no message holds them all.
+   */
+  | { id: number; op: 'summed'; session: number; names?: string[] }
   /**
    * Runs both sessions on the inputs, fetching the named values a group at a time (as many as fit
    * `budgetBytes` by the largest value seen so far), and compares each pair where it is: the result
