@@ -5,7 +5,7 @@
 import type { Model } from '../ir/model.js';
 import type { Weight } from '../ir/weights.js';
 import { calibrate, type Calibration, type GramRequest } from '../runtime/calibrate.js';
-import { inverseFactorInPlace } from '../kernels/cholesky.js';
+import { KernelPool, inOrder } from '../kernels/pool.js';
 import { simdKernels } from '../kernels/simd.js';
 import { ErrorAccumulator, codesFor, groupParams, type IntRange, type QuantizeResult } from '../kernels/quantize.js';
 
@@ -145,6 +145,7 @@ export async function planGptq(
   data: string | Calibration,
   damp = 0.01,
   inputScales?: Map<Weight, Float32Array>,
+  threads = 1,
 ): Promise<GptqPlan> {
   const eligible = weights.filter((w) => gptqEligible(model, w));
   const calibration = typeof data === 'string' ? await calibrate(model, { grams: gptqRequests(model, eligible) }, data) : data;
@@ -163,7 +164,8 @@ export async function planGptq(
     }
   };
   let singular = 0;
-  for (const w of eligible) {
+  /** The weight's damped XᵀX factored on a kernel thread: undefined without a complete XᵀX, false where singular. */
+  const factorOf = async (pool: KernelPool, w: Weight): Promise<Float64Array | false | undefined> => {
     const k = Number(w.tensor.dims[0]);
     const h = new Float64Array(k * k);
     let complete = true;
@@ -176,12 +178,21 @@ export async function planGptq(
       for (let i = 0; i < h.length; i++) h[i]! += g.matrix[i]!;
     }
     done(w);
-    if (!complete) continue;
+    if (!complete) return undefined;
     const s = inputScales?.get(w);
     if (s) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j]! /= s[i]! * s[j]!;
-    // h, this weight's own sum, becomes the factor.
-    if (inverseFactorInPlace(h, k, damp)) factors.set(w, h);
-    else singular++;
+    const r = await pool.run({ kind: 'factor', hessian: new Uint8Array(h.buffer), n: k, damp });
+    return r.factor ?? false;
+  };
+  // The factors on every thread, `threads` in flight (each holds its K×K matrix), kept in the weights' order.
+  const pool = new KernelPool(threads);
+  try {
+    for await (const [w, f] of inOrder(eligible, Math.max(1, threads), (w) => factorOf(pool, w))) {
+      if (f) factors.set(w, f);
+      else if (f === false) singular++;
+    }
+  } finally {
+    await pool.close();
   }
   const others = weights.length - factors.size;
   return {
