@@ -1,7 +1,6 @@
 // The inverse of a layer's Hessian H = XᵀX (damped) as the upper Cholesky factor U with UᵀU = H⁻¹:
 // what GPTQ (quantize/) and SparseGPT (prune/) read row by row to spread one input feature's error
 // over the features not yet visited.
-import type { JobKind } from './job.js';
 import { simdKernels } from './simd.js';
 
 /** In-place Cholesky factorization of a symmetric positive definite matrix (lower triangle, row-major). */
@@ -65,21 +64,3 @@ export function inverseFactorReference(h: Float64Array, n: number, damp: number)
   h.reverse();
   return true;
 }
-
-/** GPTQ's factor of one weight's damped XᵀX, as a kernel job: the weights' factors on every thread. */
-export interface FactorJob {
-  kind: 'factor';
-  /** H (n×n float64) as bytes, which the job turns into U in place. */
-  hessian: Uint8Array;
-  n: number;
-  damp: number;
-}
-
-/** U as float64, or nothing where H is not positive definite after damping. */
-export const FACTOR_JOB: JobKind<FactorJob, { factor?: Float64Array }> = {
-  input: 'hessian',
-  execute: (job) => {
-    const h = new Float64Array(job.hessian.buffer, job.hessian.byteOffset, job.n * job.n);
-    return inverseFactorInPlace(h, job.n, job.damp) ? { factor: h } : {};
-  },
-};

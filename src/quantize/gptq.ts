@@ -5,7 +5,7 @@
 import type { Model } from '../ir/model.js';
 import type { Weight } from '../ir/weights.js';
 import { calibrate, type Calibration, type GramRequest } from '../runtime/calibrate.js';
-import { KernelPool, inOrder } from '../kernels/pool.js';
+import { inverseFactorInPlace } from '../kernels/cholesky.js';
 import { simdKernels } from '../kernels/simd.js';
 import { ErrorAccumulator, codesFor, groupParams, type IntRange, type QuantizeResult } from '../kernels/quantize.js';
 
@@ -145,7 +145,6 @@ export async function planGptq(
   data: string | Calibration,
   damp = 0.01,
   inputScales?: Map<Weight, Float32Array>,
-  threads = 1,
 ): Promise<GptqPlan> {
   const eligible = weights.filter((w) => gptqEligible(model, w));
   const calibration = typeof data === 'string' ? await calibrate(model, { grams: gptqRequests(model, eligible) }, data) : data;
@@ -164,8 +163,7 @@ export async function planGptq(
     }
   };
   let singular = 0;
-  /** The weight's damped XᵀX factored on a kernel thread: undefined without a complete XᵀX, false where singular. */
-  const factorOf = async (pool: KernelPool, w: Weight): Promise<Float64Array | false | undefined> => {
+  for (const w of eligible) {
     const k = Number(w.tensor.dims[0]);
     const h = new Float64Array(k * k);
     let complete = true;
@@ -178,21 +176,12 @@ export async function planGptq(
       for (let i = 0; i < h.length; i++) h[i]! += g.matrix[i]!;
     }
     done(w);
-    if (!complete) return undefined;
+    if (!complete) continue;
     const s = inputScales?.get(w);
     if (s) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j]! /= s[i]! * s[j]!;
-    const r = await pool.run({ kind: 'factor', hessian: new Uint8Array(h.buffer), n: k, damp });
-    return r.factor ?? false;
-  };
-  // The factors on every thread, `threads` in flight (each holds its K×K matrix), kept in the weights' order.
-  const pool = new KernelPool(threads);
-  try {
-    for await (const [w, f] of inOrder(eligible, Math.max(1, threads), (w) => factorOf(pool, w))) {
-      if (f) factors.set(w, f);
-      else if (f === false) singular++;
-    }
-  } finally {
-    await pool.close();
+    // h, this weight's own sum, becomes the factor.
+    if (inverseFactorInPlace(h, k, damp)) factors.set(w, h);
+    else singular++;
   }
   const others = weights.length - factors.size;
   return {

@@ -209,9 +209,6 @@ export const int8Pass = definePass({
             model,
             candidates.filter((w) => w.tensor.data_type === DataType.FLOAT),
             gptqData,
-            0.01,
-            undefined,
-            context.threads,
           )
         : undefined;
     if (gptq) summary.notes.push(gptq.note);
