@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inverseFactorInPlace, inverseFactorReference } from '../../src/kernels/cholesky.js';
-import { fixture, scratch } from '../helpers.js';
+import { expectSameForThreads, fixture, scratch } from '../helpers.js';
 import { charlmCalibrationSet, compressAndEvaluate } from './helpers.js';
 
 const dir = scratch();
@@ -44,6 +44,10 @@ describe('GPTQ (calibration=...)', () => {
     const indefinite = Float64Array.of(1, 2, 2, 1);
     expect(inverseFactorInPlace(Float64Array.from(indefinite), 2, 0)).toBe(false);
     expect(inverseFactorReference(Float64Array.from(indefinite), 2, 0)).toBe(false);
+  });
+
+  it.each(['int4:block=32', 'int8'])('%s with GPTQ: byte-identical outputs with 1 and 2 threads', async (spec) => {
+    await expectSameForThreads(CHARLM, 'quantize', `${spec}${spec.includes(':') ? ',' : ':'}calibration=${calibrationSet()}`);
   });
 
   // Measured (calibrated on README text, evaluated on the held-out pydoc text): block 32 with GPTQ keeps
