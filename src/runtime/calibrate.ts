@@ -116,25 +116,32 @@ function gramNodes(model: Model, requests: GramRequest[]) {
       makeNode('MatMul', [transposed, cast], [gram], names.fresh(`${name}_gram_matmul`)),
       makeNode('Shape', [rows], [rowsShape], names.fresh(`${name}_gram_rows`)),
     );
-    let sum: string | undefined;
-    if (sums) {
-      // ReduceSum's axes: an attribute before opset 13, an input from 13.
-      sum = names.fresh(`${name}_sums`);
-      if (opset >= 13) {
-        const axes = names.fresh(`${name}_sums_axes`);
-        initializers.push(makeTensor(axes, INT64, [1], new Uint8Array(BigInt64Array.of(0n).buffer)));
-        nodes.push(makeNode('ReduceSum', [cast, axes], [sum], names.fresh(`${name}_sums_reduce`), [intAttribute('keepdims', 0)]));
-      } else
-        nodes.push(
-          makeNode('ReduceSum', [cast], [sum], names.fresh(`${name}_sums_reduce`), [
-            intsAttribute('axes', [0]),
-            intAttribute('keepdims', 0),
-          ]),
-        );
-    }
+    const sum = sums ? reduceRows('ReduceSum', cast, `${name}_sums`, opset, names, nodes, initializers) : undefined;
     outputs.set(id ?? name, { gram, shape: rowsShape, sums: sum });
   }
   return { nodes, initializers, outputs, names };
+}
+
+/** The opset from which each reduction takes its axes as an input rather than an attribute. */
+const AXES_INPUT_FROM = { ReduceSum: 13, ReduceSumSquare: 18 } as const;
+
+/** Adds `op` over the rows (axis 0) of `input`, [rows, k] → [k]; returns the output's name. */
+function reduceRows(
+  op: keyof typeof AXES_INPUT_FROM,
+  input: string,
+  base: string,
+  opset: number,
+  names: NameAllocator,
+  nodes: NodeProto[],
+  initializers: TensorProto[],
+): string {
+  const out = names.fresh(base);
+  if (opset >= AXES_INPUT_FROM[op]) {
+    const axes = names.fresh(`${base}_axes`);
+    initializers.push(makeTensor(axes, INT64, [1], new Uint8Array(BigInt64Array.of(0n).buffer)));
+    nodes.push(makeNode(op, [input, axes], [out], names.fresh(`${base}_reduce`), [intAttribute('keepdims', 0)]));
+  } else nodes.push(makeNode(op, [input], [out], names.fresh(`${base}_reduce`), [intsAttribute('axes', [0]), intAttribute('keepdims', 0)]));
+  return out;
 }
 
 /**
@@ -151,26 +158,17 @@ function patchNormNodes(model: Model, requests: { name: string; patches: ConvPat
     const rows4 = patchRows(name, patches, names, nodes, initializers);
     const shape = names.fresh(`${name}_norm_shape`);
     initializers.push(makeTensor(shape, INT64, [2], new Uint8Array(BigInt64Array.of(-1n, BigInt(k)).buffer)));
-    const [rows, cast, sumSq, rowsShape] = ['norm_rows', 'norm_double', 'sum_squares', 'norm_rows_shape'].map((x) =>
-      names.fresh(`${name}_${x}`),
-    ) as [string, string, string, string];
+    const [rows, cast, rowsShape] = ['norm_rows', 'norm_double', 'norm_rows_shape'].map((x) => names.fresh(`${name}_${x}`)) as [
+      string,
+      string,
+      string,
+    ];
     nodes.push(
       makeNode('Reshape', [rows4, shape], [rows], names.fresh(`${name}_norm_reshape`)),
       makeNode('Cast', [rows], [cast], names.fresh(`${name}_norm_cast`), [intAttribute('to', DOUBLE)]),
       makeNode('Shape', [rows], [rowsShape], names.fresh(`${name}_norm_rows`)),
     );
-    // ReduceSumSquare's axes: an attribute before opset 18, an input from 18.
-    if (opset >= 18) {
-      const axes = names.fresh(`${name}_norm_axes`);
-      initializers.push(makeTensor(axes, INT64, [1], new Uint8Array(BigInt64Array.of(0n).buffer)));
-      nodes.push(makeNode('ReduceSumSquare', [cast, axes], [sumSq], names.fresh(`${name}_norm_reduce`), [intAttribute('keepdims', 0)]));
-    } else
-      nodes.push(
-        makeNode('ReduceSumSquare', [cast], [sumSq], names.fresh(`${name}_norm_reduce`), [
-          intsAttribute('axes', [0]),
-          intAttribute('keepdims', 0),
-        ]),
-      );
+    const sumSq = reduceRows('ReduceSumSquare', cast, `${name}_sum_squares`, opset, names, nodes, initializers);
     outputs.set(id, { sumSq, shape: rowsShape });
   }
   return { nodes, initializers, outputs };
