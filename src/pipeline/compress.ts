@@ -237,14 +237,17 @@ async function runAndWrite(
   } finally {
     compare?.close();
   }
-  if (written.pending) {
-    // The writer left the derived tensors' places (fp16 weights still in the input): filled on every thread.
+  if (written.derived) {
+    // The writer left the derived tensors' places (fp16 weights still in the input), and the files
+    // under their temporary names: filled on every thread, then committed (unless the caller defers).
     try {
-      await fillDerived(written.derived ?? [], threads, options.progress);
-      data?.commit();
-      written.pending.commit();
+      await fillDerived(written.derived, threads, options.progress);
+      if (!options.write?.deferCommit) {
+        data?.commit();
+        written.pending!.commit();
+      }
     } catch (e) {
-      written.pending.abort();
+      written.pending!.abort();
       throw e;
     }
   }
