@@ -15,6 +15,13 @@ import { graph, model, node, save, tensor, values, vi } from '../convert/helpers
 import { cli, cosine, npy, scratch } from '../helpers.js';
 
 const dir = scratch();
+
+/** The first pass of `compress MODEL -o OUT --quantize SPEC --data DATA --json`, which must succeed. */
+function int8Pass(model: string, out: string, spec: string, data: string): { notes: string[]; skipped: { name: string }[] } {
+  const r = cli(['compress', model, '-o', out, '--quantize', spec, '--data', data, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as { passes: { notes: string[]; skipped: { name: string }[] }[] }).passes[0]!;
+}
 const IN = 32,
   MID = 16,
   OUT = 16,
@@ -152,11 +159,9 @@ describe('int8 falls back on blocks of 32 along the reduction axis before keepin
     // channel the scale 1000/127 rounds them to 0 (output 0); in blocks of 32 they keep their own.
     const { path, data, x } = convChain('blocks', [{ name: 'W', out: OUT, values: outlierConv(OUT, 5) }]);
     const out = join(dir, 'blocks-int8.onnx');
-    const r = cli(['compress', path, '-o', out, '--quantize', 'int8', '--data', data, '--json']);
-    expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { passes: { notes: string[]; skipped: unknown[] }[] };
-    expect(report.passes[0]!.skipped).toEqual([]);
-    expect(report.passes[0]!.notes.join('\n')).toMatch(
+    const pass = int8Pass(path, out, 'int8', data);
+    expect(pass.skipped).toEqual([]);
+    expect(pass.notes.join('\n')).toMatch(
       /with all 1 as int8 per channel, 0\.999\d+ with 1 of them in blocks of 32 along the reduction axis, so those are in blocks/,
     );
     expect(readModel(out).proto.opset_import.find((o) => (o.domain ?? '') === '')?.version).toBe(21);
@@ -174,13 +179,9 @@ describe('int8 falls back on blocks of 32 along the reduction axis before keepin
       { name: 'B', out: OUT, values: outlierConv(OUT, 12) },
     ]);
     const out = join(dir, 'mixed-int8.onnx');
-    const r = cli(['compress', path, '-o', out, '--quantize', 'int8', '--data', data, '--json']);
-    expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { passes: { notes: string[]; skipped: { name: string }[] }[] };
-    expect(report.passes[0]!.skipped.map((s) => s.name)).toEqual(['B']);
-    expect(report.passes[0]!.notes.join('\n')).toMatch(
-      /1 weight \(4\.1 kB\) kept float32, .* with the rest as int8, 1 of them in blocks of 32/,
-    );
+    const pass = int8Pass(path, out, 'int8', data);
+    expect(pass.skipped.map((s) => s.name)).toEqual(['B']);
+    expect(pass.notes.join('\n')).toMatch(/1 weight \(4\.1 kB\) kept float32, .* with the rest as int8, 1 of them in blocks of 32/);
     expect(blockOf(out, 'A')).toEqual({ axis: 1, block: 32 });
     expect(readModel(out).graph.initializer.find((t) => t.name === 'B')?.data_type).toBe(1);
     expect(await chainCosine(path, out, x)).toBeGreaterThanOrEqual(0.999);
@@ -214,13 +215,9 @@ describe('the checks compare each output over every batch together, as the repor
       );
     }
     const out = join(dir, 'scalar-int8.onnx');
-    const r = cli(['compress', path, '-o', out, '--quantize', 'int8:mode=weight', '--data', data, '--json']);
-    expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(r.stdout) as { passes: { notes: string[]; skipped: unknown[] }[] };
-    expect(report.passes[0]!.skipped).toEqual([]);
-    expect(report.passes[0]!.notes.join('\n')).toMatch(
-      /the 8-bit weights checked on .*scalar-data: lowest output cosine 0\.9999\d+ with all 1 as int8/,
-    );
+    const pass = int8Pass(path, out, 'int8:mode=weight', data);
+    expect(pass.skipped).toEqual([]);
+    expect(pass.notes.join('\n')).toMatch(/the 8-bit weights checked on .*scalar-data: lowest output cosine 0\.9999\d+ with all 1 as int8/);
     expect(dtypeOf(out, 'W')).not.toBe(1);
   });
 });
