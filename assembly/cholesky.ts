@@ -133,3 +133,55 @@ export function blockUpdate(w: usize, n: i32, from: i32, to: i32, u: usize, k: i
     }
   }
 }
+
+/**
+ * out = H·P for the least-squares refit (src/kernels/refit.ts): H k×k symmetric, P and out k×n, all
+ * row-major float32. Column strips of 32 are done one at a time over every row of out, so the strip of
+ * P (k × 128 bytes, packed at `pack`) stays in cache while H's rows stream past; eight four-lane sums
+ * per row.
+ */
+export function symMul32(out: usize, h: usize, p: usize, k: i32, n: i32, pack: usize): void {
+  const rowBytes = <usize>n << 2;
+  const n32 = n & ~31;
+  for (let c0 = 0; c0 < n32; c0 += 32) {
+    // The strip packed contiguously: read in place, rows n·4 bytes apart (a multiple of 4096 for
+    // BERT's 3072 outputs) fall into the same few cache sets, and the product ran 2–3× slower.
+    for (let j = 0; j < k; j++) memory.copy(pack + (<usize>j << 7), p + <usize>j * rowBytes + (<usize>c0 << 2), 128);
+    const strip = pack;
+    for (let i = 0; i < k; i++) {
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      let s4 = f32x4.splat(0), s5 = f32x4.splat(0), s6 = f32x4.splat(0), s7 = f32x4.splat(0);
+      const hi = h + ((<usize>i * <usize>k) << 2);
+      for (let j = 0; j < k; j++) {
+        const f = v128.load32_splat(hi + (<usize>j << 2));
+        const pj = strip + (<usize>j << 7);
+        s0 = f32x4.add(s0, f32x4.mul(f, v128.load(pj)));
+        s1 = f32x4.add(s1, f32x4.mul(f, v128.load(pj, 16)));
+        s2 = f32x4.add(s2, f32x4.mul(f, v128.load(pj, 32)));
+        s3 = f32x4.add(s3, f32x4.mul(f, v128.load(pj, 48)));
+        s4 = f32x4.add(s4, f32x4.mul(f, v128.load(pj, 64)));
+        s5 = f32x4.add(s5, f32x4.mul(f, v128.load(pj, 80)));
+        s6 = f32x4.add(s6, f32x4.mul(f, v128.load(pj, 96)));
+        s7 = f32x4.add(s7, f32x4.mul(f, v128.load(pj, 112)));
+      }
+      const o = out + <usize>i * rowBytes + (<usize>c0 << 2);
+      v128.store(o, s0);
+      v128.store(o, s1, 16);
+      v128.store(o, s2, 32);
+      v128.store(o, s3, 48);
+      v128.store(o, s4, 64);
+      v128.store(o, s5, 80);
+      v128.store(o, s6, 96);
+      v128.store(o, s7, 112);
+    }
+  }
+  // The last n mod 32 columns, one value at a time.
+  for (let i = 0; i < k; i++) {
+    const hi = h + ((<usize>i * <usize>k) << 2);
+    for (let c = n32; c < n; c++) {
+      let s: f32 = 0;
+      for (let j = 0; j < k; j++) s += load<f32>(hi + (<usize>j << 2)) * load<f32>(p + <usize>j * rowBytes + (<usize>c << 2));
+      store<f32>(out + <usize>i * rowBytes + (<usize>c << 2), s);
+    }
+  }
+}

@@ -31,6 +31,7 @@ const calibration = join('bench', 'out', `calibration-${S}x${T}`);
 
 const runs = {
   sparsegpt: ['--prune', `sparsegpt:sparsity=0.5,calibration=${calibration}${only}`],
+  'sparsegpt refit=0': ['--prune', `sparsegpt:sparsity=0.5,refit=0,calibration=${calibration}${only}`],
   'gptq int4': ['--quantize', `int4:calibration=${calibration}${only}`],
 };
 const out = join('bench', 'out', 'prune-calibrated.onnx');

@@ -51,6 +51,7 @@ interface Exports {
   inverseFactor(h: number, n: number, damp: number, row: number): number;
   subScaledRows(w: number, n: number, first: number, count: number, coeffs: number, e: number): void;
   blockUpdate(w: number, n: number, from: number, to: number, u: number, k: number, b0: number, b1: number, err: number): void;
+  symMul32(out: number, h: number, p: number, k: number, n: number, pack: number): void;
 }
 
 /**
@@ -69,6 +70,17 @@ export interface SweepSpace {
   subScaledRows(first: number, count: number, coeffAt: number, eRow: number): void;
   /** rows from … to − 1 of w, each minus Σ over rb in [b0, b1) of u[rb, row] times error row rb − b0. */
   blockUpdate(from: number, to: number, b0: number, b1: number): void;
+}
+
+/**
+ * Float32 arrays in the kernels' memory for the refit's products (kernels/refit.ts): H [k, k] and P,
+ * Q [k, n]; `multiply` sets Q = H·P. Valid until the kernels' next use of their memory.
+ */
+export interface ProductSpace {
+  h: Float32Array;
+  p: Float32Array;
+  q: Float32Array;
+  multiply(): void;
 }
 
 /**
@@ -504,6 +516,22 @@ class Kernels {
       e: new Float64Array(mem.buffer, e, eRows * n),
       subScaledRows: (first, count, coeffAt, eRow) => x.subScaledRows(w, n, first, count, u + coeffAt * 8, e + eRow * n * 8),
       blockUpdate: (from, to, b0, b1) => x.blockUpdate(w, n, from, to, u, k, b0, b1, e),
+    };
+  }
+
+  /** Space for products H·P with H [k, k] and P [k, n] (see ProductSpace). */
+  productSpace(k: number, n: number): ProductSpace {
+    const h = align(BASE);
+    const p = align(h + k * k * 4);
+    const q = align(p + k * n * 4);
+    const pack = align(q + k * n * 4);
+    const mem = this.reserve(pack + k * 128);
+    const x = this.exports;
+    return {
+      h: new Float32Array(mem.buffer, h, k * k),
+      p: new Float32Array(mem.buffer, p, k * n),
+      q: new Float32Array(mem.buffer, q, k * n),
+      multiply: () => x.symMul32(q, h, p, k, n, pack),
     };
   }
 

@@ -13,6 +13,7 @@ import { kthSmallest, type PruneResult } from './smallest.js';
 import { weightError } from './weight-error.js';
 import { inverseFactorInPlace } from './cholesky.js';
 import { simdKernels } from './simd.js';
+import { dampedHessian, refitKept } from './refit.js';
 
 export interface SparsityPattern {
   /** Fraction of the weights to zero (unstructured); ignored with `nm`. */
@@ -161,6 +162,8 @@ export interface SparseGptJob extends SparseGptOptions {
   hessian: Float64Array;
   /** Damping, as a fraction of H's mean diagonal. */
   damp: number;
+  /** Conjugate-gradient steps of the least-squares refit of the kept weights after the sweep (0: none; kernels/refit.ts). */
+  refit: number;
 }
 
 export interface SparseGptResult extends PruneResult {
@@ -172,11 +175,20 @@ export const SPARSEGPT_JOB: JobKind<SparseGptJob, SparseGptResult | { singular: 
   input: 'values',
   execute: (job, progress) => {
     const { k, n } = job;
+    // The refit reads H itself, which the factor overwrites.
+    const damped = job.refit > 0 ? dampedHessian(job.hessian, k, job.damp) : undefined;
     if (!inverseFactorInPlace(job.hessian, k, job.damp)) return { singular: true };
     const given = readInChunks(job.values);
     let original = given;
     if (job.transposed) transpose(given, n, k, (original = new Float32Array(k * n)));
-    const result = sparseGpt(original, k, n, job.hessian, job, progress);
+    const swept = sparseGpt(original, k, n, job.hessian, job, damped ? (f) => progress?.(f / 2) : progress);
+    let result: PruneResult & { loss: number } = swept;
+    if (damped) {
+      const { values, loss } = refitKept(original, swept.values, k, n, damped, job.refit, (f) => progress?.(0.5 + f / 2));
+      let zeros = 0;
+      for (let i = 0; i < values.length; i++) if (values[i] === 0) zeros++;
+      result = { values, zeros, error: weightError(original, values), loss };
+    }
     if (!job.transposed) return result;
     const values = new Float32Array(k * n);
     transpose(result.values, k, n, values);

@@ -1,6 +1,7 @@
 // SparseGPT (Frantar & Alistarh, 2023): unstructured or N:M pruning that updates the weights it
 // keeps to make up for those it removes, with the inverse of each layer's XᵀX measured on
-// calibration data (all layers in one ONNX Runtime run). The arithmetic is kernels/sparsegpt.ts.
+// calibration data (all layers in one ONNX Runtime run), then refits the kept weights by least squares
+// for the zeros chosen. The arithmetic is kernels/sparsegpt.ts and kernels/refit.ts.
 import type { Model } from '../ir/model.js';
 import { floatSource } from '../ir/tensor.js';
 import type { KernelPool } from '../kernels/pool.js';
@@ -25,6 +26,9 @@ import {
  */
 export const RANK_DEFICIENT_DAMP = 0.1;
 
+/** Layers started ahead per kernel thread (see the pruneLayers call). */
+const SPARSEGPT_WINDOW_PER_THREAD = 3;
+
 export const sparsegptPass = definePass({
   family: 'prune',
   method: 'sparsegpt',
@@ -45,6 +49,14 @@ export const sparsegptPass = definePass({
       max: 1,
       default: 0.03,
       description: "added to XᵀX's diagonal, as a fraction of its mean (chosen on the char LM's calibration split; the paper's is 0.01)",
+    },
+    refit: {
+      type: 'integer',
+      min: 0,
+      max: 1000,
+      default: 10,
+      description:
+        "conjugate-gradient steps that re-solve the kept weights by least squares on XᵀX once the zeros are chosen (0: the sweep's own update only; 10 chosen on the char LM's calibration split)",
     },
   },
   validate(options) {
@@ -118,7 +130,10 @@ export const sparsegptPass = definePass({
       const sparsity = global?.fractions.get(l) ?? pattern.sparsity;
       for (let damp = rowsOf(l) < l.k ? raised : options.damp; ; damp = Math.max(10 * damp, 1e-6)) {
         const job = { kind: 'sparsegpt', values: floatSource(l.w.tensor), k: l.k, n: l.n, transposed: l.transposed } as const;
-        const result = await pool.run({ ...job, hessian: hessianOf(l), damp, block: options.block, sparsity, nm: pattern.nm }, progress);
+        const result = await pool.run(
+          { ...job, hessian: hessianOf(l), damp, refit: options.refit, block: options.block, sparsity, nm: pattern.nm },
+          progress,
+        );
         if (!('singular' in result)) {
           release(l);
           return { ...result, damp };
@@ -138,6 +153,10 @@ export const sparsegptPass = definePass({
         details: { damp: r.damp, calibrationLoss: r.loss },
       }),
       'sparsegpt',
+      // Results are applied in order, and a transformer block's last layer (the FFN output, K = 4·d)
+      // takes as long as the five before it: with a window of one layer per thread the other thread
+      // sat idle behind it. Each layer started holds its XᵀX copy (up to K² float64).
+      SPARSEGPT_WINDOW_PER_THREAD * Math.max(1, context.threads),
     );
     if (singular.length > 0)
       summary.notes.push(

@@ -7,6 +7,7 @@ import { createSession, run } from '../../src/runtime/ort.js';
 import { floatValues, tensorValues } from '../../src/ir/tensor.js';
 import { sparseGpt } from '../../src/kernels/sparsegpt.js';
 import { inverseFactorInPlace } from '../../src/kernels/cholesky.js';
+import { dampedHessian, refitKept } from '../../src/kernels/refit.js';
 import { compress } from '../../src/pipeline/compress.js';
 import { parseStep } from '../../src/pipeline/registry.js';
 import { cli, expectSameForThreads, fixture, scratch } from '../helpers.js';
@@ -82,9 +83,60 @@ describe('SparseGPT against a closed form', () => {
   });
 });
 
+describe('the least-squares refit against a closed form', () => {
+  // With the zeros fixed, each output's kept weights w' minimize (w − w')ᵀ H (w − w'): H_SS w'_S = (H w)_S
+  // over the kept features S, solved here by plain elimination. Conjugate gradients reach it in |S| steps.
+  it('the refitted kept weights solve the masked normal equations; the zeros stay zeros', () => {
+    const k = 6,
+      n = 4;
+    const x = Array.from({ length: 9 }, (_, r) =>
+      Array.from({ length: k }, (_, c) => Math.sin(1.7 * r + 0.9 * c * c + 0.3) + (r === c ? 0.5 : 0)),
+    );
+    const hRaw = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) hRaw[i * k + j] = x.reduce((s, row) => s + row[i]! * row[j]!, 0);
+    const damped = dampedHessian(hRaw, k, 0.03);
+    const w = Float32Array.from({ length: k * n }, (_, i) => Math.cos(2.3 * i + 0.4));
+    // A start with the zeros of a 2:4-like mask and the other weights perturbed.
+    const start = w.map((v, i) => ((Math.floor(i / n) + (i % n)) % 2 === 0 ? 0 : v + 0.1 * Math.sin(i)));
+    const { values, loss } = refitKept(w, start, k, n, damped, k);
+    let expectedLoss = 0;
+    for (let c = 0; c < n; c++) {
+      const kept = Array.from({ length: k }, (_, r) => r).filter((r) => start[r * n + c] !== 0);
+      const col = Array.from({ length: k }, (_, r) => w[r * n + c]!);
+      const rhs = kept.map((i) => col.reduce((s, v, j) => s + damped[i * k + j]! * v, 0));
+      const solution = solve(
+        kept.map((i) => kept.map((j) => damped[i * k + j]!)),
+        rhs,
+      );
+      for (let r = 0; r < k; r++) {
+        const at = kept.indexOf(r);
+        if (at < 0) expect(values[r * n + c]).toBe(0);
+        else expect(values[r * n + c]).toBeCloseTo(solution[at]!, 4);
+      }
+      const d = col.map((v, r) => v - (kept.includes(r) ? solution[kept.indexOf(r)]! : 0));
+      for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) expectedLoss += d[i]! * damped[i * k + j]! * d[j]!;
+    }
+    expect(loss).toBeCloseTo(expectedLoss, 4);
+  });
+
+  it('never raises the loss: zero steps return the start', () => {
+    const k = 4,
+      n = 2;
+    const damped = dampedHessian(
+      Float64Array.from({ length: k * k }, (_, i) => (i % (k + 1) === 0 ? 2 : 0.5)),
+      k,
+      0.01,
+    );
+    const w = Float32Array.of(1, -1, 0.5, 0.25, -0.75, 2, 0.1, -0.3);
+    const start = Float32Array.of(0, -1, 0.5, 0, 0, 2, 0.1, 0);
+    expect(refitKept(w, start, k, n, damped, 0).values).toEqual(start);
+  });
+});
+
 describe('calibrated pruning on the char LM (calibrated on fixtures/charlm/calibration, evaluated on test_data_set_0)', () => {
-  // Measured (bench/RESULTS.md, "Calibrated pruning"): perplexity rise at 50 % — magnitude +13.15 %,
-  // Wanda +12.58 %, SparseGPT +4.30 %; at 2:4 — magnitude +59.9 %, Wanda +62.2 %, SparseGPT +28.6 %.
+  // Measured (bench/RESULTS.md, "Calibrated pruning", "SparseGPT's refit"): perplexity rise at 50 % —
+  // magnitude +13.15 %, Wanda +12.58 %, SparseGPT +3.38 % (+4.30 % without the refit); at 2:4 —
+  // magnitude +59.9 %, Wanda +62.2 %, SparseGPT +16.2 % (+28.6 % without).
   it('50 % unstructured: SparseGPT rises at most a third of magnitude pruning, and Wanda less than magnitude', async () => {
     const magnitude = await rise('mag.onnx', 'magnitude:sparsity=0.5');
     const wanda = await rise('wanda.onnx', `wanda:sparsity=0.5,calibration=${CALIBRATION}`);
@@ -99,14 +151,15 @@ describe('calibrated pruning on the char LM (calibrated on fixtures/charlm/calib
     }
   });
 
-  // The issue's goal is a third of magnitude's rise at 2:4 too; measured 0.48 here one-shot, and 0.38
-  // with the layers calibrated one block after another (a Python reference, bench/RESULTS.md), so the
-  // gap is this small model and calibration set, not the one ONNX Runtime run.
-  it('2:4: SparseGPT rises at most half of N:M magnitude pruning; every group of 4 keeps at most 2', async () => {
+  // The sweep alone reaches 0.48 of magnitude's rise here (0.40 with the layers calibrated one block
+  // after another, as the paper does); the least-squares refit of the kept weights brings it to 0.27.
+  it('2:4: SparseGPT rises at most a third of N:M magnitude pruning, and less than without its refit; every group of 4 keeps at most 2', async () => {
     const magnitude = await rise('nm.onnx', 'nm:n=2,m=4');
     const wanda = await rise('wanda24.onnx', `wanda:n=2,m=4,calibration=${CALIBRATION}`);
     const sparsegpt = await rise('sgpt24.onnx', `sparsegpt:n=2,m=4,calibration=${CALIBRATION}`);
-    expect(sparsegpt.rise).toBeLessThanOrEqual(magnitude.rise / 2);
+    const sweepOnly = await rise('sgpt24-sweep.onnx', `sparsegpt:n=2,m=4,refit=0,calibration=${CALIBRATION}`);
+    expect(sparsegpt.rise).toBeLessThanOrEqual(magnitude.rise / 3);
+    expect(sparsegpt.rise).toBeLessThan(sweepOnly.rise);
     expect(wanda.rise).toBeGreaterThan(0);
     for (const { output } of [wanda, sparsegpt]) {
       const w = floatValues(output.graph.initializer.find((t) => t.name === 'onnx::MatMul_407')!);
