@@ -16,7 +16,7 @@ import { writeModel } from '../io/write.js';
 import { Model } from '../ir/model.js';
 import { opsetVersion } from '../ir/opset.js';
 import { loadEvalData } from './data.js';
-import { OrtProcess } from './client.js';
+import { OrtProcess, type RemoteSession } from './client.js';
 import { checkFeeds } from './feeds.js';
 import type { NamedArray } from '../io/testdata.js';
 
@@ -91,35 +91,74 @@ const DOUBLE = 11;
 const INT64 = 7;
 
 /**
- * Adds to the probe, for each value, XᵀX computed by ONNX Runtime (the value as rows of k features,
- * in double precision, then one matrix product) and the value's shape as rows: every layer's Gram
- * matrix comes out of the same run, and only K×K numbers per layer cross to this process instead of
- * every activation.
+ * Adds to the probe, for each value, the value as rows of k features (`rows`, float32), the rows'
+ * shape, and with `sums` Σx per feature: XᵀX is then made from `rows` in the child by a second,
+ * one-product model (gramModel), one layer at a time, so that a run's outputs are its activations
+ * rather than every layer's K×K at once (BERT-base: 1.08 GB a run, held beside the sums).
  */
 function gramNodes(model: Model, requests: GramRequest[]) {
   const names = new NameAllocator(model);
   const nodes: NodeProto[] = [];
   const initializers: TensorProto[] = [];
-  const outputs = new Map<string, { gram: string; shape: string; sums?: string }>();
+  // `gram`: a fresh name, never a value of the graph: the key of the child's sum of XᵀX.
+  const outputs = new Map<string, { rows: string; shape: string; sums?: string; gram: string; k: number }>();
   const opset = opsetVersion(model.proto, '') ?? 1;
   for (const { name, k, sums, patches, id } of requests) {
     const source = patches ? patchRows(name, patches, names, nodes, initializers) : name;
     const shape = names.fresh(`${name}_gram_shape`);
     initializers.push(makeTensor(shape, INT64, [2], new Uint8Array(BigInt64Array.of(-1n, BigInt(k)).buffer)));
-    const [rows, cast, transposed, gram, rowsShape] = ['rows', 'double', 'transposed', 'gram', 'rows_shape'].map((s) =>
-      names.fresh(`${name}_${s}`),
-    ) as [string, string, string, string, string];
+    const [rows, rowsShape] = ['rows', 'rows_shape'].map((s) => names.fresh(`${name}_${s}`)) as [string, string];
     nodes.push(
       makeNode('Reshape', [source, shape], [rows], names.fresh(`${name}_gram_reshape`)),
-      makeNode('Cast', [rows], [cast], names.fresh(`${name}_gram_cast`), [intAttribute('to', DOUBLE)]),
-      makeNode('Transpose', [cast], [transposed], names.fresh(`${name}_gram_transpose`), [intsAttribute('perm', [1, 0])]),
-      makeNode('MatMul', [transposed, cast], [gram], names.fresh(`${name}_gram_matmul`)),
       makeNode('Shape', [rows], [rowsShape], names.fresh(`${name}_gram_rows`)),
     );
-    const sum = sums ? reduceRows('ReduceSum', cast, `${name}_sums`, opset, names, nodes, initializers) : undefined;
-    outputs.set(id ?? name, { gram, shape: rowsShape, sums: sum });
+    let sum: string | undefined;
+    if (sums) {
+      const cast = names.fresh(`${name}_double`);
+      nodes.push(makeNode('Cast', [rows], [cast], names.fresh(`${name}_gram_cast`), [intAttribute('to', DOUBLE)]));
+      sum = reduceRows('ReduceSum', cast, `${name}_sums`, opset, names, nodes, initializers);
+    }
+    outputs.set(id ?? name, { rows, shape: rowsShape, sums: sum, gram: names.fresh(`${name}_gram`), k });
   }
   return { nodes, initializers, outputs, names };
+}
+
+/** A model of one product: x, float32 [rows, k] → XᵀX in float64 [k, k] (the cast first, as the sums are kept). */
+function gramModel(k: number): Model {
+  const nodes = [
+    makeNode('Cast', ['x'], ['double'], 'cast', [intAttribute('to', DOUBLE)]),
+    makeNode('Transpose', ['double'], ['transposed'], 'transpose', [intsAttribute('perm', [1, 0])]),
+    makeNode('MatMul', ['transposed', 'double'], ['gram'], 'matmul'),
+  ];
+  const value = (name: string, type: number, dims: (number | string)[]) => ({
+    name,
+    metadata_props: [],
+    type: {
+      tensor_type: {
+        elem_type: type,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
+      },
+    },
+  });
+  return new Model({
+    ir_version: 8,
+    opset_import: [{ domain: '', version: 13 }],
+    producer_name: 'onnxpress calibration',
+    metadata_props: [],
+    functions: [],
+    training_info: [],
+    graph: {
+      name: `gram_${k}`,
+      node: nodes,
+      initializer: [],
+      sparse_initializer: [],
+      input: [value('x', 1, ['rows', k])],
+      output: [value('gram', DOUBLE, [k, k])],
+      value_info: [],
+      quantization_annotation: [],
+      metadata_props: [],
+    },
+  } as unknown as ModelProto);
 }
 
 /** The opset from which each reduction takes its axes as an input rather than an attribute. */
@@ -228,9 +267,11 @@ export async function calibrate(
   const existing = new Set(graph.output.map((o) => o.name));
   const extra = [
     ...normNames.filter((n) => !existing.has(n)),
-    ...[...added.outputs.values()].flatMap((o) => (o.sums ? [o.gram, o.shape, o.sums] : [o.gram, o.shape])),
+    ...[...added.outputs.values()].flatMap((o) => (o.sums ? [o.rows, o.shape, o.sums] : [o.rows, o.shape])),
     ...[...addedNorms.outputs.values()].flatMap((o) => [o.sumSq, o.shape]),
   ];
+  if (normNames.length > 0 && gramRequests.length > 0)
+    throw new Error('calibrate: Gram matrices and the feature norms of plain values are gathered in separate calls');
   const proto: ModelProto = {
     ...model.proto,
     graph: {
@@ -256,6 +297,13 @@ export async function calibrate(
     const path = join(dir, 'probe.onnx');
     writeModel(probe, path);
     const session = await ort.load(path, label);
+    // One product model per width, for the child to make each XᵀX from the run's rows.
+    const gramSessions = new Map<number, RemoteSession>();
+    for (const k of new Set([...added.outputs.values()].map((o) => o.k))) {
+      const file = join(dir, `gram-${k}.onnx`);
+      writeModel(gramModel(k), file);
+      gramSessions.set(k, await ort.load(file, `${label} (XᵀX of ${k} features)`));
+    }
     const gram = new Map<string, Gram>();
     const norms = new Map<string, FeatureNorms>();
     /** Adds one run's outputs (or the child's sums over every run) to the Gram matrices and patch norms. */
@@ -302,7 +350,9 @@ export async function calibrate(
         ...[...added.outputs.values()].map((o) => (o.sums ? [o.gram, o.shape, o.sums] : [o.gram, o.shape])),
         ...[...addedNorms.outputs.values()].map((o) => [o.sumSq, o.shape]),
       ];
-      for (const inputs of chunks) await ort.sum(session, inputs, groups.flat());
+      const summedOutputs = groups.flat().filter((name) => ![...added.outputs.values()].some((o) => o.gram === name));
+      const products = [...added.outputs.values()].map((o) => ({ value: o.rows, session: gramSessions.get(o.k)!, into: o.gram }));
+      for (const inputs of chunks) await ort.sum(session, inputs, summedOutputs, products);
       for (const names of groups) take(new Map(Object.entries(await ort.summed(session, names)).map(([name, d]) => [name, { data: d }])));
     } else
       for (const inputs of chunks) {

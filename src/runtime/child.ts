@@ -45,21 +45,34 @@ async function sum(request: Extract<Request, { op: 'sum' }>): Promise<null> {
   if (!s) sums.set(request.session, (s = Object.create(null) as Summed));
   const results = await session(request.session).run(toFeeds(request.inputs));
   try {
-    for (const name of request.names) {
-      const data = results[name]?.data;
-      const have = s[name];
-      if (data instanceof BigInt64Array) {
-        if (!have) s[name] = BigInt64Array.from(data);
-        else if (have instanceof BigInt64Array && have.length === data.length) for (let i = 0; i < data.length; i++) have[i]! += data[i]!;
-      } else if (data instanceof Float64Array || data instanceof Float32Array) {
-        if (!have) s[name] = Float64Array.from(data);
-        else if (have instanceof Float64Array && have.length === data.length) for (let i = 0; i < data.length; i++) have[i]! += data[i]!;
+    for (const gram of request.grams ?? []) {
+      const x = results[gram.value];
+      if (!x) continue;
+      const sessionOfGram = session(gram.session);
+      const out = await sessionOfGram.run({ [sessionOfGram.inputNames[0]!]: x });
+      try {
+        add(s, gram.into, out[sessionOfGram.outputNames[0]!]!.data);
+      } finally {
+        for (const t of Object.values(out)) t.dispose();
       }
     }
+    for (const name of request.names) add(s, name, results[name]?.data);
   } finally {
     for (const t of Object.values(results)) t.dispose();
   }
   return null;
+}
+
+/** Adds an output's values to the sum `name` (float outputs in float64, int64 ones in int64). */
+function add(s: Summed, name: string, data: unknown): void {
+  const have = s[name];
+  if (data instanceof BigInt64Array) {
+    if (!have) s[name] = BigInt64Array.from(data);
+    else if (have instanceof BigInt64Array && have.length === data.length) for (let i = 0; i < data.length; i++) have[i]! += data[i]!;
+  } else if (data instanceof Float64Array || data instanceof Float32Array) {
+    if (!have) s[name] = Float64Array.from(data);
+    else if (have instanceof Float64Array && have.length === data.length) for (let i = 0; i < data.length; i++) have[i]! += data[i]!;
+  }
 }
 
 /** Statistics of outputs, per session, kept here so that the activations never cross to onnxpress. */

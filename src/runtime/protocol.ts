@@ -40,7 +40,7 @@ export type Request =
    * it (float outputs in float64, int64 ones in int64): calibration's XᵀX over many runs then crosses
    * to onnxpress once ('summed'), not once a run.
    */
-  | { id: number; op: 'sum'; session: number; inputs: NamedArray[]; names: string[] }
+  | { id: number; op: 'sum'; session: number; inputs: NamedArray[]; names: string[]; grams?: GramSum[] }
   /**
    * The sums of 'sum' requests of the named outputs (all when `names` is absent), by output name
    * (Summed), which the child then forgets: asked a few at a time, no message holds them all.
@@ -69,6 +69,17 @@ export interface Reduction {
 export interface CollectResult {
   /** Bytes of the named and reduced values of this run, so that the caller can size its next batch. */
   bytes: number;
+}
+
+/**
+ * In a 'sum' request: the run's output `value` (float32 rows × k) is passed through `session`, a
+ * model of one input and one output (its XᵀX in float64), whose output is added to the sum `into`.
+ * One product at a time: the run's outputs are its activations, not every layer's K×K at once.
+ */
+export interface GramSum {
+  value: string;
+  session: number;
+  into: string;
 }
 
 /** Outputs summed over 'sum' requests, by name. */
