@@ -31,7 +31,9 @@ if (isMainThread) {
   fs.closeSync(fs.openSync(dst, 'w'));
   const others = [];
   for (let t = 1; t < threads; t++)
-    others.push(new Promise((done) => new Worker(new URL(import.meta.url), { workerData: { src, dst, fraction, t, threads } }).on('exit', done)));
+    others.push(
+      new Promise((done) => new Worker(new URL(import.meta.url), { workerData: { src, dst, fraction, t, threads } }).on('exit', done)),
+    );
   part(src, dst, fraction, 0, threads);
   await Promise.all(others);
 } else part(workerData.src, workerData.dst, workerData.fraction, workerData.t, workerData.threads);

@@ -107,9 +107,16 @@ function gramNodes(model: Model, requests: GramRequest[]) {
     const source = patches ? patchRows(name, patches, names, nodes, initializers) : name;
     const shape = names.fresh(`${name}_gram_shape`);
     initializers.push(makeTensor(shape, INT64, [2], new Uint8Array(BigInt64Array.of(-1n, BigInt(k)).buffer)));
-    const [rows, rowsShape] = ['rows', 'rows_shape'].map((s) => names.fresh(`${name}_${s}`)) as [string, string];
+    const [rows, rows32, rowsShape] = ['rows', 'rows_float', 'rows_shape'].map((s) => names.fresh(`${name}_${s}`)) as [
+      string,
+      string,
+      string,
+    ];
+    // As float32 whatever the model computes in (float16 → float32 → float64 is exact), for the one
+    // product model of each width.
     nodes.push(
       makeNode('Reshape', [source, shape], [rows], names.fresh(`${name}_gram_reshape`)),
+      makeNode('Cast', [rows], [rows32], names.fresh(`${name}_gram_float`), [intAttribute('to', FLOAT)]),
       makeNode('Shape', [rows], [rowsShape], names.fresh(`${name}_gram_rows`)),
     );
     let sum: string | undefined;
@@ -118,7 +125,7 @@ function gramNodes(model: Model, requests: GramRequest[]) {
       nodes.push(makeNode('Cast', [rows], [cast], names.fresh(`${name}_gram_cast`), [intAttribute('to', DOUBLE)]));
       sum = reduceRows('ReduceSum', cast, `${name}_sums`, opset, names, nodes, initializers);
     }
-    outputs.set(id ?? name, { rows, shape: rowsShape, sums: sum, gram: names.fresh(`${name}_gram`), k });
+    outputs.set(id ?? name, { rows: rows32, shape: rowsShape, sums: sum, gram: names.fresh(`${name}_gram`), k });
   }
   return { nodes, initializers, outputs, names };
 }
@@ -152,7 +159,7 @@ function gramModel(k: number): Model {
       node: nodes,
       initializer: [],
       sparse_initializer: [],
-      input: [value('x', 1, ['rows', k])],
+      input: [value('x', FLOAT, ['rows', k])],
       output: [value('gram', DOUBLE, [k, k])],
       value_info: [],
       quantization_annotation: [],

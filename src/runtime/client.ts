@@ -197,10 +197,20 @@ export class OrtProcess {
    * Runs the session and adds the named outputs to the sums the child keeps for it, and each of
    * `grams`' products of an output (see the 'sum' request).
    */
-  async sum(session: RemoteSession, inputs: NamedArray[], names: string[], grams?: { value: string; session: RemoteSession; into: string }[]): Promise<void> {
+  async sum(
+    session: RemoteSession,
+    inputs: NamedArray[],
+    names: string[],
+    grams?: { value: string; session: RemoteSession; into: string }[],
+  ): Promise<void> {
     this.check([session, ...(grams ?? []).map((g) => g.session)]);
     const products = grams?.map((g) => ({ value: g.value, session: g.session.id, into: g.into }));
-    await this.request({ op: 'sum', session: session.id, inputs: sendable(inputs), names, grams: products }, 'running', session.label, inputs);
+    await this.request(
+      { op: 'sum', session: session.id, inputs: sendable(inputs), names, grams: products },
+      'running',
+      session.label,
+      inputs,
+    );
   }
 
   /** The sums of the named outputs (all when absent) over the runs since they were last asked for, by name. */

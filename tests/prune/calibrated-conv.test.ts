@@ -14,6 +14,7 @@ import { fixture, npy, scratch } from '../helpers.js';
 import { writeFileSync } from 'node:fs';
 import { compressAndEvaluate } from '../quantize/helpers.js';
 import { makeTensor } from '../../src/ir/tensor.js';
+import { fromFloat16, toFloat16 } from '../../src/ir/half.js';
 
 const dir = scratch();
 const path = (name: string) => join(dir, name);
@@ -67,6 +68,35 @@ describe('calibration of a Conv input as patches', () => {
     const norms = c.norms.get('n')!;
     expect(norms.rows).toBe(expected.rows);
     for (let i = 0; i < k; i++) expect(norms.sumSq[i]).toBeCloseTo(expected.gram[i * k + i]!, 9);
+  });
+});
+
+describe('calibration of a float16 value', () => {
+  // The layer inputs of a float16 model are float16: their XᵀX is that of the float16 values (made
+  // float32, then float64 for the product: both exact), as loops over them give it.
+  it('XᵀX and Σx of a float16 MatMul input as loops over its float16 values give them', async () => {
+    const [rows, k] = [10, 6];
+    const weight = makeTensor('W', DataType.FLOAT16, [k, 3], new Uint8Array(toFloat16(values(k * 3, 5)).buffer));
+    const nodes = [node('Cast', ['x'], ['h'], [int('to', DataType.FLOAT16)]), node('MatMul', ['h', 'W'], ['y'])];
+    const file = save(path('half.onnx'), model(graph(nodes, [vi('x', [rows, k])], [vi('y', undefined, DataType.FLOAT16)], [weight]), 17));
+    const x = values(rows * k, 13);
+    const data = path('half.npy');
+    writeFileSync(data, npy(x, [rows, k]));
+    const c = await calibrate(readModel(file), { grams: [{ name: 'h', k, sums: true }] }, data);
+    const h = fromFloat16(toFloat16(x));
+    const g = c.gram.get('h')!;
+    expect(g.rows).toBe(rows);
+    for (let i = 0; i < k; i++) {
+      expect(g.sums![i]).toBeCloseTo(
+        Array.from({ length: rows }, (_, r) => h[r * k + i]!).reduce((a, b) => a + b, 0),
+        9,
+      );
+      for (let j = 0; j < k; j++) {
+        let expected = 0;
+        for (let r = 0; r < rows; r++) expected += h[r * k + i]! * h[r * k + j]!;
+        expect(g.matrix[i * k + j]).toBeCloseTo(expected, 9);
+      }
+    }
   });
 });
 
