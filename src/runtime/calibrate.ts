@@ -91,7 +91,7 @@ const DOUBLE = 11;
 const INT64 = 7;
 
 /**
- * Adds to the probe, for each value, the value as rows of k features (`rows`, float32), the rows'
+ * Adds to the probe, for each value, the value as rows of k features (`rows`, float64), the rows'
  * shape, and with `sums` Σx per feature: XᵀX is then made from `rows` in the child by a second,
  * one-product model (gramModel), one layer at a time, so that a run's outputs are its activations
  * rather than every layer's K×K at once (BERT-base: 1.08 GB a run, held beside the sums).
@@ -107,35 +107,25 @@ function gramNodes(model: Model, requests: GramRequest[]) {
     const source = patches ? patchRows(name, patches, names, nodes, initializers) : name;
     const shape = names.fresh(`${name}_gram_shape`);
     initializers.push(makeTensor(shape, INT64, [2], new Uint8Array(BigInt64Array.of(-1n, BigInt(k)).buffer)));
-    const [rows, rows32, rowsShape] = ['rows', 'rows_float', 'rows_shape'].map((s) => names.fresh(`${name}_${s}`)) as [
-      string,
-      string,
-      string,
-    ];
-    // As float32 whatever the model computes in (float16 → float32 → float64 is exact), for the one
-    // product model of each width.
+    const [rows, double, rowsShape] = ['rows', 'double', 'rows_shape'].map((s) => names.fresh(`${name}_${s}`)) as [string, string, string];
+    // In float64 whatever the model computes in (float32, float16 and bfloat16 become it exactly), for
+    // the one-product model of each width and for the sums.
     nodes.push(
       makeNode('Reshape', [source, shape], [rows], names.fresh(`${name}_gram_reshape`)),
-      makeNode('Cast', [rows], [rows32], names.fresh(`${name}_gram_float`), [intAttribute('to', FLOAT)]),
+      makeNode('Cast', [rows], [double], names.fresh(`${name}_gram_cast`), [intAttribute('to', DOUBLE)]),
       makeNode('Shape', [rows], [rowsShape], names.fresh(`${name}_gram_rows`)),
     );
-    let sum: string | undefined;
-    if (sums) {
-      const cast = names.fresh(`${name}_double`);
-      nodes.push(makeNode('Cast', [rows], [cast], names.fresh(`${name}_gram_cast`), [intAttribute('to', DOUBLE)]));
-      sum = reduceRows('ReduceSum', cast, `${name}_sums`, opset, names, nodes, initializers);
-    }
-    outputs.set(id ?? name, { rows: rows32, shape: rowsShape, sums: sum, gram: names.fresh(`${name}_gram`), k });
+    const sum = sums ? reduceRows('ReduceSum', double, `${name}_sums`, opset, names, nodes, initializers) : undefined;
+    outputs.set(id ?? name, { rows: double, shape: rowsShape, sums: sum, gram: names.fresh(`${name}_gram`), k });
   }
   return { nodes, initializers, outputs, names };
 }
 
-/** A model of one product: x, float32 [rows, k] → XᵀX in float64 [k, k] (the cast first, as the sums are kept). */
+/** A model of one product: x, float64 [rows, k] → XᵀX [k, k]. */
 function gramModel(k: number): Model {
   const nodes = [
-    makeNode('Cast', ['x'], ['double'], 'cast', [intAttribute('to', DOUBLE)]),
-    makeNode('Transpose', ['double'], ['transposed'], 'transpose', [intsAttribute('perm', [1, 0])]),
-    makeNode('MatMul', ['transposed', 'double'], ['gram'], 'matmul'),
+    makeNode('Transpose', ['x'], ['transposed'], 'transpose', [intsAttribute('perm', [1, 0])]),
+    makeNode('MatMul', ['transposed', 'x'], ['gram'], 'matmul'),
   ];
   const value = (name: string, type: number, dims: (number | string)[]) => ({
     name,
@@ -159,7 +149,7 @@ function gramModel(k: number): Model {
       node: nodes,
       initializer: [],
       sparse_initializer: [],
-      input: [value('x', FLOAT, ['rows', k])],
+      input: [value('x', DOUBLE, ['rows', k])],
       output: [value('gram', DOUBLE, [k, k])],
       value_info: [],
       quantization_annotation: [],

@@ -73,7 +73,7 @@ describe('calibration of a Conv input as patches', () => {
 
 describe('calibration of a float16 value', () => {
   // The layer inputs of a float16 model are float16: their XᵀX is that of the float16 values (made
-  // float32, then float64 for the product: both exact), as loops over them give it.
+  // float64 for the product and the sums: exact), as loops over them give it.
   it('XᵀX and Σx of a float16 MatMul input as loops over its float16 values give them', async () => {
     const [rows, k] = [10, 6];
     const weight = makeTensor('W', DataType.FLOAT16, [k, 3], new Uint8Array(toFloat16(values(k * 3, 5)).buffer));
