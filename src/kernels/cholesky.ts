@@ -36,15 +36,24 @@ export function inverseFactorInPlace(h: Float64Array, n: number, damp: number): 
   return simdKernels().inverseFactor(h, n, damp);
 }
 
-/** The same in JavaScript, loop for loop: the kernel's reference in the tests. */
-export function inverseFactorReference(h: Float64Array, n: number, damp: number): boolean {
+/**
+ * H's diagonal damped as the factor damps it, written to `into` (H itself by default): `damp` × the
+ * mean diagonal added to each entry, a zero entry (a feature never seen in calibration) first set to 1.
+ */
+export function dampDiagonal(h: Float64Array, n: number, damp: number, into: Float64Array | Float32Array = h): void {
   let mean = 0;
   for (let i = 0; i < n; i++) mean += h[i * n + i]!;
   mean /= n;
+  const add = damp * (mean > 0 ? mean : 1);
   for (let i = 0; i < n; i++) {
-    if (h[i * n + i] === 0) h[i * n + i] = 1;
-    h[i * n + i]! += damp * (mean > 0 ? mean : 1);
+    const d = h[i * n + i]!;
+    into[i * n + i] = (d === 0 ? 1 : d) + add;
   }
+}
+
+/** The same in JavaScript, loop for loop: the kernel's reference in the tests. */
+export function inverseFactorReference(h: Float64Array, n: number, damp: number): boolean {
+  dampDiagonal(h, n, damp);
   h.reverse();
   if (!cholesky(h, n)) return false;
   // L⁻¹ row by row (each row a combination of the rows above), over L in place.

@@ -8,19 +8,12 @@
 // after 10 steps (bench/RESULTS.md, §"SparseGPT's refit").
 import type { JobProgress } from './progress.js';
 import { simdKernels } from './simd.js';
+import { dampDiagonal } from './cholesky.js';
 
-/** H damped as assembly/cholesky.ts inverseFactor damps it (a zero diagonal entry first set to 1), in float32. */
+/** H damped as the factor damps it (kernels/cholesky.ts dampDiagonal), in float32. */
 export function dampedHessian(h: Float64Array, k: number, damp: number): Float32Array {
-  let mean = 0;
-  for (let i = 0; i < k; i++) mean += h[i * k + i]!;
-  mean /= k;
-  const add = damp * (mean > 0 ? mean : 1);
-  const out = new Float32Array(k * k);
-  for (let i = 0; i < k * k; i++) out[i] = h[i]!;
-  for (let i = 0; i < k; i++) {
-    const d = h[i * k + i]!;
-    out[i * k + i] = (d === 0 ? 1 : d) + add;
-  }
+  const out = Float32Array.from(h);
+  dampDiagonal(h, k, damp, out);
   return out;
 }
 

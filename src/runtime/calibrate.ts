@@ -347,7 +347,11 @@ export async function calibrate(
         ...[...added.outputs.values()].map((o) => (o.sums ? [o.gram, o.shape, o.sums] : [o.gram, o.shape])),
         ...[...addedNorms.outputs.values()].map((o) => [o.sumSq, o.shape]),
       ];
-      const summedOutputs = groups.flat().filter((name) => ![...added.outputs.values()].some((o) => o.gram === name));
+      // The outputs summed as they are; each XᵀX is summed from its rows' product (into `o.gram`).
+      const summedOutputs = [
+        ...[...added.outputs.values()].flatMap((o) => (o.sums ? [o.shape, o.sums] : [o.shape])),
+        ...[...addedNorms.outputs.values()].flatMap((o) => [o.sumSq, o.shape]),
+      ];
       const products = [...added.outputs.values()].map((o) => ({ value: o.rows, session: gramSessions.get(o.k)!, into: o.gram }));
       for (const inputs of chunks) await ort.sum(session, inputs, summedOutputs, products);
       for (const names of groups) take(new Map(Object.entries(await ort.summed(session, names)).map(([name, d]) => [name, { data: d }])));

@@ -72,7 +72,7 @@ export interface CollectResult {
 }
 
 /**
- * In a 'sum' request: the run's output `value` (float32 rows × k) is passed through `session`, a
+ * In a 'sum' request: the run's output `value` (float64 rows × k) is passed through `session`, a
  * model of one input and one output (its XᵀX in float64), whose output is added to the sum `into`.
  * One product at a time: the run's outputs are its activations, not every layer's K×K at once.
  */
