@@ -119,7 +119,7 @@ describe('the least-squares refit against a closed form', () => {
     expect(loss).toBeCloseTo(expectedLoss, 4);
   });
 
-  it('never raises the loss: zero steps return the start', () => {
+  it('zero steps return the start unchanged', () => {
     const k = 4,
       n = 2;
     const damped = dampedHessian(
