@@ -10,7 +10,7 @@ import { KernelPool, inOrder } from '../kernels/pool.js';
 import type { PruneResult } from '../kernels/smallest.js';
 import { kthMagnitude } from '../kernels/smallest.js';
 import type { SparsityPattern } from '../kernels/sparsegpt.js';
-import type { JobProgress } from '../kernels/progress.js';
+import { silentProgress, type JobProgress, type Progress } from '../kernels/progress.js';
 import { calibrate, type Calibration } from '../runtime/calibrate.js';
 import { GRAM_LIMIT } from './sink-stats.js';
 import { selectionOptions } from '../pass/options.js';
@@ -195,12 +195,19 @@ export function globalFractions(
 }
 
 /** Runs the model once on the calibration data, measuring what the layers need: XᵀX, or only Σx² per feature. */
-export function measureLayers(model: Model, layers: Layer[], what: 'gram' | 'norms', dataPath: string): Promise<Calibration> {
+export function measureLayers(
+  model: Model,
+  layers: Layer[],
+  what: 'gram' | 'norms',
+  dataPath: string,
+  progress: Progress = silentProgress,
+): Promise<Calibration> {
   return what === 'gram'
     ? calibrate(
         model,
         { grams: layers.flatMap((l) => l.values.map((name, i) => ({ name, k: l.k, patches: l.patches, id: l.inputs[i]! }))) },
         dataPath,
+        progress,
       )
     : calibrate(
         model,
@@ -208,6 +215,7 @@ export function measureLayers(model: Model, layers: Layer[], what: 'gram' | 'nor
           norms: layers.flatMap((l) => l.values.map((name, i) => (l.patches ? { name, patches: l.patches, id: l.inputs[i]! } : name))),
         },
         dataPath,
+        progress,
       );
 }
 

@@ -3,6 +3,7 @@
 // layer's bias, a following BatchNormalization, the input channels of the next layers, through
 // activations and pooling), so the model itself becomes smaller and faster. Layers whose channels
 // cannot be removed consistently are left alone, with the reason.
+import type { Progress } from '../kernels/progress.js';
 import { type NodeProto, type TensorProto, DataType } from '../ir/onnx.js';
 import { GraphIndex } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
@@ -141,7 +142,7 @@ export const structuredPass = definePass({
       return `reconstruct=${options.reconstruct} needs calibration=DATA`;
     return calibrationProblem(options);
   },
-  async run(model: Model, options, _context: PassContext): Promise<PassSummary> {
+  async run(model: Model, options, context: PassContext): Promise<PassSummary> {
     const summary = emptySummary(this, options);
     const { ratio, target } = options;
     const calibrated = options.calibration !== undefined;
@@ -149,7 +150,7 @@ export const structuredPass = definePass({
     const mode: Reconstruction = options.reconstruct === 'auto' ? (calibrated ? 'lstsq' : 'none') : options.reconstruct;
     if (target === 'heads') {
       if (!calibrated) pruneHeads(model, ratio, summary);
-      else await calibratedHeads(model, options.calibration!, { ratio, score, mode, damp: options.damp }, summary);
+      else await calibratedHeads(model, options.calibration!, { ratio, score, mode, damp: options.damp }, summary, context.progress);
       return summary;
     }
     const ops = parseOpList(options.ops);
@@ -201,6 +202,7 @@ export const structuredPass = definePass({
           model,
           groups.flatMap((g) => g.sinks),
           options.calibration!,
+          context.progress,
         )
       : undefined;
     if (stats) {
@@ -270,6 +272,7 @@ async function calibratedHeads(
   data: string,
   o: { ratio: number; score: (typeof SCORES)[number]; mode: Reconstruction; damp: number },
   summary: PassSummary,
+  progress: Progress,
 ): Promise<void> {
   const index = new GraphIndex(model.graph);
   const blocks = attentionBlocks(model, summary.skipped);
@@ -278,7 +281,7 @@ async function calibratedHeads(
     const weight = paramOf(index, b.outWeight.name!)!;
     sinks.set(b, { node: b.outNode, weight, value: b.merge.output[0]!, axis: 0, factor: b.headSize, op: 'MatMul', groups: 1 });
   }
-  const stats = await calibrateSinks(model, [...sinks.values()], data);
+  const stats = await calibrateSinks(model, [...sinks.values()], data, progress);
   summary.notes.push(
     `calibrated on ${stats.source} (${stats.samples} samples): scores ${o.score}, reconstruction ${o.mode}${o.mode === 'lstsq' ? ` (damp ${o.damp})` : ''}`,
   );
@@ -305,7 +308,7 @@ async function calibratedHeads(
  * reports the layer's output error from it. MatMul/Gemm inputs (features on the last axis) get it
  * from ONNX Runtime's own matrix product (runtime/calibrate.ts), Conv inputs (im2col patches) here.
  */
-async function calibrateSinks(model: Model, sinks: Sink[], data: string): Promise<CalibratedSinks> {
+async function calibrateSinks(model: Model, sinks: Sink[], data: string, progress: Progress): Promise<CalibratedSinks> {
   const bySink = new Map<NodeProto, SinkStats>();
   const readers = new Map<string, Sink[]>();
   const products: Sink[] = [];
@@ -323,7 +326,7 @@ async function calibrateSinks(model: Model, sinks: Sink[], data: string): Promis
   let run = { samples: 0, source: data };
   if (products.length > 0) {
     const grams = products.map((sink) => ({ name: sink.node.input[0]!, k: sink.weight.dims[sink.axis]!, sums: true }));
-    const c = await calibrate(model, { grams }, data);
+    const c = await calibrate(model, { grams }, data, progress);
     run = { samples: c.samples, source: c.source };
     for (const sink of products) {
       const g = c.gram.get(sink.node.input[0]!);
@@ -333,9 +336,15 @@ async function calibrateSinks(model: Model, sinks: Sink[], data: string): Promis
     }
   }
   if (readers.size > 0) {
-    run = await collectActivations(model, [...readers.keys()], data, (name, values, dims) => {
-      for (const sink of readers.get(name) ?? []) accumulate(bySink.get(sink.node)!, sink, values, dims);
-    });
+    run = await collectActivations(
+      model,
+      [...readers.keys()],
+      data,
+      (name, values, dims) => {
+        for (const sink of readers.get(name) ?? []) accumulate(bySink.get(sink.node)!, sink, values, dims);
+      },
+      progress,
+    );
     for (const sink of readers.values()) for (const k of sink) finish(bySink.get(k.node)!);
   }
   return { bySink, ...run };

@@ -2,6 +2,7 @@
 // each row's rounding error over the rows not yet quantized, in proportion to how the calibration
 // inputs correlate (the inverse of H = XᵀX). The layer's output error, not the weight error, is what
 // it minimizes; the weight error it leaves is usually larger than round-to-nearest's.
+import { silentProgress, type Progress } from '../kernels/progress.js';
 import type { Model } from '../ir/model.js';
 import type { Weight } from '../ir/weights.js';
 import { calibrate, type Calibration, type GramRequest } from '../runtime/calibrate.js';
@@ -137,17 +138,21 @@ export function gptqRequests(model: Model, weights: Weight[]): GramRequest[] {
 /**
  * Runs the calibration data through the model (or takes a calibration already run) and prepares GPTQ
  * for every eligible weight. `inputScales`: weights whose rows were multiplied by s (AWQ), whose layer
- * input is then X / s, so that their curvature is diag(1/s)·XᵀX·diag(1/s).
+ * input is then X / s, so that their curvature is diag(1/s)·XᵀX·diag(1/s). `progress` hears the
+ * calibration runs, then the weights factored (BERT-base: tens of seconds each).
  */
 export async function planGptq(
   model: Model,
   weights: Weight[],
   data: string | Calibration,
-  damp = 0.01,
-  inputScales?: Map<Weight, Float32Array>,
+  {
+    damp = 0.01,
+    inputScales,
+    progress = silentProgress,
+  }: { damp?: number; inputScales?: Map<Weight, Float32Array>; progress?: Progress } = {},
 ): Promise<GptqPlan> {
   const eligible = weights.filter((w) => gptqEligible(model, w));
-  const calibration = typeof data === 'string' ? await calibrate(model, { grams: gptqRequests(model, eligible) }, data) : data;
+  const calibration = typeof data === 'string' ? await calibrate(model, { grams: gptqRequests(model, eligible) }, data, progress) : data;
   const factors = new Map<Weight, Float64Array>();
   // A calibration run here is this plan's own: each XᵀX is let go once the last weight reading that
   // input has its factor, so that the factors do not add up on top of every XᵀX (BERT-base: 1.08 GB each).
@@ -163,6 +168,7 @@ export async function planGptq(
     }
   };
   let singular = 0;
+  progress.start(eligible.length, 'factoring');
   for (const w of eligible) {
     const k = Number(w.tensor.dims[0]);
     const h = new Float64Array(k * k);
@@ -176,13 +182,18 @@ export async function planGptq(
       for (let i = 0; i < h.length; i++) h[i]! += g.matrix[i]!;
     }
     done(w);
-    if (!complete) continue;
+    if (!complete) {
+      progress.tick(1);
+      continue;
+    }
     const s = inputScales?.get(w);
     if (s) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j]! /= s[i]! * s[j]!;
     // h, this weight's own sum, becomes the factor.
     if (inverseFactorInPlace(h, k, damp)) factors.set(w, h);
     else singular++;
+    progress.tick(1);
   }
+  progress.stop();
   const others = weights.length - factors.size;
   return {
     factors,

@@ -304,6 +304,7 @@ export const int4Pass = definePass({
             ],
           },
           options.calibration!,
+          context.progress,
         )
       : undefined;
     // AWQ: the weights' rows scaled (what is quantized below), the activations divided in the graph.
@@ -321,7 +322,7 @@ export const int4Pass = definePass({
         }
       }
       // GPTQ finds each layer's XᵀX by the name its input had when calibrated: planned before the rewiring.
-      gptq = options.gptq ? await planGptq(model, all, calibration, 0.01, inputScales) : undefined;
+      gptq = options.gptq ? await planGptq(model, all, calibration, { inputScales, progress: context.progress }) : undefined;
       for (const g of groups)
         where[
           applyActivationScales(
@@ -341,7 +342,8 @@ export const int4Pass = definePass({
           '; weight errors are measured on the scaled weights',
       );
     }
-    if (!options.awq) gptq = options.gptq && calibration ? await planGptq(model, all, calibration) : undefined;
+    if (!options.awq)
+      gptq = options.gptq && calibration ? await planGptq(model, all, calibration, { progress: context.progress }) : undefined;
     if (gptq) summary.notes.push(gptq.note);
     // Eight candidates per block: round-to-nearest's scale (the extreme on −8), then max|x|/7 times
     // 1, 0.95 … 0.70, the smallest squared error kept: never worse than round-to-nearest on it. The

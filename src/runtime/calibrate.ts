@@ -19,6 +19,7 @@ import { loadEvalData } from './data.js';
 import { OrtProcess, type RemoteSession } from './client.js';
 import { checkFeeds } from './feeds.js';
 import type { NamedArray } from '../io/testdata.js';
+import { silentProgress, type Progress } from '../kernels/progress.js';
 
 /** XᵀX (K×K, row-major, both triangles) of one value, over all its rows in the calibration data. */
 export interface Gram {
@@ -254,6 +255,7 @@ export async function calibrate(
   model: Model,
   requests: { grams?: GramRequest[]; norms?: NormRequest[] },
   dataPath: string,
+  progress: Progress = silentProgress,
 ): Promise<Calibration> {
   const graph = model.graph;
   const gramRequests = [...new Map((requests.grams ?? []).map((r) => [r.id ?? r.name, r])).values()];
@@ -339,6 +341,8 @@ export async function calibrate(
       }
     };
     const chunks = data.batches.flatMap((b) => samplesOf(b.inputs, CHUNK_SAMPLES));
+    // Calibration can take most of a pass's time (BERT-base, 128 sequences: 45 s): a run at a time.
+    progress.start(chunks.length, 'calibrating');
     if (normNames.length === 0) {
       // Every output is a sum over rows: added up in the child and received once, one value's at a
       // time, where a run's outputs each crossed over before (BERT-base, 48 XᵀX of 1.08 GB in all:
@@ -353,11 +357,15 @@ export async function calibrate(
         ...[...addedNorms.outputs.values()].flatMap((o) => [o.sumSq, o.shape]),
       ];
       const products = [...added.outputs.values()].map((o) => ({ value: o.rows, session: gramSessions.get(o.k)!, into: o.gram }));
-      for (const inputs of chunks) await ort.sum(session, inputs, summedOutputs, products);
+      for (const inputs of chunks) {
+        await ort.sum(session, inputs, summedOutputs, products);
+        progress.tick(1);
+      }
       for (const names of groups) take(new Map(Object.entries(await ort.summed(session, names)).map(([name, d]) => [name, { data: d }])));
     } else
       for (const inputs of chunks) {
         const outputs = new Map((await ort.run(session, inputs)).map((o) => [o.name, o]));
+        progress.tick(1);
         take(outputs);
         for (const name of normNames) {
           const out = outputs.get(name);
@@ -372,6 +380,7 @@ export async function calibrate(
       }
     return { gram, norms, samples: data.samples, source: data.source };
   } finally {
+    progress.stop();
     ort.close();
     removeScratchDir(dir);
   }
@@ -389,6 +398,7 @@ export async function collectActivations(
   names: string[],
   dataPath: string,
   visit: (name: string, data: Float32Array, dims: number[]) => void,
+  progress: Progress = silentProgress,
 ): Promise<{ samples: number; source: string }> {
   const graph = model.graph;
   const existing = new Set(graph.output.map((o) => o.name));
@@ -408,15 +418,18 @@ export async function collectActivations(
     const path = join(dir, 'probe.onnx');
     writeModel(new Model(proto, model.source), path);
     const session = await ort.load(path, label);
+    progress.start(data.batches.length, 'calibrating');
     for (const batch of data.batches) {
       const outputs = new Map((await ort.run(session, batch.inputs)).map((o) => [o.name, o]));
       for (const name of wanted) {
         const out = outputs.get(name);
         if (out && out.data instanceof Float32Array) visit(name, out.data, out.dims);
       }
+      progress.tick(1);
     }
     return { samples: data.samples, source: data.source };
   } finally {
+    progress.stop();
     ort.close();
     removeScratchDir(dir);
   }

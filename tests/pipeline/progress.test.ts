@@ -51,6 +51,44 @@ describe('progress', () => {
     expect(total).toBeGreaterThan(0);
   });
 
+  // Calibration runs the model over the data before any weight is touched (BERT-base, 128 sequences:
+  // 45 s): the bar counts its runs first. The char LM's calibration set is 32 windows: 2 runs of 16.
+  it.each([
+    ['prune', 'sparsegpt', 'sparsegpt'],
+    ['prune', 'wanda', 'wanda'],
+    ['quantize', 'int4', 'int4'],
+    ['prune', 'structured:ratio=0.3,target=neurons', undefined],
+  ])('%s %s with calibration=: calibration runs counted one by one, then the weights', async (family, spec, label) => {
+    const phases: { total: number; label: string; done: number; stopped: boolean }[] = [];
+    const progress: Progress = {
+      start(total, shown) {
+        phases.push({ total, label: shown, done: 0, stopped: false });
+      },
+      tick(n) {
+        phases.at(-1)!.done += n;
+      },
+      stop() {
+        if (phases.length) phases.at(-1)!.stopped = true;
+      },
+    };
+    const calibration = fixture('charlm', 'calibration');
+    const joined = `${spec}${spec.includes(':') ? ',' : ':'}calibration=${calibration}`;
+    await compress(fixture('charlm', 'model.onnx'), join(dir, `calibrated-${family}-${label ?? 'structured'}.onnx`), {
+      steps: [parseStep(family, joined)],
+      progress,
+    });
+    expect(phases[0]).toEqual({ total: 2, label: 'calibrating', done: 2, stopped: true });
+    // GPTQ then factors each weight's XᵀX (the char LM's 19 MatMul weights) before rounding.
+    const after =
+      family === 'quantize'
+        ? [
+            ['factoring', true],
+            [label, true],
+          ]
+        : [[label, true]];
+    if (label) expect(phases.slice(1).map((p) => [p.label, p.done === p.total && p.stopped])).toEqual(after);
+  });
+
   it('draws nothing where the stream is not a terminal, and a rate in MB/s where it is', async () => {
     expect(terminalProgress(Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream)).toBe(silentProgress);
     const tty = Object.assign(new PassThrough(), {
