@@ -7,7 +7,7 @@
 // by H's diagonal and started from the sweep's weights. The char LM: 2:4 +28.65 % perplexity → +16.2 %
 // after 10 steps (bench/RESULTS.md, §"SparseGPT's refit").
 import type { JobProgress } from './progress.js';
-import { simdKernels } from './simd.js';
+import { simdKernels, type ProductSpace } from './simd.js';
 import { dampDiagonal } from './cholesky.js';
 
 /** H damped as the factor damps it (kernels/cholesky.ts dampDiagonal), in float32. */
@@ -24,10 +24,18 @@ export interface Refit {
 }
 
 /**
+ * Outputs refitted together. Each output's refit is independent of the others' (and its bits do not
+ * depend on which others share its product), so the outputs go a slice at a time: the conjugate
+ * gradients hold five float64 arrays of K × this, where all N of a 7B-parameter LM's FFN layer
+ * (K = 4096, N = 11008) would take 1.8 GB.
+ */
+const OUTPUTS_AT_ONCE = 512;
+
+/**
  * The kept (non-zero) weights of `pruned` [K, N] (row-major: input features × outputs) refitted to
  * `original` through the damped `hessian` [K, K] in `steps` conjugate-gradient steps. Zeros stay
- * zeros. Returns the pruned weights unchanged where the refit would not lower the loss (it does in
- * exact arithmetic; the products are float32). `progress` hears the fraction of the steps done.
+ * zeros. A slice of outputs whose refit would not lower the loss (it does in exact arithmetic; the
+ * products are float32) keeps the pruned weights. `progress` hears the fraction of the work done.
  */
 export function refitKept(
   original: Float32Array,
@@ -38,13 +46,46 @@ export function refitKept(
   steps: number,
   progress?: JobProgress,
 ): Refit {
-  const size = k * n;
-  const space = simdKernels().productSpace(k, n);
+  const width = Math.min(n, OUTPUTS_AT_ONCE);
+  const space = simdKernels().productSpace(k, width);
   space.h.set(hessian);
-  const keep = new Uint8Array(size);
-  for (let i = 0; i < size; i++) keep[i] = pruned[i] !== 0 ? 1 : 0;
   const inverseDiagonal = new Float64Array(k);
   for (let i = 0; i < k; i++) inverseDiagonal[i] = 1 / hessian[i * k + i]!;
+  const values = new Float32Array(k * n);
+  const sliceOriginal = new Float32Array(k * width),
+    slicePruned = new Float32Array(k * width);
+  let loss = 0;
+  for (let c0 = 0; c0 < n; c0 += width) {
+    const w = Math.min(width, n - c0);
+    for (let i = 0; i < k; i++) {
+      sliceOriginal.set(original.subarray(i * n + c0, i * n + c0 + w), i * w);
+      slicePruned.set(pruned.subarray(i * n + c0, i * n + c0 + w), i * w);
+    }
+    const space_ = w === width ? space : simdKernels().productSpace(k, w);
+    if (space_ !== space) space_.h.set(hessian);
+    const done = refitSlice(sliceOriginal.subarray(0, k * w), slicePruned.subarray(0, k * w), k, w, space_, inverseDiagonal, steps, (f) =>
+      progress?.((c0 + f * w) / n),
+    );
+    loss += done.loss;
+    for (let i = 0; i < k; i++) values.set(done.values.subarray(i * w, (i + 1) * w), i * n + c0);
+  }
+  return { values, loss };
+}
+
+/** One slice of outputs (refitKept): [K, w] weights, the product space already holding H. */
+function refitSlice(
+  original: Float32Array,
+  pruned: Float32Array,
+  k: number,
+  n: number,
+  space: ProductSpace,
+  inverseDiagonal: Float64Array,
+  steps: number,
+  progress: JobProgress,
+): Refit {
+  const size = k * n;
+  const keep = new Uint8Array(size);
+  for (let i = 0; i < size; i++) keep[i] = pruned[i] !== 0 ? 1 : 0;
   const p = space.p,
     q = space.q;
   // R₀ = H(w₀ − w) on the kept positions: the negative gradient at the sweep's weights.
@@ -105,7 +146,7 @@ export function refitKept(
         p[at + c] = d;
       }
     rz.set(next);
-    progress?.((step + 1) / steps);
+    progress((step + 1) / steps);
   }
   // loss(w + Δ) = loss(w) − Σ Δ·(R₀ + R), R = R₀ − HΔ on the kept positions (Δ is zero elsewhere).
   let drop = 0;

@@ -119,6 +119,33 @@ describe('the least-squares refit against a closed form', () => {
     expect(loss).toBeCloseTo(expectedLoss, 4);
   });
 
+  // The outputs are refitted 512 at a time (memory); each output's refit is its own, so a layer of
+  // 600 outputs gives the same bits as its two halves refitted on their own.
+  it('outputs refitted in slices give the bits of each output refitted on its own', () => {
+    const k = 24,
+      n = 600;
+    const x = Array.from({ length: 40 }, (_, r) => Array.from({ length: k }, (_, c) => Math.sin(0.7 * r * (c + 1) + c)));
+    const hRaw = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) hRaw[i * k + j] = x.reduce((s, row) => s + row[i]! * row[j]!, 0);
+    const damped = dampedHessian(hRaw, k, 0.03);
+    const w = Float32Array.from({ length: k * n }, (_, i) => Math.cos(1.3 * i));
+    const start = w.map((v, i) => (Math.floor(i / n) % 4 < 2 === (i % 2 === 0) ? 0 : v));
+    const whole = refitKept(w, start, k, n, damped, 10).values;
+    const columns = (a: Float32Array, c0: number, c1: number) => {
+      const out = new Float32Array(k * (c1 - c0));
+      for (let i = 0; i < k; i++) out.set(a.subarray(i * n + c0, i * n + c1), i * (c1 - c0));
+      return out;
+    };
+    for (const [c0, c1] of [
+      [0, 300],
+      [300, 600],
+    ] as const) {
+      const alone = refitKept(columns(w, c0, c1), columns(start, c0, c1), k, c1 - c0, damped, 10).values;
+      expect(columns(whole, c0, c1)).toEqual(alone);
+    }
+    expect(whole).not.toEqual(start);
+  });
+
   it('zero steps return the start unchanged', () => {
     const k = 4,
       n = 2;
