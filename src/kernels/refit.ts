@@ -2,10 +2,10 @@
 // weights w minimize (w₀ − w)ᵀ H (w₀ − w), H = XᵀX damped as SparseGPT damps it — the layer's output
 // error on the calibration rows. SparseGPT's sweep updates each weight once, from the features not
 // yet visited, so its weights are short of that minimum; solving it exactly per output costs a
-// (K/2)³ factorization each (BERT-base's FFN output: 768 of 1536³), so conjugate gradients run on many
-// outputs at once instead (OUTPUTS_AT_ONCE), one H·P product per step (assembly/cholesky.ts symMul32), preconditioned
-// by H's diagonal and started from the sweep's weights. The char LM: 2:4 +28.65 % perplexity → +16.2 %
-// after 10 steps (bench/RESULTS.md, §"SparseGPT's refit").
+// (K/2)³ factorization each (BERT-base's FFN output: 768 of 1536³), so conjugate gradients run on
+// many outputs at once instead (OUTPUTS_AT_ONCE), one H·P product per step (assembly/cholesky.ts
+// symMul32), preconditioned by H's diagonal and started from the sweep's weights. The char LM: 2:4
+// +28.65 % perplexity → +16.2 % after 10 steps (bench/RESULTS.md, §"SparseGPT's refit").
 import type { JobProgress } from './progress.js';
 import { simdKernels, type ProductSpace } from './simd.js';
 import { dampDiagonal } from './cholesky.js';
