@@ -61,9 +61,7 @@ export function refitKept(
       sliceOriginal.set(original.subarray(i * n + c0, i * n + c0 + w), i * w);
       slicePruned.set(pruned.subarray(i * n + c0, i * n + c0 + w), i * w);
     }
-    const space_ = w === width ? space : simdKernels().productSpace(k, w);
-    if (space_ !== space) space_.h.set(hessian);
-    const done = refitSlice(sliceOriginal.subarray(0, k * w), slicePruned.subarray(0, k * w), k, w, space_, inverseDiagonal, steps, (f) =>
+    const done = refitSlice(sliceOriginal.subarray(0, k * w), slicePruned.subarray(0, k * w), k, w, space, inverseDiagonal, steps, (f) =>
       progress?.((c0 + f * w) / n),
     );
     loss += done.loss;
@@ -72,7 +70,7 @@ export function refitKept(
   return { values, loss };
 }
 
-/** One slice of outputs (refitKept): [K, w] weights, the product space already holding H. */
+/** One slice of outputs (refitKept): [K, n] weights, the product space already holding H (and room for n columns). */
 function refitSlice(
   original: Float32Array,
   pruned: Float32Array,
@@ -90,7 +88,7 @@ function refitSlice(
     q = space.q;
   // R₀ = H(w₀ − w) on the kept positions: the negative gradient at the sweep's weights.
   for (let i = 0; i < size; i++) p[i] = original[i]! - pruned[i]!;
-  space.multiply();
+  space.multiply(n);
   let startLoss = 0;
   const r0 = new Float64Array(size);
   for (let i = 0; i < size; i++) {
@@ -118,7 +116,7 @@ function refitSlice(
     }
   }
   for (let step = 0; step < steps; step++) {
-    space.multiply();
+    space.multiply(n);
     pq.fill(0);
     for (let at = 0; at < size; at += n)
       for (let c = 0; c < n; c++) {

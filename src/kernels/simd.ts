@@ -74,13 +74,14 @@ export interface SweepSpace {
 
 /**
  * Float32 arrays in the kernels' memory for the refit's products (kernels/refit.ts): H [k, k] and P,
- * Q [k, n]; `multiply` sets Q = H·P. Valid until the kernels' next use of their memory.
+ * Q of up to [k, n]; `multiply(columns)` sets Q = H·P, P and Q taken as [k, columns] (n by default)
+ * in their first k·columns values. Valid until the kernels' next use of their memory.
  */
 export interface ProductSpace {
   h: Float32Array;
   p: Float32Array;
   q: Float32Array;
-  multiply(): void;
+  multiply(columns?: number): void;
 }
 
 /**
@@ -531,7 +532,7 @@ class Kernels {
       h: new Float32Array(mem.buffer, h, k * k),
       p: new Float32Array(mem.buffer, p, k * n),
       q: new Float32Array(mem.buffer, q, k * n),
-      multiply: () => x.symMul32(q, h, p, k, n, pack),
+      multiply: (columns = n) => x.symMul32(q, h, p, k, Math.min(columns, n), pack),
     };
   }
 
