@@ -20,11 +20,17 @@ const ASYMMETRIC: i32 = 2;
  * whose clip ratios shrink SYMMETRIC's: no group ends worse than round-to-nearest on the measure.
  */
 const FULL_FIRST: i32 = 3;
+/**
+ * FULL_FIRST, then the chosen scale re-fitted by least squares for its codes (Σx·q / Σq²) and the
+ * codes rounded again with it, kept where that lowers the squared error: a step that can only lower
+ * it (bench/RESULTS.md, "The chosen 4-bit scale re-fitted by least squares").
+ */
+const FULL_FIRST_REFIT: i32 = 4;
 
 /** The mode the clip ratios scale. */
 @inline
 function clipMode(mode: i32): i32 {
-  return mode == FULL_FIRST ? SYMMETRIC : mode;
+  return mode == FULL_FIRST || mode == FULL_FIRST_REFIT ? SYMMETRIC : mode;
 }
 
 let outScale: v128 = f32x4.splat(1);
@@ -41,7 +47,7 @@ function params(mn: v128, mx: v128, mode: i32, qmin: f32, qmax: f32, zpSym: f32)
     const scale = f32x4.div(absMax, f32x4.splat(qmax));
     outScale = v128.bitselect(scale, one, f32x4.gt(scale, zero));
     outZero = f32x4.splat(zpSym);
-  } else if (mode == FULL || mode == FULL_FIRST) {
+  } else if (mode == FULL || mode == FULL_FIRST || mode == FULL_FIRST_REFIT) {
     const extreme = v128.bitselect(mn, mx, f32x4.ge(f32x4.abs(mn), f32x4.abs(mx)));
     const scale = f32x4.div(extreme, f32x4.splat(qmin));
     outScale = v128.bitselect(scale, one, f32x4.ne(scale, zero));
@@ -185,6 +191,39 @@ function fourCandidates(first: usize, stride: usize, n: i32, s0: v128, s1: v128,
 }
 
 /**
+ * FULL_FIRST_REFIT's last step for four groups (lane by lane, rows as in fourCandidates) whose search
+ * chose `scale` with squared error `best`: the least-squares scale for the chosen codes, Σx·q / Σq²,
+ * and its error with the codes rounded again; returns it where that error is smaller, else `scale`.
+ * A group whose codes are all 0 keeps its scale.
+ */
+@inline
+function refitted(first: usize, stride: usize, n: i32, scale: v128, best: v128, lo: v128, hi: v128): v128 {
+  const zero = f32x4.splat(0), one = f32x4.splat(1);
+  const inv = f32x4.div(one, scale);
+  let xq = zero, qq = zero;
+  let p = first;
+  for (let r = 0; r < n; r++, p += stride) {
+    const x = v128.load(p);
+    const q = f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, inv)), lo), hi);
+    xq = f32x4.add(xq, f32x4.mul(x, q));
+    qq = f32x4.add(qq, f32x4.mul(q, q));
+  }
+  const fitted = f32x4.div(xq, qq);
+  const usable = v128.and(f32x4.gt(qq, zero), f32x4.ne(fitted, zero));
+  const s = v128.bitselect(fitted, scale, usable);
+  const i = f32x4.div(one, s);
+  let e = zero;
+  p = first;
+  for (let r = 0; r < n; r++, p += stride) {
+    const t = f32x4.mul(v128.load(p), i);
+    const d = f32x4.sub(f32x4.pmin(f32x4.pmax(f32x4.nearest(t), lo), hi), t);
+    e = f32x4.add(e, f32x4.mul(d, d));
+  }
+  const better = v128.and(usable, f32x4.lt(f32x4.mul(e, f32x4.mul(s, s)), best));
+  return v128.bitselect(s, scale, better);
+}
+
+/**
  * Four groups of n values each, lane by lane: the values of group `lane` at row r are at
  * first + r·stride + 4·lane. Finds each group's scale (min/max, then the clip ratios when nRatios > 0,
  * keeping the smallest squared error), leaves it in outScale/outZero, writes the codes (row r's
@@ -234,6 +273,7 @@ function chunk(
       better = f32x4.lt(err3, best);
       best = v128.bitselect(err3, best, better); scale = v128.bitselect(s3, scale, better);
     }
+    if (mode == FULL_FIRST_REFIT) scale = refitted(first, stride, n, scale, best, lo, hi);
   } else if (nRatios > 0) {
     // Plain min/max first (its error figures are reported), then each shrunken range.
     let inv = f32x4.div(one, scale);
@@ -448,6 +488,36 @@ function groupError(p: usize, n: i32, scale: f32, zp: f32, qmin: f32, qmax: f32)
 }
 
 /**
+ * The least-squares scale Σx·q / Σq² for the codes of values[p, p + n) with `scale` (zero point 0),
+ * or `scale` where every code is 0 or the fit is 0 (single()'s form of refitted()).
+ */
+function refittedScale(p: usize, n: i32, scale: f32, qmin: f32, qmax: f32): f32 {
+  const lo = f32x4.splat(qmin), hi = f32x4.splat(qmax);
+  const inv = f32x4.div(f32x4.splat(1), f32x4.splat(scale));
+  const n4 = n & ~3;
+  let xq: f64 = 0, qq: f64 = 0;
+  let xqV = f32x4.splat(0), qqV = f32x4.splat(0);
+  for (let i = 0; i < n4; i += 4) {
+    const x = v128.load(p + (<usize>i << 2));
+    const q = f32x4.pmin(f32x4.pmax(f32x4.nearest(f32x4.mul(x, inv)), lo), hi);
+    xqV = f32x4.add(xqV, f32x4.mul(x, q));
+    qqV = f32x4.add(qqV, f32x4.mul(q, q));
+    if ((i & 4095) == 4092) { xq += hsum(xqV); qq += hsum(qqV); xqV = f32x4.splat(0); qqV = f32x4.splat(0); }
+  }
+  xq += hsum(xqV);
+  qq += hsum(qqV);
+  const invS = f32x4.extract_lane(inv, 0);
+  for (let i = n4; i < n; i++) {
+    const x = load<f32>(p + (<usize>i << 2));
+    const q = min(max(nearest(x * invS), qmin), qmax);
+    xq += <f64>(x * q);
+    qq += <f64>(q * q);
+  }
+  const fitted = <f32>(xq / qq);
+  return qq > 0 && fitted != 0 && isFinite(fitted) ? fitted : scale;
+}
+
+/**
  * Groups of B consecutive values within rows of length L (the last group of a row may be shorter):
  * a whole tensor (rows 1, B = L), channels laid out contiguously (Conv, Gather rows, Gemm with
  * transB), or 4-bit blocks along the last axis. Group (row, block) is number row·⌈L/B⌉ + block.
@@ -560,6 +630,10 @@ function single(
       const s2 = f32x4.extract_lane(outScale, 0), z2 = f32x4.extract_lane(outZero, 0);
       const e = groupError(first, n, s2, z2, qmin, qmax);
       if (e < best) { best = e; scale = s2; zp = z2; }
+    }
+    if (mode == FULL_FIRST_REFIT) {
+      const fitted = refittedScale(first, n, scale, qmin, qmax);
+      if (fitted != scale && groupError(first, n, fitted, 0, qmin, qmax) < best) scale = fitted;
     }
   }
   store<f32>(scales + (g << 2), scale);

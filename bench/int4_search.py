@@ -115,33 +115,59 @@ def hqq(xb, symmetric, iters=20, beta=10.0, kappa=1.01, p=0.7, joint=False):
     return s, (0 if symmetric else np.clip(np.rint(z), lo, hi)), lo, hi
 
 
+def refit_scale(xb, s, y, measure, steps):
+    """Symmetric blocks' scales re-fitted by least squares for their codes (s = x.q / q.q), then the codes
+    re-rounded with it; each step is kept per block only where it lowers the measure (for mse both
+    halves of a step can only lower it)."""
+    err = measure_of(xb, y, measure)
+    for _ in range(steps):
+        q = np.rint(y / s)
+        qq = (q * q).sum(-1, keepdims=True)
+        s2 = np.where(qq > 0, (xb * q).sum(-1, keepdims=True) / np.maximum(qq, 1e-30), s).astype(np.float32)
+        s2 = np.where(s2 != 0, s2, s).astype(np.float32)
+        y2 = (np.clip(np.rint(xb / s2), -8, 7) * s2).astype(np.float32)
+        e2 = measure_of(xb, y2, measure)
+        better = e2 < err
+        y = np.where(better[..., None], y2, y)
+        s = np.where(better[..., None], s2, s)
+        err = np.where(better, e2, err)
+    return y
+
+
 def fake_quant(w, axis, block, kind, measure):
     x = np.moveaxis(w.astype(np.float32), axis, -1)
     shape = x.shape
     k = shape[-1]
     pad = (-k) % block
     xb = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)]).reshape(*shape[:-1], -1, block)
-    best, best_err = None, None
+    best, best_err, best_s = None, None, None
     if kind.startswith("hqq"):
         h = hqq(xb, "sym" in kind, joint="joint" in kind)
         cands = [h] if "free" in kind else candidates(xb, "rtn" if "sym" in kind else "asym")[:1] + [h]
     else:
-        cands = candidates(xb, kind)
+        cands = candidates(xb, kind.split("+")[0])
     for s, zp, lo, hi in cands:
         y = ((np.clip(np.rint(xb / s) + zp, lo, hi) - zp) * s).astype(np.float32)
         if best is None:
-            best, best_err = y, measure_of(xb, y, measure)
+            best, best_err, best_s = y, measure_of(xb, y, measure), s
             continue
         e = measure_of(xb, y, measure)
         better = e < best_err
+        best_s = np.where(better[..., None], s, best_s)
         best = np.where(better[..., None], y, best)
         best_err = np.where(better, e, best_err)
+    if "+ls" in kind:
+        best = refit_scale(xb, best_s, best, measure, int(kind.split("+ls")[1]))
     y = best.reshape(*shape[:-1], -1)[..., :k]
     return np.moveaxis(y, -1, axis)
 
 
+OPS = {"MatMul", "Gemm", "Conv", "Gather"}
+
+
 def int4_weights(model):
-    """(initializer, reduction axis) for each weight the int4 pass takes, as src/ir/weights.ts defines them."""
+    """(initializer, reduction axis) for each weight the int4 pass takes, as src/ir/weights.ts defines them
+    (only those read by the op types in OPS: `--ops MatMul` is the pass's `ops=MatMul`)."""
     inits = {t.name: t for t in model.graph.initializer}
     axes = {}
     for n in model.graph.node:
@@ -150,6 +176,9 @@ def int4_weights(model):
                 continue
             rank = len(inits[name].dims)
             ax = None
+            if n.op_type not in OPS:
+                axes.setdefault(name, set()).add(None)
+                continue
             if n.op_type == "MatMul" and i == 1 and rank == 2:
                 ax = 0
             elif n.op_type == "Gemm" and i == 1:
@@ -271,12 +300,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="charlm,codelm,digits,bert")
     ap.add_argument("--blocks", default="32,128")
+    ap.add_argument("--ops", default="MatMul,Gemm,Conv,Gather", help="op types whose weights are taken")
     ap.add_argument("--summarize", help="a file of this script's output rows: print the summary and stop")
     ap.add_argument("--configs", default="sym:rtn:mse,sym:seven:mse,sym:full:mse,sym:full:absw,sym:full:w2,sym:full:max,"
                     "sym:both:mse,sym:both:absw,sym:both:w2,sym:both:max,asym:asym:mse,asym:asym:absw,asym:asym:w2,asym:asym:max")
     a = ap.parse_args()
     if a.summarize:
         return summarize(a.summarize)
+    OPS.clear()
+    OPS.update(a.ops.split(","))
     subjects = make_subjects(a.models.split(","))
     rows = []
     for s, splits, choose, score in subjects:

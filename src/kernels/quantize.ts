@@ -168,6 +168,25 @@ function groupError(values: Float32Array, n: number, scale: number, zeroPoint: n
   return err;
 }
 
+/**
+ * The least-squares scale Σx·q / Σq² (float32) for the codes of values[0..n) with `scale` and zero
+ * point 0, or `scale` where every code is 0 or the fit is not a usable scale.
+ */
+function refittedScale(values: Float32Array, n: number, scale: number, min: number, max: number): number {
+  let xq = 0,
+    qq = 0;
+  const inv = 1 / scale;
+  for (let k = 0; k < n; k++) {
+    const x = values[k]!;
+    let q = x * inv + ROUND - ROUND;
+    q = q < min ? min : q > max ? max : q;
+    xq += x * q;
+    qq += q * q;
+  }
+  const fitted = Math.fround(xq / qq);
+  return qq > 0 && fitted !== 0 && Number.isFinite(fitted) ? fitted : scale;
+}
+
 /** Σ |error| of values[0..n) quantized with `p`. */
 function groupAbsError(values: Float32Array, n: number, p: GroupParams, min: number, max: number): number {
   let err = 0;
@@ -189,6 +208,12 @@ export interface QuantizeOptions {
    * smallest squared error. [1] is plain min/max.
    */
   clipRatios?: number[];
+  /**
+   * With a search on a full symmetric range (4-bit): each group's chosen scale is then re-fitted by
+   * least squares for its codes (Σx·q / Σq²) and the codes rounded again with it, kept where that
+   * lowers the squared error, so never worse than the search.
+   */
+  refit?: boolean;
   /**
    * Half-quadratic quantization (kernels/hqq.ts) per group, kept where its mean |error| (HQQ's
    * measure) is below round-to-nearest's. Scalar code.
@@ -275,6 +300,13 @@ export function quantizeGroups(
         if (e < bestErr) {
           bestErr = e;
           best = p;
+        }
+      }
+      if (options.refit && range.fullSymmetric && symmetric) {
+        const fitted = refittedScale(buf, n, best.scale, lo, hi);
+        if (fitted !== best.scale && groupError(buf, n, fitted, 0, lo, hi, bestErr) < bestErr) {
+          bestErr = groupError(buf, n, fitted, 0, lo, hi);
+          best = { scale: fitted, zeroPoint: 0 };
         }
       }
       // HQQ's own measure is the mean |error| (the reference stops on it): kept where it beats
@@ -398,7 +430,9 @@ function quantizeSimd(
       ? ScaleMode.Asymmetric
       : range.fullSymmetric
         ? search
-          ? ScaleMode.FullFirst
+          ? options.refit
+            ? ScaleMode.FullFirstRefit
+            : ScaleMode.FullFirst
           : ScaleMode.FullSymmetric
         : ScaleMode.Symmetric,
     qmin: range.min,

@@ -87,8 +87,10 @@ export interface ProductSpace {
 /**
  * How a scale is derived from a group's range (the kernel's `mode`). FullFirst: a search whose first
  * candidate is FullSymmetric's scale and whose clip ratios (1 included) shrink Symmetric's.
+ * FullFirstRefit: FullFirst, then the chosen scale re-fitted by least squares for its codes, kept
+ * where the codes rounded again with it have the smaller squared error.
  */
-export const ScaleMode = { Symmetric: 0, FullSymmetric: 1, Asymmetric: 2, FullFirst: 3 } as const;
+export const ScaleMode = { Symmetric: 0, FullSymmetric: 1, Asymmetric: 2, FullFirst: 3, FullFirstRefit: 4 } as const;
 export type ScaleMode = (typeof ScaleMode)[keyof typeof ScaleMode];
 
 /** Groups the kernels handle: contiguous groups in rows, or groups of rows in each column. */

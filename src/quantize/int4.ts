@@ -219,7 +219,7 @@ export const int4Pass = definePass({
       choices: ['none', 'mse', 'hqq'],
       default: 'mse',
       description:
-        "mse: per-block clipping search for the smallest squared error, round-to-nearest's scale among the candidates; hqq: half-quadratic optimization of each block's scale (symmetric) or zero point (asymmetric), kept where it beats round-to-nearest; none: round to nearest, scales from min/max",
+        "mse: per-block clipping search for the smallest squared error, round-to-nearest's scale among the candidates, the chosen scale then re-fitted by least squares for its codes where that lowers the error (symmetric); hqq: half-quadratic optimization of each block's scale (symmetric) or zero point (asymmetric), kept where it beats round-to-nearest; none: round to nearest, scales from min/max",
     },
     calibration: {
       type: 'string',
@@ -349,12 +349,14 @@ export const int4Pass = definePass({
     // 1, 0.95 … 0.70, the smallest squared error kept: never worse than round-to-nearest on it. The
     // set and the measure were chosen among others on the char LM, digits and BERT-base, and checked
     // on data and a model none of it was chosen on (bench/RESULTS.md, "A 4-bit search never worse
-    // than round-to-nearest"). Eight fill two passes of the four-lane kernel.
+    // than round-to-nearest"). Eight fill two passes of the four-lane kernel. The chosen scale is
+    // then re-fitted by least squares for its codes where that lowers the error (`refit`; chosen the
+    // same way: "The chosen 4-bit scale re-fitted by least squares").
     const ratios = options.search === 'mse' ? clipRatios(6, 0.7) : undefined;
     const hqq = options.search === 'hqq';
     if (toNBits.length > 0 || toGbq.size > 0) ensureOpset(model.proto, MS_DOMAIN, 1);
     // Round-to-nearest's scale is every search's first candidate (INT4_FULL: the extreme on code −8).
-    const opts = { range: symmetric ? INT4_FULL : UINT4, symmetric, clipRatios: ratios, hqq };
+    const opts = { range: symmetric ? INT4_FULL : UINT4, symmetric, clipRatios: ratios, refit: ratios !== undefined, hqq };
     // GPTQ's scales: max|x|/7 with a search asked for, as before the search took round-to-nearest's scale in.
     const gptqRange = symmetric ? (options.search === 'none' ? INT4_FULL : INT4) : UINT4;
     // Tensors are quantized on worker threads a few ahead, and applied here in order.
