@@ -18,12 +18,24 @@ function patterns(): Float32Array {
 describe('the SIMD half-precision conversion', () => {
   const values = patterns();
   const normal = Float32Array.from({ length: 100_003 }, (_, i) => Math.sin(i * 12.9898) * 3.7 + (i % 7) * 1e-6);
+  // Weights as models hold them: eight at a time all 0, −0 or in float16's normal range (the kernel's
+  // fast path), up to the largest value that stays finite (65519.996) and the first that does not.
+  const weights = Float32Array.from({ length: 40_000 }, (_, i) =>
+    i % 11 === 0
+      ? 0
+      : i % 13 === 0
+        ? -0
+        : i % 997 === 0
+          ? Math.fround(65519.996) * Math.sign(Math.sin(i))
+          : Math.sin(i * 7.1) * 0.05 + Math.sign(Math.sin(i)) * 0.001,
+  );
+  weights[39_000] = 65520;
 
   it.each([
     ['float16', false],
     ['bfloat16', true],
   ])('gives the JavaScript conversion’s %s bits for every sampled pattern and its figures', (_name, bf16) => {
-    for (const v of [values, normal, normal.subarray(3, 1000)]) {
+    for (const v of [values, normal, normal.subarray(3, 1000), weights, weights.subarray(0, 38_000)]) {
       const js = toHalf(v, bf16);
       const simd = simdKernels().toHalf(v, bf16);
       expect(Buffer.from(simd.bits.buffer).equals(Buffer.from(js.bits.buffer))).toBe(true);
