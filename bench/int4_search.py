@@ -115,17 +115,17 @@ def hqq(xb, symmetric, iters=20, beta=10.0, kappa=1.01, p=0.7, joint=False):
     return s, (0 if symmetric else np.clip(np.rint(z), lo, hi)), lo, hi
 
 
-def refit_scale(xb, s, y, measure, steps):
-    """Symmetric blocks' scales re-fitted by least squares for their codes (s = x.q / q.q), then the codes
-    re-rounded with it; each step is kept per block only where it lowers the measure (for mse both
-    halves of a step can only lower it)."""
+def refit_scale(xb, s, y, measure, steps, zp=0, lo=-8, hi=7):
+    """Blocks' scales re-fitted by least squares for their codes (s = x.(q - z) / (q - z).(q - z), the
+    zero point z kept), then the codes re-rounded with it; each step is kept per block only where it
+    lowers the measure (for mse both halves of a step can only lower it)."""
     err = measure_of(xb, y, measure)
     for _ in range(steps):
-        q = np.rint(y / s)
+        q = np.rint(y / s)  # q - z
         qq = (q * q).sum(-1, keepdims=True)
         s2 = np.where(qq > 0, (xb * q).sum(-1, keepdims=True) / np.maximum(qq, 1e-30), s).astype(np.float32)
-        s2 = np.where(s2 != 0, s2, s).astype(np.float32)
-        y2 = (np.clip(np.rint(xb / s2), -8, 7) * s2).astype(np.float32)
+        s2 = np.where(s2 > 0 if lo >= 0 else s2 != 0, s2, s).astype(np.float32)
+        y2 = ((np.clip(np.rint(xb / s2) + zp, lo, hi) - zp) * s2).astype(np.float32)
         e2 = measure_of(xb, y2, measure)
         better = e2 < err
         y = np.where(better[..., None], y2, y)
@@ -140,7 +140,7 @@ def fake_quant(w, axis, block, kind, measure):
     k = shape[-1]
     pad = (-k) % block
     xb = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)]).reshape(*shape[:-1], -1, block)
-    best, best_err, best_s = None, None, None
+    best, best_err, best_s, best_zp = None, None, None, None
     if kind.startswith("hqq"):
         h = hqq(xb, "sym" in kind, joint="joint" in kind)
         cands = [h] if "free" in kind else candidates(xb, "rtn" if "sym" in kind else "asym")[:1] + [h]
@@ -149,15 +149,17 @@ def fake_quant(w, axis, block, kind, measure):
     for s, zp, lo, hi in cands:
         y = ((np.clip(np.rint(xb / s) + zp, lo, hi) - zp) * s).astype(np.float32)
         if best is None:
-            best, best_err, best_s = y, measure_of(xb, y, measure), s
+            best, best_err, best_s, best_zp = y, measure_of(xb, y, measure), s, np.broadcast_to(zp, s.shape)
             continue
         e = measure_of(xb, y, measure)
         better = e < best_err
         best_s = np.where(better[..., None], s, best_s)
+        best_zp = np.where(better[..., None], zp, best_zp)
         best = np.where(better[..., None], y, best)
         best_err = np.where(better, e, best_err)
     if "+ls" in kind:
-        best = refit_scale(xb, best_s, best, measure, int(kind.split("+ls")[1]))
+        lo, hi = cands[0][2], cands[0][3]
+        best = refit_scale(xb, best_s, best, measure, int(kind.split("+ls")[1]), best_zp, lo, hi)
     y = best.reshape(*shape[:-1], -1)[..., :k]
     return np.moveaxis(y, -1, axis)
 
