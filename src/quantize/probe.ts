@@ -186,7 +186,8 @@ export class ProbeRunner {
     };
     let session: RemoteSession;
     try {
-      session = await this.ort.load(path, this.label);
+      // A check runs a few batches: the weights' repacking would cost more than it saves.
+      session = await this.ort.load(path, this.label, 1, { prepack: false });
     } catch (e) {
       remove();
       throw e;

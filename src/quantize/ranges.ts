@@ -92,7 +92,7 @@ export async function calibrateRanges(model: Model, names: string[], options: Ra
   const ort = new OrtProcess(Infinity);
   ort.prestart();
   try {
-    const load = async (probe: Model, file: string) => ort.load(writeProbe(probe, dir, file), label, threads, false);
+    const load = async (probe: Model, file: string) => ort.load(writeProbe(probe, dir, file), label, threads, { spinning: false });
     /** One pass over the data: graph inputs measured here, the other values in the child (raw `names`, or `reductions`). */
     const pass = async (
       session: RemoteSession | undefined,

@@ -139,7 +139,10 @@ async function compare(request: Extract<Request, { op: 'compare' }>): Promise<Co
 async function handle(request: Request): Promise<unknown> {
   switch (request.op) {
     case 'load': {
-      sessions.set(++loaded, await createSession(request.path, { threads: request.threads, spinning: request.spinning }));
+      sessions.set(
+        ++loaded,
+        await createSession(request.path, { threads: request.threads, spinning: request.spinning, prepack: request.prepack }),
+      );
       return loaded;
     }
     case 'run':

@@ -129,9 +129,12 @@ export class OrtProcess {
     this.spentMs = 0;
   }
 
-  /** `spinning: false` makes ONNX Runtime's idle threads sleep instead of spin (see SessionOptions.spinning). */
-  async load(path: string, label: string, threads = 1, spinning?: boolean): Promise<RemoteSession> {
-    const id = (await this.request({ op: 'load', path, threads, spinning }, 'loading', label, [])) as number;
+  /**
+   * `spinning: false` makes ONNX Runtime's idle threads sleep instead of spin, `prepack: false` skips
+   * its repacking of weights (see ort.ts SessionOptions).
+   */
+  async load(path: string, label: string, threads = 1, options: { spinning?: boolean; prepack?: boolean } = {}): Promise<RemoteSession> {
+    const id = (await this.request({ op: 'load', path, threads, ...options }, 'loading', label, [])) as number;
     const session = { id, label, child: this.child! };
     this.sessions.push(session);
     return session;

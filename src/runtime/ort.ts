@@ -34,6 +34,13 @@ export interface SessionOptions {
    * measured twice as slow as one thread, sleeping ones faster than one.
    */
   spinning?: boolean;
+  /**
+   * Whether ONNX Runtime repacks the weights of MatMul-like nodes for its kernels as the session is
+   * created (its default). Off for sessions that run a few batches and close (the passes' checks):
+   * the repacking is then most of the creation's cost (bench/RESULTS.md, "Checks' sessions without
+   * weight prepacking").
+   */
+  prepack?: boolean;
 }
 
 // Loaded on first use: the native runtime takes a while to load, and most commands never run a model.
@@ -58,7 +65,12 @@ export async function createSession(path: string, options: SessionOptions = {}):
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     logSeverityLevel: 4,
-    ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+    extra: {
+      session: {
+        ...(options.spinning === false ? { intra_op: { allow_spinning: '0' } } : {}),
+        ...(options.prepack === false ? { disable_prepacking: '1' } : {}),
+      },
+    },
   });
 }
 

@@ -9,7 +9,7 @@ export type Compared = Record<string, Fidelity>;
 
 export type Request =
   /** Creates a session; the result is its number. */
-  | { id: number; op: 'load'; path: string; threads: number; spinning?: boolean }
+  | { id: number; op: 'load'; path: string; threads: number; spinning?: boolean; prepack?: boolean }
   /** Runs a session; the result is every output, in the session's output order. */
   | { id: number; op: 'run'; session: number; inputs: NamedArray[] }
   /**
