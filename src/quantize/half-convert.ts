@@ -256,13 +256,26 @@ function setElemType(info: ValueInfoProto, dtype: number): ValueInfoProto {
  * Applies a plan to `model`'s main graph: moved nodes compute in the half type, Casts join them to
  * the rest. Returns the tensors converted and the Casts added.
  */
+/** A weight's names for include/exclude: its own, then its readers' (as pass/select.ts matches weights). */
+function matchNames(value: string, readers: { node: NodeProto }[]): string[] {
+  return [value, ...readers.map((r) => r.node.name ?? '')].filter((n) => n !== '');
+}
+
 /** Weights at least this large, read only by nodes that keep float32, are stored in the half type and cast back (weightOnly). */
 export const WEIGHT_ONLY_MIN_ELEMENTS = 256;
 
 export function applyHalf(
   model: Model,
   plan: HalfPlan,
-  options: { dtype: HalfType; keepIo: boolean; minSize: number; weightOnly: boolean; conversions: HalfConversions },
+  options: {
+    dtype: HalfType;
+    keepIo: boolean;
+    minSize: number;
+    weightOnly: boolean;
+    /** Whether include/exclude take a weight matched by these names (its own, then its readers'); default all. */
+    weightChosen?: (names: string[]) => boolean;
+    conversions: HalfConversions;
+  },
 ): HalfResult {
   const graph = model.graph;
   const { dtype } = options;
@@ -334,7 +347,8 @@ export function applyHalf(
         !t ||
         isOutput ||
         graphInputs.has(value) ||
-        numElements(t.dims) < Math.max(options.minSize, WEIGHT_ONLY_MIN_ELEMENTS)
+        numElements(t.dims) < Math.max(options.minSize, WEIGHT_ONLY_MIN_ELEMENTS) ||
+        !(options.weightChosen?.(matchNames(value, floatReaders)) ?? true)
       )
         continue;
       if (!options.conversions.fits(t)) continue;
@@ -414,8 +428,9 @@ export function applyHalf(
 function storeSubgraphWeights(
   model: Model,
   edits: ModelEditor,
-  options: { dtype: HalfType; minSize: number; conversions: HalfConversions },
+  options: { dtype: HalfType; minSize: number; weightChosen?: (names: string[]) => boolean; conversions: HalfConversions },
 ): { converted: HalfResult['converted']; casts: number } {
+  const chosen = (value: string, readers: { node: NodeProto }[]) => options.weightChosen?.(matchNames(value, readers)) ?? true;
   const converted: HalfResult['converted'] = [];
   let casts = 0;
   const large = (t: TensorProto) =>
@@ -433,7 +448,7 @@ function storeSubgraphWeights(
       const attr = node.attribute.findIndex((a) => a.name === 'value' && a.t);
       if (node.op_type !== 'Constant' || node.domain || !value || outputs.has(value) || attr < 0) continue;
       const before = node.attribute[attr]!.t!;
-      if (!large(before)) continue;
+      if (!large(before) || !chosen(value, [{ node }, ...editor.consumers(value)])) continue;
       const { tensor, error } = halfTensor(before, options.conversions);
       const stored = edits.names.fresh(`${value}_${typeName(options.dtype)}`);
       node.attribute = node.attribute.map((a, i) => (i === attr ? { ...a, t: tensor } : a));
@@ -446,7 +461,7 @@ function storeSubgraphWeights(
     const onlyInSubgraphs = (name: string) => editor.consumers(name).every((u) => u.index === SUBGRAPH_READ);
     for (const t of [...graph.initializer]) {
       const value = t.name ?? '';
-      if (!large(t) || outputs.has(value) || (depth === 0 && !onlyInSubgraphs(value))) continue;
+      if (!large(t) || outputs.has(value) || (depth === 0 && !onlyInSubgraphs(value)) || !chosen(value, editor.consumers(value))) continue;
       const { tensor, error } = halfTensor(t, options.conversions);
       const stored = { ...tensor, name: edits.names.fresh(`${value}_${typeName(options.dtype)}`) };
       editor.replaceInitializer(t, stored);

@@ -107,6 +107,9 @@ function halfPass(method: 'fp16' | 'bf16', dtype: HalfType) {
         keepIo: options['keep-io'],
         minSize,
         weightOnly: options['weight-only'],
+        // A weight stored half for readers that keep float32 is matched as every pass matches a
+        // weight: by its own name and its readers' (so exclude=NODE leaves NODE's weight float32 too).
+        weightChosen: (names) => chosen(names, 0) === undefined,
         conversions,
       });
       for (const { before, after, error } of result.converted) {

@@ -183,6 +183,26 @@ describe('measured fallback', () => {
 });
 
 describe('what fp16 leaves alone', () => {
+  // Weights read only by nodes that keep float32 are stored half and cast back (weight-only); include
+  // and exclude pick them as every pass picks a weight, by its name and its readers' names. The digits
+  // CNN's Conv and Gemm weights take that form in bfloat16 (the CPU provider has no bfloat16 Conv/Gemm).
+  it.each([
+    ['exclude=/fc1/Gemm (a reader)', 'exclude=/fc1/Gemm', ['fc1.weight'], ['conv2.weight', 'fc2.weight']],
+    ['include=fc2.weight (the weight itself)', 'include=fc2.weight', ['conv2.weight', 'fc1.weight'], ['fc2.weight']],
+  ])('weight-only storage follows %s', (_, selection, float32, halved) => {
+    const input = fixture('digits', 'model.onnx');
+    const out = join(dir, `digits-bf16-${float32.length}.onnx`);
+    const r = compress(input, out, `bf16:${selection},check=none`, fixture('digits', 'test_data_set_0'), fixture('digits', 'labels.txt'));
+    const types = new Map(readModel(out).graph.initializer.map((t) => [t.name, t.data_type]));
+    for (const name of float32) expect(types.get(name), name).toBe(DataType.FLOAT);
+    for (const name of halved) {
+      expect(types.has(name), name).toBe(false);
+      expect(types.get(`${name}_bfloat16`), name).toBe(DataType.BFLOAT16);
+    }
+    expect(r.accuracy.compressed).toBe(r.accuracy.reference);
+    expect(worstCosine(r)).toBeGreaterThanOrEqual(0.9999);
+  });
+
   it('an fp16 model: says it is already float16 and changes nothing (and --strict exits 3)', () => {
     const once = join(dir, 'mlp-fp16-once.onnx');
     expect(cli(['compress', fixture('mlp', 'model.onnx'), '-o', once, '--quantize', 'fp16:check=none,keep-io=false']).code).toBe(0);
