@@ -30,7 +30,7 @@ export function registerAuto(program: Command): void {
   const cmd = program
     .command('auto')
     .description(
-      'choose per-layer precision (4-bit, 8-bit or float) from measured sensitivity: the smallest model whose measured accuracy drop stays within the budget',
+      'choose per-layer precision (4-bit, 8-bit, float16-stored or float) from measured sensitivity: the smallest model whose measured accuracy drop stays within the budget',
     )
     .argument('<model>', 'an .onnx file')
     .requiredOption('-o, --output <file>', 'where to write the chosen model')
@@ -85,6 +85,7 @@ export function registerAuto(program: Command): void {
         drop: t.drop,
         int4: count(t.assignment, 'int4'),
         int8: count(t.assignment, 'int8'),
+        fp16: count(t.assignment, 'fp16'),
         float: count(t.assignment, 'float'),
         step: stepOf(auto.trials, i, auto.sensitivity.length),
       })),

@@ -1,7 +1,8 @@
 // Automatic per-layer precision within an accuracy budget. Each layer's sensitivity is measured
 // (the accuracy change when only that layer is quantized to 4 bits), then, starting from every
-// layer at 4 bits, the most sensitive layers are raised to 8 bits and then to float until the
-// measured drop of the whole model is within the budget. Every decision rests on a measurement,
+// layer at 4 bits, the most sensitive layers are raised to 8 bits, then to float16 storage (the
+// weight stored in float16 and cast back: half the bytes of float32, the compute unchanged), then
+// to float32, until the measured drop of the whole model is within the budget. Every decision rests on a measurement,
 // made on the tuning part of the evaluation data (runtime/split.ts): the figures reported for the
 // chosen model come from the other, held-out part.
 import { makeScratchDir, removeScratchDir } from '../fs/scratch.js';
@@ -17,7 +18,10 @@ import { parseOpList } from '../pass/ops.js';
 import { compress, type CompressResult } from './compress.js';
 import { makeStep, type PipelineStep } from './registry.js';
 
-export type Precision = 'int4' | 'int8' | 'float';
+export type Precision = 'int4' | 'int8' | 'fp16' | 'float';
+
+/** The steps a layer is raised through, from the smallest. */
+const LADDER: Precision[] = ['int4', 'int8', 'fp16', 'float'];
 
 export interface AutoOptions {
   maxDrop: number;
@@ -64,7 +68,7 @@ function written(result: CompressResult, layers: string[]): { precision: Record<
   const precision: Record<string, Precision> = Object.fromEntries(layers.map((l) => [l, 'float' as Precision]));
   const reasons = new Map<string, string>();
   for (const pass of result.passes) {
-    if (pass.method !== 'int4' && pass.method !== 'int8') continue;
+    if (pass.method !== 'int4' && pass.method !== 'int8' && pass.method !== 'fp16') continue;
     for (const t of pass.tensors) if (t.name in precision) precision[t.name] = pass.method;
     for (const s of pass.skipped) if (s.name in precision && !s.chosen) reasons.set(s.name, `${pass.method}: ${s.reason}`);
   }
@@ -83,9 +87,14 @@ export function stepsFor(assignment: Record<string, Precision>, options: Pick<Au
       .sort();
   const steps: PipelineStep[] = [];
   const int4 = by('int4'),
-    int8 = by('int8');
+    int8 = by('int8'),
+    fp16 = by('fp16');
   if (int4.length) steps.push(makeStep('quantize', 'int4', { ...options.int4, include: exactly(int4), 'min-size': 0 }, 'auto'));
   if (int8.length) steps.push(makeStep('quantize', 'int8', { ...options.int8, include: exactly(int8), 'min-size': 0 }, 'auto'));
+  // Matched by the weights' names, no node is: the nodes keep float32 and only these weights are
+  // stored in float16 (weight-only). Nothing is computed in float16, so there is nothing to check.
+  if (fp16.length)
+    steps.push(makeStep('quantize', 'fp16', { include: exactly(fp16), 'min-size': 0, 'weight-only': true, check: 'none' }, 'auto'));
   return steps;
 }
 
@@ -138,11 +147,12 @@ export async function autoPrecision(input: string, output: string, options: Auto
         `${fellBack.length} layer${fellBack.length === 1 ? '' : 's'} without a 4-bit form at 8 bits: drop ${current.drop.toFixed(4)}`,
       );
     }
-    for (const level of ['int8', 'float'] as Precision[]) {
+    // Each level in turn raises the most sensitive layers that sit on the level below it.
+    for (const level of LADDER.slice(1)) {
+      const below = LADDER[LADDER.indexOf(level) - 1]!;
       for (const { name } of sensitivity) {
         if (current.drop <= options.maxDrop) break;
-        if (level === 'float' && assignment[name] !== 'int8') continue;
-        if (assignment[name] === level || (level === 'int8' && assignment[name] === 'float')) continue;
+        if (assignment[name] !== below) continue;
         assignment[name] = level;
         current = await trial(assignment);
         options.progress?.(`${name} → ${level}: drop ${current.drop.toFixed(4)}`);

@@ -76,13 +76,14 @@ export function trialsTable(r: Report, from = 0): string[][] {
   const a = r.auto!;
   const measured = a.sensitivity.length;
   return [
-    ['trial', 'step', 'int4', 'int8', 'float', 'bytes', 'drop'],
+    ['trial', 'step', 'int4', 'int8', 'fp16', 'float', 'bytes', 'drop'],
     ...a.trials
       .map((t, i) => [
         String(i + 1),
         t.step ?? (i < measured ? 'sensitivity' : 'search'),
         String(t.int4),
         String(t.int8),
+        String(t.fp16 ?? 0),
         String(t.float),
         formatBytes(t.bytes),
         fmt(t.drop),

@@ -99,7 +99,8 @@ export interface Report {
     sensitivity: { name: string; drop: number }[];
     data?: { chosenOn: string; reportedOn: string };
     /** `step`: what the trial tried ("fc2.weight alone at int4", "every layer at int4", "fc2.weight → int8"). */
-    trials: { bytes: number; drop: number; int4: number; int8: number; float: number; step?: string }[];
+    /** Layers at each precision (fp16: the weight stored in float16, computed in float32). */
+    trials: { bytes: number; drop: number; int4: number; int8: number; fp16?: number; float: number; step?: string }[];
     chosen: Record<string, string>;
     /** Layers that could not take 4 bits: what they were written at instead, and why. */
     fellBack?: { name: string; asked: string; written: string; reason: string }[];

@@ -126,7 +126,7 @@ describe('auto writes its own report', () => {
     expect(md).toMatch(/^### onnxpress auto: /);
     expect(md).toContain('| data | chosen on batch 1 of 2; the figures below are measured on batch 2 of 2, held out from the choice |');
     expect(md).toContain(`| layer | drop at 4 bits | chosen |\n| --- | --- | --- |\n| fc2.weight | ${drop} | int8 |`);
-    expect(md).toContain('| trial | step | int4 | int8 | float | bytes | drop |');
+    expect(md).toContain('| trial | step | int4 | int8 | fp16 | float | bytes | drop |');
     expect(md).toContain('| every layer at int4 |');
     expect(md).toContain('| fc2.weight → int8 |');
     expect(html).toContain('<h1>onnxpress auto report</h1>');
