@@ -32,6 +32,8 @@ export interface HalfPlanOptions {
   /** Initializers with fewer elements keep float32 (their half readers get a Cast). */
   minSize: number;
   conversions: HalfConversions;
+  /** The graph's element types (ir/elem-types.ts), when the caller has them for this same graph. */
+  types?: Map<string, number>;
 }
 
 export interface HalfPlan {
@@ -98,7 +100,7 @@ function errorOf(f: HalfFigures): WeightError {
 
 /** Which nodes of the main graph move to the half type, and why the others with float32 values do not. */
 export function planHalf(graph: GraphProto, options: HalfPlanOptions): HalfPlan {
-  const types = elementTypes(graph);
+  const types = options.types ?? elementTypes(graph);
   const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
   const index = new GraphEditor(graph);
   const outputs = index.outputNames();
@@ -275,11 +277,13 @@ export function applyHalf(
     /** Whether include/exclude take a weight matched by these names (its own, then its readers'); default all. */
     weightChosen?: (names: string[]) => boolean;
     conversions: HalfConversions;
+    /** The graph's element types before any edit, when the caller has them (see HalfPlanOptions). */
+    types?: Map<string, number>;
   },
 ): HalfResult {
   const graph = model.graph;
   const { dtype } = options;
-  const types = elementTypes(graph);
+  const types = options.types ?? elementTypes(graph);
   const edits = new ModelEditor(model);
   const editor = edits.graph(graph);
   const names = edits.names;
