@@ -304,10 +304,7 @@ export function quantizeGroups(
       }
       if (options.refit && range.fullSymmetric && symmetric) {
         const fitted = refittedScale(buf, n, best.scale, lo, hi);
-        if (fitted !== best.scale && groupError(buf, n, fitted, 0, lo, hi, bestErr) < bestErr) {
-          bestErr = groupError(buf, n, fitted, 0, lo, hi);
-          best = { scale: fitted, zeroPoint: 0 };
-        }
+        if (fitted !== best.scale && groupError(buf, n, fitted, 0, lo, hi, bestErr) < bestErr) best = { scale: fitted, zeroPoint: 0 };
       }
       // HQQ's own measure is the mean |error| (the reference stops on it): kept where it beats
       // round-to-nearest's there, once the zero point is rounded to a code.

@@ -2,9 +2,9 @@
 // (the accuracy change when only that layer is quantized to 4 bits), then, starting from every
 // layer at 4 bits, the most sensitive layers are raised to 8 bits, then to float16 storage (the
 // weight stored in float16 and cast back: half the bytes of float32, the compute unchanged), then
-// to float32, until the measured drop of the whole model is within the budget. Every decision rests on a measurement,
-// made on the tuning part of the evaluation data (runtime/split.ts): the figures reported for the
-// chosen model come from the other, held-out part.
+// to float32, until the measured drop of the whole model is within the budget. Every decision
+// rests on a measurement, made on the tuning part of the evaluation data (runtime/split.ts): the
+// figures reported for the chosen model come from the other, held-out part.
 import { makeScratchDir, removeScratchDir } from '../fs/scratch.js';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';

@@ -254,10 +254,6 @@ function setElemType(info: ValueInfoProto, dtype: number): ValueInfoProto {
   return { ...info, type: { ...info.type, tensor_type: { ...info.type.tensor_type, elem_type: dtype } } };
 }
 
-/**
- * Applies a plan to `model`'s main graph: moved nodes compute in the half type, Casts join them to
- * the rest. Returns the tensors converted and the Casts added.
- */
 /** A weight's names for include/exclude: its own, then its readers' (as pass/select.ts matches weights). */
 function matchNames(value: string, readers: { node: NodeProto }[]): string[] {
   return [value, ...readers.map((r) => r.node.name ?? '')].filter((n) => n !== '');
@@ -266,6 +262,10 @@ function matchNames(value: string, readers: { node: NodeProto }[]): string[] {
 /** Weights at least this large, read only by nodes that keep float32, are stored in the half type and cast back (weightOnly). */
 export const WEIGHT_ONLY_MIN_ELEMENTS = 256;
 
+/**
+ * Applies a plan to `model`'s main graph: moved nodes compute in the half type, Casts join them to
+ * the rest. Returns the tensors converted and the Casts added.
+ */
 export function applyHalf(
   model: Model,
   plan: HalfPlan,
