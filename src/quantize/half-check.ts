@@ -125,6 +125,8 @@ export async function measureHalf(
         minSize: options.minSize,
         weightOnly: options.weightOnly,
         conversions: options.conversions,
+        // The trial reads the weights where they lie (a probe of BERT-base wrote 438 MB of converted weights).
+        castWeights: true,
       });
       const watched = [...plan.moved].flatMap((n) => n.output.filter((o) => o));
       const converted = await ranges(runner, trial, watched);

@@ -279,6 +279,13 @@ export function applyHalf(
     conversions: HalfConversions;
     /** The graph's element types before any edit, when the caller has them (see HalfPlanOptions). */
     types?: Map<string, number>;
+    /**
+     * For a trial run, not an output: weights stay float32 and Casts make their half values (and
+     * weight-only's float32 readers read them cast there and back), so the trial refers to the
+     * original's bytes where they lie instead of a converted copy that must be written out. ONNX
+     * Runtime folds the Casts as it loads the trial; the values are the same.
+     */
+    castWeights?: boolean;
   },
 ): HalfResult {
   const graph = model.graph;
@@ -356,6 +363,14 @@ export function applyHalf(
       )
         continue;
       if (!options.conversions.fits(t)) continue;
+      if (options.castWeights) {
+        const half = names.fresh(`${value}_${halfName}`),
+          back = names.fresh(`${value}_float32`);
+        cast(value, half, dtype, undefined);
+        cast(half, back, DataType.FLOAT, undefined);
+        for (const r of floatReaders) editor.setInput(r.node, r.index, back);
+        continue;
+      }
       const half = halfTensor(t, options.conversions);
       const after = { ...half.tensor, name: names.fresh(`${value}_${halfName}`) };
       editor.replaceInitializer(t, after);
@@ -365,7 +380,13 @@ export function applyHalf(
     }
     const constant = constants.get(value);
     const allHalf = floatReaders.length === 0 && !isOutput && !graphInputs.has(value);
-    if (allHalf && initializer !== undefined && numElements(graph.initializer[initializer]!.dims) >= options.minSize) {
+    // (castWeights: such an initializer goes the way of one with float32 readers too, through a Cast below.)
+    if (
+      allHalf &&
+      initializer !== undefined &&
+      !options.castWeights &&
+      numElements(graph.initializer[initializer]!.dims) >= options.minSize
+    ) {
       const before = graph.initializer[initializer]!;
       const { tensor: after, error } = halfTensor(before, options.conversions);
       editor.replaceInitializer(before, after);
