@@ -1,6 +1,7 @@
 // The inverse of a layer's Hessian H = XᵀX (damped) as the upper Cholesky factor U with UᵀU = H⁻¹:
 // what GPTQ (quantize/) and SparseGPT (prune/) read row by row to spread one input feature's error
 // over the features not yet visited.
+import type { JobKind } from './job.js';
 import { simdKernels } from './simd.js';
 
 /** In-place Cholesky factorization of a symmetric positive definite matrix (lower triangle, row-major). */
@@ -35,6 +36,23 @@ export function cholesky(a: Float64Array, n: number): boolean {
 export function inverseFactorInPlace(h: Float64Array, n: number, damp: number): boolean {
   return simdKernels().inverseFactor(h, n, damp);
 }
+
+/** One inverseFactorInPlace on a kernel thread: GPTQ's plan factors its layers' H on every thread. */
+export interface FactorJob {
+  kind: 'factor';
+  /** H's bytes (float64, [n, n], row-major); the job turns them into U in place. */
+  matrix: Uint8Array;
+  n: number;
+  damp: number;
+}
+
+export const FACTOR_JOB: JobKind<FactorJob, { factor: Float64Array } | { singular: true }> = {
+  input: 'matrix',
+  execute: (job) => {
+    const h = new Float64Array(job.matrix.buffer, job.matrix.byteOffset, job.n * job.n);
+    return inverseFactorInPlace(h, job.n, job.damp) ? { factor: h } : { singular: true };
+  },
+};
 
 /**
  * H's diagonal damped as the factor damps it, written to `into` (H itself by default): `damp` × the

@@ -3,6 +3,7 @@
 // register themselves when imported: a worker thread loads this module alone and must find every
 // kind in it.
 import type { JobInput, JobKind } from './job.js';
+import { FACTOR_JOB } from './cholesky.js';
 import { FINGERPRINT_JOB } from './fingerprint.js';
 import { HALF_FILL_JOB } from './half-file.js';
 import { CLUSTER_JOB } from './kmeans.js';
@@ -22,6 +23,7 @@ const JOBS = {
   sparsegpt: SPARSEGPT_JOB,
   wanda: WANDA_JOB,
   'half-fill': HALF_FILL_JOB,
+  factor: FACTOR_JOB,
 };
 
 type Kinds = typeof JOBS;

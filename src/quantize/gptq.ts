@@ -6,7 +6,7 @@ import { silentProgress, type Progress } from '../kernels/progress.js';
 import type { Model } from '../ir/model.js';
 import type { Weight } from '../ir/weights.js';
 import { calibrate, type Calibration, type GramRequest } from '../runtime/calibrate.js';
-import { inverseFactorInPlace } from '../kernels/cholesky.js';
+import { KernelPool } from '../kernels/pool.js';
 import { simdKernels } from '../kernels/simd.js';
 import { ErrorAccumulator, codesFor, groupParams, type IntRange, type QuantizeResult } from '../kernels/quantize.js';
 
@@ -149,7 +149,8 @@ export async function planGptq(
     damp = 0.01,
     inputScales,
     progress = silentProgress,
-  }: { damp?: number; inputScales?: Map<Weight, Float32Array>; progress?: Progress } = {},
+    threads = 1,
+  }: { damp?: number; inputScales?: Map<Weight, Float32Array>; progress?: Progress; threads?: number } = {},
 ): Promise<GptqPlan> {
   const eligible = weights.filter((w) => gptqEligible(model, w));
   const calibration = typeof data === 'string' ? await calibrate(model, { grams: gptqRequests(model, eligible) }, data, progress) : data;
@@ -169,29 +170,45 @@ export async function planGptq(
   };
   let singular = 0;
   progress.start(eligible.length, 'factoring');
-  for (const w of eligible) {
-    const k = Number(w.tensor.dims[0]);
-    const h = new Float64Array(k * k);
-    let complete = true;
-    for (const u of w.uses) {
-      const g = calibration.gram.get(u.node.input[0]!);
-      if (!g || g.k !== k) {
-        complete = false;
-        break;
+  // The factors are computed on every kernel thread (they were most of GPTQ's time, on this thread
+  // alone: bench/RESULTS.md, "GPTQ's factors on every thread"), a few in flight: each holds its H.
+  const pool = new KernelPool(threads);
+  const inFlight = new Set<Promise<void>>();
+  try {
+    for (const w of eligible) {
+      const k = Number(w.tensor.dims[0]);
+      const h = new Float64Array(k * k);
+      let complete = true;
+      for (const u of w.uses) {
+        const g = calibration.gram.get(u.node.input[0]!);
+        if (!g || g.k !== k) {
+          complete = false;
+          break;
+        }
+        for (let i = 0; i < h.length; i++) h[i]! += g.matrix[i]!;
       }
-      for (let i = 0; i < h.length; i++) h[i]! += g.matrix[i]!;
+      done(w);
+      if (!complete) {
+        progress.tick(1);
+        continue;
+      }
+      const s = inputScales?.get(w);
+      if (s) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j]! /= s[i]! * s[j]!;
+      // h, this weight's own sum, becomes the factor.
+      const job: Promise<void> = pool.run({ kind: 'factor', matrix: new Uint8Array(h.buffer), n: k, damp }).then((r) => {
+        if ('factor' in r) factors.set(w, r.factor);
+        else singular++;
+        progress.tick(1);
+        inFlight.delete(job);
+      });
+      // Awaited below; handled here too, so that one left behind by another's failure is not unhandled.
+      job.catch(() => {});
+      inFlight.add(job);
+      while (inFlight.size > threads) await Promise.race(inFlight);
     }
-    done(w);
-    if (!complete) {
-      progress.tick(1);
-      continue;
-    }
-    const s = inputScales?.get(w);
-    if (s) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j]! /= s[i]! * s[j]!;
-    // h, this weight's own sum, becomes the factor.
-    if (inverseFactorInPlace(h, k, damp)) factors.set(w, h);
-    else singular++;
-    progress.tick(1);
+    await Promise.all(inFlight);
+  } finally {
+    await pool.close();
   }
   progress.stop();
   const others = weights.length - factors.size;

@@ -322,7 +322,9 @@ export const int4Pass = definePass({
         }
       }
       // GPTQ finds each layer's XᵀX by the name its input had when calibrated: planned before the rewiring.
-      gptq = options.gptq ? await planGptq(model, all, calibration, { inputScales, progress: context.progress }) : undefined;
+      gptq = options.gptq
+        ? await planGptq(model, all, calibration, { inputScales, progress: context.progress, threads: context.threads })
+        : undefined;
       for (const g of groups)
         where[
           applyActivationScales(
@@ -343,7 +345,10 @@ export const int4Pass = definePass({
       );
     }
     if (!options.awq)
-      gptq = options.gptq && calibration ? await planGptq(model, all, calibration, { progress: context.progress }) : undefined;
+      gptq =
+        options.gptq && calibration
+          ? await planGptq(model, all, calibration, { progress: context.progress, threads: context.threads })
+          : undefined;
     if (gptq) summary.notes.push(gptq.note);
     // Eight candidates per block: round-to-nearest's scale (the extreme on −8), then max|x|/7 times
     // 1, 0.95 … 0.70, the smallest squared error kept: never worse than round-to-nearest on it. The

@@ -209,7 +209,7 @@ export const int8Pass = definePass({
             model,
             candidates.filter((w) => w.tensor.data_type === DataType.FLOAT),
             gptqData,
-            { progress: context.progress },
+            { progress: context.progress, threads: context.threads },
           )
         : undefined;
     if (gptq) summary.notes.push(gptq.note);
