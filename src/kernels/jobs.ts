@@ -5,6 +5,7 @@
 import type { JobInput, JobKind } from './job.js';
 import { FACTOR_JOB } from './cholesky.js';
 import { FINGERPRINT_JOB } from './fingerprint.js';
+import { GPTQ_JOB } from './gptq.js';
 import { HALF_FILL_JOB } from './half-file.js';
 import { CLUSTER_JOB } from './kmeans.js';
 import { NM_JOB } from './nm-select.js';
@@ -24,6 +25,7 @@ const JOBS = {
   wanda: WANDA_JOB,
   'half-fill': HALF_FILL_JOB,
   factor: FACTOR_JOB,
+  gptq: GPTQ_JOB,
 };
 
 type Kinds = typeof JOBS;

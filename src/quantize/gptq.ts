@@ -7,110 +7,15 @@ import type { Model } from '../ir/model.js';
 import type { Weight } from '../ir/weights.js';
 import { calibrate, type Calibration, type GramRequest } from '../runtime/calibrate.js';
 import { KernelPool } from '../kernels/pool.js';
-import { simdKernels } from '../kernels/simd.js';
-import { ErrorAccumulator, codesFor, groupParams, type IntRange, type QuantizeResult } from '../kernels/quantize.js';
 
-const ROUND = 6755399441055744;
+// The sweep itself is a kernel (it runs as a job on any thread).
+export { gptqQuantize, type GptqOptions } from '../kernels/gptq.js';
 
-export interface GptqOptions {
-  range: IntRange;
-  symmetric: boolean;
-  /** Block length along K (a scale per block and column), or undefined for one scale per column. */
-  block?: number;
-  damp?: number;
-  /**
-   * Clip ratios tried for each group's scale (on the values as updated so far). Measured on the char
-   * LM, plain min/max scales do better under GPTQ than the search (perplexity: bench/RESULTS.md,
-   * §"Figures moved from source comments"), so the passes leave this unset.
-   */
-  clipRatios?: number[];
-}
-
-/**
- * Quantizes W [K, N] (row-major). Scales are numbered like perBlock([K, N], 0, block) (block b,
- * column n → b·N + n), or by column when there are no blocks. Error figures compare with the original W.
- */
-export function gptqQuantize(original: Float32Array, k: number, n: number, u: Float64Array, options: GptqOptions): QuantizeResult {
-  const { range, symmetric } = options;
-  const lo = range.min,
-    hi = range.max;
-  const block = options.block ?? k;
-  const blocks = Math.ceil(k / block);
-  // W, U and the error row live in the kernels' memory: the compensation below runs there.
-  const space = simdKernels().sweepSpace(k, n, 1);
-  space.u.set(u);
-  const w = space.w;
-  for (let i = 0; i < k * n; i++) w[i] = original[i]!;
-  const codes = codesFor(range, k * n);
-  const scales = new Float32Array(blocks * n);
-  const zeroPoints = new Int16Array(blocks * n);
-  const ratios = options.clipRatios ?? [1];
-  const err = space.e;
-  for (let row = 0; row < k; row++) {
-    if (row % block === 0) {
-      const b = row / block;
-      const end = Math.min(k, row + block);
-      for (let c = 0; c < n; c++) {
-        let min = Infinity,
-          max = -Infinity;
-        for (let r = row; r < end; r++) {
-          if (original[r * n + c] === 0) continue;
-          const x = w[r * n + c]!;
-          if (x < min) min = x;
-          if (x > max) max = x;
-        }
-        if (min > max) min = max = 0;
-        let best = groupParams(min, max, range, symmetric),
-          bestErr = Infinity;
-        for (const ratio of ratios) {
-          const p = ratio === 1 ? best : groupParams(min * ratio, max * ratio, range, symmetric);
-          let e = 0;
-          for (let r = row; r < end; r++) {
-            if (original[r * n + c] === 0) continue;
-            const x = w[r * n + c]!;
-            let q = x / p.scale + ROUND - ROUND + p.zeroPoint;
-            q = q < lo ? lo : q > hi ? hi : q;
-            const d = Math.fround((q - p.zeroPoint) * p.scale) - x;
-            e += d * d;
-          }
-          if (e < bestErr) {
-            bestErr = e;
-            best = p;
-          }
-        }
-        scales[b * n + c] = best.scale;
-        zeroPoints[b * n + c] = best.zeroPoint;
-      }
-    }
-    const b = Math.floor(row / block);
-    const d = u[row * k + row]!;
-    for (let c = 0; c < n; c++) {
-      const scale = scales[b * n + c]!,
-        zp = zeroPoints[b * n + c]!;
-      const x = w[row * n + c]!;
-      // A weight that is exactly zero (pruned) stays zero: its code is the zero point, and what the
-      // updates moved onto it is spread over the weights still to come, as SparseGPT does with a mask.
-      let q = original[row * n + c] === 0 ? zp : x / scale + ROUND - ROUND + zp;
-      q = q < lo ? lo : q > hi ? hi : q;
-      codes[row * n + c] = q;
-      err[c] = (x - Math.fround((q - zp) * scale)) / d;
-    }
-    // Compensate in the rows still to be quantized: row r − U[row, r] · err (assembly/cholesky.ts).
-    space.subScaledRows(row + 1, k - row - 1, row * k + row + 1, 0);
-  }
-  const acc = new ErrorAccumulator();
-  for (let i = 0; i < codes.length; i++) {
-    const g = Math.floor(Math.floor(i / n) / block) * n + (i % n);
-    const y = Math.fround((codes[i]! - zeroPoints[g]!) * scales[g]!);
-    const x = original[i]!;
-    const dd = Math.abs(y - x);
-    if (dd > acc.maxAbs) acc.maxAbs = dd;
-    acc.errSq += dd * dd;
-    acc.refSq += x * x;
-    if (y === 0) acc.zeros++;
-    acc.count++;
-  }
-  return { codes, scales, zeroPoints, error: acc.result() };
+/** A copy of `a` in a SharedArrayBuffer. */
+function shared(a: Float64Array): Float64Array {
+  const out = new Float64Array(new SharedArrayBuffer(a.byteLength));
+  out.set(a);
+  return out;
 }
 
 /** Weights GPTQ can take: [K, N] read by MatMul (or Gemm without transB) nodes of the main graph. */
@@ -196,7 +101,9 @@ export async function planGptq(
       if (s) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j]! /= s[i]! * s[j]!;
       // h, this weight's own sum, becomes the factor.
       const job: Promise<void> = pool.run({ kind: 'factor', matrix: new Uint8Array(h.buffer), n: k, damp }).then((r) => {
-        if ('factor' in r) factors.set(w, r.factor);
+        // In shared memory: each sweep job that reads it, offered to every worker thread, shares it
+        // instead of carrying a copy (BERT-base's 73 factors are 1.2 GB).
+        if ('factor' in r) factors.set(w, shared(r.factor));
         else singular++;
         progress.tick(1);
         inFlight.delete(job);

@@ -20,7 +20,7 @@ import type { JobProgress } from '../kernels/progress.js';
 import { simdKernels } from '../kernels/simd.js';
 import { intAttribute, replaceWeight } from '../ir/build.js';
 import { dequantizeWeight } from './replace.js';
-import { gptqQuantize, gptqRequests, planGptq, type GptqPlan } from './gptq.js';
+import { gptqRequests, planGptq, type GptqPlan } from './gptq.js';
 import { applyActivationScales, awqRequests, planAwq, scaledWeight } from './awq.js';
 import { calibrate, type Calibration } from '../runtime/calibrate.js';
 import { namePattern } from '../ir/weights.js';
@@ -401,8 +401,18 @@ export const int4Pass = definePass({
         );
       const factor = axis === 0 && dims.length === 2 ? gptq?.factors.get(w) : undefined;
       if (factor)
-        return Promise.resolve(
-          gptqQuantize(scaled.get(w) ?? floatValues(w.tensor), dims[0]!, dims[1]!, factor, { range: gptqRange, symmetric, block }),
+        return pool.run(
+          {
+            kind: 'gptq',
+            values: scaled.get(w) ?? floatSource(w.tensor),
+            k: dims[0]!,
+            n: dims[1]!,
+            factor,
+            range: gptqRange,
+            symmetric,
+            block,
+          },
+          progress,
         );
       // MatMulNBits weights are packed where the kernels ran, saving a copy of the codes each way.
       const pack = nbits ? { K: dims[0]!, N: dims[1]!, block, shift: nbitsShift(symmetric) } : undefined;
