@@ -10,7 +10,7 @@ import type { Model } from '../ir/model.js';
 import { ModelEditor } from '../ir/editor.js';
 import { requireDefaultOpset } from '../convert/raise.js';
 import { opsetVersion } from '../ir/opset.js';
-import { floatSource, floatValues, makeTensor, tensorByteLength, toFloat32, type FloatSource } from '../ir/tensor.js';
+import { floatSource, makeTensor, tensorByteLength, toFloat32, type FloatSource } from '../ir/tensor.js';
 import { channelAxis, RECURRENT_OPS, WEIGHT_OPS, type Weight, type WeightUse } from '../ir/weights.js';
 import { selectionOptions } from '../pass/options.js';
 import { usedOps } from '../pass/ops.js';
@@ -22,7 +22,7 @@ import type { JobProgress } from '../kernels/progress.js';
 import { intAttribute, makeNode, replaceWeight } from '../ir/build.js';
 import { dequantizeWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
-import { gptqQuantize, planGptq } from './gptq.js';
+import { planGptq } from './gptq.js';
 import { GUARD_MIN_COSINE, guardIntegerForm, trialCosine, type GuardResult } from './int8-guard.js';
 import { uncheckable } from './probe.js';
 import { lstmPairs, quantizeRows, rewriteLstm } from './lstm-integer.js';
@@ -337,7 +337,7 @@ export const int8Pass = definePass({
           progress,
         );
       if (factor && axis === 1)
-        return Promise.resolve(gptqQuantize(floatValues(w.tensor), dims[0]!, dims[1]!, factor, { range, symmetric }));
+        return pool.run({ kind: 'gptq', values: floatSource(w.tensor), k: dims[0]!, n: dims[1]!, factor, range, symmetric }, progress);
       return pool.run(
         {
           values: floatSource(w.tensor),
@@ -692,7 +692,7 @@ function dynamicCodes(
   const source = floatSource(w.tensor);
   const range = symmetric ? INT8 : UINT8;
   if (factor && !transposed && granularity === 'channel')
-    return Promise.resolve(gptqQuantize(toFloat32(source), K, N, factor, { range, symmetric }));
+    return pool.run({ kind: 'gptq', values: source, k: K, n: N, factor, range, symmetric }, progress);
   let kn: Float32Array | FloatSource = source;
   if (transposed) {
     const a = toFloat32(source);
