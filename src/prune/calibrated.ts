@@ -201,6 +201,7 @@ export function measureLayers(
   what: 'gram' | 'norms',
   dataPath: string,
   progress: Progress = silentProgress,
+  threads = 1,
 ): Promise<Calibration> {
   return what === 'gram'
     ? calibrate(
@@ -208,6 +209,7 @@ export function measureLayers(
         { grams: layers.flatMap((l) => l.values.map((name, i) => ({ name, k: l.k, patches: l.patches, id: l.inputs[i]! }))) },
         dataPath,
         progress,
+        threads,
       )
     : calibrate(
         model,
@@ -216,6 +218,7 @@ export function measureLayers(
         },
         dataPath,
         progress,
+        threads,
       );
 }
 

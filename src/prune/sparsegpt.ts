@@ -70,7 +70,7 @@ export const sparsegptPass = definePass({
     const summary = emptySummary(this, options);
     const pattern = patternOf(options);
     const chosen = chooseLayers(model, options, summary);
-    const calibration = await measureLayers(model, chosen, 'gram', options.calibration!, context.progress);
+    const calibration = await measureLayers(model, chosen, 'gram', options.calibration!, context.progress, context.threads);
     const layers = chosen.filter((l) => {
       if (l.inputs.every((name) => calibration.gram.get(name)?.k === l.k)) return true;
       summary.skipped.push({ name: l.w.name, reason: `its input is not a float value of ${l.k} features on the calibration data` });

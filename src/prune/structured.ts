@@ -150,7 +150,15 @@ export const structuredPass = definePass({
     const mode: Reconstruction = options.reconstruct === 'auto' ? (calibrated ? 'lstsq' : 'none') : options.reconstruct;
     if (target === 'heads') {
       if (!calibrated) pruneHeads(model, ratio, summary);
-      else await calibratedHeads(model, options.calibration!, { ratio, score, mode, damp: options.damp }, summary, context.progress);
+      else
+        await calibratedHeads(
+          model,
+          options.calibration!,
+          { ratio, score, mode, damp: options.damp },
+          summary,
+          context.progress,
+          context.threads,
+        );
       return summary;
     }
     const ops = parseOpList(options.ops);
@@ -203,6 +211,7 @@ export const structuredPass = definePass({
           groups.flatMap((g) => g.sinks),
           options.calibration!,
           context.progress,
+          context.threads,
         )
       : undefined;
     if (stats) {
@@ -273,6 +282,7 @@ async function calibratedHeads(
   o: { ratio: number; score: (typeof SCORES)[number]; mode: Reconstruction; damp: number },
   summary: PassSummary,
   progress: Progress,
+  threads: number,
 ): Promise<void> {
   const index = new GraphIndex(model.graph);
   const blocks = attentionBlocks(model, summary.skipped);
@@ -281,7 +291,7 @@ async function calibratedHeads(
     const weight = paramOf(index, b.outWeight.name!)!;
     sinks.set(b, { node: b.outNode, weight, value: b.merge.output[0]!, axis: 0, factor: b.headSize, op: 'MatMul', groups: 1 });
   }
-  const stats = await calibrateSinks(model, [...sinks.values()], data, progress);
+  const stats = await calibrateSinks(model, [...sinks.values()], data, progress, threads);
   summary.notes.push(
     `calibrated on ${stats.source} (${stats.samples} samples): scores ${o.score}, reconstruction ${o.mode}${o.mode === 'lstsq' ? ` (damp ${o.damp})` : ''}`,
   );
@@ -308,7 +318,7 @@ async function calibratedHeads(
  * reports the layer's output error from it. MatMul/Gemm inputs (features on the last axis) get it
  * from ONNX Runtime's own matrix product (runtime/calibrate.ts), Conv inputs (im2col patches) here.
  */
-async function calibrateSinks(model: Model, sinks: Sink[], data: string, progress: Progress): Promise<CalibratedSinks> {
+async function calibrateSinks(model: Model, sinks: Sink[], data: string, progress: Progress, threads: number): Promise<CalibratedSinks> {
   const bySink = new Map<NodeProto, SinkStats>();
   const readers = new Map<string, Sink[]>();
   const products: Sink[] = [];
@@ -326,7 +336,7 @@ async function calibrateSinks(model: Model, sinks: Sink[], data: string, progres
   let run = { samples: 0, source: data };
   if (products.length > 0) {
     const grams = products.map((sink) => ({ name: sink.node.input[0]!, k: sink.weight.dims[sink.axis]!, sums: true }));
-    const c = await calibrate(model, { grams }, data, progress);
+    const c = await calibrate(model, { grams }, data, progress, threads);
     run = { samples: c.samples, source: c.source };
     for (const sink of products) {
       const g = c.gram.get(sink.node.input[0]!);

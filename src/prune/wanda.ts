@@ -35,7 +35,7 @@ export const wandaPass = definePass({
     const summary = emptySummary(this, options);
     const pattern = patternOf(options);
     const chosen = chooseLayers(model, options, summary);
-    const calibration = await measureLayers(model, chosen, 'norms', options.calibration!, context.progress);
+    const calibration = await measureLayers(model, chosen, 'norms', options.calibration!, context.progress, context.threads);
     const norms = new Map<Layer, Float64Array>();
     const layers = chosen.filter((l) => {
       const stats = l.inputs.map((name) => calibration.norms.get(name));

@@ -58,7 +58,8 @@ export async function planGptq(
   }: { damp?: number; inputScales?: Map<Weight, Float32Array>; progress?: Progress; threads?: number } = {},
 ): Promise<GptqPlan> {
   const eligible = weights.filter((w) => gptqEligible(model, w));
-  const calibration = typeof data === 'string' ? await calibrate(model, { grams: gptqRequests(model, eligible) }, data, progress) : data;
+  const calibration =
+    typeof data === 'string' ? await calibrate(model, { grams: gptqRequests(model, eligible) }, data, progress, threads) : data;
   const factors = new Map<Weight, Float64Array>();
   // A calibration run here is this plan's own: each XᵀX is let go once the last weight reading that
   // input has its factor, so that the factors do not add up on top of every XᵀX (BERT-base: 1.08 GB each).

@@ -305,6 +305,7 @@ export const int4Pass = definePass({
           },
           options.calibration!,
           context.progress,
+          context.threads,
         )
       : undefined;
     // AWQ: the weights' rows scaled (what is quantized below), the activations divided in the graph.
