@@ -1,7 +1,8 @@
 // GPTQ (Frantar et al., 2022): quantize a weight W [K, N] one input feature k at a time and spread
 // each row's rounding error over the rows not yet quantized, in proportion to how the calibration
 // inputs correlate (the inverse of H = XᵀX). The layer's output error, not the weight error, is what
-// it minimizes; the weight error it leaves is usually larger than round-to-nearest's.
+// it minimizes; the weight error it leaves is usually larger than round-to-nearest's. Here: which
+// weights it takes, their calibration and factors (the plan); the sweep is kernels/gptq.ts.
 import { silentProgress, type Progress } from '../kernels/progress.js';
 import type { Model } from '../ir/model.js';
 import type { Weight } from '../ir/weights.js';
