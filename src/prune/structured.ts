@@ -354,6 +354,7 @@ async function calibrateSinks(model: Model, sinks: Sink[], data: string, progres
         for (const sink of readers.get(name) ?? []) accumulate(bySink.get(sink.node)!, sink, values, dims);
       },
       progress,
+      threads,
     );
     for (const sink of readers.values()) for (const k of sink) finish(bySink.get(k.node)!);
   }

@@ -403,6 +403,7 @@ export async function collectActivations(
   dataPath: string,
   visit: (name: string, data: Float32Array, dims: number[]) => void,
   progress: Progress = silentProgress,
+  threads = 1,
 ): Promise<{ samples: number; source: string }> {
   const graph = model.graph;
   const existing = new Set(graph.output.map((o) => o.name));
@@ -421,7 +422,8 @@ export async function collectActivations(
   try {
     const path = join(dir, 'probe.onnx');
     writeModel(new Model(proto, model.source), path);
-    const session = await ort.load(path, label);
+    // On the pass's threads, as calibrate()'s sessions.
+    const session = await ort.load(path, label, threads, threads > 1 ? { spinning: false } : {});
     progress.start(data.batches.length, 'calibrating');
     for (const batch of data.batches) {
       const outputs = new Map((await ort.run(session, batch.inputs)).map((o) => [o.name, o]));
