@@ -251,6 +251,15 @@ function addSquares(sumSq: Float64Array, x: ArrayLike<number>, k: number): void 
  * run per layer), and returns XᵀX for each value in `grams` and the feature norms of each value in
  * `norms` (which needs only the activations, not a K×K product).
  */
+/**
+ * Session options for calibration's runs on the pass's `threads` (the kernels wait for them), idle
+ * threads sleeping rather than spinning: BERT-base's 128 × 32 tokens 42.0 → 28.4 s on two, the same
+ * sums (bench/RESULTS.md, "Calibration on every thread").
+ */
+function onPassThreads(threads: number): { spinning?: boolean } {
+  return threads > 1 ? { spinning: false } : {};
+}
+
 export async function calibrate(
   model: Model,
   requests: { grams?: GramRequest[]; norms?: NormRequest[] },
@@ -296,9 +305,7 @@ export async function calibrate(
     for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
     const path = join(dir, 'probe.onnx');
     writeModel(probe, path);
-    // On every thread the pass has (the kernels wait for the calibration): BERT-base's 128 × 32 tokens
-    // 42.0 → 28.4 s on two, the same sums (bench/RESULTS.md, "Calibration on every thread").
-    const sessionOptions = threads > 1 ? { spinning: false } : {};
+    const sessionOptions = onPassThreads(threads);
     const session = await ort.load(path, label, threads, sessionOptions);
     // One product model per width, for the child to make each XᵀX from the run's rows.
     const gramSessions = new Map<number, RemoteSession>();
@@ -422,8 +429,7 @@ export async function collectActivations(
   try {
     const path = join(dir, 'probe.onnx');
     writeModel(new Model(proto, model.source), path);
-    // On the pass's threads, as calibrate()'s sessions.
-    const session = await ort.load(path, label, threads, threads > 1 ? { spinning: false } : {});
+    const session = await ort.load(path, label, threads, onPassThreads(threads));
     progress.start(data.batches.length, 'calibrating');
     for (const batch of data.batches) {
       const outputs = new Map((await ort.run(session, batch.inputs)).map((o) => [o.name, o]));
