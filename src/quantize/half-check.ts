@@ -70,6 +70,7 @@ export async function measureHalf(
     data?: string;
     inputs?: CheckInputs;
     seed: number;
+    threads?: number;
   },
 ): Promise<MeasuredKeep> {
   const label = model.source?.given ?? 'the model';
@@ -92,7 +93,7 @@ export async function measureHalf(
     throw e;
   }
   for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
-  const runner = new ProbeRunner(data, label);
+  const runner = new ProbeRunner(data, label, options.threads);
   const kept = new Map<NodeProto, string>();
   try {
     const reference = await ranges(runner, model, floatValues(model));

@@ -94,6 +94,7 @@ function halfPass(method: 'fp16' | 'bf16', dtype: HalfType) {
             data: options.calibration,
             inputs: context.inputs,
             seed: context.seed,
+            threads: context.threads,
           });
         } catch (e) {
           summary.notes.push(

@@ -155,6 +155,8 @@ export interface CheckOptions {
   data?: string;
   inputs?: CheckInputs;
   seed: number;
+  /** ONNX Runtime's threads for the runs (the pass's; 1 when not given). */
+  threads?: number;
 }
 
 /** The data the checks run on: `calibration=` when given, else `--data`, else synthesized inputs (with `--dim`/`--shape`). */
@@ -183,7 +185,7 @@ export function openCheck(model: Model, options: CheckOptions): { data: EvalData
   const label = model.source?.given ?? 'the model';
   const data = checkData(model, options);
   for (const batch of data.batches) checkFeeds(model, label, batch.inputs);
-  return { data, runner: new ProbeRunner(data, label) };
+  return { data, runner: new ProbeRunner(data, label, options.threads) };
 }
 
 /**

@@ -223,6 +223,7 @@ export const int8Pass = definePass({
           data: options.calibration,
           inputs: context.inputs,
           seed: context.seed,
+          threads: context.threads,
         });
       } catch (e) {
         // Not measured, not chosen: the integer form only where its error is measured small.
@@ -258,7 +259,7 @@ export const int8Pass = definePass({
             for (const t of made) graph.addInitializer(t);
           }
         },
-        { data: options.calibration, inputs: context.inputs, seed: context.seed },
+        { data: options.calibration, inputs: context.inputs, seed: context.seed, threads: context.threads },
       ).catch((e: unknown) => ({ cosine: Number.NaN, source: '', why: uncheckable(e) }));
       const n = lstms.length;
       if ('why' in check) {
@@ -377,7 +378,7 @@ export const int8Pass = definePass({
         };
         const values = new Map(guarded.map((w) => [w, valuesOf(w)]));
         const codeBytes = new Map(guarded.map((w) => [w, early.get(w)!.codes.byteLength + 4 * early.get(w)!.scales.length]));
-        const checkOptions = { data: options.calibration, inputs: context.inputs, seed: context.seed };
+        const checkOptions = { data: options.calibration, inputs: context.inputs, seed: context.seed, threads: context.threads };
         try {
           // Per channel first; then every weight in blocks along its reduction axis (opset 21); only
           // then do the weights that cost the most stay float32 (each measured: one run per weight).

@@ -16,7 +16,7 @@ import { forEachTensor } from '../ir/walk.js';
 import { encode } from '../io/codec.js';
 import type { EvalBatch, EvalData } from '../runtime/data.js';
 import type { NamedArray } from '../io/testdata.js';
-import { OrtProcess, type RemoteSession } from '../runtime/client.js';
+import { OrtProcess, onPassThreads, type RemoteSession } from '../runtime/client.js';
 import { intAttribute, makeNode } from '../ir/build.js';
 
 /** A graph's structure copied, its subgraphs' too; the tensors shared. */
@@ -144,6 +144,8 @@ export class ProbeRunner {
   constructor(
     private readonly data: EvalData,
     private readonly label: string,
+    /** ONNX Runtime's threads: the pass's (its kernels wait for the check). */
+    private readonly threads = 1,
   ) {
     this.ort.prestart();
   }
@@ -187,7 +189,7 @@ export class ProbeRunner {
     let session: RemoteSession;
     try {
       // A check runs a few batches: the weights' repacking would cost more than it saves.
-      session = await this.ort.load(path, this.label, 1, { prepack: false });
+      session = await this.ort.load(path, this.label, this.threads, { prepack: false, ...onPassThreads(this.threads) });
     } catch (e) {
       remove();
       throw e;

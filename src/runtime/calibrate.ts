@@ -16,7 +16,7 @@ import { writeModel } from '../io/write.js';
 import { Model } from '../ir/model.js';
 import { opsetVersion } from '../ir/opset.js';
 import { loadEvalData } from './data.js';
-import { OrtProcess, type RemoteSession } from './client.js';
+import { OrtProcess, onPassThreads, type RemoteSession } from './client.js';
 import { checkFeeds } from './feeds.js';
 import type { NamedArray } from '../io/testdata.js';
 import { silentProgress, type Progress } from '../kernels/progress.js';
@@ -251,15 +251,6 @@ function addSquares(sumSq: Float64Array, x: ArrayLike<number>, k: number): void 
  * run per layer), and returns XᵀX for each value in `grams` and the feature norms of each value in
  * `norms` (which needs only the activations, not a K×K product).
  */
-/**
- * Session options for calibration's runs on the pass's `threads` (the kernels wait for them), idle
- * threads sleeping rather than spinning: BERT-base's 128 × 32 tokens 42.0 → 28.4 s on two, the same
- * sums (bench/RESULTS.md, "Calibration on every thread").
- */
-function onPassThreads(threads: number): { spinning?: boolean } {
-  return threads > 1 ? { spinning: false } : {};
-}
-
 export async function calibrate(
   model: Model,
   requests: { grams?: GramRequest[]; norms?: NormRequest[] },
