@@ -16,7 +16,14 @@ export interface PassContext {
   progress: Progress;
   /** Seed for anything random (clustering initialisation, sampling). */
   seed: number;
+  /** Threads of the kernels, this one included. */
   threads: number;
+  /**
+   * ONNX Runtime's threads for the runs of a pass's checks (int8's guards, fp16's fallback): --threads
+   * when given, else one per core even where the kernels keep one thread (external-data models:
+   * ONNX Runtime's threads hold no tensor of their own). Default: `threads`.
+   */
+  checkThreads?: number;
   /**
    * The inputs the user gave for evaluation (`--data`, or `--dim`/`--shape` for synthesized ones):
    * what a pass that runs the model to check its choice (int8's guard, fp16's fallback) runs it on

@@ -192,6 +192,7 @@ async function runAndWrite(
   const passes = await runPipeline(model, options.steps ?? [], {
     seed: options.seed,
     threads,
+    checkThreads: options.threads ?? availableParallelism(),
     progress: options.progress,
     inputs: options.inputs,
     settle: data && ((tensors) => data.settle(tensors)),

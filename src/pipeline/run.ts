@@ -47,6 +47,7 @@ export async function runPipeline(model: Model, steps: PipelineStep[], context: 
     progress: context.progress ?? silentProgress,
     seed: context.seed ?? 0,
     threads: context.threads ?? 1,
+    checkThreads: context.checkThreads ?? context.threads ?? 1,
     finishing,
     inputs: context.inputs,
     deferConversions: context.deferConversions,

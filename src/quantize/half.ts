@@ -94,7 +94,7 @@ function halfPass(method: 'fp16' | 'bf16', dtype: HalfType) {
             data: options.calibration,
             inputs: context.inputs,
             seed: context.seed,
-            threads: context.threads,
+            threads: context.checkThreads,
           });
         } catch (e) {
           summary.notes.push(

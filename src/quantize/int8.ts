@@ -223,7 +223,7 @@ export const int8Pass = definePass({
           data: options.calibration,
           inputs: context.inputs,
           seed: context.seed,
-          threads: context.threads,
+          threads: context.checkThreads,
         });
       } catch (e) {
         // Not measured, not chosen: the integer form only where its error is measured small.
@@ -259,7 +259,7 @@ export const int8Pass = definePass({
             for (const t of made) graph.addInitializer(t);
           }
         },
-        { data: options.calibration, inputs: context.inputs, seed: context.seed, threads: context.threads },
+        { data: options.calibration, inputs: context.inputs, seed: context.seed, threads: context.checkThreads },
       ).catch((e: unknown) => ({ cosine: Number.NaN, source: '', why: uncheckable(e) }));
       const n = lstms.length;
       if ('why' in check) {
@@ -378,7 +378,7 @@ export const int8Pass = definePass({
         };
         const values = new Map(guarded.map((w) => [w, valuesOf(w)]));
         const codeBytes = new Map(guarded.map((w) => [w, early.get(w)!.codes.byteLength + 4 * early.get(w)!.scales.length]));
-        const checkOptions = { data: options.calibration, inputs: context.inputs, seed: context.seed, threads: context.threads };
+        const checkOptions = { data: options.calibration, inputs: context.inputs, seed: context.seed, threads: context.checkThreads };
         try {
           // Per channel first; then every weight in blocks along its reduction axis (opset 21); only
           // then do the weights that cost the most stay float32 (each measured: one run per weight).
