@@ -3,6 +3,9 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { prestartCopyHelpers } from '../io/copy.js';
 import { readRange } from '../ir/file-range.js';
+import { isExternalData } from '../ir/data.js';
+import { forEachTensor } from '../ir/walk.js';
+import { tensorByteLength } from '../ir/tensor.js';
 import { readModel, type ReadOptions } from '../io/read.js';
 import { checkOutputs, createFolders } from '../io/output-path.js';
 import { InputError, UsageError } from '../errors.js';
@@ -84,11 +87,8 @@ export interface CompressResult {
 
 /**
  * Kernel threads when not asked for, by the size of the model file: one per core from 64 MiB on,
- * else one (starting a worker costs more than it saves). A model with external data has a
- * small model file, so it gets one too, on purpose: each worker holds the tensor it quantizes, and
- * for the models that may not fit in memory one thread keeps the peak lowest (the llama-style
- * external-data model's int8 peak was higher on two threads: bench/RESULTS.md, §"Latest: issue #8's
- * harness at 344ee54").
+ * else one (starting a worker costs more than it saves). A model with external data has a small
+ * model file: externalDataThreads decides for it once it is read.
  */
 export function defaultThreads(modelFile: string): number {
   let bytes = 0;
@@ -100,14 +100,41 @@ export function defaultThreads(modelFile: string): number {
   return bytes >= 64 << 20 ? availableParallelism() : 1;
 }
 
+/**
+ * Kernel threads for the passes over a model whose tensors are in external data, when not asked for:
+ * one per core where every thread may hold twice the largest tensor (its values and what a kernel
+ * makes of them) in a quarter of the memory this process may use, else one, which keeps the peak
+ * lowest for models that do not fit in memory (the 6.4 GB model in a 1 GiB cgroup: 0.69 GB peak on
+ * one). On the 2.6 GB llama-style model two threads took int8 `check=none` from 2.8 to 1.4-1.7 s,
+ * peak 0.58 -> 0.79 GB (bench/RESULTS.md, "Two kernel threads for external-data models").
+ */
+export function externalDataThreads(model: Model, memoryBytes = memoryLimit().bytes): number {
+  let external = 0,
+    largest = 0;
+  forEachTensor(model.proto, ({ tensor }) => {
+    if (!isExternalData(tensor)) return;
+    const bytes = tensorByteLength(tensor);
+    external += bytes;
+    largest = Math.max(largest, bytes);
+  });
+  if (external < 64 << 20) return 1;
+  const fit = Math.floor(memoryBytes / 4 / (2 * largest));
+  return Math.max(1, Math.min(availableParallelism(), fit));
+}
+
 export async function compress(inputPath: string, outputPath: string, options: CompressOptions = {}): Promise<CompressResult> {
-  const threads = options.threads ?? defaultThreads(inputPath);
+  let threads = options.threads ?? defaultThreads(inputPath);
+  const quantizing = (options.steps ?? []).some((s) => s.pass.family === 'quantize');
   // Kernel workers start while the model is read.
-  if ((options.steps ?? []).some((s) => s.pass.family === 'quantize')) prestartKernelWorkers(threads);
+  if (quantizing) prestartKernelWorkers(threads);
   // With no pass, the output is the input's bytes copied: the copy's helpers start while the model is read.
   else if ((options.steps ?? []).length === 0 && threads > 1 && !options.dryRun) prestartCopyHelpers(threads - 1);
   const model = readModel(inputPath, options.read);
   const steps = options.steps ?? [];
+  if (options.threads === undefined && threads === 1 && steps.length > 0) {
+    threads = externalDataThreads(model);
+    if (quantizing) prestartKernelWorkers(threads);
+  }
   // With no pass, the output's large tensors start copying now, while the model is checked.
   const precopied =
     steps.length === 0 ? PrecopiedOutput.start(model, outputPath, { threads, ...options.write, dryRun: options.dryRun }) : undefined;

@@ -1,6 +1,7 @@
 // Every kernel pass writes the same bytes whatever the thread count, and the same tensors whether the
 // output is one file or written as it goes to an external data file (issue 24: the speed work must
-// never change an output).
+// never change an output). The checks of int8's and fp16's defaults run ONNX Runtime on --threads
+// too: their choices must not move with it either.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +15,8 @@ const dir = scratch();
 const CHARLM = fixture('charlm', 'model.onnx');
 const SPECS: [string, string][] = [
   ['quantize', 'int8:check=none'],
+  ['quantize', 'int8'],
+  ['quantize', 'fp16'],
   ['quantize', 'int4'],
   ['quantize', 'fp16:check=none'],
   ['prune', 'magnitude:sparsity=0.5'],
