@@ -12,7 +12,8 @@ import { DataType, type NodeProto } from '../ir/onnx.js';
 import { loadEvalData, type EvalData } from '../runtime/data.js';
 import { checkFeeds } from '../runtime/feeds.js';
 import { halfInputs, halfOpOf, halfOutputs } from './half-ops.js';
-import { ProbeRunner, trialCopy } from './probe.js';
+import { ProbeRunner, trialCopy, type HeldMemory } from './probe.js';
+import { tensorDataBytes } from '../io/write.js';
 import { applyHalf, planHalf, type HalfPlanOptions } from './half-convert.js';
 
 /** Per value: the largest magnitude seen and whether every element was finite. */
@@ -31,22 +32,39 @@ function floatValues(model: Model): string[] {
 }
 
 /** Runs a model on every batch and records the range of each named value. */
-async function ranges(runner: ProbeRunner, model: Model, names: string[]): Promise<Ranges> {
+async function ranges(runner: ProbeRunner, model: Model, names: string[], held?: HeldMemory): Promise<Ranges> {
   const result: Ranges = new Map();
-  await runner.run(model, names, (batch) => {
-    for (const [name, floats] of batch) {
-      let max = 0,
-        finite = true;
-      for (let i = 0; i < floats.length; i++) {
-        const v = floats[i]!;
-        if (!Number.isFinite(v)) finite = false;
-        else if (Math.abs(v) > max) max = Math.abs(v);
+  await runner.run(
+    model,
+    names,
+    (batch) => {
+      for (const [name, floats] of batch) {
+        let max = 0,
+          finite = true;
+        for (let i = 0; i < floats.length; i++) {
+          const v = floats[i]!;
+          if (!Number.isFinite(v)) finite = false;
+          else if (Math.abs(v) > max) max = Math.abs(v);
+        }
+        const seen = result.get(name);
+        result.set(name, { max: Math.max(max, seen?.max ?? 0), finite: finite && (seen?.finite ?? true) });
       }
-      const seen = result.get(name);
-      result.set(name, { max: Math.max(max, seen?.max ?? 0), finite: finite && (seen?.finite ?? true) });
-    }
-  });
+    },
+    held,
+  );
   return result;
+}
+
+/**
+ * What ONNX Runtime holds of the converted trial: it folds each weight's Cast as it loads, making the
+ * half weights beside a float32 copy of each (its child held 3.77 GB of its own for the 2.64 GB
+ * llama-style model, and was killed in a 3 GiB cgroup: bench/RESULTS.md), so 1.5× its tensors.
+ */
+function heldByTrial(trial: Model): HeldMemory {
+  return {
+    bytes: 1.5 * tensorDataBytes(trial),
+    what: "the converted trial's weights and the half-precision copies ONNX Runtime makes of them",
+  };
 }
 
 export interface MeasuredKeep {
@@ -130,7 +148,7 @@ export async function measureHalf(
         castWeights: true,
       });
       const watched = [...plan.moved].flatMap((n) => n.output.filter((o) => o));
-      const converted = await ranges(runner, trial, watched);
+      const converted = await ranges(runner, trial, watched, heldByTrial(trial));
       let added = 0;
       for (const node of plan.moved) {
         const bad = node.output.find((o) => o && converted.get(o)?.finite === false && (reference.get(o)?.finite ?? true));

@@ -126,6 +126,13 @@ export function writeProbe(probe: Model, dir: string, file: string): string {
   return path;
 }
 
+/** What ONNX Runtime will hold of a variant, where it is more than its tensors: the memory check's figure. */
+export interface HeldMemory {
+  bytes: number;
+  /** What they are, for the error. */
+  what: string;
+}
+
 /** Float values of each batch, by name. */
 export type ProbeBatch = Map<string, Float32Array>;
 
@@ -154,8 +161,13 @@ export class ProbeRunner {
    * Runs the model on every batch and hands `visit` the named values of each (the graph's outputs
    * when none are named), one batch at a time: nothing is kept after the visit.
    */
-  async run(model: Model, names: string[] | undefined, visit: (values: ProbeBatch, batch: number) => void): Promise<void> {
-    const session = await this.open(model, names);
+  async run(
+    model: Model,
+    names: string[] | undefined,
+    visit: (values: ProbeBatch, batch: number) => void,
+    held?: HeldMemory,
+  ): Promise<void> {
+    const session = await this.open(model, names, held);
     try {
       await session.run([], visit);
     } finally {
@@ -168,14 +180,16 @@ export class ProbeRunner {
    * whose variants are switched by inputs costs one ONNX Runtime session, not one per variant: a
    * session of a 2.6 GB model takes seconds to create).
    */
-  async open(model: Model, names: string[] | undefined): Promise<ProbeSession> {
+  async open(model: Model, names: string[] | undefined, held?: HeldMemory): Promise<ProbeSession> {
     // ONNX Runtime holds every weight in memory: a model larger than this process may use is not run
-    // (the child would be killed for memory).
-    const bytes = tensorDataBytes(model);
+    // (the child would be killed for memory, or the machine's out-of-memory killer pick another process).
+    const bytes = held?.bytes ?? tensorDataBytes(model);
     const limit = memoryLimit();
     if (bytes > limit.bytes) {
       const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
-      throw new InputError(`the model's ${gib(bytes)} of tensors exceed the ${gib(limit.bytes)} this process may use (${limit.source})`);
+      throw new InputError(
+        `${held?.what ?? "the model's tensors"} (${gib(bytes)}) exceed the ${gib(limit.bytes)} this process may use (${limit.source})`,
+      );
     }
     const wanted = names ?? model.graph.output.map((o) => o.name ?? '');
     const file = `probe-${this.count++}.onnx`;

@@ -94,7 +94,11 @@ export function runFailure(label: string, message: string, inputs: NamedArray[],
 /** `stderr` is what the child printed last: a C++ abort names the exception there. */
 export function crashFailure(label: string, phase: 'loading' | 'running', how: string, stderr: string): RuntimeFailure {
   const exception = /instance of '([^']+)'/.exec(stderr)?.[1];
-  const detail = `ONNX Runtime crashed (${how}${exception ? `, ${exception}` : ''}) while ${phase} ${label}`;
+  // Killed outright: what the out-of-memory killer does (a time budget's kill is a timeoutFailure).
+  const detail =
+    how === 'SIGKILL'
+      ? `ONNX Runtime was killed (SIGKILL, as the out-of-memory killer kills: it may need more memory than this process may use) while ${phase} ${label}`
+      : `ONNX Runtime crashed (${how}${exception ? `, ${exception}` : ''}) while ${phase} ${label}`;
   return new RuntimeFailure(detail, 'crash', detail);
 }
 

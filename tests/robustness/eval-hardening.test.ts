@@ -104,6 +104,17 @@ describe('ONNX Runtime in a child process', () => {
     }
   });
 
+  it('ONNX Runtime killed outright (SIGKILL, as the out-of-memory killer does) says so, likely for memory, and onnxpress exits 1', async () => {
+    const run = start(['eval', loop, '--reference', loop, '--eval-timeout', '60']);
+    const child = await ortChild(run.pid);
+    await new Promise((r) => setTimeout(r, 1500));
+    process.kill(child, 'SIGKILL');
+    refused(
+      await run.done,
+      /^onnxpress: ONNX Runtime was killed \(SIGKILL, as the out-of-memory killer kills: it may need more memory than this process may use\) while running .*loop\.onnx$/,
+    );
+  });
+
   it('a real crash: ONNX Runtime segfaults on 20,000 chained functions; the child dies, the next load gets a new one', async () => {
     // Past the limit readModel applies; given straight to the runtime, as a library user could.
     const path = save(join(dir, 'chain.onnx'), chainedFunctions(20_000));
