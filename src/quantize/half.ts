@@ -14,7 +14,7 @@ import { optionFilter } from '../pass/select.js';
 import { calibrationProblem } from '../runtime/calibrate.js';
 import { HalfConversions, WEIGHT_ONLY_MIN_ELEMENTS, applyHalf, planHalf, type HalfType } from './half-convert.js';
 import { measureHalf } from './half-check.js';
-import { uncheckable } from './probe.js';
+import { checkAdvice, uncheckable } from './probe.js';
 
 /** Ops kept in float32 unless asked: those float16 converters are known to break (ONNX Runtime's float16.py block list). */
 const DEFAULT_BLOCK = 'Resize,Upsample,Range,CumSum,TopK,NonMaxSuppression,RoiAlign,RandomNormal,RandomUniform';
@@ -98,7 +98,7 @@ function halfPass(method: 'fp16' | 'bf16', dtype: HalfType) {
           });
         } catch (e) {
           summary.notes.push(
-            `not measured: the model could not be run for the check, so it is converted without it, as check=none (give the check inputs with --data or calibration=DATA): ${uncheckable(e)}`,
+            `not measured: the model could not be run for the check, so it is converted without it, as check=none (${checkAdvice(e)}): ${uncheckable(e)}`,
           );
         }
       }

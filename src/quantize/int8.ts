@@ -24,7 +24,7 @@ import { dequantizeWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { planGptq } from './gptq.js';
 import { GUARD_MIN_COSINE, guardIntegerForm, trialCosine, type GuardResult } from './int8-guard.js';
-import { uncheckable } from './probe.js';
+import { checkAdvice, uncheckable } from './probe.js';
 import { lstmPairs, quantizeRows, rewriteLstm } from './lstm-integer.js';
 import { quantizeStatic, STATIC_OPTIONS, staticProblem } from './static.js';
 import { foldBatchNorms } from './fold-batchnorm.js';
@@ -236,7 +236,7 @@ export const int8Pass = definePass({
           unchecked: [],
         };
         summary.notes.push(
-          `auto: the integer form could not be checked, so ${integer.length} MatMul/Gemm weight${integer.length === 1 ? ' is' : 's are'} weight-only (give the check inputs with --data or calibration=DATA): ${why}`,
+          `auto: the integer form could not be checked, so ${integer.length} MatMul/Gemm weight${integer.length === 1 ? ' is' : 's are'} weight-only (${checkAdvice(e)}): ${why}`,
         );
       }
     }
@@ -260,11 +260,11 @@ export const int8Pass = definePass({
           }
         },
         { data: options.calibration, inputs: context.inputs, seed: context.seed, threads: context.checkThreads },
-      ).catch((e: unknown) => ({ cosine: Number.NaN, source: '', why: uncheckable(e) }));
+      ).catch((e: unknown) => ({ cosine: Number.NaN, source: '', why: uncheckable(e), advice: checkAdvice(e) }));
       const n = lstms.length;
       if ('why' in check) {
         summary.notes.push(
-          `auto: the integer LSTM could not be checked, so ${n} LSTM${n === 1 ? ' is' : 's are'} weight-only (give the check inputs with --data or calibration=DATA): ${check.why}`,
+          `auto: the integer LSTM could not be checked, so ${n} LSTM${n === 1 ? ' is' : 's are'} weight-only (${check.advice}): ${check.why}`,
         );
         lstms = [];
       } else if (check.cosine < GUARD_MIN_COSINE) {
@@ -451,9 +451,7 @@ export const int8Pass = definePass({
             );
           for (const [w, why] of keptFloat) summary.skipped.push({ name: w.name, reason: why });
         } catch (e) {
-          summary.notes.push(
-            `the 8-bit weights could not be checked, so every weight is int8 (give the check inputs with --data or calibration=DATA): ${uncheckable(e)}`,
-          );
+          summary.notes.push(`the 8-bit weights could not be checked, so every weight is int8 (${checkAdvice(e)}): ${uncheckable(e)}`);
         }
       }
       const quantizeOnce = (w: Weight, progress: JobProgress): Promise<QuantizeResult> => {

@@ -5,7 +5,8 @@
 import { makeScratchDir, removeScratchDir } from '../fs/scratch.js';
 import { linkSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError, UsageError } from '../errors.js';
+import { InputError, ResourceError, UsageError } from '../errors.js';
+import { RuntimeFailure } from '../runtime/failure.js';
 import { tensorDataBytes, writeModel } from '../io/write.js';
 import { memoryLimit } from '../fs/memory.js';
 import { elementTypes } from '../ir/elem-types.js';
@@ -187,7 +188,7 @@ export class ProbeRunner {
     const limit = memoryLimit();
     if (bytes > limit.bytes) {
       const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
-      throw new InputError(
+      throw new ResourceError(
         `${held?.what ?? "the model's tensors"} (${gib(bytes)}) exceed the ${gib(limit.bytes)} this process may use (${limit.source})`,
       );
     }
@@ -233,11 +234,18 @@ export class ProbeRunner {
 }
 
 /**
- * Why a check could not run (the model does not run on the inputs it was given or synthesized), as
- * one line for a note; anything else (a bug) is thrown on.
+ * Why a check could not run (the model does not run on the inputs it was given or synthesized, or
+ * needs more memory than this process may use), as one line for a note; anything else (a bug) is
+ * thrown on.
  */
 export function uncheckable(e: unknown): string {
-  if (!(e instanceof InputError) && !(e instanceof UsageError)) throw e;
+  if (!(e instanceof InputError) && !(e instanceof UsageError) && !(e instanceof ResourceError)) throw e;
   const line = e.message.split('\n')[0]!;
   return line.length > 300 ? `${line.slice(0, 297)}…` : line;
+}
+
+/** What a note suggests where a check could not run: other inputs, unless memory stood in the way. */
+export function checkAdvice(e: unknown): string {
+  const memory = e instanceof ResourceError || (e instanceof RuntimeFailure && /out-of-memory/.test(e.message));
+  return memory ? 'the check runs the model in ONNX Runtime, in memory' : 'give the check inputs with --data or calibration=DATA';
 }

@@ -7,7 +7,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/io/read.js';
+import { InputError, ResourceError } from '../../src/errors.js';
 import { activationError } from '../../src/quantize/int8-guard.js';
+import { checkAdvice, uncheckable } from '../../src/quantize/probe.js';
+import { crashFailure } from '../../src/runtime/failure.js';
 import { graph, model, node, save, tensor, vi } from '../convert/helpers.js';
 import { cli, fixture, npy, scratch } from '../helpers.js';
 
@@ -189,5 +192,17 @@ describe('what the check runs on, and when it cannot run', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/read by Add, not as the weight of an op this pass takes: left as it is \(table\)/);
     expect(cli(['compress', input, '-o', join(dir, 'added-int8.onnx'), '--force', '--quantize', 'int8', '--strict']).code).toBe(3);
+  });
+});
+
+describe('a check that could not run', () => {
+  it('is a note suggesting other inputs, or saying that memory stood in the way; a bug is thrown on', () => {
+    expect(checkAdvice(new InputError('m.onnx: ONNX Runtime failed running it'))).toMatch(/--data or calibration=DATA/);
+    const memory = new ResourceError("the model's tensors (2.46 GiB) exceed the 2.00 GiB this process may use (a cgroup)");
+    expect(uncheckable(memory)).toBe(memory.message);
+    expect(checkAdvice(memory)).toMatch(/in memory/);
+    expect(checkAdvice(crashFailure('m.onnx', 'loading', 'SIGKILL', ''))).toMatch(/in memory/);
+    expect(checkAdvice(crashFailure('m.onnx', 'loading', 'SIGSEGV', ''))).toMatch(/--data or calibration=DATA/);
+    expect(() => uncheckable(new Error('a bug'))).toThrow('a bug');
   });
 });
