@@ -105,8 +105,9 @@ export function defaultThreads(modelFile: string): number {
  * one per core where every thread may hold twice the largest tensor (its values and what a kernel
  * makes of them) in a quarter of the memory this process may use, else one, which keeps the peak
  * lowest for models that do not fit in memory (the 6.4 GB model in a 1 GiB cgroup: 0.69 GB peak on
- * one). On the 2.6 GB llama-style model two threads took int8 `check=none` from 2.8 to 1.4-1.7 s,
- * peak 0.58 -> 0.79 GB (bench/RESULTS.md, "Two kernel threads for external-data models").
+ * one). On the 2.6 GB llama-style model two threads took int8 `check=none` from 2.8-3.2 to 1.4-2.3 s,
+ * peak 0.59 -> 0.79-0.91 GB (bench/RESULTS.md, "Checks on every core, and two kernel threads for
+ * external-data models").
  */
 export function externalDataThreads(model: Model, memoryBytes = memoryLimit().bytes): number {
   let external = 0,
@@ -132,7 +133,7 @@ export async function compress(inputPath: string, outputPath: string, options: C
   const model = readModel(inputPath, options.read);
   const steps = options.steps ?? [];
   if (options.threads === undefined && threads === 1 && steps.length > 0) {
-    threads = externalDataThreads(model);
+    threads = externalDataThreads(model, (options.memoryLimit ?? memoryLimit()).bytes);
     if (quantizing) prestartKernelWorkers(threads);
   }
   // With no pass, the output's large tensors start copying now, while the model is checked.

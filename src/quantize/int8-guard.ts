@@ -155,7 +155,7 @@ export interface CheckOptions {
   data?: string;
   inputs?: CheckInputs;
   seed: number;
-  /** ONNX Runtime's threads for the runs (the pass's; 1 when not given). */
+  /** ONNX Runtime's threads for the runs (the pass's `checkThreads`; 1 when not given). */
   threads?: number;
 }
 

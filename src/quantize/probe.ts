@@ -152,7 +152,7 @@ export class ProbeRunner {
   constructor(
     private readonly data: EvalData,
     private readonly label: string,
-    /** ONNX Runtime's threads: the pass's (its kernels wait for the check). */
+    /** ONNX Runtime's threads (the pass's `checkThreads`: its kernels wait for the check). */
     private readonly threads = 1,
   ) {
     this.ort.prestart();
@@ -246,6 +246,6 @@ export function uncheckable(e: unknown): string {
 
 /** What a note suggests where a check could not run: other inputs, unless memory stood in the way. */
 export function checkAdvice(e: unknown): string {
-  const memory = e instanceof ResourceError || (e instanceof RuntimeFailure && /out-of-memory/.test(e.message));
+  const memory = e instanceof ResourceError || (e instanceof RuntimeFailure && e.kind === 'killed');
   return memory ? 'the check runs the model in ONNX Runtime, in memory' : 'give the check inputs with --data or calibration=DATA';
 }

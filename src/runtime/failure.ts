@@ -4,7 +4,7 @@ import { InputError } from '../errors.js';
 import type { NamedArray } from '../io/testdata.js';
 import { dtypeName } from '../ir/dtype.js';
 
-export type FailureKind = 'load' | 'run' | 'crash' | 'timeout';
+export type FailureKind = 'load' | 'run' | 'crash' | 'killed' | 'timeout';
 
 /** A model ONNX Runtime could not load or run, crashed on, or ran past the time budget on. */
 export class RuntimeFailure extends InputError {
@@ -95,10 +95,11 @@ export function runFailure(label: string, message: string, inputs: NamedArray[],
 export function crashFailure(label: string, phase: 'loading' | 'running', how: string, stderr: string): RuntimeFailure {
   const exception = /instance of '([^']+)'/.exec(stderr)?.[1];
   // Killed outright: what the out-of-memory killer does (a time budget's kill is a timeoutFailure).
-  const detail =
-    how === 'SIGKILL'
-      ? `ONNX Runtime was killed (SIGKILL, as the out-of-memory killer kills: it may need more memory than this process may use) while ${phase} ${label}`
-      : `ONNX Runtime crashed (${how}${exception ? `, ${exception}` : ''}) while ${phase} ${label}`;
+  if (how === 'SIGKILL') {
+    const killed = `ONNX Runtime was killed (SIGKILL, as the out-of-memory killer kills: it may need more memory than this process may use) while ${phase} ${label}`;
+    return new RuntimeFailure(killed, 'killed', killed);
+  }
+  const detail = `ONNX Runtime crashed (${how}${exception ? `, ${exception}` : ''}) while ${phase} ${label}`;
   return new RuntimeFailure(detail, 'crash', detail);
 }
 
