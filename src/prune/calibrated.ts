@@ -228,6 +228,7 @@ export function measureLayers(
  * entry each with `form` and the job's `details`.
  */
 export async function pruneLayers<R extends PruneResult>(
+  model: Model,
   layers: Layer[],
   run: (l: Layer, pool: KernelPool, progress: JobProgress) => Promise<R>,
   options: { readonly storage: string },
@@ -242,7 +243,7 @@ export async function pruneLayers<R extends PruneResult>(
   try {
     const report = { progress: context.progress, label, bytesOf: (l: Layer) => tensorByteLength(l.w.tensor) };
     for await (const [l, pruned] of inOrder(layers, window, start, report)) {
-      recordPruned(context, summary, l.w, { ...pruned, storage: options.storage }, { ...pruned.error, ...describe(l, pruned) });
+      recordPruned(model, context, summary, l.w, { ...pruned, storage: options.storage }, { ...pruned.error, ...describe(l, pruned) });
     }
   } finally {
     await pool.close();

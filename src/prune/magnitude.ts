@@ -73,6 +73,7 @@ export const magnitudePass = definePass({
     }
     const apply = (w: Weight, after: Float32Array, zeroCount: number, error: WeightError): void =>
       recordPruned(
+        model,
         context,
         summary,
         w,

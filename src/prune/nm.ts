@@ -55,6 +55,7 @@ export const nmPass = definePass({
       };
       for await (const [{ w, axis, dims }, pruned] of inOrder(chosen, windowFor(context.threads), start, report)) {
         recordPruned(
+          model,
           context,
           summary,
           w,

@@ -143,6 +143,7 @@ export const sparsegptPass = definePass({
       }
     };
     await pruneLayers(
+      model,
       layers,
       run,
       options,

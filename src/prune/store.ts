@@ -51,10 +51,13 @@ export function markPruned(context: PassContext, w: Weight, zeros: number): void
 }
 
 /**
- * Gives a weight its pruned values (same shape, `zeros` of them ±0), marks it for sparse storage when
- * `storage` is auto, and adds its row to the pass's summary (a dense tensor keeps its bytes here).
+ * Gives a weight its pruned values (same shape, `zeros` of them ±0) and adds its row to the pass's
+ * summary (a dense tensor keeps its bytes here). One that may be stored sparsely is marked for
+ * SPARSE_STORAGE; one that stays dense is settled at once (settledDense: an external-data output of
+ * the last step writes it now, where it was held to the end — all 2.64 GB of the llama-style model).
  */
 export function recordPruned(
+  model: Model,
   context: PassContext,
   summary: PassSummary,
   w: Weight,
@@ -64,7 +67,8 @@ export function recordPruned(
 ): void {
   const bytes = tensorByteLength(w.tensor);
   setValues(w, pruned.values);
-  if (pruned.storage === 'auto') markPruned(context, w, pruned.zeros);
+  // A settled weight is final (the last step): SPARSE_STORAGE would only read it back to find it no smaller.
+  if (!settledDense(model, w, pruned) && pruned.storage === 'auto') markPruned(context, w, pruned.zeros);
   summary.bytesBefore += bytes;
   summary.bytesAfter += bytes;
   summary.tensors.push({
@@ -77,6 +81,24 @@ export function recordPruned(
     sparsity: pruned.zeros / pruned.values.length,
     ...row,
   });
+}
+
+/**
+ * Hands a pruned weight that stays dense (storage=dense, or too few zeros for sparse storage to be
+ * smaller) to model.settle, where it is an initializer of the main graph (a Constant's value or a
+ * subgraph's stays where it is). Returns whether it was settled (its bytes written).
+ */
+function settledDense(model: Model, w: Weight, pruned: { values: Float32Array; zeros: number; storage: string }): boolean {
+  if (pruned.storage === 'auto' && sparseSmaller(w.tensor, pruned.values.length - pruned.zeros)) return false;
+  if (w.constant || w.home !== model.graph) return false;
+  const data = dataOf(w.tensor);
+  model.settle([w.tensor]);
+  return dataOf(w.tensor) !== data;
+}
+
+/** Whether a float32 tensor with `nonZero` values takes fewer bytes as a sparse_initializer (values + int64 indices). */
+function sparseSmaller(t: TensorProto, nonZero: number): boolean {
+  return t.data_type === DataType.FLOAT && nonZero * (4 + 8) < numElements(t.dims) * 4;
 }
 
 /**
@@ -110,7 +132,7 @@ function storeSparse(model: Model, names: Pruned): { name: string; denseBytes: n
       const nnz = dataOf(t) === marked.data ? count - marked.zeros : countNonZero(tensorValues(t) as Float32Array);
       const denseBytes = count * 4;
       const sparseBytes = nnz * (4 + 8);
-      if (sparseBytes >= denseBytes) continue;
+      if (!sparseSmaller(t, nnz)) continue;
       const values = tensorValues(t) as Float32Array;
       const vals = new Float32Array(nnz);
       const idx = new BigInt64Array(nnz);

@@ -60,6 +60,7 @@ export const wandaPass = definePass({
     if (global) summary.notes.push(global.note);
     const what = pattern.nm ? `${pattern.nm.n}:${pattern.nm.m}` : `${options.scope}, compared per ${options.compare}`;
     await pruneLayers(
+      model,
       layers,
       (l, pool, progress) =>
         pool.run(
