@@ -306,6 +306,16 @@ export function windowFor(threads: number): number {
   return threads > 1 ? 64 * threads : 1;
 }
 
+/**
+ * inOrder's `aheadBytes` for jobs whose results are as large as their tensors (pruned weights): twice
+ * the largest tensor per thread, what compress's thread count for external-data models assumes each
+ * thread holds (pipeline/compress.ts externalDataThreads). Unbounded, two threads' magnitude pruning of
+ * the 2.64 GB llama-style model held 1.76 GB of results waiting their turn (bench/RESULTS.md).
+ */
+export function aheadForSameSize(threads: number, sizes: number[]): number {
+  return 2 * threads * Math.max(0, ...sizes);
+}
+
 /** What inOrder reports as it goes: a bar of bytes done (on a terminal), labelled. */
 export interface Reporting<T> {
   progress: Progress;
@@ -318,12 +328,15 @@ export interface Reporting<T> {
  * order: the caller applies them one by one, deterministically, while later ones are still being
  * computed. The bar counts an item's bytes as its job reports the fraction done (`progress`, which
  * the caller hands to KernelPool.run), and the rest when its job ends, in whatever order they end.
+ * With `aheadBytes`, items started and not yet yielded also stay within that many of `report`'s
+ * bytes (the next item always starts): for results as large as their items (pruned weights).
  */
 export async function* inOrder<T, R>(
   items: T[],
   window: number,
   start: (item: T, progress: JobProgress) => Promise<R>,
   report?: Reporting<T>,
+  aheadBytes = Infinity,
 ): AsyncGenerator<[T, R]> {
   // Sizes first: applying a result may change an item (a weight's tensor is replaced).
   const sizes = report ? items.map((item) => report.bytesOf(item)) : [];
@@ -344,8 +357,12 @@ export async function* inOrder<T, R>(
   };
   const started = new Map<number, Promise<R>>();
   let next = 0;
+  /** Bytes of the items started and not yet yielded. */
+  let ahead = 0;
   const fill = (upTo: number) => {
     for (; next < items.length && next < upTo; next++) {
+      if (started.size > 0 && ahead + (sizes[next] ?? 0) > aheadBytes) break;
+      ahead += sizes[next] ?? 0;
       const i = next;
       started.set(
         i,
@@ -362,6 +379,7 @@ export async function* inOrder<T, R>(
       const result = await started.get(i)!;
       // Forgotten once yielded: the caller may have written it out (and memory holds only what is in flight).
       started.delete(i);
+      ahead -= sizes[i] ?? 0;
       yield [items[i]!, result];
     }
   } finally {

@@ -3,7 +3,7 @@
 // per-layer cap keeps any layer from being emptied.
 import type { Model } from '../ir/model.js';
 import { floatSource, floatValues, numElements, tensorByteLength } from '../ir/tensor.js';
-import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
+import { KernelPool, aheadForSameSize, inOrder, windowFor } from '../kernels/pool.js';
 import { kthMagnitude } from '../kernels/smallest.js';
 import type { Weight } from '../ir/weights.js';
 import { selectionOptions } from '../pass/options.js';
@@ -89,7 +89,8 @@ export const magnitudePass = definePass({
     const start = (w: Weight) => pool.run({ kind: 'prune', values: floatSource(w.tensor), count: targets.get(w)! });
     try {
       const report = { progress: context.progress, label: 'magnitude', bytesOf: (w: Weight) => tensorByteLength(w.tensor) };
-      for await (const [w, pruned] of inOrder(weights, windowFor(context.threads), start, report))
+      const ahead = aheadForSameSize(context.threads, weights.map(report.bytesOf));
+      for await (const [w, pruned] of inOrder(weights, windowFor(context.threads), start, report, ahead))
         apply(w, pruned.values, pruned.zeros, pruned.error);
     } finally {
       await pool.close();

@@ -3,7 +3,7 @@
 import type { Model } from '../ir/model.js';
 import { floatSource, tensorByteLength } from '../ir/tensor.js';
 import type { Weight } from '../ir/weights.js';
-import { KernelPool, inOrder, windowFor } from '../kernels/pool.js';
+import { KernelPool, aheadForSameSize, inOrder, windowFor } from '../kernels/pool.js';
 import { selectionOptions } from '../pass/options.js';
 import { definePass, emptySummary, type PassContext, type PassSummary } from '../pass/pass.js';
 import { chooseWeights } from '../pass/select.js';
@@ -53,7 +53,8 @@ export const nmPass = definePass({
         label: `${n}:${m}`,
         bytesOf: ({ w }: (typeof chosen)[number]) => tensorByteLength(w.tensor),
       };
-      for await (const [{ w, axis, dims }, pruned] of inOrder(chosen, windowFor(context.threads), start, report)) {
+      const ahead = aheadForSameSize(context.threads, chosen.map(report.bytesOf));
+      for await (const [{ w, axis, dims }, pruned] of inOrder(chosen, windowFor(context.threads), start, report, ahead)) {
         recordPruned(
           model,
           context,
