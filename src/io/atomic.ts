@@ -1,6 +1,7 @@
 // Output files are written under a temporary name and renamed when complete, so that an
 // interrupted run (a signal, a failing pass, a full disk) never leaves a half-written file.
-import { closeSync, existsSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { OutputError } from '../errors.js';
 import { checkReplaceable } from './output-path.js';
@@ -18,6 +19,7 @@ export class TempFile {
   bytes = 0;
 
   constructor(readonly finalPath: string) {
+    removeStaleTemps(finalPath);
     this.tmpPath = `${finalPath}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
       this.fd = openSync(this.tmpPath, 'wx', 0o644);
@@ -83,6 +85,42 @@ export class TempFile {
       /* best effort */
     }
     open.delete(this);
+  }
+}
+
+/**
+ * Deletes what killed runs left of `finalPath`: `<finalPath>.tmp-<pid>-<8 hex digits>` files whose
+ * process no longer exists (a SIGKILL, as the out-of-memory killer sends, leaves the run no way to
+ * clean up: pruning the 6.4 GB model in a 1 GiB cgroup left 512 MB so). A file of a process that is
+ * alive, or that this one may not signal, stays.
+ */
+function removeStaleTemps(finalPath: string): void {
+  const dir = dirname(finalPath);
+  const prefix = `${basename(finalPath)}.tmp-`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // the folder's problems are the new file's to report
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length))?.[1]);
+    if (!pid || pid === process.pid || processExists(pid)) continue;
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      /* best effort */
+    }
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 
