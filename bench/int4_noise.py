@@ -4,7 +4,7 @@ on (issue 23): the default search and round-to-nearest (`search=none`, which ONN
 MatMulNBitsQuantizer matches) on the char LMs, paired bootstrap over windows (a window's tokens are
 not independent: windows are resampled whole, 10,000 times, seed 0).
 
-  .venv/bin/python bench/int4_noise.py [--models charlm,codelm] [--blocks 32,128]
+  .venv/bin/python bench/int4_noise.py [--models charlm,codelm] [--blocks 32,128] [--heldout 64|all]
 
 For each model, block and split it prints the perplexity ratio default / round-to-nearest and its 95 %
 interval; an interval that holds 1 means the two files' perplexities are not told apart by these windows.
@@ -37,6 +37,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="charlm,codelm")
     ap.add_argument("--blocks", default="32,128")
+    ap.add_argument("--heldout", default="64", help="held-out windows: a count, or 'all' (every window of the held-out tail)")
     a = ap.parse_args()
     import make_fixtures as mf  # noqa: PLC0415
 
@@ -46,7 +47,7 @@ def main():
     print("|---|---:|---|---:|---:|---:|---:|---|")
     for name in a.models.split(","):
         text = mf.charlm_text if name == "charlm" else mf.codelm_text
-        splits = {"test": lm_windows(name, text, "test"), "held-out": lm_windows(name, text, "heldout")}
+        splits = {"test": lm_windows(name, text, "test"), "held-out": lm_windows(name, text, "heldout", None if a.heldout == "all" else int(a.heldout))}
         model = os.path.join(ROOT, "fixtures", name, "model.onnx")
         for block in [int(b) for b in a.blocks.split(",")]:
             files = {}

@@ -21,7 +21,7 @@ Measures per block: mse sum d^2; absw sum |w| d^2; w2 sum w^2 d^2; max max |d|.
 Scores: LMs: perplexity (from the labels) and logit RMS error against float32; digits: top-1 and
 logit RMS; BERT-base: cosine of last_hidden_state (random token ids, two seeds).
 Splits: choose = charlm test_data_set_0 (8 windows), digits test_data_set_1, BERT seed 0;
-        report = charlm held-out windows (64, as bench/charlm-heldout.mjs), digits test_data_set_0,
+        report = charlm held-out windows (64, as bench/charlm-heldout.mjs; --heldout all: every one), digits test_data_set_0,
                  BERT seed 1, and codelm (its 16 test windows and 64 held-out windows), which no
                  choice used at all.
 
@@ -165,6 +165,7 @@ def fake_quant(w, axis, block, kind, measure):
 
 
 OPS = {"MatMul", "Gemm", "Conv", "Gather"}
+HELDOUT = [64]  # the LMs' held-out windows (--heldout)
 
 
 def int4_weights(model):
@@ -225,8 +226,9 @@ def read_pb(path):
     return numpy_helper.to_array(t)
 
 
-def lm_windows(name, text_fn, which):
-    """(ids, labels): the fixture's test windows, or up to 64 non-overlapping others from the held-out tail."""
+def lm_windows(name, text_fn, which, count=64):
+    """(ids, labels): the fixture's test windows, or up to COUNT (None: every one) non-overlapping others
+    from the held-out tail."""
     d = os.path.join(ROOT, "fixtures", name, "test_data_set_0")
     ids, labels = read_pb(os.path.join(d, "input_0.pb")), read_pb(os.path.join(d, "labels_0.pb"))
     if which == "test":
@@ -238,7 +240,7 @@ def lm_windows(name, text_fn, which):
     T = ids.shape[1]
     tests = np.linspace(0, len(val) - T - 2, ids.shape[0]).astype(np.int64)
     assert all((val[s:s + T] == ids[r]).all() for r, s in enumerate(tests)), "not the fixture's text"
-    starts = [s for s in range(0, len(val) - T - 1, T + 1) if not any(s < t + T + 1 and t < s + T + 1 for t in tests)][:64]
+    starts = [s for s in range(0, len(val) - T - 1, T + 1) if not any(s < t + T + 1 and t < s + T + 1 for t in tests)][:count]
     return np.stack([val[s:s + T] for s in starts]), np.stack([val[s + 1:s + T + 1] for s in starts])
 
 
@@ -257,7 +259,7 @@ def make_subjects(names):
         if name in ("charlm", "codelm"):
             text = mf.charlm_text if name == "charlm" else mf.codelm_text
             s = Subject(name, os.path.join(ROOT, "fixtures", name, "model.onnx"))
-            splits = {"test": lm_windows(name, text, "test"), "heldout": lm_windows(name, text, "heldout")}
+            splits = {"test": lm_windows(name, text, "test"), "heldout": lm_windows(name, text, "heldout", HELDOUT[0])}
             choose = "test" if name == "charlm" else None
             ref = s.session()
             refs = {k: ref.run(None, {"input_ids": v[0]})[0].astype(np.float64) for k, v in splits.items()}
@@ -306,9 +308,11 @@ def main():
     ap.add_argument("--summarize", help="a file of this script's output rows: print the summary and stop")
     ap.add_argument("--configs", default="sym:rtn:mse,sym:seven:mse,sym:full:mse,sym:full:absw,sym:full:w2,sym:full:max,"
                     "sym:both:mse,sym:both:absw,sym:both:w2,sym:both:max,asym:asym:mse,asym:asym:absw,asym:asym:w2,asym:asym:max")
+    ap.add_argument("--heldout", default="64", help="the LMs' held-out windows: a count, or 'all' (every window of the held-out tail)")
     a = ap.parse_args()
     if a.summarize:
         return summarize(a.summarize)
+    HELDOUT[0] = None if a.heldout == "all" else int(a.heldout)
     OPS.clear()
     OPS.update(a.ops.split(","))
     subjects = make_subjects(a.models.split(","))

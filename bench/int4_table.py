@@ -11,11 +11,11 @@ and ORT's, add the zero points); calibrated methods read fixtures/M/calibration 
 never an evaluation window.
 
 Scores: LMs: perplexity and logit RMS error on the fixture's test windows and on 64 held-out windows
-(as bench/int4_search.py makes them); digits: top-1 and logit RMS on test_data_set_0 (360 images), its
+(as bench/int4_search.py makes them; `--heldout all`: every window of the held-out tail); digits: top-1 and logit RMS on test_data_set_0 (360 images), its
 Gemm and Conv weights (no MatMul: ORT's quantizer leaves it as it is); BERT-base: output cosine
 (last_hidden_state, random token ids, seed 1, [2, 128]), MatMul weights only as ORT's.
 
-  .venv/bin/python bench/int4_table.py [--models charlm,codelm,digits,bert] [--out bench/out/int4-table] > rows.json
+  .venv/bin/python bench/int4_table.py [--models charlm,codelm,digits,bert] [--heldout 64|all] [--methods 'gptq;awq'] [--out bench/out/int4-table] > rows.json
   .venv/bin/python bench/int4_table.py --markdown rows.json
 """
 import argparse
@@ -82,13 +82,13 @@ def lm_scores(sess, ref, ids, labels):
     return float(np.exp(nll.mean())), float(np.sqrt(((lg - ref) ** 2).mean()))
 
 
-def subjects(names):
+def subjects(names, heldout=64):
     import make_fixtures as mf  # noqa: PLC0415 (bench/int4_search put fixtures/ on the path)
     for name in names:
         if name in ("charlm", "codelm"):
             model = os.path.join(ROOT, "fixtures", name, "model.onnx")
             text = mf.charlm_text if name == "charlm" else mf.codelm_text
-            splits = {"test": lm_windows(name, text, "test"), "held-out": lm_windows(name, text, "heldout")}
+            splits = {"test": lm_windows(name, text, "test"), "held-out": lm_windows(name, text, "heldout", heldout)}
             ref = session(model)
             refs = {k: ref.run(None, {"input_ids": v[0]})[0].astype(np.float64) for k, v in splits.items()}
             base = {k: lm_scores(ref, refs[k], *v)[0] for k, v in splits.items()}
@@ -171,6 +171,8 @@ def main():
     ap.add_argument("--markdown", help="a file of this script's output: print it as a Markdown table and stop")
     ap.add_argument("--models", default="charlm,codelm,digits,bert")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "int4-table"))
+    ap.add_argument("--heldout", default="64", help="the LMs' held-out windows: a count, or 'all' (every window of the held-out tail)")
+    ap.add_argument("--methods", help="only these methods (labels, separated by ;)")
     a = ap.parse_args()
     if a.markdown:
         return markdown(a.markdown)
@@ -178,9 +180,13 @@ def main():
         return equal_bytes(a.equal_bytes.split(","))
     os.makedirs(a.out, exist_ok=True)
     rows = []
-    for name, model, blocks, methods, cal, score, base in subjects(a.models.split(",")):
+    heldout = None if a.heldout == "all" else int(a.heldout)
+    wanted = a.methods.split(";") if a.methods else None
+    for name, model, blocks, methods, cal, score, base in subjects(a.models.split(","), heldout):
         for b in blocks:
             for label, spec in methods:
+                if wanted and label not in wanted:
+                    continue
                 out = os.path.join(a.out, f"{name}-b{b}-{len(rows)}.onnx")
                 try:
                     size = make(model, spec.format(b=b, cal=cal), out)
