@@ -25,7 +25,9 @@ Tasks (a task whose model is missing is skipped with the command that makes it):
 Method (as bench/roundtrip.py): every model file is read once untimed (page cache), one untimed
 warm-up round of every row, then --runs timed rounds with the rows interleaved; each run deletes its
 outputs first and calls `sync` after (untimed); the figure is the median wall time (spawn to reap)
-and the peak RSS (GNU time). Writes bench/out/speed.json; --results appends the table to
+and the peak RSS (GNU time), and the median CPU seconds (user + system of the command and every child
+it waited for: on this 2-vCPU machine, a run that takes C CPU seconds cannot take less than C / 2 of
+wall time, whatever it overlaps). Writes bench/out/speed.json; --results appends the table to
 bench/RESULTS.md.
 """
 import argparse
@@ -115,6 +117,7 @@ def run_task(name, runs, outdir):
         if os.path.exists(p):
             rt.warm(p)
     times = {row: [] for row in rows}
+    cpu = {row: [] for row in rows}
     rss = {row: [] for row in rows}
     failures = {}
     for rnd in range(runs + 1):  # round 0 is the untimed warm-up
@@ -129,6 +132,7 @@ def run_task(name, runs, outdir):
                 failures[row] = err.strip().splitlines()[-1:] or [f"exit {rc}"]
             elif rnd > 0:
                 times[row].append(wall)
+                cpu[row].append(rt.LAST_CPU_S[0])
                 rss[row].append(peak)
         print(f"  {name}: round {rnd} done", file=sys.stderr, flush=True)
     med = {row: statistics.median(t) for row, t in times.items() if t}
@@ -141,6 +145,7 @@ def run_task(name, runs, outdir):
         else:
             checks.append({"target": label, "ratio": None, "limit": limit, "met": False})
     return {"task": name, "model": os.path.relpath(model, ROOT), "model_bytes": size, "median_s": med,
+            "median_cpu_s": {row: round(statistics.median(c), 3) for row, c in cpu.items() if c},
             "peak_rss_over_model": {row: round(max(v) / size, 3) for row, v in rss.items() if v},
             "runs": times, "failures": failures, "checks": checks}
 
@@ -167,7 +172,8 @@ def table(results):
         if "skipped" in r:
             lines.append(f"| {r['task']} | — | — | skipped | {r['skipped']} |")
             continue
-        meds = ", ".join(f"{k} {v:.2f}" for k, v in r.get("median_s", {}).items())
+        cpus = r.get("median_cpu_s", {})
+        meds = ", ".join(f"{k} {v:.2f}" + (f" (cpu {cpus[k]:.2f})" if k in cpus else "") for k, v in r.get("median_s", {}).items())
         for c in r["checks"]:
             ratio = "—" if c["ratio"] is None else f"{c['ratio']:.2f}×"
             lines.append(f"| {r['task']} | {c['target']} | {ratio} | {'yes' if c['met'] else '**no**'} | {meds} |")
