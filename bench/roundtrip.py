@@ -62,13 +62,14 @@ VENV_PY = os.path.join(ROOT, ".venv", "bin", "python")
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
 
-# CPU seconds (user + system) of the last run_measured's command and every child it waited for.
-LAST_CPU_S = [0.0]
-
-
 def run_measured(argv, cwd=ROOT):
-    """Runs argv; returns (wall seconds, peak RSS bytes, exit code, stdout, stderr), and leaves the
-    command's CPU seconds (user + system, its waited-for children included) in LAST_CPU_S[0].
+    """Runs argv; returns (wall seconds, peak RSS bytes, exit code, stdout, stderr)."""
+    return run_measured_cpu(argv, cwd)[:5]
+
+
+def run_measured_cpu(argv, cwd=ROOT):
+    """Runs argv; returns (wall seconds, peak RSS bytes, exit code, stdout, stderr, CPU seconds), the
+    CPU seconds being user + system of the command and every child it waited for.
 
     Wall time: from spawn to reap, measured here. Peak RSS: the child's ru_maxrss, read with
     os.wait4. Linux carries ru_maxrss across exec, so a child forked from this Python process
@@ -89,13 +90,12 @@ def run_measured(argv, cwd=ROOT):
         fe.seek(0)
         out, err = fo.read(), fe.read()
         rss = ru.ru_maxrss * 1024
-        LAST_CPU_S[0] = ru.ru_utime + ru.ru_stime
         if GNU_TIME:
             try:
                 rss = int(fr.read().strip().splitlines()[-1]) * 1024
             except (ValueError, IndexError):
                 pass
-    return wall, rss, p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+    return wall, rss, p.returncode, out.decode(errors="replace"), err.decode(errors="replace"), ru.ru_utime + ru.ru_stime
 
 
 def warm(path):

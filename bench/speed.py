@@ -125,14 +125,14 @@ def run_task(name, runs, outdir):
             out = os.path.join(outdir, f"{name}-{row.split()[0]}-{abs(hash(row)) % 10**6}.onnx")
             remove_outputs(out)
             cmd = [a.replace("{model}", model).replace("{out}", out) for a in argv]
-            wall, peak, rc, _, err = rt.run_measured(cmd)
+            wall, peak, rc, _, err, cpu_s = rt.run_measured_cpu(cmd)
             subprocess.run(["sync"])
             remove_outputs(out)
             if rc != 0:
                 failures[row] = err.strip().splitlines()[-1:] or [f"exit {rc}"]
             elif rnd > 0:
                 times[row].append(wall)
-                cpu[row].append(rt.LAST_CPU_S[0])
+                cpu[row].append(cpu_s)
                 rss[row].append(peak)
         print(f"  {name}: round {rnd} done", file=sys.stderr, flush=True)
     med = {row: statistics.median(t) for row, t in times.items() if t}
