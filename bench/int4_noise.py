@@ -21,7 +21,7 @@ import onnxruntime as ort
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from int4_search import lm_windows  # noqa: E402
+from int4_search import heldout_count, lm_windows  # noqa: E402
 
 
 def nll(path, ids, labels):
@@ -47,7 +47,7 @@ def main():
     print("|---|---:|---|---:|---:|---:|---:|---|")
     for name in a.models.split(","):
         text = mf.charlm_text if name == "charlm" else mf.codelm_text
-        splits = {"test": lm_windows(name, text, "test"), "held-out": lm_windows(name, text, "heldout", None if a.heldout == "all" else int(a.heldout))}
+        splits = {"test": lm_windows(name, text, "test"), "held-out": lm_windows(name, text, "heldout", heldout_count(a.heldout))}
         model = os.path.join(ROOT, "fixtures", name, "model.onnx")
         for block in [int(b) for b in a.blocks.split(",")]:
             files = {}

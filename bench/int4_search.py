@@ -226,6 +226,11 @@ def read_pb(path):
     return numpy_helper.to_array(t)
 
 
+def heldout_count(arg):
+    """--heldout's value: a count of held-out windows, or None for 'all' (every window of the tail)."""
+    return None if arg == "all" else int(arg)
+
+
 def lm_windows(name, text_fn, which, count=64):
     """(ids, labels): the fixture's test windows, or up to COUNT (None: every one) non-overlapping others
     from the held-out tail."""
@@ -312,7 +317,7 @@ def main():
     a = ap.parse_args()
     if a.summarize:
         return summarize(a.summarize)
-    HELDOUT[0] = None if a.heldout == "all" else int(a.heldout)
+    HELDOUT[0] = heldout_count(a.heldout)
     OPS.clear()
     OPS.update(a.ops.split(","))
     subjects = make_subjects(a.models.split(","))

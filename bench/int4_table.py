@@ -30,7 +30,7 @@ import onnxruntime as ort
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from int4_search import lm_windows, read_pb  # noqa: E402
+from int4_search import heldout_count, lm_windows, read_pb  # noqa: E402
 
 PY = sys.executable
 
@@ -180,7 +180,7 @@ def main():
         return equal_bytes(a.equal_bytes.split(","))
     os.makedirs(a.out, exist_ok=True)
     rows = []
-    heldout = None if a.heldout == "all" else int(a.heldout)
+    heldout = heldout_count(a.heldout)
     wanted = a.methods.split(";") if a.methods else None
     for name, model, blocks, methods, cal, score, base in subjects(a.models.split(","), heldout):
         for b in blocks:
