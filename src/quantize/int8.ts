@@ -23,7 +23,7 @@ import { intAttribute, makeNode, replaceWeight } from '../ir/build.js';
 import { dequantizeWeight } from './replace.js';
 import { dynamicEligible, rewriteDynamic } from './dynamic.js';
 import { planGptq } from './gptq.js';
-import { GUARD_MIN_COSINE, guardIntegerForm, trialCosine, type GuardResult } from './int8-guard.js';
+import { GUARD_MIN_COSINE, guardIntegerForm, trialCosine, type CheckOptions, type GuardResult } from './int8-guard.js';
 import { checkAdvice, uncheckable } from './probe.js';
 import { lstmPairs, quantizeRows, rewriteLstm } from './lstm-integer.js';
 import { quantizeStatic, STATIC_OPTIONS, staticProblem } from './static.js';
@@ -215,16 +215,18 @@ export const int8Pass = definePass({
     if (gptq) summary.notes.push(gptq.note);
     else if (gptqData !== undefined) summary.notes.push('calibration ignored: GPTQ needs per-channel scales');
     const ratios = options.search === 'mse' ? clipRatios(20, 0.5) : undefined;
+    // What every check below runs the model on, and on how many of ONNX Runtime's threads.
+    const checkOptions: CheckOptions = {
+      data: options.calibration,
+      inputs: context.inputs,
+      seed: context.seed,
+      threads: context.checkThreads,
+    };
     // The fidelity guard (int8-guard.ts): the integer form only where it is measured harmless.
     let guard: GuardResult | undefined;
     if (mode === 'auto' && dynamic && options.check === 'measure') {
       try {
-        guard = await guardIntegerForm(model, candidates.filter(takesDynamic), {
-          data: options.calibration,
-          inputs: context.inputs,
-          seed: context.seed,
-          threads: context.checkThreads,
-        });
+        guard = await guardIntegerForm(model, candidates.filter(takesDynamic), checkOptions);
       } catch (e) {
         // Not measured, not chosen: the integer form only where its error is measured small.
         const why = uncheckable(e);
@@ -259,7 +261,7 @@ export const int8Pass = definePass({
             for (const t of made) graph.addInitializer(t);
           }
         },
-        { data: options.calibration, inputs: context.inputs, seed: context.seed, threads: context.checkThreads },
+        checkOptions,
       ).catch((e: unknown) => ({ cosine: Number.NaN, source: '', why: uncheckable(e), advice: checkAdvice(e) }));
       const n = lstms.length;
       if ('why' in check) {
@@ -378,7 +380,6 @@ export const int8Pass = definePass({
         };
         const values = new Map(guarded.map((w) => [w, valuesOf(w)]));
         const codeBytes = new Map(guarded.map((w) => [w, early.get(w)!.codes.byteLength + 4 * early.get(w)!.scales.length]));
-        const checkOptions = { data: options.calibration, inputs: context.inputs, seed: context.seed, threads: context.checkThreads };
         try {
           // Per channel first; then every weight in blocks along its reduction axis (opset 21); only
           // then do the weights that cost the most stay float32 (each measured: one run per weight).
