@@ -4,10 +4,13 @@ on (issue 23): the default search and round-to-nearest (`search=none`, which ONN
 MatMulNBitsQuantizer matches) on the char LMs, paired bootstrap over windows (a window's tokens are
 not independent: windows are resampled whole, 10,000 times, seed 0).
 
-  .venv/bin/python bench/int4_noise.py [--models charlm,codelm] [--blocks 32,128] [--heldout 64|all]
+  .venv/bin/python bench/int4_noise.py [--models charlm,codelm] [--blocks 32,128] [--heldout 64|all] [--fresh N]
 
 For each model, block and split it prints the perplexity ratio default / round-to-nearest and its 95 %
 interval; an interval that holds 1 means the two files' perplexities are not told apart by these windows.
+
+--fresh N adds a split of up to N windows of text neither LM was trained, tested or tuned on
+(bench/int4_search.py's fresh_text says which).
 """
 import argparse
 import os
@@ -21,7 +24,7 @@ import onnxruntime as ort
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from int4_search import heldout_count, lm_windows  # noqa: E402
+from int4_search import fresh_windows, heldout_count, lm_windows  # noqa: E402
 
 
 def nll(path, ids, labels):
@@ -38,6 +41,7 @@ def main():
     ap.add_argument("--models", default="charlm,codelm")
     ap.add_argument("--blocks", default="32,128")
     ap.add_argument("--heldout", default="64", help="held-out windows: a count, or 'all' (every window of the held-out tail)")
+    ap.add_argument("--fresh", type=int, default=0, help="windows of text from outside the LMs' corpora (see above; 0: none)")
     a = ap.parse_args()
     import make_fixtures as mf  # noqa: PLC0415
 
@@ -48,6 +52,8 @@ def main():
     for name in a.models.split(","):
         text = mf.charlm_text if name == "charlm" else mf.codelm_text
         splits = {"test": lm_windows(name, text, "test"), "held-out": lm_windows(name, text, "heldout", heldout_count(a.heldout))}
+        if a.fresh:
+            splits["fresh"] = fresh_windows(name, a.fresh, splits["test"][0].shape[1])
         model = os.path.join(ROOT, "fixtures", name, "model.onnx")
         for block in [int(b) for b in a.blocks.split(",")]:
             files = {}

@@ -28,6 +28,7 @@ Splits: choose = charlm test_data_set_0 (8 windows), digits test_data_set_1, BER
   .venv/bin/python bench/int4_search.py [--models charlm,codelm,digits,bert] [--blocks 32,128] > out.json
 """
 import argparse
+import ast
 import json
 import os
 import sys
@@ -247,6 +248,46 @@ def lm_windows(name, text_fn, which, count=64):
     assert all((val[s:s + T] == ids[r]).all() for r, s in enumerate(tests)), "not the fixture's text"
     starts = [s for s in range(0, len(val) - T - 1, T + 1) if not any(s < t + T + 1 and t < s + T + 1 for t in tests)][:count]
     return np.stack([val[s:s + T] for s in starts]), np.stack([val[s + 1:s + T + 1] for s in starts])
+
+
+def fresh_text(name):
+    """Text of the kind LM `name` was trained on that it never saw, from the Python standard library of the
+    interpreter running this: for the char LM (trained on pydoc's topics, the language reference's prose)
+    the docstrings of every stdlib module, class and function; for codelm (trained on 19 stdlib modules'
+    source) the source of every other stdlib module. Characters outside the LM's vocabulary are dropped."""
+    import sysconfig  # noqa: PLC0415
+    import make_fixtures as mf  # noqa: PLC0415
+
+    lib = sysconfig.get_paths()["stdlib"]
+    files = sorted(f for f in os.listdir(lib) if f.endswith(".py"))
+    parts = []
+    for f in files:
+        with open(os.path.join(lib, f), encoding="utf-8", errors="replace") as fh:
+            source = fh.read()
+        if name == "codelm":
+            if f not in mf.CODELM_SOURCES:
+                parts.append(source)
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc:
+                    parts.append(doc + "\n\n")
+    vocab = set(json.load(open(os.path.join(ROOT, "fixtures", name, "vocab.json"))))
+    return "".join(ch for ch in "".join(parts) if ch in vocab)
+
+
+def fresh_windows(name, count, T):
+    """(ids, labels): up to `count` non-overlapping windows of T tokens of fresh_text(name)."""
+    vocab = json.load(open(os.path.join(ROOT, "fixtures", name, "vocab.json")))
+    stoi = {c: i for i, c in enumerate(vocab)}
+    data = np.array([stoi[c] for c in fresh_text(name)], dtype=np.int64)
+    starts = list(range(0, len(data) - T - 1, T + 1))[:count]
+    return np.stack([data[s:s + T] for s in starts]), np.stack([data[s + 1:s + T + 1] for s in starts])
 
 
 def lm_scores(sess, ref_logits, ids, labels):

@@ -11,11 +11,12 @@ and ORT's, add the zero points); calibrated methods read fixtures/M/calibration 
 never an evaluation window.
 
 Scores: LMs: perplexity and logit RMS error on the fixture's test windows and on 64 held-out windows
-(as bench/int4_search.py makes them; `--heldout all`: every window of the held-out tail); digits: top-1 and logit RMS on test_data_set_0 (360 images), its
+(as bench/int4_search.py makes them; `--heldout all`: every window of the held-out tail; `--fresh N`: also N
+windows of text from outside their corpora, int4_search.fresh_text); digits: top-1 and logit RMS on test_data_set_0 (360 images), its
 Gemm and Conv weights (no MatMul: ORT's quantizer leaves it as it is); BERT-base: output cosine
 (last_hidden_state, random token ids, seed 1, [2, 128]), MatMul weights only as ORT's.
 
-  .venv/bin/python bench/int4_table.py [--models charlm,codelm,digits,bert] [--heldout 64|all] [--methods 'gptq;awq'] [--out bench/out/int4-table] > rows.json
+  .venv/bin/python bench/int4_table.py [--models charlm,codelm,digits,bert] [--heldout 64|all] [--fresh N] [--methods 'gptq;awq'] [--out bench/out/int4-table] > rows.json
   .venv/bin/python bench/int4_table.py --markdown rows.json
 """
 import argparse
@@ -30,7 +31,7 @@ import onnxruntime as ort
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from int4_search import heldout_count, lm_windows, read_pb  # noqa: E402
+from int4_search import fresh_windows, heldout_count, lm_windows, read_pb  # noqa: E402
 
 PY = sys.executable
 
@@ -82,13 +83,15 @@ def lm_scores(sess, ref, ids, labels):
     return float(np.exp(nll.mean())), float(np.sqrt(((lg - ref) ** 2).mean()))
 
 
-def subjects(names, heldout=64):
+def subjects(names, heldout=64, fresh=0):
     import make_fixtures as mf  # noqa: PLC0415 (bench/int4_search put fixtures/ on the path)
     for name in names:
         if name in ("charlm", "codelm"):
             model = os.path.join(ROOT, "fixtures", name, "model.onnx")
             text = mf.charlm_text if name == "charlm" else mf.codelm_text
             splits = {"test": lm_windows(name, text, "test"), "held-out": lm_windows(name, text, "heldout", heldout)}
+            if fresh:
+                splits["fresh"] = fresh_windows(name, fresh, splits["test"][0].shape[1])
             ref = session(model)
             refs = {k: ref.run(None, {"input_ids": v[0]})[0].astype(np.float64) for k, v in splits.items()}
             base = {k: lm_scores(ref, refs[k], *v)[0] for k, v in splits.items()}
@@ -126,13 +129,16 @@ def subjects(names, heldout=64):
 
 
 def markdown(path):
-    """The rows of a run (this script's stdout) as one Markdown table."""
+    """The rows of a run (this script's stdout) as one Markdown table: two columns per LM split."""
     rows = json.load(open(path))
-    print("| model | block | method | bytes | test: perplexity (Δ) | test: logit RMS | held-out: perplexity (Δ) | held-out: logit RMS |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    splits = next((list(r["scores"]) for r in rows if r.get("model") in ("charlm", "codelm") and "scores" in r), ["test", "held-out"])
+    head = "".join(f" {s}: perplexity (Δ) | {s}: logit RMS |" for s in splits)
+    print("| model | block | method | bytes |" + head)
+    print("|---|---:|---|---:|" + "---:|---:|" * len(splits))
+    width = 2 * len(splits)
     for r in rows:
         if "error" in r:
-            print(f"| {r['model']} | {r['block']} | {r['method']} | error: {r['error'][:80]} | | | | |")
+            print(f"| {r['model']} | {r['block']} | {r['method']} | error: {r['error'][:80]} |" + " |" * width)
             continue
         cells = []
         for split, v in r["scores"].items():
@@ -143,7 +149,7 @@ def markdown(path):
                 cells += [f"top-1 {v[0]:.4f} (float {f:.4f})", f"{v[1]:.4f}"]
             else:
                 cells += [f"cosine {v[0]:.6f}", ""]
-        cells += [""] * (4 - len(cells))
+        cells += [""] * (width - len(cells))
         print(f"| {r['model']} | {r['block']} | {r['method']} | {r['bytes']:,} | " + " | ".join(cells) + " |")
 
 
@@ -173,6 +179,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "int4-table"))
     ap.add_argument("--heldout", default="64", help="the LMs' held-out windows: a count, or 'all' (every window of the held-out tail)")
     ap.add_argument("--methods", help="only these methods (labels, separated by ;)")
+    ap.add_argument("--fresh", type=int, default=0, help="LMs: also score up to N windows of text outside their corpora (int4_search.fresh_text)")
     a = ap.parse_args()
     if a.markdown:
         return markdown(a.markdown)
@@ -182,7 +189,7 @@ def main():
     rows = []
     heldout = heldout_count(a.heldout)
     wanted = a.methods.split(";") if a.methods else None
-    for name, model, blocks, methods, cal, score, base in subjects(a.models.split(","), heldout):
+    for name, model, blocks, methods, cal, score, base in subjects(a.models.split(","), heldout, a.fresh):
         for b in blocks:
             for label, spec in methods:
                 if wanted and label not in wanted:
