@@ -8,7 +8,7 @@
 // floor"). Run `npm run build` first.
 //   node bench/fp16-floor.mjs MODEL OUT [THREADS]
 import fs from 'node:fs';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { HALF_FILL_JOB } from '../dist/kernels/half-file.js';
 
@@ -50,25 +50,24 @@ async function writePlan(model, planPath) {
       weights.push({ offset: s.offset, length: s.length });
     }
   });
-  fs.writeFileSync(planPath, JSON.stringify({ file, weights }));
+  fs.writeFileSync(planPath, JSON.stringify({ model: resolve(model), mtimeMs: fs.statSync(model).mtimeMs, file, weights }));
 }
 
-/** The plan's path for `model`, made first when missing or older than the model. */
+/** The plan of `model`, made first when missing or made for another file or an older one. */
 async function planFor(model) {
   const dir = new URL('out/fp16-floor/', import.meta.url);
   const path = new URL(`${basename(model)}.json`, dir);
-  const stale = !fs.existsSync(path) || fs.statSync(path).mtimeMs < fs.statSync(model).mtimeMs;
-  if (stale) {
-    fs.mkdirSync(dir, { recursive: true });
-    await writePlan(model, path);
-  }
-  return path;
+  const read = () => (fs.existsSync(path) ? JSON.parse(fs.readFileSync(path, 'utf8')) : undefined);
+  const plan = read();
+  if (plan?.model === resolve(model) && plan.mtimeMs === fs.statSync(model).mtimeMs) return plan;
+  fs.mkdirSync(dir, { recursive: true });
+  await writePlan(model, path);
+  return read();
 }
 
 if (isMainThread) {
   const [model, dst, threadsArg = '2'] = process.argv.slice(2);
-  const planPath = await planFor(model);
-  const plan = JSON.parse(fs.readFileSync(planPath, 'utf8'));
+  const plan = await planFor(model);
   const threads = Number(threadsArg);
   fs.closeSync(fs.openSync(dst, 'w')); // created empty, as the writer's temporary file
   // Every thread starts converting once all are ready, as the writer's fill finds its prestarted
