@@ -239,15 +239,29 @@ def lm_windows(name, text_fn, which, count=64):
     ids, labels = read_pb(os.path.join(d, "input_0.pb")), read_pb(os.path.join(d, "labels_0.pb"))
     if which == "test":
         return ids, labels
-    vocab = json.load(open(os.path.join(ROOT, "fixtures", name, "vocab.json")))
-    stoi = {c: i for i, c in enumerate(vocab)}
-    data = np.array([stoi[c] for c in text_fn()], dtype=np.int64)
+    data = token_ids(name, text_fn())
     val = data[len(data) - len(data) // 10:]
     T = ids.shape[1]
     tests = np.linspace(0, len(val) - T - 2, ids.shape[0]).astype(np.int64)
     assert all((val[s:s + T] == ids[r]).all() for r, s in enumerate(tests)), "not the fixture's text"
     starts = [s for s in range(0, len(val) - T - 1, T + 1) if not any(s < t + T + 1 and t < s + T + 1 for t in tests)][:count]
-    return np.stack([val[s:s + T] for s in starts]), np.stack([val[s + 1:s + T + 1] for s in starts])
+    return windows_at(val, starts, T)
+
+
+def vocabulary(name):
+    """LM `name`'s characters, in the order of their token ids."""
+    return json.load(open(os.path.join(ROOT, "fixtures", name, "vocab.json")))
+
+
+def token_ids(name, text):
+    """`text` (every character in LM `name`'s vocabulary) as its token ids."""
+    stoi = {c: i for i, c in enumerate(vocabulary(name))}
+    return np.array([stoi[c] for c in text], dtype=np.int64)
+
+
+def windows_at(data, starts, T):
+    """(ids, labels): the T tokens from each start, and the T after each of them."""
+    return np.stack([data[s:s + T] for s in starts]), np.stack([data[s + 1:s + T + 1] for s in starts])
 
 
 def fresh_text(name):
@@ -277,17 +291,14 @@ def fresh_text(name):
                 doc = ast.get_docstring(node)
                 if doc:
                     parts.append(doc + "\n\n")
-    vocab = set(json.load(open(os.path.join(ROOT, "fixtures", name, "vocab.json"))))
+    vocab = set(vocabulary(name))
     return "".join(ch for ch in "".join(parts) if ch in vocab)
 
 
 def fresh_windows(name, count, T):
     """(ids, labels): up to `count` non-overlapping windows of T tokens of fresh_text(name)."""
-    vocab = json.load(open(os.path.join(ROOT, "fixtures", name, "vocab.json")))
-    stoi = {c: i for i, c in enumerate(vocab)}
-    data = np.array([stoi[c] for c in fresh_text(name)], dtype=np.int64)
-    starts = list(range(0, len(data) - T - 1, T + 1))[:count]
-    return np.stack([data[s:s + T] for s in starts]), np.stack([data[s + 1:s + T + 1] for s in starts])
+    data = token_ids(name, fresh_text(name))
+    return windows_at(data, list(range(0, len(data) - T - 1, T + 1))[:count], T)
 
 
 def lm_scores(sess, ref_logits, ids, labels):
